@@ -1,0 +1,483 @@
+//! The one JSON parser for everything that enters from outside, canonical JSON, and exact numbers.
+//!
+//! [`parse`] rejects duplicate object keys at any depth (I-JSON, RFC 7493), bounds input size and
+//! nesting depth, and keeps every number exactly as written (`serde_json` with
+//! `arbitrary_precision`). [`canonical`] is RFC 8785 (JCS), delegated to
+//! `serde_json_canonicalizer`, which reproduces the published vectors. Anything that is hashed goes
+//! through [`normalize_numbers`] first, so that `0.1` and `0.1000000000000000001` never collide.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Bounds applied to outside JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted input, in bytes.
+    pub max_bytes: usize,
+    /// Deepest accepted nesting of arrays and objects.
+    pub max_depth: usize,
+}
+
+impl Limits {
+    /// Payloads, claims and attestations: 1 MiB, 64 levels.
+    pub const PAYLOAD: Limits = Limits { max_bytes: 1 << 20, max_depth: 64 };
+    /// Policy documents: 8 MiB, 64 levels.
+    pub const POLICY: Limits = Limits { max_bytes: 8 << 20, max_depth: 64 };
+    /// Passport tokens (the whole compact JWS, `prf` chain included): 64 KiB.
+    pub const TOKEN_BYTES: usize = 64 << 10;
+}
+
+/// Why outside JSON was refused, before it is given the error code of its context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonError {
+    /// Larger than [`Limits::max_bytes`].
+    TooLarge { size: usize, max: usize },
+    /// Nested deeper than [`Limits::max_depth`].
+    TooDeep { max: usize },
+    /// The same key twice in one object.
+    DuplicateKey { path: String, key: String },
+    /// Not JSON.
+    Syntax(String),
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JsonError::TooLarge { size, max } => write!(f, "input of {size} bytes exceeds {max}"),
+            JsonError::TooDeep { max } => write!(f, "nesting deeper than {max} levels"),
+            JsonError::DuplicateKey { path, key } => {
+                write!(f, "duplicate key {key:?} in the object at {}", display_path(path))
+            }
+            JsonError::Syntax(m) => write!(f, "not valid JSON: {m}"),
+        }
+    }
+}
+
+fn display_path(p: &str) -> &str {
+    if p.is_empty() {
+        "/"
+    } else {
+        p
+    }
+}
+
+/// What the JSON was, so a refusal carries that context's error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    Policy,
+    Payload,
+    Passport,
+    Attestation,
+    Argument,
+}
+
+impl JsonError {
+    /// The passgate error for this refusal in `ctx`: size and depth are always `LIMIT_EXCEEDED`.
+    pub fn into_error(self, ctx: Context) -> Error {
+        match self {
+            JsonError::TooLarge { .. } | JsonError::TooDeep { .. } => {
+                Error::LimitExceeded(self.to_string())
+            }
+            other => {
+                let path = match &other {
+                    JsonError::DuplicateKey { path, .. } => display_path(path).to_string(),
+                    _ => "/".to_string(),
+                };
+                let msg = other.to_string();
+                match ctx {
+                    Context::Policy => Error::policy(path, msg),
+                    Context::Payload => Error::payload(path, msg),
+                    Context::Passport => Error::PassportMalformed(msg),
+                    Context::Attestation => Error::AttestationMalformed(msg),
+                    Context::Argument => Error::InvalidArgument(msg),
+                }
+            }
+        }
+    }
+}
+
+/// Parses outside JSON strictly: no duplicate keys, bounded size and depth, exact numbers.
+///
+/// ```
+/// use passgate::json::{parse, Limits};
+/// assert!(parse(r#"{"qty": 1, "qty": -1}"#, Limits::PAYLOAD).is_err());
+/// let v = parse("[18446744073709551617]", Limits::PAYLOAD).unwrap();
+/// assert_eq!(v.to_string(), "[18446744073709551617]");
+/// ```
+pub fn parse(text: &str, limits: Limits) -> Result<Value, JsonError> {
+    if text.len() > limits.max_bytes {
+        return Err(JsonError::TooLarge { size: text.len(), max: limits.max_bytes });
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let seed = Strict { depth: 0, max_depth: limits.max_depth, path: String::new() };
+    let value = seed.deserialize(&mut de).map_err(|e| classify(e, limits))?;
+    de.end().map_err(|e| classify(e, limits))?;
+    Ok(value)
+}
+
+/// Parses in `ctx`, mapping refusals to that context's error code.
+pub fn parse_in(text: &str, limits: Limits, ctx: Context) -> Result<Value> {
+    parse(text, limits).map_err(|e| e.into_error(ctx))
+}
+
+// Our visitor reports depth and duplicate keys through serde's custom-error channel with these
+// markers; everything else is a syntax error from serde_json itself.
+const TOO_DEEP: &str = "\u{0}passgate:too-deep";
+const DUP: &str = "\u{0}passgate:dup\u{0}";
+
+fn classify(e: serde_json::Error, limits: Limits) -> JsonError {
+    let msg = e.to_string();
+    if msg.starts_with(TOO_DEEP) || msg.starts_with("recursion limit exceeded") {
+        return JsonError::TooDeep { max: limits.max_depth };
+    }
+    if let Some(rest) = msg.strip_prefix(DUP) {
+        // rest = "<path>\0<key> at line .. column .."
+        let (path, key) = rest.split_once('\u{0}').unwrap_or(("", rest));
+        let key = key.rsplit_once(" at line ").map_or(key, |(k, _)| k);
+        return JsonError::DuplicateKey { path: path.to_string(), key: key.to_string() };
+    }
+    JsonError::Syntax(msg)
+}
+
+struct Strict {
+    depth: usize,
+    max_depth: usize,
+    path: String,
+}
+
+impl Strict {
+    fn child(&self, seg: &str) -> Strict {
+        let mut path = String::with_capacity(self.path.len() + seg.len() + 1);
+        path.push_str(&self.path);
+        path.push('/');
+        path.push_str(&seg.replace('~', "~0").replace('/', "~1"));
+        Strict { depth: self.depth + 1, max_depth: self.max_depth, path }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Strict {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("number is not finite"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        if self.depth >= self.max_depth {
+            return Err(serde::de::Error::custom(TOO_DEEP));
+        }
+        let mut out = Vec::new();
+        let mut i = 0usize;
+        while let Some(v) = seq.next_element_seed(self.child(&i.to_string()))? {
+            out.push(v);
+            i += 1;
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        if self.depth >= self.max_depth {
+            return Err(serde::de::Error::custom(TOO_DEEP));
+        }
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("{DUP}{}\u{0}{key}", self.path)));
+            }
+            let v = map.next_value_seed(self.child(&key))?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Checks a value built in memory (by a binding) against the same bounds as [`parse`]: depth, and
+/// a size measured as the length of its compact serialisation.
+pub fn check_bounds(v: &Value, limits: Limits) -> Result<(), JsonError> {
+    fn walk(v: &Value, depth: usize, limits: Limits, size: &mut usize) -> Result<(), JsonError> {
+        *size += match v {
+            Value::Null => 4,
+            Value::Bool(_) => 5,
+            Value::Number(n) => n.as_str().len(),
+            Value::String(s) => s.len() + 2,
+            Value::Array(a) => 2 + a.len(),
+            Value::Object(o) => 2 + o.keys().map(|k| k.len() + 4).sum::<usize>(),
+        };
+        if *size > limits.max_bytes {
+            return Err(JsonError::TooLarge { size: *size, max: limits.max_bytes });
+        }
+        match v {
+            Value::Array(_) | Value::Object(_) if depth >= limits.max_depth => {
+                Err(JsonError::TooDeep { max: limits.max_depth })
+            }
+            Value::Array(a) => a.iter().try_for_each(|x| walk(x, depth + 1, limits, size)),
+            Value::Object(o) => o.values().try_for_each(|x| walk(x, depth + 1, limits, size)),
+            _ => Ok(()),
+        }
+    }
+    let mut size = 0;
+    walk(v, 0, limits, &mut size)
+}
+
+/// RFC 8785 canonical JSON of `v`. Fails only for numbers outside the IEEE double range.
+pub fn canonical(v: &Value) -> Result<String> {
+    serde_json_canonicalizer::to_string(v)
+        .map_err(|e| Error::payload("/", format!("cannot canonicalize: {e}")))
+}
+
+/// A copy of `v` with every number replaced by its exact, normalised decimal string
+/// (see [`normalize_number`]). This is what is hashed, never the raw value.
+pub fn normalize_numbers(v: &Value) -> Result<Value> {
+    fn go(v: &Value, path: &mut String) -> Result<Value> {
+        Ok(match v {
+            Value::Number(n) => Value::String(
+                normalize_number(n.as_str()).map_err(|m| Error::payload(display_path(path), m))?,
+            ),
+            Value::Array(a) => {
+                let mut out = Vec::with_capacity(a.len());
+                for (i, x) in a.iter().enumerate() {
+                    let len = path.len();
+                    path.push('/');
+                    path.push_str(&i.to_string());
+                    out.push(go(x, path)?);
+                    path.truncate(len);
+                }
+                Value::Array(out)
+            }
+            Value::Object(o) => {
+                let mut out = Map::new();
+                for (k, x) in o {
+                    let len = path.len();
+                    path.push('/');
+                    path.push_str(k);
+                    out.insert(k.clone(), go(x, path)?);
+                    path.truncate(len);
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
+    go(v, &mut String::new())
+}
+
+/// Canonical JSON of `v` after [`normalize_numbers`]: the form every hash is taken over.
+pub fn canonical_normalized(v: &Value) -> Result<String> {
+    canonical(&normalize_numbers(v)?)
+}
+
+/// `"sha256:<hex>"` of `bytes`.
+pub fn sha256_tagged(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The longest decimal string [`normalize_number`] produces: beyond it a number is refused.
+pub const MAX_DECIMAL_DIGITS: usize = 400;
+
+/// The exact decimal form of a JSON number literal: no exponent, no leading zeros, no trailing
+/// fractional zeros, `-0` as `0`. `1E3` → `"1000"`, `4.50` → `"4.5"`, `2e-3` → `"0.002"`.
+/// Numbers needing more than [`MAX_DECIMAL_DIGITS`] digits are refused rather than rounded.
+pub fn normalize_number(lit: &str) -> Result<String, String> {
+    let bad = || format!("{lit:?} is not a decimal number");
+    let (neg, rest) = match lit.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, lit),
+    };
+    let (mant, exp) = match rest.find(['e', 'E']) {
+        Some(i) => {
+            let (m, e) = rest.split_at(i);
+            let e = e.get(1..).ok_or_else(bad)?;
+            let e = e.strip_prefix('+').unwrap_or(e);
+            if e.is_empty() || e.trim_start_matches('-').is_empty() {
+                return Err(bad());
+            }
+            // Exponents beyond this cannot produce a representable result anyway.
+            let e: i64 = match e.parse::<i64>() {
+                Ok(v) if v.unsigned_abs() <= 100_000 => v,
+                _ => return Err(format!("{lit:?} is too large or too small to represent exactly")),
+            };
+            (m, e)
+        }
+        None => (rest, 0),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    // digits * 10^(exp - frac.len())
+    let mut digits: String = format!("{int}{frac}");
+    let mut point: i64 = int.len() as i64 + exp; // position of the decimal point within digits
+    let lead = digits.len() - digits.trim_start_matches('0').len();
+    digits.drain(..lead);
+    point -= lead as i64;
+    let trimmed = digits.trim_end_matches('0').len();
+    digits.truncate(trimmed);
+    if digits.is_empty() {
+        return Ok("0".to_string());
+    }
+    let width = if point <= 0 {
+        digits.len() as i64 - point + 2
+    } else {
+        point.max(digits.len() as i64) + 1
+    };
+    if width > MAX_DECIMAL_DIGITS as i64 {
+        return Err(format!("{lit:?} needs more than {MAX_DECIMAL_DIGITS} digits to write exactly"));
+    }
+    let mut out = String::with_capacity(width as usize + 1);
+    if neg {
+        out.push('-');
+    }
+    if point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-point) as usize));
+        out.push_str(&digits);
+    } else if point as usize >= digits.len() {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', point as usize - digits.len()));
+    } else {
+        let (a, b) = digits.split_at(point as usize);
+        out.push_str(a);
+        out.push('.');
+        out.push_str(b);
+    }
+    Ok(out)
+}
+
+/// The exact decimal value of a JSON number or decimal string (`"1000.00"`), for amounts and
+/// bounds. Fails (never rounds) when the value does not fit a 96-bit decimal with ≤ 28 fractional
+/// digits.
+pub fn to_decimal(v: &Value) -> Result<Decimal, String> {
+    let lit = match v {
+        Value::Number(n) => n.as_str(),
+        Value::String(s) => {
+            let t = s.as_str();
+            // A decimal string is a JSON number literal; nothing else (no spaces, no "1_000").
+            let ok = !t.is_empty()
+                && t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
+            if !ok {
+                return Err(format!("{t:?} is not a decimal number"));
+            }
+            t
+        }
+        other => return Err(format!("expected a number, found {}", type_name(other))),
+    };
+    let norm = normalize_number(lit)?;
+    Decimal::from_str_exact(&norm)
+        .map_err(|_| format!("{lit} cannot be represented exactly (at most 28 decimal places and 96 bits)"))
+}
+
+/// The JSON type name of `v`, for messages.
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A JSON number holding `d` exactly (for values produced by passgate itself).
+pub fn decimal_number(d: Decimal) -> Value {
+    Value::Number(Number::from_string_unchecked(d.normalize().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_keys_rejected_at_depth_with_path() {
+        let e = parse(r#"{"a":[{"b":1,"b":2}]}"#, Limits::PAYLOAD).unwrap_err();
+        assert_eq!(e, JsonError::DuplicateKey { path: "/a/0".into(), key: "b".into() });
+    }
+
+    #[test]
+    fn numbers_stay_exact() {
+        let v = parse(r#"{"n": 0.1000000000000000001}"#, Limits::PAYLOAD).unwrap();
+        assert_eq!(v["n"].as_number().unwrap().as_str(), "0.1000000000000000001");
+    }
+
+    #[test]
+    fn depth_and_size_bounded() {
+        let deep = "[".repeat(100_000);
+        assert_eq!(parse(&deep, Limits::PAYLOAD).unwrap_err(), JsonError::TooDeep { max: 64 });
+        let big = format!("\"{}\"", "x".repeat(2 << 20));
+        assert!(matches!(parse(&big, Limits::PAYLOAD), Err(JsonError::TooLarge { .. })));
+        let ok = format!("{}{}", "[".repeat(64), "]".repeat(64));
+        assert!(parse(&ok, Limits::PAYLOAD).is_ok());
+        let no = format!("{}{}", "[".repeat(65), "]".repeat(65));
+        assert!(parse(&no, Limits::PAYLOAD).is_err());
+    }
+
+    #[test]
+    fn normalizes_numbers() {
+        for (a, b) in [
+            ("1E3", "1000"),
+            ("4.50", "4.5"),
+            ("2e-3", "0.002"),
+            ("-0", "0"),
+            ("-0.0e5", "0"),
+            ("0.1000000000000000001", "0.1000000000000000001"),
+            ("333333333.33333329", "333333333.33333329"),
+            ("1e+2", "100"),
+            ("-12.345e1", "-123.45"),
+            ("100", "100"),
+        ] {
+            assert_eq!(normalize_number(a).unwrap(), b, "{a}");
+        }
+        assert!(normalize_number("1e400").is_err());
+        assert!(normalize_number("1e-400").is_err());
+        assert!(normalize_number("1e99999999999").is_err());
+    }
+
+    #[test]
+    fn decimals_exact_or_refused() {
+        assert_eq!(to_decimal(&Value::String("1000.00".into())).unwrap().to_string(), "1000.00");
+        let v = parse("[0.1, 1e400, 79228162514264337593543950336]", Limits::PAYLOAD).unwrap();
+        assert_eq!(to_decimal(&v[0]).unwrap().to_string(), "0.1");
+        assert!(to_decimal(&v[1]).is_err());
+        assert!(to_decimal(&v[2]).is_err());
+        assert!(to_decimal(&Value::String("1 000".into())).is_err());
+        assert!(to_decimal(&Value::Bool(true)).is_err());
+    }
+}

@@ -1,0 +1,19 @@
+//! # passgate
+//!
+//! An embeddable authorization engine for AI agents. A host (an MCP server, an agent framework, a
+//! tool router) asks it before every tool call: *may this agent do this, with these arguments,
+//! now?* passgate verifies the agent's signed **passport**, evaluates the **gate** for that action
+//! (permissions, typed constraints, cumulative spend / rate / quota counters in a state store),
+//! returns an explained **decision**, and signs a tamper-evident **attestation** of it.
+//!
+//! Modules, top-down:
+//! - [`json`]: the one strict JSON parser, canonical JSON (RFC 8785), exact numbers.
+//! - [`decision`]: decisions and checks.
+//! - [`error`]: the error enum with stable codes.
+
+pub mod decision;
+pub mod error;
+pub mod json;
+
+pub use decision::{Check, Decision, Verdict};
+pub use error::{Error, Result};
