@@ -156,11 +156,17 @@ impl Error {
 
     /// A `PAYLOAD_INVALID` error at a JSON path.
     pub fn payload(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::PayloadInvalid { path: path.into(), message: message.into() }
+        Error::PayloadInvalid {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 
     /// A `POLICY_INVALID` error at a JSON path.
     pub fn policy(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::PolicyInvalid { path: path.into(), message: message.into() }
+        Error::PolicyInvalid {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }

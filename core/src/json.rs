@@ -26,9 +26,15 @@ pub struct Limits {
 
 impl Limits {
     /// Payloads, claims and attestations: 1 MiB, 64 levels.
-    pub const PAYLOAD: Limits = Limits { max_bytes: 1 << 20, max_depth: 64 };
+    pub const PAYLOAD: Limits = Limits {
+        max_bytes: 1 << 20,
+        max_depth: 64,
+    };
     /// Policy documents: 8 MiB, 64 levels.
-    pub const POLICY: Limits = Limits { max_bytes: 8 << 20, max_depth: 64 };
+    pub const POLICY: Limits = Limits {
+        max_bytes: 8 << 20,
+        max_depth: 64,
+    };
     /// Passport tokens (the whole compact JWS, `prf` chain included): 64 KiB.
     pub const TOKEN_BYTES: usize = 64 << 10;
 }
@@ -52,7 +58,11 @@ impl fmt::Display for JsonError {
             JsonError::TooLarge { size, max } => write!(f, "input of {size} bytes exceeds {max}"),
             JsonError::TooDeep { max } => write!(f, "nesting deeper than {max} levels"),
             JsonError::DuplicateKey { path, key } => {
-                write!(f, "duplicate key {key:?} in the object at {}", display_path(path))
+                write!(
+                    f,
+                    "duplicate key {key:?} in the object at {}",
+                    display_path(path)
+                )
             }
             JsonError::Syntax(m) => write!(f, "not valid JSON: {m}"),
         }
@@ -112,10 +122,17 @@ impl JsonError {
 /// ```
 pub fn parse(text: &str, limits: Limits) -> Result<Value, JsonError> {
     if text.len() > limits.max_bytes {
-        return Err(JsonError::TooLarge { size: text.len(), max: limits.max_bytes });
+        return Err(JsonError::TooLarge {
+            size: text.len(),
+            max: limits.max_bytes,
+        });
     }
     let mut de = serde_json::Deserializer::from_str(text);
-    let seed = Strict { depth: 0, max_depth: limits.max_depth, path: String::new() };
+    let seed = Strict {
+        depth: 0,
+        max_depth: limits.max_depth,
+        path: String::new(),
+    };
     let value = seed.deserialize(&mut de).map_err(|e| classify(e, limits))?;
     de.end().map_err(|e| classify(e, limits))?;
     Ok(value)
@@ -130,17 +147,23 @@ pub fn parse_in(text: &str, limits: Limits, ctx: Context) -> Result<Value> {
 // markers; everything else is a syntax error from serde_json itself.
 const TOO_DEEP: &str = "\u{0}passgate:too-deep";
 const DUP: &str = "\u{0}passgate:dup\u{0}";
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
 fn classify(e: serde_json::Error, limits: Limits) -> JsonError {
     let msg = e.to_string();
     if msg.starts_with(TOO_DEEP) || msg.starts_with("recursion limit exceeded") {
-        return JsonError::TooDeep { max: limits.max_depth };
+        return JsonError::TooDeep {
+            max: limits.max_depth,
+        };
     }
     if let Some(rest) = msg.strip_prefix(DUP) {
         // rest = "<path>\0<key> at line .. column .."
         let (path, key) = rest.split_once('\u{0}').unwrap_or(("", rest));
         let key = key.rsplit_once(" at line ").map_or(key, |(k, _)| k);
-        return JsonError::DuplicateKey { path: path.to_string(), key: key.to_string() };
+        return JsonError::DuplicateKey {
+            path: path.to_string(),
+            key: key.to_string(),
+        };
     }
     JsonError::Syntax(msg)
 }
@@ -157,7 +180,20 @@ impl Strict {
         path.push_str(&self.path);
         path.push('/');
         path.push_str(&seg.replace('~', "~0").replace('/', "~1"));
-        Strict { depth: self.depth + 1, max_depth: self.max_depth, path }
+        Strict {
+            depth: self.depth + 1,
+            max_depth: self.max_depth,
+            path,
+        }
+    }
+}
+
+impl Strict {
+    fn enter<E: serde::de::Error>(&self, v: Value) -> Result<Value, E> {
+        if self.depth >= self.max_depth {
+            return Err(E::custom(TOO_DEEP));
+        }
+        Ok(v)
     }
 }
 
@@ -184,7 +220,9 @@ impl<'de> Visitor<'de> for Strict {
         Ok(Value::Number(v.into()))
     }
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
-        Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("number is not finite"))
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number is not finite"))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
         Ok(Value::String(v.to_owned()))
@@ -211,13 +249,27 @@ impl<'de> Visitor<'de> for Strict {
         Ok(Value::Array(out))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        let Some(first) = map.next_key::<String>()? else {
+            return self.enter(Value::Object(out));
+        };
+        // serde_json's `arbitrary_precision` hands a number to visitors as a one-entry map under
+        // this private key, holding the literal exactly as written.
+        if first == NUMBER_TOKEN {
+            let lit: String = map.next_value()?;
+            return Ok(Value::Number(Number::from_string_unchecked(lit)));
+        }
         if self.depth >= self.max_depth {
             return Err(serde::de::Error::custom(TOO_DEEP));
         }
-        let mut out = Map::new();
+        let v = map.next_value_seed(self.child(&first))?;
+        out.insert(first, v);
         while let Some(key) = map.next_key::<String>()? {
             if out.contains_key(&key) {
-                return Err(serde::de::Error::custom(format!("{DUP}{}\u{0}{key}", self.path)));
+                return Err(serde::de::Error::custom(format!(
+                    "{DUP}{}\u{0}{key}",
+                    self.path
+                )));
             }
             let v = map.next_value_seed(self.child(&key))?;
             out.insert(key, v);
@@ -239,14 +291,21 @@ pub fn check_bounds(v: &Value, limits: Limits) -> Result<(), JsonError> {
             Value::Object(o) => 2 + o.keys().map(|k| k.len() + 4).sum::<usize>(),
         };
         if *size > limits.max_bytes {
-            return Err(JsonError::TooLarge { size: *size, max: limits.max_bytes });
+            return Err(JsonError::TooLarge {
+                size: *size,
+                max: limits.max_bytes,
+            });
         }
         match v {
             Value::Array(_) | Value::Object(_) if depth >= limits.max_depth => {
-                Err(JsonError::TooDeep { max: limits.max_depth })
+                Err(JsonError::TooDeep {
+                    max: limits.max_depth,
+                })
             }
             Value::Array(a) => a.iter().try_for_each(|x| walk(x, depth + 1, limits, size)),
-            Value::Object(o) => o.values().try_for_each(|x| walk(x, depth + 1, limits, size)),
+            Value::Object(o) => o
+                .values()
+                .try_for_each(|x| walk(x, depth + 1, limits, size)),
             _ => Ok(()),
         }
     }
@@ -329,7 +388,11 @@ pub fn normalize_number(lit: &str) -> Result<String, String> {
             // Exponents beyond this cannot produce a representable result anyway.
             let e: i64 = match e.parse::<i64>() {
                 Ok(v) if v.unsigned_abs() <= 100_000 => v,
-                _ => return Err(format!("{lit:?} is too large or too small to represent exactly")),
+                _ => {
+                    return Err(format!(
+                        "{lit:?} is too large or too small to represent exactly"
+                    ))
+                }
             };
             (m, e)
         }
@@ -359,7 +422,9 @@ pub fn normalize_number(lit: &str) -> Result<String, String> {
         point.max(digits.len() as i64) + 1
     };
     if width > MAX_DECIMAL_DIGITS as i64 {
-        return Err(format!("{lit:?} needs more than {MAX_DECIMAL_DIGITS} digits to write exactly"));
+        return Err(format!(
+            "{lit:?} needs more than {MAX_DECIMAL_DIGITS} digits to write exactly"
+        ));
     }
     let mut out = String::with_capacity(width as usize + 1);
     if neg {
@@ -391,7 +456,8 @@ pub fn to_decimal(v: &Value) -> Result<Decimal, String> {
             let t = s.as_str();
             // A decimal string is a JSON number literal; nothing else (no spaces, no "1_000").
             let ok = !t.is_empty()
-                && t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
+                && t.bytes()
+                    .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
             if !ok {
                 return Err(format!("{t:?} is not a decimal number"));
             }
@@ -400,8 +466,9 @@ pub fn to_decimal(v: &Value) -> Result<Decimal, String> {
         other => return Err(format!("expected a number, found {}", type_name(other))),
     };
     let norm = normalize_number(lit)?;
-    Decimal::from_str_exact(&norm)
-        .map_err(|_| format!("{lit} cannot be represented exactly (at most 28 decimal places and 96 bits)"))
+    Decimal::from_str_exact(&norm).map_err(|_| {
+        format!("{lit} cannot be represented exactly (at most 28 decimal places and 96 bits)")
+    })
 }
 
 /// The JSON type name of `v`, for messages.
@@ -428,21 +495,36 @@ mod tests {
     #[test]
     fn duplicate_keys_rejected_at_depth_with_path() {
         let e = parse(r#"{"a":[{"b":1,"b":2}]}"#, Limits::PAYLOAD).unwrap_err();
-        assert_eq!(e, JsonError::DuplicateKey { path: "/a/0".into(), key: "b".into() });
+        assert_eq!(
+            e,
+            JsonError::DuplicateKey {
+                path: "/a/0".into(),
+                key: "b".into()
+            }
+        );
     }
 
     #[test]
     fn numbers_stay_exact() {
         let v = parse(r#"{"n": 0.1000000000000000001}"#, Limits::PAYLOAD).unwrap();
-        assert_eq!(v["n"].as_number().unwrap().as_str(), "0.1000000000000000001");
+        assert_eq!(
+            v["n"].as_number().unwrap().as_str(),
+            "0.1000000000000000001"
+        );
     }
 
     #[test]
     fn depth_and_size_bounded() {
         let deep = "[".repeat(100_000);
-        assert_eq!(parse(&deep, Limits::PAYLOAD).unwrap_err(), JsonError::TooDeep { max: 64 });
+        assert_eq!(
+            parse(&deep, Limits::PAYLOAD).unwrap_err(),
+            JsonError::TooDeep { max: 64 }
+        );
         let big = format!("\"{}\"", "x".repeat(2 << 20));
-        assert!(matches!(parse(&big, Limits::PAYLOAD), Err(JsonError::TooLarge { .. })));
+        assert!(matches!(
+            parse(&big, Limits::PAYLOAD),
+            Err(JsonError::TooLarge { .. })
+        ));
         let ok = format!("{}{}", "[".repeat(64), "]".repeat(64));
         assert!(parse(&ok, Limits::PAYLOAD).is_ok());
         let no = format!("{}{}", "[".repeat(65), "]".repeat(65));
@@ -472,8 +554,15 @@ mod tests {
 
     #[test]
     fn decimals_exact_or_refused() {
-        assert_eq!(to_decimal(&Value::String("1000.00".into())).unwrap().to_string(), "1000.00");
-        let v = parse("[0.1, 1e400, 79228162514264337593543950336]", Limits::PAYLOAD).unwrap();
+        assert_eq!(
+            to_decimal(&Value::String("1000.00".into())).unwrap(),
+            Decimal::from(1000)
+        );
+        let v = parse(
+            "[0.1, 1e400, 79228162514264337593543950336]",
+            Limits::PAYLOAD,
+        )
+        .unwrap();
         assert_eq!(to_decimal(&v[0]).unwrap().to_string(), "0.1");
         assert!(to_decimal(&v[1]).is_err());
         assert!(to_decimal(&v[2]).is_err());
