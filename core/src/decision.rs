@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Allow,
@@ -29,7 +29,7 @@ impl Verdict {
 
 /// One check: a constraint of the gate or of a caveat, or one of the engine's own checks
 /// (`passport`, `permissions`, `gate`, `input_schema`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
     /// The constraint id.
     pub constraint: String,
@@ -46,7 +46,7 @@ pub struct Check {
     pub limit: Option<String>,
     /// The stable error code, on the engine's own failed checks (`PASSPORT_EXPIRED`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<&'static str>,
+    pub code: Option<String>,
     /// For cumulative checks that failed: the largest amount that would still be admitted now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_admissible: Option<String>,
@@ -75,14 +75,14 @@ impl Check {
     }
 
     /// Adds an error code (engine checks).
-    pub fn with_code(mut self, code: &'static str) -> Self {
-        self.code = Some(code);
+    pub fn with_code(mut self, code: &str) -> Self {
+        self.code = Some(code.to_string());
         self
     }
 }
 
 /// The decision for one request, as returned by `enforce` and `dry_run`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     pub decision: Verdict,
     pub allowed: bool,
@@ -90,7 +90,7 @@ pub struct Decision {
     pub agent_id: Option<String>,
     pub passport_id: Option<String>,
     /// `enforce` or `monitor`.
-    pub mode: &'static str,
+    pub mode: String,
     pub dry_run: bool,
     pub evaluation_id: String,
     pub policy_hash: Option<String>,

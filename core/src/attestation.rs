@@ -1,0 +1,229 @@
+//! Attestations: signed, hash-chained records of decisions and host events.
+//!
+//! A record is `{"body": {...}, "hash": "sha256:<hex>", "sig": "<base64url>", "kid": "did:key:…"}`.
+//! `hash` is SHA-256 of the RFC 8785 canonical JSON of `body`; `sig` is Ed25519 over
+//! `passgate-attestation-v1\n` followed by the 32 raw bytes of that digest (domain separation: a
+//! passgate signature over a record can never be replayed as a passport signature or vice versa).
+//! Each engine writes its own chain: `body.chain` names it, `body.seq` counts from 1 and
+//! `body.prev` is the previous record's `hash` (`null` for the first).
+
+use parking_lot::{Mutex, MutexGuard};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::json;
+use crate::keys::{b64u_decode, b64u_encode, KeyPair, PublicKey};
+
+/// The bytes every attestation signature starts with.
+pub const DOMAIN: &[u8] = b"passgate-attestation-v1\n";
+
+/// The record format version (`body.v`).
+pub const VERSION: u64 = 1;
+
+/// The largest integer a body may hold (JavaScript's safe range), so every language canonicalizes
+/// a body identically.
+pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+
+fn digest_of(body: &Value) -> Result<[u8; 32]> {
+    let canonical = json::canonical(body)?;
+    Ok(Sha256::digest(canonical.as_bytes()).into())
+}
+
+fn signing_input(digest: &[u8; 32]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(DOMAIN.len() + 32);
+    msg.extend_from_slice(DOMAIN);
+    msg.extend_from_slice(digest);
+    msg
+}
+
+/// Hashes and signs `body`, returning the record and its `hash`.
+pub fn seal(body: Value, key: &KeyPair) -> Result<(Value, String)> {
+    let digest = digest_of(&body)?;
+    let hash = format!("sha256:{}", hex::encode(digest));
+    let sig = b64u_encode(&key.sign(&signing_input(&digest)));
+    let mut record = Map::new();
+    record.insert("body".into(), body);
+    record.insert("hash".into(), Value::String(hash.clone()));
+    record.insert("sig".into(), Value::String(sig));
+    record.insert("kid".into(), Value::String(key.did().to_string()));
+    Ok((Value::Object(record), hash))
+}
+
+struct Parts<'a> {
+    body: &'a Map<String, Value>,
+    hash: &'a str,
+    sig: &'a str,
+    kid: &'a str,
+}
+
+fn parts(record: &Value) -> Result<Parts<'_>> {
+    let malformed = |m: &str| Error::AttestationMalformed(m.to_string());
+    let obj = record.as_object().ok_or_else(|| malformed("a record must be an object"))?;
+    if let Some(extra) = obj.keys().find(|k| !matches!(k.as_str(), "body" | "hash" | "sig" | "kid")) {
+        return Err(malformed(&format!("unexpected field {extra:?}")));
+    }
+    let text = |k: &str| {
+        obj.get(k).and_then(Value::as_str).ok_or_else(|| malformed(&format!("field {k:?} must be a string")))
+    };
+    let body = obj.get("body").and_then(Value::as_object).ok_or_else(|| malformed("field \"body\" must be an object"))?;
+    Ok(Parts { body, hash: text("hash")?, sig: text("sig")?, kid: text("kid")? })
+}
+
+/// Checks one record against the signer's did:key: shape, key, hash, signature.
+///
+/// Errors: `ATTESTATION_MALFORMED`, `ATTESTATION_KEY` (signed by another key), `ATTESTATION_HASH`
+/// (the body or the hash was changed), `ATTESTATION_SIGNATURE`.
+pub fn verify_attestation(record: &Value, did: &str) -> Result<()> {
+    verify_with(record, did, &PublicKey::from_did(did)?)
+}
+
+fn verify_with(record: &Value, did: &str, key: &PublicKey) -> Result<()> {
+    let p = parts(record)?;
+    if p.kid != did {
+        return Err(Error::AttestationKey(format!("record names key {} but {did} was expected", p.kid)));
+    }
+    let body = Value::Object(p.body.clone());
+    let digest = digest_of(&body)?;
+    let expected = format!("sha256:{}", hex::encode(digest));
+    if p.hash != expected {
+        return Err(Error::AttestationHash(format!(
+            "body hashes to {expected}, record says {}",
+            p.hash
+        )));
+    }
+    let sig = b64u_decode(p.sig).map_err(|e| Error::AttestationSignature(format!("sig: {e}")))?;
+    key.verify_strict(&signing_input(&digest), &sig).map_err(Error::AttestationSignature)
+}
+
+fn body_u64(body: &Map<String, Value>, k: &str, i: usize) -> Result<u64> {
+    body.get(k).and_then(Value::as_u64).ok_or_else(|| {
+        Error::AttestationMalformed(format!("record {i}: body.{k} must be a non-negative integer"))
+    })
+}
+
+/// Checks one chain's records, given in `seq` order from its first record: every record as in
+/// [`verify_attestation`], then one chain id, no duplicates, no reordering, no gap, and every
+/// `prev` equal to the previous record's `hash`. The error names the first record at fault.
+///
+/// Errors (besides those of [`verify_attestation`], prefixed with the record's index):
+/// `CHAIN_MISMATCH`, `CHAIN_DUPLICATE`, `CHAIN_ORDER`, `CHAIN_GAP`.
+pub fn verify_chain(records: &[Value], did: &str) -> Result<()> {
+    let key = PublicKey::from_did(did)?;
+    let mut seqs = Vec::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        verify_with(r, did, &key).map_err(|e| at_record(e, i))?;
+        let p = parts(r)?;
+        let chain = p.body.get("chain").and_then(Value::as_str).unwrap_or_default();
+        seqs.push((chain, body_u64(p.body, "seq", i)?, p.hash, p.body.get("prev")));
+    }
+    let Some((chain0, ..)) = seqs.first().copied() else { return Ok(()) };
+    let mut seen = std::collections::HashMap::new();
+    for (i, (chain, seq, hash, _)) in seqs.iter().enumerate() {
+        if *chain != chain0 {
+            return Err(Error::ChainMismatch(format!(
+                "record {i} belongs to chain {chain:?}, record 0 to {chain0:?}"
+            )));
+        }
+        if let Some(j) = seen.insert(*seq, i) {
+            let what = if seqs.get(j).is_some_and(|s| s.2 == *hash) { "repeats" } else { "reuses the seq of" };
+            return Err(Error::ChainDuplicate(format!("record {i} (seq {seq}) {what} record {j}")));
+        }
+    }
+    let mut prev: Option<(u64, &str)> = None;
+    for (i, (_, seq, hash, link)) in seqs.iter().enumerate() {
+        match prev {
+            None if *seq != 1 => {
+                return Err(Error::ChainGap(format!(
+                    "record 0 has seq {seq}: the chain must start at seq 1"
+                )));
+            }
+            None if !matches!(link, Some(Value::Null)) => {
+                return Err(Error::ChainOrder("record 0 (seq 1) must have prev null".into()));
+            }
+            Some((p, _)) if *seq < p => {
+                return Err(Error::ChainOrder(format!("record {i} (seq {seq}) comes after seq {p}")));
+            }
+            Some((p, _)) if *seq > p + 1 => {
+                return Err(Error::ChainGap(format!(
+                    "record {i} has seq {seq} after seq {p}: {} record(s) missing",
+                    seq - p - 1
+                )));
+            }
+            Some((_, h)) if link.and_then(Value::as_str) != Some(h) => {
+                return Err(Error::ChainOrder(format!(
+                    "record {i} (seq {seq}): prev does not match the hash of record {}",
+                    i - 1
+                )));
+            }
+            _ => {}
+        }
+        prev = Some((*seq, hash));
+    }
+    Ok(())
+}
+
+fn at_record(e: Error, i: usize) -> Error {
+    match e {
+        Error::AttestationHash(m) => Error::AttestationHash(format!("record {i}: {m}")),
+        Error::AttestationSignature(m) => Error::AttestationSignature(format!("record {i}: {m}")),
+        Error::AttestationKey(m) => Error::AttestationKey(format!("record {i}: {m}")),
+        Error::AttestationMalformed(m) => Error::AttestationMalformed(format!("record {i}: {m}")),
+        other => other,
+    }
+}
+
+/// The tail of a chain: the last `seq` written and its hash.
+#[derive(Debug, Default)]
+pub struct Tail {
+    pub seq: u64,
+    pub prev: Option<String>,
+}
+
+impl Tail {
+    /// The `(seq, prev)` the next record gets.
+    pub fn next(&self) -> (u64, Value) {
+        (self.seq + 1, self.prev.clone().map_or(Value::Null, Value::String))
+    }
+
+    /// Records that the next record was stored with `hash`.
+    pub fn advance(&mut self, hash: String) {
+        self.seq += 1;
+        self.prev = Some(hash);
+    }
+}
+
+/// One engine's chain: its random id, its key and its tail. Writers hold the tail's lock from
+/// building a body until the record is stored, so seq order is store order.
+#[derive(Debug)]
+pub struct ChainWriter {
+    pub id: String,
+    pub key: KeyPair,
+    tail: Mutex<Tail>,
+}
+
+impl ChainWriter {
+    pub fn new(key: KeyPair) -> Result<Self> {
+        Ok(ChainWriter { id: crate::ids::random_id("chn")?, key, tail: Mutex::new(Tail::default()) })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Tail> {
+        self.tail.lock()
+    }
+}
+
+/// A host event body (`kind` other than `decision`): `data` is normalised so it holds no floats.
+pub fn event_body(
+    chain: &ChainWriter,
+    tail: &Tail,
+    id: String,
+    time_ms: i64,
+    kind: &str,
+    data: &Value,
+) -> Result<Value> {
+    let (seq, prev) = tail.next();
+    Ok(json!({
+        "v": VERSION, "id": id, "kind": kind, "chain": chain.id, "seq": seq, "prev": prev,
+        "time": time_ms, "data": json::normalize_numbers(data)?,
+    }))
+}

@@ -1,0 +1,910 @@
+//! The engine: verifies passports, evaluates gates, counts in the store, signs attestations.
+//!
+//! [`Engine::enforce`] answers *may this agent do this, with these arguments, now?*; it admits a
+//! request only if every check passes, and then — and only then — advances every counter of the
+//! gate and of the passport's caveats in one atomic store commit that also appends the signed
+//! record of the decision. [`Engine::dry_run`] runs the same evaluation and changes nothing.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::attestation::{self, ChainWriter};
+use crate::clock::{Clock, SystemClock};
+use crate::constraint::{Constraint, CounterKind, EvalCtx, Rule, Scope};
+use crate::decision::{Check, Decision, Verdict};
+use crate::error::{Error, Result};
+use crate::ids::random_id;
+use crate::json::{self, Limits};
+use crate::keys::KeyPair;
+use crate::passport::{IssuedPassport, Issuer, PassportRequest, Verified, Verifier, VerifierOptions};
+use crate::policy::{Gate, Mode, Policy};
+use crate::store::{
+    self, AttestationFilter, Commit, CommitOutcome, CounterFilter, CounterKey, CounterOp,
+    CounterState, IdempotencyRecord, Store, StoredRecord, WindowKind,
+};
+
+/// How long an idempotency record is kept.
+pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
+/// Longest accepted gate name, idempotency key or client key.
+pub const MAX_NAME_LEN: usize = 256;
+
+/// One question to the engine.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Request {
+    /// The gate, e.g. `payments.send`.
+    pub gate: String,
+    /// The passport token; `None` for anonymous callers.
+    pub passport: Option<String>,
+    /// The action's arguments (an object; `Null` counts as `{}`).
+    pub payload: Value,
+    /// Makes a retry return the first decision instead of counting twice.
+    pub idempotency_key: Option<String>,
+    /// Host metadata (MCP session / client / request ids), recorded, never fingerprinted.
+    pub trace: Option<Value>,
+    /// The host's key for an anonymous caller (an address, an API key id), for `scope: client`.
+    pub client: Option<String>,
+}
+
+impl Request {
+    /// A request for `gate` with `payload`, without a passport yet.
+    pub fn new(gate: impl Into<String>, payload: Value) -> Self {
+        Request { gate: gate.into(), payload, ..Default::default() }
+    }
+
+    /// Sets the passport token.
+    pub fn passport(mut self, token: impl Into<String>) -> Self {
+        self.passport = Some(token.into());
+        self
+    }
+
+    /// Sets the idempotency key.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// Sets the trace metadata.
+    pub fn trace(mut self, trace: Value) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+
+    /// Sets the client key.
+    pub fn client(mut self, client: impl Into<String>) -> Self {
+        self.client = Some(client.into());
+        self
+    }
+}
+
+/// Builds an [`Engine`].
+///
+/// ```
+/// use passgate::{Engine, Issuer};
+/// let issuer = Issuer::generate().unwrap();
+/// let engine = Engine::builder()
+///     .policy_json(r#"{"version": 1, "gates": {}}"#)
+///     .trusted_issuer(issuer.did())
+///     .build()
+///     .unwrap();
+/// assert!(engine.signer_did().starts_with("did:key:z6Mk"));
+/// ```
+#[derive(Debug, Default)]
+pub struct EngineBuilder {
+    policy: Option<Result<Policy>>,
+    trusted: Vec<String>,
+    signing_key: Option<KeyPair>,
+    store: Option<Result<Arc<dyn Store>>>,
+    clock: Option<Arc<dyn Clock>>,
+    verifier: VerifierOptions,
+}
+
+impl EngineBuilder {
+    /// The policy, already compiled.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(Ok(policy));
+        self
+    }
+    /// The policy as JSON text, or a path to a JSON file (see [`Policy::load`]).
+    pub fn policy_json(mut self, text_or_path: &str) -> Self {
+        self.policy = Some(Policy::load(text_or_path));
+        self
+    }
+    /// The policy as a JSON value.
+    pub fn policy_value(mut self, doc: Value) -> Self {
+        self.policy = Some(Policy::from_value(doc));
+        self
+    }
+    /// Trusts passports issued by `did` (in addition to the policy's `issuers`).
+    pub fn trusted_issuer(mut self, did: impl Into<String>) -> Self {
+        self.trusted.push(did.into());
+        self
+    }
+    /// Trusts every issuer in `dids`.
+    pub fn trusted_issuers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, dids: I) -> Self {
+        self.trusted.extend(dids.into_iter().map(Into::into));
+        self
+    }
+    /// The key attestations are signed with (default: a fresh one, see [`Engine::signer_did`]).
+    pub fn signing_key(mut self, key: KeyPair) -> Self {
+        self.signing_key = Some(key);
+        self
+    }
+    /// The state store.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(Ok(store));
+        self
+    }
+    /// The state store by URL (`memory:`).
+    pub fn store_url(mut self, url: &str) -> Self {
+        self.store = Some(store::open(url));
+        self
+    }
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+    /// Leeway for passport time checks, in seconds (default 60).
+    pub fn leeway_secs(mut self, secs: i64) -> Self {
+        self.verifier.leeway_secs = secs;
+        self
+    }
+    /// Passport verification options.
+    pub fn verifier_options(mut self, opts: VerifierOptions) -> Self {
+        self.verifier = opts;
+        self
+    }
+
+    pub fn build(self) -> Result<Engine> {
+        let policy = self.policy.transpose()?.map(Arc::new);
+        let trusted = trusted_set(&self.trusted, policy.as_deref());
+        let verifier = Verifier::new(trusted, self.verifier)?;
+        let key = match self.signing_key {
+            Some(k) => k,
+            None => KeyPair::generate()?,
+        };
+        let store = self.store.unwrap_or_else(|| store::open("memory:"))?;
+        let cache = NonZeroUsize::new(1024).unwrap_or(NonZeroUsize::MIN);
+        Ok(Engine {
+            policy: RwLock::new(policy),
+            builder_trusted: self.trusted,
+            verifier,
+            store,
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            chain: ChainWriter::new(key)?,
+            caveats: Mutex::new(lru::LruCache::new(cache)),
+        })
+    }
+}
+
+fn trusted_set(builder: &[String], policy: Option<&Policy>) -> Vec<String> {
+    let mut all: Vec<String> = builder.to_vec();
+    if let Some(p) = policy {
+        all.extend(p.issuers.iter().cloned());
+    }
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// A caveat compiled once per declaring passport, with the gates it applies to.
+#[derive(Debug)]
+struct Caveat {
+    declared_by: String,
+    gates: Option<Vec<String>>,
+    constraint: Constraint,
+}
+
+/// The engine. Cheap to share across threads (`Arc<Engine>`); every method takes `&self`.
+#[derive(Debug)]
+pub struct Engine {
+    policy: RwLock<Option<Arc<Policy>>>,
+    builder_trusted: Vec<String>,
+    verifier: Verifier,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    chain: ChainWriter,
+    caveats: Mutex<lru::LruCache<String, Arc<Vec<Caveat>>>>,
+}
+
+/// Who is asking, once the passport has been looked at.
+enum Caller {
+    Agent(Arc<Verified>),
+    Anonymous,
+    Refused(Check),
+}
+
+/// A counter constraint resolved for one request.
+struct Pending<'a> {
+    constraint: &'a Constraint,
+    kind: CounterKind,
+    label: String,
+    op: CounterOp,
+}
+
+/// An evaluation before anything is committed.
+struct Evaluation<'a> {
+    decision: Decision,
+    /// Every check except the cumulative ones, in report order; cumulative checks are appended
+    /// from `pending` once usage is known.
+    pending: Vec<Pending<'a>>,
+    /// Whether everything but the counters passed.
+    stateless_ok: bool,
+    /// Whether the caller was identified (a valid passport or an admitted anonymous caller);
+    /// `monitor` mode never admits an unidentified caller.
+    identity_ok: bool,
+    /// How many checks precede the cumulative ones.
+    base_checks: usize,
+    request_hash: String,
+}
+
+impl Engine {
+    /// Starts building an engine.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// The did:key of the key this engine signs attestations with.
+    pub fn signer_did(&self) -> &str {
+        self.chain.key.did()
+    }
+
+    /// This engine's chain id.
+    pub fn chain_id(&self) -> &str {
+        &self.chain.id
+    }
+
+    /// The current policy, if any.
+    pub fn policy(&self) -> Option<Arc<Policy>> {
+        self.policy.read().clone()
+    }
+
+    /// The store this engine writes to.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The current time by this engine's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Replaces the policy atomically; counters and chains live on (they are keyed by gate and
+    /// constraint id). Trusted issuers become the builder's plus the new policy's.
+    pub fn set_policy(&self, policy: Policy) -> Result<()> {
+        let trusted = trusted_set(&self.builder_trusted, Some(&policy));
+        self.verifier.set_trusted(trusted)?;
+        *self.policy.write() = Some(Arc::new(policy));
+        Ok(())
+    }
+
+    /// Decides `req`, counts it if admitted, and signs the decision.
+    ///
+    /// Raises only for malformed arguments, oversized input, `IDEMPOTENCY_CONFLICT` and store
+    /// failures: everything else — an unknown gate, a bad passport, a failed constraint — is a
+    /// `deny` decision that says why.
+    pub fn enforce(&self, req: &Request) -> Result<Decision> {
+        self.run(req, false)
+    }
+
+    /// Evaluates `req` against the same state as [`Engine::enforce`] would, changing nothing:
+    /// no counter, no attestation, no idempotency key.
+    pub fn dry_run(&self, req: &Request) -> Result<Decision> {
+        self.run(req, true)
+    }
+
+    fn run(&self, req: &Request, dry_run: bool) -> Result<Decision> {
+        check_request(req)?;
+        let now = self.clock.now_ms();
+        let policy = self.policy();
+        let caller = self.caller(req, now)?;
+        let idem = match (&req.idempotency_key, dry_run) {
+            (Some(key), false) => Some(self.idempotency(req, &caller, key, now)?),
+            _ => None,
+        };
+        if let Some(rec) = &idem {
+            if let Some(stored) = self.store.idempotency_get(&rec.namespace, &rec.key, now)? {
+                return replay(stored, rec);
+            }
+        }
+        let caveats = match &caller {
+            Caller::Agent(v) => self.caveats_of(v)?,
+            _ => Arc::new(Vec::new()),
+        };
+        let mut eval = evaluate(policy.as_deref(), &caller, &caveats, req, now, dry_run)?;
+        let usage = self.store.read(&ops(&eval.pending), now)?;
+        finish(&mut eval, &usage);
+        if dry_run {
+            return Ok(eval.decision);
+        }
+        self.commit(eval, req, idem, now)
+    }
+
+    /// Signs and commits. If a concurrent writer moved the counters between our read and our
+    /// commit, the store refuses the commit and hands back fresh usage: decide again on it (a few
+    /// times at most, then deny) and record what was really decided.
+    fn commit(
+        &self,
+        mut eval: Evaluation<'_>,
+        req: &Request,
+        mut idem: Option<IdempotencyRecord>,
+        now: i64,
+    ) -> Result<Decision> {
+        const ATTEMPTS: usize = 4;
+        let enforce_bounds = eval.decision.mode == Mode::Enforce.as_str();
+        let mut tail = self.chain.lock();
+        for attempt in 1..=ATTEMPTS {
+            let counters = if eval.decision.allowed { ops(&eval.pending) } else { Vec::new() };
+            let (record, hash) = self.seal_decision(&mut eval, req, &tail, now)?;
+            if let Some(i) = idem.as_mut() {
+                i.decision = eval.decision.to_json();
+            }
+            let outcome = self.store.commit(&Commit {
+                now_ms: now,
+                counters: &counters,
+                enforce_bounds,
+                record: &record,
+                idempotency: idem.as_ref(),
+            })?;
+            match (outcome, &idem) {
+                (CommitOutcome::Committed, _) => {
+                    tail.advance(hash);
+                    return Ok(eval.decision);
+                }
+                (CommitOutcome::Replay(stored), Some(rec)) => return replay(stored, rec),
+                (CommitOutcome::Replay(_), None) => {
+                    return Err(Error::Internal("store replayed a request without a key".into()))
+                }
+                (CommitOutcome::Rejected { usage }, _) => {
+                    eval.decision.checks.truncate(eval.base_checks);
+                    eval.decision.remaining.clear();
+                    finish(&mut eval, &usage);
+                    if attempt + 1 == ATTEMPTS && eval.decision.allowed {
+                        // Still contended: give up on admitting rather than loop.
+                        eval.decision.allowed = false;
+                        eval.decision.decision = Verdict::Deny;
+                    }
+                }
+            }
+        }
+        Err(Error::Internal("commit did not settle".into()))
+    }
+
+    fn seal_decision(
+        &self,
+        eval: &mut Evaluation<'_>,
+        req: &Request,
+        tail: &attestation::Tail,
+        now: i64,
+    ) -> Result<(StoredRecord, String)> {
+        let d = &eval.decision;
+        let (seq, prev) = tail.next();
+        let trace = match &req.trace {
+            Some(t) => json::normalize_numbers(t)?,
+            None => Value::Null,
+        };
+        let body = json!({
+            "v": attestation::VERSION,
+            "id": random_id("att")?,
+            "kind": "decision",
+            "chain": self.chain.id,
+            "seq": seq,
+            "prev": prev,
+            "time": now,
+            "evaluation_id": d.evaluation_id,
+            "gate": d.gate,
+            "decision": d.decision.as_str(),
+            "mode": d.mode,
+            "agent_id": d.agent_id,
+            "passport_id": d.passport_id,
+            "client": req.client,
+            "policy_hash": d.policy_hash,
+            "request_hash": eval.request_hash,
+            "checks": d.checks,
+            "remaining": d.remaining,
+            "trace": trace,
+        });
+        let (record, hash) = attestation::seal(body, &self.chain.key)?;
+        eval.decision.attestation = Some(record.clone());
+        let d = &eval.decision;
+        Ok((
+            StoredRecord {
+                chain: self.chain.id.clone(),
+                seq,
+                time_ms: now,
+                kind: "decision".into(),
+                gate: Some(d.gate.clone()),
+                agent_id: d.agent_id.clone(),
+                decision: Some(d.decision.as_str().into()),
+                evaluation_id: Some(d.evaluation_id.clone()),
+                record,
+            },
+            hash,
+        ))
+    }
+
+    fn caller(&self, req: &Request, now: i64) -> Result<Caller> {
+        let Some(token) = &req.passport else { return Ok(Caller::Anonymous) };
+        match self.verify(token, now) {
+            Ok(v) => Ok(Caller::Agent(v)),
+            // Store failures are errors, never a deny or an allow.
+            Err(e @ Error::StoreUnavailable(_)) => Err(e),
+            Err(e @ Error::LimitExceeded(_)) => Err(e),
+            Err(e) => Ok(Caller::Refused(
+                Check::new("passport", "passport", false, e.to_string()).with_code(e.code()),
+            )),
+        }
+    }
+
+    fn verify(&self, token: &str, now: i64) -> Result<Arc<Verified>> {
+        let v = self.verifier.verify(token, now)?;
+        let ids: Vec<&str> = v.chain_ids().collect();
+        if let Some(id) = self.store.first_revoked(&ids)? {
+            let whose = if id == v.passport_id { "this passport".to_string() } else { format!("its ancestor {id}") };
+            return Err(Error::PassportRevoked(format!("{} ({whose} was revoked)", v.passport_id)));
+        }
+        Ok(v)
+    }
+
+    /// Verifies a passport (signature, time, issuer, delegation chain, revocation) and returns its
+    /// claims.
+    pub fn verify_passport(&self, token: &str) -> Result<Value> {
+        Ok(self.verify(token, self.clock.now_ms())?.claims.clone())
+    }
+
+    /// Revokes a passport id; every passport delegated from it is revoked with it. Writes an
+    /// attestation of kind `revocation`.
+    pub fn revoke_passport(&self, passport_id: &str) -> Result<()> {
+        if passport_id.is_empty() || passport_id.len() > MAX_NAME_LEN {
+            return Err(Error::InvalidArgument("passport_id must be 1 to 256 characters".into()));
+        }
+        let now = self.clock.now_ms();
+        self.store.revoke(passport_id, now)?;
+        self.record_attestation("revocation", &json!({ "passport_id": passport_id }))?;
+        Ok(())
+    }
+
+    /// Issues a new passport for the agent of `token` with the same permissions, name and caveats
+    /// (and a fresh agent key), and revokes the old one.
+    pub fn reissue(&self, token: &str, issuer: &Issuer, expires_in_secs: Option<i64>) -> Result<IssuedPassport> {
+        let old = self.verify(token, self.clock.now_ms())?;
+        let mut req = PassportRequest::new(old.agent_id.clone(), old.perms.clone());
+        req.agent_name = old.agent_name.clone();
+        if let Some(secs) = expires_in_secs {
+            req.expires_in_secs = secs;
+        }
+        req.caveats = old.chain.last().map(|l| l.caveats.clone()).unwrap_or_default();
+        let issued = issuer.issue_passport_at(&req, self.clock.now_ms().div_euclid(1000))?;
+        self.revoke_passport(&old.passport_id)?;
+        Ok(issued)
+    }
+
+    /// Appends a host event (`kind`, `data`) to this engine's chain and returns the record.
+    pub fn record_attestation(&self, kind: &str, data: &Value) -> Result<Value> {
+        if kind.is_empty() || kind.len() > MAX_NAME_LEN || kind == "decision" {
+            return Err(Error::InvalidArgument(
+                "kind must be 1 to 256 characters and not \"decision\"".into(),
+            ));
+        }
+        json::check_bounds(data, Limits::PAYLOAD).map_err(|e| e.into_error(json::Context::Argument))?;
+        let now = self.clock.now_ms();
+        let mut tail = self.chain.lock();
+        let body = attestation::event_body(&self.chain, &tail, random_id("att")?, now, kind, data)?;
+        let (seq, _) = tail.next();
+        let (record, hash) = attestation::seal(body, &self.chain.key)?;
+        self.store.append(&StoredRecord {
+            chain: self.chain.id.clone(),
+            seq,
+            time_ms: now,
+            kind: kind.to_string(),
+            gate: None,
+            agent_id: None,
+            decision: None,
+            evaluation_id: None,
+            record: record.clone(),
+        })?;
+        tail.advance(hash);
+        Ok(record)
+    }
+
+    /// Records in this engine's store (every chain), oldest first.
+    pub fn attestations(&self, filter: &AttestationFilter) -> Result<Vec<Value>> {
+        Ok(self.store.attestations(filter)?.into_iter().map(|r| r.record).collect())
+    }
+
+    /// Counters matching `filter` with their current usage.
+    pub fn cumulative_state(&self, filter: &CounterFilter) -> Result<Vec<CounterState>> {
+        self.store.counters(filter, self.clock.now_ms())
+    }
+
+    /// Deletes counters matching `filter` and records that it did; returns how many.
+    pub fn reset_cumulative_state(&self, filter: &CounterFilter) -> Result<usize> {
+        let n = self.store.reset_counters(filter)?;
+        self.record_attestation(
+            "reset",
+            &json!({
+                "namespace": filter.namespace, "constraint": filter.constraint,
+                "scope": filter.scope, "counters": n,
+            }),
+        )?;
+        Ok(n)
+    }
+
+    fn idempotency(&self, req: &Request, caller: &Caller, key: &str, now: i64) -> Result<IdempotencyRecord> {
+        let (namespace, passport_id) = match caller {
+            Caller::Agent(v) => (format!("passport:{}", v.passport_id), Some(v.passport_id.as_str())),
+            _ => (format!("client:{}", req.client.as_deref().unwrap_or("")), None),
+        };
+        let fingerprint = json::sha256_tagged(
+            json::canonical_normalized(&json!({
+                "gate": req.gate,
+                "passport_id": passport_id,
+                "passport": if passport_id.is_none() { req.passport.as_deref().map(|t| json::sha256_tagged(t.as_bytes())) } else { None },
+                "client": req.client,
+                "hold": false,
+                "payload": payload_of(req),
+            }))?
+            .as_bytes(),
+        );
+        Ok(IdempotencyRecord {
+            namespace,
+            key: key.to_string(),
+            fingerprint,
+            decision: Value::Null,
+            expires_ms: now.saturating_add(IDEMPOTENCY_TTL_MS),
+        })
+    }
+
+    fn caveats_of(&self, v: &Verified) -> Result<Arc<Vec<Caveat>>> {
+        if v.chain.iter().all(|l| l.caveats.is_empty()) {
+            return Ok(Arc::new(Vec::new()));
+        }
+        if let Some(c) = self.caveats.lock().get(&v.passport_id) {
+            return Ok(c.clone());
+        }
+        let mut out = Vec::new();
+        for link in &v.chain {
+            for (i, doc) in link.caveats.iter().enumerate() {
+                out.push(compile_caveat(&link.passport_id, doc, i)?);
+            }
+        }
+        let out = Arc::new(out);
+        self.caveats.lock().put(v.passport_id.clone(), out.clone());
+        Ok(out)
+    }
+}
+
+/// Compiles one caveat. A caveat may carry `gates` (names, or prefixes ending in `*`) limiting the
+/// gates it applies to; by default it applies to every request made with the passport.
+fn compile_caveat(declared_by: &str, doc: &Value, index: usize) -> Result<Caveat> {
+    let malformed = |e: Error| Error::PassportMalformed(format!("caveat {index} of {declared_by}: {e}"));
+    let mut doc = doc.clone();
+    let gates = match doc.as_object_mut().and_then(|o| o.remove("gates")) {
+        None => None,
+        Some(Value::Array(a)) => Some(
+            a.into_iter()
+                .map(|g| g.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| malformed(Error::InvalidArgument("gates must be strings".into())))?,
+        ),
+        Some(_) => return Err(malformed(Error::InvalidArgument("gates must be an array".into()))),
+    };
+    let constraint =
+        Constraint::compile(&doc, index, &format!("/caveats/{index}")).map_err(malformed)?;
+    Ok(Caveat { declared_by: declared_by.to_string(), gates, constraint })
+}
+
+fn gate_matches(pattern: &str, gate: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => gate.starts_with(prefix),
+        None => pattern == gate,
+    }
+}
+
+fn is_cumulative(ty: &str) -> bool {
+    matches!(ty, "rate_limit" | "spend_limit" | "quota")
+}
+
+fn check_request(req: &Request) -> Result<()> {
+    let name_ok = |s: &str| !s.is_empty() && s.len() <= MAX_NAME_LEN;
+    if !name_ok(&req.gate) {
+        return Err(Error::InvalidArgument("gate must be 1 to 256 characters".into()));
+    }
+    if req.idempotency_key.as_deref().is_some_and(|k| !name_ok(k)) {
+        return Err(Error::InvalidArgument("idempotency_key must be 1 to 256 characters".into()));
+    }
+    if req.client.as_deref().is_some_and(|k| !name_ok(k)) {
+        return Err(Error::InvalidArgument("client must be 1 to 256 characters".into()));
+    }
+    if req.passport.as_deref().is_some_and(|t| t.len() > Limits::TOKEN_BYTES) {
+        return Err(Error::LimitExceeded(format!("passport token over {} bytes", Limits::TOKEN_BYTES)));
+    }
+    match &req.payload {
+        Value::Object(_) | Value::Null => {}
+        other => return Err(Error::payload("/", format!("payload must be an object, not {}", json::type_name(other)))),
+    }
+    json::check_bounds(&req.payload, Limits::PAYLOAD).map_err(|e| e.into_error(json::Context::Payload))?;
+    if let Some(t) = &req.trace {
+        if !t.is_object() {
+            return Err(Error::InvalidArgument("trace must be an object".into()));
+        }
+        json::check_bounds(t, Limits { max_bytes: 16 << 10, max_depth: 8 })
+            .map_err(|e| e.into_error(json::Context::Argument))?;
+    }
+    Ok(())
+}
+
+fn payload_of(req: &Request) -> Value {
+    match &req.payload {
+        Value::Null => Value::Object(Default::default()),
+        v => v.clone(),
+    }
+}
+
+fn replay(stored: IdempotencyRecord, rec: &IdempotencyRecord) -> Result<Decision> {
+    if stored.fingerprint != rec.fingerprint {
+        return Err(Error::IdempotencyConflict(format!(
+            "key {:?} was first used for a different request (gate, passport, client or payload differ)",
+            rec.key
+        )));
+    }
+    let mut d: Decision = serde_json::from_value(stored.decision)
+        .map_err(|e| Error::Internal(format!("stored decision unreadable: {e}")))?;
+    d.replayed = true;
+    Ok(d)
+}
+
+fn ops(pending: &[Pending<'_>]) -> Vec<CounterOp> {
+    pending.iter().map(|p| p.op.clone()).collect()
+}
+
+/// Everything up to the counters: caller, gate, permissions, input schema, stateless
+/// constraints; and the counter operations this request would perform.
+fn evaluate<'a>(
+    policy: Option<&'a Policy>,
+    caller: &Caller,
+    caveats: &'a [Caveat],
+    req: &Request,
+    now: i64,
+    dry_run: bool,
+) -> Result<Evaluation<'a>> {
+    let payload = payload_of(req);
+    let request_hash = json::sha256_tagged(json::canonical_normalized(&payload)?.as_bytes());
+    let (agent_id, passport_id) = match caller {
+        Caller::Agent(v) => (Some(v.agent_id.clone()), Some(v.passport_id.clone())),
+        _ => (None, None),
+    };
+    let gate = policy.and_then(|p| p.gate(&req.gate));
+    let decision = Decision {
+        decision: Verdict::Deny,
+        allowed: false,
+        gate: req.gate.clone(),
+        agent_id,
+        passport_id,
+        mode: gate.map_or(Mode::Enforce, |g| g.mode).as_str().to_string(),
+        dry_run,
+        evaluation_id: random_id("evl")?,
+        policy_hash: policy.map(|p| p.hash.clone()),
+        checks: Vec::new(),
+        remaining: BTreeMap::new(),
+        attestation: None,
+        replayed: false,
+    };
+    let mut eval = Evaluation {
+        decision,
+        pending: Vec::new(),
+        stateless_ok: false,
+        identity_ok: false,
+        base_checks: 0,
+        request_hash,
+    };
+    let checks = &mut eval.decision.checks;
+
+    let Some(policy) = policy else {
+        checks.push(Check::new("gate", "gate", false, "no policy is loaded: everything is denied").with_code("GATE_UNKNOWN"));
+        return Ok(eval);
+    };
+    let anonymous_gate = policy.anonymous.as_ref().filter(|a| a.gates.iter().any(|g| *g == req.gate));
+    // Who: the passport, or the anonymous section.
+    match caller {
+        Caller::Refused(check) => {
+            checks.push(check.clone());
+            return Ok(eval);
+        }
+        Caller::Anonymous if anonymous_gate.is_none() => {
+            checks.push(
+                Check::new("passport", "passport", false, format!("no passport presented, and gate {:?} is not open to anonymous callers", req.gate))
+                    .with_code("PASSPORT_MISSING"),
+            );
+            return Ok(eval);
+        }
+        Caller::Anonymous => checks.push(Check::new("passport", "passport", true, "anonymous caller admitted by the policy's anonymous section")),
+        Caller::Agent(v) => checks.push(Check::new("passport", "passport", true, format!("passport {} of agent {:?} verified", v.passport_id, v.agent_id))),
+    }
+    // Which gate.
+    match (gate, caller) {
+        (Some(g), _) => checks.push(Check::new("gate", "gate", true, format!("gate {:?}", g.name))),
+        (None, Caller::Anonymous) => checks.push(Check::new("gate", "gate", true, format!("gate {:?} judged by the anonymous section alone", req.gate))),
+        (None, _) => {
+            checks.push(Check::new("gate", "gate", false, format!("gate {:?} is not defined by the policy", req.gate)).with_code("GATE_UNKNOWN"));
+            return Ok(eval);
+        }
+    }
+    // Permissions.
+    if let (Some(g), Caller::Agent(v)) = (gate, caller) {
+        let missing: Vec<&str> = g.require.iter().filter(|r| !v.has_permission(r)).map(String::as_str).collect();
+        checks.push(if missing.is_empty() {
+            Check::new("permissions", "permissions", true, format!("has {}", g.require.join(", ")))
+        } else {
+            Check::new("permissions", "permissions", false, format!("passport lacks {}", missing.join(", "))).with_code("PERMISSION_DENIED")
+        });
+    }
+    if let Some(check) = gate.and_then(|g| g.validate_input(&payload)) {
+        checks.push(check);
+    }
+    // Constraints: the gate's (or the anonymous section's), then the passport's caveats.
+    let ctx = EvalCtx { payload: &payload, now_ms: now };
+    let scope_ctx = ScopeCtx { caller, client: req.client.as_deref(), gate: &req.gate, payload: &payload };
+    let mut list: Vec<(&'a Constraint, String)> = Vec::new();
+    if let Some(g) = gate {
+        let ns = format!("gate:{}", g.name);
+        list.extend(g.constraints.iter().map(|c| (c, ns.clone())));
+    }
+    if let (Some(a), Caller::Anonymous) = (anonymous_gate, caller) {
+        list.extend(a.constraints.iter().map(|c| (c, format!("anonymous:{}", req.gate))));
+    }
+    for cav in caveats.iter().filter(|c| c.gates.as_ref().is_none_or(|gs| gs.iter().any(|g| gate_matches(g, &req.gate)))) {
+        list.push((&cav.constraint, format!("passport:{}", cav.declared_by)));
+    }
+    let mut pending = Vec::new();
+    for (c, ns) in list {
+        if let Some(check) = c.check(&ctx) {
+            checks.push(check);
+            continue;
+        }
+        let Rule::Counter(counter) = &c.rule else { continue };
+        match resolve_counter(c, counter, &ns, &scope_ctx) {
+            Ok(p) => pending.push(p),
+            Err(msg) => checks.push(Check::new(&c.id, c.ty.as_str(), false, msg)),
+        }
+    }
+    eval.stateless_ok = checks.iter().all(|c| c.passed);
+    eval.base_checks = checks.len();
+    eval.identity_ok = true;
+    eval.pending = pending;
+    Ok(eval)
+}
+
+struct ScopeCtx<'r> {
+    caller: &'r Caller,
+    client: Option<&'r str>,
+    gate: &'r str,
+    payload: &'r Value,
+}
+
+fn resolve_counter<'a>(
+    c: &'a Constraint,
+    counter: &crate::constraint::Counter,
+    namespace: &str,
+    s: &ScopeCtx<'_>,
+) -> std::result::Result<Pending<'a>, String> {
+    let caveat = namespace.starts_with("passport:");
+    let agent = match s.caller {
+        Caller::Agent(v) => Some(v),
+        _ => None,
+    };
+    let client = || s.client.map(|c| format!("client:{c}")).ok_or_else(|| "no client key was given for this anonymous caller".to_string());
+    let (namespace, scope) = match &counter.scope {
+        Scope::Global if !caveat => ("global".to_string(), String::new()),
+        Scope::Gate if caveat => (namespace.to_string(), format!("gate:{}", s.gate)),
+        Scope::Global | Scope::Gate => (namespace.to_string(), String::new()),
+        // A caveat's counter belongs to the passport that declared it (so sub-agents share it).
+        Scope::Agent | Scope::Passport if caveat => (namespace.to_string(), String::new()),
+        Scope::Agent => (namespace.to_string(), match agent { Some(v) => format!("agent:{}", v.agent_id), None => client()? }),
+        Scope::Passport => (namespace.to_string(), match agent { Some(v) => format!("passport:{}", v.passport_id), None => client()? }),
+        Scope::Client => (namespace.to_string(), client()?),
+        Scope::Field(p) => {
+            let values = p.resolve(s.payload);
+            let [v] = values.as_slice() else {
+                return Err(format!("scope field {} must name exactly one value", p.as_str()));
+            };
+            let v = json::canonical_normalized(v).map_err(|e| e.to_string())?;
+            (namespace.to_string(), format!("field:{}={v}", p.as_str()))
+        }
+    };
+    let amount = match (&counter.kind, &counter.amount) {
+        (CounterKind::Spend, Some(field)) => {
+            let values = field.resolve(s.payload);
+            if values.is_empty() {
+                return Err(format!("field {} is missing", field.as_str()));
+            }
+            let mut sum = Decimal::ZERO;
+            for v in values {
+                let d = json::to_decimal(v).map_err(|m| format!("{}: {m}", field.as_str()))?;
+                if d.is_sign_negative() && !d.is_zero() {
+                    return Err(format!("{}: a spend amount cannot be negative ({d})", field.as_str()));
+                }
+                sum = sum.checked_add(d).ok_or_else(|| format!("{}: sum overflows", field.as_str()))?;
+            }
+            sum
+        }
+        _ => Decimal::ONE,
+    };
+    let window = match &counter.window {
+        None => WindowKind::Forever,
+        Some(w) if w.sliding => WindowKind::Sliding { size_ms: w.size_ms },
+        Some(w) => WindowKind::Fixed { size_ms: w.size_ms },
+    };
+    let label = counter.window.as_ref().map_or(String::new(), |w| format!(" per {}", w.label));
+    Ok(Pending {
+        constraint: c,
+        kind: counter.kind,
+        label,
+        op: CounterOp {
+            key: CounterKey { namespace, constraint: c.id.clone(), scope },
+            window,
+            amount,
+            max: counter.max,
+        },
+    })
+}
+
+fn fmt(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+/// Adds the cumulative checks for `usage`, then the verdict and `remaining`.
+fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
+    let mut all_ok = eval.stateless_ok;
+    let mut results = Vec::with_capacity(eval.pending.len());
+    for (p, used) in eval.pending.iter().zip(usage.iter().copied().chain(std::iter::repeat(Decimal::ZERO))) {
+        let total = used.checked_add(p.op.amount);
+        let passed = total.is_some_and(|t| t <= p.op.max);
+        all_ok &= passed;
+        let observed = total.map_or_else(|| "overflow".to_string(), fmt);
+        let (max, label) = (fmt(p.op.max), &p.label);
+        let message = match (p.kind, passed) {
+            (CounterKind::Spend, true) => format!("spend {} + {} within {max}{label}", fmt(used), fmt(p.op.amount)),
+            (CounterKind::Spend, false) => format!("spend {} + {} would exceed {max}{label}", fmt(used), fmt(p.op.amount)),
+            (CounterKind::Rate, true) => format!("request {observed} of {max}{label}"),
+            (CounterKind::Rate, false) => format!("request {observed} would exceed {max}{label}"),
+            (CounterKind::Quota, true) => format!("request {observed} of quota {max}"),
+            (CounterKind::Quota, false) => format!("request {observed} would exceed quota {max}"),
+        };
+        let mut check = Check::new(&p.constraint.id, p.constraint.ty.as_str(), passed, message).with_values(observed, max);
+        let left = (p.op.max - used).max(Decimal::ZERO);
+        if !passed {
+            check.max_admissible = Some(fmt(left));
+        }
+        results.push((check, used));
+    }
+    let mode_monitor = eval.decision.mode == Mode::Monitor.as_str();
+    let allowed = all_ok || (mode_monitor && eval.identity_ok);
+    for ((check, used), p) in results.into_iter().zip(&eval.pending) {
+        let after = if allowed { used.saturating_add(p.op.amount) } else { used };
+        let left = fmt((p.op.max - after).max(Decimal::ZERO));
+        eval.decision
+            .remaining
+            .entry(p.constraint.id.clone())
+            .and_modify(|v| {
+                // A caveat and a gate constraint may share an id: report the tighter.
+                if v.parse::<Decimal>().is_ok_and(|old| old > (p.op.max - after).max(Decimal::ZERO)) {
+                    v.clone_from(&left);
+                }
+            })
+            .or_insert(left);
+        eval.decision.checks.push(check);
+    }
+    eval.decision.allowed = allowed;
+    eval.decision.decision = if allowed { Verdict::Allow } else { Verdict::Deny };
+}
+
+/// The gate a policy defines, for listing.
+pub fn describe_gate(g: &Gate) -> Value {
+    g.to_json()
+}

@@ -1,0 +1,348 @@
+//! The JSON-in / JSON-out seam: the whole engine on `serde_json::Value`, with stable error codes.
+//!
+//! Python, Node and the MCP handler all go through here, so no binding re-implements a rule.
+//! Arguments use snake_case keys; unknown keys are refused (`INVALID_ARGUMENT`), so a typo never
+//! silently drops an option.
+//!
+//! ```
+//! use passgate::seam;
+//! use serde_json::json;
+//! let engine = seam::engine(&json!({"policy": {"version": 1, "gates": {}}})).unwrap();
+//! let d = seam::call(&engine, "dry_run", &json!({"gate": "payments.send", "payload": {}})).unwrap();
+//! assert_eq!(d["decision"], "deny");
+//! ```
+
+use serde_json::{json, Map, Value};
+
+use crate::attestation;
+use crate::constraint;
+use crate::engine::{Engine, Request};
+use crate::error::{Error, Result};
+use crate::json::{self, Context, Limits};
+use crate::keys::KeyPair;
+use crate::passport::{IssuedPassport, Issuer, PassportRequest};
+use crate::policy::Policy;
+use crate::store::{AttestationFilter, CounterFilter, CounterState, WindowKind};
+use crate::template;
+
+/// Every operation [`call`] accepts.
+pub const OPERATIONS: &[&str] = &[
+    "enforce",
+    "dry_run",
+    "verify_passport",
+    "revoke_passport",
+    "reissue",
+    "issue_passport",
+    "cumulative_state",
+    "reset_cumulative_state",
+    "attestations",
+    "record_attestation",
+    "set_policy",
+    "list_gates",
+    "get_gate",
+    "constraint_types",
+    "templates",
+    "verify_attestation",
+    "verify_chain",
+];
+
+/// Reads an argument object, refusing unknown keys.
+struct Args<'a> {
+    op: &'a str,
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Args<'a> {
+    fn new(op: &'a str, v: &'a Value, allowed: &[&str]) -> Result<Self> {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        let map = match v {
+            Value::Object(m) => m,
+            Value::Null => EMPTY.get_or_init(Map::new),
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "{op}: arguments must be an object, not {}",
+                    json::type_name(other)
+                )))
+            }
+        };
+        if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(Error::InvalidArgument(format!(
+                "{op}: unknown argument {k:?} (expected one of: {})",
+                allowed.join(", ")
+            )));
+        }
+        Ok(Args { op, map })
+    }
+
+    fn get(&self, k: &str) -> Option<&'a Value> {
+        self.map.get(k).filter(|v| !v.is_null())
+    }
+
+    fn wrong(&self, k: &str, what: &str) -> Error {
+        Error::InvalidArgument(format!("{}: {k} must be {what}", self.op))
+    }
+
+    fn str(&self, k: &str) -> Result<Option<&'a str>> {
+        self.get(k).map(|v| v.as_str().ok_or_else(|| self.wrong(k, "a string"))).transpose()
+    }
+
+    fn req_str(&self, k: &str) -> Result<&'a str> {
+        self.str(k)?.ok_or_else(|| self.wrong(k, "given"))
+    }
+
+    fn int(&self, k: &str) -> Result<Option<i64>> {
+        self.get(k).map(|v| v.as_i64().ok_or_else(|| self.wrong(k, "an integer"))).transpose()
+    }
+
+    fn bool(&self, k: &str) -> Result<Option<bool>> {
+        self.get(k).map(|v| v.as_bool().ok_or_else(|| self.wrong(k, "a boolean"))).transpose()
+    }
+
+    fn strings(&self, k: &str) -> Result<Option<Vec<String>>> {
+        self.get(k)
+            .map(|v| {
+                v.as_array()
+                    .and_then(|a| a.iter().map(|s| s.as_str().map(str::to_string)).collect())
+                    .ok_or_else(|| self.wrong(k, "an array of strings"))
+            })
+            .transpose()
+    }
+}
+
+const REQUEST_KEYS: &[&str] =
+    &["gate", "passport", "payload", "idempotency_key", "trace", "client", "hold", "approval"];
+
+/// A [`Request`] from `{gate, passport, payload, idempotency_key, trace, client}`.
+pub fn request(v: &Value) -> Result<Request> {
+    let a = Args::new("request", v, REQUEST_KEYS)?;
+    if a.bool("hold")?.unwrap_or(false) || a.get("approval").is_some() {
+        return Err(Error::InvalidArgument("holds and approvals are not supported yet".into()));
+    }
+    let trace = match a.get("trace") {
+        Some(t) if t.is_object() => Some(t.clone()),
+        Some(_) => return Err(a.wrong("trace", "an object")),
+        None => None,
+    };
+    Ok(Request {
+        gate: a.req_str("gate")?.to_string(),
+        passport: a.str("passport")?.map(str::to_string),
+        payload: a.get("payload").cloned().unwrap_or(Value::Null),
+        idempotency_key: a.str("idempotency_key")?.map(str::to_string),
+        trace,
+        client: a.str("client")?.map(str::to_string),
+    })
+}
+
+/// A policy from a JSON value: an object is the document, a string is JSON text or a path.
+pub fn policy(v: &Value) -> Result<Policy> {
+    match v {
+        Value::String(s) => Policy::load(s),
+        Value::Object(_) => Policy::from_value(v.clone()),
+        other => Err(Error::policy("/", format!("a policy must be an object or a string, not {}", json::type_name(other)))),
+    }
+}
+
+/// An engine from `{policy, trusted_issuers, signing_key, store, leeway_secs}`.
+pub fn engine(config: &Value) -> Result<Engine> {
+    let a = Args::new(
+        "engine",
+        config,
+        &["policy", "trusted_issuers", "signing_key", "store", "leeway_secs"],
+    )?;
+    let mut b = Engine::builder();
+    if let Some(p) = a.get("policy") {
+        b = b.policy(policy(p)?);
+    }
+    b = b.trusted_issuers(a.strings("trusted_issuers")?.unwrap_or_default());
+    if let Some(secret) = a.str("signing_key")? {
+        b = b.signing_key(KeyPair::from_secret(secret)?);
+    }
+    if let Some(url) = a.str("store")? {
+        b = b.store_url(url);
+    }
+    if let Some(l) = a.int("leeway_secs")? {
+        b = b.leeway_secs(l);
+    }
+    b.build()
+}
+
+/// A passport request from `{agent_id, agent_name, permissions, expires_in_days, caveats}`.
+pub fn passport_request(a: &Value) -> Result<PassportRequest> {
+    let keys = ["agent_id", "agent_name", "permissions", "expires_in_days", "caveats", "issuer_secret", "passport"];
+    let a = Args::new("issue_passport", a, &keys)?;
+    let mut req = PassportRequest::new(
+        a.req_str("agent_id")?.to_string(),
+        a.strings("permissions")?.unwrap_or_default(),
+    );
+    req.agent_name = a.str("agent_name")?.map(str::to_string);
+    if let Some(days) = a.int("expires_in_days")? {
+        req.expires_in_secs = days
+            .checked_mul(86_400)
+            .ok_or_else(|| a.wrong("expires_in_days", "a sensible number of days"))?;
+    }
+    if let Some(c) = a.get("caveats") {
+        req.caveats = c.as_array().cloned().ok_or_else(|| a.wrong("caveats", "an array"))?;
+    }
+    Ok(req)
+}
+
+/// An issued passport as JSON (the agent's private key is in it: shown once).
+pub fn issued(p: &IssuedPassport) -> Value {
+    json!({
+        "token": p.token, "passport_id": p.passport_id, "agent_id": p.agent_id,
+        "did": p.did, "private_key": p.private_key, "expires_at": p.expires_at,
+    })
+}
+
+fn counter_filter(a: &Args<'_>) -> Result<CounterFilter> {
+    let mut f = CounterFilter {
+        namespace: a.str("namespace")?.map(str::to_string),
+        constraint: a.str("constraint")?.map(str::to_string),
+        scope: a.str("scope")?.map(str::to_string),
+    };
+    if let Some(g) = a.str("gate")? {
+        f.namespace = Some(format!("gate:{g}"));
+    }
+    if let Some(id) = a.str("agent_id")? {
+        f.scope = Some(format!("agent:{id}"));
+    }
+    Ok(f)
+}
+
+const COUNTER_KEYS: &[&str] = &["namespace", "constraint", "scope", "gate", "agent_id"];
+
+/// A counter's state as JSON.
+pub fn counter_json(c: &CounterState) -> Value {
+    let window = match c.window {
+        WindowKind::Forever => Value::Null,
+        WindowKind::Fixed { size_ms } => json!({"kind": "fixed", "size_ms": size_ms}),
+        WindowKind::Sliding { size_ms } => json!({"kind": "sliding", "size_ms": size_ms}),
+    };
+    json!({
+        "namespace": c.key.namespace, "constraint": c.key.constraint, "scope": c.key.scope,
+        "window": window, "used": c.used.normalize().to_string(), "window_start": c.window_start_ms,
+    })
+}
+
+/// An attestation filter from `{chain, gate, agent_id, decision, evaluation_id, kind, since, until, limit}`.
+pub fn attestation_filter(v: &Value) -> Result<AttestationFilter> {
+    let keys = ["chain", "gate", "agent_id", "decision", "evaluation_id", "kind", "since", "until", "limit"];
+    let a = Args::new("attestations", v, &keys)?;
+    let s = |k| a.str(k).map(|o| o.map(str::to_string));
+    Ok(AttestationFilter {
+        chain: s("chain")?,
+        gate: s("gate")?,
+        agent_id: s("agent_id")?,
+        decision: s("decision")?,
+        evaluation_id: s("evaluation_id")?,
+        kind: s("kind")?,
+        since_ms: a.int("since")?,
+        until_ms: a.int("until")?,
+        limit: a
+            .int("limit")?
+            .map(|l| usize::try_from(l).map_err(|_| a.wrong("limit", "a non-negative integer")))
+            .transpose()?,
+    })
+}
+
+/// Parses outside JSON text with the one strict parser (for bindings that receive strings).
+pub fn parse(text: &str, ctx: Context) -> Result<Value> {
+    let limits = if ctx == Context::Policy { Limits::POLICY } else { Limits::PAYLOAD };
+    json::parse_in(text, limits, ctx)
+}
+
+/// Runs operation `op` (one of [`OPERATIONS`]) with `args` on `engine`.
+pub fn call(engine: &Engine, op: &str, args: &Value) -> Result<Value> {
+    match op {
+        "enforce" => Ok(engine.enforce(&request(args)?)?.to_json()),
+        "dry_run" => Ok(engine.dry_run(&request(args)?)?.to_json()),
+        "verify_passport" => {
+            let a = Args::new(op, args, &["passport"])?;
+            engine.verify_passport(a.req_str("passport")?)
+        }
+        "revoke_passport" => {
+            let a = Args::new(op, args, &["passport_id"])?;
+            let id = a.req_str("passport_id")?;
+            engine.revoke_passport(id)?;
+            Ok(json!({ "revoked": id }))
+        }
+        "reissue" => {
+            let a = Args::new(op, args, &["passport", "issuer_secret", "expires_in_days"])?;
+            let issuer = Issuer::from_secret(a.req_str("issuer_secret")?)?;
+            let secs = a.int("expires_in_days")?.map(|d| d.saturating_mul(86_400));
+            Ok(issued(&engine.reissue(a.req_str("passport")?, &issuer, secs)?))
+        }
+        "issue_passport" => issue_passport(args),
+        "cumulative_state" => {
+            let a = Args::new(op, args, COUNTER_KEYS)?;
+            let counters = engine.cumulative_state(&counter_filter(&a)?)?;
+            Ok(json!({ "counters": counters.iter().map(counter_json).collect::<Vec<_>>() }))
+        }
+        "reset_cumulative_state" => {
+            let a = Args::new(op, args, COUNTER_KEYS)?;
+            Ok(json!({ "reset": engine.reset_cumulative_state(&counter_filter(&a)?)? }))
+        }
+        "attestations" => Ok(json!({ "attestations": engine.attestations(&attestation_filter(args)?)? })),
+        "record_attestation" => {
+            let a = Args::new(op, args, &["kind", "data"])?;
+            let data = a.get("data").cloned().unwrap_or(Value::Null);
+            engine.record_attestation(a.req_str("kind")?, &data)
+        }
+        "set_policy" => {
+            let a = Args::new(op, args, &["policy"])?;
+            let p = policy(a.get("policy").ok_or_else(|| a.wrong("policy", "given"))?)?;
+            let hash = p.hash.clone();
+            engine.set_policy(p)?;
+            Ok(json!({ "policy_hash": hash }))
+        }
+        "list_gates" => {
+            Args::new(op, args, &[])?;
+            let gates: Vec<Value> = engine.policy().map_or_else(Vec::new, |p| {
+                let mut names: Vec<&String> = p.gates.keys().collect();
+                names.sort();
+                names.into_iter().filter_map(|n| p.gate(n)).map(|g| g.to_json()).collect()
+            });
+            Ok(json!({ "gates": gates }))
+        }
+        "get_gate" => {
+            let a = Args::new(op, args, &["gate"])?;
+            let name = a.req_str("gate")?;
+            engine
+                .policy()
+                .and_then(|p| p.gate(name).map(|g| g.to_json()))
+                .ok_or_else(|| Error::GateUnknown(format!("{name:?} is not defined by the policy")))
+        }
+        "constraint_types" => Ok(constraint::constraint_types()),
+        "templates" => Ok(template::templates()),
+        "verify_attestation" => {
+            let a = Args::new(op, args, &["record", "did"])?;
+            let record = a.get("record").ok_or_else(|| a.wrong("record", "given"))?;
+            attestation::verify_attestation(record, a.str("did")?.unwrap_or(engine.signer_did()))?;
+            Ok(json!({ "valid": true }))
+        }
+        "verify_chain" => {
+            let a = Args::new(op, args, &["records", "did"])?;
+            let records = a.get("records").and_then(Value::as_array).ok_or_else(|| a.wrong("records", "an array"))?;
+            attestation::verify_chain(records, a.str("did")?.unwrap_or(engine.signer_did()))?;
+            Ok(json!({ "valid": true, "records": records.len() }))
+        }
+        other => Err(Error::InvalidArgument(format!(
+            "unknown operation {other:?} (expected one of: {})",
+            OPERATIONS.join(", ")
+        ))),
+    }
+}
+
+/// Issues a passport from `{issuer_secret, agent_id, agent_name, permissions, expires_in_days,
+/// caveats}`; with `passport` (a parent token) and `issuer_secret` being that passport's agent
+/// key, issues a sub-agent passport.
+pub fn issue_passport(args: &Value) -> Result<Value> {
+    let a = Args::new("issue_passport", args, &["agent_id", "agent_name", "permissions", "expires_in_days", "caveats", "issuer_secret", "passport"])?;
+    let secret = a.req_str("issuer_secret")?;
+    let req = passport_request(args)?;
+    let issued_passport = match a.str("passport")? {
+        None => Issuer::from_secret(secret)?.issue_passport(&req)?,
+        Some(parent) => IssuedPassport::from_token(parent, secret)?.issue_sub_passport(&req)?,
+    };
+    Ok(issued(&issued_passport))
+}

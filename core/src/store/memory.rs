@@ -1,0 +1,219 @@
+//! `memory:` — the in-process store: one mutex over plain maps. Commits are atomic because they
+//! run entirely under that mutex.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use parking_lot::Mutex;
+use rust_decimal::Decimal;
+
+use super::{
+    AttestationFilter, Commit, CommitOutcome, CounterFilter, CounterKey, CounterOp, CounterState,
+    IdempotencyRecord, Store, StoredRecord, WindowKind,
+};
+use crate::error::{Error, Result};
+
+/// The in-process store (the default).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    counters: HashMap<(CounterKey, WindowKind), Counter>,
+    records: Vec<StoredRecord>,
+    revoked: HashSet<String>,
+    idempotency: HashMap<(String, String), IdempotencyRecord>,
+}
+
+/// A counter's data. Sliding windows keep the admitted amounts with their times (an exact log:
+/// approximations such as two-bucket interpolation can over-admit).
+#[derive(Debug, Clone)]
+enum Counter {
+    Total(Decimal),
+    Fixed { start: i64, sum: Decimal },
+    Sliding { log: VecDeque<(i64, Decimal)>, sum: Decimal },
+}
+
+impl Counter {
+    fn new(window: WindowKind, now_ms: i64) -> Counter {
+        match window {
+            WindowKind::Forever => Counter::Total(Decimal::ZERO),
+            WindowKind::Fixed { .. } => {
+                Counter::Fixed { start: window.fixed_start(now_ms).unwrap_or(0), sum: Decimal::ZERO }
+            }
+            WindowKind::Sliding { .. } => Counter::Sliding { log: VecDeque::new(), sum: Decimal::ZERO },
+        }
+    }
+
+    /// Usage at `now_ms` without modifying anything.
+    fn usage(&self, window: WindowKind, now_ms: i64) -> Decimal {
+        match (self, window) {
+            (Counter::Total(sum), _) => *sum,
+            (Counter::Fixed { start, sum }, w) => {
+                if w.fixed_start(now_ms) == Some(*start) {
+                    *sum
+                } else {
+                    Decimal::ZERO
+                }
+            }
+            (Counter::Sliding { log, .. }, WindowKind::Sliding { size_ms }) => {
+                let from = now_ms.saturating_sub(size_ms);
+                log.iter().filter(|(t, _)| *t > from).map(|(_, a)| *a).sum()
+            }
+            (Counter::Sliding { sum, .. }, _) => *sum,
+        }
+    }
+
+    /// Drops what has left the window.
+    fn roll(&mut self, window: WindowKind, now_ms: i64) {
+        match (self, window) {
+            (Counter::Fixed { start, sum }, w) => {
+                let current = w.fixed_start(now_ms).unwrap_or(*start);
+                if current != *start {
+                    *start = current;
+                    *sum = Decimal::ZERO;
+                }
+            }
+            (Counter::Sliding { log, sum }, WindowKind::Sliding { size_ms }) => {
+                let from = now_ms.saturating_sub(size_ms);
+                while let Some((t, a)) = log.front().copied() {
+                    if t > from {
+                        break;
+                    }
+                    log.pop_front();
+                    *sum -= a;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn add(&mut self, amount: Decimal, now_ms: i64) -> Result<()> {
+        let overflow = || Error::payload("/", "counter total would overflow");
+        match self {
+            Counter::Total(sum) | Counter::Fixed { sum, .. } => {
+                *sum = sum.checked_add(amount).ok_or_else(overflow)?;
+            }
+            Counter::Sliding { log, sum } => {
+                *sum = sum.checked_add(amount).ok_or_else(overflow)?;
+                log.push_back((now_ms, amount));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl State {
+    fn usage(&self, op: &CounterOp, now_ms: i64) -> Decimal {
+        self.counters
+            .get(&(op.key.clone(), op.window))
+            .map_or(Decimal::ZERO, |c| c.usage(op.window, now_ms))
+    }
+}
+
+impl Store for MemoryStore {
+    fn read(&self, counters: &[CounterOp], now_ms: i64) -> Result<Vec<Decimal>> {
+        let state = self.state.lock();
+        Ok(counters.iter().map(|op| state.usage(op, now_ms)).collect())
+    }
+
+    fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome> {
+        let mut state = self.state.lock();
+        if let Some(idem) = c.idempotency {
+            let k = (idem.namespace.clone(), idem.key.clone());
+            if let Some(existing) = state.idempotency.get(&k) {
+                if existing.expires_ms > c.now_ms {
+                    return Ok(CommitOutcome::Replay(existing.clone()));
+                }
+            }
+        }
+        if c.enforce_bounds {
+            let usage: Vec<Decimal> = c.counters.iter().map(|op| state.usage(op, c.now_ms)).collect();
+            let over = c.counters.iter().zip(&usage).any(|(op, used)| {
+                used.checked_add(op.amount).is_none_or(|total| total > op.max)
+            });
+            if over {
+                return Ok(CommitOutcome::Rejected { usage });
+            }
+        }
+        // Check every addition first so a failure leaves nothing half-applied.
+        let mut updated = Vec::with_capacity(c.counters.len());
+        for op in c.counters {
+            let key = (op.key.clone(), op.window);
+            let mut counter =
+                state.counters.get(&key).cloned().unwrap_or_else(|| Counter::new(op.window, c.now_ms));
+            counter.roll(op.window, c.now_ms);
+            counter.add(op.amount, c.now_ms)?;
+            updated.push((key, counter));
+        }
+        state.counters.extend(updated);
+        state.records.push(c.record.clone());
+        if let Some(idem) = c.idempotency {
+            state.idempotency.insert((idem.namespace.clone(), idem.key.clone()), idem.clone());
+        }
+        Ok(CommitOutcome::Committed)
+    }
+
+    fn append(&self, record: &StoredRecord) -> Result<()> {
+        self.state.lock().records.push(record.clone());
+        Ok(())
+    }
+
+    fn idempotency_get(
+        &self,
+        namespace: &str,
+        key: &str,
+        now_ms: i64,
+    ) -> Result<Option<IdempotencyRecord>> {
+        let state = self.state.lock();
+        let found = state.idempotency.get(&(namespace.to_string(), key.to_string()));
+        Ok(found.filter(|r| r.expires_ms > now_ms).cloned())
+    }
+
+    fn revoke(&self, passport_id: &str, _now_ms: i64) -> Result<()> {
+        self.state.lock().revoked.insert(passport_id.to_string());
+        Ok(())
+    }
+
+    fn first_revoked(&self, ids: &[&str]) -> Result<Option<String>> {
+        let state = self.state.lock();
+        Ok(ids.iter().find(|id| state.revoked.contains(**id)).map(|id| id.to_string()))
+    }
+
+    fn attestations(&self, filter: &AttestationFilter) -> Result<Vec<StoredRecord>> {
+        let state = self.state.lock();
+        let matching = state.records.iter().filter(|r| filter.matches(r));
+        Ok(matching.take(filter.limit.unwrap_or(usize::MAX)).cloned().collect())
+    }
+
+    fn counters(&self, filter: &CounterFilter, now_ms: i64) -> Result<Vec<CounterState>> {
+        let state = self.state.lock();
+        let mut out: Vec<CounterState> = state
+            .counters
+            .iter()
+            .filter(|((k, _), _)| filter.matches(k))
+            .map(|((key, window), c)| CounterState {
+                key: key.clone(),
+                window: *window,
+                used: c.usage(*window, now_ms),
+                window_start_ms: window.fixed_start(now_ms),
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.key, a.window).cmp(&(&b.key, b.window)));
+        Ok(out)
+    }
+
+    fn reset_counters(&self, filter: &CounterFilter) -> Result<usize> {
+        let mut state = self.state.lock();
+        let before = state.counters.len();
+        state.counters.retain(|(k, _), _| !filter.matches(k));
+        Ok(before - state.counters.len())
+    }
+}
