@@ -7,6 +7,8 @@
 //! returns an explained **decision**, and signs a tamper-evident **attestation** of it.
 //!
 //! Modules, top-down:
+//! - [`keys`]: Ed25519 key pairs, `did:key`, JWKs, strict signature verification, base64url.
+//! - [`passport`]: passports — issuing, delegating to sub-agents, verifying chains.
 //! - [`json`]: the one strict JSON parser, canonical JSON (RFC 8785), exact numbers.
 //! - [`decision`]: decisions and checks.
 //! - [`error`]: the error enum with stable codes.
@@ -14,6 +16,8 @@
 pub mod decision;
 pub mod error;
 pub mod json;
+pub mod keys;
 
 pub use decision::{Check, Decision, Verdict};
 pub use error::{Error, Result};
+pub use keys::{KeyPair, PublicKey};
