@@ -27,9 +27,8 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{
-    check_token_size, clip, parse_token, perm_matches, perms_cover, Claims, MAX_DELEGATION_DEPTH,
-};
+use super::token::{check_token_size, clip, parse_token, Claims};
+use super::{perm_matches, perms_cover, MAX_DELEGATION_DEPTH};
 use crate::error::{Error, Result};
 use crate::keys::{did_from_public, PublicKey};
 
