@@ -57,6 +57,7 @@ pub const MAX_DELEGATION_DEPTH: usize = 8;
 pub const DEFAULT_EXPIRES_IN_SECS: i64 = 30 * 24 * 60 * 60;
 /// The prefix of every passport id (`jti`).
 pub const PASSPORT_ID_PREFIX: &str = "psp_";
+
 /// What to put in a new passport. `PassportRequest::new` fills in the defaults (no name, no
 /// caveats, valid from now for [`DEFAULT_EXPIRES_IN_SECS`]).
 ///
@@ -239,6 +240,7 @@ impl IssuedPassport {
     ) -> Result<IssuedPassport> {
         check_request(req)?;
         let key = KeyPair::from_secret(&self.private_key)?;
+        check_token_size(&self.token)?;
         let parent = parse_token(&self.token)?.claims;
         if did_from_public(&parent.agent_key) != key.did() {
             return Err(Error::KeyInvalid(format!(
@@ -247,7 +249,7 @@ impl IssuedPassport {
                 did_from_public(&parent.agent_key)
             )));
         }
-        let depth = chain_depth(&self.token)? + 1;
+        let depth = depth_of(parent.prf.as_deref())? + 1;
         if depth > MAX_DELEGATION_DEPTH {
             return Err(Error::DelegationWidens(format!(
                 "a sub-agent passport of {} would be at delegation depth {depth}, beyond the \
@@ -379,17 +381,17 @@ fn sign_passport(
     })
 }
 
-/// The number of `prf` links above `token` (0 for a root), reading at most one link past
-/// [`MAX_DELEGATION_DEPTH`].
-fn chain_depth(token: &str) -> Result<usize> {
+/// The delegation depth of a passport whose parent token is `prf` (0 for a root), counting at
+/// most one link past [`MAX_DELEGATION_DEPTH`].
+fn depth_of(prf: Option<&str>) -> Result<usize> {
     let mut depth = 0;
-    let mut prf = parse_token(token)?.claims.prf;
-    while let Some(parent) = prf {
+    let mut next = prf.map(str::to_string);
+    while let Some(parent) = next {
         depth += 1;
         if depth > MAX_DELEGATION_DEPTH {
             break;
         }
-        prf = parse_token(&parent)?.claims.prf;
+        next = parse_token(&parent)?.claims.prf;
     }
     Ok(depth)
 }
@@ -399,18 +401,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chain_depth_counts_links() {
+    fn depth_counts_links() {
         let issuer = Issuer::generate().unwrap();
         let root = issuer
             .issue_passport_at(&PassportRequest::new("a", ["x:*"]), 1000)
             .unwrap();
-        assert_eq!(chain_depth(&root.token).unwrap(), 0);
+        assert_eq!(depth_of(None).unwrap(), 0);
+        assert_eq!(depth_of(Some(&root.token)).unwrap(), 1);
         let child = root
             .issue_sub_passport_at(
                 &PassportRequest::new("b", ["x:y"]).with_expires_in_secs(10),
                 1000,
             )
             .unwrap();
-        assert_eq!(chain_depth(&child.token).unwrap(), 1);
+        assert_eq!(depth_of(Some(&child.token)).unwrap(), 2);
     }
 }
