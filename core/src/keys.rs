@@ -122,7 +122,7 @@ pub fn did_from_public(pk: &[u8; 32]) -> String {
 /// multicodec and a 32-byte key are all required; anything else is `KEY_INVALID`.
 pub fn public_from_did(did: &str) -> Result<[u8; 32]> {
     let invalid =
-        |why: &str| Error::KeyInvalid(format!("{did:.80?} is not an Ed25519 did:key: {why}"));
+        |why: &str| Error::KeyInvalid(format!("`{did:.80}` is not an Ed25519 did:key: {why}"));
     let b58 = did
         .strip_prefix(DID_KEY_PREFIX)
         .ok_or_else(|| invalid("it must start with \"did:key:z\""))?;

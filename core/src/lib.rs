@@ -17,7 +17,9 @@ pub mod decision;
 pub mod error;
 pub mod json;
 pub mod keys;
+pub mod passport;
 
 pub use decision::{Check, Decision, Verdict};
 pub use error::{Error, Result};
 pub use keys::{KeyPair, PublicKey};
+pub use passport::{IssuedPassport, Issuer, PassportRequest, Verified, Verifier, VerifierOptions};

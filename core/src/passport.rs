@@ -1,0 +1,419 @@
+//! Passports: the signed credentials naming an agent and what it may do — the token format,
+//! issuing by an [`Issuer`], delegating to sub-agents, and (in [`Verifier`]) verifying a token and
+//! its chain of parents.
+//!
+//! A passport is a compact JWS (RFC 7515) signed with Ed25519 (`alg: "EdDSA"`, RFC 8037), so any
+//! JOSE library can verify it with the issuer's [`Issuer::public_jwk`]:
+//!
+//! ```text
+//! header  {"alg":"EdDSA","typ":"passport+jwt","kid":"did:key:z6Mk…"}      kid = the signer
+//! claims  {"iss":"did:key:z6Mk…","sub":"agent-7","name":"Billing bot",
+//!          "jti":"psp_…","iat":…,"nbf":…,"exp":…,"perms":["payments:send"],
+//!          "cnf":{"jwk":{"kty":"OKP","crv":"Ed25519","x":"…"}},            the agent's own key
+//!          "caveats":[{"type":"max_value",…}],                              optional
+//!          "prf":"<parent token>"}                                          sub-agent passports only
+//! ```
+//!
+//! Times are integer seconds since the epoch. `jti` is `psp_` followed by 26 characters of
+//! lowercase RFC 4648 base32 (`a`–`z`, `2`–`7`): 130 random bits. Claims other than these are
+//! refused, so a token made elsewhere cannot carry a restriction (`aud`, …) that passgate would
+//! silently ignore.
+//!
+//! ```
+//! use passgate::passport::{Issuer, PassportRequest, Verifier, VerifierOptions};
+//! let issuer = Issuer::generate()?;
+//! let passport = issuer.issue_passport(&PassportRequest::new("agent-7", ["payments:send"]))?;
+//! let verifier = Verifier::new([issuer.did().to_string()], VerifierOptions::default())?;
+//! let now_ms = 1000 * passgate::passport::unix_now_secs()?;
+//! let verified = verifier.verify(&passport.token, now_ms)?;
+//! assert!(verified.has_permission("payments:send"));
+//! # Ok::<(), passgate::Error>(())
+//! ```
+
+mod perm;
+mod token;
+mod verify;
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value};
+
+use crate::error::{Error, Result};
+use crate::json::{self, Context, Limits};
+use crate::keys::{did_from_public, KeyPair};
+use token::{check_caveat, check_token_size, encode_token, new_passport_id, parse_token, MAX_TIME};
+
+pub use perm::{perm_covers, perm_matches, perms_cover, validate_permission};
+pub use verify::{Link, Verified, Verifier, VerifierOptions};
+
+/// The only accepted JWS `alg`.
+pub const ALGORITHM: &str = "EdDSA";
+/// The JWS `typ` of a passport.
+pub const TOKEN_TYPE: &str = "passport+jwt";
+/// The deepest delegation: a root passport is at depth 0, its sub-agent's at 1, and so on.
+pub const MAX_DELEGATION_DEPTH: usize = 8;
+/// The default lifetime of a passport: 30 days.
+pub const DEFAULT_EXPIRES_IN_SECS: i64 = 30 * 24 * 60 * 60;
+/// The prefix of every passport id (`jti`).
+pub const PASSPORT_ID_PREFIX: &str = "psp_";
+
+/// What to put in a new passport. `PassportRequest::new` fills in the defaults (no name, no
+/// caveats, valid from now for [`DEFAULT_EXPIRES_IN_SECS`]).
+///
+/// ```
+/// use passgate::passport::PassportRequest;
+/// use serde_json::json;
+/// let req = PassportRequest::new("agent-7", ["payments:send", "catalog:*"])
+///     .with_name("Billing bot")
+///     .with_expires_in_secs(3600)
+///     .with_caveat(json!({"type": "max_value", "field": "/amount", "max": 100}));
+/// assert_eq!(req.permissions.len(), 2);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct PassportRequest {
+    /// The agent's id (`sub`); must not be empty.
+    pub agent_id: String,
+    /// The agent's display name (`name`).
+    pub agent_name: Option<String>,
+    /// Permission patterns (`perms`), e.g. `payments:send`, `payments:*`.
+    pub permissions: Vec<String>,
+    /// Lifetime in seconds from issuance; must be positive.
+    pub expires_in_secs: i64,
+    /// Constraint documents applying to every request made with this passport (and its
+    /// descendants). Each must be a JSON object with a string `type`; the engine checks the rest.
+    pub caveats: Vec<Value>,
+    /// `nbf`, in seconds since the epoch; `None` is the time of issuance.
+    pub not_before: Option<i64>,
+}
+
+impl PassportRequest {
+    /// A request for `agent_id` with `permissions` and the defaults.
+    pub fn new<P: Into<String>>(
+        agent_id: impl Into<String>,
+        permissions: impl IntoIterator<Item = P>,
+    ) -> PassportRequest {
+        PassportRequest {
+            agent_id: agent_id.into(),
+            agent_name: None,
+            permissions: permissions.into_iter().map(Into::into).collect(),
+            expires_in_secs: DEFAULT_EXPIRES_IN_SECS,
+            caveats: Vec::new(),
+            not_before: None,
+        }
+    }
+
+    /// Sets the agent's display name.
+    pub fn with_name(mut self, name: impl Into<String>) -> PassportRequest {
+        self.agent_name = Some(name.into());
+        self
+    }
+
+    /// Sets the lifetime in seconds.
+    pub fn with_expires_in_secs(mut self, secs: i64) -> PassportRequest {
+        self.expires_in_secs = secs;
+        self
+    }
+
+    /// Adds a caveat.
+    pub fn with_caveat(mut self, caveat: Value) -> PassportRequest {
+        self.caveats.push(caveat);
+        self
+    }
+
+    /// Sets `nbf`, in seconds since the epoch.
+    pub fn with_not_before(mut self, secs: i64) -> PassportRequest {
+        self.not_before = Some(secs);
+        self
+    }
+}
+
+/// A key pair that signs root passports. Engines trust issuers by their `did:key`.
+#[derive(Debug, Clone)]
+pub struct Issuer {
+    key: KeyPair,
+}
+
+impl Issuer {
+    /// An issuer with a fresh random key.
+    pub fn generate() -> Result<Issuer> {
+        Ok(Issuer {
+            key: KeyPair::generate()?,
+        })
+    }
+
+    /// The issuer whose secret is `secret` (see [`KeyPair::from_secret`]).
+    pub fn from_secret(secret: &str) -> Result<Issuer> {
+        Ok(Issuer {
+            key: KeyPair::from_secret(secret)?,
+        })
+    }
+
+    /// The issuer signing with `key`.
+    pub fn from_key(key: KeyPair) -> Issuer {
+        Issuer { key }
+    }
+
+    /// The issuer's `did:key`: what an engine lists among its trusted issuers.
+    pub fn did(&self) -> &str {
+        self.key.did()
+    }
+
+    /// The issuer's public key as an RFC 8037 JWK, for verifying passports with any JOSE library.
+    pub fn public_jwk(&self) -> Value {
+        self.key.public_jwk()
+    }
+
+    /// The issuer's secret (base64url seed). Treat it like a password.
+    pub fn secret(&self) -> String {
+        self.key.secret()
+    }
+
+    /// The issuer's key pair.
+    pub fn key(&self) -> &KeyPair {
+        &self.key
+    }
+
+    /// Issues a passport valid from now (the system clock). The agent gets a fresh key pair, whose
+    /// private key is returned once, in [`IssuedPassport::private_key`].
+    pub fn issue_passport(&self, req: &PassportRequest) -> Result<IssuedPassport> {
+        self.issue_passport_at(req, unix_now_secs()?)
+    }
+
+    /// [`Issuer::issue_passport`] at `now_secs` (seconds since the epoch) instead of the clock.
+    pub fn issue_passport_at(
+        &self,
+        req: &PassportRequest,
+        now_secs: i64,
+    ) -> Result<IssuedPassport> {
+        check_request(req)?;
+        let times = Times::of(req, now_secs)?;
+        sign_passport(&self.key, req, times, None)
+    }
+}
+
+/// A freshly issued passport, with the agent's key pair. `private_key` is shown only here: the
+/// agent keeps it to issue sub-agent passports ([`IssuedPassport::issue_sub_passport`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct IssuedPassport {
+    /// The compact JWS.
+    pub token: String,
+    /// The passport id (`jti`), `psp_…`: what revocation names.
+    pub passport_id: String,
+    /// The agent id (`sub`).
+    pub agent_id: String,
+    /// The agent's `did:key` (the key in `cnf`).
+    pub did: String,
+    /// The agent's secret: base64url of its 32-byte Ed25519 seed.
+    pub private_key: String,
+    /// `exp`, in seconds since the epoch.
+    pub expires_at: i64,
+}
+
+impl fmt::Debug for IssuedPassport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedPassport")
+            .field("passport_id", &self.passport_id)
+            .field("agent_id", &self.agent_id)
+            .field("did", &self.did)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IssuedPassport {
+    /// Delegates: issues a passport for a sub-agent, signed with this passport's agent key, with
+    /// this token as its `prf`. Never clamps: a permission this passport does not cover, an expiry
+    /// after this passport's, or a chain deeper than [`MAX_DELEGATION_DEPTH`] is
+    /// `DELEGATION_WIDENS`. (The default lifetime of 30 days is therefore usually too long for a
+    /// sub-agent: set [`PassportRequest::expires_in_secs`].) The child's claims hold only what was
+    /// asked; its ancestors' caveats apply through `prf` at verification.
+    pub fn issue_sub_passport(&self, req: &PassportRequest) -> Result<IssuedPassport> {
+        self.issue_sub_passport_at(req, unix_now_secs()?)
+    }
+
+    /// [`IssuedPassport::issue_sub_passport`] at `now_secs` instead of the clock.
+    pub fn issue_sub_passport_at(
+        &self,
+        req: &PassportRequest,
+        now_secs: i64,
+    ) -> Result<IssuedPassport> {
+        check_request(req)?;
+        let key = KeyPair::from_secret(&self.private_key)?;
+        check_token_size(&self.token)?;
+        let parent = parse_token(&self.token)?.claims;
+        if did_from_public(&parent.agent_key) != key.did() {
+            return Err(Error::KeyInvalid(format!(
+                "private_key is not the agent key of passport {} (its cnf key is {})",
+                parent.jti,
+                did_from_public(&parent.agent_key)
+            )));
+        }
+        let depth = depth_of(parent.prf.as_deref())? + 1;
+        if depth > MAX_DELEGATION_DEPTH {
+            return Err(Error::DelegationWidens(format!(
+                "a sub-agent passport of {} would be at delegation depth {depth}, beyond the \
+                 maximum of {MAX_DELEGATION_DEPTH}",
+                parent.jti
+            )));
+        }
+        if let Some(p) = perms_cover(&parent.perms, &req.permissions) {
+            return Err(Error::DelegationWidens(format!(
+                "permission {p:?} is not covered by the parent passport {}'s {:?}",
+                parent.jti, parent.perms
+            )));
+        }
+        let times = Times::of(req, now_secs)?;
+        if times.exp > parent.exp {
+            return Err(Error::DelegationWidens(format!(
+                "expiry {} is after the parent passport {}'s expiry {}",
+                times.exp, parent.jti, parent.exp
+            )));
+        }
+        sign_passport(&key, req, times, Some(&self.token))
+    }
+}
+
+/// The claims of `token` after checking its form (three parts, header, claim types), **without**
+/// verifying its signature, trust or times. For tooling and display only; authorize with
+/// [`Verifier::verify`].
+pub fn decode_unverified(token: &str) -> Result<Value> {
+    check_token_size(token)?;
+    Ok(parse_token(token)?.claims.raw)
+}
+
+/// The system clock in whole seconds since the epoch.
+pub fn unix_now_secs() -> Result<i64> {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| Error::Internal(format!("system clock before 1970: {e}")))?;
+    i64::try_from(since.as_secs()).map_err(|e| Error::Internal(format!("system clock: {e}")))
+}
+
+/// `iat`, `nbf` and `exp` of a passport being issued.
+#[derive(Debug, Clone, Copy)]
+struct Times {
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+}
+
+impl Times {
+    fn of(req: &PassportRequest, now: i64) -> Result<Times> {
+        let in_range = |t: i64| (0..=MAX_TIME).contains(&t);
+        let nbf = req.not_before.unwrap_or(now);
+        let exp = now.checked_add(req.expires_in_secs).unwrap_or(i64::MAX);
+        if !in_range(now) || !in_range(nbf) || !in_range(exp) {
+            return Err(Error::InvalidArgument(format!(
+                "issuance time, not_before and expiry must lie within 0..={MAX_TIME} seconds \
+                 since the epoch"
+            )));
+        }
+        if nbf >= exp {
+            return Err(Error::InvalidArgument(format!(
+                "not_before {nbf} is not before the expiry {exp}"
+            )));
+        }
+        Ok(Times { iat: now, nbf, exp })
+    }
+}
+
+/// The argument checks shared by issuance and delegation.
+fn check_request(req: &PassportRequest) -> Result<()> {
+    if req.agent_id.is_empty() {
+        return Err(Error::InvalidArgument(
+            "agent_id must not be empty".to_string(),
+        ));
+    }
+    for (i, p) in req.permissions.iter().enumerate() {
+        validate_permission(p)
+            .map_err(|e| Error::InvalidArgument(format!("permissions[{i}]: {e}")))?;
+    }
+    if req.expires_in_secs <= 0 {
+        return Err(Error::InvalidArgument(format!(
+            "expires_in_secs must be positive, got {}",
+            req.expires_in_secs
+        )));
+    }
+    for (i, c) in req.caveats.iter().enumerate() {
+        check_caveat(c).map_err(|e| Error::InvalidArgument(format!("caveats[{i}]: {e}")))?;
+        json::check_bounds(c, Limits::PAYLOAD).map_err(|e| e.into_error(Context::Argument))?;
+    }
+    Ok(())
+}
+
+/// Builds, signs and encodes a passport for a fresh agent key.
+fn sign_passport(
+    signer: &KeyPair,
+    req: &PassportRequest,
+    times: Times,
+    prf: Option<&str>,
+) -> Result<IssuedPassport> {
+    let agent = KeyPair::generate()?;
+    let passport_id = new_passport_id()?;
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(signer.did()));
+    claims.insert("sub".into(), json!(req.agent_id));
+    if let Some(name) = &req.agent_name {
+        claims.insert("name".into(), json!(name));
+    }
+    claims.insert("jti".into(), json!(passport_id));
+    claims.insert("iat".into(), json!(times.iat));
+    claims.insert("nbf".into(), json!(times.nbf));
+    claims.insert("exp".into(), json!(times.exp));
+    claims.insert("perms".into(), json!(req.permissions));
+    claims.insert("cnf".into(), json!({"jwk": agent.public_jwk()}));
+    if !req.caveats.is_empty() {
+        claims.insert("caveats".into(), json!(req.caveats));
+    }
+    if let Some(prf) = prf {
+        claims.insert("prf".into(), json!(prf));
+    }
+    let token = encode_token(signer, &Value::Object(claims));
+    check_token_size(&token)?;
+    Ok(IssuedPassport {
+        token,
+        passport_id,
+        agent_id: req.agent_id.clone(),
+        did: agent.did().to_string(),
+        private_key: agent.secret(),
+        expires_at: times.exp,
+    })
+}
+
+/// The delegation depth of a passport whose parent token is `prf` (0 for a root), counting at
+/// most one link past [`MAX_DELEGATION_DEPTH`].
+fn depth_of(prf: Option<&str>) -> Result<usize> {
+    let mut depth = 0;
+    let mut next = prf.map(str::to_string);
+    while let Some(parent) = next {
+        depth += 1;
+        if depth > MAX_DELEGATION_DEPTH {
+            break;
+        }
+        next = parse_token(&parent)?.claims.prf;
+    }
+    Ok(depth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_links() {
+        let issuer = Issuer::generate().unwrap();
+        let root = issuer
+            .issue_passport_at(&PassportRequest::new("a", ["x:*"]), 1000)
+            .unwrap();
+        assert_eq!(depth_of(None).unwrap(), 0);
+        assert_eq!(depth_of(Some(&root.token)).unwrap(), 1);
+        let child = root
+            .issue_sub_passport_at(
+                &PassportRequest::new("b", ["x:y"]).with_expires_in_secs(10),
+                1000,
+            )
+            .unwrap();
+        assert_eq!(depth_of(Some(&child.token)).unwrap(), 2);
+    }
+}

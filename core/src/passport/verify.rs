@@ -1,0 +1,381 @@
+//! Verifying a passport: its form, its signature, its chain of delegation up to a trusted issuer,
+//! and its times — with a bounded cache of what does not change between requests.
+//!
+//! The checks, in order (the first failure is reported):
+//! 1. size: more than [`crate::json::Limits::TOKEN_BYTES`] is `LIMIT_EXCEEDED`;
+//! 2. form, for the token and then each `prf` ancestor: three base64url parts, JSON header and
+//!    claims (strict parser), `alg` = `EdDSA` (else `PASSPORT_ALGORITHM`, before anything else
+//!    about the signature), `typ`, `kid` = `iss`, claim types (else `PASSPORT_MALFORMED`, naming
+//!    the claim); more than `max_depth` ancestors is `DELEGATION_WIDENS`;
+//! 3. the root: its `iss` must be a trusted issuer (`ISSUER_UNTRUSTED`; without a trusted key
+//!    there is nothing to verify its signature with), then its signature (`PASSPORT_SIGNATURE`);
+//! 4. each sub-agent passport, root to leaf: it must be signed (`iss`/`kid` and the signature) by
+//!    its parent's `cnf` key, else `PASSPORT_SIGNATURE`; its `perms` covered by its parent's and
+//!    its `exp` not later, else `DELEGATION_WIDENS`;
+//! 5. times, for every link root to leaf: `PASSPORT_EXPIRED` when `now >= exp + leeway`,
+//!    `PASSPORT_NOT_YET_VALID` when `now < nbf - leeway` or `now < iat - leeway`.
+//!
+//! Steps 2–4 are cached by the SHA-256 of the token; step 5 runs on every call. Revocation is not
+//! checked here: the engine checks its store for every id of [`Verified::chain_ids`].
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use lru::LruCache;
+use parking_lot::{Mutex, RwLock};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::token::{check_token_size, clip, parse_token, Claims};
+use super::{perm_matches, perms_cover, MAX_DELEGATION_DEPTH};
+use crate::error::{Error, Result};
+use crate::keys::{did_from_public, PublicKey};
+
+/// How a [`Verifier`] judges time and bounds its work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifierOptions {
+    /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds (default 60; not negative).
+    pub leeway_secs: i64,
+    /// The most `prf` ancestors a passport may have (default [`MAX_DELEGATION_DEPTH`]).
+    pub max_depth: usize,
+    /// How many verified tokens to remember (default 10,000; 0 disables the cache).
+    pub cache_size: usize,
+}
+
+impl Default for VerifierOptions {
+    fn default() -> VerifierOptions {
+        VerifierOptions {
+            leeway_secs: 60,
+            max_depth: MAX_DELEGATION_DEPTH,
+            cache_size: 10_000,
+        }
+    }
+}
+
+/// Verifies passports against a replaceable set of trusted issuers. Shareable across threads.
+#[derive(Debug)]
+pub struct Verifier {
+    /// Trusted issuer did:key → its parsed key.
+    trusted: RwLock<HashMap<String, PublicKey>>,
+    options: VerifierOptions,
+    /// SHA-256 of a token → its verified chain; `None` when `cache_size` is 0.
+    cache: Option<Mutex<LruCache<[u8; 32], Arc<Verified>>>>,
+}
+
+impl Verifier {
+    /// A verifier trusting the issuers `trusted` (their `did:key`s; one that does not decode is
+    /// `KEY_INVALID`). A negative leeway is `INVALID_ARGUMENT`.
+    pub fn new(
+        trusted: impl IntoIterator<Item = String>,
+        options: VerifierOptions,
+    ) -> Result<Verifier> {
+        if options.leeway_secs < 0 {
+            return Err(Error::InvalidArgument(format!(
+                "leeway_secs must not be negative, got {}",
+                options.leeway_secs
+            )));
+        }
+        Ok(Verifier {
+            trusted: RwLock::new(parse_trusted(trusted)?),
+            options,
+            cache: NonZeroUsize::new(options.cache_size).map(|n| Mutex::new(LruCache::new(n))),
+        })
+    }
+
+    /// Replaces the trusted issuers (all or nothing) and forgets every cached verification.
+    pub fn set_trusted(&self, trusted: impl IntoIterator<Item = String>) -> Result<()> {
+        let parsed = parse_trusted(trusted)?;
+        let mut guard = self.trusted.write();
+        *guard = parsed;
+        // Cleared while the write lock is held: no verification under the old set can be
+        // cached after this point (see `verify`).
+        if let Some(cache) = &self.cache {
+            cache.lock().clear();
+        }
+        Ok(())
+    }
+
+    /// The trusted issuers' `did:key`s, sorted.
+    pub fn trusted(&self) -> Vec<String> {
+        let mut dids: Vec<String> = self.trusted.read().keys().cloned().collect();
+        dids.sort();
+        dids
+    }
+
+    /// The options this verifier was built with.
+    pub fn options(&self) -> &VerifierOptions {
+        &self.options
+    }
+
+    /// Verifies `token` at `now_ms` (milliseconds since the epoch): everything but revocation
+    /// (see the module documentation for the order of the checks and their error codes).
+    /// Verifying a token seen before returns the same `Arc`, after checking its times again.
+    pub fn verify(&self, token: &str, now_ms: i64) -> Result<Arc<Verified>> {
+        check_token_size(token)?;
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(cache) = &self.cache {
+            let hit = cache.lock().get(&hash).cloned();
+            if let Some(verified) = hit {
+                verified.check_time(now_ms, self.options.leeway_secs)?;
+                return Ok(verified);
+            }
+        }
+        let verified = {
+            // Held until the result is cached, so `set_trusted` cannot slip in between.
+            let trusted = self.trusted.read();
+            let chain = self.verify_chain(&trusted, token, 0)?;
+            let verified = Arc::new(Verified::from_chain(chain)?);
+            if let Some(cache) = &self.cache {
+                cache.lock().put(hash, Arc::clone(&verified));
+            }
+            verified
+        };
+        verified.check_time(now_ms, self.options.leeway_secs)?;
+        Ok(verified)
+    }
+
+    /// Steps 2–4 for `token`, `hops` links below the token first given; returns the chain's
+    /// claims, root first.
+    fn verify_chain(
+        &self,
+        trusted: &HashMap<String, PublicKey>,
+        token: &str,
+        hops: usize,
+    ) -> Result<Vec<Claims>> {
+        let link = parse_token(token)?;
+        let Some(prf) = link.claims.prf.as_deref() else {
+            let key = trusted.get(&link.claims.iss).ok_or_else(|| {
+                Error::IssuerUntrusted(format!(
+                    "passport {} is issued by {}, which is not a trusted issuer",
+                    link.claims.jti, link.claims.iss
+                ))
+            })?;
+            key.verify_strict(link.signing_input.as_bytes(), &link.signature)
+                .map_err(|e| {
+                    Error::PassportSignature(format!("passport {}: {e}", link.claims.jti))
+                })?;
+            return Ok(vec![link.claims]);
+        };
+        if hops >= self.options.max_depth {
+            return Err(Error::DelegationWidens(format!(
+                "delegation chain of passport {} is deeper than {} levels",
+                link.claims.jti, self.options.max_depth
+            )));
+        }
+        let mut chain = self.verify_chain(trusted, prf, hops + 1)?;
+        let parent = chain
+            .last()
+            .ok_or_else(|| Error::Internal("empty delegation chain".to_string()))?;
+        if chain.iter().any(|c| c.jti == link.claims.jti) {
+            return Err(Error::PassportMalformed(format!(
+                "passport id {} appears twice in its delegation chain",
+                link.claims.jti
+            )));
+        }
+        check_delegation(parent, &link.claims)?;
+        let parent_key = PublicKey::from_bytes(&parent.agent_key).map_err(|e| {
+            Error::PassportSignature(format!(
+                "passport {}: the agent key of its parent is unusable: {e}",
+                link.claims.jti
+            ))
+        })?;
+        parent_key
+            .verify_strict(link.signing_input.as_bytes(), &link.signature)
+            .map_err(|e| Error::PassportSignature(format!("passport {}: {e}", link.claims.jti)))?;
+        check_narrowing(parent, &link.claims)?;
+        chain.push(link.claims);
+        Ok(chain)
+    }
+}
+
+fn parse_trusted(trusted: impl IntoIterator<Item = String>) -> Result<HashMap<String, PublicKey>> {
+    trusted
+        .into_iter()
+        .map(|did| {
+            let key = PublicKey::from_did(&did)?;
+            Ok((did, key))
+        })
+        .collect()
+}
+
+/// A sub-agent passport must be signed by its parent's agent (`cnf`) key: its `iss` names that key.
+fn check_delegation(parent: &Claims, child: &Claims) -> Result<()> {
+    let delegate = did_from_public(&parent.agent_key);
+    if child.iss != delegate {
+        return Err(Error::PassportSignature(format!(
+            "passport {} is signed by {}, not by the agent key {} of its parent {}",
+            child.jti,
+            clip(&child.iss),
+            delegate,
+            parent.jti
+        )));
+    }
+    Ok(())
+}
+
+/// A sub-agent passport may only narrow its parent: permissions covered, expiry not later.
+fn check_narrowing(parent: &Claims, child: &Claims) -> Result<()> {
+    if let Some(p) = perms_cover(&parent.perms, &child.perms) {
+        return Err(Error::DelegationWidens(format!(
+            "passport {} grants {p:?}, which its parent {} does not cover",
+            child.jti, parent.jti
+        )));
+    }
+    if child.exp > parent.exp {
+        return Err(Error::DelegationWidens(format!(
+            "passport {} expires at {}, after its parent {} (at {})",
+            child.jti, child.exp, parent.jti, parent.exp
+        )));
+    }
+    Ok(())
+}
+
+/// A verified passport: the leaf's claims, and every link of its chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    /// The agent id (`sub`).
+    pub agent_id: String,
+    /// The agent's display name (`name`).
+    pub agent_name: Option<String>,
+    /// The passport id (`jti`).
+    pub passport_id: String,
+    /// The permissions (`perms`) of this passport. Those of its ancestors cover them.
+    pub perms: Vec<String>,
+    /// The agent's `did:key` (from `cnf`).
+    pub agent_did: String,
+    /// Who signed this passport (`iss`): the trusted issuer for a root passport, the parent
+    /// agent's key for a sub-agent passport.
+    pub issuer: String,
+    /// The trusted issuer at the root of the chain.
+    pub root_issuer: String,
+    /// `iat`, seconds since the epoch.
+    pub iat: i64,
+    /// `nbf`, seconds since the epoch.
+    pub nbf: i64,
+    /// `exp`, seconds since the epoch.
+    pub exp: i64,
+    /// The claims of this (the leaf) token, as parsed.
+    pub claims: Value,
+    /// The chain, root first, this passport last.
+    pub chain: Vec<Link>,
+}
+
+/// One passport of a verified chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Its id (`jti`).
+    pub passport_id: String,
+    /// Its agent (`sub`).
+    pub agent_id: String,
+    /// The caveats it declares (its ancestors' are in their own links).
+    pub caveats: Vec<Value>,
+    /// `nbf`, seconds since the epoch.
+    pub nbf: i64,
+    /// `exp`, seconds since the epoch.
+    pub exp: i64,
+    /// `iat`, seconds since the epoch.
+    pub iat: i64,
+}
+
+impl Verified {
+    fn from_chain(mut chain: Vec<Claims>) -> Result<Verified> {
+        let links = chain
+            .iter()
+            .map(|c| Link {
+                passport_id: c.jti.clone(),
+                agent_id: c.sub.clone(),
+                caveats: c.caveats.clone(),
+                nbf: c.nbf,
+                exp: c.exp,
+                iat: c.iat,
+            })
+            .collect();
+        let root_issuer = chain.first().map(|c| c.iss.clone());
+        let (Some(leaf), Some(root_issuer)) = (chain.pop(), root_issuer) else {
+            return Err(Error::Internal("empty delegation chain".to_string()));
+        };
+        Ok(Verified {
+            agent_did: did_from_public(&leaf.agent_key),
+            agent_id: leaf.sub,
+            agent_name: leaf.name,
+            passport_id: leaf.jti,
+            perms: leaf.perms,
+            issuer: leaf.iss,
+            root_issuer,
+            iat: leaf.iat,
+            nbf: leaf.nbf,
+            exp: leaf.exp,
+            claims: leaf.raw,
+            chain: links,
+        })
+    }
+
+    /// The passport ids of the chain, root first: revoking any of them revokes this passport.
+    pub fn chain_ids(&self) -> impl Iterator<Item = &str> {
+        self.chain.iter().map(|l| l.passport_id.as_str())
+    }
+
+    /// Every caveat that applies, with the id of the passport that declared it: the root's first,
+    /// this passport's last.
+    pub fn caveats(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.chain
+            .iter()
+            .flat_map(|l| l.caveats.iter().map(move |c| (l.passport_id.as_str(), c)))
+    }
+
+    /// Whether one of this passport's permissions matches `required` (see
+    /// [`super::perm_matches`]).
+    pub fn has_permission(&self, required: &str) -> bool {
+        self.perms.iter().any(|p| perm_matches(p, required))
+    }
+
+    /// Step 5: every link's times at `now_ms`, root first.
+    fn check_time(&self, now_ms: i64, leeway_secs: i64) -> Result<()> {
+        let ms = |secs: i64| secs.saturating_mul(1000);
+        for (i, link) in self.chain.iter().enumerate() {
+            let which = if i + 1 == self.chain.len() {
+                format!("passport {}", link.passport_id)
+            } else {
+                format!(
+                    "passport {}'s ancestor {}",
+                    self.passport_id, link.passport_id
+                )
+            };
+            if now_ms >= ms(link.exp.saturating_add(leeway_secs)) {
+                return Err(Error::PassportExpired(format!(
+                    "{which} expired at {} (now {} ms, leeway {leeway_secs} s)",
+                    link.exp, now_ms
+                )));
+            }
+            let valid_from = link.nbf.max(link.iat);
+            if now_ms < ms(valid_from.saturating_sub(leeway_secs)) {
+                return Err(Error::PassportNotYetValid(format!(
+                    "{which} is valid from {valid_from} (now {now_ms} ms, leeway {leeway_secs} s)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negative_leeway_is_refused() {
+        let opts = VerifierOptions {
+            leeway_secs: -1,
+            ..VerifierOptions::default()
+        };
+        let e = Verifier::new(Vec::new(), opts).unwrap_err();
+        assert_eq!(e.code(), "INVALID_ARGUMENT");
+    }
+
+    #[test]
+    fn undecodable_trusted_did_is_key_invalid() {
+        let e = Verifier::new(["did:key:nope".to_string()], VerifierOptions::default());
+        assert_eq!(e.unwrap_err().code(), "KEY_INVALID");
+    }
+}
