@@ -130,6 +130,10 @@ pub fn verify_chain(records: &[Value], did: &str) -> Result<()> {
             return Err(Error::ChainDuplicate(format!("record {i} (seq {seq}) {what} record {j}")));
         }
     }
+    if let Some(i) = seqs.windows(2).position(|w| matches!(w, [a, b] if b.1 < a.1)) {
+        let (a, b) = (seqs.get(i).map_or(0, |s| s.1), seqs.get(i + 1).map_or(0, |s| s.1));
+        return Err(Error::ChainOrder(format!("record {} (seq {b}) comes after seq {a}", i + 1)));
+    }
     let mut prev: Option<(u64, &str)> = None;
     for (i, (_, seq, hash, link)) in seqs.iter().enumerate() {
         match prev {
@@ -140,9 +144,6 @@ pub fn verify_chain(records: &[Value], did: &str) -> Result<()> {
             }
             None if !matches!(link, Some(Value::Null)) => {
                 return Err(Error::ChainOrder("record 0 (seq 1) must have prev null".into()));
-            }
-            Some((p, _)) if *seq < p => {
-                return Err(Error::ChainOrder(format!("record {i} (seq {seq}) comes after seq {p}")));
             }
             Some((p, _)) if *seq > p + 1 => {
                 return Err(Error::ChainGap(format!(

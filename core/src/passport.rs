@@ -222,6 +222,30 @@ impl fmt::Debug for IssuedPassport {
 }
 
 impl IssuedPassport {
+    /// An issued passport from its token and the agent's secret (as kept by the agent), to
+    /// delegate from it later. The secret must be the key named by the token's `cnf`
+    /// (`KEY_INVALID` otherwise); the token's signature is not checked here.
+    pub fn from_token(token: &str, private_key: &str) -> Result<IssuedPassport> {
+        check_token_size(token)?;
+        let claims = parse_token(token)?.claims;
+        let key = KeyPair::from_secret(private_key)?;
+        let did = did_from_public(&claims.agent_key);
+        if did != key.did() {
+            return Err(Error::KeyInvalid(format!(
+                "private_key is not the agent key of passport {} (its cnf key is {did})",
+                claims.jti
+            )));
+        }
+        Ok(IssuedPassport {
+            token: token.to_string(),
+            passport_id: claims.jti,
+            agent_id: claims.sub,
+            did,
+            private_key: private_key.to_string(),
+            expires_at: claims.exp,
+        })
+    }
+
     /// Delegates: issues a passport for a sub-agent, signed with this passport's agent key, with
     /// this token as its `prf`. Never clamps: a permission this passport does not cover, an expiry
     /// after this passport's, or a chain deeper than [`MAX_DELEGATION_DEPTH`] is
