@@ -1,0 +1,843 @@
+//! Loading policies: the DESIGN.md example, every `POLICY_INVALID` path, templates, the policy
+//! hash, input schemas and gate descriptions.
+
+// Test helpers outside #[test] functions may unwrap and panic too (clippy.toml covers only the
+// tests themselves).
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::path::PathBuf;
+
+use passgate::json::{self, Limits};
+use passgate::{Check, CounterKind, Error, EvalCtx, Mode, Policy, Scope};
+use serde_json::{json, Value};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/cases/policies")
+        .join(name)
+}
+
+fn design_example() -> Policy {
+    Policy::load(fixture("design-example.json").to_str().unwrap()).unwrap()
+}
+
+/// Parses text exactly (numbers kept as written).
+fn p(text: &str) -> Value {
+    json::parse(text, Limits::POLICY).unwrap()
+}
+
+/// The `POLICY_INVALID` path and message of a policy document.
+fn invalid(doc: Value) -> (String, String) {
+    match Policy::from_value(doc) {
+        Err(Error::PolicyInvalid { path, message }) => (path, message),
+        Err(other) => panic!("expected POLICY_INVALID, got {other:?}"),
+        Ok(_) => panic!("expected POLICY_INVALID, the policy loaded"),
+    }
+}
+
+fn path_of(doc: Value) -> String {
+    invalid(doc).0
+}
+
+/// A policy with one gate `g` holding `constraints`.
+fn gate_with(constraints: Value) -> Value {
+    json!({"version": 1, "gates": {"g": {"constraints": constraints}}})
+}
+
+fn run(c: &passgate::Constraint, payload: &Value) -> Check {
+    c.check(&EvalCtx { payload, now_ms: 0 }).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn design_example_loads_and_compiles() {
+    let policy = design_example();
+    assert_eq!(policy.version, 1);
+    assert!(policy.hash.starts_with("sha256:") && policy.hash.len() == 7 + 64);
+    assert_eq!(policy.hold_ttl_ms, 15 * 60 * 1000);
+    assert!(policy.issuers.is_empty());
+
+    let g = policy.gate("payments.send").unwrap();
+    assert_eq!(g.name, "payments.send");
+    assert_eq!(
+        g.description.as_deref(),
+        Some("Send money to a counterparty")
+    );
+    assert_eq!(g.require, ["payments:send"]);
+    assert_eq!(g.mode, Mode::Enforce);
+    assert_eq!(g.hold_ttl_ms, None);
+    let ids: Vec<&str> = g.constraints.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "payments-conservative/per-call",
+            "payments-conservative/non-negative",
+            "payments-conservative/daily-spend",
+            "payments-conservative/currency",
+            "payments-conservative/burst",
+            "per-call",
+            "currency",
+            "daily-spend",
+            "burst",
+        ]
+    );
+    let daily = g.constraints[7].counter().unwrap();
+    assert_eq!(daily.kind, CounterKind::Spend);
+    assert_eq!(daily.max.to_string(), "1000");
+    assert_eq!(daily.scope, Scope::Agent);
+    let tpl_daily = g.constraints[2].counter().unwrap();
+    assert_eq!(tpl_daily.max.to_string(), "1000");
+
+    let payload = json!({"amount": 600, "currency": "GBP"});
+    let checks: Vec<Check> = g
+        .constraints
+        .iter()
+        .filter_map(|c| {
+            c.check(&EvalCtx {
+                payload: &payload,
+                now_ms: 0,
+            })
+        })
+        .collect();
+    assert_eq!(
+        checks.len(),
+        5,
+        "three stateless template constraints and two of the gate's"
+    );
+    assert!(checks
+        .iter()
+        .all(|c| !c.passed || c.constraint.ends_with("non-negative")));
+
+    assert!(policy.gate("catalog.read").is_none());
+    let anon = policy.anonymous.as_ref().unwrap();
+    assert_eq!(anon.gates, ["catalog.read"]);
+    assert_eq!(anon.constraints[0].id, "rate_limit#0");
+    assert_eq!(anon.constraints[0].counter().unwrap().scope, Scope::Client);
+
+    // The user template is compiled even though no gate applies it.
+    assert_eq!(
+        policy.doc["templates"]["my-template"]["params"]["max"]["type"],
+        "number"
+    );
+}
+
+#[test]
+fn load_from_text_file_and_failures() {
+    let text = std::fs::read_to_string(fixture("design-example.json")).unwrap();
+    let from_text = Policy::load(&format!("  \n{text}")).unwrap();
+    assert_eq!(from_text.hash, design_example().hash);
+    assert_eq!(Policy::parse(&text).unwrap().hash, from_text.hash);
+    assert_eq!(
+        Policy::load(r#"{"version": 1, "gates": {}}"#)
+            .unwrap()
+            .gates
+            .len(),
+        0
+    );
+    assert!(Policy::load(r#"{"version": 1}"#).unwrap().gates.is_empty());
+
+    let code = |r: passgate::Result<Policy>| r.unwrap_err().code();
+    assert_eq!(code(Policy::load("/no/such/policy.json")), "POLICY_INVALID");
+    assert_eq!(code(Policy::load("")), "POLICY_INVALID");
+    assert_eq!(code(Policy::load("not json at all")), "POLICY_INVALID");
+    assert_eq!(code(Policy::load(r#"{"version": 1,"#)), "POLICY_INVALID");
+    assert_eq!(code(Policy::load("[1, 2]")), "POLICY_INVALID");
+    assert_eq!(code(Policy::parse("")), "POLICY_INVALID");
+    assert_eq!(code(Policy::parse("null")), "POLICY_INVALID");
+    let dup = Policy::parse(r#"{"version": 1, "gates": {"g": {}, "g": {}}}"#).unwrap_err();
+    assert_eq!(
+        dup,
+        Error::policy("/gates", r#"duplicate key "g" in the object at /gates"#)
+    );
+    let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+    assert_eq!(code(Policy::parse(&deep)), "LIMIT_EXCEEDED");
+
+    let dir = std::env::temp_dir().join(format!("passgate-policy-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad_utf8 = dir.join("latin1.json");
+    std::fs::write(&bad_utf8, b"{\"version\": 1, \"description\": \"caf\xe9\"}").unwrap();
+    let e = Policy::load(bad_utf8.to_str().unwrap()).unwrap_err();
+    assert_eq!(e.code(), "POLICY_INVALID");
+    assert!(e.to_string().contains("not UTF-8"), "{e}");
+    let bom = dir.join("bom.json");
+    std::fs::write(&bom, "\u{feff}{\"version\": 1}").unwrap();
+    assert!(Policy::load(bom.to_str().unwrap()).is_ok());
+    assert_eq!(code(Policy::load(dir.to_str().unwrap())), "POLICY_INVALID");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn document_level_errors() {
+    assert_eq!(path_of(json!({"version": 2, "gates": {}})), "/version");
+    assert_eq!(path_of(json!({"version": "1", "gates": {}})), "/version");
+    assert_eq!(path_of(json!({"gates": {}})), "/");
+    assert_eq!(path_of(json!({"version": 1, "gatez": {}})), "/");
+    assert_eq!(path_of(json!([])), "/");
+    assert_eq!(path_of(json!({"version": 1, "gates": []})), "/gates");
+    assert_eq!(
+        path_of(json!({"version": 1, "issuers": ["did:web:x"]})),
+        "/issuers/0"
+    );
+    assert_eq!(
+        path_of(json!({"version": 1, "hold_ttl": "15"})),
+        "/hold_ttl"
+    );
+    assert_eq!(
+        path_of(json!({"version": 1, "hold_ttl": "400d"})),
+        "/hold_ttl"
+    );
+    assert_eq!(path_of(json!({"version": 1, "gates": {"": {}}})), "/gates");
+    assert_eq!(
+        path_of(json!({"version": 1, "gates": {"g": {"mode": "audit"}}})),
+        "/gates/g/mode"
+    );
+    assert_eq!(
+        path_of(json!({"version": 1, "gates": {"g": {"require": [""]}}})),
+        "/gates/g/require/0"
+    );
+    assert_eq!(
+        path_of(json!({"version": 1, "gates": {"g": {"hold_ttl": "1w"}}})),
+        "/gates/g/hold_ttl"
+    );
+    assert_eq!(
+        path_of(json!({"version": 1, "gates": {"g": {"colour": "red"}}})),
+        "/gates/g"
+    );
+    assert_eq!(
+        path_of(json!({"version": 1, "anonymous": {"gates": "x"}})),
+        "/anonymous/gates"
+    );
+    assert!(Policy::from_value(json!({"version": 1.0, "gates": {}})).is_ok());
+    assert!(Policy::from_value(
+        json!({"$schema": "https://passgate.dev/schema/policy.schema.json", "version": 1})
+    )
+    .is_ok());
+}
+
+#[test]
+fn constraint_errors_carry_exact_paths() {
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!([{"type": "max_valu", "field": "/a", "max": 1}]),
+            "/gates/g/constraints/0/type",
+        ),
+        (
+            json!([{"type": "max_value", "field": "a", "max": 1}]),
+            "/gates/g/constraints/0/field",
+        ),
+        (
+            json!([{"type": "max_value", "field": "/a", "max": 1}, {"type": "max_value", "field": "/a", "max": "1,000"}]),
+            "/gates/g/constraints/1/max",
+        ),
+        (
+            json!([{"type": "max_value", "field": "/a"}]),
+            "/gates/g/constraints/0",
+        ),
+        (
+            json!([{"type": "pattern", "field": "/a", "regex": "(unclosed"}]),
+            "/gates/g/constraints/0/regex",
+        ),
+        (
+            json!([{"type": "pattern", "field": "/a", "regex": "(\\w{100}){100}"}]),
+            "/gates/g/constraints/0/regex",
+        ),
+        (
+            json!([{"type": "time_window", "tz": "Europe/Atlantis"}]),
+            "/gates/g/constraints/0/tz",
+        ),
+        (
+            json!([{"type": "rate_limit", "max": 10, "window": "1 minute"}]),
+            "/gates/g/constraints/0/window",
+        ),
+        (
+            json!([{"type": "rate_limit", "max": 10, "window": {"size": "1m", "kind": "rolling"}}]),
+            "/gates/g/constraints/0/window/kind",
+        ),
+        (
+            json!([{"type": "rate_limit", "max": 10.5, "window": "1m"}]),
+            "/gates/g/constraints/0/max",
+        ),
+        (
+            json!([{"type": "quota", "max": 1, "scope": "everyone"}]),
+            "/gates/g/constraints/0/scope",
+        ),
+        (
+            json!([{"type": "max_length", "field": "/a", "max": 1.5}]),
+            "/gates/g/constraints/0/max",
+        ),
+        (
+            json!([{"type": "condition", "expr": {"all": [{"field": "/a", "op": "eq", "value": 1}, {"field": "/b", "op": "between", "value": 1}]}}]),
+            "/gates/g/constraints/0/expr/all/1/op",
+        ),
+        (
+            json!([{"type": "allowed_domains", "field": "/u", "domains": ["ok.com", "https://x.com"]}]),
+            "/gates/g/constraints/0/domains/1",
+        ),
+        (
+            json!([{"type": "pii", "mode": "block"}]),
+            "/gates/g/constraints/0/type",
+        ),
+        (
+            json!([{"type": "concurrency", "max": 1}]),
+            "/gates/g/constraints/0/type",
+        ),
+        (
+            json!([{"type": "approval", "when": {"field": "/a", "op": "exists"}}]),
+            "/gates/g/constraints/0/type",
+        ),
+        (
+            json!([{"id": "", "type": "quota", "max": 1}]),
+            "/gates/g/constraints/0/id",
+        ),
+        (
+            json!([{"id": "a", "type": "quota", "max": 1}, {"id": "a", "type": "quota", "max": 2}]),
+            "/gates/g/constraints/1/id",
+        ),
+        (
+            json!([{"type": "quota", "max": 1}, {"id": "quota#0", "type": "quota", "max": 2}]),
+            "/gates/g/constraints/1/id",
+        ),
+    ];
+    for (constraints, want) in cases {
+        let (path, msg) = invalid(gate_with(constraints.clone()));
+        assert_eq!(path, want, "{constraints}: {msg}");
+    }
+    // 1e400 needs the exact parser: json! would turn it into a float.
+    let doc = p(
+        r#"{"version": 1, "gates": {"g": {"constraints": [{"type": "max_value", "field": "/a", "max": 1e400}]}}}"#,
+    );
+    assert_eq!(path_of(doc), "/gates/g/constraints/0/max");
+    let (_, msg) = invalid(gate_with(json!([{"type": "pii", "mode": "block"}])));
+    assert_eq!(msg, "constraint type pii is not supported yet");
+    let (_, msg) = invalid(gate_with(
+        json!([{"id": "a", "type": "quota", "max": 1}, {"id": "a", "type": "quota", "max": 2}]),
+    ));
+    assert_eq!(msg, r#"duplicate constraint id "a""#);
+}
+
+#[test]
+fn gate_names_are_escaped_in_paths() {
+    let doc = json!({"version": 1, "gates": {"fs/write~x": {"constraints": [{"type": "max_value", "field": "/a", "max": "x"}]}}});
+    assert_eq!(path_of(doc), "/gates/fs~1write~0x/constraints/0/max");
+    let doc = json!({"version": 1, "gates": {"a/b": {"constraints": [{"type": "quota", "max": 1}, {"type": "quota", "max": 1, "id": "quota#0"}]}}});
+    assert_eq!(path_of(doc), "/gates/a~1b/constraints/1/id");
+}
+
+#[test]
+fn anonymous_section() {
+    let doc = json!({"version": 1, "anonymous": {"gates": ["a", "b"], "constraints": [
+        {"type": "rate_limit", "max": 60, "window": "1m", "scope": "client"},
+        {"type": "max_value", "field": "/n", "max": 3}]}});
+    let policy = Policy::from_value(doc).unwrap();
+    let anon = policy.anonymous.unwrap();
+    assert_eq!(anon.gates, ["a", "b"]);
+    assert_eq!(anon.constraints[1].id, "max_value#1");
+    let doc = json!({"version": 1, "anonymous": {"constraints": [
+        {"id": "x", "type": "quota", "max": 1}, {"id": "x", "type": "quota", "max": 1}]}});
+    assert_eq!(path_of(doc), "/anonymous/constraints/1/id");
+    let doc = json!({"version": 1, "anonymous": {"constraints": [{"type": "rate_limit", "max": 1.5, "window": "1m"}]}});
+    assert_eq!(path_of(doc), "/anonymous/constraints/0/max");
+    assert_eq!(
+        path_of(json!({"version": 1, "anonymous": {"gates": ["a", "a"]}})),
+        "/anonymous/gates"
+    );
+}
+
+#[test]
+fn input_schema() {
+    let policy = design_example();
+    let g = policy.gate("payments.send").unwrap();
+    let ok = g
+        .validate_input(&json!({"amount": 1, "currency": "USD"}))
+        .unwrap();
+    assert!(ok.passed);
+    assert_eq!(
+        (ok.constraint.as_str(), ok.ty.as_str()),
+        ("input_schema", "input_schema")
+    );
+    let bad = g.validate_input(&json!({"amount": 1})).unwrap();
+    assert!(!bad.passed);
+    assert!(bad.message.contains("currency"), "{}", bad.message);
+    let bad = g.validate_input(&json!([1])).unwrap();
+    assert!(!bad.passed);
+
+    let doc = json!({"version": 1, "gates": {"g": {"input_schema": {"type": "object", "properties": {
+        "to": {"type": "string", "pattern": "^acct_"}, "items": {"type": "array", "items": {"type": "integer"}}}}}}});
+    let policy = Policy::from_value(doc).unwrap();
+    let g = policy.gate("g").unwrap();
+    let bad = g.validate_input(&json!({"items": [1, "two"]})).unwrap();
+    assert!(
+        bad.message.starts_with("payload invalid at /items/1: "),
+        "{}",
+        bad.message
+    );
+    assert!(!g.validate_input(&json!({"to": "x"})).unwrap().passed);
+    assert!(g.validate_input(&json!({"to": "acct_1"})).unwrap().passed);
+
+    let no_schema = Policy::from_value(json!({"version": 1, "gates": {"g": {}}})).unwrap();
+    assert!(no_schema
+        .gate("g")
+        .unwrap()
+        .validate_input(&json!({}))
+        .is_none());
+
+    for bad_schema in [
+        json!({"type": 5}),
+        json!({"type": "object", "pattern": "("}),
+        json!({"$ref": "https://example.com/remote.json"}),
+        json!({"minimum": "zero"}),
+    ] {
+        let doc = json!({"version": 1, "gates": {"g": {"input_schema": bad_schema}}});
+        let (path, msg) = invalid(doc);
+        assert_eq!(path, "/gates/g/input_schema", "{msg}");
+    }
+    assert_eq!(
+        path_of(json!({"version": 1, "gates": {"g": {"input_schema": true}}})),
+        "/gates/g/input_schema"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// templates
+
+fn apply(name: &str, params: Value) -> passgate::Result<Policy> {
+    Policy::from_value(
+        json!({"version": 1, "gates": {"g": {"templates": [{"name": name, "params": params}]}}}),
+    )
+}
+
+#[test]
+fn builtin_templates_with_defaults_and_overrides() {
+    let names: Vec<String> = passgate::templates()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    for n in [
+        "payments-conservative",
+        "read-only",
+        "rate-limited-api",
+        "web-research",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n}");
+    }
+    let listed = passgate::templates();
+    let pc = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "payments-conservative")
+        .unwrap();
+    assert_eq!(pc["params"]["daily_max"]["default"], json!(1000));
+    assert!(pc["description"].as_str().is_some());
+
+    // Defaults.
+    let policy = apply("payments-conservative", json!({})).unwrap();
+    let g = policy.gate("g").unwrap();
+    let per_call = &g.constraints[0];
+    assert_eq!(per_call.id, "payments-conservative/per-call");
+    let c = run(per_call, &json!({"amount": 600}));
+    assert_eq!((c.passed, c.limit.as_deref()), (false, Some("500")));
+    assert_eq!(c.constraint, "payments-conservative/per-call");
+    assert!(
+        !run(&g.constraints[1], &json!({"amount": -5})).passed,
+        "no negative amounts"
+    );
+    let daily = g.constraints[2].counter().unwrap();
+    assert_eq!(
+        (
+            daily.max.to_string(),
+            daily.window.as_ref().unwrap().label.as_str()
+        ),
+        ("1000".to_string(), "1d")
+    );
+    assert!(!run(&g.constraints[3], &json!({"currency": "GBP"})).passed);
+    let burst = g.constraints[4].counter().unwrap();
+    assert_eq!(
+        (
+            burst.max.to_string(),
+            burst.window.as_ref().unwrap().sliding
+        ),
+        ("10".to_string(), true)
+    );
+
+    // Overrides, including the fields.
+    let policy = apply(
+        "payments-conservative",
+        json!({"per_call_max": "250.50", "currencies": ["GBP"], "amount_field": "/value", "daily_max": 5000}),
+    )
+    .unwrap();
+    let g = policy.gate("g").unwrap();
+    let c = run(&g.constraints[0], &json!({"value": 250.51}));
+    assert_eq!((c.passed, c.limit.as_deref()), (false, Some("250.5")));
+    assert!(run(&g.constraints[3], &json!({"currency": "GBP"})).passed);
+    assert_eq!(g.constraints[2].counter().unwrap().max.to_string(), "5000");
+    assert_eq!(
+        g.constraints[2]
+            .counter()
+            .unwrap()
+            .amount
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "/value"
+    );
+    // The expanded source is what get_gate shows.
+    assert_eq!(g.constraints[0].source["max"], json!("250.50"));
+    assert_eq!(
+        g.constraints[0].source["id"],
+        json!("payments-conservative/per-call")
+    );
+}
+
+#[test]
+fn optional_parts_of_templates() {
+    let policy = apply("rate-limited-api", json!({})).unwrap();
+    let ids: Vec<&str> = policy
+        .gate("g")
+        .unwrap()
+        .constraints
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(ids, ["rate-limited-api/per-minute"]);
+    let policy = apply(
+        "rate-limited-api",
+        json!({"per_minute": 5, "quota": 100, "scope": "client"}),
+    )
+    .unwrap();
+    let g = policy.gate("g").unwrap();
+    let ids: Vec<&str> = g.constraints.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["rate-limited-api/per-minute", "rate-limited-api/quota"]
+    );
+    let q = g.constraints[1].counter().unwrap();
+    assert_eq!(
+        (q.kind, q.max.to_string(), q.scope.clone()),
+        (CounterKind::Quota, "100".to_string(), Scope::Client)
+    );
+
+    let policy = apply("web-research", json!({})).unwrap();
+    let g = policy.gate("g").unwrap();
+    let all_pass = |u: &str| {
+        let payload = json!({"url": u});
+        g.constraints
+            .iter()
+            .filter_map(|c| {
+                c.check(&EvalCtx {
+                    payload: &payload,
+                    now_ms: 0,
+                })
+            })
+            .all(|c| c.passed)
+    };
+    assert!(all_pass("https://en.wikipedia.org/wiki/Rust"));
+    assert!(all_pass("HTTP://example.com"));
+    for bad in [
+        "ftp://example.com/file",
+        "file:///etc/passwd",
+        "http://localhost:8080/admin",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://metadata.google.internal/",
+        "http://[::1]/",
+        "http://0x7f000001/",
+        "http://x@127.0.0.1/",
+    ] {
+        assert!(!all_pass(bad), "{bad}");
+    }
+    let policy = apply(
+        "web-research",
+        json!({"allowed_domains": ["wikipedia.org"]}),
+    )
+    .unwrap();
+    let g = policy.gate("g").unwrap();
+    assert_eq!(g.constraints.len(), 4);
+    let payload = json!({"url": "https://example.com"});
+    assert!(!run(&g.constraints[2], &payload).passed);
+
+    let policy = apply(
+        "read-only",
+        json!({"field": "/method", "operations": ["GET", "HEAD"]}),
+    )
+    .unwrap();
+    let c = &policy.gate("g").unwrap().constraints[0];
+    assert!(run(c, &json!({"method": "GET"})).passed);
+    assert!(!run(c, &json!({"method": "POST"})).passed);
+    let policy = apply("read-only", json!({})).unwrap();
+    assert!(
+        run(
+            &policy.gate("g").unwrap().constraints[0],
+            &json!({"operation": "list"})
+        )
+        .passed
+    );
+}
+
+#[test]
+fn template_parameter_errors() {
+    assert_eq!(
+        err_path(apply("payments-conservative", json!({"daily_max": "lots"}))),
+        "/gates/g/templates/0/params/daily_max"
+    );
+    assert_eq!(
+        err_path(apply("payments-conservative", json!({"daily_max": -1}))),
+        "/gates/g/templates/0/params/daily_max"
+    );
+    assert_eq!(
+        err_path(apply(
+            "payments-conservative",
+            json!({"currencies": ["usd"]})
+        )),
+        "/gates/g/templates/0/params/currencies/0"
+    );
+    assert_eq!(
+        err_path(apply("payments-conservative", json!({"dailymax": 1}))),
+        "/gates/g/templates/0/params/dailymax"
+    );
+    assert_eq!(
+        err_path(apply("payments-conservative", json!([1]))),
+        "/gates/g/templates/0/params"
+    );
+    assert_eq!(
+        err_path(apply("no-such-template", json!({}))),
+        "/gates/g/templates/0/name"
+    );
+    let e = apply("payments-conservative", json!({"dailymax": 1})).unwrap_err();
+    assert!(
+        e.to_string().contains("known: per_call_max, daily_max"),
+        "{e}"
+    );
+
+    // The same template twice collides on its ids.
+    let doc = json!({"version": 1, "gates": {"g": {"templates": [{"name": "read-only"}, {"name": "read-only"}]}}});
+    let (path, msg) = invalid(doc);
+    assert_eq!(path, "/gates/g/templates/1");
+    assert_eq!(msg, r#"duplicate constraint id "read-only/read-only""#);
+}
+
+fn err_path(r: passgate::Result<Policy>) -> String {
+    match r {
+        Err(Error::PolicyInvalid { path, .. }) => path,
+        other => panic!("expected POLICY_INVALID, got {other:?}"),
+    }
+}
+
+fn with_user_template(template: Value, use_params: Option<Value>) -> passgate::Result<Policy> {
+    let mut use_doc = json!({"name": "mine"});
+    if let Some(p) = use_params {
+        use_doc["params"] = p;
+    }
+    Policy::from_value(
+        json!({"version": 1, "templates": {"mine": template}, "gates": {"g": {"templates": [use_doc]}}}),
+    )
+}
+
+#[test]
+fn user_templates() {
+    let t = json!({"description": "caps", "params": {
+            "max": {"type": "number"},
+            "currencies": {"type": "array", "default": ["USD"]},
+            "note": {"type": "string", "default": "$not-a-placeholder"}},
+        "constraints": [
+            {"type": "max_value", "field": "/amount", "max": "$max", "description": "$note"},
+            {"id": "cur", "type": "allowed_values", "field": "/currency", "values": "$currencies"},
+            {"id": "lit", "type": "denied_values", "field": "/tag", "values": ["$$max"]}]});
+    let policy = with_user_template(t.clone(), Some(json!({"max": 100}))).unwrap();
+    let g = policy.gate("g").unwrap();
+    assert_eq!(g.constraints[0].id, "mine/max_value#0");
+    assert_eq!(g.constraints[1].id, "mine/cur");
+    // Parameter values are inserted as they are; "$$" in the template stands for a literal "$".
+    assert_eq!(
+        g.constraints[0].description.as_deref(),
+        Some("$not-a-placeholder")
+    );
+    assert_eq!(g.constraints[2].source["values"], json!(["$max"]));
+    assert!(!run(&g.constraints[0], &json!({"amount": 101})).passed);
+    assert!(run(&g.constraints[1], &json!({"currency": "USD"})).passed);
+
+    // Missing required parameter.
+    assert_eq!(
+        err_path(with_user_template(t.clone(), None)),
+        "/gates/g/templates/0"
+    );
+    assert_eq!(
+        err_path(with_user_template(
+            t.clone(),
+            Some(json!({"currencies": []}))
+        )),
+        "/gates/g/templates/0/params"
+    );
+    // Wrong type for the parameter's schema.
+    assert_eq!(
+        err_path(with_user_template(t.clone(), Some(json!({"max": "100"})))),
+        "/gates/g/templates/0/params/max"
+    );
+    // Unknown parameter.
+    assert_eq!(
+        err_path(with_user_template(t, Some(json!({"max": 1, "min": 0})))),
+        "/gates/g/templates/0/params/min"
+    );
+
+    // A loose parameter schema lets a bad value through to the constraint: reported at the
+    // template's constraint, naming where it was applied.
+    let loose = json!({"params": {"max": {}}, "constraints": [{"type": "max_value", "field": "/a", "max": "$max"}]});
+    let e = with_user_template(loose, Some(json!({"max": "ten"}))).unwrap_err();
+    let Error::PolicyInvalid { path, message } = e else {
+        panic!()
+    };
+    assert_eq!(path, "/templates/mine/constraints/0/max");
+    assert!(
+        message.ends_with("(template mine applied at /gates/g/templates/0)"),
+        "{message}"
+    );
+
+    // Definition errors, found at load even when unused.
+    let unused = |t: Value| {
+        err_path(Policy::from_value(
+            json!({"version": 1, "templates": {"mine": t}}),
+        ))
+    };
+    assert_eq!(
+        unused(
+            json!({"params": {}, "constraints": [{"type": "max_value", "field": "/a", "max": "$max"}]})
+        ),
+        "/templates/mine/constraints/0/max"
+    );
+    assert_eq!(
+        unused(json!({"params": {"max": {"type": "integer", "default": 1.5}}, "constraints": []})),
+        "/templates/mine/params/max/default"
+    );
+    assert_eq!(
+        unused(json!({"params": {"max": {"type": 7}}, "constraints": []})),
+        "/templates/mine/params/max"
+    );
+    assert_eq!(
+        unused(
+            json!({"params": {"x": {"default": null}}, "constraints": [{"$if": "y", "type": "quota", "max": 1}]})
+        ),
+        "/templates/mine/constraints/0/$if"
+    );
+    assert_eq!(
+        unused(json!({"constraints": [{"type": "nope"}]})),
+        "/templates/mine/constraints/0/type"
+    );
+    assert_eq!(
+        unused(json!({"params": {"bad-name": {}}, "constraints": []})),
+        "/templates/mine/params"
+    );
+    assert_eq!(
+        unused(json!({"constraints": [], "extra": 1})),
+        "/templates/mine"
+    );
+
+    // Shadowing a built-in.
+    let doc = json!({"version": 1, "templates": {"read-only": {"constraints": []}}});
+    let (path, msg) = invalid(doc);
+    assert_eq!(path, "/templates/read-only");
+    assert!(msg.contains("built-in"), "{msg}");
+
+    // A user template's ids never collide with the gate's own.
+    let doc = json!({"version": 1,
+        "templates": {"mine": {"constraints": [{"id": "cap", "type": "max_value", "field": "/a", "max": 1}]}},
+        "gates": {"g": {"templates": [{"name": "mine"}], "constraints": [{"id": "cap", "type": "max_value", "field": "/a", "max": 2}]}}});
+    let policy = Policy::from_value(doc).unwrap();
+    let ids: Vec<&str> = policy
+        .gate("g")
+        .unwrap()
+        .constraints
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(ids, ["mine/cap", "cap"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// hash, description, hold ttl
+
+#[test]
+fn policy_hash_is_canonical_and_exact() {
+    let a = Policy::parse(r#"{"version": 1, "gates": {"g": {"require": ["x:y"], "constraints": [{"type": "max_value", "field": "/a", "max": 1000}]}}}"#).unwrap();
+    let b = Policy::parse(
+        "{\n  \"gates\" : { \"g\" : { \"constraints\" : [ { \"max\" : 1000, \"field\" : \"/a\", \"type\" : \"max_value\" } ], \"require\": [\"x:y\"] } },\n  \"version\" : 1\n}",
+    )
+    .unwrap();
+    assert_eq!(a.hash, b.hash);
+    let c = Policy::parse(r#"{"version": 1, "gates": {"g": {"require": ["x:y"], "constraints": [{"type": "max_value", "field": "/a", "max": 1000.0000000000000000001}]}}}"#).unwrap();
+    assert_ne!(a.hash, c.hash);
+    let d = Policy::parse(r#"{"version": 1, "gates": {"g": {"require": ["x:y"], "constraints": [{"type": "max_value", "field": "/a", "max": 1E3}]}}}"#).unwrap();
+    assert_eq!(a.hash, d.hash, "the same exact value written differently");
+    let e = Policy::parse(r#"{"version": 1, "gates": {"g": {"require": ["x:z"], "constraints": [{"type": "max_value", "field": "/a", "max": 1000}]}}}"#).unwrap();
+    assert_ne!(a.hash, e.hash);
+    // The hash is over the normalised canonical form.
+    let expected = json::sha256_tagged(json::canonical_normalized(&a.doc).unwrap().as_bytes());
+    assert_eq!(a.hash, expected);
+}
+
+#[test]
+fn gate_descriptions() {
+    let policy = design_example();
+    let g = policy.gate("payments.send").unwrap().to_json();
+    assert_eq!(g["name"], "payments.send");
+    assert_eq!(g["description"], "Send money to a counterparty");
+    assert_eq!(g["require"], json!(["payments:send"]));
+    assert_eq!(g["mode"], "enforce");
+    assert_eq!(
+        g["input_schema"],
+        json!({"type": "object", "required": ["amount", "currency"]})
+    );
+    let cs = g["constraints"].as_array().unwrap();
+    assert_eq!(cs.len(), 9);
+    assert_eq!(cs[0]["id"], "payments-conservative/per-call");
+    assert_eq!(cs[0]["max"], json!(500));
+    assert_eq!(cs[2]["max"], json!(1000), "template parameter substituted");
+    assert_eq!(
+        cs[5],
+        json!({"id": "per-call", "type": "max_value", "field": "/amount", "max": 500})
+    );
+
+    let doc = json!({"version": 1, "hold_ttl": "5m", "gates": {
+        "m": {"mode": "monitor", "hold_ttl": "30s"}, "e": {}}});
+    let policy = Policy::from_value(doc).unwrap();
+    let m = policy.gate("m").unwrap();
+    assert_eq!(m.mode, Mode::Monitor);
+    assert_eq!(m.mode.as_str(), "monitor");
+    assert_eq!(m.to_json()["hold_ttl"], "30s");
+    assert_eq!(m.to_json()["description"], Value::Null);
+    assert_eq!(policy.hold_ttl_ms, 300_000);
+    assert_eq!(policy.hold_ttl_for("m"), 30_000);
+    assert_eq!(policy.hold_ttl_for("e"), 300_000);
+    assert_eq!(policy.hold_ttl_for("nope"), 300_000);
+}
+
+#[test]
+fn schema_file_is_the_one_compiled_in() {
+    let on_disk = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schema/policy.schema.json"),
+    )
+    .unwrap();
+    assert_eq!(on_disk, passgate::schema::POLICY_SCHEMA);
+    let schema: Value = serde_json::from_str(&on_disk).unwrap();
+    let in_enum: Vec<&str> = schema["$defs"]["constraint_type"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let rust: Vec<&str> = passgate::ConstraintType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    assert_eq!(in_enum, rust);
+    for t in rust {
+        assert!(schema["$defs"][t].is_object(), "{t}");
+    }
+    // The example validates against the published schema with an independent validator.
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let example: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("design-example.json")).unwrap())
+            .unwrap();
+    assert!(v.is_valid(&example));
+}
