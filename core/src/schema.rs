@@ -13,6 +13,7 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
+use jsonschema::error::ValidationErrorKind;
 use jsonschema::{PatternOptions, Validator};
 use serde_json::{Map, Value};
 
@@ -136,10 +137,25 @@ pub fn first_error(validator: &Validator, instance: &Value) -> Option<(String, S
         let path = err.instance_path().as_str().to_string();
         let depth = path.matches('/').count();
         if best.as_ref().is_none_or(|(d, _, _)| depth > *d) {
-            best = Some((depth, path, truncate(&err.to_string())));
+            best = Some((depth, path, message(&err)));
         }
     }
     best.map(|(_, p, m)| (p, m))
+}
+
+/// A readable message: enums list every option (the crate's own message cuts the list short).
+fn message(err: &jsonschema::ValidationError<'_>) -> String {
+    if let ValidationErrorKind::Enum { options } = err.kind() {
+        if let Some(list) = options.as_array() {
+            let names: Vec<String> = list.iter().map(Value::to_string).collect();
+            return truncate(&format!(
+                "{} is not one of {}",
+                err.instance(),
+                names.join(", ")
+            ));
+        }
+    }
+    truncate(&err.to_string())
 }
 
 /// `base` followed by `rest` (both JSON pointers); the root is written `/`.
