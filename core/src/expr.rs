@@ -59,24 +59,36 @@ pub enum Expr {
 /// One `{"field", "op", "value"}` test.
 #[derive(Debug, Clone)]
 pub struct Test {
+    /// Where the tested value is.
     pub field: Pointer,
+    /// The operator and its operand.
     pub op: Op,
 }
 
 /// A test's operator with its compiled operand.
 #[derive(Debug, Clone)]
 pub enum Op {
+    /// Equal (numbers by exact value).
     Eq(Value),
+    /// Not equal.
     Ne(Value),
+    /// Less than (exact decimals).
     Lt(Decimal),
+    /// Less than or equal.
     Lte(Decimal),
+    /// Greater than.
     Gt(Decimal),
+    /// Greater than or equal.
     Gte(Decimal),
+    /// Equal to one of the items.
     In(Vec<Value>),
+    /// A substring of a string, or an item of an array.
     Contains(Value),
+    /// A prefix of a string.
     StartsWith(String),
     /// A whole-string regex and its source.
     Matches(Regex, String),
+    /// Present (`true`) or absent (`false`).
     Exists(bool),
 }
 

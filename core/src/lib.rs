@@ -11,7 +11,7 @@
 //! - [`template`]: built-in and user templates (parameterised constraint lists).
 //! - [`constraint`]: typed constraints, compiled once, checked per request.
 //! - [`expr`]: condition expressions (`condition`, `approval`).
-//! - [`pointer`]: compiled JSON Pointers with `*` wildcards.
+//! - [`pointer`](mod@pointer): compiled JSON Pointers with `*` wildcards.
 //! - [`schema`]: the published policy JSON Schema and its error paths.
 //! - [`json`]: the one strict JSON parser, canonical JSON (RFC 8785), exact numbers.
 //! - [`decision`]: decisions and checks.

@@ -58,10 +58,13 @@ pub struct Policy {
 /// A compiled gate.
 #[derive(Debug, Clone)]
 pub struct Gate {
+    /// The gate's name (its key under `gates`).
     pub name: String,
+    /// Its `description`, if any.
     pub description: Option<String>,
     /// Permissions a passport must hold.
     pub require: Vec<String>,
+    /// Enforce (default) or monitor.
     pub mode: Mode,
     /// The compiled `input_schema`, if any.
     pub input_schema: Option<Validator>,
@@ -96,7 +99,9 @@ impl Mode {
 /// judge every such request.
 #[derive(Debug, Clone)]
 pub struct Anonymous {
+    /// Gates open to anonymous callers (they need not be defined under `gates`).
     pub gates: Vec<String>,
+    /// Constraints judging every anonymous request.
     pub constraints: Vec<Constraint>,
 }
 

@@ -36,7 +36,9 @@ const BUILTIN_TEMPLATES: &str = include_str!("builtin_templates.json");
 /// A compiled template.
 #[derive(Debug, Clone)]
 pub struct Template {
+    /// Its name.
     pub name: String,
+    /// Its `description`, if any.
     pub description: Option<String>,
     /// Whether it ships with passgate.
     pub builtin: bool,

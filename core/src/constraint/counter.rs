@@ -28,6 +28,7 @@ pub enum CounterKind {
 /// A cumulative constraint, compiled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counter {
+    /// What it counts.
     pub kind: CounterKind,
     /// The cap: a count (an integer) for rate and quota, an amount for spend.
     pub max: Decimal,

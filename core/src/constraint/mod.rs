@@ -42,21 +42,37 @@ use crate::schema;
 /// The built-in constraint types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConstraintType {
+    /// `max_value`: a number at most a bound.
     MaxValue,
+    /// `min_value`: a number at least a bound.
     MinValue,
+    /// `allowed_values`: a value in a set.
     AllowedValues,
+    /// `denied_values`: a value not in a set.
     DeniedValues,
+    /// `pattern`: a string matching a regex as a whole.
     Pattern,
+    /// `allowed_domains`: a URL / e-mail host within listed domains.
     AllowedDomains,
+    /// `denied_domains`: a URL / e-mail host outside listed domains.
     DeniedDomains,
+    /// `max_length`: a string or array no longer than a bound.
     MaxLength,
+    /// `time_window`: the current time inside a weekly window.
     TimeWindow,
+    /// `condition`: an expression over the payload holds.
     Condition,
+    /// `rate_limit`: requests per window (counter).
     RateLimit,
+    /// `spend_limit`: summed amounts per window (counter).
     SpendLimit,
+    /// `quota`: requests ever (counter).
     Quota,
+    /// `concurrency`: requests in flight (holds). Not implemented yet.
     Concurrency,
+    /// `pii`: personal data in the payload. Not implemented yet.
     Pii,
+    /// `approval`: escalate to a human when a condition holds. Not implemented yet.
     Approval,
 }
 
@@ -139,8 +155,11 @@ impl fmt::Display for ConstraintType {
 pub struct Constraint {
     /// Its id: as written, or `<type>#<index>`; `<template>/<id>` when it came from a template.
     pub id: String,
+    /// Its type.
     pub ty: ConstraintType,
+    /// Its `description`, if any.
     pub description: Option<String>,
+    /// What it checks, compiled.
     pub rule: Rule,
     /// The constraint object it was compiled from, with its `id` filled in (first key).
     pub source: Value,
@@ -149,41 +168,67 @@ pub struct Constraint {
 /// What a constraint checks, with its parameters compiled.
 #[derive(Debug, Clone)]
 pub enum Rule {
+    /// The number at `field` is at most `max`.
     MaxValue {
+        /// Where the number is.
         field: Pointer,
+        /// The bound (normalised).
         max: Decimal,
     },
+    /// The number at `field` is at least `min`.
     MinValue {
+        /// Where the number is.
         field: Pointer,
+        /// The bound (normalised).
         min: Decimal,
     },
+    /// The value at `field` equals one of `values`.
     AllowedValues {
+        /// Where the value is.
         field: Pointer,
+        /// The accepted values.
         values: Vec<Value>,
     },
+    /// The value at `field` equals none of `values`.
     DeniedValues {
+        /// Where the value is.
         field: Pointer,
+        /// The refused values.
         values: Vec<Value>,
     },
-    /// `regex` is anchored (`^(?:source)$`); `source` is the pattern as written.
+    /// The string at `field` matches `regex` as a whole.
     Pattern {
+        /// Where the string is.
         field: Pointer,
+        /// The pattern, anchored: `^(?:source)$`.
         regex: Regex,
+        /// The pattern as written.
         source: String,
     },
+    /// The host at `field` is within `domains`.
     AllowedDomains {
+        /// Where the URL, e-mail address or host is.
         field: Pointer,
+        /// The accepted domains (subdomains included).
         domains: DomainList,
     },
+    /// The host at `field` is within none of `domains`.
     DeniedDomains {
+        /// Where the URL, e-mail address or host is.
         field: Pointer,
+        /// The refused domains (subdomains included).
         domains: DomainList,
     },
+    /// The string or array at `field` has at most `max` elements.
     MaxLength {
+        /// Where the string or array is.
         field: Pointer,
+        /// The bound.
         max: u64,
     },
+    /// The current time is inside the window.
     TimeWindow(TimeWindow),
+    /// The expression holds.
     Condition(Expr),
     /// A cumulative constraint, evaluated by the engine against the store.
     Counter(Counter),
