@@ -672,3 +672,21 @@ proptest! {
         prop_assert_eq!(ptr.resolve_one(&doc), doc.pointer(&s));
     }
 }
+
+#[test]
+fn deep_documents_are_refused_not_recursed() {
+    let mut expr = json!({"field": "/a", "op": "exists"});
+    for _ in 0..10_000 {
+        let mut m = serde_json::Map::new();
+        m.insert("not".into(), expr);
+        expr = Value::Object(m);
+    }
+    let mut doc = serde_json::Map::new();
+    doc.insert("type".into(), Value::from("condition"));
+    doc.insert("expr".into(), expr);
+    let doc = Value::Object(doc);
+    let e = Constraint::compile(&doc, 0, "/c").unwrap_err();
+    assert_eq!(e.code(), "LIMIT_EXCEEDED");
+    // Dropping 10,000 nested maps recurses inside serde_json; not what this test is about.
+    std::mem::forget(doc);
+}

@@ -496,3 +496,109 @@ fn schema_file_is_the_one_compiled_in() {
             .unwrap();
     assert!(v.is_valid(&example));
 }
+
+#[test]
+fn compiled_policies_are_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Policy>();
+    assert_send_sync::<passgate::Constraint>();
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i32>().prop_map(Value::from),
+            Just(p("1e400")),
+            Just(p("0.5")),
+            prop::sample::select(vec![
+                "/a",
+                "a",
+                "/a/*",
+                "1m",
+                "1d",
+                "0s",
+                "sliding",
+                "fixed",
+                "agent",
+                "field:/a",
+                "09:00",
+                "24:00",
+                "UTC",
+                "Europe/Paris",
+                "mon",
+                "(",
+                "[a-z]+",
+                "example.com",
+                "*.x",
+                "eq",
+                "exists",
+                "in",
+                "$max",
+                "",
+            ])
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop::sample::select(vec![
+                        "field", "op", "value", "all", "any", "not", "size", "kind"
+                    ]),
+                    inner,
+                    0..3
+                )
+                .prop_map(|m| Value::Object(
+                    m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    fn arb_constraint() -> impl Strategy<Value = Value> {
+        let ty = prop::sample::select(
+            passgate::ConstraintType::ALL
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>(),
+        );
+        let keys = prop::sample::select(vec![
+            "id", "field", "max", "min", "values", "regex", "domains", "days", "start", "end",
+            "tz", "expr", "window", "scope", "mode", "kinds", "when",
+        ]);
+        (ty, prop::collection::btree_map(keys, arb_value(), 0..5)).prop_map(|(ty, params)| {
+            let mut m: serde_json::Map<String, Value> = params
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            m.insert("type".into(), Value::from(ty));
+            Value::Object(m)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn loading_never_panics(constraints in prop::collection::vec(arb_constraint(), 0..4),
+                                params in prop::collection::btree_map("[a-z_]{1,12}", arb_value(), 0..3)) {
+            let params: serde_json::Map<String, Value> = params.into_iter().collect();
+            let doc = json!({"version": 1, "gates": {"g": {
+                "constraints": constraints,
+                "templates": [{"name": "payments-conservative", "params": params}]}}});
+            if let Err(e) = Policy::from_value(doc) {
+                prop_assert_eq!(e.code(), "POLICY_INVALID");
+            }
+        }
+
+        #[test]
+        fn parsing_never_panics(text in ".{0,200}") {
+            let _ = Policy::parse(&text);
+            let _ = Policy::load(&format!("{{{text}"));
+        }
+    }
+}

@@ -247,6 +247,9 @@ impl Constraint {
     /// Validates and compiles one constraint object. `index` is its position in its list (for the
     /// default id `<type>#<index>`), `path` the JSON path of the object, for errors.
     pub fn compile(doc: &Value, index: usize, path: &str) -> Result<Constraint> {
+        // Documents built in memory (caveats, bindings) get the parser's bounds too.
+        json::check_bounds(doc, json::Limits::POLICY)
+            .map_err(|e| e.into_error(json::Context::Policy))?;
         schema::check(schema::constraint_validator()?, doc, path)?;
         let obj = doc
             .as_object()
