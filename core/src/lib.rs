@@ -6,20 +6,71 @@
 //! (permissions, typed constraints, cumulative spend / rate / quota counters in a state store),
 //! returns an explained **decision**, and signs a tamper-evident **attestation** of it.
 //!
+//! ```
+//! use passgate::{Engine, Issuer, PassportRequest, Request};
+//! use serde_json::json;
+//!
+//! let issuer = Issuer::generate()?;
+//! let passport = issuer.issue_passport(&PassportRequest::new("agent-1".into(), vec!["payments:send".into()]))?;
+//! let engine = Engine::builder()
+//!     .policy_value(json!({"version": 1, "gates": {"payments.send": {
+//!         "require": ["payments:send"],
+//!         "constraints": [{"id": "per-call", "type": "max_value", "field": "/amount", "max": 500}]}}}))
+//!     .trusted_issuer(issuer.did())
+//!     .build()?;
+//! let d = engine.enforce(&Request::new("payments.send", json!({"amount": 900})).passport(&passport.token))?;
+//! assert!(!d.allowed);
+//! assert_eq!(d.failed().next().unwrap().constraint, "per-call");
+//! # Ok::<(), passgate::Error>(())
+//! ```
+//!
 //! Modules, top-down:
-//! - [`keys`]: Ed25519 key pairs, `did:key`, JWKs, strict signature verification, base64url.
+//! - [`engine`]: the engine — `enforce`, `dry_run`, revocation, state, attestations.
+//! - [`seam`]: the whole engine on JSON values, for the bindings and the MCP handler.
 //! - [`passport`]: passports — issuing, delegating to sub-agents, verifying chains.
-//! - [`json`]: the one strict JSON parser, canonical JSON (RFC 8785), exact numbers.
+//! - [`policy`]: the policy document — loading, schema validation, compiled gates.
+//! - [`template`]: built-in and user templates (parameterised constraint lists).
+//! - [`constraint`]: typed constraints, compiled once, checked per request.
+//! - [`expr`]: condition expressions (`condition`, `approval`).
 //! - [`decision`]: decisions and checks.
-//! - [`error`]: the error enum with stable codes.
+//! - [`attestation`]: signed, hash-chained records; `verify_attestation`, `verify_chain`.
+//! - [`store`]: the state store contract and its backends.
+//! - [`keys`]: Ed25519 key pairs, `did:key`, JWKs, strict signature verification, base64url.
+//! - [`json`]: the one strict JSON parser, canonical JSON (RFC 8785), exact numbers.
+//! - [`pointer`](mod@pointer): compiled JSON Pointers with `*` wildcards.
+//! - [`schema`]: the published policy JSON Schema and its error paths.
+//! - [`clock`], [`ids`], [`error`]: time, random ids, the error enum with stable codes.
 
+pub mod attestation;
+pub mod clock;
+pub mod constraint;
 pub mod decision;
+pub mod engine;
 pub mod error;
+pub mod expr;
+pub mod ids;
 pub mod json;
 pub mod keys;
 pub mod passport;
+pub mod pointer;
+pub mod policy;
+pub mod schema;
+pub mod seam;
+pub mod store;
+pub mod template;
 
+pub use attestation::{verify_attestation, verify_chain};
+pub use constraint::{
+    constraint_types, Constraint, ConstraintType, Counter, CounterKind, EvalCtx, Rule, Scope,
+    Window,
+};
 pub use decision::{Check, Decision, Verdict};
+pub use engine::{Engine, EngineBuilder, Request};
 pub use error::{Error, Result};
+pub use expr::Expr;
 pub use keys::{KeyPair, PublicKey};
 pub use passport::{IssuedPassport, Issuer, PassportRequest, Verified, Verifier, VerifierOptions};
+pub use pointer::Pointer;
+pub use policy::{Anonymous, Gate, Mode, Policy};
+pub use store::{AttestationFilter, CounterFilter, Store};
+pub use template::templates;

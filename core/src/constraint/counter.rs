@@ -1,0 +1,254 @@
+//! The compiled form of the cumulative constraints — `rate_limit`, `spend_limit`, `quota` — and
+//! their windows, scopes and durations. Only compiled here: the engine evaluates them against the
+//! state store.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::json;
+use crate::pointer::Pointer;
+
+/// Longest accepted duration: 366 days, in milliseconds.
+pub const MAX_DURATION_MS: i64 = 366 * 24 * 3600 * 1000;
+
+/// What a counter counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CounterKind {
+    /// Requests per window (`rate_limit`).
+    Rate,
+    /// The sum of an amount per window (`spend_limit`).
+    Spend,
+    /// Requests ever (`quota`).
+    Quota,
+}
+
+/// A cumulative constraint, compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    /// What it counts.
+    pub kind: CounterKind,
+    /// The cap: a count (an integer) for rate and quota, an amount for spend.
+    pub max: Decimal,
+    /// The window; `None` for a quota.
+    pub window: Option<Window>,
+    /// Whose counter.
+    pub scope: Scope,
+    /// For spend: where the amount is (with `*`, the matches are summed).
+    pub amount: Option<Pointer>,
+}
+
+/// A counting window.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Window {
+    /// Length in milliseconds.
+    pub size_ms: i64,
+    /// `sliding` (no interval of this length holds more than the cap) or `fixed` (aligned to the
+    /// epoch, so a `1d` window is a UTC day).
+    pub sliding: bool,
+    /// The duration as written (`"1d"`).
+    pub label: String,
+}
+
+/// Whose counter a cumulative constraint advances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// One counter per agent (the default).
+    Agent,
+    /// One counter per passport.
+    Passport,
+    /// One counter per gate, shared by every caller.
+    Gate,
+    /// One counter per constraint id, shared by every gate declaring that id.
+    Global,
+    /// One counter per host-supplied client key (anonymous callers).
+    Client,
+    /// One counter per value at a pointer in the payload.
+    Field(Pointer),
+}
+
+impl Scope {
+    /// Parses `agent`, `passport`, `gate`, `global`, `client` or `field:/pointer` (no `*`).
+    pub fn parse(s: &str) -> Result<Scope, String> {
+        Ok(match s {
+            "agent" => Scope::Agent,
+            "passport" => Scope::Passport,
+            "gate" => Scope::Gate,
+            "global" => Scope::Global,
+            "client" => Scope::Client,
+            other => {
+                let Some(p) = other.strip_prefix("field:") else {
+                    return Err(format!(
+                        "unknown scope {other:?} (agent, passport, gate, global, client or field:/pointer)"
+                    ));
+                };
+                if !p.starts_with('/') {
+                    return Err(format!("scope field {p:?} must start with \"/\""));
+                }
+                let ptr = Pointer::parse(p)?;
+                if ptr.has_wildcard() {
+                    return Err("a scope field cannot have a \"*\" segment".to_string());
+                }
+                Scope::Field(ptr)
+            }
+        })
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Agent => f.write_str("agent"),
+            Scope::Passport => f.write_str("passport"),
+            Scope::Gate => f.write_str("gate"),
+            Scope::Global => f.write_str("global"),
+            Scope::Client => f.write_str("client"),
+            Scope::Field(p) => write!(f, "field:{p}"),
+        }
+    }
+}
+
+/// Parses a duration `^[1-9][0-9]*(s|m|h|d)$` of at most 366 days into milliseconds.
+pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
+    let bad =
+        || format!("{s:?} is not a duration (a positive integer and s, m, h or d: 30s, 1h, 7d)");
+    let unit_ms: i64 = match s.as_bytes().last() {
+        Some(b's') => 1000,
+        Some(b'm') => 60_000,
+        Some(b'h') => 3_600_000,
+        Some(b'd') => 86_400_000,
+        _ => return Err(bad()),
+    };
+    let digits = s.get(..s.len() - 1).ok_or_else(bad)?;
+    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: i64 = digits.parse().map_err(|_| bad())?;
+    match n.checked_mul(unit_ms) {
+        Some(ms) if ms <= MAX_DURATION_MS => Ok(ms),
+        _ => Err(format!("duration {s:?} is longer than 366d")),
+    }
+}
+
+/// Compiles the counter parameters of a constraint object at `path`.
+pub(super) fn compile(kind: CounterKind, doc: &Value, path: &str) -> Result<Counter> {
+    let max_v = doc
+        .get("max")
+        .ok_or_else(|| Error::policy(path, "\"max\" is required"))?;
+    let max_path = format!("{path}/max");
+    let max = json::to_decimal(max_v).map_err(|m| Error::policy(&max_path, m))?;
+    if max.is_sign_negative() && !max.is_zero() {
+        return Err(Error::policy(&max_path, "must not be negative"));
+    }
+    if kind != CounterKind::Spend && !max.fract().is_zero() {
+        return Err(Error::policy(&max_path, "must be a whole number (a count)"));
+    }
+    let window = match (kind, doc.get("window")) {
+        (CounterKind::Quota, None) => None,
+        (CounterKind::Quota, Some(_)) => {
+            return Err(Error::policy(
+                format!("{path}/window"),
+                "a quota has no window",
+            ))
+        }
+        (_, None) => return Err(Error::policy(path, "\"window\" is required")),
+        (_, Some(w)) => Some(window(w, &format!("{path}/window"))?),
+    };
+    let scope = match doc.get("scope") {
+        None => Scope::Agent,
+        Some(v) => {
+            let s = v
+                .as_str()
+                .ok_or_else(|| Error::policy(format!("{path}/scope"), "must be a string"))?;
+            Scope::parse(s).map_err(|m| Error::policy(format!("{path}/scope"), m))?
+        }
+    };
+    let amount = match kind {
+        CounterKind::Spend => {
+            let f = doc
+                .get("field")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::policy(path, "\"field\" is required"))?;
+            Some(super::field_pointer(f, &format!("{path}/field"))?)
+        }
+        _ => None,
+    };
+    Ok(Counter {
+        kind,
+        max: max.normalize(),
+        window,
+        scope,
+        amount,
+    })
+}
+
+fn window(v: &Value, path: &str) -> Result<Window> {
+    let (size, sliding, size_path) = match v {
+        Value::String(s) => (s.as_str(), false, path.to_string()),
+        Value::Object(o) => {
+            let size = o
+                .get("size")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::policy(path, "\"size\" is required (a duration)"))?;
+            let sliding = match o.get("kind").map(|k| k.as_str()) {
+                None | Some(Some("fixed")) => false,
+                Some(Some("sliding")) => true,
+                _ => {
+                    return Err(Error::policy(
+                        format!("{path}/kind"),
+                        "must be \"fixed\" or \"sliding\"",
+                    ))
+                }
+            };
+            (size, sliding, format!("{path}/size"))
+        }
+        _ => {
+            return Err(Error::policy(
+                path,
+                "must be a duration or {\"size\", \"kind\"}",
+            ))
+        }
+    };
+    let size_ms = parse_duration_ms(size).map_err(|m| Error::policy(size_path, m))?;
+    Ok(Window {
+        size_ms,
+        sliding,
+        label: size.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("30s"), Ok(30_000));
+        assert_eq!(parse_duration_ms("1d"), Ok(86_400_000));
+        assert_eq!(parse_duration_ms("366d"), Ok(MAX_DURATION_MS));
+        for bad in [
+            "0s",
+            "01m",
+            "1w",
+            "d",
+            "",
+            "1.5h",
+            "-1s",
+            "367d",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration_ms(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scopes() {
+        assert_eq!(Scope::parse("client"), Ok(Scope::Client));
+        assert_eq!(Scope::parse("field:/to").unwrap().to_string(), "field:/to");
+        assert!(Scope::parse("field:to").is_err());
+        assert!(Scope::parse("field:/a/*").is_err());
+        assert!(Scope::parse("team").is_err());
+    }
+}

@@ -1,0 +1,497 @@
+//! Constraints: typed rules attached to gates, templates, the anonymous section and passport
+//! caveats.
+//!
+//! A constraint object is validated against the policy schema's definition of its type and
+//! compiled **once**, when the policy (or passport) is loaded: pointers parsed, regexes built,
+//! decimals read, time zones resolved, domain lists normalised. Evaluation then only reads the
+//! payload.
+//!
+//! Stateless types are checked here by [`Constraint::check`]. The cumulative ones (`rate_limit`,
+//! `spend_limit`, `quota`) compile to a [`Counter`] that the engine evaluates against the state
+//! store. `concurrency`, `pii` and `approval` are in the schema but not implemented yet:
+//! compiling one is a `POLICY_INVALID` error, never a silent pass.
+//!
+//! Semantics shared by every type with a `field`: a field absent from the payload fails the
+//! check; with a `*` segment every match must pass and zero matches count as absent; a value of
+//! the wrong type (a string that is not a decimal for `max_value`, a number for `pattern`) fails
+//! with a message saying so. `pattern` (and the `matches` op) must match the *whole* string.
+
+mod counter;
+mod domain;
+mod field;
+mod time;
+pub(crate) mod values;
+
+use std::fmt;
+
+use regex::Regex;
+use rust_decimal::Decimal;
+use serde_json::{json, Map, Value};
+
+pub use counter::{parse_duration_ms, Counter, CounterKind, Scope, Window, MAX_DURATION_MS};
+pub use domain::{host_of, DomainList, HostName};
+pub use time::TimeWindow;
+
+use crate::decision::Check;
+use crate::error::{Error, Result};
+use crate::expr::Expr;
+use crate::json;
+use crate::pointer::Pointer;
+use crate::schema;
+
+/// The built-in constraint types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConstraintType {
+    /// `max_value`: a number at most a bound.
+    MaxValue,
+    /// `min_value`: a number at least a bound.
+    MinValue,
+    /// `allowed_values`: a value in a set.
+    AllowedValues,
+    /// `denied_values`: a value not in a set.
+    DeniedValues,
+    /// `pattern`: a string matching a regex as a whole.
+    Pattern,
+    /// `allowed_domains`: a URL / e-mail host within listed domains.
+    AllowedDomains,
+    /// `denied_domains`: a URL / e-mail host outside listed domains.
+    DeniedDomains,
+    /// `max_length`: a string or array no longer than a bound.
+    MaxLength,
+    /// `time_window`: the current time inside a weekly window.
+    TimeWindow,
+    /// `condition`: an expression over the payload holds.
+    Condition,
+    /// `rate_limit`: requests per window (counter).
+    RateLimit,
+    /// `spend_limit`: summed amounts per window (counter).
+    SpendLimit,
+    /// `quota`: requests ever (counter).
+    Quota,
+    /// `concurrency`: requests in flight (holds). Not implemented yet.
+    Concurrency,
+    /// `pii`: personal data in the payload. Not implemented yet.
+    Pii,
+    /// `approval`: escalate to a human when a condition holds. Not implemented yet.
+    Approval,
+}
+
+impl ConstraintType {
+    /// Every type, in the order of DESIGN.md's table.
+    pub const ALL: [ConstraintType; 16] = [
+        ConstraintType::MaxValue,
+        ConstraintType::MinValue,
+        ConstraintType::AllowedValues,
+        ConstraintType::DeniedValues,
+        ConstraintType::Pattern,
+        ConstraintType::AllowedDomains,
+        ConstraintType::DeniedDomains,
+        ConstraintType::MaxLength,
+        ConstraintType::TimeWindow,
+        ConstraintType::Condition,
+        ConstraintType::RateLimit,
+        ConstraintType::SpendLimit,
+        ConstraintType::Quota,
+        ConstraintType::Concurrency,
+        ConstraintType::Pii,
+        ConstraintType::Approval,
+    ];
+
+    /// The snake_case name used in policies (`max_value`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConstraintType::MaxValue => "max_value",
+            ConstraintType::MinValue => "min_value",
+            ConstraintType::AllowedValues => "allowed_values",
+            ConstraintType::DeniedValues => "denied_values",
+            ConstraintType::Pattern => "pattern",
+            ConstraintType::AllowedDomains => "allowed_domains",
+            ConstraintType::DeniedDomains => "denied_domains",
+            ConstraintType::MaxLength => "max_length",
+            ConstraintType::TimeWindow => "time_window",
+            ConstraintType::Condition => "condition",
+            ConstraintType::RateLimit => "rate_limit",
+            ConstraintType::SpendLimit => "spend_limit",
+            ConstraintType::Quota => "quota",
+            ConstraintType::Concurrency => "concurrency",
+            ConstraintType::Pii => "pii",
+            ConstraintType::Approval => "approval",
+        }
+    }
+
+    /// The type with this name.
+    pub fn parse(name: &str) -> Option<ConstraintType> {
+        ConstraintType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// Whether the type keeps state in the store (counters, holds).
+    pub fn is_stateful(self) -> bool {
+        matches!(
+            self,
+            ConstraintType::RateLimit
+                | ConstraintType::SpendLimit
+                | ConstraintType::Quota
+                | ConstraintType::Concurrency
+        )
+    }
+
+    /// Whether this version of passgate can compile and enforce the type.
+    pub fn is_implemented(self) -> bool {
+        !matches!(
+            self,
+            ConstraintType::Concurrency | ConstraintType::Pii | ConstraintType::Approval
+        )
+    }
+}
+
+impl fmt::Display for ConstraintType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A compiled constraint.
+#[derive(Debug, Clone)]
+pub struct Constraint {
+    /// Its id: as written, or `<type>#<index>`; `<template>/<id>` when it came from a template.
+    pub id: String,
+    /// Its type.
+    pub ty: ConstraintType,
+    /// Its `description`, if any.
+    pub description: Option<String>,
+    /// What it checks, compiled.
+    pub rule: Rule,
+    /// The constraint object it was compiled from, with its `id` filled in (first key).
+    pub source: Value,
+}
+
+/// What a constraint checks, with its parameters compiled.
+#[derive(Debug, Clone)]
+pub enum Rule {
+    /// The number at `field` is at most `max`.
+    MaxValue {
+        /// Where the number is.
+        field: Pointer,
+        /// The bound (normalised).
+        max: Decimal,
+    },
+    /// The number at `field` is at least `min`.
+    MinValue {
+        /// Where the number is.
+        field: Pointer,
+        /// The bound (normalised).
+        min: Decimal,
+    },
+    /// The value at `field` equals one of `values`.
+    AllowedValues {
+        /// Where the value is.
+        field: Pointer,
+        /// The accepted values.
+        values: Vec<Value>,
+    },
+    /// The value at `field` equals none of `values`.
+    DeniedValues {
+        /// Where the value is.
+        field: Pointer,
+        /// The refused values.
+        values: Vec<Value>,
+    },
+    /// The string at `field` matches `regex` as a whole.
+    Pattern {
+        /// Where the string is.
+        field: Pointer,
+        /// The pattern, anchored: `^(?:source)$`.
+        regex: Regex,
+        /// The pattern as written.
+        source: String,
+    },
+    /// The host at `field` is within `domains`.
+    AllowedDomains {
+        /// Where the URL, e-mail address or host is.
+        field: Pointer,
+        /// The accepted domains (subdomains included).
+        domains: DomainList,
+    },
+    /// The host at `field` is within none of `domains`.
+    DeniedDomains {
+        /// Where the URL, e-mail address or host is.
+        field: Pointer,
+        /// The refused domains (subdomains included).
+        domains: DomainList,
+    },
+    /// The string or array at `field` has at most `max` elements.
+    MaxLength {
+        /// Where the string or array is.
+        field: Pointer,
+        /// The bound.
+        max: u64,
+    },
+    /// The current time is inside the window.
+    TimeWindow(TimeWindow),
+    /// The expression holds.
+    Condition(Expr),
+    /// A cumulative constraint, evaluated by the engine against the store.
+    Counter(Counter),
+}
+
+/// What a stateless check looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalCtx<'a> {
+    /// The request's payload.
+    pub payload: &'a Value,
+    /// The current time, epoch milliseconds.
+    pub now_ms: i64,
+}
+
+impl Constraint {
+    /// Validates and compiles one constraint object. `index` is its position in its list (for the
+    /// default id `<type>#<index>`), `path` the JSON path of the object, for errors.
+    pub fn compile(doc: &Value, index: usize, path: &str) -> Result<Constraint> {
+        // Documents built in memory (caveats, bindings) get the parser's bounds too.
+        json::check_bounds(doc, json::Limits::POLICY)
+            .map_err(|e| e.into_error(json::Context::Policy))?;
+        schema::check(schema::constraint_validator()?, doc, path)?;
+        let obj = doc
+            .as_object()
+            .ok_or_else(|| Error::policy(path, "a constraint must be an object"))?;
+        let type_path = format!("{path}/type");
+        let name = obj
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::policy(path, "a constraint needs a string \"type\""))?;
+        let ty = ConstraintType::parse(name).ok_or_else(|| {
+            Error::policy(&type_path, format!("unknown constraint type {name:?}"))
+        })?;
+        if !ty.is_implemented() {
+            return Err(Error::policy(
+                &type_path,
+                format!("constraint type {ty} is not supported yet"),
+            ));
+        }
+        let id = match obj.get("id") {
+            None => format!("{ty}#{index}"),
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(_) => {
+                return Err(Error::policy(
+                    format!("{path}/id"),
+                    "must be a non-empty string",
+                ))
+            }
+        };
+        let description = obj
+            .get("description")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let rule = compile_rule(ty, doc, path)?;
+        let mut source = Map::with_capacity(obj.len() + 1);
+        source.insert("id".into(), Value::String(id.clone()));
+        for (k, v) in obj {
+            if k != "id" {
+                source.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(Constraint {
+            id,
+            ty,
+            description,
+            rule,
+            source: Value::Object(source),
+        })
+    }
+
+    /// Stateless evaluation. `None` for counters: the engine evaluates those against the store.
+    pub fn check(&self, ctx: &EvalCtx) -> Option<Check> {
+        let payload = ctx.payload;
+        Some(match &self.rule {
+            Rule::MaxValue { field, max } => field::bound(self, field, *max, true, payload),
+            Rule::MinValue { field, min } => field::bound(self, field, *min, false, payload),
+            Rule::AllowedValues { field, values } => {
+                field::values(self, field, values, true, payload)
+            }
+            Rule::DeniedValues { field, values } => {
+                field::values(self, field, values, false, payload)
+            }
+            Rule::Pattern {
+                field,
+                regex,
+                source,
+            } => field::pattern(self, field, regex, source, payload),
+            Rule::AllowedDomains { field, domains } => {
+                field::domains(self, field, domains, true, payload)
+            }
+            Rule::DeniedDomains { field, domains } => {
+                field::domains(self, field, domains, false, payload)
+            }
+            Rule::MaxLength { field, max } => field::max_length(self, field, *max, payload),
+            Rule::TimeWindow(w) => self.check_time(w, ctx.now_ms),
+            Rule::Condition(e) => match e.explain(payload) {
+                Ok(()) => Check::new(&self.id, self.ty.as_str(), true, "condition holds"),
+                Err(why) => Check::new(
+                    &self.id,
+                    self.ty.as_str(),
+                    false,
+                    schema::truncate(&format!("condition not met: {why}")),
+                ),
+            },
+            Rule::Counter(_) => return None,
+        })
+    }
+
+    /// The counter, for cumulative constraints.
+    pub fn counter(&self) -> Option<&Counter> {
+        match &self.rule {
+            Rule::Counter(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn check_time(&self, w: &TimeWindow, now_ms: i64) -> Check {
+        let ty = self.ty.as_str();
+        match w.contains(now_ms) {
+            None => Check::new(&self.id, ty, false, "the current time is out of range"),
+            Some((inside, seen)) => {
+                let (verb, passed) = if inside {
+                    ("inside", true)
+                } else {
+                    ("outside", false)
+                };
+                let message = format!("time {seen} {verb} window {}", w.label());
+                Check::new(&self.id, ty, passed, message).with_values(seen, w.label())
+            }
+        }
+    }
+}
+
+/// A payload pointer from a policy: must start with `/`.
+pub(crate) fn field_pointer(s: &str, path: &str) -> Result<Pointer> {
+    if !s.starts_with('/') {
+        return Err(Error::policy(
+            path,
+            format!("field {s:?} must be a JSON pointer starting with \"/\""),
+        ));
+    }
+    Pointer::parse(s).map_err(|m| Error::policy(path, m))
+}
+
+fn compile_rule(ty: ConstraintType, doc: &Value, path: &str) -> Result<Rule> {
+    let field_path = format!("{path}/field");
+    let field = || -> Result<Pointer> {
+        let s = doc
+            .get("field")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::policy(path, "\"field\" is required"))?;
+        field_pointer(s, &field_path)
+    };
+    let param = |name: &str| -> Result<&Value> {
+        doc.get(name)
+            .ok_or_else(|| Error::policy(path, format!("{name:?} is required")))
+    };
+    let decimal = |name: &str| -> Result<Decimal> {
+        json::to_decimal(param(name)?)
+            .map(|d| d.normalize())
+            .map_err(|m| Error::policy(format!("{path}/{name}"), m))
+    };
+    let list = |name: &str| -> Result<Vec<Value>> {
+        param(name)?
+            .as_array()
+            .cloned()
+            .ok_or_else(|| Error::policy(format!("{path}/{name}"), "must be an array"))
+    };
+    let domains = || -> Result<DomainList> {
+        DomainList::compile(&list("domains")?)
+            .map_err(|(i, m)| Error::policy(format!("{path}/domains/{i}"), m))
+    };
+    Ok(match ty {
+        ConstraintType::MaxValue => Rule::MaxValue {
+            field: field()?,
+            max: decimal("max")?,
+        },
+        ConstraintType::MinValue => Rule::MinValue {
+            field: field()?,
+            min: decimal("min")?,
+        },
+        ConstraintType::AllowedValues => Rule::AllowedValues {
+            field: field()?,
+            values: list("values")?,
+        },
+        ConstraintType::DeniedValues => Rule::DeniedValues {
+            field: field()?,
+            values: list("values")?,
+        },
+        ConstraintType::Pattern => {
+            let source = param("regex")?
+                .as_str()
+                .ok_or_else(|| Error::policy(format!("{path}/regex"), "must be a string"))?
+                .to_string();
+            let regex = values::whole_regex(&source)
+                .map_err(|m| Error::policy(format!("{path}/regex"), m))?;
+            Rule::Pattern {
+                field: field()?,
+                regex,
+                source,
+            }
+        }
+        ConstraintType::AllowedDomains => Rule::AllowedDomains {
+            field: field()?,
+            domains: domains()?,
+        },
+        ConstraintType::DeniedDomains => Rule::DeniedDomains {
+            field: field()?,
+            domains: domains()?,
+        },
+        ConstraintType::MaxLength => {
+            let max = decimal("max")?;
+            let max = u64::try_from(max)
+                .ok()
+                .filter(|_| max.fract().is_zero())
+                .ok_or_else(|| {
+                    Error::policy(format!("{path}/max"), "must be a non-negative integer")
+                })?;
+            Rule::MaxLength {
+                field: field()?,
+                max,
+            }
+        }
+        ConstraintType::TimeWindow => Rule::TimeWindow(TimeWindow::compile(doc, path)?),
+        ConstraintType::Condition => {
+            Rule::Condition(Expr::compile(param("expr")?, &format!("{path}/expr"))?)
+        }
+        ConstraintType::RateLimit => Rule::Counter(counter::compile(CounterKind::Rate, doc, path)?),
+        ConstraintType::SpendLimit => {
+            Rule::Counter(counter::compile(CounterKind::Spend, doc, path)?)
+        }
+        ConstraintType::Quota => Rule::Counter(counter::compile(CounterKind::Quota, doc, path)?),
+        ConstraintType::Concurrency | ConstraintType::Pii | ConstraintType::Approval => {
+            return Err(Error::policy(
+                format!("{path}/type"),
+                format!("constraint type {ty} is not supported yet"),
+            ))
+        }
+    })
+}
+
+/// Every constraint type: `[{"type", "description", "stateful", "implemented", "params"}]`, where
+/// `params` is the JSON Schema of the constraint object (from the published policy schema).
+pub fn constraint_types() -> Value {
+    let types = ConstraintType::ALL.iter().map(|t| {
+        let mut params = schema::standalone(t.as_str()).unwrap_or(Value::Null);
+        let description = params.get("description").cloned().unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut params {
+            let mut with_schema = Map::with_capacity(m.len() + 1);
+            with_schema.insert(
+                "$schema".into(),
+                Value::from("https://json-schema.org/draft/2020-12/schema"),
+            );
+            with_schema.append(m);
+            *m = with_schema;
+        }
+        json!({
+            "type": t.as_str(),
+            "description": description,
+            "stateful": t.is_stateful(),
+            "implemented": t.is_implemented(),
+            "params": params,
+        })
+    });
+    Value::Array(types.collect())
+}

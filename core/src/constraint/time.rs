@@ -1,0 +1,147 @@
+//! `time_window`: the current time, in a time zone, inside a daily window on chosen week days.
+//!
+//! `start` is inclusive and `end` exclusive (`end` may be `24:00`). When `start` is after `end`
+//! the window wraps past midnight: `22:00`–`06:00` on `fri` covers Friday 22:00 to Saturday 06:00,
+//! so the part after midnight belongs to the window of the day it started on.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Datelike, Timelike};
+use chrono_tz::Tz;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+const MINUTES_PER_DAY: u16 = 24 * 60;
+
+/// A compiled `time_window`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeWindow {
+    /// Bit `i` set when day `i` (0 = Monday) is in the window.
+    pub days: u8,
+    /// Start, in minutes after local midnight (inclusive).
+    pub start_min: u16,
+    /// End, in minutes after local midnight (exclusive; 1440 for `24:00`).
+    pub end_min: u16,
+    /// The time zone the window is read in.
+    pub tz: Tz,
+    label: String,
+}
+
+impl TimeWindow {
+    /// Compiles the parameters of a `time_window` constraint object at `path`.
+    pub fn compile(doc: &Value, path: &str) -> Result<TimeWindow> {
+        let days = match doc.get("days") {
+            None => 0x7f,
+            Some(v) => {
+                let list = v
+                    .as_array()
+                    .ok_or_else(|| Error::policy(format!("{path}/days"), "must be an array"))?;
+                let mut mask = 0u8;
+                for (i, d) in list.iter().enumerate() {
+                    let bit = d
+                        .as_str()
+                        .and_then(|s| DAYS.iter().position(|x| *x == s))
+                        .ok_or_else(|| {
+                            Error::policy(format!("{path}/days/{i}"), "must be one of mon … sun")
+                        })?;
+                    mask |= 1 << bit;
+                }
+                if mask == 0 {
+                    return Err(Error::policy(format!("{path}/days"), "names no day"));
+                }
+                mask
+            }
+        };
+        let start_min = time_of_day(doc.get("start"), 0, &format!("{path}/start"))?;
+        let end_min = time_of_day(doc.get("end"), MINUTES_PER_DAY, &format!("{path}/end"))?;
+        if start_min == MINUTES_PER_DAY {
+            return Err(Error::policy(
+                format!("{path}/start"),
+                "start may not be 24:00",
+            ));
+        }
+        if start_min == end_min {
+            return Err(Error::policy(
+                format!("{path}/end"),
+                "start equals end, so the window is empty (use 00:00 to 24:00 for a whole day)",
+            ));
+        }
+        let tz_name = match doc.get("tz") {
+            None => "UTC",
+            Some(v) => v
+                .as_str()
+                .ok_or_else(|| Error::policy(format!("{path}/tz"), "must be a string"))?,
+        };
+        let tz = Tz::from_str(tz_name).map_err(|_| {
+            Error::policy(
+                format!("{path}/tz"),
+                format!("unknown time zone {tz_name:?} (use an IANA name such as Europe/Paris)"),
+            )
+        })?;
+        let day_label = if days == 0x7f {
+            "every day".to_string()
+        } else {
+            DAYS.iter()
+                .enumerate()
+                .filter(|(i, _)| days & (1 << i) != 0)
+                .map(|(_, d)| *d)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let label = format!(
+            "{day_label} {}-{} {tz_name}",
+            hhmm(start_min),
+            hhmm(end_min)
+        );
+        Ok(TimeWindow {
+            days,
+            start_min,
+            end_min,
+            tz,
+            label,
+        })
+    }
+
+    /// The window as text: `mon,tue 09:00-17:00 Europe/Paris`.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Whether `now_ms` (epoch milliseconds) is inside the window, and the local time seen
+    /// (`2024-01-06 Sat 10:00`). `None` when `now_ms` is out of the calendar's range.
+    pub fn contains(&self, now_ms: i64) -> Option<(bool, String)> {
+        let local = DateTime::from_timestamp_millis(now_ms)?.with_timezone(&self.tz);
+        let minute = u16::try_from(local.hour() * 60 + local.minute()).ok()?;
+        let day = local.weekday().num_days_from_monday();
+        let on = |d: u32| self.days & (1 << d) != 0;
+        let inside = if self.start_min < self.end_min {
+            on(day) && self.start_min <= minute && minute < self.end_min
+        } else {
+            let yesterday = (day + 6) % 7;
+            (on(day) && minute >= self.start_min) || (on(yesterday) && minute < self.end_min)
+        };
+        Some((inside, local.format("%Y-%m-%d %a %H:%M").to_string()))
+    }
+}
+
+fn time_of_day(v: Option<&Value>, default: u16, path: &str) -> Result<u16> {
+    let Some(v) = v else { return Ok(default) };
+    let bad = || Error::policy(path, "must be a time of day HH:MM (00:00 to 24:00)");
+    let s = v.as_str().ok_or_else(bad)?;
+    let (h, m) = s.split_once(':').ok_or_else(bad)?;
+    if h.len() != 2 || m.len() != 2 || !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let h: u16 = h.parse().map_err(|_| bad())?;
+    let m: u16 = m.parse().map_err(|_| bad())?;
+    if m >= 60 || h > 24 || (h == 24 && m != 0) {
+        return Err(bad());
+    }
+    Ok(h * 60 + m)
+}
+
+fn hhmm(min: u16) -> String {
+    format!("{:02}:{:02}", min / 60, min % 60)
+}
