@@ -1,6 +1,7 @@
 //! Quick benches of the core paths (the full peer benchmark lives in `benches/`):
 //! stateless evaluation (dry run), full enforce on the memory store, and the floors.
 
+#![allow(clippy::unwrap_used)] // a bench may stop on a broken setup
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -17,7 +18,9 @@ fn setup(stateful: bool) -> (Engine, String) {
         json!({"id": "to", "type": "pattern", "field": "/to", "regex": "acct_[0-9a-z]{4,32}"}),
     ];
     if stateful {
-        constraints.push(json!({"id": "burst", "type": "rate_limit", "max": 1_000_000_000, "window": "1m"}));
+        constraints.push(
+            json!({"id": "burst", "type": "rate_limit", "max": 1_000_000_000, "window": "1m"}),
+        );
         constraints.push(json!({"id": "daily", "type": "spend_limit", "field": "/amount", "max": "1000000000000", "window": "1d"}));
     }
     let engine = Engine::builder()
@@ -25,8 +28,13 @@ fn setup(stateful: bool) -> (Engine, String) {
         .trusted_issuer(issuer.did())
         .build()
         .unwrap();
-    let perms = ["payments:transfer", "payments:read", "web:fetch", "fs:read"].map(String::from).to_vec();
-    let token = issuer.issue_passport(&PassportRequest::new("agent-1".into(), perms)).unwrap().token;
+    let perms = ["payments:transfer", "payments:read", "web:fetch", "fs:read"]
+        .map(String::from)
+        .to_vec();
+    let token = issuer
+        .issue_passport(&PassportRequest::new("agent-1", perms))
+        .unwrap()
+        .token;
     (engine, token)
 }
 
@@ -39,12 +47,17 @@ fn benches(c: &mut Criterion) {
     let (engine, token) = setup(false);
     let req = Request::new("payments.transfer", payload()).passport(&token);
     assert!(engine.dry_run(&req).unwrap().allowed);
-    c.bench_function("evaluate (stateless gate, dry run, cached passport)", |b| b.iter(|| black_box(engine.dry_run(black_box(&req)).unwrap())));
+    c.bench_function("evaluate (stateless gate, dry run, cached passport)", |b| {
+        b.iter(|| black_box(engine.dry_run(black_box(&req)).unwrap()))
+    });
 
     let (engine, token) = setup(true);
     let req = Request::new("payments.transfer", payload()).passport(&token);
     assert!(engine.enforce(&req).unwrap().allowed);
-    c.bench_function("enforce (memory store, counters, signed attestation)", |b| b.iter(|| black_box(engine.enforce(black_box(&req)).unwrap())));
+    c.bench_function(
+        "enforce (memory store, counters, signed attestation)",
+        |b| b.iter(|| black_box(engine.enforce(black_box(&req)).unwrap())),
+    );
 
     let key = KeyPair::generate().unwrap();
     let body = serde_json::to_vec(&payload()).unwrap();
@@ -56,7 +69,9 @@ fn benches(c: &mut Criterion) {
     });
     let sig = key.sign(b"msg");
     let pk = PublicKey::from_did(key.did()).unwrap();
-    c.bench_function("floor: Ed25519 verify_strict", |b| b.iter(|| black_box(pk.verify_strict(b"msg", &sig).is_ok())));
+    c.bench_function("floor: Ed25519 verify_strict", |b| {
+        b.iter(|| black_box(pk.verify_strict(b"msg", &sig).is_ok()))
+    });
 }
 
 criterion_group!(name = g; config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3)); targets = benches);

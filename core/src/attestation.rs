@@ -59,15 +59,30 @@ struct Parts<'a> {
 
 fn parts(record: &Value) -> Result<Parts<'_>> {
     let malformed = |m: &str| Error::AttestationMalformed(m.to_string());
-    let obj = record.as_object().ok_or_else(|| malformed("a record must be an object"))?;
-    if let Some(extra) = obj.keys().find(|k| !matches!(k.as_str(), "body" | "hash" | "sig" | "kid")) {
+    let obj = record
+        .as_object()
+        .ok_or_else(|| malformed("a record must be an object"))?;
+    if let Some(extra) = obj
+        .keys()
+        .find(|k| !matches!(k.as_str(), "body" | "hash" | "sig" | "kid"))
+    {
         return Err(malformed(&format!("unexpected field {extra:?}")));
     }
     let text = |k: &str| {
-        obj.get(k).and_then(Value::as_str).ok_or_else(|| malformed(&format!("field {k:?} must be a string")))
+        obj.get(k)
+            .and_then(Value::as_str)
+            .ok_or_else(|| malformed(&format!("field {k:?} must be a string")))
     };
-    let body = obj.get("body").and_then(Value::as_object).ok_or_else(|| malformed("field \"body\" must be an object"))?;
-    Ok(Parts { body, hash: text("hash")?, sig: text("sig")?, kid: text("kid")? })
+    let body = obj
+        .get("body")
+        .and_then(Value::as_object)
+        .ok_or_else(|| malformed("field \"body\" must be an object"))?;
+    Ok(Parts {
+        body,
+        hash: text("hash")?,
+        sig: text("sig")?,
+        kid: text("kid")?,
+    })
 }
 
 /// Checks one record against the signer's did:key: shape, key, hash, signature.
@@ -81,7 +96,10 @@ pub fn verify_attestation(record: &Value, did: &str) -> Result<()> {
 fn verify_with(record: &Value, did: &str, key: &PublicKey) -> Result<()> {
     let p = parts(record)?;
     if p.kid != did {
-        return Err(Error::AttestationKey(format!("record names key {} but {did} was expected", p.kid)));
+        return Err(Error::AttestationKey(format!(
+            "record names key {} but {did} was expected",
+            p.kid
+        )));
     }
     let body = Value::Object(p.body.clone());
     let digest = digest_of(&body)?;
@@ -93,12 +111,15 @@ fn verify_with(record: &Value, did: &str, key: &PublicKey) -> Result<()> {
         )));
     }
     let sig = b64u_decode(p.sig).map_err(|e| Error::AttestationSignature(format!("sig: {e}")))?;
-    key.verify_strict(&signing_input(&digest), &sig).map_err(Error::AttestationSignature)
+    key.verify_strict(&signing_input(&digest), &sig)
+        .map_err(Error::AttestationSignature)
 }
 
 fn body_u64(body: &Map<String, Value>, k: &str, i: usize) -> Result<u64> {
     body.get(k).and_then(Value::as_u64).ok_or_else(|| {
-        Error::AttestationMalformed(format!("record {i}: body.{k} must be a non-negative integer"))
+        Error::AttestationMalformed(format!(
+            "record {i}: body.{k} must be a non-negative integer"
+        ))
     })
 }
 
@@ -114,10 +135,21 @@ pub fn verify_chain(records: &[Value], did: &str) -> Result<()> {
     for (i, r) in records.iter().enumerate() {
         verify_with(r, did, &key).map_err(|e| at_record(e, i))?;
         let p = parts(r)?;
-        let chain = p.body.get("chain").and_then(Value::as_str).unwrap_or_default();
-        seqs.push((chain, body_u64(p.body, "seq", i)?, p.hash, p.body.get("prev")));
+        let chain = p
+            .body
+            .get("chain")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        seqs.push((
+            chain,
+            body_u64(p.body, "seq", i)?,
+            p.hash,
+            p.body.get("prev"),
+        ));
     }
-    let Some((chain0, ..)) = seqs.first().copied() else { return Ok(()) };
+    let Some((chain0, ..)) = seqs.first().copied() else {
+        return Ok(());
+    };
     let mut seen = std::collections::HashMap::new();
     for (i, (chain, seq, hash, _)) in seqs.iter().enumerate() {
         if *chain != chain0 {
@@ -126,13 +158,28 @@ pub fn verify_chain(records: &[Value], did: &str) -> Result<()> {
             )));
         }
         if let Some(j) = seen.insert(*seq, i) {
-            let what = if seqs.get(j).is_some_and(|s| s.2 == *hash) { "repeats" } else { "reuses the seq of" };
-            return Err(Error::ChainDuplicate(format!("record {i} (seq {seq}) {what} record {j}")));
+            let what = if seqs.get(j).is_some_and(|s| s.2 == *hash) {
+                "repeats"
+            } else {
+                "reuses the seq of"
+            };
+            return Err(Error::ChainDuplicate(format!(
+                "record {i} (seq {seq}) {what} record {j}"
+            )));
         }
     }
-    if let Some(i) = seqs.windows(2).position(|w| matches!(w, [a, b] if b.1 < a.1)) {
-        let (a, b) = (seqs.get(i).map_or(0, |s| s.1), seqs.get(i + 1).map_or(0, |s| s.1));
-        return Err(Error::ChainOrder(format!("record {} (seq {b}) comes after seq {a}", i + 1)));
+    if let Some(i) = seqs
+        .windows(2)
+        .position(|w| matches!(w, [a, b] if b.1 < a.1))
+    {
+        let (a, b) = (
+            seqs.get(i).map_or(0, |s| s.1),
+            seqs.get(i + 1).map_or(0, |s| s.1),
+        );
+        return Err(Error::ChainOrder(format!(
+            "record {} (seq {b}) comes after seq {a}",
+            i + 1
+        )));
     }
     let mut prev: Option<(u64, &str)> = None;
     for (i, (_, seq, hash, link)) in seqs.iter().enumerate() {
@@ -143,7 +190,9 @@ pub fn verify_chain(records: &[Value], did: &str) -> Result<()> {
                 )));
             }
             None if !matches!(link, Some(Value::Null)) => {
-                return Err(Error::ChainOrder("record 0 (seq 1) must have prev null".into()));
+                return Err(Error::ChainOrder(
+                    "record 0 (seq 1) must have prev null".into(),
+                ));
             }
             Some((p, _)) if *seq > p + 1 => {
                 return Err(Error::ChainGap(format!(
@@ -184,7 +233,10 @@ pub struct Tail {
 impl Tail {
     /// The `(seq, prev)` the next record gets.
     pub fn next(&self) -> (u64, Value) {
-        (self.seq + 1, self.prev.clone().map_or(Value::Null, Value::String))
+        (
+            self.seq + 1,
+            self.prev.clone().map_or(Value::Null, Value::String),
+        )
     }
 
     /// Records that the next record was stored with `hash`.
@@ -205,7 +257,11 @@ pub struct ChainWriter {
 
 impl ChainWriter {
     pub fn new(key: KeyPair) -> Result<Self> {
-        Ok(ChainWriter { id: crate::ids::random_id("chn")?, key, tail: Mutex::new(Tail::default()) })
+        Ok(ChainWriter {
+            id: crate::ids::random_id("chn")?,
+            key,
+            tail: Mutex::new(Tail::default()),
+        })
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Tail> {

@@ -21,7 +21,9 @@ use crate::error::{Error, Result};
 use crate::ids::random_id;
 use crate::json::{self, Limits};
 use crate::keys::KeyPair;
-use crate::passport::{IssuedPassport, Issuer, PassportRequest, Verified, Verifier, VerifierOptions};
+use crate::passport::{
+    IssuedPassport, Issuer, PassportRequest, Verified, Verifier, VerifierOptions,
+};
 use crate::policy::{Gate, Mode, Policy};
 use crate::store::{
     self, AttestationFilter, Commit, CommitOutcome, CounterFilter, CounterKey, CounterOp,
@@ -53,7 +55,11 @@ pub struct Request {
 impl Request {
     /// A request for `gate` with `payload`, without a passport yet.
     pub fn new(gate: impl Into<String>, payload: Value) -> Self {
-        Request { gate: gate.into(), payload, ..Default::default() }
+        Request {
+            gate: gate.into(),
+            payload,
+            ..Default::default()
+        }
     }
 
     /// Sets the passport token.
@@ -339,7 +345,11 @@ impl Engine {
         let enforce_bounds = eval.decision.mode == Mode::Enforce.as_str();
         let mut tail = self.chain.lock();
         for attempt in 1..=ATTEMPTS {
-            let counters = if eval.decision.allowed { ops(&eval.pending) } else { Vec::new() };
+            let counters = if eval.decision.allowed {
+                ops(&eval.pending)
+            } else {
+                Vec::new()
+            };
             let (record, hash) = self.seal_decision(&mut eval, req, &tail, now)?;
             if let Some(i) = idem.as_mut() {
                 i.decision = eval.decision.to_json();
@@ -358,7 +368,9 @@ impl Engine {
                 }
                 (CommitOutcome::Replay(stored), Some(rec)) => return replay(stored, rec),
                 (CommitOutcome::Replay(_), None) => {
-                    return Err(Error::Internal("store replayed a request without a key".into()))
+                    return Err(Error::Internal(
+                        "store replayed a request without a key".into(),
+                    ))
                 }
                 (CommitOutcome::Rejected { usage }, _) => {
                     eval.decision.checks.truncate(eval.base_checks);
@@ -429,7 +441,9 @@ impl Engine {
     }
 
     fn caller(&self, req: &Request, now: i64) -> Result<Caller> {
-        let Some(token) = &req.passport else { return Ok(Caller::Anonymous) };
+        let Some(token) = &req.passport else {
+            return Ok(Caller::Anonymous);
+        };
         match self.verify(token, now) {
             Ok(v) => Ok(Caller::Agent(v)),
             // Store failures are errors, never a deny or an allow.
@@ -445,8 +459,15 @@ impl Engine {
         let v = self.verifier.verify(token, now)?;
         let ids: Vec<&str> = v.chain_ids().collect();
         if let Some(id) = self.store.first_revoked(&ids)? {
-            let whose = if id == v.passport_id { "this passport".to_string() } else { format!("its ancestor {id}") };
-            return Err(Error::PassportRevoked(format!("{} ({whose} was revoked)", v.passport_id)));
+            let whose = if id == v.passport_id {
+                "this passport".to_string()
+            } else {
+                format!("its ancestor {id}")
+            };
+            return Err(Error::PassportRevoked(format!(
+                "{} ({whose} was revoked)",
+                v.passport_id
+            )));
         }
         Ok(v)
     }
@@ -461,7 +482,9 @@ impl Engine {
     /// attestation of kind `revocation`.
     pub fn revoke_passport(&self, passport_id: &str) -> Result<()> {
         if passport_id.is_empty() || passport_id.len() > MAX_NAME_LEN {
-            return Err(Error::InvalidArgument("passport_id must be 1 to 256 characters".into()));
+            return Err(Error::InvalidArgument(
+                "passport_id must be 1 to 256 characters".into(),
+            ));
         }
         let now = self.clock.now_ms();
         self.store.revoke(passport_id, now)?;
@@ -471,14 +494,23 @@ impl Engine {
 
     /// Issues a new passport for the agent of `token` with the same permissions, name and caveats
     /// (and a fresh agent key), and revokes the old one.
-    pub fn reissue(&self, token: &str, issuer: &Issuer, expires_in_secs: Option<i64>) -> Result<IssuedPassport> {
+    pub fn reissue(
+        &self,
+        token: &str,
+        issuer: &Issuer,
+        expires_in_secs: Option<i64>,
+    ) -> Result<IssuedPassport> {
         let old = self.verify(token, self.clock.now_ms())?;
         let mut req = PassportRequest::new(old.agent_id.clone(), old.perms.clone());
         req.agent_name = old.agent_name.clone();
         if let Some(secs) = expires_in_secs {
             req.expires_in_secs = secs;
         }
-        req.caveats = old.chain.last().map(|l| l.caveats.clone()).unwrap_or_default();
+        req.caveats = old
+            .chain
+            .last()
+            .map(|l| l.caveats.clone())
+            .unwrap_or_default();
         let issued = issuer.issue_passport_at(&req, self.clock.now_ms().div_euclid(1000))?;
         self.revoke_passport(&old.passport_id)?;
         Ok(issued)
@@ -491,7 +523,8 @@ impl Engine {
                 "kind must be 1 to 256 characters and not \"decision\"".into(),
             ));
         }
-        json::check_bounds(data, Limits::PAYLOAD).map_err(|e| e.into_error(json::Context::Argument))?;
+        json::check_bounds(data, Limits::PAYLOAD)
+            .map_err(|e| e.into_error(json::Context::Argument))?;
         let now = self.clock.now_ms();
         let mut tail = self.chain.lock();
         let body = attestation::event_body(&self.chain, &tail, random_id("att")?, now, kind, data)?;
@@ -514,7 +547,12 @@ impl Engine {
 
     /// Records in this engine's store (every chain), oldest first.
     pub fn attestations(&self, filter: &AttestationFilter) -> Result<Vec<Value>> {
-        Ok(self.store.attestations(filter)?.into_iter().map(|r| r.record).collect())
+        Ok(self
+            .store
+            .attestations(filter)?
+            .into_iter()
+            .map(|r| r.record)
+            .collect())
     }
 
     /// Counters matching `filter` with their current usage.
@@ -535,10 +573,22 @@ impl Engine {
         Ok(n)
     }
 
-    fn idempotency(&self, req: &Request, caller: &Caller, key: &str, now: i64) -> Result<IdempotencyRecord> {
+    fn idempotency(
+        &self,
+        req: &Request,
+        caller: &Caller,
+        key: &str,
+        now: i64,
+    ) -> Result<IdempotencyRecord> {
         let (namespace, passport_id) = match caller {
-            Caller::Agent(v) => (format!("passport:{}", v.passport_id), Some(v.passport_id.as_str())),
-            _ => (format!("client:{}", req.client.as_deref().unwrap_or("")), None),
+            Caller::Agent(v) => (
+                format!("passport:{}", v.passport_id),
+                Some(v.passport_id.as_str()),
+            ),
+            _ => (
+                format!("client:{}", req.client.as_deref().unwrap_or("")),
+                None,
+            ),
         };
         let fingerprint = json::sha256_tagged(
             json::canonical_normalized(&json!({
@@ -582,7 +632,8 @@ impl Engine {
 /// Compiles one caveat. A caveat may carry `gates` (names, or prefixes ending in `*`) limiting the
 /// gates it applies to; by default it applies to every request made with the passport.
 fn compile_caveat(declared_by: &str, doc: &Value, index: usize) -> Result<Caveat> {
-    let malformed = |e: Error| Error::PassportMalformed(format!("caveat {index} of {declared_by}: {e}"));
+    let malformed =
+        |e: Error| Error::PassportMalformed(format!("caveat {index} of {declared_by}: {e}"));
     let mut doc = doc.clone();
     let gates = match doc.as_object_mut().and_then(|o| o.remove("gates")) {
         None => None,
@@ -592,11 +643,19 @@ fn compile_caveat(declared_by: &str, doc: &Value, index: usize) -> Result<Caveat
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| malformed(Error::InvalidArgument("gates must be strings".into())))?,
         ),
-        Some(_) => return Err(malformed(Error::InvalidArgument("gates must be an array".into()))),
+        Some(_) => {
+            return Err(malformed(Error::InvalidArgument(
+                "gates must be an array".into(),
+            )))
+        }
     };
     let constraint =
         Constraint::compile(&doc, index, &format!("/caveats/{index}")).map_err(malformed)?;
-    Ok(Caveat { declared_by: declared_by.to_string(), gates, constraint })
+    Ok(Caveat {
+        declared_by: declared_by.to_string(),
+        gates,
+        constraint,
+    })
 }
 
 fn gate_matches(pattern: &str, gate: &str) -> bool {
@@ -606,35 +665,56 @@ fn gate_matches(pattern: &str, gate: &str) -> bool {
     }
 }
 
-fn is_cumulative(ty: &str) -> bool {
-    matches!(ty, "rate_limit" | "spend_limit" | "quota")
-}
-
 fn check_request(req: &Request) -> Result<()> {
     let name_ok = |s: &str| !s.is_empty() && s.len() <= MAX_NAME_LEN;
     if !name_ok(&req.gate) {
-        return Err(Error::InvalidArgument("gate must be 1 to 256 characters".into()));
+        return Err(Error::InvalidArgument(
+            "gate must be 1 to 256 characters".into(),
+        ));
     }
     if req.idempotency_key.as_deref().is_some_and(|k| !name_ok(k)) {
-        return Err(Error::InvalidArgument("idempotency_key must be 1 to 256 characters".into()));
+        return Err(Error::InvalidArgument(
+            "idempotency_key must be 1 to 256 characters".into(),
+        ));
     }
     if req.client.as_deref().is_some_and(|k| !name_ok(k)) {
-        return Err(Error::InvalidArgument("client must be 1 to 256 characters".into()));
+        return Err(Error::InvalidArgument(
+            "client must be 1 to 256 characters".into(),
+        ));
     }
-    if req.passport.as_deref().is_some_and(|t| t.len() > Limits::TOKEN_BYTES) {
-        return Err(Error::LimitExceeded(format!("passport token over {} bytes", Limits::TOKEN_BYTES)));
+    if req
+        .passport
+        .as_deref()
+        .is_some_and(|t| t.len() > Limits::TOKEN_BYTES)
+    {
+        return Err(Error::LimitExceeded(format!(
+            "passport token over {} bytes",
+            Limits::TOKEN_BYTES
+        )));
     }
     match &req.payload {
         Value::Object(_) | Value::Null => {}
-        other => return Err(Error::payload("/", format!("payload must be an object, not {}", json::type_name(other)))),
+        other => {
+            return Err(Error::payload(
+                "/",
+                format!("payload must be an object, not {}", json::type_name(other)),
+            ))
+        }
     }
-    json::check_bounds(&req.payload, Limits::PAYLOAD).map_err(|e| e.into_error(json::Context::Payload))?;
+    json::check_bounds(&req.payload, Limits::PAYLOAD)
+        .map_err(|e| e.into_error(json::Context::Payload))?;
     if let Some(t) = &req.trace {
         if !t.is_object() {
             return Err(Error::InvalidArgument("trace must be an object".into()));
         }
-        json::check_bounds(t, Limits { max_bytes: 16 << 10, max_depth: 8 })
-            .map_err(|e| e.into_error(json::Context::Argument))?;
+        json::check_bounds(
+            t,
+            Limits {
+                max_bytes: 16 << 10,
+                max_depth: 8,
+            },
+        )
+        .map_err(|e| e.into_error(json::Context::Argument))?;
     }
     Ok(())
 }
@@ -706,10 +786,21 @@ fn evaluate<'a>(
     let checks = &mut eval.decision.checks;
 
     let Some(policy) = policy else {
-        checks.push(Check::new("gate", "gate", false, "no policy is loaded: everything is denied").with_code("GATE_UNKNOWN"));
+        checks.push(
+            Check::new(
+                "gate",
+                "gate",
+                false,
+                "no policy is loaded: everything is denied",
+            )
+            .with_code("GATE_UNKNOWN"),
+        );
         return Ok(eval);
     };
-    let anonymous_gate = policy.anonymous.as_ref().filter(|a| a.gates.iter().any(|g| *g == req.gate));
+    let anonymous_gate = policy
+        .anonymous
+        .as_ref()
+        .filter(|a| a.gates.contains(&req.gate));
     // Who: the passport, or the anonymous section.
     match caller {
         Caller::Refused(check) => {
@@ -718,47 +809,118 @@ fn evaluate<'a>(
         }
         Caller::Anonymous if anonymous_gate.is_none() => {
             checks.push(
-                Check::new("passport", "passport", false, format!("no passport presented, and gate {:?} is not open to anonymous callers", req.gate))
-                    .with_code("PASSPORT_MISSING"),
+                Check::new(
+                    "passport",
+                    "passport",
+                    false,
+                    format!(
+                        "no passport presented, and gate {:?} is not open to anonymous callers",
+                        req.gate
+                    ),
+                )
+                .with_code("PASSPORT_MISSING"),
             );
             return Ok(eval);
         }
-        Caller::Anonymous => checks.push(Check::new("passport", "passport", true, "anonymous caller admitted by the policy's anonymous section")),
-        Caller::Agent(v) => checks.push(Check::new("passport", "passport", true, format!("passport {} of agent {:?} verified", v.passport_id, v.agent_id))),
+        Caller::Anonymous => checks.push(Check::new(
+            "passport",
+            "passport",
+            true,
+            "anonymous caller admitted by the policy's anonymous section",
+        )),
+        Caller::Agent(v) => checks.push(Check::new(
+            "passport",
+            "passport",
+            true,
+            format!(
+                "passport {} of agent {:?} verified",
+                v.passport_id, v.agent_id
+            ),
+        )),
     }
     // Which gate.
     match (gate, caller) {
-        (Some(g), _) => checks.push(Check::new("gate", "gate", true, format!("gate {:?}", g.name))),
-        (None, Caller::Anonymous) => checks.push(Check::new("gate", "gate", true, format!("gate {:?} judged by the anonymous section alone", req.gate))),
+        (Some(g), _) => checks.push(Check::new(
+            "gate",
+            "gate",
+            true,
+            format!("gate {:?}", g.name),
+        )),
+        (None, Caller::Anonymous) => checks.push(Check::new(
+            "gate",
+            "gate",
+            true,
+            format!("gate {:?} judged by the anonymous section alone", req.gate),
+        )),
         (None, _) => {
-            checks.push(Check::new("gate", "gate", false, format!("gate {:?} is not defined by the policy", req.gate)).with_code("GATE_UNKNOWN"));
+            checks.push(
+                Check::new(
+                    "gate",
+                    "gate",
+                    false,
+                    format!("gate {:?} is not defined by the policy", req.gate),
+                )
+                .with_code("GATE_UNKNOWN"),
+            );
             return Ok(eval);
         }
     }
     // Permissions.
     if let (Some(g), Caller::Agent(v)) = (gate, caller) {
-        let missing: Vec<&str> = g.require.iter().filter(|r| !v.has_permission(r)).map(String::as_str).collect();
+        let missing: Vec<&str> = g
+            .require
+            .iter()
+            .filter(|r| !v.has_permission(r))
+            .map(String::as_str)
+            .collect();
         checks.push(if missing.is_empty() {
-            Check::new("permissions", "permissions", true, format!("has {}", g.require.join(", ")))
+            Check::new(
+                "permissions",
+                "permissions",
+                true,
+                format!("has {}", g.require.join(", ")),
+            )
         } else {
-            Check::new("permissions", "permissions", false, format!("passport lacks {}", missing.join(", "))).with_code("PERMISSION_DENIED")
+            Check::new(
+                "permissions",
+                "permissions",
+                false,
+                format!("passport lacks {}", missing.join(", ")),
+            )
+            .with_code("PERMISSION_DENIED")
         });
     }
     if let Some(check) = gate.and_then(|g| g.validate_input(&payload)) {
         checks.push(check);
     }
     // Constraints: the gate's (or the anonymous section's), then the passport's caveats.
-    let ctx = EvalCtx { payload: &payload, now_ms: now };
-    let scope_ctx = ScopeCtx { caller, client: req.client.as_deref(), gate: &req.gate, payload: &payload };
+    let ctx = EvalCtx {
+        payload: &payload,
+        now_ms: now,
+    };
+    let scope_ctx = ScopeCtx {
+        caller,
+        client: req.client.as_deref(),
+        gate: &req.gate,
+        payload: &payload,
+    };
     let mut list: Vec<(&'a Constraint, String)> = Vec::new();
     if let Some(g) = gate {
         let ns = format!("gate:{}", g.name);
         list.extend(g.constraints.iter().map(|c| (c, ns.clone())));
     }
     if let (Some(a), Caller::Anonymous) = (anonymous_gate, caller) {
-        list.extend(a.constraints.iter().map(|c| (c, format!("anonymous:{}", req.gate))));
+        list.extend(
+            a.constraints
+                .iter()
+                .map(|c| (c, format!("anonymous:{}", req.gate))),
+        );
     }
-    for cav in caveats.iter().filter(|c| c.gates.as_ref().is_none_or(|gs| gs.iter().any(|g| gate_matches(g, &req.gate)))) {
+    for cav in caveats.iter().filter(|c| {
+        c.gates
+            .as_ref()
+            .is_none_or(|gs| gs.iter().any(|g| gate_matches(g, &req.gate)))
+    }) {
         list.push((&cav.constraint, format!("passport:{}", cav.declared_by)));
     }
     let mut pending = Vec::new();
@@ -767,7 +929,9 @@ fn evaluate<'a>(
             checks.push(check);
             continue;
         }
-        let Rule::Counter(counter) = &c.rule else { continue };
+        let Rule::Counter(counter) = &c.rule else {
+            continue;
+        };
         match resolve_counter(c, counter, &ns, &scope_ctx) {
             Ok(p) => pending.push(p),
             Err(msg) => checks.push(Check::new(&c.id, c.ty.as_str(), false, msg)),
@@ -798,20 +962,39 @@ fn resolve_counter<'a>(
         Caller::Agent(v) => Some(v),
         _ => None,
     };
-    let client = || s.client.map(|c| format!("client:{c}")).ok_or_else(|| "no client key was given for this anonymous caller".to_string());
+    let client = || {
+        s.client
+            .map(|c| format!("client:{c}"))
+            .ok_or_else(|| "no client key was given for this anonymous caller".to_string())
+    };
     let (namespace, scope) = match &counter.scope {
         Scope::Global if !caveat => ("global".to_string(), String::new()),
         Scope::Gate if caveat => (namespace.to_string(), format!("gate:{}", s.gate)),
         Scope::Global | Scope::Gate => (namespace.to_string(), String::new()),
         // A caveat's counter belongs to the passport that declared it (so sub-agents share it).
         Scope::Agent | Scope::Passport if caveat => (namespace.to_string(), String::new()),
-        Scope::Agent => (namespace.to_string(), match agent { Some(v) => format!("agent:{}", v.agent_id), None => client()? }),
-        Scope::Passport => (namespace.to_string(), match agent { Some(v) => format!("passport:{}", v.passport_id), None => client()? }),
+        Scope::Agent => (
+            namespace.to_string(),
+            match agent {
+                Some(v) => format!("agent:{}", v.agent_id),
+                None => client()?,
+            },
+        ),
+        Scope::Passport => (
+            namespace.to_string(),
+            match agent {
+                Some(v) => format!("passport:{}", v.passport_id),
+                None => client()?,
+            },
+        ),
         Scope::Client => (namespace.to_string(), client()?),
         Scope::Field(p) => {
             let values = p.resolve(s.payload);
             let [v] = values.as_slice() else {
-                return Err(format!("scope field {} must name exactly one value", p.as_str()));
+                return Err(format!(
+                    "scope field {} must name exactly one value",
+                    p.as_str()
+                ));
             };
             let v = json::canonical_normalized(v).map_err(|e| e.to_string())?;
             (namespace.to_string(), format!("field:{}={v}", p.as_str()))
@@ -827,9 +1010,14 @@ fn resolve_counter<'a>(
             for v in values {
                 let d = json::to_decimal(v).map_err(|m| format!("{}: {m}", field.as_str()))?;
                 if d.is_sign_negative() && !d.is_zero() {
-                    return Err(format!("{}: a spend amount cannot be negative ({d})", field.as_str()));
+                    return Err(format!(
+                        "{}: a spend amount cannot be negative ({d})",
+                        field.as_str()
+                    ));
                 }
-                sum = sum.checked_add(d).ok_or_else(|| format!("{}: sum overflows", field.as_str()))?;
+                sum = sum
+                    .checked_add(d)
+                    .ok_or_else(|| format!("{}: sum overflows", field.as_str()))?;
             }
             sum
         }
@@ -840,13 +1028,20 @@ fn resolve_counter<'a>(
         Some(w) if w.sliding => WindowKind::Sliding { size_ms: w.size_ms },
         Some(w) => WindowKind::Fixed { size_ms: w.size_ms },
     };
-    let label = counter.window.as_ref().map_or(String::new(), |w| format!(" per {}", w.label));
+    let label = counter
+        .window
+        .as_ref()
+        .map_or(String::new(), |w| format!(" per {}", w.label));
     Ok(Pending {
         constraint: c,
         kind: counter.kind,
         label,
         op: CounterOp {
-            key: CounterKey { namespace, constraint: c.id.clone(), scope },
+            key: CounterKey {
+                namespace,
+                constraint: c.id.clone(),
+                scope,
+            },
             window,
             amount,
             max: counter.max,
@@ -862,21 +1057,35 @@ fn fmt(d: Decimal) -> String {
 fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
     let mut all_ok = eval.stateless_ok;
     let mut results = Vec::with_capacity(eval.pending.len());
-    for (p, used) in eval.pending.iter().zip(usage.iter().copied().chain(std::iter::repeat(Decimal::ZERO))) {
+    for (p, used) in eval.pending.iter().zip(
+        usage
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(Decimal::ZERO)),
+    ) {
         let total = used.checked_add(p.op.amount);
         let passed = total.is_some_and(|t| t <= p.op.max);
         all_ok &= passed;
         let observed = total.map_or_else(|| "overflow".to_string(), fmt);
         let (max, label) = (fmt(p.op.max), &p.label);
         let message = match (p.kind, passed) {
-            (CounterKind::Spend, true) => format!("spend {} + {} within {max}{label}", fmt(used), fmt(p.op.amount)),
-            (CounterKind::Spend, false) => format!("spend {} + {} would exceed {max}{label}", fmt(used), fmt(p.op.amount)),
+            (CounterKind::Spend, true) => format!(
+                "spend {} + {} within {max}{label}",
+                fmt(used),
+                fmt(p.op.amount)
+            ),
+            (CounterKind::Spend, false) => format!(
+                "spend {} + {} would exceed {max}{label}",
+                fmt(used),
+                fmt(p.op.amount)
+            ),
             (CounterKind::Rate, true) => format!("request {observed} of {max}{label}"),
             (CounterKind::Rate, false) => format!("request {observed} would exceed {max}{label}"),
             (CounterKind::Quota, true) => format!("request {observed} of quota {max}"),
             (CounterKind::Quota, false) => format!("request {observed} would exceed quota {max}"),
         };
-        let mut check = Check::new(&p.constraint.id, p.constraint.ty.as_str(), passed, message).with_values(observed, max);
+        let mut check = Check::new(&p.constraint.id, p.constraint.ty.as_str(), passed, message)
+            .with_values(observed, max);
         let left = (p.op.max - used).max(Decimal::ZERO);
         if !passed {
             check.max_admissible = Some(fmt(left));
@@ -886,14 +1095,20 @@ fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
     let mode_monitor = eval.decision.mode == Mode::Monitor.as_str();
     let allowed = all_ok || (mode_monitor && eval.identity_ok);
     for ((check, used), p) in results.into_iter().zip(&eval.pending) {
-        let after = if allowed { used.saturating_add(p.op.amount) } else { used };
+        let after = if allowed {
+            used.saturating_add(p.op.amount)
+        } else {
+            used
+        };
         let left = fmt((p.op.max - after).max(Decimal::ZERO));
         eval.decision
             .remaining
             .entry(p.constraint.id.clone())
             .and_modify(|v| {
                 // A caveat and a gate constraint may share an id: report the tighter.
-                if v.parse::<Decimal>().is_ok_and(|old| old > (p.op.max - after).max(Decimal::ZERO)) {
+                if v.parse::<Decimal>()
+                    .is_ok_and(|old| old > (p.op.max - after).max(Decimal::ZERO))
+                {
                     v.clone_from(&left);
                 }
             })
@@ -901,7 +1116,11 @@ fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
         eval.decision.checks.push(check);
     }
     eval.decision.allowed = allowed;
-    eval.decision.decision = if allowed { Verdict::Allow } else { Verdict::Deny };
+    eval.decision.decision = if allowed {
+        Verdict::Allow
+    } else {
+        Verdict::Deny
+    };
 }
 
 /// The gate a policy defines, for listing.

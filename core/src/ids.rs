@@ -12,7 +12,11 @@ pub fn random_id(prefix: &str) -> Result<String> {
     out.push_str(prefix);
     out.push('_');
     // 26 bytes, 5 bits used of each: uniform over the alphabet.
-    out.extend(bytes.iter().map(|b| char::from(ALPHABET.get(usize::from(b & 31)).copied().unwrap_or(b'a'))));
+    out.extend(
+        bytes
+            .iter()
+            .map(|b| char::from(ALPHABET.get(usize::from(b & 31)).copied().unwrap_or(b'a'))),
+    );
     Ok(out)
 }
 

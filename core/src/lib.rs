@@ -11,7 +11,7 @@
 //! use serde_json::json;
 //!
 //! let issuer = Issuer::generate()?;
-//! let passport = issuer.issue_passport(&PassportRequest::new("agent-1".into(), vec!["payments:send".into()]))?;
+//! let passport = issuer.issue_passport(&PassportRequest::new("agent-1", ["payments:send"]))?;
 //! let engine = Engine::builder()
 //!     .policy_value(json!({"version": 1, "gates": {"payments.send": {
 //!         "require": ["payments:send"],

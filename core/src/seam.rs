@@ -83,7 +83,9 @@ impl<'a> Args<'a> {
     }
 
     fn str(&self, k: &str) -> Result<Option<&'a str>> {
-        self.get(k).map(|v| v.as_str().ok_or_else(|| self.wrong(k, "a string"))).transpose()
+        self.get(k)
+            .map(|v| v.as_str().ok_or_else(|| self.wrong(k, "a string")))
+            .transpose()
     }
 
     fn req_str(&self, k: &str) -> Result<&'a str> {
@@ -91,11 +93,15 @@ impl<'a> Args<'a> {
     }
 
     fn int(&self, k: &str) -> Result<Option<i64>> {
-        self.get(k).map(|v| v.as_i64().ok_or_else(|| self.wrong(k, "an integer"))).transpose()
+        self.get(k)
+            .map(|v| v.as_i64().ok_or_else(|| self.wrong(k, "an integer")))
+            .transpose()
     }
 
     fn bool(&self, k: &str) -> Result<Option<bool>> {
-        self.get(k).map(|v| v.as_bool().ok_or_else(|| self.wrong(k, "a boolean"))).transpose()
+        self.get(k)
+            .map(|v| v.as_bool().ok_or_else(|| self.wrong(k, "a boolean")))
+            .transpose()
     }
 
     fn strings(&self, k: &str) -> Result<Option<Vec<String>>> {
@@ -109,14 +115,24 @@ impl<'a> Args<'a> {
     }
 }
 
-const REQUEST_KEYS: &[&str] =
-    &["gate", "passport", "payload", "idempotency_key", "trace", "client", "hold", "approval"];
+const REQUEST_KEYS: &[&str] = &[
+    "gate",
+    "passport",
+    "payload",
+    "idempotency_key",
+    "trace",
+    "client",
+    "hold",
+    "approval",
+];
 
 /// A [`Request`] from `{gate, passport, payload, idempotency_key, trace, client}`.
 pub fn request(v: &Value) -> Result<Request> {
     let a = Args::new("request", v, REQUEST_KEYS)?;
     if a.bool("hold")?.unwrap_or(false) || a.get("approval").is_some() {
-        return Err(Error::InvalidArgument("holds and approvals are not supported yet".into()));
+        return Err(Error::InvalidArgument(
+            "holds and approvals are not supported yet".into(),
+        ));
     }
     let trace = match a.get("trace") {
         Some(t) if t.is_object() => Some(t.clone()),
@@ -138,7 +154,13 @@ pub fn policy(v: &Value) -> Result<Policy> {
     match v {
         Value::String(s) => Policy::load(s),
         Value::Object(_) => Policy::from_value(v.clone()),
-        other => Err(Error::policy("/", format!("a policy must be an object or a string, not {}", json::type_name(other)))),
+        other => Err(Error::policy(
+            "/",
+            format!(
+                "a policy must be an object or a string, not {}",
+                json::type_name(other)
+            ),
+        )),
     }
 }
 
@@ -147,7 +169,13 @@ pub fn engine(config: &Value) -> Result<Engine> {
     let a = Args::new(
         "engine",
         config,
-        &["policy", "trusted_issuers", "signing_key", "store", "leeway_secs"],
+        &[
+            "policy",
+            "trusted_issuers",
+            "signing_key",
+            "store",
+            "leeway_secs",
+        ],
     )?;
     let mut b = Engine::builder();
     if let Some(p) = a.get("policy") {
@@ -168,7 +196,15 @@ pub fn engine(config: &Value) -> Result<Engine> {
 
 /// A passport request from `{agent_id, agent_name, permissions, expires_in_days, caveats}`.
 pub fn passport_request(a: &Value) -> Result<PassportRequest> {
-    let keys = ["agent_id", "agent_name", "permissions", "expires_in_days", "caveats", "issuer_secret", "passport"];
+    let keys = [
+        "agent_id",
+        "agent_name",
+        "permissions",
+        "expires_in_days",
+        "caveats",
+        "issuer_secret",
+        "passport",
+    ];
     let a = Args::new("issue_passport", a, &keys)?;
     let mut req = PassportRequest::new(
         a.req_str("agent_id")?.to_string(),
@@ -181,7 +217,10 @@ pub fn passport_request(a: &Value) -> Result<PassportRequest> {
             .ok_or_else(|| a.wrong("expires_in_days", "a sensible number of days"))?;
     }
     if let Some(c) = a.get("caveats") {
-        req.caveats = c.as_array().cloned().ok_or_else(|| a.wrong("caveats", "an array"))?;
+        req.caveats = c
+            .as_array()
+            .cloned()
+            .ok_or_else(|| a.wrong("caveats", "an array"))?;
     }
     Ok(req)
 }
@@ -226,7 +265,17 @@ pub fn counter_json(c: &CounterState) -> Value {
 
 /// An attestation filter from `{chain, gate, agent_id, decision, evaluation_id, kind, since, until, limit}`.
 pub fn attestation_filter(v: &Value) -> Result<AttestationFilter> {
-    let keys = ["chain", "gate", "agent_id", "decision", "evaluation_id", "kind", "since", "until", "limit"];
+    let keys = [
+        "chain",
+        "gate",
+        "agent_id",
+        "decision",
+        "evaluation_id",
+        "kind",
+        "since",
+        "until",
+        "limit",
+    ];
     let a = Args::new("attestations", v, &keys)?;
     let s = |k| a.str(k).map(|o| o.map(str::to_string));
     Ok(AttestationFilter {
@@ -247,7 +296,11 @@ pub fn attestation_filter(v: &Value) -> Result<AttestationFilter> {
 
 /// Parses outside JSON text with the one strict parser (for bindings that receive strings).
 pub fn parse(text: &str, ctx: Context) -> Result<Value> {
-    let limits = if ctx == Context::Policy { Limits::POLICY } else { Limits::PAYLOAD };
+    let limits = if ctx == Context::Policy {
+        Limits::POLICY
+    } else {
+        Limits::PAYLOAD
+    };
     json::parse_in(text, limits, ctx)
 }
 
@@ -270,7 +323,11 @@ pub fn call(engine: &Engine, op: &str, args: &Value) -> Result<Value> {
             let a = Args::new(op, args, &["passport", "issuer_secret", "expires_in_days"])?;
             let issuer = Issuer::from_secret(a.req_str("issuer_secret")?)?;
             let secs = a.int("expires_in_days")?.map(|d| d.saturating_mul(86_400));
-            Ok(issued(&engine.reissue(a.req_str("passport")?, &issuer, secs)?))
+            Ok(issued(&engine.reissue(
+                a.req_str("passport")?,
+                &issuer,
+                secs,
+            )?))
         }
         "issue_passport" => issue_passport(args),
         "cumulative_state" => {
@@ -282,7 +339,9 @@ pub fn call(engine: &Engine, op: &str, args: &Value) -> Result<Value> {
             let a = Args::new(op, args, COUNTER_KEYS)?;
             Ok(json!({ "reset": engine.reset_cumulative_state(&counter_filter(&a)?)? }))
         }
-        "attestations" => Ok(json!({ "attestations": engine.attestations(&attestation_filter(args)?)? })),
+        "attestations" => {
+            Ok(json!({ "attestations": engine.attestations(&attestation_filter(args)?)? }))
+        }
         "record_attestation" => {
             let a = Args::new(op, args, &["kind", "data"])?;
             let data = a.get("data").cloned().unwrap_or(Value::Null);
@@ -300,7 +359,11 @@ pub fn call(engine: &Engine, op: &str, args: &Value) -> Result<Value> {
             let gates: Vec<Value> = engine.policy().map_or_else(Vec::new, |p| {
                 let mut names: Vec<&String> = p.gates.keys().collect();
                 names.sort();
-                names.into_iter().filter_map(|n| p.gate(n)).map(|g| g.to_json()).collect()
+                names
+                    .into_iter()
+                    .filter_map(|n| p.gate(n))
+                    .map(|g| g.to_json())
+                    .collect()
             });
             Ok(json!({ "gates": gates }))
         }
@@ -322,7 +385,10 @@ pub fn call(engine: &Engine, op: &str, args: &Value) -> Result<Value> {
         }
         "verify_chain" => {
             let a = Args::new(op, args, &["records", "did"])?;
-            let records = a.get("records").and_then(Value::as_array).ok_or_else(|| a.wrong("records", "an array"))?;
+            let records = a
+                .get("records")
+                .and_then(Value::as_array)
+                .ok_or_else(|| a.wrong("records", "an array"))?;
             attestation::verify_chain(records, a.str("did")?.unwrap_or(engine.signer_did()))?;
             Ok(json!({ "valid": true, "records": records.len() }))
         }
@@ -337,7 +403,19 @@ pub fn call(engine: &Engine, op: &str, args: &Value) -> Result<Value> {
 /// caveats}`; with `passport` (a parent token) and `issuer_secret` being that passport's agent
 /// key, issues a sub-agent passport.
 pub fn issue_passport(args: &Value) -> Result<Value> {
-    let a = Args::new("issue_passport", args, &["agent_id", "agent_name", "permissions", "expires_in_days", "caveats", "issuer_secret", "passport"])?;
+    let a = Args::new(
+        "issue_passport",
+        args,
+        &[
+            "agent_id",
+            "agent_name",
+            "permissions",
+            "expires_in_days",
+            "caveats",
+            "issuer_secret",
+            "passport",
+        ],
+    )?;
     let secret = a.req_str("issuer_secret")?;
     let req = passport_request(args)?;
     let issued_passport = match a.str("passport")? {

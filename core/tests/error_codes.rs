@@ -1,5 +1,12 @@
 //! Every error code is reachable, through the JSON seam the bindings use.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test helpers
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -30,7 +37,12 @@ impl Store for DeadStore {
     fn append(&self, _: &StoredRecord) -> passgate::Result<()> {
         down()
     }
-    fn idempotency_get(&self, _: &str, _: &str, _: i64) -> passgate::Result<Option<IdempotencyRecord>> {
+    fn idempotency_get(
+        &self,
+        _: &str,
+        _: &str,
+        _: i64,
+    ) -> passgate::Result<Option<IdempotencyRecord>> {
         down()
     }
     fn revoke(&self, _: &str, _: i64) -> passgate::Result<()> {
@@ -60,67 +72,149 @@ fn code(r: passgate::Result<Value>) -> &'static str {
 #[test]
 fn every_error_code_is_triggered() {
     let issuer = Issuer::generate().unwrap();
-    let engine = seam::engine(&json!({"policy": POLICY, "trusted_issuers": [issuer.did()]})).unwrap();
+    let engine =
+        seam::engine(&json!({"policy": POLICY, "trusted_issuers": [issuer.did()]})).unwrap();
     let call = |op: &str, args: Value| seam::call(&engine, op, &args);
-    let token = issuer.issue_passport(&PassportRequest::new("a".into(), vec!["pay".into()])).unwrap();
+    let token = issuer
+        .issue_passport(&PassportRequest::new("a", ["pay"]))
+        .unwrap();
     let mut seen = BTreeSet::new();
     let mut saw = |c: &'static str| {
         seen.insert(c);
     };
 
-    saw(code(seam::engine(&json!({"policy": {"version": 2, "gates": {}}})).map(|_| Value::Null)));
+    saw(code(
+        seam::engine(&json!({"policy": {"version": 2, "gates": {}}})).map(|_| Value::Null),
+    ));
     saw(code(call("verify_passport", json!({"passport": "a.b"}))));
-    let forged_alg = format!("{}.{}", passgate::keys::b64u_encode(br#"{"alg":"none","typ":"passport+jwt"}"#), token.token.split_once('.').unwrap().1);
-    saw(code(call("verify_passport", json!({"passport": forged_alg}))));
+    let forged_alg = format!(
+        "{}.{}",
+        passgate::keys::b64u_encode(br#"{"alg":"none","typ":"passport+jwt"}"#),
+        token.token.split_once('.').unwrap().1
+    );
+    saw(code(call(
+        "verify_passport",
+        json!({"passport": forged_alg}),
+    )));
     let mut bad_sig = token.token.clone();
     let last = bad_sig.pop().unwrap();
     bad_sig.push(if last == 'A' { 'Q' } else { 'A' });
     saw(code(call("verify_passport", json!({"passport": bad_sig}))));
-    let old = issuer.issue_passport_at(&PassportRequest::new("a".into(), vec!["pay".into()]), 1_000_000).unwrap();
-    saw(code(call("verify_passport", json!({"passport": old.token}))));
-    let future = issuer.issue_passport_at(&PassportRequest::new("a".into(), vec!["pay".into()]), 4_000_000_000).unwrap();
-    saw(code(call("verify_passport", json!({"passport": future.token}))));
-    let other = Issuer::generate().unwrap().issue_passport(&PassportRequest::new("a".into(), vec!["pay".into()])).unwrap();
-    saw(code(call("verify_passport", json!({"passport": other.token}))));
-    let revoked = issuer.issue_passport(&PassportRequest::new("r".into(), vec!["pay".into()])).unwrap();
-    call("revoke_passport", json!({"passport_id": revoked.passport_id})).unwrap();
-    saw(code(call("verify_passport", json!({"passport": revoked.token}))));
-    saw(code(seam::issue_passport(&json!({"issuer_secret": token.private_key, "passport": token.token, "agent_id": "sub", "permissions": ["admin"]}))));
+    let old = issuer
+        .issue_passport_at(&PassportRequest::new("a", ["pay"]), 1_000_000)
+        .unwrap();
+    saw(code(call(
+        "verify_passport",
+        json!({"passport": old.token}),
+    )));
+    let future = issuer
+        .issue_passport_at(&PassportRequest::new("a", ["pay"]), 4_000_000_000)
+        .unwrap();
+    saw(code(call(
+        "verify_passport",
+        json!({"passport": future.token}),
+    )));
+    let other = Issuer::generate()
+        .unwrap()
+        .issue_passport(&PassportRequest::new("a", ["pay"]))
+        .unwrap();
+    saw(code(call(
+        "verify_passport",
+        json!({"passport": other.token}),
+    )));
+    let revoked = issuer
+        .issue_passport(&PassportRequest::new("r", ["pay"]))
+        .unwrap();
+    call(
+        "revoke_passport",
+        json!({"passport_id": revoked.passport_id}),
+    )
+    .unwrap();
+    saw(code(call(
+        "verify_passport",
+        json!({"passport": revoked.token}),
+    )));
+    saw(code(seam::issue_passport(
+        &json!({"issuer_secret": token.private_key, "passport": token.token, "agent_id": "sub", "permissions": ["admin"]}),
+    )));
     saw(code(call("get_gate", json!({"gate": "nope"}))));
-    saw(code(call("enforce", json!({"gate": "pay", "payload": [1]}))));
-    saw(code(call("enforce", json!({"gate": "pay", "payload": {"s": "x".repeat(2 << 20)}}))));
+    saw(code(call(
+        "enforce",
+        json!({"gate": "pay", "payload": [1]}),
+    )));
+    saw(code(call(
+        "enforce",
+        json!({"gate": "pay", "payload": {"s": "x".repeat(2 << 20)}}),
+    )));
     call("enforce", json!({"gate": "pay", "passport": token.token, "payload": {"amount": 1}, "idempotency_key": "k"})).unwrap();
-    saw(code(call("enforce", json!({"gate": "pay", "passport": token.token, "payload": {"amount": 2}, "idempotency_key": "k"}))));
-    saw(code(seam::issue_passport(&json!({"issuer_secret": "not-a-key", "agent_id": "a"}))));
+    saw(code(call(
+        "enforce",
+        json!({"gate": "pay", "passport": token.token, "payload": {"amount": 2}, "idempotency_key": "k"}),
+    )));
+    saw(code(seam::issue_passport(
+        &json!({"issuer_secret": "not-a-key", "agent_id": "a"}),
+    )));
     saw(code(call("enforce", json!({"gate": "pay", "bogus": 1}))));
 
     // Attestations and chains.
-    let records = call("attestations", json!({})).unwrap()["attestations"].as_array().unwrap().clone();
+    let records = call("attestations", json!({})).unwrap()["attestations"]
+        .as_array()
+        .unwrap()
+        .clone();
     let did = engine.signer_did().to_string();
-    saw(code(call("verify_attestation", json!({"record": {"body": {}}}))));
+    saw(code(call(
+        "verify_attestation",
+        json!({"record": {"body": {}}}),
+    )));
     let mut r = records[0].clone();
     r["body"]["gate"] = json!("other");
     saw(code(call("verify_attestation", json!({"record": r}))));
     let mut r = records[0].clone();
     r["sig"] = records[1]["sig"].clone();
     saw(code(call("verify_attestation", json!({"record": r}))));
-    saw(code(call("verify_attestation", json!({"record": records[0], "did": Issuer::generate().unwrap().did()}))));
+    saw(code(call(
+        "verify_attestation",
+        json!({"record": records[0], "did": Issuer::generate().unwrap().did()}),
+    )));
     saw(code(call("verify_chain", json!({"records": [records[1]]}))));
-    saw(code(call("verify_chain", json!({"records": [records[1], records[0]]}))));
-    saw(code(call("verify_chain", json!({"records": [records[0], records[0]]}))));
+    saw(code(call(
+        "verify_chain",
+        json!({"records": [records[1], records[0]]}),
+    )));
+    saw(code(call(
+        "verify_chain",
+        json!({"records": [records[0], records[0]]}),
+    )));
     // Two engines sharing a signing key write two chains.
     let key = Issuer::generate().unwrap();
     let e1 = seam::engine(&json!({"signing_key": key.secret()})).unwrap();
     let e2 = seam::engine(&json!({"signing_key": key.secret()})).unwrap();
     let r1 = seam::call(&e1, "record_attestation", &json!({"kind": "x"})).unwrap();
     let r2 = seam::call(&e2, "record_attestation", &json!({"kind": "x"})).unwrap();
-    saw(code(seam::call(&e1, "verify_chain", &json!({"records": [r1, r2], "did": did.replace(&did, key.did())}))));
+    saw(code(seam::call(
+        &e1,
+        "verify_chain",
+        &json!({"records": [r1, r2], "did": did.replace(&did, key.did())}),
+    )));
 
     // A store that is down is an error, never a decision.
-    let dead = Engine::builder().policy_json(POLICY).trusted_issuer(issuer.did()).store(Arc::new(DeadStore)).build().unwrap();
-    saw(code(seam::call(&dead, "enforce", &json!({"gate": "pay", "passport": token.token, "payload": {"amount": 1}}))));
+    let dead = Engine::builder()
+        .policy_json(POLICY)
+        .trusted_issuer(issuer.did())
+        .store(Arc::new(DeadStore))
+        .build()
+        .unwrap();
+    saw(code(seam::call(
+        &dead,
+        "enforce",
+        &json!({"gate": "pay", "passport": token.token, "payload": {"amount": 1}}),
+    )));
 
-    let all: BTreeSet<&str> = Error::CODES.iter().copied().filter(|c| *c != "INTERNAL").collect();
+    let all: BTreeSet<&str> = Error::CODES
+        .iter()
+        .copied()
+        .filter(|c| *c != "INTERNAL")
+        .collect();
     let missing: Vec<_> = all.difference(&seen).collect();
     assert!(missing.is_empty(), "codes never triggered: {missing:?}");
 }

@@ -1,6 +1,13 @@
 //! The public JSON vectors (tests/vectors/, see its README): JSONTestSuite through our one parser,
 //! and the RFC 8785 canonicalization pairs.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test helpers
+
 use std::path::PathBuf;
 
 use passgate::json::{canonical, parse, JsonError, Limits};

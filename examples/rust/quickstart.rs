@@ -34,7 +34,11 @@ fn main() -> passgate::Result<()> {
         let req = Request::new("payments.send", json!({ "amount": 400, "currency": "USD" }))
             .passport(&passport.token);
         let d = engine.enforce(&req)?;
-        println!("payment {i}: {} (remaining today: {})", d.decision.as_str(), d.remaining["daily-spend"]);
+        let left = d.remaining.get("daily-spend").map_or("?", String::as_str);
+        println!(
+            "payment {i}: {} (remaining today: {left})",
+            d.decision.as_str()
+        );
         if !d.allowed {
             // 4. Every failed check says why, with the observed value and the limit.
             for c in d.failed() {
@@ -46,11 +50,18 @@ fn main() -> passgate::Result<()> {
     // 5. Dry run: would 200 pass? It answers without counting anything.
     let probe = Request::new("payments.send", json!({ "amount": 200, "currency": "USD" }))
         .passport(&passport.token);
-    println!("dry run of 200: {}", engine.dry_run(&probe)?.decision.as_str());
+    println!(
+        "dry run of 200: {}",
+        engine.dry_run(&probe)?.decision.as_str()
+    );
 
     // 6. Every decision was signed into this engine's chain; anyone with its did:key can verify.
     let records = engine.attestations(&AttestationFilter::default())?;
     attestation::verify_chain(&records, engine.signer_did())?;
-    println!("audit chain: {} records verified against {}", records.len(), engine.signer_did());
+    println!(
+        "audit chain: {} records verified against {}",
+        records.len(),
+        engine.signer_did()
+    );
     Ok(())
 }

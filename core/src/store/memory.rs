@@ -31,18 +31,28 @@ struct State {
 #[derive(Debug, Clone)]
 enum Counter {
     Total(Decimal),
-    Fixed { start: i64, sum: Decimal },
-    Sliding { log: VecDeque<(i64, Decimal)>, sum: Decimal },
+    Fixed {
+        start: i64,
+        sum: Decimal,
+    },
+    Sliding {
+        log: VecDeque<(i64, Decimal)>,
+        sum: Decimal,
+    },
 }
 
 impl Counter {
     fn new(window: WindowKind, now_ms: i64) -> Counter {
         match window {
             WindowKind::Forever => Counter::Total(Decimal::ZERO),
-            WindowKind::Fixed { .. } => {
-                Counter::Fixed { start: window.fixed_start(now_ms).unwrap_or(0), sum: Decimal::ZERO }
-            }
-            WindowKind::Sliding { .. } => Counter::Sliding { log: VecDeque::new(), sum: Decimal::ZERO },
+            WindowKind::Fixed { .. } => Counter::Fixed {
+                start: window.fixed_start(now_ms).unwrap_or(0),
+                sum: Decimal::ZERO,
+            },
+            WindowKind::Sliding { .. } => Counter::Sliding {
+                log: VecDeque::new(),
+                sum: Decimal::ZERO,
+            },
         }
     }
 
@@ -135,9 +145,14 @@ impl Store for MemoryStore {
             }
         }
         if c.enforce_bounds {
-            let usage: Vec<Decimal> = c.counters.iter().map(|op| state.usage(op, c.now_ms)).collect();
+            let usage: Vec<Decimal> = c
+                .counters
+                .iter()
+                .map(|op| state.usage(op, c.now_ms))
+                .collect();
             let over = c.counters.iter().zip(&usage).any(|(op, used)| {
-                used.checked_add(op.amount).is_none_or(|total| total > op.max)
+                used.checked_add(op.amount)
+                    .is_none_or(|total| total > op.max)
             });
             if over {
                 return Ok(CommitOutcome::Rejected { usage });
@@ -147,8 +162,11 @@ impl Store for MemoryStore {
         let mut updated = Vec::with_capacity(c.counters.len());
         for op in c.counters {
             let key = (op.key.clone(), op.window);
-            let mut counter =
-                state.counters.get(&key).cloned().unwrap_or_else(|| Counter::new(op.window, c.now_ms));
+            let mut counter = state
+                .counters
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| Counter::new(op.window, c.now_ms));
             counter.roll(op.window, c.now_ms);
             counter.add(op.amount, c.now_ms)?;
             updated.push((key, counter));
@@ -156,7 +174,9 @@ impl Store for MemoryStore {
         state.counters.extend(updated);
         state.records.push(c.record.clone());
         if let Some(idem) = c.idempotency {
-            state.idempotency.insert((idem.namespace.clone(), idem.key.clone()), idem.clone());
+            state
+                .idempotency
+                .insert((idem.namespace.clone(), idem.key.clone()), idem.clone());
         }
         Ok(CommitOutcome::Committed)
     }
@@ -173,7 +193,9 @@ impl Store for MemoryStore {
         now_ms: i64,
     ) -> Result<Option<IdempotencyRecord>> {
         let state = self.state.lock();
-        let found = state.idempotency.get(&(namespace.to_string(), key.to_string()));
+        let found = state
+            .idempotency
+            .get(&(namespace.to_string(), key.to_string()));
         Ok(found.filter(|r| r.expires_ms > now_ms).cloned())
     }
 
@@ -184,13 +206,19 @@ impl Store for MemoryStore {
 
     fn first_revoked(&self, ids: &[&str]) -> Result<Option<String>> {
         let state = self.state.lock();
-        Ok(ids.iter().find(|id| state.revoked.contains(**id)).map(|id| id.to_string()))
+        Ok(ids
+            .iter()
+            .find(|id| state.revoked.contains(**id))
+            .map(|id| id.to_string()))
     }
 
     fn attestations(&self, filter: &AttestationFilter) -> Result<Vec<StoredRecord>> {
         let state = self.state.lock();
         let matching = state.records.iter().filter(|r| filter.matches(r));
-        Ok(matching.take(filter.limit.unwrap_or(usize::MAX)).cloned().collect())
+        Ok(matching
+            .take(filter.limit.unwrap_or(usize::MAX))
+            .cloned()
+            .collect())
     }
 
     fn counters(&self, filter: &CounterFilter, now_ms: i64) -> Result<Vec<CounterState>> {

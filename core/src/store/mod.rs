@@ -60,7 +60,9 @@ impl WindowKind {
     /// The start of the fixed window containing `now_ms` (`None` for other kinds).
     pub fn fixed_start(self, now_ms: i64) -> Option<i64> {
         match self {
-            WindowKind::Fixed { size_ms } if size_ms > 0 => Some(now_ms.div_euclid(size_ms) * size_ms),
+            WindowKind::Fixed { size_ms } if size_ms > 0 => {
+                Some(now_ms.div_euclid(size_ms) * size_ms)
+            }
             _ => None,
         }
     }
@@ -202,8 +204,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn append(&self, record: &StoredRecord) -> Result<()>;
 
     /// The stored outcome under an idempotency key, if any and not expired.
-    fn idempotency_get(&self, namespace: &str, key: &str, now_ms: i64)
-        -> Result<Option<IdempotencyRecord>>;
+    fn idempotency_get(
+        &self,
+        namespace: &str,
+        key: &str,
+        now_ms: i64,
+    ) -> Result<Option<IdempotencyRecord>>;
 
     /// Marks a passport id revoked.
     fn revoke(&self, passport_id: &str, now_ms: i64) -> Result<()>;
