@@ -5,17 +5,22 @@
 //! gate and of the passport's caveats in one atomic store commit that also appends the signed
 //! record of the decision. [`Engine::dry_run`] runs the same evaluation and changes nothing.
 
-use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use rust_decimal::Decimal;
 use serde_json::{json, Value};
+
+mod evaluate;
+mod request;
+
+pub use request::Request;
+
+use evaluate::{compile_caveat, evaluate, finish, ops, Caller, Caveat, Evaluation};
+use request::{check_request, payload_of};
 
 use crate::attestation::{self, ChainWriter};
 use crate::clock::{Clock, SystemClock};
-use crate::constraint::{Constraint, CounterKind, EvalCtx, Rule, Scope};
 use crate::decision::{Check, Decision, Verdict};
 use crate::error::{Error, Result};
 use crate::ids::random_id;
@@ -24,68 +29,16 @@ use crate::keys::KeyPair;
 use crate::passport::{
     IssuedPassport, Issuer, PassportRequest, Verified, Verifier, VerifierOptions,
 };
-use crate::policy::{Gate, Mode, Policy};
+use crate::policy::{Mode, Policy};
 use crate::store::{
-    self, AttestationFilter, Commit, CommitOutcome, CounterFilter, CounterKey, CounterOp,
-    CounterState, IdempotencyRecord, Store, StoredRecord, WindowKind,
+    self, AttestationFilter, Commit, CommitOutcome, CounterFilter, CounterState, IdempotencyRecord,
+    Store, StoredRecord,
 };
 
 /// How long an idempotency record is kept.
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 /// Longest accepted gate name, idempotency key or client key.
 pub const MAX_NAME_LEN: usize = 256;
-
-/// One question to the engine.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Request {
-    /// The gate, e.g. `payments.send`.
-    pub gate: String,
-    /// The passport token; `None` for anonymous callers.
-    pub passport: Option<String>,
-    /// The action's arguments (an object; `Null` counts as `{}`).
-    pub payload: Value,
-    /// Makes a retry return the first decision instead of counting twice.
-    pub idempotency_key: Option<String>,
-    /// Host metadata (MCP session / client / request ids), recorded, never fingerprinted.
-    pub trace: Option<Value>,
-    /// The host's key for an anonymous caller (an address, an API key id), for `scope: client`.
-    pub client: Option<String>,
-}
-
-impl Request {
-    /// A request for `gate` with `payload`, without a passport yet.
-    pub fn new(gate: impl Into<String>, payload: Value) -> Self {
-        Request {
-            gate: gate.into(),
-            payload,
-            ..Default::default()
-        }
-    }
-
-    /// Sets the passport token.
-    pub fn passport(mut self, token: impl Into<String>) -> Self {
-        self.passport = Some(token.into());
-        self
-    }
-
-    /// Sets the idempotency key.
-    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
-        self.idempotency_key = Some(key.into());
-        self
-    }
-
-    /// Sets the trace metadata.
-    pub fn trace(mut self, trace: Value) -> Self {
-        self.trace = Some(trace);
-        self
-    }
-
-    /// Sets the client key.
-    pub fn client(mut self, client: impl Into<String>) -> Self {
-        self.client = Some(client.into());
-        self
-    }
-}
 
 /// Builds an [`Engine`].
 ///
@@ -198,14 +151,6 @@ fn trusted_set(builder: &[String], policy: Option<&Policy>) -> Vec<String> {
     all
 }
 
-/// A caveat compiled once per declaring passport, with the gates it applies to.
-#[derive(Debug)]
-struct Caveat {
-    declared_by: String,
-    gates: Option<Vec<String>>,
-    constraint: Constraint,
-}
-
 /// The engine. Cheap to share across threads (`Arc<Engine>`); every method takes `&self`.
 #[derive(Debug)]
 pub struct Engine {
@@ -216,37 +161,6 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     chain: ChainWriter,
     caveats: Mutex<lru::LruCache<String, Arc<Vec<Caveat>>>>,
-}
-
-/// Who is asking, once the passport has been looked at.
-enum Caller {
-    Agent(Arc<Verified>),
-    Anonymous,
-    Refused(Check),
-}
-
-/// A counter constraint resolved for one request.
-struct Pending<'a> {
-    constraint: &'a Constraint,
-    kind: CounterKind,
-    label: String,
-    op: CounterOp,
-}
-
-/// An evaluation before anything is committed.
-struct Evaluation<'a> {
-    decision: Decision,
-    /// Every check except the cumulative ones, in report order; cumulative checks are appended
-    /// from `pending` once usage is known.
-    pending: Vec<Pending<'a>>,
-    /// Whether everything but the counters passed.
-    stateless_ok: bool,
-    /// Whether the caller was identified (a valid passport or an admitted anonymous caller);
-    /// `monitor` mode never admits an unidentified caller.
-    identity_ok: bool,
-    /// How many checks precede the cumulative ones.
-    base_checks: usize,
-    request_hash: String,
 }
 
 impl Engine {
@@ -629,103 +543,6 @@ impl Engine {
     }
 }
 
-/// Compiles one caveat. A caveat may carry `gates` (names, or prefixes ending in `*`) limiting the
-/// gates it applies to; by default it applies to every request made with the passport.
-fn compile_caveat(declared_by: &str, doc: &Value, index: usize) -> Result<Caveat> {
-    let malformed =
-        |e: Error| Error::PassportMalformed(format!("caveat {index} of {declared_by}: {e}"));
-    let mut doc = doc.clone();
-    let gates = match doc.as_object_mut().and_then(|o| o.remove("gates")) {
-        None => None,
-        Some(Value::Array(a)) => Some(
-            a.into_iter()
-                .map(|g| g.as_str().map(str::to_string))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| malformed(Error::InvalidArgument("gates must be strings".into())))?,
-        ),
-        Some(_) => {
-            return Err(malformed(Error::InvalidArgument(
-                "gates must be an array".into(),
-            )))
-        }
-    };
-    let constraint =
-        Constraint::compile(&doc, index, &format!("/caveats/{index}")).map_err(malformed)?;
-    Ok(Caveat {
-        declared_by: declared_by.to_string(),
-        gates,
-        constraint,
-    })
-}
-
-fn gate_matches(pattern: &str, gate: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => gate.starts_with(prefix),
-        None => pattern == gate,
-    }
-}
-
-fn check_request(req: &Request) -> Result<()> {
-    let name_ok = |s: &str| !s.is_empty() && s.len() <= MAX_NAME_LEN;
-    if !name_ok(&req.gate) {
-        return Err(Error::InvalidArgument(
-            "gate must be 1 to 256 characters".into(),
-        ));
-    }
-    if req.idempotency_key.as_deref().is_some_and(|k| !name_ok(k)) {
-        return Err(Error::InvalidArgument(
-            "idempotency_key must be 1 to 256 characters".into(),
-        ));
-    }
-    if req.client.as_deref().is_some_and(|k| !name_ok(k)) {
-        return Err(Error::InvalidArgument(
-            "client must be 1 to 256 characters".into(),
-        ));
-    }
-    if req
-        .passport
-        .as_deref()
-        .is_some_and(|t| t.len() > Limits::TOKEN_BYTES)
-    {
-        return Err(Error::LimitExceeded(format!(
-            "passport token over {} bytes",
-            Limits::TOKEN_BYTES
-        )));
-    }
-    match &req.payload {
-        Value::Object(_) | Value::Null => {}
-        other => {
-            return Err(Error::payload(
-                "/",
-                format!("payload must be an object, not {}", json::type_name(other)),
-            ))
-        }
-    }
-    json::check_bounds(&req.payload, Limits::PAYLOAD)
-        .map_err(|e| e.into_error(json::Context::Payload))?;
-    if let Some(t) = &req.trace {
-        if !t.is_object() {
-            return Err(Error::InvalidArgument("trace must be an object".into()));
-        }
-        json::check_bounds(
-            t,
-            Limits {
-                max_bytes: 16 << 10,
-                max_depth: 8,
-            },
-        )
-        .map_err(|e| e.into_error(json::Context::Argument))?;
-    }
-    Ok(())
-}
-
-fn payload_of(req: &Request) -> Value {
-    match &req.payload {
-        Value::Null => Value::Object(Default::default()),
-        v => v.clone(),
-    }
-}
-
 fn replay(stored: IdempotencyRecord, rec: &IdempotencyRecord) -> Result<Decision> {
     if stored.fingerprint != rec.fingerprint {
         return Err(Error::IdempotencyConflict(format!(
@@ -737,393 +554,4 @@ fn replay(stored: IdempotencyRecord, rec: &IdempotencyRecord) -> Result<Decision
         .map_err(|e| Error::Internal(format!("stored decision unreadable: {e}")))?;
     d.replayed = true;
     Ok(d)
-}
-
-fn ops(pending: &[Pending<'_>]) -> Vec<CounterOp> {
-    pending.iter().map(|p| p.op.clone()).collect()
-}
-
-/// Everything up to the counters: caller, gate, permissions, input schema, stateless
-/// constraints; and the counter operations this request would perform.
-fn evaluate<'a>(
-    policy: Option<&'a Policy>,
-    caller: &Caller,
-    caveats: &'a [Caveat],
-    req: &Request,
-    now: i64,
-    dry_run: bool,
-) -> Result<Evaluation<'a>> {
-    let payload = payload_of(req);
-    let request_hash = json::sha256_tagged(json::canonical_normalized(&payload)?.as_bytes());
-    let (agent_id, passport_id) = match caller {
-        Caller::Agent(v) => (Some(v.agent_id.clone()), Some(v.passport_id.clone())),
-        _ => (None, None),
-    };
-    let gate = policy.and_then(|p| p.gate(&req.gate));
-    let decision = Decision {
-        decision: Verdict::Deny,
-        allowed: false,
-        gate: req.gate.clone(),
-        agent_id,
-        passport_id,
-        mode: gate.map_or(Mode::Enforce, |g| g.mode).as_str().to_string(),
-        dry_run,
-        evaluation_id: random_id("evl")?,
-        policy_hash: policy.map(|p| p.hash.clone()),
-        checks: Vec::new(),
-        remaining: BTreeMap::new(),
-        attestation: None,
-        replayed: false,
-    };
-    let mut eval = Evaluation {
-        decision,
-        pending: Vec::new(),
-        stateless_ok: false,
-        identity_ok: false,
-        base_checks: 0,
-        request_hash,
-    };
-    let checks = &mut eval.decision.checks;
-
-    let Some(policy) = policy else {
-        checks.push(
-            Check::new(
-                "gate",
-                "gate",
-                false,
-                "no policy is loaded: everything is denied",
-            )
-            .with_code("GATE_UNKNOWN"),
-        );
-        return Ok(eval);
-    };
-    let anonymous_gate = policy
-        .anonymous
-        .as_ref()
-        .filter(|a| a.gates.contains(&req.gate));
-    // Who: the passport, or the anonymous section.
-    match caller {
-        Caller::Refused(check) => {
-            checks.push(check.clone());
-            return Ok(eval);
-        }
-        Caller::Anonymous if anonymous_gate.is_none() => {
-            checks.push(
-                Check::new(
-                    "passport",
-                    "passport",
-                    false,
-                    format!(
-                        "no passport presented, and gate {:?} is not open to anonymous callers",
-                        req.gate
-                    ),
-                )
-                .with_code("PASSPORT_MISSING"),
-            );
-            return Ok(eval);
-        }
-        Caller::Anonymous => checks.push(Check::new(
-            "passport",
-            "passport",
-            true,
-            "anonymous caller admitted by the policy's anonymous section",
-        )),
-        Caller::Agent(v) => checks.push(Check::new(
-            "passport",
-            "passport",
-            true,
-            format!(
-                "passport {} of agent {:?} verified",
-                v.passport_id, v.agent_id
-            ),
-        )),
-    }
-    // Which gate.
-    match (gate, caller) {
-        (Some(g), _) => checks.push(Check::new(
-            "gate",
-            "gate",
-            true,
-            format!("gate {:?}", g.name),
-        )),
-        (None, Caller::Anonymous) => checks.push(Check::new(
-            "gate",
-            "gate",
-            true,
-            format!("gate {:?} judged by the anonymous section alone", req.gate),
-        )),
-        (None, _) => {
-            checks.push(
-                Check::new(
-                    "gate",
-                    "gate",
-                    false,
-                    format!("gate {:?} is not defined by the policy", req.gate),
-                )
-                .with_code("GATE_UNKNOWN"),
-            );
-            return Ok(eval);
-        }
-    }
-    // Permissions.
-    if let (Some(g), Caller::Agent(v)) = (gate, caller) {
-        let missing: Vec<&str> = g
-            .require
-            .iter()
-            .filter(|r| !v.has_permission(r))
-            .map(String::as_str)
-            .collect();
-        checks.push(if missing.is_empty() {
-            Check::new(
-                "permissions",
-                "permissions",
-                true,
-                format!("has {}", g.require.join(", ")),
-            )
-        } else {
-            Check::new(
-                "permissions",
-                "permissions",
-                false,
-                format!("passport lacks {}", missing.join(", ")),
-            )
-            .with_code("PERMISSION_DENIED")
-        });
-    }
-    if let Some(check) = gate.and_then(|g| g.validate_input(&payload)) {
-        checks.push(check);
-    }
-    // Constraints: the gate's (or the anonymous section's), then the passport's caveats.
-    let ctx = EvalCtx {
-        payload: &payload,
-        now_ms: now,
-    };
-    let scope_ctx = ScopeCtx {
-        caller,
-        client: req.client.as_deref(),
-        gate: &req.gate,
-        payload: &payload,
-    };
-    let mut list: Vec<(&'a Constraint, String)> = Vec::new();
-    if let Some(g) = gate {
-        let ns = format!("gate:{}", g.name);
-        list.extend(g.constraints.iter().map(|c| (c, ns.clone())));
-    }
-    if let (Some(a), Caller::Anonymous) = (anonymous_gate, caller) {
-        list.extend(
-            a.constraints
-                .iter()
-                .map(|c| (c, format!("anonymous:{}", req.gate))),
-        );
-    }
-    for cav in caveats.iter().filter(|c| {
-        c.gates
-            .as_ref()
-            .is_none_or(|gs| gs.iter().any(|g| gate_matches(g, &req.gate)))
-    }) {
-        list.push((&cav.constraint, format!("passport:{}", cav.declared_by)));
-    }
-    let mut pending = Vec::new();
-    for (c, ns) in list {
-        if let Some(check) = c.check(&ctx) {
-            checks.push(check);
-            continue;
-        }
-        let Rule::Counter(counter) = &c.rule else {
-            continue;
-        };
-        match resolve_counter(c, counter, &ns, &scope_ctx) {
-            Ok(p) => pending.push(p),
-            Err(msg) => checks.push(Check::new(&c.id, c.ty.as_str(), false, msg)),
-        }
-    }
-    eval.stateless_ok = checks.iter().all(|c| c.passed);
-    eval.base_checks = checks.len();
-    eval.identity_ok = true;
-    eval.pending = pending;
-    Ok(eval)
-}
-
-struct ScopeCtx<'r> {
-    caller: &'r Caller,
-    client: Option<&'r str>,
-    gate: &'r str,
-    payload: &'r Value,
-}
-
-fn resolve_counter<'a>(
-    c: &'a Constraint,
-    counter: &crate::constraint::Counter,
-    namespace: &str,
-    s: &ScopeCtx<'_>,
-) -> std::result::Result<Pending<'a>, String> {
-    let caveat = namespace.starts_with("passport:");
-    let agent = match s.caller {
-        Caller::Agent(v) => Some(v),
-        _ => None,
-    };
-    let client = || {
-        s.client
-            .map(|c| format!("client:{c}"))
-            .ok_or_else(|| "no client key was given for this anonymous caller".to_string())
-    };
-    let (namespace, scope) = match &counter.scope {
-        Scope::Global if !caveat => ("global".to_string(), String::new()),
-        Scope::Gate if caveat => (namespace.to_string(), format!("gate:{}", s.gate)),
-        Scope::Global | Scope::Gate => (namespace.to_string(), String::new()),
-        // A caveat's counter belongs to the passport that declared it (so sub-agents share it).
-        Scope::Agent | Scope::Passport if caveat => (namespace.to_string(), String::new()),
-        Scope::Agent => (
-            namespace.to_string(),
-            match agent {
-                Some(v) => format!("agent:{}", v.agent_id),
-                None => client()?,
-            },
-        ),
-        Scope::Passport => (
-            namespace.to_string(),
-            match agent {
-                Some(v) => format!("passport:{}", v.passport_id),
-                None => client()?,
-            },
-        ),
-        Scope::Client => (namespace.to_string(), client()?),
-        Scope::Field(p) => {
-            let values = p.resolve(s.payload);
-            let [v] = values.as_slice() else {
-                return Err(format!(
-                    "scope field {} must name exactly one value",
-                    p.as_str()
-                ));
-            };
-            let v = json::canonical_normalized(v).map_err(|e| e.to_string())?;
-            (namespace.to_string(), format!("field:{}={v}", p.as_str()))
-        }
-    };
-    let amount = match (&counter.kind, &counter.amount) {
-        (CounterKind::Spend, Some(field)) => {
-            let values = field.resolve(s.payload);
-            if values.is_empty() {
-                return Err(format!("field {} is missing", field.as_str()));
-            }
-            let mut sum = Decimal::ZERO;
-            for v in values {
-                let d = json::to_decimal(v).map_err(|m| format!("{}: {m}", field.as_str()))?;
-                if d.is_sign_negative() && !d.is_zero() {
-                    return Err(format!(
-                        "{}: a spend amount cannot be negative ({d})",
-                        field.as_str()
-                    ));
-                }
-                sum = sum
-                    .checked_add(d)
-                    .ok_or_else(|| format!("{}: sum overflows", field.as_str()))?;
-            }
-            sum
-        }
-        _ => Decimal::ONE,
-    };
-    let window = match &counter.window {
-        None => WindowKind::Forever,
-        Some(w) if w.sliding => WindowKind::Sliding { size_ms: w.size_ms },
-        Some(w) => WindowKind::Fixed { size_ms: w.size_ms },
-    };
-    let label = counter
-        .window
-        .as_ref()
-        .map_or(String::new(), |w| format!(" per {}", w.label));
-    Ok(Pending {
-        constraint: c,
-        kind: counter.kind,
-        label,
-        op: CounterOp {
-            key: CounterKey {
-                namespace,
-                constraint: c.id.clone(),
-                scope,
-            },
-            window,
-            amount,
-            max: counter.max,
-        },
-    })
-}
-
-fn fmt(d: Decimal) -> String {
-    d.normalize().to_string()
-}
-
-/// Adds the cumulative checks for `usage`, then the verdict and `remaining`.
-fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
-    let mut all_ok = eval.stateless_ok;
-    let mut results = Vec::with_capacity(eval.pending.len());
-    for (p, used) in eval.pending.iter().zip(
-        usage
-            .iter()
-            .copied()
-            .chain(std::iter::repeat(Decimal::ZERO)),
-    ) {
-        let total = used.checked_add(p.op.amount);
-        let passed = total.is_some_and(|t| t <= p.op.max);
-        all_ok &= passed;
-        let observed = total.map_or_else(|| "overflow".to_string(), fmt);
-        let (max, label) = (fmt(p.op.max), &p.label);
-        let message = match (p.kind, passed) {
-            (CounterKind::Spend, true) => format!(
-                "spend {} + {} within {max}{label}",
-                fmt(used),
-                fmt(p.op.amount)
-            ),
-            (CounterKind::Spend, false) => format!(
-                "spend {} + {} would exceed {max}{label}",
-                fmt(used),
-                fmt(p.op.amount)
-            ),
-            (CounterKind::Rate, true) => format!("request {observed} of {max}{label}"),
-            (CounterKind::Rate, false) => format!("request {observed} would exceed {max}{label}"),
-            (CounterKind::Quota, true) => format!("request {observed} of quota {max}"),
-            (CounterKind::Quota, false) => format!("request {observed} would exceed quota {max}"),
-        };
-        let mut check = Check::new(&p.constraint.id, p.constraint.ty.as_str(), passed, message)
-            .with_values(observed, max);
-        let left = (p.op.max - used).max(Decimal::ZERO);
-        if !passed {
-            check.max_admissible = Some(fmt(left));
-        }
-        results.push((check, used));
-    }
-    let mode_monitor = eval.decision.mode == Mode::Monitor.as_str();
-    let allowed = all_ok || (mode_monitor && eval.identity_ok);
-    for ((check, used), p) in results.into_iter().zip(&eval.pending) {
-        let after = if allowed {
-            used.saturating_add(p.op.amount)
-        } else {
-            used
-        };
-        let left = fmt((p.op.max - after).max(Decimal::ZERO));
-        eval.decision
-            .remaining
-            .entry(p.constraint.id.clone())
-            .and_modify(|v| {
-                // A caveat and a gate constraint may share an id: report the tighter.
-                if v.parse::<Decimal>()
-                    .is_ok_and(|old| old > (p.op.max - after).max(Decimal::ZERO))
-                {
-                    v.clone_from(&left);
-                }
-            })
-            .or_insert(left);
-        eval.decision.checks.push(check);
-    }
-    eval.decision.allowed = allowed;
-    eval.decision.decision = if allowed {
-        Verdict::Allow
-    } else {
-        Verdict::Deny
-    };
-}
-
-/// The gate a policy defines, for listing.
-pub fn describe_gate(g: &Gate) -> Value {
-    g.to_json()
 }

@@ -1,0 +1,477 @@
+//! Evaluation: who is asking, which gate, which permissions, every constraint; then, once the
+//! store has said what is used, the cumulative checks, the verdict and `remaining`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::request::{payload_of, Request};
+use crate::constraint::{Constraint, CounterKind, EvalCtx, Rule, Scope};
+use crate::decision::{Check, Decision, Verdict};
+use crate::error::{Error, Result};
+use crate::ids::random_id;
+use crate::json;
+use crate::passport::Verified;
+use crate::policy::{Mode, Policy};
+use crate::store::{CounterKey, CounterOp, WindowKind};
+
+/// A caveat compiled once per declaring passport, with the gates it applies to.
+#[derive(Debug)]
+pub(super) struct Caveat {
+    pub(super) declared_by: String,
+    pub(super) gates: Option<Vec<String>>,
+    pub(super) constraint: Constraint,
+}
+
+/// Who is asking, once the passport has been looked at.
+pub(super) enum Caller {
+    Agent(Arc<Verified>),
+    Anonymous,
+    Refused(Check),
+}
+
+/// A counter constraint resolved for one request.
+pub(super) struct Pending<'a> {
+    pub(super) constraint: &'a Constraint,
+    pub(super) kind: CounterKind,
+    pub(super) label: String,
+    pub(super) op: CounterOp,
+}
+
+/// An evaluation before anything is committed.
+pub(super) struct Evaluation<'a> {
+    pub(super) decision: Decision,
+    /// Every check except the cumulative ones, in report order; cumulative checks are appended
+    /// from `pending` once usage is known.
+    pub(super) pending: Vec<Pending<'a>>,
+    /// Whether everything but the counters passed.
+    pub(super) stateless_ok: bool,
+    /// Whether the caller was identified (a valid passport or an admitted anonymous caller);
+    /// `monitor` mode never admits an unidentified caller.
+    pub(super) identity_ok: bool,
+    /// How many checks precede the cumulative ones.
+    pub(super) base_checks: usize,
+    pub(super) request_hash: String,
+}
+
+/// Compiles one caveat. A caveat may carry `gates` (names, or prefixes ending in `*`) limiting the
+/// gates it applies to; by default it applies to every request made with the passport.
+pub(super) fn compile_caveat(declared_by: &str, doc: &Value, index: usize) -> Result<Caveat> {
+    let malformed =
+        |e: Error| Error::PassportMalformed(format!("caveat {index} of {declared_by}: {e}"));
+    let mut doc = doc.clone();
+    let gates = match doc.as_object_mut().and_then(|o| o.remove("gates")) {
+        None => None,
+        Some(Value::Array(a)) => Some(
+            a.into_iter()
+                .map(|g| g.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| malformed(Error::InvalidArgument("gates must be strings".into())))?,
+        ),
+        Some(_) => {
+            return Err(malformed(Error::InvalidArgument(
+                "gates must be an array".into(),
+            )))
+        }
+    };
+    let constraint =
+        Constraint::compile(&doc, index, &format!("/caveats/{index}")).map_err(malformed)?;
+    Ok(Caveat {
+        declared_by: declared_by.to_string(),
+        gates,
+        constraint,
+    })
+}
+
+fn gate_matches(pattern: &str, gate: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => gate.starts_with(prefix),
+        None => pattern == gate,
+    }
+}
+
+pub(super) fn ops(pending: &[Pending<'_>]) -> Vec<CounterOp> {
+    pending.iter().map(|p| p.op.clone()).collect()
+}
+
+/// Everything up to the counters: caller, gate, permissions, input schema, stateless
+/// constraints; and the counter operations this request would perform.
+pub(super) fn evaluate<'a>(
+    policy: Option<&'a Policy>,
+    caller: &Caller,
+    caveats: &'a [Caveat],
+    req: &Request,
+    now: i64,
+    dry_run: bool,
+) -> Result<Evaluation<'a>> {
+    let payload = payload_of(req);
+    let request_hash = json::sha256_tagged(json::canonical_normalized(&payload)?.as_bytes());
+    let (agent_id, passport_id) = match caller {
+        Caller::Agent(v) => (Some(v.agent_id.clone()), Some(v.passport_id.clone())),
+        _ => (None, None),
+    };
+    let gate = policy.and_then(|p| p.gate(&req.gate));
+    let decision = Decision {
+        decision: Verdict::Deny,
+        allowed: false,
+        gate: req.gate.clone(),
+        agent_id,
+        passport_id,
+        mode: gate.map_or(Mode::Enforce, |g| g.mode).as_str().to_string(),
+        dry_run,
+        evaluation_id: random_id("evl")?,
+        policy_hash: policy.map(|p| p.hash.clone()),
+        checks: Vec::new(),
+        remaining: BTreeMap::new(),
+        attestation: None,
+        replayed: false,
+    };
+    let mut eval = Evaluation {
+        decision,
+        pending: Vec::new(),
+        stateless_ok: false,
+        identity_ok: false,
+        base_checks: 0,
+        request_hash,
+    };
+    let checks = &mut eval.decision.checks;
+
+    let Some(policy) = policy else {
+        checks.push(
+            Check::new(
+                "gate",
+                "gate",
+                false,
+                "no policy is loaded: everything is denied",
+            )
+            .with_code("GATE_UNKNOWN"),
+        );
+        return Ok(eval);
+    };
+    let anonymous_gate = policy
+        .anonymous
+        .as_ref()
+        .filter(|a| a.gates.contains(&req.gate));
+    // Who: the passport, or the anonymous section.
+    match caller {
+        Caller::Refused(check) => {
+            checks.push(check.clone());
+            return Ok(eval);
+        }
+        Caller::Anonymous if anonymous_gate.is_none() => {
+            checks.push(
+                Check::new(
+                    "passport",
+                    "passport",
+                    false,
+                    format!(
+                        "no passport presented, and gate {:?} is not open to anonymous callers",
+                        req.gate
+                    ),
+                )
+                .with_code("PASSPORT_MISSING"),
+            );
+            return Ok(eval);
+        }
+        Caller::Anonymous => checks.push(Check::new(
+            "passport",
+            "passport",
+            true,
+            "anonymous caller admitted by the policy's anonymous section",
+        )),
+        Caller::Agent(v) => checks.push(Check::new(
+            "passport",
+            "passport",
+            true,
+            format!(
+                "passport {} of agent {:?} verified",
+                v.passport_id, v.agent_id
+            ),
+        )),
+    }
+    // Which gate.
+    match (gate, caller) {
+        (Some(g), _) => checks.push(Check::new(
+            "gate",
+            "gate",
+            true,
+            format!("gate {:?}", g.name),
+        )),
+        (None, Caller::Anonymous) => checks.push(Check::new(
+            "gate",
+            "gate",
+            true,
+            format!("gate {:?} judged by the anonymous section alone", req.gate),
+        )),
+        (None, _) => {
+            checks.push(
+                Check::new(
+                    "gate",
+                    "gate",
+                    false,
+                    format!("gate {:?} is not defined by the policy", req.gate),
+                )
+                .with_code("GATE_UNKNOWN"),
+            );
+            return Ok(eval);
+        }
+    }
+    // Permissions.
+    if let (Some(g), Caller::Agent(v)) = (gate, caller) {
+        let missing: Vec<&str> = g
+            .require
+            .iter()
+            .filter(|r| !v.has_permission(r))
+            .map(String::as_str)
+            .collect();
+        checks.push(if missing.is_empty() {
+            Check::new(
+                "permissions",
+                "permissions",
+                true,
+                format!("has {}", g.require.join(", ")),
+            )
+        } else {
+            Check::new(
+                "permissions",
+                "permissions",
+                false,
+                format!("passport lacks {}", missing.join(", ")),
+            )
+            .with_code("PERMISSION_DENIED")
+        });
+    }
+    if let Some(check) = gate.and_then(|g| g.validate_input(&payload)) {
+        checks.push(check);
+    }
+    // Constraints: the gate's (or the anonymous section's), then the passport's caveats.
+    let ctx = EvalCtx {
+        payload: &payload,
+        now_ms: now,
+    };
+    let scope_ctx = ScopeCtx {
+        caller,
+        client: req.client.as_deref(),
+        gate: &req.gate,
+        payload: &payload,
+    };
+    let mut list: Vec<(&'a Constraint, String)> = Vec::new();
+    if let Some(g) = gate {
+        let ns = format!("gate:{}", g.name);
+        list.extend(g.constraints.iter().map(|c| (c, ns.clone())));
+    }
+    if let (Some(a), Caller::Anonymous) = (anonymous_gate, caller) {
+        list.extend(
+            a.constraints
+                .iter()
+                .map(|c| (c, format!("anonymous:{}", req.gate))),
+        );
+    }
+    for cav in caveats.iter().filter(|c| {
+        c.gates
+            .as_ref()
+            .is_none_or(|gs| gs.iter().any(|g| gate_matches(g, &req.gate)))
+    }) {
+        list.push((&cav.constraint, format!("passport:{}", cav.declared_by)));
+    }
+    let mut pending = Vec::new();
+    for (c, ns) in list {
+        if let Some(check) = c.check(&ctx) {
+            checks.push(check);
+            continue;
+        }
+        let Rule::Counter(counter) = &c.rule else {
+            continue;
+        };
+        match resolve_counter(c, counter, &ns, &scope_ctx) {
+            Ok(p) => pending.push(p),
+            Err(msg) => checks.push(Check::new(&c.id, c.ty.as_str(), false, msg)),
+        }
+    }
+    eval.stateless_ok = checks.iter().all(|c| c.passed);
+    eval.base_checks = checks.len();
+    eval.identity_ok = true;
+    eval.pending = pending;
+    Ok(eval)
+}
+
+struct ScopeCtx<'r> {
+    caller: &'r Caller,
+    client: Option<&'r str>,
+    gate: &'r str,
+    payload: &'r Value,
+}
+
+fn resolve_counter<'a>(
+    c: &'a Constraint,
+    counter: &crate::constraint::Counter,
+    namespace: &str,
+    s: &ScopeCtx<'_>,
+) -> std::result::Result<Pending<'a>, String> {
+    let caveat = namespace.starts_with("passport:");
+    let agent = match s.caller {
+        Caller::Agent(v) => Some(v),
+        _ => None,
+    };
+    let client = || {
+        s.client
+            .map(|c| format!("client:{c}"))
+            .ok_or_else(|| "no client key was given for this anonymous caller".to_string())
+    };
+    let (namespace, scope) = match &counter.scope {
+        Scope::Global if !caveat => ("global".to_string(), String::new()),
+        Scope::Gate if caveat => (namespace.to_string(), format!("gate:{}", s.gate)),
+        Scope::Global | Scope::Gate => (namespace.to_string(), String::new()),
+        // A caveat's counter belongs to the passport that declared it (so sub-agents share it).
+        Scope::Agent | Scope::Passport if caveat => (namespace.to_string(), String::new()),
+        Scope::Agent => (
+            namespace.to_string(),
+            match agent {
+                Some(v) => format!("agent:{}", v.agent_id),
+                None => client()?,
+            },
+        ),
+        Scope::Passport => (
+            namespace.to_string(),
+            match agent {
+                Some(v) => format!("passport:{}", v.passport_id),
+                None => client()?,
+            },
+        ),
+        Scope::Client => (namespace.to_string(), client()?),
+        Scope::Field(p) => {
+            let values = p.resolve(s.payload);
+            let [v] = values.as_slice() else {
+                return Err(format!(
+                    "scope field {} must name exactly one value",
+                    p.as_str()
+                ));
+            };
+            let v = json::canonical_normalized(v).map_err(|e| e.to_string())?;
+            (namespace.to_string(), format!("field:{}={v}", p.as_str()))
+        }
+    };
+    let amount = match (&counter.kind, &counter.amount) {
+        (CounterKind::Spend, Some(field)) => {
+            let values = field.resolve(s.payload);
+            if values.is_empty() {
+                return Err(format!("field {} is missing", field.as_str()));
+            }
+            let mut sum = Decimal::ZERO;
+            for v in values {
+                let d = json::to_decimal(v).map_err(|m| format!("{}: {m}", field.as_str()))?;
+                if d.is_sign_negative() && !d.is_zero() {
+                    return Err(format!(
+                        "{}: a spend amount cannot be negative ({d})",
+                        field.as_str()
+                    ));
+                }
+                sum = sum
+                    .checked_add(d)
+                    .ok_or_else(|| format!("{}: sum overflows", field.as_str()))?;
+            }
+            sum
+        }
+        _ => Decimal::ONE,
+    };
+    let window = match &counter.window {
+        None => WindowKind::Forever,
+        Some(w) if w.sliding => WindowKind::Sliding { size_ms: w.size_ms },
+        Some(w) => WindowKind::Fixed { size_ms: w.size_ms },
+    };
+    let label = counter
+        .window
+        .as_ref()
+        .map_or(String::new(), |w| format!(" per {}", w.label));
+    Ok(Pending {
+        constraint: c,
+        kind: counter.kind,
+        label,
+        op: CounterOp {
+            key: CounterKey {
+                namespace,
+                constraint: c.id.clone(),
+                scope,
+            },
+            window,
+            amount,
+            max: counter.max,
+        },
+    })
+}
+
+fn fmt(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+/// Adds the cumulative checks for `usage`, then the verdict and `remaining`.
+pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
+    let mut all_ok = eval.stateless_ok;
+    let mut results = Vec::with_capacity(eval.pending.len());
+    for (p, used) in eval.pending.iter().zip(
+        usage
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(Decimal::ZERO)),
+    ) {
+        let total = used.checked_add(p.op.amount);
+        let passed = total.is_some_and(|t| t <= p.op.max);
+        all_ok &= passed;
+        let observed = total.map_or_else(|| "overflow".to_string(), fmt);
+        let (max, label) = (fmt(p.op.max), &p.label);
+        let message = match (p.kind, passed) {
+            (CounterKind::Spend, true) => format!(
+                "spend {} + {} within {max}{label}",
+                fmt(used),
+                fmt(p.op.amount)
+            ),
+            (CounterKind::Spend, false) => format!(
+                "spend {} + {} would exceed {max}{label}",
+                fmt(used),
+                fmt(p.op.amount)
+            ),
+            (CounterKind::Rate, true) => format!("request {observed} of {max}{label}"),
+            (CounterKind::Rate, false) => format!("request {observed} would exceed {max}{label}"),
+            (CounterKind::Quota, true) => format!("request {observed} of quota {max}"),
+            (CounterKind::Quota, false) => format!("request {observed} would exceed quota {max}"),
+        };
+        let mut check = Check::new(&p.constraint.id, p.constraint.ty.as_str(), passed, message)
+            .with_values(observed, max);
+        let left = (p.op.max - used).max(Decimal::ZERO);
+        if !passed {
+            check.max_admissible = Some(fmt(left));
+        }
+        results.push((check, used));
+    }
+    let mode_monitor = eval.decision.mode == Mode::Monitor.as_str();
+    let allowed = all_ok || (mode_monitor && eval.identity_ok);
+    for ((check, used), p) in results.into_iter().zip(&eval.pending) {
+        let after = if allowed {
+            used.saturating_add(p.op.amount)
+        } else {
+            used
+        };
+        let left = fmt((p.op.max - after).max(Decimal::ZERO));
+        eval.decision
+            .remaining
+            .entry(p.constraint.id.clone())
+            .and_modify(|v| {
+                // A caveat and a gate constraint may share an id: report the tighter.
+                if v.parse::<Decimal>()
+                    .is_ok_and(|old| old > (p.op.max - after).max(Decimal::ZERO))
+                {
+                    v.clone_from(&left);
+                }
+            })
+            .or_insert(left);
+        eval.decision.checks.push(check);
+    }
+    eval.decision.allowed = allowed;
+    eval.decision.decision = if allowed {
+        Verdict::Allow
+    } else {
+        Verdict::Deny
+    };
+}

@@ -1,0 +1,120 @@
+//! A request to the engine, and the bounds every request is held to before it is evaluated.
+
+use serde_json::Value;
+
+use super::MAX_NAME_LEN;
+use crate::error::{Error, Result};
+use crate::json::{self, Limits};
+
+/// One question to the engine.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Request {
+    /// The gate, e.g. `payments.send`.
+    pub gate: String,
+    /// The passport token; `None` for anonymous callers.
+    pub passport: Option<String>,
+    /// The action's arguments (an object; `Null` counts as `{}`).
+    pub payload: Value,
+    /// Makes a retry return the first decision instead of counting twice.
+    pub idempotency_key: Option<String>,
+    /// Host metadata (MCP session / client / request ids), recorded, never fingerprinted.
+    pub trace: Option<Value>,
+    /// The host's key for an anonymous caller (an address, an API key id), for `scope: client`.
+    pub client: Option<String>,
+}
+
+impl Request {
+    /// A request for `gate` with `payload`, without a passport yet.
+    pub fn new(gate: impl Into<String>, payload: Value) -> Self {
+        Request {
+            gate: gate.into(),
+            payload,
+            ..Default::default()
+        }
+    }
+
+    /// Sets the passport token.
+    pub fn passport(mut self, token: impl Into<String>) -> Self {
+        self.passport = Some(token.into());
+        self
+    }
+
+    /// Sets the idempotency key.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// Sets the trace metadata.
+    pub fn trace(mut self, trace: Value) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+
+    /// Sets the client key.
+    pub fn client(mut self, client: impl Into<String>) -> Self {
+        self.client = Some(client.into());
+        self
+    }
+}
+
+pub(super) fn check_request(req: &Request) -> Result<()> {
+    let name_ok = |s: &str| !s.is_empty() && s.len() <= MAX_NAME_LEN;
+    if !name_ok(&req.gate) {
+        return Err(Error::InvalidArgument(
+            "gate must be 1 to 256 characters".into(),
+        ));
+    }
+    if req.idempotency_key.as_deref().is_some_and(|k| !name_ok(k)) {
+        return Err(Error::InvalidArgument(
+            "idempotency_key must be 1 to 256 characters".into(),
+        ));
+    }
+    if req.client.as_deref().is_some_and(|k| !name_ok(k)) {
+        return Err(Error::InvalidArgument(
+            "client must be 1 to 256 characters".into(),
+        ));
+    }
+    if req
+        .passport
+        .as_deref()
+        .is_some_and(|t| t.len() > Limits::TOKEN_BYTES)
+    {
+        return Err(Error::LimitExceeded(format!(
+            "passport token over {} bytes",
+            Limits::TOKEN_BYTES
+        )));
+    }
+    match &req.payload {
+        Value::Object(_) | Value::Null => {}
+        other => {
+            return Err(Error::payload(
+                "/",
+                format!("payload must be an object, not {}", json::type_name(other)),
+            ))
+        }
+    }
+    json::check_bounds(&req.payload, Limits::PAYLOAD)
+        .map_err(|e| e.into_error(json::Context::Payload))?;
+    if let Some(t) = &req.trace {
+        if !t.is_object() {
+            return Err(Error::InvalidArgument("trace must be an object".into()));
+        }
+        json::check_bounds(
+            t,
+            Limits {
+                max_bytes: 16 << 10,
+                max_depth: 8,
+            },
+        )
+        .map_err(|e| e.into_error(json::Context::Argument))?;
+    }
+    Ok(())
+}
+
+pub(super) fn payload_of(req: &Request) -> Value {
+    match &req.payload {
+        Value::Null => Value::Object(Default::default()),
+        v => v.clone(),
+    }
+}
