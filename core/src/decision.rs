@@ -101,6 +101,16 @@ pub struct Decision {
     pub attestation: Option<Value>,
     /// True when returned from the idempotency store instead of evaluated.
     pub replayed: bool,
+    /// The reservation made by `enforce(hold = true)` when admitted: settle or release it.
+    #[serde(default)]
+    pub hold_id: Option<String>,
+    /// On `escalate`: what a human must approve (`evaluation_id`, `fingerprint`, `reasons`, …).
+    #[serde(default)]
+    pub approval_request: Option<Value>,
+    /// With a `pii` constraint in `redact` mode: the payload with personal data replaced by
+    /// `[REDACTED:<kind>]` — what the host should pass on.
+    #[serde(default)]
+    pub redacted_payload: Option<Value>,
 }
 
 impl Decision {

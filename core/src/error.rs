@@ -85,6 +85,21 @@ pub enum Error {
     /// Records of more than one chain were given to `verify_chain`.
     #[error("chain mismatch: {0}")]
     ChainMismatch(String),
+    /// No hold with that id.
+    #[error("unknown hold: {0}")]
+    HoldUnknown(String),
+    /// The hold was already settled, released or expired.
+    #[error("hold closed: {0}")]
+    HoldClosed(String),
+    /// A settlement above the reservation would pass a cap.
+    #[error("settlement exceeds its reservation: {0}")]
+    HoldExceeds(String),
+    /// No escalated request with that evaluation id.
+    #[error("unknown approval request: {0}")]
+    ApprovalUnknown(String),
+    /// The escalated request was already approved or denied, or can no longer be.
+    #[error("approval request closed: {0}")]
+    ApprovalClosed(String),
     /// An argument other than the payload is malformed (unknown option, wrong type).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -120,12 +135,19 @@ impl Error {
             Error::ChainOrder(_) => "CHAIN_ORDER",
             Error::ChainDuplicate(_) => "CHAIN_DUPLICATE",
             Error::ChainMismatch(_) => "CHAIN_MISMATCH",
+            Error::HoldUnknown(_) => "HOLD_UNKNOWN",
+            Error::HoldClosed(_) => "HOLD_CLOSED",
+            Error::HoldExceeds(_) => "HOLD_EXCEEDS",
+            Error::ApprovalUnknown(_) => "APPROVAL_UNKNOWN",
+            Error::ApprovalClosed(_) => "APPROVAL_CLOSED",
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",
             Error::Internal(_) => "INTERNAL",
         }
     }
 
-    /// Every code passgate can return, for documentation and binding tests.
+    /// Every code passgate can return, for documentation and binding tests. (Decisions carry
+    /// further codes on their failed checks: `PASSPORT_MISSING`, `PERMISSION_DENIED`,
+    /// `GATE_UNKNOWN`, `APPROVAL_REQUIRED`, `APPROVAL_*`; see [`CHECK_CODES`](Error::CHECK_CODES).)
     pub const CODES: &'static [&'static str] = &[
         "POLICY_INVALID",
         "PASSPORT_MALFORMED",
@@ -150,8 +172,29 @@ impl Error {
         "CHAIN_ORDER",
         "CHAIN_DUPLICATE",
         "CHAIN_MISMATCH",
+        "HOLD_UNKNOWN",
+        "HOLD_CLOSED",
+        "HOLD_EXCEEDS",
+        "APPROVAL_UNKNOWN",
+        "APPROVAL_CLOSED",
         "INVALID_ARGUMENT",
         "INTERNAL",
+    ];
+
+    /// Codes that appear only on a decision's failed checks (a deny is a decision, not an error),
+    /// besides the passport error codes a `passport` check carries.
+    pub const CHECK_CODES: &'static [&'static str] = &[
+        "PASSPORT_MISSING",
+        "PERMISSION_DENIED",
+        "GATE_UNKNOWN",
+        "APPROVAL_REQUIRED",
+        "APPROVAL_INVALID",
+        "APPROVAL_GATE_MISMATCH",
+        "APPROVAL_PASSPORT_MISMATCH",
+        "APPROVAL_PAYLOAD_MISMATCH",
+        "APPROVAL_EXPIRED",
+        "APPROVAL_USED",
+        "APPROVAL_DENIED",
     ];
 
     /// A `PAYLOAD_INVALID` error at a JSON path.

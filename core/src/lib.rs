@@ -34,6 +34,7 @@
 //! - [`expr`]: condition expressions (`condition`, `approval`).
 //! - [`decision`]: decisions and checks.
 //! - [`attestation`]: signed, hash-chained records; `verify_attestation`, `verify_chain`.
+//! - [`approval`]: signed, single-use approval tokens for escalated requests.
 //! - [`store`]: the state store contract and its backends.
 //! - [`keys`]: Ed25519 key pairs, `did:key`, JWKs, strict signature verification, base64url.
 //! - [`json`]: the one strict JSON parser, canonical JSON (RFC 8785), exact numbers.
@@ -41,6 +42,7 @@
 //! - [`schema`]: the published policy JSON Schema and its error paths.
 //! - [`clock`], [`ids`], [`error`]: time, random ids, the error enum with stable codes.
 
+pub mod approval;
 pub mod attestation;
 pub mod clock;
 pub mod constraint;

@@ -44,6 +44,13 @@ pub const OPERATIONS: &[&str] = &[
     "templates",
     "verify_attestation",
     "verify_chain",
+    "settle",
+    "release",
+    "expire_holds",
+    "approve",
+    "deny_approval",
+    "allowed_gates",
+    "anonymous_log",
 ];
 
 /// Reads an argument object, refusing unknown keys.
@@ -146,6 +153,8 @@ pub fn request(v: &Value) -> Result<Request> {
         idempotency_key: a.str("idempotency_key")?.map(str::to_string),
         trace,
         client: a.str("client")?.map(str::to_string),
+        hold: a.bool("hold")?.unwrap_or(false),
+        approval: a.str("approval")?.map(str::to_string),
     })
 }
 
@@ -291,6 +300,7 @@ pub fn attestation_filter(v: &Value) -> Result<AttestationFilter> {
             .int("limit")?
             .map(|l| usize::try_from(l).map_err(|_| a.wrong("limit", "a non-negative integer")))
             .transpose()?,
+        anonymous_only: false,
     })
 }
 
@@ -391,6 +401,36 @@ pub fn call(engine: &Engine, op: &str, args: &Value) -> Result<Value> {
                 .ok_or_else(|| a.wrong("records", "an array"))?;
             attestation::verify_chain(records, a.str("did")?.unwrap_or(engine.signer_did()))?;
             Ok(json!({ "valid": true, "records": records.len() }))
+        }
+        "settle" => {
+            let a = Args::new(op, args, &["hold_id", "actual"])?;
+            engine.settle(a.req_str("hold_id")?, a.get("actual"))
+        }
+        "release" => {
+            let a = Args::new(op, args, &["hold_id"])?;
+            engine.release(a.req_str("hold_id")?)
+        }
+        "expire_holds" => {
+            Args::new(op, args, &[])?;
+            Ok(json!({ "expired": engine.expire_holds()? }))
+        }
+        "approve" => {
+            let a = Args::new(op, args, &["evaluation_id", "approver", "ttl_secs"])?;
+            let ttl = a.int("ttl_secs")?.map(|s| s.saturating_mul(1000));
+            let token = engine.approve(a.req_str("evaluation_id")?, a.req_str("approver")?, ttl)?;
+            Ok(json!({ "approval": token }))
+        }
+        "deny_approval" => {
+            let a = Args::new(op, args, &["evaluation_id", "approver", "reason"])?;
+            let reason = a.str("reason")?.unwrap_or_default();
+            engine.deny_approval(a.req_str("evaluation_id")?, a.req_str("approver")?, reason)
+        }
+        "allowed_gates" => {
+            let a = Args::new(op, args, &["passport"])?;
+            Ok(json!({ "gates": engine.allowed_gates(a.str("passport")?)? }))
+        }
+        "anonymous_log" => {
+            Ok(json!({ "attestations": engine.anonymous_log(&attestation_filter(args)?)? }))
         }
         other => Err(Error::InvalidArgument(format!(
             "unknown operation {other:?} (expected one of: {})",

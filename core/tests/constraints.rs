@@ -555,21 +555,19 @@ fn ids_and_sources() {
 }
 
 #[test]
-fn future_types_are_refused_not_ignored() {
+fn concurrency_pii_and_approval_compile_and_check_their_parameters() {
     for doc in [
         r#"{"type": "concurrency", "max": 2}"#,
-        r#"{"type": "pii", "mode": "block"}"#,
+        r#"{"type": "pii", "mode": "block", "kinds": ["email", "card"]}"#,
         r#"{"type": "approval", "when": {"field": "/amount", "op": "gt", "value": 100}}"#,
     ] {
-        let (path, msg) = compile_err(doc);
-        assert_eq!(path, "/c/type");
-        assert!(msg.ends_with("is not supported yet"), "{msg}");
+        Constraint::compile(&json::parse(doc, Limits::POLICY).unwrap(), 0, "/c").unwrap();
     }
-    // ... but their parameters are still checked first.
-    assert_eq!(
-        compile_err(r#"{"type": "pii", "mode": "shout"}"#).0,
-        "/c/mode"
-    );
+    assert_eq!(compile_err(r#"{"type": "pii", "mode": "shout"}"#).0, "/c/mode");
+    assert_eq!(compile_err(r#"{"type": "pii", "mode": "block", "kinds": ["dna"]}"#).0, "/c/kinds/0");
+    assert_eq!(compile_err(r#"{"type": "concurrency", "max": 1.5}"#).0, "/c/max");
+    assert_eq!(compile_err(r#"{"type": "concurrency", "max": 1, "window": "1m"}"#).0, "/c");
+    assert_eq!(compile_err(r#"{"type": "approval", "when": {"op": "eq"}}"#).0, "/c/when");
 }
 
 #[test]
@@ -590,10 +588,6 @@ fn constraint_types_lists_every_type_from_the_schema() {
         );
         let stateful = matches!(name, "rate_limit" | "spend_limit" | "quota" | "concurrency");
         assert_eq!(t["stateful"], json!(stateful), "{name}");
-        assert_eq!(
-            t["implemented"],
-            json!(!matches!(name, "pii" | "approval" | "concurrency"))
-        );
         assert_eq!(t["params"]["properties"]["type"]["const"], json!(name));
         // Each params schema stands alone.
         let v = jsonschema::validator_for(&t["params"]).unwrap();

@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use passgate::seam;
 use passgate::store::{
-    AttestationFilter, Commit, CommitOutcome, CounterFilter, CounterOp, CounterState,
-    IdempotencyRecord, Store, StoredRecord,
+    ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
+    CounterOp, CounterState, HoldOutcome, HoldRecord, HoldResolution, IdempotencyRecord, Store,
+    StoredRecord,
 };
 use passgate::{Engine, Error, Issuer, PassportRequest};
 use rust_decimal::Decimal;
@@ -58,6 +59,21 @@ impl Store for DeadStore {
         down()
     }
     fn reset_counters(&self, _: &CounterFilter) -> passgate::Result<usize> {
+        down()
+    }
+    fn hold_get(&self, _: &str) -> passgate::Result<Option<HoldRecord>> {
+        down()
+    }
+    fn hold_resolve(&self, _: &HoldResolution<'_>) -> passgate::Result<HoldOutcome> {
+        down()
+    }
+    fn holds_due(&self, _: i64, _: usize) -> passgate::Result<Vec<HoldRecord>> {
+        down()
+    }
+    fn approval_get(&self, _: &str) -> passgate::Result<Option<ApprovalRecord>> {
+        down()
+    }
+    fn approval_resolve(&self, _: &str, _: &ApprovalState, _: &StoredRecord) -> passgate::Result<Option<ApprovalState>> {
         down()
     }
 }

@@ -319,8 +319,6 @@ fn constraint_errors_carry_exact_paths() {
         msg.contains(r#""agent", "passport", "gate", "global", "client""#),
         "{msg}"
     );
-    let (_, msg) = invalid(gate_with(json!([{"type": "pii", "mode": "block"}])));
-    assert_eq!(msg, "constraint type pii is not supported yet");
     let (_, msg) = invalid(gate_with(
         json!([{"id": "a", "type": "quota", "max": 1}, {"id": "a", "type": "quota", "max": 2}]),
     ));

@@ -1,4 +1,5 @@
-//! The compiled form of the cumulative constraints — `rate_limit`, `spend_limit`, `quota` — and
+//! The compiled form of the cumulative constraints — `rate_limit`, `spend_limit`, `quota`,
+//! `concurrency` — and
 //! their windows, scopes and durations. Only compiled here: the engine evaluates them against the
 //! state store.
 
@@ -23,6 +24,8 @@ pub enum CounterKind {
     Spend,
     /// Requests ever (`quota`).
     Quota,
+    /// Requests in flight: holds not yet settled or released (`concurrency`).
+    Concurrency,
 }
 
 /// A cumulative constraint, compiled.
@@ -146,11 +149,11 @@ pub(super) fn compile(kind: CounterKind, doc: &Value, path: &str) -> Result<Coun
         return Err(Error::policy(&max_path, "must be a whole number (a count)"));
     }
     let window = match (kind, doc.get("window")) {
-        (CounterKind::Quota, None) => None,
-        (CounterKind::Quota, Some(_)) => {
+        (CounterKind::Quota | CounterKind::Concurrency, None) => None,
+        (CounterKind::Quota | CounterKind::Concurrency, Some(_)) => {
             return Err(Error::policy(
                 format!("{path}/window"),
-                "a quota has no window",
+                "a quota or concurrency constraint has no window",
             ))
         }
         (_, None) => return Err(Error::policy(path, "\"window\" is required")),

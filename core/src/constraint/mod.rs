@@ -7,9 +7,9 @@
 //! payload.
 //!
 //! Stateless types are checked here by [`Constraint::check`]. The cumulative ones (`rate_limit`,
-//! `spend_limit`, `quota`) compile to a [`Counter`] that the engine evaluates against the state
-//! store. `concurrency`, `pii` and `approval` are in the schema but not implemented yet:
-//! compiling one is a `POLICY_INVALID` error, never a silent pass.
+//! `spend_limit`, `quota`, `concurrency`) compile to a [`Counter`] that the engine evaluates
+//! against the state store; `approval` compiles to an [`Expr`] the engine evaluates last (it turns
+//! an allow into an escalation); `pii` is checked here and redacted by the engine.
 //!
 //! Semantics shared by every type with a `field`: a field absent from the payload fails the
 //! check; with a `*` segment every match must pass and zero matches count as absent; a value of
@@ -19,6 +19,7 @@
 mod counter;
 mod domain;
 mod field;
+pub mod pii;
 mod time;
 pub(crate) mod values;
 
@@ -68,11 +69,11 @@ pub enum ConstraintType {
     SpendLimit,
     /// `quota`: requests ever (counter).
     Quota,
-    /// `concurrency`: requests in flight (holds). Not implemented yet.
+    /// `concurrency`: requests in flight (holds not yet settled or released).
     Concurrency,
-    /// `pii`: personal data in the payload. Not implemented yet.
+    /// `pii`: personal data in the payload.
     Pii,
-    /// `approval`: escalate to a human when a condition holds. Not implemented yet.
+    /// `approval`: escalate to a human when a condition holds.
     Approval,
 }
 
@@ -132,14 +133,6 @@ impl ConstraintType {
                 | ConstraintType::SpendLimit
                 | ConstraintType::Quota
                 | ConstraintType::Concurrency
-        )
-    }
-
-    /// Whether this version of passgate can compile and enforce the type.
-    pub fn is_implemented(self) -> bool {
-        !matches!(
-            self,
-            ConstraintType::Concurrency | ConstraintType::Pii | ConstraintType::Approval
         )
     }
 }
@@ -232,6 +225,10 @@ pub enum Rule {
     Condition(Expr),
     /// A cumulative constraint, evaluated by the engine against the store.
     Counter(Counter),
+    /// Personal data in the payload's strings.
+    Pii(pii::PiiRule),
+    /// When the expression holds, the request needs a human approval (evaluated by the engine).
+    Approval(Expr),
 }
 
 /// What a stateless check looks at.
@@ -262,12 +259,6 @@ impl Constraint {
         let ty = ConstraintType::parse(name).ok_or_else(|| {
             Error::policy(&type_path, format!("unknown constraint type {name:?}"))
         })?;
-        if !ty.is_implemented() {
-            return Err(Error::policy(
-                &type_path,
-                format!("constraint type {ty} is not supported yet"),
-            ));
-        }
         let id = match obj.get("id") {
             None => format!("{ty}#{index}"),
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -333,7 +324,8 @@ impl Constraint {
                     schema::truncate(&format!("condition not met: {why}")),
                 ),
             },
-            Rule::Counter(_) => return None,
+            Rule::Pii(rule) => self.check_pii(rule, payload),
+            Rule::Counter(_) | Rule::Approval(_) => return None,
         })
     }
 
@@ -343,6 +335,30 @@ impl Constraint {
             Rule::Counter(c) => Some(c),
             _ => None,
         }
+    }
+
+    fn check_pii(&self, rule: &pii::PiiRule, payload: &Value) -> Check {
+        let ty = self.ty.as_str();
+        let found = rule.findings(payload);
+        if found.is_empty() {
+            return Check::new(&self.id, ty, true, "no personal data found").with_values("0", "0");
+        }
+        let mut kinds: Vec<&str> = found.iter().map(|(_, f)| f.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let mut at: Vec<&str> = found
+            .iter()
+            .map(|(p, _)| if p.is_empty() { "/" } else { p.as_str() })
+            .collect();
+        at.dedup();
+        let what = format!("{} at {}", kinds.join(", "), at.join(", "));
+        let (passed, message) = match rule.mode {
+            pii::PiiMode::Block => (false, format!("personal data found: {what}")),
+            pii::PiiMode::Redact => (true, format!("personal data redacted: {what}")),
+            pii::PiiMode::LogOnly => (true, format!("personal data found (logged only): {what}")),
+        };
+        Check::new(&self.id, ty, passed, schema::truncate(&message))
+            .with_values(found.len().to_string(), "0")
     }
 
     fn check_time(&self, w: &TimeWindow, now_ms: i64) -> Check {
@@ -461,16 +477,49 @@ fn compile_rule(ty: ConstraintType, doc: &Value, path: &str) -> Result<Rule> {
             Rule::Counter(counter::compile(CounterKind::Spend, doc, path)?)
         }
         ConstraintType::Quota => Rule::Counter(counter::compile(CounterKind::Quota, doc, path)?),
-        ConstraintType::Concurrency | ConstraintType::Pii | ConstraintType::Approval => {
-            return Err(Error::policy(
-                format!("{path}/type"),
-                format!("constraint type {ty} is not supported yet"),
-            ))
+        ConstraintType::Concurrency => {
+            Rule::Counter(counter::compile(CounterKind::Concurrency, doc, path)?)
+        }
+        ConstraintType::Approval => {
+            Rule::Approval(Expr::compile(param("when")?, &format!("{path}/when"))?)
+        }
+        ConstraintType::Pii => {
+            let mode = match param("mode")?.as_str() {
+                Some("block") => pii::PiiMode::Block,
+                Some("redact") => pii::PiiMode::Redact,
+                Some("log_only") => pii::PiiMode::LogOnly,
+                _ => {
+                    return Err(Error::policy(
+                        format!("{path}/mode"),
+                        "must be block, redact or log_only",
+                    ))
+                }
+            };
+            let field = match doc.get("field") {
+                None => None,
+                Some(_) => Some(field()?),
+            };
+            let kinds = match doc.get("kinds") {
+                None => pii::PiiKind::ALL.to_vec(),
+                Some(_) => list("kinds")?
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| {
+                        k.as_str().and_then(pii::PiiKind::parse).ok_or_else(|| {
+                            Error::policy(
+                                format!("{path}/kinds/{i}"),
+                                "must be email, phone, card, iban or ssn",
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            };
+            Rule::Pii(pii::PiiRule { mode, field, kinds })
         }
     })
 }
 
-/// Every constraint type: `[{"type", "description", "stateful", "implemented", "params"}]`, where
+/// Every constraint type: `[{"type", "description", "stateful", "params"}]`, where
 /// `params` is the JSON Schema of the constraint object (from the published policy schema).
 pub fn constraint_types() -> Value {
     let types = ConstraintType::ALL.iter().map(|t| {
@@ -489,7 +538,6 @@ pub fn constraint_types() -> Value {
             "type": t.as_str(),
             "description": description,
             "stateful": t.is_stateful(),
-            "implemented": t.is_implemented(),
             "params": params,
         })
     });

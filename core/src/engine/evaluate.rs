@@ -8,6 +8,8 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::request::{payload_of, Request};
+use crate::approval;
+use crate::constraint::pii::PiiMode;
 use crate::constraint::{Constraint, CounterKind, EvalCtx, Rule, Scope};
 use crate::decision::{Check, Decision, Verdict};
 use crate::error::{Error, Result};
@@ -15,7 +17,7 @@ use crate::ids::random_id;
 use crate::json;
 use crate::passport::Verified;
 use crate::policy::{Mode, Policy};
-use crate::store::{CounterKey, CounterOp, WindowKind};
+use crate::store::{ApprovalState, CounterKey, CounterOp, HeldOp, SettleRule, WindowKind};
 
 /// A caveat compiled once per declaring passport, with the gates it applies to.
 #[derive(Debug)]
@@ -23,6 +25,15 @@ pub(super) struct Caveat {
     pub(super) declared_by: String,
     pub(super) gates: Option<Vec<String>>,
     pub(super) constraint: Constraint,
+}
+
+impl Caveat {
+    /// Whether the caveat applies to requests at `gate`.
+    pub(super) fn applies_to(&self, gate: &str) -> bool {
+        self.gates
+            .as_ref()
+            .is_none_or(|gs| gs.iter().any(|g| gate_matches(g, gate)))
+    }
 }
 
 /// Who is asking, once the passport has been looked at.
@@ -38,6 +49,34 @@ pub(super) struct Pending<'a> {
     pub(super) kind: CounterKind,
     pub(super) label: String,
     pub(super) op: CounterOp,
+    pub(super) settle: SettleRule,
+}
+
+impl Pending<'_> {
+    pub(super) fn held(&self) -> HeldOp {
+        HeldOp {
+            op: self.op.clone(),
+            settle: self.settle.clone(),
+        }
+    }
+}
+
+/// An approval token presented with a request, as read before evaluation: its claims (or why
+/// they could not be read) and the state the store has for the approval it names.
+pub(super) struct Presented {
+    pub(super) claims: std::result::Result<approval::Claims, String>,
+    pub(super) state: Option<ApprovalState>,
+}
+
+/// Where a request stands with the `approval` constraints that apply to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ApprovalNeed {
+    /// No approval constraint holds.
+    None,
+    /// One holds and no valid approval was presented: escalate (if all else passes).
+    Required,
+    /// One holds and this approval (evaluation id, token id) covers it: use it up on admission.
+    Granted(String, String),
 }
 
 /// An evaluation before anything is committed.
@@ -54,6 +93,11 @@ pub(super) struct Evaluation<'a> {
     /// How many checks precede the cumulative ones.
     pub(super) base_checks: usize,
     pub(super) request_hash: String,
+    /// The fingerprint an approval of this request is bound to.
+    pub(super) fingerprint: String,
+    pub(super) approval: ApprovalNeed,
+    /// The ids (and descriptions) of the approval constraints that hold.
+    pub(super) approval_reasons: Vec<Value>,
 }
 
 /// Compiles one caveat. A caveat may carry `gates` (names, or prefixes ending in `*`) limiting the
@@ -105,6 +149,7 @@ pub(super) fn evaluate<'a>(
     req: &Request,
     now: i64,
     dry_run: bool,
+    presented: Option<&Presented>,
 ) -> Result<Evaluation<'a>> {
     let payload = payload_of(req);
     let request_hash = json::sha256_tagged(json::canonical_normalized(&payload)?.as_bytes());
@@ -112,6 +157,12 @@ pub(super) fn evaluate<'a>(
         Caller::Agent(v) => (Some(v.agent_id.clone()), Some(v.passport_id.clone())),
         _ => (None, None),
     };
+    let fingerprint = approval::fingerprint(
+        &req.gate,
+        passport_id.as_deref(),
+        req.client.as_deref(),
+        &payload,
+    )?;
     let gate = policy.and_then(|p| p.gate(&req.gate));
     let decision = Decision {
         decision: Verdict::Deny,
@@ -127,6 +178,9 @@ pub(super) fn evaluate<'a>(
         remaining: BTreeMap::new(),
         attestation: None,
         replayed: false,
+        hold_id: None,
+        approval_request: None,
+        redacted_payload: None,
     };
     let mut eval = Evaluation {
         decision,
@@ -135,6 +189,9 @@ pub(super) fn evaluate<'a>(
         identity_ok: false,
         base_checks: 0,
         request_hash,
+        fingerprint,
+        approval: ApprovalNeed::None,
+        approval_reasons: Vec::new(),
     };
     let checks = &mut eval.decision.checks;
 
@@ -256,6 +313,7 @@ pub(super) fn evaluate<'a>(
         client: req.client.as_deref(),
         gate: &req.gate,
         payload: &payload,
+        hold: req.hold,
     };
     let mut list: Vec<(&'a Constraint, String)> = Vec::new();
     if let Some(g) = gate {
@@ -269,28 +327,49 @@ pub(super) fn evaluate<'a>(
                 .map(|c| (c, format!("anonymous:{}", req.gate))),
         );
     }
-    for cav in caveats.iter().filter(|c| {
-        c.gates
-            .as_ref()
-            .is_none_or(|gs| gs.iter().any(|g| gate_matches(g, &req.gate)))
-    }) {
+    for cav in caveats.iter().filter(|c| c.applies_to(&req.gate)) {
         list.push((&cav.constraint, format!("passport:{}", cav.declared_by)));
     }
     let mut pending = Vec::new();
+    let mut redacted: Option<Value> = None;
+    let mut approvals: Vec<&Constraint> = Vec::new();
     for (c, ns) in list {
         if let Some(check) = c.check(&ctx) {
+            if let Rule::Pii(rule) = &c.rule {
+                if rule.mode == PiiMode::Redact {
+                    redacted = Some(rule.redact(redacted.as_ref().unwrap_or(&payload)));
+                }
+            }
             checks.push(check);
             continue;
         }
-        let Rule::Counter(counter) = &c.rule else {
-            continue;
-        };
-        match resolve_counter(c, counter, &ns, &scope_ctx) {
-            Ok(p) => pending.push(p),
-            Err(msg) => checks.push(Check::new(&c.id, c.ty.as_str(), false, msg)),
+        match &c.rule {
+            Rule::Counter(counter) => match resolve_counter(c, counter, &ns, &scope_ctx) {
+                Ok(p) => pending.push(p),
+                Err(msg) => checks.push(Check::new(&c.id, c.ty.as_str(), false, msg)),
+            },
+            Rule::Approval(when) if when.eval(&payload) => approvals.push(c),
+            Rule::Approval(_) => {
+                checks.push(Check::new(&c.id, c.ty.as_str(), true, "no approval needed"))
+            }
+            _ => {}
         }
     }
-    eval.stateless_ok = checks.iter().all(|c| c.passed);
+    eval.decision.redacted_payload = redacted;
+    if !approvals.is_empty() {
+        let (need, check) = approval_check(&approvals, presented, &eval, now);
+        eval.approval_reasons = approvals
+            .iter()
+            .map(|c| serde_json::json!({"constraint": c.id, "description": c.description}))
+            .collect();
+        eval.approval = need;
+        eval.decision.checks.extend(check);
+    }
+    let checks = &mut eval.decision.checks;
+    // An approval that is merely required does not fail the request: it escalates it.
+    eval.stateless_ok = checks
+        .iter()
+        .all(|c| c.passed || c.code.as_deref() == Some("APPROVAL_REQUIRED"));
     eval.base_checks = checks.len();
     eval.identity_ok = true;
     eval.pending = pending;
@@ -302,6 +381,91 @@ struct ScopeCtx<'r> {
     client: Option<&'r str>,
     gate: &'r str,
     payload: &'r Value,
+    hold: bool,
+}
+
+/// The check of the approval constraints that hold for a request, and what it needs.
+fn approval_check(
+    approvals: &[&Constraint],
+    presented: Option<&Presented>,
+    eval: &Evaluation<'_>,
+    now: i64,
+) -> (ApprovalNeed, Vec<Check>) {
+    let ids: Vec<&str> = approvals.iter().map(|c| c.id.as_str()).collect();
+    let (first, ty) = (ids.first().copied().unwrap_or("approval"), "approval");
+    let fail = |code: &str, why: String| {
+        (
+            ApprovalNeed::None,
+            vec![Check::new(first, ty, false, why).with_code(code)],
+        )
+    };
+    let Some(p) = presented else {
+        let checks = approvals
+            .iter()
+            .map(|c| {
+                let why = c
+                    .description
+                    .clone()
+                    .unwrap_or_else(|| "its condition holds".into());
+                Check::new(&c.id, ty, false, format!("needs a human approval: {why}"))
+                    .with_code("APPROVAL_REQUIRED")
+            })
+            .collect();
+        return (ApprovalNeed::Required, checks);
+    };
+    let claims = match &p.claims {
+        Ok(c) => c,
+        Err(why) => return fail("APPROVAL_INVALID", why.clone()),
+    };
+    let d = &eval.decision;
+    if claims.gate != d.gate {
+        return fail(
+            "APPROVAL_GATE_MISMATCH",
+            format!("the approval is for gate {:?}, not this one", claims.gate),
+        );
+    }
+    if claims.passport_id != d.passport_id {
+        return fail(
+            "APPROVAL_PASSPORT_MISMATCH",
+            "the approval is for another passport".into(),
+        );
+    }
+    if claims.fingerprint != eval.fingerprint {
+        return fail(
+            "APPROVAL_PAYLOAD_MISMATCH",
+            "the approval is for another payload".into(),
+        );
+    }
+    if claims.exp_ms <= now {
+        return fail(
+            "APPROVAL_EXPIRED",
+            format!("the approval expired at {}", claims.exp_ms),
+        );
+    }
+    match &p.state {
+        Some(ApprovalState::Approved { token_id, .. }) if *token_id == claims.jti => {
+            let message = format!(
+                "approved by {:?} ({})",
+                claims.approver, claims.evaluation_id
+            );
+            let checks = ids
+                .iter()
+                .map(|id| Check::new(id, ty, true, message.clone()))
+                .collect();
+            (
+                ApprovalNeed::Granted(claims.evaluation_id.clone(), claims.jti.clone()),
+                checks,
+            )
+        }
+        Some(ApprovalState::Used { .. }) => {
+            fail("APPROVAL_USED", "the approval was already used".into())
+        }
+        Some(ApprovalState::Denied { approver, reason }) => fail(
+            "APPROVAL_DENIED",
+            format!("{approver:?} denied the approval: {reason}"),
+        ),
+        _ => fail("APPROVAL_INVALID", "no such approval was granted".into()),
+    }
 }
 
 fn resolve_counter<'a>(
@@ -353,7 +517,7 @@ fn resolve_counter<'a>(
             (namespace.to_string(), format!("field:{}={v}", p.as_str()))
         }
     };
-    let amount = match (&counter.kind, &counter.amount) {
+    let (amount, need, settle) = match (&counter.kind, &counter.amount) {
         (CounterKind::Spend, Some(field)) => {
             let values = field.resolve(s.payload);
             if values.is_empty() {
@@ -372,9 +536,22 @@ fn resolve_counter<'a>(
                     .checked_add(d)
                     .ok_or_else(|| format!("{}: sum overflows", field.as_str()))?;
             }
-            sum
+            (
+                sum,
+                sum,
+                SettleRule::Actual {
+                    field: field.as_str().to_string(),
+                },
+            )
         }
-        _ => Decimal::ONE,
+        // A slot in flight is taken by a hold and given back when it settles; a request without
+        // a hold takes none but still needs one free.
+        (CounterKind::Concurrency, _) => (
+            if s.hold { Decimal::ONE } else { Decimal::ZERO },
+            Decimal::ONE,
+            SettleRule::Release,
+        ),
+        _ => (Decimal::ONE, Decimal::ONE, SettleRule::Keep),
     };
     let window = match &counter.window {
         None => WindowKind::Forever,
@@ -397,8 +574,10 @@ fn resolve_counter<'a>(
             },
             window,
             amount,
+            need,
             max: counter.max,
         },
+        settle,
     })
 }
 
@@ -410,68 +589,66 @@ fn fmt(d: Decimal) -> String {
 pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
     let mut all_ok = eval.stateless_ok;
     let mut results = Vec::with_capacity(eval.pending.len());
-    for (p, used) in eval.pending.iter().zip(
-        usage
-            .iter()
-            .copied()
-            .chain(std::iter::repeat(Decimal::ZERO)),
-    ) {
-        let total = used.checked_add(p.op.amount);
-        let passed = total.is_some_and(|t| t <= p.op.max);
+    let usage = usage
+        .iter()
+        .copied()
+        .chain(std::iter::repeat(Decimal::ZERO));
+    for (p, used) in eval.pending.iter().zip(usage) {
+        let passed = p.op.fits(used);
         all_ok &= passed;
+        let total = used.checked_add(p.op.need.max(p.op.amount));
         let observed = total.map_or_else(|| "overflow".to_string(), fmt);
-        let (max, label) = (fmt(p.op.max), &p.label);
+        let (max, label, u, a) = (fmt(p.op.max), &p.label, fmt(used), fmt(p.op.amount));
         let message = match (p.kind, passed) {
-            (CounterKind::Spend, true) => format!(
-                "spend {} + {} within {max}{label}",
-                fmt(used),
-                fmt(p.op.amount)
-            ),
-            (CounterKind::Spend, false) => format!(
-                "spend {} + {} would exceed {max}{label}",
-                fmt(used),
-                fmt(p.op.amount)
-            ),
+            (CounterKind::Spend, true) => format!("spend {u} + {a} within {max}{label}"),
+            (CounterKind::Spend, false) => format!("spend {u} + {a} would exceed {max}{label}"),
             (CounterKind::Rate, true) => format!("request {observed} of {max}{label}"),
             (CounterKind::Rate, false) => format!("request {observed} would exceed {max}{label}"),
             (CounterKind::Quota, true) => format!("request {observed} of quota {max}"),
             (CounterKind::Quota, false) => format!("request {observed} would exceed quota {max}"),
+            (CounterKind::Concurrency, true) => format!("{u} of {max} in flight, a slot is free"),
+            (CounterKind::Concurrency, false) => format!("{u} of {max} in flight, no slot is free"),
         };
         let mut check = Check::new(&p.constraint.id, p.constraint.ty.as_str(), passed, message)
             .with_values(observed, max);
-        let left = (p.op.max - used).max(Decimal::ZERO);
         if !passed {
-            check.max_admissible = Some(fmt(left));
+            check.max_admissible = Some(fmt((p.op.max - used).max(Decimal::ZERO)));
         }
         results.push((check, used));
     }
-    let mode_monitor = eval.decision.mode == Mode::Monitor.as_str();
-    let allowed = all_ok || (mode_monitor && eval.identity_ok);
+    let monitor = eval.decision.mode == Mode::Monitor.as_str();
+    let needs_approval = eval.approval == ApprovalNeed::Required;
+    let allowed = (all_ok && !needs_approval) || (monitor && eval.identity_ok);
     for ((check, used), p) in results.into_iter().zip(&eval.pending) {
         let after = if allowed {
             used.saturating_add(p.op.amount)
         } else {
             used
         };
-        let left = fmt((p.op.max - after).max(Decimal::ZERO));
+        let left = (p.op.max - after).max(Decimal::ZERO);
         eval.decision
             .remaining
             .entry(p.constraint.id.clone())
+            // A caveat and a gate constraint may share an id: report the tighter.
             .and_modify(|v| {
-                // A caveat and a gate constraint may share an id: report the tighter.
-                if v.parse::<Decimal>()
-                    .is_ok_and(|old| old > (p.op.max - after).max(Decimal::ZERO))
-                {
-                    v.clone_from(&left);
+                if v.parse::<Decimal>().is_ok_and(|old| old > left) {
+                    *v = fmt(left);
                 }
             })
-            .or_insert(left);
+            .or_insert_with(|| fmt(left));
         eval.decision.checks.push(check);
     }
     eval.decision.allowed = allowed;
-    eval.decision.decision = if allowed {
-        Verdict::Allow
-    } else {
-        Verdict::Deny
+    eval.decision.decision = match (allowed, all_ok && needs_approval) {
+        (true, _) => Verdict::Allow,
+        (false, true) => Verdict::Escalate,
+        (false, false) => Verdict::Deny,
     };
+    eval.decision.approval_request = (eval.decision.decision == Verdict::Escalate).then(|| {
+        let d = &eval.decision;
+        serde_json::json!({
+            "evaluation_id": d.evaluation_id, "fingerprint": eval.fingerprint, "gate": d.gate,
+            "agent_id": d.agent_id, "passport_id": d.passport_id, "reasons": eval.approval_reasons,
+        })
+    });
 }

@@ -12,13 +12,17 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::{json, Value};
 
 mod evaluate;
+mod lifecycle;
 mod request;
 
 pub use request::Request;
 
-use evaluate::{compile_caveat, evaluate, finish, ops, Caller, Caveat, Evaluation};
+use evaluate::{
+    compile_caveat, evaluate, finish, ops, ApprovalNeed, Caller, Caveat, Evaluation, Presented,
+};
 use request::{check_request, payload_of};
 
+use crate::approval;
 use crate::attestation::{self, ChainWriter};
 use crate::clock::{Clock, SystemClock};
 use crate::decision::{Check, Decision, Verdict};
@@ -31,14 +35,20 @@ use crate::passport::{
 };
 use crate::policy::{Mode, Policy};
 use crate::store::{
-    self, AttestationFilter, Commit, CommitOutcome, CounterFilter, CounterState, IdempotencyRecord,
-    Store, StoredRecord,
+    self, ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
+    CounterState, HoldRecord, HoldState, IdempotencyRecord, Store, StoredRecord,
 };
 
 /// How long an idempotency record is kept.
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 /// Longest accepted gate name, idempotency key or client key.
 pub const MAX_NAME_LEN: usize = 256;
+/// How long an unsettled hold lives when the policy does not say (`hold_ttl`).
+pub const DEFAULT_HOLD_TTL_MS: i64 = 15 * 60 * 1000;
+/// How long an escalated request can still be approved.
+pub const APPROVAL_REQUEST_TTL_MS: i64 = 24 * 3600 * 1000;
+/// How long an approval token is valid when `approve` is given no `ttl`.
+pub const DEFAULT_APPROVAL_TTL_MS: i64 = 15 * 60 * 1000;
 
 /// Builds an [`Engine`].
 ///
@@ -137,8 +147,17 @@ impl EngineBuilder {
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             chain: ChainWriter::new(key)?,
             caveats: Mutex::new(lru::LruCache::new(cache)),
+            next_sweep_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
         })
     }
+}
+
+/// What an event record is about, for the store's filters.
+#[derive(Debug, Default, Clone, Copy)]
+struct Event<'a> {
+    gate: Option<&'a str>,
+    agent_id: Option<&'a str>,
+    evaluation_id: Option<&'a str>,
 }
 
 fn trusted_set(builder: &[String], policy: Option<&Policy>) -> Vec<String> {
@@ -161,6 +180,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     chain: ChainWriter,
     caveats: Mutex<lru::LruCache<String, Arc<Vec<Caveat>>>>,
+    /// When `enforce` next looks for expired holds.
+    next_sweep_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Engine {
@@ -221,6 +242,9 @@ impl Engine {
     fn run(&self, req: &Request, dry_run: bool) -> Result<Decision> {
         check_request(req)?;
         let now = self.clock.now_ms();
+        if !dry_run {
+            self.expire_due(now)?;
+        }
         let policy = self.policy();
         let caller = self.caller(req, now)?;
         let idem = match (&req.idempotency_key, dry_run) {
@@ -236,33 +260,91 @@ impl Engine {
             Caller::Agent(v) => self.caveats_of(v)?,
             _ => Arc::new(Vec::new()),
         };
-        let mut eval = evaluate(policy.as_deref(), &caller, &caveats, req, now, dry_run)?;
+        let presented = match &req.approval {
+            Some(token) => Some(self.presented(token)?),
+            None => None,
+        };
+        let mut eval = evaluate(
+            policy.as_deref(),
+            &caller,
+            &caveats,
+            req,
+            now,
+            dry_run,
+            presented.as_ref(),
+        )?;
         let usage = self.store.read(&ops(&eval.pending), now)?;
         finish(&mut eval, &usage);
         if dry_run {
             return Ok(eval.decision);
         }
-        self.commit(eval, req, idem, now)
+        let ttl = policy
+            .as_deref()
+            .map_or(DEFAULT_HOLD_TTL_MS, |p| p.hold_ttl_for(&req.gate));
+        self.commit(eval, req, idem, now, ttl)
+    }
+
+    /// Reads a presented approval token and the store's state for the approval it names.
+    fn presented(&self, token: &str) -> Result<Presented> {
+        Ok(match approval::verify(token) {
+            Ok(claims) => {
+                let state = self
+                    .store
+                    .approval_get(&claims.evaluation_id)?
+                    .map(|a| a.state);
+                Presented {
+                    claims: Ok(claims),
+                    state,
+                }
+            }
+            Err(e) => Presented {
+                claims: Err(e.to_string()),
+                state: None,
+            },
+        })
     }
 
     /// Signs and commits. If a concurrent writer moved the counters between our read and our
-    /// commit, the store refuses the commit and hands back fresh usage: decide again on it (a few
-    /// times at most, then deny) and record what was really decided.
+    /// commit (or used the approval this request presents), the store refuses the commit and
+    /// nothing changes: decide again on the fresh state (a few times at most, then deny) and
+    /// record what was really decided.
     fn commit(
         &self,
         mut eval: Evaluation<'_>,
         req: &Request,
         mut idem: Option<IdempotencyRecord>,
         now: i64,
+        hold_ttl_ms: i64,
     ) -> Result<Decision> {
         const ATTEMPTS: usize = 4;
         let enforce_bounds = eval.decision.mode == Mode::Enforce.as_str();
         let mut tail = self.chain.lock();
         for attempt in 1..=ATTEMPTS {
-            let counters = if eval.decision.allowed {
+            let admitted = eval.decision.allowed;
+            let counters = if admitted {
                 ops(&eval.pending)
             } else {
                 Vec::new()
+            };
+            let hold = match admitted && req.hold {
+                true => Some(HoldRecord {
+                    id: random_id("hld")?,
+                    evaluation_id: eval.decision.evaluation_id.clone(),
+                    gate: eval.decision.gate.clone(),
+                    agent_id: eval.decision.agent_id.clone(),
+                    passport_id: eval.decision.passport_id.clone(),
+                    created_ms: now,
+                    expires_ms: now.saturating_add(hold_ttl_ms),
+                    ops: eval.pending.iter().map(|p| p.held()).collect(),
+                    state: HoldState::Open,
+                }),
+                false => None,
+            };
+            eval.decision.hold_id = hold.as_ref().map(|h| h.id.clone());
+            let approval_request = self.approval_request(&mut eval, now);
+            let use_approval = match (&eval.approval, admitted) {
+                (ApprovalNeed::Granted(e, t), true) => Some((e.clone(), t.clone())),
+                _ => None,
             };
             let (record, hash) = self.seal_decision(&mut eval, req, &tail, now)?;
             if let Some(i) = idem.as_mut() {
@@ -274,8 +356,11 @@ impl Engine {
                 enforce_bounds,
                 record: &record,
                 idempotency: idem.as_ref(),
+                hold: hold.as_ref(),
+                approval_request: approval_request.as_ref(),
+                use_approval: use_approval.as_ref().map(|(e, t)| (e.as_str(), t.as_str())),
             })?;
-            match (outcome, &idem) {
+            let usage = match (outcome, &idem) {
                 (CommitOutcome::Committed, _) => {
                     tail.advance(hash);
                     return Ok(eval.decision);
@@ -286,19 +371,57 @@ impl Engine {
                         "store replayed a request without a key".into(),
                     ))
                 }
-                (CommitOutcome::Rejected { usage }, _) => {
-                    eval.decision.checks.truncate(eval.base_checks);
-                    eval.decision.remaining.clear();
-                    finish(&mut eval, &usage);
-                    if attempt + 1 == ATTEMPTS && eval.decision.allowed {
-                        // Still contended: give up on admitting rather than loop.
-                        eval.decision.allowed = false;
-                        eval.decision.decision = Verdict::Deny;
+                (CommitOutcome::Rejected { usage }, _) => usage,
+                (CommitOutcome::ApprovalUnavailable { state }, _) => {
+                    // Someone used (or revoked) the approval first: this request is refused.
+                    let why = match state.as_str() {
+                        "used" => ("APPROVAL_USED", "the approval was already used"),
+                        "denied" => ("APPROVAL_DENIED", "the approval was denied"),
+                        "approved" => ("APPROVAL_EXPIRED", "the approval expired"),
+                        _ => ("APPROVAL_INVALID", "no such approval was granted"),
+                    };
+                    for c in eval
+                        .decision
+                        .checks
+                        .iter_mut()
+                        .filter(|c| c.ty == "approval")
+                    {
+                        *c = Check::new(&c.constraint, "approval", false, why.1).with_code(why.0);
                     }
+                    eval.approval = ApprovalNeed::None;
+                    eval.stateless_ok = false;
+                    self.store.read(&ops(&eval.pending), now)?
                 }
+            };
+            eval.decision.checks.truncate(eval.base_checks);
+            eval.decision.remaining.clear();
+            finish(&mut eval, &usage);
+            if attempt + 1 == ATTEMPTS && eval.decision.allowed {
+                // Still contended: give up on admitting rather than loop.
+                eval.decision.allowed = false;
+                eval.decision.decision = Verdict::Deny;
             }
         }
         Err(Error::Internal("commit did not settle".into()))
+    }
+
+    /// For an `escalate` decision: the approval record to store, with its expiry written into the
+    /// decision's `approval_request`.
+    fn approval_request(&self, eval: &mut Evaluation<'_>, now: i64) -> Option<ApprovalRecord> {
+        let request = eval.decision.approval_request.as_mut()?;
+        let expires_ms = now.saturating_add(APPROVAL_REQUEST_TTL_MS);
+        request["expires_at"] = json!(expires_ms);
+        let d = &eval.decision;
+        Some(ApprovalRecord {
+            evaluation_id: d.evaluation_id.clone(),
+            fingerprint: eval.fingerprint.clone(),
+            gate: d.gate.clone(),
+            agent_id: d.agent_id.clone(),
+            passport_id: d.passport_id.clone(),
+            created_ms: now,
+            expires_ms,
+            state: ApprovalState::Pending,
+        })
     }
 
     fn seal_decision(
@@ -402,7 +525,11 @@ impl Engine {
         }
         let now = self.clock.now_ms();
         self.store.revoke(passport_id, now)?;
-        self.record_attestation("revocation", &json!({ "passport_id": passport_id }))?;
+        self.append_event(
+            "revocation",
+            &json!({ "passport_id": passport_id }),
+            Event::default(),
+        )?;
         Ok(())
     }
 
@@ -432,31 +559,57 @@ impl Engine {
 
     /// Appends a host event (`kind`, `data`) to this engine's chain and returns the record.
     pub fn record_attestation(&self, kind: &str, data: &Value) -> Result<Value> {
-        if kind.is_empty() || kind.len() > MAX_NAME_LEN || kind == "decision" {
-            return Err(Error::InvalidArgument(
-                "kind must be 1 to 256 characters and not \"decision\"".into(),
-            ));
+        let reserved = ["decision", "revocation", "reset"];
+        if kind.is_empty()
+            || kind.len() > MAX_NAME_LEN
+            || reserved.contains(&kind)
+            || kind.starts_with("hold.")
+            || kind.starts_with("approval.")
+        {
+            return Err(Error::InvalidArgument(format!(
+                "kind must be 1 to 256 characters and not one passgate writes itself ({kind:?})"
+            )));
         }
-        json::check_bounds(data, Limits::PAYLOAD)
-            .map_err(|e| e.into_error(json::Context::Argument))?;
+        self.append_event(kind, data, Event::default())
+    }
+
+    /// Signs an event of `kind` into this engine's chain and appends it.
+    fn append_event(&self, kind: &str, data: &Value, about: Event<'_>) -> Result<Value> {
         let now = self.clock.now_ms();
         let mut tail = self.chain.lock();
-        let body = attestation::event_body(&self.chain, &tail, random_id("att")?, now, kind, data)?;
+        let (stored, hash) = self.event_record(&tail, kind, data, about, now)?;
+        self.store.append(&stored)?;
+        tail.advance(hash);
+        Ok(stored.record)
+    }
+
+    /// Builds and signs the next event record of the chain (the caller stores it and advances
+    /// the tail it holds).
+    fn event_record(
+        &self,
+        tail: &attestation::Tail,
+        kind: &str,
+        data: &Value,
+        about: Event<'_>,
+        now: i64,
+    ) -> Result<(StoredRecord, String)> {
+        json::check_bounds(data, Limits::PAYLOAD)
+            .map_err(|e| e.into_error(json::Context::Argument))?;
+        let body = attestation::event_body(&self.chain, tail, random_id("att")?, now, kind, data)?;
         let (seq, _) = tail.next();
         let (record, hash) = attestation::seal(body, &self.chain.key)?;
-        self.store.append(&StoredRecord {
+        let stored = StoredRecord {
             chain: self.chain.id.clone(),
             seq,
             time_ms: now,
             kind: kind.to_string(),
-            gate: None,
-            agent_id: None,
+            gate: about.gate.map(str::to_string),
+            agent_id: about.agent_id.map(str::to_string),
             decision: None,
-            evaluation_id: None,
-            record: record.clone(),
-        })?;
-        tail.advance(hash);
-        Ok(record)
+            evaluation_id: about.evaluation_id.map(str::to_string),
+            record,
+        };
+        Ok((stored, hash))
     }
 
     /// Records in this engine's store (every chain), oldest first.
@@ -477,12 +630,13 @@ impl Engine {
     /// Deletes counters matching `filter` and records that it did; returns how many.
     pub fn reset_cumulative_state(&self, filter: &CounterFilter) -> Result<usize> {
         let n = self.store.reset_counters(filter)?;
-        self.record_attestation(
+        self.append_event(
             "reset",
             &json!({
                 "namespace": filter.namespace, "constraint": filter.constraint,
                 "scope": filter.scope, "counters": n,
             }),
+            Event::default(),
         )?;
         Ok(n)
     }
@@ -510,7 +664,7 @@ impl Engine {
                 "passport_id": passport_id,
                 "passport": if passport_id.is_none() { req.passport.as_deref().map(|t| json::sha256_tagged(t.as_bytes())) } else { None },
                 "client": req.client,
-                "hold": false,
+                "hold": req.hold,
                 "payload": payload_of(req),
             }))?
             .as_bytes(),

@@ -21,6 +21,11 @@ pub struct Request {
     pub trace: Option<Value>,
     /// The host's key for an anonymous caller (an address, an API key id), for `scope: client`.
     pub client: Option<String>,
+    /// Reserve the request's amounts instead of counting them for good: the decision carries a
+    /// `hold_id` to settle (with the actual amounts) or release.
+    pub hold: bool,
+    /// An approval token from `Engine::approve`, for a request that escalated before.
+    pub approval: Option<String>,
 }
 
 impl Request {
@@ -54,6 +59,18 @@ impl Request {
     /// Sets the client key.
     pub fn client(mut self, client: impl Into<String>) -> Self {
         self.client = Some(client.into());
+        self
+    }
+
+    /// Asks for a hold (a reservation to settle or release later).
+    pub fn hold(mut self, hold: bool) -> Self {
+        self.hold = hold;
+        self
+    }
+
+    /// Presents an approval token.
+    pub fn approval(mut self, token: impl Into<String>) -> Self {
+        self.approval = Some(token.into());
         self
     }
 }

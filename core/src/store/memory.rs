@@ -1,13 +1,14 @@
 //! `memory:` — the in-process store: one mutex over plain maps. Commits are atomic because they
 //! run entirely under that mutex.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use parking_lot::Mutex;
 use rust_decimal::Decimal;
 
 use super::{
-    AttestationFilter, Commit, CommitOutcome, CounterFilter, CounterKey, CounterOp, CounterState,
+    ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
+    CounterKey, CounterOp, CounterState, HoldOutcome, HoldRecord, HoldResolution, HoldState,
     IdempotencyRecord, Store, StoredRecord, WindowKind,
 };
 use crate::error::{Error, Result};
@@ -24,6 +25,10 @@ struct State {
     records: Vec<StoredRecord>,
     revoked: HashSet<String>,
     idempotency: HashMap<(String, String), IdempotencyRecord>,
+    holds: HashMap<String, HoldRecord>,
+    /// Open holds by expiry, for `holds_due`.
+    open_holds: BTreeSet<(i64, String)>,
+    approvals: HashMap<String, ApprovalRecord>,
 }
 
 /// A counter's data. Sliding windows keep the admitted amounts with their times (an exact log:
@@ -99,6 +104,45 @@ impl Counter {
         }
     }
 
+    /// Changes by `delta` what was counted at `placed_ms`: in that fixed window if it is still
+    /// the current one, at that place of a sliding log if it is still inside the window. A
+    /// reservation whose window has passed is gone with it; an increase is then counted now.
+    fn adjust(
+        &mut self,
+        window: WindowKind,
+        placed_ms: i64,
+        delta: Decimal,
+        now_ms: i64,
+    ) -> Result<()> {
+        let overflow = || Error::payload("/", "counter total would overflow");
+        self.roll(window, now_ms);
+        match (&mut *self, window) {
+            (Counter::Total(sum), _) => {
+                *sum = (sum.checked_add(delta).ok_or_else(overflow)?).max(Decimal::ZERO)
+            }
+            (Counter::Fixed { start, sum }, w) => {
+                if w.fixed_start(placed_ms) == Some(*start) || delta > Decimal::ZERO {
+                    *sum = (sum.checked_add(delta).ok_or_else(overflow)?).max(Decimal::ZERO);
+                }
+            }
+            (Counter::Sliding { log, sum }, WindowKind::Sliding { size_ms }) => {
+                let inside = placed_ms > now_ms.saturating_sub(size_ms);
+                if inside {
+                    let at = log.partition_point(|(t, _)| *t <= placed_ms);
+                    log.insert(at, (placed_ms, delta));
+                    *sum = sum.checked_add(delta).ok_or_else(overflow)?;
+                } else if delta > Decimal::ZERO {
+                    log.push_back((now_ms, delta));
+                    *sum = sum.checked_add(delta).ok_or_else(overflow)?;
+                }
+            }
+            (Counter::Sliding { sum, .. }, _) => {
+                *sum = sum.checked_add(delta).ok_or_else(overflow)?
+            }
+        }
+        Ok(())
+    }
+
     fn add(&mut self, amount: Decimal, now_ms: i64) -> Result<()> {
         let overflow = || Error::payload("/", "counter total would overflow");
         match self {
@@ -144,17 +188,36 @@ impl Store for MemoryStore {
                 }
             }
         }
+        if let Some((evaluation_id, token_id)) = c.use_approval {
+            let usable = match state.approvals.get(evaluation_id).map(|a| &a.state) {
+                Some(ApprovalState::Approved {
+                    token_id: t,
+                    expires_ms,
+                    ..
+                }) => t == token_id && *expires_ms > c.now_ms,
+                _ => false,
+            };
+            if !usable {
+                let found = state
+                    .approvals
+                    .get(evaluation_id)
+                    .map_or("unknown", |a| a.state.name());
+                return Ok(CommitOutcome::ApprovalUnavailable {
+                    state: found.to_string(),
+                });
+            }
+        }
         if c.enforce_bounds {
             let usage: Vec<Decimal> = c
                 .counters
                 .iter()
                 .map(|op| state.usage(op, c.now_ms))
                 .collect();
-            let over = c.counters.iter().zip(&usage).any(|(op, used)| {
-                used.checked_add(op.amount)
-                    .is_none_or(|total| total > op.max)
-            });
-            if over {
+            if c.counters
+                .iter()
+                .zip(&usage)
+                .any(|(op, used)| !op.fits(*used))
+            {
                 return Ok(CommitOutcome::Rejected { usage });
             }
         }
@@ -177,6 +240,20 @@ impl Store for MemoryStore {
             state
                 .idempotency
                 .insert((idem.namespace.clone(), idem.key.clone()), idem.clone());
+        }
+        if let Some(hold) = c.hold {
+            state.open_holds.insert((hold.expires_ms, hold.id.clone()));
+            state.holds.insert(hold.id.clone(), hold.clone());
+        }
+        if let Some(a) = c.approval_request {
+            state.approvals.insert(a.evaluation_id.clone(), a.clone());
+        }
+        if let Some((evaluation_id, token_id)) = c.use_approval {
+            if let Some(a) = state.approvals.get_mut(evaluation_id) {
+                a.state = ApprovalState::Used {
+                    token_id: token_id.to_string(),
+                };
+            }
         }
         Ok(CommitOutcome::Committed)
     }
@@ -243,5 +320,94 @@ impl Store for MemoryStore {
         let before = state.counters.len();
         state.counters.retain(|(k, _), _| !filter.matches(k));
         Ok(before - state.counters.len())
+    }
+
+    fn hold_get(&self, id: &str) -> Result<Option<HoldRecord>> {
+        Ok(self.state.lock().holds.get(id).cloned())
+    }
+
+    fn hold_resolve(&self, r: &HoldResolution<'_>) -> Result<HoldOutcome> {
+        let mut state = self.state.lock();
+        let Some(hold) = state.holds.get(r.hold_id).cloned() else {
+            return Ok(HoldOutcome::Unknown);
+        };
+        if hold.state != HoldState::Open {
+            return Ok(HoldOutcome::NotOpen(hold.state));
+        }
+        if r.amounts.len() != hold.ops.len() {
+            return Err(Error::Internal(format!(
+                "hold {} has {} counters, {} amounts given",
+                hold.id,
+                hold.ops.len(),
+                r.amounts.len()
+            )));
+        }
+        // An amount above its reservation must still fit under the bound.
+        let usage: Vec<Decimal> = hold
+            .ops
+            .iter()
+            .map(|h| state.usage(&h.op, r.now_ms))
+            .collect();
+        let over = hold
+            .ops
+            .iter()
+            .zip(r.amounts)
+            .zip(&usage)
+            .any(|((h, new), used)| {
+                let delta = *new - h.op.amount;
+                delta > Decimal::ZERO && used.checked_add(delta).is_none_or(|t| t > h.op.max)
+            });
+        if over {
+            return Ok(HoldOutcome::Rejected { usage });
+        }
+        let mut updated = Vec::with_capacity(hold.ops.len());
+        for (h, new) in hold.ops.iter().zip(r.amounts) {
+            let key = (h.op.key.clone(), h.op.window);
+            let Some(mut counter) = state.counters.get(&key).cloned() else {
+                continue;
+            };
+            counter.adjust(h.op.window, hold.created_ms, *new - h.op.amount, r.now_ms)?;
+            updated.push((key, counter));
+        }
+        state.counters.extend(updated);
+        state.open_holds.remove(&(hold.expires_ms, hold.id.clone()));
+        if let Some(h) = state.holds.get_mut(r.hold_id) {
+            h.state = r.state;
+        }
+        state.records.push(r.record.clone());
+        Ok(HoldOutcome::Resolved)
+    }
+
+    fn holds_due(&self, now_ms: i64, limit: usize) -> Result<Vec<HoldRecord>> {
+        let state = self.state.lock();
+        Ok(state
+            .open_holds
+            .iter()
+            .take_while(|(expires, _)| *expires <= now_ms)
+            .take(limit)
+            .filter_map(|(_, id)| state.holds.get(id).cloned())
+            .collect())
+    }
+
+    fn approval_get(&self, evaluation_id: &str) -> Result<Option<ApprovalRecord>> {
+        Ok(self.state.lock().approvals.get(evaluation_id).cloned())
+    }
+
+    fn approval_resolve(
+        &self,
+        evaluation_id: &str,
+        to: &ApprovalState,
+        record: &StoredRecord,
+    ) -> Result<Option<ApprovalState>> {
+        let mut state = self.state.lock();
+        let Some(a) = state.approvals.get_mut(evaluation_id) else {
+            return Ok(None);
+        };
+        let found = a.state.clone();
+        if found == ApprovalState::Pending {
+            a.state = to.clone();
+            state.records.push(record.clone());
+        }
+        Ok(Some(found))
     }
 }

@@ -28,6 +28,7 @@
 mod memory;
 
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use memory::MemoryStore;
@@ -38,7 +39,7 @@ use crate::error::{Error, Result};
 ///
 /// `namespace` is `gate:<name>`, `global`, `passport:<declaring passport id>` (caveats) or
 /// `anonymous:<gate>`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CounterKey {
     pub namespace: String,
     pub constraint: String,
@@ -46,7 +47,8 @@ pub struct CounterKey {
 }
 
 /// How a counter forgets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WindowKind {
     /// Never (quotas).
     Forever,
@@ -69,12 +71,152 @@ impl WindowKind {
 }
 
 /// One counter a request touches: its key, window, the amount the request adds and the bound.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CounterOp {
     pub key: CounterKey,
     pub window: WindowKind,
+    /// What the request adds.
     pub amount: Decimal,
+    /// What must fit under `max` (usage + need ≤ max). Usually `amount`; a `concurrency` check
+    /// without a hold adds nothing but still needs a free slot (need 1, amount 0).
+    pub need: Decimal,
     pub max: Decimal,
+}
+
+impl CounterOp {
+    /// Whether `usage` leaves room for this op.
+    pub fn fits(&self, usage: Decimal) -> bool {
+        usage
+            .checked_add(self.need.max(self.amount))
+            .is_some_and(|t| t <= self.max)
+    }
+}
+
+/// What a hold does to one of its counters when it is settled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "on_settle", rename_all = "snake_case")]
+pub enum SettleRule {
+    /// Keep the reserved amount (a request was made: rate limits, quotas).
+    Keep,
+    /// Replace it by the actual amount at this pointer of the settlement payload (spend).
+    Actual { field: String },
+    /// Give it back (a slot in flight: concurrency).
+    Release,
+}
+
+/// One counter a hold reserved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldOp {
+    pub op: CounterOp,
+    pub settle: SettleRule,
+}
+
+/// Where a hold is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldState {
+    Open,
+    Settled,
+    Released,
+    Expired,
+}
+
+impl HoldState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldState::Open => "open",
+            HoldState::Settled => "settled",
+            HoldState::Released => "released",
+            HoldState::Expired => "expired",
+        }
+    }
+}
+
+/// A reservation made by `enforce(hold = true)`, stored with the decision that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldRecord {
+    pub id: String,
+    pub evaluation_id: String,
+    pub gate: String,
+    pub agent_id: Option<String>,
+    pub passport_id: Option<String>,
+    /// When the reservation was counted (its fixed window, its place in a sliding log).
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub ops: Vec<HeldOp>,
+    pub state: HoldState,
+}
+
+/// Settling, releasing or expiring a hold: one atomic step.
+#[derive(Debug, Clone)]
+pub struct HoldResolution<'a> {
+    pub hold_id: &'a str,
+    pub now_ms: i64,
+    /// The state the hold moves to (not `Open`).
+    pub state: HoldState,
+    /// The final amount of each of the hold's ops, in order (0 gives the reservation back).
+    pub amounts: &'a [Decimal],
+    /// The record of this step.
+    pub record: &'a StoredRecord,
+}
+
+/// What resolving a hold did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HoldOutcome {
+    /// Counters adjusted, hold closed, record appended.
+    Resolved,
+    /// No such hold.
+    Unknown,
+    /// The hold was already closed; nothing changed.
+    NotOpen(HoldState),
+    /// An amount above its reservation would pass a bound; nothing changed. `usage[i]` is the
+    /// current usage of op `i`.
+    Rejected { usage: Vec<Decimal> },
+}
+
+/// Where an approval request is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ApprovalState {
+    Pending,
+    Approved {
+        token_id: String,
+        approver: String,
+        expires_ms: i64,
+    },
+    Denied {
+        approver: String,
+        reason: String,
+    },
+    Used {
+        token_id: String,
+    },
+}
+
+impl ApprovalState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ApprovalState::Pending => "pending",
+            ApprovalState::Approved { .. } => "approved",
+            ApprovalState::Denied { .. } => "denied",
+            ApprovalState::Used { .. } => "used",
+        }
+    }
+}
+
+/// An `escalate` decision's request for a human approval, bound to the request's fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    pub evaluation_id: String,
+    /// Hash over (gate, passport id, client, canonical payload).
+    pub fingerprint: String,
+    pub gate: String,
+    pub agent_id: Option<String>,
+    pub passport_id: Option<String>,
+    pub created_ms: i64,
+    /// After this, the request can no longer be approved.
+    pub expires_ms: i64,
+    pub state: ApprovalState,
 }
 
 /// An attestation record ready to append: the sealed JSON and the fields stores index.
@@ -117,6 +259,13 @@ pub struct Commit<'a> {
     pub record: &'a StoredRecord,
     /// Stored only if no record exists under its key yet.
     pub idempotency: Option<&'a IdempotencyRecord>,
+    /// A reservation to remember (`enforce(hold = true)`), stored if the commit goes through.
+    pub hold: Option<&'a HoldRecord>,
+    /// An approval request to remember (an `escalate` decision).
+    pub approval_request: Option<&'a ApprovalRecord>,
+    /// An approval this request uses up: `(evaluation id, token id)`. The commit goes through
+    /// only if that approval is `Approved` with this token and not expired; it becomes `Used`.
+    pub use_approval: Option<(&'a str, &'a str)>,
 }
 
 /// What a commit did.
@@ -129,6 +278,9 @@ pub enum CommitOutcome {
     Rejected { usage: Vec<Decimal> },
     /// The idempotency key was already used: nothing changed; here is the stored record.
     Replay(IdempotencyRecord),
+    /// The approval named by `use_approval` cannot be used (another request used it, it was
+    /// never approved with that token, or it expired): nothing changed.
+    ApprovalUnavailable { state: String },
 }
 
 /// Which records [`Store::attestations`] returns. Empty fields match everything.
@@ -144,6 +296,8 @@ pub struct AttestationFilter {
     pub since_ms: Option<i64>,
     /// Exclusive upper bound on `time` (ms).
     pub until_ms: Option<i64>,
+    /// Only decisions on requests made without a passport.
+    pub anonymous_only: bool,
     /// The oldest `limit` matching records.
     pub limit: Option<usize>,
 }
@@ -162,6 +316,7 @@ impl AttestationFilter {
             && eq(&self.kind, Some(&r.kind))
             && self.since_ms.is_none_or(|s| r.time_ms >= s)
             && self.until_ms.is_none_or(|u| r.time_ms < u)
+            && (!self.anonymous_only || (r.kind == "decision" && r.agent_id.is_none()))
     }
 }
 
@@ -225,6 +380,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Deletes counters matching `filter`; returns how many.
     fn reset_counters(&self, filter: &CounterFilter) -> Result<usize>;
+
+    /// A hold by id.
+    fn hold_get(&self, id: &str) -> Result<Option<HoldRecord>>;
+
+    /// Settles, releases or expires an open hold, atomically with its record: adjusts each
+    /// counter by (final amount − reserved amount) in the window the reservation was counted in
+    /// (an increase is checked against the bound first), closes the hold, appends the record.
+    fn hold_resolve(&self, r: &HoldResolution<'_>) -> Result<HoldOutcome>;
+
+    /// Open holds whose `expires_ms` is at or before `now_ms` (at most `limit`).
+    fn holds_due(&self, now_ms: i64, limit: usize) -> Result<Vec<HoldRecord>>;
+
+    /// An approval request by evaluation id.
+    fn approval_get(&self, evaluation_id: &str) -> Result<Option<ApprovalRecord>>;
+
+    /// Moves a `Pending` approval request to `to`, atomically with its record. Returns the state
+    /// it found: if that is not `Pending`, nothing changed.
+    fn approval_resolve(
+        &self,
+        evaluation_id: &str,
+        to: &ApprovalState,
+        record: &StoredRecord,
+    ) -> Result<Option<ApprovalState>>;
 }
 
 /// Opens a store from its URL: `memory:` (also the empty string).

@@ -1,0 +1,424 @@
+//! What happens after a decision: holds are settled, released or expire; escalated requests are
+//! approved or denied. Every step is signed into the engine's chain, atomically with its effect.
+
+use std::sync::atomic::Ordering;
+
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use super::{Engine, Event, DEFAULT_APPROVAL_TTL_MS, MAX_NAME_LEN};
+use crate::approval;
+use crate::constraint::{EvalCtx, Rule};
+use crate::error::{Error, Result};
+use crate::ids::random_id;
+use crate::json;
+use crate::store::{
+    ApprovalState, AttestationFilter, HoldOutcome, HoldRecord, HoldResolution, HoldState,
+    SettleRule,
+};
+
+/// How often `enforce` looks for expired holds, at most.
+const SWEEP_EVERY_MS: i64 = 1000;
+/// How many expired holds one sweep releases.
+const SWEEP_BATCH: usize = 256;
+
+impl Engine {
+    /// Settles a hold: the counters keep the actual amounts. `actual` is a payload of the
+    /// request's shape holding the real values (`{"amount": 42}`); `None`, or a field it lacks,
+    /// keeps the reserved amount. Rate limits and quotas keep their count; `concurrency` gives its
+    /// slot back. An actual amount above the reservation is admitted only if the caps still hold
+    /// (`HOLD_EXCEEDS` otherwise). Returns `{hold_id, state, amounts, attestation}`.
+    pub fn settle(&self, hold_id: &str, actual: Option<&Value>) -> Result<Value> {
+        let hold = self.open_hold(hold_id)?;
+        if let Some(a) = actual {
+            json::check_bounds(a, json::Limits::PAYLOAD)
+                .map_err(|e| e.into_error(json::Context::Payload))?;
+        }
+        let mut amounts = Vec::with_capacity(hold.ops.len());
+        for h in &hold.ops {
+            amounts.push(match (&h.settle, actual) {
+                (SettleRule::Keep, _) => h.op.amount,
+                (SettleRule::Release, _) => Decimal::ZERO,
+                (SettleRule::Actual { .. }, None) => h.op.amount,
+                (SettleRule::Actual { field }, Some(a)) => {
+                    actual_amount(field, a)?.unwrap_or(h.op.amount)
+                }
+            });
+        }
+        self.resolve_hold(&hold, HoldState::Settled, &amounts)
+    }
+
+    /// Releases a hold: every counter gives its reservation back.
+    pub fn release(&self, hold_id: &str) -> Result<Value> {
+        let hold = self.open_hold(hold_id)?;
+        self.resolve_hold(
+            &hold,
+            HoldState::Released,
+            &vec![Decimal::ZERO; hold.ops.len()],
+        )
+    }
+
+    /// Releases every hold whose TTL has passed (`enforce` also does this, lazily); returns how
+    /// many it released.
+    pub fn expire_holds(&self) -> Result<usize> {
+        let now = self.clock.now_ms();
+        let mut n = 0;
+        loop {
+            let due = self.store.holds_due(now, SWEEP_BATCH)?;
+            for hold in &due {
+                match self.resolve_hold(
+                    hold,
+                    HoldState::Expired,
+                    &vec![Decimal::ZERO; hold.ops.len()],
+                ) {
+                    Ok(_) => n += 1,
+                    // Another engine closed it meanwhile.
+                    Err(Error::HoldClosed(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if due.len() < SWEEP_BATCH {
+                return Ok(n);
+            }
+        }
+    }
+
+    /// Called by `enforce`: expires due holds at most once a second.
+    pub(super) fn expire_due(&self, now: i64) -> Result<()> {
+        let next = self.next_sweep_ms.load(Ordering::Relaxed);
+        if now < next
+            || self
+                .next_sweep_ms
+                .compare_exchange(
+                    next,
+                    now.saturating_add(SWEEP_EVERY_MS),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return Ok(());
+        }
+        self.expire_holds().map(|_| ())
+    }
+
+    fn open_hold(&self, hold_id: &str) -> Result<HoldRecord> {
+        let hold = self
+            .store
+            .hold_get(hold_id)?
+            .ok_or_else(|| Error::HoldUnknown(format!("no hold {hold_id:?}")))?;
+        if hold.state != HoldState::Open {
+            return Err(Error::HoldClosed(format!(
+                "hold {hold_id} was already {}",
+                hold.state.as_str()
+            )));
+        }
+        if hold.expires_ms <= self.clock.now_ms() {
+            // Past its TTL: it is released, not settled.
+            self.resolve_hold(
+                &hold,
+                HoldState::Expired,
+                &vec![Decimal::ZERO; hold.ops.len()],
+            )?;
+            return Err(Error::HoldClosed(format!(
+                "hold {hold_id} expired and was released"
+            )));
+        }
+        Ok(hold)
+    }
+
+    fn resolve_hold(
+        &self,
+        hold: &HoldRecord,
+        state: HoldState,
+        amounts: &[Decimal],
+    ) -> Result<Value> {
+        let now = self.clock.now_ms();
+        let per_constraint: serde_json::Map<String, Value> = hold
+            .ops
+            .iter()
+            .zip(amounts)
+            .map(|(h, a)| {
+                (
+                    h.op.key.constraint.clone(),
+                    json!(a.normalize().to_string()),
+                )
+            })
+            .collect();
+        let data = json!({
+            "hold_id": hold.id, "evaluation_id": hold.evaluation_id, "gate": hold.gate,
+            "agent_id": hold.agent_id, "passport_id": hold.passport_id, "amounts": per_constraint,
+        });
+        let kind = format!("hold.{}", state.as_str());
+        let about = Event {
+            gate: Some(&hold.gate),
+            agent_id: hold.agent_id.as_deref(),
+            evaluation_id: Some(&hold.evaluation_id),
+        };
+        let mut tail = self.chain.lock();
+        let (stored, hash) = self.event_record(&tail, &kind, &data, about, now)?;
+        let outcome = self.store.hold_resolve(&HoldResolution {
+            hold_id: &hold.id,
+            now_ms: now,
+            state,
+            amounts,
+            record: &stored,
+        })?;
+        match outcome {
+            HoldOutcome::Resolved => {
+                tail.advance(hash);
+                Ok(json!({
+                    "hold_id": hold.id, "state": state.as_str(), "amounts": per_constraint,
+                    "attestation": stored.record,
+                }))
+            }
+            HoldOutcome::Unknown => Err(Error::HoldUnknown(format!("no hold {:?}", hold.id))),
+            HoldOutcome::NotOpen(s) => Err(Error::HoldClosed(format!(
+                "hold {} was already {}",
+                hold.id,
+                s.as_str()
+            ))),
+            HoldOutcome::Rejected { usage } => {
+                let over: Vec<String> = hold
+                    .ops
+                    .iter()
+                    .zip(amounts)
+                    .zip(&usage)
+                    .filter(|((h, a), _)| **a > h.op.amount)
+                    .map(|((h, a), used)| {
+                        let (a, r, u) = (a.normalize(), h.op.amount.normalize(), used.normalize());
+                        format!(
+                            "{}: actual {a} is over the {r} reserved, and {u} is used of {}",
+                            h.op.key.constraint, h.op.max
+                        )
+                    })
+                    .collect();
+                Err(Error::HoldExceeds(format!(
+                    "hold {}: {}",
+                    hold.id,
+                    over.join("; ")
+                )))
+            }
+        }
+    }
+
+    /// Approves an escalated request: writes an attestation and returns a signed approval token
+    /// that admits exactly that request (same gate, passport, client and payload), once, within
+    /// `ttl_ms` (default 15 minutes).
+    pub fn approve(
+        &self,
+        evaluation_id: &str,
+        approver: &str,
+        ttl_ms: Option<i64>,
+    ) -> Result<String> {
+        check_name("approver", approver)?;
+        let ttl = ttl_ms.unwrap_or(DEFAULT_APPROVAL_TTL_MS);
+        if ttl <= 0 {
+            return Err(Error::InvalidArgument("ttl must be positive".into()));
+        }
+        let now = self.clock.now_ms();
+        let request = self.pending_approval(evaluation_id, now)?;
+        let claims = approval::Claims {
+            jti: random_id("apr")?,
+            evaluation_id: evaluation_id.to_string(),
+            fingerprint: request.fingerprint.clone(),
+            gate: request.gate.clone(),
+            passport_id: request.passport_id.clone(),
+            approver: approver.to_string(),
+            iat_ms: now,
+            exp_ms: now.saturating_add(ttl),
+            kid: self.chain.key.did().to_string(),
+        };
+        let token = approval::sign(&claims, &self.chain.key)?;
+        let data = json!({
+            "evaluation_id": evaluation_id, "approver": approver, "token_id": claims.jti,
+            "expires_at": claims.exp_ms, "fingerprint": claims.fingerprint,
+            "passport_id": claims.passport_id,
+        });
+        let to = ApprovalState::Approved {
+            token_id: claims.jti.clone(),
+            approver: approver.to_string(),
+            expires_ms: claims.exp_ms,
+        };
+        self.resolve_approval(&request, "approval.granted", &data, &to, now)?;
+        Ok(token)
+    }
+
+    /// Denies an escalated request, with a reason; writes an attestation.
+    pub fn deny_approval(
+        &self,
+        evaluation_id: &str,
+        approver: &str,
+        reason: &str,
+    ) -> Result<Value> {
+        check_name("approver", approver)?;
+        if reason.len() > 4096 {
+            return Err(Error::InvalidArgument(
+                "reason must be at most 4096 bytes".into(),
+            ));
+        }
+        let now = self.clock.now_ms();
+        let request = self.pending_approval(evaluation_id, now)?;
+        let data =
+            json!({ "evaluation_id": evaluation_id, "approver": approver, "reason": reason });
+        let to = ApprovalState::Denied {
+            approver: approver.to_string(),
+            reason: reason.to_string(),
+        };
+        self.resolve_approval(&request, "approval.denied", &data, &to, now)
+    }
+
+    fn pending_approval(
+        &self,
+        evaluation_id: &str,
+        now: i64,
+    ) -> Result<crate::store::ApprovalRecord> {
+        let request = self.store.approval_get(evaluation_id)?.ok_or_else(|| {
+            Error::ApprovalUnknown(format!("no escalated request {evaluation_id:?}"))
+        })?;
+        if request.state != ApprovalState::Pending {
+            return Err(Error::ApprovalClosed(format!(
+                "request {evaluation_id} was already {}",
+                request.state.name()
+            )));
+        }
+        if request.expires_ms <= now {
+            return Err(Error::ApprovalClosed(format!(
+                "request {evaluation_id} can no longer be approved (expired)"
+            )));
+        }
+        Ok(request)
+    }
+
+    fn resolve_approval(
+        &self,
+        request: &crate::store::ApprovalRecord,
+        kind: &str,
+        data: &Value,
+        to: &ApprovalState,
+        now: i64,
+    ) -> Result<Value> {
+        let about = Event {
+            gate: Some(&request.gate),
+            agent_id: request.agent_id.as_deref(),
+            evaluation_id: Some(&request.evaluation_id),
+        };
+        let mut tail = self.chain.lock();
+        let (stored, hash) = self.event_record(&tail, kind, data, about, now)?;
+        match self
+            .store
+            .approval_resolve(&request.evaluation_id, to, &stored)?
+        {
+            Some(ApprovalState::Pending) => {
+                tail.advance(hash);
+                Ok(stored.record)
+            }
+            Some(other) => Err(Error::ApprovalClosed(format!(
+                "request {} was already {}",
+                request.evaluation_id,
+                other.name()
+            ))),
+            None => Err(Error::ApprovalUnknown(format!(
+                "no escalated request {:?}",
+                request.evaluation_id
+            ))),
+        }
+    }
+
+    /// The gates this passport (or, with `None`, an anonymous caller) could be admitted to now:
+    /// its permissions cover the gate's, and every constraint that does not look at the payload
+    /// (time windows, of the gate and of the passport's caveats) passes. For filtering an MCP
+    /// `tools/list` per agent. An invalid passport is an error (its code says why).
+    pub fn allowed_gates(&self, passport: Option<&str>) -> Result<Vec<String>> {
+        let Some(policy) = self.policy() else {
+            return Ok(Vec::new());
+        };
+        let now = self.clock.now_ms();
+        let empty = Value::Object(Default::default());
+        let ctx = EvalCtx {
+            payload: &empty,
+            now_ms: now,
+        };
+        let open_now = |cs: &mut dyn Iterator<Item = &crate::constraint::Constraint>| {
+            cs.filter(|c| matches!(c.rule, Rule::TimeWindow(_)))
+                .all(|c| c.check(&ctx).is_none_or(|k| k.passed))
+        };
+        let Some(token) = passport else {
+            let Some(anon) = &policy.anonymous else {
+                return Ok(Vec::new());
+            };
+            let mut names: Vec<String> = anon
+                .gates
+                .iter()
+                .filter(|g| {
+                    open_now(&mut anon.constraints.iter())
+                        && policy
+                            .gate(g)
+                            .is_none_or(|gate| open_now(&mut gate.constraints.iter()))
+                })
+                .cloned()
+                .collect();
+            names.sort();
+            names.dedup();
+            return Ok(names);
+        };
+        let verified = self.verify(token, now)?;
+        let caveats = self.caveats_of(&verified)?;
+        Ok(policy
+            .gates
+            .values()
+            .filter(|g| g.require.iter().all(|r| verified.has_permission(r)))
+            .filter(|g| open_now(&mut g.constraints.iter()))
+            .filter(|g| {
+                open_now(
+                    &mut caveats
+                        .iter()
+                        .filter(|c| c.applies_to(&g.name))
+                        .map(|c| &c.constraint),
+                )
+            })
+            .map(|g| g.name.clone())
+            .collect())
+    }
+
+    /// Decisions on requests made without a passport, oldest first (`filter` narrows further).
+    pub fn anonymous_log(&self, filter: &AttestationFilter) -> Result<Vec<Value>> {
+        let f = AttestationFilter {
+            anonymous_only: true,
+            ..filter.clone()
+        };
+        self.attestations(&f)
+    }
+}
+
+fn check_name(what: &str, v: &str) -> Result<()> {
+    if v.is_empty() || v.len() > MAX_NAME_LEN {
+        return Err(Error::InvalidArgument(format!(
+            "{what} must be 1 to {MAX_NAME_LEN} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// The actual amount at `field` of a settlement payload (`None` when absent).
+fn actual_amount(field: &str, actual: &Value) -> Result<Option<Decimal>> {
+    let ptr = crate::pointer::Pointer::parse(field).map_err(|m| Error::payload(field, m))?;
+    let values = ptr.resolve(actual);
+    if values.is_empty() {
+        return Ok(None);
+    }
+    let mut sum = Decimal::ZERO;
+    for v in values {
+        let d = json::to_decimal(v).map_err(|m| Error::payload(field, m))?;
+        if d.is_sign_negative() && !d.is_zero() {
+            return Err(Error::payload(
+                field,
+                format!("an actual amount cannot be negative ({d})"),
+            ));
+        }
+        sum = sum
+            .checked_add(d)
+            .ok_or_else(|| Error::payload(field, "sum overflows"))?;
+    }
+    Ok(Some(sum))
+}
