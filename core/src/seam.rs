@@ -2,7 +2,28 @@
 //!
 //! Python, Node and the MCP handler all go through here, so no binding re-implements a rule.
 //! Arguments use snake_case keys; unknown keys are refused (`INVALID_ARGUMENT`), so a typo never
-//! silently drops an option.
+//! silently drops an option. [`call`] runs one operation:
+//!
+//! | operation | arguments | returns |
+//! |---|---|---|
+//! | `enforce`, `dry_run` | `gate`, `passport`?, `payload`?, `idempotency_key`?, `trace`?, `client`?, `hold`?, `approval`? | the decision |
+//! | `verify_passport` | `passport` | its claims |
+//! | `revoke_passport` | `passport_id` | `{revoked}` |
+//! | `reissue` | `passport`, `issuer_secret`, `expires_in_days`? | an issued passport |
+//! | `issue_passport` | `issuer_secret`, `agent_id`, `agent_name`?, `permissions`?, `expires_in_days`?, `caveats`?, `passport`? (parent: `issuer_secret` is then its agent key) | `{token, passport_id, agent_id, did, private_key, expires_at}` |
+//! | `cumulative_state`, `reset_cumulative_state` | `namespace`?, `constraint`?, `scope`?, `gate`?, `agent_id`? | `{counters}`, `{reset}` |
+//! | `attestations`, `anonymous_log` | `chain`?, `gate`?, `agent_id`?, `decision`?, `evaluation_id`?, `kind`?, `since`?, `until`?, `limit`? | `{attestations}` |
+//! | `record_attestation` | `kind`, `data`? | the record |
+//! | `settle` | `hold_id`, `actual`? | `{hold_id, state, amounts, attestation}` |
+//! | `release` | `hold_id` | `{hold_id, state, amounts, attestation}` |
+//! | `expire_holds` | — | `{expired}` |
+//! | `approve` | `evaluation_id`, `approver`, `ttl_secs`? | `{approval}` (the token) |
+//! | `deny_approval` | `evaluation_id`, `approver`, `reason`? | the record |
+//! | `allowed_gates` | `passport`? | `{gates}` |
+//! | `set_policy` | `policy` | `{policy_hash}` |
+//! | `list_gates`, `get_gate` | —, `gate` | `{gates}`, the gate |
+//! | `constraint_types`, `templates` | — | the lists |
+//! | `verify_attestation`, `verify_chain` | `record` / `records`, `did`? (default: this engine's) | `{valid}` |
 //!
 //! ```
 //! use passgate::seam;
@@ -136,11 +157,6 @@ const REQUEST_KEYS: &[&str] = &[
 /// A [`Request`] from `{gate, passport, payload, idempotency_key, trace, client}`.
 pub fn request(v: &Value) -> Result<Request> {
     let a = Args::new("request", v, REQUEST_KEYS)?;
-    if a.bool("hold")?.unwrap_or(false) || a.get("approval").is_some() {
-        return Err(Error::InvalidArgument(
-            "holds and approvals are not supported yet".into(),
-        ));
-    }
     let trace = match a.get("trace") {
         Some(t) if t.is_object() => Some(t.clone()),
         Some(_) => return Err(a.wrong("trace", "an object")),

@@ -563,11 +563,26 @@ fn concurrency_pii_and_approval_compile_and_check_their_parameters() {
     ] {
         Constraint::compile(&json::parse(doc, Limits::POLICY).unwrap(), 0, "/c").unwrap();
     }
-    assert_eq!(compile_err(r#"{"type": "pii", "mode": "shout"}"#).0, "/c/mode");
-    assert_eq!(compile_err(r#"{"type": "pii", "mode": "block", "kinds": ["dna"]}"#).0, "/c/kinds/0");
-    assert_eq!(compile_err(r#"{"type": "concurrency", "max": 1.5}"#).0, "/c/max");
-    assert_eq!(compile_err(r#"{"type": "concurrency", "max": 1, "window": "1m"}"#).0, "/c");
-    assert_eq!(compile_err(r#"{"type": "approval", "when": {"op": "eq"}}"#).0, "/c/when");
+    assert_eq!(
+        compile_err(r#"{"type": "pii", "mode": "shout"}"#).0,
+        "/c/mode"
+    );
+    assert_eq!(
+        compile_err(r#"{"type": "pii", "mode": "block", "kinds": ["dna"]}"#).0,
+        "/c/kinds/0"
+    );
+    assert_eq!(
+        compile_err(r#"{"type": "concurrency", "max": 1.5}"#).0,
+        "/c/max"
+    );
+    assert_eq!(
+        compile_err(r#"{"type": "concurrency", "max": 1, "window": "1m"}"#).0,
+        "/c"
+    );
+    assert_eq!(
+        compile_err(r#"{"type": "approval", "when": {"op": "eq"}}"#).0,
+        "/c/when"
+    );
 }
 
 #[test]

@@ -73,13 +73,19 @@ impl Store for DeadStore {
     fn approval_get(&self, _: &str) -> passgate::Result<Option<ApprovalRecord>> {
         down()
     }
-    fn approval_resolve(&self, _: &str, _: &ApprovalState, _: &StoredRecord) -> passgate::Result<Option<ApprovalState>> {
+    fn approval_resolve(
+        &self,
+        _: &str,
+        _: &ApprovalState,
+        _: &StoredRecord,
+    ) -> passgate::Result<Option<ApprovalState>> {
         down()
     }
 }
 
 const POLICY: &str = r#"{"version": 1, "gates": {"pay": {"require": ["pay"], "constraints": [
-    {"id": "cap", "type": "spend_limit", "field": "/amount", "max": 10, "window": "1d"}]}}}"#;
+    {"id": "cap", "type": "spend_limit", "field": "/amount", "max": 100, "window": "1d"},
+    {"id": "human", "type": "approval", "when": {"field": "/amount", "op": "gt", "value": 8}}]}}}"#;
 
 fn code(r: passgate::Result<Value>) -> &'static str {
     r.expect_err("expected an error").code()
@@ -211,6 +217,45 @@ fn every_error_code_is_triggered() {
         &e1,
         "verify_chain",
         &json!({"records": [r1, r2], "did": did.replace(&did, key.did())}),
+    )));
+
+    // Holds and approvals.
+    let held = call(
+        "enforce",
+        json!({"gate": "pay", "passport": token.token, "payload": {"amount": 5}, "hold": true}),
+    )
+    .unwrap();
+    let hold_id = held["hold_id"].as_str().unwrap().to_string();
+    saw(code(call(
+        "settle",
+        json!({"hold_id": hold_id, "actual": {"amount": 100}}),
+    )));
+    call(
+        "settle",
+        json!({"hold_id": hold_id, "actual": {"amount": 4}}),
+    )
+    .unwrap();
+    saw(code(call("release", json!({"hold_id": hold_id}))));
+    saw(code(call("settle", json!({"hold_id": "hld_missing"}))));
+    let esc = call(
+        "enforce",
+        json!({"gate": "pay", "passport": token.token, "payload": {"amount": 9}}),
+    )
+    .unwrap();
+    assert_eq!(esc["decision"], "escalate");
+    let eid = esc["evaluation_id"].clone();
+    call(
+        "deny_approval",
+        json!({"evaluation_id": eid, "approver": "cfo", "reason": "no"}),
+    )
+    .unwrap();
+    saw(code(call(
+        "approve",
+        json!({"evaluation_id": eid, "approver": "cfo"}),
+    )));
+    saw(code(call(
+        "approve",
+        json!({"evaluation_id": "evl_missing", "approver": "cfo"}),
     )));
 
     // A store that is down is an error, never a decision.

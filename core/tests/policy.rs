@@ -271,16 +271,16 @@ fn constraint_errors_carry_exact_paths() {
             "/gates/g/constraints/0/domains/1",
         ),
         (
-            json!([{"type": "pii", "mode": "block"}]),
-            "/gates/g/constraints/0/type",
+            json!([{"type": "pii", "mode": "block", "kinds": ["email", "dna"]}]),
+            "/gates/g/constraints/0/kinds/1",
         ),
         (
-            json!([{"type": "concurrency", "max": 1}]),
-            "/gates/g/constraints/0/type",
+            json!([{"type": "concurrency", "max": -1}]),
+            "/gates/g/constraints/0/max",
         ),
         (
-            json!([{"type": "approval", "when": {"field": "/a", "op": "exists"}}]),
-            "/gates/g/constraints/0/type",
+            json!([{"type": "approval", "when": {"field": "a", "op": "exists"}}]),
+            "/gates/g/constraints/0/when/field",
         ),
         (
             json!([{"id": "", "type": "quota", "max": 1}]),

@@ -321,11 +321,7 @@ pub(super) fn evaluate<'a>(
         list.extend(g.constraints.iter().map(|c| (c, ns.clone())));
     }
     if let (Some(a), Caller::Anonymous) = (anonymous_gate, caller) {
-        list.extend(
-            a.constraints
-                .iter()
-                .map(|c| (c, format!("anonymous:{}", req.gate))),
-        );
+        list.extend(a.constraints.iter().map(|c| (c, "anonymous".to_string())));
     }
     for cav in caveats.iter().filter(|c| c.applies_to(&req.gate)) {
         list.push((&cav.constraint, format!("passport:{}", cav.declared_by)));

@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 /// What a counter counts for: (namespace, constraint id, scope value).
 ///
 /// `namespace` is `gate:<name>`, `global`, `passport:<declaring passport id>` (caveats) or
-/// `anonymous:<gate>`.
+/// `anonymous` (the anonymous section: one budget per client across its gates).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CounterKey {
     pub namespace: String,

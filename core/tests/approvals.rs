@@ -1,0 +1,272 @@
+//! Action-bound approvals: escalate, approve / deny, single use, every refusal with its reason.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test helpers
+
+use std::sync::Arc;
+
+use passgate::clock::ManualClock;
+use passgate::{attestation, AttestationFilter, Engine, Issuer, PassportRequest, Request, Verdict};
+use serde_json::{json, Value};
+
+const T0: i64 = 1_767_225_600_000;
+
+struct F {
+    engine: Engine,
+    clock: ManualClock,
+    alice: String,
+    bob: String,
+}
+
+fn fixture() -> F {
+    let issuer = Issuer::generate().unwrap();
+    let clock = ManualClock::new(T0);
+    let policy = json!({"version": 1, "gates": {"payments.send": {"require": ["pay"], "constraints": [
+        {"id": "per-call", "type": "max_value", "field": "/amount", "max": 10000},
+        {"id": "daily", "type": "spend_limit", "field": "/amount", "max": 5000, "window": "1d"},
+        {"id": "big-payment", "type": "approval", "description": "payments over 1000 need a human",
+         "when": {"field": "/amount", "op": "gt", "value": 1000}}
+    ]}}});
+    let engine = Engine::builder()
+        .policy_value(policy)
+        .trusted_issuer(issuer.did())
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let t = |a: &str| {
+        issuer
+            .issue_passport_at(&PassportRequest::new(a, ["pay"]), T0 / 1000)
+            .unwrap()
+            .token
+    };
+    F {
+        engine,
+        clock,
+        alice: t("alice"),
+        bob: t("bob"),
+    }
+}
+
+fn pay(token: &str, amount: i64) -> Request {
+    Request::new("payments.send", json!({"amount": amount, "to": "acct_1"})).passport(token)
+}
+
+fn code(d: &passgate::Decision) -> Option<String> {
+    d.checks
+        .iter()
+        .find(|c| c.constraint == "big-payment")
+        .and_then(|c| c.code.clone())
+}
+
+fn used(f: &F) -> String {
+    let s = f.engine.cumulative_state(&Default::default()).unwrap();
+    s.iter()
+        .map(|c| c.used)
+        .sum::<rust_decimal::Decimal>()
+        .to_string()
+}
+
+#[test]
+fn escalate_approve_admit_once() {
+    let f = fixture();
+    // Small payments pass with the approval check reported as not needed.
+    let d = f.engine.enforce(&pay(&f.alice, 100)).unwrap();
+    assert_eq!(d.decision, Verdict::Allow);
+    assert!(d
+        .checks
+        .iter()
+        .any(|c| c.constraint == "big-payment" && c.passed));
+    // A big one escalates, counting nothing.
+    let d = f.engine.enforce(&pay(&f.alice, 2000)).unwrap();
+    assert_eq!(d.decision, Verdict::Escalate);
+    assert!(!d.allowed);
+    assert_eq!(code(&d).as_deref(), Some("APPROVAL_REQUIRED"));
+    let req = d.approval_request.clone().unwrap();
+    assert_eq!(req["evaluation_id"], json!(d.evaluation_id));
+    assert_eq!(req["reasons"][0]["constraint"], "big-payment");
+    assert!(req["fingerprint"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(d.remaining["daily"], "4900");
+    assert_eq!(used(&f), "100");
+    // A human approves; the exact request is admitted once.
+    let token = f
+        .engine
+        .approve(&d.evaluation_id, "cfo@example.com", None)
+        .unwrap();
+    let ok = f
+        .engine
+        .enforce(&pay(&f.alice, 2000).approval(&token))
+        .unwrap();
+    assert_eq!(ok.decision, Verdict::Allow, "{:#?}", ok.checks);
+    assert_eq!(used(&f), "2100");
+    let again = f
+        .engine
+        .enforce(&pay(&f.alice, 2000).approval(&token))
+        .unwrap();
+    assert_eq!(again.decision, Verdict::Deny);
+    assert_eq!(code(&again).as_deref(), Some("APPROVAL_USED"));
+    assert_eq!(used(&f), "2100");
+    // Approving twice is an error.
+    assert_eq!(
+        f.engine
+            .approve(&d.evaluation_id, "cfo", None)
+            .unwrap_err()
+            .code(),
+        "APPROVAL_CLOSED"
+    );
+    assert_eq!(
+        f.engine
+            .approve("evl_nope", "cfo", None)
+            .unwrap_err()
+            .code(),
+        "APPROVAL_UNKNOWN"
+    );
+    // Everything is on the chain.
+    let recs = f
+        .engine
+        .attestations(&AttestationFilter::default())
+        .unwrap();
+    let kinds: Vec<&str> = recs
+        .iter()
+        .map(|r| r["body"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "decision",
+            "decision",
+            "approval.granted",
+            "decision",
+            "decision"
+        ]
+    );
+    assert_eq!(recs[1]["body"]["decision"], "escalate");
+    attestation::verify_chain(&recs, f.engine.signer_did()).unwrap();
+}
+
+#[test]
+fn a_token_admits_that_request_and_nothing_else() {
+    let f = fixture();
+    let d = f.engine.enforce(&pay(&f.alice, 2000)).unwrap();
+    let token = f
+        .engine
+        .approve(&d.evaluation_id, "cfo", Some(60_000))
+        .unwrap();
+    let refused = |r: Request| {
+        let d = f.engine.enforce(&r).unwrap();
+        assert_eq!(d.decision, Verdict::Deny);
+        code(&d).unwrap()
+    };
+    assert_eq!(
+        refused(pay(&f.alice, 2001).approval(&token)),
+        "APPROVAL_PAYLOAD_MISMATCH"
+    );
+    assert_eq!(
+        refused(pay(&f.bob, 2000).approval(&token)),
+        "APPROVAL_PASSPORT_MISMATCH"
+    );
+    let other_gate = Request::new("payments.refund", json!({"amount": 2000}))
+        .passport(&f.alice)
+        .approval(&token);
+    assert_eq!(
+        f.engine.enforce(&other_gate).unwrap().decision,
+        Verdict::Deny
+    );
+    let mut forged = token.clone();
+    forged.insert(10, 'x');
+    assert_eq!(
+        refused(pay(&f.alice, 2000).approval(&forged)),
+        "APPROVAL_INVALID"
+    );
+    // None of those used it up; an expired one is refused.
+    f.clock.advance_ms(60_001);
+    assert_eq!(
+        refused(pay(&f.alice, 2000).approval(&token)),
+        "APPROVAL_EXPIRED"
+    );
+    assert_eq!(used(&f), "0");
+}
+
+#[test]
+fn a_denied_approval_is_refused_with_its_reason() {
+    let f = fixture();
+    let d = f.engine.enforce(&pay(&f.alice, 3000)).unwrap();
+    let rec = f
+        .engine
+        .deny_approval(&d.evaluation_id, "cfo", "not in budget")
+        .unwrap();
+    assert_eq!(rec["body"]["kind"], "approval.denied");
+    assert_eq!(rec["body"]["data"]["reason"], "not in budget");
+    assert_eq!(
+        f.engine
+            .approve(&d.evaluation_id, "cfo", None)
+            .unwrap_err()
+            .code(),
+        "APPROVAL_CLOSED"
+    );
+    // Asking again escalates again (a new request for approval).
+    let again = f.engine.enforce(&pay(&f.alice, 3000)).unwrap();
+    assert_eq!(again.decision, Verdict::Escalate);
+    assert_ne!(again.evaluation_id, d.evaluation_id);
+}
+
+#[test]
+fn an_approval_does_not_override_other_failures_and_dry_run_does_not_use_it() {
+    let f = fixture();
+    let d = f.engine.enforce(&pay(&f.alice, 20_000)).unwrap();
+    assert_eq!(
+        d.decision,
+        Verdict::Deny,
+        "per-call fails: no point escalating"
+    );
+    assert!(d.approval_request.is_none());
+    let d = f.engine.enforce(&pay(&f.alice, 4000)).unwrap();
+    let token = f.engine.approve(&d.evaluation_id, "cfo", None).unwrap();
+    let dry = f
+        .engine
+        .dry_run(&pay(&f.alice, 4000).approval(&token))
+        .unwrap();
+    assert_eq!(dry.decision, Verdict::Allow);
+    // Meanwhile spend moves: the approved request no longer fits the daily cap.
+    for _ in 0..2 {
+        assert!(f.engine.enforce(&pay(&f.alice, 1000)).unwrap().allowed);
+    }
+    let d = f
+        .engine
+        .enforce(&pay(&f.alice, 4000).approval(&token))
+        .unwrap();
+    assert_eq!(d.decision, Verdict::Deny);
+    assert!(d
+        .checks
+        .iter()
+        .any(|c| c.constraint == "daily" && !c.passed));
+    // The approval was not used up by a denied request.
+    f.clock.advance_ms(24 * 3600 * 1000 - 1); // still within its 15 min? no: it expired.
+    let d = f
+        .engine
+        .enforce(&pay(&f.alice, 4000).approval(&token))
+        .unwrap();
+    assert_eq!(code(&d).as_deref(), Some("APPROVAL_EXPIRED"));
+}
+
+#[test]
+fn approval_tokens_are_signed_by_the_engine() {
+    let f = fixture();
+    let d = f.engine.enforce(&pay(&f.alice, 2000)).unwrap();
+    let token = f.engine.approve(&d.evaluation_id, "cfo", None).unwrap();
+    let claims = passgate::approval::verify(&token).unwrap();
+    assert_eq!(claims.kid, f.engine.signer_did());
+    assert_eq!(claims.evaluation_id, d.evaluation_id);
+    let body: Value = f
+        .engine
+        .attestations(&AttestationFilter {
+            kind: Some("approval.granted".into()),
+            ..Default::default()
+        })
+        .unwrap()[0]["body"]
+        .clone();
+    assert_eq!(body["data"]["token_id"], json!(claims.jti));
+}

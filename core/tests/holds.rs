@@ -1,0 +1,321 @@
+//! Holds (reserve, settle, release, expire), the `concurrency` constraint, and the property that
+//! settled plus outstanding never exceeds a cap.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test helpers
+
+use std::sync::Arc;
+
+use passgate::clock::ManualClock;
+use passgate::{
+    attestation, AttestationFilter, CounterFilter, Engine, Issuer, PassportRequest, Request,
+    Verdict,
+};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+const T0: i64 = 1_767_225_600_000;
+
+struct F {
+    engine: Engine,
+    clock: ManualClock,
+    token: String,
+}
+
+fn fixture(constraints: Value) -> F {
+    let issuer = Issuer::generate().unwrap();
+    let clock = ManualClock::new(T0);
+    let policy = json!({"version": 1, "hold_ttl": "10m", "gates": {
+        "llm.call": {"require": ["llm"], "constraints": constraints},
+        "llm.fast": {"require": ["llm"], "hold_ttl": "30s", "constraints": [
+            {"id": "fast-budget", "type": "spend_limit", "field": "/cost", "max": 10, "window": "1d"}]}
+    }});
+    let engine = Engine::builder()
+        .policy_value(policy)
+        .trusted_issuer(issuer.did())
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let req = PassportRequest::new("agent", ["llm"]).with_expires_in_secs(365 * 86400);
+    let token = issuer.issue_passport_at(&req, T0 / 1000).unwrap().token;
+    F {
+        engine,
+        clock,
+        token,
+    }
+}
+
+fn budget() -> Value {
+    json!([{"id": "budget", "type": "spend_limit", "field": "/cost", "max": 100, "window": "1d"},
+           {"id": "calls", "type": "rate_limit", "max": 1000, "window": "1d"}])
+}
+
+impl F {
+    fn hold(&self, cost: impl Into<Value>) -> passgate::Decision {
+        self.engine
+            .enforce(
+                &Request::new("llm.call", json!({"cost": cost.into()}))
+                    .passport(&self.token)
+                    .hold(true),
+            )
+            .unwrap()
+    }
+    fn used(&self, id: &str) -> String {
+        let s = self
+            .engine
+            .cumulative_state(&CounterFilter {
+                constraint: Some(id.into()),
+                ..Default::default()
+            })
+            .unwrap();
+        s.iter()
+            .map(|c| c.used)
+            .sum::<Decimal>()
+            .normalize()
+            .to_string()
+    }
+}
+
+#[test]
+fn reserve_then_settle_keeps_the_actual_amount() {
+    let f = fixture(budget());
+    let d = f.hold(60);
+    assert_eq!(d.decision, Verdict::Allow);
+    let hold = d.hold_id.clone().expect("a hold id");
+    assert_eq!(d.remaining["budget"], "40");
+    assert_eq!(
+        d.attestation.as_ref().unwrap()["body"]["checks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    // The reservation counts against the cap while open.
+    assert!(!f.hold(50).allowed);
+    let r = f
+        .engine
+        .settle(&hold, Some(&json!({"cost": "42.50"})))
+        .unwrap();
+    assert_eq!(r["state"], "settled");
+    assert_eq!(r["amounts"]["budget"], "42.5");
+    assert_eq!(f.used("budget"), "42.5");
+    assert_eq!(
+        f.used("calls"),
+        "1",
+        "a settled request still counts as a call; the denied one does not"
+    );
+    // Twice is an error with its own code.
+    assert_eq!(
+        f.engine.settle(&hold, None).unwrap_err().code(),
+        "HOLD_CLOSED"
+    );
+    assert_eq!(f.engine.release(&hold).unwrap_err().code(), "HOLD_CLOSED");
+    assert_eq!(
+        f.engine.settle("hld_nope", None).unwrap_err().code(),
+        "HOLD_UNKNOWN"
+    );
+    // Each step is attested.
+    let recs = f
+        .engine
+        .attestations(&AttestationFilter::default())
+        .unwrap();
+    let kinds: Vec<&str> = recs
+        .iter()
+        .map(|r| r["body"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["decision", "decision", "hold.settled"]);
+    attestation::verify_chain(&recs, f.engine.signer_did()).unwrap();
+}
+
+#[test]
+fn settle_above_the_reservation_only_while_the_cap_holds() {
+    let f = fixture(budget());
+    let h1 = f.hold(30).hold_id.unwrap();
+    let h2 = f.hold(30).hold_id.unwrap();
+    // 60 reserved: settling h1 at 70 (40 more) fits exactly (100).
+    f.engine.settle(&h1, Some(&json!({"cost": 70}))).unwrap();
+    assert_eq!(f.used("budget"), "100");
+    // h2 at 31 would pass 100.
+    let e = f
+        .engine
+        .settle(&h2, Some(&json!({"cost": 31})))
+        .unwrap_err();
+    assert_eq!(e.code(), "HOLD_EXCEEDS");
+    assert_eq!(
+        f.used("budget"),
+        "100",
+        "a refused settlement changes nothing"
+    );
+    // None keeps the reservation.
+    f.engine.settle(&h2, None).unwrap();
+    assert_eq!(f.used("budget"), "100");
+    assert_eq!(
+        f.engine
+            .settle(&h2, Some(&json!({"cost": -1})))
+            .unwrap_err()
+            .code(),
+        "HOLD_CLOSED"
+    );
+}
+
+#[test]
+fn release_gives_everything_back() {
+    let f = fixture(budget());
+    let h = f.hold(80).hold_id.unwrap();
+    assert_eq!(f.used("budget"), "80");
+    let r = f.engine.release(&h).unwrap();
+    assert_eq!(r["state"], "released");
+    assert_eq!(f.used("budget"), "0");
+    assert_eq!(f.used("calls"), "0");
+    assert!(f.hold(100).allowed);
+}
+
+#[test]
+fn holds_expire_lazily_and_explicitly_with_policy_and_gate_ttls() {
+    let f = fixture(budget());
+    let h = f.hold(90).hold_id.unwrap();
+    let fast = f
+        .engine
+        .enforce(
+            &Request::new("llm.fast", json!({"cost": 10}))
+                .passport(&f.token)
+                .hold(true),
+        )
+        .unwrap();
+    let fast = fast.hold_id.unwrap();
+    // The gate's 30 s TTL passes first.
+    f.clock.advance_ms(31_000);
+    assert_eq!(f.engine.expire_holds().unwrap(), 1);
+    assert_eq!(
+        f.engine.settle(&fast, None).unwrap_err().code(),
+        "HOLD_CLOSED"
+    );
+    assert_eq!(f.used("fast-budget"), "0");
+    // The policy's 10 min TTL: enforce releases it lazily, so 100 fits again.
+    f.clock.advance_ms(10 * 60_000);
+    assert!(f.hold(100).allowed);
+    let e = f.engine.settle(&h, None).unwrap_err();
+    assert_eq!(e.code(), "HOLD_CLOSED");
+    assert!(e.to_string().contains("expired"), "{e}");
+    let kinds: Vec<String> = f
+        .engine
+        .attestations(&AttestationFilter::default())
+        .unwrap()
+        .iter()
+        .map(|r| r["body"]["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "hold.expired").count(), 2);
+}
+
+#[test]
+fn concurrency_counts_holds_in_flight() {
+    let f = fixture(json!([{"id": "in-flight", "type": "concurrency", "max": 2}]));
+    let a = f.hold(0).hold_id.unwrap();
+    let _b = f.hold(0).hold_id.unwrap();
+    let d = f.hold(0);
+    assert!(!d.allowed);
+    let c = d
+        .checks
+        .iter()
+        .find(|c| c.constraint == "in-flight")
+        .unwrap();
+    assert_eq!(c.message, "2 of 2 in flight, no slot is free");
+    // A request without a hold needs a free slot too, but takes none.
+    let plain = Request::new("llm.call", json!({"cost": 0})).passport(&f.token);
+    assert!(!f.engine.enforce(&plain).unwrap().allowed);
+    f.engine.settle(&a, None).unwrap();
+    assert!(f.engine.enforce(&plain).unwrap().allowed);
+    assert!(
+        f.engine.enforce(&plain).unwrap().allowed,
+        "the plain request took no slot"
+    );
+    assert!(f.hold(0).allowed);
+    assert!(!f.hold(0).allowed);
+}
+
+#[test]
+fn idempotency_fingerprint_includes_hold() {
+    let f = fixture(budget());
+    let r = Request::new("llm.call", json!({"cost": 1}))
+        .passport(&f.token)
+        .idempotency_key("k");
+    f.engine.enforce(&r.clone().hold(true)).unwrap();
+    assert_eq!(
+        f.engine.enforce(&r).unwrap_err().code(),
+        "IDEMPOTENCY_CONFLICT"
+    );
+    let again = f.engine.enforce(&r.hold(true)).unwrap();
+    assert!(again.replayed && again.hold_id.is_some());
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Hold(u8),
+    Settle(usize, Option<u8>),
+    Release(usize),
+    Tick(u32),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0u8..40).prop_map(Step::Hold),
+        2 => (any::<usize>(), proptest::option::of(0u8..50)).prop_map(|(i, a)| Step::Settle(i, a)),
+        1 => any::<usize>().prop_map(Step::Release),
+        1 => (0u32..400_000).prop_map(Step::Tick),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Holds taken, settled (at random actual amounts), released and expired in random order:
+    /// settled + outstanding never exceeds the cap, and once every hold is resolved the counter
+    /// equals the settled sum.
+    #[test]
+    fn settled_plus_outstanding_never_exceeds_the_cap(steps in prop::collection::vec(step(), 1..80)) {
+        // A quota (never resets) so the model needs no windows; TTL 10 min.
+        let f = fixture(json!([{"id": "budget", "type": "spend_limit", "field": "/cost", "max": 100, "window": "366d"}]));
+        let mut open: Vec<(String, i64)> = Vec::new(); // (id, reserved)
+        let mut settled = 0i64;
+        for s in steps {
+            match s {
+                Step::Hold(a) => {
+                    if let Some(id) = f.hold(a).hold_id {
+                        open.push((id, a.into()));
+                    }
+                }
+                Step::Settle(i, actual) if !open.is_empty() => {
+                    let (id, reserved) = open.remove(i % open.len());
+                    let actual_v = actual.map(|a| json!({"cost": a}));
+                    match f.engine.settle(&id, actual_v.as_ref()) {
+                        Ok(_) => settled += actual.map_or(reserved, i64::from),
+                        Err(e) if e.code() == "HOLD_EXCEEDS" => open.push((id, reserved)),
+                        Err(e) if e.code() == "HOLD_CLOSED" => {} // expired and released meanwhile
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                Step::Release(i) if !open.is_empty() => {
+                    let (id, _) = open.remove(i % open.len());
+                    if let Err(e) = f.engine.release(&id) {
+                        prop_assert_eq!(e.code(), "HOLD_CLOSED");
+                    }
+                }
+                Step::Tick(ms) => f.clock.advance_ms(ms.into()),
+                _ => {}
+            }
+            let used: Decimal = f.used("budget").parse().unwrap();
+            prop_assert!(used <= Decimal::from(100), "used {used}");
+        }
+        for (id, ..) in open.drain(..) {
+            let _ = f.engine.release(&id);
+        }
+        f.engine.expire_holds().unwrap();
+        let used: Decimal = f.used("budget").parse().unwrap();
+        prop_assert_eq!(used, Decimal::from(settled));
+    }
+}
