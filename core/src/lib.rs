@@ -27,6 +27,7 @@
 //! Modules, top-down:
 //! - [`engine`]: the engine — `enforce`, `dry_run`, revocation, state, attestations.
 //! - [`seam`]: the whole engine on JSON values, for the bindings and the MCP handler.
+//! - [`mcp`]: passgate's MCP tools and a transport-free JSON-RPC 2.0 handler.
 //! - [`passport`]: passports — issuing, delegating to sub-agents, verifying chains.
 //! - [`policy`]: the policy document — loading, schema validation, compiled gates.
 //! - [`template`]: built-in and user templates (parameterised constraint lists).
@@ -53,6 +54,7 @@ pub mod expr;
 pub mod ids;
 pub mod json;
 pub mod keys;
+pub mod mcp;
 pub mod passport;
 pub mod pointer;
 pub mod policy;
