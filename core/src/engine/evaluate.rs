@@ -68,6 +68,18 @@ pub(super) struct Presented {
     pub(super) state: Option<ApprovalState>,
 }
 
+/// What one evaluation looks at.
+pub(super) struct Inputs<'a, 'r> {
+    pub(super) policy: Option<&'a Policy>,
+    pub(super) caller: &'r Caller,
+    pub(super) caveats: &'a [Caveat],
+    pub(super) req: &'r Request,
+    pub(super) request_hash: String,
+    pub(super) now: i64,
+    pub(super) dry_run: bool,
+    pub(super) presented: Option<&'r Presented>,
+}
+
 /// Where a request stands with the `approval` constraints that apply to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum ApprovalNeed {
@@ -142,17 +154,18 @@ pub(super) fn ops(pending: &[Pending<'_>]) -> Vec<CounterOp> {
 
 /// Everything up to the counters: caller, gate, permissions, input schema, stateless
 /// constraints; and the counter operations this request would perform.
-pub(super) fn evaluate<'a>(
-    policy: Option<&'a Policy>,
-    caller: &Caller,
-    caveats: &'a [Caveat],
-    req: &Request,
-    now: i64,
-    dry_run: bool,
-    presented: Option<&Presented>,
-) -> Result<Evaluation<'a>> {
+pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
+    let Inputs {
+        policy,
+        caller,
+        caveats,
+        req,
+        request_hash,
+        now,
+        dry_run,
+        presented,
+    } = inputs;
     let payload = payload_of(req);
-    let request_hash = json::sha256_tagged(json::canonical_normalized(&payload)?.as_bytes());
     let (agent_id, passport_id) = match caller {
         Caller::Agent(v) => (Some(v.agent_id.clone()), Some(v.passport_id.clone())),
         _ => (None, None),
@@ -161,7 +174,7 @@ pub(super) fn evaluate<'a>(
         &req.gate,
         passport_id.as_deref(),
         req.client.as_deref(),
-        &payload,
+        payload,
     )?;
     let gate = policy.and_then(|p| p.gate(&req.gate));
     let decision = Decision {
@@ -300,19 +313,19 @@ pub(super) fn evaluate<'a>(
             .with_code("PERMISSION_DENIED")
         });
     }
-    if let Some(check) = gate.and_then(|g| g.validate_input(&payload)) {
+    if let Some(check) = gate.and_then(|g| g.validate_input(payload)) {
         checks.push(check);
     }
     // Constraints: the gate's (or the anonymous section's), then the passport's caveats.
     let ctx = EvalCtx {
-        payload: &payload,
+        payload,
         now_ms: now,
     };
     let scope_ctx = ScopeCtx {
         caller,
         client: req.client.as_deref(),
         gate: &req.gate,
-        payload: &payload,
+        payload,
         hold: req.hold,
     };
     let mut list: Vec<(&'a Constraint, String)> = Vec::new();
@@ -333,7 +346,7 @@ pub(super) fn evaluate<'a>(
         if let Some(check) = c.check(&ctx) {
             if let Rule::Pii(rule) = &c.rule {
                 if rule.mode == PiiMode::Redact {
-                    redacted = Some(rule.redact(redacted.as_ref().unwrap_or(&payload)));
+                    redacted = Some(rule.redact(redacted.as_ref().unwrap_or(payload)));
                 }
             }
             checks.push(check);
@@ -344,7 +357,7 @@ pub(super) fn evaluate<'a>(
                 Ok(p) => pending.push(p),
                 Err(msg) => checks.push(Check::new(&c.id, c.ty.as_str(), false, msg)),
             },
-            Rule::Approval(when) if when.eval(&payload) => approvals.push(c),
+            Rule::Approval(when) if when.eval(payload) => approvals.push(c),
             Rule::Approval(_) => {
                 checks.push(Check::new(&c.id, c.ty.as_str(), true, "no approval needed"))
             }

@@ -18,9 +18,10 @@ mod request;
 pub use request::Request;
 
 use evaluate::{
-    compile_caveat, evaluate, finish, ops, ApprovalNeed, Caller, Caveat, Evaluation, Presented,
+    compile_caveat, evaluate, finish, ops, ApprovalNeed, Caller, Caveat, Evaluation, Inputs,
+    Presented,
 };
-use request::{check_request, payload_of};
+use request::{check_request, request_hash};
 
 use crate::approval;
 use crate::attestation::{self, ChainWriter};
@@ -247,8 +248,9 @@ impl Engine {
         }
         let policy = self.policy();
         let caller = self.caller(req, now)?;
+        let hash = request_hash(req)?;
         let idem = match (&req.idempotency_key, dry_run) {
-            (Some(key), false) => Some(self.idempotency(req, &caller, key, now)?),
+            (Some(key), false) => Some(self.idempotency(req, &caller, key, &hash, now)?),
             _ => None,
         };
         if let Some(rec) = &idem {
@@ -264,15 +266,16 @@ impl Engine {
             Some(token) => Some(self.presented(token)?),
             None => None,
         };
-        let mut eval = evaluate(
-            policy.as_deref(),
-            &caller,
-            &caveats,
+        let mut eval = evaluate(Inputs {
+            policy: policy.as_deref(),
+            caller: &caller,
+            caveats: &caveats,
             req,
+            request_hash: hash,
             now,
             dry_run,
-            presented.as_ref(),
-        )?;
+            presented: presented.as_ref(),
+        })?;
         let usage = self.store.read(&ops(&eval.pending), now)?;
         finish(&mut eval, &usage);
         if dry_run {
@@ -646,6 +649,7 @@ impl Engine {
         req: &Request,
         caller: &Caller,
         key: &str,
+        request_hash: &str,
         now: i64,
     ) -> Result<IdempotencyRecord> {
         let (namespace, passport_id) = match caller {
@@ -665,7 +669,7 @@ impl Engine {
                 "passport": if passport_id.is_none() { req.passport.as_deref().map(|t| json::sha256_tagged(t.as_bytes())) } else { None },
                 "client": req.client,
                 "hold": req.hold,
-                "payload": payload_of(req),
+                "request_hash": request_hash,
             }))?
             .as_bytes(),
         );

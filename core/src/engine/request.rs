@@ -129,9 +129,19 @@ pub(super) fn check_request(req: &Request) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn payload_of(req: &Request) -> Value {
+/// The payload, with `Null` read as `{}` (no copy).
+pub(super) fn payload_of(req: &Request) -> &Value {
+    static EMPTY: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     match &req.payload {
-        Value::Null => Value::Object(Default::default()),
-        v => v.clone(),
+        Value::Null => EMPTY.get_or_init(|| Value::Object(Default::default())),
+        v => v,
     }
+}
+
+/// `request_hash`: SHA-256 of the payload's canonical JSON with numbers normalised. Computed once
+/// per request; the idempotency and approval fingerprints are built on it.
+pub(super) fn request_hash(req: &Request) -> Result<String> {
+    Ok(json::sha256_tagged(
+        json::canonical_normalized(payload_of(req))?.as_bytes(),
+    ))
 }
