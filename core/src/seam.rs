@@ -219,18 +219,20 @@ pub fn engine(config: &Value) -> Result<Engine> {
     b.build()
 }
 
+/// The arguments of `issue_passport`.
+const ISSUE_KEYS: &[&str] = &[
+    "agent_id",
+    "agent_name",
+    "permissions",
+    "expires_in_days",
+    "caveats",
+    "issuer_secret",
+    "passport",
+];
+
 /// A passport request from `{agent_id, agent_name, permissions, expires_in_days, caveats}`.
 pub fn passport_request(a: &Value) -> Result<PassportRequest> {
-    let keys = [
-        "agent_id",
-        "agent_name",
-        "permissions",
-        "expires_in_days",
-        "caveats",
-        "issuer_secret",
-        "passport",
-    ];
-    let a = Args::new("issue_passport", a, &keys)?;
+    let a = Args::new("issue_passport", a, ISSUE_KEYS)?;
     let mut req = PassportRequest::new(
         a.req_str("agent_id")?.to_string(),
         a.strings("permissions")?.unwrap_or_default(),
@@ -459,19 +461,7 @@ pub fn call(engine: &Engine, op: &str, args: &Value) -> Result<Value> {
 /// caveats}`; with `passport` (a parent token) and `issuer_secret` being that passport's agent
 /// key, issues a sub-agent passport.
 pub fn issue_passport(args: &Value) -> Result<Value> {
-    let a = Args::new(
-        "issue_passport",
-        args,
-        &[
-            "agent_id",
-            "agent_name",
-            "permissions",
-            "expires_in_days",
-            "caveats",
-            "issuer_secret",
-            "passport",
-        ],
-    )?;
+    let a = Args::new("issue_passport", args, ISSUE_KEYS)?;
     let secret = a.req_str("issuer_secret")?;
     let req = passport_request(args)?;
     let issued_passport = match a.str("passport")? {

@@ -7,13 +7,13 @@
     clippy::indexing_slicing
 )] // test helpers
 
-use std::sync::Arc;
+mod support;
+
+use support::T0;
 
 use passgate::clock::ManualClock;
 use passgate::{attestation, AttestationFilter, Engine, Issuer, PassportRequest, Request, Verdict};
 use serde_json::{json, Value};
-
-const T0: i64 = 1_767_225_600_000;
 
 struct F {
     engine: Engine,
@@ -31,12 +31,7 @@ fn fixture() -> F {
         {"id": "big-payment", "type": "approval", "description": "payments over 1000 need a human",
          "when": {"field": "/amount", "op": "gt", "value": 1000}}
     ]}}});
-    let engine = Engine::builder()
-        .policy_value(policy)
-        .trusted_issuer(issuer.did())
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap();
+    let engine = support::engine(policy, &issuer, &clock);
     let t = |a: &str| {
         issuer
             .issue_passport_at(&PassportRequest::new(a, ["pay"]), T0 / 1000)

@@ -6,40 +6,13 @@
 // tests themselves).
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod support;
+
 use passgate::json::{self, Limits};
-use passgate::{Check, Constraint, CounterKind, EvalCtx, Rule, Scope};
+use passgate::{Constraint, CounterKind, EvalCtx, Rule, Scope};
 use proptest::prelude::*;
 use serde_json::{json, Value};
-
-/// Parses JSON text with the strict parser, keeping numbers exactly as written.
-fn p(text: &str) -> Value {
-    json::parse(text, Limits::PAYLOAD).unwrap()
-}
-
-fn compile(doc: &str) -> Constraint {
-    Constraint::compile(&p(doc), 0, "/c").unwrap()
-}
-
-fn compile_err(doc: &str) -> (String, String) {
-    match Constraint::compile(&p(doc), 0, "/c").unwrap_err() {
-        passgate::Error::PolicyInvalid { path, message } => (path, message),
-        other => panic!("expected POLICY_INVALID, got {other:?}"),
-    }
-}
-
-fn check_at(doc: &str, payload: &str, now_ms: i64) -> Check {
-    let payload = p(payload);
-    compile(doc)
-        .check(&EvalCtx {
-            payload: &payload,
-            now_ms,
-        })
-        .unwrap()
-}
-
-fn check(doc: &str, payload: &str) -> Check {
-    check_at(doc, payload, 0)
-}
+use support::{check, compile, compile_err, p};
 
 fn passes(doc: &str, payload: &str) -> bool {
     check(doc, payload).passed

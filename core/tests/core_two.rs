@@ -8,23 +8,13 @@
     clippy::indexing_slicing
 )] // test helpers
 
-use std::sync::Arc;
+mod support;
 
 use passgate::clock::ManualClock;
 use passgate::constraint::pii::{scan, PiiKind};
-use passgate::{AttestationFilter, Engine, Issuer, PassportRequest, Policy, Request, Verdict};
+use passgate::{AttestationFilter, Issuer, PassportRequest, Policy, Request, Verdict};
 use serde_json::{json, Value};
-
-const T0: i64 = 1_767_225_600_000; // Thursday 2026-01-01 00:00 UTC
-
-fn engine(policy: Value, issuer: &Issuer, clock: &ManualClock) -> Engine {
-    Engine::builder()
-        .policy_value(policy)
-        .trusted_issuer(issuer.did())
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap()
-}
+use support::{engine, T0};
 
 fn pii_policy() -> Value {
     json!({"version": 1, "gates": {

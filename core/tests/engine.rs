@@ -8,7 +8,9 @@
     clippy::indexing_slicing
 )] // test helpers
 
-use std::sync::Arc;
+mod support;
+
+use support::T0;
 
 use passgate::clock::ManualClock;
 use passgate::{
@@ -16,8 +18,6 @@ use passgate::{
     Verdict,
 };
 use serde_json::{json, Value};
-
-const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z, a Thursday
 
 fn policy() -> Value {
     json!({
@@ -58,12 +58,7 @@ struct Fixture {
 fn fixture() -> Fixture {
     let issuer = Issuer::generate().unwrap();
     let clock = ManualClock::new(T0);
-    let engine = Engine::builder()
-        .policy_value(policy())
-        .trusted_issuer(issuer.did())
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap();
+    let engine = support::engine(policy(), &issuer, &clock);
     Fixture {
         issuer,
         clock,

@@ -8,7 +8,9 @@
     clippy::indexing_slicing
 )] // test helpers
 
-use std::sync::Arc;
+mod support;
+
+use support::T0;
 
 use passgate::clock::ManualClock;
 use passgate::{
@@ -18,8 +20,6 @@ use passgate::{
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-
-const T0: i64 = 1_767_225_600_000;
 
 struct F {
     engine: Engine,
@@ -35,12 +35,7 @@ fn fixture(constraints: Value) -> F {
         "llm.fast": {"require": ["llm"], "hold_ttl": "30s", "constraints": [
             {"id": "fast-budget", "type": "spend_limit", "field": "/cost", "max": 10, "window": "1d"}]}
     }});
-    let engine = Engine::builder()
-        .policy_value(policy)
-        .trusted_issuer(issuer.did())
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap();
+    let engine = support::engine(policy, &issuer, &clock);
     let req = PassportRequest::new("agent", ["llm"]).with_expires_in_secs(365 * 86400);
     let token = issuer.issue_passport_at(&req, T0 / 1000).unwrap().token;
     F {

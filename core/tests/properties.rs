@@ -8,15 +8,16 @@
     clippy::indexing_slicing
 )] // test helpers
 
+mod support;
+
 use std::collections::VecDeque;
-use std::sync::Arc;
+use support::T0;
 
 use passgate::clock::{Clock, ManualClock};
 use passgate::{attestation, AttestationFilter, Engine, Issuer, PassportRequest, Request};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-const T0: i64 = 1_767_225_600_000;
 const WINDOW_MS: i64 = 60_000;
 const CAP: i64 = 100;
 
@@ -26,12 +27,7 @@ fn engine(kind: &str) -> (Engine, ManualClock, String) {
     let policy = json!({"version": 1, "gates": {"spend": {"require": ["spend"], "constraints": [
         {"id": "cap", "type": "spend_limit", "field": "/amount", "max": CAP, "window": {"size": "1m", "kind": kind}}
     ]}}});
-    let engine = Engine::builder()
-        .policy_value(policy)
-        .trusted_issuer(issuer.did())
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap();
+    let engine = support::engine(policy, &issuer, &clock);
     let req = PassportRequest {
         expires_in_secs: 365 * 86400,
         ..PassportRequest::new("agent", ["spend"])

@@ -5,37 +5,10 @@
 // tests themselves).
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use passgate::json::{self, Limits};
-use passgate::{Check, Constraint, EvalCtx};
+mod support;
 
-fn p(text: &str) -> serde_json::Value {
-    json::parse(text, Limits::PAYLOAD).unwrap()
-}
-
-fn compile(doc: &str) -> Constraint {
-    Constraint::compile(&p(doc), 0, "/c").unwrap()
-}
-
-fn compile_err(doc: &str) -> (String, String) {
-    match Constraint::compile(&p(doc), 0, "/c").unwrap_err() {
-        passgate::Error::PolicyInvalid { path, message } => (path, message),
-        other => panic!("expected POLICY_INVALID, got {other:?}"),
-    }
-}
-
-fn check_at(doc: &str, payload: &str, now_ms: i64) -> Check {
-    let payload = p(payload);
-    compile(doc)
-        .check(&EvalCtx {
-            payload: &payload,
-            now_ms,
-        })
-        .unwrap()
-}
-
-fn check(doc: &str, payload: &str) -> Check {
-    check_at(doc, payload, 0)
-}
+use passgate::Check;
+use support::{check, check_at, compile, compile_err};
 
 // time_window (2024-01-05 is a Friday)
 
