@@ -78,3 +78,8 @@ pub use pointer::Pointer;
 pub use policy::{Anonymous, Gate, Mode, Policy};
 pub use store::{AttestationFilter, CounterFilter, Store};
 pub use template::templates;
+
+/// The README's Rust snippets, run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
