@@ -26,12 +26,16 @@
 //!   order two writers' appends to one chain.
 
 mod memory;
+pub mod redis;
+pub mod sqlite;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use memory::MemoryStore;
+pub use redis::RedisStore;
+pub use sqlite::SqliteStore;
 
 use crate::error::{Error, Result};
 
@@ -403,6 +407,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         to: &ApprovalState,
         record: &StoredRecord,
     ) -> Result<Option<ApprovalState>>;
+
+    /// The last record of `chain` (highest `seq`), if any. An engine reads it back after a write
+    /// whose outcome it could not learn (a lost reply), so it never forks its own chain. The
+    /// default scans the chain; backends answer from an index.
+    fn chain_tail(&self, chain: &str) -> Result<Option<StoredRecord>> {
+        let all = self.attestations(&AttestationFilter {
+            chain: Some(chain.to_string()),
+            ..AttestationFilter::default()
+        })?;
+        Ok(all.into_iter().max_by_key(|r| r.seq))
+    }
 }
 
 /// Opens a store from its URL: `memory:` (also the empty string).
@@ -417,7 +432,12 @@ pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
         return Ok(std::sync::Arc::new(MemoryStore::new()));
     }
     let scheme = url.split_once(':').map_or(url, |(s, _)| s);
-    Err(Error::InvalidArgument(format!(
-        "store URL {url:?}: scheme {scheme:?} is not supported (use memory:)"
-    )))
+    match scheme {
+        "sqlite" => Ok(std::sync::Arc::new(SqliteStore::open(url)?)),
+        "redis" => Ok(std::sync::Arc::new(RedisStore::open(url)?)),
+        _ => Err(Error::InvalidArgument(format!(
+            "store URL {url:?}: scheme {scheme:?} is not supported \
+             (memory:, sqlite:///path/to/file.db, redis://host:port/db)"
+        ))),
+    }
 }
