@@ -371,16 +371,19 @@ impl Engine {
             if let Some(i) = idem.as_mut() {
                 i.decision = eval.decision.to_json();
             }
-            let outcome = unsure_on_error(&mut tail, self.store.commit(&Commit {
-                now_ms: now,
-                counters: &counters,
-                enforce_bounds,
-                record: &record,
-                idempotency: idem.as_ref(),
-                hold: hold.as_ref(),
-                approval_request: approval_request.as_ref(),
-                use_approval: use_approval.as_ref().map(|(e, t)| (e.as_str(), t.as_str())),
-            }))?;
+            let outcome = unsure_on_error(
+                &mut tail,
+                self.store.commit(&Commit {
+                    now_ms: now,
+                    counters: &counters,
+                    enforce_bounds,
+                    record: &record,
+                    idempotency: idem.as_ref(),
+                    hold: hold.as_ref(),
+                    approval_request: approval_request.as_ref(),
+                    use_approval: use_approval.as_ref().map(|(e, t)| (e.as_str(), t.as_str())),
+                }),
+            )?;
             let usage = match (outcome, &idem) {
                 (CommitOutcome::Committed, _) => {
                     tail.advance(hash);

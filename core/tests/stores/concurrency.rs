@@ -26,7 +26,11 @@ pub fn check(store: &dyn Store, tally: &Tally, calls: u64, cap: &str) {
     let cap: Decimal = cap.parse().unwrap();
     assert_eq!(tally.errors, 0, "no call may fail: {:?}", tally.samples);
     assert_eq!(tally.allowed + tally.denied, calls);
-    assert!(tally.admitted <= cap, "admitted {} > cap {cap}", tally.admitted);
+    assert!(
+        tally.admitted <= cap,
+        "admitted {} > cap {cap}",
+        tally.admitted
+    );
     assert!(
         tally.admitted >= cap - tally.max_amount,
         "admitted {} < cap {cap} - largest amount {}: spurious denials",
@@ -35,13 +39,20 @@ pub fn check(store: &dyn Store, tally: &Tally, calls: u64, cap: &str) {
     );
     let state = store.counters(&CounterFilter::default(), NOW).unwrap();
     let used = |c: &str| state.iter().find(|s| s.key.constraint == c).unwrap().used;
-    assert_eq!(used("cap"), tally.admitted, "the counter holds exactly what was admitted");
+    assert_eq!(
+        used("cap"),
+        tally.admitted,
+        "the counter holds exactly what was admitted"
+    );
     assert_eq!(used("calls"), Decimal::from(tally.allowed));
     let records = store.attestations(&AttestationFilter::default()).unwrap();
     assert_eq!(records.len() as u64, calls, "one record per decision");
     let mut chains: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for r in &records {
-        chains.entry(r.chain.clone()).or_default().push(r.record.clone());
+        chains
+            .entry(r.chain.clone())
+            .or_default()
+            .push(r.record.clone());
     }
     for (id, recs) in &chains {
         let did = recs[0]["kid"].as_str().unwrap();
@@ -49,8 +60,15 @@ pub fn check(store: &dyn Store, tally: &Tally, calls: u64, cap: &str) {
     }
     let values: Vec<Value> = records.into_iter().map(|r| r.record).collect();
     let sums = counted(&values);
-    let cap_sum: Decimal = sums.iter().filter(|(k, _)| k.1 == "cap").map(|(_, v)| *v).sum();
-    assert_eq!(cap_sum, tally.admitted, "the records account for every admitted amount");
+    let cap_sum: Decimal = sums
+        .iter()
+        .filter(|(k, _)| k.1 == "cap")
+        .map(|(_, v)| *v)
+        .sum();
+    assert_eq!(
+        cap_sum, tally.admitted,
+        "the records account for every admitted amount"
+    );
 }
 
 fn processes(url: &str, during: impl FnOnce()) -> (Tally, Duration) {
@@ -58,8 +76,10 @@ fn processes(url: &str, during: impl FnOnce()) -> (Tally, Duration) {
     let started = Instant::now();
     let mut workers: Vec<_> = (0..PROCESSES)
         .map(|i| {
-            workers::spawn(&json!({"mode": "spend", "url": url, "issuer": issuer.secret(), "cap": CAP,
-                "threads": THREADS, "calls": CALLS, "seed": i + 1}))
+            workers::spawn(
+                &json!({"mode": "spend", "url": url, "issuer": issuer.secret(), "cap": CAP,
+                "threads": THREADS, "calls": CALLS, "seed": i + 1}),
+            )
         })
         .collect();
     during();
@@ -87,8 +107,20 @@ fn memory_eight_threads() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let issuer = Issuer::generate().unwrap();
     let started = Instant::now();
-    let tally = workers::spend(store.clone(), &issuer, "50000.00", THREADS as usize, CALLS as usize, 7);
-    report("memory 8 threads", THREADS * CALLS, started.elapsed(), &tally);
+    let tally = workers::spend(
+        store.clone(),
+        &issuer,
+        "50000.00",
+        THREADS as usize,
+        CALLS as usize,
+        7,
+    );
+    report(
+        "memory 8 threads",
+        THREADS * CALLS,
+        started.elapsed(),
+        &tally,
+    );
     check(store.as_ref(), &tally, THREADS * CALLS, "50000.00");
 }
 

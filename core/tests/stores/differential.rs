@@ -18,8 +18,16 @@ use crate::support::{fixed, key, sliding, Chain, RedisServer, DAY, T0};
 
 #[derive(Debug, Clone)]
 enum Step {
-    Commit { ops: Vec<(usize, u16)>, enforce: bool, hold: bool },
-    Resolve { pick: usize, amounts: Vec<u16>, state: u8 },
+    Commit {
+        ops: Vec<(usize, u16)>,
+        enforce: bool,
+        hold: bool,
+    },
+    Resolve {
+        pick: usize,
+        amounts: Vec<u16>,
+        state: u8,
+    },
     Tick(u32),
     Back(u16),
 }
@@ -48,7 +56,13 @@ fn template(i: usize) -> (&'static str, WindowKind, &'static str) {
 fn counter_op(i: usize, cents: u16) -> CounterOp {
     let (name, window, max) = template(i);
     let amount = Decimal::new(cents.into(), 2);
-    CounterOp { key: key("gate:g", name), window, amount, need: amount, max: max.parse().unwrap() }
+    CounterOp {
+        key: key("gate:g", name),
+        window,
+        amount,
+        need: amount,
+        max: max.parse().unwrap(),
+    }
 }
 
 struct Side {
@@ -58,8 +72,14 @@ struct Side {
 
 fn run_case(other: Arc<dyn Store>, steps: Vec<Step>) -> Result<(), TestCaseError> {
     let sides = [
-        Side { store: Arc::new(MemoryStore::new()), chain: Chain::new("c") },
-        Side { store: other, chain: Chain::new("c") },
+        Side {
+            store: Arc::new(MemoryStore::new()),
+            chain: Chain::new("c"),
+        },
+        Side {
+            store: other,
+            chain: Chain::new("c"),
+        },
     ];
     let mut now = T0;
     let mut holds: Vec<HoldRecord> = Vec::new();
@@ -67,21 +87,44 @@ fn run_case(other: Arc<dyn Store>, steps: Vec<Step>) -> Result<(), TestCaseError
     for s in steps {
         match s {
             Step::Commit { ops, enforce, hold } => {
-                let mut ops: Vec<CounterOp> = ops.into_iter().map(|(i, c)| counter_op(i, c)).collect();
+                let mut ops: Vec<CounterOp> =
+                    ops.into_iter().map(|(i, c)| counter_op(i, c)).collect();
                 ops.sort_by(|a, b| a.key.cmp(&b.key));
                 ops.dedup_by(|a, b| a.key == b.key);
                 n += 1;
                 let h = hold.then(|| HoldRecord {
-                    id: format!("hld_{n}"), evaluation_id: format!("evl_{n}"), gate: "g".into(), agent_id: None,
-                    passport_id: None, created_ms: now, expires_ms: now + 300_000,
-                    ops: ops.iter().map(|o| HeldOp { op: o.clone(), settle: SettleRule::Keep }).collect(),
+                    id: format!("hld_{n}"),
+                    evaluation_id: format!("evl_{n}"),
+                    gate: "g".into(),
+                    agent_id: None,
+                    passport_id: None,
+                    created_ms: now,
+                    expires_ms: now + 300_000,
+                    ops: ops
+                        .iter()
+                        .map(|o| HeldOp {
+                            op: o.clone(),
+                            settle: SettleRule::Keep,
+                        })
+                        .collect(),
                     state: HoldState::Open,
                 });
                 let mut outs = Vec::new();
                 for side in &sides {
                     let r = side.chain.record(now, Some("g"), None, "allow");
-                    let out = side.store.commit(&Commit { now_ms: now, counters: &ops, enforce_bounds: enforce, record: &r,
-                        idempotency: None, hold: h.as_ref(), approval_request: None, use_approval: None }).unwrap();
+                    let out = side
+                        .store
+                        .commit(&Commit {
+                            now_ms: now,
+                            counters: &ops,
+                            enforce_bounds: enforce,
+                            record: &r,
+                            idempotency: None,
+                            hold: h.as_ref(),
+                            approval_request: None,
+                            use_approval: None,
+                        })
+                        .unwrap();
                     if out != passgate::store::CommitOutcome::Committed {
                         side.chain.unwind();
                     }
@@ -92,14 +135,32 @@ fn run_case(other: Arc<dyn Store>, steps: Vec<Step>) -> Result<(), TestCaseError
                     holds.push(h);
                 }
             }
-            Step::Resolve { pick, amounts, state } if !holds.is_empty() => {
+            Step::Resolve {
+                pick,
+                amounts,
+                state,
+            } if !holds.is_empty() => {
                 let h = holds.remove(pick % holds.len());
-                let amounts: Vec<Decimal> = amounts.iter().take(h.ops.len()).map(|c| Decimal::new((*c).into(), 2)).collect();
-                let state = [HoldState::Settled, HoldState::Released, HoldState::Expired][usize::from(state)];
+                let amounts: Vec<Decimal> = amounts
+                    .iter()
+                    .take(h.ops.len())
+                    .map(|c| Decimal::new((*c).into(), 2))
+                    .collect();
+                let state = [HoldState::Settled, HoldState::Released, HoldState::Expired]
+                    [usize::from(state)];
                 let mut outs = Vec::new();
                 for side in &sides {
                     let r = side.chain.event(now, "hold.x");
-                    let out = side.store.hold_resolve(&HoldResolution { hold_id: &h.id, now_ms: now, state, amounts: &amounts, record: &r }).unwrap();
+                    let out = side
+                        .store
+                        .hold_resolve(&HoldResolution {
+                            hold_id: &h.id,
+                            now_ms: now,
+                            state,
+                            amounts: &amounts,
+                            record: &r,
+                        })
+                        .unwrap();
                     if out != passgate::store::HoldOutcome::Resolved {
                         side.chain.unwind();
                     }
@@ -118,11 +179,29 @@ fn run_case(other: Arc<dyn Store>, steps: Vec<Step>) -> Result<(), TestCaseError
         let a = sides[0].store.read(&probe, now).unwrap();
         let b = sides[1].store.read(&probe, now).unwrap();
         prop_assert_eq!(a, b, "usage at {}", now - T0);
-        let a = sides[0].store.counters(&CounterFilter::default(), now).unwrap();
-        let b = sides[1].store.counters(&CounterFilter::default(), now).unwrap();
+        let a = sides[0]
+            .store
+            .counters(&CounterFilter::default(), now)
+            .unwrap();
+        let b = sides[1]
+            .store
+            .counters(&CounterFilter::default(), now)
+            .unwrap();
         prop_assert_eq!(a, b);
-        let due_a: Vec<String> = sides[0].store.holds_due(now, 100).unwrap().into_iter().map(|h| h.id).collect();
-        let due_b: Vec<String> = sides[1].store.holds_due(now, 100).unwrap().into_iter().map(|h| h.id).collect();
+        let due_a: Vec<String> = sides[0]
+            .store
+            .holds_due(now, 100)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
+        let due_b: Vec<String> = sides[1]
+            .store
+            .holds_due(now, 100)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
         prop_assert_eq!(due_a, due_b);
     }
     let a = sides[0].store.attestations(&Default::default()).unwrap();
@@ -132,7 +211,11 @@ fn run_case(other: Arc<dyn Store>, steps: Vec<Step>) -> Result<(), TestCaseError
 }
 
 fn runner() -> TestRunner {
-    TestRunner::new(Config { cases: 40, failure_persistence: None, ..Config::default() })
+    TestRunner::new(Config {
+        cases: 40,
+        failure_persistence: None,
+        ..Config::default()
+    })
 }
 
 #[test]
@@ -141,7 +224,11 @@ fn sqlite_matches_memory() {
     let n = AtomicUsize::new(0);
     runner()
         .run(&prop::collection::vec(step(), 1..50), |steps| {
-            let url = format!("sqlite://{}/d{}.db", dir.path().display(), n.fetch_add(1, Ordering::SeqCst));
+            let url = format!(
+                "sqlite://{}/d{}.db",
+                dir.path().display(),
+                n.fetch_add(1, Ordering::SeqCst)
+            );
             run_case(Arc::new(SqliteStore::open(&url).unwrap()), steps)
         })
         .unwrap();

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use passgate::clock::ManualClock;
 use passgate::store::Store;
-use passgate::{attestation, AttestationFilter, CounterFilter, Engine, Issuer, PassportRequest, Request, Verdict};
+use passgate::{
+    attestation, AttestationFilter, CounterFilter, Engine, Issuer, PassportRequest, Request,
+    Verdict,
+};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -49,7 +52,13 @@ pub fn engine(store: Arc<dyn Store>) -> Fx {
         .unwrap();
     let req = PassportRequest::new("agent", ["pay"]).with_expires_in_secs(365 * 86400);
     let issued = issuer.issue_passport_at(&req, T0 / 1000).unwrap();
-    Fx { engine, clock, issuer, token: issued.token, passport_id: issued.passport_id }
+    Fx {
+        engine,
+        clock,
+        issuer,
+        token: issued.token,
+        passport_id: issued.passport_id,
+    }
 }
 
 impl Fx {
@@ -57,7 +66,9 @@ impl Fx {
         Request::new("pay", json!({"amount": amount.into()})).passport(&self.token)
     }
     fn llm(&self, cost: i64) -> Request {
-        Request::new("llm", json!({"cost": cost})).passport(&self.token).hold(true)
+        Request::new("llm", json!({"cost": cost}))
+            .passport(&self.token)
+            .hold(true)
     }
 }
 
@@ -70,9 +81,13 @@ pub fn counted(records: &[Value]) -> BTreeMap<(String, String, String), Decimal>
             continue;
         }
         for c in b["counted"].as_array().unwrap() {
-            let k = (c["namespace"].as_str().unwrap().to_string(), c["constraint"].as_str().unwrap().to_string(),
-                c["scope"].as_str().unwrap().to_string());
-            *out.entry(k).or_insert(Decimal::ZERO) += c["amount"].as_str().unwrap().parse::<Decimal>().unwrap();
+            let k = (
+                c["namespace"].as_str().unwrap().to_string(),
+                c["constraint"].as_str().unwrap().to_string(),
+                c["scope"].as_str().unwrap().to_string(),
+            );
+            *out.entry(k).or_insert(Decimal::ZERO) +=
+                c["amount"].as_str().unwrap().parse::<Decimal>().unwrap();
         }
     }
     out
@@ -87,16 +102,34 @@ pub fn caps_idempotency_revocation_attestations(store: Arc<dyn Store>) {
     let d = f.engine.enforce(&f.pay(400)).unwrap();
     assert!(!d.allowed);
     let c = d.checks.iter().find(|c| c.constraint == "daily").unwrap();
-    assert_eq!((c.observed.as_deref(), c.max_admissible.as_deref()), (Some("1200"), Some("200")));
+    assert_eq!(
+        (c.observed.as_deref(), c.max_admissible.as_deref()),
+        (Some("1200"), Some("200"))
+    );
     assert!(f.engine.enforce(&f.pay("199.99")).unwrap().allowed);
     assert!(f.engine.dry_run(&f.pay("0.01")).unwrap().allowed);
     // Idempotency: the stored decision, nothing counted; another payload is a conflict.
-    let first = f.engine.enforce(&f.pay("0.01").idempotency_key("k1")).unwrap();
-    let again = f.engine.enforce(&f.pay("0.01").idempotency_key("k1")).unwrap();
+    let first = f
+        .engine
+        .enforce(&f.pay("0.01").idempotency_key("k1"))
+        .unwrap();
+    let again = f
+        .engine
+        .enforce(&f.pay("0.01").idempotency_key("k1"))
+        .unwrap();
     assert!(again.replayed && first.allowed);
     assert_eq!(again.attestation, first.attestation);
-    assert_eq!(f.engine.enforce(&f.pay(1).idempotency_key("k1")).unwrap_err().code(), "IDEMPOTENCY_CONFLICT");
-    assert!(!f.engine.enforce(&f.pay("0.01")).unwrap().allowed, "the cap is exactly reached");
+    assert_eq!(
+        f.engine
+            .enforce(&f.pay(1).idempotency_key("k1"))
+            .unwrap_err()
+            .code(),
+        "IDEMPOTENCY_CONFLICT"
+    );
+    assert!(
+        !f.engine.enforce(&f.pay("0.01")).unwrap().allowed,
+        "the cap is exactly reached"
+    );
     // A new day: the fixed window starts again; the 7d global one does not.
     f.clock.advance_ms(86_400_000);
     let d = f.engine.enforce(&f.pay(100)).unwrap();
@@ -107,25 +140,70 @@ pub fn caps_idempotency_revocation_attestations(store: Arc<dyn Store>) {
     let d = f.engine.enforce(&f.pay(1)).unwrap();
     assert_eq!(d.checks[0].code.as_deref(), Some("PASSPORT_REVOKED"));
     // Attestations: one chain, verified; filters; counters recomputed from the records.
-    let recs = f.engine.attestations(&AttestationFilter::default()).unwrap();
-    assert_eq!(recs.len(), 9, "8 decisions (the replay writes none) and a revocation");
+    let recs = f
+        .engine
+        .attestations(&AttestationFilter::default())
+        .unwrap();
+    assert_eq!(
+        recs.len(),
+        9,
+        "8 decisions (the replay writes none) and a revocation"
+    );
     attestation::verify_chain(&recs, f.engine.signer_did()).unwrap();
     let eid = first.evaluation_id.clone();
-    let by = f.engine.attestations(&AttestationFilter { evaluation_id: Some(eid), ..Default::default() }).unwrap();
+    let by = f
+        .engine
+        .attestations(&AttestationFilter {
+            evaluation_id: Some(eid),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(by, vec![first.attestation.clone().unwrap()]);
     let sums = counted(&recs);
-    let state = f.engine.cumulative_state(&CounterFilter::default()).unwrap();
+    let state = f
+        .engine
+        .cumulative_state(&CounterFilter::default())
+        .unwrap();
     for s in &state {
-        let k = (s.key.namespace.clone(), s.key.constraint.clone(), s.key.scope.clone());
+        let k = (
+            s.key.namespace.clone(),
+            s.key.constraint.clone(),
+            s.key.scope.clone(),
+        );
         if s.key.constraint == "org" {
             assert_eq!(s.used, sums[&k], "{k:?}");
         }
     }
-    assert_eq!(state.iter().find(|s| s.key.constraint == "daily").unwrap().used, Decimal::from(100));
+    assert_eq!(
+        state
+            .iter()
+            .find(|s| s.key.constraint == "daily")
+            .unwrap()
+            .used,
+        Decimal::from(100)
+    );
     // Reset (recorded).
-    assert_eq!(f.engine.reset_cumulative_state(&CounterFilter { constraint: Some("org".into()), ..Default::default() }).unwrap(), 1);
-    assert!(f.engine.cumulative_state(&CounterFilter { constraint: Some("org".into()), ..Default::default() }).unwrap().is_empty());
-    let recs = f.engine.attestations(&AttestationFilter::default()).unwrap();
+    assert_eq!(
+        f.engine
+            .reset_cumulative_state(&CounterFilter {
+                constraint: Some("org".into()),
+                ..Default::default()
+            })
+            .unwrap(),
+        1
+    );
+    assert!(f
+        .engine
+        .cumulative_state(&CounterFilter {
+            constraint: Some("org".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .is_empty());
+    let recs = f
+        .engine
+        .attestations(&AttestationFilter::default())
+        .unwrap();
     assert_eq!(recs.last().unwrap()["body"]["kind"], "reset");
     attestation::verify_chain(&recs, f.engine.signer_did()).unwrap();
 }
@@ -137,9 +215,23 @@ pub fn holds_and_approvals(store: Arc<dyn Store>) {
     assert!(a.allowed && b.allowed);
     let c = f.engine.enforce(&f.llm(1)).unwrap();
     assert!(!c.allowed, "two in flight");
-    assert_eq!(f.engine.settle(a.hold_id.as_ref().unwrap(), Some(&json!({"cost": "75.5"}))).unwrap_err().code(), "HOLD_EXCEEDS");
-    f.engine.settle(a.hold_id.as_ref().unwrap(), Some(&json!({"cost": "70"}))).unwrap();
-    assert_eq!(f.engine.settle(a.hold_id.as_ref().unwrap(), None).unwrap_err().code(), "HOLD_CLOSED");
+    assert_eq!(
+        f.engine
+            .settle(a.hold_id.as_ref().unwrap(), Some(&json!({"cost": "75.5"})))
+            .unwrap_err()
+            .code(),
+        "HOLD_EXCEEDS"
+    );
+    f.engine
+        .settle(a.hold_id.as_ref().unwrap(), Some(&json!({"cost": "70"})))
+        .unwrap();
+    assert_eq!(
+        f.engine
+            .settle(a.hold_id.as_ref().unwrap(), None)
+            .unwrap_err()
+            .code(),
+        "HOLD_CLOSED"
+    );
     f.engine.release(b.hold_id.as_ref().unwrap()).unwrap();
     let d = f.engine.enforce(&f.llm(30)).unwrap();
     assert!(d.allowed);
@@ -148,8 +240,17 @@ pub fn holds_and_approvals(store: Arc<dyn Store>) {
     f.clock.advance_ms(11 * 60_000);
     let d = f.engine.enforce(&f.llm(30)).unwrap();
     assert!(d.allowed, "{:#?}", d.checks);
-    assert_eq!(f.engine.settle(&d.hold_id.clone().unwrap(), None).unwrap()["state"], "settled");
-    let budget = f.engine.cumulative_state(&CounterFilter { constraint: Some("budget".into()), ..Default::default() }).unwrap();
+    assert_eq!(
+        f.engine.settle(&d.hold_id.clone().unwrap(), None).unwrap()["state"],
+        "settled"
+    );
+    let budget = f
+        .engine
+        .cumulative_state(&CounterFilter {
+            constraint: Some("budget".into()),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(budget[0].used, Decimal::from(100));
     // Approvals: escalate, approve, use once.
     let big = f.pay(950);
@@ -158,16 +259,36 @@ pub fn holds_and_approvals(store: Arc<dyn Store>) {
     let e2 = f.engine.enforce(&f.pay(901)).unwrap();
     assert_eq!(e2.decision, Verdict::Escalate);
     let token = f.engine.approve(&e.evaluation_id, "human", None).unwrap();
-    assert_eq!(f.engine.approve(&e.evaluation_id, "human", None).unwrap_err().code(), "APPROVAL_CLOSED");
+    assert_eq!(
+        f.engine
+            .approve(&e.evaluation_id, "human", None)
+            .unwrap_err()
+            .code(),
+        "APPROVAL_CLOSED"
+    );
     let ok = f.engine.enforce(&big.clone().approval(&token)).unwrap();
     assert_eq!(ok.decision, Verdict::Allow, "{:#?}", ok.checks);
     let again = f.engine.enforce(&big.clone().approval(&token)).unwrap();
     assert!(!again.allowed);
-    f.engine.deny_approval(&e2.evaluation_id, "human", "no").unwrap();
-    let recs = f.engine.attestations(&AttestationFilter::default()).unwrap();
+    f.engine
+        .deny_approval(&e2.evaluation_id, "human", "no")
+        .unwrap();
+    let recs = f
+        .engine
+        .attestations(&AttestationFilter::default())
+        .unwrap();
     attestation::verify_chain(&recs, f.engine.signer_did()).unwrap();
-    let kinds: Vec<&str> = recs.iter().map(|r| r["body"]["kind"].as_str().unwrap()).collect();
-    for k in ["hold.settled", "hold.released", "hold.expired", "approval.granted", "approval.denied"] {
+    let kinds: Vec<&str> = recs
+        .iter()
+        .map(|r| r["body"]["kind"].as_str().unwrap())
+        .collect();
+    for k in [
+        "hold.settled",
+        "hold.released",
+        "hold.expired",
+        "approval.granted",
+        "approval.denied",
+    ] {
         assert!(kinds.contains(&k), "{k} in {kinds:?}");
     }
     let _ = &f.issuer;

@@ -23,41 +23,84 @@ fn pay(token: &str, amount: &str) -> Request {
 pub fn first_life(store: Arc<dyn Store>, issuer: &Issuer, spec: &Value, say: fn(Value)) {
     let engine = engine_on(store, issuer.did(), "100");
     let token = spec["token"].as_str().unwrap();
-    let first = engine.enforce(&pay(token, "60").idempotency_key("once")).unwrap();
+    let first = engine
+        .enforce(&pay(token, "60").idempotency_key("once"))
+        .unwrap();
     assert!(first.allowed);
     assert!(engine.enforce(&pay(token, "30.5")).unwrap().allowed);
-    engine.revoke_passport(spec["revoke"].as_str().unwrap()).unwrap();
+    engine
+        .revoke_passport(spec["revoke"].as_str().unwrap())
+        .unwrap();
     say(json!({"first": first.to_json(), "chain": engine.chain_id(), "did": engine.signer_did()}));
 }
 
 fn survives(url: &str) {
     let issuer = Issuer::generate().unwrap();
-    let issue = |a: &str| issuer.issue_passport_at(&PassportRequest::new(a, ["pay"]).with_expires_in_secs(86400 * 365), T0 / 1000).unwrap();
+    let issue = |a: &str| {
+        issuer
+            .issue_passport_at(
+                &PassportRequest::new(a, ["pay"]).with_expires_in_secs(86400 * 365),
+                T0 / 1000,
+            )
+            .unwrap()
+    };
     let (alice, bob) = (issue("alice"), issue("bob"));
-    let (mut child, mut out) = workers::spawn(&json!({"mode": "restart", "url": url, "issuer": issuer.secret(),
-        "token": alice.token, "revoke": bob.passport_id}));
+    let (mut child, mut out) = workers::spawn(
+        &json!({"mode": "restart", "url": url, "issuer": issuer.secret(),
+        "token": alice.token, "revoke": bob.passport_id}),
+    );
     let said = workers::next_line(&mut out).expect("the first life's report");
     assert!(child.wait().unwrap().success());
     // A new process would open the store afresh: so does this one.
     let store = passgate::store::open(url).unwrap();
     let engine = engine_on(store.clone(), issuer.did(), "100");
     let first: Decision = serde_json::from_value(said["first"].clone()).unwrap();
-    let again = engine.enforce(&pay(&alice.token, "60").idempotency_key("once")).unwrap();
+    let again = engine
+        .enforce(&pay(&alice.token, "60").idempotency_key("once"))
+        .unwrap();
     assert!(again.replayed, "the idempotency record survived");
     assert_eq!(again.evaluation_id, first.evaluation_id);
-    assert_eq!(engine.enforce(&pay(&alice.token, "61").idempotency_key("once")).unwrap_err().code(), "IDEMPOTENCY_CONFLICT");
+    assert_eq!(
+        engine
+            .enforce(&pay(&alice.token, "61").idempotency_key("once"))
+            .unwrap_err()
+            .code(),
+        "IDEMPOTENCY_CONFLICT"
+    );
     let d = engine.enforce(&pay(&alice.token, "10")).unwrap();
     assert!(!d.allowed, "the counter survived: 90.5 + 10 > 100");
     assert!(engine.enforce(&pay(&alice.token, "9.5")).unwrap().allowed);
     let d = engine.enforce(&pay(&bob.token, "0")).unwrap();
-    assert_eq!(d.checks[0].code.as_deref(), Some("PASSPORT_REVOKED"), "the revocation survived");
-    let old = engine.attestations(&AttestationFilter { chain: Some(said["chain"].as_str().unwrap().into()), ..Default::default() }).unwrap();
+    assert_eq!(
+        d.checks[0].code.as_deref(),
+        Some("PASSPORT_REVOKED"),
+        "the revocation survived"
+    );
+    let old = engine
+        .attestations(&AttestationFilter {
+            chain: Some(said["chain"].as_str().unwrap().into()),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(old.len(), 3);
     attestation::verify_chain(&old, said["did"].as_str().unwrap()).unwrap();
-    let mine = engine.attestations(&AttestationFilter { chain: Some(engine.chain_id().into()), ..Default::default() }).unwrap();
+    let mine = engine
+        .attestations(&AttestationFilter {
+            chain: Some(engine.chain_id().into()),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(mine.len(), 3);
     attestation::verify_chain(&mine, engine.signer_did()).unwrap();
-    let state = store.counters(&CounterFilter { constraint: Some("cap".into()), ..Default::default() }, NOW).unwrap();
+    let state = store
+        .counters(
+            &CounterFilter {
+                constraint: Some("cap".into()),
+                ..Default::default()
+            },
+            NOW,
+        )
+        .unwrap();
     assert_eq!(state[0].used, Decimal::from(100));
 }
 
@@ -85,14 +128,23 @@ fn redis_server_restart_mid_run_never_passes_the_cap() {
         .map(|t| {
             let store = store.clone();
             let did = issuer.did().to_string();
-            let token = issuer.issue_passport_at(&PassportRequest::new(format!("a{t}"), ["pay"]).with_expires_in_secs(86400 * 365), T0 / 1000).unwrap().token;
+            let token = issuer
+                .issue_passport_at(
+                    &PassportRequest::new(format!("a{t}"), ["pay"])
+                        .with_expires_in_secs(86400 * 365),
+                    T0 / 1000,
+                )
+                .unwrap()
+                .token;
             let restarted = restarted.clone();
             std::thread::spawn(move || {
                 let engine = engine_on(store, &did, CAP);
                 let mut rng = Rng::new(t + 100);
                 let (mut tally, mut after) = (Tally::default(), 0u64);
                 let deadline = Instant::now() + Duration::from_secs(20);
-                while (tally.allowed + tally.denied < 600 || after < 50) && Instant::now() < deadline {
+                while (tally.allowed + tally.denied < 600 || after < 50)
+                    && Instant::now() < deadline
+                {
                     let amount = rng.amount();
                     tally.max_amount = tally.max_amount.max(amount);
                     match engine.enforce(&pay(&token, &amount.to_string())) {
@@ -130,13 +182,32 @@ fn redis_server_restart_mid_run_never_passes_the_cap() {
         all.add(&tally);
     }
     let cap: Decimal = CAP.parse().unwrap();
-    eprintln!("[redis restart] {} allowed, {} denied, {} errors; admitted {} (seen by clients)", all.allowed, all.denied, all.errors, all.admitted);
+    eprintln!(
+        "[redis restart] {} allowed, {} denied, {} errors; admitted {} (seen by clients)",
+        all.allowed, all.denied, all.errors, all.admitted
+    );
     assert!(all.errors > 0, "a dead server is an error");
-    assert!(all.admitted <= cap, "admitted {} past the cap {cap}", all.admitted);
+    assert!(
+        all.admitted <= cap,
+        "admitted {} past the cap {cap}",
+        all.admitted
+    );
     // The server may have counted a request whose reply was lost (over-counting, never under-).
-    let state = store.counters(&CounterFilter { constraint: Some("cap".into()), ..Default::default() }, NOW).unwrap();
+    let state = store
+        .counters(
+            &CounterFilter {
+                constraint: Some("cap".into()),
+                ..Default::default()
+            },
+            NOW,
+        )
+        .unwrap();
     let used = state[0].used;
-    assert!(used >= all.admitted && used <= cap, "counter {used}, admitted {}", all.admitted);
+    assert!(
+        used >= all.admitted && used <= cap,
+        "counter {used}, admitted {}",
+        all.admitted
+    );
     assert!(used >= cap - all.max_amount, "the cap was reached: {used}");
     let records = store.attestations(&AttestationFilter::default()).unwrap();
     let mut chains: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -145,6 +216,7 @@ fn redis_server_restart_mid_run_never_passes_the_cap() {
     }
     assert_eq!(chains.len(), 4);
     for (id, recs) in &chains {
-        attestation::verify_chain(recs, recs[0]["kid"].as_str().unwrap()).unwrap_or_else(|e| panic!("chain {id}: {e}"));
+        attestation::verify_chain(recs, recs[0]["kid"].as_str().unwrap())
+            .unwrap_or_else(|e| panic!("chain {id}: {e}"));
     }
 }

@@ -79,7 +79,10 @@ impl RedisServer {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("redis-server on port {} did not answer PING within 10 s", self.port);
+        panic!(
+            "redis-server on port {} did not answer PING within 10 s",
+            self.port
+        );
     }
 
     fn ping(&self) -> bool {
@@ -96,7 +99,10 @@ impl RedisServer {
 
     /// The URL of this server with its own key prefix.
     pub fn url(&self, prefix: &str) -> String {
-        format!("redis://127.0.0.1:{}/0?prefix={prefix}&timeout_ms=2000", self.port)
+        format!(
+            "redis://127.0.0.1:{}/0?prefix={prefix}&timeout_ms=2000",
+            self.port
+        )
     }
 
     /// Kills the server with SIGKILL.
@@ -195,7 +201,13 @@ impl Chain {
     }
 
     /// The next record, of kind `decision` at `time_ms`.
-    pub fn record(&self, time_ms: i64, gate: Option<&str>, agent: Option<&str>, decision: &str) -> StoredRecord {
+    pub fn record(
+        &self,
+        time_ms: i64,
+        gate: Option<&str>,
+        agent: Option<&str>,
+        decision: &str,
+    ) -> StoredRecord {
         let seq = self.next.fetch_add(1, Ordering::SeqCst) as u64;
         StoredRecord {
             chain: self.id.clone(),

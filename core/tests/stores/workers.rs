@@ -84,19 +84,32 @@ impl Tally {
             denied: v["denied"].as_u64().unwrap(),
             errors: v["errors"].as_u64().unwrap(),
             max_amount: v["max_amount"].as_str().unwrap().parse().unwrap(),
-            samples: v["samples"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect(),
+            samples: v["samples"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect(),
         }
     }
 }
 
 /// `threads` threads, each with its own engine (its own chain) on `store`, each making `calls`
 /// requests of random amounts against the shared cap.
-pub fn spend(store: Arc<dyn Store>, issuer: &Issuer, cap: &str, threads: usize, calls: usize, seed: u64) -> Tally {
+pub fn spend(
+    store: Arc<dyn Store>,
+    issuer: &Issuer,
+    cap: &str,
+    threads: usize,
+    calls: usize,
+    seed: u64,
+) -> Tally {
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let store = store.clone();
             let issuer_did = issuer.did().to_string();
-            let req = PassportRequest::new(format!("agent-{seed}-{t}"), ["pay"]).with_expires_in_secs(365 * 86400);
+            let req = PassportRequest::new(format!("agent-{seed}-{t}"), ["pay"])
+                .with_expires_in_secs(365 * 86400);
             let token = issuer.issue_passport_at(&req, T0 / 1000).unwrap().token;
             let cap = cap.to_string();
             std::thread::spawn(move || {
@@ -106,7 +119,8 @@ pub fn spend(store: Arc<dyn Store>, issuer: &Issuer, cap: &str, threads: usize, 
                 for _ in 0..calls {
                     let amount = rng.amount();
                     tally.max_amount = tally.max_amount.max(amount);
-                    let r = Request::new("spend", json!({"amount": amount.to_string()})).passport(&token);
+                    let r = Request::new("spend", json!({"amount": amount.to_string()}))
+                        .passport(&token);
                     match engine.enforce(&r) {
                         Ok(d) if d.allowed => {
                             tally.allowed += 1;
@@ -134,7 +148,13 @@ pub fn spend(store: Arc<dyn Store>, issuer: &Issuer, cap: &str, threads: usize, 
 
 pub fn spawn(spec: &Value) -> (Child, BufReader<ChildStdout>) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "worker_process", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "worker_process",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(ENV, spec.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -174,7 +194,14 @@ pub fn run(spec: &Value) {
     match spec["mode"].as_str().unwrap() {
         "spend" => {
             let n = |k: &str| spec[k].as_u64().unwrap() as usize;
-            let tally = spend(store, &issuer, spec["cap"].as_str().unwrap(), n("threads"), n("calls"), n("seed") as u64);
+            let tally = spend(
+                store,
+                &issuer,
+                spec["cap"].as_str().unwrap(),
+                n("threads"),
+                n("calls"),
+                n("seed") as u64,
+            );
             say(tally.to_json());
         }
         "crash" => crate::crash::writer(store, &issuer, spec["seed"].as_u64().unwrap(), say),

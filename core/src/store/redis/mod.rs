@@ -132,7 +132,8 @@ impl Keys {
         format!("{}:{what}", self.p)
     }
     fn counter_id(&self, op: &CounterOp) -> String {
-        let ident = serde_json::json!([op.key.namespace, op.key.constraint, op.key.scope, op.window]);
+        let ident =
+            serde_json::json!([op.key.namespace, op.key.constraint, op.key.scope, op.window]);
         hex::encode(Sha256::digest(ident.to_string().as_bytes()))
     }
     fn counter(&self, id: &str) -> String {
@@ -143,7 +144,10 @@ impl Keys {
     }
     fn idempotency(&self, namespace: &str, key: &str) -> String {
         let ident = serde_json::json!([namespace, key]).to_string();
-        self.k(&format!("i:{}", hex::encode(Sha256::digest(ident.as_bytes()))))
+        self.k(&format!(
+            "i:{}",
+            hex::encode(Sha256::digest(ident.as_bytes()))
+        ))
     }
     fn hold(&self, id: &str) -> String {
         self.k(&format!("h:{id}"))
@@ -195,13 +199,20 @@ pub fn scaled(d: Decimal) -> Result<String> {
 
 /// The decimal of a scaled integer string.
 pub fn unscaled(s: &str) -> Result<Decimal> {
-    let bad = || Error::payload("/", format!("counter total {s} cannot be represented exactly (overflow)"));
+    let bad = || {
+        Error::payload(
+            "/",
+            format!("counter total {s} cannot be represented exactly (overflow)"),
+        )
+    };
     let (neg, digits) = match s.strip_prefix('-') {
         Some(d) => (true, d),
         None => (false, s),
     };
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::StoreUnavailable(format!("stored amount {s:?} unreadable")));
+        return Err(Error::StoreUnavailable(format!(
+            "stored amount {s:?} unreadable"
+        )));
     }
     let scale = usize::try_from(SCALE).unwrap_or(18);
     let padded = format!("{digits:0>width$}", width = scale + 1);
@@ -273,8 +284,9 @@ impl RedisStore {
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let num = |v: &str| {
-                v.parse::<u64>()
-                    .map_err(|_| Error::InvalidArgument(format!("store URL: {k}={v} is not a number")))
+                v.parse::<u64>().map_err(|_| {
+                    Error::InvalidArgument(format!("store URL: {k}={v} is not a number"))
+                })
             };
             match k {
                 "prefix" => {
@@ -408,12 +420,27 @@ mod tests {
 
     #[test]
     fn scaled_round_trips_and_refuses_what_it_cannot_keep() {
-        for s in ["0", "1", "-1", "0.1", "123.456", "0.000000000000000001", "-42.5", "79228162514264337593543950335"] {
+        for s in [
+            "0",
+            "1",
+            "-1",
+            "0.1",
+            "123.456",
+            "0.000000000000000001",
+            "-42.5",
+            "79228162514264337593543950335",
+        ] {
             let d: Decimal = s.parse().unwrap();
             assert_eq!(unscaled(&scaled(d).unwrap()).unwrap(), d, "{s}");
         }
-        assert_eq!(scaled("1.5".parse().unwrap()).unwrap(), "1500000000000000000");
-        assert_eq!(scaled("0.10".parse().unwrap()).unwrap(), "100000000000000000");
+        assert_eq!(
+            scaled("1.5".parse().unwrap()).unwrap(),
+            "1500000000000000000"
+        );
+        assert_eq!(
+            scaled("0.10".parse().unwrap()).unwrap(),
+            "100000000000000000"
+        );
         let fine: Decimal = "0.0000000000000000001".parse().unwrap();
         assert_eq!(scaled(fine).unwrap_err().code(), "PAYLOAD_INVALID");
         let huge = format!("{}{}", "9".repeat(40), "0".repeat(18));

@@ -118,7 +118,12 @@ impl Call {
             WindowKind::Fixed { size_ms } => {
                 let start = op.window.fixed_start(now_ms).unwrap_or(now_ms);
                 let end = start.saturating_add(size_ms);
-                ("X", start.to_string(), String::new(), end.saturating_sub(now_ms))
+                (
+                    "X",
+                    start.to_string(),
+                    String::new(),
+                    end.saturating_sub(now_ms),
+                )
             }
             WindowKind::Sliding { size_ms } => (
                 "S",

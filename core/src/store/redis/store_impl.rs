@@ -5,9 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::scripts::{eval, Call};
-use super::{
-    bad_reply, chain_conflict, record_from, unscaled, RedisStore, GRACE_MS, RETAIN_MS,
-};
+use super::{bad_reply, chain_conflict, record_from, unscaled, RedisStore, GRACE_MS, RETAIN_MS};
 use crate::error::{Error, Result};
 use crate::store::{
     ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
@@ -28,8 +26,9 @@ struct IdemRow {
 }
 
 fn idem_from(text: &str) -> Result<IdempotencyRecord> {
-    let r: IdemRow = serde_json::from_str(text)
-        .map_err(|e| Error::StoreUnavailable(format!("stored idempotency record unreadable: {e}")))?;
+    let r: IdemRow = serde_json::from_str(text).map_err(|e| {
+        Error::StoreUnavailable(format!("stored idempotency record unreadable: {e}"))
+    })?;
     Ok(IdempotencyRecord {
         namespace: r.namespace,
         key: r.key,
@@ -58,7 +57,11 @@ fn hold_state(s: &str) -> Result<HoldState> {
         "settled" => HoldState::Settled,
         "released" => HoldState::Released,
         "expired" => HoldState::Expired,
-        other => return Err(Error::StoreUnavailable(format!("stored hold state {other:?}"))),
+        other => {
+            return Err(Error::StoreUnavailable(format!(
+                "stored hold state {other:?}"
+            )))
+        }
     })
 }
 
@@ -67,7 +70,9 @@ impl RedisStore {
         let f = |c: &mut ::redis::Connection| eval(c, s, call);
         let out = if write { self.rw(f) } else { self.ro(f) };
         out.map_err(|e| match e {
-            Error::StoreUnavailable(m) => Error::StoreUnavailable(format!("{m} (script {})", s.name)),
+            Error::StoreUnavailable(m) => {
+                Error::StoreUnavailable(format!("{m} (script {})", s.name))
+            }
             other => other,
         })
     }
@@ -83,13 +88,13 @@ impl RedisStore {
         if gs.is_empty() {
             return Ok(Vec::new());
         }
-        let texts: Vec<Option<String>> = self.ro(|c| {
-            ::redis::cmd("HMGET")
-                .arg(self.keys.k("r"))
-                .arg(gs)
-                .query(c)
-        })?;
-        texts.into_iter().flatten().map(|t| record_from(&t)).collect()
+        let texts: Vec<Option<String>> =
+            self.ro(|c| ::redis::cmd("HMGET").arg(self.keys.k("r")).arg(gs).query(c))?;
+        texts
+            .into_iter()
+            .flatten()
+            .map(|t| record_from(&t))
+            .collect()
     }
 }
 
@@ -150,12 +155,19 @@ impl Store for RedisStore {
                     .arg(h.expires_ms);
             }
             None => {
-                call.key(k.k("none")).key(k.k("holds")).arg("").arg("").arg(0);
+                call.key(k.k("none"))
+                    .key(k.k("holds"))
+                    .arg("")
+                    .arg("")
+                    .arg(0);
             }
         }
         match c.approval_request {
             Some(a) => {
-                let ttl = a.expires_ms.saturating_sub(c.now_ms).saturating_add(RETAIN_MS);
+                let ttl = a
+                    .expires_ms
+                    .saturating_sub(c.now_ms)
+                    .saturating_add(RETAIN_MS);
                 call.key(k.approval(&a.evaluation_id))
                     .arg(to_json(a)?)
                     .arg(to_json(&a.state)?)
@@ -200,7 +212,10 @@ impl Store for RedisStore {
         let reply = self.script(&self.scripts.append, &call, true)?;
         match reply.first().map(String::as_str) {
             Some("ok") => Ok(()),
-            Some("chain") => Err(chain_conflict(record, reply.get(1).map_or("?", String::as_str))),
+            Some("chain") => Err(chain_conflict(
+                record,
+                reply.get(1).map_or("?", String::as_str),
+            )),
             _ => Err(bad_reply("append", &reply)),
         }
     }
@@ -213,7 +228,11 @@ impl Store for RedisStore {
     ) -> Result<Option<IdempotencyRecord>> {
         let k = self.keys.idempotency(namespace, key);
         let (exp, json): (Option<i64>, Option<String>) = self.ro(|c| {
-            ::redis::cmd("HMGET").arg(&k).arg("exp").arg("json").query(c)
+            ::redis::cmd("HMGET")
+                .arg(&k)
+                .arg("exp")
+                .arg("json")
+                .query(c)
         })?;
         match (exp, json) {
             (Some(exp), Some(json)) if exp > now_ms => Ok(Some(idem_from(&json)?)),
@@ -223,7 +242,12 @@ impl Store for RedisStore {
 
     fn revoke(&self, passport_id: &str, _now_ms: i64) -> Result<()> {
         let k = self.keys.k("revoked");
-        self.rw(|c| ::redis::cmd("SADD").arg(&k).arg(passport_id).query::<i64>(c))?;
+        self.rw(|c| {
+            ::redis::cmd("SADD")
+                .arg(&k)
+                .arg(passport_id)
+                .query::<i64>(c)
+        })?;
         Ok(())
     }
 
@@ -232,8 +256,7 @@ impl Store for RedisStore {
             return Ok(None);
         }
         let k = self.keys.k("revoked");
-        let hits: Vec<i64> =
-            self.ro(|c| ::redis::cmd("SMISMEMBER").arg(&k).arg(ids).query(c))?;
+        let hits: Vec<i64> = self.ro(|c| ::redis::cmd("SMISMEMBER").arg(&k).arg(ids).query(c))?;
         Ok(ids
             .iter()
             .zip(hits)
@@ -274,7 +297,9 @@ impl Store for RedisStore {
                         .arg(from + PAGE - 1)
                         .query(c)
                 })?,
-                None => (from + 1..=last.min(from + PAGE)).map(|g| g.to_string()).collect(),
+                None => (from + 1..=last.min(from + PAGE))
+                    .map(|g| g.to_string())
+                    .collect(),
             };
             if gs.is_empty() {
                 break;
@@ -333,8 +358,13 @@ impl Store for RedisStore {
 
     fn hold_get(&self, id: &str) -> Result<Option<HoldRecord>> {
         let k = self.keys.hold(id);
-        let (rec, state): (Option<String>, Option<String>) =
-            self.ro(|c| ::redis::cmd("HMGET").arg(&k).arg("rec").arg("state").query(c))?;
+        let (rec, state): (Option<String>, Option<String>) = self.ro(|c| {
+            ::redis::cmd("HMGET")
+                .arg(&k)
+                .arg("rec")
+                .arg("state")
+                .query(c)
+        })?;
         match (rec, state) {
             (Some(rec), Some(state)) => {
                 let mut h: HoldRecord = from_json("hold", &rec)?;
@@ -369,8 +399,8 @@ impl Store for RedisStore {
         call.record(k, r.record)?;
         call.arg(hold.ops.len());
         for (h, fin) in hold.ops.iter().zip(r.amounts) {
-            let placed_current = h.op.window.fixed_start(hold.created_ms)
-                == h.op.window.fixed_start(r.now_ms);
+            let placed_current =
+                h.op.window.fixed_start(hold.created_ms) == h.op.window.fixed_start(r.now_ms);
             let inside = match h.op.window {
                 WindowKind::Sliding { size_ms } => {
                     hold.created_ms > r.now_ms.saturating_sub(size_ms)
@@ -393,7 +423,10 @@ impl Store for RedisStore {
             Some("rejected") => Ok(HoldOutcome::Rejected {
                 usage: usages(reply.get(1..).unwrap_or_default())?,
             }),
-            Some("chain") => Err(chain_conflict(r.record, reply.get(1).map_or("?", String::as_str))),
+            Some("chain") => Err(chain_conflict(
+                r.record,
+                reply.get(1).map_or("?", String::as_str),
+            )),
             _ => Err(bad_reply("hold", &reply)),
         }
     }
@@ -422,8 +455,13 @@ impl Store for RedisStore {
 
     fn approval_get(&self, evaluation_id: &str) -> Result<Option<ApprovalRecord>> {
         let k = self.keys.approval(evaluation_id);
-        let (rec, state): (Option<String>, Option<String>) =
-            self.ro(|c| ::redis::cmd("HMGET").arg(&k).arg("rec").arg("state").query(c))?;
+        let (rec, state): (Option<String>, Option<String>) = self.ro(|c| {
+            ::redis::cmd("HMGET")
+                .arg(&k)
+                .arg("rec")
+                .arg("state")
+                .query(c)
+        })?;
         match (rec, state) {
             (Some(rec), Some(state)) => {
                 let mut a: ApprovalRecord = from_json("approval", &rec)?;
@@ -469,7 +507,10 @@ impl Store for RedisStore {
                 "approval state",
                 reply.get(1).map_or("", String::as_str),
             )?)),
-            Some("chain") => Err(chain_conflict(record, reply.get(1).map_or("?", String::as_str))),
+            Some("chain") => Err(chain_conflict(
+                record,
+                reply.get(1).map_or("?", String::as_str),
+            )),
             _ => Err(bad_reply("approval", &reply)),
         }
     }
@@ -488,7 +529,10 @@ impl RedisStore {
             .arg(&self.keys.p)
             .arg(now_ms);
         for f in [&filter.namespace, &filter.constraint, &filter.scope] {
-            call.arg(f.as_ref().map_or_else(|| "0".to_string(), |v| format!("1{v}")));
+            call.arg(
+                f.as_ref()
+                    .map_or_else(|| "0".to_string(), |v| format!("1{v}")),
+            );
         }
         self.script(&self.scripts.counters, &call, mode == "reset")
     }

@@ -159,7 +159,9 @@ impl Counters<'_, '_> {
 
     fn log(&self, row: &Row, time_ms: i64, amount: Decimal) -> Result<()> {
         self.tx
-            .prepare_cached("INSERT INTO counter_log (counter, time_ms, amount) VALUES (?1, ?2, ?3)")
+            .prepare_cached(
+                "INSERT INTO counter_log (counter, time_ms, amount) VALUES (?1, ?2, ?3)",
+            )
             .and_then(|mut s| s.execute(params![row.id, time_ms, amount.to_string()]))
             .map_err(|e| db_err(self.path, e))?;
         Ok(())
@@ -191,7 +193,13 @@ impl Counters<'_, '_> {
     /// if it is still the current one, at that place of a sliding log if it is still inside the
     /// window; an increase whose window has passed is counted now. A counter that no longer
     /// exists (reset) is left alone.
-    pub fn adjust(&self, op: &CounterOp, placed_ms: i64, delta: Decimal, now_ms: i64) -> Result<()> {
+    pub fn adjust(
+        &self,
+        op: &CounterOp,
+        placed_ms: i64,
+        delta: Decimal,
+        now_ms: i64,
+    ) -> Result<()> {
         let Some(mut row) = self.find(&op.key, op.window)? else {
             return Ok(());
         };

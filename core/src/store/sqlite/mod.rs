@@ -243,17 +243,10 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn approval_in(
-        &self,
-        tx: &Connection,
-        evaluation_id: &str,
-    ) -> Result<Option<ApprovalRecord>> {
+    fn approval_in(&self, tx: &Connection, evaluation_id: &str) -> Result<Option<ApprovalRecord>> {
         let text: Option<String> = tx
             .prepare_cached("SELECT record FROM approvals WHERE evaluation_id = ?1")
-            .and_then(|mut s| {
-                s.query_row(params![evaluation_id], |r| r.get(0))
-                    .optional()
-            })
+            .and_then(|mut s| s.query_row(params![evaluation_id], |r| r.get(0)).optional())
             .map_err(|e| self.err(e))?;
         text.map(|t| serde_json::from_str(&t).map_err(|e| json_err("approval", e)))
             .transpose()
@@ -277,7 +270,8 @@ impl SqliteStore {
                     .optional()
             })
             .map_err(|e| self.err(e))?;
-        row.map(|(text, state)| hold_from(&text, &state)).transpose()
+        row.map(|(text, state)| hold_from(&text, &state))
+            .transpose()
     }
 }
 
@@ -288,7 +282,11 @@ fn hold_from(text: &str, state: &str) -> Result<HoldRecord> {
         "settled" => HoldState::Settled,
         "released" => HoldState::Released,
         "expired" => HoldState::Expired,
-        other => return Err(Error::StoreUnavailable(format!("stored hold state {other:?}"))),
+        other => {
+            return Err(Error::StoreUnavailable(format!(
+                "stored hold state {other:?}"
+            )))
+        }
     };
     Ok(h)
 }

@@ -100,7 +100,11 @@ pub fn migrate(conn: &mut Connection, path: &str) -> Result<()> {
     if found == VERSION {
         return Ok(());
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
         tx.execute_batch(sql).map_err(|e| {
             Error::StoreUnavailable(format!("sqlite {path}: migration {} failed: {e}", i + 1))
         })?;

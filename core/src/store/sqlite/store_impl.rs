@@ -203,9 +203,11 @@ impl Store for SqliteStore {
 
     fn revoke(&self, passport_id: &str, now_ms: i64) -> Result<()> {
         self.write(|tx, _| {
-            tx.prepare_cached("INSERT OR IGNORE INTO revoked (passport_id, time_ms) VALUES (?1, ?2)")
-                .and_then(|mut s| s.execute(params![passport_id, now_ms]))
-                .map_err(|e| self.err(e))?;
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO revoked (passport_id, time_ms) VALUES (?1, ?2)",
+            )
+            .and_then(|mut s| s.execute(params![passport_id, now_ms]))
+            .map_err(|e| self.err(e))?;
             Ok((true, ()))
         })
     }
@@ -276,8 +278,9 @@ impl Store for SqliteStore {
 
     fn chain_tail(&self, chain: &str) -> Result<Option<StoredRecord>> {
         self.with_conn(|conn| {
-            let sql =
-                format!("SELECT {RECORD_COLS} FROM records WHERE chain = ?1 ORDER BY seq DESC LIMIT 1");
+            let sql = format!(
+                "SELECT {RECORD_COLS} FROM records WHERE chain = ?1 ORDER BY seq DESC LIMIT 1"
+            );
             let found = conn
                 .prepare_cached(&sql)
                 .and_then(|mut s| s.query_row(params![chain], record_from).optional())
