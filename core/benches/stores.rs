@@ -58,10 +58,11 @@ fn redis_server(dir: &std::path::Path) -> Server {
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server (apt-get install redis-server)");
+    let server = Server(child, port);
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
     for _ in 0..500 {
         if client.get_connection().is_ok() {
-            return Server(child, port);
+            return server;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -69,7 +70,7 @@ fn redis_server(dir: &std::path::Path) -> Server {
 }
 
 /// Runs `f(thread)` on `threads` threads for the measurement time; returns calls per second.
-fn rate(threads: usize, f: impl Fn(usize) -> Box<dyn FnMut() + Send> + Sync) -> f64 {
+fn rate<'a>(threads: usize, f: impl Fn(usize) -> Box<dyn FnMut() + Send + 'a> + Sync) -> f64 {
     let d = secs();
     let counts: Vec<u64> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)

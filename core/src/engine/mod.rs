@@ -108,7 +108,8 @@ impl EngineBuilder {
         self.store = Some(Ok(store));
         self
     }
-    /// The state store by URL (`memory:`).
+    /// The state store by URL: `memory:`, `sqlite:///path/to/file.db`, `redis://host:port/db`
+    /// (see [`store::open`]).
     pub fn store_url(mut self, url: &str) -> Self {
         self.store = Some(store::open(url));
         self

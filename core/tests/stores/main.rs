@@ -15,6 +15,7 @@ mod conformance;
 mod crash;
 mod differential;
 mod engine_suite;
+mod failures;
 mod restart;
 mod support;
 mod workers;
