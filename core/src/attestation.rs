@@ -228,6 +228,9 @@ fn at_record(e: Error, i: usize) -> Error {
 pub struct Tail {
     pub seq: u64,
     pub prev: Option<String>,
+    /// A write failed without saying whether it was stored (a lost reply, a timeout): the next
+    /// writer reads the tail back from the store before building on it.
+    pub unsure: bool,
 }
 
 impl Tail {
@@ -243,6 +246,15 @@ impl Tail {
     pub fn advance(&mut self, hash: String) {
         self.seq += 1;
         self.prev = Some(hash);
+    }
+
+    /// Puts the tail where the store says the chain ends (`None`: nothing stored yet).
+    pub fn resync(&mut self, last: Option<(u64, String)>) {
+        (self.seq, self.prev) = match last {
+            Some((seq, hash)) => (seq, Some(hash)),
+            None => (0, None),
+        };
+        self.unsure = false;
     }
 }
 

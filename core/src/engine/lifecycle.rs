@@ -155,7 +155,7 @@ impl Engine {
             agent_id: hold.agent_id.as_deref(),
             evaluation_id: Some(&hold.evaluation_id),
         };
-        let mut tail = self.chain.lock();
+        let mut tail = self.tail()?;
         let (stored, hash) = self.event_record(&tail, &kind, &data, about, now)?;
         let outcome = self.store.hold_resolve(&HoldResolution {
             hold_id: &hold.id,
@@ -163,7 +163,8 @@ impl Engine {
             state,
             amounts,
             record: &stored,
-        })?;
+        });
+        let outcome = super::unsure_on_error(&mut tail, outcome)?;
         match outcome {
             HoldOutcome::Resolved => {
                 tail.advance(hash);
@@ -303,12 +304,12 @@ impl Engine {
             agent_id: request.agent_id.as_deref(),
             evaluation_id: Some(&request.evaluation_id),
         };
-        let mut tail = self.chain.lock();
+        let mut tail = self.tail()?;
         let (stored, hash) = self.event_record(&tail, kind, data, about, now)?;
-        match self
+        let found = self
             .store
-            .approval_resolve(&request.evaluation_id, to, &stored)?
-        {
+            .approval_resolve(&request.evaluation_id, to, &stored);
+        match super::unsure_on_error(&mut tail, found)? {
             Some(ApprovalState::Pending) => {
                 tail.advance(hash);
                 Ok(stored.record)

@@ -109,7 +109,8 @@ impl EngineBuilder {
         self.store = Some(Ok(store));
         self
     }
-    /// The state store by URL (`memory:`).
+    /// The state store by URL: `memory:`, `sqlite:///path/to/file.db`, `redis://host:port/db`
+    /// (see [`store::open`]).
     pub fn store_url(mut self, url: &str) -> Self {
         self.store = Some(store::open(url));
         self
@@ -199,6 +200,27 @@ impl Engine {
     /// This engine's chain id.
     pub fn chain_id(&self) -> &str {
         &self.chain.id
+    }
+
+    /// Locks this engine's chain tail for a write, first reading it back from the store if an
+    /// earlier write ended in an error that left its outcome unknown.
+    fn tail(&self) -> Result<parking_lot::MutexGuard<'_, attestation::Tail>> {
+        let mut tail = self.chain.lock();
+        if tail.unsure {
+            let last = self.store.chain_tail(&self.chain.id)?;
+            let last = match last {
+                Some(r) => {
+                    let hash = r.record.get("hash").and_then(Value::as_str);
+                    let hash = hash.ok_or_else(|| {
+                        Error::Internal(format!("record {} of {} has no hash", r.seq, r.chain))
+                    })?;
+                    Some((r.seq, hash.to_string()))
+                }
+                None => None,
+            };
+            tail.resync(last);
+        }
+        Ok(tail)
     }
 
     /// The current policy, if any.
@@ -321,7 +343,7 @@ impl Engine {
     ) -> Result<Decision> {
         const ATTEMPTS: usize = 4;
         let enforce_bounds = eval.decision.mode == Mode::Enforce.as_str();
-        let mut tail = self.chain.lock();
+        let mut tail = self.tail()?;
         for attempt in 1..=ATTEMPTS {
             let admitted = eval.decision.allowed;
             let counters = if admitted {
@@ -353,16 +375,19 @@ impl Engine {
             if let Some(i) = idem.as_mut() {
                 i.decision = eval.decision.to_json();
             }
-            let outcome = self.store.commit(&Commit {
-                now_ms: now,
-                counters: &counters,
-                enforce_bounds,
-                record: &record,
-                idempotency: idem.as_ref(),
-                hold: hold.as_ref(),
-                approval_request: approval_request.as_ref(),
-                use_approval: use_approval.as_ref().map(|(e, t)| (e.as_str(), t.as_str())),
-            })?;
+            let outcome = unsure_on_error(
+                &mut tail,
+                self.store.commit(&Commit {
+                    now_ms: now,
+                    counters: &counters,
+                    enforce_bounds,
+                    record: &record,
+                    idempotency: idem.as_ref(),
+                    hold: hold.as_ref(),
+                    approval_request: approval_request.as_ref(),
+                    use_approval: use_approval.as_ref().map(|(e, t)| (e.as_str(), t.as_str())),
+                }),
+            )?;
             let usage = match (outcome, &idem) {
                 (CommitOutcome::Committed, _) => {
                     tail.advance(hash);
@@ -440,6 +465,21 @@ impl Engine {
             Some(t) => json::normalize_numbers(t)?,
             None => Value::Null,
         };
+        // What an admitted request adds to each counter, so an audit can recompute every counter
+        // from the records alone (the checks' `observed` include usage read before the commit).
+        let counted: Vec<Value> = match d.allowed {
+            true => eval
+                .pending
+                .iter()
+                .map(|p| {
+                    json!({
+                        "namespace": p.op.key.namespace, "constraint": p.op.key.constraint,
+                        "scope": p.op.key.scope, "amount": p.op.amount.normalize().to_string(),
+                    })
+                })
+                .collect(),
+            false => Vec::new(),
+        };
         let body = json!({
             "v": attestation::VERSION,
             "id": random_id("att")?,
@@ -459,6 +499,7 @@ impl Engine {
             "request_hash": eval.request_hash,
             "checks": d.checks,
             "remaining": d.remaining,
+            "counted": counted,
             "trace": trace,
         });
         let (record, hash) = attestation::seal(body, &self.chain.key)?;
@@ -579,9 +620,9 @@ impl Engine {
     /// Signs an event of `kind` into this engine's chain and appends it.
     fn append_event(&self, kind: &str, data: &Value, about: Event<'_>) -> Result<Value> {
         let now = self.clock.now_ms();
-        let mut tail = self.chain.lock();
+        let mut tail = self.tail()?;
         let (stored, hash) = self.event_record(&tail, kind, data, about, now)?;
-        self.store.append(&stored)?;
+        unsure_on_error(&mut tail, self.store.append(&stored))?;
         tail.advance(hash);
         Ok(stored.record)
     }
@@ -699,6 +740,15 @@ impl Engine {
         self.caveats.lock().put(v.passport_id.clone(), out.clone());
         Ok(out)
     }
+}
+
+/// Passes `r` through; an error leaves the chain tail unsure (the write may or may not have been
+/// stored), so the next writer reads it back from the store.
+fn unsure_on_error<T>(tail: &mut attestation::Tail, r: Result<T>) -> Result<T> {
+    if r.is_err() {
+        tail.unsure = true;
+    }
+    r
 }
 
 fn replay(stored: IdempotencyRecord, rec: &IdempotencyRecord) -> Result<Decision> {

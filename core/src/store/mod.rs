@@ -1,7 +1,10 @@
 //! State stores: counters, revocations, idempotency records and attestation chains.
 //!
-//! One trait, [`Store`], with backends chosen by URL ([`open`]): `memory:` now; `sqlite://` and
-//! `redis://` implement the same contract.
+//! One trait, [`Store`], with backends chosen by URL ([`open`]): `memory:` ([`MemoryStore`], the
+//! reference), `sqlite:///path/to/file.db` ([`SqliteStore`]: durable, several processes on one
+//! machine) and `redis://host:port/db` ([`RedisStore`]: a fleet sharing budgets). All three pass
+//! one conformance suite and a differential property test against the memory store
+//! (`core/tests/stores/`).
 //!
 //! # The contract
 //!
@@ -23,15 +26,21 @@
 //! - **Failures** are [`Error::StoreUnavailable`](crate::Error::StoreUnavailable); a store error
 //!   never turns into an allow.
 //! - Records are returned oldest first; each engine writes its own chain, so a backend never has to
-//!   order two writers' appends to one chain.
+//!   order two writers' appends to one chain. Durable backends refuse a record whose `seq` does not
+//!   follow its chain's stored tail (an error), and [`Store::chain_tail`] lets an engine whose
+//!   write ended without a known outcome read its tail back — so a chain never forks.
 
 mod memory;
+pub mod redis;
+pub mod sqlite;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use memory::MemoryStore;
+pub use redis::RedisStore;
+pub use sqlite::SqliteStore;
 
 use crate::error::{Error, Result};
 
@@ -403,13 +412,30 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         to: &ApprovalState,
         record: &StoredRecord,
     ) -> Result<Option<ApprovalState>>;
+
+    /// The last record of `chain` (highest `seq`), if any. An engine reads it back after a write
+    /// whose outcome it could not learn (a lost reply), so it never forks its own chain. The
+    /// default scans the chain; backends answer from an index.
+    fn chain_tail(&self, chain: &str) -> Result<Option<StoredRecord>> {
+        let all = self.attestations(&AttestationFilter {
+            chain: Some(chain.to_string()),
+            ..AttestationFilter::default()
+        })?;
+        Ok(all.into_iter().max_by_key(|r| r.seq))
+    }
 }
 
-/// Opens a store from its URL: `memory:` (also the empty string).
+/// Opens a store from its URL: `memory:` (also the empty string), `sqlite:///path/to/file.db`
+/// (options `?durability=normal|full&busy_timeout_ms=N`), `redis://[:password@]host:port/db`
+/// (options `?prefix=pg&timeout_ms=N&pool=N`). The URL string is all a binding passes, so it
+/// works the same from Rust, Python and Node.
 ///
 /// ```
 /// let store = passgate::store::open("memory:").unwrap();
 /// assert!(passgate::store::open("ftp://nope").is_err());
+/// let dir = std::env::temp_dir().join(format!("pg-doc-{}.db", std::process::id()));
+/// let durable = passgate::store::open(&format!("sqlite://{}", dir.display())).unwrap();
+/// # drop(durable); let _ = std::fs::remove_file(&dir);
 /// ```
 pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     let url = url.trim();
@@ -417,7 +443,12 @@ pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
         return Ok(std::sync::Arc::new(MemoryStore::new()));
     }
     let scheme = url.split_once(':').map_or(url, |(s, _)| s);
-    Err(Error::InvalidArgument(format!(
-        "store URL {url:?}: scheme {scheme:?} is not supported (use memory:)"
-    )))
+    match scheme {
+        "sqlite" => Ok(std::sync::Arc::new(SqliteStore::open(url)?)),
+        "redis" => Ok(std::sync::Arc::new(RedisStore::open(url)?)),
+        _ => Err(Error::InvalidArgument(format!(
+            "store URL {url:?}: scheme {scheme:?} is not supported \
+             (memory:, sqlite:///path/to/file.db, redis://host:port/db)"
+        ))),
+    }
 }

@@ -1,0 +1,280 @@
+//! Decisions per second on each store — memory, SQLite (WAL, `synchronous=NORMAL` and `FULL`),
+//! Redis — with one thread and eight, next to each backend's floor measured in the same run:
+//! a bare SQLite `BEGIN IMMEDIATE; UPDATE; COMMIT`, an `EVALSHA` of a trivial script (from this
+//! client, and from `redis-benchmark`). Starts its own `redis-server` on a free loopback port.
+//!
+//! `cargo bench -p passgate --bench stores` (`make bench-stores`); `PASSGATE_BENCH_SECS` sets the
+//! time per measurement (default 2).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a bench may stop on a broken setup
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use passgate::store::Store;
+use passgate::{Engine, Issuer, PassportRequest, Request};
+use serde_json::json;
+
+fn secs() -> Duration {
+    // `cargo test --all-targets` runs benches without `--bench`: a quick smoke run then.
+    if !std::env::args().any(|a| a == "--bench") {
+        return Duration::from_millis(20);
+    }
+    let s = std::env::var("PASSGATE_BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2.0);
+    Duration::from_secs_f64(s)
+}
+
+struct Server(Child, u16);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn redis_server(dir: &std::path::Path) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(["--dir", dir.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server (apt-get install redis-server)");
+    let server = Server(child, port);
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    for _ in 0..500 {
+        if client.get_connection().is_ok() {
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("redis-server did not start");
+}
+
+/// Runs `f(thread)` on `threads` threads for the measurement time; returns calls per second.
+fn rate<'a>(threads: usize, f: impl Fn(usize) -> Box<dyn FnMut() + Send + 'a> + Sync) -> f64 {
+    let d = secs();
+    let counts: Vec<u64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let mut call = f(t);
+                s.spawn(move || {
+                    for _ in 0..50 {
+                        call(); // warm up
+                    }
+                    let (start, mut n) = (Instant::now(), 0u64);
+                    while start.elapsed() < d {
+                        call();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    counts.iter().sum::<u64>() as f64 / d.as_secs_f64()
+}
+
+fn policy() -> serde_json::Value {
+    json!({"version": 1, "gates": {"payments.transfer": {"require": ["pay"], "constraints": [
+        {"id": "per-call", "type": "max_value", "field": "/amount", "max": 500},
+        {"id": "currency", "type": "allowed_values", "field": "/currency", "values": ["USD", "EUR"]},
+        {"id": "burst", "type": "rate_limit", "max": 1_000_000_000, "window": "1m"},
+        {"id": "daily", "type": "spend_limit", "field": "/amount", "max": "1000000000000", "window": "1d"}
+    ]}}})
+}
+
+struct Setup {
+    issuer: Issuer,
+    token: String,
+}
+
+fn engine(store: Arc<dyn Store>, s: &Setup) -> Engine {
+    Engine::builder()
+        .policy_value(policy())
+        .trusted_issuer(s.issuer.did())
+        .store(store)
+        .build()
+        .unwrap()
+}
+
+fn decide(engine: &Engine, token: &str) {
+    let req = Request::new(
+        "payments.transfer",
+        json!({"amount": "12.34", "currency": "USD", "to": "acct_9f2k"}),
+    )
+    .passport(token);
+    assert!(engine.enforce(&req).unwrap().allowed);
+}
+
+/// (1 thread, 8 threads sharing one engine, 8 threads with an engine each) decisions per second.
+fn decisions(url: &str, s: &Setup) -> [f64; 3] {
+    let store = passgate::store::open(url).unwrap();
+    let one = engine(store.clone(), s);
+    let single = rate(1, |_| {
+        let (e, t) = (&one, s.token.clone());
+        Box::new(move || decide(e, &t))
+    });
+    let shared = Arc::new(engine(store.clone(), s));
+    let eight_shared = rate(8, |_| {
+        let (e, t) = (shared.clone(), s.token.clone());
+        Box::new(move || decide(&e, &t))
+    });
+    let eight_own = rate(8, |_| {
+        let (e, t) = (engine(store.clone(), s), s.token.clone());
+        Box::new(move || decide(&e, &t))
+    });
+    [single, eight_shared, eight_own]
+}
+
+fn sqlite_floor(path: &str, full: bool, threads: usize) -> f64 {
+    let init = rusqlite::Connection::open(path).unwrap();
+    init.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT); INSERT OR IGNORE INTO t VALUES (1, '0');").unwrap();
+    rate(threads, |_| {
+        let mut c = rusqlite::Connection::open(path).unwrap();
+        c.busy_timeout(Duration::from_secs(5)).unwrap();
+        c.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })
+            .unwrap();
+        let mut n = 0u64;
+        Box::new(move || {
+            n += 1;
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .unwrap();
+            tx.execute("UPDATE t SET v = ?1 WHERE id = 1", [n.to_string()])
+                .unwrap();
+            tx.commit().unwrap();
+        })
+    })
+}
+
+fn redis_floor(port: u16, threads: usize) -> f64 {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let sha: String = redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg("return 1")
+        .query(&mut client.get_connection().unwrap())
+        .unwrap();
+    rate(threads, |_| {
+        let mut c = client.get_connection().unwrap();
+        let sha = sha.clone();
+        Box::new(move || {
+            let _: i64 = redis::cmd("EVALSHA")
+                .arg(&sha)
+                .arg(0)
+                .query(&mut c)
+                .unwrap();
+        })
+    })
+}
+
+fn redis_benchmark(port: u16, clients: usize) -> Option<f64> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let sha: String = redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg("return 1")
+        .query(&mut client.get_connection().unwrap())
+        .unwrap();
+    let out = Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &port.to_string(),
+            "-c",
+            &clients.to_string(),
+            "-n",
+            "100000",
+            "-q",
+            "EVALSHA",
+            &sha,
+            "0",
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "EVALSHA ...: 81234.57 requests per second, p50=..."
+    let tail = text
+        .rsplit(':')
+        .find(|p| p.contains("requests per second"))?;
+    tail.split_whitespace().next()?.parse().ok()
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // a test runner asking for a list: nothing to list
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = Issuer::generate().unwrap();
+    let token = issuer
+        .issue_passport(&PassportRequest::new("agent-1", ["pay"]))
+        .unwrap()
+        .token;
+    let s = Setup { issuer, token };
+    let server = redis_server(dir.path());
+    let db = |name: &str| format!("{}/{name}.db", dir.path().display());
+    println!(
+        "decisions per second ({:?} per measurement; 2-core machine)",
+        secs()
+    );
+    println!(
+        "{:<34} {:>10} {:>16} {:>16}",
+        "store", "1 thread", "8 thr, 1 engine", "8 thr, 8 engines"
+    );
+    let row = |name: &str, r: [f64; 3]| {
+        println!("{name:<34} {:>10.0} {:>16.0} {:>16.0}", r[0], r[1], r[2])
+    };
+    row("memory:", decisions("memory:", &s));
+    row(
+        "sqlite (synchronous=NORMAL)",
+        decisions(&format!("sqlite://{}", db("normal")), &s),
+    );
+    row(
+        "sqlite (durability=full)",
+        decisions(&format!("sqlite://{}?durability=full", db("full")), &s),
+    );
+    row(
+        "redis (loopback)",
+        decisions(&format!("redis://127.0.0.1:{}/0", server.1), &s),
+    );
+    println!();
+    println!("floors (operations per second)");
+    println!("{:<52} {:>10} {:>10}", "", "1 thread", "8 threads");
+    let floor = |name: &str, a: f64, b: f64| println!("{name:<52} {a:>10.0} {b:>10.0}");
+    floor(
+        "sqlite BEGIN IMMEDIATE; UPDATE; COMMIT (NORMAL)",
+        sqlite_floor(&db("floor"), false, 1),
+        sqlite_floor(&db("floor"), false, 8),
+    );
+    floor(
+        "sqlite BEGIN IMMEDIATE; UPDATE; COMMIT (FULL)",
+        sqlite_floor(&db("floor_full"), true, 1),
+        sqlite_floor(&db("floor_full"), true, 8),
+    );
+    floor(
+        "redis EVALSHA 'return 1' (this client)",
+        redis_floor(server.1, 1),
+        redis_floor(server.1, 8),
+    );
+    match (redis_benchmark(server.1, 1), redis_benchmark(server.1, 8)) {
+        (Some(a), Some(b)) => floor("redis-benchmark EVALSHA 'return 1' (-c 1 / -c 8)", a, b),
+        _ => println!("redis-benchmark not available"),
+    }
+}

@@ -1,0 +1,92 @@
+-- passgate: one reservation, atomically (Store::commit). Checks first, writes after: a script is
+-- not rolled back on error, so nothing is written until every check has passed.
+-- Returns {'ok'} | {'replay', json} | {'approval', state} | {'rejected', usage...} |
+--         {'chain', last seq} | {'overflow'}.
+local rkey, seqkey, tails, cindex = key(), key(), key(), key()
+local now = arg()
+local enforce = arg() == '1'
+
+local ikey = key()
+local has_idem = arg() == '1'
+local idem_json, idem_exp, idem_ttl = arg(), arg(), tonumber(arg())
+
+local akey = key()
+local use_token, used_state = arg(), arg()
+
+local hkey, holds = key(), key()
+local hold_json, hold_id, hold_exp = arg(), arg(), arg()
+
+local qkey = key()
+local q_json, q_state, q_ttl = arg(), arg(), tonumber(arg())
+
+local rec = read_record()
+
+local n = tonumber(arg())
+local ops = {}
+for i = 1, n do
+  local op = read_op()
+  op.id, op.ns, op.con, op.scope, op.size = arg(), arg(), arg(), arg(), arg()
+  ops[i] = op
+end
+
+-- 1. The idempotency key, before anything else.
+if has_idem then
+  local v = redis.call('HMGET', ikey, 'exp', 'json')
+  if v[1] and tonumber(v[1]) > tonumber(now) then return { 'replay', v[2] } end
+end
+
+-- 2. The approval this request uses up.
+if use_token ~= '' then
+  local v = redis.call('HMGET', akey, 'sname', 'token', 'texp')
+  local usable = v[1] == 'approved' and v[2] == use_token and tonumber(v[3]) > tonumber(now)
+  if not usable then return { 'approval', v[1] or 'unknown' } end
+end
+
+-- 3. Every bound, then (4) the chain, then (5) every new total, before any write.
+local used, over = {}, false
+for i, op in ipairs(ops) do
+  used[i] = usage(op)
+  if D.cmp(D.add(used[i], D.max(op.need, op.amount)), op.max) > 0 then over = true end
+end
+if enforce and over then
+  local out = { 'rejected' }
+  for i = 1, n do out[i + 1] = D.str(used[i]) end
+  return out
+end
+local last = chain_check(tails, rec.chain, rec.seq)
+if last then return { 'chain', tostring(last) } end
+local totals = {}
+for i, op in ipairs(ops) do
+  totals[i] = D.add(used[i], op.amount)
+  if D.too_big(totals[i]) then return { 'overflow' } end
+end
+
+-- Writes.
+for i, op in ipairs(ops) do
+  if redis.call('HEXISTS', op.c, 'sum') == 0 then
+    redis.call('HSET', op.c, 'ns', op.ns, 'con', op.con, 'scope', op.scope, 'kind', op.kind,
+      'size', op.size, 'start', op.cur_start)
+    redis.call('SADD', cindex, op.id)
+  end
+  roll(op)
+  redis.call('HSET', op.c, 'sum', D.str(totals[i]))
+  if op.kind == 'S' and #op.amount.l > 0 then log_entry(op, now, op.amount) end
+  touch(op)
+end
+append(rkey, seqkey, tails, rec)
+if has_idem and idem_ttl > 0 then
+  redis.call('HSET', ikey, 'exp', idem_exp, 'json', idem_json)
+  redis.call('PEXPIRE', ikey, idem_ttl)
+end
+if hold_json ~= '' then
+  redis.call('HSET', hkey, 'rec', hold_json, 'state', 'open')
+  redis.call('ZADD', holds, hold_exp, hold_id)
+end
+if q_json ~= '' then
+  redis.call('HSET', qkey, 'rec', q_json, 'state', q_state, 'sname', 'pending')
+  redis.call('PEXPIRE', qkey, q_ttl)
+end
+if use_token ~= '' then
+  redis.call('HSET', akey, 'state', used_state, 'sname', 'used')
+end
+return { 'ok' }

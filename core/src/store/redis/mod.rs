@@ -1,0 +1,449 @@
+//! `redis://host:port/db` — the shared store for a fleet of processes and machines.
+//!
+//! # Atomicity
+//!
+//! Every step that changes state is **one server-side Lua script** (`lua/*.lua`), which Redis
+//! runs without interleaving any other command: a reservation (`reserve.lua`) checks the
+//! idempotency key, the approval it uses, every counter's bound, and only then advances every
+//! counter and appends the attestation, the idempotency record, the hold and the approval request.
+//! Scripts check everything before their first write (a Lua error does not roll back writes
+//! already made). Settling / releasing / expiring a hold (`hold.lua`) and resolving an approval
+//! (`approval.lua`) are scripts too. Nothing is read-then-written from the client.
+//!
+//! # Exact amounts
+//!
+//! Lua numbers are doubles, so amounts never travel as Lua numbers: they are fixed-point integers
+//! scaled by 10^18, written as decimal strings, and `lib.lua` adds and compares them digit-limb by
+//! digit-limb. Supported: amounts and caps with **at most 18 decimal places** (any `rust_decimal`
+//! magnitude); anything finer is refused with `PAYLOAD_INVALID`, never rounded. A counter total
+//! that would not read back into a `rust_decimal` is refused as an overflow (`PAYLOAD_INVALID`),
+//! like the memory store's.
+//!
+//! # Key layout
+//!
+//! Every key starts with one hash tag, `{<prefix>}` (`?prefix=`, default `pg`): all of a
+//! deployment's keys live in one hash slot. That is what makes a request atomic on Redis Cluster
+//! as well: a request touches several counters (its gate's, `global` ones shared across gates, its
+//! passport's caveats, the anonymous section's) plus its chain, idempotency, hold and approval
+//! keys, and one script may only touch keys of one slot. The price is that one deployment is served
+//! by one shard; run independent deployments under different prefixes to spread them. (This client
+//! speaks to one node — a primary; the layout is what a cluster client would need.)
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `{p}:c:<id>` | hash | a counter: `ns con scope kind size start sum n` (`id` = SHA-256 of its identity) |
+//! | `{p}:l:<id>` | zset | a sliding counter's log: members `<n>:<amount>`, scored by time |
+//! | `{p}:counters` | set | counter ids, for listing and reset |
+//! | `{p}:r` | hash | every attestation record by global append number `g` |
+//! | `{p}:rseq` | string | the last `g` |
+//! | `{p}:tails` | hash | each chain's last `seq` |
+//! | `{p}:x:<field>:<value>` | zset | record index (`chain`, `gate`, `agent`, `decision`, `eval`, `kind`, `anon`) |
+//! | `{p}:i:<sha>` | hash | an idempotency record (`exp`, `json`), with a TTL |
+//! | `{p}:h:<hold id>` | hash | a hold (`rec`, `state`); `{p}:holds` zset of open holds by expiry |
+//! | `{p}:a:<evaluation id>` | hash | an approval request (`rec`, `state`, `sname`, `token`, `texp`) |
+//! | `{p}:revoked` | set | revoked passport ids |
+//!
+//! Windowed counters expire: a fixed window's key lives until its window ends, a sliding one
+//! until its newest entry leaves the window — each extended to outlive any open hold on it, plus
+//! a minute's grace for clock skew between engines. An expired counter is simply gone (the memory
+//! and SQLite stores keep it listed with usage 0). Idempotency records expire with their TTL;
+//! closed holds and resolved approvals are kept 7 days; attestations and revocations forever.
+//!
+//! # Consistency, and what a failover can lose
+//!
+//! On one Redis primary every step is linearizable, and a cap is never passed. Redis replication
+//! is **asynchronous**: a primary that fails after acknowledging a script but before its replica
+//! received it loses that write on failover — the promoted replica has not counted it (an
+//! admitted request could be admitted again, so up to that window of spend can pass the cap) and
+//! has no record of it. Likewise, a server restarted without persistence starts empty. For hard
+//! caps run the primary with `appendonly yes` and `appendfsync always` (every acknowledged script
+//! is on disk before the reply; a restart then loses nothing), and use `WAIT` / `min-replicas-*`
+//! settings at the server for replicas. A dead or unreachable server is `STORE_UNAVAILABLE` — never
+//! an allow. A script whose reply is lost (timeout, dropped connection) may have run: the request
+//! is reported as an error, its counters may have advanced (over-counting, never under-), and the
+//! engine reads its chain's tail back before its next write.
+//!
+//! # Connections
+//!
+//! A small pool of synchronous connections (`?pool=`, default 16 idle), each with connect,
+//! read and write timeouts (`?timeout_ms=`, default 5000). A connection that fails is dropped along
+//! with every idle one (after a server restart they are all dead); the next call reconnects.
+//! Reads that fail on a dropped connection are retried once on a fresh one; writes never are.
+
+mod scripts;
+mod store_impl;
+
+use std::time::Duration;
+
+use ::redis::{Client, Connection, RedisError};
+use parking_lot::Mutex;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use scripts::Scripts;
+
+use super::{CounterOp, StoredRecord};
+use crate::error::{Error, Result};
+
+/// Decimal places kept exactly (amounts are integers scaled by 10^SCALE).
+pub const SCALE: u32 = 18;
+/// Slack added to every TTL, for clock skew between engines.
+const GRACE_MS: i64 = 60_000;
+/// How long a closed hold or a resolved approval is kept.
+const RETAIN_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// The Redis store.
+pub struct RedisStore {
+    client: Client,
+    keys: Keys,
+    scripts: Scripts,
+    timeout: Duration,
+    max_idle: usize,
+    idle: Mutex<Vec<Connection>>,
+    /// Where the server is, for messages (no password).
+    addr: String,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("addr", &self.addr)
+            .field("prefix", &self.keys.p)
+            .field("idle", &self.idle.lock().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Key names (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Keys {
+    p: String,
+}
+
+impl Keys {
+    fn new(prefix: &str) -> Keys {
+        Keys {
+            p: format!("{{{prefix}}}"),
+        }
+    }
+    fn k(&self, what: &str) -> String {
+        format!("{}:{what}", self.p)
+    }
+    fn counter_id(&self, op: &CounterOp) -> String {
+        let ident =
+            serde_json::json!([op.key.namespace, op.key.constraint, op.key.scope, op.window]);
+        hex::encode(Sha256::digest(ident.to_string().as_bytes()))
+    }
+    fn counter(&self, id: &str) -> String {
+        self.k(&format!("c:{id}"))
+    }
+    fn log(&self, id: &str) -> String {
+        self.k(&format!("l:{id}"))
+    }
+    fn idempotency(&self, namespace: &str, key: &str) -> String {
+        let ident = serde_json::json!([namespace, key]).to_string();
+        self.k(&format!(
+            "i:{}",
+            hex::encode(Sha256::digest(ident.as_bytes()))
+        ))
+    }
+    fn hold(&self, id: &str) -> String {
+        self.k(&format!("h:{id}"))
+    }
+    fn approval(&self, evaluation_id: &str) -> String {
+        self.k(&format!("a:{evaluation_id}"))
+    }
+    fn index(&self, field: &str, value: &str) -> String {
+        self.k(&format!("x:{field}:{value}"))
+    }
+    /// The indexes a record is filed under.
+    fn record_index(&self, r: &StoredRecord) -> Vec<String> {
+        let mut out = vec![self.index("chain", &r.chain), self.index("kind", &r.kind)];
+        let optional = [
+            ("gate", &r.gate),
+            ("agent", &r.agent_id),
+            ("decision", &r.decision),
+            ("eval", &r.evaluation_id),
+        ];
+        for (field, v) in optional {
+            if let Some(v) = v {
+                out.push(self.index(field, v));
+            }
+        }
+        if r.kind == "decision" && r.agent_id.is_none() {
+            out.push(self.k("x:anon"));
+        }
+        out
+    }
+}
+
+/// `d` as an integer string scaled by 10^18; more than 18 decimal places is refused.
+pub fn scaled(d: Decimal) -> Result<String> {
+    let d = d.normalize();
+    let places = d.scale();
+    if places > SCALE {
+        return Err(Error::payload(
+            "/",
+            format!("amount {d} has more than {SCALE} decimal places, which the redis store cannot keep exactly"),
+        ));
+    }
+    let m = d.mantissa();
+    if m == 0 {
+        return Ok("0".into());
+    }
+    let pad = usize::try_from(SCALE - places).unwrap_or(0);
+    Ok(format!("{m}{}", "0".repeat(pad)))
+}
+
+/// The decimal of a scaled integer string.
+pub fn unscaled(s: &str) -> Result<Decimal> {
+    let bad = || {
+        Error::payload(
+            "/",
+            format!("counter total {s} cannot be represented exactly (overflow)"),
+        )
+    };
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, s),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::StoreUnavailable(format!(
+            "stored amount {s:?} unreadable"
+        )));
+    }
+    let scale = usize::try_from(SCALE).unwrap_or(18);
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    let frac = frac.trim_end_matches('0');
+    let text = match (neg, frac.is_empty()) {
+        (false, true) => int.to_string(),
+        (false, false) => format!("{int}.{frac}"),
+        (true, true) => format!("-{int}"),
+        (true, false) => format!("-{int}.{frac}"),
+    };
+    Decimal::from_str_exact(&text).map_err(|_| bad())
+}
+
+/// A stored record, as kept in `{p}:r`.
+#[derive(Serialize, Deserialize)]
+struct RecordRow {
+    chain: String,
+    seq: u64,
+    time_ms: i64,
+    kind: String,
+    gate: Option<String>,
+    agent_id: Option<String>,
+    decision: Option<String>,
+    evaluation_id: Option<String>,
+    record: Value,
+}
+
+fn record_json(r: &StoredRecord) -> Result<String> {
+    let row = RecordRow {
+        chain: r.chain.clone(),
+        seq: r.seq,
+        time_ms: r.time_ms,
+        kind: r.kind.clone(),
+        gate: r.gate.clone(),
+        agent_id: r.agent_id.clone(),
+        decision: r.decision.clone(),
+        evaluation_id: r.evaluation_id.clone(),
+        record: r.record.clone(),
+    };
+    serde_json::to_string(&row).map_err(|e| Error::Internal(e.to_string()))
+}
+
+fn record_from(text: &str) -> Result<StoredRecord> {
+    let row: RecordRow = serde_json::from_str(text)
+        .map_err(|e| Error::StoreUnavailable(format!("stored record unreadable: {e}")))?;
+    Ok(StoredRecord {
+        chain: row.chain,
+        seq: row.seq,
+        time_ms: row.time_ms,
+        kind: row.kind,
+        gate: row.gate,
+        agent_id: row.agent_id,
+        decision: row.decision,
+        evaluation_id: row.evaluation_id,
+        record: row.record,
+    })
+}
+
+impl RedisStore {
+    /// Connects to `redis://[:password@]host:port/db[?prefix=pg&timeout_ms=5000&pool=16]`. The
+    /// server must answer (and load the scripts) now: a dead server is `STORE_UNAVAILABLE`.
+    pub fn open(url: &str) -> Result<RedisStore> {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut prefix = "pg".to_string();
+        let mut timeout = Duration::from_millis(5000);
+        let mut max_idle = 16;
+        let mut passthrough = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let num = |v: &str| {
+                v.parse::<u64>().map_err(|_| {
+                    Error::InvalidArgument(format!("store URL: {k}={v} is not a number"))
+                })
+            };
+            match k {
+                "prefix" => {
+                    if v.is_empty() || v.contains(['{', '}']) {
+                        return Err(Error::InvalidArgument(format!(
+                            "store URL: prefix {v:?} must be non-empty, without braces"
+                        )));
+                    }
+                    prefix = v.to_string();
+                }
+                "timeout_ms" => timeout = Duration::from_millis(num(v)?.max(1)),
+                "pool" => max_idle = usize::try_from(num(v)?).unwrap_or(16),
+                _ => passthrough.push(pair),
+            }
+        }
+        let conn_url = match passthrough.is_empty() {
+            true => base.to_string(),
+            false => format!("{base}?{}", passthrough.join("&")),
+        };
+        let client = Client::open(conn_url.as_str())
+            .map_err(|e| Error::InvalidArgument(format!("store URL: {e}")))?;
+        let info = client.get_connection_info();
+        let addr = format!("{}/{}", info.addr(), info.redis_settings().db());
+        let store = RedisStore {
+            client,
+            keys: Keys::new(&prefix),
+            scripts: Scripts::new(),
+            timeout,
+            max_idle,
+            idle: Mutex::new(Vec::new()),
+            addr,
+        };
+        store.ro(|c| ::redis::cmd("PING").query::<String>(c))?;
+        Ok(store)
+    }
+
+    /// The hash tag every key of this store starts with (`{pg}`).
+    pub fn key_prefix(&self) -> &str {
+        &self.keys.p
+    }
+
+    fn connect(&self) -> Result<Connection> {
+        let conn = self
+            .client
+            .get_connection_with_timeout(self.timeout)
+            .map_err(|e| self.unavailable(&e))?;
+        conn.set_read_timeout(Some(self.timeout))
+            .and_then(|()| conn.set_write_timeout(Some(self.timeout)))
+            .map_err(|e| self.unavailable(&e))?;
+        Ok(conn)
+    }
+
+    fn unavailable(&self, e: &RedisError) -> Error {
+        Error::StoreUnavailable(format!("redis {}: {e}", self.addr))
+    }
+
+    /// Runs `f` on a pooled connection; `retry`: once more on a fresh connection if the pooled one
+    /// turned out dead (for reads only: a write may have been applied before its reply was lost).
+    fn run<T>(
+        &self,
+        retry: bool,
+        mut f: impl FnMut(&mut Connection) -> ::redis::RedisResult<T>,
+    ) -> Result<T> {
+        let pooled = self.idle.lock().pop();
+        let was_pooled = pooled.is_some();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        match f(&mut conn) {
+            Ok(v) => {
+                self.put(conn);
+                Ok(v)
+            }
+            Err(e) if broken(&e) => {
+                // Probably a restarted or failed-over server: every idle connection is dead too.
+                self.idle.lock().clear();
+                if retry && was_pooled {
+                    let mut fresh = self.connect()?;
+                    let v = f(&mut fresh).map_err(|e| self.unavailable(&e))?;
+                    self.put(fresh);
+                    return Ok(v);
+                }
+                Err(self.unavailable(&e))
+            }
+            Err(e) => {
+                self.put(conn);
+                Err(self.unavailable(&e))
+            }
+        }
+    }
+
+    fn ro<T>(&self, f: impl FnMut(&mut Connection) -> ::redis::RedisResult<T>) -> Result<T> {
+        self.run(true, f)
+    }
+
+    fn rw<T>(&self, f: impl FnMut(&mut Connection) -> ::redis::RedisResult<T>) -> Result<T> {
+        self.run(false, f)
+    }
+
+    fn put(&self, conn: Connection) {
+        let mut idle = self.idle.lock();
+        if idle.len() < self.max_idle {
+            idle.push(conn);
+        }
+    }
+}
+
+/// Whether the connection is unusable after `e` (as opposed to a command error).
+fn broken(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_unrecoverable_error()
+}
+
+/// An unexpected script reply.
+fn bad_reply(script: &str, reply: &[String]) -> Error {
+    Error::StoreUnavailable(format!("redis script {script}: unexpected reply {reply:?}"))
+}
+
+/// The reply `{'chain', last}`: this record does not follow its chain's stored tail.
+fn chain_conflict(r: &StoredRecord, last: &str) -> Error {
+    Error::StoreUnavailable(format!(
+        "chain {}: record seq {} does not follow the stored tail {last} (an earlier write's \
+         outcome was unknown); the engine re-reads its tail",
+        r.chain, r.seq
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaled_round_trips_and_refuses_what_it_cannot_keep() {
+        for s in [
+            "0",
+            "1",
+            "-1",
+            "0.1",
+            "123.456",
+            "0.000000000000000001",
+            "-42.5",
+            "79228162514264337593543950335",
+        ] {
+            let d: Decimal = s.parse().unwrap();
+            assert_eq!(unscaled(&scaled(d).unwrap()).unwrap(), d, "{s}");
+        }
+        assert_eq!(
+            scaled("1.5".parse().unwrap()).unwrap(),
+            "1500000000000000000"
+        );
+        assert_eq!(
+            scaled("0.10".parse().unwrap()).unwrap(),
+            "100000000000000000"
+        );
+        let fine: Decimal = "0.0000000000000000001".parse().unwrap();
+        assert_eq!(scaled(fine).unwrap_err().code(), "PAYLOAD_INVALID");
+        let huge = format!("{}{}", "9".repeat(40), "0".repeat(18));
+        assert_eq!(unscaled(&huge).unwrap_err().code(), "PAYLOAD_INVALID");
+    }
+}

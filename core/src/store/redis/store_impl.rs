@@ -1,0 +1,539 @@
+//! [`Store`] for [`RedisStore`]: every write one script, reads plain commands or read-only scripts.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::scripts::{eval, Call};
+use super::{bad_reply, chain_conflict, record_from, unscaled, RedisStore, GRACE_MS, RETAIN_MS};
+use crate::error::{Error, Result};
+use crate::store::{
+    ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
+    CounterKey, CounterOp, CounterState, HoldOutcome, HoldRecord, HoldResolution, HoldState,
+    IdempotencyRecord, Store, StoredRecord, WindowKind,
+};
+
+/// Records fetched per round trip when scanning.
+const PAGE: usize = 512;
+
+#[derive(Serialize, Deserialize)]
+struct IdemRow {
+    namespace: String,
+    key: String,
+    fingerprint: String,
+    decision: Value,
+    expires_ms: i64,
+}
+
+fn idem_from(text: &str) -> Result<IdempotencyRecord> {
+    let r: IdemRow = serde_json::from_str(text).map_err(|e| {
+        Error::StoreUnavailable(format!("stored idempotency record unreadable: {e}"))
+    })?;
+    Ok(IdempotencyRecord {
+        namespace: r.namespace,
+        key: r.key,
+        fingerprint: r.fingerprint,
+        decision: r.decision,
+        expires_ms: r.expires_ms,
+    })
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::StoreUnavailable(format!("stored {what} unreadable: {e}")))
+}
+
+fn usages(reply: &[String]) -> Result<Vec<Decimal>> {
+    reply.iter().map(|s| unscaled(s)).collect()
+}
+
+fn hold_state(s: &str) -> Result<HoldState> {
+    Ok(match s {
+        "open" => HoldState::Open,
+        "settled" => HoldState::Settled,
+        "released" => HoldState::Released,
+        "expired" => HoldState::Expired,
+        other => {
+            return Err(Error::StoreUnavailable(format!(
+                "stored hold state {other:?}"
+            )))
+        }
+    })
+}
+
+impl RedisStore {
+    fn script(&self, s: &super::scripts::Script, call: &Call, write: bool) -> Result<Vec<String>> {
+        let f = |c: &mut ::redis::Connection| eval(c, s, call);
+        let out = if write { self.rw(f) } else { self.ro(f) };
+        out.map_err(|e| match e {
+            Error::StoreUnavailable(m) => {
+                Error::StoreUnavailable(format!("{m} (script {})", s.name))
+            }
+            other => other,
+        })
+    }
+
+    fn record_keys(&self, call: &mut Call) {
+        call.key(self.keys.k("r"))
+            .key(self.keys.k("rseq"))
+            .key(self.keys.k("tails"));
+    }
+
+    /// Records by global number, in that order (missing numbers skipped).
+    fn records_at(&self, gs: &[String]) -> Result<Vec<StoredRecord>> {
+        if gs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let texts: Vec<Option<String>> =
+            self.ro(|c| ::redis::cmd("HMGET").arg(self.keys.k("r")).arg(gs).query(c))?;
+        texts
+            .into_iter()
+            .flatten()
+            .map(|t| record_from(&t))
+            .collect()
+    }
+}
+
+impl Store for RedisStore {
+    fn read(&self, counters: &[CounterOp], now_ms: i64) -> Result<Vec<Decimal>> {
+        let mut call = Call::default();
+        call.arg(counters.len());
+        for op in counters {
+            call.op(&self.keys, op, op.amount, now_ms, None)?;
+        }
+        usages(&self.script(&self.scripts.read, &call, false)?)
+    }
+
+    fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome> {
+        let k = &self.keys;
+        let mut call = Call::default();
+        self.record_keys(&mut call);
+        call.key(k.k("counters"));
+        call.arg(c.now_ms).arg(u8::from(c.enforce_bounds));
+        match c.idempotency {
+            Some(i) => {
+                let row = IdemRow {
+                    namespace: i.namespace.clone(),
+                    key: i.key.clone(),
+                    fingerprint: i.fingerprint.clone(),
+                    decision: i.decision.clone(),
+                    expires_ms: i.expires_ms,
+                };
+                call.key(k.idempotency(&i.namespace, &i.key))
+                    .arg(1)
+                    .arg(to_json(&row)?)
+                    .arg(i.expires_ms)
+                    .arg(i.expires_ms.saturating_sub(c.now_ms));
+            }
+            None => {
+                call.key(k.k("none")).arg(0).arg("").arg(0).arg(0);
+            }
+        }
+        match c.use_approval {
+            Some((evaluation_id, token_id)) => {
+                let used = ApprovalState::Used {
+                    token_id: token_id.to_string(),
+                };
+                call.key(k.approval(evaluation_id))
+                    .arg(token_id)
+                    .arg(to_json(&used)?);
+            }
+            None => {
+                call.key(k.k("none")).arg("").arg("");
+            }
+        }
+        match c.hold {
+            Some(h) => {
+                call.key(k.hold(&h.id))
+                    .key(k.k("holds"))
+                    .arg(to_json(h)?)
+                    .arg(&h.id)
+                    .arg(h.expires_ms);
+            }
+            None => {
+                call.key(k.k("none"))
+                    .key(k.k("holds"))
+                    .arg("")
+                    .arg("")
+                    .arg(0);
+            }
+        }
+        match c.approval_request {
+            Some(a) => {
+                let ttl = a
+                    .expires_ms
+                    .saturating_sub(c.now_ms)
+                    .saturating_add(RETAIN_MS);
+                call.key(k.approval(&a.evaluation_id))
+                    .arg(to_json(a)?)
+                    .arg(to_json(&a.state)?)
+                    .arg(ttl.max(1));
+            }
+            None => {
+                call.key(k.k("none")).arg("").arg("").arg(0);
+            }
+        }
+        call.record(k, c.record)?;
+        call.arg(c.counters.len());
+        let hold_expires = c.hold.map(|h| h.expires_ms);
+        for op in c.counters {
+            call.op(k, op, op.amount, c.now_ms, hold_expires)?
+                .op_identity(k, op);
+        }
+        let reply = self.script(&self.scripts.reserve, &call, true)?;
+        match reply.first().map(String::as_str) {
+            Some("ok") => Ok(CommitOutcome::Committed),
+            Some("replay") => Ok(CommitOutcome::Replay(idem_from(
+                reply.get(1).map_or("", String::as_str),
+            )?)),
+            Some("approval") => Ok(CommitOutcome::ApprovalUnavailable {
+                state: reply.get(1).cloned().unwrap_or_else(|| "unknown".into()),
+            }),
+            Some("rejected") => Ok(CommitOutcome::Rejected {
+                usage: usages(reply.get(1..).unwrap_or_default())?,
+            }),
+            Some("chain") => Err(chain_conflict(
+                c.record,
+                reply.get(1).map_or("?", String::as_str),
+            )),
+            Some("overflow") => Err(Error::payload("/", "counter total would overflow")),
+            _ => Err(bad_reply("reserve", &reply)),
+        }
+    }
+
+    fn append(&self, record: &StoredRecord) -> Result<()> {
+        let mut call = Call::default();
+        self.record_keys(&mut call);
+        call.record(&self.keys, record)?;
+        let reply = self.script(&self.scripts.append, &call, true)?;
+        match reply.first().map(String::as_str) {
+            Some("ok") => Ok(()),
+            Some("chain") => Err(chain_conflict(
+                record,
+                reply.get(1).map_or("?", String::as_str),
+            )),
+            _ => Err(bad_reply("append", &reply)),
+        }
+    }
+
+    fn idempotency_get(
+        &self,
+        namespace: &str,
+        key: &str,
+        now_ms: i64,
+    ) -> Result<Option<IdempotencyRecord>> {
+        let k = self.keys.idempotency(namespace, key);
+        let (exp, json): (Option<i64>, Option<String>) = self.ro(|c| {
+            ::redis::cmd("HMGET")
+                .arg(&k)
+                .arg("exp")
+                .arg("json")
+                .query(c)
+        })?;
+        match (exp, json) {
+            (Some(exp), Some(json)) if exp > now_ms => Ok(Some(idem_from(&json)?)),
+            _ => Ok(None),
+        }
+    }
+
+    fn revoke(&self, passport_id: &str, _now_ms: i64) -> Result<()> {
+        let k = self.keys.k("revoked");
+        self.rw(|c| {
+            ::redis::cmd("SADD")
+                .arg(&k)
+                .arg(passport_id)
+                .query::<i64>(c)
+        })?;
+        Ok(())
+    }
+
+    fn first_revoked(&self, ids: &[&str]) -> Result<Option<String>> {
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let k = self.keys.k("revoked");
+        let hits: Vec<i64> = self.ro(|c| ::redis::cmd("SMISMEMBER").arg(&k).arg(ids).query(c))?;
+        Ok(ids
+            .iter()
+            .zip(hits)
+            .find(|(_, hit)| *hit == 1)
+            .map(|(id, _)| id.to_string()))
+    }
+
+    fn attestations(&self, filter: &AttestationFilter) -> Result<Vec<StoredRecord>> {
+        let k = &self.keys;
+        // Scan the most selective index the filter names; every other field is checked on the
+        // records themselves.
+        let index = [
+            ("eval", &filter.evaluation_id),
+            ("chain", &filter.chain),
+            ("agent", &filter.agent_id),
+            ("gate", &filter.gate),
+            ("decision", &filter.decision),
+            ("kind", &filter.kind),
+        ]
+        .into_iter()
+        .find_map(|(f, v)| v.as_ref().map(|v| k.index(f, v)))
+        .or_else(|| filter.anonymous_only.then(|| k.k("x:anon")));
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        let mut from = 0usize;
+        let last: usize = match &index {
+            Some(_) => usize::MAX,
+            None => self
+                .ro(|c| ::redis::cmd("GET").arg(k.k("rseq")).query::<Option<u64>>(c))?
+                .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+        };
+        while out.len() < limit {
+            let gs: Vec<String> = match &index {
+                Some(ix) => self.ro(|c| {
+                    ::redis::cmd("ZRANGE")
+                        .arg(ix)
+                        .arg(from)
+                        .arg(from + PAGE - 1)
+                        .query(c)
+                })?,
+                None => (from + 1..=last.min(from + PAGE))
+                    .map(|g| g.to_string())
+                    .collect(),
+            };
+            if gs.is_empty() {
+                break;
+            }
+            from += gs.len();
+            let page = self.records_at(&gs)?;
+            out.extend(page.into_iter().filter(|r| filter.matches(r)));
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    fn chain_tail(&self, chain: &str) -> Result<Option<StoredRecord>> {
+        let ix = self.keys.index("chain", chain);
+        let last: Vec<String> =
+            self.ro(|c| ::redis::cmd("ZRANGE").arg(&ix).arg(-1).arg(-1).query(c))?;
+        Ok(self.records_at(&last)?.pop())
+    }
+
+    fn counters(&self, filter: &CounterFilter, now_ms: i64) -> Result<Vec<CounterState>> {
+        let reply = self.counters_script("list", filter, now_ms)?;
+        let mut out = Vec::new();
+        for row in reply.chunks(7) {
+            let [_, ns, con, scope, kind, size, used] = row else {
+                return Err(bad_reply("counters", &reply));
+            };
+            let size_ms: i64 = size.parse().map_err(|_| bad_reply("counters", &reply))?;
+            let window = match kind.as_str() {
+                "F" => WindowKind::Forever,
+                "X" => WindowKind::Fixed { size_ms },
+                "S" => WindowKind::Sliding { size_ms },
+                _ => return Err(bad_reply("counters", &reply)),
+            };
+            out.push(CounterState {
+                key: CounterKey {
+                    namespace: ns.clone(),
+                    constraint: con.clone(),
+                    scope: scope.clone(),
+                },
+                window,
+                used: unscaled(used)?,
+                window_start_ms: window.fixed_start(now_ms),
+            });
+        }
+        out.sort_by(|a, b| (&a.key, a.window).cmp(&(&b.key, b.window)));
+        Ok(out)
+    }
+
+    fn reset_counters(&self, filter: &CounterFilter) -> Result<usize> {
+        let reply = self.counters_script("reset", filter, 0)?;
+        reply
+            .first()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| bad_reply("counters", &reply))
+    }
+
+    fn hold_get(&self, id: &str) -> Result<Option<HoldRecord>> {
+        let k = self.keys.hold(id);
+        let (rec, state): (Option<String>, Option<String>) = self.ro(|c| {
+            ::redis::cmd("HMGET")
+                .arg(&k)
+                .arg("rec")
+                .arg("state")
+                .query(c)
+        })?;
+        match (rec, state) {
+            (Some(rec), Some(state)) => {
+                let mut h: HoldRecord = from_json("hold", &rec)?;
+                h.state = hold_state(&state)?;
+                Ok(Some(h))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn hold_resolve(&self, r: &HoldResolution<'_>) -> Result<HoldOutcome> {
+        // The hold's ops never change once stored; its state is checked again inside the script.
+        let Some(hold) = self.hold_get(r.hold_id)? else {
+            return Ok(HoldOutcome::Unknown);
+        };
+        if r.amounts.len() != hold.ops.len() {
+            return Err(Error::Internal(format!(
+                "hold {} has {} counters, {} amounts given",
+                hold.id,
+                hold.ops.len(),
+                r.amounts.len()
+            )));
+        }
+        let k = &self.keys;
+        let mut call = Call::default();
+        self.record_keys(&mut call);
+        call.key(k.k("holds")).key(k.hold(&hold.id));
+        call.arg(r.now_ms)
+            .arg(r.state.as_str())
+            .arg(&hold.id)
+            .arg(RETAIN_MS);
+        call.record(k, r.record)?;
+        call.arg(hold.ops.len());
+        for (h, fin) in hold.ops.iter().zip(r.amounts) {
+            let placed_current =
+                h.op.window.fixed_start(hold.created_ms) == h.op.window.fixed_start(r.now_ms);
+            let inside = match h.op.window {
+                WindowKind::Sliding { size_ms } => {
+                    hold.created_ms > r.now_ms.saturating_sub(size_ms)
+                }
+                _ => false,
+            };
+            call.op(k, &h.op, h.op.amount, r.now_ms, None)?
+                .arg(super::scaled(*fin)?)
+                .arg(u8::from(placed_current))
+                .arg(u8::from(inside))
+                .arg(hold.created_ms);
+        }
+        let reply = self.script(&self.scripts.hold, &call, true)?;
+        match reply.first().map(String::as_str) {
+            Some("ok") => Ok(HoldOutcome::Resolved),
+            Some("unknown") => Ok(HoldOutcome::Unknown),
+            Some("notopen") => Ok(HoldOutcome::NotOpen(hold_state(
+                reply.get(1).map_or("", String::as_str),
+            )?)),
+            Some("rejected") => Ok(HoldOutcome::Rejected {
+                usage: usages(reply.get(1..).unwrap_or_default())?,
+            }),
+            Some("chain") => Err(chain_conflict(
+                r.record,
+                reply.get(1).map_or("?", String::as_str),
+            )),
+            _ => Err(bad_reply("hold", &reply)),
+        }
+    }
+
+    fn holds_due(&self, now_ms: i64, limit: usize) -> Result<Vec<HoldRecord>> {
+        let k = self.keys.k("holds");
+        let ids: Vec<String> = self.ro(|c| {
+            ::redis::cmd("ZRANGE")
+                .arg(&k)
+                .arg("-inf")
+                .arg(now_ms)
+                .arg("BYSCORE")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit)
+                .query(c)
+        })?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(h) = self.hold_get(&id)? {
+                out.push(h);
+            }
+        }
+        Ok(out)
+    }
+
+    fn approval_get(&self, evaluation_id: &str) -> Result<Option<ApprovalRecord>> {
+        let k = self.keys.approval(evaluation_id);
+        let (rec, state): (Option<String>, Option<String>) = self.ro(|c| {
+            ::redis::cmd("HMGET")
+                .arg(&k)
+                .arg("rec")
+                .arg("state")
+                .query(c)
+        })?;
+        match (rec, state) {
+            (Some(rec), Some(state)) => {
+                let mut a: ApprovalRecord = from_json("approval", &rec)?;
+                a.state = from_json("approval state", &state)?;
+                Ok(Some(a))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn approval_resolve(
+        &self,
+        evaluation_id: &str,
+        to: &ApprovalState,
+        record: &StoredRecord,
+    ) -> Result<Option<ApprovalState>> {
+        let (token, texp) = match to {
+            ApprovalState::Approved {
+                token_id,
+                expires_ms,
+                ..
+            } => (token_id.as_str(), *expires_ms),
+            _ => ("", 0),
+        };
+        let retain = texp
+            .saturating_sub(record.time_ms)
+            .max(0)
+            .saturating_add(RETAIN_MS + GRACE_MS);
+        let mut call = Call::default();
+        self.record_keys(&mut call);
+        call.key(self.keys.approval(evaluation_id));
+        call.arg(to_json(to)?)
+            .arg(to.name())
+            .arg(token)
+            .arg(texp)
+            .arg(retain);
+        call.record(&self.keys, record)?;
+        let reply = self.script(&self.scripts.approval, &call, true)?;
+        match reply.first().map(String::as_str) {
+            Some("none") => Ok(None),
+            Some("resolved") => Ok(Some(ApprovalState::Pending)),
+            Some("found") => Ok(Some(from_json(
+                "approval state",
+                reply.get(1).map_or("", String::as_str),
+            )?)),
+            Some("chain") => Err(chain_conflict(
+                record,
+                reply.get(1).map_or("?", String::as_str),
+            )),
+            _ => Err(bad_reply("approval", &reply)),
+        }
+    }
+}
+
+impl RedisStore {
+    fn counters_script(
+        &self,
+        mode: &str,
+        filter: &CounterFilter,
+        now_ms: i64,
+    ) -> Result<Vec<String>> {
+        let mut call = Call::default();
+        call.key(self.keys.k("counters"))
+            .arg(mode)
+            .arg(&self.keys.p)
+            .arg(now_ms);
+        for f in [&filter.namespace, &filter.constraint, &filter.scope] {
+            call.arg(
+                f.as_ref()
+                    .map_or_else(|| "0".to_string(), |v| format!("1{v}")),
+            );
+        }
+        self.script(&self.scripts.counters, &call, mode == "reset")
+    }
+}

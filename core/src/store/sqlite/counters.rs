@@ -1,0 +1,228 @@
+//! Counters in SQLite, with the memory store's semantics exactly: a fixed window counts the
+//! aligned window of its `start_ms`; a sliding window keeps an exact log of (time, amount) entries
+//! whose sum is `total`; a hold adjustment lands in the window it was counted in.
+//!
+//! Every function here runs inside the caller's transaction.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use rust_decimal::Decimal;
+
+use super::{db_err, parse_decimal};
+use crate::error::{Error, Result};
+use crate::store::{CounterKey, CounterOp, WindowKind};
+
+/// A counter's row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub id: i64,
+    pub start: Option<i64>,
+    pub total: Decimal,
+}
+
+/// `(kind, size_ms)` as stored.
+pub fn window_cols(w: WindowKind) -> (i64, i64) {
+    match w {
+        WindowKind::Forever => (0, 0),
+        WindowKind::Fixed { size_ms } => (1, size_ms),
+        WindowKind::Sliding { size_ms } => (2, size_ms),
+    }
+}
+
+/// The window of stored `(kind, size_ms)`.
+pub fn window_of(kind: i64, size_ms: i64) -> Result<WindowKind> {
+    Ok(match kind {
+        0 => WindowKind::Forever,
+        1 => WindowKind::Fixed { size_ms },
+        2 => WindowKind::Sliding { size_ms },
+        other => return Err(Error::Internal(format!("stored window kind {other}"))),
+    })
+}
+
+fn overflow() -> Error {
+    Error::payload("/", "counter total would overflow")
+}
+
+pub struct Counters<'t, 'c> {
+    pub tx: &'t Transaction<'c>,
+    pub path: &'t str,
+}
+
+impl Counters<'_, '_> {
+    pub fn find(&self, key: &CounterKey, window: WindowKind) -> Result<Option<Row>> {
+        let (kind, size) = window_cols(window);
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT id, start_ms, total FROM counters WHERE namespace = ?1 \
+                 AND constraint_id = ?2 AND scope = ?3 AND kind = ?4 AND size_ms = ?5",
+            )
+            .map_err(|e| db_err(self.path, e))?;
+        let row = stmt
+            .query_row(
+                params![key.namespace, key.constraint, key.scope, kind, size],
+                |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get::<_, String>(2)?)),
+            )
+            .optional()
+            .map_err(|e| db_err(self.path, e))?;
+        row.map(|(id, start, total)| {
+            Ok(Row {
+                id,
+                start,
+                total: parse_decimal(&total)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn create(&self, key: &CounterKey, window: WindowKind, now_ms: i64) -> Result<Row> {
+        let (kind, size) = window_cols(window);
+        let start = window.fixed_start(now_ms);
+        self.tx
+            .prepare_cached(
+                "INSERT INTO counters (namespace, constraint_id, scope, kind, size_ms, start_ms, total) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, '0')",
+            )
+            .and_then(|mut s| {
+                s.execute(params![key.namespace, key.constraint, key.scope, kind, size, start])
+            })
+            .map_err(|e| db_err(self.path, e))?;
+        Ok(Row {
+            id: self.tx.last_insert_rowid(),
+            start,
+            total: Decimal::ZERO,
+        })
+    }
+
+    /// Sum of the log entries of `row` at or before `until_ms` (they have left the window).
+    fn log_sum_until(&self, row: &Row, until_ms: i64) -> Result<Decimal> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT amount FROM counter_log WHERE counter = ?1 AND time_ms <= ?2")
+            .map_err(|e| db_err(self.path, e))?;
+        let amounts = stmt
+            .query_map(params![row.id, until_ms], |r| r.get::<_, String>(0))
+            .map_err(|e| db_err(self.path, e))?;
+        let mut sum = Decimal::ZERO;
+        for a in amounts {
+            let a = parse_decimal(&a.map_err(|e| db_err(self.path, e))?)?;
+            sum = sum.checked_add(a).ok_or_else(overflow)?;
+        }
+        Ok(sum)
+    }
+
+    /// Usage at `now_ms`, changing nothing.
+    pub fn usage(&self, row: Option<&Row>, window: WindowKind, now_ms: i64) -> Result<Decimal> {
+        let Some(row) = row else {
+            return Ok(Decimal::ZERO);
+        };
+        Ok(match window {
+            WindowKind::Forever => row.total,
+            WindowKind::Fixed { .. } if window.fixed_start(now_ms) == row.start => row.total,
+            WindowKind::Fixed { .. } => Decimal::ZERO,
+            WindowKind::Sliding { size_ms } => {
+                let gone = self.log_sum_until(row, now_ms.saturating_sub(size_ms))?;
+                row.total.checked_sub(gone).ok_or_else(overflow)?
+            }
+        })
+    }
+
+    pub fn usage_of(&self, op: &CounterOp, now_ms: i64) -> Result<Decimal> {
+        let row = self.find(&op.key, op.window)?;
+        self.usage(row.as_ref(), op.window, now_ms)
+    }
+
+    /// Drops what has left the window.
+    fn roll(&self, row: &mut Row, window: WindowKind, now_ms: i64) -> Result<()> {
+        match window {
+            WindowKind::Forever => {}
+            WindowKind::Fixed { .. } => {
+                let current = window.fixed_start(now_ms);
+                if current != row.start {
+                    row.start = current;
+                    row.total = Decimal::ZERO;
+                }
+            }
+            WindowKind::Sliding { size_ms } => {
+                let from = now_ms.saturating_sub(size_ms);
+                let gone = self.log_sum_until(row, from)?;
+                if !gone.is_zero() {
+                    row.total = row.total.checked_sub(gone).ok_or_else(overflow)?;
+                }
+                self.tx
+                    .prepare_cached("DELETE FROM counter_log WHERE counter = ?1 AND time_ms <= ?2")
+                    .and_then(|mut s| s.execute(params![row.id, from]))
+                    .map_err(|e| db_err(self.path, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn log(&self, row: &Row, time_ms: i64, amount: Decimal) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO counter_log (counter, time_ms, amount) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![row.id, time_ms, amount.to_string()]))
+            .map_err(|e| db_err(self.path, e))?;
+        Ok(())
+    }
+
+    fn save(&self, row: &Row) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE counters SET start_ms = ?2, total = ?3 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![row.id, row.start, row.total.to_string()]))
+            .map_err(|e| db_err(self.path, e))?;
+        Ok(())
+    }
+
+    /// Rolls the counter of `op` (creating it) and adds the op's amount.
+    pub fn add(&self, op: &CounterOp, now_ms: i64) -> Result<()> {
+        let mut row = match self.find(&op.key, op.window)? {
+            Some(r) => r,
+            None => self.create(&op.key, op.window, now_ms)?,
+        };
+        self.roll(&mut row, op.window, now_ms)?;
+        row.total = row.total.checked_add(op.amount).ok_or_else(overflow)?;
+        if matches!(op.window, WindowKind::Sliding { .. }) && !op.amount.is_zero() {
+            self.log(&row, now_ms, op.amount)?;
+        }
+        self.save(&row)
+    }
+
+    /// Changes by `delta` what was counted at `placed_ms` (see `MemoryStore`): in that fixed window
+    /// if it is still the current one, at that place of a sliding log if it is still inside the
+    /// window; an increase whose window has passed is counted now. A counter that no longer
+    /// exists (reset) is left alone.
+    pub fn adjust(
+        &self,
+        op: &CounterOp,
+        placed_ms: i64,
+        delta: Decimal,
+        now_ms: i64,
+    ) -> Result<()> {
+        let Some(mut row) = self.find(&op.key, op.window)? else {
+            return Ok(());
+        };
+        self.roll(&mut row, op.window, now_ms)?;
+        let positive = delta > Decimal::ZERO;
+        let clamp = |t: Decimal| t.max(Decimal::ZERO);
+        match op.window {
+            WindowKind::Forever => {
+                row.total = clamp(row.total.checked_add(delta).ok_or_else(overflow)?);
+            }
+            WindowKind::Fixed { .. } => {
+                if op.window.fixed_start(placed_ms) == row.start || positive {
+                    row.total = clamp(row.total.checked_add(delta).ok_or_else(overflow)?);
+                }
+            }
+            WindowKind::Sliding { size_ms } => {
+                let inside = placed_ms > now_ms.saturating_sub(size_ms);
+                if inside || positive {
+                    row.total = row.total.checked_add(delta).ok_or_else(overflow)?;
+                    self.log(&row, if inside { placed_ms } else { now_ms }, delta)?;
+                }
+            }
+        }
+        self.save(&row)
+    }
+}

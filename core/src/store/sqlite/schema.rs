@@ -1,0 +1,115 @@
+//! The SQLite schema and its migrations, versioned by `PRAGMA user_version`.
+//!
+//! Migration `n` moves a database from version `n − 1` to `n`; they run in order inside one
+//! `BEGIN IMMEDIATE` transaction when a store is opened, so several processes opening one file at
+//! once migrate it exactly once. A database written by a newer passgate (a version this code does
+//! not know) is refused rather than guessed at.
+//!
+//! Decimals (counter totals, log amounts) are `TEXT` holding exact decimal strings — never `REAL`.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::db_err;
+use crate::error::{Error, Result};
+
+/// Migration 1: everything.
+const V1: &str = "
+CREATE TABLE counters (
+    id            INTEGER PRIMARY KEY,
+    namespace     TEXT    NOT NULL,
+    constraint_id TEXT    NOT NULL,
+    scope         TEXT    NOT NULL,
+    kind          INTEGER NOT NULL,   -- 0 forever, 1 fixed, 2 sliding (WindowKind's order)
+    size_ms       INTEGER NOT NULL,   -- 0 for forever
+    start_ms      INTEGER,            -- fixed: the window `total` counts
+    total         TEXT    NOT NULL,   -- exact decimal; sliding: the sum of the log
+    UNIQUE (namespace, constraint_id, scope, kind, size_ms)
+);
+-- Sliding windows: every admitted amount (and every hold adjustment) with its time.
+CREATE TABLE counter_log (
+    id      INTEGER PRIMARY KEY,
+    counter INTEGER NOT NULL,
+    time_ms INTEGER NOT NULL,
+    amount  TEXT    NOT NULL
+);
+CREATE INDEX counter_log_by_time ON counter_log (counter, time_ms);
+-- Attestation records in append order (`g`), every chain together.
+CREATE TABLE records (
+    g             INTEGER PRIMARY KEY AUTOINCREMENT,
+    chain         TEXT    NOT NULL,
+    seq           INTEGER NOT NULL,
+    time_ms       INTEGER NOT NULL,
+    kind          TEXT    NOT NULL,
+    gate          TEXT,
+    agent_id      TEXT,
+    decision      TEXT,
+    evaluation_id TEXT,
+    record        TEXT    NOT NULL,
+    UNIQUE (chain, seq)
+);
+CREATE INDEX records_by_evaluation ON records (evaluation_id) WHERE evaluation_id IS NOT NULL;
+CREATE INDEX records_by_gate ON records (gate) WHERE gate IS NOT NULL;
+CREATE INDEX records_by_agent ON records (agent_id) WHERE agent_id IS NOT NULL;
+CREATE INDEX records_by_time ON records (time_ms);
+CREATE TABLE revoked (
+    passport_id TEXT PRIMARY KEY,
+    time_ms     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE idempotency (
+    namespace   TEXT    NOT NULL,
+    key         TEXT    NOT NULL,
+    fingerprint TEXT    NOT NULL,
+    decision    TEXT    NOT NULL,
+    expires_ms  INTEGER NOT NULL,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_by_expiry ON idempotency (expires_ms);
+CREATE TABLE holds (
+    id         TEXT    PRIMARY KEY,
+    state      TEXT    NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    record     TEXT    NOT NULL        -- the HoldRecord as JSON (its state is the column's)
+);
+CREATE INDEX holds_open ON holds (expires_ms, id) WHERE state = 'open';
+CREATE TABLE approvals (
+    evaluation_id TEXT PRIMARY KEY,
+    record        TEXT NOT NULL        -- the ApprovalRecord as JSON, state included
+);
+";
+
+/// Every migration, in order: `MIGRATIONS[n - 1]` takes version `n − 1` to `n`.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this code writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database to [`VERSION`], or refuses one that is newer.
+pub fn migrate(conn: &mut Connection, path: &str) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| db_err(path, e))?;
+    let found: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| db_err(path, e))?;
+    if found > VERSION {
+        return Err(Error::StoreUnavailable(format!(
+            "sqlite {path}: schema version {found} was written by a newer passgate \
+             (this one knows up to {VERSION}); refusing to open it"
+        )));
+    }
+    if found == VERSION {
+        return Ok(());
+    }
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        tx.execute_batch(sql).map_err(|e| {
+            Error::StoreUnavailable(format!("sqlite {path}: migration {} failed: {e}", i + 1))
+        })?;
+    }
+    tx.pragma_update(None, "user_version", VERSION)
+        .map_err(|e| db_err(path, e))?;
+    tx.commit().map_err(|e| db_err(path, e))
+}

@@ -1,0 +1,456 @@
+//! [`Store`] for [`SqliteStore`]: each method one transaction (writes) or one read.
+
+use rusqlite::types::Value as Sql;
+use rusqlite::{params, params_from_iter, OptionalExtension};
+use rust_decimal::Decimal;
+
+use super::counters::window_of;
+use super::{hold_from, idempotency_from, json_err, parse_decimal, SqliteStore, SWEEP_EVERY};
+use crate::error::{Error, Result};
+use crate::store::{
+    ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
+    CounterKey, CounterOp, CounterState, HoldOutcome, HoldRecord, HoldResolution, HoldState,
+    IdempotencyRecord, Store, StoredRecord,
+};
+
+const RECORD_COLS: &str =
+    "chain, seq, time_ms, kind, gate, agent_id, decision, evaluation_id, record";
+
+fn record_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredRecordRow, String)> {
+    Ok((
+        StoredRecordRow {
+            chain: r.get(0)?,
+            seq: r.get(1)?,
+            time_ms: r.get(2)?,
+            kind: r.get(3)?,
+            gate: r.get(4)?,
+            agent_id: r.get(5)?,
+            decision: r.get(6)?,
+            evaluation_id: r.get(7)?,
+        },
+        r.get(8)?,
+    ))
+}
+
+struct StoredRecordRow {
+    chain: String,
+    seq: i64,
+    time_ms: i64,
+    kind: String,
+    gate: Option<String>,
+    agent_id: Option<String>,
+    decision: Option<String>,
+    evaluation_id: Option<String>,
+}
+
+impl StoredRecordRow {
+    fn into_record(self, text: &str) -> Result<StoredRecord> {
+        Ok(StoredRecord {
+            chain: self.chain,
+            seq: u64::try_from(self.seq).unwrap_or(0),
+            time_ms: self.time_ms,
+            kind: self.kind,
+            gate: self.gate,
+            agent_id: self.agent_id,
+            decision: self.decision,
+            evaluation_id: self.evaluation_id,
+            record: serde_json::from_str(text).map_err(|e| json_err("record", e))?,
+        })
+    }
+}
+
+impl Store for SqliteStore {
+    fn read(&self, counters: &[CounterOp], now_ms: i64) -> Result<Vec<Decimal>> {
+        self.with_conn(|conn| {
+            // A deferred transaction: one consistent snapshot for every counter.
+            let tx = conn.transaction().map_err(|e| self.err(e))?;
+            let c = self.counters_in(&tx);
+            let usage = counters
+                .iter()
+                .map(|op| c.usage_of(op, now_ms))
+                .collect::<Result<Vec<_>>>()?;
+            tx.rollback().map_err(|e| self.err(e))?;
+            Ok(usage)
+        })
+    }
+
+    fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome> {
+        self.write(|tx, n| {
+            if let Some(idem) = c.idempotency {
+                let found: Option<(String, String, i64)> = tx
+                    .prepare_cached(
+                        "SELECT fingerprint, decision, expires_ms FROM idempotency \
+                         WHERE namespace = ?1 AND key = ?2",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![idem.namespace, idem.key], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })
+                        .optional()
+                    })
+                    .map_err(|e| self.err(e))?;
+                if let Some((fp, decision, expires_ms)) = found {
+                    if expires_ms > c.now_ms {
+                        let rec =
+                            idempotency_from(&idem.namespace, &idem.key, fp, &decision, expires_ms)?;
+                        return Ok((false, CommitOutcome::Replay(rec)));
+                    }
+                }
+            }
+            let mut approval = None;
+            if let Some((evaluation_id, token_id)) = c.use_approval {
+                let found = self.approval_in(tx, evaluation_id)?;
+                let usable = match found.as_ref().map(|a| &a.state) {
+                    Some(ApprovalState::Approved {
+                        token_id: t,
+                        expires_ms,
+                        ..
+                    }) => t == token_id && *expires_ms > c.now_ms,
+                    _ => false,
+                };
+                if !usable {
+                    let state = found.map_or("unknown", |a| a.state.name()).to_string();
+                    return Ok((false, CommitOutcome::ApprovalUnavailable { state }));
+                }
+                approval = found;
+            }
+            let counters = self.counters_in(tx);
+            if c.enforce_bounds {
+                let usage = c
+                    .counters
+                    .iter()
+                    .map(|op| counters.usage_of(op, c.now_ms))
+                    .collect::<Result<Vec<_>>>()?;
+                if c.counters.iter().zip(&usage).any(|(op, u)| !op.fits(*u)) {
+                    return Ok((false, CommitOutcome::Rejected { usage }));
+                }
+            }
+            for op in c.counters {
+                counters.add(op, c.now_ms)?;
+            }
+            self.append_in(tx, c.record)?;
+            if let Some(idem) = c.idempotency {
+                let decision = idem.decision.to_string();
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO idempotency \
+                     (namespace, key, fingerprint, decision, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        idem.namespace,
+                        idem.key,
+                        idem.fingerprint,
+                        decision,
+                        idem.expires_ms
+                    ])
+                })
+                .map_err(|e| self.err(e))?;
+            }
+            if let Some(h) = c.hold {
+                let text = serde_json::to_string(h).map_err(|e| Error::Internal(e.to_string()))?;
+                tx.prepare_cached(
+                    "INSERT INTO holds (id, state, expires_ms, record) VALUES (?1, 'open', ?2, ?3)",
+                )
+                .and_then(|mut s| s.execute(params![h.id, h.expires_ms, text]))
+                .map_err(|e| self.err(e))?;
+            }
+            if let Some(a) = c.approval_request {
+                self.put_approval(tx, a)?;
+            }
+            if let (Some(mut a), Some((_, token_id))) = (approval, c.use_approval) {
+                a.state = ApprovalState::Used {
+                    token_id: token_id.to_string(),
+                };
+                self.put_approval(tx, &a)?;
+            }
+            if n % SWEEP_EVERY == 0 {
+                tx.prepare_cached("DELETE FROM idempotency WHERE expires_ms <= ?1")
+                    .and_then(|mut s| s.execute(params![c.now_ms]))
+                    .map_err(|e| self.err(e))?;
+            }
+            Ok((true, CommitOutcome::Committed))
+        })
+    }
+
+    fn append(&self, record: &StoredRecord) -> Result<()> {
+        self.write(|tx, _| self.append_in(tx, record).map(|()| (true, ())))
+    }
+
+    fn idempotency_get(
+        &self,
+        namespace: &str,
+        key: &str,
+        now_ms: i64,
+    ) -> Result<Option<IdempotencyRecord>> {
+        self.with_conn(|conn| {
+            let found: Option<(String, String, i64)> = conn
+                .prepare_cached(
+                    "SELECT fingerprint, decision, expires_ms FROM idempotency \
+                     WHERE namespace = ?1 AND key = ?2 AND expires_ms > ?3",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![namespace, key, now_ms], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()
+                })
+                .map_err(|e| self.err(e))?;
+            found
+                .map(|(fp, d, exp)| idempotency_from(namespace, key, fp, &d, exp))
+                .transpose()
+        })
+    }
+
+    fn revoke(&self, passport_id: &str, now_ms: i64) -> Result<()> {
+        self.write(|tx, _| {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO revoked (passport_id, time_ms) VALUES (?1, ?2)",
+            )
+            .and_then(|mut s| s.execute(params![passport_id, now_ms]))
+            .map_err(|e| self.err(e))?;
+            Ok((true, ()))
+        })
+    }
+
+    fn first_revoked(&self, ids: &[&str]) -> Result<Option<String>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT 1 FROM revoked WHERE passport_id = ?1")
+                .map_err(|e| self.err(e))?;
+            for id in ids {
+                let hit = stmt
+                    .query_row(params![id], |_| Ok(()))
+                    .optional()
+                    .map_err(|e| self.err(e))?;
+                if hit.is_some() {
+                    return Ok(Some(id.to_string()));
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    fn attestations(&self, filter: &AttestationFilter) -> Result<Vec<StoredRecord>> {
+        let mut sql = format!("SELECT {RECORD_COLS} FROM records WHERE 1 = 1");
+        let mut args: Vec<Sql> = Vec::new();
+        let text_filters = [
+            ("chain", &filter.chain),
+            ("gate", &filter.gate),
+            ("agent_id", &filter.agent_id),
+            ("decision", &filter.decision),
+            ("evaluation_id", &filter.evaluation_id),
+            ("kind", &filter.kind),
+        ];
+        for (col, value) in text_filters {
+            if let Some(v) = value {
+                args.push(Sql::Text(v.clone()));
+                sql.push_str(&format!(" AND {col} = ?{}", args.len()));
+            }
+        }
+        if let Some(since) = filter.since_ms {
+            args.push(Sql::Integer(since));
+            sql.push_str(&format!(" AND time_ms >= ?{}", args.len()));
+        }
+        if let Some(until) = filter.until_ms {
+            args.push(Sql::Integer(until));
+            sql.push_str(&format!(" AND time_ms < ?{}", args.len()));
+        }
+        if filter.anonymous_only {
+            sql.push_str(" AND kind = 'decision' AND agent_id IS NULL");
+        }
+        sql.push_str(" ORDER BY g");
+        if let Some(limit) = filter.limit {
+            args.push(Sql::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+            sql.push_str(&format!(" LIMIT ?{}", args.len()));
+        }
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map(params_from_iter(args), record_from)
+                .map_err(|e| self.err(e))?;
+            rows.map(|r| {
+                let (row, text) = r.map_err(|e| self.err(e))?;
+                row.into_record(&text)
+            })
+            .collect()
+        })
+    }
+
+    fn chain_tail(&self, chain: &str) -> Result<Option<StoredRecord>> {
+        self.with_conn(|conn| {
+            let sql = format!(
+                "SELECT {RECORD_COLS} FROM records WHERE chain = ?1 ORDER BY seq DESC LIMIT 1"
+            );
+            let found = conn
+                .prepare_cached(&sql)
+                .and_then(|mut s| s.query_row(params![chain], record_from).optional())
+                .map_err(|e| self.err(e))?;
+            found.map(|(row, text)| row.into_record(&text)).transpose()
+        })
+    }
+
+    fn counters(&self, filter: &CounterFilter, now_ms: i64) -> Result<Vec<CounterState>> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction().map_err(|e| self.err(e))?;
+            let rows = matching_counters(&tx, filter).map_err(|e| self.err(e))?;
+            let c = self.counters_in(&tx);
+            let mut out = Vec::with_capacity(rows.len());
+            for (id, key, kind, size, start, total) in rows {
+                let window = window_of(kind, size)?;
+                let row = super::counters::Row {
+                    id,
+                    start,
+                    total: parse_decimal(&total)?,
+                };
+                out.push(CounterState {
+                    used: c.usage(Some(&row), window, now_ms)?,
+                    key,
+                    window,
+                    window_start_ms: window.fixed_start(now_ms),
+                });
+            }
+            tx.rollback().map_err(|e| self.err(e))?;
+            out.sort_by(|a, b| (&a.key, a.window).cmp(&(&b.key, b.window)));
+            Ok(out)
+        })
+    }
+
+    fn reset_counters(&self, filter: &CounterFilter) -> Result<usize> {
+        self.write(|tx, _| {
+            let rows = matching_counters(tx, filter).map_err(|e| self.err(e))?;
+            for (id, ..) in &rows {
+                tx.prepare_cached("DELETE FROM counter_log WHERE counter = ?1")
+                    .and_then(|mut s| s.execute(params![id]))
+                    .and_then(|_| tx.prepare_cached("DELETE FROM counters WHERE id = ?1"))
+                    .and_then(|mut s| s.execute(params![id]))
+                    .map_err(|e| self.err(e))?;
+            }
+            Ok((true, rows.len()))
+        })
+    }
+
+    fn hold_get(&self, id: &str) -> Result<Option<HoldRecord>> {
+        self.with_conn(|conn| self.hold_in(conn, id))
+    }
+
+    fn hold_resolve(&self, r: &HoldResolution<'_>) -> Result<HoldOutcome> {
+        self.write(|tx, _| {
+            let Some(hold) = self.hold_in(tx, r.hold_id)? else {
+                return Ok((false, HoldOutcome::Unknown));
+            };
+            if hold.state != HoldState::Open {
+                return Ok((false, HoldOutcome::NotOpen(hold.state)));
+            }
+            if r.amounts.len() != hold.ops.len() {
+                return Err(Error::Internal(format!(
+                    "hold {} has {} counters, {} amounts given",
+                    hold.id,
+                    hold.ops.len(),
+                    r.amounts.len()
+                )));
+            }
+            let counters = self.counters_in(tx);
+            let usage = hold
+                .ops
+                .iter()
+                .map(|h| counters.usage_of(&h.op, r.now_ms))
+                .collect::<Result<Vec<_>>>()?;
+            let mut deltas = Vec::with_capacity(hold.ops.len());
+            for ((h, new), used) in hold.ops.iter().zip(r.amounts).zip(&usage) {
+                let delta = new
+                    .checked_sub(h.op.amount)
+                    .ok_or_else(|| Error::payload("/", "settled amount out of range"))?;
+                if delta > Decimal::ZERO && used.checked_add(delta).is_none_or(|t| t > h.op.max) {
+                    return Ok((false, HoldOutcome::Rejected { usage }));
+                }
+                deltas.push(delta);
+            }
+            for (h, delta) in hold.ops.iter().zip(deltas) {
+                counters.adjust(&h.op, hold.created_ms, delta, r.now_ms)?;
+            }
+            tx.prepare_cached("UPDATE holds SET state = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![hold.id, r.state.as_str()]))
+                .map_err(|e| self.err(e))?;
+            self.append_in(tx, r.record)?;
+            Ok((true, HoldOutcome::Resolved))
+        })
+    }
+
+    fn holds_due(&self, now_ms: i64, limit: usize) -> Result<Vec<HoldRecord>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT record, state FROM holds WHERE state = 'open' AND expires_ms <= ?1 \
+                     ORDER BY expires_ms, id LIMIT ?2",
+                )
+                .map_err(|e| self.err(e))?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = stmt
+                .query_map(params![now_ms, limit], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(|e| self.err(e))?;
+            rows.map(|r| {
+                let (text, state) = r.map_err(|e| self.err(e))?;
+                hold_from(&text, &state)
+            })
+            .collect()
+        })
+    }
+
+    fn approval_get(&self, evaluation_id: &str) -> Result<Option<ApprovalRecord>> {
+        self.with_conn(|conn| self.approval_in(conn, evaluation_id))
+    }
+
+    fn approval_resolve(
+        &self,
+        evaluation_id: &str,
+        to: &ApprovalState,
+        record: &StoredRecord,
+    ) -> Result<Option<ApprovalState>> {
+        self.write(|tx, _| {
+            let Some(mut a) = self.approval_in(tx, evaluation_id)? else {
+                return Ok((false, None));
+            };
+            let found = a.state.clone();
+            if found != ApprovalState::Pending {
+                return Ok((false, Some(found)));
+            }
+            a.state = to.clone();
+            self.put_approval(tx, &a)?;
+            self.append_in(tx, record)?;
+            Ok((true, Some(found)))
+        })
+    }
+}
+
+type CounterRow = (i64, CounterKey, i64, i64, Option<i64>, String);
+
+fn matching_counters(
+    conn: &rusqlite::Connection,
+    filter: &CounterFilter,
+) -> rusqlite::Result<Vec<CounterRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, namespace, constraint_id, scope, kind, size_ms, start_ms, total FROM counters \
+         WHERE (?1 IS NULL OR namespace = ?1) AND (?2 IS NULL OR constraint_id = ?2) \
+         AND (?3 IS NULL OR scope = ?3)",
+    )?;
+    let rows = stmt.query_map(
+        params![filter.namespace, filter.constraint, filter.scope],
+        |r| {
+            Ok((
+                r.get(0)?,
+                CounterKey {
+                    namespace: r.get(1)?,
+                    constraint: r.get(2)?,
+                    scope: r.get(3)?,
+                },
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        },
+    )?;
+    rows.collect()
+}

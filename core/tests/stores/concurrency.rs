@@ -1,0 +1,154 @@
+//! No double spend: many writers race for one spend cap. In every run the admitted total is at
+//! most the cap and at least the cap minus the largest single amount (demand far exceeds the cap,
+//! so a shortfall would be a spurious denial); the store's counters equal what the workers saw
+//! admitted; every chain verifies and its records recompute the counters.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use passgate::store::{CounterFilter, MemoryStore, Store};
+use passgate::{attestation, AttestationFilter, Issuer};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::engine_suite::counted;
+use crate::support::{RedisServer, T0};
+use crate::workers::{self, Tally, NOW};
+
+const PROCESSES: u64 = 4;
+const THREADS: u64 = 8;
+const CALLS: u64 = 500;
+const CAP: &str = "200000.00";
+
+/// Checks a finished run against the store.
+pub fn check(store: &dyn Store, tally: &Tally, calls: u64, cap: &str) {
+    let cap: Decimal = cap.parse().unwrap();
+    assert_eq!(tally.errors, 0, "no call may fail: {:?}", tally.samples);
+    assert_eq!(tally.allowed + tally.denied, calls);
+    assert!(
+        tally.admitted <= cap,
+        "admitted {} > cap {cap}",
+        tally.admitted
+    );
+    assert!(
+        tally.admitted >= cap - tally.max_amount,
+        "admitted {} < cap {cap} - largest amount {}: spurious denials",
+        tally.admitted,
+        tally.max_amount
+    );
+    let state = store.counters(&CounterFilter::default(), NOW).unwrap();
+    let used = |c: &str| state.iter().find(|s| s.key.constraint == c).unwrap().used;
+    assert_eq!(
+        used("cap"),
+        tally.admitted,
+        "the counter holds exactly what was admitted"
+    );
+    assert_eq!(used("calls"), Decimal::from(tally.allowed));
+    let records = store.attestations(&AttestationFilter::default()).unwrap();
+    assert_eq!(records.len() as u64, calls, "one record per decision");
+    let mut chains: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for r in &records {
+        chains
+            .entry(r.chain.clone())
+            .or_default()
+            .push(r.record.clone());
+    }
+    for (id, recs) in &chains {
+        let did = recs[0]["kid"].as_str().unwrap();
+        attestation::verify_chain(recs, did).unwrap_or_else(|e| panic!("chain {id}: {e}"));
+    }
+    let values: Vec<Value> = records.into_iter().map(|r| r.record).collect();
+    let sums = counted(&values);
+    let cap_sum: Decimal = sums
+        .iter()
+        .filter(|(k, _)| k.1 == "cap")
+        .map(|(_, v)| *v)
+        .sum();
+    assert_eq!(
+        cap_sum, tally.admitted,
+        "the records account for every admitted amount"
+    );
+}
+
+fn processes(url: &str, during: impl FnOnce()) -> (Tally, Duration) {
+    let issuer = Issuer::generate().unwrap();
+    let started = Instant::now();
+    let mut workers: Vec<_> = (0..PROCESSES)
+        .map(|i| {
+            workers::spawn(
+                &json!({"mode": "spend", "url": url, "issuer": issuer.secret(), "cap": CAP,
+                "threads": THREADS, "calls": CALLS, "seed": i + 1}),
+            )
+        })
+        .collect();
+    during();
+    let mut all = Tally::default();
+    for (child, out) in &mut workers {
+        let line = workers::next_line(out).expect("a worker's tally");
+        all.add(&Tally::from_json(&line));
+        assert!(child.wait().unwrap().success());
+    }
+    (all, started.elapsed())
+}
+
+fn report(what: &str, calls: u64, t: Duration, tally: &Tally) {
+    eprintln!(
+        "[no-double-spend] {what}: {calls} calls in {:.2?} ({:.0}/s), admitted {} in {} calls",
+        t,
+        calls as f64 / t.as_secs_f64(),
+        tally.admitted,
+        tally.allowed
+    );
+}
+
+#[test]
+fn memory_eight_threads() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let issuer = Issuer::generate().unwrap();
+    let started = Instant::now();
+    let tally = workers::spend(
+        store.clone(),
+        &issuer,
+        "50000.00",
+        THREADS as usize,
+        CALLS as usize,
+        7,
+    );
+    report(
+        "memory 8 threads",
+        THREADS * CALLS,
+        started.elapsed(),
+        &tally,
+    );
+    check(store.as_ref(), &tally, THREADS * CALLS, "50000.00");
+}
+
+#[test]
+fn sqlite_four_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/spend.db", dir.path().display());
+    let store = passgate::store::open(&url).unwrap();
+    let (tally, t) = processes(&url, || {});
+    let calls = PROCESSES * THREADS * CALLS;
+    report("sqlite 4 processes x 8 threads", calls, t, &tally);
+    check(store.as_ref(), &tally, calls, CAP);
+}
+
+#[test]
+fn redis_four_processes_with_script_flushes() {
+    let server = RedisServer::start();
+    let url = server.url("spend");
+    let store = passgate::store::open(&url).unwrap();
+    let (tally, t) = processes(&url, || {
+        // The script cache is flushed twice mid-run: every caller reloads and goes on.
+        for _ in 0..2 {
+            std::thread::sleep(Duration::from_millis(400));
+            server.cmd(&["SCRIPT", "FLUSH"]);
+        }
+    });
+    let calls = PROCESSES * THREADS * CALLS;
+    report("redis 4 processes x 8 threads", calls, t, &tally);
+    check(store.as_ref(), &tally, calls, CAP);
+    let _ = T0;
+}

@@ -1,0 +1,295 @@
+//! The engine on each backend, end to end: caps, holds, approvals, idempotency, revocation,
+//! attestations (verified, and recomputing every counter from their `counted` lists), state and
+//! reset.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use passgate::clock::ManualClock;
+use passgate::store::Store;
+use passgate::{
+    attestation, AttestationFilter, CounterFilter, Engine, Issuer, PassportRequest, Request,
+    Verdict,
+};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::support::T0;
+
+pub struct Fx {
+    pub engine: Engine,
+    pub clock: ManualClock,
+    pub issuer: Issuer,
+    pub token: String,
+    pub passport_id: String,
+}
+
+pub fn policy() -> Value {
+    json!({"version": 1, "hold_ttl": "10m", "gates": {
+        "pay": {"require": ["pay"], "constraints": [
+            {"id": "daily", "type": "spend_limit", "field": "/amount", "max": "1000.00", "window": "1d"},
+            {"id": "burst", "type": "rate_limit", "max": 10, "window": {"size": "1m", "kind": "sliding"}},
+            {"id": "org", "type": "spend_limit", "field": "/amount", "max": 5000, "window": "7d", "scope": "global"},
+            {"id": "big", "type": "approval", "when": {"field": "/amount", "op": "gt", "value": 900}}
+        ]},
+        "llm": {"require": ["pay"], "constraints": [
+            {"id": "budget", "type": "spend_limit", "field": "/cost", "max": 100, "window": "1d"},
+            {"id": "in-flight", "type": "concurrency", "max": 2},
+            {"id": "calls", "type": "quota", "max": 1000}
+        ]}
+    }})
+}
+
+pub fn engine(store: Arc<dyn Store>) -> Fx {
+    let issuer = Issuer::generate().unwrap();
+    let clock = ManualClock::new(T0);
+    let engine = Engine::builder()
+        .policy_value(policy())
+        .trusted_issuer(issuer.did())
+        .clock(Arc::new(clock.clone()))
+        .store(store)
+        .build()
+        .unwrap();
+    let req = PassportRequest::new("agent", ["pay"]).with_expires_in_secs(365 * 86400);
+    let issued = issuer.issue_passport_at(&req, T0 / 1000).unwrap();
+    Fx {
+        engine,
+        clock,
+        issuer,
+        token: issued.token,
+        passport_id: issued.passport_id,
+    }
+}
+
+impl Fx {
+    fn pay(&self, amount: impl Into<Value>) -> Request {
+        Request::new("pay", json!({"amount": amount.into()})).passport(&self.token)
+    }
+    fn llm(&self, cost: i64) -> Request {
+        Request::new("llm", json!({"cost": cost}))
+            .passport(&self.token)
+            .hold(true)
+    }
+}
+
+/// Sums the `counted` lists of every admitted decision, per (namespace, constraint, scope).
+pub fn counted(records: &[Value]) -> BTreeMap<(String, String, String), Decimal> {
+    let mut out = BTreeMap::new();
+    for r in records {
+        let b = &r["body"];
+        if b["kind"] != "decision" || b["decision"] != "allow" {
+            continue;
+        }
+        for c in b["counted"].as_array().unwrap() {
+            let k = (
+                c["namespace"].as_str().unwrap().to_string(),
+                c["constraint"].as_str().unwrap().to_string(),
+                c["scope"].as_str().unwrap().to_string(),
+            );
+            *out.entry(k).or_insert(Decimal::ZERO) +=
+                c["amount"].as_str().unwrap().parse::<Decimal>().unwrap();
+        }
+    }
+    out
+}
+
+pub fn caps_idempotency_revocation_attestations(store: Arc<dyn Store>) {
+    let f = engine(store.clone());
+    let d = f.engine.enforce(&f.pay(400)).unwrap();
+    assert_eq!(d.decision, Verdict::Allow, "{:#?}", d.checks);
+    assert_eq!(d.remaining["daily"], "600");
+    assert!(f.engine.enforce(&f.pay("400.00")).unwrap().allowed);
+    let d = f.engine.enforce(&f.pay(400)).unwrap();
+    assert!(!d.allowed);
+    let c = d.checks.iter().find(|c| c.constraint == "daily").unwrap();
+    assert_eq!(
+        (c.observed.as_deref(), c.max_admissible.as_deref()),
+        (Some("1200"), Some("200"))
+    );
+    assert!(f.engine.enforce(&f.pay("199.99")).unwrap().allowed);
+    assert!(f.engine.dry_run(&f.pay("0.01")).unwrap().allowed);
+    // Idempotency: the stored decision, nothing counted; another payload is a conflict.
+    let first = f
+        .engine
+        .enforce(&f.pay("0.01").idempotency_key("k1"))
+        .unwrap();
+    let again = f
+        .engine
+        .enforce(&f.pay("0.01").idempotency_key("k1"))
+        .unwrap();
+    assert!(again.replayed && first.allowed);
+    assert_eq!(again.attestation, first.attestation);
+    assert_eq!(
+        f.engine
+            .enforce(&f.pay(1).idempotency_key("k1"))
+            .unwrap_err()
+            .code(),
+        "IDEMPOTENCY_CONFLICT"
+    );
+    assert!(
+        !f.engine.enforce(&f.pay("0.01")).unwrap().allowed,
+        "the cap is exactly reached"
+    );
+    // A new day: the fixed window starts again; the 7d global one does not.
+    f.clock.advance_ms(86_400_000);
+    let d = f.engine.enforce(&f.pay(100)).unwrap();
+    assert!(d.allowed);
+    assert_eq!(d.remaining["org"], "3900");
+    // Revocation.
+    f.engine.revoke_passport(&f.passport_id).unwrap();
+    let d = f.engine.enforce(&f.pay(1)).unwrap();
+    assert_eq!(d.checks[0].code.as_deref(), Some("PASSPORT_REVOKED"));
+    // Attestations: one chain, verified; filters; counters recomputed from the records.
+    let recs = f
+        .engine
+        .attestations(&AttestationFilter::default())
+        .unwrap();
+    assert_eq!(
+        recs.len(),
+        9,
+        "8 decisions (the replay writes none) and a revocation"
+    );
+    attestation::verify_chain(&recs, f.engine.signer_did()).unwrap();
+    let eid = first.evaluation_id.clone();
+    let by = f
+        .engine
+        .attestations(&AttestationFilter {
+            evaluation_id: Some(eid),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(by, vec![first.attestation.clone().unwrap()]);
+    let sums = counted(&recs);
+    let state = f
+        .engine
+        .cumulative_state(&CounterFilter::default())
+        .unwrap();
+    for s in &state {
+        let k = (
+            s.key.namespace.clone(),
+            s.key.constraint.clone(),
+            s.key.scope.clone(),
+        );
+        if s.key.constraint == "org" {
+            assert_eq!(s.used, sums[&k], "{k:?}");
+        }
+    }
+    assert_eq!(
+        state
+            .iter()
+            .find(|s| s.key.constraint == "daily")
+            .unwrap()
+            .used,
+        Decimal::from(100)
+    );
+    // Reset (recorded).
+    assert_eq!(
+        f.engine
+            .reset_cumulative_state(&CounterFilter {
+                constraint: Some("org".into()),
+                ..Default::default()
+            })
+            .unwrap(),
+        1
+    );
+    assert!(f
+        .engine
+        .cumulative_state(&CounterFilter {
+            constraint: Some("org".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .is_empty());
+    let recs = f
+        .engine
+        .attestations(&AttestationFilter::default())
+        .unwrap();
+    assert_eq!(recs.last().unwrap()["body"]["kind"], "reset");
+    attestation::verify_chain(&recs, f.engine.signer_did()).unwrap();
+}
+
+pub fn holds_and_approvals(store: Arc<dyn Store>) {
+    let f = engine(store.clone());
+    let a = f.engine.enforce(&f.llm(60)).unwrap();
+    let b = f.engine.enforce(&f.llm(30)).unwrap();
+    assert!(a.allowed && b.allowed);
+    let c = f.engine.enforce(&f.llm(1)).unwrap();
+    assert!(!c.allowed, "two in flight");
+    assert_eq!(
+        f.engine
+            .settle(a.hold_id.as_ref().unwrap(), Some(&json!({"cost": "75.5"})))
+            .unwrap_err()
+            .code(),
+        "HOLD_EXCEEDS"
+    );
+    f.engine
+        .settle(a.hold_id.as_ref().unwrap(), Some(&json!({"cost": "70"})))
+        .unwrap();
+    assert_eq!(
+        f.engine
+            .settle(a.hold_id.as_ref().unwrap(), None)
+            .unwrap_err()
+            .code(),
+        "HOLD_CLOSED"
+    );
+    f.engine.release(b.hold_id.as_ref().unwrap()).unwrap();
+    let d = f.engine.enforce(&f.llm(30)).unwrap();
+    assert!(d.allowed);
+    assert_eq!(d.remaining["budget"], "0");
+    // Expiry after the hold TTL (10 minutes), lazily on the next enforce.
+    f.clock.advance_ms(11 * 60_000);
+    let d = f.engine.enforce(&f.llm(30)).unwrap();
+    assert!(d.allowed, "{:#?}", d.checks);
+    assert_eq!(
+        f.engine.settle(&d.hold_id.clone().unwrap(), None).unwrap()["state"],
+        "settled"
+    );
+    let budget = f
+        .engine
+        .cumulative_state(&CounterFilter {
+            constraint: Some("budget".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(budget[0].used, Decimal::from(100));
+    // Approvals: escalate, approve, use once.
+    let big = f.pay(950);
+    let e = f.engine.enforce(&big).unwrap();
+    assert_eq!(e.decision, Verdict::Escalate);
+    let e2 = f.engine.enforce(&f.pay(901)).unwrap();
+    assert_eq!(e2.decision, Verdict::Escalate);
+    let token = f.engine.approve(&e.evaluation_id, "human", None).unwrap();
+    assert_eq!(
+        f.engine
+            .approve(&e.evaluation_id, "human", None)
+            .unwrap_err()
+            .code(),
+        "APPROVAL_CLOSED"
+    );
+    let ok = f.engine.enforce(&big.clone().approval(&token)).unwrap();
+    assert_eq!(ok.decision, Verdict::Allow, "{:#?}", ok.checks);
+    let again = f.engine.enforce(&big.clone().approval(&token)).unwrap();
+    assert!(!again.allowed);
+    f.engine
+        .deny_approval(&e2.evaluation_id, "human", "no")
+        .unwrap();
+    let recs = f
+        .engine
+        .attestations(&AttestationFilter::default())
+        .unwrap();
+    attestation::verify_chain(&recs, f.engine.signer_did()).unwrap();
+    let kinds: Vec<&str> = recs
+        .iter()
+        .map(|r| r["body"]["kind"].as_str().unwrap())
+        .collect();
+    for k in [
+        "hold.settled",
+        "hold.released",
+        "hold.expired",
+        "approval.granted",
+        "approval.denied",
+    ] {
+        assert!(kinds.contains(&k), "{k} in {kinds:?}");
+    }
+    let _ = &f.issuer;
+}

@@ -1,0 +1,76 @@
+//! The state stores — memory, SQLite, Redis — held to one contract: a conformance suite run
+//! against each, a differential property test against the memory store, multi-process races for
+//! one cap, SIGKILL crash safety, restarts. Redis tests start their own `redis-server` on a free
+//! loopback port (and fail, not skip, if they cannot).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test helpers
+
+mod concurrency;
+mod conformance;
+mod crash;
+mod differential;
+mod engine_suite;
+mod failures;
+mod restart;
+mod support;
+mod workers;
+
+/// Entry point of worker processes (this binary run again with `PASSGATE_STORE_WORKER` set);
+/// passes trivially in a normal run.
+#[test]
+fn worker_process() {
+    if let Ok(spec) = std::env::var(workers::ENV) {
+        workers::run(&serde_json::from_str(&spec).unwrap());
+    }
+}
+
+macro_rules! conformance {
+    ($backend:ident: $($test:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[test]
+                fn $test() {
+                    let (store, _guard) = crate::support::$backend();
+                    crate::conformance::$test(store.as_ref());
+                }
+            )*
+            #[test]
+            fn engine_caps_idempotency_revocation_attestations() {
+                let (store, _guard) = crate::support::$backend();
+                crate::engine_suite::caps_idempotency_revocation_attestations(store);
+            }
+            #[test]
+            fn engine_holds_and_approvals() {
+                let (store, _guard) = crate::support::$backend();
+                crate::engine_suite::holds_and_approvals(store);
+            }
+        }
+    };
+}
+
+macro_rules! all_backends {
+    ($($test:ident),* $(,)?) => {
+        conformance!(memory: $($test),*);
+        conformance!(sqlite: $($test),*);
+        conformance!(redis: $($test),*);
+    };
+}
+
+all_backends!(
+    fixed_windows_count_and_roll,
+    sliding_windows_are_exact,
+    forever_counters_never_reset,
+    all_or_nothing,
+    idempotency_replays_before_bounds,
+    approvals_are_single_use,
+    holds_settle_release_expire,
+    holds_adjust_in_their_own_window,
+    revocation,
+    attestations_filter_and_order,
+    reset_and_state,
+);
