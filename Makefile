@@ -38,6 +38,7 @@ demo-python: python-package
 test-python: python-package
 	cd bindings-python && $(VENV_PY) -m pytest -q
 	$(VENV_PY) -m mypy.stubtest passgate._native
+	cd bindings-python && $(VENV_PY) -m mypy --strict tests ../examples/python ../benches/python
 
 bench:
 	$(CARGO) bench -p passgate --bench engine

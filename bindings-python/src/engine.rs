@@ -66,6 +66,16 @@ fn token_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
     Ok(Some(obj.extract()?))
 }
 
+/// A required passport argument.
+fn required_token(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    token_of(Some(obj))?.ok_or_else(|| {
+        to_py_err(
+            py,
+            &Error::InvalidArgument("a passport token (or IssuedPassport) is required".into()),
+        )
+    })
+}
+
 /// A trusted issuer argument: a did:key string or an `Issuer`.
 fn did_of(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     if let Ok(i) = obj.cast::<PyIssuer>() {
@@ -298,7 +308,7 @@ impl PyEngine {
         py: Python<'py>,
         token: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let token = token_of(Some(token))?.unwrap_or_default();
+        let token = required_token(py, token)?;
         let engine = &self.inner;
         let claims = py.detach(|| engine.verify_passport(&token)).or_raise(py)?;
         to_py(py, &claims)
@@ -322,7 +332,7 @@ impl PyEngine {
         issuer: &Bound<'_, PyAny>,
         expires_in_days: Option<f64>,
     ) -> PyResult<PyIssuedPassport> {
-        let token = token_of(Some(token))?.unwrap_or_default();
+        let token = required_token(py, token)?;
         let issuer = match issuer.cast::<PyIssuer>() {
             Ok(i) => i.get().inner.clone(),
             Err(_) => passgate::Issuer::from_secret(&issuer.extract::<String>()?).or_raise(py)?,
@@ -517,7 +527,7 @@ impl PyEngine {
         py: Python<'py>,
         passport: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let token = token_of(Some(passport))?;
+        let token = required_token(py, passport)?;
         let v = self.seam(py, "allowed_gates", json!({ "passport": token }))?;
         to_py(py, &unwrap_single(v, Value::is_array))
     }

@@ -55,7 +55,7 @@ def test_decision_is_frozen_and_not_constructible(engine: passgate.Engine) -> No
     with pytest.raises(AttributeError):
         d.allowed = True  # type: ignore[misc]
     with pytest.raises(TypeError):
-        passgate.Decision()  # type: ignore[call-arg]
+        passgate.Decision()
     with pytest.raises(TypeError):
 
         class Sub(passgate.Engine):  # type: ignore[misc]
@@ -93,7 +93,7 @@ def test_policy_forms(issuer: passgate.Issuer, passport: passgate.IssuedPassport
         hashes.add(e.policy_hash)
     assert len(hashes) == 1
     with pytest.raises(passgate.InputError):
-        passgate.Engine(PAYMENTS_POLICY, trusted_issuers=issuer.did)  # type: ignore[arg-type]
+        passgate.Engine(PAYMENTS_POLICY, trusted_issuers=issuer.did)  # one str, not a list
 
 
 def test_set_policy_keeps_counters(engine: passgate.Engine, passport: passgate.IssuedPassport) -> None:
@@ -203,7 +203,7 @@ def test_issuer_and_passports(issuer: passgate.Issuer, passport: passgate.Issued
     d = engine.enforce("payments.send", child, {"amount": 50, "currency": "USD"})
     assert [c["constraint"] for c in d.failed()] == ["tiny"]
     with pytest.raises(TypeError):
-        issuer.issue_passport("a", permissions="payments:send")  # type: ignore[arg-type]
+        issuer.issue_passport("a", permissions="payments:send")  # one str, not a list
 
 
 def test_module_functions() -> None:

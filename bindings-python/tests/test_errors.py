@@ -186,6 +186,7 @@ def test_input_codes(engine: passgate.Engine, passport: passgate.IssuedPassport)
     raises("INVALID_ARGUMENT", lambda: engine.record_attestation("decision", {}))
     raises("INVALID_ARGUMENT", lambda: passgate.Issuer.generate().issue_passport("a", permissions=["no colon"]))
     raises("INVALID_ARGUMENT", lambda: passgate.Issuer.generate().issue_passport("a", expires_in_days=0))
+    raises("INVALID_ARGUMENT", lambda: engine.verify_passport(None))  # type: ignore[arg-type]
     raises("GATE_UNKNOWN", lambda: engine.get_gate("nope"))
 
 
@@ -220,7 +221,7 @@ def test_attestation_codes(engine: passgate.Engine, passport: passgate.IssuedPas
     did = engine.signer_did
     assert passgate.verify_attestation(records[0], did) is True
     raises("ATTESTATION_MALFORMED", lambda: passgate.verify_attestation({}, did))
-    raises("ATTESTATION_MALFORMED", lambda: passgate.verify_attestation({"body": 0.5j}, did))  # type: ignore[dict-item]
+    raises("ATTESTATION_MALFORMED", lambda: passgate.verify_attestation({"body": 0.5j}, did))
     changed = copy.deepcopy(records[0])
     changed["body"]["gate"] = "payments.other"
     raises("ATTESTATION_HASH", lambda: passgate.verify_attestation(changed, did))

@@ -73,7 +73,9 @@ class Run:
             self.engine.revoke_passport(self.passports[step["passport"]].passport_id)
             return None
         if op == "verify_passport":
-            return self.engine.verify_passport(self.token(step.get("passport")))
+            token = self.token(step.get("passport"))
+            assert token is not None, "verify_passport needs a passport"
+            return self.engine.verify_passport(token)
         if op == "issue":
             self.issue(step["name"], step)
             return None
