@@ -3,9 +3,10 @@
 //! Into JSON: `str`; `bool` (checked before `int`, its base class); `int` of any size, exactly;
 //! `float` as its shortest round-trip decimal (NaN and ±infinity are refused); `decimal.Decimal`
 //! exactly (NaN and infinities refused); `list` / `tuple` as arrays; `dict` with `str` keys as
-//! objects; `None` as null. Anything else is refused with the JSON Pointer of where it was. The walk
-//! is bounded by the same size and depth limits as the core's parser, so a self-referencing list
-//! or a huge shared structure ends in `LIMIT_EXCEEDED` instead of hanging.
+//! objects (other `collections.abc.Mapping`s through `.items()`); `None` as null. Anything else is
+//! refused with the JSON Pointer of where it was. The walk is bounded by the same size and depth
+//! limits as the core's parser, so a self-referencing list or a huge shared structure ends in
+//! `LIMIT_EXCEEDED` instead of hanging.
 //!
 //! Out of JSON: numbers become `int` when integral, `float` when the float's shortest decimal is
 //! exactly the number, and `decimal.Decimal` otherwise (so `0.1000000000000000001` stays exact).
@@ -22,6 +23,7 @@ use serde_json::{Map, Number, Value};
 
 static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static INT_REPR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static MAPPING: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 /// What a converted value is, so a refusal carries that context's error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,10 +210,42 @@ impl Walk {
             self.grow(text.len())?;
             return Ok(Value::Number(Number::from_string_unchecked(text)));
         }
+        let mapping = MAPPING
+            .import(py, "collections.abc", "Mapping")
+            .map_err(|e| Stop::Py(e.clone_ref(py)))?;
+        if obj.is_instance(mapping).map_err(Stop::Py)? {
+            // Any other mapping (MappingProxyType, a custom Mapping): read through `.items()`.
+            return self.map_items(obj, depth);
+        }
         let ty = type_name(obj);
         Err(self.invalid(format!(
-            "{ty} is not JSON (expected dict, list, tuple, str, int, float, bool, Decimal or None)"
+            "{ty} is not JSON (expected dict or another Mapping, list, tuple, str, int, float, \
+             bool, Decimal or None)"
         )))
+    }
+
+    fn map_items(&mut self, obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Stop> {
+        self.open(depth)?;
+        self.grow(2)?;
+        let mut map = Map::new();
+        let items = obj.call_method0("items").map_err(Stop::Py)?;
+        for pair in items.try_iter().map_err(Stop::Py)? {
+            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
+                pair.and_then(|p| p.extract()).map_err(Stop::Py)?;
+            let Ok(k) = k.cast::<PyString>() else {
+                let ty = type_name(&k);
+                return Err(self.invalid(format!("object keys must be str, not {ty}")));
+            };
+            let k = k.to_cow().map_err(Stop::Py)?.into_owned();
+            self.grow(k.len() + 4)?;
+            let len = self.push_key(&k);
+            let v = self.value(&v, depth + 1)?;
+            self.path.truncate(len);
+            if map.insert(k, v).is_some() {
+                return Err(self.invalid("duplicate key (two str keys with the same text)"));
+            }
+        }
+        Ok(Value::Object(map))
     }
 
     fn open(&self, depth: usize) -> Result<(), Stop> {

@@ -150,12 +150,32 @@ def test_shared_structures_are_bounded_by_size(engine: passgate.Engine) -> None:
     assert info.value.code == "LIMIT_EXCEEDED"
 
 
-def test_tuples_and_dict_subclasses(engine: passgate.Engine) -> None:
+def test_tuples_dict_subclasses_and_other_mappings(engine: passgate.Engine) -> None:
     import collections
+    import types
 
-    payload = collections.OrderedDict(amount=(0.05,))
-    d = engine.dry_run("pay", None, {"amount": 0.05, "t": (1, "x", None), "o": payload})
+    class Frozen(collections.abc.Mapping[str, Any]):
+        def __init__(self, **kw: Any) -> None:
+            self._d = kw
+
+        def __getitem__(self, k: str) -> Any:
+            return self._d[k]
+
+        def __iter__(self) -> Any:
+            return iter(self._d)
+
+        def __len__(self) -> int:
+            return len(self._d)
+
+    ordered = collections.OrderedDict(amount=(0.05,))
+    d = engine.dry_run("pay", None, {"amount": 0.05, "t": (1, "x", None), "o": ordered})
     assert d.allowed
+    assert engine.dry_run("pay", None, types.MappingProxyType({"amount": 0.05})).allowed
+    d = engine.dry_run("pay", None, Frozen(amount=Decimal("0.2"), nested=Frozen(x=[1])))
+    assert d.decision == "deny" and amount_check(d)["observed"] == "0.2"
+    with pytest.raises(passgate.InputError) as info:
+        engine.dry_run("pay", None, Frozen(amount=Frozen(**{"k": float("nan")})))
+    assert "at /amount/k:" in info.value.message
 
 
 def test_a_python_error_while_reading_propagates(engine: passgate.Engine) -> None:
