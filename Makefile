@@ -2,13 +2,18 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: demo test test-rust lint bench bench-stores deps-test clean
+.PHONY: demo test test-rust lint bench bench-stores deps-test clean demo-python test-python python-package
 
-demo:
+# Python: a virtual environment at the repo root, with passgate built into it by maturin.
+PYTHON ?= python3
+VENV := $(abspath .venv)
+VENV_PY := $(VENV)/bin/python
+
+demo: demo-python
 	$(CARGO) build --workspace
 	$(CARGO) run -q -p passgate --example quickstart
 
-test: deps-test lint test-rust
+test: deps-test lint test-rust test-python
 
 # The store tests start their own redis-server (on a free loopback port): install it from
 # Debian's packages if it is missing. Quiet and idempotent; needs root (CI and these machines are).
@@ -26,6 +31,23 @@ test-rust:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+$(VENV_PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Installs maturin and the test tools (fast when already there), then builds the package in place.
+# VIRTUAL_ENV only here: cargo's own runs (lint, test-rust) must not depend on .venv existing.
+python-package: $(VENV_PY)
+	$(VENV_PY) -m pip install -q --disable-pip-version-check -r bindings-python/requirements-dev.txt
+	VIRTUAL_ENV=$(VENV) $(VENV)/bin/maturin develop -q --release -m bindings-python/Cargo.toml
+
+demo-python: python-package
+	$(VENV_PY) examples/python/quickstart.py
+
+test-python: python-package
+	cd bindings-python && $(VENV_PY) -m pytest -q
+	$(VENV_PY) -m mypy.stubtest passgate._native
+	cd bindings-python && $(VENV_PY) -m mypy --strict tests ../examples/python ../benches/python
 
 bench:
 	$(CARGO) bench -p passgate --bench engine

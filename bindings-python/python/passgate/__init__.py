@@ -1,0 +1,66 @@
+"""passgate: an embeddable authorization engine for AI agents.
+
+Before every tool call, ask the engine *may this agent do this, with these arguments, now?*
+It verifies the agent's signed passport, evaluates the gate (permissions, typed constraints,
+spend / rate / quota counters), explains its decision and signs a tamper-evident attestation of it.
+
+    >>> import passgate
+    >>> issuer = passgate.Issuer.generate()
+    >>> passport = issuer.issue_passport(agent_id="agent-7", permissions=["payments:send"])
+    >>> engine = passgate.Engine(
+    ...     {"version": 1, "gates": {"payments.send": {"require": ["payments:send"],
+    ...      "constraints": [{"id": "per-call", "type": "max_value", "field": "/amount", "max": 500}]}}},
+    ...     trusted_issuers=[issuer.did])
+    >>> engine.enforce("payments.send", passport.token, {"amount": 900}).decision
+    'deny'
+
+The classes and functions are implemented in Rust (``passgate._native``); see their docstrings.
+Errors are ``PassgateError`` subclasses carrying a stable ``.code``; a deny is a ``Decision``,
+never an exception.
+
+Numbers: payload numbers may be ``int`` (any size, exact), ``float`` (read as its shortest
+round-trip decimal, so ``0.1`` is exactly ``0.1``), ``decimal.Decimal`` (exact) or decimal
+strings; NaN and infinities are refused (``PAYLOAD_INVALID``). Decision values (``observed``,
+``limit``, ``remaining``) are decimal strings. Numbers coming back from the engine in dicts are
+``int`` when integral, ``float`` when that float is exactly the number, else ``Decimal``.
+"""
+
+from passgate._native import (
+    ERROR_CODES,
+    AttestationError,
+    Decision,
+    Engine,
+    IdempotencyConflict,
+    InputError,
+    IssuedPassport,
+    Issuer,
+    PassgateError,
+    PassportError,
+    PolicyError,
+    StoreError,
+    __version__,
+    constraint_types,
+    templates,
+    verify_attestation,
+    verify_chain,
+)
+
+__all__ = [
+    "ERROR_CODES",
+    "AttestationError",
+    "Decision",
+    "Engine",
+    "IdempotencyConflict",
+    "InputError",
+    "IssuedPassport",
+    "Issuer",
+    "PassgateError",
+    "PassportError",
+    "PolicyError",
+    "StoreError",
+    "__version__",
+    "constraint_types",
+    "templates",
+    "verify_attestation",
+    "verify_chain",
+]

@@ -1,0 +1,85 @@
+//! `passgate._native`: the Python binding of the passgate engine (PyO3).
+//!
+//! Thin by design: every rule lives in the core crate; this crate converts Python objects to the
+//! core's types by walking them ([`convert`]), maps core errors to Python exceptions by code
+//! ([`errors`]), and releases the GIL around everything that signs or touches the store. The
+//! Python package `passgate` (in `python/passgate/`) re-exports it; `_native.pyi` is its stub.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple, PyType};
+
+mod convert;
+mod decision;
+mod engine;
+mod errors;
+mod passport;
+
+use convert::{to_py, to_value, Ctx};
+use errors::OrRaise;
+
+/// Verifies one attestation record (a dict `{"body", "hash", "sig", "kid"}`) against the did:key
+/// that should have signed it. Returns True, or raises `AttestationError` whose `.code` says what
+/// is wrong (`ATTESTATION_HASH`, `ATTESTATION_SIGNATURE`, `ATTESTATION_KEY`, ...).
+#[pyfunction]
+fn verify_attestation(py: Python<'_>, record: &Bound<'_, PyAny>, did: &str) -> PyResult<bool> {
+    let record = to_value(record, Ctx::Attestation)?;
+    py.detach(|| passgate::verify_attestation(&record, did))
+        .or_raise(py)?;
+    Ok(true)
+}
+
+/// Verifies one chain's records, in `seq` order, against the did:key that signed them. Returns
+/// True, or raises `AttestationError` on any changed byte, a dropped, duplicated or reordered
+/// record (`CHAIN_GAP`, `CHAIN_DUPLICATE`, `CHAIN_ORDER`), records of several chains
+/// (`CHAIN_MISMATCH`) or a wrong key.
+#[pyfunction]
+fn verify_chain(py: Python<'_>, records: &Bound<'_, PyAny>, did: &str) -> PyResult<bool> {
+    if records.cast::<PyList>().is_err() && records.cast::<PyTuple>().is_err() {
+        return Err(errors::to_py_err(
+            py,
+            &passgate::Error::InvalidArgument("records must be a list of attestation dicts".into()),
+        ));
+    }
+    let mut values = Vec::new();
+    for r in records.try_iter()? {
+        values.push(to_value(&r?, Ctx::Attestation)?);
+    }
+    py.detach(|| passgate::verify_chain(&values, did))
+        .or_raise(py)?;
+    Ok(true)
+}
+
+/// The built-in constraint types, each with a description and the JSON Schema of its parameters.
+#[pyfunction]
+fn constraint_types(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    to_py(py, &passgate::constraint_types())
+}
+
+/// The built-in templates (named, parameterised constraint lists) with their parameters.
+#[pyfunction]
+fn templates(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    to_py(py, &passgate::templates())
+}
+
+/// The exception class raised for an error `code` (for tests and tooling).
+#[pyfunction]
+fn _exception_for<'py>(py: Python<'py>, code: &str) -> PyResult<Bound<'py, PyType>> {
+    errors::class_for(py, code)
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("ERROR_CODES", PyTuple::new(m.py(), passgate::Error::CODES)?)?;
+    errors::register(m)?;
+    m.add_class::<passport::PyIssuer>()?;
+    m.add_class::<passport::PyIssuedPassport>()?;
+    m.add_class::<engine::PyEngine>()?;
+    m.add_class::<decision::PyDecision>()?;
+    m.add_function(wrap_pyfunction!(verify_attestation, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_chain, m)?)?;
+    m.add_function(wrap_pyfunction!(constraint_types, m)?)?;
+    m.add_function(wrap_pyfunction!(templates, m)?)?;
+    m.add_function(wrap_pyfunction!(_exception_for, m)?)?;
+    Ok(())
+}
