@@ -1,0 +1,75 @@
+//! Node bindings of passgate: `require('passgate')` / `import { Engine } from 'passgate'`.
+//!
+//! Thin by design: every rule lives in the core crate. This crate converts JavaScript values to
+//! the core's types by hand (no serde round trip, see [`convert`]), builds decisions as plain
+//! objects ([`decision`]), maps every core error to a JS `Error` with the core's `.code`
+//! ([`error`]), and runs `enforceAsync` / `dryRunAsync` on the libuv pool.
+
+mod convert;
+mod decision;
+mod engine;
+mod error;
+mod issuer;
+mod options;
+
+use napi::bindgen_prelude::{Env, FromNapiValue, JsValue, Object, Unknown};
+use napi_derive::napi;
+
+pub use engine::Engine;
+pub use issuer::{IssuedPassport, Issuer};
+
+use convert::Kind;
+use error::{invalid, CoreResult, NapiResult, Result};
+
+/// Verifies one attestation record against the did:key that should have signed it (for an
+/// engine's records: `engine.signerDid`). Returns `true`, or throws with `.code`
+/// `ATTESTATION_HASH`, `ATTESTATION_SIGNATURE`, `ATTESTATION_KEY` or `ATTESTATION_MALFORMED`.
+#[napi(
+    ts_args_type = "record: AttestationRecord, did: string",
+    ts_return_type = "true"
+)]
+pub fn verify_attestation(record: Unknown<'_>, did: String) -> Result<bool> {
+    let record = convert::to_json(record, Kind::Argument, "record")?;
+    passgate::verify_attestation(&record, &did).js()?;
+    Ok(true)
+}
+
+/// Verifies one chain's records, in `seq` order, against the did:key that signed them. Returns
+/// `true`, or throws with `.code` `CHAIN_GAP`, `CHAIN_ORDER`, `CHAIN_DUPLICATE`, `CHAIN_MISMATCH`
+/// or one of `verifyAttestation`'s codes. Detects any changed byte, a dropped, duplicated or
+/// reordered record, and a wrong key.
+#[napi(
+    ts_args_type = "records: AttestationRecord[], did: string",
+    ts_return_type = "true"
+)]
+pub fn verify_chain(records: Unknown<'_>, did: String) -> Result<bool> {
+    let obj = Object::from_unknown(records)
+        .map_err(|_| invalid("verifyChain: records must be an array"))?;
+    if !obj.is_array().napi()? {
+        return Err(invalid("verifyChain: records must be an array"));
+    }
+    let records = match convert::to_json(records, Kind::Argument, "records")? {
+        serde_json::Value::Array(a) => a,
+        _ => return Err(invalid("verifyChain: records must be an array")),
+    };
+    passgate::verify_chain(&records, &did).js()?;
+    Ok(true)
+}
+
+/// Every built-in constraint type with the JSON Schema of its parameters.
+#[napi(ts_return_type = "ConstraintTypeInfo[]")]
+pub fn constraint_types(env: &Env) -> Result<Unknown<'_>> {
+    convert::to_js(env, &passgate::constraint_types())
+}
+
+/// The built-in templates: name, description, parameters and constraints.
+#[napi(ts_return_type = "TemplateInfo[]")]
+pub fn templates(env: &Env) -> Result<Unknown<'_>> {
+    convert::to_js(env, &passgate::templates())
+}
+
+/// Every error code passgate throws with (`err.code`).
+#[napi(ts_return_type = "ErrorCode[]")]
+pub fn error_codes() -> Vec<&'static str> {
+    passgate::Error::CODES.to_vec()
+}
