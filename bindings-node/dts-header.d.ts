@@ -224,6 +224,17 @@ export interface Decision {
   redactedPayload?: JsonObject | null
 }
 
+/** A gate of the current policy, as compiled (keys as in the policy document). */
+export interface GateInfo {
+  name: string
+  description: string | null
+  require: string[]
+  mode: 'enforce' | 'monitor'
+  constraints: ConstraintDocument[]
+  input_schema?: JsonObject
+  hold_ttl?: string
+}
+
 /** Which counters `cumulativeState` / `resetCumulativeState` touch. */
 export interface CounterFilter {
   gate?: string

@@ -224,6 +224,17 @@ export interface Decision {
   redactedPayload?: JsonObject | null
 }
 
+/** A gate of the current policy, as compiled (keys as in the policy document). */
+export interface GateInfo {
+  name: string
+  description: string | null
+  require: string[]
+  mode: 'enforce' | 'monitor'
+  constraints: ConstraintDocument[]
+  input_schema?: JsonObject
+  hold_ttl?: string
+}
+
 /** Which counters `cumulativeState` / `resetCumulativeState` touch. */
 export interface CounterFilter {
   gate?: string
@@ -321,7 +332,10 @@ export declare class Engine {
    * attestation, no idempotency key. The decision has `dryRun: true`.
    */
   dryRun(request: EnforceRequest): Decision
-  /** `enforce` on the libuv thread pool: the event loop is free while the store works. */
+  /**
+   * `enforce` on the libuv thread pool: the event loop is free while the store works. Every
+   * error rejects the promise (with `.code`).
+   */
   enforceAsync(request: EnforceRequest): Promise<Decision>
   /** `dryRun` on the libuv thread pool. */
   dryRunAsync(request: EnforceRequest): Promise<Decision>
@@ -363,6 +377,13 @@ export declare class Engine {
    * live on. Returns the new policy hash.
    */
   setPolicy(policy: PolicyDocument | string): string
+  /**
+   * The gates of the current policy, by name: `{name, description, require, mode,
+   * constraints, …}` as the policy compiled them.
+   */
+  listGates(): GateInfo[]
+  /** One gate of the current policy; throws `GATE_UNKNOWN` if the policy does not define it. */
+  getGate(name: string): GateInfo
   /**
    * Settles a hold: `actual` is a payload of the request's shape holding the real amounts
    * (`{amount: 42}`); without it the reserved amounts are kept.

@@ -9,11 +9,17 @@ use napi::bindgen_prelude::{Env, JsError, Unknown};
 
 /// The `.code` of a thrown error: one of the core's stable codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Code(pub &'static str);
+pub struct Code {
+    /// The core's code.
+    pub code: &'static str,
+    /// A JavaScript exception is pending (a getter threw while an argument was read): it, not
+    /// this error, is what JavaScript sees, and it must be thrown before anything else runs.
+    pub js_exception: bool,
+}
 
 impl AsRef<str> for Code {
     fn as_ref(&self) -> &str {
-        self.0
+        self.code
     }
 }
 
@@ -24,7 +30,13 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// A core error, with its code and message.
 pub fn core(e: passgate::Error) -> Error {
-    napi::Error::new(Code(e.code()), e.to_string())
+    napi::Error::new(
+        Code {
+            code: e.code(),
+            js_exception: false,
+        },
+        e.to_string(),
+    )
 }
 
 /// A malformed argument (`INVALID_ARGUMENT`).
@@ -35,7 +47,9 @@ pub fn invalid(message: impl Into<String>) -> Error {
 /// A failure of napi itself while reading an argument: a value of an unexpected type, or a
 /// JavaScript exception (which stays pending and is what JavaScript sees).
 pub fn napi(e: napi::Error) -> Error {
-    invalid(e.reason.clone())
+    let mut out = invalid(e.reason.clone());
+    out.status.js_exception = e.status == napi::Status::PendingException;
+    out
 }
 
 /// Extension: `.js()?` turns a core result into a binding result.
