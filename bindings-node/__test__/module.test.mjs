@@ -22,7 +22,7 @@ test('require and import expose the same API', () => {
 
 test("import { Engine } from 'passgate' and require('passgate') resolve through package.json exports", () => {
   const script = "import { Engine, Issuer } from 'passgate'; import { createRequire } from 'node:module'; const r = createRequire(import.meta.url); console.log(typeof Engine, typeof Issuer, r('passgate').Engine === Engine)"
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: join(root, '__test__', 'fixtures', 'consumer') }).toString().trim()
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: join(root, '__test__', 'consumer') }).toString().trim()
   assert.equal(out, 'function function true')
 })
 
@@ -34,4 +34,14 @@ test('the public types have no `any`', async () => {
       .replace(/\/\/.*$/gm, '')
     assert.doesNotMatch(code, /\bany\b/, file)
   }
+})
+
+test("the README's Node quickstart runs", async () => {
+  const { readFileSync } = await import('node:fs')
+  const readme = readFileSync(join(root, '..', 'README.md'), 'utf8')
+  const section = readme.slice(readme.indexOf('## Quickstart (Node)'))
+  const snippet = section.slice(section.indexOf('```js') + 5, section.indexOf('```', section.indexOf('```js') + 5))
+  assert.match(snippet, /from 'passgate'/)
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', snippet], { cwd: join(root, '__test__', 'consumer') }).toString()
+  assert.match(out, /^allow 600 \[\]/)
 })

@@ -73,3 +73,29 @@ pub fn templates(env: &Env) -> Result<Unknown<'_>> {
 pub fn error_codes() -> Vec<&'static str> {
     passgate::Error::CODES.to_vec()
 }
+
+/// Benchmark hooks: the two ways a payload can cross into Rust, measured alone.
+#[cfg(feature = "bench-internals")]
+mod bench {
+    use napi::bindgen_prelude::Unknown;
+    use napi_derive::napi;
+
+    use crate::convert::{self, Kind};
+    use crate::error::{CoreResult, Result};
+
+    /// Walks a JS payload into JSON (what `enforce` does); returns the number of top-level keys.
+    #[napi]
+    pub fn bench_walk(payload: Unknown<'_>) -> Result<u32> {
+        let v = convert::to_json(payload, Kind::Payload, "payload")?;
+        Ok(v.as_object()
+            .map_or(0, |m| u32::try_from(m.len()).unwrap_or(0)))
+    }
+
+    /// Parses a JSON text with the core's strict parser (the `JSON.stringify` route).
+    #[napi]
+    pub fn bench_parse(text: String) -> Result<u32> {
+        let v = passgate::seam::parse(&text, passgate::json::Context::Payload).js()?;
+        Ok(v.as_object()
+            .map_or(0, |m| u32::try_from(m.len()).unwrap_or(0)))
+    }
+}

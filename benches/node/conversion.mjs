@@ -1,0 +1,44 @@
+// How a payload should cross into Rust: walking the JS object in Rust (what the package does)
+// versus `JSON.stringify` in JS + the core's strict parser, on the benchmark payload.
+//
+// Needs the bench hooks, which the package does not ship:
+//   cd bindings-node && npx napi build --platform --release --features bench-internals \
+//       --output-dir /tmp/passgate-bench --no-js --dts /tmp/passgate-bench/bench.d.ts
+//   node benches/node/conversion.mjs /tmp/passgate-bench/passgate.linux-x64-gnu.node
+import { createRequire } from 'node:module'
+
+const path = process.argv[2]
+if (!path) throw new Error('usage: node benches/node/conversion.mjs <path to a bench-internals build>')
+const native = createRequire(import.meta.url)(path)
+
+const payload = {
+  amount: 120,
+  currency: 'USD',
+  to: 'acct_9f2k3j4h',
+  memo: 'invoice 2026-114 for cloud compute, October',
+  metadata: { invoice: 'INV-2026-114', project: 'research', requested_by: 'agent-1', approved: true },
+}
+
+function median(fn, { batch = 1000, rounds = 41, warmup = 20000 } = {}) {
+  for (let i = 0; i < warmup; i++) fn()
+  const per = []
+  for (let r = 0; r < rounds; r++) {
+    const t = process.hrtime.bigint()
+    for (let i = 0; i < batch; i++) fn()
+    per.push(Number(process.hrtime.bigint() - t) / 1000 / batch)
+  }
+  per.sort((a, b) => a - b)
+  return per[Math.floor(per.length / 2)]
+}
+
+const rows = {
+  'walk the object in Rust': () => native.benchWalk(payload),
+  'JSON.stringify + strict parse': () => native.benchParse(JSON.stringify(payload)),
+  'JSON.stringify + NaN guard + strict parse': () => {
+    const s = JSON.stringify(payload)
+    if (s.includes('null')) return native.benchWalk(payload)
+    return native.benchParse(s)
+  },
+  'JSON.stringify alone': () => JSON.stringify(payload),
+}
+for (const [name, fn] of Object.entries(rows)) console.log(`${name.padEnd(44)} ${median(fn).toFixed(3).padStart(8)} µs`)
