@@ -42,3 +42,45 @@ const rows = {
   'JSON.stringify alone': () => JSON.stringify(payload),
 }
 for (const [name, fn] of Object.entries(rows)) console.log(`${name.padEnd(44)} ${median(fn).toFixed(3).padStart(8)} µs`)
+
+// A JS-side check that a value is plain JSON data (what the Rust walk enforces), so that
+// JSON.stringify cannot silently drop or transform anything.
+function plain(v, depth) {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return true
+    case 'number':
+      return Number.isFinite(v)
+    case 'object': {
+      if (v === null) return true
+      if (depth >= 64) return false
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) if (!plain(v[i], depth + 1)) return false
+        return true
+      }
+      const proto = Object.getPrototypeOf(v)
+      if (proto !== Object.prototype && proto !== null) return false
+      for (const k in v) {
+        if (!Object.hasOwn(v, k)) return false
+        const x = v[k]
+        if (x !== undefined && !plain(x, depth + 1)) return false
+      }
+      return true
+    }
+    default:
+      return false
+  }
+}
+const more = {
+  'JS check + JSON.stringify + strict parse': () => {
+    if (!plain(payload, 0)) throw new Error('not plain')
+    return native.benchParse(JSON.stringify(payload))
+  },
+  'JS check + JSON.stringify + serde_json': () => {
+    if (!plain(payload, 0)) throw new Error('not plain')
+    return native.benchParseSerde(JSON.stringify(payload))
+  },
+  'JS check alone': () => plain(payload, 0),
+}
+for (const [name, fn] of Object.entries(more)) console.log(`${name.padEnd(44)} ${median(fn).toFixed(3).padStart(8)} µs`)

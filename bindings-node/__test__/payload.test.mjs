@@ -156,3 +156,37 @@ test('request options are checked', () => {
   // null and undefined options are absent.
   assert.equal(engine.dryRun({ gate: 'pay', passport, payload: { amount: 1 }, idempotencyKey: null, client: undefined }).decision, 'allow')
 })
+
+test('the JSON.stringify fast path and the native walk read payloads identically', () => {
+  const { engine: e, passport: p } = setup({ version: 1, gates: { g: { require: ['pay'] } } })
+  const payloads = [
+    {},
+    { amount: 0.1, big: 1e21, neg: -0, tiny: 5e-324, huge: 1.7976931348623157e308, p60: 2 ** 60, small: -1e-7 },
+    { nested: { a: [1, 2.5, [true, false, null]], b: { c: 'd' } }, '': 'empty key', 'a/b~c': 1 },
+    { 10: 'ten', 2: 'two', b: 1, a: 2 },
+    { text: '😀 ünïcödé \u2028 "quotes" \\ \n\t', fffd: '\uFFFD' },
+    { list: Array.from({ length: 50 }, (_, i) => ({ i, x: i / 3 })) },
+  ]
+  for (const payload of payloads) {
+    // A null-prototype root is not taken by the fast path: the native walk reads it.
+    const walked = Object.assign(Object.create(null), payload)
+    const fast = e.enforce({ gate: 'g', passport: p, payload })
+    const slow = e.enforce({ gate: 'g', passport: p, payload: walked })
+    assert.equal(fast.attestation.body.request_hash, slow.attestation.body.request_hash, JSON.stringify(payload))
+    assert.deepEqual(fast.checks, slow.checks)
+  }
+  // And a fast-path payload hashes differently from a different one.
+  const a = e.enforce({ gate: 'g', passport: p, payload: { x: 0.1 } }).attestation.body.request_hash
+  const b = e.enforce({ gate: 'g', passport: p, payload: { x: '0.1000000000000000001' } }).attestation.body.request_hash
+  assert.notEqual(a, b)
+})
+
+test('prototype pollution of toJSON does not reach the payload', () => {
+  const { engine: e, passport: p } = setup()
+  Object.prototype.toJSON = () => ({ amount: 1 }) // eslint-disable-line no-extend-native
+  try {
+    assert.equal(e.dryRun({ gate: 'pay', passport: p, payload: { amount: 900 } }).checks.find((c) => c.constraint === 'per-call').observed, '900')
+  } finally {
+    delete Object.prototype.toJSON
+  }
+})

@@ -66,11 +66,21 @@ pub enum Outcome {
 }
 
 impl Call {
-    fn read(request: Unknown<'_>, what: &'static str) -> Result<Call> {
+    /// Reads a request. `payload_text`, when given, is the payload as JSON text (the JS layer's
+    /// fast path: `JSON.stringify` of a payload it has checked to be plain data); it is parsed
+    /// by the core's strict parser and `request.payload` is not read.
+    fn read(
+        request: Unknown<'_>,
+        what: &'static str,
+        payload_text: Option<String>,
+    ) -> Result<Call> {
         let o = Options::read(Some(request), what, REQUEST_OPTIONS)?;
         let gate = o.req_str("gate")?;
         let passport = o.token("passport")?;
-        let payload = o.json("payload", Kind::Payload)?.unwrap_or(Value::Null);
+        let payload = match payload_text {
+            Some(text) => passgate::seam::parse(&text, passgate::json::Context::Payload).js()?,
+            None => o.json("payload", Kind::Payload)?.unwrap_or(Value::Null),
+        };
         let idempotency_key = o.str("idempotencyKey")?;
         let trace = o.json("trace", Kind::Argument)?;
         let client = o.str("client")?;
@@ -151,10 +161,11 @@ impl Decide {
     fn new(
         engine: &Arc<passgate::Engine>,
         request: Unknown<'_>,
+        payload_text: Option<String>,
         what: &'static str,
         dry_run: bool,
     ) -> Result<AsyncTask<Decide>> {
-        let call = match Call::read(request, what) {
+        let call = match Call::read(request, what, payload_text) {
             Err(e) if e.status.js_exception => return Err(e),
             other => other,
         };
@@ -229,12 +240,22 @@ impl Engine {
         self.inner.chain_id().to_string()
     }
 
+    // `enforce`, `dryRun` and their async forms take a second, untyped argument: the payload as
+    // `JSON.stringify` text. passgate.js passes it when it has checked the payload is plain JSON
+    // data (that route is faster than walking the object through napi: benches/node/
+    // conversion.mjs); anything else takes the walk in `convert`, which has the final word.
+
     /// Decides a request, counts it if admitted, and signs the decision. Throws only for malformed
     /// arguments, oversized input, `IDEMPOTENCY_CONFLICT` and store failures: a bad passport, an
     /// unknown gate or a failed constraint is a `deny` decision that says why.
     #[napi(ts_args_type = "request: EnforceRequest", ts_return_type = "Decision")]
-    pub fn enforce<'e>(&self, env: &'e Env, request: Unknown<'_>) -> Result<Object<'e>> {
-        Call::read(request, "enforce")?
+    pub fn enforce<'e>(
+        &self,
+        env: &'e Env,
+        request: Unknown<'_>,
+        payload_text: Option<String>,
+    ) -> Result<Object<'e>> {
+        Call::read(request, "enforce", payload_text)?
             .run(&self.inner, false)
             .js()?
             .to_js(env)
@@ -243,8 +264,13 @@ impl Engine {
     /// The same evaluation against the same state as `enforce`, changing nothing: no counter, no
     /// attestation, no idempotency key. The decision has `dryRun: true`.
     #[napi(ts_args_type = "request: EnforceRequest", ts_return_type = "Decision")]
-    pub fn dry_run<'e>(&self, env: &'e Env, request: Unknown<'_>) -> Result<Object<'e>> {
-        Call::read(request, "dryRun")?
+    pub fn dry_run<'e>(
+        &self,
+        env: &'e Env,
+        request: Unknown<'_>,
+        payload_text: Option<String>,
+    ) -> Result<Object<'e>> {
+        Call::read(request, "dryRun", payload_text)?
             .run(&self.inner, true)
             .js()?
             .to_js(env)
@@ -256,8 +282,12 @@ impl Engine {
         ts_args_type = "request: EnforceRequest",
         ts_return_type = "Promise<Decision>"
     )]
-    pub fn enforce_async(&self, request: Unknown<'_>) -> Result<AsyncTask<Decide>> {
-        Decide::new(&self.inner, request, "enforceAsync", false)
+    pub fn enforce_async(
+        &self,
+        request: Unknown<'_>,
+        payload_text: Option<String>,
+    ) -> Result<AsyncTask<Decide>> {
+        Decide::new(&self.inner, request, payload_text, "enforceAsync", false)
     }
 
     /// `dryRun` on the libuv thread pool.
@@ -265,8 +295,12 @@ impl Engine {
         ts_args_type = "request: EnforceRequest",
         ts_return_type = "Promise<Decision>"
     )]
-    pub fn dry_run_async(&self, request: Unknown<'_>) -> Result<AsyncTask<Decide>> {
-        Decide::new(&self.inner, request, "dryRunAsync", true)
+    pub fn dry_run_async(
+        &self,
+        request: Unknown<'_>,
+        payload_text: Option<String>,
+    ) -> Result<AsyncTask<Decide>> {
+        Decide::new(&self.inner, request, payload_text, "dryRunAsync", true)
     }
 
     /// Verifies a passport (signature, times, issuer, delegation chain, revocation) and returns

@@ -76,7 +76,7 @@ pub fn error_codes() -> Vec<&'static str> {
 
 /// Benchmark hooks: the two ways a payload can cross into Rust, measured alone.
 #[cfg(feature = "bench-internals")]
-mod bench {
+pub mod bench {
     use napi::bindgen_prelude::Unknown;
     use napi_derive::napi;
 
@@ -87,6 +87,18 @@ mod bench {
     #[napi]
     pub fn bench_walk(payload: Unknown<'_>) -> Result<u32> {
         let v = convert::to_json(payload, Kind::Payload, "payload")?;
+        Ok(v.as_object()
+            .map_or(0, |m| u32::try_from(m.len()).unwrap_or(0)))
+    }
+
+    /// Parses `JSON.stringify` output with plain `serde_json` (it cannot hold duplicate keys) and
+    /// bounds it like the core.
+    #[napi]
+    pub fn bench_parse_serde(text: String) -> Result<u32> {
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| crate::error::invalid(e.to_string()))?;
+        passgate::json::check_bounds(&v, passgate::json::Limits::PAYLOAD)
+            .map_err(|e| crate::error::invalid(e.to_string()))?;
         Ok(v.as_object()
             .map_or(0, |m| u32::try_from(m.len()).unwrap_or(0)))
     }
