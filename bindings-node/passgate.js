@@ -68,7 +68,7 @@ function family(name, codes) {
 
 const families = Object.fromEntries(Object.entries(FAMILIES).map(([name, codes]) => [name, family(name, codes)]))
 
-// ---- The payload fast path. Walking a JS object through napi costs about one napi call per key
+// ---- The payload's fast route. Walking a JS object through napi costs about one napi call per key
 // ---- and value; JSON.stringify (V8's, in C++) plus the core's strict parser is faster
 // ---- (benches/node/conversion.mjs). JSON.stringify silently transforms what is not JSON data
 // ---- (NaN -> null, functions dropped, Dates via toJSON, …), so it is only used for payloads
@@ -76,6 +76,7 @@ const families = Object.fromEntries(Object.entries(FAMILIES).map(([name, codes])
 // ---- with PAYLOAD_INVALID and the path, or reads it exactly (BigInt).
 
 const MAX_DEPTH = 64
+const stringify = JSON.stringify
 
 /** Plain JSON data only: finite numbers, well-formed strings, booleans, null, arrays without holes, and
  * objects whose prototype is Object.prototype with only own enumerable properties. */
@@ -125,18 +126,36 @@ function payloadText(request) {
   const payload = request.payload
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return undefined
   if (!plain(payload, 0) || !noToJSON()) return undefined
-  return JSON.stringify(payload)
+  return stringify(payload)
 }
 
-for (const name of ['enforce', 'dryRun', 'enforceAsync', 'dryRunAsync']) {
-  const walk = native.Engine.prototype[name]
-  const fast = {
-    [name](request) {
-      const text = payloadText(request)
-      return text === undefined ? walk.call(this, request) : walk.call(this, request, text)
-    },
-  }[name]
-  Object.defineProperty(native.Engine.prototype, name, { value: fast, writable: true, configurable: true, enumerable: false })
+// ---- The decision comes back the same way: as JSON text (the native side serialises it with the
+// ---- same keys as its object builder), turned into objects by JSON.parse, which is faster than
+// ---- building them property by property through napi.
+const parse = JSON.parse
+
+const proto = native.Engine.prototype
+
+// The native methods, for tests that compare both routes.
+const originals = {}
+Object.defineProperty(proto, Symbol.for('passgate.native'), { value: originals })
+
+function patch(name, wrap) {
+  originals[name] = proto[name]
+  const fn = wrap(proto[name])
+  Object.defineProperty(fn, 'name', { value: name })
+  Object.defineProperty(proto, name, { value: fn, writable: true, configurable: true, enumerable: false })
+}
+
+for (const name of ['enforce', 'dryRun']) {
+  patch(name, (call) => function (request) {
+    return parse(call.call(this, request, payloadText(request), true))
+  })
+}
+for (const name of ['enforceAsync', 'dryRunAsync']) {
+  patch(name, (call) => function (request) {
+    return call.call(this, request, payloadText(request), true).then(parse)
+  })
 }
 
 /** True for an error passgate threw (or a `PassgateError`). */

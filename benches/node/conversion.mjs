@@ -84,3 +84,25 @@ const more = {
   'JS check alone': () => plain(payload, 0),
 }
 for (const [name, fn] of Object.entries(more)) console.log(`${name.padEnd(44)} ${median(fn).toFixed(3).padStart(8)} µs`)
+
+// The way back: a decision built property by property through napi, or serialised to JSON text
+// in Rust and parsed by JSON.parse (both include one core dry run of the same request).
+{
+  const issuer = native.Issuer.generate()
+  const engine = new native.Engine({
+    policy: { version: 1, gates: { 'payments.transfer': { require: ['payments:transfer'], constraints: [
+      { id: 'per-call', type: 'max_value', field: '/amount', max: 500 },
+      { id: 'currency', type: 'allowed_values', field: '/currency', values: ['USD', 'EUR'] },
+      { id: 'to', type: 'pattern', field: '/to', regex: 'acct_[0-9a-z]{4,32}' },
+    ] } } },
+    trustedIssuers: [issuer.did],
+  })
+  const token = issuer.issuePassport({ agentId: 'agent-1', permissions: ['payments:transfer'] }).token
+  const req = { gate: 'payments.transfer', passport: token, payload }
+  const back = {
+    'decision: napi-built object': () => native.benchDryRunObject(engine, req),
+    'decision: JSON text + JSON.parse': () => JSON.parse(native.benchDryRunText(engine, req)),
+    'decision: JSON text only': () => native.benchDryRunText(engine, req),
+  }
+  for (const [name, fn] of Object.entries(back)) console.log(`${name.padEnd(44)} ${median(fn, { batch: 200, warmup: 2000 }).toFixed(3).padStart(8)} µs`)
+}

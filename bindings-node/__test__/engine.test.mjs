@@ -207,3 +207,37 @@ test('gates, constraint types and templates', () => {
   const templates = passgate.templates()
   assert.ok(templates.some((t) => t.name === 'payments-conservative'))
 })
+
+test('decisions read the same through the JSON route and the native object builder', () => {
+  const { engine, passport } = setup()
+  const native = Object.getPrototypeOf(engine)[Symbol.for('passgate.native')]
+  const cases = [
+    ['dryRun', { gate: 'pay', passport, payload: { amount: 600 } }],
+    ['dryRun', { gate: 'nope', payload: {} }],
+    ['enforce', { gate: 'pay', passport, payload: { amount: 10 }, trace: { s: 1 } }],
+    ['enforce', { gate: 'pay', passport, payload: { amount: 10 }, idempotencyKey: 'k' }],
+    ['enforce', { gate: 'pay', passport, payload: { amount: 10 }, idempotencyKey: 'k' }],
+  ]
+  for (const [name, req] of cases) {
+    const obj = native[name].call(engine, req)
+    const text = native[name].call(engine, req, undefined, true)
+    assert.equal(typeof text, 'string')
+    const parsed = JSON.parse(text)
+    assert.deepEqual(Object.keys(parsed), Object.keys(obj))
+    for (const k of ['decision', 'allowed', 'gate', 'agentId', 'passportId', 'mode', 'dryRun', 'policyHash']) {
+      assert.deepEqual(parsed[k], obj[k], k)
+    }
+    // (Two enforces count twice: the amounts left differ, not their keys.)
+    assert.deepEqual(Object.keys(parsed.remaining), Object.keys(obj.remaining))
+    assert.deepEqual(parsed.checks.map((c) => Object.keys(c)), obj.checks.map((c) => Object.keys(c)))
+    assert.deepEqual(parsed.checks.map((c) => c.constraint), obj.checks.map((c) => c.constraint))
+    if (obj.attestation) {
+      assert.deepEqual(Object.keys(parsed.attestation.body), Object.keys(obj.attestation.body))
+      assert.equal(passgate.verifyAttestation(parsed.attestation, engine.signerDid), true)
+    }
+  }
+  // A replay is the same decision either way.
+  const r1 = native.enforce.call(engine, cases[3][1])
+  const r2 = JSON.parse(native.enforce.call(engine, cases[3][1], undefined, true))
+  assert.deepEqual(r1, r2)
+})

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{
-    AsyncTask, Env, FromNapiValue, JsObjectValue, JsValue, Null, Object, Unknown,
+    AsyncTask, Env, FromNapiValue, JsObjectValue, JsValue, Null, Object, ToNapiValue, Unknown,
 };
 use napi::ScopedTask;
 use napi_derive::napi;
@@ -46,7 +46,7 @@ const REQUEST_OPTIONS: &[&str] = &[
 /// ```
 #[napi]
 pub struct Engine {
-    inner: Arc<passgate::Engine>,
+    pub(crate) inner: Arc<passgate::Engine>,
 }
 
 /// One question, as read from JavaScript on the calling thread.
@@ -141,6 +141,22 @@ impl Outcome {
             Outcome::Json(v) => decision::value_to_js(env, v),
         }
     }
+
+    fn to_text(&self) -> Result<String> {
+        match self {
+            Outcome::Decision(d) => decision::to_text(d),
+            Outcome::Json(v) => decision::value_to_text(v),
+        }
+    }
+
+    /// The decision as an object, or as JSON text when the JS layer asked for it.
+    fn to_unknown<'e>(&self, env: &'e Env, as_text: bool) -> Result<Unknown<'e>> {
+        if as_text {
+            self.to_text()?.into_unknown(env).napi()
+        } else {
+            Ok(self.to_js(env)?.to_unknown())
+        }
+    }
 }
 
 /// `enforceAsync` / `dryRunAsync`: the evaluation (and any store I/O) runs on the libuv pool.
@@ -149,6 +165,7 @@ pub struct Decide {
     /// The request, or why it could not be read (the promise rejects with it).
     call: Option<Result<Call>>,
     dry_run: bool,
+    as_text: bool,
 }
 
 /// What an async task computed: an outcome, or the error to reject with.
@@ -162,6 +179,7 @@ impl Decide {
         engine: &Arc<passgate::Engine>,
         request: Unknown<'_>,
         payload_text: Option<String>,
+        as_text: Option<bool>,
         what: &'static str,
         dry_run: bool,
     ) -> Result<AsyncTask<Decide>> {
@@ -173,13 +191,14 @@ impl Decide {
             engine: engine.clone(),
             call: Some(call),
             dry_run,
+            as_text: as_text.unwrap_or(false),
         }))
     }
 }
 
 impl<'t> ScopedTask<'t> for Decide {
     type Output = Computed;
-    type JsValue = Object<'t>;
+    type JsValue = Unknown<'t>;
 
     fn compute(&mut self) -> napi::Result<Computed> {
         Ok(match self.call.take() {
@@ -191,9 +210,9 @@ impl<'t> ScopedTask<'t> for Decide {
         })
     }
 
-    fn resolve(&mut self, env: &'t Env, output: Computed) -> napi::Result<Object<'t>> {
+    fn resolve(&mut self, env: &'t Env, output: Computed) -> napi::Result<Unknown<'t>> {
         output
-            .and_then(|o| o.to_js(env))
+            .and_then(|o| o.to_unknown(env, self.as_text))
             .map_err(|e| error::to_status_error(env, e))
     }
 }
@@ -240,10 +259,11 @@ impl Engine {
         self.inner.chain_id().to_string()
     }
 
-    // `enforce`, `dryRun` and their async forms take a second, untyped argument: the payload as
-    // `JSON.stringify` text. passgate.js passes it when it has checked the payload is plain JSON
-    // data (that route is faster than walking the object through napi: benches/node/
-    // conversion.mjs); anything else takes the walk in `convert`, which has the final word.
+    // `enforce`, `dryRun` and their async forms take two more, untyped arguments, for
+    // passgate.js's faster routes (benches/node/conversion.mjs): the payload as `JSON.stringify`
+    // text (passed only for payloads it has checked to be plain JSON data; anything else takes
+    // the walk in `convert`, which has the final word), and `true` to get the decision back as
+    // JSON text, which `JSON.parse` turns into objects faster than napi builds them.
 
     /// Decides a request, counts it if admitted, and signs the decision. Throws only for malformed
     /// arguments, oversized input, `IDEMPOTENCY_CONFLICT` and store failures: a bad passport, an
@@ -254,11 +274,12 @@ impl Engine {
         env: &'e Env,
         request: Unknown<'_>,
         payload_text: Option<String>,
-    ) -> Result<Object<'e>> {
+        as_text: Option<bool>,
+    ) -> Result<Unknown<'e>> {
         Call::read(request, "enforce", payload_text)?
             .run(&self.inner, false)
             .js()?
-            .to_js(env)
+            .to_unknown(env, as_text.unwrap_or(false))
     }
 
     /// The same evaluation against the same state as `enforce`, changing nothing: no counter, no
@@ -269,11 +290,12 @@ impl Engine {
         env: &'e Env,
         request: Unknown<'_>,
         payload_text: Option<String>,
-    ) -> Result<Object<'e>> {
+        as_text: Option<bool>,
+    ) -> Result<Unknown<'e>> {
         Call::read(request, "dryRun", payload_text)?
             .run(&self.inner, true)
             .js()?
-            .to_js(env)
+            .to_unknown(env, as_text.unwrap_or(false))
     }
 
     /// `enforce` on the libuv thread pool: the event loop is free while the store works. Every
@@ -286,8 +308,16 @@ impl Engine {
         &self,
         request: Unknown<'_>,
         payload_text: Option<String>,
+        as_text: Option<bool>,
     ) -> Result<AsyncTask<Decide>> {
-        Decide::new(&self.inner, request, payload_text, "enforceAsync", false)
+        Decide::new(
+            &self.inner,
+            request,
+            payload_text,
+            as_text,
+            "enforceAsync",
+            false,
+        )
     }
 
     /// `dryRun` on the libuv thread pool.
@@ -299,8 +329,16 @@ impl Engine {
         &self,
         request: Unknown<'_>,
         payload_text: Option<String>,
+        as_text: Option<bool>,
     ) -> Result<AsyncTask<Decide>> {
-        Decide::new(&self.inner, request, payload_text, "dryRunAsync", true)
+        Decide::new(
+            &self.inner,
+            request,
+            payload_text,
+            as_text,
+            "dryRunAsync",
+            true,
+        )
     }
 
     /// Verifies a passport (signature, times, issuer, delegation chain, revocation) and returns

@@ -91,6 +91,40 @@ pub mod bench {
             .map_or(0, |m| u32::try_from(m.len()).unwrap_or(0)))
     }
 
+    /// Times `n` core dry runs of `request` inside the addon (no conversion): µs per call.
+    #[napi]
+    pub fn bench_core_dry_run(engine: &crate::Engine, request: Unknown<'_>, n: u32) -> Result<f64> {
+        let v = convert::to_json(request, Kind::Argument, "request")?;
+        let req = passgate::seam::request(&v).js()?;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            engine.inner.dry_run(&req).js()?;
+        }
+        Ok(t.elapsed().as_secs_f64() * 1e6 / f64::from(n.max(1)))
+    }
+
+    /// One core dry run of `request`, returned as JSON text (for `JSON.parse` in JS).
+    #[napi]
+    pub fn bench_dry_run_text(engine: &crate::Engine, request: Unknown<'_>) -> Result<String> {
+        let v = convert::to_json(request, Kind::Argument, "request")?;
+        let req = passgate::seam::request(&v).js()?;
+        let d = engine.inner.dry_run(&req).js()?;
+        serde_json::to_string(&d).map_err(|e| crate::error::invalid(e.to_string()))
+    }
+
+    /// One core dry run of `request`, returned as an object built property by property.
+    #[napi]
+    pub fn bench_dry_run_object<'e>(
+        env: &'e napi::bindgen_prelude::Env,
+        engine: &crate::Engine,
+        request: Unknown<'_>,
+    ) -> Result<napi::bindgen_prelude::Object<'e>> {
+        let v = convert::to_json(request, Kind::Argument, "request")?;
+        let req = passgate::seam::request(&v).js()?;
+        let d = engine.inner.dry_run(&req).js()?;
+        crate::decision::to_js(env, &d)
+    }
+
     /// Parses `JSON.stringify` output with plain `serde_json` (it cannot hold duplicate keys) and
     /// bounds it like the core.
     #[napi]
