@@ -2,18 +2,18 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: demo test test-rust lint bench bench-stores deps-test clean demo-python test-python python-package
+.PHONY: demo test test-rust lint bench bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build
 
 # Python: a virtual environment at the repo root, with passgate built into it by maturin.
 PYTHON ?= python3
 VENV := $(abspath .venv)
 VENV_PY := $(VENV)/bin/python
 
-demo: demo-python
+demo: demo-python demo-node
 	$(CARGO) build --workspace
 	$(CARGO) run -q -p passgate --example quickstart
 
-test: deps-test lint test-rust test-python
+test: deps-test lint test-rust test-python test-node
 
 # The store tests start their own redis-server (on a free loopback port): install it from
 # Debian's packages if it is missing. Quiet and idempotent; needs root (CI and these machines are).
@@ -58,3 +58,22 @@ bench-stores: deps-test
 
 clean:
 	$(CARGO) clean
+
+# ---- Node package (bindings-node/): `npm install` (not `npm ci`: the lockfile holds only this
+# ---- platform's optional entries), then a release build of the native module next to index.js.
+NPM ?= npm
+NODE ?= node
+NODE_DIR := bindings-node
+
+$(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && $(NPM) install --no-audit --no-fund && touch node_modules/.package-lock.json
+
+node-build: $(NODE_DIR)/node_modules/.package-lock.json
+	cd $(NODE_DIR) && npx napi build --platform --release
+
+demo-node: node-build
+	$(NODE) examples/node/quickstart.mjs
+
+test-node: node-build
+	cd $(NODE_DIR) && $(NODE) --test __test__/
+	cd $(NODE_DIR) && npx tsc -p __test__/consumer/tsconfig.json

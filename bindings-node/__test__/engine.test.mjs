@@ -1,0 +1,243 @@
+// The engine's surface: decisions, dry runs, idempotency, state, attestations, policies.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import { Engine, Issuer, PAY_POLICY, passgate, setup, throwsCode } from './helpers.mjs'
+
+test('a decision is a plain object with camelCase keys of its own', () => {
+  const { engine, passport, issuer } = setup()
+  const d = engine.enforce({ gate: 'pay', passport, payload: { amount: 400 }, trace: { session: 's' } })
+  assert.deepEqual(Object.keys(d), [
+    'decision', 'allowed', 'gate', 'agentId', 'passportId', 'mode', 'dryRun', 'evaluationId',
+    'policyHash', 'checks', 'remaining', 'attestation', 'replayed',
+  ])
+  assert.equal(Object.getPrototypeOf(d), Object.prototype)
+  assert.equal(d.decision, 'allow')
+  assert.equal(d.allowed, true)
+  assert.equal(d.agentId, 'a')
+  assert.equal(d.passportId, passport.passportId)
+  assert.equal(d.mode, 'enforce')
+  assert.equal(d.dryRun, false)
+  assert.match(d.evaluationId, /^evl_/)
+  assert.match(d.policyHash, /^sha256:[0-9a-f]{64}$/)
+  assert.deepEqual(d.remaining, { cap: '600' })
+  assert.equal(d.replayed, false)
+  assert.deepEqual(d.checks.map((c) => c.constraint), ['passport', 'gate', 'permissions', 'per-call', 'cap'])
+  // Check objects and the attestation pass through unchanged (snake_case inside).
+  const body = d.attestation.body
+  assert.equal(body.evaluation_id, d.evaluationId)
+  assert.equal(body.policy_hash, d.policyHash)
+  assert.equal(body.agent_id, 'a')
+  assert.deepEqual(body.trace, { session: 's' })
+  assert.equal(d.attestation.kid, engine.signerDid)
+  assert.equal(passgate.verifyAttestation(d.attestation, engine.signerDid), true)
+  assert.notEqual(engine.signerDid, issuer.did)
+})
+
+test('a deny reports every check, with observed values, limits and max_admissible', () => {
+  const { engine, passport } = setup()
+  engine.enforce({ gate: 'pay', passport, payload: { amount: 500 } })
+  engine.enforce({ gate: 'pay', passport, payload: { amount: 450 } })
+  const d = engine.enforce({ gate: 'pay', passport, payload: { amount: 600 } })
+  assert.equal(d.decision, 'deny')
+  assert.equal(d.allowed, false)
+  const failed = d.checks.filter((c) => !c.passed)
+  assert.deepEqual(failed.map((c) => c.constraint), ['per-call', 'cap'])
+  const cap = failed[1]
+  assert.equal(cap.type, 'spend_limit')
+  assert.equal(cap.observed, '1550')
+  assert.equal(cap.limit, '1000')
+  assert.equal(cap.max_admissible, '50')
+  assert.deepEqual(d.remaining, { cap: '50' })
+})
+
+test('anonymous callers, unknown gates and missing permissions are denies', () => {
+  const { engine, issuer } = setup()
+  const anon = engine.enforce({ gate: 'pay', payload: { amount: 1 } })
+  assert.equal(anon.decision, 'deny')
+  assert.equal(anon.agentId, null)
+  assert.equal(anon.passportId, null)
+  assert.equal(engine.enforce({ gate: 'nope', payload: {} }).decision, 'deny')
+  const reader = issuer.issuePassport({ agentId: 'r', permissions: ['read'] })
+  const d = engine.enforce({ gate: 'pay', passport: reader, payload: { amount: 1 } })
+  assert.deepEqual(d.checks.filter((c) => !c.passed).map((c) => c.constraint), ['permissions'])
+  const none = new Engine()
+  assert.equal(none.enforce({ gate: 'pay', payload: {} }).decision, 'deny')
+})
+
+test('dry runs change nothing', () => {
+  const { engine, passport } = setup()
+  const before = engine.attestations().length
+  for (let i = 0; i < 3; i++) {
+    const d = engine.dryRun({ gate: 'pay', passport, payload: { amount: 500 } })
+    assert.equal(d.dryRun, true)
+    assert.equal(d.attestation, null)
+    assert.deepEqual(d.remaining, { cap: '500' })
+  }
+  assert.equal(engine.attestations().length, before)
+  assert.deepEqual(engine.cumulativeState(), [])
+  // …and consume no idempotency key.
+  engine.dryRun({ gate: 'pay', passport, payload: { amount: 1 }, idempotencyKey: 'k' })
+  assert.equal(engine.enforce({ gate: 'pay', passport, payload: { amount: 2 }, idempotencyKey: 'k' }).replayed, false)
+})
+
+test('idempotency: a retry replays, a different request under the key conflicts', () => {
+  const { engine, passport } = setup()
+  const first = engine.enforce({ gate: 'pay', passport, payload: { amount: 100 }, idempotencyKey: 'k1', trace: { try: 1 } })
+  const again = engine.enforce({ gate: 'pay', passport, payload: { amount: 100 }, idempotencyKey: 'k1', trace: { try: 2 } })
+  assert.equal(again.replayed, true)
+  assert.equal(again.evaluationId, first.evaluationId)
+  assert.deepEqual(again.remaining, { cap: '900' })
+  assert.equal(engine.cumulativeState()[0].used, '100')
+  const e = throwsCode(() => engine.enforce({ gate: 'pay', passport, payload: { amount: 101 }, idempotencyKey: 'k1' }), 'IDEMPOTENCY_CONFLICT')
+  assert.ok(e instanceof passgate.IdempotencyConflictError)
+})
+
+test('cumulativeState and resetCumulativeState, with filters', () => {
+  const { engine, passport, issuer } = setup()
+  const b = issuer.issuePassport({ agentId: 'b', permissions: ['pay'] })
+  engine.enforce({ gate: 'pay', passport, payload: { amount: 10 } })
+  engine.enforce({ gate: 'pay', passport: b, payload: { amount: 20 } })
+  const all = engine.cumulativeState()
+  assert.equal(all.length, 2)
+  const mine = engine.cumulativeState({ agentId: 'a' })
+  assert.equal(mine.length, 1)
+  assert.deepEqual(Object.keys(mine[0]), ['namespace', 'constraint', 'scope', 'window', 'used', 'windowStart'])
+  assert.equal(mine[0].namespace, 'gate:pay')
+  assert.equal(mine[0].constraint, 'cap')
+  assert.equal(mine[0].scope, 'agent:a')
+  assert.deepEqual(mine[0].window, { kind: 'fixed', sizeMs: 86_400_000 })
+  assert.equal(mine[0].used, '10')
+  assert.equal(mine[0].windowStart % 86_400_000, 0)
+  assert.equal(engine.cumulativeState({ gate: 'pay', constraint: 'cap' }).length, 2)
+  assert.equal(engine.cumulativeState({ gate: 'other' }).length, 0)
+  throwsCode(() => engine.cumulativeState({ agent_id: 'a' }), 'INVALID_ARGUMENT')
+  assert.equal(engine.resetCumulativeState({ agentId: 'b' }), 1)
+  assert.equal(engine.cumulativeState().length, 1)
+  assert.equal(engine.resetCumulativeState(), 1)
+  assert.deepEqual(engine.cumulativeState(), [])
+  const resets = engine.attestations({ kind: 'reset' })
+  assert.equal(resets.length, 2)
+  assert.equal(resets[0].body.data.scope, 'agent:b')
+})
+
+test('attestations: filters, limit, and a verifiable chain', () => {
+  const { engine, passport } = setup()
+  const t0 = Date.now()
+  const allow = engine.enforce({ gate: 'pay', passport, payload: { amount: 10 } })
+  engine.enforce({ gate: 'pay', passport, payload: { amount: 900 } })
+  engine.enforce({ gate: 'nope', payload: {} })
+  engine.recordAttestation('host.note', { who: 'ops', n: 1.5 })
+  const all = engine.attestations()
+  assert.equal(all.length, 4)
+  assert.deepEqual(all.map((r) => r.body.seq), [1, 2, 3, 4])
+  assert.equal(passgate.verifyChain(all, engine.signerDid), true)
+  assert.equal(engine.attestations({ decision: 'deny' }).length, 2)
+  assert.equal(engine.attestations({ gate: 'pay' }).length, 2)
+  assert.equal(engine.attestations({ agentId: 'a' }).length, 2)
+  assert.deepEqual(engine.attestations({ evaluationId: allow.evaluationId }), [allow.attestation])
+  assert.equal(engine.attestations({ kind: 'host.note' })[0].body.data.n, '1.5')
+  assert.equal(engine.attestations({ chain: engine.chainId }).length, 4)
+  assert.equal(engine.attestations({ chain: 'chn_other' }).length, 0)
+  assert.equal(engine.attestations({ limit: 2 }).length, 2)
+  assert.equal(engine.attestations({ since: t0 - 1000, until: Date.now() + 1000 }).length, 4)
+  assert.equal(engine.attestations({ until: t0 - 1000 }).length, 0)
+  throwsCode(() => engine.attestations({ limit: -1 }), 'INVALID_ARGUMENT')
+  throwsCode(() => engine.attestations({ agent_id: 'a' }), 'INVALID_ARGUMENT')
+  throwsCode(() => engine.recordAttestation('decision'), 'INVALID_ARGUMENT')
+  // Any changed byte is detected.
+  const forged = structuredClone(all)
+  forged[1].body.remaining.cap = '1000000'
+  throwsCode(() => passgate.verifyChain(forged, engine.signerDid), 'ATTESTATION_HASH')
+  throwsCode(() => passgate.verifyChain('nope', engine.signerDid), 'INVALID_ARGUMENT')
+})
+
+test('a signing key gives a stable signer did', () => {
+  const key = Issuer.generate()
+  assert.equal(new Engine({ signingKey: key }).signerDid, key.did)
+  assert.equal(new Engine({ signingKey: key.secret }).signerDid, key.did)
+  throwsCode(() => new Engine({ signingKey: 42 }), 'INVALID_ARGUMENT')
+  throwsCode(() => new Engine({ signingKey: 'not-a-key' }), 'KEY_INVALID')
+})
+
+test('engine options are checked', () => {
+  throwsCode(() => new Engine({ trusted_issuers: [] }), 'INVALID_ARGUMENT')
+  throwsCode(() => new Engine({ trustedIssuers: 'did:key:z6Mk' }), 'INVALID_ARGUMENT')
+  throwsCode(() => new Engine({ store: 'sqlite:///tmp/x.db' }), 'INVALID_ARGUMENT')
+  throwsCode(() => new Engine({ policy: 42 }), 'POLICY_INVALID')
+  throwsCode(() => new Engine({ policy: '{"version": 1, "version": 1}' }), 'POLICY_INVALID')
+  throwsCode(() => new Engine({ policy: { version: 1, gates: { g: { constraints: [{ type: 'max_value', field: '/a', max: NaN }] } } } }), 'POLICY_INVALID')
+  assert.ok(new Engine({ store: 'memory:', leewaySecs: 5 }))
+})
+
+test('policies load from objects, JSON text and files; setPolicy keeps counters', () => {
+  const { engine, passport, issuer } = setup()
+  engine.enforce({ gate: 'pay', passport, payload: { amount: 400 } })
+  const dir = mkdtempSync(join(tmpdir(), 'passgate-'))
+  try {
+    const path = join(dir, 'policy.json')
+    const tighter = structuredClone(PAY_POLICY)
+    tighter.gates.pay.constraints[1].max = 500
+    writeFileSync(path, JSON.stringify(tighter))
+    const hash = engine.setPolicy(path)
+    assert.match(hash, /^sha256:/)
+    const d = engine.enforce({ gate: 'pay', passport, payload: { amount: 200 } })
+    assert.equal(d.policyHash, hash)
+    assert.deepEqual(d.checks.filter((c) => !c.passed).map((c) => c.constraint), ['cap'])
+    assert.equal(engine.setPolicy(JSON.stringify(PAY_POLICY)), engine.setPolicy(PAY_POLICY))
+    assert.equal(new Engine({ policy: path, trustedIssuers: [issuer.did] }).dryRun({ gate: 'pay', passport, payload: { amount: 1 } }).policyHash, hash)
+    throwsCode(() => engine.setPolicy(join(dir, 'missing.json')), 'POLICY_INVALID')
+  } finally {
+    rmSync(dir, { recursive: true })
+  }
+})
+
+test('gates, constraint types and templates', () => {
+  const { engine } = setup()
+  const gates = engine.listGates()
+  assert.deepEqual(gates.map((g) => g.name), ['pay'])
+  assert.deepEqual(engine.getGate('pay').require, ['pay'])
+  assert.equal(engine.getGate('pay').mode, 'enforce')
+  const types = passgate.constraintTypes()
+  assert.ok(types.some((t) => t.type === 'spend_limit' && t.stateful === true))
+  assert.equal(types.find((t) => t.type === 'max_value').params.$schema, 'https://json-schema.org/draft/2020-12/schema')
+  const templates = passgate.templates()
+  assert.ok(templates.some((t) => t.name === 'payments-conservative'))
+})
+
+test('decisions read the same through the JSON route and the native object builder', () => {
+  const { engine, passport } = setup()
+  const native = Object.getPrototypeOf(engine)[Symbol.for('passgate.native')]
+  const cases = [
+    ['dryRun', { gate: 'pay', passport, payload: { amount: 600 } }],
+    ['dryRun', { gate: 'nope', payload: {} }],
+    ['enforce', { gate: 'pay', passport, payload: { amount: 10 }, trace: { s: 1 } }],
+    ['enforce', { gate: 'pay', passport, payload: { amount: 10 }, idempotencyKey: 'k' }],
+    ['enforce', { gate: 'pay', passport, payload: { amount: 10 }, idempotencyKey: 'k' }],
+  ]
+  for (const [name, req] of cases) {
+    const obj = native[name].call(engine, req)
+    const text = native[name].call(engine, req, undefined, true)
+    assert.equal(typeof text, 'string')
+    const parsed = JSON.parse(text)
+    assert.deepEqual(Object.keys(parsed), Object.keys(obj))
+    for (const k of ['decision', 'allowed', 'gate', 'agentId', 'passportId', 'mode', 'dryRun', 'policyHash']) {
+      assert.deepEqual(parsed[k], obj[k], k)
+    }
+    // (Two enforces count twice: the amounts left differ, not their keys.)
+    assert.deepEqual(Object.keys(parsed.remaining), Object.keys(obj.remaining))
+    assert.deepEqual(parsed.checks.map((c) => Object.keys(c)), obj.checks.map((c) => Object.keys(c)))
+    assert.deepEqual(parsed.checks.map((c) => c.constraint), obj.checks.map((c) => c.constraint))
+    if (obj.attestation) {
+      assert.deepEqual(Object.keys(parsed.attestation.body), Object.keys(obj.attestation.body))
+      assert.equal(passgate.verifyAttestation(parsed.attestation, engine.signerDid), true)
+    }
+  }
+  // A replay is the same decision either way.
+  const r1 = native.enforce.call(engine, cases[3][1])
+  const r2 = JSON.parse(native.enforce.call(engine, cases[3][1], undefined, true))
+  assert.deepEqual(r1, r2)
+})

@@ -1,0 +1,24 @@
+// passgate for Node (ES module entry): the CommonJS entry's exports, by name.
+import passgate from './passgate.js'
+
+export const {
+  Engine,
+  Issuer,
+  IssuedPassport,
+  verifyAttestation,
+  verifyChain,
+  constraintTypes,
+  templates,
+  errorCodes,
+  PassgateError,
+  PolicyError,
+  PassportError,
+  InputError,
+  IdempotencyConflictError,
+  StoreError,
+  AttestationError,
+  ERROR_FAMILIES,
+  isPassgateError,
+} = passgate
+
+export default passgate

@@ -1,0 +1,163 @@
+//! Issuers and issued passports.
+
+use napi::bindgen_prelude::{Env, Unknown};
+use napi_derive::napi;
+
+use crate::convert::{self, Kind};
+use crate::error::{invalid, CoreResult, Result};
+use crate::options::Options;
+
+/// An Ed25519 key pair that signs root passports. Engines trust issuers by their `did`.
+///
+/// ```js
+/// const issuer = Issuer.generate()
+/// const passport = issuer.issuePassport({ agentId: 'agent-007', permissions: ['payments:send'] })
+/// ```
+#[napi]
+pub struct Issuer {
+    pub(crate) inner: passgate::Issuer,
+}
+
+#[napi]
+impl Issuer {
+    /// An issuer with a fresh random key.
+    #[napi(factory)]
+    pub fn generate() -> Result<Issuer> {
+        Ok(Issuer {
+            inner: passgate::Issuer::generate().js()?,
+        })
+    }
+
+    /// The issuer whose secret (base64url Ed25519 seed, as `issuer.secret`) is `secret`.
+    #[napi(factory)]
+    pub fn from_secret(secret: String) -> Result<Issuer> {
+        Ok(Issuer {
+            inner: passgate::Issuer::from_secret(&secret).js()?,
+        })
+    }
+
+    /// The issuer's `did:key` (`did:key:z6Mk…`): what an engine lists in `trustedIssuers`.
+    #[napi(getter)]
+    pub fn did(&self) -> String {
+        self.inner.did().to_string()
+    }
+
+    /// The issuer's public key as an RFC 8037 JWK (`{kty: 'OKP', crv: 'Ed25519', x}`), for
+    /// verifying passports with any JOSE library.
+    #[napi(getter, ts_return_type = "PublicJwk")]
+    pub fn public_jwk<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+        convert::to_js(env, &self.inner.public_jwk())
+    }
+
+    /// The issuer's secret (base64url Ed25519 seed). Treat it like a password.
+    #[napi(getter)]
+    pub fn secret(&self) -> String {
+        self.inner.secret()
+    }
+
+    /// Issues a passport valid from now. The agent gets a fresh key pair whose private key is in
+    /// the result, once (`privateKey`).
+    #[napi(ts_args_type = "options: PassportOptions")]
+    pub fn issue_passport(&self, options: Unknown<'_>) -> Result<IssuedPassport> {
+        let req = passport_request(options, "issuePassport")?;
+        Ok(IssuedPassport {
+            inner: self.inner.issue_passport(&req).js()?,
+        })
+    }
+}
+
+/// A freshly issued passport with the agent's key pair. `privateKey` is shown only here: the agent
+/// keeps it to delegate (`issueSubPassport`).
+#[napi]
+pub struct IssuedPassport {
+    pub(crate) inner: passgate::IssuedPassport,
+}
+
+#[napi]
+impl IssuedPassport {
+    /// A passport from its token and the agent's private key (as kept by the agent), to delegate
+    /// from it later. Throws `KEY_INVALID` if the key is not the token's `cnf` key; the token's
+    /// signature is not checked here.
+    #[napi(factory)]
+    pub fn from_token(token: String, private_key: String) -> Result<IssuedPassport> {
+        Ok(IssuedPassport {
+            inner: passgate::IssuedPassport::from_token(&token, &private_key).js()?,
+        })
+    }
+
+    /// The compact JWS (`header.claims.signature`).
+    #[napi(getter)]
+    pub fn token(&self) -> String {
+        self.inner.token.clone()
+    }
+
+    /// The passport id (`jti`, `psp_…`): what revocation names.
+    #[napi(getter)]
+    pub fn passport_id(&self) -> String {
+        self.inner.passport_id.clone()
+    }
+
+    /// The agent id (`sub`).
+    #[napi(getter)]
+    pub fn agent_id(&self) -> String {
+        self.inner.agent_id.clone()
+    }
+
+    /// The agent's own `did:key` (the key in `cnf`).
+    #[napi(getter)]
+    pub fn did(&self) -> String {
+        self.inner.did.clone()
+    }
+
+    /// The agent's private key (base64url Ed25519 seed). Keep it secret.
+    #[napi(getter)]
+    pub fn private_key(&self) -> String {
+        self.inner.private_key.clone()
+    }
+
+    /// `exp`, in seconds since the epoch.
+    #[napi(getter)]
+    pub fn expires_at(&self) -> i64 {
+        self.inner.expires_at
+    }
+
+    /// Delegates: a passport for a sub-agent, signed with this passport's agent key. Never
+    /// clamps: a permission this passport lacks, an expiry after its own or a chain too deep is
+    /// `DELEGATION_WIDENS` (the default 30 days is usually too long: set `expiresInDays`).
+    #[napi(ts_args_type = "options: PassportOptions")]
+    pub fn issue_sub_passport(&self, options: Unknown<'_>) -> Result<IssuedPassport> {
+        let req = passport_request(options, "issueSubPassport")?;
+        Ok(IssuedPassport {
+            inner: self.inner.issue_sub_passport(&req).js()?,
+        })
+    }
+}
+
+const PASSPORT_OPTIONS: &[&str] = &[
+    "agentId",
+    "agentName",
+    "permissions",
+    "expiresInDays",
+    "caveats",
+];
+
+fn passport_request(options: Unknown<'_>, what: &'static str) -> Result<passgate::PassportRequest> {
+    let o = Options::read(Some(options), what, PASSPORT_OPTIONS)?;
+    let mut req = passgate::PassportRequest::new(
+        o.req_str("agentId")?,
+        o.strings("permissions")?.unwrap_or_default(),
+    );
+    req.agent_name = o.str("agentName")?;
+    if let Some(days) = o.int("expiresInDays")? {
+        req.expires_in_secs = days
+            .checked_mul(86_400)
+            .ok_or_else(|| invalid(format!("{what}: expiresInDays is too large")))?;
+    }
+    if let Some(c) = o.json("caveats", Kind::Argument)? {
+        match c {
+            serde_json::Value::Array(items) => req.caveats = items,
+            _ => return Err(invalid(format!("{what}: caveats must be an array"))),
+        }
+    }
+    Ok(req)
+}

@@ -1,0 +1,147 @@
+//! Node bindings of passgate: `require('passgate')` / `import { Engine } from 'passgate'`.
+//!
+//! Thin by design: every rule lives in the core crate. This crate converts JavaScript values to
+//! the core's types by hand (no serde round trip, see [`convert`]), builds decisions as plain
+//! objects ([`decision`]), maps every core error to a JS `Error` with the core's `.code`
+//! ([`error`]), and runs `enforceAsync` / `dryRunAsync` on the libuv pool.
+
+mod convert;
+mod decision;
+mod engine;
+mod error;
+mod issuer;
+mod options;
+
+use napi::bindgen_prelude::{Env, FromNapiValue, JsValue, Object, Unknown};
+use napi_derive::napi;
+
+pub use engine::Engine;
+pub use issuer::{IssuedPassport, Issuer};
+
+use convert::Kind;
+use error::{invalid, CoreResult, NapiResult, Result};
+
+/// Verifies one attestation record against the did:key that should have signed it (for an
+/// engine's records: `engine.signerDid`). Returns `true`, or throws with `.code`
+/// `ATTESTATION_HASH`, `ATTESTATION_SIGNATURE`, `ATTESTATION_KEY` or `ATTESTATION_MALFORMED`.
+#[napi(
+    ts_args_type = "record: AttestationRecord, did: string",
+    ts_return_type = "true"
+)]
+pub fn verify_attestation(record: Unknown<'_>, did: String) -> Result<bool> {
+    let record = convert::to_json(record, Kind::Argument, "record")?;
+    passgate::verify_attestation(&record, &did).js()?;
+    Ok(true)
+}
+
+/// Verifies one chain's records, in `seq` order, against the did:key that signed them. Returns
+/// `true`, or throws with `.code` `CHAIN_GAP`, `CHAIN_ORDER`, `CHAIN_DUPLICATE`, `CHAIN_MISMATCH`
+/// or one of `verifyAttestation`'s codes. Detects any changed byte, a dropped, duplicated or
+/// reordered record, and a wrong key.
+#[napi(
+    ts_args_type = "records: AttestationRecord[], did: string",
+    ts_return_type = "true"
+)]
+pub fn verify_chain(records: Unknown<'_>, did: String) -> Result<bool> {
+    let obj = Object::from_unknown(records)
+        .map_err(|_| invalid("verifyChain: records must be an array"))?;
+    if !obj.is_array().napi()? {
+        return Err(invalid("verifyChain: records must be an array"));
+    }
+    let records = match convert::to_json(records, Kind::Argument, "records")? {
+        serde_json::Value::Array(a) => a,
+        _ => return Err(invalid("verifyChain: records must be an array")),
+    };
+    passgate::verify_chain(&records, &did).js()?;
+    Ok(true)
+}
+
+/// Every built-in constraint type with the JSON Schema of its parameters.
+#[napi(ts_return_type = "ConstraintTypeInfo[]")]
+pub fn constraint_types(env: &Env) -> Result<Unknown<'_>> {
+    convert::to_js(env, &passgate::constraint_types())
+}
+
+/// The built-in templates: name, description, parameters and constraints.
+#[napi(ts_return_type = "TemplateInfo[]")]
+pub fn templates(env: &Env) -> Result<Unknown<'_>> {
+    convert::to_js(env, &passgate::templates())
+}
+
+/// Every error code passgate throws with (`err.code`).
+#[napi(ts_return_type = "ErrorCode[]")]
+pub fn error_codes() -> Vec<&'static str> {
+    passgate::Error::CODES.to_vec()
+}
+
+/// Benchmark hooks: the two ways a payload can cross into Rust, measured alone.
+#[cfg(feature = "bench-internals")]
+pub mod bench {
+    use napi::bindgen_prelude::Unknown;
+    use napi_derive::napi;
+
+    use crate::convert::{self, Kind};
+    use crate::error::{CoreResult, Result};
+
+    /// Walks a JS payload into JSON (what `enforce` does); returns the number of top-level keys.
+    #[napi]
+    pub fn bench_walk(payload: Unknown<'_>) -> Result<u32> {
+        let v = convert::to_json(payload, Kind::Payload, "payload")?;
+        Ok(v.as_object()
+            .map_or(0, |m| u32::try_from(m.len()).unwrap_or(0)))
+    }
+
+    /// Times `n` core dry runs of `request` inside the addon (no conversion): µs per call.
+    #[napi]
+    pub fn bench_core_dry_run(engine: &crate::Engine, request: Unknown<'_>, n: u32) -> Result<f64> {
+        let v = convert::to_json(request, Kind::Argument, "request")?;
+        let req = passgate::seam::request(&v).js()?;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            engine.inner.dry_run(&req).js()?;
+        }
+        Ok(t.elapsed().as_secs_f64() * 1e6 / f64::from(n.max(1)))
+    }
+
+    /// One core dry run of `request`, returned as JSON text (for `JSON.parse` in JS).
+    #[napi]
+    pub fn bench_dry_run_text(engine: &crate::Engine, request: Unknown<'_>) -> Result<String> {
+        let v = convert::to_json(request, Kind::Argument, "request")?;
+        let req = passgate::seam::request(&v).js()?;
+        let d = engine.inner.dry_run(&req).js()?;
+        serde_json::to_string(&d).map_err(|e| crate::error::invalid(e.to_string()))
+    }
+
+    /// One core dry run of `request`, returned as an object built property by property.
+    #[napi]
+    pub fn bench_dry_run_object<'e>(
+        env: &'e napi::bindgen_prelude::Env,
+        engine: &crate::Engine,
+        request: Unknown<'_>,
+    ) -> Result<napi::bindgen_prelude::Object<'e>> {
+        let v = convert::to_json(request, Kind::Argument, "request")?;
+        let req = passgate::seam::request(&v).js()?;
+        let d = engine.inner.dry_run(&req).js()?;
+        crate::decision::to_js(env, &d)
+    }
+
+    /// Parses `JSON.stringify` output with plain `serde_json` (it cannot hold duplicate keys) and
+    /// bounds it like the core.
+    #[napi]
+    pub fn bench_parse_serde(text: String) -> Result<u32> {
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| crate::error::invalid(e.to_string()))?;
+        passgate::json::check_bounds(&v, passgate::json::Limits::PAYLOAD)
+            .map_err(|e| crate::error::invalid(e.to_string()))?;
+        Ok(v.as_object()
+            .map_or(0, |m| u32::try_from(m.len()).unwrap_or(0)))
+    }
+
+    /// Parses a JSON text with the core's strict parser (the `JSON.stringify` route).
+    #[napi]
+    pub fn bench_parse(text: String) -> Result<u32> {
+        let v = passgate::seam::parse(&text, passgate::json::Context::Payload).js()?;
+        Ok(v.as_object()
+            .map_or(0, |m| u32::try_from(m.len()).unwrap_or(0)))
+    }
+}
