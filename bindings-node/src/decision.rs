@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use napi::bindgen_prelude::{Env, JsObjectValue, Null, Object};
 use passgate::{Check, Decision};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::convert;
 use crate::error::{NapiResult, Result};
@@ -30,6 +30,9 @@ pub fn to_js<'e>(env: &'e Env, d: &Decision) -> Result<Object<'e>> {
         remaining,
         attestation,
         replayed,
+        hold_id,
+        approval_request,
+        redacted_payload,
     } = d;
     let mut o = Object::new(env).napi()?;
     o.set_named_property("decision", decision.as_str()).napi()?;
@@ -62,6 +65,17 @@ pub fn to_js<'e>(env: &'e Env, d: &Decision) -> Result<Object<'e>> {
     }
     .napi()?;
     o.set_named_property("replayed", *replayed).napi()?;
+    o.set_named_property("holdId", hold_id.as_deref()).napi()?;
+    for (k, v) in [
+        ("approvalRequest", approval_request),
+        ("redactedPayload", redacted_payload),
+    ] {
+        match v {
+            Some(v) => o.set_named_property(k, convert::to_js(env, v)?),
+            None => o.set_named_property(k, Null),
+        }
+        .napi()?;
+    }
     Ok(o)
 }
 
@@ -113,6 +127,9 @@ pub fn to_text(d: &Decision) -> Result<String> {
         remaining,
         attestation,
         replayed,
+        hold_id,
+        approval_request,
+        redacted_payload,
     } = d;
     let view = View {
         decision: decision.as_str(),
@@ -128,6 +145,9 @@ pub fn to_text(d: &Decision) -> Result<String> {
         remaining,
         attestation: attestation.as_ref(),
         replayed: *replayed,
+        hold_id: hold_id.as_deref(),
+        approval_request: approval_request.as_ref(),
+        redacted_payload: redacted_payload.as_ref(),
     };
     serde_json::to_string(&view).map_err(|e| crate::error::invalid(format!("decision: {e}")))
 }
@@ -149,31 +169,7 @@ struct View<'a> {
     remaining: &'a BTreeMap<String, String>,
     attestation: Option<&'a Value>,
     replayed: bool,
-}
-
-/// A seam decision as JSON text, its top-level keys camelCased.
-pub fn value_to_text(v: &Value) -> Result<String> {
-    let renamed = match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, x)| (convert::camel(k).into_owned(), x.clone()))
-                .collect::<Map<String, Value>>(),
-        ),
-        other => other.clone(),
-    };
-    serde_json::to_string(&renamed).map_err(|e| crate::error::invalid(format!("decision: {e}")))
-}
-
-/// A decision that came through the JSON seam (holds, approvals): its top-level keys camelCased,
-/// everything below unchanged.
-pub fn value_to_js<'e>(env: &'e Env, v: &Value) -> Result<Object<'e>> {
-    match v {
-        Value::Object(m) => convert::object_to_js(env, m, 0, convert::camel),
-        other => {
-            let mut o = Object::new(env).napi()?;
-            o.set_named_property("value", convert::to_js(env, other)?)
-                .napi()?;
-            Ok(o)
-        }
-    }
+    hold_id: Option<&'a str>,
+    approval_request: Option<&'a Value>,
+    redacted_payload: Option<&'a Value>,
 }

@@ -51,18 +51,14 @@ pub struct Engine {
 
 /// One question, as read from JavaScript on the calling thread.
 pub enum Call {
-    /// The usual request: straight to `Engine::enforce` / `dry_run`.
+    /// Straight to `Engine::enforce` / `dry_run`.
     Direct(Request),
-    /// With `hold` or `approval`: through the JSON seam (snake_case arguments).
-    Seam(Value),
 }
 
 /// What a [`Call`] answered.
 pub enum Outcome {
     /// A core decision.
     Decision(Decision),
-    /// A decision from the JSON seam.
-    Json(Value),
 }
 
 impl Call {
@@ -86,31 +82,6 @@ impl Call {
         let client = o.str("client")?;
         let hold = o.bool("hold")?.unwrap_or(false);
         let approval = o.str("approval")?;
-        if hold || approval.is_some() {
-            let mut args = Map::new();
-            args.insert("gate".into(), json!(gate));
-            args.insert("payload".into(), payload);
-            for (k, v) in [
-                ("passport", passport),
-                ("idempotency_key", idempotency_key),
-                ("client", client),
-                ("approval", approval),
-            ] {
-                if let Some(v) = v {
-                    args.insert(k.into(), json!(v));
-                }
-            }
-            if let Some(t) = trace {
-                args.insert("trace".into(), t);
-            }
-            if hold {
-                args.insert("hold".into(), json!(true));
-            }
-            return Ok(Call::Seam(Value::Object(args)));
-        }
-        // `..Default::default()` keeps this building when the core adds request fields (holds and
-        // approvals, issue 3); those requests take the seam path above.
-        #[allow(clippy::needless_update)]
         Ok(Call::Direct(Request {
             gate,
             passport,
@@ -118,7 +89,8 @@ impl Call {
             idempotency_key,
             trace,
             client,
-            ..Default::default()
+            hold,
+            approval,
         }))
     }
 
@@ -126,10 +98,6 @@ impl Call {
         match (self, dry_run) {
             (Call::Direct(r), false) => engine.enforce(&r).map(Outcome::Decision),
             (Call::Direct(r), true) => engine.dry_run(&r).map(Outcome::Decision),
-            (Call::Seam(a), false) => {
-                passgate::seam::call(engine, "enforce", &a).map(Outcome::Json)
-            }
-            (Call::Seam(a), true) => passgate::seam::call(engine, "dry_run", &a).map(Outcome::Json),
         }
     }
 }
@@ -138,14 +106,12 @@ impl Outcome {
     fn to_js<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
         match self {
             Outcome::Decision(d) => decision::to_js(env, d),
-            Outcome::Json(v) => decision::value_to_js(env, v),
         }
     }
 
     fn to_text(&self) -> Result<String> {
         match self {
             Outcome::Decision(d) => decision::to_text(d),
-            Outcome::Json(v) => decision::value_to_text(v),
         }
     }
 
@@ -547,7 +513,7 @@ impl Engine {
         let v = passgate::seam::call(&self.inner, "approve", &args).js()?;
         match v {
             Value::String(s) => Ok(s),
-            Value::Object(mut m) => match m.remove("token") {
+            Value::Object(mut m) => match m.remove("approval") {
                 Some(Value::String(s)) => Ok(s),
                 _ => Err(invalid("approve: the core returned no token")),
             },
@@ -711,5 +677,6 @@ fn attestation_filter(filter: Option<Unknown<'_>>) -> Result<AttestationFilter> 
                     .map_err(|_| invalid("attestations: limit must be a non-negative integer"))
             })
             .transpose()?,
+        anonymous_only: false,
     })
 }

@@ -7,7 +7,7 @@
 
 use passgate::engine::Engine;
 use passgate::keys::KeyPair;
-use passgate::{seam, Decision, Error, Policy, Request};
+use passgate::{seam, Error, Policy, Request};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
@@ -147,25 +147,13 @@ impl PyEngine {
             Some(t) if !t.is_none() => Some(to_value(t, Ctx::Argument("trace"))?),
             _ => None,
         };
-        if hold || approval.is_some() {
-            // Holds and approvals pass through the core's JSON seam.
-            let op = if dry_run { "dry_run" } else { "enforce" };
-            let args = json!({
-                "gate": gate, "passport": passport, "payload": payload,
-                "idempotency_key": idempotency_key, "trace": trace, "client": client,
-                "hold": hold, "approval": approval,
-            });
-            let v = self.seam(py, op, args)?;
-            let d: Decision = serde_json::from_value(v)
-                .map_err(|e| Error::Internal(format!("decision from the seam unreadable: {e}")))
-                .or_raise(py)?;
-            return Ok(PyDecision::new(d));
-        }
         let mut req = Request::new(gate, payload);
         req.passport = passport;
         req.idempotency_key = idempotency_key;
         req.trace = trace;
         req.client = client;
+        req.hold = hold;
+        req.approval = approval;
         let engine = &self.inner;
         let d = py
             .detach(|| {

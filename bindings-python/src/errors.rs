@@ -46,8 +46,9 @@ class PassportError(PassgateError):
 
 
 class InputError(PassgateError):
-    '''Malformed or oversized input: ``PAYLOAD_INVALID``, ``LIMIT_EXCEEDED``, ``INVALID_ARGUMENT``,
-    ``GATE_UNKNOWN``.'''
+    '''Malformed or oversized input, or a reference to something that is not there (any more):
+    ``PAYLOAD_INVALID``, ``LIMIT_EXCEEDED``, ``INVALID_ARGUMENT``, ``GATE_UNKNOWN``,
+    ``HOLD_UNKNOWN``, ``HOLD_CLOSED``, ``HOLD_EXCEEDS``, ``APPROVAL_UNKNOWN``, ``APPROVAL_CLOSED``.'''
 
     __module__ = 'passgate'
 
@@ -122,6 +123,7 @@ fn family(code: &str) -> usize {
         "ISSUER_UNTRUSTED" | "DELEGATION_WIDENS" | "KEY_INVALID" => 2,
         c if c.starts_with("PASSPORT_") => 2,
         "PAYLOAD_INVALID" | "LIMIT_EXCEEDED" | "INVALID_ARGUMENT" | "GATE_UNKNOWN" => 3,
+        c if c.starts_with("HOLD_") || c.starts_with("APPROVAL_") => 3,
         "IDEMPOTENCY_CONFLICT" => 4,
         "STORE_UNAVAILABLE" => 5,
         c if c.starts_with("ATTESTATION_") || c.starts_with("CHAIN_") => 6,

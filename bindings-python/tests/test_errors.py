@@ -40,6 +40,11 @@ FAMILY = {
     "PAYLOAD_INVALID": InputError,
     "LIMIT_EXCEEDED": InputError,
     "INVALID_ARGUMENT": InputError,
+    "HOLD_UNKNOWN": InputError,
+    "HOLD_CLOSED": InputError,
+    "HOLD_EXCEEDS": InputError,
+    "APPROVAL_UNKNOWN": InputError,
+    "APPROVAL_CLOSED": InputError,
     "IDEMPOTENCY_CONFLICT": IdempotencyConflict,
     "STORE_UNAVAILABLE": StoreError,
     "ATTESTATION_MALFORMED": AttestationError,
@@ -205,9 +210,20 @@ def test_idempotency_conflict(engine: passgate.Engine, passport: passgate.Issued
     )
 
 
-def test_store_unavailable_maps_to_store_error() -> None:
-    # Only the memory store exists so far, and it cannot fail: the mapping is what can be checked.
-    assert passgate._native._exception_for("STORE_UNAVAILABLE") is StoreError
+def test_store_unavailable_from_an_unreachable_redis() -> None:
+    # Nothing listens on port 1: the store cannot be opened, and nothing is ever admitted.
+    raises("STORE_UNAVAILABLE", lambda: passgate.Engine(PAYMENTS_POLICY, store="redis://127.0.0.1:1/0?timeout_ms=500"))
+
+
+def test_hold_and_approval_codes(engine: passgate.Engine, passport: passgate.IssuedPassport) -> None:
+    raises("HOLD_UNKNOWN", lambda: engine.settle("hld_missing"))
+    d = engine.enforce("payments.send", passport, {"amount": 5, "currency": "USD"}, hold=True)
+    assert d.hold_id is not None
+    hold_id = d.hold_id
+    raises("HOLD_EXCEEDS", lambda: engine.settle(hold_id, {"amount": "1e9"}))
+    engine.release(hold_id)
+    raises("HOLD_CLOSED", lambda: engine.release(hold_id))
+    raises("APPROVAL_UNKNOWN", lambda: engine.approve("evl_missing", "cfo"))
 
 
 def signed_records(engine: passgate.Engine, passport: passgate.IssuedPassport, n: int = 3) -> list[dict[str, Any]]:

@@ -1,9 +1,4 @@
-"""Holds, approvals, allowed gates, the anonymous log and PII redaction (core issue 3).
-
-The Python API passes these straight through to the core; until the core implements them it
-answers INVALID_ARGUMENT ("unknown operation", "not supported yet") and these tests are strict
-xfails. When the core lands them, they flip to XPASS, which fails the run: remove the marks then.
-"""
+"""Holds, approvals, allowed gates, the anonymous log and PII redaction, from Python."""
 
 from __future__ import annotations
 
@@ -12,8 +7,6 @@ from typing import Any
 import pytest
 
 import passgate
-
-ISSUE_3 = pytest.mark.xfail(strict=True, reason="core issue 3", raises=passgate.PassgateError)
 
 POLICY: dict[str, Any] = {
     "version": 1,
@@ -43,12 +36,7 @@ POLICY: dict[str, Any] = {
 def setup() -> tuple[passgate.Engine, passgate.IssuedPassport]:
     issuer = passgate.Issuer.generate()
     passport = issuer.issue_passport("agent", permissions=["llm:call", "payments:send"])
-    simple = {"version": 1, "gates": {"llm.call": POLICY["gates"]["llm.call"]}, "anonymous": POLICY["anonymous"]}
-    try:
-        engine = passgate.Engine(POLICY, trusted_issuers=[issuer.did])
-    except passgate.PolicyError:
-        # The core does not compile `approval` / `pii` yet: the hold tests still run on the rest.
-        engine = passgate.Engine(simple, trusted_issuers=[issuer.did])
+    engine = passgate.Engine(POLICY, trusted_issuers=[issuer.did])
     return engine, passport
 
 
@@ -63,43 +51,20 @@ def test_the_new_decision_fields_exist_today(setup: tuple[passgate.Engine, passg
     assert (d.hold_id, d.approval_request, d.redacted_payload) == (None, None, None)
 
 
-def test_issue_3_operations_raise_input_error_until_the_core_has_them(
-    setup: tuple[passgate.Engine, passgate.IssuedPassport],
-) -> None:
-    # Guards the xfails below: they must fail for the reason "not there yet", nothing else.
-    engine, passport = setup
-    for call in (
-        lambda: engine.enforce("llm.call", passport, {"cost": 1}, hold=True),
-        lambda: engine.enforce("llm.call", passport, {"cost": 1}, approval="tok"),
-        lambda: engine.settle("hold_x", {"cost": 1}),
-        lambda: engine.release("hold_x"),
-        lambda: engine.expire_holds(),
-        lambda: engine.approve("evl_x", "alice"),
-        lambda: engine.deny_approval("evl_x", "alice", "no"),
-        lambda: engine.allowed_gates(passport),
-        lambda: engine.anonymous_log(),
-    ):
-        try:
-            call()
-        except passgate.InputError as e:
-            assert e.code == "INVALID_ARGUMENT"
-            assert "unknown operation" in e.message or "not supported yet" in e.message, e.message
-        else:
-            pytest.skip("the core implements issue 3 now: drop this guard and the xfail marks")
-
-
-@ISSUE_3
 def test_hold_then_settle_keeps_the_actual_amount(setup: tuple[passgate.Engine, passgate.IssuedPassport]) -> None:
     engine, passport = setup
     d = engine.enforce("llm.call", passport, {"cost": 60}, hold=True)
     assert d.allowed and d.hold_id
     assert engine.dry_run("llm.call", passport, {"cost": 50}).decision == "deny"
-    engine.settle(d.hold_id, {"cost": 20})
+    settled = engine.settle(d.hold_id, {"cost": 20})
+    assert settled["state"] == "settled" and settled["amounts"] == {"budget": "20"}
     assert used(engine) == "20"
+    with pytest.raises(passgate.PassgateError) as info:
+        engine.settle(d.hold_id)
+    assert info.value.code == "HOLD_CLOSED"
     assert engine.enforce("llm.call", passport, {"cost": 80}).allowed
 
 
-@ISSUE_3
 def test_hold_then_release_gives_it_back(setup: tuple[passgate.Engine, passgate.IssuedPassport]) -> None:
     engine, passport = setup
     d = engine.enforce("llm.call", passport, {"cost": 100}, hold=True)
@@ -109,7 +74,6 @@ def test_hold_then_release_gives_it_back(setup: tuple[passgate.Engine, passgate.
     assert engine.expire_holds() == 0
 
 
-@ISSUE_3
 def test_escalate_approve_retry(setup: tuple[passgate.Engine, passgate.IssuedPassport]) -> None:
     engine, passport = setup
     payload = {"amount": 500}
@@ -118,13 +82,17 @@ def test_escalate_approve_retry(setup: tuple[passgate.Engine, passgate.IssuedPas
     assert d.decision == "escalate" and d.approval_request
     assert isinstance(token, str)
     assert engine.enforce("payments.send", passport, payload, approval=token).decision == "allow"
-    assert engine.enforce("payments.send", passport, payload, approval=token).decision != "allow"
+    again = engine.enforce("payments.send", passport, payload, approval=token)
+    assert again.decision == "deny"
+    assert [c["code"] for c in again.checks if not c["passed"]] == ["APPROVAL_USED"]
     other = engine.enforce("payments.send", passport, {"amount": 600})
     engine.deny_approval(other.evaluation_id, "alice@example.com", "too much")
+    with pytest.raises(passgate.InputError) as info:
+        engine.approve(other.evaluation_id, "alice@example.com")
+    assert info.value.code == "APPROVAL_CLOSED"
     assert engine.attestations(evaluation_id=other.evaluation_id)
 
 
-@ISSUE_3
 def test_allowed_gates_and_anonymous_log(setup: tuple[passgate.Engine, passgate.IssuedPassport]) -> None:
     engine, passport = setup
     assert sorted(engine.allowed_gates(passport)) == ["llm.call", "payments.send"]
@@ -132,7 +100,6 @@ def test_allowed_gates_and_anonymous_log(setup: tuple[passgate.Engine, passgate.
     assert len(engine.anonymous_log()) == 1
 
 
-@ISSUE_3
 def test_redacted_payload() -> None:
     issuer = passgate.Issuer.generate()
     passport = issuer.issue_passport("agent", permissions=["mail:send"])

@@ -197,7 +197,7 @@ const TOOLS: &[Tool] = &[
             obj(
                 json!({
                     "evaluation_id": {"type": "string", "minLength": 1}, "approver": {"type": "string", "minLength": 1},
-                    "ttl_secs": {"type": "integer", "minimum": 1}
+                    "ttl": {"description": "Token lifetime: seconds, or a duration such as \"15m\" (default 15m)", "oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[1-9][0-9]*[smhd]$"}]}
                 }),
                 &["evaluation_id", "approver"],
             )

@@ -17,7 +17,7 @@
 //! | `settle` | `hold_id`, `actual`? | `{hold_id, state, amounts, attestation}` |
 //! | `release` | `hold_id` | `{hold_id, state, amounts, attestation}` |
 //! | `expire_holds` | — | `{expired}` |
-//! | `approve` | `evaluation_id`, `approver`, `ttl_secs`? | `{approval}` (the token) |
+//! | `approve` | `evaluation_id`, `approver`, `ttl`? (seconds or `"15m"`) | `{approval}` (the token) |
 //! | `deny_approval` | `evaluation_id`, `approver`, `reason`? | the record |
 //! | `allowed_gates` | `passport`? | `{gates}` |
 //! | `set_policy` | `policy` | `{policy_hash}` |
@@ -433,8 +433,22 @@ pub fn call(engine: &Engine, op: &str, args: &Value) -> Result<Value> {
             Ok(json!({ "expired": engine.expire_holds()? }))
         }
         "approve" => {
-            let a = Args::new(op, args, &["evaluation_id", "approver", "ttl_secs"])?;
-            let ttl = a.int("ttl_secs")?.map(|s| s.saturating_mul(1000));
+            let a = Args::new(op, args, &["evaluation_id", "approver", "ttl"])?;
+            // `ttl`: seconds, or a duration such as "15m".
+            let ttl = match a.get("ttl") {
+                None => None,
+                Some(Value::String(d)) => {
+                    Some(crate::constraint::parse_duration_ms(d).map_err(|m| a.wrong("ttl", &m))?)
+                }
+                Some(v) => Some(
+                    v.as_i64()
+                        .filter(|s| *s > 0)
+                        .ok_or_else(|| {
+                            a.wrong("ttl", "positive seconds or a duration like \"15m\"")
+                        })?
+                        .saturating_mul(1000),
+                ),
+            };
             let token = engine.approve(a.req_str("evaluation_id")?, a.req_str("approver")?, ttl)?;
             Ok(json!({ "approval": token }))
         }
