@@ -151,7 +151,10 @@ impl Counter {
             }
             Counter::Sliding { log, sum } => {
                 *sum = sum.checked_add(amount).ok_or_else(overflow)?;
-                log.push_back((now_ms, amount));
+                // Kept in time order even if the clock stepped back, so pruning from the front
+                // drops exactly what has left the window (as the SQLite and Redis logs do).
+                let at = log.partition_point(|(t, _)| *t <= now_ms);
+                log.insert(at, (now_ms, amount));
             }
         }
         Ok(())
@@ -409,5 +412,33 @@ impl Store for MemoryStore {
             state.records.push(record.clone());
         }
         Ok(Some(found))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{CounterKey, CounterOp};
+
+    /// Found by the SQLite/memory differential test: after the clock steps back, the sliding log
+    /// stays in time order, so both backends prune exactly the same entries.
+    #[test]
+    fn sliding_log_stays_ordered_when_the_clock_steps_back() {
+        let window = WindowKind::Sliding { size_ms: 60_000 };
+        let op = |amount: i64| CounterOp {
+            key: CounterKey { namespace: "n".into(), constraint: "c".into(), scope: "s".into() },
+            window,
+            amount: Decimal::from(amount),
+            need: Decimal::from(amount),
+            max: Decimal::from(100),
+        };
+        let mut c = Counter::new(window, 0);
+        for (t, a) in [(100_000, 1), (96_823, 2), (156_823, 0)] {
+            c.roll(window, t);
+            c.add(op(a).amount, t).unwrap();
+        }
+        // At 156_823 everything at or before 96_823 left the window (and was dropped); 8 ms
+        // earlier it is still gone, as in SQLite.
+        assert_eq!(c.usage(window, 156_815), Decimal::from(1));
     }
 }
