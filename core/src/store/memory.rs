@@ -426,7 +426,11 @@ mod tests {
     fn sliding_log_stays_ordered_when_the_clock_steps_back() {
         let window = WindowKind::Sliding { size_ms: 60_000 };
         let op = |amount: i64| CounterOp {
-            key: CounterKey { namespace: "n".into(), constraint: "c".into(), scope: "s".into() },
+            key: CounterKey {
+                namespace: "n".into(),
+                constraint: "c".into(),
+                scope: "s".into(),
+            },
             window,
             amount: Decimal::from(amount),
             need: Decimal::from(amount),
