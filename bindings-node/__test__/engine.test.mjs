@@ -12,7 +12,8 @@ test('a decision is a plain object with camelCase keys of its own', () => {
   const d = engine.enforce({ gate: 'pay', passport, payload: { amount: 400 }, trace: { session: 's' } })
   assert.deepEqual(Object.keys(d), [
     'decision', 'allowed', 'gate', 'agentId', 'passportId', 'mode', 'dryRun', 'evaluationId',
-    'policyHash', 'checks', 'remaining', 'attestation', 'replayed',
+    'policyHash', 'checks', 'remaining', 'attestation', 'replayed', 'holdId', 'approvalRequest',
+    'redactedPayload',
   ])
   assert.equal(Object.getPrototypeOf(d), Object.prototype)
   assert.equal(d.decision, 'allow')
@@ -166,7 +167,7 @@ test('a signing key gives a stable signer did', () => {
 test('engine options are checked', () => {
   throwsCode(() => new Engine({ trusted_issuers: [] }), 'INVALID_ARGUMENT')
   throwsCode(() => new Engine({ trustedIssuers: 'did:key:z6Mk' }), 'INVALID_ARGUMENT')
-  throwsCode(() => new Engine({ store: 'sqlite:///tmp/x.db' }), 'INVALID_ARGUMENT')
+  throwsCode(() => new Engine({ store: 'ftp://example.com/x' }), 'INVALID_ARGUMENT')
   throwsCode(() => new Engine({ policy: 42 }), 'POLICY_INVALID')
   throwsCode(() => new Engine({ policy: '{"version": 1, "version": 1}' }), 'POLICY_INVALID')
   throwsCode(() => new Engine({ policy: { version: 1, gates: { g: { constraints: [{ type: 'max_value', field: '/a', max: NaN }] } } } }), 'POLICY_INVALID')

@@ -39,7 +39,7 @@ test('every error code is triggered from Node', () => {
   // Holds and approvals.
   saw(() => engine.settle('hld_missing'), 'HOLD_UNKNOWN')
   const held = engine.enforce({ gate: 'pay', passport, payload: { amount: 1 }, hold: true })
-  saw(() => engine.settle(held.holdId, { amount: '1e30' }), 'HOLD_EXCEEDS')
+  saw(() => engine.settle(held.holdId, { amount: 5000 }), 'HOLD_EXCEEDS')
   engine.release(held.holdId)
   saw(() => engine.release(held.holdId), 'HOLD_CLOSED')
   saw(() => engine.approve('evl_missing', 'cfo'), 'APPROVAL_UNKNOWN')

@@ -552,7 +552,7 @@ impl Engine {
     #[napi(ts_return_type = "AttestationRecord[]")]
     pub fn anonymous_log<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
         let v = passgate::seam::call(&self.inner, "anonymous_log", &json!({})).js()?;
-        convert::to_js(env, &unwrap_single(v, "records"))
+        convert::to_js(env, &unwrap_single(v, "attestations"))
     }
 
     fn seam<'e>(&self, env: &'e Env, op: &str, args: &Value) -> Result<Unknown<'e>> {

@@ -91,7 +91,9 @@ class Run:
         if op == "deny_approval":
             return e.deny_approval(step["evaluation_id"], step["approver"], step.get("reason", ""))
         if op == "allowed_gates":
-            return {"gates": e.allowed_gates(self.token(step.get("passport")))}
+            token = self.token(step.get("passport"))
+            assert token is not None, "allowed_gates needs a passport"
+            return {"gates": e.allowed_gates(token)}
         raise AssertionError(f"unknown op {op}")
 
 
