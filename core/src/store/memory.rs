@@ -132,7 +132,8 @@ impl Counter {
                     log.insert(at, (placed_ms, delta));
                     *sum = sum.checked_add(delta).ok_or_else(overflow)?;
                 } else if delta > Decimal::ZERO {
-                    log.push_back((now_ms, delta));
+                    let at = log.partition_point(|(t, _)| *t <= now_ms);
+                    log.insert(at, (now_ms, delta));
                     *sum = sum.checked_add(delta).ok_or_else(overflow)?;
                 }
             }
@@ -151,7 +152,10 @@ impl Counter {
             }
             Counter::Sliding { log, sum } => {
                 *sum = sum.checked_add(amount).ok_or_else(overflow)?;
-                log.push_back((now_ms, amount));
+                // Kept in time order even when clocks step back (engines with skewed clocks):
+                // `roll` drops entries from the front.
+                let at = log.partition_point(|(t, _)| *t <= now_ms);
+                log.insert(at, (now_ms, amount));
             }
         }
         Ok(())
