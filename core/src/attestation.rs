@@ -5,7 +5,10 @@
 //! `passgate-attestation-v1\n` followed by the 32 raw bytes of that digest (domain separation: a
 //! passgate signature over a record can never be replayed as a passport signature or vice versa).
 //! Each engine writes its own chain: `body.chain` names it, `body.seq` counts from 1 and
-//! `body.prev` is the previous record's `hash` (`null` for the first).
+//! `body.prev` is the previous record's `hash` (`null` for the first). A decision's body also lists
+//! under `counted` what an admitted request added to each counter (`namespace`, `constraint`,
+//! `scope`, `amount`; empty when nothing was admitted), so an audit can recompute every counter
+//! from the records alone.
 
 use parking_lot::{Mutex, MutexGuard};
 use serde_json::{json, Map, Value};

@@ -132,7 +132,8 @@ impl Counter {
                     log.insert(at, (placed_ms, delta));
                     *sum = sum.checked_add(delta).ok_or_else(overflow)?;
                 } else if delta > Decimal::ZERO {
-                    log.push_back((now_ms, delta));
+                    let at = log.partition_point(|(t, _)| *t <= now_ms);
+                    log.insert(at, (now_ms, delta));
                     *sum = sum.checked_add(delta).ok_or_else(overflow)?;
                 }
             }

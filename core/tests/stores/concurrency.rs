@@ -149,6 +149,10 @@ fn redis_four_processes_with_script_flushes() {
     });
     let calls = PROCESSES * THREADS * CALLS;
     report("redis 4 processes x 8 threads", calls, t, &tally);
+    assert!(
+        t > Duration::from_secs(1),
+        "the flushes landed mid-run ({t:?})"
+    );
     check(store.as_ref(), &tally, calls, CAP);
     let _ = T0;
 }

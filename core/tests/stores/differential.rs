@@ -210,9 +210,14 @@ fn run_case(other: Arc<dyn Store>, steps: Vec<Step>) -> Result<(), TestCaseError
     Ok(())
 }
 
+/// `PASSGATE_DIFF_CASES=N` runs N cases (default 40).
 fn runner() -> TestRunner {
+    let cases = std::env::var("PASSGATE_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
     TestRunner::new(Config {
-        cases: 40,
+        cases,
         failure_persistence: None,
         ..Config::default()
     })

@@ -64,6 +64,7 @@ macro_rules! all_backends {
 all_backends!(
     fixed_windows_count_and_roll,
     sliding_windows_are_exact,
+    sliding_windows_with_a_clock_that_steps_back,
     forever_counters_never_reset,
     all_or_nothing,
     idempotency_replays_before_bounds,

@@ -65,6 +65,7 @@
 //!
 //! # Connections
 //!
+//! Needs Redis 6.2 or later (`SMISMEMBER`, `ZRANGE … BYSCORE`); tested with 7.0.
 //! A small pool of synchronous connections (`?pool=`, default 16 idle), each with connect,
 //! read and write timeouts (`?timeout_ms=`, default 5000). A connection that fails is dropped along
 //! with every idle one (after a server restart they are all dead); the next call reconnects.
@@ -306,8 +307,13 @@ impl RedisStore {
             true => base.to_string(),
             false => format!("{base}?{}", passthrough.join("&")),
         };
-        let client = Client::open(conn_url.as_str())
+        let info = ::redis::IntoConnectionInfo::into_connection_info(conn_url.as_str())
             .map_err(|e| Error::InvalidArgument(format!("store URL: {e}")))?;
+        // One request, one reply: never let Nagle's algorithm hold a request back.
+        let info =
+            info.set_tcp_settings(::redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client =
+            Client::open(info).map_err(|e| Error::InvalidArgument(format!("store URL: {e}")))?;
         let info = client.get_connection_info();
         let addr = format!("{}/{}", info.addr(), info.redis_settings().db());
         let store = RedisStore {

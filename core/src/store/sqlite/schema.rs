@@ -47,10 +47,9 @@ CREATE TABLE records (
     record        TEXT    NOT NULL,
     UNIQUE (chain, seq)
 );
+-- Fetching one evaluation's record is a point lookup; the other filters (gate, agent, decision,
+-- time) scan in append order: each further index would cost every commit a page write.
 CREATE INDEX records_by_evaluation ON records (evaluation_id) WHERE evaluation_id IS NOT NULL;
-CREATE INDEX records_by_gate ON records (gate) WHERE gate IS NOT NULL;
-CREATE INDEX records_by_agent ON records (agent_id) WHERE agent_id IS NOT NULL;
-CREATE INDEX records_by_time ON records (time_ms);
 CREATE TABLE revoked (
     passport_id TEXT PRIMARY KEY,
     time_ms     INTEGER NOT NULL
