@@ -143,7 +143,7 @@ pub fn to_text(d: &Decision) -> Result<String> {
         policy_hash: policy_hash.as_deref(),
         checks,
         remaining,
-        attestation: attestation.as_ref(),
+        attestation: attestation.as_deref(),
         replayed: *replayed,
         hold_id: hold_id.as_deref(),
         approval_request: approval_request.as_ref(),

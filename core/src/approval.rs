@@ -105,16 +105,17 @@ pub fn verify(token: &str) -> Result<Claims> {
     Ok(claims)
 }
 
-/// The request fingerprint an approval is bound to: gate, passport id, client and canonical
-/// payload (numbers normalised).
+/// The request fingerprint an approval is bound to: gate, passport id, client and the request's
+/// `request_hash` (SHA-256 of the canonical payload, numbers normalised), so the payload is
+/// canonicalised once per request, not once per fingerprint.
 pub fn fingerprint(
     gate: &str,
     passport_id: Option<&str>,
     client: Option<&str>,
-    payload: &Value,
+    request_hash: &str,
 ) -> Result<String> {
-    let canonical = json::canonical_normalized(&json!({
-        "gate": gate, "passport_id": passport_id, "client": client, "payload": payload,
+    let canonical = json::canonical(&json!({
+        "gate": gate, "passport_id": passport_id, "client": client, "request_hash": request_hash,
     }))?;
     Ok(json::sha256_tagged(canonical.as_bytes()))
 }

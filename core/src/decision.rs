@@ -4,8 +4,10 @@
 //! passed or not, so a denied agent learns everything it must change in one round trip.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
 use serde_json::Value;
 
 /// The verdict.
@@ -97,8 +99,8 @@ pub struct Decision {
     pub checks: Vec<Check>,
     /// Per cumulative constraint id: what is left after this decision (decimal strings).
     pub remaining: BTreeMap<String, String>,
-    /// The signed record of this decision (`None` for dry runs).
-    pub attestation: Option<Value>,
+    /// The signed record of this decision (`None` for dry runs), shared with the store's copy.
+    pub attestation: Option<Arc<Value>>,
     /// True when returned from the idempotency store instead of evaluated.
     pub replayed: bool,
     /// The reservation made by `enforce(hold = true)` when admitted: settle or release it.

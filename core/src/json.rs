@@ -2,8 +2,8 @@
 //!
 //! [`parse`] rejects duplicate object keys at any depth (I-JSON, RFC 7493), bounds input size and
 //! nesting depth, and keeps every number exactly as written (`serde_json` with
-//! `arbitrary_precision`). [`canonical`] is RFC 8785 (JCS), delegated to
-//! `serde_json_canonicalizer`, which reproduces the published vectors. Anything that is hashed goes
+//! `arbitrary_precision`). [`canonical`] is RFC 8785 (JCS), our own writer (`crate::jcs`, checked
+//! against the published vectors and, differentially, against `serde_json_canonicalizer`). Anything that is hashed goes
 //! through [`normalize_numbers`] first, so that `0.1` and `0.1000000000000000001` never collide.
 
 use std::fmt;
@@ -315,8 +315,11 @@ pub fn check_bounds(v: &Value, limits: Limits) -> Result<(), JsonError> {
 
 /// RFC 8785 canonical JSON of `v`. Fails only for numbers outside the IEEE double range.
 pub fn canonical(v: &Value) -> Result<String> {
-    serde_json_canonicalizer::to_string(v)
-        .map_err(|e| Error::payload("/", format!("cannot canonicalize: {e}")))
+    let mut out = Vec::with_capacity(256);
+    crate::jcs::write(v, &mut out)
+        .map_err(|e| Error::payload("/", format!("cannot canonicalize: {e}")))?;
+    // The writer copies `str`s and emits ASCII around them, so this never fails.
+    String::from_utf8(out).map_err(|e| Error::Internal(format!("canonical JSON: {e}")))
 }
 
 /// A copy of `v` with every number replaced by its exact, normalised decimal string

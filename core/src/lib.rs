@@ -52,6 +52,7 @@ pub mod engine;
 pub mod error;
 pub mod expr;
 pub mod ids;
+mod jcs;
 pub mod json;
 pub mod keys;
 pub mod mcp;

@@ -67,3 +67,65 @@ fn jcs_vectors() {
     }
     assert_eq!(n, 6);
 }
+
+/// Our RFC 8785 writer against `serde_json_canonicalizer` (the crate we used before writing our
+/// own for speed), on arbitrary documents: unicode and control characters in keys and strings,
+/// keys that sort differently in UTF-16 and UTF-8, integers, decimals and exponents.
+mod differential {
+    use proptest::prelude::*;
+    use serde_json::{Map, Number, Value};
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z]{0,6}",
+            "[\\x00-\\x7f]{0,6}",
+            "[\\u{0}-\\u{ffff}]{0,4}",
+            "[\\u{e000}-\\u{10ffff}]{0,4}",
+        ]
+    }
+
+    fn number() -> impl Strategy<Value = Value> {
+        let lit = prop_oneof![
+            any::<i64>().prop_map(|i| i.to_string()),
+            any::<u64>().prop_map(|i| i.to_string()),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| f.to_string()),
+            (-999_999i64..999_999, 0u32..9)
+                .prop_map(|(m, d)| format!("{m}.{}", "0".repeat(d as usize) + "5")),
+            (-99i32..99, -320i32..300).prop_map(|(m, e)| format!("{m}e{e}")),
+            (1u64..99_999, -20i32..30).prop_map(|(m, e)| format!("{m}.25E{e}")),
+        ];
+        lit.prop_filter_map("a finite double", |s| {
+            let n: Number = serde_json::from_str(&s).ok()?;
+            s.parse::<f64>().ok().filter(|f| f.is_finite())?;
+            Some(Value::Number(n))
+        })
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            number(),
+            text().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((text(), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn same_bytes_as_serde_json_canonicalizer(v in value()) {
+            let ours = passgate::json::canonical(&v).unwrap();
+            let theirs = serde_json_canonicalizer::to_string(&v).unwrap();
+            prop_assert_eq!(ours, theirs);
+        }
+    }
+}

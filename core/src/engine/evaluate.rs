@@ -174,7 +174,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         &req.gate,
         passport_id.as_deref(),
         req.client.as_deref(),
-        payload,
+        &request_hash,
     )?;
     let gate = policy.and_then(|p| p.gate(&req.gate));
     let decision = Decision {

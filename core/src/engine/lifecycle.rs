@@ -2,6 +2,7 @@
 //! approved or denied. Every step is signed into the engine's chain, atomically with its effect.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -312,7 +313,7 @@ impl Engine {
         match super::unsure_on_error(&mut tail, found)? {
             Some(ApprovalState::Pending) => {
                 tail.advance(hash);
-                Ok(stored.record)
+                Ok(Arc::unwrap_or_clone(stored.record))
             }
             Some(other) => Err(Error::ApprovalClosed(format!(
                 "request {} was already {}",

@@ -503,7 +503,8 @@ impl Engine {
             "trace": trace,
         });
         let (record, hash) = attestation::seal(body, &self.chain.key)?;
-        eval.decision.attestation = Some(record.clone());
+        let record = Arc::new(record);
+        eval.decision.attestation = Some(Arc::clone(&record));
         let d = &eval.decision;
         Ok((
             StoredRecord {
@@ -624,7 +625,7 @@ impl Engine {
         let (stored, hash) = self.event_record(&tail, kind, data, about, now)?;
         unsure_on_error(&mut tail, self.store.append(&stored))?;
         tail.advance(hash);
-        Ok(stored.record)
+        Ok(Arc::unwrap_or_clone(stored.record))
     }
 
     /// Builds and signs the next event record of the chain (the caller stores it and advances
@@ -651,7 +652,7 @@ impl Engine {
             agent_id: about.agent_id.map(str::to_string),
             decision: None,
             evaluation_id: about.evaluation_id.map(str::to_string),
-            record,
+            record: Arc::new(record),
         };
         Ok((stored, hash))
     }
@@ -662,7 +663,7 @@ impl Engine {
             .store
             .attestations(filter)?
             .into_iter()
-            .map(|r| r.record)
+            .map(|r| Arc::unwrap_or_clone(r.record))
             .collect())
     }
 

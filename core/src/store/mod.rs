@@ -34,6 +34,8 @@ mod memory;
 pub mod redis;
 pub mod sqlite;
 
+use std::sync::Arc;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -239,8 +241,8 @@ pub struct StoredRecord {
     pub agent_id: Option<String>,
     pub decision: Option<String>,
     pub evaluation_id: Option<String>,
-    /// The whole record: `{"body", "hash", "sig", "kid"}`.
-    pub record: Value,
+    /// The whole record: `{"body", "hash", "sig", "kid"}` (shared: never deep-copied on the hot path).
+    pub record: Arc<Value>,
 }
 
 /// The stored outcome of the first request under an idempotency key.

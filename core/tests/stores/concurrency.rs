@@ -52,13 +52,13 @@ pub fn check(store: &dyn Store, tally: &Tally, calls: u64, cap: &str) {
         chains
             .entry(r.chain.clone())
             .or_default()
-            .push(r.record.clone());
+            .push((*r.record).clone());
     }
     for (id, recs) in &chains {
         let did = recs[0]["kid"].as_str().unwrap();
         attestation::verify_chain(recs, did).unwrap_or_else(|e| panic!("chain {id}: {e}"));
     }
-    let values: Vec<Value> = records.into_iter().map(|r| r.record).collect();
+    let values: Vec<Value> = records.into_iter().map(|r| (*r.record).clone()).collect();
     let sums = counted(&values);
     let cap_sum: Decimal = sums
         .iter()

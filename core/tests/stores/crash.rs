@@ -86,7 +86,7 @@ fn audit(url: &str, path: &str, seen: &mut Audit) {
             .attestations(&f)
             .unwrap()
             .into_iter()
-            .map(|r| r.record)
+            .map(|r| (*r.record).clone())
             .collect();
         let did = recs[0]["kid"].as_str().unwrap();
         attestation::verify_chain(&recs, did).unwrap_or_else(|e| panic!("chain {id}: {e}"));
@@ -150,7 +150,10 @@ fn sqlite_survives_sigkill_at_random_moments() {
     assert_eq!(records.len(), seen.records);
     let mut chains: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for r in records {
-        chains.entry(r.chain.clone()).or_default().push(r.record);
+        chains
+            .entry(r.chain.clone())
+            .or_default()
+            .push((*r.record).clone());
     }
     for (id, recs) in &chains {
         attestation::verify_chain(recs, recs[0]["kid"].as_str().unwrap())

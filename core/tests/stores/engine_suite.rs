@@ -158,7 +158,7 @@ pub fn caps_idempotency_revocation_attestations(store: Arc<dyn Store>) {
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(by, vec![first.attestation.clone().unwrap()]);
+    assert_eq!(by, vec![(*first.attestation.clone().unwrap()).clone()]);
     let sums = counted(&recs);
     let state = f
         .engine

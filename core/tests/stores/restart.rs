@@ -212,7 +212,10 @@ fn redis_server_restart_mid_run_never_passes_the_cap() {
     let records = store.attestations(&AttestationFilter::default()).unwrap();
     let mut chains: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for r in records {
-        chains.entry(r.chain.clone()).or_default().push(r.record);
+        chains
+            .entry(r.chain.clone())
+            .or_default()
+            .push((*r.record).clone());
     }
     assert_eq!(chains.len(), 4);
     for (id, recs) in &chains {

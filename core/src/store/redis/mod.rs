@@ -239,7 +239,7 @@ struct RecordRow {
     agent_id: Option<String>,
     decision: Option<String>,
     evaluation_id: Option<String>,
-    record: Value,
+    record: std::sync::Arc<Value>,
 }
 
 fn record_json(r: &StoredRecord) -> Result<String> {

@@ -1,0 +1,154 @@
+//! RFC 8785 (JSON Canonicalization Scheme), written straight into a byte buffer.
+//!
+//! Why our own rather than `serde_json_canonicalizer` (which we used first, and which the tests
+//! still run against this writer as a differential oracle): it goes through serde's serializer and
+//! builds a UTF-16 sort key (a fresh `Vec<u16>`) for every object member, and a full canonical
+//! pass cost about a third of an `enforce` (≈ 425k instructions per attestation under callgrind).
+//! This writer walks the `Value` once, sorts member references in place and allocates nothing
+//! but the output. Its rules are exactly RFC 8785's:
+//! - object members sorted by their names' UTF-16 code units (byte order where both are ASCII);
+//! - strings: `"` and `\` escaped, `\b \f \n \r \t` for those controls, other controls below
+//!   U+0020 as `\u00xx` (lower-case hex), everything else as raw UTF-8;
+//! - numbers as ECMAScript's `Number.prototype.toString` of the IEEE 754 double (via `ryu-js`,
+//!   the same formatter the reference implementations use); NaN and infinities are refused;
+//!   integers of at most 15 digits are already in that form and are copied as written
+//!   (`-0` becomes `0`);
+//! - no whitespace.
+
+use std::cmp::Ordering;
+
+use serde_json::{Number, Value};
+
+/// Appends the canonical form of `v` to `out`. Fails only on a number that is not a finite
+/// double (possible with `arbitrary_precision`, e.g. `1e400`).
+pub fn write(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => number(n, out)?,
+        Value::String(s) => string(s, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write(item, out)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            members.sort_unstable_by(|a, b| utf16_cmp(a.0, b.0));
+            out.push(b'{');
+            for (i, (k, v)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                string(k, out);
+                out.push(b':');
+                write(v, out)?;
+            }
+            out.push(b'}');
+        }
+    }
+    Ok(())
+}
+
+/// Orders strings by UTF-16 code units, as RFC 8785 §3.2.3 sorts member names.
+fn utf16_cmp(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        a.as_bytes().cmp(b.as_bytes())
+    } else {
+        a.encode_utf16().cmp(b.encode_utf16())
+    }
+}
+
+fn string(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
+        if escape.is_empty() {
+            let hex = |n: u8| HEX.get(usize::from(n & 0xf)).copied().unwrap_or(b'0');
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hex(b >> 4), hex(b)]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
+    out.push(b'"');
+}
+
+fn number(n: &Number, out: &mut Vec<u8>) -> Result<(), String> {
+    let lit = n.as_str();
+    let digits = lit.strip_prefix('-').unwrap_or(lit);
+    // A plain integer below 10^15 is exactly a double and ES6 prints it as written (JSON forbids
+    // leading zeros), except for the sign of zero.
+    if !digits.is_empty() && digits.len() <= 15 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if digits == "0" {
+            out.push(b'0');
+        } else {
+            out.extend_from_slice(lit.as_bytes());
+        }
+        return Ok(());
+    }
+    let value: f64 = lit
+        .parse()
+        .map_err(|_| format!("{lit:?} is not a number"))?;
+    if !value.is_finite() {
+        return Err(format!(
+            "{lit} is not a finite double: JCS cannot represent it"
+        ));
+    }
+    let mut buf = ryu_js::Buffer::new();
+    out.extend_from_slice(buf.format_finite(value).as_bytes());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jcs(text: &str) -> String {
+        let v: Value = serde_json::from_str(text).unwrap();
+        let mut out = Vec::new();
+        write(&v, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn numbers_follow_es6() {
+        assert_eq!(
+            jcs("[-0, 0, 1, -1, 1.0, 1e3, 1E-7, 0.000001, 1e21, 123456789012345678, 4.50]"),
+            "[0,0,1,-1,1,1000,1e-7,0.000001,1e+21,123456789012345680,4.5]"
+        );
+        let v: Value = serde_json::from_str("1e400").unwrap();
+        assert!(write(&v, &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn strings_and_keys() {
+        assert_eq!(
+            jcs(r#"{"b":"\u0001\u001f\b\f\n\r\t\"\\/é€😀","a":1}"#),
+            "{\"a\":1,\"b\":\"\\u0001\\u001f\\b\\f\\n\\r\\t\\\"\\\\/é€😀\"}"
+        );
+        // U+FF61 sorts before U+1F600 by code point, after it by UTF-16 code unit (a surrogate).
+        assert_eq!(jcs(r#"{"😀":1,"｡":2,"a":3}"#), r#"{"a":3,"😀":1,"｡":2}"#);
+    }
+}
