@@ -47,7 +47,7 @@ demo-python: python-package
 test-python: python-package
 	cd bindings-python && $(VENV_PY) -m pytest -q
 	$(VENV_PY) -m mypy.stubtest passgate._native
-	cd bindings-python && $(VENV_PY) -m mypy --strict tests ../examples/python ../benches/python ../tests/mcp
+	cd bindings-python && $(VENV_PY) -m mypy --strict tests ../examples/python ../benches/python ../tests/mcp python/passgate/mcp.py
 
 # MCP end to end: the example servers driven by the official Python client (mcp 2.x, in .venv).
 test-mcp-python: python-package

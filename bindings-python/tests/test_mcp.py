@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -114,6 +114,11 @@ def new_server() -> Any:
     return importlib.import_module("mcp.server.fastmcp").FastMCP("guard-test")
 
 
+def tool(server: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`server.tool()`, typed."""
+    return cast(Callable[[Callable[..., Any]], Callable[..., Any]], server.tool())
+
+
 @asynccontextmanager
 async def connect(server: Any) -> AsyncIterator[tuple[Call, Callable[[], Awaitable[dict[str, Any]]]]]:
     """A client of `server`: `call(name, args, passport=None)` and `schemas()` (name → inputSchema)."""
@@ -161,21 +166,21 @@ class Payments:
         self.server = new_server()
         ran = self.ran
 
-        @self.server.tool()
+        @tool(self.server)
         @passgate.mcp.guard(engine, "payments.send", **guard)
         async def pay(amount: float, currency: str = "USD", note: str | None = None) -> str:
             """Pays (async)."""
             ran.append(f"pay {amount}")
             return f"paid {amount} {currency}"
 
-        @self.server.tool()
+        @tool(self.server)
         @passgate.mcp.guard(engine, "payments.send", **guard)
         def pay_sync(amount: float, currency: str = "USD", note: str | None = None) -> str:
             """Pays (sync)."""
             ran.append(f"pay_sync {amount}")
             return f"paid {amount} {currency}"
 
-        @self.server.tool()
+        @tool(self.server)
         async def unguarded(amount: float, currency: str = "USD", note: str | None = None) -> str:
             """The same signature without a guard."""
             return "ok"
@@ -194,7 +199,10 @@ async def test_allow_runs_the_body(engine: passgate.Engine, passport: passgate.I
         assert app.ran == [f"{tool} 120.0"]
         # The guard leaves the tool's inputSchema as the function declares it.
         s = await schemas()
-        assert s[tool] == s["unguarded"]
+        assert {k: v for k, v in s[tool].items() if k != "title"} == {
+            k: v for k, v in s["unguarded"].items() if k != "title"
+        }
+        assert set(s[tool]["properties"]) == {"amount", "currency", "note"}
     # The payload was the bound arguments, defaults included, and the call was counted.
     (counter,) = engine.cumulative_state(constraint="daily-spend")
     assert counter["used"] == "120"
@@ -225,7 +233,7 @@ async def test_a_failed_constraint_lists_the_failed_checks(
     checks = {c["constraint"]: c for c in r.json()["checks"]}
     assert set(checks) == {"per-call", "currency"}
     assert checks["per-call"]["observed"] == "900" and checks["per-call"]["limit"] == "500"
-    assert all({"type", "code", "message"} <= set(c) for c in checks.values())
+    assert all({"type", "message", "passed"} <= set(c) and c["passed"] is False for c in checks.values())
 
 
 @pytest.mark.anyio
@@ -314,9 +322,12 @@ async def test_payload_and_passport_functions(engine: passgate.Engine, passport:
     app = Payments(engine, passport=from_host, payload=lambda a: {"amount": a["amount"] * 10, "currency": "USD"})
     async with connect(app.server) as (call, _):
         ok = await call("pay", {"amount": 30}, meta={"agent": "007"})
-        over = await call("pay", {"amount": 60}, "ignored: the host function decides")
+        over = await call("pay", {"amount": 60}, meta={"agent": "007"})
+        anonymous = await call("pay", {"amount": 1}, passport.token)  # the host function decides
     assert not ok.is_error and app.ran == ["pay 30.0"]
-    assert over.is_error and {c["constraint"] for c in over.json()["checks"]} == {"passport", "per-call"}
+    assert engine.cumulative_state(constraint="daily-spend")[0]["used"] == "300"  # 30 * 10
+    assert over.is_error and [c["constraint"] for c in over.json()["checks"]] == ["per-call"]
+    assert anonymous.is_error and [c["code"] for c in anonymous.json()["checks"]] == ["PASSPORT_MISSING"]
     assert seen and all(isinstance(m, dict) for m in seen)
 
 
@@ -326,7 +337,7 @@ async def test_escalate_carries_the_approval_request(issuer: passgate.Issuer) ->
     p = issuer.issue_passport("agent-e", permissions=["payments:send"])
     server, ran = new_server(), []
 
-    @server.tool()
+    @tool(server)
     @passgate.mcp.guard(engine, "payments.big")
     async def big(amount: int) -> str:
         ran.append(amount)

@@ -21,7 +21,6 @@ Logs go to stderr: on stdio, stdout is the MCP transport.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
 import uuid
@@ -60,8 +59,9 @@ class PassgateServer(MCPServer):
             return await super().call_tool(name, arguments, context)
         call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                 "params": {"name": name, "arguments": arguments}}  # fmt: skip
-        handle = functools.partial(passgate.mcp.handle, self.engine, call, issuer=self.issuer)
-        reply = await anyio.to_thread.run_sync(handle)  # the store may do I/O
+        reply: dict[str, Any] = await anyio.to_thread.run_sync(  # off the event loop: store I/O
+            lambda: passgate.mcp.handle(self.engine, call, issuer=self.issuer)
+        )
         if "error" in reply:  # bad arguments: a JSON-RPC error naming the JSON path
             raise MCPError(reply["error"]["code"], reply["error"]["message"])
         return CallToolResult.model_validate(reply["result"])

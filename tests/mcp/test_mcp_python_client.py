@@ -17,12 +17,12 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, RequestParamsMeta
 
 import passgate
 import passgate.mcp
@@ -42,6 +42,11 @@ PASSGATE_TOOLS = {
     "settle_hold", "release_hold", "approve", "deny_approval",
 }  # fmt: skip
 META = "passgate/passport"
+
+
+def meta(token: str) -> RequestParamsMeta:
+    """A request `_meta` carrying a passport (an open map: any key round-trips)."""
+    return cast(RequestParamsMeta, {META: token})
 
 
 @pytest.fixture
@@ -121,7 +126,7 @@ async def test_scenario(name: str) -> None:
             nonlocal guarded
             guarded += 1
             args = {"amount": amount, "currency": "USD", "to": "acct-42"}
-            return await client.call_tool("send_payment", args, meta={META: passport} if passport else None)  # type: ignore[typeddict-unknown-key]
+            return await client.call_tool("send_payment", args, meta=meta(passport) if passport else None)
 
         # d. an allowed payment returns the tool's receipt.
         r = await pay(300, token)
@@ -150,9 +155,9 @@ async def test_scenario(name: str) -> None:
 
         # h. fetch_url with a fresh passport: an allowed host, then one that is not.
         fresh = (await issue(client, "agent-e2e-2"))["token"]
-        r = await client.call_tool("fetch_url", {"url": "https://example.com/x"}, meta={META: fresh})  # type: ignore[typeddict-unknown-key]
+        r = await client.call_tool("fetch_url", {"url": "https://example.com/x"}, meta=meta(fresh))
         assert not r.is_error and "https://example.com/x" in text(r)
-        r = await client.call_tool("fetch_url", {"url": "https://evil.test/"}, meta={META: fresh})  # type: ignore[typeddict-unknown-key]
+        r = await client.call_tool("fetch_url", {"url": "https://evil.test/"}, meta=meta(fresh))
         assert r.is_error and [c["constraint"] for c in payload(r)["checks"]] == ["hosts"]
         guarded += 2
 
@@ -203,7 +208,7 @@ async def test_streamable_http_smoke() -> None:
             assert PASSGATE_TOOLS | {"send_payment", "fetch_url"} == names
             token = (await issue(client, "agent-http"))["token"]
             args = {"amount": 25, "currency": "EUR", "to": "acct-7"}
-            r = await client.call_tool("send_payment", args, meta={META: token})  # type: ignore[typeddict-unknown-key]
+            r = await client.call_tool("send_payment", args, meta=meta(token))
             assert not r.is_error and "receipt" in text(r)
             r = await client.call_tool("send_payment", args)
             assert r.is_error and payload(r)["decision"] == "deny"

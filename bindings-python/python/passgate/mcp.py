@@ -53,6 +53,7 @@ This module imports the ``mcp`` SDK only inside ``guard``: ``tools`` and ``handl
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import json
 from collections.abc import Awaitable, Callable, Mapping
@@ -118,17 +119,17 @@ class _Sdk:
             self.request_ctx: Any = None
         except ImportError:  # mcp 1.x
             try:
-                from mcp.server.fastmcp import Context as Context1
-                from mcp.server.fastmcp.exceptions import ToolError as ToolError1
-                from mcp.server.lowlevel.server import request_ctx
+                fastmcp = importlib.import_module("mcp.server.fastmcp")
+                exceptions = importlib.import_module("mcp.server.fastmcp.exceptions")
+                lowlevel = importlib.import_module("mcp.server.lowlevel.server")
             except ImportError as e:
                 raise ImportError(
                     "passgate.mcp.guard needs the official MCP SDK: pip install mcp"
                 ) from e
             self.major = 1
-            self.context_type = Context1
-            self.tool_error = ToolError1
-            self.request_ctx = request_ctx
+            self.context_type = fastmcp.Context
+            self.tool_error = exceptions.ToolError
+            self.request_ctx = lowlevel.request_ctx
 
 
 @functools.lru_cache(maxsize=1)
@@ -271,7 +272,7 @@ def guard(
 
         functools.update_wrapper(wrapper, fn)
         if add_ctx:
-            ctx_type = Optional[sdk.context_type]
+            ctx_type = cast(Any, Optional)[sdk.context_type]
             params = list(sig.parameters.values())
             # A keyword-only parameter goes before a **kwargs one, if any.
             at = len(params)
