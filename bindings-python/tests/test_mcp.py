@@ -26,6 +26,8 @@ import passgate.mcp
 from conftest import PAYMENTS_POLICY
 
 MCP2 = importlib.util.find_spec("mcp.server.mcpserver") is not None
+#: The SDK's tool Context class (mcp 2.x MCPServer's, or mcp 1.x FastMCP's).
+SdkContext: Any = importlib.import_module("mcp.server.mcpserver" if MCP2 else "mcp.server.fastmcp").Context
 META = passgate.mcp.PASSPORT_META_KEY
 
 POLICY: dict[str, Any] = {
@@ -411,3 +413,33 @@ def test_guard_keeps_the_function_visible(engine: passgate.Engine) -> None:
     # mcp 2.x injects the request context only into a parameter annotated Context.
     assert params == (["amount", "currency", "passgate_context"] if MCP2 else ["amount", "currency"])
     assert inspect.iscoroutinefunction(guarded)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("is_async", [True, False])
+async def test_a_tool_with_its_own_context_parameter(
+    engine: passgate.Engine, passport: passgate.IssuedPassport, is_async: bool
+) -> None:
+    """The guard reads _meta through the tool's own Context parameter, adds none, and leaves the
+    context out of the payload; the body still gets its Context."""
+    server, got = new_server(), []
+
+    async def apay(amount: float, ctx: SdkContext, currency: str = "USD") -> str:  # type: ignore[valid-type]
+        got.append(ctx)
+        return "paid"
+
+    def spay(amount: float, ctx: SdkContext, currency: str = "USD") -> str:  # type: ignore[valid-type]
+        got.append(ctx)
+        return "paid"
+
+    guarded = passgate.mcp.guard(engine, "payments.send")(apay if is_async else spay)
+    tool(server)(guarded)
+    import inspect
+
+    assert list(inspect.signature(guarded).parameters) == ["amount", "ctx", "currency"]
+    async with connect(server) as (call, schemas):
+        ok = await call(guarded.__name__, {"amount": 7}, passport.token)
+        no = await call(guarded.__name__, {"amount": 7})
+        assert set((await schemas())[guarded.__name__]["properties"]) == {"amount", "currency"}
+    assert not ok.is_error and no.is_error and len(got) == 1 and isinstance(got[0], SdkContext)
+    assert engine.cumulative_state(constraint="daily-spend")[0]["used"] == "7"

@@ -93,8 +93,9 @@ def handle(
     """Answers one MCP JSON-RPC 2.0 message (or batch) with passgate's tools.
 
     ``message`` as text gives the response text; as a dict (or list, a batch) gives the parsed
-    response. None when there is nothing to answer (a notification). ``issuer`` lets
-    ``issue_passport`` issue. Runs with the GIL released; never raises for a bad message.
+    response (a dict must be JSON-serializable). None when there is nothing to answer (a
+    notification). ``issuer`` lets ``issue_passport`` issue. Runs with the GIL released; a bad
+    message is answered with a JSON-RPC error, never raised.
     """
     if isinstance(message, str):
         return mcp_handle(engine, message, issuer)
