@@ -424,11 +424,11 @@ async def test_a_tool_with_its_own_context_parameter(
     context out of the payload; the body still gets its Context."""
     server, got = new_server(), []
 
-    async def apay(amount: float, ctx: SdkContext, currency: str = "USD") -> str:  # type: ignore[valid-type]
+    async def apay(amount: float, ctx: SdkContext, currency: str = "USD") -> str:
         got.append(ctx)
         return "paid"
 
-    def spay(amount: float, ctx: SdkContext, currency: str = "USD") -> str:  # type: ignore[valid-type]
+    def spay(amount: float, ctx: SdkContext, currency: str = "USD") -> str:
         got.append(ctx)
         return "paid"
 
