@@ -189,15 +189,14 @@ def free_port() -> int:
 
 
 @pytest.mark.anyio
-async def test_streamable_http_smoke() -> None:
+async def test_streamable_http_smoke(tmp_path: Path) -> None:
     port = free_port()
     env = server_env(passgate.Issuer.generate().secret)
-    proc = subprocess.Popen(
-        [sys.executable, PY_SERVER, "--http", str(port)], cwd=ROOT, env=env, stderr=subprocess.PIPE
-    )
+    log = (tmp_path / "server.log").open("wb")  # a file, not a pipe: the server logs every request
+    proc = subprocess.Popen([sys.executable, PY_SERVER, "--http", str(port)], cwd=ROOT, env=env, stderr=log)
     try:
         for _ in range(600):  # wait until it listens (or has died)
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
                 break
@@ -215,5 +214,4 @@ async def test_streamable_http_smoke() -> None:
     finally:
         proc.terminate()
         proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        log.close()
