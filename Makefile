@@ -2,7 +2,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: demo test test-rust lint bench bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build
+.PHONY: demo test test-rust lint bench bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build test-mcp-python test-mcp1
 
 # Python: a virtual environment at the repo root, with passgate built into it by maturin.
 PYTHON ?= python3
@@ -13,7 +13,7 @@ demo: demo-python demo-node
 	$(CARGO) build --workspace
 	$(CARGO) run -q -p passgate --example quickstart
 
-test: deps-test lint test-rust test-python test-node
+test: deps-test lint test-rust test-python test-mcp-python test-mcp1 test-node
 
 # The store tests start their own redis-server (on a free loopback port): install it from
 # Debian's packages if it is missing. Quiet and idempotent; needs root (CI and these machines are).
@@ -47,7 +47,21 @@ demo-python: python-package
 test-python: python-package
 	cd bindings-python && $(VENV_PY) -m pytest -q
 	$(VENV_PY) -m mypy.stubtest passgate._native
-	cd bindings-python && $(VENV_PY) -m mypy --strict tests ../examples/python ../benches/python
+	cd bindings-python && $(VENV_PY) -m mypy --strict tests ../examples/python ../benches/python ../tests/mcp python/passgate/mcp.py
+
+# MCP end to end: the example servers driven by the official Python client (mcp 2.x, in .venv).
+test-mcp-python: python-package
+	$(VENV_PY) -m pytest -q -p no:cacheprovider tests/mcp
+
+# The guard on mcp 1.x (FastMCP): a second venv holding mcp<2, importing the package that
+# `maturin develop` built in place (bindings-python/python/passgate/_native*.so).
+VENV1 := $(abspath .venv-mcp1)
+$(VENV1)/bin/python:
+	$(PYTHON) -m venv $(VENV1)
+
+test-mcp1: python-package $(VENV1)/bin/python
+	$(VENV1)/bin/python -m pip install -q --disable-pip-version-check "mcp>=1.20,<2" "pytest>=8"
+	cd bindings-python && PYTHONPATH=python $(VENV1)/bin/python -m pytest -q -p no:cacheprovider tests/test_mcp.py
 
 bench:
 	$(CARGO) bench -p passgate --bench engine

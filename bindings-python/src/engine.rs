@@ -124,6 +124,11 @@ pub(crate) struct PyEngine {
 }
 
 impl PyEngine {
+    /// The core engine (for the MCP handler).
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.inner
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn run(
         &self,

@@ -61,6 +61,28 @@ fn templates(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     to_py(py, &passgate::templates())
 }
 
+/// passgate's MCP tool catalogue: `[{"name", "description", "inputSchema"}]`.
+#[pyfunction]
+fn mcp_tools(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    to_py(py, &passgate::mcp::tools())
+}
+
+/// Answers one MCP JSON-RPC 2.0 message (text) with the engine's tools: the response text, or
+/// None for a notification. `issuer`, if given, lets `issue_passport` issue. Protocol faults are
+/// JSON-RPC errors in the returned text; nothing raises. Runs with the GIL released.
+#[pyfunction]
+#[pyo3(signature = (engine, message, issuer=None))]
+fn mcp_handle(
+    py: Python<'_>,
+    engine: &Bound<'_, engine::PyEngine>,
+    message: &str,
+    issuer: Option<&Bound<'_, passport::PyIssuer>>,
+) -> Option<String> {
+    let engine = engine.get().engine();
+    let issuer = issuer.map(|i| &i.get().inner);
+    py.detach(|| passgate::mcp::handle(engine, issuer, message))
+}
+
 /// The exception class raised for an error `code` (for tests and tooling).
 #[pyfunction]
 fn _exception_for<'py>(py: Python<'py>, code: &str) -> PyResult<Bound<'py, PyType>> {
@@ -80,6 +102,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_chain, m)?)?;
     m.add_function(wrap_pyfunction!(constraint_types, m)?)?;
     m.add_function(wrap_pyfunction!(templates, m)?)?;
+    m.add_function(wrap_pyfunction!(mcp_tools, m)?)?;
+    m.add_function(wrap_pyfunction!(mcp_handle, m)?)?;
     m.add_function(wrap_pyfunction!(_exception_for, m)?)?;
     Ok(())
 }
