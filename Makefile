@@ -2,7 +2,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: demo test test-rust lint bench bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build
+.PHONY: demo test test-rust lint bench bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build node-examples test-mcp-node
 
 # Python: a virtual environment at the repo root, with passgate built into it by maturin.
 PYTHON ?= python3
@@ -13,7 +13,7 @@ demo: demo-python demo-node
 	$(CARGO) build --workspace
 	$(CARGO) run -q -p passgate --example quickstart
 
-test: deps-test lint test-rust test-python test-node
+test: deps-test lint test-rust test-python test-node test-mcp-node
 
 # The store tests start their own redis-server (on a free loopback port): install it from
 # Debian's packages if it is missing. Quiet and idempotent; needs root (CI and these machines are).
@@ -71,9 +71,22 @@ $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR
 node-build: $(NODE_DIR)/node_modules/.package-lock.json
 	cd $(NODE_DIR) && npx napi build --platform --release
 
-demo-node: node-build
+# The Node examples' own dependencies (the MCP SDK; passgate itself as a link to bindings-node).
+EXAMPLES_NODE := examples/node
+
+$(EXAMPLES_NODE)/node_modules/.package-lock.json: $(EXAMPLES_NODE)/package.json $(EXAMPLES_NODE)/package-lock.json
+	cd $(EXAMPLES_NODE) && $(NPM) install --no-audit --no-fund && touch node_modules/.package-lock.json
+
+node-examples: node-build $(EXAMPLES_NODE)/node_modules/.package-lock.json
+
+demo-node: node-examples
 	$(NODE) examples/node/quickstart.mjs
 
-test-node: node-build
+# The guard tests kill a redis-server of their own under a live engine (deps-test installs it).
+test-node: node-build deps-test
 	cd $(NODE_DIR) && $(NODE) --test __test__/
 	cd $(NODE_DIR) && npx tsc -p __test__/consumer/tsconfig.json
+
+# The example MCP server end to end, under the official TypeScript SDK client (stdio and HTTP).
+test-mcp-node: node-examples
+	$(NODE) --test tests/mcp/mcp-ts-client.test.mjs
