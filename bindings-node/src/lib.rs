@@ -19,6 +19,7 @@ use napi_derive::napi;
 
 pub use engine::Engine;
 pub use issuer::{IssuedPassport, Issuer};
+pub use mcp::{mcp_handle, mcp_handle_async, mcp_tools};
 
 use convert::Kind;
 use error::{invalid, CoreResult, NapiResult, Result};
