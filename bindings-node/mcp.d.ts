@@ -1,6 +1,6 @@
 // passgate/mcp: passgate for MCP servers. Plain JS, no dependency on any MCP SDK: it returns plain
 // MCP result objects, which the official SDK (`@modelcontextprotocol/sdk`) sends as they are.
-import type { Check, Engine, ErrorCode, Issuer, JsonObject, McpTool, Payload, Verdict } from './index'
+import type { Check, Engine, ErrorCode, Issuer, JsonObject, JsonValue, McpTool, Payload, Verdict } from './index'
 
 export type { McpTool } from './index'
 
@@ -16,25 +16,35 @@ export interface HandleOptions {
   issuer?: Issuer | string | null
 }
 
-/** A JSON-RPC 2.0 message, as an object. */
-export type JsonRpcMessage = JsonObject | JsonObject[]
+/** A JSON-RPC 2.0 message as an object (JSON data: it is sent through `JSON.stringify`). */
+export type JsonRpcMessage = { [key: string]: unknown }
+
+/** A JSON-RPC 2.0 response: `result` or `error`. */
+export interface JsonRpcResponse {
+  jsonrpc: '2.0'
+  id: string | number | null
+  /** For `tools/call`: the tool result (`content`, `structuredContent`, `isError`). */
+  result?: JsonObject
+  /** A protocol fault (`-32602` for invalid tool arguments, with the JSON path in `message`). */
+  error?: { code: number; message: string; data?: JsonValue }
+}
 
 /**
  * passgate's transport-free JSON-RPC 2.0 handler (`initialize`, `notifications/initialized`,
  * `ping`, `tools/list`, `tools/call` on passgate's tools): mount it on any transport. A string in
  * gives a string out (parsed by passgate's strict parser: duplicate keys, oversized or too-deep
- * input are a JSON-RPC parse error); an object in gives an object out. `null` when there is
- * nothing to answer (a notification). Protocol faults are JSON-RPC errors (invalid tool arguments
- * are `-32602` with the JSON path); a deny or an engine error is an `isError: true` tool result.
+ * input are a JSON-RPC parse error); an object (or a batch array) in gives objects out. `null`
+ * when there is nothing to answer (a notification). Protocol faults are JSON-RPC errors (invalid
+ * tool arguments are `-32602` with the JSON path); a deny or an engine error is an `isError: true`
+ * tool result.
  */
 export declare function handle(engine: Engine, message: string, options?: HandleOptions): string | null
-export declare function handle(engine: Engine, message: JsonRpcMessage, options?: HandleOptions): JsonRpcReply | null
+export declare function handle(engine: Engine, message: JsonRpcMessage[], options?: HandleOptions): JsonRpcResponse[] | null
+export declare function handle(engine: Engine, message: JsonRpcMessage, options?: HandleOptions): JsonRpcResponse | null
 /** `handle` on the libuv pool, so the event loop is free while the store works. */
 export declare function handleAsync(engine: Engine, message: string, options?: HandleOptions): Promise<string | null>
-export declare function handleAsync(engine: Engine, message: JsonRpcMessage, options?: HandleOptions): Promise<JsonRpcReply | null>
-
-/** A JSON-RPC reply (or batch of replies), as an object. */
-export type JsonRpcReply = JsonObject | JsonObject[]
+export declare function handleAsync(engine: Engine, message: JsonRpcMessage[], options?: HandleOptions): Promise<JsonRpcResponse[] | null>
+export declare function handleAsync(engine: Engine, message: JsonRpcMessage, options?: HandleOptions): Promise<JsonRpcResponse | null>
 
 /**
  * What `guard` reads from the SDK's `extra` (the second argument of a `registerTool` callback,
@@ -94,9 +104,12 @@ export interface GuardFailure {
   error: { code: ErrorCode; message: string }
 }
 
-/** The MCP tool error result `guard` returns instead of running the handler. */
-export interface GuardErrorResult {
-  /** One text item: the JSON of a `GuardRefusal` or a `GuardFailure`. */
+/**
+ * The MCP tool error result `guard` returns instead of running the handler: one text item holding
+ * the JSON of a `GuardRefusal` or a `GuardFailure`. (A type, not an interface, so that it is
+ * assignable to the SDK's `CallToolResult`, which has an index signature.)
+ */
+export type GuardErrorResult = {
   content: [{ type: 'text'; text: string }]
   isError: true
 }

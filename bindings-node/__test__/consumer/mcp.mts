@@ -12,9 +12,12 @@ import {
   type GuardErrorResult,
   type GuardRefusal,
   type GuardFailure,
+  type JsonRpcResponse,
 } from 'passgate/mcp'
+import type { JsonObject } from 'passgate'
 
-type TextResult = { content: { type: 'text'; text: string }[]; isError?: boolean; structuredContent?: { [k: string]: unknown } }
+// As the SDK's CallToolResult: an index signature (passthrough), so an interface would not fit.
+type TextResult = { [x: string]: unknown; content: { type: 'text'; text: string }[]; isError?: boolean; structuredContent?: { [k: string]: unknown } }
 type Extra = {
   signal: AbortSignal
   requestId: string | number
@@ -54,6 +57,15 @@ registerTool(
 
 const text: string | null = handle(engine, '{"jsonrpc": "2.0", "id": 1, "method": "ping"}', { issuer })
 const obj = handle(engine, { jsonrpc: '2.0', id: 1, method: 'tools/list' })
+const listed: JsonObject | undefined = obj?.result
+const batch: JsonRpcResponse[] | null = handle(engine, [{ jsonrpc: '2.0', id: 1, method: 'ping' }])
+// An SDK request's params (values typed unknown) can be passed on as they are.
+const params: { name: string; arguments?: Record<string, unknown>; _meta?: { [k: string]: unknown } } = { name: 'list_gates' }
+async function call(): Promise<JsonObject> {
+  const reply = await handleAsync(engine, { jsonrpc: '2.0', id: 0, method: 'tools/call', params })
+  if (!reply || reply.error) throw new Error(reply?.error?.message ?? 'no reply')
+  return reply.result ?? {}
+}
 async function later(): Promise<void> {
   const t: string | null = await handleAsync(engine, '{}', { issuer: issuer.secret })
   const o = await handleAsync(engine, { jsonrpc: '2.0', id: 2, method: 'ping' })
@@ -72,4 +84,4 @@ guard(engine, 'g', () => 1, { payload: { amount: 1 } })
 // @ts-expect-error: a refusal's verdict is never allow
 const never: GuardRefusal = { decision: 'allow', gate: 'g', evaluation_id: 'e', checks: [] }
 
-console.log(schema, meta, text, obj, later, explain, never)
+console.log(schema, meta, text, listed, batch, call, later, explain, never)
