@@ -87,6 +87,8 @@ test-node: node-build deps-test
 	cd $(NODE_DIR) && $(NODE) --test __test__/
 	cd $(NODE_DIR) && npx tsc -p __test__/consumer/tsconfig.json
 
-# The example MCP server end to end, under the official TypeScript SDK client (stdio and HTTP).
+# The example MCP server end to end, under the official TypeScript SDK client (stdio and HTTP),
+# and passgate/mcp's types against the SDK's own (tsc).
 test-mcp-node: node-examples
 	$(NODE) --test tests/mcp/mcp-ts-client.test.mjs
+	cd $(NODE_DIR) && npx tsc -p ../tests/mcp/tsconfig.json
