@@ -202,7 +202,10 @@ for (const server of SERVERS) {
       assert.ok(chains.size >= 1)
       for (const records of chains.values()) {
         records.sort((a, b) => a.body.seq - b.body.seq)
+        assert.equal(new Set(records.map((r) => r.kid)).size, 1)
         assert.equal(verifyChain(records, records[0].kid), true)
+        // A dropped record breaks it.
+        if (records.length > 2) assert.throws(() => verifyChain([records[0], ...records.slice(2)], records[0].kid), { code: 'CHAIN_GAP' })
       }
     })
 
