@@ -2,7 +2,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: demo test test-rust lint bench bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build test-mcp-python test-mcp1
+.PHONY: demo test test-rust lint bench bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build node-examples test-mcp test-mcp-python test-mcp1 test-mcp-node
 
 # Python: a virtual environment at the repo root, with passgate built into it by maturin.
 PYTHON ?= python3
@@ -13,7 +13,7 @@ demo: demo-python demo-node
 	$(CARGO) build --workspace
 	$(CARGO) run -q -p passgate --example quickstart
 
-test: deps-test lint test-rust test-python test-mcp-python test-mcp1 test-node
+test: deps-test lint test-rust test-python test-node test-mcp
 
 # The store tests start their own redis-server (on a free loopback port): install it from
 # Debian's packages if it is missing. Quiet and idempotent; needs root (CI and these machines are).
@@ -50,7 +50,10 @@ test-python: python-package
 	cd bindings-python && $(VENV_PY) -m mypy --strict tests ../examples/python ../benches/python ../tests/mcp python/passgate/mcp.py
 
 # MCP end to end: the example servers driven by the official Python client (mcp 2.x, in .venv).
-test-mcp-python: python-package
+# Every client against every server: the Python client here, the TypeScript client in test-mcp-node.
+test-mcp: test-mcp-python test-mcp1 test-mcp-node
+
+test-mcp-python: python-package node-examples
 	$(VENV_PY) -m pytest -q -p no:cacheprovider tests/mcp
 
 # The guard on mcp 1.x (FastMCP): a second venv holding mcp<2, importing the package that
@@ -85,9 +88,24 @@ $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR
 node-build: $(NODE_DIR)/node_modules/.package-lock.json
 	cd $(NODE_DIR) && npx napi build --platform --release
 
-demo-node: node-build
+# The Node examples' own dependencies (the MCP SDK; passgate itself as a link to bindings-node).
+EXAMPLES_NODE := examples/node
+
+$(EXAMPLES_NODE)/node_modules/.package-lock.json: $(EXAMPLES_NODE)/package.json $(EXAMPLES_NODE)/package-lock.json
+	cd $(EXAMPLES_NODE) && $(NPM) install --no-audit --no-fund && touch node_modules/.package-lock.json
+
+node-examples: node-build $(EXAMPLES_NODE)/node_modules/.package-lock.json
+
+demo-node: node-examples
 	$(NODE) examples/node/quickstart.mjs
 
-test-node: node-build
+# The guard tests kill a redis-server of their own under a live engine (deps-test installs it).
+test-node: node-build deps-test
 	cd $(NODE_DIR) && $(NODE) --test __test__/
 	cd $(NODE_DIR) && npx tsc -p __test__/consumer/tsconfig.json
+
+# The example MCP server end to end, under the official TypeScript SDK client (stdio and HTTP),
+# and passgate/mcp's types against the SDK's own (tsc).
+test-mcp-node: node-examples python-package
+	$(NODE) --test tests/mcp/mcp-ts-client.test.mjs
+	cd $(NODE_DIR) && npx tsc -p ../tests/mcp/tsconfig.json

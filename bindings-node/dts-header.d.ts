@@ -291,3 +291,11 @@ export interface TemplateInfo {
   params: { [name: string]: JsonObject }
   constraints: ConstraintDocument[]
 }
+
+/** One of passgate's own MCP tools, as `tools/list` lists it. */
+export interface McpTool {
+  name: string
+  description: string
+  /** The JSON Schema of the tool's arguments (snake_case keys, as the JSON seam takes them). */
+  inputSchema: JsonObject
+}

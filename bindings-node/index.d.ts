@@ -292,6 +292,14 @@ export interface TemplateInfo {
   constraints: ConstraintDocument[]
 }
 
+/** One of passgate's own MCP tools, as `tools/list` lists it. */
+export interface McpTool {
+  name: string
+  description: string
+  /** The JSON Schema of the tool's arguments (snake_case keys, as the JSON seam takes them). */
+  inputSchema: JsonObject
+}
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -471,6 +479,22 @@ export declare function constraintTypes(): ConstraintTypeInfo[]
 
 /** Every error code passgate throws with (`err.code`). */
 export declare function errorCodes(): ErrorCode[]
+
+/**
+ * Answers one JSON-RPC 2.0 message (or batch) as text: `initialize`, `ping`, `tools/list`,
+ * `tools/call` on passgate's tools. Returns `null` when there is nothing to answer (a
+ * notification). `issuer` (an `Issuer` or its secret), if given, lets `issue_passport` issue;
+ * without it that tool answers with an error result. A bad message is not thrown: protocol
+ * faults are JSON-RPC errors, engine errors and denies are `isError: true` tool results. Throws
+ * (`INVALID_ARGUMENT`) only when the arguments are not an `Engine`, a string and an issuer.
+ */
+export declare function mcpHandle(engine: Engine, message: string, issuer?: Issuer | string | null): string | null
+
+/** `mcpHandle` on the libuv thread pool: the event loop is free while the store works. */
+export declare function mcpHandleAsync(engine: Engine, message: string, issuer?: Issuer | string | null): Promise<string | null>
+
+/** passgate's own MCP tools: `[{name, description, inputSchema}]`. */
+export declare function mcpTools(): McpTool[]
 
 /** The built-in templates: name, description, parameters and constraints. */
 export declare function templates(): TemplateInfo[]

@@ -28,7 +28,7 @@ test("import { Engine } from 'passgate' and require('passgate') resolve through 
 
 test('the public types have no `any`', async () => {
   const { readFileSync } = await import('node:fs')
-  for (const file of ['index.d.ts', 'passgate.d.ts']) {
+  for (const file of ['index.d.ts', 'passgate.d.ts', 'mcp.d.ts']) {
     const code = readFileSync(join(root, file), 'utf8')
       .replace(/\/\*[\s\S]*?\*\//g, '')
       .replace(/\/\/.*$/gm, '')

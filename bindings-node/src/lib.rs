@@ -3,13 +3,15 @@
 //! Thin by design: every rule lives in the core crate. This crate converts JavaScript values to
 //! the core's types by hand (no serde round trip, see [`convert`]), builds decisions as plain
 //! objects ([`decision`]), maps every core error to a JS `Error` with the core's `.code`
-//! ([`error`]), and runs `enforceAsync` / `dryRunAsync` on the libuv pool.
+//! ([`error`]), runs `enforceAsync` / `dryRunAsync` on the libuv pool, and exposes the core's MCP
+//! catalogue and JSON-RPC handler ([`mcp`]) for `passgate/mcp`.
 
 mod convert;
 mod decision;
 mod engine;
 mod error;
 mod issuer;
+mod mcp;
 mod options;
 
 use napi::bindgen_prelude::{Env, FromNapiValue, JsValue, Object, Unknown};
@@ -17,6 +19,7 @@ use napi_derive::napi;
 
 pub use engine::Engine;
 pub use issuer::{IssuedPassport, Issuer};
+pub use mcp::{mcp_handle, mcp_handle_async, mcp_tools};
 
 use convert::Kind;
 use error::{invalid, CoreResult, NapiResult, Result};

@@ -1,7 +1,7 @@
 """End to end: the example MCP servers, driven by the official Python MCP client over stdio.
 
 The scenario speaks only MCP on the wire, so it runs unchanged against every server in
-`SERVERS` (the Python example; the Node example is added to the list alongside it). A guarded
+`SERVERS` (the Python example and the Node example: this client against both languages). A guarded
 tool's refusal is an `isError` result whose text holds the guard's JSON (the Python SDK puts
 `Error executing tool NAME: ` in front of it).
 """
@@ -29,10 +29,12 @@ import passgate.mcp
 
 ROOT = Path(__file__).resolve().parents[2]
 PY_SERVER = str(ROOT / "examples" / "python" / "mcp_server.py")
+NODE_SERVER = str(ROOT / "examples" / "node" / "mcp-server.mjs")
 
 #: Server commands the scenario runs against (argv, started in the repository root).
 SERVERS: dict[str, list[str]] = {
     "python": [sys.executable, PY_SERVER],
+    "node": ["node", NODE_SERVER],
 }
 
 PASSGATE_TOOLS = {

@@ -1,0 +1,141 @@
+// passgate/mcp: passgate for MCP servers. Plain JS, no dependency on any MCP SDK: it returns plain
+// MCP result objects, which the official SDK (`@modelcontextprotocol/sdk`) sends as they are.
+import type { Check, Engine, ErrorCode, Issuer, JsonObject, JsonValue, McpTool, Payload, Verdict } from './index'
+
+export type { McpTool } from './index'
+
+/** The `_meta` key a client puts the agent's passport under: `"passgate/passport"`. */
+export declare const PASSPORT_META: 'passgate/passport'
+
+/** passgate's own MCP tools (`enforce_action`, `issue_passport`, …): `[{name, description, inputSchema}]`. */
+export declare function tools(): McpTool[]
+
+/** Options of `handle` / `handleAsync`. */
+export interface HandleOptions {
+  /** The issuer (or its secret) `issue_passport` signs with; without one that tool answers with an error result. */
+  issuer?: Issuer | string | null
+}
+
+/** A JSON-RPC 2.0 message as an object (JSON data: it is sent through `JSON.stringify`). */
+export type JsonRpcMessage = { [key: string]: unknown }
+
+/** A JSON-RPC 2.0 response: `result` or `error`. */
+export interface JsonRpcResponse {
+  jsonrpc: '2.0'
+  id: string | number | null
+  /** For `tools/call`: the tool result (`content`, `structuredContent`, `isError`). */
+  result?: JsonObject
+  /** A protocol fault (`-32602` for invalid tool arguments, with the JSON path in `message`). */
+  error?: { code: number; message: string; data?: JsonValue }
+}
+
+/**
+ * passgate's transport-free JSON-RPC 2.0 handler (`initialize`, `notifications/initialized`,
+ * `ping`, `tools/list`, `tools/call` on passgate's tools): mount it on any transport. A string in
+ * gives a string out (parsed by passgate's strict parser: duplicate keys, oversized or too-deep
+ * input are a JSON-RPC parse error); an object (or a batch array) in gives objects out. `null`
+ * when there is nothing to answer (a notification). Protocol faults are JSON-RPC errors (invalid
+ * tool arguments are `-32602` with the JSON path); a deny or an engine error is an `isError: true`
+ * tool result.
+ */
+export declare function handle(engine: Engine, message: string, options?: HandleOptions): string | null
+export declare function handle(engine: Engine, message: JsonRpcMessage[], options?: HandleOptions): JsonRpcResponse[] | null
+export declare function handle(engine: Engine, message: JsonRpcMessage, options?: HandleOptions): JsonRpcResponse | null
+/** `handle` on the libuv pool, so the event loop is free while the store works. */
+export declare function handleAsync(engine: Engine, message: string, options?: HandleOptions): Promise<string | null>
+export declare function handleAsync(engine: Engine, message: JsonRpcMessage[], options?: HandleOptions): Promise<JsonRpcResponse[] | null>
+export declare function handleAsync(engine: Engine, message: JsonRpcMessage, options?: HandleOptions): Promise<JsonRpcResponse | null>
+
+/**
+ * What `guard` reads from the SDK's `extra` (the second argument of a `registerTool` callback,
+ * `RequestHandlerExtra`): the request's `_meta`, and its ids for the attestation's `trace`.
+ */
+export interface GuardExtra {
+  /** The `tools/call` request's `params._meta`; the passport is under `"passgate/passport"`. */
+  _meta?: { [key: string]: unknown } | undefined
+  requestId?: string | number
+  sessionId?: string | undefined
+}
+
+/** Options of `guard`. */
+export interface GuardOptions<A, E> {
+  /** The payload to enforce (default: the tool's arguments, `args`). May be async; a throw is an error result. */
+  payload?: (args: A, extra: E) => Payload | Promise<Payload>
+  /**
+   * The passport token (default: `extra._meta["passgate/passport"]`), e.g. from the host's session.
+   * May be async; `undefined` / `null` is an anonymous call; a throw is an error result.
+   */
+  passport?: (args: A, extra: E) => string | null | undefined | Promise<string | null | undefined>
+}
+
+/** The failed-check entries of a refusal: the decision's checks (keys as in `Check`). */
+export type FailedCheck = Check & { passed: false }
+
+/**
+ * The JSON text of a refused call (deny or escalate). Keys are snake_case, as the decision's wire
+ * JSON, and identical to what Python's `passgate.mcp.guard` produces.
+ *
+ * ```json
+ * {"decision": "deny", "gate": "payments.send", "evaluation_id": "evl_…",
+ *  "checks": [{"constraint": "daily-spend", "type": "spend_limit", "passed": false,
+ *              "message": "…", "observed": "1100", "limit": "1000", "max_admissible": "100"}]}
+ * ```
+ * `checks` holds only the FAILED checks (a passport failure is the `passport` check, with its
+ * `code`: `PASSPORT_MISSING`, `PASSPORT_REVOKED`, …); `approval_request` is present only on
+ * `escalate`.
+ */
+export interface GuardRefusal {
+  decision: Exclude<Verdict, 'allow'>
+  gate: string
+  evaluation_id: string
+  checks: FailedCheck[]
+  approval_request?: JsonObject | null
+}
+
+/**
+ * The JSON text of a call that could not be decided: anything thrown while deciding (a store
+ * failure `STORE_UNAVAILABLE`, a malformed or oversized payload `PAYLOAD_INVALID` /
+ * `LIMIT_EXCEEDED`, a passport in `_meta` that is not a string `INVALID_ARGUMENT`, …), with
+ * passgate's error code and message, or `INTERNAL` for an error that is not passgate's (a
+ * `payload` / `passport` function that throws), whose message names only the error's type
+ * (`"the guard failed before a decision (TypeError)"`), never its text.
+ */
+export interface GuardFailure {
+  error: { code: ErrorCode; message: string }
+}
+
+/**
+ * The MCP tool error result `guard` returns instead of running the handler: one text item holding
+ * the JSON of a `GuardRefusal` or a `GuardFailure`. (A type, not an interface, so that it is
+ * assignable to the SDK's `CallToolResult`, which has an index signature.)
+ */
+export type GuardErrorResult = {
+  content: [{ type: 'text'; text: string }]
+  isError: true
+}
+
+/**
+ * Puts an MCP tool callback behind a gate. For `McpServer.registerTool(name, config, callback)`:
+ *
+ * ```js
+ * server.registerTool('send_payment', { inputSchema: { amount: z.number(), to: z.string() } },
+ *   guard(engine, 'payments.send', async ({ amount, to }) => ({ content: [{ type: 'text', text: `sent ${amount} to ${to}` }] })))
+ * ```
+ *
+ * Each call enforces (`engine.enforceAsync`, off the event loop) with the passport from the
+ * request's `_meta["passgate/passport"]` (or `options.passport(args, extra)`) and the tool's
+ * arguments as the payload (or `options.payload(args, extra)`). The handler runs only when the
+ * decision is `allow`; it is then called exactly as the SDK called the guard, and its result (or
+ * throw) is the tool's. On anything else — a deny, an escalation, any error thrown while deciding —
+ * the handler never runs and the call answers `{content: [{type: 'text', text}], isError: true}`
+ * with `text` the JSON of a `GuardRefusal` or a `GuardFailure`.
+ *
+ * (A tool registered without an `inputSchema` is called as `callback(extra)`: the guard then
+ * enforces with an empty payload and calls `handler(extra)`.)
+ */
+export declare function guard<A, E extends GuardExtra | undefined, R>(
+  engine: Engine,
+  gate: string,
+  handler: (args: A, extra: E) => R | Promise<R>,
+  options?: GuardOptions<A, E>,
+): (args: A, extra: E) => Promise<R | GuardErrorResult>
