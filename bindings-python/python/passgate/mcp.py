@@ -181,7 +181,7 @@ def _refusal(gate: str, decision: Decision) -> str:
     }
     if d.get("approval_request") is not None:
         out["approval_request"] = d["approval_request"]
-    return json.dumps(out)
+    return json.dumps(out, separators=(",", ":"), ensure_ascii=False)
 
 
 def _error(e: BaseException) -> str:
@@ -189,7 +189,7 @@ def _error(e: BaseException) -> str:
         code, message = e.code, e.message
     else:
         code, message = "INTERNAL", f"the guard failed before a decision ({type(e).__name__})"
-    return json.dumps({"error": {"code": code, "message": message}})
+    return json.dumps({"error": {"code": code, "message": message}}, separators=(",", ":"), ensure_ascii=False)
 
 
 def guard(
