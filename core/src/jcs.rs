@@ -22,11 +22,31 @@ use serde_json::{Number, Value};
 /// Appends the canonical form of `v` to `out`. Fails only on a number that is not a finite
 /// double (possible with `arbitrary_precision`, e.g. `1e400`).
 pub fn write(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
+    write_as(v, out, Numbers::Es6)
+}
+
+/// [`write`] of the document with every number replaced by the JSON string of its exact decimal
+/// ([`crate::json::normalize_number`]): the same bytes as `write(normalize_numbers(v))`, without
+/// building the normalised copy.
+pub fn write_normalized(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
+    write_as(v, out, Numbers::Decimal)
+}
+
+#[derive(Clone, Copy)]
+enum Numbers {
+    Es6,
+    Decimal,
+}
+
+fn write_as(v: &Value, out: &mut Vec<u8>, numbers: Numbers) -> Result<(), String> {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Number(n) => number(n, out)?,
+        Value::Number(n) => match numbers {
+            Numbers::Es6 => number(n, out)?,
+            Numbers::Decimal => string(&crate::json::normalize_number(n.as_str())?, out),
+        },
         Value::String(s) => string(s, out),
         Value::Array(items) => {
             out.push(b'[');
@@ -34,7 +54,7 @@ pub fn write(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
                 if i > 0 {
                     out.push(b',');
                 }
-                write(item, out)?;
+                write_as(item, out, numbers)?;
             }
             out.push(b']');
         }
@@ -48,7 +68,7 @@ pub fn write(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
                 }
                 string(k, out);
                 out.push(b':');
-                write(v, out)?;
+                write_as(v, out, numbers)?;
             }
             out.push(b'}');
         }

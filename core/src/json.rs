@@ -360,7 +360,12 @@ pub fn normalize_numbers(v: &Value) -> Result<Value> {
 
 /// Canonical JSON of `v` after [`normalize_numbers`]: the form every hash is taken over.
 pub fn canonical_normalized(v: &Value) -> Result<String> {
-    canonical(&normalize_numbers(v)?)
+    let mut out = Vec::with_capacity(256);
+    if crate::jcs::write_normalized(v, &mut out).is_err() {
+        // A number without an exact decimal form: take the slow path, which names its JSON path.
+        return canonical(&normalize_numbers(v)?);
+    }
+    String::from_utf8(out).map_err(|e| Error::Internal(format!("canonical JSON: {e}")))
 }
 
 /// `"sha256:<hex>"` of `bytes`.

@@ -127,5 +127,12 @@ mod differential {
             let theirs = serde_json_canonicalizer::to_string(&v).unwrap();
             prop_assert_eq!(ours, theirs);
         }
+
+        #[test]
+        fn normalized_in_one_pass_is_canonical_of_the_normalized_copy(v in value()) {
+            let one_pass = passgate::json::canonical_normalized(&v).unwrap();
+            let two_pass = passgate::json::canonical(&passgate::json::normalize_numbers(&v).unwrap()).unwrap();
+            prop_assert_eq!(one_pass, two_pass);
+        }
     }
 }
