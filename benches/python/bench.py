@@ -192,10 +192,10 @@ def main() -> None:
         }
 
         def pg() -> bool:
-            return engine.dry_run(GATE, token, p).allowed
+            return bool(engine.dry_run(GATE, token, p).allowed)
 
         def cedar() -> bool:
-            return cedarpy.is_authorized(cedar_request, cedar_policies, cedar_entities).allowed
+            return bool(cedarpy.is_authorized(cedar_request, cedar_policies, cedar_entities).allowed)
 
         def cas() -> bool:
             return bool(enforcer.enforce(sub, GATE, p, st))
@@ -230,8 +230,8 @@ def main() -> None:
         "tz": tz,
         "results": results,
     }
-    with open(out_path, "w") as f:
-        json.dump(out, f, indent=1)
+    with open(out_path, "w") as out_file:
+        json.dump(out, out_file, indent=1)
     for case, rows in results.items():
         for name, r in rows.items():
             print(f"python {case:15} {name:17} {r['median']:10.2f} µs (min {r['min']:.2f})")

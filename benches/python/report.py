@@ -61,8 +61,13 @@ def machine() -> dict[str, str]:
         mem = f"{kb / 1024 / 1024:.0f} GiB"
     except (OSError, ValueError, IndexError):
         pass
+    try:
+        load = " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        load = "?"
     return {
         "CPU": cpu,
+        "load average when the report was written (1 / 5 / 15 min; other jobs share this VM)": load,
         "cores": str(os.cpu_count()),
         "memory": mem,
         "OS": os_name,
@@ -146,15 +151,13 @@ def main() -> None:
     for key, label in TIER1_ROWS:
         cells = []
         for k in CASES:
-            v = c(f"tier1/{key}/{k}")
-            cells.append(f"{fmt(v)} | {ratio(v, base[k])}")
+            t1 = c(f"tier1/{key}/{k}")
+            cells.append(f"{fmt(t1)} | {ratio(t1, base[k])}")
         w(f"| {label} | " + " | ".join(cells) + " |")
     w("")
     rego_fast = {k: _min(c(f"tier1/regorus-interp/{k}"), c(f"tier1/regorus-rvm/{k}")) for k in CASES}
-    worst_cedar = min(
-        (_div(c(f"tier1/cedar-prebuilt/{k}"), base[k]) for k in CASES if base[k] is not None), default=None
-    )
-    worst_rego = min((_div(rego_fast[k], base[k]) for k in CASES if base[k] is not None), default=None)
+    worst_cedar = min(_vals([_div(c(f"tier1/cedar-prebuilt/{k}"), base[k]) for k in CASES]), default=None)
+    worst_rego = min(_vals([_div(rego_fast[k], base[k]) for k in CASES]), default=None)
     goals.append(("Rust evaluation ≥ 10× faster than Cedar (pre-built request, worst case)", _x(worst_cedar), _ge(worst_cedar, 10)))
     goals.append(("Rust evaluation ≥ 5× faster than regorus's fastest path (worst case)", _x(worst_rego), _ge(worst_rego, 5)))
 
@@ -231,9 +234,9 @@ def main() -> None:
         for eng in [ours, *peers]:
             cells = []
             for k in CASES:
-                v = res.get(k, {}).get(eng, {}).get("median")
+                pv = res.get(k, {}).get(eng, {}).get("median")
                 o = res.get(k, {}).get(ours, {}).get("median")
-                cells.append(f"{fmt(v)} | {'—' if eng == ours else ratio(v, o)}")
+                cells.append(f"{fmt(pv)} | {'—' if eng == ours else ratio(pv, o)}")
             w(f"| {eng} | " + " | ".join(cells) + " |")
         full = res.get("full-decision", {})
         for name, r in full.items():
