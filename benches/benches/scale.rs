@@ -27,20 +27,29 @@ fn scale(c: &mut Criterion) {
     let mut g = c.benchmark_group("scale");
     for n in [1, size(100, 10), size(10_000, 100)] {
         let (calls, spent) = Case::Allow.state();
-        let mut setup = Setup::new(Arc::new(SuppliedState::new([("burst", calls), ("daily", spent)])));
+        let mut setup = Setup::new(Arc::new(SuppliedState::new([
+            ("burst", calls),
+            ("daily", spent),
+        ])));
         setup.extra_gates = n - 1;
         let (e, _clock) = engine(&setup, &issuer).unwrap();
         assert!(e.dry_run(&req).unwrap().allowed);
-        g.bench_function(format!("gates/{n}"), |b| b.iter(|| black_box(e.dry_run(black_box(&req)).unwrap())));
+        g.bench_function(format!("gates/{n}"), |b| {
+            b.iter(|| black_box(e.dry_run(black_box(&req)).unwrap()))
+        });
     }
     for n in [0, size(1_000_000, 1_000)] {
         let store = Arc::new(MemoryStore::default());
         for i in 0..n {
-            store.revoke(&format!("psp_revoked_{i:08}"), NOW_MS).unwrap();
+            store
+                .revoke(&format!("psp_revoked_{i:08}"), NOW_MS)
+                .unwrap();
         }
         let (e, _clock) = engine(&Setup::new(store), &issuer).unwrap();
         assert!(e.dry_run(&req).unwrap().allowed);
-        g.bench_function(format!("revoked/{n}"), |b| b.iter(|| black_box(e.dry_run(black_box(&req)).unwrap())));
+        g.bench_function(format!("revoked/{n}"), |b| {
+            b.iter(|| black_box(e.dry_run(black_box(&req)).unwrap()))
+        });
     }
     g.finish();
     chain(size(1_000_000, 1_000));
@@ -84,18 +93,34 @@ fn chain(n: usize) {
         "read_back_s": read,
         "verify_total_s": verify,
         "verify_us_per_record": verify / n as f64 * 1e6,
+        "peak_rss_mib": peak_rss_mib(),
     });
     eprintln!("scale/chain: {out}");
     if let Some(dir) = std::env::var_os("PASSGATE_BENCH_OUT") {
-        std::fs::write(std::path::Path::new(&dir).join("scale-chain.json"), out.to_string()).unwrap();
+        std::fs::write(
+            std::path::Path::new(&dir).join("scale-chain.json"),
+            out.to_string(),
+        )
+        .unwrap();
     }
+}
+
+/// The process's peak resident set (Linux `VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
 }
 
 criterion_group!(name = g; config = config(); targets = scale);
 criterion_main!(g);
 
 fn config() -> Criterion {
-    let secs = std::env::var("PASSGATE_BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(2.0);
+    let secs = std::env::var("PASSGATE_BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2.0);
     Criterion::default()
         .sample_size(20)
         .warm_up_time(std::time::Duration::from_millis(500))

@@ -62,9 +62,14 @@ fn tier1(c: &mut Criterion) {
         });
 
         let input = rego_input(case).unwrap();
-        assert_eq!(rego_interpreter_allowed(&mut interp, input.clone()).unwrap(), want);
+        assert_eq!(
+            rego_interpreter_allowed(&mut interp, input.clone()).unwrap(),
+            want
+        );
         g.bench_function(format!("regorus-interp/{name}"), |b| {
-            b.iter(|| black_box(rego_interpreter_allowed(&mut interp, black_box(input.clone())).unwrap()))
+            b.iter(|| {
+                black_box(rego_interpreter_allowed(&mut interp, black_box(input.clone())).unwrap())
+            })
         });
         assert_eq!(rego_vm_allowed(&mut vm, input.clone()).unwrap(), want);
         g.bench_function(format!("regorus-rvm/{name}"), |b| {
@@ -78,7 +83,10 @@ criterion_group!(name = g; config = config(); targets = tier1);
 criterion_main!(g);
 
 fn config() -> Criterion {
-    let secs = std::env::var("PASSGATE_BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(2.0);
+    let secs = std::env::var("PASSGATE_BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2.0);
     Criterion::default()
         .sample_size(20)
         .warm_up_time(std::time::Duration::from_millis(500))

@@ -39,8 +39,14 @@ fn tier2(c: &mut Criterion) {
         let (e, _clock) = engine(&setup, &issuer).unwrap();
         let req = request(Case::Allow, &token);
         assert!(e.enforce(&req).unwrap().allowed);
-        let id = if cache { "enforce-cached/allow" } else { "enforce-uncached/allow" };
-        g.bench_function(id, |b| b.iter(|| black_box(e.enforce(black_box(&req)).unwrap())));
+        let id = if cache {
+            "enforce-cached/allow"
+        } else {
+            "enforce-uncached/allow"
+        };
+        g.bench_function(id, |b| {
+            b.iter(|| black_box(e.enforce(black_box(&req)).unwrap()))
+        });
         if cache {
             g.bench_function("dry-run/allow", |b| {
                 b.iter(|| black_box(e.dry_run(black_box(&req)).unwrap()))
@@ -61,8 +67,19 @@ fn tier2(c: &mut Criterion) {
     }
 
     // The floors, on the real sizes: the record an allowed enforce signs, the passport token.
-    let (e, _clock) = engine(&Setup { caps: raised, ..Setup::new(Arc::new(MemoryStore::default())) }, &issuer).unwrap();
-    let record = e.enforce(&request(Case::Allow, &token)).unwrap().attestation.unwrap();
+    let (e, _clock) = engine(
+        &Setup {
+            caps: raised,
+            ..Setup::new(Arc::new(MemoryStore::default()))
+        },
+        &issuer,
+    )
+    .unwrap();
+    let record = e
+        .enforce(&request(Case::Allow, &token))
+        .unwrap()
+        .attestation
+        .unwrap();
     let body = serde_json::to_vec(&record).unwrap();
     let key = KeyPair::generate().unwrap();
     g.bench_function("floor-sign", |b| {
@@ -86,14 +103,21 @@ fn tier2(c: &mut Criterion) {
         })
     });
     g.finish();
-    eprintln!("tier2: attestation record {} bytes, passport token {} bytes", body.len(), msg.len());
+    eprintln!(
+        "tier2: attestation record {} bytes, passport token {} bytes",
+        body.len(),
+        msg.len()
+    );
 }
 
 criterion_group!(name = g; config = config(); targets = tier2);
 criterion_main!(g);
 
 fn config() -> Criterion {
-    let secs = std::env::var("PASSGATE_BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(3.0);
+    let secs = std::env::var("PASSGATE_BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3.0);
     Criterion::default()
         .sample_size(30)
         .warm_up_time(std::time::Duration::from_millis(500))

@@ -84,7 +84,8 @@ impl Case {
     pub fn history(self) -> Vec<(i64, i64)> {
         match self {
             Case::DenyDaily => {
-                let mut h: Vec<(i64, i64)> = (0..7).map(|i| (500, 3_600_000 - i * 61_000)).collect();
+                let mut h: Vec<(i64, i64)> =
+                    (0..7).map(|i| (500, 3_600_000 - i * 61_000)).collect();
                 h.extend([(500, 30_000), (500, 20_000), (450, 10_000)]);
                 h
             }

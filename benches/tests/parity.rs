@@ -15,7 +15,10 @@ fn every_engine_agrees_on_every_case() {
 
         let supplied = supplied_engine(case, &issuer).unwrap();
         let d = supplied.dry_run(&req).unwrap();
-        assert_eq!(d.allowed, want, "passgate (supplied state), {case:?}: {d:?}");
+        assert_eq!(
+            d.allowed, want,
+            "passgate (supplied state), {case:?}: {d:?}"
+        );
         // Enforcing against supplied state gives the same verdict (and counts nothing).
         assert_eq!(supplied.enforce(&req).unwrap().allowed, want, "{case:?}");
 
@@ -62,7 +65,9 @@ fn every_engine_denies_each_constraint_alone() {
         ("currency", |p, _, _| p["currency"] = "GBP".into()),
         ("hours", |_, st, _| st["minute_of_day"] = 1020.into()),
         ("burst", |_, st, _| st["calls_last_minute"] = 10.into()),
-        ("permission", |_, _, perms| *perms = serde_json::json!(["payments:read"])),
+        ("permission", |_, _, perms| {
+            *perms = serde_json::json!(["payments:read"])
+        }),
     ];
     for (what, tweak) in variants {
         let mut p = payload(Case::Allow.amount());
@@ -80,7 +85,10 @@ fn every_engine_denies_each_constraint_alone() {
         let tok = if what == "permission" {
             let perms: Vec<String> = serde_json::from_value(perms.clone()).unwrap();
             issuer
-                .issue_passport_at(&passgate::PassportRequest::new(AGENT, perms), ISSUED_AT_SECS)
+                .issue_passport_at(
+                    &passgate::PassportRequest::new(AGENT, perms),
+                    ISSUED_AT_SECS,
+                )
                 .unwrap()
                 .token
         } else {
@@ -111,7 +119,13 @@ fn every_engine_denies_each_constraint_alone() {
             .to_string(),
         )
         .unwrap();
-        assert!(!rego_vm_allowed(&mut vm, input.clone()).unwrap(), "rvm, {what}");
-        assert!(!rego_interpreter_allowed(&mut interp, input).unwrap(), "rego, {what}");
+        assert!(
+            !rego_vm_allowed(&mut vm, input.clone()).unwrap(),
+            "rvm, {what}"
+        );
+        assert!(
+            !rego_interpreter_allowed(&mut interp, input).unwrap(),
+            "rego, {what}"
+        );
     }
 }
