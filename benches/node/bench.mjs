@@ -15,7 +15,7 @@
 // Run: `make bench`, or `cd benches/node && npm install && node bench.mjs OUT.json` after
 // `make node-build`.
 import { createRequire } from 'node:module'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { Engine, Issuer } from '../../bindings-node/passgate.mjs'
 import { newEnforcer, newModelFromString, StringAdapter } from 'casbin'
 
@@ -113,10 +113,12 @@ const issuer = Issuer.generate()
 const token = issuer.issuePassport({ agentId: AGENT, permissions: PERMISSIONS }).token
 const sub = { id: AGENT, permissions: PERMISSIONS }
 
-const pre = cedar.preparsePolicySet('bench', CEDAR_POLICY)
+const pre = cedar.preparsePolicySet('bench', { staticPolicies: CEDAR_POLICY })
 if (pre.type !== 'success') throw new Error(`cedar: ${JSON.stringify(pre)}`)
 const cedarEntities = [{ uid: { type: 'Agent', id: AGENT }, attrs: { permissions: PERMISSIONS }, parents: [] }]
 const enforcer = await newEnforcer(newModelFromString(CASBIN_MODEL), new StringAdapter(`p, ${GATE}, payments:transfer`))
+
+const version = (pkg) => JSON.parse(readFileSync(new URL(`./node_modules/${pkg}/package.json`, import.meta.url), 'utf8')).version
 
 const results = {}
 for (const c of CASES) {
@@ -157,8 +159,8 @@ for (const c of CASES) {
 
 const out = {
   node: process.version,
-  cedarWasm: require('@cedar-policy/cedar-wasm/package.json').version,
-  casbin: require('casbin/package.json').version,
+  cedarWasm: version('@cedar-policy/cedar-wasm'),
+  casbin: version('casbin'),
   tz,
   results,
 }

@@ -125,9 +125,13 @@ def main() -> None:
     md: list[str] = []
     w = md.append
     w("# passgate benchmark results\n")
-    w("Written by `make bench` (benches/python/report.py) from one run: every ratio compares numbers")
-    w("measured in that same run. Medians. Lower is better. Peers are dev-only dependencies of the")
-    w("benchmark crate / scripts; nothing shipped depends on them.\n")
+    w("Written by benches/python/report.py, the last step of `make bench`. Every ratio compares numbers")
+    w("measured in the same process (Rust: one criterion binary; Python, Node: one script, interleaved).")
+    w("Medians. Lower is better. Peers are dev-only dependencies of the benchmark crate / scripts;")
+    w("nothing shipped depends on them.\n")
+    note = os.environ.get("PASSGATE_BENCH_NOTE")
+    if note:
+        w(f"**Note on this run:** {note}\n")
     w("## Machine\n")
     for k, v in machine().items():
         w(f"- {k}: {v}")
@@ -220,7 +224,7 @@ def main() -> None:
         flat = _div(crit[gate_keys[-1]], crit[gate_keys[0]])
         goals.append((
             f"Flat from 1 to {int(gate_keys[-1].rsplit('/', 1)[1]):,} gates (within 10%)",
-            f"{fmt(crit[gate_keys[-1]])} vs {fmt(crit[gate_keys[0]])} µs ({_x(flat)})",
+            f"{fmt(crit[gate_keys[-1]])} vs {fmt(crit[gate_keys[0]])} µs (ratio {flat:.2f})" if flat else "—",
             None if flat is None else flat <= 1.10,
         ))
 
@@ -321,7 +325,7 @@ def chart(crit: dict[str, float], py: dict[str, Any], node: dict[str, Any], out:
         for i, v in enumerate(vals):
             ax.text(v, i, f" {fmt(v)}", va="center", fontsize=7)
         ax.set_xlim(min(vals) / 2, max(vals) * 6)
-    fig.suptitle("passgate vs peers — one `make bench` run (lower is better)", fontsize=11)
+    fig.suptitle("passgate vs peers, µs per call (lower is better) — see benches/RESULTS.md", fontsize=11)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 
