@@ -2,7 +2,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: demo test test-rust lint bench bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build node-examples test-mcp test-mcp-python test-mcp1 test-mcp-node
+.PHONY: demo test test-rust lint bench bench-core bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build node-examples test-mcp test-mcp-python test-mcp1 test-mcp-node
 
 # Python: a virtual environment at the repo root, with passgate built into it by maturin.
 PYTHON ?= python3
@@ -66,7 +66,27 @@ test-mcp1: python-package $(VENV1)/bin/python
 	$(VENV1)/bin/python -m pip install -q --disable-pip-version-check "mcp>=1.20,<2" "pytest>=8"
 	cd bindings-python && PYTHONPATH=python $(VENV1)/bin/python -m pytest -q -p no:cacheprovider tests/test_mcp.py
 
-bench:
+# The benchmark of issue 8, one command: the Rust criterion benches against Cedar and regorus
+# (tier 1 evaluation, tier 2 full decision vs the Ed25519 floor, scale), the Python bench (cedarpy,
+# casbin, a dict check) and the Node bench (cedar-wasm, casbin), then benches/RESULTS.md and
+# benches/results.png. About 15 minutes on 2 cores once built. PASSGATE_BENCH_SECS sets criterion's
+# measurement time per bench (default 2 s; tier 2 3 s).
+BENCH_OUT := $(abspath $(or $(CARGO_TARGET_DIR),target))/bench-results
+
+bench: python-package node-build
+	$(VENV_PY) -m pip install -q --disable-pip-version-check -r benches/python/requirements.txt
+	cd benches/node && $(NPM) install --no-audit --no-fund --silent
+	mkdir -p $(BENCH_OUT)
+	CRITERION_HOME=$(BENCH_OUT)/criterion PASSGATE_BENCH_OUT=$(BENCH_OUT) \
+		$(CARGO) bench -p passgate-benches --bench tier1 --bench tier2 --bench scale
+	$(VENV_PY) benches/python/bench.py $(BENCH_OUT)/python.json
+	cd benches/node && $(NODE) bench.mjs $(BENCH_OUT)/node.json
+	$(VENV_PY) benches/python/report.py $(BENCH_OUT)/criterion $(BENCH_OUT)/scale-chain.json \
+		$(BENCH_OUT)/python.json $(BENCH_OUT)/node.json benches/RESULTS.md benches/results.png \
+		benches/PROFILE.md
+
+# The core's own quick bench (evaluation, enforce, floors), without the peers.
+bench-core:
 	$(CARGO) bench -p passgate --bench engine
 
 # Decisions per second on each store (memory, SQLite, Redis), next to each backend's floor.

@@ -1,0 +1,33 @@
+//! The tier-2 full decision in a loop, for a profiler: `enforce` of the allow case on the memory
+//! store (cached passport; `uncached` as first argument turns the passport cache off), N calls
+//! (second argument, default 20,000).
+//!
+//! `cargo build --profile bench -p passgate-benches --example profile_enforce`, then e.g.
+//! `valgrind --tool=callgrind target/bench/examples/profile_enforce cached 2000`.
+
+use std::sync::Arc;
+
+use passgate::store::MemoryStore;
+use passgate_benches::{engine, passport, request, Case, Res, Setup};
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let uncached = args.get(1).is_some_and(|a| a == "uncached");
+    let n: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let (issuer, token) = passport()?;
+    let mut setup = Setup::new(Arc::new(MemoryStore::default()));
+    setup.caps = (1_000_000_000, 1_000_000_000_000);
+    if uncached {
+        setup.cache_size = 0;
+    }
+    let (e, _clock) = engine(&setup, &issuer)?;
+    let req = request(Case::Allow, &token);
+    let mut allowed = 0usize;
+    for _ in 0..n {
+        if e.enforce(&req).map_err(|e| e.to_string())?.allowed {
+            allowed += 1;
+        }
+    }
+    println!("{allowed} of {n} allowed");
+    Ok(())
+}
