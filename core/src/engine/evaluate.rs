@@ -105,11 +105,25 @@ pub(super) struct Evaluation<'a> {
     /// How many checks precede the cumulative ones.
     pub(super) base_checks: usize,
     pub(super) request_hash: String,
-    /// The fingerprint an approval of this request is bound to.
-    pub(super) fingerprint: String,
+    /// The host's key of an anonymous caller (part of the approval fingerprint).
+    pub(super) client: Option<String>,
     pub(super) approval: ApprovalNeed,
     /// The ids (and descriptions) of the approval constraints that hold.
     pub(super) approval_reasons: Vec<Value>,
+}
+
+impl Evaluation<'_> {
+    /// The fingerprint an approval of this request is bound to: computed only when an approval
+    /// is asked for or presented, not on every evaluation.
+    pub(super) fn fingerprint(&self) -> Result<String> {
+        let d = &self.decision;
+        approval::fingerprint(
+            &d.gate,
+            d.passport_id.as_deref(),
+            self.client.as_deref(),
+            &self.request_hash,
+        )
+    }
 }
 
 /// Compiles one caveat. A caveat may carry `gates` (names, or prefixes ending in `*`) limiting the
@@ -170,12 +184,6 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         Caller::Agent(v) => (Some(v.agent_id.clone()), Some(v.passport_id.clone())),
         _ => (None, None),
     };
-    let fingerprint = approval::fingerprint(
-        &req.gate,
-        passport_id.as_deref(),
-        req.client.as_deref(),
-        &request_hash,
-    )?;
     let gate = policy.and_then(|p| p.gate(&req.gate));
     let decision = Decision {
         decision: Verdict::Deny,
@@ -202,7 +210,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         identity_ok: false,
         base_checks: 0,
         request_hash,
-        fingerprint,
+        client: req.client.clone(),
         approval: ApprovalNeed::None,
         approval_reasons: Vec::new(),
     };
@@ -439,7 +447,7 @@ fn approval_check(
             "the approval is for another passport".into(),
         );
     }
-    if claims.fingerprint != eval.fingerprint {
+    if eval.fingerprint().ok().as_ref() != Some(&claims.fingerprint) {
         return fail(
             "APPROVAL_PAYLOAD_MISMATCH",
             "the approval is for another payload".into(),
@@ -656,7 +664,7 @@ pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
     eval.decision.approval_request = (eval.decision.decision == Verdict::Escalate).then(|| {
         let d = &eval.decision;
         serde_json::json!({
-            "evaluation_id": d.evaluation_id, "fingerprint": eval.fingerprint, "gate": d.gate,
+            "evaluation_id": d.evaluation_id, "fingerprint": eval.fingerprint().ok(), "gate": d.gate,
             "agent_id": d.agent_id, "passport_id": d.passport_id, "reasons": eval.approval_reasons,
         })
     });

@@ -442,7 +442,7 @@ impl Engine {
         let d = &eval.decision;
         Some(ApprovalRecord {
             evaluation_id: d.evaluation_id.clone(),
-            fingerprint: eval.fingerprint.clone(),
+            fingerprint: eval.fingerprint().ok()?,
             gate: d.gate.clone(),
             agent_id: d.agent_id.clone(),
             passport_id: d.passport_id.clone(),
