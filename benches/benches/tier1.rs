@@ -83,12 +83,5 @@ criterion_group!(name = g; config = config(); targets = tier1);
 criterion_main!(g);
 
 fn config() -> Criterion {
-    let secs = std::env::var("PASSGATE_BENCH_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2.0);
-    Criterion::default()
-        .sample_size(20)
-        .warm_up_time(std::time::Duration::from_millis(500))
-        .measurement_time(std::time::Duration::from_secs_f64(secs))
+    passgate_benches::criterion_config(2.0, 20)
 }

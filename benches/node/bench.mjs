@@ -17,6 +17,7 @@
 import { createRequire } from 'node:module'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { Engine, Issuer } from '../../bindings-node/passgate.mjs'
+import { interleaved } from './timing.mjs'
 import { newEnforcer, newModelFromString, StringAdapter } from 'casbin'
 
 const require = createRequire(import.meta.url)
@@ -90,23 +91,6 @@ e = some(where (p.eft == allow))
 m = r.act == p.act && r.sub.permissions.includes(p.perm) && r.obj.amount <= 500 && (r.obj.currency == "USD" || r.obj.currency == "EUR") && r.st.minute_of_day >= 540 && r.st.minute_of_day < 1020 && r.st.calls_last_minute + 1 <= 10 && r.st.spent_today + r.obj.amount <= 5000
 `
 
-/** Median and fastest µs per call, interleaving the functions round by round. */
-function interleaved(fns, { batch = 200, rounds = 41, warmup = 2000 } = {}) {
-  const names = Object.keys(fns)
-  for (const n of names) for (let i = 0; i < warmup; i++) fns[n]()
-  const per = Object.fromEntries(names.map((n) => [n, []]))
-  for (let r = 0; r < rounds; r++) {
-    for (const n of names) {
-      const t = process.hrtime.bigint()
-      for (let i = 0; i < batch; i++) fns[n]()
-      per[n].push(Number(process.hrtime.bigint() - t) / 1000 / batch)
-    }
-  }
-  return Object.fromEntries(names.map((n) => {
-    const s = per[n].sort((a, b) => a - b)
-    return [n, { median: s[s.length >> 1], min: s[0] }]
-  }))
-}
 
 const { tz, minute } = localZone()
 const issuer = Issuer.generate()
@@ -148,7 +132,7 @@ for (const c of CASES) {
     casbin: () => enforcer.enforceSync(sub, GATE, p, st),
   }
   for (const [n, f] of Object.entries(fns)) if (f() !== want) throw new Error(`parity: ${n} says ${!want} on ${c}`)
-  results[c] = interleaved(fns)
+  results[c] = interleaved(fns, { batch: 200, rounds: 41, warmup: 2000 })
   for (const [n, f] of Object.entries(fns)) if (f() !== want) throw new Error(`parity after the run: ${n} on ${c}`)
 }
 {

@@ -35,6 +35,19 @@ fn s<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
+/// The suite's criterion settings: `samples` samples, `PASSGATE_BENCH_SECS` seconds of measurement
+/// per bench (default `default_secs`), half a second of warm-up.
+pub fn criterion_config(default_secs: f64, samples: usize) -> criterion::Criterion {
+    let secs = std::env::var("PASSGATE_BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_secs);
+    criterion::Criterion::default()
+        .sample_size(samples)
+        .warm_up_time(std::time::Duration::from_millis(500))
+        .measurement_time(std::time::Duration::from_secs_f64(secs))
+}
+
 pub const GATE: &str = "payments.transfer";
 pub const AGENT: &str = "agent-1";
 pub const PERMISSIONS: [&str; 4] = ["payments:transfer", "payments:read", "web:fetch", "fs:read"];
