@@ -1,0 +1,1 @@
+//! Attacks on identity and trust: forged approvals, minted sub-passports, escaped limits.

@@ -1,0 +1,1 @@
+//! Attacks through payload values: what the agent puts in its arguments.
