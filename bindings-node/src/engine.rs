@@ -368,8 +368,10 @@ impl Engine {
         env: &'e Env,
         filter: Option<Unknown<'_>>,
     ) -> Result<Unknown<'e>> {
-        let f = counter_filter(filter, "cumulativeState")?;
-        let counters = self.inner.cumulative_state(&f).js()?;
+        let mut counters = Vec::new();
+        for f in counter_filters(&self.inner, filter, "cumulativeState")? {
+            counters.extend(self.inner.cumulative_state(&f).js()?);
+        }
         let mut arr = convert::array(env, counters.len())?;
         for (i, c) in counters.iter().enumerate() {
             arr.set(u32::try_from(i).unwrap_or(u32::MAX), counter_to_js(env, c)?)
@@ -382,8 +384,10 @@ impl Engine {
     /// and returns how many were deleted.
     #[napi(ts_args_type = "filter?: CounterFilter")]
     pub fn reset_cumulative_state(&self, filter: Option<Unknown<'_>>) -> Result<u32> {
-        let f = counter_filter(filter, "resetCumulativeState")?;
-        let n = self.inner.reset_cumulative_state(&f).js()?;
+        let mut n = 0;
+        for f in counter_filters(&self.inner, filter, "resetCumulativeState")? {
+            n += self.inner.reset_cumulative_state(&f).js()?;
+        }
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
@@ -631,7 +635,13 @@ fn load_policy(v: Unknown<'_>) -> Result<passgate::Policy> {
 
 const COUNTER_FILTER: &[&str] = &["namespace", "constraint", "scope", "gate", "agentId"];
 
-fn counter_filter(filter: Option<Unknown<'_>>, what: &'static str) -> Result<CounterFilter> {
+/// The counter filters of `{namespace, constraint, scope, gate, agentId}`: `agentId` names the
+/// agent's counters under every trusted issuer (`Engine::agent_scopes`).
+fn counter_filters(
+    engine: &passgate::Engine,
+    filter: Option<Unknown<'_>>,
+    what: &'static str,
+) -> Result<Vec<CounterFilter>> {
     let o = Options::read(filter, what, COUNTER_FILTER)?;
     let mut f = CounterFilter {
         namespace: o.str("namespace")?,
@@ -641,10 +651,7 @@ fn counter_filter(filter: Option<Unknown<'_>>, what: &'static str) -> Result<Cou
     if let Some(g) = o.str("gate")? {
         f.namespace = Some(format!("gate:{g}"));
     }
-    if let Some(id) = o.str("agentId")? {
-        f.scope = Some(format!("agent:{id}"));
-    }
-    Ok(f)
+    Ok(engine.agent_filters(f, o.str("agentId")?.as_deref()))
 }
 
 const ATTESTATION_FILTER: &[&str] = &[

@@ -2,12 +2,23 @@
 //! on its retry.
 //!
 //! A token is `pga1.<base64url(claims)>.<base64url(sig)>` where `claims` is the RFC 8785 JSON of
-//! `{v, jti, evaluation_id, fingerprint, gate, passport_id, client, approver, iat, exp, kid}` (times
-//! in epoch ms) and `sig` is Ed25519, by the approving engine's key (`kid`), over
-//! `passgate-approval-v1\n` followed by the SHA-256 of the claims. The signature makes the token
-//! tamper-evident and attributable; the store's approval record (by `evaluation_id`, naming the
-//! token's `jti`) is what makes it valid, and single-use: admitting the request marks it used in
-//! the same atomic commit.
+//! `{v, jti, evaluation_id, fingerprint, gate, passport_id, approver, iat, exp, kid}` (times in
+//! epoch ms; the anonymous caller's `client` is bound through `fingerprint`) and `sig` is Ed25519,
+//! by the approving engine's key (`kid`), over `passgate-approval-v1\n` followed by the SHA-256
+//! of the claims.
+//!
+//! A token is valid only if **all** of these hold (the engine checks them; the agent holding the
+//! token is the adversary, and it can read the attestation log):
+//! - it is at most [`MAX_TOKEN_BYTES`] long (checked before anything is decoded);
+//! - its `kid` is a key the engine trusts for approvals — its own signing key, or the key the
+//!   store's approval record names as the approving engine's — and the signature verifies with it
+//!   (a token signed with any other key, the agent's own included, proves nothing);
+//! - its claims equal the store's approval record (fingerprint, gate, passport), and the request
+//!   presenting it has that same fingerprint (gate, passport, client, payload);
+//! - the record is `approved` with this token's `jti`, not expired; admitting the request marks
+//!   it `used` in the same atomic commit, which checks the token id and the fingerprint again.
+//!
+//! The log never holds a token id in clear (`approval.granted` records its SHA-256).
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -18,6 +29,8 @@ use crate::keys::{b64u_decode, b64u_encode, KeyPair, PublicKey};
 
 /// The bytes every approval signature starts with.
 pub const DOMAIN: &[u8] = b"passgate-approval-v1\n";
+/// The longest approval token read; a longer one is refused before it is decoded.
+pub const MAX_TOKEN_BYTES: usize = 4096;
 const PREFIX: &str = "pga1";
 
 /// The fields an approval binds.
@@ -56,10 +69,55 @@ pub fn sign(claims: &Claims, key: &KeyPair) -> Result<String> {
     ))
 }
 
-/// Reads a token and checks its signature against its own `kid` (validity against the store, the
-/// request and the clock is the engine's business). Errors are `INVALID_ARGUMENT` with the reason.
-pub fn verify(token: &str) -> Result<Claims> {
+/// A token read but not yet verified: its claims, and what its signature covers.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub claims: Claims,
+    canonical: String,
+    sig: Vec<u8>,
+}
+
+impl Decoded {
+    /// Checks the signature against the key `trusted` (a did:key): the token's `kid` must be it.
+    /// A token whose `kid` is any other key fails, whatever its signature.
+    pub fn verify_by(&self, trusted: &str) -> Result<()> {
+        if self.claims.kid != trusted {
+            return Err(Error::InvalidArgument(
+                "approval token: signed by a key this engine does not trust for approvals"
+                    .to_string(),
+            ));
+        }
+        PublicKey::from_did(trusted)?
+            .verify_strict(&signing_input(&self.canonical), &self.sig)
+            .map_err(|e| Error::InvalidArgument(format!("approval token: signature: {e}")))
+    }
+}
+
+/// Reads `token` and verifies its signature by one of `trusted` (did:keys). Validity against the
+/// store, the request and the clock is the engine's business. Errors are `INVALID_ARGUMENT`.
+pub fn verify(token: &str, trusted: &[&str]) -> Result<Claims> {
+    let d = decode(token)?;
+    let key = trusted
+        .iter()
+        .find(|k| **k == d.claims.kid)
+        .copied()
+        .unwrap_or_default();
+    d.verify_by(key)?;
+    Ok(d.claims)
+}
+
+/// The SHA-256 of a token id, as the log records it (`sha256:<hex>`).
+pub fn token_id_hash(jti: &str) -> String {
+    json::sha256_tagged(jti.as_bytes())
+}
+
+/// Reads a token's claims **without** verifying its signature (see [`Decoded::verify_by`]).
+/// Bounded: a token over [`MAX_TOKEN_BYTES`] is refused before decoding.
+pub fn decode(token: &str) -> Result<Decoded> {
     let bad = |m: &str| Error::InvalidArgument(format!("approval token: {m}"));
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(bad(&format!("longer than {MAX_TOKEN_BYTES} bytes")));
+    }
     let mut parts = token.split('.');
     let (Some(PREFIX), Some(body), Some(sig), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -99,10 +157,11 @@ pub fn verify(token: &str) -> Result<Claims> {
     if json::canonical(&v)? != text {
         return Err(bad("claims are not in canonical form"));
     }
-    PublicKey::from_did(&claims.kid)?
-        .verify_strict(&signing_input(text), &sig)
-        .map_err(|e| bad(&format!("signature: {e}")))?;
-    Ok(claims)
+    Ok(Decoded {
+        claims,
+        canonical: text.to_string(),
+        sig,
+    })
 }
 
 /// The request fingerprint an approval is bound to: gate, passport id, client and the request's
@@ -142,7 +201,13 @@ mod tests {
     fn round_trip_and_tamper() {
         let key = KeyPair::generate().unwrap();
         let t = sign(&claims(&key), &key).unwrap();
-        assert_eq!(verify(&t).unwrap(), claims(&key));
+        assert_eq!(verify(&t, &[key.did()]).unwrap(), claims(&key));
+        // Signed by a key nobody trusts: refused, however well-formed.
+        let other = KeyPair::generate().unwrap();
+        assert!(verify(&t, &[other.did()]).is_err());
+        let own = sign(&claims(&other), &other).unwrap();
+        assert!(verify(&own, &[key.did()]).is_err());
+        assert!(decode(&"x".repeat(MAX_TOKEN_BYTES + 1)).is_err());
         let (head, sig) = t.rsplit_once('.').unwrap();
         let body =
             String::from_utf8(b64u_decode(head.split('.').nth(1).unwrap()).unwrap()).unwrap();
@@ -150,7 +215,7 @@ mod tests {
             "pga1.{}.{sig}",
             b64u_encode(body.replace("alice", "mallo").as_bytes())
         );
-        assert!(verify(&forged).is_err());
-        assert!(verify("pga1.x").is_err());
+        assert!(verify(&forged, &[key.did()]).is_err());
+        assert!(verify("pga1.x", &[key.did()]).is_err());
     }
 }

@@ -20,6 +20,8 @@ use crate::keys::{b64u_decode, b64u_encode, KeyPair, PublicKey};
 
 /// The bytes every attestation signature starts with.
 pub const DOMAIN: &[u8] = b"passgate-attestation-v1\n";
+/// The bytes every chain-head signature starts with (a head is not a record of the chain).
+pub const HEAD_DOMAIN: &[u8] = b"passgate-chain-head-v1\n";
 
 /// The record format version (`body.v`).
 pub const VERSION: u64 = 1;
@@ -33,18 +35,22 @@ fn digest_of(body: &Value) -> Result<[u8; 32]> {
     Ok(Sha256::digest(canonical.as_bytes()).into())
 }
 
-fn signing_input(digest: &[u8; 32]) -> Vec<u8> {
-    let mut msg = Vec::with_capacity(DOMAIN.len() + 32);
-    msg.extend_from_slice(DOMAIN);
+fn domain_input(domain: &[u8], digest: &[u8; 32]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(domain.len() + 32);
+    msg.extend_from_slice(domain);
     msg.extend_from_slice(digest);
     msg
 }
 
 /// Hashes and signs `body`, returning the record and its `hash`.
 pub fn seal(body: Value, key: &KeyPair) -> Result<(Value, String)> {
+    seal_in(DOMAIN, body, key)
+}
+
+fn seal_in(domain: &[u8], body: Value, key: &KeyPair) -> Result<(Value, String)> {
     let digest = digest_of(&body)?;
     let hash = format!("sha256:{}", hex::encode(digest));
-    let sig = b64u_encode(&key.sign(&signing_input(&digest)));
+    let sig = b64u_encode(&key.sign(&domain_input(domain, &digest)));
     let mut record = Map::new();
     record.insert("body".into(), body);
     record.insert("hash".into(), Value::String(hash.clone()));
@@ -97,6 +103,10 @@ pub fn verify_attestation(record: &Value, did: &str) -> Result<()> {
 }
 
 fn verify_with(record: &Value, did: &str, key: &PublicKey) -> Result<()> {
+    verify_in(DOMAIN, record, did, key)
+}
+
+fn verify_in(domain: &[u8], record: &Value, did: &str, key: &PublicKey) -> Result<()> {
     let p = parts(record)?;
     if p.kid != did {
         return Err(Error::AttestationKey(format!(
@@ -114,8 +124,95 @@ fn verify_with(record: &Value, did: &str, key: &PublicKey) -> Result<()> {
         )));
     }
     let sig = b64u_decode(p.sig).map_err(|e| Error::AttestationSignature(format!("sig: {e}")))?;
-    key.verify_strict(&signing_input(&digest), &sig)
+    key.verify_strict(&domain_input(domain, &digest), &sig)
         .map_err(Error::AttestationSignature)
+}
+
+/// What a signed chain head states: chain `chain` held `seq` records, the last hashing to `hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    pub chain: String,
+    pub seq: u64,
+    /// `None` when `seq` is 0 (nothing written yet).
+    pub hash: Option<String>,
+    pub time_ms: i64,
+}
+
+/// Signs a chain head: `{"body": {"v", "kind": "chain.head", "chain", "seq", "hash", "time"},
+/// "hash", "sig", "kid"}`, the signature over `passgate-chain-head-v1\n` ‖ SHA-256(JCS(body)) —
+/// a domain of its own, so a head can never pass for a record of the chain or the reverse.
+pub fn seal_head(head: &ChainHead, key: &KeyPair) -> Result<Value> {
+    let body = json!({
+        "v": VERSION, "kind": "chain.head", "chain": head.chain, "seq": head.seq,
+        "hash": head.hash, "time": head.time_ms,
+    });
+    Ok(seal_in(HEAD_DOMAIN, body, key)?.0)
+}
+
+/// Checks a signed chain head against the signer's did:key and returns what it states.
+pub fn verify_head(head: &Value, did: &str) -> Result<ChainHead> {
+    verify_in(HEAD_DOMAIN, head, did, &PublicKey::from_did(did)?)?;
+    let p = parts(head)?;
+    let malformed = |m: &str| Error::AttestationMalformed(format!("chain head: {m}"));
+    if p.body.get("kind").and_then(Value::as_str) != Some("chain.head") {
+        return Err(malformed("kind must be \"chain.head\""));
+    }
+    let s = |k: &str| p.body.get(k).and_then(Value::as_str).map(str::to_string);
+    Ok(ChainHead {
+        chain: s("chain").ok_or_else(|| malformed("no chain"))?,
+        seq: p
+            .body
+            .get("seq")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| malformed("no seq"))?,
+        hash: s("hash"),
+        time_ms: p
+            .body
+            .get("time")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| malformed("no time"))?,
+    })
+}
+
+/// [`verify_chain`], and then against a signed head (from [`crate::Engine::chain_head`]) held by
+/// the verifier: the records must reach the head's `seq` and hold the head's `hash` there, so
+/// records cut from the end of the chain are detected (`CHAIN_GAP`), as is a chain that was
+/// rewritten after the head was signed (`CHAIN_MISMATCH`).
+pub fn verify_chain_with_head(records: &[Value], did: &str, head: &Value) -> Result<()> {
+    verify_chain(records, did)?;
+    let head = verify_head(head, did)?;
+    let mut last: Option<(u64, &str)> = None;
+    for (i, r) in records.iter().enumerate() {
+        let p = parts(r)?;
+        let chain = p
+            .body
+            .get("chain")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if chain != head.chain {
+            return Err(Error::ChainMismatch(format!(
+                "record {i} belongs to chain {chain:?}, the head to {:?}",
+                head.chain
+            )));
+        }
+        let seq = body_u64(p.body, "seq", i)?;
+        if seq == head.seq && Some(p.hash) != head.hash.as_deref() {
+            return Err(Error::ChainMismatch(format!(
+                "record {i} (seq {seq}) is not the record the head names"
+            )));
+        }
+        last = Some((seq, p.hash));
+    }
+    let reached = last.map_or(0, |(s, _)| s);
+    if reached < head.seq {
+        return Err(Error::ChainGap(format!(
+            "the chain ends at seq {reached} but its signed head is at seq {}: {} record(s) \
+             missing from the end",
+            head.seq,
+            head.seq - reached
+        )));
+    }
+    Ok(())
 }
 
 fn body_u64(body: &Map<String, Value>, k: &str, i: usize) -> Result<u64> {

@@ -45,6 +45,7 @@
 
 pub mod approval;
 pub mod attestation;
+mod cache;
 pub mod clock;
 pub mod constraint;
 pub mod decision;
@@ -64,7 +65,7 @@ pub mod seam;
 pub mod store;
 pub mod template;
 
-pub use attestation::{verify_attestation, verify_chain};
+pub use attestation::{verify_attestation, verify_chain, verify_chain_with_head};
 pub use constraint::{
     constraint_types, Constraint, ConstraintType, Counter, CounterKind, EvalCtx, Rule, Scope,
     Window,

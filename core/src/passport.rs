@@ -45,7 +45,7 @@ use crate::keys::{did_from_public, KeyPair};
 use token::{check_caveat, check_token_size, encode_token, new_passport_id, parse_token, MAX_TIME};
 
 pub use perm::{perm_covers, perm_matches, perms_cover, validate_permission};
-pub use verify::{Link, Verified, Verifier, VerifierOptions};
+pub use verify::{Link, Principal, Verified, Verifier, VerifierOptions};
 
 /// The only accepted JWS `alg`.
 pub const ALGORITHM: &str = "EdDSA";
@@ -57,6 +57,61 @@ pub const MAX_DELEGATION_DEPTH: usize = 8;
 pub const DEFAULT_EXPIRES_IN_SECS: i64 = 30 * 24 * 60 * 60;
 /// The prefix of every passport id (`jti`).
 pub const PASSPORT_ID_PREFIX: &str = "psp_";
+/// The prefix of a delegated passport's id, which the engine derives from its chain (see
+/// [`delegated_passport_id`]): never the `jti` its delegating agent chose.
+pub const DELEGATED_ID_PREFIX: &str = "psd";
+/// The most caveats one passport may declare.
+pub const MAX_CAVEATS_PER_PASSPORT: usize = 32;
+/// The most caveats a whole delegation chain may declare.
+pub const MAX_CAVEATS_PER_CHAIN: usize = 64;
+
+/// The id of a delegated passport: `psd_` and 26 base32 characters of
+/// SHA-256(`passgate-passport-id-v1\n` ‖ parent id ‖ `\n` ‖ `iss` ‖ `\n` ‖ `jti`).
+///
+/// The delegating agent chooses its child's `jti` (and `sub`), so a bare `jti` is no identity: a
+/// junior agent could name its child after a senior agent's passport and be judged, counted and
+/// revoked as it. A child's `iss` is its parent's agent key and its parent id is derived the same
+/// way up to the root (whose id is the `jti` its trusted issuer chose), so an agent can collide
+/// only with its own delegates. Every piece of engine state keyed by a passport (revocation,
+/// idempotency namespaces, `scope: "passport"` counters, caveat counters) uses this id.
+pub fn delegated_passport_id(parent_id: &str, iss: &str, jti: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"passgate-passport-id-v1\n");
+    for (i, part) in [parent_id, iss, jti].into_iter().enumerate() {
+        if i > 0 {
+            h.update(b"\n");
+        }
+        h.update(part.as_bytes());
+    }
+    crate::ids::id_from(DELEGATED_ID_PREFIX, &h.finalize())
+}
+
+/// The id the engine knows the passport `token` by: its `jti` for a root passport, the
+/// [`delegated_passport_id`] of its chain for a delegated one. Reads the `prf` chain without
+/// verifying it (for issuance and display).
+pub fn passport_id_of(token: &str) -> Result<String> {
+    check_token_size(token)?;
+    let mut links = Vec::new();
+    let mut next = Some(token.to_string());
+    while let Some(t) = next {
+        if links.len() > MAX_DELEGATION_DEPTH {
+            return Err(Error::DelegationWidens(format!(
+                "delegation chain deeper than {MAX_DELEGATION_DEPTH} levels"
+            )));
+        }
+        let claims = parse_token(&t)?.claims;
+        next = claims.prf.clone();
+        links.push((claims.iss, claims.jti));
+    }
+    let mut links = links.into_iter().rev();
+    let Some((_, root)) = links.next() else {
+        return Err(Error::Internal("empty delegation chain".to_string()));
+    };
+    Ok(links.fold(root, |parent, (iss, jti)| {
+        delegated_passport_id(&parent, &iss, &jti)
+    }))
+}
 
 /// What to put in a new passport. `PassportRequest::new` fills in the defaults (no name, no
 /// caveats, valid from now for [`DEFAULT_EXPIRES_IN_SECS`]).
@@ -198,7 +253,9 @@ impl Issuer {
 pub struct IssuedPassport {
     /// The compact JWS.
     pub token: String,
-    /// The passport id (`jti`), `psp_…`: what revocation names.
+    /// The passport id, what decisions and revocation name: the `jti` (`psp_…`) of a root
+    /// passport; for a sub-agent passport the id derived from its chain (`psd_…`, see
+    /// [`delegated_passport_id`]).
     pub passport_id: String,
     /// The agent id (`sub`).
     pub agent_id: String,
@@ -238,7 +295,7 @@ impl IssuedPassport {
         }
         Ok(IssuedPassport {
             token: token.to_string(),
-            passport_id: claims.jti,
+            passport_id: passport_id_of(token)?,
             agent_id: claims.sub,
             did,
             private_key: private_key.to_string(),
@@ -294,7 +351,9 @@ impl IssuedPassport {
                 times.exp, parent.jti, parent.exp
             )));
         }
-        sign_passport(&key, req, times, Some(&self.token))
+        let mut issued = sign_passport(&key, req, times, Some(&self.token))?;
+        issued.passport_id = passport_id_of(&issued.token)?;
+        Ok(issued)
     }
 }
 
@@ -357,6 +416,12 @@ fn check_request(req: &PassportRequest) -> Result<()> {
         return Err(Error::InvalidArgument(format!(
             "expires_in_secs must be positive, got {}",
             req.expires_in_secs
+        )));
+    }
+    if req.caveats.len() > MAX_CAVEATS_PER_PASSPORT {
+        return Err(Error::InvalidArgument(format!(
+            "a passport may declare at most {MAX_CAVEATS_PER_PASSPORT} caveats, got {}",
+            req.caveats.len()
         )));
     }
     for (i, c) in req.caveats.iter().enumerate() {

@@ -260,7 +260,9 @@ pub fn issued(p: &IssuedPassport) -> Value {
     })
 }
 
-fn counter_filter(a: &Args<'_>) -> Result<CounterFilter> {
+/// The counter filters of `{namespace, constraint, scope, gate, agent_id}`: `agent_id` names the
+/// agent's counters under every trusted issuer (see [`Engine::agent_scopes`]).
+fn counter_filters(engine: &Engine, a: &Args<'_>) -> Result<Vec<CounterFilter>> {
     let mut f = CounterFilter {
         namespace: a.str("namespace")?.map(str::to_string),
         constraint: a.str("constraint")?.map(str::to_string),
@@ -269,10 +271,7 @@ fn counter_filter(a: &Args<'_>) -> Result<CounterFilter> {
     if let Some(g) = a.str("gate")? {
         f.namespace = Some(format!("gate:{g}"));
     }
-    if let Some(id) = a.str("agent_id")? {
-        f.scope = Some(format!("agent:{id}"));
-    }
-    Ok(f)
+    Ok(engine.agent_filters(f, a.str("agent_id")?))
 }
 
 const COUNTER_KEYS: &[&str] = &["namespace", "constraint", "scope", "gate", "agent_id"];
@@ -360,12 +359,19 @@ pub fn call(engine: &Engine, op: &str, args: &Value) -> Result<Value> {
         "issue_passport" => issue_passport(args),
         "cumulative_state" => {
             let a = Args::new(op, args, COUNTER_KEYS)?;
-            let counters = engine.cumulative_state(&counter_filter(&a)?)?;
-            Ok(json!({ "counters": counters.iter().map(counter_json).collect::<Vec<_>>() }))
+            let mut counters = Vec::new();
+            for f in counter_filters(engine, &a)? {
+                counters.extend(engine.cumulative_state(&f)?.iter().map(counter_json));
+            }
+            Ok(json!({ "counters": counters }))
         }
         "reset_cumulative_state" => {
             let a = Args::new(op, args, COUNTER_KEYS)?;
-            Ok(json!({ "reset": engine.reset_cumulative_state(&counter_filter(&a)?)? }))
+            let mut reset = 0;
+            for f in counter_filters(engine, &a)? {
+                reset += engine.reset_cumulative_state(&f)?;
+            }
+            Ok(json!({ "reset": reset }))
         }
         "attestations" => {
             Ok(json!({ "attestations": engine.attestations(&attestation_filter(args)?)? }))

@@ -252,7 +252,7 @@ fn approval_tokens_are_signed_by_the_engine() {
     let f = fixture();
     let d = f.engine.enforce(&pay(&f.alice, 2000)).unwrap();
     let token = f.engine.approve(&d.evaluation_id, "cfo", None).unwrap();
-    let claims = passgate::approval::verify(&token).unwrap();
+    let claims = passgate::approval::verify(&token, &[f.engine.signer_did()]).unwrap();
     assert_eq!(claims.kid, f.engine.signer_did());
     assert_eq!(claims.evaluation_id, d.evaluation_id);
     let body: Value = f
@@ -263,5 +263,11 @@ fn approval_tokens_are_signed_by_the_engine() {
         })
         .unwrap()[0]["body"]
         .clone();
-    assert_eq!(body["data"]["token_id"], json!(claims.jti));
+    // The log is readable by agents: it holds the token id's hash, never the id.
+    assert!(body["data"].get("token_id").is_none());
+    assert_eq!(
+        body["data"]["token_hash"],
+        json!(passgate::approval::token_id_hash(&claims.jti))
+    );
+    assert!(!body.to_string().contains(&claims.jti));
 }

@@ -15,26 +15,25 @@ use crate::decision::{Check, Decision, Verdict};
 use crate::error::{Error, Result};
 use crate::ids::random_id;
 use crate::json;
-use crate::passport::Verified;
+use crate::passport::{Principal, Verified};
 use crate::policy::{Mode, Policy};
-use crate::store::{ApprovalState, CounterKey, CounterOp, HeldOp, SettleRule, WindowKind};
+use crate::store::{
+    ApprovalRecord, ApprovalState, CounterKey, CounterOp, HeldOp, SettleRule, WindowKind,
+};
 
-/// A caveat compiled once per declaring passport, with the gates it applies to.
+/// A caveat compiled for one gate it applies to, with the id of the passport that declared it.
 #[derive(Debug)]
 pub(super) struct Caveat {
     pub(super) declared_by: String,
-    pub(super) gates: Option<Vec<String>>,
     pub(super) constraint: Constraint,
 }
 
-impl Caveat {
-    /// Whether the caveat applies to requests at `gate`.
-    pub(super) fn applies_to(&self, gate: &str) -> bool {
-        self.gates
-            .as_ref()
-            .is_none_or(|gs| gs.iter().any(|g| gate_matches(g, gate)))
-    }
-}
+/// The longest regex a caveat may carry (in bytes of source). Caveats are written by agents (a
+/// delegating agent chooses its child's): they get a far smaller regex budget than the operator's
+/// policy.
+pub const CAVEAT_REGEX_MAX_LEN: usize = 256;
+/// The compiled-size budget of one caveat regex (the policy's is 1 MiB).
+pub const CAVEAT_REGEX_SIZE_LIMIT: usize = 32 << 10;
 
 /// Who is asking, once the passport has been looked at.
 pub(super) enum Caller {
@@ -50,22 +49,36 @@ pub(super) struct Pending<'a> {
     pub(super) label: String,
     pub(super) op: CounterOp,
     pub(super) settle: SettleRule,
+    /// Whether `monitor` mode relaxes this counter: the gate's (or the anonymous section's) own
+    /// constraints are relaxed; a passport's caveats never are.
+    pub(super) relaxed: bool,
 }
 
 impl Pending<'_> {
-    pub(super) fn held(&self) -> HeldOp {
+    /// The operation the store performs. In `monitor` mode a relaxed counter still counts, but
+    /// its bound is lifted (the store enforces every bound of a commit: a caveat's must hold).
+    pub(super) fn store_op(&self, monitor: bool) -> CounterOp {
+        let mut op = self.op.clone();
+        if monitor && self.relaxed {
+            op.max = Decimal::MAX;
+        }
+        op
+    }
+
+    pub(super) fn held(&self, monitor: bool) -> HeldOp {
         HeldOp {
-            op: self.op.clone(),
+            op: self.store_op(monitor),
             settle: self.settle.clone(),
         }
     }
 }
 
-/// An approval token presented with a request, as read before evaluation: its claims (or why
-/// they could not be read) and the state the store has for the approval it names.
+/// An approval token presented with a request, as read before evaluation: its claims once its
+/// signature verified with a trusted key (or why not), and the store's record of the approval it
+/// names.
 pub(super) struct Presented {
     pub(super) claims: std::result::Result<approval::Claims, String>,
-    pub(super) state: Option<ApprovalState>,
+    pub(super) record: Option<ApprovalRecord>,
 }
 
 /// What one evaluation looks at.
@@ -99,6 +112,11 @@ pub(super) struct Evaluation<'a> {
     pub(super) pending: Vec<Pending<'a>>,
     /// Whether everything but the counters passed.
     pub(super) stateless_ok: bool,
+    /// Whether everything that `monitor` mode does not relax passed (identity, gate,
+    /// permissions, the passport's caveats), counters of caveats aside.
+    pub(super) strict_ok: bool,
+    /// Whether an approval demanded by a passport's caveat (never relaxed) holds.
+    pub(super) strict_approval: bool,
     /// Whether the caller was identified (a valid passport or an admitted anonymous caller);
     /// `monitor` mode never admits an unidentified caller.
     pub(super) identity_ok: bool,
@@ -110,6 +128,10 @@ pub(super) struct Evaluation<'a> {
     pub(super) approval: ApprovalNeed,
     /// The ids (and descriptions) of the approval constraints that hold.
     pub(super) approval_reasons: Vec<Value>,
+    /// Whom the passport speaks for (`None` for anonymous or refused callers).
+    pub(super) principal: Option<Principal>,
+    /// The ids of the passport's chain, root first (empty without a verified passport).
+    pub(super) delegation: Vec<String>,
 }
 
 impl Evaluation<'_> {
@@ -126,33 +148,93 @@ impl Evaluation<'_> {
     }
 }
 
-/// Compiles one caveat. A caveat may carry `gates` (names, or prefixes ending in `*`) limiting the
-/// gates it applies to; by default it applies to every request made with the passport.
-pub(super) fn compile_caveat(declared_by: &str, doc: &Value, index: usize) -> Result<Caveat> {
+/// Compiles one caveat if it applies to `gate` (`None` when it does not). A caveat may carry
+/// `gates` (names, or prefixes ending in `*`) limiting the gates it applies to; by default it
+/// applies to every request made with the passport. Its regexes are held to the caveat budget
+/// ([`CAVEAT_REGEX_MAX_LEN`], [`CAVEAT_REGEX_SIZE_LIMIT`]) before anything is compiled. Every
+/// failure is `PASSPORT_MALFORMED`.
+pub(super) fn compile_caveat(
+    declared_by: &str,
+    doc: &Value,
+    index: usize,
+    gate: &str,
+) -> Result<Option<Caveat>> {
     let malformed =
-        |e: Error| Error::PassportMalformed(format!("caveat {index} of {declared_by}: {e}"));
-    let mut doc = doc.clone();
-    let gates = match doc.as_object_mut().and_then(|o| o.remove("gates")) {
-        None => None,
-        Some(Value::Array(a)) => Some(
-            a.into_iter()
-                .map(|g| g.as_str().map(str::to_string))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| malformed(Error::InvalidArgument("gates must be strings".into())))?,
-        ),
-        Some(_) => {
-            return Err(malformed(Error::InvalidArgument(
-                "gates must be an array".into(),
-            )))
+        |m: &str| Error::PassportMalformed(format!("caveat {index} of {declared_by}: {m}"));
+    let applies = match doc.get("gates") {
+        None => true,
+        Some(Value::Array(a)) => {
+            let mut applies = false;
+            for g in a {
+                let g = g
+                    .as_str()
+                    .ok_or_else(|| malformed("gates must be strings"))?;
+                applies |= gate_matches(g, gate);
+            }
+            applies
         }
+        Some(_) => return Err(malformed("gates must be an array")),
     };
-    let constraint =
-        Constraint::compile(&doc, index, &format!("/caveats/{index}")).map_err(malformed)?;
-    Ok(Caveat {
+    if !applies {
+        return Ok(None);
+    }
+    check_caveat_regexes(doc).map_err(|m| malformed(&m))?;
+    let mut doc = doc.clone();
+    if let Some(o) = doc.as_object_mut() {
+        o.remove("gates");
+    }
+    let constraint = Constraint::compile(&doc, index, &format!("/caveats/{index}"))
+        .map_err(|e| malformed(&e.to_string()))?;
+    Ok(Some(Caveat {
         declared_by: declared_by.to_string(),
-        gates,
         constraint,
-    })
+    }))
+}
+
+/// Holds every regex of a caveat document (a `pattern`'s `regex`, a `matches` operand anywhere
+/// in an expression) to the caveat budget, so an agent-written caveat cannot make the engine
+/// compile a large automaton.
+fn check_caveat_regexes(doc: &Value) -> std::result::Result<(), String> {
+    let mut sources: Vec<&str> = Vec::new();
+    if doc.get("type").and_then(Value::as_str) == Some("pattern") {
+        if let Some(r) = doc.get("regex").and_then(Value::as_str) {
+            sources.push(r);
+        }
+    }
+    let mut stack = vec![doc];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(o) => {
+                if o.get("op").and_then(Value::as_str) == Some("matches") {
+                    if let Some(r) = o.get("value").and_then(Value::as_str) {
+                        sources.push(r);
+                    }
+                }
+                stack.extend(o.values());
+            }
+            Value::Array(a) => stack.extend(a),
+            _ => {}
+        }
+    }
+    for r in sources {
+        if r.len() > CAVEAT_REGEX_MAX_LEN {
+            return Err(format!(
+                "a caveat regex may be at most {CAVEAT_REGEX_MAX_LEN} bytes, this one is {}",
+                r.len()
+            ));
+        }
+        regex::RegexBuilder::new(&format!("^(?:{r})$"))
+            .size_limit(CAVEAT_REGEX_SIZE_LIMIT)
+            .dfa_size_limit(CAVEAT_REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| match e {
+                regex::Error::CompiledTooBig(limit) => {
+                    format!("a caveat regex compiles to more than {limit} bytes")
+                }
+                other => format!("invalid regex: {}", other.to_string().replace('\n', " ")),
+            })?;
+    }
+    Ok(())
 }
 
 fn gate_matches(pattern: &str, gate: &str) -> bool {
@@ -162,8 +244,9 @@ fn gate_matches(pattern: &str, gate: &str) -> bool {
     }
 }
 
-pub(super) fn ops(pending: &[Pending<'_>]) -> Vec<CounterOp> {
-    pending.iter().map(|p| p.op.clone()).collect()
+/// The store operations of `pending` (see [`Pending::store_op`]).
+pub(super) fn ops(pending: &[Pending<'_>], monitor: bool) -> Vec<CounterOp> {
+    pending.iter().map(|p| p.store_op(monitor)).collect()
 }
 
 /// Everything up to the counters: caller, gate, permissions, input schema, stateless
@@ -207,12 +290,22 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         decision,
         pending: Vec::new(),
         stateless_ok: false,
+        strict_ok: false,
+        strict_approval: false,
         identity_ok: false,
         base_checks: 0,
         request_hash,
         client: req.client.clone(),
         approval: ApprovalNeed::None,
         approval_reasons: Vec::new(),
+        principal: match caller {
+            Caller::Agent(v) => Some(v.principal.clone()),
+            _ => None,
+        },
+        delegation: match caller {
+            Caller::Agent(v) => v.chain_ids().map(str::to_string).collect(),
+            _ => Vec::new(),
+        },
     };
     let checks = &mut eval.decision.checks;
 
@@ -336,36 +429,57 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         payload,
         hold: req.hold,
     };
-    let mut list: Vec<(&'a Constraint, String)> = Vec::new();
+    // (constraint, counter namespace, whether it is a passport's caveat)
+    let mut list: Vec<(&'a Constraint, String, bool)> = Vec::new();
     if let Some(g) = gate {
         let ns = format!("gate:{}", g.name);
-        list.extend(g.constraints.iter().map(|c| (c, ns.clone())));
+        list.extend(g.constraints.iter().map(|c| (c, ns.clone(), false)));
     }
     if let (Some(a), Caller::Anonymous) = (anonymous_gate, caller) {
-        list.extend(a.constraints.iter().map(|c| (c, "anonymous".to_string())));
+        list.extend(
+            a.constraints
+                .iter()
+                .map(|c| (c, "anonymous".to_string(), false)),
+        );
     }
-    for cav in caveats.iter().filter(|c| c.applies_to(&req.gate)) {
-        list.push((&cav.constraint, format!("passport:{}", cav.declared_by)));
+    for cav in caveats {
+        list.push((
+            &cav.constraint,
+            format!("passport:{}", cav.declared_by),
+            true,
+        ));
     }
+    // Identity, gate and permissions are never relaxed.
+    let mut strict_ok = checks.iter().all(|c| c.passed);
     let mut pending = Vec::new();
     let mut redacted: Option<Value> = None;
     let mut approvals: Vec<&Constraint> = Vec::new();
-    for (c, ns) in list {
+    for (c, ns, caveat) in list {
         if let Some(check) = c.check(&ctx) {
             if let Rule::Pii(rule) = &c.rule {
                 if rule.mode == PiiMode::Redact {
                     redacted = Some(rule.redact(redacted.as_ref().unwrap_or(payload)));
                 }
             }
+            strict_ok &= check.passed || !caveat;
             checks.push(check);
             continue;
         }
         match &c.rule {
             Rule::Counter(counter) => match resolve_counter(c, counter, &ns, &scope_ctx) {
-                Ok(p) => pending.push(p),
-                Err(msg) => checks.push(Check::new(&c.id, c.ty.as_str(), false, msg)),
+                Ok(mut p) => {
+                    p.relaxed = !caveat;
+                    pending.push(p)
+                }
+                Err(msg) => {
+                    strict_ok &= !caveat;
+                    checks.push(Check::new(&c.id, c.ty.as_str(), false, msg))
+                }
             },
-            Rule::Approval(when) if when.eval(payload) => approvals.push(c),
+            Rule::Approval(when) if when.eval(payload) => {
+                eval.strict_approval |= caveat;
+                approvals.push(c)
+            }
             Rule::Approval(_) => {
                 checks.push(Check::new(&c.id, c.ty.as_str(), true, "no approval needed"))
             }
@@ -380,6 +494,11 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
             .map(|c| serde_json::json!({"constraint": c.id, "description": c.description}))
             .collect();
         eval.approval = need;
+        // A caveat's approval is never relaxed: a bad token for it fails in monitor mode too.
+        let refused = check
+            .iter()
+            .any(|c| !c.passed && c.code.as_deref() != Some("APPROVAL_REQUIRED"));
+        strict_ok &= !(eval.strict_approval && refused);
         eval.decision.checks.extend(check);
     }
     let checks = &mut eval.decision.checks;
@@ -387,6 +506,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
     eval.stateless_ok = checks
         .iter()
         .all(|c| c.passed || c.code.as_deref() == Some("APPROVAL_REQUIRED"));
+    eval.strict_ok = strict_ok;
     eval.base_checks = checks.len();
     eval.identity_ok = true;
     eval.pending = pending;
@@ -434,20 +554,35 @@ fn approval_check(
         Ok(c) => c,
         Err(why) => return fail("APPROVAL_INVALID", why.clone()),
     };
-    let d = &eval.decision;
-    if claims.gate != d.gate {
+    let Some(record) = &p.record else {
+        return fail("APPROVAL_INVALID", "no such approval was granted".into());
+    };
+    // The token is only a signed pointer: what it admits is the store's record, and the token
+    // must say exactly what the record says.
+    if claims.evaluation_id != record.evaluation_id
+        || claims.fingerprint != record.fingerprint
+        || claims.gate != record.gate
+        || claims.passport_id != record.passport_id
+    {
         return fail(
-            "APPROVAL_GATE_MISMATCH",
-            format!("the approval is for gate {:?}, not this one", claims.gate),
+            "APPROVAL_INVALID",
+            "the approval token does not match the approval it names".into(),
         );
     }
-    if claims.passport_id != d.passport_id {
+    let d = &eval.decision;
+    if record.gate != d.gate {
+        return fail(
+            "APPROVAL_GATE_MISMATCH",
+            format!("the approval is for gate {:?}, not this one", record.gate),
+        );
+    }
+    if record.passport_id != d.passport_id {
         return fail(
             "APPROVAL_PASSPORT_MISMATCH",
             "the approval is for another passport".into(),
         );
     }
-    if eval.fingerprint().ok().as_ref() != Some(&claims.fingerprint) {
+    if eval.fingerprint().ok().as_ref() != Some(&record.fingerprint) {
         return fail(
             "APPROVAL_PAYLOAD_MISMATCH",
             "the approval is for another payload".into(),
@@ -459,8 +594,8 @@ fn approval_check(
             format!("the approval expired at {}", claims.exp_ms),
         );
     }
-    match &p.state {
-        Some(ApprovalState::Approved { token_id, .. }) if *token_id == claims.jti => {
+    match &record.state {
+        ApprovalState::Approved { token_id, .. } if *token_id == claims.jti => {
             let message = format!(
                 "approved by {:?} ({})",
                 claims.approver, claims.evaluation_id
@@ -474,10 +609,8 @@ fn approval_check(
                 checks,
             )
         }
-        Some(ApprovalState::Used { .. }) => {
-            fail("APPROVAL_USED", "the approval was already used".into())
-        }
-        Some(ApprovalState::Denied { approver, reason }) => fail(
+        ApprovalState::Used { .. } => fail("APPROVAL_USED", "the approval was already used".into()),
+        ApprovalState::Denied { approver, reason } => fail(
             "APPROVAL_DENIED",
             format!("{approver:?} denied the approval: {reason}"),
         ),
@@ -507,10 +640,11 @@ fn resolve_counter<'a>(
         Scope::Global | Scope::Gate => (namespace.to_string(), String::new()),
         // A caveat's counter belongs to the passport that declared it (so sub-agents share it).
         Scope::Agent | Scope::Passport if caveat => (namespace.to_string(), String::new()),
+        // The principal (trusted issuer + root agent), never the leaf's self-chosen `sub`.
         Scope::Agent => (
             namespace.to_string(),
             match agent {
-                Some(v) => format!("agent:{}", v.agent_id),
+                Some(v) => agent_scope(&v.principal.key()),
                 None => client()?,
             },
         ),
@@ -595,7 +729,15 @@ fn resolve_counter<'a>(
             max: counter.max,
         },
         settle,
+        relaxed: false,
     })
+}
+
+/// The scope value of `scope: "agent"` counters for a principal key ([`Principal::key`]).
+///
+/// [`Principal::key`]: crate::passport::Principal::key
+pub fn agent_scope(principal_key: &str) -> String {
+    format!("agent:{principal_key}")
 }
 
 fn fmt(d: Decimal) -> String {
@@ -605,6 +747,7 @@ fn fmt(d: Decimal) -> String {
 /// Adds the cumulative checks for `usage`, then the verdict and `remaining`.
 pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
     let mut all_ok = eval.stateless_ok;
+    let mut strict_ok = eval.strict_ok;
     let mut results = Vec::with_capacity(eval.pending.len());
     let usage = usage
         .iter()
@@ -613,6 +756,7 @@ pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
     for (p, used) in eval.pending.iter().zip(usage) {
         let passed = p.op.fits(used);
         all_ok &= passed;
+        strict_ok &= passed || p.relaxed;
         let total = used.checked_add(p.op.need.max(p.op.amount));
         let observed = total.map_or_else(|| "overflow".to_string(), fmt);
         let (max, label, u, a) = (fmt(p.op.max), &p.label, fmt(used), fmt(p.op.amount));
@@ -635,7 +779,10 @@ pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
     }
     let monitor = eval.decision.mode == Mode::Monitor.as_str();
     let needs_approval = eval.approval == ApprovalNeed::Required;
-    let allowed = (all_ok && !needs_approval) || (monitor && eval.identity_ok);
+    // Monitor mode relaxes the gate's own constraints only: identity, permissions and the
+    // passport's caveats (set by its issuer or a parent agent) are still enforced.
+    let allowed = (all_ok && !needs_approval)
+        || (monitor && eval.identity_ok && strict_ok && !(needs_approval && eval.strict_approval));
     for ((check, used), p) in results.into_iter().zip(&eval.pending) {
         let after = if allowed {
             used.saturating_add(p.op.amount)

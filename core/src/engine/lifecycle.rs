@@ -232,15 +232,18 @@ impl Engine {
             kid: self.chain.key.did().to_string(),
         };
         let token = approval::sign(&claims, &self.chain.key)?;
+        // The log is readable by agents: it names the token by its hash, never its id.
         let data = json!({
-            "evaluation_id": evaluation_id, "approver": approver, "token_id": claims.jti,
+            "evaluation_id": evaluation_id, "approver": approver,
+            "token_hash": approval::token_id_hash(&claims.jti),
             "expires_at": claims.exp_ms, "fingerprint": claims.fingerprint,
-            "passport_id": claims.passport_id,
+            "passport_id": claims.passport_id, "key": claims.kid,
         });
         let to = ApprovalState::Approved {
             token_id: claims.jti.clone(),
             approver: approver.to_string(),
             expires_ms: claims.exp_ms,
+            key: claims.kid.clone(),
         };
         self.resolve_approval(&request, "approval.granted", &data, &to, now)?;
         Ok(token)
@@ -365,22 +368,30 @@ impl Engine {
             return Ok(names);
         };
         let verified = self.verify(token, now)?;
-        let caveats = self.caveats_of(&verified)?;
-        Ok(policy
-            .gates
-            .values()
-            .filter(|g| g.require.iter().all(|r| verified.has_permission(r)))
-            .filter(|g| open_now(&mut g.constraints.iter()))
-            .filter(|g| {
-                open_now(
-                    &mut caveats
-                        .iter()
-                        .filter(|c| c.applies_to(&g.name))
-                        .map(|c| &c.constraint),
-                )
-            })
-            .map(|g| g.name.clone())
-            .collect())
+        let mut names = Vec::new();
+        for g in policy.gates.values() {
+            if !g.require.iter().all(|r| verified.has_permission(r))
+                || !open_now(&mut g.constraints.iter())
+            {
+                continue;
+            }
+            // Only the caveats' time windows matter here: compile those alone.
+            let mut windows = Vec::new();
+            for link in &verified.chain {
+                for (i, doc) in link.caveats.iter().enumerate() {
+                    if doc.get("type").and_then(Value::as_str) != Some("time_window") {
+                        continue;
+                    }
+                    if let Some(c) = super::compile_caveat(&link.passport_id, doc, i, &g.name)? {
+                        windows.push(c.constraint);
+                    }
+                }
+            }
+            if open_now(&mut windows.iter()) {
+                names.push(g.name.clone());
+            }
+        }
+        Ok(names)
     }
 
     /// Decisions on requests made without a passport, oldest first (`filter` narrows further).

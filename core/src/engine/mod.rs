@@ -17,6 +17,8 @@ mod request;
 
 pub use request::Request;
 
+pub use evaluate::{agent_scope, CAVEAT_REGEX_MAX_LEN, CAVEAT_REGEX_SIZE_LIMIT};
+
 use evaluate::{
     compile_caveat, evaluate, finish, ops, ApprovalNeed, Caller, Caveat, Evaluation, Inputs,
     Presented,
@@ -25,6 +27,7 @@ use request::{check_request, request_hash};
 
 use crate::approval;
 use crate::attestation::{self, ChainWriter};
+use crate::cache::WeighedLru;
 use crate::clock::{Clock, SystemClock};
 use crate::decision::{Check, Decision, Verdict};
 use crate::error::{Error, Result};
@@ -37,7 +40,7 @@ use crate::passport::{
 use crate::policy::{Mode, Policy};
 use crate::store::{
     self, ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
-    CounterState, HoldRecord, HoldState, IdempotencyRecord, Store, StoredRecord,
+    CounterState, HoldRecord, HoldState, IdempotencyRecord, Store, StoredRecord, UseApproval,
 };
 
 /// How long an idempotency record is kept.
@@ -50,6 +53,10 @@ pub const DEFAULT_HOLD_TTL_MS: i64 = 15 * 60 * 1000;
 pub const APPROVAL_REQUEST_TTL_MS: i64 = 24 * 3600 * 1000;
 /// How long an approval token is valid when `approve` is given no `ttl`.
 pub const DEFAULT_APPROVAL_TTL_MS: i64 = 15 * 60 * 1000;
+/// How many (passport, gate) caveat compilations the engine remembers.
+const CAVEAT_CACHE_ENTRIES: usize = 1024;
+/// The most memory compiled caveats may hold, estimated.
+const CAVEAT_CACHE_BYTES: usize = 16 << 20;
 
 /// Builds an [`Engine`].
 ///
@@ -140,7 +147,7 @@ impl EngineBuilder {
             None => KeyPair::generate()?,
         };
         let store = self.store.unwrap_or_else(|| store::open("memory:"))?;
-        let cache = NonZeroUsize::new(1024).unwrap_or(NonZeroUsize::MIN);
+        let cache = NonZeroUsize::new(CAVEAT_CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN);
         Ok(Engine {
             policy: RwLock::new(policy),
             builder_trusted: self.trusted,
@@ -148,11 +155,14 @@ impl EngineBuilder {
             store,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             chain: ChainWriter::new(key)?,
-            caveats: Mutex::new(lru::LruCache::new(cache)),
+            caveats: Mutex::new(WeighedLru::new(cache, CAVEAT_CACHE_BYTES)),
             next_sweep_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
         })
     }
 }
+
+/// Compiled caveats by (token hash, gate).
+type CaveatCache = WeighedLru<([u8; 32], String), Arc<Vec<Caveat>>>;
 
 /// What an event record is about, for the store's filters.
 #[derive(Debug, Default, Clone, Copy)]
@@ -181,7 +191,9 @@ pub struct Engine {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     chain: ChainWriter,
-    caveats: Mutex<lru::LruCache<String, Arc<Vec<Caveat>>>>,
+    /// Compiled caveats by (SHA-256 of the exact token, gate): never by a passport id, which a
+    /// delegating agent could make two different tokens share.
+    caveats: Mutex<CaveatCache>,
     /// When `enforce` next looks for expired holds.
     next_sweep_ms: std::sync::atomic::AtomicI64,
 }
@@ -269,7 +281,26 @@ impl Engine {
             self.expire_due(now)?;
         }
         let policy = self.policy();
-        let caller = self.caller(req, now)?;
+        let mut caller = self.caller(req, now)?;
+        // Caveats are agent-written: compiled only for the gate asked for, and only once the
+        // passport holds the gate's permissions (an unknown gate or a missing permission is a
+        // deny that needs none of them). A caveat that does not compile is a deny.
+        let caveats = match &caller {
+            Caller::Agent(v) if permitted(policy.as_deref(), v, &req.gate) => {
+                match self.caveats_for(v, &req.gate) {
+                    Ok(c) => c,
+                    Err(e @ Error::PassportMalformed(_)) => {
+                        caller = Caller::Refused(
+                            Check::new("passport", "passport", false, e.to_string())
+                                .with_code(e.code()),
+                        );
+                        Arc::new(Vec::new())
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => Arc::new(Vec::new()),
+        };
         let hash = request_hash(req)?;
         let idem = match (&req.idempotency_key, dry_run) {
             (Some(key), false) => Some(self.idempotency(req, &caller, key, &hash, now)?),
@@ -280,10 +311,6 @@ impl Engine {
                 return replay(stored, rec);
             }
         }
-        let caveats = match &caller {
-            Caller::Agent(v) => self.caveats_of(v)?,
-            _ => Arc::new(Vec::new()),
-        };
         let presented = match &req.approval {
             Some(token) => Some(self.presented(token)?),
             None => None,
@@ -298,7 +325,7 @@ impl Engine {
             dry_run,
             presented: presented.as_ref(),
         })?;
-        let usage = self.store.read(&ops(&eval.pending), now)?;
+        let usage = self.store.read(&ops(&eval.pending, false), now)?;
         finish(&mut eval, &usage);
         if dry_run {
             return Ok(eval.decision);
@@ -309,23 +336,34 @@ impl Engine {
         self.commit(eval, req, idem, now, ttl)
     }
 
-    /// Reads a presented approval token and the store's state for the approval it names.
+    /// Reads a presented approval token and the store's record of the approval it names; the
+    /// token's signature must verify with a key this engine trusts for approvals: its own, or
+    /// the approving engine's key that the record names (engines sharing a store).
     fn presented(&self, token: &str) -> Result<Presented> {
-        Ok(match approval::verify(token) {
-            Ok(claims) => {
-                let state = self
-                    .store
-                    .approval_get(&claims.evaluation_id)?
-                    .map(|a| a.state);
-                Presented {
-                    claims: Ok(claims),
-                    state,
-                }
-            }
-            Err(e) => Presented {
-                claims: Err(e.to_string()),
-                state: None,
-            },
+        let refused = |e: Error| Presented {
+            claims: Err(e.to_string()),
+            record: None,
+        };
+        let decoded = match approval::decode(token) {
+            Ok(d) => d,
+            Err(e) => return Ok(refused(e)),
+        };
+        let record = self.store.approval_get(&decoded.claims.evaluation_id)?;
+        let recorded_key = match record.as_ref().map(|r| &r.state) {
+            Some(ApprovalState::Approved { key, .. }) if !key.is_empty() => Some(key.as_str()),
+            _ => None,
+        };
+        let own = self.signer_did();
+        let trusted = match recorded_key {
+            Some(k) if k == decoded.claims.kid => k,
+            _ => own,
+        };
+        if let Err(e) = decoded.verify_by(trusted) {
+            return Ok(refused(e));
+        }
+        Ok(Presented {
+            claims: Ok(decoded.claims),
+            record,
         })
     }
 
@@ -342,12 +380,12 @@ impl Engine {
         hold_ttl_ms: i64,
     ) -> Result<Decision> {
         const ATTEMPTS: usize = 4;
-        let enforce_bounds = eval.decision.mode == Mode::Enforce.as_str();
+        let monitor = eval.decision.mode == Mode::Monitor.as_str();
         let mut tail = self.tail()?;
         for attempt in 1..=ATTEMPTS {
             let admitted = eval.decision.allowed;
             let counters = if admitted {
-                ops(&eval.pending)
+                ops(&eval.pending, monitor)
             } else {
                 Vec::new()
             };
@@ -360,7 +398,7 @@ impl Engine {
                     passport_id: eval.decision.passport_id.clone(),
                     created_ms: now,
                     expires_ms: now.saturating_add(hold_ttl_ms),
-                    ops: eval.pending.iter().map(|p| p.held()).collect(),
+                    ops: eval.pending.iter().map(|p| p.held(monitor)).collect(),
                     state: HoldState::Open,
                 }),
                 false => None,
@@ -368,7 +406,9 @@ impl Engine {
             eval.decision.hold_id = hold.as_ref().map(|h| h.id.clone());
             let approval_request = self.approval_request(&mut eval, now);
             let use_approval = match (&eval.approval, admitted) {
-                (ApprovalNeed::Granted(e, t), true) => Some((e.clone(), t.clone())),
+                (ApprovalNeed::Granted(e, t), true) => {
+                    Some((e.clone(), t.clone(), eval.fingerprint()?))
+                }
                 _ => None,
             };
             let (record, hash) = self.seal_decision(&mut eval, req, &tail, now)?;
@@ -380,12 +420,17 @@ impl Engine {
                 self.store.commit(&Commit {
                     now_ms: now,
                     counters: &counters,
-                    enforce_bounds,
+                    // Monitor mode lifts only its relaxed counters' bounds (see `ops`).
+                    enforce_bounds: true,
                     record: &record,
                     idempotency: idem.as_ref(),
                     hold: hold.as_ref(),
                     approval_request: approval_request.as_ref(),
-                    use_approval: use_approval.as_ref().map(|(e, t)| (e.as_str(), t.as_str())),
+                    use_approval: use_approval.as_ref().map(|(e, t, f)| UseApproval {
+                        evaluation_id: e,
+                        token_id: t,
+                        fingerprint: f,
+                    }),
                 }),
             )?;
             let usage = match (outcome, &idem) {
@@ -418,7 +463,7 @@ impl Engine {
                     }
                     eval.approval = ApprovalNeed::None;
                     eval.stateless_ok = false;
-                    self.store.read(&ops(&eval.pending), now)?
+                    self.store.read(&ops(&eval.pending, false), now)?
                 }
             };
             eval.decision.checks.truncate(eval.base_checks);
@@ -494,6 +539,8 @@ impl Engine {
             "mode": d.mode,
             "agent_id": d.agent_id,
             "passport_id": d.passport_id,
+            "principal": eval.principal.as_ref().map(|p| json!({"issuer": p.issuer, "agent_id": p.agent_id})),
+            "delegation": eval.delegation,
             "client": req.client,
             "policy_hash": d.policy_hash,
             "request_hash": eval.request_hash,
@@ -513,7 +560,8 @@ impl Engine {
                 time_ms: now,
                 kind: "decision".into(),
                 gate: Some(d.gate.clone()),
-                agent_id: d.agent_id.clone(),
+                // Filed under the principal: what a delegate does, its agent did.
+                agent_id: eval.principal.as_ref().map(|p| p.agent_id.clone()),
                 decision: Some(d.decision.as_str().into()),
                 evaluation_id: Some(d.evaluation_id.clone()),
                 record,
@@ -587,6 +635,15 @@ impl Engine {
         expires_in_secs: Option<i64>,
     ) -> Result<IssuedPassport> {
         let old = self.verify(token, self.clock.now_ms())?;
+        if old.is_delegated() {
+            // A root passport minted in its place would drop its ancestors' caveats, their
+            // expiry bound and the revocation link to them.
+            return Err(Error::InvalidArgument(format!(
+                "passport {} is delegated: reissue applies to root passports only (its parent \
+                 agent delegates a new one instead)",
+                old.passport_id
+            )));
+        }
         let mut req = PassportRequest::new(old.agent_id.clone(), old.perms.clone());
         req.agent_name = old.agent_name.clone();
         if let Some(secs) = expires_in_secs {
@@ -657,6 +714,22 @@ impl Engine {
         Ok((stored, hash))
     }
 
+    /// A signed statement of where this engine's chain ends now: `(chain, seq, hash)` (see
+    /// [`attestation::seal_head`]). A verifier that keeps a recent head detects records cut from
+    /// the end of the chain ([`crate::verify_chain_with_head`]).
+    pub fn chain_head(&self) -> Result<Value> {
+        let tail = self.tail()?;
+        attestation::seal_head(
+            &attestation::ChainHead {
+                chain: self.chain.id.clone(),
+                seq: tail.seq,
+                hash: tail.prev.clone(),
+                time_ms: self.clock.now_ms(),
+            },
+            &self.chain.key,
+        )
+    }
+
     /// Records in this engine's store (every chain), oldest first.
     pub fn attestations(&self, filter: &AttestationFilter) -> Result<Vec<Value>> {
         Ok(self
@@ -670,6 +743,48 @@ impl Engine {
     /// Counters matching `filter` with their current usage.
     pub fn cumulative_state(&self, filter: &CounterFilter) -> Result<Vec<CounterState>> {
         self.store.counters(filter, self.clock.now_ms())
+    }
+
+    /// The `scope` values of `scope: "agent"` counters for the agent `agent_id`: agents are
+    /// counted as principals (`agent:<id>@<issuer did>`), so an id names one counter per trusted
+    /// issuer. An id that already names its issuer (`<id>@did:key:…`) names exactly one.
+    pub fn agent_scopes(&self, agent_id: &str) -> Vec<String> {
+        if agent_id.contains("@did:") {
+            return vec![agent_scope(agent_id)];
+        }
+        self.verifier
+            .trusted()
+            .iter()
+            .map(|did| {
+                agent_scope(
+                    &crate::passport::Principal {
+                        issuer: did.clone(),
+                        agent_id: agent_id.to_string(),
+                    }
+                    .key(),
+                )
+            })
+            .collect()
+    }
+
+    /// [`Engine::cumulative_state`] or [`Engine::reset_cumulative_state`] filters for an optional
+    /// `agent_id` on top of `filter` (one per [`Engine::agent_scopes`]).
+    pub fn agent_filters(
+        &self,
+        filter: CounterFilter,
+        agent_id: Option<&str>,
+    ) -> Vec<CounterFilter> {
+        match agent_id {
+            None => vec![filter],
+            Some(id) => self
+                .agent_scopes(id)
+                .into_iter()
+                .map(|scope| CounterFilter {
+                    scope: Some(scope),
+                    ..filter.clone()
+                })
+                .collect(),
+        }
     }
 
     /// Deletes counters matching `filter` and records that it did; returns how many.
@@ -699,10 +814,18 @@ impl Engine {
                 format!("passport:{}", v.passport_id),
                 Some(v.passport_id.as_str()),
             ),
-            _ => (
-                format!("client:{}", req.client.as_deref().unwrap_or("")),
-                None,
-            ),
+            _ => match req.client.as_deref() {
+                Some(client) => (format!("client:{client}"), None),
+                // Without a client, every anonymous caller would share one namespace: one could
+                // replay another's decisions (or block its keys).
+                None => {
+                    return Err(Error::InvalidArgument(
+                        "an idempotency_key without a passport needs a client: anonymous \
+                         callers' keys are namespaced by client"
+                            .into(),
+                    ))
+                }
+            },
         };
         let fingerprint = json::sha256_tagged(
             json::canonical_normalized(&json!({
@@ -724,23 +847,45 @@ impl Engine {
         })
     }
 
-    fn caveats_of(&self, v: &Verified) -> Result<Arc<Vec<Caveat>>> {
+    /// The caveats of `v`'s chain that apply to `gate`, compiled (and cached by the exact token
+    /// and gate, bounded in bytes).
+    fn caveats_for(&self, v: &Verified, gate: &str) -> Result<Arc<Vec<Caveat>>> {
         if v.chain.iter().all(|l| l.caveats.is_empty()) {
             return Ok(Arc::new(Vec::new()));
         }
-        if let Some(c) = self.caveats.lock().get(&v.passport_id) {
-            return Ok(c.clone());
+        let key = (v.token_hash, gate.to_string());
+        if let Some(c) = self.caveats.lock().get(&key) {
+            return Ok(c);
         }
         let mut out = Vec::new();
+        let mut weight = 256;
         for link in &v.chain {
             for (i, doc) in link.caveats.iter().enumerate() {
-                out.push(compile_caveat(&link.passport_id, doc, i)?);
+                if let Some(c) = compile_caveat(&link.passport_id, doc, i, gate)? {
+                    // A compiled constraint: a few times its document, regexes up to their budget.
+                    let text = doc.to_string();
+                    weight += 4 * text.len() + 1024;
+                    if c.constraint.ty == crate::constraint::ConstraintType::Pattern
+                        || text.contains("\"matches\"")
+                    {
+                        weight += 2 * CAVEAT_REGEX_SIZE_LIMIT;
+                    }
+                    out.push(c);
+                }
             }
         }
         let out = Arc::new(out);
-        self.caveats.lock().put(v.passport_id.clone(), out.clone());
+        self.caveats.lock().put(key, out.clone(), weight);
         Ok(out)
     }
+}
+
+/// Whether `v` may enter `gate` at all: the gate exists and the passport holds its permissions.
+/// Nothing agent-written (caveats) is compiled for a request that fails this.
+fn permitted(policy: Option<&Policy>, v: &Verified, gate: &str) -> bool {
+    policy
+        .and_then(|p| p.gate(gate))
+        .is_some_and(|g| g.require.iter().all(|r| v.has_permission(r)))
 }
 
 /// Passes `r` through; an error leaves the chain tail unsure (the write may or may not have been

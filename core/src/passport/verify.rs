@@ -22,15 +22,21 @@ use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
-use lru::LruCache;
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::token::{check_token_size, clip, parse_token, Claims};
-use super::{perm_matches, perms_cover, MAX_DELEGATION_DEPTH};
+use super::{
+    delegated_passport_id, perm_matches, perms_cover, MAX_CAVEATS_PER_CHAIN,
+    MAX_CAVEATS_PER_PASSPORT, MAX_DELEGATION_DEPTH,
+};
+use crate::cache::WeighedLru;
 use crate::error::{Error, Result};
 use crate::keys::{did_from_public, PublicKey};
+
+/// The most memory the verification cache may hold, estimated (see [`Verifier::verify`]).
+pub const CACHE_BYTES: usize = 64 << 20;
 
 /// How a [`Verifier`] judges time and bounds its work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +65,9 @@ pub struct Verifier {
     /// Trusted issuer did:key → its parsed key.
     trusted: RwLock<HashMap<String, PublicKey>>,
     options: VerifierOptions,
-    /// SHA-256 of a token → its verified chain; `None` when `cache_size` is 0.
-    cache: Option<Mutex<LruCache<[u8; 32], Arc<Verified>>>>,
+    /// SHA-256 of a token → its verified chain; `None` when `cache_size` is 0. Bounded in bytes
+    /// too ([`CACHE_BYTES`], entries weighed by their token's length).
+    cache: Option<Mutex<WeighedLru<[u8; 32], Arc<Verified>>>>,
 }
 
 impl Verifier {
@@ -79,7 +86,8 @@ impl Verifier {
         Ok(Verifier {
             trusted: RwLock::new(parse_trusted(trusted)?),
             options,
-            cache: NonZeroUsize::new(options.cache_size).map(|n| Mutex::new(LruCache::new(n))),
+            cache: NonZeroUsize::new(options.cache_size)
+                .map(|n| Mutex::new(WeighedLru::new(n, CACHE_BYTES))),
         })
     }
 
@@ -115,7 +123,7 @@ impl Verifier {
         check_token_size(token)?;
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(cache) = &self.cache {
-            let hit = cache.lock().get(&hash).cloned();
+            let hit = cache.lock().get(&hash);
             if let Some(verified) = hit {
                 verified.check_time(now_ms, self.options.leeway_secs)?;
                 return Ok(verified);
@@ -125,9 +133,11 @@ impl Verifier {
             // Held until the result is cached, so `set_trusted` cannot slip in between.
             let trusted = self.trusted.read();
             let chain = self.verify_chain(&trusted, token, 0)?;
-            let verified = Arc::new(Verified::from_chain(chain)?);
+            let verified = Arc::new(Verified::from_chain(chain, hash)?);
             if let Some(cache) = &self.cache {
-                cache.lock().put(hash, Arc::clone(&verified));
+                // A verified chain holds its tokens' claims: a few times the token's size.
+                let weight = token.len().saturating_mul(4).saturating_add(1024);
+                cache.lock().put(hash, Arc::clone(&verified), weight);
             }
             verified
         };
@@ -231,15 +241,42 @@ fn check_narrowing(parent: &Claims, child: &Claims) -> Result<()> {
     Ok(())
 }
 
+/// Who a passport chain speaks for: its root — the trusted issuer and the root passport's agent.
+/// Everything a delegate does is done for its principal, so `scope: "agent"` counts the principal
+/// and a sub-agent can never escape (or spend) an agent's limits by choosing its own `sub`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Principal {
+    /// The trusted issuer's did:key.
+    pub issuer: String,
+    /// The root passport's agent id (`sub`).
+    pub agent_id: String,
+}
+
+impl Principal {
+    /// The principal as one string, `<agent id>@<issuer did>` (a did:key holds no `@`): the value
+    /// of `scope: "agent"` counters (`agent:<this>`).
+    pub fn key(&self) -> String {
+        format!("{}@{}", self.agent_id, self.issuer)
+    }
+}
+
 /// A verified passport: the leaf's claims, and every link of its chain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verified {
-    /// The agent id (`sub`).
+    /// The agent id (`sub`) of this passport, as its signer wrote it. For a delegated passport
+    /// this is the delegating agent's choice: who is counted is [`Verified::principal`].
     pub agent_id: String,
     /// The agent's display name (`name`).
     pub agent_name: Option<String>,
-    /// The passport id (`jti`).
+    /// The id the engine knows this passport by: the `jti` of a root passport, the id derived
+    /// from the chain for a delegated one ([`super::delegated_passport_id`]).
     pub passport_id: String,
+    /// The `jti` claim as written (for a delegated passport, chosen by its delegating agent).
+    pub jti: String,
+    /// The root of the chain: whom this passport speaks for.
+    pub principal: Principal,
+    /// SHA-256 of the exact token: what caches of per-token work are keyed by.
+    pub token_hash: [u8; 32],
     /// The permissions (`perms`) of this passport. Those of its ancestors cover them.
     pub perms: Vec<String>,
     /// The agent's `did:key` (from `cnf`).
@@ -264,8 +301,10 @@ pub struct Verified {
 /// One passport of a verified chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
-    /// Its id (`jti`).
+    /// Its id: the `jti` of the root, the derived id of a delegated link.
     pub passport_id: String,
+    /// Its `jti` claim as written.
+    pub jti: String,
     /// Its agent (`sub`).
     pub agent_id: String,
     /// The caveats it declares (its ancestors' are in their own links).
@@ -279,27 +318,58 @@ pub struct Link {
 }
 
 impl Verified {
-    fn from_chain(mut chain: Vec<Claims>) -> Result<Verified> {
-        let links = chain
-            .iter()
-            .map(|c| Link {
-                passport_id: c.jti.clone(),
+    fn from_chain(mut chain: Vec<Claims>, token_hash: [u8; 32]) -> Result<Verified> {
+        let mut links: Vec<Link> = Vec::with_capacity(chain.len());
+        let mut caveats = 0;
+        for c in &chain {
+            if c.caveats.len() > MAX_CAVEATS_PER_PASSPORT {
+                return Err(Error::PassportMalformed(format!(
+                    "passport {} declares {} caveats, more than {MAX_CAVEATS_PER_PASSPORT}",
+                    c.jti,
+                    c.caveats.len()
+                )));
+            }
+            caveats += c.caveats.len();
+            if caveats > MAX_CAVEATS_PER_CHAIN {
+                return Err(Error::PassportMalformed(format!(
+                    "the delegation chain of passport {} declares more than \
+                     {MAX_CAVEATS_PER_CHAIN} caveats",
+                    c.jti
+                )));
+            }
+            let passport_id = match links.last() {
+                None => c.jti.clone(),
+                Some(parent) => delegated_passport_id(&parent.passport_id, &c.iss, &c.jti),
+            };
+            links.push(Link {
+                passport_id,
+                jti: c.jti.clone(),
                 agent_id: c.sub.clone(),
                 caveats: c.caveats.clone(),
                 nbf: c.nbf,
                 exp: c.exp,
                 iat: c.iat,
-            })
-            .collect();
-        let root_issuer = chain.first().map(|c| c.iss.clone());
-        let (Some(leaf), Some(root_issuer)) = (chain.pop(), root_issuer) else {
+            });
+        }
+        let principal = chain.first().map(|c| Principal {
+            issuer: c.iss.clone(),
+            agent_id: c.sub.clone(),
+        });
+        let passport_id = links.last().map(|l| l.passport_id.clone());
+        let (Some(leaf), Some(principal), Some(passport_id)) =
+            (chain.pop(), principal, passport_id)
+        else {
             return Err(Error::Internal("empty delegation chain".to_string()));
         };
+        let root_issuer = principal.issuer.clone();
         Ok(Verified {
             agent_did: did_from_public(&leaf.agent_key),
             agent_id: leaf.sub,
             agent_name: leaf.name,
-            passport_id: leaf.jti,
+            passport_id,
+            jti: leaf.jti,
+            principal,
+            token_hash,
             perms: leaf.perms,
             issuer: leaf.iss,
             root_issuer,
@@ -309,6 +379,11 @@ impl Verified {
             claims: leaf.raw,
             chain: links,
         })
+    }
+
+    /// Whether this passport was delegated (has a parent).
+    pub fn is_delegated(&self) -> bool {
+        self.chain.len() > 1
     }
 
     /// The passport ids of the chain, root first: revoking any of them revokes this passport.

@@ -192,20 +192,10 @@ impl Store for MemoryStore {
                 }
             }
         }
-        if let Some((evaluation_id, token_id)) = c.use_approval {
-            let usable = match state.approvals.get(evaluation_id).map(|a| &a.state) {
-                Some(ApprovalState::Approved {
-                    token_id: t,
-                    expires_ms,
-                    ..
-                }) => t == token_id && *expires_ms > c.now_ms,
-                _ => false,
-            };
-            if !usable {
-                let found = state
-                    .approvals
-                    .get(evaluation_id)
-                    .map_or("unknown", |a| a.state.name());
+        if let Some(u) = c.use_approval {
+            let found = state.approvals.get(u.evaluation_id);
+            if !found.is_some_and(|a| u.usable(a, c.now_ms)) {
+                let found = found.map_or("unknown", |a| a.state.name());
                 return Ok(CommitOutcome::ApprovalUnavailable {
                     state: found.to_string(),
                 });
@@ -252,10 +242,10 @@ impl Store for MemoryStore {
         if let Some(a) = c.approval_request {
             state.approvals.insert(a.evaluation_id.clone(), a.clone());
         }
-        if let Some((evaluation_id, token_id)) = c.use_approval {
-            if let Some(a) = state.approvals.get_mut(evaluation_id) {
+        if let Some(u) = c.use_approval {
+            if let Some(a) = state.approvals.get_mut(u.evaluation_id) {
                 a.state = ApprovalState::Used {
-                    token_id: token_id.to_string(),
+                    token_id: u.token_id.to_string(),
                 };
             }
         }

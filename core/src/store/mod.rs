@@ -194,6 +194,10 @@ pub enum ApprovalState {
         token_id: String,
         approver: String,
         expires_ms: i64,
+        /// The did:key of the engine that approved: the key approval tokens for this request
+        /// must be signed with (engines sharing a store trust each other's approvals this way).
+        #[serde(default)]
+        key: String,
     },
     Denied {
         approver: String,
@@ -274,9 +278,37 @@ pub struct Commit<'a> {
     pub hold: Option<&'a HoldRecord>,
     /// An approval request to remember (an `escalate` decision).
     pub approval_request: Option<&'a ApprovalRecord>,
-    /// An approval this request uses up: `(evaluation id, token id)`. The commit goes through
-    /// only if that approval is `Approved` with this token and not expired; it becomes `Used`.
-    pub use_approval: Option<(&'a str, &'a str)>,
+    /// An approval this request uses up. The commit goes through only if that approval is
+    /// `Approved` with this token, not expired, and bound to this fingerprint; it becomes `Used`.
+    pub use_approval: Option<UseApproval<'a>>,
+}
+
+/// The approval a commit uses up (see [`Commit::use_approval`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UseApproval<'a> {
+    pub evaluation_id: &'a str,
+    pub token_id: &'a str,
+    /// The fingerprint of the request being admitted: must equal the stored approval record's.
+    pub fingerprint: &'a str,
+}
+
+impl UseApproval<'_> {
+    /// Whether `a` can be used up by this request at `now_ms`.
+    pub fn usable(&self, a: &ApprovalRecord, now_ms: i64) -> bool {
+        match &a.state {
+            ApprovalState::Approved {
+                token_id,
+                expires_ms,
+                ..
+            } => {
+                token_id == self.token_id
+                    && *expires_ms > now_ms
+                    && a.fingerprint == self.fingerprint
+                    && a.evaluation_id == self.evaluation_id
+            }
+            _ => false,
+        }
+    }
 }
 
 /// What a commit did.

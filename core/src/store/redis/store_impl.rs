@@ -134,16 +134,17 @@ impl Store for RedisStore {
             }
         }
         match c.use_approval {
-            Some((evaluation_id, token_id)) => {
+            Some(u) => {
                 let used = ApprovalState::Used {
-                    token_id: token_id.to_string(),
+                    token_id: u.token_id.to_string(),
                 };
-                call.key(k.approval(evaluation_id))
-                    .arg(token_id)
-                    .arg(to_json(&used)?);
+                call.key(k.approval(u.evaluation_id))
+                    .arg(u.token_id)
+                    .arg(to_json(&used)?)
+                    .arg(u.fingerprint);
             }
             None => {
-                call.key(k.k("none")).arg("").arg("");
+                call.key(k.k("none")).arg("").arg("").arg("");
             }
         }
         match c.hold {
@@ -171,10 +172,11 @@ impl Store for RedisStore {
                 call.key(k.approval(&a.evaluation_id))
                     .arg(to_json(a)?)
                     .arg(to_json(&a.state)?)
-                    .arg(ttl.max(1));
+                    .arg(ttl.max(1))
+                    .arg(&a.fingerprint);
             }
             None => {
-                call.key(k.k("none")).arg("").arg("").arg(0);
+                call.key(k.k("none")).arg("").arg("").arg(0).arg("");
             }
         }
         call.record(k, c.record)?;

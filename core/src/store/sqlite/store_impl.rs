@@ -98,17 +98,9 @@ impl Store for SqliteStore {
                 }
             }
             let mut approval = None;
-            if let Some((evaluation_id, token_id)) = c.use_approval {
-                let found = self.approval_in(tx, evaluation_id)?;
-                let usable = match found.as_ref().map(|a| &a.state) {
-                    Some(ApprovalState::Approved {
-                        token_id: t,
-                        expires_ms,
-                        ..
-                    }) => t == token_id && *expires_ms > c.now_ms,
-                    _ => false,
-                };
-                if !usable {
+            if let Some(u) = c.use_approval {
+                let found = self.approval_in(tx, u.evaluation_id)?;
+                if !found.as_ref().is_some_and(|a| u.usable(a, c.now_ms)) {
                     let state = found.map_or("unknown", |a| a.state.name()).to_string();
                     return Ok((false, CommitOutcome::ApprovalUnavailable { state }));
                 }
@@ -157,9 +149,9 @@ impl Store for SqliteStore {
             if let Some(a) = c.approval_request {
                 self.put_approval(tx, a)?;
             }
-            if let (Some(mut a), Some((_, token_id))) = (approval, c.use_approval) {
+            if let (Some(mut a), Some(u)) = (approval, c.use_approval) {
                 a.state = ApprovalState::Used {
-                    token_id: token_id.to_string(),
+                    token_id: u.token_id.to_string(),
                 };
                 self.put_approval(tx, &a)?;
             }

@@ -3,7 +3,7 @@
 use passgate::store::{
     ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
     CounterOp, HeldOp, HoldOutcome, HoldRecord, HoldResolution, HoldState, IdempotencyRecord,
-    SettleRule, Store, WindowKind,
+    SettleRule, Store, UseApproval, WindowKind,
 };
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -103,6 +103,7 @@ pub fn approvals_are_single_use(s: &dyn Store) {
         token_id: "apr_1".into(),
         approver: "h".into(),
         expires_ms: T0 + 1000,
+        key: "did:key:z6Mkapprover".into(),
     };
     let ev = c.event(T0, "approval.granted");
     assert_eq!(
@@ -121,7 +122,7 @@ pub fn approvals_are_single_use(s: &dyn Store) {
     );
     c.unwind();
     assert_eq!(s.approval_resolve("evl_nope", &denied, &ev2).unwrap(), None);
-    let use_with = |token: &str, now: i64| {
+    let use_with = |token: &str, fingerprint: &str, now: i64| {
         let r = c.record(now, Some("g"), Some("a"), "allow");
         let q = op("q", WindowKind::Forever, "1", "10");
         let out = s
@@ -133,7 +134,11 @@ pub fn approvals_are_single_use(s: &dyn Store) {
                 idempotency: None,
                 hold: None,
                 approval_request: None,
-                use_approval: Some(("evl_1", token)),
+                use_approval: Some(UseApproval {
+                    evaluation_id: "evl_1",
+                    token_id: token,
+                    fingerprint,
+                }),
             })
             .unwrap();
         if out != CommitOutcome::Committed {
@@ -144,18 +149,24 @@ pub fn approvals_are_single_use(s: &dyn Store) {
     let unavailable = |state: &str| CommitOutcome::ApprovalUnavailable {
         state: state.into(),
     };
+    let fp = req.fingerprint.as_str();
     assert_eq!(
-        use_with("apr_other", T0),
+        use_with("apr_other", fp, T0),
         unavailable("approved"),
         "another token"
     );
     assert_eq!(
-        use_with("apr_1", T0 + 1000),
+        use_with("apr_1", fp, T0 + 1000),
         unavailable("approved"),
         "expired"
     );
-    assert_eq!(use_with("apr_1", T0 + 999), CommitOutcome::Committed);
-    assert_eq!(use_with("apr_1", T0 + 999), unavailable("used"));
+    assert_eq!(
+        use_with("apr_1", "sha256:another-request", T0 + 999),
+        unavailable("approved"),
+        "the right token for another request"
+    );
+    assert_eq!(use_with("apr_1", fp, T0 + 999), CommitOutcome::Committed);
+    assert_eq!(use_with("apr_1", fp, T0 + 999), unavailable("used"));
     assert_eq!(
         s.approval_get("evl_1").unwrap().unwrap().state,
         ApprovalState::Used {
@@ -172,7 +183,11 @@ pub fn approvals_are_single_use(s: &dyn Store) {
             idempotency: None,
             hold: None,
             approval_request: None,
-            use_approval: Some(("evl_nope", "apr_1")),
+            use_approval: Some(UseApproval {
+                evaluation_id: "evl_nope",
+                token_id: "apr_1",
+                fingerprint: "sha256:x",
+            }),
         })
         .unwrap();
     assert_eq!(out, unavailable("unknown"));

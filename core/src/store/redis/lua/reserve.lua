@@ -11,13 +11,13 @@ local has_idem = arg() == '1'
 local idem_json, idem_exp, idem_ttl = arg(), arg(), tonumber(arg())
 
 local akey = key()
-local use_token, used_state = arg(), arg()
+local use_token, used_state, use_fp = arg(), arg(), arg()
 
 local hkey, holds = key(), key()
 local hold_json, hold_id, hold_exp = arg(), arg(), arg()
 
 local qkey = key()
-local q_json, q_state, q_ttl = arg(), arg(), tonumber(arg())
+local q_json, q_state, q_ttl, q_fp = arg(), arg(), tonumber(arg()), arg()
 
 local rec = read_record()
 
@@ -37,8 +37,9 @@ end
 
 -- 2. The approval this request uses up.
 if use_token ~= '' then
-  local v = redis.call('HMGET', akey, 'sname', 'token', 'texp')
+  local v = redis.call('HMGET', akey, 'sname', 'token', 'texp', 'fp')
   local usable = v[1] == 'approved' and v[2] == use_token and tonumber(v[3]) > tonumber(now)
+    and v[4] == use_fp
   if not usable then return { 'approval', v[1] or 'unknown' } end
 end
 
@@ -83,7 +84,7 @@ if hold_json ~= '' then
   redis.call('ZADD', holds, hold_exp, hold_id)
 end
 if q_json ~= '' then
-  redis.call('HSET', qkey, 'rec', q_json, 'state', q_state, 'sname', 'pending')
+  redis.call('HSET', qkey, 'rec', q_json, 'state', q_state, 'sname', 'pending', 'fp', q_fp)
   redis.call('PEXPIRE', qkey, q_ttl)
 end
 if use_token ~= '' then
