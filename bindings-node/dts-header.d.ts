@@ -169,8 +169,13 @@ export interface DecisionAttestationBody extends AttestationBodyBase {
   gate: string
   decision: Verdict
   mode: string
+  /** The passport's own `sub` (for a delegated passport, its delegating agent's choice). */
   agent_id: string | null
   passport_id: string | null
+  /** Whom the passport speaks for: the trusted issuer and the root passport's agent. */
+  principal: { issuer: string; agent_id: string } | null
+  /** The ids of the passport's delegation chain, root first (empty without a passport). */
+  delegation: string[]
   client: string | null
   policy_hash: string | null
   /** SHA-256 of the canonical payload (the payload itself is not stored). */
@@ -191,6 +196,14 @@ export type AttestationBody = DecisionAttestationBody | EventAttestationBody
 /** A signed attestation record: `hash` is SHA-256 of the RFC 8785 canonical body, `sig` Ed25519 by `kid`. */
 export interface AttestationRecord<B extends AttestationBody = AttestationBody> {
   body: B
+  hash: string
+  sig: string
+  kid: string
+}
+
+/** A signed statement of where an engine's chain ends (`engine.chainHead()`). */
+export interface ChainHead {
+  body: { v: number; kind: 'chain.head'; chain: string; seq: number; hash: string | null; time: number }
   hash: string
   sig: string
   kid: string

@@ -320,6 +320,14 @@ impl Engine {
         convert::to_js(env, &self.inner.verify_passport(&token).js()?)
     }
 
+    /// A signed statement of where this engine's chain ends now (`{body: {kind: 'chain.head',
+    /// chain, seq, hash, time}, hash, sig, kid}`). Keep a recent one: `verifyChain(records, did,
+    /// head)` then detects records cut from the chain's end.
+    #[napi(ts_return_type = "ChainHead")]
+    pub fn chain_head<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+        convert::to_js(env, &self.inner.chain_head().js()?)
+    }
+
     /// Revokes a passport id and, with it, every passport delegated from it. Writes an
     /// attestation of kind `revocation`.
     #[napi]

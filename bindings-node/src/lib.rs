@@ -40,12 +40,13 @@ pub fn verify_attestation(record: Unknown<'_>, did: String) -> Result<bool> {
 /// Verifies one chain's records, in `seq` order, against the did:key that signed them. Returns
 /// `true`, or throws with `.code` `CHAIN_GAP`, `CHAIN_ORDER`, `CHAIN_DUPLICATE`, `CHAIN_MISMATCH`
 /// or one of `verifyAttestation`'s codes. Detects any changed byte, a dropped, duplicated or
-/// reordered record, and a wrong key.
+/// reordered record, and a wrong key. With `head` (from `engine.chainHead()`), records cut from
+/// the end of the chain are detected too (`CHAIN_GAP`).
 #[napi(
-    ts_args_type = "records: AttestationRecord[], did: string",
+    ts_args_type = "records: AttestationRecord[], did: string, head?: ChainHead",
     ts_return_type = "true"
 )]
-pub fn verify_chain(records: Unknown<'_>, did: String) -> Result<bool> {
+pub fn verify_chain(records: Unknown<'_>, did: String, head: Option<Unknown<'_>>) -> Result<bool> {
     let obj = Object::from_unknown(records)
         .map_err(|_| invalid("verifyChain: records must be an array"))?;
     if !obj.is_array().napi()? {
@@ -55,7 +56,13 @@ pub fn verify_chain(records: Unknown<'_>, did: String) -> Result<bool> {
         serde_json::Value::Array(a) => a,
         _ => return Err(invalid("verifyChain: records must be an array")),
     };
-    passgate::verify_chain(&records, &did).js()?;
+    match head {
+        Some(h) => {
+            let head = convert::to_json(h, Kind::Argument, "head")?;
+            passgate::verify_chain_with_head(&records, &did, &head).js()?
+        }
+        None => passgate::verify_chain(&records, &did).js()?,
+    }
     Ok(true)
 }
 

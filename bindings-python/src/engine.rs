@@ -307,6 +307,15 @@ impl PyEngine {
         to_py(py, &claims)
     }
 
+    /// A signed statement of where this engine's chain ends now (`{"body": {"kind":
+    /// "chain.head", "chain", "seq", "hash", "time"}, "hash", "sig", "kid"}`). Keep a recent one:
+    /// `verify_chain(records, did, head=head)` then detects records cut from the chain's end.
+    fn chain_head<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let engine = &self.inner;
+        let head = py.detach(|| engine.chain_head()).or_raise(py)?;
+        to_py(py, &head)
+    }
+
     /// Revokes a passport by id; every passport delegated from it is revoked with it. Writes an
     /// attestation of kind `revocation`.
     fn revoke_passport(&self, py: Python<'_>, passport_id: &str) -> PyResult<()> {

@@ -31,9 +31,16 @@ fn verify_attestation(py: Python<'_>, record: &Bound<'_, PyAny>, did: &str) -> P
 /// Verifies one chain's records, in `seq` order, against the did:key that signed them. Returns
 /// True, or raises `AttestationError` on any changed byte, a dropped, duplicated or reordered
 /// record (`CHAIN_GAP`, `CHAIN_DUPLICATE`, `CHAIN_ORDER`), records of several chains
-/// (`CHAIN_MISMATCH`) or a wrong key.
+/// (`CHAIN_MISMATCH`) or a wrong key. With `head` (from `Engine.chain_head()`), records cut
+/// from the end of the chain are detected too (`CHAIN_GAP`).
 #[pyfunction]
-fn verify_chain(py: Python<'_>, records: &Bound<'_, PyAny>, did: &str) -> PyResult<bool> {
+#[pyo3(signature = (records, did, *, head=None))]
+fn verify_chain(
+    py: Python<'_>,
+    records: &Bound<'_, PyAny>,
+    did: &str,
+    head: Option<&Bound<'_, PyAny>>,
+) -> PyResult<bool> {
     if records.cast::<PyList>().is_err() && records.cast::<PyTuple>().is_err() {
         return Err(errors::to_py_err(
             py,
@@ -44,8 +51,12 @@ fn verify_chain(py: Python<'_>, records: &Bound<'_, PyAny>, did: &str) -> PyResu
     for r in records.try_iter()? {
         values.push(to_value(&r?, Ctx::Attestation)?);
     }
-    py.detach(|| passgate::verify_chain(&values, did))
-        .or_raise(py)?;
+    let head = head.map(|h| to_value(h, Ctx::Attestation)).transpose()?;
+    py.detach(|| match &head {
+        Some(h) => passgate::verify_chain_with_head(&values, did, h),
+        None => passgate::verify_chain(&values, did),
+    })
+    .or_raise(py)?;
     Ok(true)
 }
 

@@ -163,7 +163,7 @@ def test_cumulative_state_and_reset(issuer: passgate.Issuer, engine: passgate.En
     state = engine.cumulative_state(gate="payments.send")
     assert sorted(s["used"] for s in state) == ["100", "400"]
     only_a = engine.cumulative_state(agent_id="a")
-    assert len(only_a) == 1 and only_a[0]["constraint"] == "daily-spend" and only_a[0]["scope"] == "agent:a"
+    assert len(only_a) == 1 and only_a[0]["constraint"] == "daily-spend" and only_a[0]["scope"] == f"agent:a@{issuer.did}"
     assert engine.reset_cumulative_state(agent_id="a") == 1
     assert engine.cumulative_state(agent_id="a") == []
     assert engine.attestations(kind="reset")[0]["body"]["data"]["counters"] == "1"

@@ -19,6 +19,13 @@
 //! refused, so a token made elsewhere cannot carry a restriction (`aud`, …) that passgate would
 //! silently ignore.
 //!
+//! **Identity.** A delegating agent writes its child's claims itself — `sub`, `jti`, caveats — so
+//! none of them names anybody. A chain speaks for its [`Principal`] (the trusted issuer and the
+//! root passport's `sub`), which `scope: "agent"` counts; a delegated passport is known by an id
+//! derived from its chain ([`delegated_passport_id`], `psd_…`), which decisions, revocation,
+//! idempotency namespaces and passport counters use. Caveats are bounded
+//! ([`MAX_CAVEATS_PER_PASSPORT`], [`MAX_CAVEATS_PER_CHAIN`]).
+//!
 //! ```
 //! use passgate::passport::{Issuer, PassportRequest, Verifier, VerifierOptions};
 //! let issuer = Issuer::generate()?;

@@ -244,9 +244,50 @@ fn gate_matches(pattern: &str, gate: &str) -> bool {
     }
 }
 
-/// The store operations of `pending` (see [`Pending::store_op`]).
+/// For each of `pending`, the index of its counter among the distinct counters of the request
+/// (first appearance order). Two constraints may name one counter (a gate and the anonymous
+/// section both declaring a `global` constraint with one id): the store must see it once, with
+/// both amounts, or it loses or double-counts an update.
+fn slots(pending: &[Pending<'_>]) -> Vec<usize> {
+    let mut firsts: Vec<usize> = Vec::new();
+    pending
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let same = |j: &usize| {
+                pending
+                    .get(*j)
+                    .is_some_and(|q| q.op.key == p.op.key && q.op.window == p.op.window)
+            };
+            firsts.iter().position(same).unwrap_or_else(|| {
+                firsts.push(i);
+                firsts.len() - 1
+            })
+        })
+        .collect()
+}
+
+/// What one pending op needs free in its counter: its amount, or its `need` when larger.
+fn need_of(op: &CounterOp) -> Decimal {
+    op.need.max(op.amount)
+}
+
+/// The store operations of `pending`, one per distinct counter (see [`slots`]): amounts and
+/// needs summed, the strictest bound kept (see [`Pending::store_op`] for `monitor`).
 pub(super) fn ops(pending: &[Pending<'_>], monitor: bool) -> Vec<CounterOp> {
-    pending.iter().map(|p| p.store_op(monitor)).collect()
+    let mut out: Vec<CounterOp> = Vec::new();
+    for (p, slot) in pending.iter().zip(slots(pending)) {
+        let op = p.store_op(monitor);
+        match out.get_mut(slot) {
+            Some(m) => {
+                m.need = need_of(m).saturating_add(need_of(&op));
+                m.amount = m.amount.saturating_add(op.amount);
+                m.max = m.max.min(op.max);
+            }
+            None => out.push(op),
+        }
+    }
+    out
 }
 
 /// Everything up to the counters: caller, gate, permissions, input schema, stateless
@@ -749,15 +790,25 @@ pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
     let mut all_ok = eval.stateless_ok;
     let mut strict_ok = eval.strict_ok;
     let mut results = Vec::with_capacity(eval.pending.len());
-    let usage = usage
-        .iter()
-        .copied()
-        .chain(std::iter::repeat(Decimal::ZERO));
-    for (p, used) in eval.pending.iter().zip(usage) {
-        let passed = p.op.fits(used);
+    // Usage is per distinct counter; a counter two constraints share must hold both amounts.
+    let slots = slots(&eval.pending);
+    // Per counter: (what must be free, what the request adds).
+    let mut totals: Vec<(Decimal, Decimal)> = Vec::new();
+    for (p, &slot) in eval.pending.iter().zip(&slots) {
+        let (need, amount) = (need_of(&p.op), p.op.amount);
+        match totals.get_mut(slot) {
+            Some((n, a)) => (*n, *a) = (n.saturating_add(need), a.saturating_add(amount)),
+            None => totals.push((need, amount)),
+        }
+    }
+    let total_of = |slot: usize| totals.get(slot).copied().unwrap_or_default();
+    for (p, &slot) in eval.pending.iter().zip(&slots) {
+        let used = usage.get(slot).copied().unwrap_or(Decimal::ZERO);
+        let need = total_of(slot).0;
+        let total = used.checked_add(need);
+        let passed = total.is_some_and(|t| t <= p.op.max);
         all_ok &= passed;
         strict_ok &= passed || p.relaxed;
-        let total = used.checked_add(p.op.need.max(p.op.amount));
         let observed = total.map_or_else(|| "overflow".to_string(), fmt);
         let (max, label, u, a) = (fmt(p.op.max), &p.label, fmt(used), fmt(p.op.amount));
         let message = match (p.kind, passed) {
@@ -783,9 +834,9 @@ pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
     // passport's caveats (set by its issuer or a parent agent) are still enforced.
     let allowed = (all_ok && !needs_approval)
         || (monitor && eval.identity_ok && strict_ok && !(needs_approval && eval.strict_approval));
-    for ((check, used), p) in results.into_iter().zip(&eval.pending) {
+    for (((check, used), p), &slot) in results.into_iter().zip(&eval.pending).zip(&slots) {
         let after = if allowed {
-            used.saturating_add(p.op.amount)
+            used.saturating_add(total_of(slot).1)
         } else {
             used
         };

@@ -627,7 +627,9 @@ impl Engine {
     }
 
     /// Issues a new passport for the agent of `token` with the same permissions, name and caveats
-    /// (and a fresh agent key), and revokes the old one.
+    /// (and a fresh agent key), and revokes the old one. Root passports only: a delegated
+    /// passport is `INVALID_ARGUMENT` (minting a root in its place would drop its ancestors'
+    /// caveats, their expiry bound and the revocation link; its parent re-delegates instead).
     pub fn reissue(
         &self,
         token: &str,

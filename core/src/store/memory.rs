@@ -65,8 +65,10 @@ impl Counter {
     fn usage(&self, window: WindowKind, now_ms: i64) -> Decimal {
         match (self, window) {
             (Counter::Total(sum), _) => *sum,
+            // A window never moves backwards: a request stamped in an earlier window (a skewed
+            // engine, a clock step) counts against the stored, later one.
             (Counter::Fixed { start, sum }, w) => {
-                if w.fixed_start(now_ms) == Some(*start) {
+                if w.fixed_start(now_ms).is_some_and(|s| s <= *start) {
                     *sum
                 } else {
                     Decimal::ZERO
@@ -85,7 +87,7 @@ impl Counter {
         match (self, window) {
             (Counter::Fixed { start, sum }, w) => {
                 let current = w.fixed_start(now_ms).unwrap_or(*start);
-                if current != *start {
+                if current > *start {
                     *start = current;
                     *sum = Decimal::ZERO;
                 }

@@ -293,3 +293,44 @@ pub fn holds_and_approvals(store: Arc<dyn Store>) {
     }
     let _ = &f.issuer;
 }
+
+/// A gate and the anonymous section both declaring a `global` constraint with one id name one
+/// counter twice in a request: the store sees it once with both amounts (no lost update, no
+/// double count, no negative sliding usage), so exactly `max` is admitted, fixed or sliding.
+pub fn one_counter_named_twice_in_a_request(store: Arc<dyn Store>) {
+    let issuer = Issuer::generate().unwrap();
+    let clock = ManualClock::new(T0);
+    let org = |kind: &str| {
+        json!({"id": format!("org-{kind}"), "type": "spend_limit", "field": "/amount", "max": 10,
+               "window": {"size": "1h", "kind": kind}, "scope": "global"})
+    };
+    let engine = Engine::builder()
+        .policy_value(json!({"version": 1,
+            "gates": {"catalog.read": {"require": ["none:ever"], "constraints": [org("fixed"), org("sliding")]}},
+            "anonymous": {"gates": ["catalog.read"], "constraints": [org("fixed"), org("sliding")]}}))
+        .trusted_issuer(issuer.did())
+        .clock(Arc::new(clock.clone()))
+        .store(store)
+        .build()
+        .unwrap();
+    let mut admitted = 0;
+    for i in 0..20 {
+        clock.advance_ms(1);
+        let d = engine
+            .enforce(&Request::new("catalog.read", json!({"amount": 1})).client(format!("c{i}")))
+            .unwrap();
+        admitted += u32::from(d.allowed);
+    }
+    // Each request adds 1 twice (gate and anonymous section) to each of the two counters.
+    assert_eq!(admitted, 5);
+    let state = engine.cumulative_state(&CounterFilter::default()).unwrap();
+    assert_eq!(state.len(), 2, "{state:?}");
+    for c in &state {
+        assert_eq!(c.used, Decimal::from(10), "{c:?}");
+    }
+    // The sliding one empties exactly once its hour has passed; never below zero.
+    clock.advance_ms(3_600_000);
+    for c in engine.cumulative_state(&CounterFilter::default()).unwrap() {
+        assert!(c.used >= Decimal::ZERO, "{c:?}");
+    }
+}

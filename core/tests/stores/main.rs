@@ -49,6 +49,11 @@ macro_rules! conformance {
                 let (store, _guard) = crate::support::$backend();
                 crate::engine_suite::holds_and_approvals(store);
             }
+            #[test]
+            fn engine_one_counter_named_twice_in_a_request() {
+                let (store, _guard) = crate::support::$backend();
+                crate::engine_suite::one_counter_named_twice_in_a_request(store);
+            }
         }
     };
 }
@@ -63,6 +68,7 @@ macro_rules! all_backends {
 
 all_backends!(
     fixed_windows_count_and_roll,
+    fixed_windows_never_move_backwards,
     sliding_windows_are_exact,
     sliding_windows_with_a_clock_that_steps_back,
     forever_counters_never_reset,

@@ -401,8 +401,8 @@ impl Store for RedisStore {
         call.record(k, r.record)?;
         call.arg(hold.ops.len());
         for (h, fin) in hold.ops.iter().zip(r.amounts) {
-            let placed_current =
-                h.op.window.fixed_start(hold.created_ms) == h.op.window.fixed_start(r.now_ms);
+            // Compared with the stored window in the script: a window never moves backwards.
+            let placed_start = h.op.window.fixed_start(hold.created_ms).unwrap_or(0);
             let inside = match h.op.window {
                 WindowKind::Sliding { size_ms } => {
                     hold.created_ms > r.now_ms.saturating_sub(size_ms)
@@ -411,7 +411,7 @@ impl Store for RedisStore {
             };
             call.op(k, &h.op, h.op.amount, r.now_ms, None)?
                 .arg(super::scaled(*fin)?)
-                .arg(u8::from(placed_current))
+                .arg(placed_start)
                 .arg(u8::from(inside))
                 .arg(hold.created_ms);
         }

@@ -117,7 +117,9 @@ impl Counters<'_, '_> {
         };
         Ok(match window {
             WindowKind::Forever => row.total,
-            WindowKind::Fixed { .. } if window.fixed_start(now_ms) == row.start => row.total,
+            // A window never moves backwards: an earlier window's request counts against the
+            // stored, later one.
+            WindowKind::Fixed { .. } if window.fixed_start(now_ms) <= row.start => row.total,
             WindowKind::Fixed { .. } => Decimal::ZERO,
             WindowKind::Sliding { size_ms } => {
                 let gone = self.log_sum_until(row, now_ms.saturating_sub(size_ms))?;
@@ -137,7 +139,7 @@ impl Counters<'_, '_> {
             WindowKind::Forever => {}
             WindowKind::Fixed { .. } => {
                 let current = window.fixed_start(now_ms);
-                if current != row.start {
+                if current > row.start {
                     row.start = current;
                     row.total = Decimal::ZERO;
                 }

@@ -463,3 +463,48 @@ pub fn sliding_windows_with_a_clock_that_steps_back(s: &dyn Store) {
     assert_eq!(used(s, &m, T0 + 49_999), "1");
     assert_eq!(used(s, &m, T0 + 50_000), "0");
 }
+
+/// Two engines whose clocks disagree by a few milliseconds (or seconds) around a window boundary,
+/// interleaved: once the later window has begun, a request stamped in the earlier one counts
+/// against it (a window never moves backwards), so the clocks cannot ping-pong the window and
+/// reopen a spent budget. Minute, hour and day windows; 5 ms and 2 s of skew.
+pub fn fixed_windows_never_move_backwards(s: &dyn Store) {
+    let c = Chain::new("c-skew");
+    for (n, size) in [60_000, 3_600_000, DAY].into_iter().enumerate() {
+        for (m, skew) in [5, 2_000].into_iter().enumerate() {
+            let id = format!("skew-{n}-{m}");
+            let cap = op(&id, fixed(size), "1", "10");
+            // A boundary some windows after T0, different for every case.
+            let boundary = T0 + size * (n as i64 + 3);
+            let mut admitted_per_window = std::collections::BTreeMap::<i64, u32>::new();
+            let mut stored_window = i64::MIN;
+            for i in 0..100 {
+                // The later engine first, then alternate.
+                let now = if i % 2 == 0 {
+                    boundary + skew
+                } else {
+                    boundary - skew
+                };
+                let out = commit(
+                    s,
+                    now,
+                    std::slice::from_ref(&cap),
+                    &c.record(now, None, None, "allow"),
+                );
+                if out == CommitOutcome::Committed {
+                    stored_window = stored_window.max(now.div_euclid(size));
+                    *admitted_per_window.entry(stored_window).or_default() += 1;
+                } else {
+                    c.unwind();
+                }
+            }
+            assert_eq!(
+                admitted_per_window.values().sum::<u32>(),
+                10,
+                "window {size} ms, skew {skew} ms: {admitted_per_window:?}"
+            );
+            // And the earlier clock sees the later window's usage.
+            assert_eq!(used(s, &cap, boundary - skew), "10");
+        }
+    }
+}

@@ -9,7 +9,7 @@ local ops = {}
 for i = 1, n do
   local op = read_op()
   op.final = D.parse(arg())
-  op.placed_current = arg() == '1' -- fixed: the reservation's window is the current one
+  op.placed_start = arg()          -- fixed: the start of the reservation's window
   op.inside = arg() == '1'         -- sliding: the reservation is still inside the window
   op.placed = arg()                -- when it was counted
   ops[i] = op
@@ -42,7 +42,11 @@ for i, op in ipairs(ops) do
     local positive = D.cmp(op.delta, D.ZERO) > 0
     local total = used[i]
     roll(op)
-    if op.kind == 'F' or (op.kind == 'X' and (op.placed_current or positive)) then
+    local placed_current = false
+    if op.kind == 'X' then
+      placed_current = tonumber(redis.call('HGET', op.c, 'start')) == tonumber(op.placed_start)
+    end
+    if op.kind == 'F' or (op.kind == 'X' and (placed_current or positive)) then
       total = D.max(D.add(total, op.delta), D.ZERO)
     elseif op.kind == 'S' and (op.inside or positive) then
       total = D.add(total, op.delta)

@@ -143,7 +143,8 @@ local function usage(op)
   if not v[1] then return D.ZERO end
   local sum = D.parse(v[1])
   if op.kind == 'X' then
-    if v[2] == op.cur_start then return sum end
+    -- A window never moves backwards: an earlier window's request counts against the stored one.
+    if not v[2] or tonumber(op.cur_start) <= tonumber(v[2]) then return sum end
     return D.ZERO
   elseif op.kind == 'S' then
     return D.sub(sum, log_sum_until(op.l, op.from))
@@ -155,7 +156,10 @@ end
 -- sets `sum` to the rolled usage plus what it adds, so `usage(op)` taken before is the new base.
 local function roll(op)
   if op.kind == 'X' then
-    redis.call('HSET', op.c, 'start', op.cur_start)
+    local stored = redis.call('HGET', op.c, 'start')
+    if not stored or tonumber(op.cur_start) > tonumber(stored) then
+      redis.call('HSET', op.c, 'start', op.cur_start)
+    end
   elseif op.kind == 'S' then
     redis.call('ZREMRANGEBYSCORE', op.l, '-inf', op.from)
   end
