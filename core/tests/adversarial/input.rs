@@ -116,3 +116,137 @@ fn absent_amount_is_not_unknown() {
         "when": {"field": "/amount", "op": "gt", "value": 1000}}]));
     assert_eq!(enforce(&engine, &token, "{}").decision, Verdict::Allow);
 }
+
+// ---------------------------------------------------------------------------------------------
+// F6 / F14: domain checks read the value as the client that uses it does, and only one of it.
+
+fn domains(ty: &str, listed: &str, value: &str) -> passgate::Check {
+    check(
+        &format!(r#"{{"type": "{ty}", "field": "/to", "domains": ["{listed}"]}}"#),
+        &json!({ "to": value }).to_string(),
+    )
+}
+
+/// The value fails both `allowed_domains` (listing `listed`) and `denied_domains` (listing
+/// `other`), with `why` in both messages.
+fn refused_both_ways(value: &str, listed: &str, other: &str, why: &str) {
+    for (ty, d) in [("allowed_domains", listed), ("denied_domains", other)] {
+        let c = domains(ty, d, value);
+        assert!(!c.passed, "{ty} {value:?} passed: {}", c.message);
+        assert!(c.message.contains(why), "{ty} {value:?}: {}", c.message);
+    }
+}
+
+#[test]
+fn backslash_url_escapes_denied_domains() {
+    for url in [
+        r"https:\\evil.com",
+        r"http:\evil.com",
+        r"https:/\evil.com/",
+        r"https://good.com\@evil.com/",
+        r"https://evil.com\x",
+    ] {
+        refused_both_ways(url, "good.com", "evil.com", "backslash");
+    }
+}
+
+#[test]
+fn single_slash_url_escapes_denied_domains() {
+    // WHATWG fetch goes to evil.com for each of these.
+    for url in [
+        "https:/evil.com",
+        "https:evil.com",
+        "HTTPS:/EVIL.com/x",
+        "wss:evil.com",
+        "ftp:/sub.evil.com",
+    ] {
+        let c = domains("denied_domains", "evil.com", url);
+        assert!(!c.passed, "{url}: {}", c.message);
+        assert!(c.message.contains("is denied"), "{url}: {}", c.message);
+        assert!(!domains("allowed_domains", "good.com", url).passed, "{url}");
+    }
+}
+
+#[test]
+fn userinfo_url_escapes_allowed_domains() {
+    for url in [
+        r"https://good.com\@evil.com/",
+        "https://good.com@evil.com/",
+        "https://good.com:443@evil.com/",
+        "https://@evil.com/",
+        "https:good.com@evil.com",
+        "git://good.com@evil.com/repo",
+    ] {
+        let c = domains("allowed_domains", "good.com", url);
+        assert!(!c.passed, "{url}: {}", c.message);
+    }
+    refused_both_ways(
+        "https://good.com@evil.com/",
+        "good.com",
+        "evil.com",
+        "userinfo",
+    );
+    refused_both_ways("https://x:y@good.com/", "good.com", "evil.com", "userinfo");
+}
+
+#[test]
+fn whitespace_or_control_padded_url_escapes_domain_checks() {
+    for (url, why) in [
+        (" https://evil.com", "whitespace"),
+        ("https://evil.com ", "whitespace"),
+        ("\thttps://evil.com", "control character"),
+        ("https://evil.com\n", "control character"),
+        ("\u{a0}https://evil.com", "whitespace"),
+        ("https://evil.com\u{2003}", "whitespace"),
+        ("https://evil.com\u{0}", "control character"),
+        ("https://evil.com\u{7f}", "control character"),
+    ] {
+        refused_both_ways(url, "evil.com", "evil.com", why);
+    }
+}
+
+#[test]
+fn recipient_list_smuggles_foreign_domain_past_allowed_domains() {
+    assert!(domains("allowed_domains", "acme.com", "ap@acme.com").passed);
+    assert!(domains("allowed_domains", "acme.com", "mailto:ap@acme.com").passed);
+    for (value, why) in [
+        ("x@evil.example, y@acme.com", "whitespace"),
+        ("x@evil.example,y@acme.com", "more than one @"),
+        ("x@evil.example;y@acme.com", "more than one @"),
+        ("x@evil.example\ny@acme.com", "control character"),
+        ("x@evil.example@acme.com", "more than one @"),
+        ("ap@acme.com\r\n", "control character"),
+        ("\"x@evil.example\"@acme.com", "more than one @"),
+        ("X<x@acme.com>", "in an e-mail address"),
+        ("evil.example,acme.com", "not part of one host"),
+        ("mailto:x@evil.example,y@acme.com", "more than one @"),
+        ("mailto:y@acme.com?cc=x@evil.example", "mailto with headers"),
+    ] {
+        refused_both_ways(value, "acme.com", "evil.example", why);
+    }
+}
+
+#[test]
+fn recipient_list_hides_denied_domain() {
+    assert!(!domains("denied_domains", "evil.example", "x@evil.example").passed);
+    assert!(domains("denied_domains", "evil.example", "y@acme.com").passed);
+    for value in [
+        "y@acme.com, x@evil.example",
+        "y@acme.com;x@evil.example",
+        "y@acme.com,x@evil.example",
+        "y@acme.com\r\nBcc: x@evil.example",
+    ] {
+        let c = domains("denied_domains", "evil.example", value);
+        assert!(!c.passed, "{value:?}: {}", c.message);
+        assert!(c.message.contains("refused"), "{value:?}: {}", c.message);
+    }
+}
+
+#[test]
+fn host_with_port_is_still_a_host() {
+    // `example.com:8080/x` looks like scheme `example.com:`; it is read as a host with a port.
+    let c = domains("allowed_domains", "example.com", "example.com:8080/x");
+    assert!(c.passed, "{}", c.message);
+    let c = domains("denied_domains", "evil.com", "evil.com:8080/x");
+    assert!(!c.passed, "{}", c.message);
+}
