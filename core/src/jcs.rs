@@ -117,6 +117,10 @@ fn string(s: &str, out: &mut Vec<u8>) {
 
 fn number(n: &Number, out: &mut Vec<u8>) -> Result<(), String> {
     let lit = n.as_str();
+    // A `Number` built in memory holds whatever text it was given: write only JSON numbers.
+    if !crate::json::is_number_literal(lit) {
+        return Err(format!("{lit:?} is not a JSON number"));
+    }
     let digits = lit.strip_prefix('-').unwrap_or(lit);
     // A plain integer below 10^15 is exactly a double and ES6 prints it as written (JSON forbids
     // leading zeros), except for the sign of zero.

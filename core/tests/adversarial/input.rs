@@ -250,3 +250,73 @@ fn host_with_port_is_still_a_host() {
     let c = domains("denied_domains", "evil.com", "evil.com:8080/x");
     assert!(!c.passed, "{}", c.message);
 }
+
+// ---------------------------------------------------------------------------------------------
+// F5: serde_json's private number key, sent as a plain object, is never a number.
+
+const TOKEN_OBJECT: &str = r#"{"amount": {"$serde_json::private::Number": "007"}}"#;
+
+#[test]
+fn number_token_object_text_is_refused_not_read_as_a_number() {
+    use passgate::json::{self, Context, Limits};
+    for text in [
+        TOKEN_OBJECT,
+        r#"{"amount": {"$serde_json::private::Number": "1"}}"#,
+        r#"{"amount": {"$serde_json::private::Number": "1e999999"}}"#,
+        r#"{"amount": {"$serde_json::private::Number": "-"}}"#,
+        r#"{"amount": {"$serde_json::private::Numbe\u0072": "7"}}"#,
+        r#"{"amount": {"x": 1, "$serde_json::private::Number": "7"}}"#,
+    ] {
+        let e = json::parse_in(text, Limits::PAYLOAD, Context::Payload).unwrap_err();
+        assert_eq!(e.code(), "PAYLOAD_INVALID", "{text}");
+        assert!(e.to_string().contains("reserved"), "{e}");
+    }
+}
+
+#[test]
+fn number_token_object_built_in_memory_is_refused_by_enforce() {
+    // What a binding builds from a dict / JS object with that key.
+    let (engine, token) = gate(json!([{"type": "max_value", "field": "/amount", "max": 100}]));
+    for payload in [
+        json!({"amount": {"$serde_json::private::Number": "007"}}),
+        json!({"amount": {"$serde_json::private::Number": "7"}}),
+        json!({"amount": 1, "meta": [{"$serde_json::private::Number": "7"}]}),
+    ] {
+        let e = engine
+            .enforce(&Request::new("g", payload.clone()).passport(&token))
+            .unwrap_err();
+        assert_eq!(e.code(), "PAYLOAD_INVALID", "{payload}");
+    }
+    // And a number whose text is not JSON never reaches a record.
+    let bad = Value::Number(serde_json::Number::from_string_unchecked("007".into()));
+    let built = Value::Object(serde_json::Map::from_iter([("amount".to_string(), bad)]));
+    let e = engine
+        .enforce(&Request::new("g", built).passport(&token))
+        .unwrap_err();
+    assert_eq!(e.code(), "PAYLOAD_INVALID");
+}
+
+#[test]
+fn number_token_object_fails_max_value() {
+    let payload = json!({"amount": {"$serde_json::private::Number": "007"}});
+    let c = passgate::Constraint::compile(
+        &json!({"type": "max_value", "field": "/amount", "max": 100}),
+        0,
+        "/c",
+    )
+    .unwrap()
+    .check(&passgate::EvalCtx {
+        payload: &payload,
+        now_ms: 0,
+    })
+    .unwrap();
+    assert!(!c.passed);
+    assert!(
+        c.message.contains("expected a number, found an object"),
+        "{}",
+        c.message
+    );
+    let canonical = passgate::json::canonical_normalized(&payload).unwrap();
+    assert!(!canonical.contains(":007"), "{canonical}");
+    assert!(!canonical.contains(r#""amount":7"#), "{canonical}");
+}
