@@ -6,8 +6,9 @@
 //! ([`NUMBER_TOKEN`]) rather than read it as a number; [`check_bounds`] holds values built in
 //! memory to the same rules. [`canonical`] is RFC 8785 (JCS), our own writer (`crate::jcs`,
 //! checked against the published vectors and, differentially, against
-//! `serde_json_canonicalizer`). Anything that is hashed goes through [`normalize_numbers`] first,
-//! so that `0.1` and `0.1000000000000000001` never collide.
+//! `serde_json_canonicalizer`). Anything that is hashed is written by [`canonical_normalized`]:
+//! JCS with each number as its exact decimal, so that `0.1` and `0.1000000000000000001` never
+//! collide, and a number never collides with a string (`1` and `"1"` differ).
 
 use std::fmt;
 
@@ -460,21 +461,34 @@ pub fn canonical(v: &Value) -> Result<String> {
     String::from_utf8(out).map_err(|e| Error::Internal(format!("canonical JSON: {e}")))
 }
 
-/// A copy of `v` with every number replaced by its exact, normalised decimal string
-/// (see [`normalize_number`]). This is what is hashed, never the raw value.
+/// A copy of `v` with every number replaced by its exact, normalised decimal *string* (see
+/// [`normalize_number`]): what attestation bodies hold (`data`, `trace`), so that no float is in a
+/// signed record and every language canonicalizes it identically. Not a hash form: a number and
+/// its string become one.
 pub fn normalize_numbers(v: &Value) -> Result<Value> {
-    fn go(v: &Value, path: &mut String) -> Result<Value> {
+    map_numbers(v, &mut Value::String)
+}
+
+/// A copy of `v` with every number rewritten as its exact, normalised decimal (still a number):
+/// `1.50` → `1.5`, `1E3` → `1000`. [`canonical_literal`] of it is [`canonical_normalized`].
+pub fn exact_numbers(v: &Value) -> Result<Value> {
+    map_numbers(v, &mut |n| Value::Number(Number::from_string_unchecked(n)))
+}
+
+fn map_numbers(v: &Value, f: &mut dyn FnMut(String) -> Value) -> Result<Value> {
+    fn go(v: &Value, path: &mut String, f: &mut dyn FnMut(String) -> Value) -> Result<Value> {
         Ok(match v {
-            Value::Number(n) => Value::String(
-                normalize_number(n.as_str()).map_err(|m| Error::payload(display_path(path), m))?,
-            ),
+            Value::Number(n) => {
+                f(normalize_number(n.as_str())
+                    .map_err(|m| Error::payload(display_path(path), m))?)
+            }
             Value::Array(a) => {
                 let mut out = Vec::with_capacity(a.len());
                 for (i, x) in a.iter().enumerate() {
                     let len = path.len();
                     path.push('/');
                     path.push_str(&i.to_string());
-                    out.push(go(x, path)?);
+                    out.push(go(x, path, f)?);
                     path.truncate(len);
                 }
                 Value::Array(out)
@@ -484,8 +498,8 @@ pub fn normalize_numbers(v: &Value) -> Result<Value> {
                 for (k, x) in o {
                     let len = path.len();
                     path.push('/');
-                    path.push_str(k);
-                    out.insert(k.clone(), go(x, path)?);
+                    path.push_str(&crate::pointer::escape(k));
+                    out.insert(k.clone(), go(x, path, f)?);
                     path.truncate(len);
                 }
                 Value::Object(out)
@@ -493,15 +507,41 @@ pub fn normalize_numbers(v: &Value) -> Result<Value> {
             other => other.clone(),
         })
     }
-    go(v, &mut String::new())
+    go(v, &mut String::new(), f)
 }
 
-/// Canonical JSON of `v` after [`normalize_numbers`]: the form every hash is taken over.
+/// The form every hash is taken over (`request_hash`, idempotency and approval fingerprints, the
+/// policy hash): RFC 8785 structure (sorted members, JCS strings) with each number written as its
+/// exact normalised decimal, bare. `1`, `1.0` and `1e0` hash alike; `1` and `"1"` do not.
+/// Fails (naming the JSON path) for a number that has no exact decimal form within
+/// [`MAX_DECIMAL_DIGITS`].
 pub fn canonical_normalized(v: &Value) -> Result<String> {
     let mut out = Vec::with_capacity(256);
     if crate::jcs::write_normalized(v, &mut out).is_err() {
         // A number without an exact decimal form: take the slow path, which names its JSON path.
-        return canonical(&normalize_numbers(v)?);
+        exact_numbers(v)?;
+        return Err(Error::payload("/", "cannot canonicalize"));
+    }
+    String::from_utf8(out).map_err(|e| Error::Internal(format!("canonical JSON: {e}")))
+}
+
+/// JCS with number literals copied as written (each must be JSON number text): the second pass
+/// of `canonical_literal(&exact_numbers(v)?)`, which equals [`canonical_normalized`]`(v)`.
+pub fn canonical_literal(v: &Value) -> Result<String> {
+    let mut out = Vec::with_capacity(256);
+    crate::jcs::write_literal(v, &mut out)
+        .map_err(|e| Error::payload("/", format!("cannot canonicalize: {e}")))?;
+    String::from_utf8(out).map_err(|e| Error::Internal(format!("canonical JSON: {e}")))
+}
+
+/// JCS with each number as the JSON string of its exact decimal: the key of a `field:` counter
+/// scope, where the number `1` and the string `"1"` (and `1.0`) must name one counter — an agent
+/// alternating between them must not get two budgets.
+pub fn canonical_scope_key(v: &Value) -> Result<String> {
+    let mut out = Vec::with_capacity(64);
+    if crate::jcs::write_decimal_strings(v, &mut out).is_err() {
+        normalize_numbers(v)?;
+        return Err(Error::payload("/", "cannot canonicalize"));
     }
     String::from_utf8(out).map_err(|e| Error::Internal(format!("canonical JSON: {e}")))
 }

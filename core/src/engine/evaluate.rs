@@ -538,7 +538,7 @@ fn resolve_counter<'a>(
                     p.as_str()
                 ));
             };
-            let v = json::canonical_normalized(v).map_err(|e| e.to_string())?;
+            let v = json::canonical_scope_key(v).map_err(|e| e.to_string())?;
             (namespace.to_string(), format!("field:{}={v}", p.as_str()))
         }
     };

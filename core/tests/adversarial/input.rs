@@ -320,3 +320,83 @@ fn number_token_object_fails_max_value() {
     assert!(!canonical.contains(":007"), "{canonical}");
     assert!(!canonical.contains(r#""amount":7"#), "{canonical}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// F12: a number and its string are different requests.
+
+#[test]
+fn string_amount_reuses_idempotency_key_of_number_amount() {
+    let (engine, token) = gate(json!([{"type": "max_value", "field": "/amount", "max": 100}]));
+    let req = |payload: &str| {
+        Request::new("g", p(payload))
+            .passport(&token)
+            .idempotency_key("k1")
+    };
+    let first = engine.enforce(&req(r#"{"amount": 1}"#)).unwrap();
+    assert!(!first.replayed);
+    // The same number written differently is the same request: a replay.
+    let again = engine.enforce(&req(r#"{"amount": 1.0}"#)).unwrap();
+    assert!(again.replayed);
+    let e = engine.enforce(&req(r#"{"amount": "1"}"#)).unwrap_err();
+    assert_eq!(e.code(), "IDEMPOTENCY_CONFLICT");
+    let e = engine.enforce(&req(r#"{"amount": [1]}"#)).unwrap_err();
+    assert_eq!(e.code(), "IDEMPOTENCY_CONFLICT");
+}
+
+#[test]
+fn string_amount_has_its_own_request_hash() {
+    let (engine, token) = gate(json!([]));
+    let hash = |payload: &str| {
+        let d = enforce(&engine, &token, payload);
+        d.attestation.unwrap()["body"]["request_hash"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let number = hash(r#"{"x": 1}"#);
+    assert_ne!(number, hash(r#"{"x": "1"}"#));
+    assert_eq!(number, hash(r#"{"x": 1.0}"#));
+    assert_eq!(number, hash(r#"{"x": 1e0}"#));
+    assert_ne!(hash(r#"{"x": [0.1]}"#), hash(r#"{"x": ["0.1"]}"#));
+    assert_ne!(
+        hash(r#"{"x": 0.1}"#),
+        hash(r#"{"x": 0.1000000000000000001}"#)
+    );
+}
+
+#[test]
+fn string_amount_does_not_reuse_approval_of_number_amount() {
+    let (engine, token) = gate(json!([{"type": "approval",
+        "when": {"field": "/amount", "op": "gt", "value": 1000}}]));
+    let d = enforce(&engine, &token, r#"{"amount": 5000}"#);
+    assert_eq!(d.decision, Verdict::Escalate);
+    let approval = engine.approve(&d.evaluation_id, "cfo", None).unwrap();
+    let with = |payload: &str| {
+        engine
+            .enforce(
+                &Request::new("g", p(payload))
+                    .passport(&token)
+                    .approval(&approval),
+            )
+            .unwrap()
+    };
+    let other = with(r#"{"amount": "5000"}"#);
+    assert_eq!(other.decision, Verdict::Deny);
+    assert!(other
+        .checks
+        .iter()
+        .any(|c| c.code.as_deref() == Some("APPROVAL_PAYLOAD_MISMATCH")));
+    assert_eq!(with(r#"{"amount": 5000.0}"#).decision, Verdict::Allow);
+}
+
+#[test]
+fn string_scope_value_shares_the_number_budget() {
+    // The other direction: for a `field:` counter scope, `7` and `"7"` are one account, so an
+    // agent alternating between them does not get two budgets.
+    let (engine, token) = gate(json!([{"type": "rate_limit", "max": 1, "window": "1h",
+        "scope": "field:/account"}]));
+    assert!(enforce(&engine, &token, r#"{"account": 7}"#).allowed);
+    assert!(!enforce(&engine, &token, r#"{"account": "7"}"#).allowed);
+    assert!(!enforce(&engine, &token, r#"{"account": 7.0}"#).allowed);
+    assert!(enforce(&engine, &token, r#"{"account": 8}"#).allowed);
+}
