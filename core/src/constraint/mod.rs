@@ -225,7 +225,7 @@ pub enum Rule {
     Condition(Expr),
     /// A cumulative constraint, evaluated by the engine against the store.
     Counter(Counter),
-    /// Personal data in the payload's strings.
+    /// Personal data in the payload's strings, keys and numbers.
     Pii(pii::PiiRule),
     /// When the expression holds, the request needs a human approval (evaluated by the engine).
     Approval(Expr),

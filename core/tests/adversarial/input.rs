@@ -400,3 +400,97 @@ fn string_scope_value_shares_the_number_budget() {
     assert!(!enforce(&engine, &token, r#"{"account": 7.0}"#).allowed);
     assert!(enforce(&engine, &token, r#"{"account": 8}"#).allowed);
 }
+
+// ---------------------------------------------------------------------------------------------
+// F13: personal data in keys, numbers and other scripts' digits.
+
+const PII_BLOCK: &str = r#"{"id": "pii", "type": "pii", "mode": "block"}"#;
+
+fn blocked(payload: &str, kind: &str, at: &str) {
+    let c = check(PII_BLOCK, payload);
+    assert!(!c.passed, "{payload}: {}", c.message);
+    assert_eq!(
+        c.message,
+        format!("personal data found: {kind} at {at}"),
+        "{payload}"
+    );
+}
+
+#[test]
+fn card_number_sent_as_json_number_passes_pii_block() {
+    blocked(r#"{"memo": 4111111111111111}"#, "card", "/memo");
+    blocked(r#"{"memo": 4.111111111111111e15}"#, "card", "/memo");
+    blocked(r#"{"memo": [1, 5555555555554444]}"#, "card", "/memo/1");
+    assert!(check(PII_BLOCK, r#"{"memo": 4111111111111112}"#).passed);
+}
+
+#[test]
+fn phone_sent_as_json_number_passes_pii_block() {
+    blocked(r#"{"callback": 4155552671}"#, "phone", "/callback");
+    blocked(r#"{"callback": 14155552671}"#, "phone", "/callback");
+    // Epoch seconds and small amounts are not phones.
+    assert!(check(PII_BLOCK, r#"{"t": 1767225600, "amount": 4155.52}"#).passed);
+}
+
+#[test]
+fn pii_hidden_in_object_key_passes_pii_block() {
+    blocked(
+        r#"{"to": {"jane.doe@example.com": true}}"#,
+        "email",
+        "/to/jane.doe@example.com",
+    );
+    blocked(
+        r#"{"4111 1111 1111 1111": 1}"#,
+        "card",
+        "/4111 1111 1111 1111",
+    );
+    blocked(
+        r#"{"notes": {"ssn 123-45-6789": null}}"#,
+        "ssn",
+        "/notes/ssn 123-45-6789",
+    );
+}
+
+#[test]
+fn non_ascii_digits_card_passes_pii_block() {
+    for card in [
+        "４１１１ １１１１ １１１１ １１１１",
+        "٤١١١١١١١١١١١١١١١",
+        "۴۱۱۱-۱۱۱۱-۱۱۱۱-۱۱۱۱",
+        "४१११ ११११ ११११ ११११",
+    ] {
+        blocked(&json!({ "memo": card }).to_string(), "card", "/memo");
+    }
+    blocked(
+        &json!({"memo": "ssn ١٢٣-٤٥-٦٧٨٩"}).to_string(),
+        "ssn",
+        "/memo",
+    );
+}
+
+#[test]
+fn pii_in_keys_numbers_and_other_digits_is_redacted() {
+    let (engine, token) = gate(json!([{"id": "pii", "type": "pii", "mode": "redact"}]));
+    let d = engine
+        .enforce(
+            &Request::new(
+                "g",
+                json!({
+                    "jane@example.com": {"card": 4111111111111111_u64, "qty": 2},
+                    "memo": "card ４１１１ １１１１ １１１１ １１１１, thanks",
+                    "callback": 4155552671_u64,
+                }),
+            )
+            .passport(&token),
+        )
+        .unwrap();
+    assert!(d.allowed);
+    assert_eq!(
+        d.redacted_payload.unwrap(),
+        json!({
+            "[REDACTED:email]": {"card": "[REDACTED:card]", "qty": 2},
+            "memo": "card [REDACTED:card], thanks",
+            "callback": "[REDACTED:phone]",
+        })
+    );
+}
