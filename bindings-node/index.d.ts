@@ -169,8 +169,13 @@ export interface DecisionAttestationBody extends AttestationBodyBase {
   gate: string
   decision: Verdict
   mode: string
+  /** The passport's own `sub` (for a delegated passport, its delegating agent's choice). */
   agent_id: string | null
   passport_id: string | null
+  /** Whom the passport speaks for: the trusted issuer and the root passport's agent. */
+  principal: { issuer: string; agent_id: string } | null
+  /** The ids of the passport's delegation chain, root first (empty without a passport). */
+  delegation: string[]
   client: string | null
   policy_hash: string | null
   /** SHA-256 of the canonical payload (the payload itself is not stored). */
@@ -191,6 +196,14 @@ export type AttestationBody = DecisionAttestationBody | EventAttestationBody
 /** A signed attestation record: `hash` is SHA-256 of the RFC 8785 canonical body, `sig` Ed25519 by `kid`. */
 export interface AttestationRecord<B extends AttestationBody = AttestationBody> {
   body: B
+  hash: string
+  sig: string
+  kid: string
+}
+
+/** A signed statement of where an engine's chain ends (`engine.chainHead()`). */
+export interface ChainHead {
+  body: { v: number; kind: 'chain.head'; chain: string; seq: number; hash: string | null; time: number }
   hash: string
   sig: string
   kid: string
@@ -353,6 +366,12 @@ export declare class Engine {
    */
   verifyPassport(passport: string | IssuedPassport): PassportClaims
   /**
+   * A signed statement of where this engine's chain ends now (`{body: {kind: 'chain.head',
+   * chain, seq, hash, time}, hash, sig, kid}`). Keep a recent one: `verifyChain(records, did,
+   * head)` then detects records cut from the chain's end.
+   */
+  chainHead(): ChainHead
+  /**
    * Revokes a passport id and, with it, every passport delegated from it. Writes an
    * attestation of kind `revocation`.
    */
@@ -510,6 +529,7 @@ export declare function verifyAttestation(record: AttestationRecord, did: string
  * Verifies one chain's records, in `seq` order, against the did:key that signed them. Returns
  * `true`, or throws with `.code` `CHAIN_GAP`, `CHAIN_ORDER`, `CHAIN_DUPLICATE`, `CHAIN_MISMATCH`
  * or one of `verifyAttestation`'s codes. Detects any changed byte, a dropped, duplicated or
- * reordered record, and a wrong key.
+ * reordered record, and a wrong key. With `head` (from `engine.chainHead()`), records cut from
+ * the end of the chain are detected too (`CHAIN_GAP`).
  */
-export declare function verifyChain(records: AttestationRecord[], did: string): true
+export declare function verifyChain(records: AttestationRecord[], did: string, head?: ChainHead): true

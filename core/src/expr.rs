@@ -18,6 +18,16 @@
 //! A missing field makes every op but `exists` false. With a `*` in `field`, every match must
 //! satisfy the op and zero matches count as missing (`exists` is true when anything matches).
 //!
+//! Expressions are three-valued ([`Truth`]): a test is **unknown** when the value is present but
+//! cannot be read as the number the op needs — `lt`/`lte`/`gt`/`gte` on anything that is not an
+//! exact decimal (`1e30` beyond the 96-bit range, 29+ fractional digits, `"5000 "`, `true`, an
+//! object), or `eq`/`ne`/`in` on a number too long to write exactly. A host reading such a value
+//! may well see a large amount, so unknown is never taken as false: `not` keeps it unknown and
+//! `all` / `any` combine by Kleene logic (`all` is false if any item is false, else unknown if any
+//! is; `any` is true if any item is true, else unknown if any is). A `condition` passes only when
+//! its expression is true; an `approval` escalates unless its `when` is false. An absent field is
+//! not unknown: it keeps the rules above.
+//!
 //! ```
 //! use passgate::expr::Expr;
 //! use serde_json::json;
@@ -25,8 +35,9 @@
 //! let e = Expr::compile(&json!({"all": [
 //!     {"field": "/amount", "op": "lt", "value": "100.50"},
 //!     {"not": {"field": "/to", "op": "starts_with", "value": "acct_test"}}]}), "/expr").unwrap();
-//! assert!(e.eval(&json!({"amount": 100.49, "to": "acct_live_1"})));
-//! assert!(!e.eval(&json!({"amount": 100.50, "to": "acct_live_1"})));
+//! assert!(e.eval(&json!({"amount": 100.49, "to": "acct_live_1"})).is_true());
+//! assert!(e.eval(&json!({"amount": 100.50, "to": "acct_live_1"})).is_false());
+//! assert!(e.eval(&json!({"amount": "100 ", "to": "acct_live_1"})).is_unknown());
 //! ```
 
 use std::fmt;
@@ -43,14 +54,64 @@ use crate::pointer::Pointer;
 /// Deepest accepted nesting of `all` / `any` / `not`.
 pub const MAX_EXPR_DEPTH: usize = 32;
 
+/// The value of an expression: true, false, or unknown (a value it needs cannot be read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Truth {
+    /// Definitely true.
+    True,
+    /// Definitely false.
+    False,
+    /// Cannot be decided: a value is present but unreadable as the number a test needs.
+    Unknown,
+}
+
+impl Truth {
+    /// Whether it is definitely true (what a `condition` needs to pass).
+    pub fn is_true(self) -> bool {
+        self == Truth::True
+    }
+
+    /// Whether it is definitely false (what an `approval` needs not to escalate).
+    pub fn is_false(self) -> bool {
+        self == Truth::False
+    }
+
+    /// Whether it cannot be decided.
+    pub fn is_unknown(self) -> bool {
+        self == Truth::Unknown
+    }
+}
+
+/// An evaluation with its reason: why it is false, or which value made it unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The expression holds.
+    True,
+    /// It does not, and why.
+    False(String),
+    /// It cannot be decided, and which value could not be read.
+    Unknown(String),
+}
+
+impl Outcome {
+    /// The bare truth value.
+    pub fn truth(&self) -> Truth {
+        match self {
+            Outcome::True => Truth::True,
+            Outcome::False(_) => Truth::False,
+            Outcome::Unknown(_) => Truth::Unknown,
+        }
+    }
+}
+
 /// A compiled condition expression.
 #[derive(Debug, Clone)]
 pub enum Expr {
-    /// True when every sub-expression is.
+    /// True when every sub-expression is (false when one is false, else unknown when one is).
     All(Vec<Expr>),
-    /// True when at least one sub-expression is.
+    /// True when at least one sub-expression is (else unknown when one is, else false).
     Any(Vec<Expr>),
-    /// True when the sub-expression is false.
+    /// True when the sub-expression is false (unknown stays unknown).
     Not(Box<Expr>),
     /// A test of the value at a field.
     Test(Test),
@@ -110,19 +171,33 @@ impl Op {
         }
     }
 
-    /// Whether one (present) value satisfies the operator.
-    fn holds(&self, x: &Value) -> bool {
-        let cmp = |f: fn(&Decimal, &Decimal) -> bool, d: &Decimal| {
-            json::to_decimal(x).is_ok_and(|v| f(&v, d))
+    /// Whether one (present) value satisfies the operator: `Err` (why) when the value cannot be
+    /// read as the number the operator needs, so the answer is unknown.
+    fn holds(&self, x: &Value) -> Result<bool, String> {
+        let cmp =
+            |f: fn(&Decimal, &Decimal) -> bool, d: &Decimal| json::to_decimal(x).map(|v| f(&v, d));
+        // Equality needs a number's exact value; one too long to write exactly is unreadable.
+        let exact = || match x {
+            Value::Number(n) => json::normalize_number(n.as_str()).map(drop),
+            _ => Ok(()),
         };
-        match self {
-            Op::Eq(v) => json_eq(x, v),
-            Op::Ne(v) => !json_eq(x, v),
-            Op::Lt(d) => cmp(|a, b| a < b, d),
-            Op::Lte(d) => cmp(|a, b| a <= b, d),
-            Op::Gt(d) => cmp(|a, b| a > b, d),
-            Op::Gte(d) => cmp(|a, b| a >= b, d),
-            Op::In(list) => list.iter().any(|v| json_eq(x, v)),
+        Ok(match self {
+            Op::Eq(v) => {
+                exact()?;
+                json_eq(x, v)
+            }
+            Op::Ne(v) => {
+                exact()?;
+                !json_eq(x, v)
+            }
+            Op::Lt(d) => cmp(|a, b| a < b, d)?,
+            Op::Lte(d) => cmp(|a, b| a <= b, d)?,
+            Op::Gt(d) => cmp(|a, b| a > b, d)?,
+            Op::Gte(d) => cmp(|a, b| a >= b, d)?,
+            Op::In(list) => {
+                exact()?;
+                list.iter().any(|v| json_eq(x, v))
+            }
             Op::Contains(v) => match (x, v) {
                 (Value::String(s), Value::String(sub)) => s.contains(sub.as_str()),
                 (Value::Array(items), v) => items.iter().any(|i| json_eq(i, v)),
@@ -131,7 +206,7 @@ impl Op {
             Op::StartsWith(p) => x.as_str().is_some_and(|s| s.starts_with(p.as_str())),
             Op::Matches(re, _) => x.as_str().is_some_and(|s| re.is_match(s)),
             Op::Exists(_) => true,
-        }
+        })
     }
 }
 
@@ -157,29 +232,48 @@ impl Expr {
         compile_at(doc, path, 1)
     }
 
-    /// Evaluates the expression against a payload.
-    pub fn eval(&self, payload: &Value) -> bool {
-        self.explain(payload).is_ok()
+    /// Evaluates the expression against a payload (three-valued: see the module documentation).
+    pub fn eval(&self, payload: &Value) -> Truth {
+        self.explain(payload).truth()
     }
 
-    /// Evaluates the expression; when it is false, says why (the first failing test of an `all`,
-    /// every failing test of an `any`).
-    pub fn explain(&self, payload: &Value) -> Result<(), String> {
+    /// Evaluates the expression and says why it is not true: for false, the first false item of
+    /// an `all`, every item of an `any`; for unknown, the value that could not be read.
+    pub fn explain(&self, payload: &Value) -> Outcome {
         match self {
-            Expr::All(items) => items.iter().try_for_each(|e| e.explain(payload)),
-            Expr::Any(items) => {
-                let mut why = Vec::new();
+            Expr::All(items) => {
+                // False wins over unknown, so look at every item until a false one.
+                let mut unknown: Option<String> = None;
                 for e in items {
                     match e.explain(payload) {
-                        Ok(()) => return Ok(()),
-                        Err(w) => why.push(w),
+                        Outcome::True => {}
+                        Outcome::False(why) => return Outcome::False(why),
+                        Outcome::Unknown(why) => {
+                            unknown.get_or_insert(why);
+                        }
                     }
                 }
-                Err(format!("none of: {}", why.join("; ")))
+                unknown.map_or(Outcome::True, Outcome::Unknown)
+            }
+            Expr::Any(items) => {
+                let (mut falses, mut unknowns) = (Vec::new(), Vec::new());
+                for e in items {
+                    match e.explain(payload) {
+                        Outcome::True => return Outcome::True,
+                        Outcome::False(why) => falses.push(why),
+                        Outcome::Unknown(why) => unknowns.push(why),
+                    }
+                }
+                if unknowns.is_empty() {
+                    Outcome::False(format!("none of: {}", falses.join("; ")))
+                } else {
+                    Outcome::Unknown(unknowns.join("; "))
+                }
             }
             Expr::Not(e) => match e.explain(payload) {
-                Ok(()) => Err(format!("not ({e}) is false")),
-                Err(_) => Ok(()),
+                Outcome::True => Outcome::False(format!("not ({e}) is false")),
+                Outcome::False(_) => Outcome::True,
+                unknown @ Outcome::Unknown(_) => unknown,
             },
             Expr::Test(t) => t.explain(payload),
         }
@@ -187,40 +281,69 @@ impl Expr {
 }
 
 impl Test {
-    fn explain(&self, payload: &Value) -> Result<(), String> {
+    fn explain(&self, payload: &Value) -> Outcome {
         let field = &self.field;
         if let Op::Exists(want) = self.op {
             let found = field.matches(payload).next().is_some();
             return match (found, want) {
-                (true, true) | (false, false) => Ok(()),
-                (false, true) => Err(format!("{field} is missing")),
-                (true, false) => Err(format!("{field} exists")),
+                (true, true) | (false, false) => Outcome::True,
+                (false, true) => Outcome::False(format!("{field} is missing")),
+                (true, false) => Outcome::False(format!("{field} exists")),
             };
         }
         if !field.has_wildcard() {
             return match field.resolve_one(payload) {
-                None => Err(format!("{field} is missing")),
-                Some(x) if self.op.holds(x) => Ok(()),
-                Some(x) => Err(format!("{field} is {}, not {}", show(x), self.op)),
+                None => Outcome::False(format!("{field} is missing")),
+                Some(x) => self.judge(&field.to_string(), x),
             };
         }
-        let mut any = false;
+        // Every match must hold: one false match makes the test false, else one unreadable
+        // match makes it unknown. Paths are only built for the message.
+        let (mut any, mut unknown) = (false, false);
         for x in field.matches(payload) {
             any = true;
-            if !self.op.holds(x) {
-                let at = field
-                    .resolve_paths(payload)
-                    .into_iter()
-                    .find(|(_, v)| !self.op.holds(v))
-                    .map_or_else(|| field.to_string(), |(p, _)| p);
-                return Err(format!("{at} is {}, not {}", show(x), self.op));
+            match self.op.holds(x) {
+                Ok(true) => {}
+                Ok(false) => return self.first_where(payload, |r| matches!(r, Ok(false))),
+                Err(_) => unknown = true,
             }
         }
-        if any {
-            Ok(())
+        if unknown {
+            self.first_where(payload, |r| r.is_err())
+        } else if any {
+            Outcome::True
         } else {
-            Err(format!("{field} is missing"))
+            Outcome::False(format!("{field} is missing"))
         }
+    }
+
+    /// The outcome for the value `x` found at `at`.
+    fn judge(&self, at: &str, x: &Value) -> Outcome {
+        match self.op.holds(x) {
+            Ok(true) => Outcome::True,
+            Ok(false) => Outcome::False(format!("{at} is {}, not {}", show(x), self.op)),
+            Err(why) => Outcome::Unknown(format!(
+                "{at} is {}, which cannot be read as a number for {}: {why}",
+                show(x),
+                self.op
+            )),
+        }
+    }
+
+    /// The outcome at the first match of a wildcard field whose result `pick`s.
+    fn first_where(
+        &self,
+        payload: &Value,
+        pick: impl Fn(&Result<bool, String>) -> bool,
+    ) -> Outcome {
+        self.field
+            .resolve_paths(payload)
+            .into_iter()
+            .find(|(_, v)| pick(&self.op.holds(v)))
+            .map_or_else(
+                || Outcome::Unknown(format!("{} cannot be read", self.field)),
+                |(p, v)| self.judge(&p, v),
+            )
     }
 }
 
@@ -353,4 +476,86 @@ fn compile_test(obj: &serde_json::Map<String, Value>, path: &str) -> Result<Test
         }
     };
     Ok(Test { field, op })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::{parse, Limits};
+
+    fn expr(doc: &str) -> Expr {
+        Expr::compile(&parse(doc, Limits::POLICY).unwrap(), "/e").unwrap()
+    }
+
+    fn truth(doc: &str, payload: &str) -> Truth {
+        expr(doc).eval(&parse(payload, Limits::PAYLOAD).unwrap())
+    }
+
+    const GT: &str = r#"{"field": "/a", "op": "gt", "value": 1000}"#;
+
+    #[test]
+    fn unreadable_numbers_are_unknown_not_false() {
+        for a in [
+            "1e30",
+            "79228162514264337593543950336",
+            "0.00000000000000000000000000001",
+            r#""5000 ""#,
+            r#"" 5000""#,
+            r#""5,000""#,
+            "true",
+            "null",
+            "[5000]",
+            r#"{"v": 5000}"#,
+        ] {
+            let pay = format!(r#"{{"a": {a}}}"#);
+            assert_eq!(truth(GT, &pay), Truth::Unknown, "{a}");
+            let not = format!(r#"{{"not": {GT}}}"#);
+            assert_eq!(truth(&not, &pay), Truth::Unknown, "not {a}");
+        }
+        assert_eq!(truth(GT, r#"{"a": "5000"}"#), Truth::True);
+        assert_eq!(truth(GT, r#"{"a": 5}"#), Truth::False);
+        // Absent is not unknown.
+        assert_eq!(truth(GT, "{}"), Truth::False);
+        assert_eq!(truth(&format!(r#"{{"not": {GT}}}"#), "{}"), Truth::True);
+    }
+
+    #[test]
+    fn kleene_all_and_any() {
+        let t = r#"{"field": "/t", "op": "exists"}"#;
+        let f = r#"{"field": "/f", "op": "exists"}"#;
+        let pay = r#"{"t": 1, "a": "1e999 "}"#;
+        let all = |x: &str, y: &str| truth(&format!(r#"{{"all": [{x}, {y}]}}"#), pay);
+        let any = |x: &str, y: &str| truth(&format!(r#"{{"any": [{x}, {y}]}}"#), pay);
+        assert_eq!(all(GT, t), Truth::Unknown);
+        assert_eq!(all(GT, f), Truth::False);
+        assert_eq!(all(f, GT), Truth::False);
+        assert_eq!(any(GT, t), Truth::True);
+        assert_eq!(any(GT, f), Truth::Unknown);
+        assert_eq!(any(f, f), Truth::False);
+    }
+
+    #[test]
+    fn wildcards_false_beats_unknown() {
+        let w = r#"{"field": "/a/*", "op": "lt", "value": 10}"#;
+        assert_eq!(truth(w, r#"{"a": [1, "x", 2]}"#), Truth::Unknown);
+        assert_eq!(truth(w, r#"{"a": [1, "x", 20]}"#), Truth::False);
+        assert_eq!(truth(w, r#"{"a": [1, 2]}"#), Truth::True);
+        let e = expr(w);
+        let out = e.explain(&parse(r#"{"a": [1, "9 "]}"#, Limits::PAYLOAD).unwrap());
+        assert_eq!(
+            out,
+            Outcome::Unknown(
+                r#"/a/1 is "9 ", which cannot be read as a number for lt 10: "9 " is not a decimal number"#
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn equality_on_a_number_too_long_to_write_is_unknown() {
+        let ne = r#"{"field": "/a", "op": "ne", "value": 0}"#;
+        assert_eq!(truth(ne, r#"{"a": 1e-500}"#), Truth::Unknown);
+        assert_eq!(truth(ne, r#"{"a": 1e-5}"#), Truth::True);
+        assert_eq!(truth(ne, r#"{"a": "x"}"#), Truth::True);
+    }
 }

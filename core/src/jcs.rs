@@ -25,17 +25,31 @@ pub fn write(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
     write_as(v, out, Numbers::Es6)
 }
 
-/// [`write`] of the document with every number replaced by the JSON string of its exact decimal
-/// ([`crate::json::normalize_number`]): the same bytes as `write(normalize_numbers(v))`, without
-/// building the normalised copy.
+/// The hash form: [`write`] with every number written as its exact normalised decimal
+/// ([`crate::json::normalize_number`]), bare — still a JSON number, so `1` and `"1"` differ while
+/// `1`, `1.0` and `1e0` are one. The same bytes as [`write_literal`] of
+/// [`crate::json::exact_numbers`]`(v)`, without building that copy.
 pub fn write_normalized(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
     write_as(v, out, Numbers::Decimal)
+}
+
+/// [`write`] with each number replaced by the JSON *string* of its exact decimal: the form of
+/// counter scope keys, where a number and its decimal string name the same thing.
+pub fn write_decimal_strings(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
+    write_as(v, out, Numbers::DecimalString)
+}
+
+/// [`write`] with number literals copied as they stand (each must be JSON number text).
+pub fn write_literal(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
+    write_as(v, out, Numbers::Literal)
 }
 
 #[derive(Clone, Copy)]
 enum Numbers {
     Es6,
     Decimal,
+    DecimalString,
+    Literal,
 }
 
 fn write_as(v: &Value, out: &mut Vec<u8>, numbers: Numbers) -> Result<(), String> {
@@ -45,7 +59,17 @@ fn write_as(v: &Value, out: &mut Vec<u8>, numbers: Numbers) -> Result<(), String
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => match numbers {
             Numbers::Es6 => number(n, out)?,
-            Numbers::Decimal => string(&crate::json::normalize_number(n.as_str())?, out),
+            Numbers::Decimal => {
+                out.extend_from_slice(crate::json::normalize_number(n.as_str())?.as_bytes())
+            }
+            Numbers::DecimalString => string(&crate::json::normalize_number(n.as_str())?, out),
+            Numbers::Literal => {
+                let lit = n.as_str();
+                if !crate::json::is_number_literal(lit) {
+                    return Err(format!("{lit:?} is not a JSON number"));
+                }
+                out.extend_from_slice(lit.as_bytes());
+            }
         },
         Value::String(s) => string(s, out),
         Value::Array(items) => {
@@ -117,6 +141,10 @@ fn string(s: &str, out: &mut Vec<u8>) {
 
 fn number(n: &Number, out: &mut Vec<u8>) -> Result<(), String> {
     let lit = n.as_str();
+    // A `Number` built in memory holds whatever text it was given: write only JSON numbers.
+    if !crate::json::is_number_literal(lit) {
+        return Err(format!("{lit:?} is not a JSON number"));
+    }
     let digits = lit.strip_prefix('-').unwrap_or(lit);
     // A plain integer below 10^15 is exactly a double and ES6 prints it as written (JSON forbids
     // leading zeros), except for the sign of zero.
@@ -160,6 +188,26 @@ mod tests {
         );
         let v: Value = serde_json::from_str("1e400").unwrap();
         assert!(write(&v, &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn hash_form_keeps_numbers_numbers() {
+        let form = |text: &str| {
+            let v = crate::json::parse(text, crate::json::Limits::PAYLOAD).unwrap();
+            let mut out = Vec::new();
+            write_normalized(&v, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            form(r#"{"b": [1.50, 1E3, -0, 1e21, 0.1000000000000000001], "a": "1"}"#),
+            r#"{"a":"1","b":[1.5,1000,0,1000000000000000000000,0.1000000000000000001]}"#
+        );
+        assert_ne!(form(r#"{"x": 1}"#), form(r#"{"x": "1"}"#));
+        assert_eq!(form(r#"{"x": 1}"#), form(r#"{"x": 1.0}"#));
+        let mut out = Vec::new();
+        let v = crate::json::parse(r#"{"x": 1, "y": "1"}"#, crate::json::Limits::PAYLOAD).unwrap();
+        write_decimal_strings(&v, &mut out).unwrap();
+        assert_eq!(out, br#"{"x":"1","y":"1"}"#);
     }
 
     #[test]

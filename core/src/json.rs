@@ -2,9 +2,13 @@
 //!
 //! [`parse`] rejects duplicate object keys at any depth (I-JSON, RFC 7493), bounds input size and
 //! nesting depth, and keeps every number exactly as written (`serde_json` with
-//! `arbitrary_precision`). [`canonical`] is RFC 8785 (JCS), our own writer (`crate::jcs`, checked
-//! against the published vectors and, differentially, against `serde_json_canonicalizer`). Anything that is hashed goes
-//! through [`normalize_numbers`] first, so that `0.1` and `0.1000000000000000001` never collide.
+//! `arbitrary_precision`). It refuses an object with serde_json's private number key
+//! ([`NUMBER_TOKEN`]) rather than read it as a number; [`check_bounds`] holds values built in
+//! memory to the same rules. [`canonical`] is RFC 8785 (JCS), our own writer (`crate::jcs`,
+//! checked against the published vectors and, differentially, against
+//! `serde_json_canonicalizer`). Anything that is hashed is written by [`canonical_normalized`]:
+//! JCS with each number as its exact decimal, so that `0.1` and `0.1000000000000000001` never
+//! collide, and a number never collides with a string (`1` and `"1"` differ).
 
 use std::fmt;
 
@@ -48,8 +52,27 @@ pub enum JsonError {
     TooDeep { max: usize },
     /// The same key twice in one object.
     DuplicateKey { path: String, key: String },
+    /// An object key that serde_json reserves for its own number representation.
+    ReservedKey { path: String },
+    /// A number whose text is not a JSON number (only possible for values built in memory).
+    BadNumber { path: String, text: String },
     /// Not JSON.
     Syntax(String),
+}
+
+impl JsonError {
+    /// The same error one level down, under the member or item `seg`.
+    fn under(self, seg: &str) -> JsonError {
+        let prefix = |path: String| format!("/{}{path}", crate::pointer::escape(seg));
+        match self {
+            JsonError::ReservedKey { path } => JsonError::ReservedKey { path: prefix(path) },
+            JsonError::BadNumber { path, text } => JsonError::BadNumber {
+                path: prefix(path),
+                text,
+            },
+            other => other,
+        }
+    }
 }
 
 impl fmt::Display for JsonError {
@@ -64,6 +87,17 @@ impl fmt::Display for JsonError {
                     display_path(path)
                 )
             }
+            JsonError::ReservedKey { path } => write!(
+                f,
+                "the key {NUMBER_TOKEN:?} is reserved (in the object at {})",
+                display_path(path)
+            ),
+            JsonError::BadNumber { path, text } => write!(
+                f,
+                "{:?} at {} is not a JSON number",
+                crate::constraint::values::cut(text),
+                display_path(path)
+            ),
             JsonError::Syntax(m) => write!(f, "not valid JSON: {m}"),
         }
     }
@@ -96,7 +130,9 @@ impl JsonError {
             }
             other => {
                 let path = match &other {
-                    JsonError::DuplicateKey { path, .. } => display_path(path).to_string(),
+                    JsonError::DuplicateKey { path, .. }
+                    | JsonError::ReservedKey { path }
+                    | JsonError::BadNumber { path, .. } => display_path(path).to_string(),
                     _ => "/".to_string(),
                 };
                 let msg = other.to_string();
@@ -147,13 +183,23 @@ pub fn parse_in(text: &str, limits: Limits, ctx: Context) -> Result<Value> {
 // markers; everything else is a syntax error from serde_json itself.
 const TOO_DEEP: &str = "\u{0}passgate:too-deep";
 const DUP: &str = "\u{0}passgate:dup\u{0}";
-const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+const RESERVED: &str = "\u{0}passgate:reserved\u{0}";
+/// The key under which serde_json's `arbitrary_precision` passes a number to a visitor (as a
+/// one-entry map). An object with this key is refused wherever it comes from: serde_json itself
+/// would read `{"$serde_json::private::Number": "7"}` back as the number 7.
+pub const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
 fn classify(e: serde_json::Error, limits: Limits) -> JsonError {
     let msg = e.to_string();
     if msg.starts_with(TOO_DEEP) || msg.starts_with("recursion limit exceeded") {
         return JsonError::TooDeep {
             max: limits.max_depth,
+        };
+    }
+    if let Some(rest) = msg.strip_prefix(RESERVED) {
+        let path = rest.rsplit_once(" at line ").map_or(rest, |(p, _)| p);
+        return JsonError::ReservedKey {
+            path: path.to_string(),
         };
     }
     if let Some(rest) = msg.strip_prefix(DUP) {
@@ -254,9 +300,12 @@ impl<'de> Visitor<'de> for Strict {
             return self.enter(Value::Object(out));
         };
         // serde_json's `arbitrary_precision` hands a number to visitors as a one-entry map under
-        // this private key, holding the literal exactly as written.
+        // this private key, holding the literal exactly as written. A user object with that key
+        // looks the same here, but its value arrives through `visit_str` / `visit_borrowed_str`
+        // (serde_json's string paths), while the real literal is an owned `String` handed to
+        // `visit_string`: only that is a number, and only if its text is JSON number grammar.
         if first == NUMBER_TOKEN {
-            let lit: String = map.next_value()?;
+            let lit = map.next_value_seed(NumberLiteral(&self.path))?;
             return Ok(Value::Number(Number::from_string_unchecked(lit)));
         }
         if self.depth >= self.max_depth {
@@ -265,6 +314,9 @@ impl<'de> Visitor<'de> for Strict {
         let v = map.next_value_seed(self.child(&first))?;
         out.insert(first, v);
         while let Some(key) = map.next_key::<String>()? {
+            if key == NUMBER_TOKEN {
+                return Err(serde::de::Error::custom(format!("{RESERVED}{}", self.path)));
+            }
             if out.contains_key(&key) {
                 return Err(serde::de::Error::custom(format!(
                     "{DUP}{}\u{0}{key}",
@@ -278,8 +330,83 @@ impl<'de> Visitor<'de> for Strict {
     }
 }
 
+/// The value under [`NUMBER_TOKEN`]: the number literal serde_json hands over, or a refusal of a
+/// user object with that key (whose value is anything else).
+struct NumberLiteral<'p>(&'p str);
+
+impl<'de> DeserializeSeed<'de> for NumberLiteral<'_> {
+    type Value = String;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NumberLiteral<'_> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number")
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
+        if is_number_literal(&v) {
+            Ok(v)
+        } else {
+            Err(E::custom(format!("{RESERVED}{}", self.0)))
+        }
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<String, E> {
+        Err(E::custom(format!("{RESERVED}{}", self.0)))
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, _: &'de str) -> Result<String, E> {
+        Err(E::custom(format!("{RESERVED}{}", self.0)))
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<String, E> {
+        Err(E::custom(format!("{RESERVED}{}", self.0)))
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<String, E> {
+        Err(E::custom(format!("{RESERVED}{}", self.0)))
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<String, E> {
+        Err(E::custom(format!("{RESERVED}{}", self.0)))
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<String, E> {
+        Err(E::custom(format!("{RESERVED}{}", self.0)))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<String, E> {
+        Err(E::custom(format!("{RESERVED}{}", self.0)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+        Err(serde::de::Error::custom(format!("{RESERVED}{}", self.0)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+        Err(serde::de::Error::custom(format!("{RESERVED}{}", self.0)))
+    }
+}
+
+/// Whether `s` is a JSON number (RFC 8259): `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+pub fn is_number_literal(s: &str) -> bool {
+    let b = s.strip_prefix('-').unwrap_or(s);
+    let (mant, exp) = match b.find(['e', 'E']) {
+        Some(i) => b.split_at(i),
+        None => (b, ""),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+    let (int, frac) = match mant.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (mant, None),
+    };
+    let int_ok = digits(int) && (int == "0" || !int.starts_with('0'));
+    let frac_ok = frac.is_none_or(digits);
+    let exp_ok = match exp.get(1..) {
+        None => true,
+        Some(e) => digits(e.strip_prefix(['+', '-']).unwrap_or(e)),
+    };
+    int_ok && frac_ok && exp_ok
+}
+
 /// Checks a value built in memory (by a binding) against the same bounds as [`parse`]: depth, and
-/// a size measured as the length of its compact serialisation.
+/// a size measured as the length of its compact serialisation; and what [`parse`] could never
+/// produce: a number whose text is not a JSON number, an object with the key [`NUMBER_TOKEN`].
 pub fn check_bounds(v: &Value, limits: Limits) -> Result<(), JsonError> {
     fn walk(v: &Value, depth: usize, limits: Limits, size: &mut usize) -> Result<(), JsonError> {
         *size += match v {
@@ -302,10 +429,22 @@ pub fn check_bounds(v: &Value, limits: Limits) -> Result<(), JsonError> {
                     max: limits.max_depth,
                 })
             }
-            Value::Array(a) => a.iter().try_for_each(|x| walk(x, depth + 1, limits, size)),
-            Value::Object(o) => o
-                .values()
-                .try_for_each(|x| walk(x, depth + 1, limits, size)),
+            Value::Number(n) if !is_number_literal(n.as_str()) => Err(JsonError::BadNumber {
+                path: String::new(),
+                text: n.as_str().to_string(),
+            }),
+            Value::Array(a) => a.iter().enumerate().try_for_each(|(i, x)| {
+                walk(x, depth + 1, limits, size).map_err(|e| e.under(&i.to_string()))
+            }),
+            Value::Object(o) => {
+                if o.contains_key(NUMBER_TOKEN) {
+                    return Err(JsonError::ReservedKey {
+                        path: String::new(),
+                    });
+                }
+                o.iter()
+                    .try_for_each(|(k, x)| walk(x, depth + 1, limits, size).map_err(|e| e.under(k)))
+            }
             _ => Ok(()),
         }
     }
@@ -322,21 +461,34 @@ pub fn canonical(v: &Value) -> Result<String> {
     String::from_utf8(out).map_err(|e| Error::Internal(format!("canonical JSON: {e}")))
 }
 
-/// A copy of `v` with every number replaced by its exact, normalised decimal string
-/// (see [`normalize_number`]). This is what is hashed, never the raw value.
+/// A copy of `v` with every number replaced by its exact, normalised decimal *string* (see
+/// [`normalize_number`]): what attestation bodies hold (`data`, `trace`), so that no float is in a
+/// signed record and every language canonicalizes it identically. Not a hash form: a number and
+/// its string become one.
 pub fn normalize_numbers(v: &Value) -> Result<Value> {
-    fn go(v: &Value, path: &mut String) -> Result<Value> {
+    map_numbers(v, &mut Value::String)
+}
+
+/// A copy of `v` with every number rewritten as its exact, normalised decimal (still a number):
+/// `1.50` → `1.5`, `1E3` → `1000`. [`canonical_literal`] of it is [`canonical_normalized`].
+pub fn exact_numbers(v: &Value) -> Result<Value> {
+    map_numbers(v, &mut |n| Value::Number(Number::from_string_unchecked(n)))
+}
+
+fn map_numbers(v: &Value, f: &mut dyn FnMut(String) -> Value) -> Result<Value> {
+    fn go(v: &Value, path: &mut String, f: &mut dyn FnMut(String) -> Value) -> Result<Value> {
         Ok(match v {
-            Value::Number(n) => Value::String(
-                normalize_number(n.as_str()).map_err(|m| Error::payload(display_path(path), m))?,
-            ),
+            Value::Number(n) => {
+                f(normalize_number(n.as_str())
+                    .map_err(|m| Error::payload(display_path(path), m))?)
+            }
             Value::Array(a) => {
                 let mut out = Vec::with_capacity(a.len());
                 for (i, x) in a.iter().enumerate() {
                     let len = path.len();
                     path.push('/');
                     path.push_str(&i.to_string());
-                    out.push(go(x, path)?);
+                    out.push(go(x, path, f)?);
                     path.truncate(len);
                 }
                 Value::Array(out)
@@ -346,8 +498,8 @@ pub fn normalize_numbers(v: &Value) -> Result<Value> {
                 for (k, x) in o {
                     let len = path.len();
                     path.push('/');
-                    path.push_str(k);
-                    out.insert(k.clone(), go(x, path)?);
+                    path.push_str(&crate::pointer::escape(k));
+                    out.insert(k.clone(), go(x, path, f)?);
                     path.truncate(len);
                 }
                 Value::Object(out)
@@ -355,15 +507,41 @@ pub fn normalize_numbers(v: &Value) -> Result<Value> {
             other => other.clone(),
         })
     }
-    go(v, &mut String::new())
+    go(v, &mut String::new(), f)
 }
 
-/// Canonical JSON of `v` after [`normalize_numbers`]: the form every hash is taken over.
+/// The form every hash is taken over (`request_hash`, idempotency and approval fingerprints, the
+/// policy hash): RFC 8785 structure (sorted members, JCS strings) with each number written as its
+/// exact normalised decimal, bare. `1`, `1.0` and `1e0` hash alike; `1` and `"1"` do not.
+/// Fails (naming the JSON path) for a number that has no exact decimal form within
+/// [`MAX_DECIMAL_DIGITS`].
 pub fn canonical_normalized(v: &Value) -> Result<String> {
     let mut out = Vec::with_capacity(256);
     if crate::jcs::write_normalized(v, &mut out).is_err() {
         // A number without an exact decimal form: take the slow path, which names its JSON path.
-        return canonical(&normalize_numbers(v)?);
+        exact_numbers(v)?;
+        return Err(Error::payload("/", "cannot canonicalize"));
+    }
+    String::from_utf8(out).map_err(|e| Error::Internal(format!("canonical JSON: {e}")))
+}
+
+/// JCS with number literals copied as written (each must be JSON number text): the second pass
+/// of `canonical_literal(&exact_numbers(v)?)`, which equals [`canonical_normalized`]`(v)`.
+pub fn canonical_literal(v: &Value) -> Result<String> {
+    let mut out = Vec::with_capacity(256);
+    crate::jcs::write_literal(v, &mut out)
+        .map_err(|e| Error::payload("/", format!("cannot canonicalize: {e}")))?;
+    String::from_utf8(out).map_err(|e| Error::Internal(format!("canonical JSON: {e}")))
+}
+
+/// JCS with each number as the JSON string of its exact decimal: the key of a `field:` counter
+/// scope, where the number `1` and the string `"1"` (and `1.0`) must name one counter — an agent
+/// alternating between them must not get two budgets.
+pub fn canonical_scope_key(v: &Value) -> Result<String> {
+    let mut out = Vec::with_capacity(64);
+    if crate::jcs::write_decimal_strings(v, &mut out).is_err() {
+        normalize_numbers(v)?;
+        return Err(Error::payload("/", "cannot canonicalize"));
     }
     String::from_utf8(out).map_err(|e| Error::Internal(format!("canonical JSON: {e}")))
 }
@@ -381,6 +559,11 @@ pub const MAX_DECIMAL_DIGITS: usize = 400;
 /// Numbers needing more than [`MAX_DECIMAL_DIGITS`] digits are refused rather than rounded.
 pub fn normalize_number(lit: &str) -> Result<String, String> {
     let bad = || format!("{lit:?} is not a decimal number");
+    // Only JSON number text (no `007`, `1.`, `+1`): the same grammar for numbers and for
+    // decimal strings.
+    if !is_number_literal(lit) {
+        return Err(bad());
+    }
     let (neg, rest) = match lit.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, lit),
@@ -508,6 +691,85 @@ mod tests {
             JsonError::DuplicateKey {
                 path: "/a/0".into(),
                 key: "b".into()
+            }
+        );
+    }
+
+    #[test]
+    fn the_private_number_key_is_refused_not_read_as_a_number() {
+        for text in [
+            r#"{"$serde_json::private::Number": "007"}"#,
+            r#"{"$serde_json::private::Number": "7"}"#,
+            r#"{"$serde_json::private::Number": 7}"#,
+            r#"{"$serde_json::private::Number": {"a": 1}}"#,
+            r#"{"$serde_json::private::Numbe\u0072": "7"}"#,
+            r#"{"a": 1, "$serde_json::private::Number": "7"}"#,
+        ] {
+            let e = parse(text, Limits::PAYLOAD).unwrap_err();
+            assert_eq!(e, JsonError::ReservedKey { path: "".into() }, "{text}");
+        }
+        let e = parse(
+            r#"{"x": [1, {"$serde_json::private::Number": "1e5"}]}"#,
+            Limits::PAYLOAD,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            JsonError::ReservedKey {
+                path: "/x/1".into()
+            }
+        );
+        assert_eq!(e.into_error(Context::Payload).code(), "PAYLOAD_INVALID");
+        // Real numbers still take the token's path.
+        let v = parse(
+            r#"{"n": [-0.5e-3, 0, 12345678901234567890123]}"#,
+            Limits::PAYLOAD,
+        )
+        .unwrap();
+        assert_eq!(
+            v.to_string(),
+            r#"{"n":[-0.5e-3,0,12345678901234567890123]}"#
+        );
+    }
+
+    #[test]
+    fn number_grammar() {
+        for ok in [
+            "0", "-0", "1", "10", "1.5", "0.0", "1e5", "1E+5", "-1.25e-7", "0e0",
+        ] {
+            assert!(is_number_literal(ok), "{ok}");
+        }
+        for bad in [
+            "", "-", "007", "01", "1.", ".5", "+1", "1e", "1e+", "0x1", "1_000", " 1", "1 ", "NaN",
+            "Infinity", "--1", "1.2.3", "1e5e5",
+        ] {
+            assert!(!is_number_literal(bad), "{bad}");
+            assert!(normalize_number(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn built_values_get_the_parser_rules() {
+        let bad = Value::Object(Map::from_iter([(
+            "a".to_string(),
+            Value::Array(vec![Value::Number(Number::from_string_unchecked(
+                "007".into(),
+            ))]),
+        )]));
+        assert_eq!(
+            check_bounds(&bad, Limits::PAYLOAD).unwrap_err(),
+            JsonError::BadNumber {
+                path: "/a/0".into(),
+                text: "007".into()
+            }
+        );
+        assert!(canonical(&bad).is_err());
+        assert!(canonical_normalized(&bad).is_err());
+        let reserved = serde_json::json!({"a/b": {"$serde_json::private::Number": "7"}});
+        assert_eq!(
+            check_bounds(&reserved, Limits::PAYLOAD).unwrap_err(),
+            JsonError::ReservedKey {
+                path: "/a~1b".into()
             }
         );
     }

@@ -130,9 +130,30 @@ mod differential {
 
         #[test]
         fn normalized_in_one_pass_is_canonical_of_the_normalized_copy(v in value()) {
-            let one_pass = passgate::json::canonical_normalized(&v).unwrap();
-            let two_pass = passgate::json::canonical(&passgate::json::normalize_numbers(&v).unwrap()).unwrap();
+            use passgate::json::{canonical_literal, canonical_normalized, exact_numbers};
+            let one_pass = canonical_normalized(&v).unwrap();
+            let two_pass = canonical_literal(&exact_numbers(&v).unwrap()).unwrap();
             prop_assert_eq!(one_pass, two_pass);
+        }
+
+        #[test]
+        fn hash_form_is_json_that_reads_back_to_itself(v in value()) {
+            use passgate::json::{canonical_normalized, parse, Limits};
+            let once = canonical_normalized(&v).unwrap();
+            let again = canonical_normalized(&parse(&once, Limits::PAYLOAD).unwrap()).unwrap();
+            prop_assert_eq!(once, again);
+        }
+
+        #[test]
+        fn a_number_never_hashes_as_its_decimal_string(v in value()) {
+            use passgate::json::{canonical_normalized, normalize_numbers};
+            let strings = normalize_numbers(&v).unwrap();
+            if strings != v {
+                prop_assert_ne!(
+                    canonical_normalized(&v).unwrap(),
+                    canonical_normalized(&strings).unwrap()
+                );
+            }
         }
     }
 }

@@ -35,7 +35,7 @@ pub use time::TimeWindow;
 
 use crate::decision::Check;
 use crate::error::{Error, Result};
-use crate::expr::Expr;
+use crate::expr::{Expr, Outcome};
 use crate::json;
 use crate::pointer::Pointer;
 use crate::schema;
@@ -225,7 +225,7 @@ pub enum Rule {
     Condition(Expr),
     /// A cumulative constraint, evaluated by the engine against the store.
     Counter(Counter),
-    /// Personal data in the payload's strings.
+    /// Personal data in the payload's strings, keys and numbers.
     Pii(pii::PiiRule),
     /// When the expression holds, the request needs a human approval (evaluated by the engine).
     Approval(Expr),
@@ -315,13 +315,20 @@ impl Constraint {
             }
             Rule::MaxLength { field, max } => field::max_length(self, field, *max, payload),
             Rule::TimeWindow(w) => self.check_time(w, ctx.now_ms),
+            // Only a definitely true expression passes: an unreadable value fails the check.
             Rule::Condition(e) => match e.explain(payload) {
-                Ok(()) => Check::new(&self.id, self.ty.as_str(), true, "condition holds"),
-                Err(why) => Check::new(
+                Outcome::True => Check::new(&self.id, self.ty.as_str(), true, "condition holds"),
+                Outcome::False(why) => Check::new(
                     &self.id,
                     self.ty.as_str(),
                     false,
                     schema::truncate(&format!("condition not met: {why}")),
+                ),
+                Outcome::Unknown(why) => Check::new(
+                    &self.id,
+                    self.ty.as_str(),
+                    false,
+                    schema::truncate(&format!("condition cannot be decided: {why}")),
                 ),
             },
             Rule::Pii(rule) => self.check_pii(rule, payload),

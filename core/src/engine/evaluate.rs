@@ -13,6 +13,7 @@ use crate::constraint::pii::PiiMode;
 use crate::constraint::{Constraint, CounterKind, EvalCtx, Rule, Scope};
 use crate::decision::{Check, Decision, Verdict};
 use crate::error::{Error, Result};
+use crate::expr::Outcome;
 use crate::ids::random_id;
 use crate::json;
 use crate::passport::{Principal, Verified};
@@ -494,7 +495,8 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
     let mut strict_ok = checks.iter().all(|c| c.passed);
     let mut pending = Vec::new();
     let mut redacted: Option<Value> = None;
-    let mut approvals: Vec<&Constraint> = Vec::new();
+    // Each approval whose `when` is not definitely false, with the reason when it is unknown.
+    let mut approvals: Vec<(&Constraint, Option<String>)> = Vec::new();
     for (c, ns, caveat) in list {
         if let Some(check) = c.check(&ctx) {
             if let Rule::Pii(rule) = &c.rule {
@@ -517,13 +519,20 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
                     checks.push(Check::new(&c.id, c.ty.as_str(), false, msg))
                 }
             },
-            Rule::Approval(when) if when.eval(payload) => {
-                eval.strict_approval |= caveat;
-                approvals.push(c)
-            }
-            Rule::Approval(_) => {
-                checks.push(Check::new(&c.id, c.ty.as_str(), true, "no approval needed"))
-            }
+            // An unreadable value escalates: unknown is never taken as "no approval needed".
+            Rule::Approval(when) => match when.explain(payload) {
+                Outcome::False(_) => {
+                    checks.push(Check::new(&c.id, c.ty.as_str(), true, "no approval needed"))
+                }
+                outcome => {
+                    eval.strict_approval |= caveat;
+                    let why = match outcome {
+                        Outcome::Unknown(why) => Some(why),
+                        _ => None,
+                    };
+                    approvals.push((c, why))
+                }
+            },
             _ => {}
         }
     }
@@ -532,7 +541,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         let (need, check) = approval_check(&approvals, presented, &eval, now);
         eval.approval_reasons = approvals
             .iter()
-            .map(|c| serde_json::json!({"constraint": c.id, "description": c.description}))
+            .map(|(c, _)| serde_json::json!({"constraint": c.id, "description": c.description}))
             .collect();
         eval.approval = need;
         // A caveat's approval is never relaxed: a bad token for it fails in monitor mode too.
@@ -564,12 +573,12 @@ struct ScopeCtx<'r> {
 
 /// The check of the approval constraints that hold for a request, and what it needs.
 fn approval_check(
-    approvals: &[&Constraint],
+    approvals: &[(&Constraint, Option<String>)],
     presented: Option<&Presented>,
     eval: &Evaluation<'_>,
     now: i64,
 ) -> (ApprovalNeed, Vec<Check>) {
-    let ids: Vec<&str> = approvals.iter().map(|c| c.id.as_str()).collect();
+    let ids: Vec<&str> = approvals.iter().map(|(c, _)| c.id.as_str()).collect();
     let (first, ty) = (ids.first().copied().unwrap_or("approval"), "approval");
     let fail = |code: &str, why: String| {
         (
@@ -580,13 +589,15 @@ fn approval_check(
     let Some(p) = presented else {
         let checks = approvals
             .iter()
-            .map(|c| {
-                let why = c
-                    .description
-                    .clone()
-                    .unwrap_or_else(|| "its condition holds".into());
-                Check::new(&c.id, ty, false, format!("needs a human approval: {why}"))
-                    .with_code("APPROVAL_REQUIRED")
+            .map(|(c, unknown)| {
+                let why = match (unknown, &c.description) {
+                    (Some(u), Some(d)) => format!("{d} (its condition cannot be decided: {u})"),
+                    (Some(u), None) => format!("its condition cannot be decided: {u}"),
+                    (None, Some(d)) => d.clone(),
+                    (None, None) => "its condition holds".into(),
+                };
+                let why = crate::schema::truncate(&format!("needs a human approval: {why}"));
+                Check::new(&c.id, ty, false, why).with_code("APPROVAL_REQUIRED")
             })
             .collect();
         return (ApprovalNeed::Required, checks);
@@ -705,7 +716,7 @@ fn resolve_counter<'a>(
                     p.as_str()
                 ));
             };
-            let v = json::canonical_normalized(v).map_err(|e| e.to_string())?;
+            let v = json::canonical_scope_key(v).map_err(|e| e.to_string())?;
             (namespace.to_string(), format!("field:{}={v}", p.as_str()))
         }
     };
