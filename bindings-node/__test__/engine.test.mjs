@@ -109,7 +109,7 @@ test('cumulativeState and resetCumulativeState, with filters', () => {
   assert.deepEqual(Object.keys(mine[0]), ['namespace', 'constraint', 'scope', 'window', 'used', 'windowStart'])
   assert.equal(mine[0].namespace, 'gate:pay')
   assert.equal(mine[0].constraint, 'cap')
-  assert.equal(mine[0].scope, 'agent:a')
+  assert.equal(mine[0].scope, `agent:a@${issuer.did}`)
   assert.deepEqual(mine[0].window, { kind: 'fixed', sizeMs: 86_400_000 })
   assert.equal(mine[0].used, '10')
   assert.equal(mine[0].windowStart % 86_400_000, 0)
@@ -122,7 +122,7 @@ test('cumulativeState and resetCumulativeState, with filters', () => {
   assert.deepEqual(engine.cumulativeState(), [])
   const resets = engine.attestations({ kind: 'reset' })
   assert.equal(resets.length, 2)
-  assert.equal(resets[0].body.data.scope, 'agent:b')
+  assert.equal(resets[0].body.data.scope, `agent:b@${issuer.did}`)
 })
 
 test('attestations: filters, limit, and a verifiable chain', () => {
