@@ -156,6 +156,16 @@ fn passport(root: &Path, fix: &passgate_fuzz::Fixture) {
         }
         c
     };
+    // The re-sign seeds must get past the signature checks, or the mode is useless.
+    let verifier =
+        passgate::Verifier::new([fix.issuer.did().to_string()], Default::default()).unwrap();
+    for c in [
+        claims(json!({})),
+        claims(json!({"prf": LIVE, "perms": ["pay:send"]})),
+    ] {
+        let t = resign_passport(fix, c.to_string().as_bytes());
+        verifier.verify(&t, passgate_fuzz::NOW_MS).unwrap();
+    }
     s.resign("resign-plain", &claims(json!({})));
     s.resign(
         "resign-caveats",
@@ -206,6 +216,14 @@ fn approval(root: &Path, fix: &passgate_fuzz::Fixture) {
         }
         c
     };
+    // All "$": the live token itself, byte for byte (Ed25519 is deterministic).
+    let e2 = passgate_fuzz::engine(fix);
+    let (_, live) = escalate_and_approve(&e2, &fix.plain.token);
+    let doc = all(json!({})).to_string();
+    assert_eq!(
+        passgate_fuzz::resign_approval(&fix.engine_key, &live, doc.as_bytes()),
+        live
+    );
     s.resign("resign-live", &all(json!({})));
     s.resign("resign-expired", &all(json!({"exp": 1})));
     s.resign("resign-other-gate", &all(json!({"gate": "files.read"})));
@@ -577,6 +595,9 @@ fn attestations(root: &Path, fix: &passgate_fuzz::Fixture) {
             json!({"body": b})
         })
         .collect();
+    let mut resealed = Value::Array(bodies.clone());
+    passgate_fuzz::reseal(&mut resealed, &fix.engine_key);
+    passgate::verify_chain(resealed.as_array().unwrap(), engine.signer_did()).unwrap();
     s.resign("resign-chain", &Value::Array(bodies.clone()));
     s.resign("resign-record", &bodies[1]);
     println!("attestation_verify: {} seeds", s.n);

@@ -169,7 +169,7 @@ pub fn resign_passport(fix: &Fixture, doc: &[u8]) -> String {
         *v = match k.as_str() {
             "iss" => json!(signer.did()),
             "sub" => json!("agent-fz"),
-            "jti" => json!("psp_fuzzfuzzfuzzfuzzfuzzfuzzf"),
+            "jti" => json!("psp_fuzzfuzzfuzzfuzzfuzzfuzzab"),
             "iat" | "nbf" => json!(NOW_SECS),
             "exp" => json!(NOW_SECS + 3600),
             "perms" => json!(["pay:send"]),
