@@ -2,7 +2,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: demo test test-rust lint bench bench-core bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build node-examples test-mcp test-mcp-python test-mcp1 test-mcp-node
+.PHONY: demo test fuzz fuzz-smoke fuzz-build cargo-fuzz test-rust lint bench bench-core bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build node-examples test-mcp test-mcp-python test-mcp1 test-mcp-node
 
 # Python: a virtual environment at the repo root, with passgate built into it by maturin.
 PYTHON ?= python3
@@ -13,7 +13,7 @@ demo: demo-python demo-node
 	$(CARGO) build --workspace
 	$(CARGO) run -q -p passgate --example quickstart
 
-test: deps-test lint test-rust test-python test-node test-mcp
+test: deps-test lint test-rust test-python test-node test-mcp fuzz-smoke
 
 # The store tests start their own redis-server (on a free loopback port): install it from
 # Debian's packages if it is missing. Quiet and idempotent; needs root (CI and these machines are).
@@ -129,3 +129,37 @@ test-node: node-build deps-test
 test-mcp-node: node-examples python-package
 	$(NODE) --test tests/mcp/mcp-ts-client.test.mjs
 	cd $(NODE_DIR) && npx tsc -p ../tests/mcp/tsconfig.json
+
+# ---- Fuzzing (fuzz/, its own workspace; see fuzz/README.md): cargo-fuzz / libFuzzer, which need
+# ---- nightly features: RUSTC_BOOTSTRAP=1 lets the stable toolchain build them.
+# `make fuzz` runs each target for FUZZ_SECS seconds (new inputs go to fuzz/corpus/<target>, crashes
+# to fuzz/artifacts/<target>); `make fuzz-smoke` runs each for FUZZ_SMOKE_SECS, so the targets keep
+# building and the committed seeds (fuzz/seeds/<target>) keep passing. Any crash fails the run.
+FUZZ_TARGETS := passport_verify approval_token policy_compile json_canonical mcp_handle attestation_verify
+FUZZ_SECS ?= 600
+FUZZ_SMOKE_SECS ?= 5
+FUZZ_FLAGS ?= -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1
+# No sanitizer by default: passgate forbids unsafe code, and an ASan build costs more to build and
+# runs slower. FUZZ_SANITIZER=address for a run under AddressSanitizer.
+FUZZ_SANITIZER ?= none
+CARGO_FUZZ := RUSTC_BOOTSTRAP=1 $(CARGO) fuzz
+
+cargo-fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+
+fuzz-build: cargo-fuzz
+	$(CARGO_FUZZ) build -s $(FUZZ_SANITIZER)
+
+define fuzz_run
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t; \
+		echo "== fuzz $$t ($(1) s)"; \
+		$(CARGO_FUZZ) run -s $(FUZZ_SANITIZER) $$t fuzz/corpus/$$t fuzz/seeds/$$t -- $(FUZZ_FLAGS) -max_total_time=$(1); \
+	done
+endef
+
+fuzz: fuzz-build
+	$(call fuzz_run,$(FUZZ_SECS))
+
+fuzz-smoke: fuzz-build
+	$(call fuzz_run,$(FUZZ_SMOKE_SECS))
