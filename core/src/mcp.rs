@@ -241,8 +241,11 @@ fn validators() -> &'static [(String, Option<jsonschema::Validator>)] {
     })
 }
 
-/// Handles one JSON-RPC message (or batch) and returns the response text, or `None` when there
-/// is nothing to answer (notifications). `issuer`, if given, lets `issue_passport` issue.
+/// Handles one JSON-RPC message and returns the response text, or `None` when there is nothing to
+/// answer (notifications, and responses a client sends back). A batch (a JSON array) is refused
+/// with `-32600` whatever the negotiated version: MCP 2025-06-18 removed batches, and a host that
+/// inspects each message it forwards could be bypassed by one. `issuer`, if given, lets
+/// `issue_passport` issue.
 pub fn handle(engine: &Engine, issuer: Option<&Issuer>, message: &str) -> Option<String> {
     let reply = match json::parse(message, Limits::PAYLOAD) {
         Ok(v) => handle_value(engine, issuer, v),
@@ -258,15 +261,17 @@ pub fn handle(engine: &Engine, issuer: Option<&Issuer>, message: &str) -> Option
 /// [`handle`] on a parsed message.
 pub fn handle_value(engine: &Engine, issuer: Option<&Issuer>, message: Value) -> Option<Value> {
     match message {
-        Value::Array(batch) if batch.is_empty() => {
-            Some(error(Value::Null, codes::INVALID_REQUEST, "empty batch"))
-        }
-        Value::Array(batch) => {
-            let replies: Vec<Value> = batch
-                .into_iter()
-                .filter_map(|m| handle_one(engine, issuer, m))
-                .collect();
-            (!replies.is_empty()).then_some(Value::Array(replies))
+        Value::Array(_) => Some(error(
+            Value::Null,
+            codes::INVALID_REQUEST,
+            "JSON-RPC batches are not accepted: send one message at a time",
+        )),
+        // A response (to a request this server never sends) is not answered.
+        Value::Object(m)
+            if !m.contains_key("method")
+                && (m.contains_key("result") || m.contains_key("error")) =>
+        {
+            None
         }
         m => handle_one(engine, issuer, m),
     }
