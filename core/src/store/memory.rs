@@ -356,14 +356,21 @@ impl Store for MemoryStore {
         if over {
             return Ok(HoldOutcome::Rejected { usage });
         }
-        let mut updated = Vec::with_capacity(hold.ops.len());
+        // Adjusted copies first (all or nothing on overflow), one running copy per counter: two
+        // ops of a hold on one counter both land.
+        let mut updated: HashMap<(CounterKey, WindowKind), Counter> = HashMap::new();
         for (h, new) in hold.ops.iter().zip(r.amounts) {
             let key = (h.op.key.clone(), h.op.window);
-            let Some(mut counter) = state.counters.get(&key).cloned() else {
-                continue;
+            let counter = match updated.remove(&key) {
+                Some(c) => c,
+                None => match state.counters.get(&key) {
+                    Some(c) => c.clone(),
+                    None => continue,
+                },
             };
+            let mut counter = counter;
             counter.adjust(h.op.window, hold.created_ms, *new - h.op.amount, r.now_ms)?;
-            updated.push((key, counter));
+            updated.insert(key, counter);
         }
         state.counters.extend(updated);
         state.open_holds.remove(&(hold.expires_ms, hold.id.clone()));

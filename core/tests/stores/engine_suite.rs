@@ -313,6 +313,26 @@ pub fn one_counter_named_twice_in_a_request(store: Arc<dyn Store>) {
         .store(store)
         .build()
         .unwrap();
+    // A hold on the shared counter, released: both reservations come back.
+    let held = engine
+        .enforce(
+            &Request::new("catalog.read", json!({"amount": 2}))
+                .client("h")
+                .hold(true),
+        )
+        .unwrap();
+    assert!(held.allowed);
+    let used = |engine: &Engine| -> Vec<Decimal> {
+        engine
+            .cumulative_state(&CounterFilter::default())
+            .unwrap()
+            .iter()
+            .map(|c| c.used)
+            .collect()
+    };
+    assert_eq!(used(&engine), [Decimal::from(4), Decimal::from(4)]);
+    engine.release(held.hold_id.as_deref().unwrap()).unwrap();
+    assert_eq!(used(&engine), [Decimal::ZERO, Decimal::ZERO]);
     let mut admitted = 0;
     for i in 0..20 {
         clock.advance_ms(1);

@@ -19,12 +19,14 @@ local st = redis.call('HGET', hkey, 'state')
 if not st then return { 'unknown' } end
 if st ~= 'open' then return { 'notopen', st } end
 
-local used, over = {}, false
+-- Two ops of one hold may name one counter: bounds and writes keep a running total per counter.
+local used, over, grown = {}, false, {}
 for i, op in ipairs(ops) do
   used[i] = usage(op)
   op.delta = D.sub(op.final, op.amount)
-  if D.cmp(op.delta, D.ZERO) > 0 and D.cmp(D.add(used[i], op.delta), op.max) > 0 then
-    over = true
+  if D.cmp(op.delta, D.ZERO) > 0 then
+    grown[op.c] = D.add(grown[op.c] or D.ZERO, op.delta)
+    if D.cmp(D.add(used[i], grown[op.c]), op.max) > 0 then over = true end
   end
 end
 if over then
@@ -37,10 +39,11 @@ if last then return { 'chain', tostring(last) } end
 
 -- Writes: each counter changes by (final - reserved) where the reservation was counted (a
 -- counter that no longer exists, reset, is left alone).
+local running = {}
 for i, op in ipairs(ops) do
   if redis.call('HEXISTS', op.c, 'sum') == 1 then
     local positive = D.cmp(op.delta, D.ZERO) > 0
-    local total = used[i]
+    local total = running[op.c] or used[i]
     roll(op)
     local placed_current = false
     if op.kind == 'X' then
@@ -53,6 +56,7 @@ for i, op in ipairs(ops) do
       log_entry(op, op.inside and op.placed or now, op.delta)
     end
     redis.call('HSET', op.c, 'sum', D.str(total))
+    running[op.c] = total
     touch(op)
   end
 end
