@@ -183,17 +183,19 @@ fn holds_expire_lazily_and_explicitly_with_policy_and_gate_ttls() {
         )
         .unwrap();
     let fast = fast.hold_id.unwrap();
-    // The gate's 30 s TTL passes first.
+    // The gate's 30 s TTL passes first: expired, it keeps its reservation (a host that never
+    // settles gets nothing for free).
     f.clock.advance_ms(31_000);
     assert_eq!(f.engine.expire_holds().unwrap(), 1);
     assert_eq!(
         f.engine.settle(&fast, None).unwrap_err().code(),
         "HOLD_CLOSED"
     );
-    assert_eq!(f.used("fast-budget"), "0");
-    // The policy's 10 min TTL: enforce releases it lazily, so 100 fits again.
+    assert_eq!(f.used("fast-budget"), "10");
+    // The policy's 10 min TTL: enforce expires it lazily, at its reserved 90, so 100 does not fit.
     f.clock.advance_ms(10 * 60_000);
-    assert!(f.hold(100).allowed);
+    assert!(!f.hold(100).allowed);
+    assert_eq!(f.used("budget"), "90");
     let e = f.engine.settle(&h, None).unwrap_err();
     assert_eq!(e.code(), "HOLD_CLOSED");
     assert!(e.to_string().contains("expired"), "{e}");
@@ -290,14 +292,16 @@ proptest! {
                     match f.engine.settle(&id, actual_v.as_ref()) {
                         Ok(_) => settled += actual.map_or(reserved, i64::from),
                         Err(e) if e.code() == "HOLD_EXCEEDS" => open.push((id, reserved)),
-                        Err(e) if e.code() == "HOLD_CLOSED" => {} // expired and released meanwhile
+                        // Expired meanwhile: settled at its reservation.
+                        Err(e) if e.code() == "HOLD_CLOSED" => settled += reserved,
                         Err(e) => panic!("{e}"),
                     }
                 }
                 Step::Release(i) if !open.is_empty() => {
-                    let (id, _) = open.remove(i % open.len());
+                    let (id, reserved) = open.remove(i % open.len());
                     if let Err(e) = f.engine.release(&id) {
                         prop_assert_eq!(e.code(), "HOLD_CLOSED");
+                        settled += reserved;
                     }
                 }
                 Step::Tick(ms) => f.clock.advance_ms(ms.into()),
@@ -306,11 +310,44 @@ proptest! {
             let used: Decimal = f.used("budget").parse().unwrap();
             prop_assert!(used <= Decimal::from(100), "used {used}");
         }
-        for (id, ..) in open.drain(..) {
-            let _ = f.engine.release(&id);
+        for (id, reserved) in open.drain(..) {
+            if f.engine.release(&id).is_err() {
+                settled += reserved; // expired meanwhile, at its reservation
+            }
         }
         f.engine.expire_holds().unwrap();
         let used: Decimal = f.used("budget").parse().unwrap();
         prop_assert_eq!(used, Decimal::from(settled));
     }
+}
+
+/// A host that takes holds and never settles them: expiry keeps every count and reservation, so
+/// the caps hold (once, 10 requests were admitted against 2 a day and a quota of 3).
+#[test]
+fn holds_never_settled_never_refund_their_counts() {
+    let f = fixture(json!([
+        {"id": "daily", "type": "rate_limit", "max": 2, "window": "1d"},
+        {"id": "ever", "type": "quota", "max": 3},
+        {"id": "budget", "type": "spend_limit", "field": "/cost", "max": 100, "window": "366d"},
+        {"id": "in-flight", "type": "concurrency", "max": 1}
+    ]));
+    let mut admitted = 0;
+    for _ in 0..10 {
+        admitted += usize::from(f.hold(30).allowed);
+        // Past every TTL: the next enforce (or the sweeper) expires what is open.
+        f.clock.advance_ms(11 * 60_000);
+        f.engine.expire_holds().unwrap();
+    }
+    assert_eq!(admitted, 2, "two a day");
+    assert_eq!(f.used("daily"), "2");
+    assert_eq!(f.used("budget"), "60");
+    // Concurrency slots are the one thing expiry frees.
+    assert_eq!(f.used("in-flight"), "0");
+    f.clock.advance_ms(86_400_000);
+    admitted = 0;
+    for _ in 0..10 {
+        admitted += usize::from(f.hold(30).allowed);
+        f.clock.advance_ms(11 * 60_000);
+    }
+    assert_eq!(admitted, 1, "the quota of 3 is spent");
 }

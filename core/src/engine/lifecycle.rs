@@ -59,19 +59,26 @@ impl Engine {
         )
     }
 
-    /// Releases every hold whose TTL has passed (`enforce` also does this, lazily); returns how
-    /// many it released.
+    /// Expires every hold whose TTL has passed (`enforce` also does this, lazily); returns how
+    /// many it expired. An expired hold is **settled at its reserved amounts** — rate limits and
+    /// quotas keep their count, spend keeps the reservation — and only `concurrency` slots are
+    /// freed: a host that never settles never gets calls for free. `release` is the explicit
+    /// "the action did not happen".
     pub fn expire_holds(&self) -> Result<usize> {
         let now = self.clock.now_ms();
         let mut n = 0;
         loop {
             let due = self.store.holds_due(now, SWEEP_BATCH)?;
             for hold in &due {
-                match self.resolve_hold(
-                    hold,
-                    HoldState::Expired,
-                    &vec![Decimal::ZERO; hold.ops.len()],
-                ) {
+                let kept: Vec<Decimal> = hold
+                    .ops
+                    .iter()
+                    .map(|h| match h.settle {
+                        SettleRule::Release => Decimal::ZERO,
+                        SettleRule::Keep | SettleRule::Actual { .. } => h.op.amount,
+                    })
+                    .collect();
+                match self.resolve_hold(hold, HoldState::Expired, &kept) {
                     Ok(_) => n += 1,
                     // Another engine closed it meanwhile.
                     Err(Error::HoldClosed(_)) => {}
@@ -109,22 +116,16 @@ impl Engine {
             .hold_get(hold_id)?
             .ok_or_else(|| Error::HoldUnknown(format!("no hold {hold_id:?}")))?;
         if hold.state != HoldState::Open {
+            let how = match hold.state {
+                HoldState::Expired => " (at its reserved amounts)",
+                _ => "",
+            };
             return Err(Error::HoldClosed(format!(
-                "hold {hold_id} was already {}",
+                "hold {hold_id} was already {}{how}",
                 hold.state.as_str()
             )));
         }
-        if hold.expires_ms <= self.clock.now_ms() {
-            // Past its TTL: it is released, not settled.
-            self.resolve_hold(
-                &hold,
-                HoldState::Expired,
-                &vec![Decimal::ZERO; hold.ops.len()],
-            )?;
-            return Err(Error::HoldClosed(format!(
-                "hold {hold_id} expired and was released"
-            )));
-        }
+        // Past its TTL but not yet swept: a late settle still records the actual amounts.
         Ok(hold)
     }
 

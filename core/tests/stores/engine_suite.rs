@@ -236,13 +236,25 @@ pub fn holds_and_approvals(store: Arc<dyn Store>) {
     let d = f.engine.enforce(&f.llm(30)).unwrap();
     assert!(d.allowed);
     assert_eq!(d.remaining["budget"], "0");
-    // Expiry after the hold TTL (10 minutes), lazily on the next enforce.
+    // Expiry after the hold TTL (10 minutes), lazily on the next enforce: at its reservation, so
+    // the budget stays spent; only its slot in flight is freed.
     f.clock.advance_ms(11 * 60_000);
-    let d = f.engine.enforce(&f.llm(30)).unwrap();
-    assert!(d.allowed, "{:#?}", d.checks);
+    let late = f.engine.enforce(&f.llm(30)).unwrap();
+    assert!(!late.allowed);
+    assert!(late
+        .checks
+        .iter()
+        .any(|c| c.constraint == "budget" && !c.passed));
+    assert!(late
+        .checks
+        .iter()
+        .any(|c| c.constraint == "in-flight" && c.passed));
     assert_eq!(
-        f.engine.settle(&d.hold_id.clone().unwrap(), None).unwrap()["state"],
-        "settled"
+        f.engine
+            .settle(&d.hold_id.clone().unwrap(), None)
+            .unwrap_err()
+            .code(),
+        "HOLD_CLOSED"
     );
     let budget = f
         .engine
