@@ -184,11 +184,7 @@ pub fn verify_chain_with_head(records: &[Value], did: &str, head: &Value) -> Res
     let mut last: Option<(u64, &str)> = None;
     for (i, r) in records.iter().enumerate() {
         let p = parts(r)?;
-        let chain = p
-            .body
-            .get("chain")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let chain = chain_of(p.body);
         if chain != head.chain {
             return Err(Error::ChainMismatch(format!(
                 "record {i} belongs to chain {chain:?}, the head to {:?}",
@@ -215,6 +211,13 @@ pub fn verify_chain_with_head(records: &[Value], did: &str, head: &Value) -> Res
     Ok(())
 }
 
+/// The chain a record body names (`""` when it names none: then it matches no other record).
+fn chain_of(body: &Map<String, Value>) -> &str {
+    body.get("chain")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 fn body_u64(body: &Map<String, Value>, k: &str, i: usize) -> Result<u64> {
     body.get(k).and_then(Value::as_u64).ok_or_else(|| {
         Error::AttestationMalformed(format!(
@@ -235,11 +238,7 @@ pub fn verify_chain(records: &[Value], did: &str) -> Result<()> {
     for (i, r) in records.iter().enumerate() {
         verify_with(r, did, &key).map_err(|e| at_record(e, i))?;
         let p = parts(r)?;
-        let chain = p
-            .body
-            .get("chain")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let chain = chain_of(p.body);
         seqs.push((
             chain,
             body_u64(p.body, "seq", i)?,

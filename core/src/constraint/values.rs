@@ -76,10 +76,16 @@ pub fn cut(s: &str) -> String {
 /// linear-time `regex` engine and a compiled-size limit. The pattern is first compiled on its
 /// own, so that a pattern like `a)|(b` cannot escape the anchors.
 pub fn whole_regex(pattern: &str) -> Result<Regex, String> {
+    whole_regex_within(pattern, REGEX_SIZE_LIMIT)
+}
+
+/// [`whole_regex`] with a compiled-size budget of `limit` bytes (agent-written caveats get a far
+/// smaller one than the operator's policy).
+pub fn whole_regex_within(pattern: &str, limit: usize) -> Result<Regex, String> {
     let build = |p: &str| {
         RegexBuilder::new(p)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .dfa_size_limit(REGEX_SIZE_LIMIT)
+            .size_limit(limit)
+            .dfa_size_limit(limit)
             .build()
             .map_err(|e| match e {
                 regex::Error::CompiledTooBig(limit) => {

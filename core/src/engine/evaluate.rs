@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::request::{payload_of, Request};
 use crate::approval;
 use crate::constraint::pii::PiiMode;
+use crate::constraint::values::whole_regex_within;
 use crate::constraint::{Constraint, CounterKind, EvalCtx, Rule, Scope};
 use crate::decision::{Check, Decision, Verdict};
 use crate::error::{Error, Result};
@@ -224,16 +225,8 @@ fn check_caveat_regexes(doc: &Value) -> std::result::Result<(), String> {
                 r.len()
             ));
         }
-        regex::RegexBuilder::new(&format!("^(?:{r})$"))
-            .size_limit(CAVEAT_REGEX_SIZE_LIMIT)
-            .dfa_size_limit(CAVEAT_REGEX_SIZE_LIMIT)
-            .build()
-            .map_err(|e| match e {
-                regex::Error::CompiledTooBig(limit) => {
-                    format!("a caveat regex compiles to more than {limit} bytes")
-                }
-                other => format!("invalid regex: {}", other.to_string().replace('\n', " ")),
-            })?;
+        whole_regex_within(r, CAVEAT_REGEX_SIZE_LIMIT)
+            .map_err(|m| format!("caveat regex over its budget or invalid: {m}"))?;
     }
     Ok(())
 }
