@@ -94,6 +94,16 @@ pub fn delegated_passport_id(parent_id: &str, iss: &str, jti: &str) -> String {
     crate::ids::id_from(DELEGATED_ID_PREFIX, &h.finalize())
 }
 
+/// The first explicit caveat `id` that `caveats` declare twice: two caveats of one passport with
+/// one id would name one counter twice.
+pub(crate) fn duplicate_caveat_id(caveats: &[Value]) -> Option<&str> {
+    let mut seen = std::collections::HashSet::new();
+    caveats
+        .iter()
+        .filter_map(|c| c.get("id").and_then(Value::as_str))
+        .find(|id| !seen.insert(*id))
+}
+
 /// The id the engine knows the passport `token` by: its `jti` for a root passport, the
 /// [`delegated_passport_id`] of its chain for a delegated one. Reads the `prf` chain without
 /// verifying it (for issuance and display).
@@ -429,6 +439,11 @@ fn check_request(req: &PassportRequest) -> Result<()> {
         return Err(Error::InvalidArgument(format!(
             "a passport may declare at most {MAX_CAVEATS_PER_PASSPORT} caveats, got {}",
             req.caveats.len()
+        )));
+    }
+    if let Some(id) = duplicate_caveat_id(&req.caveats) {
+        return Err(Error::InvalidArgument(format!(
+            "caveat id {id:?} is declared twice"
         )));
     }
     for (i, c) in req.caveats.iter().enumerate() {

@@ -329,6 +329,12 @@ impl Verified {
                     c.caveats.len()
                 )));
             }
+            if let Some(id) = super::duplicate_caveat_id(&c.caveats) {
+                return Err(Error::PassportMalformed(format!(
+                    "passport {} declares caveat id {id:?} twice (one id, one counter)",
+                    c.jti
+                )));
+            }
             caveats += c.caveats.len();
             if caveats > MAX_CAVEATS_PER_CHAIN {
                 return Err(Error::PassportMalformed(format!(

@@ -675,6 +675,23 @@ fn agent_gets_its_delegated_passport_reissued_without_ancestor_bounds() {
     assert!(!w.engine.enforce(&pay(&child.token, 10)).unwrap().allowed);
 }
 
+#[test]
+fn agent_mints_a_child_with_one_caveat_id_twice() {
+    // Two caveats with one id would name one counter twice in a request.
+    let w = caveat_world();
+    let alice = w.passport("alice", vec![]);
+    let twice = json!({"id": "cap", "type": "rate_limit", "max": 5, "window": "1d"});
+    let (child, _) = mint(&alice, json!({"caveats": [twice, twice]}));
+    let d = w.engine.enforce(&pay(&child, 1)).unwrap();
+    assert_eq!(failed_code(&d), ["PASSPORT_MALFORMED"]);
+    let mut req = PassportRequest::new("x", ["pay"]);
+    req.caveats = vec![twice.clone(), twice];
+    assert_eq!(
+        w.issuer.issue_passport(&req).unwrap_err().code(),
+        "INVALID_ARGUMENT"
+    );
+}
+
 // ---- F13: smaller ----
 
 #[test]
