@@ -49,6 +49,12 @@ export type ErrorCode =
   | 'CHAIN_ORDER'
   | 'CHAIN_DUPLICATE'
   | 'CHAIN_MISMATCH'
+  | 'HOLD_UNKNOWN'
+  | 'HOLD_CLOSED'
+  | 'HOLD_EXCEEDS'
+  | 'APPROVAL_UNKNOWN'
+  | 'APPROVAL_CLOSED'
+  | 'FORBIDDEN'
   | 'INVALID_ARGUMENT'
   | 'INTERNAL'
 
@@ -308,7 +314,12 @@ export interface TemplateInfo {
 /** One of passgate's own MCP tools, as `tools/list` lists it. */
 export interface McpTool {
   name: string
+  title: string
   description: string
   /** The JSON Schema of the tool's arguments (snake_case keys, as the JSON seam takes them). */
   inputSchema: JsonObject
+  /** MCP tool annotations: `title`, `readOnlyHint`, `destructiveHint`, `idempotentHint`, `openWorldHint`. */
+  annotations: { title: string; readOnlyHint: boolean; destructiveHint: boolean; idempotentHint: boolean; openWorldHint: boolean }
+  /** The JSON Schema of `structuredContent`, for tools whose result is structured. */
+  outputSchema?: JsonObject
 }

@@ -7,12 +7,27 @@ export type { McpTool } from './index'
 /** The `_meta` key a client puts the agent's passport under: `"passgate/passport"`. */
 export declare const PASSPORT_META: 'passgate/passport'
 
-/** passgate's own MCP tools (`enforce_action`, `issue_passport`, …): `[{name, description, inputSchema}]`. */
-export declare function tools(): McpTool[]
+/** Which tools a caller sees and may call: the governed agent, or the operator (every tool). */
+export type McpRole = 'agent' | 'operator'
 
-/** Options of `handle` / `handleAsync`. */
+/**
+ * passgate's own MCP tools for a role: `'agent'` (the default) lists `enforce_action`,
+ * `authorize_dry_run`, `verify_passport`, `list_allowed_gates`, `list_my_evaluations`;
+ * `'operator'` lists every tool (passports, policy, counters, holds, approvals, attestations).
+ */
+export declare function tools(role?: McpRole): McpTool[]
+
+/** Options of `handle` / `handleAsync`: who is calling, as the host's transport established it. */
 export interface HandleOptions {
-  /** The issuer (or its secret) `issue_passport` signs with; without one that tool answers with an error result. */
+  /** `'agent'` (the default) or `'operator'`. Never serve `'operator'` on the agent's connection. */
+  role?: McpRole
+  /** Agent: the passport this connection was given (server config, HTTP bearer), used when a call gives none. */
+  passport?: string | null
+  /** Agent: the host's key for an anonymous caller (e.g. its address); an agent may not pass `client` itself. */
+  client?: string | null
+  /** Operator: its name, recorded as the approver of what it approves (default `'operator'`). */
+  operator?: string | null
+  /** The issuer (or its secret) the operator's `issue_passport` signs with; without one that tool answers with an error result. */
   issuer?: Issuer | string | null
 }
 
@@ -25,25 +40,25 @@ export interface JsonRpcResponse {
   id: string | number | null
   /** For `tools/call`: the tool result (`content`, `structuredContent`, `isError`). */
   result?: JsonObject
-  /** A protocol fault (`-32602` for invalid tool arguments, with the JSON path in `message`). */
+  /** A protocol fault (`-32600` for a batch, `-32601` unknown method, `-32602` unknown tool). */
   error?: { code: number; message: string; data?: JsonValue }
 }
 
 /**
  * passgate's transport-free JSON-RPC 2.0 handler (`initialize`, `notifications/initialized`,
- * `ping`, `tools/list`, `tools/call` on passgate's tools): mount it on any transport. A string in
- * gives a string out (parsed by passgate's strict parser: duplicate keys, oversized or too-deep
- * input are a JSON-RPC parse error); an object (or a batch array) in gives objects out. `null`
- * when there is nothing to answer (a notification). Protocol faults are JSON-RPC errors (invalid
- * tool arguments are `-32602` with the JSON path); a deny or an engine error is an `isError: true`
- * tool result.
+ * `ping`, `tools/list`, `tools/call` on passgate's tools, as the caller's role may see and call
+ * them): mount it on any transport. A string in gives a string out (parsed by passgate's strict
+ * parser: duplicate keys, oversized or too-deep input are a JSON-RPC parse error); an object in
+ * gives an object out. `null` when there is nothing to answer (a notification, a response). A
+ * batch (array) is refused with `-32600`. Protocol faults (unknown method or tool) are JSON-RPC
+ * errors; `enforce_action` answers allow, deny and escalate as a normal result; `isError: true`
+ * marks a call with no answer: arguments that fail the schema (`INVALID_ARGUMENT`, with the JSON
+ * path), an operator tool called as the agent (`FORBIDDEN`), an engine error.
  */
 export declare function handle(engine: Engine, message: string, options?: HandleOptions): string | null
-export declare function handle(engine: Engine, message: JsonRpcMessage[], options?: HandleOptions): JsonRpcResponse[] | null
 export declare function handle(engine: Engine, message: JsonRpcMessage, options?: HandleOptions): JsonRpcResponse | null
 /** `handle` on the libuv pool, so the event loop is free while the store works. */
 export declare function handleAsync(engine: Engine, message: string, options?: HandleOptions): Promise<string | null>
-export declare function handleAsync(engine: Engine, message: JsonRpcMessage[], options?: HandleOptions): Promise<JsonRpcResponse[] | null>
 export declare function handleAsync(engine: Engine, message: JsonRpcMessage, options?: HandleOptions): Promise<JsonRpcResponse | null>
 
 /**

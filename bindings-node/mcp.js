@@ -1,9 +1,11 @@
 'use strict'
 // passgate/mcp (CommonJS entry): passgate for MCP servers, with no dependency on any MCP SDK.
 //
-// - tools(): passgate's own tools, [{name, description, inputSchema}].
-// - handle(engine, message, {issuer}) / handleAsync(...): the core's transport-free JSON-RPC 2.0
-//   handler (initialize, ping, tools/list, tools/call), to mount on any transport.
+// - tools(role): passgate's own tools for a role ('agent' by default, or 'operator').
+// - handle(engine, message, {role, passport, client, operator, issuer}) / handleAsync(...): the
+//   core's transport-free JSON-RPC 2.0 handler (initialize, ping, tools/list, tools/call), to
+//   mount on any transport. The agent role sees the agent tools only; never serve the operator
+//   role on the agent's connection.
 // - guard(engine, gate, handler, {payload, passport}): puts a tool callback of the official SDK
 //   (`McpServer.registerTool(name, config, callback)`, called as `callback(args, extra)`) behind a
 //   gate. The callback runs only on an `allow`; anything else is an MCP error result (below).
@@ -13,33 +15,36 @@ const passgate = require('./passgate.js')
 /** The `_meta` key a client puts its passport under (`tools/call` params `_meta`). */
 const PASSPORT_META = 'passgate/passport'
 
-/** passgate's own MCP tools: `[{name, description, inputSchema}]`. */
-function tools() {
-  return passgate.mcpTools()
+/** passgate's own MCP tools for a role: `'agent'` (the default) or `'operator'` (every tool). */
+function tools(role) {
+  return passgate.mcpTools(role)
 }
 
-function issuerOf(options, what) {
-  if (options === undefined || options === null) return undefined
+/** The issuer and the caller of `handle`'s options. */
+function optionsOf(options, what) {
+  if (options === undefined || options === null) return [undefined, undefined]
   if (typeof options !== 'object') throw new TypeError(`${what}: options must be an object`)
-  return options.issuer
+  const { issuer, role, passport, client, operator } = options
+  return [issuer, { role, passport, client, operator }]
 }
 
 /**
- * Answers one JSON-RPC message: a string in, a string out; an object (JSON data) in, an object
- * out. `null` when there is nothing to answer (a notification).
+ * Answers one JSON-RPC message as `options.role` (`'agent'` by default, with the connection's
+ * `passport` / `client`; or `'operator'`, named `operator`): a string in, a string out; an object
+ * (JSON data) in, an object out. `null` when there is nothing to answer (a notification).
  */
 function handle(engine, message, options) {
-  const issuer = issuerOf(options, 'handle')
-  if (typeof message === 'string') return passgate.mcpHandle(engine, message, issuer)
-  const reply = passgate.mcpHandle(engine, JSON.stringify(message), issuer)
+  const [issuer, caller] = optionsOf(options, 'handle')
+  if (typeof message === 'string') return passgate.mcpHandle(engine, message, issuer, caller)
+  const reply = passgate.mcpHandle(engine, JSON.stringify(message), issuer, caller)
   return reply === null ? null : JSON.parse(reply)
 }
 
 /** `handle` off the event loop (the libuv pool): a `tools/call` may wait on the store. */
 async function handleAsync(engine, message, options) {
-  const issuer = issuerOf(options, 'handleAsync')
-  if (typeof message === 'string') return passgate.mcpHandleAsync(engine, message, issuer)
-  const reply = await passgate.mcpHandleAsync(engine, JSON.stringify(message), issuer)
+  const [issuer, caller] = optionsOf(options, 'handleAsync')
+  if (typeof message === 'string') return passgate.mcpHandleAsync(engine, message, issuer, caller)
+  const reply = await passgate.mcpHandleAsync(engine, JSON.stringify(message), issuer, caller)
   return reply === null ? null : JSON.parse(reply)
 }
 

@@ -13,9 +13,9 @@ export declare class PassgateError extends Error {
 }
 /** `POLICY_INVALID`. */
 export declare class PolicyError extends PassgateError {}
-/** `PASSPORT_*`, `ISSUER_UNTRUSTED`, `DELEGATION_WIDENS`. */
+/** `PASSPORT_*`, `ISSUER_UNTRUSTED`, `DELEGATION_WIDENS`, `KEY_INVALID`. */
 export declare class PassportError extends PassgateError {}
-/** `INVALID_ARGUMENT`, `PAYLOAD_INVALID`, `LIMIT_EXCEEDED`, `GATE_UNKNOWN`, `KEY_INVALID`. */
+/** `INVALID_ARGUMENT`, `PAYLOAD_INVALID`, `LIMIT_EXCEEDED`, `GATE_UNKNOWN`, `HOLD_*`, `APPROVAL_UNKNOWN`, `APPROVAL_CLOSED`, `FORBIDDEN`. */
 export declare class InputError extends PassgateError {}
 /** `IDEMPOTENCY_CONFLICT`. */
 export declare class IdempotencyConflictError extends PassgateError {}

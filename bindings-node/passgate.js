@@ -32,6 +32,7 @@ const FAMILIES = {
     'HOLD_EXCEEDS',
     'APPROVAL_UNKNOWN',
     'APPROVAL_CLOSED',
+    'FORBIDDEN',
   ],
   IdempotencyConflictError: ['IDEMPOTENCY_CONFLICT'],
   StoreError: ['STORE_UNAVAILABLE'],

@@ -13,42 +13,95 @@ use crate::engine::Engine;
 use crate::error::{invalid, NapiResult, Result};
 use crate::options;
 
-/// passgate's own MCP tools: `[{name, description, inputSchema}]`.
-#[napi(ts_return_type = "McpTool[]")]
-pub fn mcp_tools(env: &Env) -> Result<Unknown<'_>> {
-    convert::to_js(env, &passgate::mcp::tools())
+/// passgate's own MCP tools for a role (`'agent'`, the default: the agent tools only;
+/// `'operator'`: every tool): `[{name, title, description, inputSchema, annotations, outputSchema?}]`.
+#[napi(
+    ts_args_type = "role?: 'agent' | 'operator'",
+    ts_return_type = "McpTool[]"
+)]
+pub fn mcp_tools(env: &Env, role: Option<String>) -> Result<Unknown<'_>> {
+    let role = passgate::mcp::Role::parse(role.as_deref().unwrap_or("agent"))
+        .map_err(crate::error::core)?;
+    convert::to_js(env, &passgate::mcp::tools(role))
 }
 
-/// Answers one JSON-RPC 2.0 message (or batch) as text: `initialize`, `ping`, `tools/list`,
-/// `tools/call` on passgate's tools. Returns `null` when there is nothing to answer (a
-/// notification). `issuer` (an `Issuer` or its secret), if given, lets `issue_passport` issue;
-/// without it that tool answers with an error result. A bad message is not thrown: protocol
-/// faults are JSON-RPC errors, engine errors and denies are `isError: true` tool results. Throws
-/// (`INVALID_ARGUMENT`) only when the arguments are not an `Engine`, a string and an issuer.
-#[napi(ts_args_type = "engine: Engine, message: string, issuer?: Issuer | string | null")]
+/// Who calls [`mcp_handle`]: the role and what the host's transport established for it.
+#[napi(object)]
+pub struct McpCaller {
+    /// `'agent'` (the default) or `'operator'`.
+    pub role: Option<String>,
+    /// Agent: the passport this connection was given (used when a call gives none).
+    pub passport: Option<String>,
+    /// Agent: the host's key for an anonymous caller (the agent cannot choose it).
+    pub client: Option<String>,
+    /// Operator: its name, recorded as the approver (default `'operator'`).
+    pub operator: Option<String>,
+}
+
+fn caller(c: Option<McpCaller>) -> Result<passgate::mcp::Caller> {
+    let c = c.unwrap_or(McpCaller {
+        role: None,
+        passport: None,
+        client: None,
+        operator: None,
+    });
+    let mut caller =
+        passgate::mcp::Caller::parse(c.role.as_deref().unwrap_or("agent"), c.passport, c.operator)
+            .map_err(crate::error::core)?;
+    if let Some(key) = c.client {
+        match &mut caller {
+            passgate::mcp::Caller::Agent { client, .. } => *client = Some(key),
+            passgate::mcp::Caller::Operator { .. } => {
+                return Err(invalid("a client key was given for the operator role"))
+            }
+        }
+    }
+    Ok(caller)
+}
+
+/// Answers one JSON-RPC 2.0 message as text: `initialize`, `ping`, `tools/list`, `tools/call`
+/// on passgate's tools, as `caller` may see and call them. Returns `null` when there is nothing
+/// to answer (a notification, a response). `issuer` (an `Issuer` or its secret), if given, lets
+/// the operator's `issue_passport` issue. A bad message is not thrown: protocol faults are
+/// JSON-RPC errors, refusals and engine errors are `isError: true` tool results. Throws
+/// (`INVALID_ARGUMENT`) only when the arguments are not an `Engine`, a string, an issuer and a
+/// caller.
+#[napi(
+    ts_args_type = "engine: Engine, message: string, issuer?: Issuer | string | null, caller?: McpCaller | null"
+)]
 pub fn mcp_handle(
     engine: Unknown<'_>,
     message: Unknown<'_>,
     issuer: Option<Unknown<'_>>,
+    caller_: Option<McpCaller>,
 ) -> Result<Option<String>> {
     let (engine, message, issuer) = read(engine, message, issuer, "mcpHandle")?;
-    Ok(passgate::mcp::handle(&engine, issuer.as_ref(), &message))
+    let caller = caller(caller_)?;
+    Ok(passgate::mcp::handle(
+        &engine,
+        &caller,
+        issuer.as_ref(),
+        &message,
+    ))
 }
 
 /// `mcpHandle` on the libuv thread pool: the event loop is free while the store works.
 #[napi(
-    ts_args_type = "engine: Engine, message: string, issuer?: Issuer | string | null",
+    ts_args_type = "engine: Engine, message: string, issuer?: Issuer | string | null, caller?: McpCaller | null",
     ts_return_type = "Promise<string | null>"
 )]
 pub fn mcp_handle_async(
     engine: Unknown<'_>,
     message: Unknown<'_>,
     issuer: Option<Unknown<'_>>,
+    caller_: Option<McpCaller>,
 ) -> Result<AsyncTask<Handle>> {
     let (engine, message, issuer) = read(engine, message, issuer, "mcpHandleAsync")?;
+    let caller = caller(caller_)?;
     Ok(AsyncTask::new(Handle {
         engine,
         issuer,
+        caller,
         message,
     }))
 }
@@ -83,6 +136,7 @@ fn read(
 pub struct Handle {
     engine: Arc<passgate::Engine>,
     issuer: Option<passgate::Issuer>,
+    caller: passgate::mcp::Caller,
     message: String,
 }
 
@@ -93,6 +147,7 @@ impl Task for Handle {
     fn compute(&mut self) -> napi::Result<Option<String>> {
         Ok(passgate::mcp::handle(
             &self.engine,
+            &self.caller,
             self.issuer.as_ref(),
             &self.message,
         ))

@@ -48,7 +48,8 @@ class PassportError(PassgateError):
 class InputError(PassgateError):
     '''Malformed or oversized input, or a reference to something that is not there (any more):
     ``PAYLOAD_INVALID``, ``LIMIT_EXCEEDED``, ``INVALID_ARGUMENT``, ``GATE_UNKNOWN``,
-    ``HOLD_UNKNOWN``, ``HOLD_CLOSED``, ``HOLD_EXCEEDS``, ``APPROVAL_UNKNOWN``, ``APPROVAL_CLOSED``.'''
+    ``HOLD_UNKNOWN``, ``HOLD_CLOSED``, ``HOLD_EXCEEDS``, ``APPROVAL_UNKNOWN``, ``APPROVAL_CLOSED``,
+    ``FORBIDDEN`` (the caller's role or identity may not do this).'''
 
     __module__ = 'passgate'
 
@@ -122,7 +123,8 @@ fn family(code: &str) -> usize {
         "POLICY_INVALID" => 1,
         "ISSUER_UNTRUSTED" | "DELEGATION_WIDENS" | "KEY_INVALID" => 2,
         c if c.starts_with("PASSPORT_") => 2,
-        "PAYLOAD_INVALID" | "LIMIT_EXCEEDED" | "INVALID_ARGUMENT" | "GATE_UNKNOWN" => 3,
+        "PAYLOAD_INVALID" | "LIMIT_EXCEEDED" | "INVALID_ARGUMENT" | "GATE_UNKNOWN"
+        | "FORBIDDEN" => 3,
         c if c.starts_with("HOLD_") || c.starts_with("APPROVAL_") => 3,
         "IDEMPOTENCY_CONFLICT" => 4,
         "STORE_UNAVAILABLE" => 5,

@@ -72,26 +72,51 @@ fn templates(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     to_py(py, &passgate::templates())
 }
 
-/// passgate's MCP tool catalogue: `[{"name", "description", "inputSchema"}]`.
+/// passgate's MCP tool catalogue for a role (`"agent"`: the agent tools only; `"operator"`: every
+/// tool): `[{"name", "title", "description", "inputSchema", "annotations", "outputSchema"?}]`.
 #[pyfunction]
-fn mcp_tools(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    to_py(py, &passgate::mcp::tools())
+#[pyo3(signature = (role="agent"))]
+fn mcp_tools<'py>(py: Python<'py>, role: &str) -> PyResult<Bound<'py, PyAny>> {
+    let role = passgate::mcp::Role::parse(role).map_err(|e| errors::to_py_err(py, &e))?;
+    to_py(py, &passgate::mcp::tools(role))
 }
 
-/// Answers one MCP JSON-RPC 2.0 message (text) with the engine's tools: the response text, or
-/// None for a notification. `issuer`, if given, lets `issue_passport` issue. Protocol faults are
-/// JSON-RPC errors in the returned text; nothing raises. Runs with the GIL released.
+/// Answers one MCP JSON-RPC 2.0 message (text) from a caller: the response text, or None for a
+/// notification. `role` is `"agent"` (with the connection's `passport` and the host's `client`
+/// key, if any) or `"operator"` (with its `operator` name, recorded as approver). `issuer`, if
+/// given, lets the operator's `issue_passport` issue. Protocol faults are JSON-RPC errors in the
+/// returned text; only a bad role raises. Runs with the GIL released.
 #[pyfunction]
-#[pyo3(signature = (engine, message, issuer=None))]
+#[pyo3(signature = (engine, message, issuer=None, role="agent", passport=None, operator=None, client=None))]
+#[allow(clippy::too_many_arguments)]
 fn mcp_handle(
     py: Python<'_>,
     engine: &Bound<'_, engine::PyEngine>,
     message: &str,
     issuer: Option<&Bound<'_, passport::PyIssuer>>,
-) -> Option<String> {
+    role: &str,
+    passport: Option<String>,
+    operator: Option<String>,
+    client: Option<String>,
+) -> PyResult<Option<String>> {
+    let mut caller = passgate::mcp::Caller::parse(role, passport, operator)
+        .map_err(|e| errors::to_py_err(py, &e))?;
+    if let Some(c) = client {
+        match &mut caller {
+            passgate::mcp::Caller::Agent { client, .. } => *client = Some(c),
+            passgate::mcp::Caller::Operator { .. } => {
+                return Err(errors::to_py_err(
+                    py,
+                    &passgate::Error::InvalidArgument(
+                        "a client key was given for the operator role".into(),
+                    ),
+                ))
+            }
+        }
+    }
     let engine = engine.get().engine();
     let issuer = issuer.map(|i| &i.get().inner);
-    py.detach(|| passgate::mcp::handle(engine, issuer, message))
+    Ok(py.detach(|| passgate::mcp::handle(engine, &caller, issuer, message)))
 }
 
 /// The exception class raised for an error `code` (for tests and tooling).

@@ -45,6 +45,7 @@ FAMILY = {
     "HOLD_EXCEEDS": InputError,
     "APPROVAL_UNKNOWN": InputError,
     "APPROVAL_CLOSED": InputError,
+    "FORBIDDEN": InputError,
     "IDEMPOTENCY_CONFLICT": IdempotencyConflict,
     "STORE_UNAVAILABLE": StoreError,
     "ATTESTATION_MALFORMED": AttestationError,

@@ -100,6 +100,10 @@ pub enum Error {
     /// The escalated request was already approved or denied, or can no longer be.
     #[error("approval request closed: {0}")]
     ApprovalClosed(String),
+    /// The caller may not do this: an operator tool called with the agent role, or an approval
+    /// by the principal whose request it is.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// An argument other than the payload is malformed (unknown option, wrong type).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -140,6 +144,7 @@ impl Error {
             Error::HoldExceeds(_) => "HOLD_EXCEEDS",
             Error::ApprovalUnknown(_) => "APPROVAL_UNKNOWN",
             Error::ApprovalClosed(_) => "APPROVAL_CLOSED",
+            Error::Forbidden(_) => "FORBIDDEN",
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",
             Error::Internal(_) => "INTERNAL",
         }
@@ -177,6 +182,7 @@ impl Error {
         "HOLD_EXCEEDS",
         "APPROVAL_UNKNOWN",
         "APPROVAL_CLOSED",
+        "FORBIDDEN",
         "INVALID_ARGUMENT",
         "INTERNAL",
     ];

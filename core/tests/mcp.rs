@@ -7,7 +7,8 @@
     clippy::indexing_slicing
 )] // test helpers
 
-use passgate::{mcp, verify_chain, Engine, Issuer, PassportRequest};
+use passgate::mcp::{self, Caller, Role};
+use passgate::{verify_chain, Engine, Issuer, PassportRequest};
 use serde_json::{json, Value};
 
 fn setup() -> (Engine, Issuer, String) {
@@ -25,13 +26,37 @@ fn setup() -> (Engine, Issuer, String) {
     (engine, issuer, token)
 }
 
+fn operator() -> Caller {
+    Caller::operator("ops@example.com")
+}
+
+fn agent() -> Caller {
+    Caller::agent(None)
+}
+
+fn rpc_as(engine: &Engine, caller: &Caller, issuer: Option<&Issuer>, msg: Value) -> Value {
+    serde_json::from_str(&mcp::handle(engine, caller, issuer, &msg.to_string()).unwrap()).unwrap()
+}
+
+/// As the operator (every tool).
 fn rpc(engine: &Engine, issuer: Option<&Issuer>, msg: Value) -> Value {
-    serde_json::from_str(&mcp::handle(engine, issuer, &msg.to_string()).unwrap()).unwrap()
+    rpc_as(engine, &operator(), issuer, msg)
 }
 
 fn call(engine: &Engine, issuer: Option<&Issuer>, name: &str, args: Value) -> (bool, Value) {
-    let r = rpc(
+    call_as(engine, &operator(), issuer, name, args)
+}
+
+fn call_as(
+    engine: &Engine,
+    caller: &Caller,
+    issuer: Option<&Issuer>,
+    name: &str,
+    args: Value,
+) -> (bool, Value) {
+    let r = rpc_as(
         engine,
+        caller,
         issuer,
         json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": name, "arguments": args}}),
     );
@@ -64,6 +89,7 @@ fn initialize_negotiates_versions_and_notifications_get_no_answer() {
     assert_eq!(r["result"]["protocolVersion"], mcp::PROTOCOL_VERSIONS[0]);
     assert!(mcp::handle(
         &e,
+        &agent(),
         None,
         r#"{"jsonrpc": "2.0", "method": "notifications/initialized"}"#
     )
@@ -82,8 +108,8 @@ fn initialize_negotiates_versions_and_notifications_get_no_answer() {
 fn protocol_faults_are_json_rpc_errors() {
     let (e, ..) = setup();
     let code = |text: &str| -> i64 {
-        serde_json::from_str::<Value>(&mcp::handle(&e, None, text).unwrap()).unwrap()["error"]
-            ["code"]
+        serde_json::from_str::<Value>(&mcp::handle(&e, &agent(), None, text).unwrap()).unwrap()
+            ["error"]["code"]
             .as_i64()
             .unwrap()
     };
@@ -106,8 +132,17 @@ fn protocol_faults_are_json_rpc_errors() {
         code(r#"{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "nope"}}"#),
         -32602
     );
-    let r: Value = serde_json::from_str(&mcp::handle(&e, None, r#"{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "enforce_action", "arguments": {"gate": "g", "payload": []}}}"#).unwrap()).unwrap();
-    assert_eq!(r["error"]["code"], -32602);
+    // Arguments that fail a tool's schema are a tool error result (MCP 2025-11-25), naming the
+    // JSON path, so the model can correct its call.
+    let (err, r) = call_as(
+        &e,
+        &agent(),
+        None,
+        "enforce_action",
+        json!({"gate": "g", "payload": []}),
+    );
+    assert!(err);
+    assert_eq!(r["error"]["code"], "INVALID_ARGUMENT");
     assert!(
         r["error"]["message"]
             .as_str()
@@ -134,7 +169,12 @@ fn protocol_faults_are_json_rpc_errors() {
         .is_empty());
     // A response sent by a client is not answered.
     assert_eq!(
-        mcp::handle(&e, None, r#"{"jsonrpc": "2.0", "id": 7, "result": {}}"#),
+        mcp::handle(
+            &e,
+            &agent(),
+            None,
+            r#"{"jsonrpc": "2.0", "id": 7, "result": {}}"#
+        ),
         None
     );
 }
@@ -177,7 +217,26 @@ fn the_catalogue_lists_every_tool_with_a_schema() {
     for t in r["result"]["tools"].as_array().unwrap() {
         assert_eq!(t["inputSchema"]["type"], "object", "{t}");
         assert!(t["description"].as_str().unwrap().len() > 20);
+        assert!(t["title"].as_str().is_some_and(|s| !s.is_empty()), "{t}");
+        for hint in ["readOnlyHint", "destructiveHint", "idempotentHint"] {
+            assert!(t["annotations"][hint].is_boolean(), "{t}: {hint}");
+        }
     }
+    let annotations = |name: &str| {
+        r["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap()["annotations"]
+            .clone()
+    };
+    assert_eq!(annotations("authorize_dry_run")["readOnlyHint"], true);
+    assert_eq!(annotations("enforce_action")["readOnlyHint"], false);
+    assert_eq!(
+        annotations("reset_cumulative_state")["destructiveHint"],
+        true
+    );
 }
 
 #[test]
@@ -197,7 +256,8 @@ fn tools_decide_explain_and_attest() {
         "enforce_action",
         json!({"gate": "payments.send", "passport": token, "payload": {"amount": 60}}),
     );
-    assert!(err, "a deny is an error result");
+    assert!(!err, "a deny is an answer, not an error result");
+    assert_eq!(d["decision"], "deny");
     let failed: Vec<&Value> = d["checks"]
         .as_array()
         .unwrap()
@@ -262,6 +322,268 @@ fn tools_decide_explain_and_attest() {
         "enforce_action",
         json!({"gate": "payments.send", "passport": p["token"], "payload": {"amount": 1}}),
     );
-    assert!(err);
+    assert!(!err);
+    assert_eq!(d["decision"], "deny");
     assert_eq!(d["checks"][0]["code"], "PASSPORT_REVOKED");
+}
+
+const AGENT_TOOLS: [&str; 5] = [
+    "enforce_action",
+    "authorize_dry_run",
+    "verify_passport",
+    "list_allowed_gates",
+    "list_my_evaluations",
+];
+
+fn names(list: &Value) -> Vec<String> {
+    list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn an_agent_lists_only_agent_tools() {
+    let (e, ..) = setup();
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let mut seen = names(&rpc_as(&e, &agent(), None, list.clone()));
+    seen.sort();
+    let mut want: Vec<String> = AGENT_TOOLS.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(seen, want);
+    // The static catalogues agree with tools/list.
+    assert_eq!(mcp::tools(Role::Agent).as_array().unwrap().len(), 5);
+    let operator_names = names(&rpc(&e, None, list));
+    assert_eq!(
+        operator_names.len(),
+        mcp::tools(Role::Operator).as_array().unwrap().len()
+    );
+    for t in mcp::operator_tool_names() {
+        assert!(operator_names.iter().any(|n| n == t));
+        assert!(!AGENT_TOOLS.contains(&t));
+    }
+}
+
+/// The review's attack: past its daily cap, the agent calls reset_cumulative_state (and every
+/// other operator tool) on its own connection. Each is refused as FORBIDDEN, naming the role,
+/// and nothing changes: the next payment is still denied.
+#[test]
+fn an_agent_cannot_call_operator_tools() {
+    let (e, issuer, token) = setup();
+    let me = Caller::agent(Some(token.clone()));
+    let pay = |amount: u32| {
+        call_as(
+            &e,
+            &me,
+            None,
+            "enforce_action",
+            json!({"gate": "payments.send", "payload": {"amount": amount}}),
+        )
+        .1["decision"]
+            .clone()
+    };
+    assert_eq!(pay(100), "allow");
+    assert_eq!(pay(1), "deny");
+    let before = e.attestations(&Default::default()).unwrap().len();
+    let attempts = [
+        ("reset_cumulative_state", json!({})),
+        ("reset_cumulative_state", json!({"agent_id": "agent"})),
+        (
+            "issue_passport",
+            json!({"agent_id": "agent", "permissions": ["*"]}),
+        ),
+        ("revoke_passport", json!({"passport_id": "psp_other"})),
+        ("approve", json!({"evaluation_id": "ev_x"})),
+        (
+            "deny_approval",
+            json!({"evaluation_id": "ev_x", "reason": "no"}),
+        ),
+        ("settle_hold", json!({"hold_id": "hld_x"})),
+        ("release_hold", json!({"hold_id": "hld_x"})),
+        ("get_attestations", json!({})),
+        ("get_cumulative_state", json!({})),
+        ("list_gates", json!({})),
+        ("get_gate", json!({"gate": "payments.send"})),
+        ("verify_attestation", json!({"record": {}})),
+        ("list_constraint_types", json!({})),
+        ("list_constraint_templates", json!({})),
+    ];
+    for (tool, args) in attempts {
+        let (err, r) = call_as(&e, &me, Some(&issuer), tool, args);
+        assert!(err, "{tool}: {r}");
+        assert_eq!(r["error"]["code"], "FORBIDDEN", "{tool}: {r}");
+        assert!(
+            r["error"]["message"].as_str().unwrap().contains("operator"),
+            "{r}"
+        );
+    }
+    // Even with malformed arguments the answer is the role, not a schema hint.
+    let (_, r) = call_as(&e, &me, None, "approve", json!({"nope": 1}));
+    assert_eq!(r["error"]["code"], "FORBIDDEN");
+    assert_eq!(pay(1), "deny", "the cap still holds");
+    // Only the two denied/allowed decisions above were attested after `before` (the final one).
+    assert_eq!(
+        e.attestations(&Default::default()).unwrap().len(),
+        before + 1
+    );
+}
+
+/// The other half of the review's attack: the agent approves its own escalation. It cannot
+/// call approve; an operator naming the agent as approver is refused too (the engine's floor);
+/// the operator's approval admits the retry once.
+#[test]
+fn an_agent_cannot_approve_its_own_escalation() {
+    let issuer = Issuer::generate().unwrap();
+    let e = Engine::builder()
+        .policy_value(json!({"version": 1, "gates": {"payments.send": {"require": ["pay"], "constraints": [
+            {"id": "big", "type": "approval", "when": {"field": "/amount", "op": "gt", "value": 50}}]}}}))
+        .trusted_issuer(issuer.did())
+        .build()
+        .unwrap();
+    let token = issuer
+        .issue_passport(&PassportRequest::new("bot-7", ["pay"]))
+        .unwrap()
+        .token;
+    let me = Caller::agent(Some(token));
+    let req = json!({"gate": "payments.send", "payload": {"amount": 80}});
+    let (err, d) = call_as(&e, &me, None, "enforce_action", req.clone());
+    assert!(!err, "an escalation is an answer: {d}");
+    assert_eq!(d["decision"], "escalate");
+    let ev = d["evaluation_id"].as_str().unwrap().to_string();
+    let (_, r) = call_as(&e, &me, None, "approve", json!({"evaluation_id": ev}));
+    assert_eq!(r["error"]["code"], "FORBIDDEN");
+    for name in ["bot-7", &format!("bot-7@{}", issuer.did())] {
+        let (err, r) = call(
+            &e,
+            None,
+            "approve",
+            json!({"evaluation_id": ev, "approver": name}),
+        );
+        assert!(err);
+        assert_eq!(r["error"]["code"], "FORBIDDEN", "{name}: {r}");
+        assert_eq!(
+            e.approve(&ev, name, None).unwrap_err().code(),
+            "FORBIDDEN",
+            "the engine refuses it whatever the host"
+        );
+    }
+    // The operator approves (as itself: its name is the approver).
+    let (err, t) = call(&e, None, "approve", json!({"evaluation_id": ev}));
+    assert!(!err, "{t}");
+    let approval = t["approval"].as_str().unwrap().to_string();
+    let granted = e
+        .attestations(&passgate::AttestationFilter {
+            kind: Some("approval.granted".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        granted[0]["body"]["data"]["approver"], "ops@example.com",
+        "{granted:?}"
+    );
+    let mut retry = req;
+    retry["approval"] = json!(approval);
+    let (_, d) = call_as(&e, &me, None, "enforce_action", retry.clone());
+    assert_eq!(d["decision"], "allow", "{d}");
+    let (_, d) = call_as(&e, &me, None, "enforce_action", retry);
+    assert_ne!(d["decision"], "allow", "single use: {d}");
+}
+
+/// The connection's passport is used when a call gives none; the agent reads its own
+/// evaluations and gates, never another agent's.
+#[test]
+fn an_agent_sees_its_own_gates_and_evaluations() {
+    let (e, issuer, token) = setup();
+    let other = issuer
+        .issue_passport(&PassportRequest::new("other", ["pay"]))
+        .unwrap()
+        .token;
+    let me = Caller::agent(Some(token));
+    let them = Caller::agent(Some(other));
+    for who in [&me, &them, &me] {
+        let (_, d) = call_as(
+            &e,
+            who,
+            None,
+            "enforce_action",
+            json!({"gate": "payments.send", "payload": {"amount": 1}}),
+        );
+        assert_eq!(d["decision"], "allow");
+    }
+    let (err, mine) = call_as(&e, &me, None, "list_my_evaluations", json!({}));
+    assert!(!err, "{mine}");
+    let mine = mine["evaluations"].as_array().unwrap().clone();
+    assert_eq!(mine.len(), 2);
+    assert!(mine.iter().all(|r| r["body"]["agent_id"] == "agent"));
+    let (_, limited) = call_as(&e, &me, None, "list_my_evaluations", json!({"limit": 1}));
+    assert_eq!(limited["evaluations"].as_array().unwrap().len(), 1);
+    // Without a passport (none on the connection, none given) there is nothing to list.
+    let (err, r) = call_as(&e, &agent(), None, "list_my_evaluations", json!({}));
+    assert!(err);
+    assert_eq!(r["error"]["code"], "INVALID_ARGUMENT");
+    let (err, g) = call_as(&e, &me, None, "list_allowed_gates", json!({}));
+    assert!(!err);
+    assert_eq!(g["gates"], json!(["payments.send"]));
+    let (_, g) = call_as(&e, &agent(), None, "list_allowed_gates", json!({}));
+    assert_eq!(g["gates"], json!([]));
+}
+
+/// An anonymous agent cannot pick its own `client` key (a fresh per-client allowance on every
+/// call); the host's key for it is used.
+#[test]
+fn an_agent_cannot_choose_its_client_key() {
+    let e = Engine::builder()
+        .policy_value(json!({"version": 1, "gates": {}, "anonymous": {"gates": ["search"], "constraints": [
+            {"id": "per_client", "type": "rate_limit", "max": 1, "window": "1h", "scope": "client"}]}}))
+        .build()
+        .unwrap();
+    let (err, r) = call_as(
+        &e,
+        &agent(),
+        None,
+        "enforce_action",
+        json!({"gate": "search", "client": "fresh-1"}),
+    );
+    assert!(err);
+    assert_eq!(r["error"]["code"], "FORBIDDEN");
+    let host_keyed = Caller::Agent {
+        passport: None,
+        client: Some("10.0.0.7".into()),
+    };
+    let go = || {
+        call_as(
+            &e,
+            &host_keyed,
+            None,
+            "enforce_action",
+            json!({"gate": "search"}),
+        )
+        .1
+    };
+    assert_eq!(go()["decision"], "allow", "{}", go());
+    assert_eq!(go()["decision"], "deny");
+}
+
+#[test]
+fn callers_parse_from_plain_arguments() {
+    assert_eq!(
+        Caller::parse("agent", Some("t".into()), None).unwrap(),
+        Caller::agent(Some("t".into()))
+    );
+    assert_eq!(
+        Caller::parse("operator", None, None).unwrap(),
+        Caller::operator("operator")
+    );
+    for (role, passport, name) in [
+        ("root", None, None),
+        ("operator", Some("t".to_string()), None),
+        ("agent", None, Some("ops".to_string())),
+    ] {
+        assert_eq!(
+            Caller::parse(role, passport, name).unwrap_err().code(),
+            "INVALID_ARGUMENT"
+        );
+    }
 }

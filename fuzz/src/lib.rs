@@ -388,7 +388,9 @@ pub fn json_canonical(data: &[u8]) {
 
 /// The one call into the MCP handler: adapt here when its signature changes.
 pub fn mcp_call(engine: &Engine, issuer: &Issuer, message: &str) -> Option<String> {
-    passgate::mcp::handle(engine, Some(issuer), message)
+    // The operator role: every tool is reachable.
+    let caller = passgate::mcp::Caller::operator("fuzz");
+    passgate::mcp::handle(engine, &caller, Some(issuer), message)
 }
 
 /// `bytes → message → mcp::handle` on a fresh engine; a reply must be JSON.

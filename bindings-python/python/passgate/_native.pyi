@@ -49,7 +49,9 @@ class PassportError(PassgateError):
     """``PASSPORT_*``, ``ISSUER_UNTRUSTED``, ``DELEGATION_WIDENS``, ``KEY_INVALID``."""
 
 class InputError(PassgateError):
-    """``PAYLOAD_INVALID``, ``LIMIT_EXCEEDED``, ``INVALID_ARGUMENT``, ``GATE_UNKNOWN``."""
+    """``PAYLOAD_INVALID``, ``LIMIT_EXCEEDED``, ``INVALID_ARGUMENT``, ``GATE_UNKNOWN``,
+    ``HOLD_UNKNOWN``, ``HOLD_CLOSED``, ``HOLD_EXCEEDS``, ``APPROVAL_UNKNOWN``, ``APPROVAL_CLOSED``,
+    ``FORBIDDEN``."""
 
 class IdempotencyConflict(PassgateError):
     """``IDEMPOTENCY_CONFLICT``."""
@@ -235,6 +237,14 @@ def verify_chain(
 ) -> Literal[True]: ...
 def constraint_types() -> list[dict[str, Any]]: ...
 def templates() -> list[dict[str, Any]]: ...
-def mcp_tools() -> list[dict[str, Any]]: ...
-def mcp_handle(engine: Engine, message: str, issuer: Issuer | None = None) -> str | None: ...
+def mcp_tools(role: str = "agent") -> list[dict[str, Any]]: ...
+def mcp_handle(
+    engine: Engine,
+    message: str,
+    issuer: Issuer | None = None,
+    role: str = "agent",
+    passport: str | None = None,
+    operator: str | None = None,
+    client: str | None = None,
+) -> str | None: ...
 def _exception_for(code: str) -> type[PassgateError]: ...

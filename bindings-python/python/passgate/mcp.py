@@ -1,10 +1,15 @@
 """passgate over MCP: passgate's own tools, and a guard for any MCP tool.
 
-* ``tools()`` — the catalogue of passgate's tools (``[{"name", "description", "inputSchema"}]``).
-* ``handle(engine, message, issuer=None)`` — answers one MCP JSON-RPC 2.0 message with those
-  tools (``initialize``, ``ping``, ``tools/list``, ``tools/call``, notifications). Text in, text
-  out (None for a notification); a dict in gives a dict out. It never raises for bad input:
-  protocol faults are JSON-RPC errors, a deny or an engine error an ``isError`` tool result.
+* ``tools(role="agent")`` — the catalogue of passgate's tools a role may call.
+* ``handle(engine, message, *, role="agent", passport=None, ...)`` — answers one MCP JSON-RPC
+  2.0 message with those tools (``initialize``, ``ping``, ``tools/list``, ``tools/call``,
+  notifications) as the caller's role may see and call them: the **agent** role gets the agent
+  tools only (``enforce_action``, ``authorize_dry_run``, ``verify_passport``,
+  ``list_allowed_gates``, ``list_my_evaluations``); an operator tool called as the agent is a
+  ``FORBIDDEN`` error result. Text in, text out (None for a notification); a dict in gives a
+  dict out. It never raises for bad input: protocol faults are JSON-RPC errors; ``enforce_action``
+  answers allow, deny and escalate alike as a normal result; ``isError`` marks a call that got
+  no answer (bad arguments, a forbidden tool, an engine error).
 * ``guard(engine, gate, payload=None, passport=None)`` — a decorator that puts an MCP tool
   function (sync or async) of the official ``mcp`` SDK behind a gate::
 
@@ -57,11 +62,11 @@ import importlib
 import inspect
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Optional, TypeVar, cast, overload
+from typing import Any, Literal, Optional, TypeVar, cast, overload
 
 from passgate._native import Decision, Engine, Issuer, PassgateError, mcp_handle, mcp_tools
 
-__all__ = ["tools", "handle", "guard", "PASSPORT_META_KEY"]
+__all__ = ["tools", "handle", "guard", "PASSPORT_META_KEY", "Role"]
 
 #: The ``_meta`` key a client puts the agent's passport token under.
 PASSPORT_META_KEY = "passgate/passport"
@@ -76,30 +81,69 @@ PassportFn = Callable[[dict[str, Any]], "str | None"]
 _CONTEXT_PARAM = "passgate_context"
 
 
-def tools() -> list[dict[str, Any]]:
-    """The catalogue of passgate's MCP tools: ``[{"name", "description", "inputSchema"}]``."""
-    return mcp_tools()
+#: Which tools a caller sees and may call: the governed agent, or the operator (every tool).
+Role = Literal["agent", "operator"]
 
 
-@overload
-def handle(engine: Engine, message: str, *, issuer: Issuer | None = None) -> str | None: ...
+def tools(role: Role = "agent") -> list[dict[str, Any]]:
+    """passgate's MCP tools for ``role``: ``"agent"`` (the default) lists ``enforce_action``,
+    ``authorize_dry_run``, ``verify_passport``, ``list_allowed_gates``, ``list_my_evaluations``;
+    ``"operator"`` lists every tool. Each is ``{"name", "title", "description", "inputSchema",
+    "annotations"}``, with ``"outputSchema"`` where the result is structured."""
+    return mcp_tools(role)
+
+
 @overload
 def handle(
-    engine: Engine, message: Mapping[str, Any] | list[Any], *, issuer: Issuer | None = None
+    engine: Engine,
+    message: str,
+    *,
+    role: Role = "agent",
+    passport: str | None = None,
+    client: str | None = None,
+    operator: str | None = None,
+    issuer: Issuer | None = None,
+) -> str | None: ...
+@overload
+def handle(
+    engine: Engine,
+    message: Mapping[str, Any],
+    *,
+    role: Role = "agent",
+    passport: str | None = None,
+    client: str | None = None,
+    operator: str | None = None,
+    issuer: Issuer | None = None,
 ) -> Any: ...
 def handle(
-    engine: Engine, message: str | Mapping[str, Any] | list[Any], *, issuer: Issuer | None = None
+    engine: Engine,
+    message: str | Mapping[str, Any],
+    *,
+    role: Role = "agent",
+    passport: str | None = None,
+    client: str | None = None,
+    operator: str | None = None,
+    issuer: Issuer | None = None,
 ) -> Any:
-    """Answers one MCP JSON-RPC 2.0 message (or batch) with passgate's tools.
+    """Answers one MCP JSON-RPC 2.0 message from a caller with passgate's tools.
 
-    ``message`` as text gives the response text; as a dict (or list, a batch) gives the parsed
-    response (a dict must be JSON-serializable). None when there is nothing to answer (a
-    notification). ``issuer`` lets ``issue_passport`` issue. Runs with the GIL released; a bad
-    message is answered with a JSON-RPC error, never raised.
+    ``role`` is who the host's transport says is calling: ``"agent"`` (the default) sees and
+    calls the agent tools only, with ``passport`` (the passport this connection was given: the
+    server's configured one, an HTTP bearer) used when a call gives none, and ``client`` (the
+    host's key for an anonymous caller, which the agent cannot choose); ``"operator"`` sees and
+    calls every tool, and ``operator`` (default ``"operator"``) names it as the approver. Never
+    serve the operator role on the agent's connection. ``issuer`` lets the operator's
+    ``issue_passport`` issue.
+
+    ``message`` as text gives the response text; as a dict gives the parsed response (a dict must
+    be JSON-serializable). None when there is nothing to answer (a notification, a response). A
+    batch (a list) is refused with ``-32600``. Runs with the GIL released; a bad message is
+    answered with a JSON-RPC error, never raised (a bad ``role`` raises ``InputError``).
     """
+    caller = dict(role=role, passport=passport, operator=operator, client=client)
     if isinstance(message, str):
-        return mcp_handle(engine, message, issuer)
-    reply = mcp_handle(engine, json.dumps(message), issuer)
+        return mcp_handle(engine, message, issuer, **caller)
+    reply = mcp_handle(engine, json.dumps(message), issuer, **caller)
     return None if reply is None else json.loads(reply)
 
 

@@ -221,6 +221,7 @@ impl Engine {
         }
         let now = self.clock.now_ms();
         let request = self.pending_approval(evaluation_id, now)?;
+        not_the_requester(&request, approver)?;
         let claims = approval::Claims {
             jti: random_id("apr")?,
             evaluation_id: evaluation_id.to_string(),
@@ -265,6 +266,7 @@ impl Engine {
         }
         let now = self.clock.now_ms();
         let request = self.pending_approval(evaluation_id, now)?;
+        not_the_requester(&request, approver)?;
         let data =
             json!({ "evaluation_id": evaluation_id, "approver": approver, "reason": reason });
         let to = ApprovalState::Denied {
@@ -435,4 +437,25 @@ fn actual_amount(field: &str, actual: &Value) -> Result<Option<Decimal>> {
             .ok_or_else(|| Error::payload(field, "sum overflows"))?;
     }
     Ok(Some(sum))
+}
+
+/// An escalated request is never resolved by the principal that made it: the approver's name
+/// may not be the requesting agent's id (`sub` of its root passport), alone or as
+/// `<agent id>@<issuer did>`. Hosts authenticate approvers (the MCP operator role); this is the
+/// engine's own floor under that.
+fn not_the_requester(request: &crate::store::ApprovalRecord, approver: &str) -> Result<()> {
+    let Some(agent) = request.agent_id.as_deref() else {
+        return Ok(());
+    };
+    let is_agent = approver == agent
+        || approver
+            .strip_prefix(agent)
+            .is_some_and(|rest| rest.starts_with("@did:"));
+    if is_agent {
+        return Err(Error::Forbidden(format!(
+            "request {} was made by agent {agent:?}: it cannot be approved or denied by that agent",
+            request.evaluation_id
+        )));
+    }
+    Ok(())
 }

@@ -608,6 +608,12 @@ impl Engine {
         Ok(self.verify(token, self.clock.now_ms())?.claims.clone())
     }
 
+    /// Whose passport this is: verifies it (signature, validity, trust, delegation, revocation)
+    /// and returns its principal (the trusted issuer and the root passport's agent id).
+    pub fn principal_of(&self, token: &str) -> Result<crate::passport::Principal> {
+        Ok(self.verify(token, self.clock.now_ms())?.principal.clone())
+    }
+
     /// Revokes a passport id; every passport delegated from it is revoked with it. Writes an
     /// attestation of kind `revocation`.
     pub fn revoke_passport(&self, passport_id: &str) -> Result<()> {
