@@ -8,6 +8,8 @@ import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -75,184 +77,164 @@ async function refused(client, name, args, meta) {
 
 const failed = (refusal, constraint) => refusal.checks.find((c) => c.constraint === constraint)
 
+const AGENT_TOOLS = ['authorize_dry_run', 'enforce_action', 'list_allowed_gates', 'list_my_evaluations', 'verify_passport']
+const GUARDED = ['fetch_url', 'send_payment']
+
 for (const server of SERVERS) {
-  describe(`MCP e2e over stdio: ${server.name} server`, () => {
-    let client
+  // The documented desktop configuration, driven as Claude Desktop / Cursor drive a server:
+  // arguments only, no _meta. The agent's server has its passport from a file; the operator's own
+  // server (same SQLite store) issues, approves and audits.
+  describe(`MCP e2e over stdio, agent and operator roles: ${server.name} server`, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'passgate-e2e-'))
+    const signer = Issuer.generate()
+    const env = { PASSGATE_STORE: `sqlite://${join(dir, 'store.db')}`, PASSGATE_SIGNING_SECRET: signer.secret }
+    let operator
+    let agent
     let stderr
+    let issued
     before(async () => {
-      ;({ client, stderr } = await connect(server))
+      ;({ client: operator, stderr } = await connect({ ...server, args: [...server.args, '--role', 'operator'] }, env))
     })
     after(async () => {
-      await client?.close()
+      await agent?.close()
+      await operator?.close()
+      rmSync(dir, { recursive: true, force: true })
     })
-
-    let token
-    let passportId
-    const guardedCalls = []
-    const pay = (amount, meta) => {
-      guardedCalls.push('payments.send')
-      return client.callTool({ name: 'send_payment', arguments: { amount, currency: 'USD', to: 'acme' }, ...(meta ? { _meta: meta } : {}) })
-    }
+    const pay = (amount, extra = {}) =>
+      agent.callTool({ name: 'send_payment', arguments: { amount, currency: 'USD', to: 'acme', ...extra } })
 
     test('the demo issuer is logged on stderr, never on stdout', () => {
-      // The client parsed every stdout line as JSON-RPC to get this far; the did went to stderr.
       assert.match(stderr(), /did:key:z6Mk/)
     })
 
-    test('a. tools/list: the 17 passgate tools with the catalogue schemas, plus the two demo tools', async () => {
-      const { tools } = await client.listTools()
+    test('a. the operator lists every passgate tool (titles, annotations, the catalogue schemas) and no guarded tool', async () => {
+      const { tools } = await operator.listTools()
+      const expected = catalogue('operator')
+      assert.equal(expected.length, 19)
+      assert.deepEqual(tools.map((t) => t.name).sort(), expected.map((t) => t.name).sort())
       const byName = new Map(tools.map((t) => [t.name, t]))
-      const expected = catalogue()
-      assert.equal(expected.length, 17)
-      assert.deepEqual([...byName.keys()].sort(), [...expected.map((t) => t.name), 'send_payment', 'fetch_url'].sort())
       for (const t of expected) {
         assert.deepEqual(byName.get(t.name).inputSchema, t.inputSchema, t.name)
-        assert.equal(byName.get(t.name).description, t.description, t.name)
+        assert.equal(typeof byName.get(t.name).annotations.readOnlyHint, 'boolean', t.name)
+        assert.ok(byName.get(t.name).title, t.name)
       }
-      const pay = byName.get('send_payment').inputSchema
-      assert.deepEqual(Object.keys(pay.properties).sort(), ['amount', 'currency', 'to'])
-      assert.deepEqual([...pay.required].sort(), ['amount', 'currency', 'to'])
-      assert.deepEqual(Object.keys(byName.get('fetch_url').inputSchema.properties), ['url'])
-    })
-
-    test('b. list_gates names both demo gates', async () => {
-      const { gates } = json(await ok(client, 'list_gates', {}))
+      const { gates } = json(await ok(operator, 'list_gates', {}))
       assert.deepEqual(gates.map((g) => g.name).sort(), ['payments.send', 'web.fetch'])
     })
 
-    test('c. issue_passport signs a passport with the demo issuer', async () => {
-      const issued = json(await ok(client, 'issue_passport', { agent_id: 'agent-e2e', permissions: ['payments:send', 'web:fetch'] }))
-      assert.equal(issued.agent_id, 'agent-e2e')
+    test('b. the operator issues a passport; the agent server starts with it from a file', async () => {
+      issued = json(await ok(operator, 'issue_passport', { agent_id: 'agent-e2e', permissions: ['payments:send', 'web:fetch'] }))
       assert.match(issued.passport_id, /^psp_/)
-      assert.equal(issued.token.split('.').length, 3)
-      ;({ token, passport_id: passportId } = issued)
+      const file = join(dir, 'agent.passport')
+      writeFileSync(file, issued.token)
+      ;({ client: agent } = await connect({ ...server, args: [...server.args, '--passport-file', file] }, env))
+      const { tools } = await agent.listTools()
+      assert.deepEqual(tools.map((t) => t.name).sort(), [...AGENT_TOOLS, ...GUARDED].sort())
     })
 
-    test('d. send_payment with the passport in _meta is allowed and returns a receipt', async () => {
-      const r = await pay(300, { [PASSPORT_META]: token })
+    test('c. operator tools are refused to the agent by role', async () => {
+      for (const [name, args] of [['reset_cumulative_state', {}], ['approve', { evaluation_id: 'x' }], ['issue_passport', { agent_id: 'me', permissions: ['*'] }], ['get_attestations', {}]]) {
+        const refusal = await refused(agent, name, args)
+        assert.equal(refusal.error.code, 'FORBIDDEN', name)
+        assert.match(refusal.error.message, /operator/)
+      }
+    })
+
+    test('d. allowed with the server-side passport; escalated; approved by the operator; the retry allowed once', async () => {
+      const r = await pay(300)
       assert.notEqual(r.isError, true, JSON.stringify(r.content))
       assert.match(r.content[0].text, /receipt/i)
-      assert.match(r.content[0].text, /300/)
+      const escalation = json(await pay(450))
+      assert.equal(escalation.decision, 'escalate')
+      assert.ok(escalation.approval_request)
+      assert.equal((await refused(agent, 'approve', { evaluation_id: escalation.evaluation_id })).error.code, 'FORBIDDEN')
+      const { approval } = json(await ok(operator, 'approve', { evaluation_id: escalation.evaluation_id }))
+      const retried = await pay(450, { passgate_approval: approval })
+      assert.notEqual(retried.isError, true, JSON.stringify(retried.content))
+      const again = await pay(450, { passgate_approval: approval })
+      assert.equal(again.isError, true)
     })
 
-    test('e. send_payment without a passport is refused with the passport failure', async () => {
-      const r = await pay(300)
-      assert.equal(r.isError, true)
-      const refusal = json(r)
-      assert.equal(refusal.decision, 'deny')
-      assert.equal(refusal.gate, 'payments.send')
-      assert.match(refusal.evaluation_id, /^evl_/)
-      assert.ok(refusal.checks.length > 0 && refusal.checks.every((c) => c.passed === false), JSON.stringify(refusal))
-      const check = failed(refusal, 'passport')
-      assert.ok(check, JSON.stringify(refusal))
-      assert.match(check.code, /^PASSPORT_/)
-      assert.equal('approval_request' in refusal, false)
-    })
-
-    test('f. 300 + 300 more (900 today) pass; 200 more is refused by daily-spend', async () => {
-      for (const amount of [300, 300]) {
-        const r = await pay(amount, { [PASSPORT_META]: token })
-        assert.notEqual(r.isError, true, JSON.stringify(r.content))
-      }
-      const r = await pay(200, { [PASSPORT_META]: token })
-      assert.equal(r.isError, true)
-      const refusal = json(r)
-      assert.equal(refusal.decision, 'deny')
-      const check = failed(refusal, 'daily-spend')
-      assert.ok(check, JSON.stringify(refusal))
-      assert.equal(check.type, 'spend_limit')
-      assert.equal(check.limit, '1000')
+    test('e. 750 today: 200 more pass, 100 more are refused by daily-spend; enforce_action answers a deny as a result', async () => {
+      assert.notEqual((await pay(200)).isError, true)
+      const refusal = json(await pay(100))
       assert.deepEqual(refusal.checks.map((c) => c.constraint), ['daily-spend'])
+      assert.equal(failed(refusal, 'daily-spend').limit, '1000')
+      const dry = await ok(agent, 'authorize_dry_run', { gate: 'payments.send', payload: { amount: 100, currency: 'USD', to: 'a' } })
+      assert.equal(json(dry).decision, 'deny')
+      const { evaluations } = json(await ok(agent, 'list_my_evaluations', {}))
+      assert.deepEqual([...new Set(evaluations.map((e) => e.body.agent_id))], ['agent-e2e'])
     })
 
-    test('g. after revoke_passport, the passport is refused with PASSPORT_REVOKED', async () => {
-      await ok(client, 'revoke_passport', { passport_id: passportId })
-      const r = await pay(10, { [PASSPORT_META]: token })
-      assert.equal(r.isError, true)
-      assert.equal(failed(json(r), 'passport')?.code, 'PASSPORT_REVOKED', r.content[0].text)
+    test('f. revoked by the operator: the agent is refused with PASSPORT_REVOKED', async () => {
+      await ok(operator, 'revoke_passport', { passport_id: issued.passport_id })
+      assert.equal(failed(json(await pay(10)), 'passport')?.code, 'PASSPORT_REVOKED')
     })
 
-    test('h. fetch_url: an allowed host passes, another is refused by hosts', async () => {
-      const fresh = json(await ok(client, 'issue_passport', { agent_id: 'agent-e2e', permissions: ['payments:send', 'web:fetch'] }))
-      const meta = { [PASSPORT_META]: fresh.token }
-      guardedCalls.push('web.fetch', 'web.fetch')
-      const allowed = await ok(client, 'fetch_url', { url: 'https://example.com/x' }, meta)
-      assert.match(allowed.content[0].text, /example\.com\/x/)
-      const refusal = await refused(client, 'fetch_url', { url: 'https://evil.test/' }, meta)
-      assert.equal(refusal.gate, 'web.fetch')
-      assert.deepEqual(refusal.checks.map((c) => c.constraint), ['hosts'])
-    })
-
-    test('i. get_attestations: one signed decision per guarded call, each verifies, and the chain verifies', async () => {
-      const { attestations } = json(await ok(client, 'get_attestations', {}))
+    test('g. the operator audits: every decision signed, each chain verifies', async () => {
+      const { attestations } = json(await ok(operator, 'get_attestations', {}))
       const decisions = attestations.filter((r) => r.body.kind === 'decision')
-      assert.equal(guardedCalls.length, 8)
-      assert.deepEqual(decisions.map((r) => r.body.gate), guardedCalls)
-      assert.deepEqual(
-        decisions.map((r) => r.body.decision),
-        ['allow', 'deny', 'allow', 'allow', 'deny', 'deny', 'allow', 'deny'],
-      )
-      for (const record of decisions) {
-        const v = json(await ok(client, 'verify_attestation', { record }))
-        assert.equal(v.valid, true)
-      }
-      const tampered = structuredClone(decisions[0])
-      tampered.body.decision = 'deny'
-      await refused(client, 'verify_attestation', { record: tampered })
-      // Every record, by chain, in seq order, against the key that signed it.
+      assert.deepEqual(decisions.map((r) => r.body.decision), ['allow', 'escalate', 'allow', 'deny', 'allow', 'deny', 'deny'])
+      const v = json(await ok(operator, 'verify_attestation', { record: decisions[0] }))
+      assert.equal(v.valid, true)
       const chains = new Map()
       for (const r of attestations) chains.set(r.body.chain, [...(chains.get(r.body.chain) ?? []), r])
-      assert.ok(chains.size >= 1)
       for (const records of chains.values()) {
         records.sort((a, b) => a.body.seq - b.body.seq)
-        assert.equal(new Set(records.map((r) => r.kid)).size, 1)
-        assert.equal(verifyChain(records, records[0].kid), true)
-        // A dropped record breaks it.
-        if (records.length > 2) assert.throws(() => verifyChain([records[0], ...records.slice(2)], records[0].kid), { code: 'CHAIN_GAP' })
+        assert.equal(verifyChain(records, signer.did), true)
       }
     })
 
-    test('j. a malformed call is a protocol or tool error naming the JSON path, and the server lives on', async () => {
-      let message
-      try {
-        const r = await client.callTool({ name: 'enforce_action', arguments: { gate: 42, payload: 'not an object' } })
-        assert.equal(r.isError, true, JSON.stringify(r))
-        message = r.content[0].text
-      } catch (e) {
-        assert.equal(e.code, -32602, String(e))
-        message = e.message
-      }
-      assert.match(message, /\/gate|\/payload/)
-      // Wrong types for a demo tool never reach its handler either.
-      const r = await client.callTool({ name: 'send_payment', arguments: { amount: 'lots', currency: 'USD', to: 'x' }, _meta: { [PASSPORT_META]: token } })
-      assert.equal(r.isError, true)
-      assert.doesNotMatch(r.content[0].text, /receipt/i)
-      await client.ping()
+    test('h. bad arguments to a passgate tool are an error result naming the JSON path; the server lives on', async () => {
+      const r = await agent.callTool({ name: 'enforce_action', arguments: { gate: 42, payload: 'not an object' } })
+      assert.equal(r.isError, true, JSON.stringify(r))
+      assert.match(r.content[0].text, /\/gate|\/payload/)
+      const bad = await agent.callTool({ name: 'send_payment', arguments: { amount: 'lots', currency: 'USD', to: 'x' } })
+      assert.equal(bad.isError, true)
+      assert.doesNotMatch(bad.content[0].text, /receipt/i)
+      await agent.ping()
     })
   })
 
   test(`${server.name} server: with PASSGATE_TRUSTED_ISSUERS set, issue_passport answers with an error`, async () => {
     const trusted = Issuer.generate()
-    const { client } = await connect(server, { PASSGATE_TRUSTED_ISSUERS: trusted.did })
+    const { client } = await connect({ ...server, args: [...server.args, '--role', 'operator'] }, { PASSGATE_TRUSTED_ISSUERS: trusted.did })
     try {
       const r = await client.callTool({ name: 'issue_passport', arguments: { agent_id: 'a', permissions: ['payments:send'] } })
       assert.equal(r.isError, true)
       assert.match(json(r).error.code, /^[A-Z_]+$/)
-      // A passport from the configured issuer is accepted.
-      const p = trusted.issuePassport({ agentId: 'a', permissions: ['payments:send'] })
-      const paid = await client.callTool({ name: 'send_payment', arguments: { amount: 5, currency: 'EUR', to: 'b' }, _meta: { [PASSPORT_META]: p.token } })
-      assert.notEqual(paid.isError, true, JSON.stringify(paid.content))
     } finally {
       await client.close()
+    }
+    // A passport from the configured issuer is accepted (in _meta, as a programmatic client sends it).
+    const { client: agent } = await connect(server, { PASSGATE_TRUSTED_ISSUERS: trusted.did })
+    try {
+      const p = trusted.issuePassport({ agentId: 'a', permissions: ['payments:send'] })
+      const paid = await agent.callTool({ name: 'send_payment', arguments: { amount: 5, currency: 'EUR', to: 'b' }, _meta: { [PASSPORT_META]: p.token } })
+      assert.notEqual(paid.isError, true, JSON.stringify(paid.content))
+    } finally {
+      await agent.close()
     }
   })
 }
 
-test('node server over Streamable HTTP (--http): list tools and one guarded call', async () => {
-  const child = spawn(process.execPath, [join(root, 'examples', 'node', 'mcp-server.mjs'), '--http', '0'], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] })
+test('node server over Streamable HTTP (--http): roles by bearer, GET/DELETE 405, batches refused', async () => {
+  const operatorToken = `op-${Issuer.generate().secret.slice(0, 24)}`
+  const child = spawn(process.execPath, [join(root, 'examples', 'node', 'mcp-server.mjs'), '--http', '0'], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PASSGATE_OPERATOR_TOKEN: operatorToken },
+  })
+  const connectAs = async (bearer) => {
+    const client = new Client({ name: 'passgate-e2e-http', version: '0.0.0' })
+    const requestInit = bearer ? { headers: { Authorization: `Bearer ${bearer}` } } : undefined
+    await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit }))
+    return client
+  }
+  let url
   try {
     let log = ''
-    const url = await new Promise((resolve, reject) => {
+    url = await new Promise((resolve, reject) => {
       child.stderr.on('data', (chunk) => {
         log += chunk
         const m = log.match(/serving MCP on (http:\/\/127\.0\.0\.1:\d+\/mcp)/)
@@ -260,19 +242,36 @@ test('node server over Streamable HTTP (--http): list tools and one guarded call
       })
       child.on('exit', (code) => reject(new Error(`server exited (${code}): ${log}`)))
     })
-    const client = new Client({ name: 'passgate-e2e-http', version: '0.0.0' })
-    await client.connect(new StreamableHTTPClientTransport(new URL(url)))
+    const operator = await connectAs(operatorToken)
+    let token
     try {
-      const { tools } = await client.listTools()
-      assert.equal(tools.length, 19)
-      const issued = json(await ok(client, 'issue_passport', { agent_id: 'agent-http', permissions: ['payments:send'] }))
-      const r = await ok(client, 'send_payment', { amount: 12.5, currency: 'EUR', to: 'acme' }, { [PASSPORT_META]: issued.token })
-      assert.match(r.content[0].text, /receipt/i)
-      const refusal = await refused(client, 'send_payment', { amount: 501, currency: 'EUR', to: 'acme' }, { [PASSPORT_META]: issued.token })
-      assert.deepEqual(refusal.checks.map((c) => c.constraint), ['per-call'])
+      assert.equal((await operator.listTools()).tools.length, 19)
+      token = json(await ok(operator, 'issue_passport', { agent_id: 'agent-http', permissions: ['payments:send'] })).token
     } finally {
-      await client.close()
+      await operator.close()
     }
+    const agent = await connectAs(token)
+    try {
+      assert.deepEqual((await agent.listTools()).tools.map((t) => t.name).sort(), [...AGENT_TOOLS, 'send_payment'].sort())
+      const r = await ok(agent, 'send_payment', { amount: 12.5, currency: 'EUR', to: 'acme' })
+      assert.match(r.content[0].text, /receipt/i)
+      assert.deepEqual((await refused(agent, 'send_payment', { amount: 501, currency: 'EUR', to: 'acme' })).checks.map((c) => c.constraint), ['per-call'])
+      assert.equal((await refused(agent, 'get_cumulative_state', {})).error.code, 'FORBIDDEN')
+    } finally {
+      await agent.close()
+    }
+    for (const method of ['GET', 'DELETE']) {
+      const res = await fetch(url, { method, headers: { Accept: 'text/event-stream' } })
+      assert.equal(res.status, 405, method)
+    }
+    const batch = [1, 2].map((id) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'send_payment', arguments: { amount: 1, currency: 'EUR', to: 'b' } } }))
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', Authorization: `Bearer ${token}` },
+      body: JSON.stringify(batch),
+    })
+    assert.equal(res.status, 400)
+    assert.equal((await res.json()).error.code, -32600)
   } finally {
     child.kill()
   }

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+import httpx2
 from mcp import Client, StdioServerParameters
-from mcp.shared.exceptions import MCPError
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_types import CallToolResult, RequestParamsMeta
 
 import passgate
@@ -37,12 +39,15 @@ SERVERS: dict[str, list[str]] = {
     "node": ["node", NODE_SERVER],
 }
 
-PASSGATE_TOOLS = {
-    "enforce_action", "authorize_dry_run", "verify_passport", "issue_passport", "revoke_passport",
-    "list_gates", "get_gate", "list_constraint_types", "list_constraint_templates",
-    "get_cumulative_state", "reset_cumulative_state", "get_attestations", "verify_attestation",
-    "settle_hold", "release_hold", "approve", "deny_approval",
+AGENT_TOOLS = {
+    "enforce_action", "authorize_dry_run", "verify_passport", "list_allowed_gates", "list_my_evaluations",
 }  # fmt: skip
+OPERATOR_TOOLS = AGENT_TOOLS | {
+    "issue_passport", "revoke_passport", "list_gates", "get_gate", "list_constraint_types",
+    "list_constraint_templates", "get_cumulative_state", "reset_cumulative_state", "get_attestations",
+    "verify_attestation", "settle_hold", "release_hold", "approve", "deny_approval",
+}  # fmt: skip
+GUARDED = {"send_payment", "fetch_url"}
 META = "passgate/passport"
 
 
@@ -56,10 +61,11 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def server_env(signing_secret: str) -> dict[str, str]:
+def server_env(signing_secret: str, **extra: str) -> dict[str, str]:
     """This environment minus any PASSGATE_* of the caller's, with a known signing key."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PASSGATE_")}
     env["PASSGATE_SIGNING_SECRET"] = signing_secret
+    env.update(extra)
     return env
 
 
@@ -100,88 +106,140 @@ async def issue(client: Client, agent_id: str) -> dict[str, Any]:
     return dict(issued)
 
 
+def verify_chains(records: list[dict[str, Any]], did: str) -> None:
+    """Each chain in `records` verifies with `did` (each server process writes its own chain)."""
+    chains: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        chains.setdefault(r["body"]["chain"], []).append(r)
+    for chain in chains.values():
+        assert passgate.verify_chain(chain, did) is True
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("name", list(SERVERS))
-async def test_scenario(name: str) -> None:
+async def test_desktop_scenario(name: str, tmp_path: Path) -> None:
+    """The documented desktop configuration, driven as Claude Desktop / Cursor drive a server:
+    tool arguments only, never `_meta`. The agent's server has its passport from a file; the
+    operator's own server (same store) issues, approves and audits."""
     signer = passgate.Issuer.generate()  # the servers sign attestations with this key
-    async with stdio_client(SERVERS[name], server_env(signer.secret)) as client:
-        # a. the tools: passgate's 17 with the catalogue's schemas, and the two demo tools.
-        listed = {t.name: t for t in (await client.list_tools()).tools}
-        assert set(listed) == PASSGATE_TOOLS | {"send_payment", "fetch_url"}
-        catalogue = {t["name"]: t["inputSchema"] for t in passgate.mcp.tools()}
-        for tool in PASSGATE_TOOLS:
-            assert listed[tool].input_schema == catalogue[tool], tool
-        assert set(listed["send_payment"].input_schema["properties"]) == {"amount", "currency", "to"}
-        assert set(listed["fetch_url"].input_schema["properties"]) == {"url"}
-
-        # b. list_gates: both demo gates.
-        r = await client.call_tool("list_gates", {})
+    env = server_env(signer.secret, PASSGATE_STORE=f"sqlite://{tmp_path / 'store.db'}")
+    async with stdio_client([*SERVERS[name], "--role", "operator"], env) as operator:
+        # a. the operator's server: every passgate tool, with the catalogue's schemas; no guarded tools.
+        listed = {t.name: t for t in (await operator.list_tools()).tools}
+        assert set(listed) == OPERATOR_TOOLS
+        catalogue = {t["name"]: t for t in passgate.mcp.tools("operator")}
+        for tool in OPERATOR_TOOLS:
+            assert listed[tool].input_schema == catalogue[tool]["inputSchema"], tool
+            assert listed[tool].annotations is not None and listed[tool].title, tool
+        r = await operator.call_tool("list_gates", {})
         assert not r.is_error
         assert {g["name"] for g in payload(r)["gates"]} == {"payments.send", "web.fetch"}
 
-        # c. a passport from the server's demo issuer.
-        issued = await issue(client, "agent-e2e")
-        token = issued["token"]
-        guarded = 0
+        # b. the operator issues the agent's passport; the desktop config points at the file.
+        issued = await issue(operator, "agent-e2e")
+        passport_file = tmp_path / "agent.passport"
+        passport_file.write_text(issued["token"])
+        agent_argv = [*SERVERS[name], "--passport-file", str(passport_file)]
+        async with stdio_client(agent_argv, env) as agent:
+            # c. the agent's server: the agent tools and the guarded tools its passport allows.
+            names = {t.name for t in (await agent.list_tools()).tools}
+            assert names == AGENT_TOOLS | GUARDED
+            send = next(t for t in (await agent.list_tools()).tools if t.name == "send_payment")
+            assert {"amount", "currency", "to"} <= set(send.input_schema["properties"])
 
-        async def pay(amount: float, passport: str | None) -> CallToolResult:
-            nonlocal guarded
-            guarded += 1
-            args = {"amount": amount, "currency": "USD", "to": "acct-42"}
-            return await client.call_tool("send_payment", args, meta=meta(passport) if passport else None)
+            # d. operator tools are refused by role, whatever the agent tries.
+            for tool, args in [("reset_cumulative_state", {}), ("approve", {"evaluation_id": "x"}),
+                               ("issue_passport", {"agent_id": "me", "permissions": ["*"]}),
+                               ("get_attestations", {})]:  # fmt: skip
+                r = await agent.call_tool(tool, args)
+                assert r.is_error and payload(r)["error"]["code"] == "FORBIDDEN", text(r)
+                assert "operator" in payload(r)["error"]["message"]
 
-        # d. an allowed payment returns the tool's receipt.
-        r = await pay(300, token)
-        assert not r.is_error, text(r)
-        assert "receipt" in text(r) and "acct-42" in text(r)
+            async def pay(amount: float, **extra: str) -> CallToolResult:
+                return await agent.call_tool("send_payment", {"amount": amount, "currency": "USD", "to": "acct-42", **extra})
 
-        # e. no passport: a deny naming the passport check.
-        r = await pay(300, None)
-        assert r.is_error
-        deny = payload(r)
-        assert deny["decision"] == "deny" and deny["gate"] == "payments.send" and deny["evaluation_id"]
-        assert "PASSPORT_MISSING" in {c["code"] for c in deny["checks"]}
+            # e. allowed with the server-side passport (no _meta anywhere).
+            r = await pay(300)
+            assert not r.is_error, text(r)
+            assert "receipt" in text(r) and "acct-42" in text(r)
 
-        # f. 300 + 300 more (900 today), then 200 would pass 1000: daily-spend.
-        assert not (await pay(300, token)).is_error
-        assert not (await pay(300, token)).is_error
-        r = await pay(200, token)
-        assert r.is_error
-        assert [c["constraint"] for c in payload(r)["checks"]] == ["daily-spend"]
+            # f. 450 is over 400: escalated, with the evaluation id the operator needs.
+            r = await pay(450)
+            assert r.is_error
+            escalation = payload(r)
+            assert escalation["decision"] == "escalate" and escalation["approval_request"], escalation
+            evaluation_id = escalation["evaluation_id"]
+            # The agent cannot approve it by any route.
+            r = await agent.call_tool("approve", {"evaluation_id": evaluation_id})
+            assert r.is_error and payload(r)["error"]["code"] == "FORBIDDEN"
 
-        # g. revoked: every later call is refused with PASSPORT_REVOKED.
-        r = await client.call_tool("revoke_passport", {"passport_id": issued["passport_id"]})
-        assert not r.is_error, text(r)
-        r = await pay(10, token)
-        assert r.is_error and "PASSPORT_REVOKED" in codes(payload(r))
+            # g. the operator approves; the retry with the token (a tool argument) is allowed once.
+            r = await operator.call_tool("approve", {"evaluation_id": evaluation_id})
+            assert not r.is_error, text(r)
+            token = payload(r)["approval"]
+            r = await pay(450, passgate_approval=token)
+            assert not r.is_error, text(r)
+            r = await pay(450, passgate_approval=token)
+            assert r.is_error and payload(r)["decision"] != "allow"
 
-        # h. fetch_url with a fresh passport: an allowed host, then one that is not.
-        fresh = (await issue(client, "agent-e2e-2"))["token"]
-        r = await client.call_tool("fetch_url", {"url": "https://example.com/x"}, meta=meta(fresh))
-        assert not r.is_error and "https://example.com/x" in text(r)
-        r = await client.call_tool("fetch_url", {"url": "https://evil.test/"}, meta=meta(fresh))
-        assert r.is_error and [c["constraint"] for c in payload(r)["checks"]] == ["hosts"]
-        guarded += 2
+            # h. 300 + 450 = 750 today; 200 more is fine, then 100 would pass 1000: daily-spend.
+            assert not (await pay(200)).is_error
+            r = await pay(100)
+            assert r.is_error
+            assert [c["constraint"] for c in payload(r)["checks"]] == ["daily-spend"]
 
-        # i. one signed decision record per guarded call; each verifies, and so does the chain.
-        r = await client.call_tool("get_attestations", {})
+            # i. enforce_action itself answers a deny as a result, not an error.
+            r = await agent.call_tool("authorize_dry_run", {"gate": "payments.send",
+                                      "payload": {"amount": 100, "currency": "USD", "to": "a"}})  # fmt: skip
+            assert not r.is_error and payload(r)["decision"] == "deny"
+            mine = payload(await agent.call_tool("list_my_evaluations", {}))["evaluations"]
+            assert {e["body"]["agent_id"] for e in mine} == {"agent-e2e"}
+
+            # j. revoked: every later call is refused with PASSPORT_REVOKED.
+            r = await operator.call_tool("revoke_passport", {"passport_id": issued["passport_id"]})
+            assert not r.is_error, text(r)
+            r = await pay(10)
+            assert r.is_error and "PASSPORT_REVOKED" in codes(payload(r))
+
+        # k. the operator's audit: every record of both servers verifies, chain by chain.
+        r = await operator.call_tool("get_attestations", {})
         assert not r.is_error
         records = payload(r)["attestations"]
         decisions = [a for a in records if a["body"]["kind"] == "decision"]
-        assert len(decisions) == guarded == 8
-        for record in decisions:
-            v = await client.call_tool("verify_attestation", {"record": record})
+        assert len(decisions) == 7, [d["body"]["decision"] for d in decisions]
+        for record in decisions[:3]:
+            v = await operator.call_tool("verify_attestation", {"record": record})
             assert not v.is_error, text(v)
-        assert passgate.verify_chain(records, signer.did) is True
+        verify_chains(records, signer.did)
 
-        # j. wrong argument types for a passgate tool: an error naming the JSON path, and the
-        # server keeps answering.
-        try:
-            r = await client.call_tool("get_gate", {"gate": 5})
-            assert r.is_error and "/gate" in text(r)
-        except MCPError as e:
-            assert "/gate" in e.message
-        assert not (await client.call_tool("list_gates", {})).is_error
+        # l. wrong argument types for a passgate tool: an error result naming the JSON path
+        # (the model can correct it), and the server keeps answering.
+        r = await operator.call_tool("get_gate", {"gate": 5})
+        assert r.is_error and "/gate" in text(r)
+        assert not (await operator.call_tool("list_gates", {})).is_error
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", list(SERVERS))
+async def test_demo_keys_survive_a_restart(name: str, tmp_path: Path) -> None:
+    """Demo mode on a persistent store: the issuer and signing key are kept next to it, so a
+    passport issued before a restart is still accepted and the old chain still verifies."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PASSGATE_")}
+    env["PASSGATE_STORE"] = f"sqlite://{tmp_path / 'store.db'}"
+    operator_argv = [*SERVERS[name], "--role", "operator"]
+    async with stdio_client(operator_argv, env) as operator:
+        issued = await issue(operator, "agent-restart")
+    (tmp_path / "p").write_text(issued["token"])
+    for _ in range(2):  # the agent's server, started twice
+        async with stdio_client([*SERVERS[name], "--passport-file", str(tmp_path / "p")], env) as agent:
+            r = await agent.call_tool("send_payment", {"amount": 5, "currency": "EUR", "to": "x"})
+            assert not r.is_error, text(r)
+    keys = json.loads((tmp_path / "store.db.demo-keys.json").read_text())
+    did = passgate.Issuer.from_secret(keys["signing_secret"]).did
+    async with stdio_client(operator_argv, env) as operator:
+        records = payload(await operator.call_tool("get_attestations", {}))["attestations"]
+    assert len([r for r in records if r["body"]["kind"] == "decision"]) == 2
+    verify_chains(records, did)
 
 
 def free_port() -> int:
@@ -190,30 +248,64 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.anyio
-async def test_streamable_http_smoke(tmp_path: Path) -> None:
+@asynccontextmanager
+async def http_server(argv: list[str], env: dict[str, str], log_path: Path) -> AsyncIterator[str]:
     port = free_port()
-    env = server_env(passgate.Issuer.generate().secret)
-    log = (tmp_path / "server.log").open("wb")  # a file, not a pipe: the server logs every request
-    proc = subprocess.Popen([sys.executable, PY_SERVER, "--http", str(port)], cwd=ROOT, env=env, stderr=log)
+    log = log_path.open("wb")  # a file, not a pipe: the server logs every request
+    proc = subprocess.Popen([*argv, "--http", str(port)], cwd=ROOT, env=env, stderr=log)
     try:
         for _ in range(600):  # wait until it listens (or has died)
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
+            assert proc.poll() is None, log_path.read_text()
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
                 break
             except OSError:
                 time.sleep(0.05)
-        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
-            names = {t.name for t in (await client.list_tools()).tools}
-            assert PASSGATE_TOOLS | {"send_payment", "fetch_url"} == names
-            token = (await issue(client, "agent-http"))["token"]
-            args = {"amount": 25, "currency": "EUR", "to": "acct-7"}
-            r = await client.call_tool("send_payment", args, meta=meta(token))
-            assert not r.is_error and "receipt" in text(r)
-            r = await client.call_tool("send_payment", args)
-            assert r.is_error and payload(r)["decision"] == "deny"
+        yield f"http://127.0.0.1:{port}/mcp"
     finally:
         proc.terminate()
         proc.wait()
         log.close()
+
+
+def http_client(url: str, bearer: str | None = None) -> Client:
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else None
+    return Client(streamable_http_client(url, http_client=create_mcp_http_client(headers=headers)))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", list(SERVERS))
+async def test_streamable_http_roles_by_bearer(name: str, tmp_path: Path) -> None:
+    """Over HTTP the bearer decides: the operator token gets the operator role, a passport the
+    agent role with that passport, nothing an anonymous agent. A batch is refused."""
+    op_token = "op-" + passgate.Issuer.generate().secret[:24]
+    env = server_env(passgate.Issuer.generate().secret, PASSGATE_OPERATOR_TOKEN=op_token)
+    async with http_server(SERVERS[name], env, tmp_path / "server.log") as url:
+        async with http_client(url, op_token) as operator:
+            assert {t.name for t in (await operator.list_tools()).tools} == OPERATOR_TOOLS
+            token = (await issue(operator, "agent-http"))["token"]
+        async with http_client(url, token) as agent:
+            assert {t.name for t in (await agent.list_tools()).tools} == AGENT_TOOLS | GUARDED
+            args = {"amount": 25, "currency": "EUR", "to": "acct-7"}
+            r = await agent.call_tool("send_payment", args)
+            assert not r.is_error and "receipt" in text(r), text(r)
+            r = await agent.call_tool("reset_cumulative_state", {})
+            assert r.is_error and payload(r)["error"]["code"] == "FORBIDDEN"
+        async with http_client(url, "not-the-operator-token") as stranger:
+            r = await stranger.call_tool("get_attestations", {})
+            assert r.is_error and payload(r)["error"]["code"] == "FORBIDDEN"
+        async with http_client(url) as anonymous:
+            assert {t.name for t in (await anonymous.list_tools()).tools} == AGENT_TOOLS
+            r = await anonymous.call_tool("send_payment", {"amount": 25, "currency": "EUR", "to": "acct-7"})
+            assert r.is_error and payload(r)["decision"] == "deny"
+        # A batch (two calls in one array) runs nothing.
+        batch = [{"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                  "params": {"name": "send_payment", "arguments": {"amount": 1, "currency": "EUR", "to": "b"}}}
+                 for i in (1, 2)]  # fmt: skip
+        async with httpx2.AsyncClient() as raw:
+            resp = await raw.post(url, json=batch, headers={"Authorization": f"Bearer {token}",
+                                  "Accept": "application/json, text/event-stream"})  # fmt: skip
+        assert resp.status_code >= 400 or "error" in resp.text, resp.text
+        async with http_client(url, op_token) as operator:
+            records = payload(await operator.call_tool("get_attestations", {"kind": "decision"}))["attestations"]
+        assert len(records) == 2, "the batch was not executed"
