@@ -15,6 +15,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+import pytest
+
 import passgate
 
 
@@ -154,3 +156,37 @@ def test_records_cut_from_the_end_are_detected_with_a_chain_head() -> None:
         assert e.code == "CHAIN_GAP"
     else:
         raise AssertionError("a truncated chain verified against its head")
+
+
+def test_python_sqlite3_holding_the_write_lock_never_loses_an_allow(tmp_path: Any) -> None:
+    """CPython's `sqlite3` is another SQLite library than passgate's bundled one: neither sees
+    the other's locks, and its commit would overwrite passgate's. While it holds the write lock,
+    passgate answers no decision (a StoreError, nothing admitted); after it commits, passgate
+    works again, and every decision it answered is in the store."""
+    import sqlite3
+
+    path = tmp_path / "shared.db"
+    issuer = passgate.Issuer.generate()
+    gate = {"require": ["pay"], "constraints": [{"id": "n", "type": "quota", "max": 100}]}
+    engine = passgate.Engine(
+        {"version": 1, "gates": {"pay": gate}},
+        trusted_issuers=[issuer.did],
+        store=f"sqlite://{path}?busy_timeout_ms=100",
+    )
+    token = issuer.issue_passport("a", permissions=["pay"]).token
+    assert engine.enforce("pay", token, {}).allowed
+    host = sqlite3.connect(path, isolation_level=None)
+    host.execute("BEGIN IMMEDIATE")
+    host.execute("CREATE TABLE host_notes (note TEXT)")
+    for _ in range(5):
+        with pytest.raises(passgate.StoreError) as info:
+            engine.enforce("pay", token, {})
+        assert "another SQLite library" in info.value.message
+    host.execute("COMMIT")
+    assert engine.enforce("pay", token, {}).allowed
+    decisions = engine.attestations(kind="decision")
+    assert len(decisions) == 2
+    assert passgate.verify_chain(decisions, engine.signer_did)
+    [counter] = engine.cumulative_state(gate="pay")
+    assert counter["used"] == "2"
+    host.close()

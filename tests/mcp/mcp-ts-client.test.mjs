@@ -255,7 +255,8 @@ test('node server over Streamable HTTP (--http): roles by bearer, GET/DELETE 405
       assert.deepEqual((await agent.listTools()).tools.map((t) => t.name).sort(), [...AGENT_TOOLS, 'send_payment'].sort())
       const r = await ok(agent, 'send_payment', { amount: 12.5, currency: 'EUR', to: 'acme' })
       assert.match(r.content[0].text, /receipt/i)
-      assert.deepEqual((await refused(agent, 'send_payment', { amount: 501, currency: 'EUR', to: 'acme' })).checks.map((c) => c.constraint), ['per-call'])
+      // Over 500: per-call fails (and over 400 needs an approval, which a deny does not reach).
+      assert.deepEqual((await refused(agent, 'send_payment', { amount: 501, currency: 'EUR', to: 'acme' })).checks.map((c) => c.constraint), ['per-call', 'large'])
       assert.equal((await refused(agent, 'get_cumulative_state', {})).error.code, 'FORBIDDEN')
     } finally {
       await agent.close()
@@ -347,5 +348,5 @@ await client.close()
   const [paid, refused] = JSON.parse(out)
   assert.deepEqual(paid.content, [{ type: 'text', text: 'sent 5 USD to bob' }])
   assert.equal(refused.isError, true)
-  assert.deepEqual(JSON.parse(refused.content[0].text).checks.map((c) => c.constraint), ['per-call'])
+  assert.deepEqual(JSON.parse(refused.content[0].text).checks.map((c) => c.constraint), ['per-call', 'large'])
 })

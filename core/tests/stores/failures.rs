@@ -102,6 +102,88 @@ fn a_locked_sqlite_database_is_unavailable_after_the_busy_timeout() {
     assert_eq!(recs.len(), 2);
 }
 
+/// Another SQLite library in this process (Python's `sqlite3` next to passgate's bundled copy)
+/// does not see passgate's locks, nor passgate its: its commit would overwrite passgate's. Its
+/// write lock is a POSIX lock of this process on the `-shm` write byte, simulated here with
+/// `fcntl(F_SETLK)` (what any SQLite copy does). While it is held, no decision is answered
+/// (nothing admitted, nothing written); once released, passgate works and the chain is whole.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_foreign_sqlite_writer_in_this_process_never_loses_an_allow() {
+    use nix::fcntl::{fcntl, FcntlArg};
+    use nix::libc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = format!("{}/foreign.db", dir.path().display());
+    let f = engine(store::open(&format!("sqlite://{path}?busy_timeout_ms=100")).unwrap());
+    let pay = Request::new("pay", json!({"amount": 1})).passport(&f.token);
+    assert!(f.engine.enforce(&pay).unwrap().allowed);
+    let shm = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("{path}-shm"))
+        .unwrap();
+    let lock = |ty: libc::c_int| {
+        let mut l = libc::flock {
+            l_type: ty as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: 120,
+            l_len: 1,
+            l_pid: 0,
+        };
+        fcntl(&shm, FcntlArg::F_SETLK(&mut l)).unwrap();
+    };
+    lock(libc::F_WRLCK);
+    for _ in 0..5 {
+        let e = f.engine.enforce(&pay).unwrap_err();
+        assert_eq!(e.code(), "STORE_UNAVAILABLE");
+        assert!(e.to_string().contains("another SQLite library"), "{e}");
+    }
+    lock(libc::F_UNLCK);
+    // Closing any descriptor of the file would drop every POSIX lock this process holds on it,
+    // SQLite's included: the test keeps it open, as passgate's probe does.
+    std::mem::forget(shm);
+    assert!(f.engine.enforce(&pay).unwrap().allowed, "and it recovers");
+    let recs = f.engine.attestations(&Default::default()).unwrap();
+    passgate::attestation::verify_chain(&recs, f.engine.signer_did()).unwrap();
+    let decisions = recs
+        .iter()
+        .filter(|r| r["body"]["kind"] == "decision")
+        .count();
+    assert_eq!(decisions, 2, "only the two answered decisions were written");
+}
+
+/// Two stores of one process on one file share its in-process write lock: neither mistakes the
+/// other's write lock for a foreign writer's, and both chains are whole.
+#[test]
+fn two_stores_of_one_process_share_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/shared.db", dir.path().display());
+    let a = engine(store::open(&url).unwrap());
+    let b = engine(store::open(&url).unwrap());
+    std::thread::scope(|s| {
+        for f in [&a, &b] {
+            s.spawn(move || {
+                let pay = Request::new("pay", json!({"amount": 1})).passport(&f.token);
+                for _ in 0..50 {
+                    f.engine.enforce(&pay).unwrap();
+                }
+            });
+        }
+    });
+    for f in [&a, &b] {
+        let head = f.engine.chain_head().unwrap();
+        let mine = f
+            .engine
+            .attestations(&passgate::AttestationFilter {
+                chain: head["body"]["chain"].as_str().map(str::to_string),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(mine.len(), 50);
+        passgate::attestation::verify_chain(&mine, f.engine.signer_did()).unwrap();
+    }
+}
+
 #[test]
 fn a_newer_sqlite_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -23,9 +23,12 @@
 //! absolute `/var/lib/pg.db`, `sqlite://pg.db` and `sqlite:pg.db` are relative.
 
 mod counters;
+mod foreign;
 mod schema;
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -47,8 +50,9 @@ pub struct SqliteStore {
     path: String,
     options: Options,
     idle: Mutex<Vec<Connection>>,
-    /// Serialises this process's writers (other processes wait in SQLite's busy handler).
-    write_lock: Mutex<u64>,
+    /// Serialises this process's writers of the file, across every store of this process that
+    /// opened it (other processes wait in SQLite's busy handler). Counts the writes.
+    write_lock: Arc<Mutex<u64>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -119,12 +123,16 @@ impl SqliteStore {
             path: path.to_string(),
             options,
             idle: Mutex::new(Vec::new()),
-            write_lock: Mutex::new(0),
+            write_lock: Arc::new(Mutex::new(0)),
         };
         let mut conn = store.connect()?;
         schema::migrate(&mut conn, &store.path)?;
         store.idle.lock().push(conn);
-        Ok(store)
+        let write_lock = shared_write_lock(&store.path)?;
+        Ok(SqliteStore {
+            write_lock,
+            ..store
+        })
     }
 
     /// The file this store writes.
@@ -179,14 +187,34 @@ impl SqliteStore {
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction; commits if it returns `Ok((true, _))`, rolls
     /// back otherwise.
+    ///
+    /// Around it, the foreign-writer check ([`foreign`]): a write lock on the file held by
+    /// another SQLite library *in this process* is invisible to ours, and its commit would
+    /// overwrite ours. Seen before `BEGIN`, nothing is written; seen after `COMMIT`, the commit's
+    /// outcome is reported as unknown. Either way the call fails (`STORE_UNAVAILABLE`): no
+    /// decision that may be lost is answered.
     fn write<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>, u64) -> Result<(bool, T)>,
     ) -> Result<T> {
-        let mut writes = self.write_lock.lock();
+        // One deadline bounds the whole wait: this process's queue, a foreign writer, and
+        // SQLite's busy handler (the k-th of k waiting threads waits one timeout, not k).
+        let deadline = Instant::now() + self.options.busy_timeout;
+        let Some(mut writes) = self.write_lock.try_lock_until(deadline) else {
+            return Err(Error::StoreUnavailable(format!(
+                "sqlite {}: the database stayed locked by this process's other writers past the \
+                 busy timeout ({} ms)",
+                self.path,
+                self.options.busy_timeout.as_millis()
+            )));
+        };
         *writes = writes.wrapping_add(1);
         let n = *writes;
-        self.with_conn(|conn| {
+        self.wait_for_no_foreign_writer(deadline)?;
+        let out = self.with_conn(|conn| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            conn.busy_timeout(left.max(Duration::from_millis(1)))
+                .map_err(|e| self.err(e))?;
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| self.err(e))?;
@@ -197,7 +225,49 @@ impl SqliteStore {
                 tx.rollback().map_err(|e| self.err(e))?;
             }
             Ok(out)
-        })
+        })?;
+        self.check_no_foreign_writer(
+            "it began writing during this commit, whose outcome is therefore unknown",
+        )?;
+        Ok(out)
+    }
+
+    /// Waits (until `deadline`) for a write lock held by another connection of this process
+    /// that passgate does not own to be released, as SQLite's busy handler would for one it can
+    /// see; then fails as locked.
+    fn wait_for_no_foreign_writer(&self, deadline: Instant) -> Result<()> {
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match self.check_no_foreign_writer("nothing was written, the database is locked") {
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(
+                        pause.min(deadline.saturating_duration_since(Instant::now())),
+                    );
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Fails if a connection of this process that passgate does not own holds the WAL write
+    /// lock (passgate's own writers of this file, in every store of this process, are excluded
+    /// by `write_lock`, which the caller holds).
+    fn check_no_foreign_writer(&self, consequence: &str) -> Result<()> {
+        match foreign::wal_writer_in_this_process(&self.path) {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(Error::StoreUnavailable(format!(
+                "sqlite {}: another SQLite library in this process (e.g. Python's sqlite3 \
+                 module) holds the database's write lock; passgate cannot see its locks and its \
+                 commit would overwrite passgate's: {consequence}. Do not write passgate's \
+                 file with another SQLite library",
+                self.path
+            ))),
+            Err(e) => Err(Error::StoreUnavailable(format!(
+                "sqlite {}: could not check the write lock ({e})",
+                self.path
+            ))),
+        }
     }
 
     fn counters_in<'t, 'c>(&'t self, tx: &'t rusqlite::Transaction<'c>) -> Counters<'t, 'c> {
@@ -273,6 +343,23 @@ impl SqliteStore {
         row.map(|(text, state)| hold_from(&text, &state))
             .transpose()
     }
+}
+
+/// The in-process write lock of the database file at `path`, shared by every store of this
+/// process that opened it (by canonical path): while one is held, no passgate connection of this
+/// process writes the file, so a write lock the foreign-writer probe sees is someone else's.
+fn shared_write_lock(path: &str) -> Result<Arc<Mutex<u64>>> {
+    static LOCKS: OnceLock<Mutex<HashMap<std::path::PathBuf, Weak<Mutex<u64>>>>> = OnceLock::new();
+    let key = std::fs::canonicalize(path)
+        .map_err(|e| Error::StoreUnavailable(format!("sqlite {path}: {e}")))?;
+    let mut locks = LOCKS.get_or_init(|| Mutex::new(HashMap::new())).lock();
+    locks.retain(|_, l| l.strong_count() > 0);
+    if let Some(lock) = locks.get(&key).and_then(Weak::upgrade) {
+        return Ok(lock);
+    }
+    let lock = Arc::new(Mutex::new(0));
+    locks.insert(key, Arc::downgrade(&lock));
+    Ok(lock)
 }
 
 fn hold_from(text: &str, state: &str) -> Result<HoldRecord> {
