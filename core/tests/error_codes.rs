@@ -244,6 +244,12 @@ fn every_error_code_is_triggered() {
     .unwrap();
     assert_eq!(esc["decision"], "escalate");
     let eid = esc["evaluation_id"].clone();
+    // The requesting agent cannot resolve its own escalation.
+    let me = esc["agent_id"].clone();
+    saw(code(call(
+        "approve",
+        json!({"evaluation_id": eid, "approver": me}),
+    )));
     call(
         "deny_approval",
         json!({"evaluation_id": eid, "approver": "cfo", "reason": "no"}),
