@@ -55,6 +55,7 @@ export type ErrorCode =
   | 'APPROVAL_UNKNOWN'
   | 'APPROVAL_CLOSED'
   | 'FORBIDDEN'
+  | 'PROCESS_FORKED'
   | 'INVALID_ARGUMENT'
   | 'INTERNAL'
 

@@ -219,6 +219,14 @@ impl Engine {
         self.inner.signer_did().to_string()
     }
 
+    /// Closes the engine's store now (SQLite connections and file handles) instead of when the
+    /// garbage collector frees the engine: every later call that touches the store throws
+    /// `STORE_UNAVAILABLE`. Closing twice is harmless.
+    #[napi]
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
     /// This engine's attestation chain id.
     #[napi(getter)]
     pub fn chain_id(&self) -> String {

@@ -540,6 +540,24 @@ impl PyEngine {
         to_py(py, &unwrap_single(v, Value::is_array))
     }
 
+    /// Closes the engine's store now (SQLite connections and file handles): every later call
+    /// that touches the store raises `StoreError`. Closing twice is harmless. `with Engine(...)
+    /// as engine:` closes on exit.
+    fn close(&self, py: Python<'_>) {
+        let engine = self.engine();
+        py.detach(|| engine.close());
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close(py);
+        false
+    }
+
     /// The did:key attestations are signed with: what `verify_chain` checks against.
     #[getter]
     fn signer_did(&self) -> &str {

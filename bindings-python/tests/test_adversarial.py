@@ -190,3 +190,37 @@ def test_python_sqlite3_holding_the_write_lock_never_loses_an_allow(tmp_path: An
     [counter] = engine.cumulative_state(gate="pay")
     assert counter["used"] == "2"
     host.close()
+
+
+def test_a_forked_child_cannot_use_its_parents_engine(tmp_path: Any) -> None:
+    """fork() after building an engine: the child would continue the parent's chain (two records
+    with one sequence number) on the parent's store connections. It is refused with
+    PROCESS_FORKED, before any lock; the parent keeps working; an engine built in the child
+    works."""
+    import os
+
+    issuer = passgate.Issuer.generate()
+    policy = {"version": 1, "gates": {"pay": {"require": ["pay"]}}}
+    store = f"sqlite://{tmp_path / 'fork.db'}"
+    key = passgate.Issuer.generate().secret
+    engine = passgate.Engine(policy, trusted_issuers=[issuer.did], store=store, signing_key=key)
+    token = issuer.issue_passport("a", permissions=["pay"]).token
+    assert engine.enforce("pay", token, {}).allowed
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status only
+        status = 1
+        try:
+            engine.enforce("pay", token, {})
+        except passgate.PassgateError as e:
+            if e.code == "PROCESS_FORKED":
+                own = passgate.Engine(policy, trusted_issuers=[issuer.did], store=store, signing_key=key)
+                status = 0 if own.enforce("pay", token, {}).allowed else 2
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert engine.enforce("pay", token, {}).allowed
+    records = engine.attestations(kind="decision")
+    assert len(records) == 3
+    for chain in {r["body"]["chain"] for r in records}:
+        assert passgate.verify_chain([r for r in records if r["body"]["chain"] == chain], engine.signer_did)

@@ -104,6 +104,9 @@ pub enum Error {
     /// by the principal whose request it is.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// The engine was built in another process: this is a `fork()`ed child.
+    #[error("process forked: {0}")]
+    ProcessForked(String),
     /// An argument other than the payload is malformed (unknown option, wrong type).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -145,6 +148,7 @@ impl Error {
             Error::ApprovalUnknown(_) => "APPROVAL_UNKNOWN",
             Error::ApprovalClosed(_) => "APPROVAL_CLOSED",
             Error::Forbidden(_) => "FORBIDDEN",
+            Error::ProcessForked(_) => "PROCESS_FORKED",
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",
             Error::Internal(_) => "INTERNAL",
         }
@@ -183,6 +187,7 @@ impl Error {
         "APPROVAL_UNKNOWN",
         "APPROVAL_CLOSED",
         "FORBIDDEN",
+        "PROCESS_FORKED",
         "INVALID_ARGUMENT",
         "INTERNAL",
     ];

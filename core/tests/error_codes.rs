@@ -281,6 +281,8 @@ fn every_error_code_is_triggered() {
         .iter()
         .copied()
         .filter(|c| *c != "INTERNAL")
+        // A fork needs `unsafe` here: bindings-python's test_adversarial forks with os.fork.
+        .filter(|c| *c != "PROCESS_FORKED")
         .collect();
     let missing: Vec<_> = all.difference(&seen).collect();
     assert!(missing.is_empty(), "codes never triggered: {missing:?}");

@@ -157,6 +157,7 @@ impl EngineBuilder {
             chain: ChainWriter::new(key)?,
             caveats: Mutex::new(WeighedLru::new(cache, CAVEAT_CACHE_BYTES)),
             next_sweep_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
+            pid: std::process::id(),
         })
     }
 }
@@ -196,6 +197,8 @@ pub struct Engine {
     caveats: Mutex<CaveatCache>,
     /// When `enforce` next looks for expired holds.
     next_sweep_ms: std::sync::atomic::AtomicI64,
+    /// The process that built this engine: a `fork()`ed child refuses to use it.
+    pid: u32,
 }
 
 impl Engine {
@@ -217,6 +220,7 @@ impl Engine {
     /// Locks this engine's chain tail for a write, first reading it back from the store if an
     /// earlier write ended in an error that left its outcome unknown.
     fn tail(&self) -> Result<parking_lot::MutexGuard<'_, attestation::Tail>> {
+        self.same_process()?;
         let mut tail = self.chain.lock();
         if tail.unsure {
             let last = self.store.chain_tail(&self.chain.id)?;
@@ -233,6 +237,29 @@ impl Engine {
             tail.resync(last);
         }
         Ok(tail)
+    }
+
+    /// Refuses to work in a `fork()`ed child (`PROCESS_FORKED`), checked before any lock: the
+    /// child would continue the parent's chain (two records with one sequence number), reuse
+    /// its store connections, and block forever on a lock a parent thread held at the fork.
+    /// Build the engine in the child (after the fork) instead.
+    fn same_process(&self) -> Result<()> {
+        if std::process::id() == self.pid {
+            return Ok(());
+        }
+        Err(Error::ProcessForked(format!(
+            "this engine was built in process {} and cannot be used in its forked child {}: \
+             build the engine after forking (each process its own engine and chain)",
+            self.pid,
+            std::process::id()
+        )))
+    }
+
+    /// Closes the engine's store now (its connections and file handles), for hosts whose
+    /// engines are freed by a garbage collector: every later call that touches the store fails
+    /// with `STORE_UNAVAILABLE`. A store shared with other engines is closed for them too.
+    pub fn close(&self) {
+        self.store.close();
     }
 
     /// The current policy, if any.
@@ -275,6 +302,7 @@ impl Engine {
     }
 
     fn run(&self, req: &Request, dry_run: bool) -> Result<Decision> {
+        self.same_process()?;
         check_request(req)?;
         let now = self.clock.now_ms();
         if !dry_run {

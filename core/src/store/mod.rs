@@ -447,6 +447,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         record: &StoredRecord,
     ) -> Result<Option<ApprovalState>>;
 
+    /// Releases the store's connections and file handles now, rather than when the last
+    /// reference is dropped (a garbage-collected host may hold an engine for long). Every later
+    /// call fails with `STORE_UNAVAILABLE`; closing twice is harmless. The default has nothing
+    /// to release.
+    fn close(&self) {}
+
     /// The last record of `chain` (highest `seq`), if any. An engine reads it back after a write
     /// whose outcome it could not learn (a lost reply), so it never forks its own chain. The
     /// default scans the chain; backends answer from an index.

@@ -53,6 +53,10 @@ pub struct SqliteStore {
     /// Serialises this process's writers of the file, across every store of this process that
     /// opened it (other processes wait in SQLite's busy handler). Counts the writes.
     write_lock: Arc<Mutex<u64>>,
+    /// The process that opened it.
+    pid: u32,
+    /// Set by `close()`: no connection is handed out or kept any more.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -124,6 +128,8 @@ impl SqliteStore {
             options,
             idle: Mutex::new(Vec::new()),
             write_lock: Arc::new(Mutex::new(0)),
+            pid: std::process::id(),
+            closed: std::sync::atomic::AtomicBool::new(false),
         };
         let mut conn = store.connect()?;
         schema::migrate(&mut conn, &store.path)?;
@@ -133,6 +139,13 @@ impl SqliteStore {
             write_lock,
             ..store
         })
+    }
+
+    /// Closes the pooled connections (see [`Store::close`]).
+    pub fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.idle.lock().clear();
     }
 
     /// The file this store writes.
@@ -169,14 +182,28 @@ impl SqliteStore {
 
     /// Runs `f` on a pooled connection.
     fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        // SQLite connections must not cross a fork(): the child builds its own store.
+        if std::process::id() != self.pid {
+            return Err(Error::ProcessForked(format!(
+                "sqlite {}: this store was opened in process {}, not in this forked child",
+                self.path, self.pid
+            )));
+        }
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(Error::StoreUnavailable(format!(
+                "sqlite {}: the store was closed",
+                self.path
+            )));
+        }
         let pooled = self.idle.lock().pop();
         let mut conn = match pooled {
             Some(c) => c,
             None => self.connect()?,
         };
         let out = f(&mut conn);
-        // A connection left inside a transaction (an error mid-way) is not reused.
-        if conn.is_autocommit() {
+        // A connection left inside a transaction (an error mid-way) is not reused, nor one
+        // that outlived a close().
+        if conn.is_autocommit() && !self.closed.load(std::sync::atomic::Ordering::Acquire) {
             let mut idle = self.idle.lock();
             if idle.len() < 16 {
                 idle.push(conn);

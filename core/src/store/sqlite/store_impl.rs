@@ -60,6 +60,10 @@ impl StoredRecordRow {
 }
 
 impl Store for SqliteStore {
+    fn close(&self) {
+        SqliteStore::close(self);
+    }
+
     fn read(&self, counters: &[CounterOp], now_ms: i64) -> Result<Vec<Decimal>> {
         self.with_conn(|conn| {
             // A deferred transaction: one consistent snapshot for every counter.
