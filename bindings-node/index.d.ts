@@ -510,21 +510,37 @@ export declare function constraintTypes(): ConstraintTypeInfo[]
 /** Every error code passgate throws with (`err.code`). */
 export declare function errorCodes(): ErrorCode[]
 
+/** Who calls [`mcp_handle`]: the role and what the host's transport established for it. */
+export interface McpCaller {
+  /** `'agent'` (the default) or `'operator'`. */
+  role?: string
+  /** Agent: the passport this connection was given (used when a call gives none). */
+  passport?: string
+  /** Agent: the host's key for an anonymous caller (the agent cannot choose it). */
+  client?: string
+  /** Operator: its name, recorded as the approver (default `'operator'`). */
+  operator?: string
+}
+
 /**
- * Answers one JSON-RPC 2.0 message (or batch) as text: `initialize`, `ping`, `tools/list`,
- * `tools/call` on passgate's tools. Returns `null` when there is nothing to answer (a
- * notification). `issuer` (an `Issuer` or its secret), if given, lets `issue_passport` issue;
- * without it that tool answers with an error result. A bad message is not thrown: protocol
- * faults are JSON-RPC errors, engine errors and denies are `isError: true` tool results. Throws
- * (`INVALID_ARGUMENT`) only when the arguments are not an `Engine`, a string and an issuer.
+ * Answers one JSON-RPC 2.0 message as text: `initialize`, `ping`, `tools/list`, `tools/call`
+ * on passgate's tools, as `caller` may see and call them. Returns `null` when there is nothing
+ * to answer (a notification, a response). `issuer` (an `Issuer` or its secret), if given, lets
+ * the operator's `issue_passport` issue. A bad message is not thrown: protocol faults are
+ * JSON-RPC errors, refusals and engine errors are `isError: true` tool results. Throws
+ * (`INVALID_ARGUMENT`) only when the arguments are not an `Engine`, a string, an issuer and a
+ * caller.
  */
-export declare function mcpHandle(engine: Engine, message: string, issuer?: Issuer | string | null): string | null
+export declare function mcpHandle(engine: Engine, message: string, issuer?: Issuer | string | null, caller?: McpCaller | null): string | null
 
 /** `mcpHandle` on the libuv thread pool: the event loop is free while the store works. */
-export declare function mcpHandleAsync(engine: Engine, message: string, issuer?: Issuer | string | null): Promise<string | null>
+export declare function mcpHandleAsync(engine: Engine, message: string, issuer?: Issuer | string | null, caller?: McpCaller | null): Promise<string | null>
 
-/** passgate's own MCP tools: `[{name, description, inputSchema}]`. */
-export declare function mcpTools(): McpTool[]
+/**
+ * passgate's own MCP tools for a role (`'agent'`, the default: the agent tools only;
+ * `'operator'`: every tool): `[{name, title, description, inputSchema, annotations, outputSchema?}]`.
+ */
+export declare function mcpTools(role?: 'agent' | 'operator'): McpTool[]
 
 /** The built-in templates: name, description, parameters and constraints. */
 export declare function templates(): TemplateInfo[]
