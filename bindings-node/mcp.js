@@ -6,14 +6,43 @@
 //   core's transport-free JSON-RPC 2.0 handler (initialize, ping, tools/list, tools/call), to
 //   mount on any transport. The agent role sees the agent tools only; never serve the operator
 //   role on the agent's connection.
-// - guard(engine, gate, handler, {payload, passport}): puts a tool callback of the official SDK
-//   (`McpServer.registerTool(name, config, callback)`, called as `callback(args, extra)`) behind a
-//   gate. The callback runs only on an `allow`; anything else is an MCP error result (below).
+// - guard(engine, gate, handler, {payload, passport, hold, settle, arguments}): puts a tool
+//   callback of the official SDK (`McpServer.registerTool(name, config, callback)`, called as
+//   `callback(args, extra)`) behind a gate. The callback runs only on an `allow`; anything else is
+//   an MCP error result (mcp.d.ts has the contract). Python's `passgate.mcp.guard` behaves the
+//   same and answers the same JSON.
+// - withGuardArguments(inputSchema) / guardArguments(z.string().optional()): the two optional
+//   arguments the guard
+//   reads (an approval token, an idempotency key), for clients that send no `_meta`.
 
 const passgate = require('./passgate.js')
 
 /** The `_meta` key a client puts its passport under (`tools/call` params `_meta`). */
 const PASSPORT_META = 'passgate/passport'
+/** The `_meta` key a client puts an approval token under (from `engine.approve`). */
+const APPROVAL_META = 'passgate/approval'
+/** The `_meta` key a client puts an idempotency key under. */
+const IDEMPOTENCY_META = 'passgate/idempotency_key'
+/** The optional tool argument for an approval token (clients that send no `_meta`). */
+const APPROVAL_ARGUMENT = 'passgate_approval'
+/** The optional tool argument for an idempotency key (clients that send no `_meta`). */
+const IDEMPOTENCY_ARGUMENT = 'passgate_idempotency_key'
+/** The attestation kind recorded for an allowed call whose handler never started (no hold). */
+const NOT_EXECUTED = 'guard.not_executed'
+
+/** What the model reads about the two arguments (Python's guard uses the same text). */
+const DESCRIPTIONS = {
+  [APPROVAL_ARGUMENT]:
+    'Only when retrying a call that passgate escalated for approval: the approval token an ' +
+    'operator granted for exactly that call (same arguments). Omit otherwise.',
+  [IDEMPOTENCY_ARGUMENT]:
+    'Optional: a key (1 to 256 characters) naming this call. A retry with the same key and ' +
+    "arguments gets passgate's first decision instead of being counted again; an allowed call " +
+    'never runs twice under one key.',
+}
+
+/** Errors passgate made (its classes, its native calls): only these may show their message. */
+const ownError = passgate[Symbol.for('passgate.ownError')]
 
 /** passgate's own MCP tools for a role: `'agent'` (the default) or `'operator'` (every tool). */
 function tools(role) {
@@ -65,12 +94,25 @@ function refusal(d) {
   return out
 }
 
+/** A replayed allow: that call ran (or started) when it was first admitted. */
+function replayed(key, d) {
+  return {
+    error: {
+      code: 'IDEMPOTENCY_CONFLICT',
+      message:
+        `idempotency key ${JSON.stringify(key)} already admitted evaluation ${d.evaluationId}: ` +
+        'a key runs the tool at most once; use a new key for a new call',
+    },
+  }
+}
+
 /**
- * The error JSON of anything thrown: passgate's code and message, or `INTERNAL` for any other
- * error, whose message names only its type (a host error's text may hold what a client must not see).
+ * The error JSON of anything thrown: the code and message of an error passgate made, or
+ * `INTERNAL` for any other error — even one whose `.code` looks like passgate's — whose message
+ * names only its type (a host error's text may hold what a client must not see).
  */
 function failure(err) {
-  if (passgate.isPassgateError(err)) return { error: { code: err.code, message: err.message } }
+  if (ownError(err) && passgate.isPassgateError(err)) return { error: { code: err.code, message: err.message } }
   const type = err instanceof Error ? err.name : err === null ? 'null' : typeof err
   return { error: { code: 'INTERNAL', message: `the guard failed before a decision (${type})` } }
 }
@@ -84,6 +126,56 @@ function traceOf(extra) {
   return Object.keys(trace).length > 0 ? trace : undefined
 }
 
+const invalid = (message) => new passgate.InputError(message, 'INVALID_ARGUMENT')
+const WHAT = { [APPROVAL_META]: 'approval', [IDEMPOTENCY_META]: 'idempotency key' }
+const ARGUMENT_OF = { [APPROVAL_META]: APPROVAL_ARGUMENT, [IDEMPOTENCY_META]: IDEMPOTENCY_ARGUMENT }
+
+/**
+ * The approval or idempotency key of a call: from `_meta[key]` or from the guard's argument
+ * (`given`); null, undefined and '' are absent. Both given and different: INVALID_ARGUMENT.
+ */
+function pick(meta, key, given) {
+  const what = WHAT[key]
+  const argument = ARGUMENT_OF[key]
+  let fromMeta = meta !== null && typeof meta === 'object' ? meta[key] : undefined
+  if (fromMeta !== undefined && fromMeta !== null && typeof fromMeta !== 'string') {
+    throw invalid(`the ${what} (_meta["${key}"]) must be a string`)
+  }
+  if (given !== undefined && given !== null && typeof given !== 'string') {
+    throw invalid(`the ${what} (argument ${argument}) must be a string`)
+  }
+  fromMeta = fromMeta || undefined
+  given = given || undefined
+  if (fromMeta !== undefined && given !== undefined && fromMeta !== given) {
+    throw invalid(`the ${what} is given twice, differently: in _meta["${key}"] and as the argument ${argument}`)
+  }
+  return fromMeta ?? given
+}
+
+/** Warns (process warnings: stderr by default) about a hold or record the guard could not write. */
+function warn(message, err) {
+  const detail = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+  process.emitWarning(message, { code: 'PASSGATE_GUARD', detail })
+}
+
+/**
+ * The handler threw or never started: release the hold (the action did not happen, or failed);
+ * without one, attest that an allowed call never started. Never throws.
+ */
+function notRun(engine, gate, decision, holdId, started, reason) {
+  try {
+    if (holdId !== undefined) {
+      engine.release(holdId)
+    } else if (!started) {
+      engine.recordAttestation(NOT_EXECUTED, { evaluation_id: decision.evaluationId, gate, reason })
+    }
+  } catch (err) {
+    warn(`passgate/mcp guard: evaluation ${decision.evaluationId} of ${gate} was allowed but its handler did not complete, and the guard could not record it (hold ${holdId ?? 'none'})`, err)
+  }
+}
+
+const GENERATORS = new Set(['GeneratorFunction', 'AsyncGeneratorFunction'])
+
 /**
  * Wraps a tool callback so that it runs only when `engine` allows the call at `gate`. See
  * mcp.d.ts for the contract and the error results.
@@ -92,42 +184,156 @@ function guard(engine, gate, handler, options) {
   if (!(engine instanceof passgate.Engine)) throw new TypeError('guard: engine must be a passgate Engine')
   if (typeof gate !== 'string' || gate.length === 0) throw new TypeError('guard: gate must be a non-empty string')
   if (typeof handler !== 'function') throw new TypeError('guard: handler must be a function')
+  if (GENERATORS.has(handler.constructor?.name)) {
+    throw new TypeError('guard: handler is a generator function: an MCP tool answers once, and the guard must know whether (and when) its body ran; return the result instead')
+  }
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw new TypeError('guard: options must be an object')
   }
-  const { payload, passport } = options ?? {}
-  for (const [name, f] of [['payload', payload], ['passport', passport]]) {
+  const { payload, passport, hold = false, settle, arguments: argumentRoute = true } = options ?? {}
+  for (const [name, f] of [['payload', payload], ['passport', passport], ['settle', settle]]) {
     if (f !== undefined && typeof f !== 'function') throw new TypeError(`guard: ${name} must be a function`)
+  }
+  for (const [name, b] of [['hold', hold], ['arguments', argumentRoute]]) {
+    if (typeof b !== 'boolean') throw new TypeError(`guard: ${name} must be a boolean`)
+  }
+  if (settle !== undefined && !hold) throw new TypeError('guard: settle needs hold: true')
+
+  /** Settles the hold with the handler's actual amounts; a failure leaves it open (it expires at its
+   * reserved amounts: the safe direction) and is a process warning, never a throw. */
+  async function settled(decision, holdId, result, args, extra) {
+    try {
+      const actual = settle !== undefined ? await settle(result, args, extra) : undefined
+      engine.settle(holdId, actual ?? undefined)
+    } catch (err) {
+      warn(`passgate/mcp guard: hold ${holdId} of evaluation ${decision.evaluationId} (${gate}) was not settled; it expires at its reserved amounts`, err)
+    }
   }
 
   return async function guarded(...call) {
     // McpServer calls `callback(args, extra)` for a tool with an inputSchema, `callback(extra)`
     // for one without.
-    const [args, extra] = call.length >= 2 ? call : [{}, call[0]]
+    const withArgs = call.length >= 2
+    const [args, extra] = withArgs ? call : [{}, call[0]]
+    let toolArgs = args
     let decision
+    let key
     try {
+      let given = {}
+      if (argumentRoute && withArgs && args !== null && typeof args === 'object' &&
+        (Object.hasOwn(args, APPROVAL_ARGUMENT) || Object.hasOwn(args, IDEMPOTENCY_ARGUMENT))) {
+        const { [APPROVAL_ARGUMENT]: approval, [IDEMPOTENCY_ARGUMENT]: idempotencyKey, ...rest } = args
+        given = { approval, idempotencyKey }
+        toolArgs = rest
+      }
       let token
       if (passport !== undefined) {
-        token = await passport(args, extra)
+        token = await passport(toolArgs, extra)
       } else {
         token = extra?._meta?.[PASSPORT_META]
       }
       if (token !== undefined && token !== null && typeof token !== 'string') {
-        throw new passgate.InputError(`the passport (_meta["${PASSPORT_META}"]) must be a string`, 'INVALID_ARGUMENT')
+        throw invalid(`the passport (_meta["${PASSPORT_META}"]) must be a string`)
       }
+      const approval = pick(extra?._meta, APPROVAL_META, given.approval)
+      key = pick(extra?._meta, IDEMPOTENCY_META, given.idempotencyKey)
       const request = {
         gate,
         passport: token ?? undefined,
-        payload: payload !== undefined ? await payload(args, extra) : args,
+        payload: payload !== undefined ? await payload(toolArgs, extra) : toolArgs,
         trace: traceOf(extra),
       }
+      if (approval !== undefined) request.approval = approval
+      if (key !== undefined) request.idempotencyKey = key
+      if (hold) request.hold = true
       decision = await engine.enforceAsync(request)
     } catch (err) {
       return errorResult(failure(err))
     }
     if (decision.decision !== 'allow' || decision.allowed !== true) return errorResult(refusal(decision))
-    return handler(...call)
+    // The first call with this key was admitted, counted, and ran (or started) then.
+    if (decision.replayed) return errorResult(replayed(key, decision))
+
+    const holdId = hold ? (decision.holdId ?? undefined) : undefined
+    const signal = extra?.signal
+    if (signal?.aborted) {
+      // The client cancelled while the engine decided: the handler does not start.
+      notRun(engine, gate, decision, holdId, false, 'cancelled')
+      throw signal.reason ?? new Error('the call was cancelled')
+    }
+    let result
+    try {
+      result = await (withArgs ? handler(toolArgs, ...call.slice(1)) : handler(...call))
+    } catch (err) {
+      notRun(engine, gate, decision, holdId, true, 'error')
+      throw err
+    }
+    if (holdId !== undefined) await settled(decision, holdId, result, toolArgs, extra)
+    return result
   }
 }
 
-module.exports = { tools, handle, handleAsync, guard, PASSPORT_META }
+/** The JSON Schemas of the guard's two optional arguments. */
+function argumentSchemas() {
+  return {
+    [APPROVAL_ARGUMENT]: { type: 'string', description: DESCRIPTIONS[APPROVAL_ARGUMENT] },
+    [IDEMPOTENCY_ARGUMENT]: { type: 'string', description: DESCRIPTIONS[IDEMPOTENCY_ARGUMENT] },
+  }
+}
+
+/**
+ * A tool's JSON Schema `inputSchema` with the guard's two optional arguments added (for hosts
+ * that declare JSON Schema: the low-level `Server`, or any transport). A new object; the
+ * properties are not required.
+ */
+function withGuardArguments(inputSchema = { type: 'object', properties: {} }) {
+  if (inputSchema === null || typeof inputSchema !== 'object' || Array.isArray(inputSchema)) {
+    throw new TypeError('withGuardArguments: inputSchema must be a JSON Schema object')
+  }
+  if (inputSchema.type !== undefined && inputSchema.type !== 'object') {
+    throw new TypeError('withGuardArguments: inputSchema must describe an object ("type": "object")')
+  }
+  const properties = inputSchema.properties ?? {}
+  if (properties === null || typeof properties !== 'object' || Array.isArray(properties)) {
+    throw new TypeError('withGuardArguments: inputSchema.properties must be an object')
+  }
+  for (const name of [APPROVAL_ARGUMENT, IDEMPOTENCY_ARGUMENT]) {
+    if (Object.hasOwn(properties, name)) throw new TypeError(`withGuardArguments: inputSchema already has a property ${name}`)
+  }
+  return { ...inputSchema, type: 'object', properties: { ...properties, ...argumentSchemas() } }
+}
+
+/**
+ * The guard's two optional arguments as a zod raw shape, for `McpServer.registerTool`'s
+ * `inputSchema` (zod drops the keys a schema does not declare before the callback runs): spread
+ * it into the tool's shape, `{ amount: z.number(), ...guardArguments(z.string().optional()) }`.
+ * `optionalString` is an optional string schema of the host's own zod (3 or 4; passgate does not
+ * depend on zod); each argument is it with its description (`.describe`).
+ */
+function guardArguments(optionalString) {
+  if (optionalString === null || typeof optionalString !== 'object' || typeof optionalString.describe !== 'function') {
+    throw new TypeError("guardArguments: pass an optional string schema of the host's zod: guardArguments(z.string().optional())")
+  }
+  if (typeof optionalString.isOptional === 'function' && !optionalString.isOptional()) {
+    throw new TypeError('guardArguments: the schema must be optional (z.string().optional()): the arguments are')
+  }
+  return {
+    [APPROVAL_ARGUMENT]: optionalString.describe(DESCRIPTIONS[APPROVAL_ARGUMENT]),
+    [IDEMPOTENCY_ARGUMENT]: optionalString.describe(DESCRIPTIONS[IDEMPOTENCY_ARGUMENT]),
+  }
+}
+
+module.exports = {
+  tools,
+  handle,
+  handleAsync,
+  guard,
+  withGuardArguments,
+  guardArguments,
+  PASSPORT_META,
+  APPROVAL_META,
+  IDEMPOTENCY_META,
+  APPROVAL_ARGUMENT,
+  IDEMPOTENCY_ARGUMENT,
+  NOT_EXECUTED,
+}

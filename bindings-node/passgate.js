@@ -48,12 +48,26 @@ const FAMILIES = {
   ],
 }
 
+// Which errors passgate itself made: every instance of the classes below, and every error thrown by
+// the native engine calls patched further down. `instanceof PassgateError` matches by code (any
+// `Error` whose `.code` is a passgate code, so that native errors match with no wrapping); this set
+// is the stricter test for where an error's message may go: `passgate/mcp` sends a client the
+// message of passgate's own errors only, never of a host error that merely carries such a code.
+const OWN = new WeakSet()
+
+/** Records `err` as an error passgate made (objects only); returns it. */
+function own(err) {
+  if (err !== null && typeof err === 'object') OWN.add(err)
+  return err
+}
+
 /** Any error passgate throws: an `Error` whose `.code` is a passgate code. */
 class PassgateError extends Error {
   constructor(message, code = 'INTERNAL', options) {
     super(message, options)
     this.name = new.target.name
     this.code = code
+    OWN.add(this)
   }
 
   static [Symbol.hasInstance](value) {
@@ -159,26 +173,53 @@ function patch(name, wrap) {
   Object.defineProperty(proto, name, { value: fn, writable: true, configurable: true, enumerable: false })
 }
 
+// Errors of the native call itself are recorded as passgate's (`own`); one thrown by `payloadText`
+// (a host getter, while the payload is read here) is not. (A getter that throws while the native
+// walk reads a payload that is not plain data is rethrown by the native call as it was, and
+// would be recorded too: only a host error with a passgate code would then pass for passgate's.)
+const rethrow = (err) => {
+  throw own(err)
+}
 for (const name of ['enforce', 'dryRun']) {
   patch(name, (call) => function (request) {
-    return parse(call.call(this, request, payloadText(request), true))
+    const text = payloadText(request)
+    let out
+    try {
+      out = call.call(this, request, text, true)
+    } catch (err) {
+      rethrow(err)
+    }
+    return parse(out)
   })
 }
 for (const name of ['enforceAsync', 'dryRunAsync']) {
   patch(name, (call) => function (request) {
-    return call.call(this, request, payloadText(request), true).then(parse)
+    const text = payloadText(request)
+    let pending
+    try {
+      pending = call.call(this, request, text, true)
+    } catch (err) {
+      rethrow(err)
+    }
+    return pending.then(parse, rethrow)
   })
 }
 
-/** True for an error passgate threw (or a `PassgateError`). */
+/**
+ * True for an `Error` whose `.code` is a passgate code: passgate's own errors — and any other
+ * error carrying such a code (matching is by code, as `instanceof PassgateError`).
+ */
 function isPassgateError(value) {
   return value instanceof PassgateError
 }
 
-module.exports = {
+/** For passgate/mcp: true only for an error passgate made (see `OWN`). */
+Object.defineProperty(module.exports, Symbol.for('passgate.ownError'), { value: (err) => OWN.has(err) })
+
+Object.assign(module.exports, {
   ...native,
   PassgateError,
   ...families,
   ERROR_FAMILIES: FAMILIES,
   isPassgateError,
-}
+})

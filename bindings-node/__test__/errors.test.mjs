@@ -50,6 +50,10 @@ test('every error code is triggered from Node', () => {
   const esc = wire.enforce({ gate: 'wire', passport, payload: { amount: 5 } })
   wire.denyApproval(esc.evaluationId, 'cfo', 'no')
   saw(() => wire.approve(esc.evaluationId, 'cfo'), 'APPROVAL_CLOSED')
+  // The requesting agent (`a`) may not approve its own escalation.
+  const mine = wire.enforce({ gate: 'wire', passport, payload: { amount: 6 } })
+  saw(() => wire.approve(mine.evaluationId, 'a'), 'FORBIDDEN')
+  saw(() => wire.approve(mine.evaluationId, `a@${issuer.did}`), 'FORBIDDEN')
   // Nothing listens on port 1: the store cannot be opened, and nothing is ever admitted.
   saw(() => new Engine({ policy: PAY_POLICY, store: 'redis://127.0.0.1:1/0?timeout_ms=500' }), 'STORE_UNAVAILABLE')
 

@@ -228,6 +228,17 @@ def test_hold_and_approval_codes(engine: passgate.Engine, passport: passgate.Iss
     raises("APPROVAL_UNKNOWN", lambda: engine.approve("evl_missing", "cfo"))
 
 
+def test_an_agent_cannot_approve_its_own_escalation(issuer: passgate.Issuer, passport: passgate.IssuedPassport) -> None:
+    policy = {"version": 1, "gates": {"wire": {"require": ["payments:send"], "constraints": [
+        {"type": "approval", "when": {"field": "/amount", "op": "gt", "value": 1}}]}}}  # fmt: skip
+    engine = passgate.Engine(policy, trusted_issuers=[issuer.did])
+    d = engine.enforce("wire", passport, {"amount": 5})
+    assert d.decision == "escalate"
+    for approver in (passport.agent_id, f"{passport.agent_id}@{issuer.did}"):
+        raises("FORBIDDEN", lambda: engine.approve(d.evaluation_id, approver))
+    assert engine.approve(d.evaluation_id, "cfo")
+
+
 def signed_records(engine: passgate.Engine, passport: passgate.IssuedPassport, n: int = 3) -> list[dict[str, Any]]:
     for i in range(n):
         engine.enforce("payments.send", passport, {"amount": i + 1, "currency": "USD"})

@@ -7,7 +7,14 @@ import {
   handle,
   handleAsync,
   guard,
+  withGuardArguments,
+  guardArguments,
   PASSPORT_META,
+  APPROVAL_META,
+  IDEMPOTENCY_META,
+  APPROVAL_ARGUMENT,
+  IDEMPOTENCY_ARGUMENT,
+  NOT_EXECUTED,
   type McpTool,
   type GuardErrorResult,
   type GuardRefusal,
@@ -55,10 +62,54 @@ registerTool(
   }),
 )
 
-const text: string | null = handle(engine, '{"jsonrpc": "2.0", "id": 1, "method": "ping"}', { issuer })
-const obj = handle(engine, { jsonrpc: '2.0', id: 1, method: 'tools/list' })
+const text: string | null = handle(engine, '{"jsonrpc": "2.0", "id": 1, "method": "ping"}', { issuer, role: 'operator' })
+const obj = handle(engine, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { role: 'agent', passport: 'token' })
 const listed: JsonObject | undefined = obj?.result
-const batch: JsonRpcResponse[] | null = handle(engine, [{ jsonrpc: '2.0', id: 1, method: 'ping' }])
+const single: JsonRpcResponse | null = handle(engine, { jsonrpc: '2.0', id: 1, method: 'ping' })
+const operatorTools: McpTool[] = tools('operator')
+// @ts-expect-error: a batch (array) is not a message (handle answers one with -32600)
+handle(engine, [{ jsonrpc: '2.0', id: 1, method: 'ping' }])
+// @ts-expect-error: no such role
+tools('root')
+
+// Holds: settle gets the handler's result, typed.
+registerTool(
+  'complete',
+  {},
+  guard(
+    engine,
+    'llm.call',
+    async ({ amount }) => ({ content: [{ type: 'text' as const, text: 'ok' }], structuredContent: { spent: amount / 2 } }),
+    {
+      hold: true,
+      settle: async (result, args) => ({ cost: result.structuredContent.spent, to: args.to }),
+      arguments: true,
+    },
+  ),
+)
+// @ts-expect-error: hold is a boolean
+guard(engine, 'g', () => 1, { hold: 'yes' })
+
+// The two optional arguments: for a JSON Schema host, and for a zod one (a structural stand-in).
+const jsonSchema = withGuardArguments({ type: 'object', properties: { amount: { type: 'number' } }, required: ['amount'] })
+const approvalDescription: string = jsonSchema.properties.passgate_approval.description
+const required: string[] = jsonSchema.required
+class OptionalString {
+  readonly _zod = 'optional string'
+  describe(_d: string): this {
+    return this
+  }
+}
+const shape: { passgate_approval: OptionalString; passgate_idempotency_key: OptionalString } = guardArguments(new OptionalString())
+// @ts-expect-error: a schema, not the zod namespace
+guardArguments({ string: () => 1 })
+const names: ['passgate/approval', 'passgate/idempotency_key', 'passgate_approval', 'passgate_idempotency_key', 'guard.not_executed'] = [
+  APPROVAL_META,
+  IDEMPOTENCY_META,
+  APPROVAL_ARGUMENT,
+  IDEMPOTENCY_ARGUMENT,
+  NOT_EXECUTED,
+]
 // An SDK request's params (values typed unknown) can be passed on as they are.
 const params: { name: string; arguments?: Record<string, unknown>; _meta?: { [k: string]: unknown } } = { name: 'list_gates' }
 async function call(): Promise<JsonObject> {
@@ -84,4 +135,4 @@ guard(engine, 'g', () => 1, { payload: { amount: 1 } })
 // @ts-expect-error: a refusal's verdict is never allow
 const never: GuardRefusal = { decision: 'allow', gate: 'g', evaluation_id: 'e', checks: [] }
 
-console.log(schema, meta, text, listed, batch, call, later, explain, never)
+console.log(schema, meta, text, listed, single, operatorTools, call, later, explain, never, approvalDescription, required, shape, names)
