@@ -352,6 +352,12 @@ export declare class Engine {
   constructor(options?: EngineOptions)
   /** The did:key this engine signs attestations with (pass it to `verifyChain`). */
   get signerDid(): string
+  /**
+   * Closes the engine's store now (SQLite connections and file handles) instead of when the
+   * garbage collector frees the engine: every later call that touches the store throws
+   * `STORE_UNAVAILABLE`. Closing twice is harmless.
+   */
+  close(): void
   /** This engine's attestation chain id. */
   get chainId(): string
   /**

@@ -688,7 +688,7 @@ fn call_tool(
                 "client is set by the host for an anonymous caller, not by the agent".into(),
             ))));
         }
-        let takes_passport = (tool.schema)()["properties"].get("passport").is_some();
+        let takes_passport = (tool.schema)().pointer("/properties/passport").is_some();
         if let (Some(p), true, false) = (passport, takes_passport, a.contains_key("passport")) {
             a.insert("passport".into(), Value::String(p.clone()));
         }

@@ -13,7 +13,8 @@
 //   stdio (a desktop client starts the server: that process is one agent)
 //       --passport-file PATH / PASSGATE_PASSPORT_FILE
 //   Streamable HTTP
-//       Authorization: Bearer <passport>; a bearer equal to PASSGATE_OPERATOR_TOKEN is the operator
+//       Authorization: Bearer <passport>; a bearer equal to PASSGATE_OPERATOR_TOKEN is the operator;
+//       no bearer: an anonymous agent
 //   programmatic clients, either transport
 //       the call's _meta["passgate/passport"] (it wins over the connection's passport)
 // An escalated call is retried with the operator's approval token in _meta["passgate/approval"]
@@ -43,7 +44,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js'
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js'
 import { Engine, Issuer } from 'passgate'
-import { PASSPORT_META, guard, handleAsync, tools } from 'passgate/mcp'
+import { PASSPORT_META, guard, handleAsync, tools, withGuardArguments } from 'passgate/mcp'
 
 const env = process.env
 const { version } = createRequire(import.meta.url)('passgate/package.json')
@@ -107,7 +108,8 @@ log(`attestations signed by ${engine.signerDid}`)
 
 const passportFile = flags['passport-file'] || env.PASSGATE_PASSPORT_FILE
 let passport = passportFile ? readFileSync(passportFile, 'utf8').trim() : undefined
-if (flags.role === 'agent' && passport === undefined && issuer) {
+if (flags.http !== undefined && passport !== undefined) usage('over HTTP each agent sends its passport as its bearer: no --passport-file')
+if (flags.role === 'agent' && passport === undefined && issuer && flags.http === undefined) {
   passport = issuer.issuePassport({ agentId: 'demo-agent', agentName: 'demo agent', permissions: ['payments:send', 'web:fetch'] }).token
   log('agent role: a demo passport for "demo-agent" (no --passport-file given)')
 }
@@ -125,7 +127,7 @@ function callerOf(extra) {
     if (operatorToken && given.length === wanted.length && timingSafeEqual(given, wanted)) return { role: 'operator' }
     return { role: 'agent', passport: token }
   }
-  return { role: 'agent', passport }
+  return { role: 'agent' } // over the network, only a bearer names an agent
 }
 
 // ---- Two demo tools, each behind a gate: guard() runs the handler only when the engine allows
@@ -137,11 +139,13 @@ const demoTools = [
     name: 'send_payment',
     gate: 'payments.send',
     description: 'Send a payment (demo: simulated, no money moves).',
-    inputSchema: {
+    // withGuardArguments adds the optional passgate_approval / passgate_idempotency_key: a
+    // desktop client (arguments only, no _meta) retries an escalated call with the approval.
+    inputSchema: withGuardArguments({
       type: 'object',
       properties: { amount: { type: 'number' }, currency: { type: 'string' }, to: { type: 'string' } },
       required: ['amount', 'currency', 'to'],
-    },
+    }),
     call: guard(
       engine,
       'payments.send',
@@ -153,7 +157,7 @@ const demoTools = [
     name: 'fetch_url',
     gate: 'web.fetch',
     description: 'Fetch a URL (demo: nothing is fetched).',
-    inputSchema: { type: 'object', properties: { url: { type: 'string' } }, required: ['url'] },
+    inputSchema: withGuardArguments({ type: 'object', properties: { url: { type: 'string' } }, required: ['url'] }),
     call: guard(engine, 'web.fetch', async ({ url }) => text({ status: 'would fetch', url }), { passport: connectionPassport }),
   },
 ]

@@ -14,7 +14,8 @@ Where the agent's passport comes from:
   stdio (a desktop client starts the server: that process *is* one agent)
       --passport-file PATH / PASSGATE_PASSPORT_FILE
   Streamable HTTP
-      Authorization: Bearer <passport>; a bearer equal to PASSGATE_OPERATOR_TOKEN is the operator
+      Authorization: Bearer <passport>; a bearer equal to PASSGATE_OPERATOR_TOKEN is the operator;
+      no bearer: an anonymous agent
   programmatic clients, either transport
       the call's _meta["passgate/passport"] (it wins over the connection's passport)
 An escalated call is retried with the operator's approval token in _meta["passgate/approval"] or,
@@ -116,7 +117,7 @@ class PassgateServer(MCPServer):
             if self.operator_token and hmac.compare_digest(token.encode(), self.operator_token.encode()):
                 return Caller("operator")
             return Caller("agent", token)
-        return Caller("agent", self.passport)
+        return Caller("agent")  # over the network, only a bearer names an agent
 
     def _own(self, caller: Caller) -> list[Tool]:
         return [Tool.model_validate(t) for t in passgate.mcp.tools(caller.role)]
@@ -192,7 +193,7 @@ def demo_keys(store: str) -> tuple[passgate.Issuer, str]:
     return passgate.Issuer.generate(), passgate.Issuer.generate().secret
 
 
-def make_server(role: Role = "agent", passport_file: str | None = None) -> PassgateServer:
+def make_server(role: Role = "agent", passport_file: str | None = None, http: bool = False) -> PassgateServer:
     env = os.environ.get
     store = env("PASSGATE_STORE") or "memory:"
     trusted = [d.strip() for d in env("PASSGATE_TRUSTED_ISSUERS", "").split(",") if d.strip()]
@@ -207,7 +208,7 @@ def make_server(role: Role = "agent", passport_file: str | None = None) -> Passg
     log(f"attestations signed by {engine.signer_did}")
     passport_file = passport_file or env("PASSGATE_PASSPORT_FILE")
     passport = Path(passport_file).read_text().strip() if passport_file else None
-    if role == "agent" and passport is None and issuer is not None:
+    if role == "agent" and passport is None and issuer is not None and not http:
         passport = issuer.issue_passport("demo-agent", permissions=DEMO_PERMISSIONS, agent_name="demo agent").token
         log('agent role: a demo passport for "demo-agent" (no --passport-file given)')
     server = PassgateServer(
@@ -244,7 +245,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.http is not None and args.role == "operator":
         parser.error("over HTTP the operator is the bearer of PASSGATE_OPERATOR_TOKEN, not --role")
-    server = make_server(args.role, args.passport_file)
+    if args.http is not None and (args.passport_file or os.environ.get("PASSGATE_PASSPORT_FILE")):
+        parser.error("over HTTP each agent sends its passport as its bearer: no --passport-file")
+    server = make_server(args.role, args.passport_file, http=args.http is not None)
     if args.http is None:
         log(f"serving the {args.role} role on stdio")
         server.run()

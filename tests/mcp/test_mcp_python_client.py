@@ -268,9 +268,13 @@ async def http_server(argv: list[str], env: dict[str, str], log_path: Path) -> A
         log.close()
 
 
-def http_client(url: str, bearer: str | None = None) -> Client:
+@asynccontextmanager
+async def http_client(url: str, bearer: str | None = None) -> AsyncIterator[Client]:
+    """The official client over Streamable HTTP, sending `Authorization: Bearer` if given."""
     headers = {"Authorization": f"Bearer {bearer}"} if bearer else None
-    return Client(streamable_http_client(url, http_client=create_mcp_http_client(headers=headers)))
+    async with create_mcp_http_client(headers=headers) as http:
+        async with Client(streamable_http_client(url, http_client=http)) as client:
+            yield client
 
 
 @pytest.mark.anyio

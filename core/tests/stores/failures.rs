@@ -123,14 +123,14 @@ fn a_foreign_sqlite_writer_in_this_process_never_loses_an_allow() {
         .open(format!("{path}-shm"))
         .unwrap();
     let lock = |ty: libc::c_int| {
-        let mut l = libc::flock {
+        let l = libc::flock {
             l_type: ty as libc::c_short,
             l_whence: libc::SEEK_SET as libc::c_short,
             l_start: 120,
             l_len: 1,
             l_pid: 0,
         };
-        fcntl(&shm, FcntlArg::F_SETLK(&mut l)).unwrap();
+        fcntl(&shm, FcntlArg::F_SETLK(&l)).unwrap();
     };
     lock(libc::F_WRLCK);
     for _ in 0..5 {

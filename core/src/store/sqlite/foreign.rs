@@ -52,8 +52,10 @@ mod imp {
     use super::*;
 
     /// The probe descriptors, by (device, inode) of the `-shm` file: opened once, never closed.
-    fn probes() -> &'static Mutex<HashMap<(u64, u64), Arc<File>>> {
-        static PROBES: OnceLock<Mutex<HashMap<(u64, u64), Arc<File>>>> = OnceLock::new();
+    type Probes = Mutex<HashMap<(u64, u64), Arc<File>>>;
+
+    fn probes() -> &'static Probes {
+        static PROBES: OnceLock<Probes> = OnceLock::new();
         PROBES.get_or_init(|| Mutex::new(HashMap::new()))
     }
 
