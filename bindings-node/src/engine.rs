@@ -219,6 +219,53 @@ impl Engine {
         self.inner.signer_did().to_string()
     }
 
+    /// One page of the attestation records (every chain), oldest first: `filter` as for
+    /// `attestations` (its `limit` ignored), at most `page.limit` (1–10,000, default 100) records
+    /// from `page.cursor` (absent: the first page). Returns `{records, nextCursor}`; pass
+    /// `nextCursor` back for the next page (`null` after the last).
+    #[napi(
+        ts_args_type = "filter?: AttestationFilter | null, page?: { cursor?: string | null; limit?: number }",
+        ts_return_type = "{ records: AttestationRecord[]; nextCursor: string | null }"
+    )]
+    pub fn attestations_page<'e>(
+        &self,
+        env: &'e Env,
+        filter: Option<Unknown<'_>>,
+        page: Option<AttestationPage>,
+    ) -> Result<Unknown<'e>> {
+        let f = attestation_filter(filter)?;
+        let (cursor, limit) = page.map_or((None, None), |p| (p.cursor, p.limit));
+        let limit = limit.map_or(Ok(100), |l| {
+            usize::try_from(l)
+                .map_err(|_| invalid("attestationsPage: limit must be a positive integer"))
+        })?;
+        let (records, next) = self
+            .inner
+            .attestations_page(&f, cursor.as_deref(), limit)
+            .js()?;
+        convert::to_js(
+            env,
+            &serde_json::json!({ "records": records, "nextCursor": next }),
+        )
+    }
+
+    /// Verifies every chain of the store, each against its own signer, which must be one of
+    /// `trustedSigners` (did:key): after restarts, each engine without a configured signing key
+    /// wrote a chain with a new key. Returns `{records, chains: [{chain, signer, records,
+    /// first_seq, last_seq}]}`; throws (`ATTESTATION_*`, `CHAIN_*`) on the first record that does
+    /// not verify or a chain signed by an untrusted key.
+    #[napi(
+        ts_return_type = "{ records: number; chains: Array<{ chain: string; signer: string; records: number; first_seq: number; last_seq: number }> }"
+    )]
+    pub fn verify_store<'e>(
+        &self,
+        env: &'e Env,
+        trusted_signers: Vec<String>,
+    ) -> Result<Unknown<'e>> {
+        let v = self.inner.verify_store(&trusted_signers).js()?;
+        convert::to_js(env, &v)
+    }
+
     /// Closes the engine's store now (SQLite connections and file handles) instead of when the
     /// garbage collector frees the engine: every later call that touches the store throws
     /// `STORE_UNAVAILABLE`. Closing twice is harmless.
@@ -681,6 +728,13 @@ const ATTESTATION_FILTER: &[&str] = &[
     "until",
     "limit",
 ];
+
+/// The page of `attestationsPage`.
+#[napi(object)]
+pub struct AttestationPage {
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
 
 fn attestation_filter(filter: Option<Unknown<'_>>) -> Result<AttestationFilter> {
     let o = Options::read(filter, "attestations", ATTESTATION_FILTER)?;

@@ -403,6 +403,53 @@ impl PyEngine {
         to_py(py, &Value::Array(records))
     }
 
+    /// One page of the attestation records (every chain), oldest first: the same filters as
+    /// `attestations`, at most `limit` (1–10,000) records from `cursor` (None: the first page).
+    /// Returns `{"records": [...], "next_cursor": str | None}`; pass `next_cursor` back for the
+    /// next page (None after the last).
+    #[pyo3(signature = (*, cursor=None, limit=100, chain=None, gate=None, agent_id=None, decision=None, evaluation_id=None, kind=None, since=None, until=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn attestations_page<'py>(
+        &self,
+        py: Python<'py>,
+        cursor: Option<String>,
+        limit: u64,
+        chain: Option<String>,
+        gate: Option<String>,
+        agent_id: Option<String>,
+        decision: Option<String>,
+        evaluation_id: Option<String>,
+        kind: Option<String>,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = json!({
+            "chain": chain, "gate": gate, "agent_id": agent_id, "decision": decision,
+            "evaluation_id": evaluation_id, "kind": kind, "since": since, "until": until,
+            "cursor": cursor, "limit": limit,
+        });
+        let v = self.seam(py, "attestations_page", args)?;
+        to_py(py, &v)
+    }
+
+    /// Verifies every chain of the store, each against its own signer, which must be one of
+    /// `trusted_signers` (did:key strings): after restarts each engine without a configured
+    /// signing key wrote a chain with a new key. Returns `{"records": n, "chains": [{"chain",
+    /// "signer", "records", "first_seq", "last_seq"}]}`; raises `AttestationError` on the first
+    /// record that does not verify or a chain signed by an untrusted key.
+    fn verify_store<'py>(
+        &self,
+        py: Python<'py>,
+        trusted_signers: Vec<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let v = self.seam(
+            py,
+            "verify_store",
+            json!({ "trusted_signers": trusted_signers }),
+        )?;
+        to_py(py, &v)
+    }
+
     /// Appends a host event (`kind`, any name but `"decision"`; `data`, JSON-like) to this
     /// engine's chain and returns the signed record.
     #[pyo3(signature = (kind, data=None))]

@@ -376,6 +376,36 @@ pub fn call(engine: &Engine, op: &str, args: &Value) -> Result<Value> {
         "attestations" => {
             Ok(json!({ "attestations": engine.attestations(&attestation_filter(args)?)? }))
         }
+        "attestations_page" => {
+            // The filter's keys, plus `cursor` and `limit` (the page size, default 100).
+            let mut filter = args.as_object().cloned().unwrap_or_default();
+            let cursor = filter.remove("cursor");
+            let limit = filter.remove("limit");
+            let filter = attestation_filter(&Value::Object(filter))?;
+            let cursor = match &cursor {
+                None | Some(Value::Null) => None,
+                Some(Value::String(c)) => Some(c.as_str()),
+                Some(_) => return Err(Error::InvalidArgument("cursor must be a string".into())),
+            };
+            let limit = match &limit {
+                None | Some(Value::Null) => 100,
+                Some(v) => v
+                    .as_u64()
+                    .and_then(|l| usize::try_from(l).ok())
+                    .ok_or_else(|| {
+                        Error::InvalidArgument("limit must be a positive integer".into())
+                    })?,
+            };
+            let (records, next) = engine.attestations_page(&filter, cursor, limit)?;
+            Ok(json!({ "records": records, "next_cursor": next }))
+        }
+        "verify_store" => {
+            let a = Args::new(op, args, &["trusted_signers"])?;
+            let trusted = a
+                .strings("trusted_signers")?
+                .ok_or_else(|| a.wrong("trusted_signers", "a list of did:key"))?;
+            engine.verify_store(&trusted)
+        }
         "record_attestation" => {
             let a = Args::new(op, args, &["kind", "data"])?;
             let data = a.get("data").cloned().unwrap_or(Value::Null);

@@ -227,6 +227,21 @@ class Engine:
     @property
     def signer_did(self) -> str: ...
     def close(self) -> None: ...
+    def attestations_page(
+        self,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        chain: str | None = None,
+        gate: str | None = None,
+        agent_id: str | None = None,
+        decision: str | None = None,
+        evaluation_id: str | None = None,
+        kind: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> dict[str, Any]: ...
+    def verify_store(self, trusted_signers: Sequence[str]) -> dict[str, Any]: ...
     def __enter__(self) -> Engine: ...
     def __exit__(self, *exc: object) -> bool: ...
     @property

@@ -162,6 +162,11 @@ impl EngineBuilder {
     }
 }
 
+/// The largest page of `attestations_page`.
+pub const MAX_PAGE: usize = 10_000;
+/// What an attestation cursor starts with (a version, should the encoding change).
+const CURSOR_PREFIX: &str = "c1.";
+
 /// Compiled caveats by (token hash, gate).
 type CaveatCache = WeighedLru<([u8; 32], String), Arc<Vec<Caveat>>>;
 
@@ -774,6 +779,99 @@ impl Engine {
             .into_iter()
             .map(|r| Arc::unwrap_or_clone(r.record))
             .collect())
+    }
+
+    /// One page of the records in this engine's store (every chain), oldest first: at most
+    /// `limit` (1–10,000) records matching `filter` (whose own `limit` is ignored) from `cursor`
+    /// (`None`: the first page), and the cursor of the next page, `None` after the last. A
+    /// cursor is opaque; one that this method did not return is `INVALID_ARGUMENT`.
+    pub fn attestations_page(
+        &self,
+        filter: &AttestationFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Value>, Option<String>)> {
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::InvalidArgument(format!(
+                "limit must be 1 to {MAX_PAGE}, not {limit}"
+            )));
+        }
+        let after = match cursor {
+            None => 0,
+            Some(c) => c
+                .strip_prefix(CURSOR_PREFIX)
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!("cursor {c:?} was not returned by a page"))
+                })?,
+        };
+        let (records, next) = self.store.attestations_page(filter, after, limit)?;
+        Ok((
+            records
+                .into_iter()
+                .map(|r| Arc::unwrap_or_clone(r.record))
+                .collect(),
+            next.map(|n| format!("{CURSOR_PREFIX}{n}")),
+        ))
+    }
+
+    /// Verifies every chain in this engine's store, each against its own signer, which must be
+    /// one of `trusted_signers` (did:key): every record's hash and signature, and each chain's
+    /// order and continuity from its first record. Engines restarted without a configured
+    /// signing key each start a chain with a new key: trust each of those keys (or configure
+    /// one). Returns `{records, chains: [{chain, signer, records, first_seq, last_seq}]}`;
+    /// fails on the first record that does not verify (`ATTESTATION_*` / `CHAIN_*`), or with
+    /// `ATTESTATION_KEY` for a chain signed by a key not in the set.
+    pub fn verify_store(&self, trusted_signers: &[String]) -> Result<Value> {
+        let mut chains: Vec<String> = Vec::new();
+        let mut cursor: Option<String> = None;
+        // The chain ids, in order of first appearance (paged: the store may be large).
+        loop {
+            let (page, next) =
+                self.attestations_page(&AttestationFilter::default(), cursor.as_deref(), MAX_PAGE)?;
+            for r in &page {
+                let chain = r
+                    .pointer("/body/chain")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        Error::AttestationMalformed("a record without body.chain".into())
+                    })?;
+                if !chains.iter().any(|c| c == chain) {
+                    chains.push(chain.to_string());
+                }
+            }
+            match next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        let mut total = 0usize;
+        let mut out = Vec::with_capacity(chains.len());
+        for chain in chains {
+            let records = self.attestations(&AttestationFilter {
+                chain: Some(chain.clone()),
+                ..AttestationFilter::default()
+            })?;
+            let signer = records
+                .first()
+                .and_then(|r| r.get("kid"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if !trusted_signers.iter().any(|t| *t == signer) {
+                return Err(Error::AttestationKey(format!(
+                    "chain {chain} is signed by {signer}, which is not among the trusted signers"
+                )));
+            }
+            attestation::verify_chain(&records, &signer)?;
+            let seq = |r: Option<&Value>| r.and_then(|r| r.pointer("/body/seq")).cloned();
+            total += records.len();
+            out.push(json!({
+                "chain": chain, "signer": signer, "records": records.len(),
+                "first_seq": seq(records.first()), "last_seq": seq(records.last()),
+            }));
+        }
+        Ok(json!({ "records": total, "chains": out }))
     }
 
     /// Counters matching `filter` with their current usage.

@@ -447,6 +447,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         record: &StoredRecord,
     ) -> Result<Option<ApprovalState>>;
 
+    /// One page of the records matching `filter` (its `limit` aside), oldest first: at most
+    /// `limit` records after the first `after`, and the position of the next page if there are
+    /// more. Positions count records matching the filter; records are appended, never moved, so
+    /// a position stays valid while records are added. The default pages over
+    /// [`Store::attestations`]; a backend may answer from an index.
+    fn attestations_page(
+        &self,
+        filter: &AttestationFilter,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<StoredRecord>, Option<u64>)> {
+        let all = self.attestations(&AttestationFilter {
+            limit: None,
+            ..filter.clone()
+        })?;
+        let skip = usize::try_from(after).unwrap_or(usize::MAX);
+        let total = all.len();
+        let page: Vec<StoredRecord> = all.into_iter().skip(skip).take(limit).collect();
+        let end = skip.saturating_add(page.len());
+        let next = (end < total).then(|| u64::try_from(end).unwrap_or(u64::MAX));
+        Ok((page, next))
+    }
+
     /// Releases the store's connections and file handles now, rather than when the last
     /// reference is dropped (a garbage-collected host may hold an engine for long). Every later
     /// call fails with `STORE_UNAVAILABLE`; closing twice is harmless. The default has nothing
