@@ -3,6 +3,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, createPrivateKey, generateKeyPairSync, sign } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 import { passgate, Engine, Issuer, signToken, b64u } from './helpers.mjs'
 
@@ -106,4 +109,37 @@ test('records cut from the end of a chain are detected with a signed chain head'
   assert.equal(passgate.verifyChain(records, engine.signerDid, head), true)
   assert.equal(passgate.verifyChain(records.slice(0, -1), engine.signerDid), true)
   assert.throws(() => passgate.verifyChain(records.slice(0, -1), engine.signerDid, head), { code: 'CHAIN_GAP' })
+})
+
+test('the audit of a store survives restarts, pages, and a closed engine refuses to touch it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'passgate-audit-'))
+  try {
+    const issuer = Issuer.generate()
+    const policy = { version: 1, gates: { pay: { require: ['pay'] } } }
+    const store = `sqlite://${join(dir, 'audit.db')}`
+    const token = issuer.issuePassport({ agentId: 'a', permissions: ['pay'] }).token
+    const signers = []
+    for (let life = 0; life < 2; life++) {
+      const engine = new Engine({ policy, trustedIssuers: [issuer.did], store })
+      assert.equal(engine.enforce({ gate: 'pay', passport: token, payload: {} }).allowed, true)
+      signers.push(engine.signerDid)
+      engine.close()
+      engine.close()
+      assert.throws(() => engine.enforce({ gate: 'pay', passport: token, payload: {} }), { code: 'STORE_UNAVAILABLE' })
+    }
+    const engine = new Engine({ policy, trustedIssuers: [issuer.did], store })
+    const report = engine.verifyStore(signers)
+    assert.equal(report.records, 2)
+    assert.equal(report.chains.length, 2)
+    assert.throws(() => engine.verifyStore(signers.slice(0, 1)), { code: 'ATTESTATION_KEY' })
+    const first = engine.attestationsPage({}, { limit: 1 })
+    assert.equal(first.records.length, 1)
+    const second = engine.attestationsPage(null, { cursor: first.nextCursor, limit: 1 })
+    assert.equal(second.nextCursor, null)
+    assert.deepEqual([...first.records, ...second.records], engine.attestations())
+    assert.throws(() => engine.attestationsPage({}, { cursor: 'forged' }), { code: 'INVALID_ARGUMENT' })
+    engine.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })

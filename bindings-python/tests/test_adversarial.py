@@ -224,3 +224,33 @@ def test_a_forked_child_cannot_use_its_parents_engine(tmp_path: Any) -> None:
     assert len(records) == 3
     for chain in {r["body"]["chain"] for r in records}:
         assert passgate.verify_chain([r for r in records if r["body"]["chain"] == chain], engine.signer_did)
+
+
+def test_the_audit_of_a_store_survives_restarts_and_close(tmp_path: Any) -> None:
+    """Two lives of an engine on one SQLite file, each with its own key (no signing_key): each
+    chain verifies against its own signer with verify_store; paging returns every record once;
+    a closed engine refuses to touch the store."""
+    issuer = passgate.Issuer.generate()
+    policy = {"version": 1, "gates": {"pay": {"require": ["pay"]}}}
+    store = f"sqlite://{tmp_path / 'audit.db'}"
+    token = issuer.issue_passport("a", permissions=["pay"]).token
+    signers = []
+    for _ in range(2):
+        with passgate.Engine(policy, trusted_issuers=[issuer.did], store=store) as engine:
+            assert engine.enforce("pay", token, {}).allowed
+            signers.append(engine.signer_did)
+        with pytest.raises(passgate.StoreError):
+            engine.enforce("pay", token, {})
+    engine = passgate.Engine(policy, trusted_issuers=[issuer.did], store=store)
+    report = engine.verify_store(signers)
+    assert report["records"] == 2 and len(report["chains"]) == 2
+    with pytest.raises(passgate.AttestationError) as info:
+        engine.verify_store(signers[:1])
+    assert info.value.code == "ATTESTATION_KEY"
+    first = engine.attestations_page(limit=1)
+    assert len(first["records"]) == 1 and first["next_cursor"]
+    second = engine.attestations_page(limit=1, cursor=first["next_cursor"])
+    assert second["next_cursor"] is None
+    assert first["records"] + second["records"] == engine.attestations()
+    with pytest.raises(passgate.InputError):
+        engine.attestations_page(cursor="forged")

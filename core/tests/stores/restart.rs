@@ -102,6 +102,53 @@ fn survives(url: &str) {
         )
         .unwrap();
     assert_eq!(state[0].used, Decimal::from(100));
+
+    // The whole store verifies with both lives' keys, each chain against its own signer; with
+    // only this life's key, the first life's chain is refused as signed by an untrusted key.
+    let old_did = said["did"].as_str().unwrap().to_string();
+    let report = engine
+        .verify_store(&[old_did.clone(), engine.signer_did().to_string()])
+        .unwrap();
+    assert_eq!(report["records"], 6);
+    assert_eq!(report["chains"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        engine
+            .verify_store(&[engine.signer_did().to_string()])
+            .unwrap_err()
+            .code(),
+        "ATTESTATION_KEY"
+    );
+    // Paging: every record once, in order, in pages of 4; a forged cursor is refused.
+    let (mut seen, mut cursor) = (Vec::new(), None);
+    loop {
+        let (page, next) = engine
+            .attestations_page(&AttestationFilter::default(), cursor.as_deref(), 4)
+            .unwrap();
+        assert!(page.len() <= 4);
+        seen.extend(page);
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, engine.attestations(&AttestationFilter::default()).unwrap());
+    assert_eq!(seen.len(), 6);
+    for bad in ["", "7", "c1.x", "c1.-1"] {
+        assert_eq!(
+            engine
+                .attestations_page(&AttestationFilter::default(), Some(bad), 4)
+                .unwrap_err()
+                .code(),
+            "INVALID_ARGUMENT"
+        );
+    }
+    assert_eq!(
+        engine
+            .attestations_page(&AttestationFilter::default(), None, 0)
+            .unwrap_err()
+            .code(),
+        "INVALID_ARGUMENT"
+    );
 }
 
 #[test]
