@@ -148,9 +148,11 @@ async def test_desktop_scenario(name: str, tmp_path: Path) -> None:
             assert {"amount", "currency", "to"} <= set(send.input_schema["properties"])
 
             # d. operator tools are refused by role, whatever the agent tries.
-            for tool, args in [("reset_cumulative_state", {}), ("approve", {"evaluation_id": "x"}),
-                               ("issue_passport", {"agent_id": "me", "permissions": ["*"]}),
-                               ("get_attestations", {})]:  # fmt: skip
+            attempts: list[tuple[str, dict[str, Any]]] = [
+                ("reset_cumulative_state", {}), ("approve", {"evaluation_id": "x"}),
+                ("issue_passport", {"agent_id": "me", "permissions": ["*"]}), ("get_attestations", {}),
+            ]  # fmt: skip
+            for tool, args in attempts:
                 r = await agent.call_tool(tool, args)
                 assert r.is_error and payload(r)["error"]["code"] == "FORBIDDEN", text(r)
                 assert "operator" in payload(r)["error"]["message"]
