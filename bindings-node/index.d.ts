@@ -353,6 +353,21 @@ export declare class Engine {
   /** The did:key this engine signs attestations with (pass it to `verifyChain`). */
   get signerDid(): string
   /**
+   * One page of the attestation records (every chain), oldest first: `filter` as for
+   * `attestations` (its `limit` ignored), at most `page.limit` (1–10,000, default 100) records
+   * from `page.cursor` (absent: the first page). Returns `{records, nextCursor}`; pass
+   * `nextCursor` back for the next page (`null` after the last).
+   */
+  attestationsPage(filter?: AttestationFilter | null, page?: { cursor?: string | null; limit?: number }): { records: AttestationRecord[]; nextCursor: string | null }
+  /**
+   * Verifies every chain of the store, each against its own signer, which must be one of
+   * `trustedSigners` (did:key): after restarts, each engine without a configured signing key
+   * wrote a chain with a new key. Returns `{records, chains: [{chain, signer, records,
+   * first_seq, last_seq}]}`; throws (`ATTESTATION_*`, `CHAIN_*`) on the first record that does
+   * not verify or a chain signed by an untrusted key.
+   */
+  verifyStore(trustedSigners: Array<string>): { records: number; chains: Array<{ chain: string; signer: string; records: number; first_seq: number; last_seq: number }> }
+  /**
    * Closes the engine's store now (SQLite connections and file handles) instead of when the
    * garbage collector frees the engine: every later call that touches the store throws
    * `STORE_UNAVAILABLE`. Closing twice is harmless.
@@ -509,6 +524,12 @@ export declare class Issuer {
    * the result, once (`privateKey`).
    */
   issuePassport(options: PassportOptions): IssuedPassport
+}
+
+/** The page of `attestationsPage`. */
+export interface AttestationPage {
+  cursor?: string
+  limit?: number
 }
 
 /** Every built-in constraint type with the JSON Schema of its parameters. */

@@ -19,7 +19,7 @@ export declare class PassportError extends PassgateError {}
 export declare class InputError extends PassgateError {}
 /** `IDEMPOTENCY_CONFLICT`. */
 export declare class IdempotencyConflictError extends PassgateError {}
-/** `STORE_UNAVAILABLE`. */
+/** `STORE_UNAVAILABLE`; `PROCESS_FORKED` (an engine used in a `fork()`ed child of the process that built it). */
 export declare class StoreError extends PassgateError {}
 /** `ATTESTATION_*`, `CHAIN_*`. */
 export declare class AttestationError extends PassgateError {}

@@ -35,7 +35,7 @@ const FAMILIES = {
     'FORBIDDEN',
   ],
   IdempotencyConflictError: ['IDEMPOTENCY_CONFLICT'],
-  StoreError: ['STORE_UNAVAILABLE'],
+  StoreError: ['STORE_UNAVAILABLE', 'PROCESS_FORKED'],
   AttestationError: [
     'ATTESTATION_MALFORMED',
     'ATTESTATION_HASH',

@@ -77,7 +77,9 @@ test('every error code is triggered from Node', () => {
   const e2 = new Engine({ signingKey: key.secret })
   saw(() => passgate.verifyChain([e1.recordAttestation('x'), e2.recordAttestation('x')], key.did), 'CHAIN_MISMATCH')
 
-  const all = passgate.errorCodes().filter((c) => c !== 'INTERNAL')
+  // PROCESS_FORKED needs a fork() after building an engine, which Node cannot do: the Python
+  // suite triggers it (test_adversarial, os.fork).
+  const all = passgate.errorCodes().filter((c) => c !== 'INTERNAL' && c !== 'PROCESS_FORKED')
   assert.deepEqual(all.filter((c) => !seen.has(c)), [], 'codes never triggered')
 })
 

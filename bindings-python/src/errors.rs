@@ -62,7 +62,8 @@ class IdempotencyConflict(PassgateError):
 
 class StoreError(PassgateError):
     '''The state store failed or could not be reached; nothing was admitted
-    (``STORE_UNAVAILABLE``).'''
+    (``STORE_UNAVAILABLE``), or the engine was built in another process: this is a ``fork()``ed
+    child (``PROCESS_FORKED``; build the engine after forking).'''
 
     __module__ = 'passgate'
 
@@ -127,7 +128,7 @@ fn family(code: &str) -> usize {
         | "FORBIDDEN" => 3,
         c if c.starts_with("HOLD_") || c.starts_with("APPROVAL_") => 3,
         "IDEMPOTENCY_CONFLICT" => 4,
-        "STORE_UNAVAILABLE" => 5,
+        "STORE_UNAVAILABLE" | "PROCESS_FORKED" => 5,
         c if c.starts_with("ATTESTATION_") || c.starts_with("CHAIN_") => 6,
         _ => 0, // INTERNAL, and any code added later
     }

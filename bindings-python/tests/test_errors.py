@@ -46,7 +46,7 @@ FAMILY = {
     "APPROVAL_UNKNOWN": InputError,
     "APPROVAL_CLOSED": InputError,
     "FORBIDDEN": InputError,
-    "PROCESS_FORKED": PassgateError,
+    "PROCESS_FORKED": StoreError,
     "IDEMPOTENCY_CONFLICT": IdempotencyConflict,
     "STORE_UNAVAILABLE": StoreError,
     "ATTESTATION_MALFORMED": AttestationError,

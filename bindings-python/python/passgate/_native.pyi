@@ -57,7 +57,7 @@ class IdempotencyConflict(PassgateError):
     """``IDEMPOTENCY_CONFLICT``."""
 
 class StoreError(PassgateError):
-    """``STORE_UNAVAILABLE``."""
+    """``STORE_UNAVAILABLE``, ``PROCESS_FORKED``."""
 
 class AttestationError(PassgateError):
     """``ATTESTATION_*``, ``CHAIN_*``."""
