@@ -16,6 +16,7 @@ mod crash;
 mod differential;
 mod engine_suite;
 mod failures;
+mod redis_keys;
 mod restart;
 mod support;
 mod workers;
@@ -71,6 +72,7 @@ all_backends!(
     fixed_windows_never_move_backwards,
     sliding_windows_are_exact,
     sliding_windows_with_a_clock_that_steps_back,
+    sliding_usage_is_zero_long_after_its_window,
     forever_counters_never_reset,
     all_or_nothing,
     idempotency_replays_before_bounds,

@@ -119,6 +119,11 @@ impl RedisServer {
         self.spawn();
     }
 
+    /// A raw command's reply, converted (for inspection: `KEYS`, `PEXPIRETIME`, `CONFIG GET`).
+    pub fn query<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
+        redis::from_redis_value(self.cmd(args)).unwrap()
+    }
+
     /// A raw command (for SCRIPT FLUSH, inspection).
     pub fn cmd(&self, args: &[&str]) -> redis::Value {
         let client = redis::Client::open(format!("redis://127.0.0.1:{}/0", self.port)).unwrap();

@@ -45,8 +45,10 @@
 //!
 //! Windowed counters expire: a fixed window's key lives until its window ends, a sliding one
 //! until its newest entry leaves the window — each extended to outlive any open hold on it, plus
-//! a minute's grace for clock skew between engines. An expired counter is simply gone (the memory
-//! and SQLite stores keep it listed with usage 0). Idempotency records expire with their TTL;
+//! a minute's grace for clock skew between engines. A sliding counter and its log always carry one
+//! expiry (every write sets the log's to the counter's), and a counter whose log is gone reports
+//! no usage: its sum is only ever the sum of its log's entries. An expired counter is simply gone
+//! (the memory and SQLite stores keep it listed with usage 0). Idempotency records expire with their TTL;
 //! closed holds and resolved approvals are kept 7 days; attestations and revocations forever.
 //!
 //! # Consistency, and what a failover can lose

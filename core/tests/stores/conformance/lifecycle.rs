@@ -193,7 +193,7 @@ pub fn approvals_are_single_use(s: &dyn Store) {
     assert_eq!(out, unavailable("unknown"));
 }
 
-fn hold(id: &str, created: i64, expires: i64, ops: Vec<HeldOp>) -> HoldRecord {
+pub(crate) fn hold(id: &str, created: i64, expires: i64, ops: Vec<HeldOp>) -> HoldRecord {
     HoldRecord {
         id: id.into(),
         evaluation_id: format!("evl_{id}"),
@@ -207,7 +207,7 @@ fn hold(id: &str, created: i64, expires: i64, ops: Vec<HeldOp>) -> HoldRecord {
     }
 }
 
-fn take_hold(s: &dyn Store, c: &Chain, h: &HoldRecord) -> CommitOutcome {
+pub(crate) fn take_hold(s: &dyn Store, c: &Chain, h: &HoldRecord) -> CommitOutcome {
     let ops: Vec<CounterOp> = h.ops.iter().map(|o| o.op.clone()).collect();
     let r = c.record(h.created_ms, Some("g"), Some("a"), "allow");
     let out = s
@@ -228,7 +228,7 @@ fn take_hold(s: &dyn Store, c: &Chain, h: &HoldRecord) -> CommitOutcome {
     out
 }
 
-fn resolve(
+pub(crate) fn resolve(
     s: &dyn Store,
     c: &Chain,
     id: &str,
