@@ -461,8 +461,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
 /// Opens a store from its URL: `memory:` (also the empty string), `sqlite:///path/to/file.db`
 /// (options `?durability=normal|full&busy_timeout_ms=N`), `redis://[:password@]host:port/db`
-/// (options `?prefix=pg&timeout_ms=N&pool=N`). The URL string is all a binding passes, so it
-/// works the same from Rust, Python and Node.
+/// (options `?prefix=pg&timeout_ms=N&pool=N&allow_eviction=0|1`; a server whose
+/// `maxmemory-policy` is not `noeviction` is refused unless `allow_eviction=1`). The URL string
+/// is all a binding passes, so it works the same from Rust, Python and Node.
 ///
 /// ```
 /// let store = passgate::store::open("memory:").unwrap();
