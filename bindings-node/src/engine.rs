@@ -222,7 +222,7 @@ impl Engine {
     /// This engine's attestation chain id.
     #[napi(getter)]
     pub fn chain_id(&self) -> String {
-        self.inner.chain_id().to_string()
+        self.inner.chain_id()
     }
 
     // `enforce`, `dryRun` and their async forms take two more, untyped arguments, for

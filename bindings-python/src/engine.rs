@@ -546,9 +546,10 @@ impl PyEngine {
         self.inner.signer_did()
     }
 
-    /// This engine's own chain id (each engine writes one chain).
+    /// This engine's own chain id (each engine writes one chain; it moves to a new one, starting
+    /// with a `chain.break` record, if its store loses records it had acknowledged).
     #[getter]
-    fn chain_id(&self) -> &str {
+    fn chain_id(&self) -> String {
         self.inner.chain_id()
     }
 

@@ -58,6 +58,14 @@ pub enum Error {
     /// The state store could not be reached or failed; nothing was admitted.
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
+    /// A store refused a record whose `seq` does not follow its chain's stored tail `tail`;
+    /// nothing was written. Code `STORE_UNAVAILABLE`: the engine reads its tail back, and if the
+    /// store lost records it had acknowledged, starts a new chain (`chain.break`).
+    #[error(
+        "store unavailable: chain {chain}: record seq {seq} does not follow the stored tail \
+         {tail}; nothing was written"
+    )]
+    ChainConflict { chain: String, seq: u64, tail: u64 },
     /// A key, secret or did:key could not be decoded.
     #[error("key invalid: {0}")]
     KeyInvalid(String),
@@ -125,7 +133,7 @@ impl Error {
             Error::PayloadInvalid { .. } => "PAYLOAD_INVALID",
             Error::LimitExceeded(_) => "LIMIT_EXCEEDED",
             Error::IdempotencyConflict(_) => "IDEMPOTENCY_CONFLICT",
-            Error::StoreUnavailable(_) => "STORE_UNAVAILABLE",
+            Error::StoreUnavailable(_) | Error::ChainConflict { .. } => "STORE_UNAVAILABLE",
             Error::KeyInvalid(_) => "KEY_INVALID",
             Error::AttestationMalformed(_) => "ATTESTATION_MALFORMED",
             Error::AttestationHash(_) => "ATTESTATION_HASH",

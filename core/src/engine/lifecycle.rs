@@ -166,7 +166,7 @@ impl Engine {
             amounts,
             record: &stored,
         });
-        let outcome = super::unsure_on_error(&mut tail, outcome)?;
+        let outcome = self.after_write(&mut tail, outcome)?;
         match outcome {
             HoldOutcome::Resolved => {
                 tail.advance(hash);
@@ -314,7 +314,7 @@ impl Engine {
         let found = self
             .store
             .approval_resolve(&request.evaluation_id, to, &stored);
-        match super::unsure_on_error(&mut tail, found)? {
+        match self.after_write(&mut tail, found)? {
             Some(ApprovalState::Pending) => {
                 tail.advance(hash);
                 Ok(Arc::unwrap_or_clone(stored.record))

@@ -27,8 +27,11 @@
 //!   never turns into an allow.
 //! - Records are returned oldest first; each engine writes its own chain, so a backend never has to
 //!   order two writers' appends to one chain. Durable backends refuse a record whose `seq` does not
-//!   follow its chain's stored tail (an error), and [`Store::chain_tail`] lets an engine whose
-//!   write ended without a known outcome read its tail back — so a chain never forks.
+//!   follow its chain's stored tail ([`Error::ChainConflict`]), and
+//!   [`Store::chain_tail`] lets an engine whose write ended without a known outcome read its tail
+//!   back — so a chain never forks. A store found *behind* what an engine committed (a flush, a
+//!   failover without persistence, a restored backup) is never written on: the engine starts a new
+//!   chain whose first record, `chain.break`, names the old chain and both tails.
 
 mod memory;
 pub mod redis;

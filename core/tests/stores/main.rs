@@ -10,6 +10,7 @@
     clippy::indexing_slicing
 )] // test helpers
 
+mod chain_break;
 mod concurrency;
 mod conformance;
 mod crash;

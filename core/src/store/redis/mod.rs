@@ -507,11 +507,17 @@ fn bad_reply(script: &str, reply: &[String]) -> Error {
 
 /// The reply `{'chain', last}`: this record does not follow its chain's stored tail.
 fn chain_conflict(r: &StoredRecord, last: &str) -> Error {
-    Error::StoreUnavailable(format!(
-        "chain {}: record seq {} does not follow the stored tail {last} (an earlier write's \
-         outcome was unknown); the engine re-reads its tail",
-        r.chain, r.seq
-    ))
+    match last.parse::<u64>() {
+        Ok(tail) => Error::ChainConflict {
+            chain: r.chain.clone(),
+            seq: r.seq,
+            tail,
+        },
+        Err(_) => Error::StoreUnavailable(format!(
+            "chain {}: record seq {} does not follow the stored tail {last:?}",
+            r.chain, r.seq
+        )),
+    }
 }
 
 #[cfg(test)]
