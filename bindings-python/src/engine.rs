@@ -470,10 +470,14 @@ impl PyEngine {
         to_py(py, &v)
     }
 
-    /// Releases every hold past its TTL now (the engine also does it as it goes); returns how
-    /// many were released.
-    fn expire_holds(&self, py: Python<'_>) -> PyResult<u64> {
-        let v = self.seam(py, "expire_holds", Value::Null)?;
+    /// Expires at most `limit` holds past their TTL (all that are due with `None`), settling each
+    /// at its reserved amounts (only `concurrency` slots are freed); returns how many it expired.
+    /// `enforce` expires at most 64 per call, once a second: call this from a timer (a background
+    /// sweeper) when holds may go unsettled. A stored hold that cannot be read is skipped (logged)
+    /// and never stalls the sweep.
+    #[pyo3(signature = (limit=None))]
+    fn expire_holds(&self, py: Python<'_>, limit: Option<u64>) -> PyResult<u64> {
+        let v = self.seam(py, "expire_holds", json!({ "limit": limit }))?;
         unwrap_single(v, Value::is_u64)
             .as_u64()
             .ok_or_else(|| Error::Internal("expire_holds: no count".into()))

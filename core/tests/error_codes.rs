@@ -13,8 +13,8 @@ use std::sync::Arc;
 use passgate::seam;
 use passgate::store::{
     ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
-    CounterOp, CounterState, HoldOutcome, HoldRecord, HoldResolution, IdempotencyRecord, Store,
-    StoredRecord,
+    CounterOp, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution, IdempotencyRecord,
+    Store, StoredRecord,
 };
 use passgate::{Engine, Error, Issuer, PassportRequest};
 use rust_decimal::Decimal;
@@ -67,7 +67,10 @@ impl Store for DeadStore {
     fn hold_resolve(&self, _: &HoldResolution<'_>) -> passgate::Result<HoldOutcome> {
         down()
     }
-    fn holds_due(&self, _: i64, _: usize) -> passgate::Result<Vec<HoldRecord>> {
+    fn holds_due(&self, _: i64, _: usize) -> passgate::Result<Vec<DueHold>> {
+        down()
+    }
+    fn hold_quarantine(&self, _: &str) -> passgate::Result<bool> {
         down()
     }
     fn approval_get(&self, _: &str) -> passgate::Result<Option<ApprovalRecord>> {

@@ -186,7 +186,7 @@ fn holds_expire_lazily_and_explicitly_with_policy_and_gate_ttls() {
     // The gate's 30 s TTL passes first: expired, it keeps its reservation (a host that never
     // settles gets nothing for free).
     f.clock.advance_ms(31_000);
-    assert_eq!(f.engine.expire_holds().unwrap(), 1);
+    assert_eq!(f.engine.expire_holds(usize::MAX).unwrap(), 1);
     assert_eq!(
         f.engine.settle(&fast, None).unwrap_err().code(),
         "HOLD_CLOSED"
@@ -315,7 +315,7 @@ proptest! {
                 settled += reserved; // expired meanwhile, at its reservation
             }
         }
-        f.engine.expire_holds().unwrap();
+        f.engine.expire_holds(usize::MAX).unwrap();
         let used: Decimal = f.used("budget").parse().unwrap();
         prop_assert_eq!(used, Decimal::from(settled));
     }
@@ -336,7 +336,7 @@ fn holds_never_settled_never_refund_their_counts() {
         admitted += usize::from(f.hold(30).allowed);
         // Past every TTL: the next enforce (or the sweeper) expires what is open.
         f.clock.advance_ms(11 * 60_000);
-        f.engine.expire_holds().unwrap();
+        f.engine.expire_holds(usize::MAX).unwrap();
     }
     assert_eq!(admitted, 2, "two a day");
     assert_eq!(f.used("daily"), "2");

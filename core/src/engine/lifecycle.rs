@@ -14,13 +14,16 @@ use crate::error::{Error, Result};
 use crate::ids::random_id;
 use crate::json;
 use crate::store::{
-    ApprovalState, AttestationFilter, HoldOutcome, HoldRecord, HoldResolution, HoldState,
+    ApprovalState, AttestationFilter, DueHold, HoldOutcome, HoldRecord, HoldResolution, HoldState,
     SettleRule,
 };
 
 /// How often `enforce` looks for expired holds, at most.
 const SWEEP_EVERY_MS: i64 = 1000;
-/// How many expired holds one sweep releases.
+/// The most due holds one `enforce` looks at (it expires them inline, before deciding): the
+/// rest wait for the next sweep or for a host's background sweeper ([`Engine::expire_holds`]).
+pub const INLINE_SWEEP_LIMIT: usize = 64;
+/// How many due holds are fetched from the store at a time.
 const SWEEP_BATCH: usize = 256;
 
 impl Engine {
@@ -59,17 +62,48 @@ impl Engine {
         )
     }
 
-    /// Expires every hold whose TTL has passed (`enforce` also does this, lazily); returns how
-    /// many it expired. An expired hold is **settled at its reserved amounts** — rate limits and
-    /// quotas keep their count, spend keeps the reservation — and only `concurrency` slots are
-    /// freed: a host that never settles never gets calls for free. `release` is the explicit
-    /// "the action did not happen".
-    pub fn expire_holds(&self) -> Result<usize> {
+    /// Expires at most `limit` holds whose TTL has passed, oldest first, and returns how many it
+    /// expired (`usize::MAX`: all that are due). An expired hold is **settled at its reserved
+    /// amounts** — rate limits and quotas keep their count, spend keeps the reservation — and
+    /// only `concurrency` slots are freed: a host that never settles never gets calls for free.
+    /// `release` is the explicit "the action did not happen".
+    ///
+    /// `enforce` expires due holds too, but at most [`INLINE_SWEEP_LIMIT`] per call and once a
+    /// second, so a backlog never lands on one request; a host with many holds (or little
+    /// traffic) calls this from a timer — its background sweeper:
+    ///
+    /// ```
+    /// # use passgate::{Engine, Issuer};
+    /// # let engine = Engine::builder().policy_json(r#"{"version": 1, "gates": {}}"#).build().unwrap();
+    /// // Every few seconds, on a thread or task of the host's:
+    /// while engine.expire_holds(1000).unwrap() == 1000 {}
+    /// ```
+    ///
+    /// A stored hold that cannot be read (a corrupt row) is skipped on its own — logged
+    /// (`log::warn!`) and taken out of the open holds, its counters left at the reservation —
+    /// and never stalls the sweep. So is a hold whose expiry fails for a reason of its own; a
+    /// store failure stops the sweep with its error.
+    pub fn expire_holds(&self, limit: usize) -> Result<usize> {
+        self.sweep(limit).map(|(expired, _)| expired)
+    }
+
+    /// Looks at up to `limit` due holds; returns (expired, looked at).
+    fn sweep(&self, limit: usize) -> Result<(usize, usize)> {
         let now = self.clock.now_ms();
-        let mut n = 0;
-        loop {
-            let due = self.store.holds_due(now, SWEEP_BATCH)?;
-            for hold in &due {
+        let (mut expired, mut seen) = (0, 0);
+        while seen < limit {
+            let batch = (limit - seen).min(SWEEP_BATCH);
+            let due = self.store.holds_due(now, batch)?;
+            let fetched = due.len();
+            for d in due {
+                seen += 1;
+                let hold = match d {
+                    DueHold::Hold(h) => h,
+                    DueHold::Unreadable { id, reason } => {
+                        self.skip_hold(&id, &reason)?;
+                        continue;
+                    }
+                };
                 let kept: Vec<Decimal> = hold
                     .ops
                     .iter()
@@ -78,20 +112,37 @@ impl Engine {
                         SettleRule::Keep | SettleRule::Actual { .. } => h.op.amount,
                     })
                     .collect();
-                match self.resolve_hold(hold, HoldState::Expired, &kept) {
-                    Ok(_) => n += 1,
+                match self.resolve_hold(&hold, HoldState::Expired, &kept) {
+                    Ok(_) => expired += 1,
                     // Another engine closed it meanwhile.
-                    Err(Error::HoldClosed(_)) => {}
-                    Err(e) => return Err(e),
+                    Err(Error::HoldClosed(_) | Error::HoldUnknown(_)) => {}
+                    // The store failing (or a chain break found on the way) stops the sweep.
+                    Err(e @ (Error::StoreUnavailable(_) | Error::ChainConflict { .. })) => {
+                        return Err(e)
+                    }
+                    // Anything else is this hold's own problem: it must not stall the rest.
+                    Err(e) => self.skip_hold(&hold.id, &e.to_string())?,
                 }
             }
-            if due.len() < SWEEP_BATCH {
-                return Ok(n);
+            if fetched < batch {
+                break;
             }
         }
+        Ok((expired, seen))
     }
 
-    /// Called by `enforce`: expires due holds at most once a second.
+    /// Takes a hold that cannot be expired out of the open holds, and says so.
+    fn skip_hold(&self, id: &str, reason: &str) -> Result<()> {
+        log::warn!(
+            "passgate: hold {id} cannot be expired ({reason}); skipped and taken out of the open \
+             holds, its counters left at the reservation"
+        );
+        self.store.hold_quarantine(id)?;
+        Ok(())
+    }
+
+    /// Called by `enforce`: expires at most [`INLINE_SWEEP_LIMIT`] due holds, at most once a
+    /// second.
     pub(super) fn expire_due(&self, now: i64) -> Result<()> {
         let next = self.next_sweep_ms.load(Ordering::Relaxed);
         if now < next
@@ -107,7 +158,7 @@ impl Engine {
         {
             return Ok(());
         }
-        self.expire_holds().map(|_| ())
+        self.sweep(INLINE_SWEEP_LIMIT).map(|_| ())
     }
 
     fn open_hold(&self, hold_id: &str) -> Result<HoldRecord> {

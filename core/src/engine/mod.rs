@@ -18,6 +18,7 @@ mod request;
 pub use request::Request;
 
 pub use evaluate::{agent_scope, CAVEAT_REGEX_MAX_LEN, CAVEAT_REGEX_SIZE_LIMIT};
+pub use lifecycle::INLINE_SWEEP_LIMIT;
 
 use evaluate::{
     compile_caveat, evaluate, finish, ops, ApprovalNeed, Caller, Caveat, Evaluation, Inputs,

@@ -161,6 +161,24 @@ pub struct HoldRecord {
     pub state: HoldState,
 }
 
+/// An open hold found due by [`Store::holds_due`]: the hold, or the id of one whose stored row
+/// cannot be read (corrupt, of the wrong type, gone from under its index entry).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DueHold {
+    Hold(HoldRecord),
+    Unreadable { id: String, reason: String },
+}
+
+impl DueHold {
+    /// The hold's id.
+    pub fn id(&self) -> &str {
+        match self {
+            DueHold::Hold(h) => &h.id,
+            DueHold::Unreadable { id, .. } => id,
+        }
+    }
+}
+
 /// Settling, releasing or expiring a hold: one atomic step.
 #[derive(Debug, Clone)]
 pub struct HoldResolution<'a> {
@@ -435,8 +453,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// (an increase is checked against the bound first), closes the hold, appends the record.
     fn hold_resolve(&self, r: &HoldResolution<'_>) -> Result<HoldOutcome>;
 
-    /// Open holds whose `expires_ms` is at or before `now_ms` (at most `limit`).
-    fn holds_due(&self, now_ms: i64, limit: usize) -> Result<Vec<HoldRecord>>;
+    /// Open holds whose `expires_ms` is at or before `now_ms` (at most `limit`), by expiry then
+    /// id. A row that cannot be read comes back as [`DueHold::Unreadable`] in its place (an error
+    /// is only for the store itself failing), so one bad row never stalls a sweep.
+    fn holds_due(&self, now_ms: i64, limit: usize) -> Result<Vec<DueHold>>;
+
+    /// Takes a hold that cannot be read out of the open holds (so sweeps stop finding it); its
+    /// counters are left as they are, at the reservation. Returns whether it was listed as open.
+    fn hold_quarantine(&self, id: &str) -> Result<bool>;
 
     /// An approval request by evaluation id.
     fn approval_get(&self, evaluation_id: &str) -> Result<Option<ApprovalRecord>>;

@@ -193,14 +193,14 @@ fn run_case(other: Arc<dyn Store>, steps: Vec<Step>) -> Result<(), TestCaseError
             .holds_due(now, 100)
             .unwrap()
             .into_iter()
-            .map(|h| h.id)
+            .map(|h| h.id().to_string())
             .collect();
         let due_b: Vec<String> = sides[1]
             .store
             .holds_due(now, 100)
             .unwrap()
             .into_iter()
-            .map(|h| h.id)
+            .map(|h| h.id().to_string())
             .collect();
         prop_assert_eq!(due_a, due_b);
     }

@@ -17,6 +17,7 @@ mod crash;
 mod differential;
 mod engine_suite;
 mod failures;
+mod hold_sweeps;
 mod redis_keys;
 mod restart;
 mod support;
@@ -55,6 +56,11 @@ macro_rules! conformance {
             fn engine_one_counter_named_twice_in_a_request() {
                 let (store, _guard) = crate::support::$backend();
                 crate::engine_suite::one_counter_named_twice_in_a_request(store);
+            }
+            #[test]
+            fn engine_expire_holds_in_bounded_batches() {
+                let (store, _guard) = crate::support::$backend();
+                crate::hold_sweeps::expire_holds_in_bounded_batches(store);
             }
         }
     };

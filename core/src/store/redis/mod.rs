@@ -39,7 +39,7 @@
 //! | `{p}:tails` | hash | each chain's last `seq` |
 //! | `{p}:x:<field>:<value>` | zset | record index (`chain`, `gate`, `agent`, `decision`, `eval`, `kind`, `anon`) |
 //! | `{p}:i:<sha>` | hash | an idempotency record (`exp`, `json`), with a TTL |
-//! | `{p}:h:<hold id>` | hash | a hold (`rec`, `state`); `{p}:holds` zset of open holds by expiry |
+//! | `{p}:h:<hold id>` | hash | a hold (`rec`, `state`); `{p}:holds` zset of open holds by expiry; `{p}:holds:unreadable` set of the ids of open holds whose key could not be read (taken out of `{p}:holds`) |
 //! | `{p}:a:<evaluation id>` | hash | an approval request (`rec`, `state`, `sname`, `token`, `texp`) |
 //! | `{p}:revoked` | set | revoked passport ids |
 //!

@@ -360,7 +360,7 @@ pub fn holds_settle_release_expire(s: &dyn Store) {
         .holds_due(T0 + 300_000, 10)
         .unwrap()
         .into_iter()
-        .map(|h| h.id)
+        .map(|h| h.id().to_string())
         .collect();
     assert_eq!(due, ["hld_0", "hld_2"]);
     assert_eq!(s.holds_due(T0 + DAY, 1).unwrap().len(), 1);
@@ -376,7 +376,7 @@ pub fn holds_settle_release_expire(s: &dyn Store) {
         .holds_due(T0 + DAY, 10)
         .unwrap()
         .into_iter()
-        .map(|h| h.id)
+        .map(|h| h.id().to_string())
         .collect();
     assert_eq!(due, ["hld_2"]);
     // Expiring hld_2 after its sliding entry left the window: the fixed window (same day) gets
