@@ -99,7 +99,9 @@ pub enum Error {
     /// The hold was already settled, released or expired.
     #[error("hold closed: {0}")]
     HoldClosed(String),
-    /// A settlement above the reservation would pass a cap.
+    /// No longer produced: a settlement above the cap is recorded, with an `overrun` in its
+    /// record (see [`crate::Engine::settle`]). The code stays in [`Error::CODES`] so codes never
+    /// change meaning.
     #[error("settlement exceeds its reservation: {0}")]
     HoldExceeds(String),
     /// No escalated request with that evaluation id.

@@ -353,7 +353,7 @@ impl Store for MemoryStore {
                 let delta = *new - h.op.amount;
                 delta > Decimal::ZERO && used.checked_add(delta).is_none_or(|t| t > h.op.max)
             });
-        if over {
+        if over && r.enforce_bounds {
             return Ok(HoldOutcome::Rejected { usage });
         }
         // Adjusted copies first (all or nothing on overflow), one running copy per counter: two

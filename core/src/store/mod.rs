@@ -188,6 +188,10 @@ pub struct HoldResolution<'a> {
     pub state: HoldState,
     /// The final amount of each of the hold's ops, in order (0 gives the reservation back).
     pub amounts: &'a [Decimal],
+    /// Refuse ([`HoldOutcome::Rejected`]) an amount above its reservation that would pass its
+    /// bound. `false` records the amounts whatever the bounds: a settle whose actual cost is over
+    /// the cap (the money is already spent), flagged as an overrun in its record.
+    pub enforce_bounds: bool,
     /// The record of this step.
     pub record: &'a StoredRecord,
 }
@@ -201,8 +205,8 @@ pub enum HoldOutcome {
     Unknown,
     /// The hold was already closed; nothing changed.
     NotOpen(HoldState),
-    /// An amount above its reservation would pass a bound; nothing changed. `usage[i]` is the
-    /// current usage of op `i`.
+    /// An amount above its reservation would pass a bound (and `enforce_bounds` was set);
+    /// nothing changed. `usage[i]` is the current usage of op `i`.
     Rejected { usage: Vec<Decimal> },
 }
 
@@ -450,7 +454,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Settles, releases or expires an open hold, atomically with its record: adjusts each
     /// counter by (final amount − reserved amount) in the window the reservation was counted in
-    /// (an increase is checked against the bound first), closes the hold, appends the record.
+    /// (an increase is checked against the bound first, unless `enforce_bounds` is false),
+    /// closes the hold, appends the record.
     fn hold_resolve(&self, r: &HoldResolution<'_>) -> Result<HoldOutcome>;
 
     /// Open holds whose `expires_ms` is at or before `now_ms` (at most `limit`), by expiry then

@@ -58,6 +58,11 @@ macro_rules! conformance {
                 crate::engine_suite::one_counter_named_twice_in_a_request(store);
             }
             #[test]
+            fn engine_settle_above_the_cap_records_the_overrun() {
+                let (store, _guard) = crate::support::$backend();
+                crate::engine_suite::settle_above_the_cap_records_the_overrun(store);
+            }
+            #[test]
             fn engine_expire_holds_in_bounded_batches() {
                 let (store, _guard) = crate::support::$backend();
                 crate::hold_sweeps::expire_holds_in_bounded_batches(store);
@@ -86,6 +91,7 @@ all_backends!(
     approvals_are_single_use,
     holds_settle_release_expire,
     holds_adjust_in_their_own_window,
+    holds_settle_past_their_cap_only_when_told,
     revocation,
     attestations_filter_and_order,
     reset_and_state,

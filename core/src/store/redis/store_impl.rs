@@ -390,7 +390,8 @@ impl Store for RedisStore {
         call.arg(r.now_ms)
             .arg(r.state.as_str())
             .arg(&hold.id)
-            .arg(RETAIN_MS);
+            .arg(RETAIN_MS)
+            .arg(u8::from(r.enforce_bounds));
         call.record(k, r.record)?;
         call.arg(hold.ops.len());
         for (h, fin) in hold.ops.iter().zip(r.amounts) {
@@ -422,6 +423,7 @@ impl Store for RedisStore {
                 r.record,
                 reply.get(1).map_or("?", String::as_str),
             )),
+            Some("overflow") => Err(Error::payload("/", "counter total would overflow")),
             _ => Err(bad_reply("hold", &reply)),
         }
     }

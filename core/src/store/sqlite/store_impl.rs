@@ -352,8 +352,14 @@ impl Store for SqliteStore {
                 let delta = new
                     .checked_sub(h.op.amount)
                     .ok_or_else(|| Error::payload("/", "settled amount out of range"))?;
-                if delta > Decimal::ZERO && used.checked_add(delta).is_none_or(|t| t > h.op.max) {
-                    return Ok((false, HoldOutcome::Rejected { usage }));
+                let total = used.checked_add(delta);
+                if delta > Decimal::ZERO && total.is_none_or(|t| t > h.op.max) {
+                    if r.enforce_bounds {
+                        return Ok((false, HoldOutcome::Rejected { usage }));
+                    }
+                    if total.is_none() {
+                        return Err(Error::payload("/", "counter total would overflow"));
+                    }
                 }
                 deltas.push(delta);
             }

@@ -236,6 +236,18 @@ pub(crate) fn resolve(
     state: HoldState,
     amounts: &[&str],
 ) -> HoldOutcome {
+    resolve_with(s, c, id, now, state, amounts, true)
+}
+
+pub(crate) fn resolve_with(
+    s: &dyn Store,
+    c: &Chain,
+    id: &str,
+    now: i64,
+    state: HoldState,
+    amounts: &[&str],
+    enforce_bounds: bool,
+) -> HoldOutcome {
     let amounts: Vec<Decimal> = amounts.iter().map(|a| d(a)).collect();
     let r = c.event(now, &format!("hold.{}", state.as_str()));
     let out = s
@@ -244,6 +256,7 @@ pub(crate) fn resolve(
             now_ms: now,
             state,
             amounts: &amounts,
+            enforce_bounds,
             record: &r,
         })
         .unwrap();
@@ -451,4 +464,58 @@ pub fn holds_adjust_in_their_own_window(s: &dyn Store) {
         .counters(&CounterFilter::default(), T0 + DAY + 8)
         .unwrap()
         .is_empty());
+}
+
+/// A settle told not to enforce bounds (an overrun the engine flags in its record) records an
+/// amount past the cap, in every kind of window; told to enforce them, the same settle is refused.
+pub fn holds_settle_past_their_cap_only_when_told(s: &dyn Store) {
+    let c = Chain::new("c1");
+    let held = |name: &str, window: WindowKind| HeldOp {
+        op: op(name, window, "60", "100"),
+        settle: SettleRule::Actual {
+            field: "/cost".into(),
+        },
+    };
+    let ops = vec![
+        held("day", fixed(DAY)),
+        held("slide", sliding(60_000)),
+        held("ever", WindowKind::Forever),
+    ];
+    let h = hold("hld_o", T0, T0 + 600_000, ops.clone());
+    assert_eq!(take_hold(s, &c, &h), CommitOutcome::Committed);
+    let amounts = ["175.5", "100.25", "60"];
+    assert_eq!(
+        resolve(s, &c, "hld_o", T0 + 5, HoldState::Settled, &amounts),
+        HoldOutcome::Rejected {
+            usage: vec![d("60"), d("60"), d("60")]
+        }
+    );
+    assert_eq!(
+        resolve_with(s, &c, "hld_o", T0 + 5, HoldState::Settled, &amounts, false),
+        HoldOutcome::Resolved
+    );
+    assert_eq!(used(s, &ops[0].op, T0 + 6), "175.5");
+    assert_eq!(used(s, &ops[1].op, T0 + 6), "100.25");
+    assert_eq!(used(s, &ops[2].op, T0 + 6), "60");
+    assert_eq!(
+        used(s, &ops[1].op, T0 + 60_000),
+        "0",
+        "the sliding entry leaves"
+    );
+    // Past the cap, nothing more is admitted.
+    let more = op("day", fixed(DAY), "1", "100");
+    let r = c.record(T0 + 7, None, None, "allow");
+    let out = s
+        .commit(&passgate::store::Commit {
+            now_ms: T0 + 7,
+            counters: std::slice::from_ref(&more),
+            enforce_bounds: true,
+            record: &r,
+            idempotency: None,
+            hold: None,
+            approval_request: None,
+            use_approval: None,
+        })
+        .unwrap();
+    assert_eq!(out, rejected(&["175.5"]));
 }
