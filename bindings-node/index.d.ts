@@ -451,8 +451,14 @@ export declare class Engine {
   settle(holdId: string, actual?: JsonObject): JsonObject
   /** Releases a hold: the counters give the reservation back. */
   release(holdId: string): JsonObject
-  /** Releases every hold past its TTL. */
-  expireHolds(): JsonObject
+  /**
+   * Expires at most `limit` holds past their TTL (all that are due without it), settling each
+   * at its reserved amounts (only `concurrency` slots are freed); returns how many it expired.
+   * `enforce` expires at most 64 per call, once a second: call this from a timer (a background
+   * sweeper) when holds may go unsettled. A stored hold that cannot be read is skipped and never
+   * stalls the sweep.
+   */
+  expireHolds(limit?: number): number
   /**
    * Approves the escalated evaluation `evaluationId` as `approver`; returns the approval token
    * the agent retries with (it admits exactly that request, once, before `ttl`).

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use passgate::clock::ManualClock;
 use passgate::store::{
     ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
-    CounterOp, CounterState, HoldOutcome, HoldRecord, HoldResolution, IdempotencyRecord,
+    CounterOp, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution, IdempotencyRecord,
     MemoryStore, Store, StoredRecord,
 };
 use passgate::{Engine, Issuer, PassportRequest, Request, VerifierOptions};
@@ -317,8 +317,11 @@ impl Store for SuppliedState {
     fn hold_resolve(&self, r: &HoldResolution<'_>) -> R<HoldOutcome> {
         self.inner.hold_resolve(r)
     }
-    fn holds_due(&self, now_ms: i64, limit: usize) -> R<Vec<HoldRecord>> {
+    fn holds_due(&self, now_ms: i64, limit: usize) -> R<Vec<DueHold>> {
         self.inner.holds_due(now_ms, limit)
+    }
+    fn hold_quarantine(&self, id: &str) -> R<bool> {
+        self.inner.hold_quarantine(id)
     }
     fn approval_get(&self, evaluation_id: &str) -> R<Option<ApprovalRecord>> {
         self.inner.approval_get(evaluation_id)

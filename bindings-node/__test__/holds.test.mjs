@@ -35,7 +35,20 @@ test('hold, then release gives the reservation back', async () => {
   const d = await engine.enforceAsync({ gate: 'llm', passport, payload: { cost: 100 }, hold: true })
   engine.release(d.holdId)
   assert.equal(engine.enforce({ gate: 'llm', passport, payload: { cost: 100 } }).allowed, true)
-  assert.ok(engine.expireHolds() !== undefined)
+  assert.equal(engine.expireHolds(), 0)
+})
+
+test('expireHolds(limit) expires at most limit; repeated calls drain', async () => {
+  const issuer = Issuer.generate()
+  const policy = { version: 1, hold_ttl: '1s', gates: { job: { require: ['job'], constraints: [{ id: 'slots', type: 'concurrency', max: 10 }] } } }
+  const engine = new Engine({ policy, trustedIssuers: [issuer.did] })
+  const passport = issuer.issuePassport({ agentId: 'a', permissions: ['job'] })
+  for (let i = 0; i < 5; i++) assert.equal(engine.enforce({ gate: 'job', passport, payload: {}, hold: true }).allowed, true)
+  await new Promise((resolve) => setTimeout(resolve, 1100)) // past the 1 s hold TTL (system clock)
+  assert.deepEqual([2, 2, 2, 2].map((n) => engine.expireHolds(n)), [2, 2, 1, 0])
+  assert.equal(engine.expireHolds(), 0)
+  assert.equal(engine.cumulativeState({ gate: 'job' })[0].used, '0')
+  assert.throws(() => engine.expireHolds(-1), { code: 'INVALID_ARGUMENT' })
 })
 
 test('escalate, approve, retry with the token: admitted once', () => {

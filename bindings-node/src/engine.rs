@@ -277,7 +277,7 @@ impl Engine {
     /// This engine's attestation chain id.
     #[napi(getter)]
     pub fn chain_id(&self) -> String {
-        self.inner.chain_id().to_string()
+        self.inner.chain_id()
     }
 
     // `enforce`, `dryRun` and their async forms take two more, untyped arguments, for
@@ -555,10 +555,26 @@ impl Engine {
         self.seam(env, "release", &json!({ "hold_id": hold_id }))
     }
 
-    /// Releases every hold past its TTL.
-    #[napi(ts_return_type = "JsonObject")]
-    pub fn expire_holds<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
-        self.seam(env, "expire_holds", &json!({}))
+    /// Expires at most `limit` holds past their TTL (all that are due without it), settling each
+    /// at its reserved amounts (only `concurrency` slots are freed); returns how many it expired.
+    /// `enforce` expires at most 64 per call, once a second: call this from a timer (a background
+    /// sweeper) when holds may go unsettled. A stored hold that cannot be read is skipped and never
+    /// stalls the sweep.
+    #[napi(ts_args_type = "limit?: number")]
+    pub fn expire_holds(&self, limit: Option<Unknown<'_>>) -> Result<u32> {
+        let limit = match limit {
+            None => Value::Null,
+            Some(l) => match l.get_type().napi()? {
+                napi::ValueType::Undefined | napi::ValueType::Null => Value::Null,
+                _ => json!(options::integer(l)
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| invalid("expireHolds: limit must be a non-negative integer"))?),
+            },
+        };
+        let v =
+            passgate::seam::call(&self.inner, "expire_holds", &json!({ "limit": limit })).js()?;
+        let n = v.get("expired").and_then(Value::as_u64).unwrap_or(0);
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     /// Approves the escalated evaluation `evaluationId` as `approver`; returns the approval token

@@ -517,10 +517,14 @@ impl PyEngine {
         to_py(py, &v)
     }
 
-    /// Releases every hold past its TTL now (the engine also does it as it goes); returns how
-    /// many were released.
-    fn expire_holds(&self, py: Python<'_>) -> PyResult<u64> {
-        let v = self.seam(py, "expire_holds", Value::Null)?;
+    /// Expires at most `limit` holds past their TTL (all that are due with `None`), settling each
+    /// at its reserved amounts (only `concurrency` slots are freed); returns how many it expired.
+    /// `enforce` expires at most 64 per call, once a second: call this from a timer (a background
+    /// sweeper) when holds may go unsettled. A stored hold that cannot be read is skipped (logged)
+    /// and never stalls the sweep.
+    #[pyo3(signature = (limit=None))]
+    fn expire_holds(&self, py: Python<'_>, limit: Option<u64>) -> PyResult<u64> {
+        let v = self.seam(py, "expire_holds", json!({ "limit": limit }))?;
         unwrap_single(v, Value::is_u64)
             .as_u64()
             .ok_or_else(|| Error::Internal("expire_holds: no count".into()))
@@ -611,9 +615,10 @@ impl PyEngine {
         self.inner.signer_did()
     }
 
-    /// This engine's own chain id (each engine writes one chain).
+    /// This engine's own chain id (each engine writes one chain; it moves to a new one, starting
+    /// with a `chain.break` record, if its store loses records it had acknowledged).
     #[getter]
-    fn chain_id(&self) -> &str {
+    fn chain_id(&self) -> String {
         self.inner.chain_id()
     }
 

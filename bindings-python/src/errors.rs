@@ -48,8 +48,9 @@ class PassportError(PassgateError):
 class InputError(PassgateError):
     '''Malformed or oversized input, or a reference to something that is not there (any more):
     ``PAYLOAD_INVALID``, ``LIMIT_EXCEEDED``, ``INVALID_ARGUMENT``, ``GATE_UNKNOWN``,
-    ``HOLD_UNKNOWN``, ``HOLD_CLOSED``, ``HOLD_EXCEEDS``, ``APPROVAL_UNKNOWN``, ``APPROVAL_CLOSED``,
-    ``FORBIDDEN`` (the caller's role or identity may not do this).'''
+    ``HOLD_UNKNOWN``, ``HOLD_CLOSED``, ``APPROVAL_UNKNOWN``, ``APPROVAL_CLOSED``, ``FORBIDDEN``
+    (the caller's role or identity may not do this), and ``HOLD_EXCEEDS``, no longer produced:
+    a settle past the cap is recorded with an ``overrun``.'''
 
     __module__ = 'passgate'
 

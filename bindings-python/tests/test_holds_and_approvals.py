@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -72,6 +73,21 @@ def test_hold_then_release_gives_it_back(setup: tuple[passgate.Engine, passgate.
     engine.release(d.hold_id)
     assert engine.enforce("llm.call", passport, {"cost": 100}).allowed
     assert engine.expire_holds() == 0
+
+
+def test_expire_holds_takes_a_limit_and_drains() -> None:
+    issuer = passgate.Issuer.generate()
+    policy = {"version": 1, "hold_ttl": "1s", "gates": {"job": {"require": ["job"], "constraints": [
+        {"id": "slots", "type": "concurrency", "max": 10}]}}}
+    engine = passgate.Engine(policy, trusted_issuers=[issuer.did])
+    passport = issuer.issue_passport("agent", permissions=["job"])
+    for _ in range(5):
+        assert engine.enforce("job", passport, {}, hold=True).allowed
+    time.sleep(1.1)  # past the 1 s hold TTL (the engine reads the system clock)
+    assert [engine.expire_holds(limit=2) for _ in range(4)] == [2, 2, 1, 0]
+    assert engine.expire_holds() == 0
+    (slots,) = engine.cumulative_state(gate="job")
+    assert str(slots["used"]) == "0"
 
 
 def test_escalate_approve_retry(setup: tuple[passgate.Engine, passgate.IssuedPassport]) -> None:

@@ -8,7 +8,9 @@
 //! `body.prev` is the previous record's `hash` (`null` for the first). A decision's body also lists
 //! under `counted` what an admitted request added to each counter (`namespace`, `constraint`,
 //! `scope`, `amount`; empty when nothing was admitted), so an audit can recompute every counter
-//! from the records alone.
+//! from the records alone. An engine whose store lost records it had acknowledged starts a new
+//! chain whose first record has kind `chain.break` and `data` {`previous_chain`, `last_seq`,
+//! `last_hash`, `store_tail`} (see [`crate::Engine::enforce`], "Chain breaks").
 
 use parking_lot::{Mutex, MutexGuard};
 use serde_json::{json, Map, Value};
@@ -322,17 +324,32 @@ fn at_record(e: Error, i: usize) -> Error {
     }
 }
 
-/// The tail of a chain: the last `seq` written and its hash.
-#[derive(Debug, Default)]
+/// The tail of an engine's chain: which chain, the last `seq` the store acknowledged and its hash.
+#[derive(Debug)]
 pub struct Tail {
+    /// The chain being written (a new one after a [`Tail::rebase`]).
+    pub chain: String,
     pub seq: u64,
     pub prev: Option<String>,
     /// A write failed without saying whether it was stored (a lost reply, a timeout): the next
     /// writer reads the tail back from the store before building on it.
     pub unsure: bool,
+    /// The data of a `chain.break` record still to be written as this chain's first record.
+    pub pending_break: Option<Value>,
 }
 
 impl Tail {
+    /// A new, empty chain with a random id.
+    pub fn fresh() -> Result<Tail> {
+        Ok(Tail {
+            chain: crate::ids::random_id("chn")?,
+            seq: 0,
+            prev: None,
+            unsure: false,
+            pending_break: None,
+        })
+    }
+
     /// The `(seq, prev)` the next record gets.
     pub fn next(&self) -> (u64, Value) {
         (
@@ -345,6 +362,20 @@ impl Tail {
     pub fn advance(&mut self, hash: String) {
         self.seq += 1;
         self.prev = Some(hash);
+        self.pending_break = None;
+    }
+
+    /// Whether a store whose tail of this chain is `stored` — `(seq, hash, prev)` of its last
+    /// record, `None` for none — still holds everything this tail says was acknowledged: its last
+    /// record is ours, or the one after it, built on ours (a write whose reply was lost).
+    pub fn holds(&self, stored: Option<(u64, &str, Option<&str>)>) -> bool {
+        match stored {
+            None => self.seq == 0,
+            Some((seq, hash, prev)) => {
+                (seq == self.seq && Some(hash) == self.prev.as_deref())
+                    || (seq == self.seq + 1 && prev == self.prev.as_deref())
+            }
+        }
     }
 
     /// Puts the tail where the store says the chain ends (`None`: nothing stored yet).
@@ -354,14 +385,28 @@ impl Tail {
             None => (0, None),
         };
         self.unsure = false;
+        if self.seq > 0 {
+            // A chain's first record is its `chain.break` when it has one: stored.
+            self.pending_break = None;
+        }
+    }
+
+    /// Leaves this chain for a new, empty one whose first record must be a `chain.break` with
+    /// `data` (see [`Tail::pending_break`]); returns the old chain id.
+    pub fn rebase(&mut self, data: Value) -> Result<String> {
+        let fresh = Tail::fresh()?;
+        let old = std::mem::replace(&mut self.chain, fresh.chain);
+        (self.seq, self.prev, self.unsure) = (0, None, false);
+        self.pending_break = Some(data);
+        Ok(old)
     }
 }
 
-/// One engine's chain: its random id, its key and its tail. Writers hold the tail's lock from
-/// building a body until the record is stored, so seq order is store order.
+/// One engine's chain writer: its key and its tail (the chain id lives in the tail, since an
+/// engine that finds its store behind what it committed moves to a new chain). Writers hold the
+/// tail's lock from building a body until the record is stored, so seq order is store order.
 #[derive(Debug)]
 pub struct ChainWriter {
-    pub id: String,
     pub key: KeyPair,
     tail: Mutex<Tail>,
 }
@@ -369,9 +414,8 @@ pub struct ChainWriter {
 impl ChainWriter {
     pub fn new(key: KeyPair) -> Result<Self> {
         Ok(ChainWriter {
-            id: crate::ids::random_id("chn")?,
             key,
-            tail: Mutex::new(Tail::default()),
+            tail: Mutex::new(Tail::fresh()?),
         })
     }
 
@@ -382,7 +426,6 @@ impl ChainWriter {
 
 /// A host event body (`kind` other than `decision`): `data` is normalised so it holds no floats.
 pub fn event_body(
-    chain: &ChainWriter,
     tail: &Tail,
     id: String,
     time_ms: i64,
@@ -391,7 +434,43 @@ pub fn event_body(
 ) -> Result<Value> {
     let (seq, prev) = tail.next();
     Ok(json!({
-        "v": VERSION, "id": id, "kind": kind, "chain": chain.id, "seq": seq, "prev": prev,
+        "v": VERSION, "id": id, "kind": kind, "chain": tail.chain, "seq": seq, "prev": prev,
         "time": time_ms, "data": json::normalize_numbers(data)?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tail_holds_only_a_store_that_kept_what_was_acknowledged() {
+        let mut t = Tail::fresh().unwrap();
+        assert!(t.holds(None));
+        assert!(
+            t.holds(Some((1, "h1", None))),
+            "a lost reply's record landed"
+        );
+        t.advance("h1".into());
+        t.advance("h2".into());
+        assert!(t.holds(Some((2, "h2", Some("h1")))));
+        assert!(t.holds(Some((3, "h3", Some("h2")))));
+        assert!(!t.holds(None), "flushed");
+        assert!(!t.holds(Some((1, "h1", None))), "an older copy");
+        assert!(!t.holds(Some((2, "hX", Some("h1")))), "another record 2");
+        assert!(
+            !t.holds(Some((3, "h3", Some("hX")))),
+            "a 3 not built on our 2"
+        );
+        assert!(!t.holds(Some((4, "h4", Some("h3")))), "more than one ahead");
+        let old = t.chain.clone();
+        assert_eq!(t.rebase(json!({"x": 1})).unwrap(), old);
+        assert_ne!(t.chain, old);
+        assert_eq!((t.seq, t.prev.as_deref()), (0, None));
+        assert!(t.pending_break.is_some());
+        t.resync(None);
+        assert!(t.pending_break.is_some(), "not yet written");
+        t.advance("b1".into());
+        assert!(t.pending_break.is_none());
+    }
 }

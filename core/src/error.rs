@@ -58,6 +58,14 @@ pub enum Error {
     /// The state store could not be reached or failed; nothing was admitted.
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
+    /// A store refused a record whose `seq` does not follow its chain's stored tail `tail`;
+    /// nothing was written. Code `STORE_UNAVAILABLE`: the engine reads its tail back, and if the
+    /// store lost records it had acknowledged, starts a new chain (`chain.break`).
+    #[error(
+        "store unavailable: chain {chain}: record seq {seq} does not follow the stored tail \
+         {tail}; nothing was written"
+    )]
+    ChainConflict { chain: String, seq: u64, tail: u64 },
     /// A key, secret or did:key could not be decoded.
     #[error("key invalid: {0}")]
     KeyInvalid(String),
@@ -91,7 +99,9 @@ pub enum Error {
     /// The hold was already settled, released or expired.
     #[error("hold closed: {0}")]
     HoldClosed(String),
-    /// A settlement above the reservation would pass a cap.
+    /// No longer produced: a settlement above the cap is recorded, with an `overrun` in its
+    /// record (see [`crate::Engine::settle`]). The code stays in [`Error::CODES`] so codes never
+    /// change meaning.
     #[error("settlement exceeds its reservation: {0}")]
     HoldExceeds(String),
     /// No escalated request with that evaluation id.
@@ -132,7 +142,7 @@ impl Error {
             Error::PayloadInvalid { .. } => "PAYLOAD_INVALID",
             Error::LimitExceeded(_) => "LIMIT_EXCEEDED",
             Error::IdempotencyConflict(_) => "IDEMPOTENCY_CONFLICT",
-            Error::StoreUnavailable(_) => "STORE_UNAVAILABLE",
+            Error::StoreUnavailable(_) | Error::ChainConflict { .. } => "STORE_UNAVAILABLE",
             Error::KeyInvalid(_) => "KEY_INVALID",
             Error::AttestationMalformed(_) => "ATTESTATION_MALFORMED",
             Error::AttestationHash(_) => "ATTESTATION_HASH",

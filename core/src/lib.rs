@@ -71,7 +71,7 @@ pub use constraint::{
     Window,
 };
 pub use decision::{Check, Decision, Verdict};
-pub use engine::{Engine, EngineBuilder, Request};
+pub use engine::{Engine, EngineBuilder, Request, INLINE_SWEEP_LIMIT};
 pub use error::{Error, Result};
 pub use expr::Expr;
 pub use keys::{KeyPair, PublicKey};

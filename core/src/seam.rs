@@ -16,7 +16,7 @@
 //! | `record_attestation` | `kind`, `data`? | the record |
 //! | `settle` | `hold_id`, `actual`? | `{hold_id, state, amounts, attestation}` |
 //! | `release` | `hold_id` | `{hold_id, state, amounts, attestation}` |
-//! | `expire_holds` | — | `{expired}` |
+//! | `expire_holds` | `limit`? (default: every due hold) | `{expired}` |
 //! | `approve` | `evaluation_id`, `approver`, `ttl`? (seconds or `"15m"`) | `{approval}` (the token) |
 //! | `deny_approval` | `evaluation_id`, `approver`, `reason`? | the record |
 //! | `allowed_gates` | `passport`? | `{gates}` |
@@ -465,8 +465,15 @@ pub fn call(engine: &Engine, op: &str, args: &Value) -> Result<Value> {
             engine.release(a.req_str("hold_id")?)
         }
         "expire_holds" => {
-            Args::new(op, args, &[])?;
-            Ok(json!({ "expired": engine.expire_holds()? }))
+            let a = Args::new(op, args, &["limit"])?;
+            let limit = match a.get("limit") {
+                None => usize::MAX,
+                Some(v) => v
+                    .as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| a.wrong("limit", "a non-negative integer"))?,
+            };
+            Ok(json!({ "expired": engine.expire_holds(limit)? }))
         }
         "approve" => {
             let a = Args::new(op, args, &["evaluation_id", "approver", "ttl"])?;

@@ -12,7 +12,14 @@ mod support;
 
 use support::T0;
 
+use std::sync::Arc;
+
 use passgate::clock::ManualClock;
+use passgate::store::{
+    ApprovalRecord, ApprovalState, AttestationFilter as StoreFilter, Commit, CommitOutcome,
+    CounterOp, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution, IdempotencyRecord,
+    MemoryStore, Store, StoredRecord,
+};
 use passgate::{
     attestation, AttestationFilter, CounterFilter, Engine, Issuer, PassportRequest, Request,
     Verdict,
@@ -128,27 +135,37 @@ fn reserve_then_settle_keeps_the_actual_amount() {
 }
 
 #[test]
-fn settle_above_the_reservation_only_while_the_cap_holds() {
+fn settle_above_the_cap_is_recorded_and_flagged() {
     let f = fixture(budget());
     let h1 = f.hold(30).hold_id.unwrap();
     let h2 = f.hold(30).hold_id.unwrap();
-    // 60 reserved: settling h1 at 70 (40 more) fits exactly (100).
-    f.engine.settle(&h1, Some(&json!({"cost": 70}))).unwrap();
+    // 60 reserved: settling h1 at 70 (40 more) fits exactly (100): no overrun.
+    let r = f.engine.settle(&h1, Some(&json!({"cost": 70}))).unwrap();
+    assert!(r.get("overrun").is_none(), "{r}");
     assert_eq!(f.used("budget"), "100");
-    // h2 at 31 would pass 100.
-    let e = f
-        .engine
-        .settle(&h2, Some(&json!({"cost": 31})))
-        .unwrap_err();
-    assert_eq!(e.code(), "HOLD_EXCEEDS");
+    // h2 at 31 passes 100: the money is spent, so it is recorded, and flagged.
+    let r = f.engine.settle(&h2, Some(&json!({"cost": 31}))).unwrap();
+    assert_eq!(r["state"], "settled");
+    let o = &r["overrun"][0];
     assert_eq!(
-        f.used("budget"),
-        "100",
-        "a refused settlement changes nothing"
+        (
+            &o["constraint"],
+            &o["cap"],
+            &o["used_before"],
+            &o["reserved"],
+            &o["actual"]
+        ),
+        (
+            &json!("budget"),
+            &json!("100"),
+            &json!("100"),
+            &json!("30"),
+            &json!("31")
+        )
     );
-    // None keeps the reservation.
-    f.engine.settle(&h2, None).unwrap();
-    assert_eq!(f.used("budget"), "100");
+    assert_eq!(r["attestation"]["body"]["data"]["overrun"], r["overrun"]);
+    assert_eq!(f.used("budget"), "101");
+    assert!(!f.hold(0).allowed, "nothing fits past the cap");
     assert_eq!(
         f.engine
             .settle(&h2, Some(&json!({"cost": -1})))
@@ -156,6 +173,123 @@ fn settle_above_the_reservation_only_while_the_cap_holds() {
             .code(),
         "HOLD_CLOSED"
     );
+}
+
+/// A settle read as fitting, pushed past the cap by a concurrent writer before it is stored: the
+/// store refuses it as it stands, and the engine records it as the overrun it now is (a record
+/// without `overrun` always fits its caps).
+#[test]
+fn settle_pushed_over_the_cap_meanwhile_is_flagged() {
+    let issuer = Issuer::generate();
+    let issuer = issuer.unwrap();
+    let clock = ManualClock::new(T0);
+    let store = Arc::new(StaleReads::default());
+    let engine = Engine::builder()
+        .policy_value(json!({"version": 1, "gates": {"llm.call": {"require": ["llm"], "constraints": budget()}}}))
+        .trusted_issuer(issuer.did())
+        .clock(Arc::new(clock.clone()))
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let req = PassportRequest::new("agent", ["llm"]).with_expires_in_secs(365 * 86400);
+    let token = issuer.issue_passport_at(&req, T0 / 1000).unwrap().token;
+    let hold = |cost: i64| {
+        let r = Request::new("llm.call", json!({"cost": cost}))
+            .passport(&token)
+            .hold(true);
+        engine.enforce(&r).unwrap().hold_id.unwrap()
+    };
+    let (a, _b) = (hold(40), hold(50));
+    // From here on the engine's reads see every counter at zero: 40 -> 55 looks like it fits.
+    store.stale.store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = engine.settle(&a, Some(&json!({"cost": 55}))).unwrap();
+    let o = &r["overrun"][0];
+    assert_eq!(
+        (&o["used_before"], &o["actual"]),
+        (&json!("90"), &json!("55")),
+        "{r}"
+    );
+    store
+        .stale
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let used = engine.cumulative_state(&CounterFilter::default()).unwrap();
+    let budget = used.iter().find(|c| c.key.constraint == "budget").unwrap();
+    assert_eq!(budget.used, Decimal::from(105));
+    let recs = engine.attestations(&AttestationFilter::default()).unwrap();
+    attestation::verify_chain(&recs, engine.signer_did()).unwrap();
+    assert_eq!(
+        recs.len(),
+        3,
+        "two decisions, one settle: the refused attempt left nothing"
+    );
+}
+
+/// The memory store, except that `read` (the engine's advice) can be made to see nothing.
+#[derive(Debug, Default)]
+struct StaleReads {
+    inner: MemoryStore,
+    stale: std::sync::atomic::AtomicBool,
+}
+
+impl Store for StaleReads {
+    fn read(&self, c: &[CounterOp], now: i64) -> passgate::Result<Vec<Decimal>> {
+        if self.stale.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(vec![Decimal::ZERO; c.len()]);
+        }
+        self.inner.read(c, now)
+    }
+    fn commit(&self, c: &Commit<'_>) -> passgate::Result<CommitOutcome> {
+        self.inner.commit(c)
+    }
+    fn append(&self, r: &StoredRecord) -> passgate::Result<()> {
+        self.inner.append(r)
+    }
+    fn idempotency_get(
+        &self,
+        ns: &str,
+        key: &str,
+        now: i64,
+    ) -> passgate::Result<Option<IdempotencyRecord>> {
+        self.inner.idempotency_get(ns, key, now)
+    }
+    fn revoke(&self, id: &str, now: i64) -> passgate::Result<()> {
+        self.inner.revoke(id, now)
+    }
+    fn first_revoked(&self, ids: &[&str]) -> passgate::Result<Option<String>> {
+        self.inner.first_revoked(ids)
+    }
+    fn attestations(&self, f: &StoreFilter) -> passgate::Result<Vec<StoredRecord>> {
+        self.inner.attestations(f)
+    }
+    fn counters(&self, f: &CounterFilter, now: i64) -> passgate::Result<Vec<CounterState>> {
+        self.inner.counters(f, now)
+    }
+    fn reset_counters(&self, f: &CounterFilter) -> passgate::Result<usize> {
+        self.inner.reset_counters(f)
+    }
+    fn hold_get(&self, id: &str) -> passgate::Result<Option<HoldRecord>> {
+        self.inner.hold_get(id)
+    }
+    fn hold_resolve(&self, r: &HoldResolution<'_>) -> passgate::Result<HoldOutcome> {
+        self.inner.hold_resolve(r)
+    }
+    fn holds_due(&self, now: i64, limit: usize) -> passgate::Result<Vec<DueHold>> {
+        self.inner.holds_due(now, limit)
+    }
+    fn hold_quarantine(&self, id: &str) -> passgate::Result<bool> {
+        self.inner.hold_quarantine(id)
+    }
+    fn approval_get(&self, id: &str) -> passgate::Result<Option<ApprovalRecord>> {
+        self.inner.approval_get(id)
+    }
+    fn approval_resolve(
+        &self,
+        id: &str,
+        to: &ApprovalState,
+        r: &StoredRecord,
+    ) -> passgate::Result<Option<ApprovalState>> {
+        self.inner.approval_resolve(id, to, r)
+    }
 }
 
 #[test]
@@ -186,7 +320,7 @@ fn holds_expire_lazily_and_explicitly_with_policy_and_gate_ttls() {
     // The gate's 30 s TTL passes first: expired, it keeps its reservation (a host that never
     // settles gets nothing for free).
     f.clock.advance_ms(31_000);
-    assert_eq!(f.engine.expire_holds().unwrap(), 1);
+    assert_eq!(f.engine.expire_holds(usize::MAX).unwrap(), 1);
     assert_eq!(
         f.engine.settle(&fast, None).unwrap_err().code(),
         "HOLD_CLOSED"
@@ -271,27 +405,45 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     /// Holds taken, settled (at random actual amounts), released and expired in random order:
-    /// settled + outstanding never exceeds the cap, and once every hold is resolved the counter
+    /// admission never passes the cap (settled + outstanding stays within it until a settle
+    /// reports an overrun); a settle carries `overrun` exactly when its actual amount takes the
+    /// counter past the cap, with the usage it found; and once every hold is resolved the counter
     /// equals the settled sum.
     #[test]
-    fn settled_plus_outstanding_never_exceeds_the_cap(steps in prop::collection::vec(step(), 1..80)) {
+    fn admission_never_passes_the_cap_and_every_overrun_is_flagged(steps in prop::collection::vec(step(), 1..80)) {
         // A quota (never resets) so the model needs no windows; TTL 10 min.
         let f = fixture(json!([{"id": "budget", "type": "spend_limit", "field": "/cost", "max": 100, "window": "366d"}]));
+        let cap = Decimal::from(100);
         let mut open: Vec<(String, i64)> = Vec::new(); // (id, reserved)
         let mut settled = 0i64;
+        let mut overrun_seen = false;
         for s in steps {
             match s {
                 Step::Hold(a) => {
+                    let before: Decimal = f.used("budget").parse().unwrap();
                     if let Some(id) = f.hold(a).hold_id {
+                        prop_assert!(before + Decimal::from(a) <= cap, "admitted past the cap");
                         open.push((id, a.into()));
                     }
                 }
                 Step::Settle(i, actual) if !open.is_empty() => {
                     let (id, reserved) = open.remove(i % open.len());
+                    let before: Decimal = f.used("budget").parse().unwrap();
                     let actual_v = actual.map(|a| json!({"cost": a}));
                     match f.engine.settle(&id, actual_v.as_ref()) {
-                        Ok(_) => settled += actual.map_or(reserved, i64::from),
-                        Err(e) if e.code() == "HOLD_EXCEEDS" => open.push((id, reserved)),
+                        Ok(r) => {
+                            let paid = actual.map_or(reserved, i64::from);
+                            settled += paid;
+                            let past = paid > reserved
+                                && before + Decimal::from(paid - reserved) > cap;
+                            prop_assert_eq!(r.get("overrun").is_some(), past, "{}", r);
+                            if past {
+                                overrun_seen = true;
+                                let o = &r["overrun"][0];
+                                prop_assert_eq!(&o["used_before"], &json!(before.normalize().to_string()));
+                                prop_assert_eq!(&o["actual"], &json!(paid.to_string()));
+                            }
+                        }
                         // Expired meanwhile: settled at its reservation.
                         Err(e) if e.code() == "HOLD_CLOSED" => settled += reserved,
                         Err(e) => panic!("{e}"),
@@ -308,14 +460,14 @@ proptest! {
                 _ => {}
             }
             let used: Decimal = f.used("budget").parse().unwrap();
-            prop_assert!(used <= Decimal::from(100), "used {used}");
+            prop_assert!(overrun_seen || used <= cap, "used {used} with no overrun reported");
         }
         for (id, reserved) in open.drain(..) {
             if f.engine.release(&id).is_err() {
                 settled += reserved; // expired meanwhile, at its reservation
             }
         }
-        f.engine.expire_holds().unwrap();
+        f.engine.expire_holds(usize::MAX).unwrap();
         let used: Decimal = f.used("budget").parse().unwrap();
         prop_assert_eq!(used, Decimal::from(settled));
     }
@@ -336,7 +488,7 @@ fn holds_never_settled_never_refund_their_counts() {
         admitted += usize::from(f.hold(30).allowed);
         // Past every TTL: the next enforce (or the sweeper) expires what is open.
         f.clock.advance_ms(11 * 60_000);
-        f.engine.expire_holds().unwrap();
+        f.engine.expire_holds(usize::MAX).unwrap();
     }
     assert_eq!(admitted, 2, "two a day");
     assert_eq!(f.used("daily"), "2");

@@ -18,6 +18,7 @@ mod request;
 pub use request::Request;
 
 pub use evaluate::{agent_scope, CAVEAT_REGEX_MAX_LEN, CAVEAT_REGEX_SIZE_LIMIT};
+pub use lifecycle::INLINE_SWEEP_LIMIT;
 
 use evaluate::{
     compile_caveat, evaluate, finish, ops, ApprovalNeed, Caller, Caveat, Evaluation, Inputs,
@@ -217,29 +218,28 @@ impl Engine {
         self.chain.key.did()
     }
 
-    /// This engine's chain id.
-    pub fn chain_id(&self) -> &str {
-        &self.chain.id
+    /// This engine's chain id. An engine that finds its store behind what it committed moves to
+    /// a new chain (see [`Engine::enforce`], "chain breaks"), so this can change over its life.
+    pub fn chain_id(&self) -> String {
+        self.chain.lock().chain.clone()
     }
 
-    /// Locks this engine's chain tail for a write, first reading it back from the store if an
-    /// earlier write ended in an error that left its outcome unknown.
+    /// Locks this engine's chain tail for a write: first reads it back from the store if an
+    /// earlier write ended in an error that left its outcome unknown, and writes a pending
+    /// `chain.break` record as a new chain's first.
     fn tail(&self) -> Result<parking_lot::MutexGuard<'_, attestation::Tail>> {
         self.same_process()?;
         let mut tail = self.chain.lock();
         if tail.unsure {
-            let last = self.store.chain_tail(&self.chain.id)?;
-            let last = match last {
-                Some(r) => {
-                    let hash = r.record.get("hash").and_then(Value::as_str);
-                    let hash = hash.ok_or_else(|| {
-                        Error::Internal(format!("record {} of {} has no hash", r.seq, r.chain))
-                    })?;
-                    Some((r.seq, hash.to_string()))
-                }
-                None => None,
-            };
-            tail.resync(last);
+            self.reconcile(&mut tail)?;
+        }
+        if let Some(data) = tail.pending_break.clone() {
+            let now = self.clock.now_ms();
+            let (stored, hash) =
+                self.event_record(&tail, "chain.break", &data, Event::default(), now)?;
+            let written = self.store.append(&stored);
+            self.after_write(&mut tail, written)?;
+            tail.advance(hash);
         }
         Ok(tail)
     }
@@ -265,6 +265,68 @@ impl Engine {
     /// with `STORE_UNAVAILABLE`. A store shared with other engines is closed for them too.
     pub fn close(&self) {
         self.store.close();
+    }
+
+    /// Passes a store write's result through. An error leaves the tail unsure (the write may or
+    /// may not have been stored: the next writer reads the tail back); a chain conflict — the
+    /// store's tail is not where this engine left it — is looked into at once, so the request that
+    /// finds a store behind what this engine committed is the one that reports the break.
+    fn after_write<T>(&self, tail: &mut attestation::Tail, r: Result<T>) -> Result<T> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                tail.unsure = true;
+                if matches!(e, Error::ChainConflict { .. }) {
+                    self.reconcile(tail)?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads this engine's chain tail back from the store. If the store still holds everything
+    /// the engine committed, the tail follows it; if not (a flush, a failover without
+    /// persistence, a restored backup), the engine never signs those sequence numbers again: it
+    /// moves to a new chain whose first record, `chain.break`, names the old chain, the last seq
+    /// and hash the engine committed and the store's tail, logs the break, and returns it as a
+    /// `STORE_UNAVAILABLE` error (the next write proceeds on the new chain).
+    fn reconcile(&self, tail: &mut attestation::Tail) -> Result<()> {
+        let last = self.store.chain_tail(&tail.chain)?;
+        let stored = match &last {
+            Some(r) => {
+                let hash = r.record.get("hash").and_then(Value::as_str);
+                let hash = hash.ok_or_else(|| {
+                    Error::Internal(format!("record {} of {} has no hash", r.seq, r.chain))
+                })?;
+                let prev = r.record.pointer("/body/prev").and_then(Value::as_str);
+                Some((r.seq, hash, prev))
+            }
+            None => None,
+        };
+        if tail.holds(stored) {
+            tail.resync(stored.map(|(seq, hash, _)| (seq, hash.to_string())));
+            return Ok(());
+        }
+        let store_tail = stored.map(|(seq, hash, _)| json!({"seq": seq, "hash": hash}));
+        let data = json!({
+            "previous_chain": tail.chain, "last_seq": tail.seq, "last_hash": tail.prev,
+            "store_tail": store_tail,
+        });
+        let (committed, hash) = (tail.seq, tail.prev.clone().unwrap_or_default());
+        let old = tail.rebase(data)?;
+        let found = stored.map_or("nothing".to_string(), |(seq, hash, _)| {
+            format!("seq {seq} ({hash})")
+        });
+        let msg = format!(
+            "chain {old} broken: this engine committed seq {committed} ({hash}) but the store's \
+             tail of it is {found}; the store lost or changed records it had acknowledged (a \
+             flush, a failover without persistence, a restored backup). Rather than sign those \
+             sequence numbers again, the engine continues on a new chain {} whose first record \
+             (chain.break) names the old one. Nothing of this call was stored",
+            tail.chain
+        );
+        log::error!("passgate: {msg}");
+        Err(Error::StoreUnavailable(msg))
     }
 
     /// The current policy, if any.
@@ -296,6 +358,17 @@ impl Engine {
     /// Raises only for malformed arguments, oversized input, `IDEMPOTENCY_CONFLICT` and store
     /// failures: everything else — an unknown gate, a bad passport, a failed constraint — is a
     /// `deny` decision that says why.
+    ///
+    /// # Chain breaks
+    ///
+    /// If the store turns out to hold less of this engine's chain than the engine committed (a
+    /// Redis flush or a restart without persistence, a restored older SQLite file), the engine
+    /// never signs those sequence numbers again: it moves to a new chain ([`Engine::chain_id`])
+    /// whose first record, of kind `chain.break`, carries `data` naming the `previous_chain`, the
+    /// `last_seq` and `last_hash` the engine committed there and the `store_tail` it found
+    /// (`{seq, hash}` or `null`). The call that finds it fails with `STORE_UNAVAILABLE` (nothing of
+    /// it was stored; its message says the chain broke) and the break is logged (`log::error!`);
+    /// the next call proceeds on the new chain, which verifies on its own.
     pub fn enforce(&self, req: &Request) -> Result<Decision> {
         self.run(req, false)
     }
@@ -448,7 +521,7 @@ impl Engine {
             if let Some(i) = idem.as_mut() {
                 i.decision = eval.decision.to_json();
             }
-            let outcome = unsure_on_error(
+            let outcome = self.after_write(
                 &mut tail,
                 self.store.commit(&Commit {
                     now_ms: now,
@@ -562,7 +635,7 @@ impl Engine {
             "v": attestation::VERSION,
             "id": random_id("att")?,
             "kind": "decision",
-            "chain": self.chain.id,
+            "chain": tail.chain,
             "seq": seq,
             "prev": prev,
             "time": now,
@@ -588,7 +661,7 @@ impl Engine {
         let d = &eval.decision;
         Ok((
             StoredRecord {
-                chain: self.chain.id.clone(),
+                chain: tail.chain.clone(),
                 seq,
                 time_ms: now,
                 kind: "decision".into(),
@@ -708,6 +781,7 @@ impl Engine {
             || reserved.contains(&kind)
             || kind.starts_with("hold.")
             || kind.starts_with("approval.")
+            || kind.starts_with("chain.")
         {
             return Err(Error::InvalidArgument(format!(
                 "kind must be 1 to 256 characters and not one passgate writes itself ({kind:?})"
@@ -721,7 +795,8 @@ impl Engine {
         let now = self.clock.now_ms();
         let mut tail = self.tail()?;
         let (stored, hash) = self.event_record(&tail, kind, data, about, now)?;
-        unsure_on_error(&mut tail, self.store.append(&stored))?;
+        let written = self.store.append(&stored);
+        self.after_write(&mut tail, written)?;
         tail.advance(hash);
         Ok(Arc::unwrap_or_clone(stored.record))
     }
@@ -738,11 +813,11 @@ impl Engine {
     ) -> Result<(StoredRecord, String)> {
         json::check_bounds(data, Limits::PAYLOAD)
             .map_err(|e| e.into_error(json::Context::Argument))?;
-        let body = attestation::event_body(&self.chain, tail, random_id("att")?, now, kind, data)?;
+        let body = attestation::event_body(tail, random_id("att")?, now, kind, data)?;
         let (seq, _) = tail.next();
         let (record, hash) = attestation::seal(body, &self.chain.key)?;
         let stored = StoredRecord {
-            chain: self.chain.id.clone(),
+            chain: tail.chain.clone(),
             seq,
             time_ms: now,
             kind: kind.to_string(),
@@ -762,7 +837,7 @@ impl Engine {
         let tail = self.tail()?;
         attestation::seal_head(
             &attestation::ChainHead {
-                chain: self.chain.id.clone(),
+                chain: tail.chain.clone(),
                 seq: tail.seq,
                 hash: tail.prev.clone(),
                 time_ms: self.clock.now_ms(),
@@ -858,7 +933,7 @@ impl Engine {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            if !trusted_signers.iter().any(|t| *t == signer) {
+            if !trusted_signers.contains(&signer) {
                 return Err(Error::AttestationKey(format!(
                     "chain {chain} is signed by {signer}, which is not among the trusted signers"
                 )));
@@ -1020,15 +1095,6 @@ fn permitted(policy: Option<&Policy>, v: &Verified, gate: &str) -> bool {
     policy
         .and_then(|p| p.gate(gate))
         .is_some_and(|g| g.require.iter().all(|r| v.has_permission(r)))
-}
-
-/// Passes `r` through; an error leaves the chain tail unsure (the write may or may not have been
-/// stored), so the next writer reads it back from the store.
-fn unsure_on_error<T>(tail: &mut attestation::Tail, r: Result<T>) -> Result<T> {
-    if r.is_err() {
-        tail.unsure = true;
-    }
-    r
 }
 
 fn replay(stored: IdempotencyRecord, rec: &IdempotencyRecord) -> Result<Decision> {

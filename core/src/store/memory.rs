@@ -8,8 +8,8 @@ use rust_decimal::Decimal;
 
 use super::{
     ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
-    CounterKey, CounterOp, CounterState, HoldOutcome, HoldRecord, HoldResolution, HoldState,
-    IdempotencyRecord, Store, StoredRecord, WindowKind,
+    CounterKey, CounterOp, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution,
+    HoldState, IdempotencyRecord, Store, StoredRecord, WindowKind,
 };
 use crate::error::{Error, Result};
 
@@ -353,7 +353,7 @@ impl Store for MemoryStore {
                 let delta = *new - h.op.amount;
                 delta > Decimal::ZERO && used.checked_add(delta).is_none_or(|t| t > h.op.max)
             });
-        if over {
+        if over && r.enforce_bounds {
             return Ok(HoldOutcome::Rejected { usage });
         }
         // Adjusted copies first (all or nothing on overflow), one running copy per counter: two
@@ -381,15 +381,35 @@ impl Store for MemoryStore {
         Ok(HoldOutcome::Resolved)
     }
 
-    fn holds_due(&self, now_ms: i64, limit: usize) -> Result<Vec<HoldRecord>> {
+    fn holds_due(&self, now_ms: i64, limit: usize) -> Result<Vec<DueHold>> {
         let state = self.state.lock();
         Ok(state
             .open_holds
             .iter()
             .take_while(|(expires, _)| *expires <= now_ms)
             .take(limit)
-            .filter_map(|(_, id)| state.holds.get(id).cloned())
+            .map(|(_, id)| match state.holds.get(id) {
+                Some(h) => DueHold::Hold(h.clone()),
+                None => DueHold::Unreadable {
+                    id: id.clone(),
+                    reason: "listed as open but not stored".into(),
+                },
+            })
             .collect())
+    }
+
+    fn hold_quarantine(&self, id: &str) -> Result<bool> {
+        let mut state = self.state.lock();
+        let listed: Vec<(i64, String)> = state
+            .open_holds
+            .iter()
+            .filter(|(_, h)| h == id)
+            .cloned()
+            .collect();
+        for k in &listed {
+            state.open_holds.remove(k);
+        }
+        Ok(!listed.is_empty())
     }
 
     fn approval_get(&self, evaluation_id: &str) -> Result<Option<ApprovalRecord>> {

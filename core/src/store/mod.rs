@@ -27,8 +27,11 @@
 //!   never turns into an allow.
 //! - Records are returned oldest first; each engine writes its own chain, so a backend never has to
 //!   order two writers' appends to one chain. Durable backends refuse a record whose `seq` does not
-//!   follow its chain's stored tail (an error), and [`Store::chain_tail`] lets an engine whose
-//!   write ended without a known outcome read its tail back — so a chain never forks.
+//!   follow its chain's stored tail ([`Error::ChainConflict`]), and
+//!   [`Store::chain_tail`] lets an engine whose write ended without a known outcome read its tail
+//!   back — so a chain never forks. A store found *behind* what an engine committed (a flush, a
+//!   failover without persistence, a restored backup) is never written on: the engine starts a new
+//!   chain whose first record, `chain.break`, names the old chain and both tails.
 
 mod memory;
 pub mod redis;
@@ -158,6 +161,24 @@ pub struct HoldRecord {
     pub state: HoldState,
 }
 
+/// An open hold found due by [`Store::holds_due`]: the hold, or the id of one whose stored row
+/// cannot be read (corrupt, of the wrong type, gone from under its index entry).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DueHold {
+    Hold(HoldRecord),
+    Unreadable { id: String, reason: String },
+}
+
+impl DueHold {
+    /// The hold's id.
+    pub fn id(&self) -> &str {
+        match self {
+            DueHold::Hold(h) => &h.id,
+            DueHold::Unreadable { id, .. } => id,
+        }
+    }
+}
+
 /// Settling, releasing or expiring a hold: one atomic step.
 #[derive(Debug, Clone)]
 pub struct HoldResolution<'a> {
@@ -167,6 +188,10 @@ pub struct HoldResolution<'a> {
     pub state: HoldState,
     /// The final amount of each of the hold's ops, in order (0 gives the reservation back).
     pub amounts: &'a [Decimal],
+    /// Refuse ([`HoldOutcome::Rejected`]) an amount above its reservation that would pass its
+    /// bound. `false` records the amounts whatever the bounds: a settle whose actual cost is over
+    /// the cap (the money is already spent), flagged as an overrun in its record.
+    pub enforce_bounds: bool,
     /// The record of this step.
     pub record: &'a StoredRecord,
 }
@@ -180,8 +205,8 @@ pub enum HoldOutcome {
     Unknown,
     /// The hold was already closed; nothing changed.
     NotOpen(HoldState),
-    /// An amount above its reservation would pass a bound; nothing changed. `usage[i]` is the
-    /// current usage of op `i`.
+    /// An amount above its reservation would pass a bound (and `enforce_bounds` was set);
+    /// nothing changed. `usage[i]` is the current usage of op `i`.
     Rejected { usage: Vec<Decimal> },
 }
 
@@ -429,11 +454,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Settles, releases or expires an open hold, atomically with its record: adjusts each
     /// counter by (final amount − reserved amount) in the window the reservation was counted in
-    /// (an increase is checked against the bound first), closes the hold, appends the record.
+    /// (an increase is checked against the bound first, unless `enforce_bounds` is false),
+    /// closes the hold, appends the record.
     fn hold_resolve(&self, r: &HoldResolution<'_>) -> Result<HoldOutcome>;
 
-    /// Open holds whose `expires_ms` is at or before `now_ms` (at most `limit`).
-    fn holds_due(&self, now_ms: i64, limit: usize) -> Result<Vec<HoldRecord>>;
+    /// Open holds whose `expires_ms` is at or before `now_ms` (at most `limit`), by expiry then
+    /// id. A row that cannot be read comes back as [`DueHold::Unreadable`] in its place (an error
+    /// is only for the store itself failing), so one bad row never stalls a sweep.
+    fn holds_due(&self, now_ms: i64, limit: usize) -> Result<Vec<DueHold>>;
+
+    /// Takes a hold that cannot be read out of the open holds (so sweeps stop finding it); its
+    /// counters are left as they are, at the reservation. Returns whether it was listed as open.
+    fn hold_quarantine(&self, id: &str) -> Result<bool>;
 
     /// An approval request by evaluation id.
     fn approval_get(&self, evaluation_id: &str) -> Result<Option<ApprovalRecord>>;
@@ -490,8 +522,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
 /// Opens a store from its URL: `memory:` (also the empty string), `sqlite:///path/to/file.db`
 /// (options `?durability=normal|full&busy_timeout_ms=N`), `redis://[:password@]host:port/db`
-/// (options `?prefix=pg&timeout_ms=N&pool=N`). The URL string is all a binding passes, so it
-/// works the same from Rust, Python and Node.
+/// (options `?prefix=pg&timeout_ms=N&pool=N&allow_eviction=0|1`; a server whose
+/// `maxmemory-policy` is not `noeviction` is refused unless `allow_eviction=1`). The URL string
+/// is all a binding passes, so it works the same from Rust, Python and Node.
 ///
 /// ```
 /// let store = passgate::store::open("memory:").unwrap();

@@ -27,6 +27,8 @@ enum Step {
         pick: usize,
         amounts: Vec<u16>,
         state: u8,
+        /// `false`: a settle recorded past its cap (an overrun).
+        enforce: bool,
     },
     Tick(u32),
     Back(u16),
@@ -36,8 +38,8 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         5 => (prop::collection::vec((0usize..4, 0u16..4000), 1..4), prop::bool::weighted(0.85), any::<bool>())
             .prop_map(|(ops, enforce, hold)| Step::Commit { ops, enforce, hold }),
-        2 => (any::<usize>(), prop::collection::vec(0u16..5000, 4), 0u8..3)
-            .prop_map(|(pick, amounts, state)| Step::Resolve { pick, amounts, state }),
+        2 => (any::<usize>(), prop::collection::vec(0u16..5000, 4), 0u8..3, prop::bool::weighted(0.7))
+            .prop_map(|(pick, amounts, state, enforce)| Step::Resolve { pick, amounts, state, enforce }),
         2 => (0u32..90_000).prop_map(Step::Tick),
         1 => (0u16..20_000).prop_map(Step::Back),
     ]
@@ -139,6 +141,7 @@ fn run_case(other: Arc<dyn Store>, steps: Vec<Step>) -> Result<(), TestCaseError
                 pick,
                 amounts,
                 state,
+                enforce,
             } if !holds.is_empty() => {
                 let h = holds.remove(pick % holds.len());
                 let amounts: Vec<Decimal> = amounts
@@ -158,6 +161,7 @@ fn run_case(other: Arc<dyn Store>, steps: Vec<Step>) -> Result<(), TestCaseError
                             now_ms: now,
                             state,
                             amounts: &amounts,
+                            enforce_bounds: enforce,
                             record: &r,
                         })
                         .unwrap();
@@ -193,14 +197,14 @@ fn run_case(other: Arc<dyn Store>, steps: Vec<Step>) -> Result<(), TestCaseError
             .holds_due(now, 100)
             .unwrap()
             .into_iter()
-            .map(|h| h.id)
+            .map(|h| h.id().to_string())
             .collect();
         let due_b: Vec<String> = sides[1]
             .store
             .holds_due(now, 100)
             .unwrap()
             .into_iter()
-            .map(|h| h.id)
+            .map(|h| h.id().to_string())
             .collect();
         prop_assert_eq!(due_a, due_b);
     }

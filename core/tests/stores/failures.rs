@@ -31,6 +31,10 @@ fn store_urls() {
         code(store::open("redis://127.0.0.1:1/0?timeout_ms=soon")),
         "INVALID_ARGUMENT"
     );
+    assert_eq!(
+        code(store::open("redis://127.0.0.1:1/0?allow_eviction=yes")),
+        "INVALID_ARGUMENT"
+    );
     let dir = tempfile::tempdir().unwrap();
     for url in [
         format!("sqlite://{}/a.db", dir.path().display()),

@@ -10,12 +10,15 @@
     clippy::indexing_slicing
 )] // test helpers
 
+mod chain_break;
 mod concurrency;
 mod conformance;
 mod crash;
 mod differential;
 mod engine_suite;
 mod failures;
+mod hold_sweeps;
+mod redis_keys;
 mod restart;
 mod support;
 mod workers;
@@ -54,6 +57,16 @@ macro_rules! conformance {
                 let (store, _guard) = crate::support::$backend();
                 crate::engine_suite::one_counter_named_twice_in_a_request(store);
             }
+            #[test]
+            fn engine_settle_above_the_cap_records_the_overrun() {
+                let (store, _guard) = crate::support::$backend();
+                crate::engine_suite::settle_above_the_cap_records_the_overrun(store);
+            }
+            #[test]
+            fn engine_expire_holds_in_bounded_batches() {
+                let (store, _guard) = crate::support::$backend();
+                crate::hold_sweeps::expire_holds_in_bounded_batches(store);
+            }
         }
     };
 }
@@ -71,12 +84,14 @@ all_backends!(
     fixed_windows_never_move_backwards,
     sliding_windows_are_exact,
     sliding_windows_with_a_clock_that_steps_back,
+    sliding_usage_is_zero_long_after_its_window,
     forever_counters_never_reset,
     all_or_nothing,
     idempotency_replays_before_bounds,
     approvals_are_single_use,
     holds_settle_release_expire,
     holds_adjust_in_their_own_window,
+    holds_settle_past_their_cap_only_when_told,
     revocation,
     attestations_filter_and_order,
     reset_and_state,

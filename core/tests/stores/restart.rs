@@ -86,7 +86,7 @@ fn survives(url: &str) {
     attestation::verify_chain(&old, said["did"].as_str().unwrap()).unwrap();
     let mine = engine
         .attestations(&AttestationFilter {
-            chain: Some(engine.chain_id().into()),
+            chain: Some(engine.chain_id()),
             ..Default::default()
         })
         .unwrap();
@@ -131,7 +131,10 @@ fn survives(url: &str) {
             None => break,
         }
     }
-    assert_eq!(seen, engine.attestations(&AttestationFilter::default()).unwrap());
+    assert_eq!(
+        seen,
+        engine.attestations(&AttestationFilter::default()).unwrap()
+    );
     assert_eq!(seen.len(), 6);
     for bad in ["", "7", "c1.x", "c1.-1"] {
         assert_eq!(
@@ -213,7 +216,7 @@ fn redis_server_restart_mid_run_never_passes_the_cap() {
                         }
                     }
                 }
-                (tally, after, engine.chain_id().to_string())
+                (tally, after, engine.chain_id())
             })
         })
         .collect();

@@ -24,6 +24,8 @@ pub struct RedisServer {
     pub port: u16,
     dir: tempfile::TempDir,
     persistent: bool,
+    /// Further `redis-server` arguments (after ours: a later setting wins).
+    extra: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -40,6 +42,19 @@ impl RedisServer {
         Self::launch(true)
     }
 
+    /// A non-persistent server with further arguments (`--maxmemory-policy allkeys-lru`).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
+        let mut server = RedisServer {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            persistent: false,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
     fn launch(persistent: bool) -> RedisServer {
         let dir = tempfile::tempdir().unwrap();
         let mut server = RedisServer {
@@ -47,6 +62,7 @@ impl RedisServer {
             port: free_port(),
             dir,
             persistent,
+            extra: Vec::new(),
         };
         server.spawn();
         server
@@ -58,6 +74,8 @@ impl RedisServer {
             .args(["--save", ""])
             .args(["--dir", self.dir.path().to_str().unwrap()])
             .args(["--daemonize", "no", "--protected-mode", "yes"])
+            // Redis's default, stated: the store refuses a server that may evict its keys.
+            .args(["--maxmemory-policy", "noeviction"])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if self.persistent {
@@ -65,6 +83,7 @@ impl RedisServer {
         } else {
             cmd.args(["--appendonly", "no"]);
         }
+        cmd.args(&self.extra);
         let child = cmd.spawn().unwrap_or_else(|e| {
             panic!(
                 "these tests need their own redis-server and could not start one ({e}). \
@@ -117,6 +136,11 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
+    }
+
+    /// A raw command's reply, converted (for inspection: `KEYS`, `PEXPIRETIME`, `CONFIG GET`).
+    pub fn query<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
+        redis::from_redis_value(self.cmd(args)).unwrap()
     }
 
     /// A raw command (for SCRIPT FLUSH, inspection).

@@ -39,15 +39,34 @@
 //! | `{p}:tails` | hash | each chain's last `seq` |
 //! | `{p}:x:<field>:<value>` | zset | record index (`chain`, `gate`, `agent`, `decision`, `eval`, `kind`, `anon`) |
 //! | `{p}:i:<sha>` | hash | an idempotency record (`exp`, `json`), with a TTL |
-//! | `{p}:h:<hold id>` | hash | a hold (`rec`, `state`); `{p}:holds` zset of open holds by expiry |
+//! | `{p}:h:<hold id>` | hash | a hold (`rec`, `state`); `{p}:holds` zset of open holds by expiry; `{p}:holds:unreadable` set of the ids of open holds whose key could not be read (taken out of `{p}:holds`) |
 //! | `{p}:a:<evaluation id>` | hash | an approval request (`rec`, `state`, `sname`, `token`, `texp`) |
 //! | `{p}:revoked` | set | revoked passport ids |
 //!
 //! Windowed counters expire: a fixed window's key lives until its window ends, a sliding one
 //! until its newest entry leaves the window — each extended to outlive any open hold on it, plus
-//! a minute's grace for clock skew between engines. An expired counter is simply gone (the memory
-//! and SQLite stores keep it listed with usage 0). Idempotency records expire with their TTL;
-//! closed holds and resolved approvals are kept 7 days; attestations and revocations forever.
+//! a minute's grace for clock skew between engines. A sliding counter and its log always carry one
+//! expiry (every write sets the log's to the counter's), and a counter whose log is gone reports
+//! no usage: its sum is only ever the sum of its log's entries. An expired counter is simply gone
+//! (the memory and SQLite stores keep it listed with usage 0). Idempotency records expire with their TTL;
+//! closed holds and resolved approvals are kept 7 days; attestations, their index keys (the one
+//! `x:eval:<id>` key per evaluation included) and revocations forever — every key lives exactly as
+//! long as what it indexes, so whatever trims records (retention) must delete their index entries
+//! in the same step.
+//!
+//! # Eviction
+//!
+//! A Redis that evicts keys under memory pressure would silently drop counters (reopening spent
+//! caps), holds and chain tails: `volatile-*` policies evict exactly the keys with a TTL, which
+//! windowed counters all have. [`RedisStore::open`] therefore reads the server's
+//! `maxmemory-policy` (`CONFIG GET`, or `INFO memory` where `CONFIG` is disabled or renamed, as
+//! on managed services) and refuses with `STORE_UNAVAILABLE` unless it is `noeviction` — or the
+//! URL says `?allow_eviction=1`, the operator's explicit acceptance of that risk. A server whose
+//! policy cannot be read at all is refused the same way (the message says so): confirm the
+//! provider's setting is `noeviction` and pass `allow_eviction=1`. The check runs when the
+//! store is opened; keep the setting in the server's configuration so a restart keeps it. With
+//! `noeviction`, a full server refuses writes: passgate then reports `STORE_UNAVAILABLE`, never an
+//! allow.
 //!
 //! # Consistency, and what a failover can lose
 //!
@@ -275,12 +294,15 @@ fn record_from(text: &str) -> Result<StoredRecord> {
 
 impl RedisStore {
     /// Connects to `redis://[:password@]host:port/db[?prefix=pg&timeout_ms=5000&pool=16]`. The
-    /// server must answer (and load the scripts) now: a dead server is `STORE_UNAVAILABLE`.
+    /// server must answer now: a dead server is `STORE_UNAVAILABLE`, and so is one whose
+    /// `maxmemory-policy` is not `noeviction` (or cannot be read) unless the URL has
+    /// `allow_eviction=1` (see the module docs, "Eviction").
     pub fn open(url: &str) -> Result<RedisStore> {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut prefix = "pg".to_string();
         let mut timeout = Duration::from_millis(5000);
         let mut max_idle = 16;
+        let mut allow_eviction = false;
         let mut passthrough = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -300,6 +322,17 @@ impl RedisStore {
                 }
                 "timeout_ms" => timeout = Duration::from_millis(num(v)?.max(1)),
                 "pool" => max_idle = usize::try_from(num(v)?).unwrap_or(16),
+                "allow_eviction" => {
+                    allow_eviction = match v {
+                        "1" => true,
+                        "0" => false,
+                        _ => {
+                            return Err(Error::InvalidArgument(format!(
+                                "store URL: allow_eviction={v} (0 or 1)"
+                            )))
+                        }
+                    }
+                }
                 _ => passthrough.push(pair),
             }
         }
@@ -326,7 +359,68 @@ impl RedisStore {
             addr,
         };
         store.ro(|c| ::redis::cmd("PING").query::<String>(c))?;
+        store.check_eviction(allow_eviction)?;
         Ok(store)
+    }
+
+    /// Refuses a server that may evict keys (see the module docs, "Eviction") unless the URL says
+    /// `allow_eviction=1`.
+    fn check_eviction(&self, allow: bool) -> Result<()> {
+        let policy = self.eviction_policy()?;
+        match policy.as_deref() {
+            Some("noeviction") => Ok(()),
+            _ if allow => Ok(()),
+            Some(p) => Err(Error::StoreUnavailable(format!(
+                "redis {}: maxmemory-policy is {p}: under memory pressure the server would evict \
+                 passgate's keys (counters, holds, chain tails), silently reopening spent caps. \
+                 Set `maxmemory-policy noeviction` on the server, or add ?allow_eviction=1 to the \
+                 store URL to accept that risk",
+                self.addr
+            ))),
+            None => Err(Error::StoreUnavailable(format!(
+                "redis {}: cannot read the server's maxmemory-policy (CONFIG GET and INFO are \
+                 refused, as on some managed Redis services); passgate needs \
+                 `maxmemory-policy noeviction`. Make sure the server is configured so, then add \
+                 ?allow_eviction=1 to the store URL to open it without this check",
+                self.addr
+            ))),
+        }
+    }
+
+    /// The server's `maxmemory-policy`: from `CONFIG GET`, else from `INFO memory` (managed
+    /// services often disable or rename `CONFIG`); `None` if neither answers.
+    fn eviction_policy(&self) -> Result<Option<String>> {
+        let mut conn = self.connect()?;
+        let config: ::redis::RedisResult<Vec<String>> = ::redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query(&mut conn);
+        match config {
+            Ok(pair) => {
+                if let Some(p) = pair.get(1) {
+                    self.put(conn);
+                    return Ok(Some(p.clone()));
+                }
+            }
+            Err(e) if broken(&e) => return Err(self.unavailable(&e)),
+            Err(_) => {}
+        }
+        let info: ::redis::RedisResult<String> =
+            ::redis::cmd("INFO").arg("memory").query(&mut conn);
+        match info {
+            Ok(text) => {
+                self.put(conn);
+                Ok(text.lines().find_map(|l| {
+                    l.strip_prefix("maxmemory_policy:")
+                        .map(|p| p.trim().to_string())
+                }))
+            }
+            Err(e) if broken(&e) => Err(self.unavailable(&e)),
+            Err(_) => {
+                self.put(conn);
+                Ok(None)
+            }
+        }
     }
 
     /// The hash tag every key of this store starts with (`{pg}`).
@@ -413,11 +507,17 @@ fn bad_reply(script: &str, reply: &[String]) -> Error {
 
 /// The reply `{'chain', last}`: this record does not follow its chain's stored tail.
 fn chain_conflict(r: &StoredRecord, last: &str) -> Error {
-    Error::StoreUnavailable(format!(
-        "chain {}: record seq {} does not follow the stored tail {last} (an earlier write's \
-         outcome was unknown); the engine re-reads its tail",
-        r.chain, r.seq
-    ))
+    match last.parse::<u64>() {
+        Ok(tail) => Error::ChainConflict {
+            chain: r.chain.clone(),
+            seq: r.seq,
+            tail,
+        },
+        Err(_) => Error::StoreUnavailable(format!(
+            "chain {}: record seq {} does not follow the stored tail {last:?}",
+            r.chain, r.seq
+        )),
+    }
 }
 
 #[cfg(test)]

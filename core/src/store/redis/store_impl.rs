@@ -9,8 +9,8 @@ use super::{bad_reply, chain_conflict, record_from, unscaled, RedisStore, GRACE_
 use crate::error::{Error, Result};
 use crate::store::{
     ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
-    CounterKey, CounterOp, CounterState, HoldOutcome, HoldRecord, HoldResolution, HoldState,
-    IdempotencyRecord, Store, StoredRecord, WindowKind,
+    CounterKey, CounterOp, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution,
+    HoldState, IdempotencyRecord, Store, StoredRecord, WindowKind,
 };
 
 /// Records fetched per round trip when scanning.
@@ -367,14 +367,7 @@ impl Store for RedisStore {
                 .arg("state")
                 .query(c)
         })?;
-        match (rec, state) {
-            (Some(rec), Some(state)) => {
-                let mut h: HoldRecord = from_json("hold", &rec)?;
-                h.state = hold_state(&state)?;
-                Ok(Some(h))
-            }
-            _ => Ok(None),
-        }
+        hold_row(rec, state)
     }
 
     fn hold_resolve(&self, r: &HoldResolution<'_>) -> Result<HoldOutcome> {
@@ -397,7 +390,8 @@ impl Store for RedisStore {
         call.arg(r.now_ms)
             .arg(r.state.as_str())
             .arg(&hold.id)
-            .arg(RETAIN_MS);
+            .arg(RETAIN_MS)
+            .arg(u8::from(r.enforce_bounds));
         call.record(k, r.record)?;
         call.arg(hold.ops.len());
         for (h, fin) in hold.ops.iter().zip(r.amounts) {
@@ -429,11 +423,12 @@ impl Store for RedisStore {
                 r.record,
                 reply.get(1).map_or("?", String::as_str),
             )),
+            Some("overflow") => Err(Error::payload("/", "counter total would overflow")),
             _ => Err(bad_reply("hold", &reply)),
         }
     }
 
-    fn holds_due(&self, now_ms: i64, limit: usize) -> Result<Vec<HoldRecord>> {
+    fn holds_due(&self, now_ms: i64, limit: usize) -> Result<Vec<DueHold>> {
         let k = self.keys.k("holds");
         let ids: Vec<String> = self.ro(|c| {
             ::redis::cmd("ZRANGE")
@@ -446,13 +441,64 @@ impl Store for RedisStore {
                 .arg(limit)
                 .query(c)
         })?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(h) = self.hold_get(&id)? {
-                out.push(h);
+        // One connection for the batch; a reply error on one hold's key (WRONGTYPE) is that
+        // hold's, a broken connection fails the whole call.
+        let rows = self.ro(|c| {
+            let mut rows = Vec::with_capacity(ids.len());
+            for id in &ids {
+                let row: ::redis::RedisResult<(Option<String>, Option<String>)> =
+                    ::redis::cmd("HMGET")
+                        .arg(self.keys.hold(id))
+                        .arg("rec")
+                        .arg("state")
+                        .query(c);
+                match row {
+                    Err(e) if super::broken(&e) => return Err(e),
+                    other => rows.push(other),
+                }
             }
-        }
-        Ok(out)
+            Ok(rows)
+        })?;
+        Ok(ids
+            .into_iter()
+            .zip(rows)
+            .map(|(id, row)| {
+                let read = row
+                    .map_err(|e| Error::StoreUnavailable(e.to_string()))
+                    .and_then(|(rec, state)| hold_row(rec, state));
+                match read {
+                    Ok(Some(h)) if h.id == id => DueHold::Hold(h),
+                    Ok(Some(h)) => DueHold::Unreadable {
+                        reason: format!("key of {id:?} holds the record of hold {:?}", h.id),
+                        id,
+                    },
+                    Ok(None) => DueHold::Unreadable {
+                        id,
+                        reason: "listed as open but not stored".into(),
+                    },
+                    Err(e) => DueHold::Unreadable {
+                        id,
+                        reason: e.to_string(),
+                    },
+                }
+            })
+            .collect())
+    }
+
+    fn hold_quarantine(&self, id: &str) -> Result<bool> {
+        let (open, bad) = (self.keys.k("holds"), self.keys.k("holds:unreadable"));
+        let (removed, _): (i64, i64) = self.rw(|c| {
+            ::redis::pipe()
+                .atomic()
+                .cmd("ZREM")
+                .arg(&open)
+                .arg(id)
+                .cmd("SADD")
+                .arg(&bad)
+                .arg(id)
+                .query(c)
+        })?;
+        Ok(removed > 0)
     }
 
     fn approval_get(&self, evaluation_id: &str) -> Result<Option<ApprovalRecord>> {
@@ -515,6 +561,18 @@ impl Store for RedisStore {
             )),
             _ => Err(bad_reply("approval", &reply)),
         }
+    }
+}
+
+/// A hold from its stored `rec` and `state` fields (`None`: no such hold).
+fn hold_row(rec: Option<String>, state: Option<String>) -> Result<Option<HoldRecord>> {
+    match (rec, state) {
+        (Some(rec), Some(state)) => {
+            let mut h: HoldRecord = from_json("hold", &rec)?;
+            h.state = hold_state(&state)?;
+            Ok(Some(h))
+        }
+        _ => Ok(None),
     }
 }
 

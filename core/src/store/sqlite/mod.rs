@@ -16,8 +16,9 @@
 //!   run on their own connection without blocking writers (WAL).
 //! - **Schema** versioned with `PRAGMA user_version` ([`schema`]); a newer version is refused.
 //! - **Exact**: decimals are stored as `TEXT`, summed as `rust_decimal` — never `REAL`.
-//! - **Chains**: a record whose `seq` does not follow its chain's stored tail is refused (the
-//!   engine then reads the tail back), so an engine never forks its own chain.
+//! - **Chains**: a record whose `seq` does not follow its chain's stored tail is refused
+//!   ([`Error::ChainConflict`]; the engine then reads the tail back, and starts a new chain if the
+//!   file lost records it had committed — a restored backup), so an engine never forks its chain.
 //!
 //! The URL's path is taken literally (no percent-decoding): `sqlite:///var/lib/pg.db` is the
 //! absolute `/var/lib/pg.db`, `sqlite://pg.db` and `sqlite:pg.db` are relative.
@@ -312,11 +313,11 @@ impl SqliteStore {
             .map_err(|e| self.err(e))?;
         let last = u64::try_from(last.unwrap_or(0)).unwrap_or(0);
         if r.seq != last + 1 {
-            return Err(Error::StoreUnavailable(format!(
-                "chain {}: record seq {} does not follow the stored tail {last} \
-                 (an earlier write's outcome was unknown); the engine re-reads its tail",
-                r.chain, r.seq
-            )));
+            return Err(Error::ChainConflict {
+                chain: r.chain.clone(),
+                seq: r.seq,
+                tail: last,
+            });
         }
         let seq = i64::try_from(r.seq).map_err(|_| Error::Internal("seq too large".into()))?;
         tx.prepare_cached(

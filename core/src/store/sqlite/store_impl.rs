@@ -9,8 +9,8 @@ use super::{hold_from, idempotency_from, json_err, parse_decimal, SqliteStore, S
 use crate::error::{Error, Result};
 use crate::store::{
     ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
-    CounterKey, CounterOp, CounterState, HoldOutcome, HoldRecord, HoldResolution, HoldState,
-    IdempotencyRecord, Store, StoredRecord,
+    CounterKey, CounterOp, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution,
+    HoldState, IdempotencyRecord, Store, StoredRecord,
 };
 
 const RECORD_COLS: &str =
@@ -356,8 +356,14 @@ impl Store for SqliteStore {
                 let delta = new
                     .checked_sub(h.op.amount)
                     .ok_or_else(|| Error::payload("/", "settled amount out of range"))?;
-                if delta > Decimal::ZERO && used.checked_add(delta).is_none_or(|t| t > h.op.max) {
-                    return Ok((false, HoldOutcome::Rejected { usage }));
+                let total = used.checked_add(delta);
+                if delta > Decimal::ZERO && total.is_none_or(|t| t > h.op.max) {
+                    if r.enforce_bounds {
+                        return Ok((false, HoldOutcome::Rejected { usage }));
+                    }
+                    if total.is_none() {
+                        return Err(Error::payload("/", "counter total would overflow"));
+                    }
                 }
                 deltas.push(delta);
             }
@@ -372,25 +378,62 @@ impl Store for SqliteStore {
         })
     }
 
-    fn holds_due(&self, now_ms: i64, limit: usize) -> Result<Vec<HoldRecord>> {
+    fn holds_due(&self, now_ms: i64, limit: usize) -> Result<Vec<DueHold>> {
         self.with_conn(|conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT record, state FROM holds WHERE state = 'open' AND expires_ms <= ?1 \
+                    "SELECT id, record, state FROM holds WHERE state = 'open' AND expires_ms <= ?1 \
                      ORDER BY expires_ms, id LIMIT ?2",
                 )
                 .map_err(|e| self.err(e))?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            // Columns are read as raw values: a row whose record is not text (or not a hold) is
+            // reported in its place, never an error for the whole batch.
             let rows = stmt
                 .query_map(params![now_ms, limit], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                    Ok((
+                        r.get::<_, Sql>(0)?,
+                        r.get::<_, Sql>(1)?,
+                        r.get::<_, Sql>(2)?,
+                    ))
                 })
                 .map_err(|e| self.err(e))?;
-            rows.map(|r| {
-                let (text, state) = r.map_err(|e| self.err(e))?;
-                hold_from(&text, &state)
-            })
-            .collect()
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, record, state) = row.map_err(|e| self.err(e))?;
+                let id = match id {
+                    Sql::Text(t) => t,
+                    other => format!("{other:?}"),
+                };
+                let read = match (record, state) {
+                    (Sql::Text(record), Sql::Text(state)) => hold_from(&record, &state),
+                    _ => Err(Error::StoreUnavailable("stored hold is not text".into())),
+                };
+                out.push(match read {
+                    Ok(h) if h.id == id => DueHold::Hold(h),
+                    Ok(h) => DueHold::Unreadable {
+                        reason: format!("row {id:?} holds the record of hold {:?}", h.id),
+                        id,
+                    },
+                    Err(e) => DueHold::Unreadable {
+                        id,
+                        reason: e.to_string(),
+                    },
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn hold_quarantine(&self, id: &str) -> Result<bool> {
+        self.write(|tx, _| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE holds SET state = 'unreadable' WHERE id = ?1 AND state = 'open'",
+                )
+                .and_then(|mut s| s.execute(params![id]))
+                .map_err(|e| self.err(e))?;
+            Ok((true, n > 0))
         })
     }
 

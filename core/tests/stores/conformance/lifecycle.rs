@@ -193,7 +193,7 @@ pub fn approvals_are_single_use(s: &dyn Store) {
     assert_eq!(out, unavailable("unknown"));
 }
 
-fn hold(id: &str, created: i64, expires: i64, ops: Vec<HeldOp>) -> HoldRecord {
+pub(crate) fn hold(id: &str, created: i64, expires: i64, ops: Vec<HeldOp>) -> HoldRecord {
     HoldRecord {
         id: id.into(),
         evaluation_id: format!("evl_{id}"),
@@ -207,7 +207,7 @@ fn hold(id: &str, created: i64, expires: i64, ops: Vec<HeldOp>) -> HoldRecord {
     }
 }
 
-fn take_hold(s: &dyn Store, c: &Chain, h: &HoldRecord) -> CommitOutcome {
+pub(crate) fn take_hold(s: &dyn Store, c: &Chain, h: &HoldRecord) -> CommitOutcome {
     let ops: Vec<CounterOp> = h.ops.iter().map(|o| o.op.clone()).collect();
     let r = c.record(h.created_ms, Some("g"), Some("a"), "allow");
     let out = s
@@ -228,13 +228,25 @@ fn take_hold(s: &dyn Store, c: &Chain, h: &HoldRecord) -> CommitOutcome {
     out
 }
 
-fn resolve(
+pub(crate) fn resolve(
     s: &dyn Store,
     c: &Chain,
     id: &str,
     now: i64,
     state: HoldState,
     amounts: &[&str],
+) -> HoldOutcome {
+    resolve_with(s, c, id, now, state, amounts, true)
+}
+
+pub(crate) fn resolve_with(
+    s: &dyn Store,
+    c: &Chain,
+    id: &str,
+    now: i64,
+    state: HoldState,
+    amounts: &[&str],
+    enforce_bounds: bool,
 ) -> HoldOutcome {
     let amounts: Vec<Decimal> = amounts.iter().map(|a| d(a)).collect();
     let r = c.event(now, &format!("hold.{}", state.as_str()));
@@ -244,6 +256,7 @@ fn resolve(
             now_ms: now,
             state,
             amounts: &amounts,
+            enforce_bounds,
             record: &r,
         })
         .unwrap();
@@ -360,7 +373,7 @@ pub fn holds_settle_release_expire(s: &dyn Store) {
         .holds_due(T0 + 300_000, 10)
         .unwrap()
         .into_iter()
-        .map(|h| h.id)
+        .map(|h| h.id().to_string())
         .collect();
     assert_eq!(due, ["hld_0", "hld_2"]);
     assert_eq!(s.holds_due(T0 + DAY, 1).unwrap().len(), 1);
@@ -376,7 +389,7 @@ pub fn holds_settle_release_expire(s: &dyn Store) {
         .holds_due(T0 + DAY, 10)
         .unwrap()
         .into_iter()
-        .map(|h| h.id)
+        .map(|h| h.id().to_string())
         .collect();
     assert_eq!(due, ["hld_2"]);
     // Expiring hld_2 after its sliding entry left the window: the fixed window (same day) gets
@@ -451,4 +464,58 @@ pub fn holds_adjust_in_their_own_window(s: &dyn Store) {
         .counters(&CounterFilter::default(), T0 + DAY + 8)
         .unwrap()
         .is_empty());
+}
+
+/// A settle told not to enforce bounds (an overrun the engine flags in its record) records an
+/// amount past the cap, in every kind of window; told to enforce them, the same settle is refused.
+pub fn holds_settle_past_their_cap_only_when_told(s: &dyn Store) {
+    let c = Chain::new("c1");
+    let held = |name: &str, window: WindowKind| HeldOp {
+        op: op(name, window, "60", "100"),
+        settle: SettleRule::Actual {
+            field: "/cost".into(),
+        },
+    };
+    let ops = vec![
+        held("day", fixed(DAY)),
+        held("slide", sliding(60_000)),
+        held("ever", WindowKind::Forever),
+    ];
+    let h = hold("hld_o", T0, T0 + 600_000, ops.clone());
+    assert_eq!(take_hold(s, &c, &h), CommitOutcome::Committed);
+    let amounts = ["175.5", "100.25", "60"];
+    assert_eq!(
+        resolve(s, &c, "hld_o", T0 + 5, HoldState::Settled, &amounts),
+        HoldOutcome::Rejected {
+            usage: vec![d("60"), d("60"), d("60")]
+        }
+    );
+    assert_eq!(
+        resolve_with(s, &c, "hld_o", T0 + 5, HoldState::Settled, &amounts, false),
+        HoldOutcome::Resolved
+    );
+    assert_eq!(used(s, &ops[0].op, T0 + 6), "175.5");
+    assert_eq!(used(s, &ops[1].op, T0 + 6), "100.25");
+    assert_eq!(used(s, &ops[2].op, T0 + 6), "60");
+    assert_eq!(
+        used(s, &ops[1].op, T0 + 60_000),
+        "0",
+        "the sliding entry leaves"
+    );
+    // Past the cap, nothing more is admitted.
+    let more = op("day", fixed(DAY), "1", "100");
+    let r = c.record(T0 + 7, None, None, "allow");
+    let out = s
+        .commit(&passgate::store::Commit {
+            now_ms: T0 + 7,
+            counters: std::slice::from_ref(&more),
+            enforce_bounds: true,
+            record: &r,
+            idempotency: None,
+            hold: None,
+            approval_request: None,
+            use_approval: None,
+        })
+        .unwrap();
+    assert_eq!(out, rejected(&["175.5"]));
 }

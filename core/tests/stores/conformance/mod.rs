@@ -3,9 +3,11 @@
 //! idempotency, revocation, attestations, reset, state.
 
 mod counters;
+mod expiry;
 mod lifecycle;
 
 pub use counters::*;
+pub use expiry::*;
 pub use lifecycle::*;
 
 use passgate::store::{Commit, CommitOutcome, CounterOp, Store, StoredRecord};

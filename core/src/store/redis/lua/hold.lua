@@ -1,8 +1,10 @@
 -- passgate: settle, release or expire a hold, atomically with its record (Store::hold_resolve).
--- Returns {'ok'} | {'unknown'} | {'notopen', state} | {'rejected', usage...} | {'chain', last}.
+-- Returns {'ok'} | {'unknown'} | {'notopen', state} | {'rejected', usage...} | {'chain', last} |
+-- {'overflow'}. With enforce '0' an increase past a bound is recorded (a settle over the cap).
 local rkey, seqkey, tails, holds, hkey = key(), key(), key(), key(), key()
 local now = arg()
 local state_name, hold_id, retain = arg(), arg(), tonumber(arg())
+local enforce = arg() == '1'
 local rec = read_record()
 local n = tonumber(arg())
 local ops = {}
@@ -26,10 +28,12 @@ for i, op in ipairs(ops) do
   op.delta = D.sub(op.final, op.amount)
   if D.cmp(op.delta, D.ZERO) > 0 then
     grown[op.c] = D.add(grown[op.c] or D.ZERO, op.delta)
-    if D.cmp(D.add(used[i], grown[op.c]), op.max) > 0 then over = true end
+    local total = D.add(used[i], grown[op.c])
+    if D.cmp(total, op.max) > 0 then over = true end
+    if D.too_big(total) then return { 'overflow' } end
   end
 end
-if over then
+if over and enforce then
   local out = { 'rejected' }
   for i = 1, n do out[i + 1] = D.str(used[i]) end
   return out

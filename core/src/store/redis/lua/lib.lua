@@ -147,6 +147,9 @@ local function usage(op)
     if not v[2] or tonumber(op.cur_start) <= tonumber(v[2]) then return sum end
     return D.ZERO
   elseif op.kind == 'S' then
+    -- Every amount in a sliding sum has its entry in the log: no log, nothing left in the window
+    -- (the sum is recomputed as zero rather than trusted without the entries that make it up).
+    if redis.call('EXISTS', op.l) == 0 then return D.ZERO end
     return D.sub(sum, log_sum_until(op.l, op.from))
   end
   return sum
@@ -170,13 +173,19 @@ local function log_entry(op, time, amount)
   redis.call('ZADD', op.l, time, n .. ':' .. D.str(amount))
 end
 
--- Keeps a windowed counter (and its log) alive at least `op.ttl` ms more.
+-- Keeps a windowed counter alive at least `op.ttl` ms more, and its log exactly as long as the
+-- counter: one lifetime for both. (A log recreated after it emptied used to get the short TTL of
+-- a plain request while its counter kept a hold's long one; once the log expired, the counter's
+-- sum had nothing left to subtract and reported usage long after the window.)
 local function touch(op)
   if op.ttl <= 0 then return end
-  for _, k in ipairs({ op.c, op.l }) do
-    local left = redis.call('PTTL', k)
-    if left ~= -2 and left < op.ttl then redis.call('PEXPIRE', k, op.ttl) end
+  local left = redis.call('PTTL', op.c)
+  if left == -2 then return end
+  if left < op.ttl then
+    redis.call('PEXPIRE', op.c, op.ttl)
+    left = op.ttl
   end
+  if redis.call('EXISTS', op.l) == 1 then redis.call('PEXPIRE', op.l, left) end
 end
 
 -- The stored tail of a chain: returns nil if `seq` follows it, else the tail.
