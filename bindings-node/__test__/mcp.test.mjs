@@ -587,24 +587,30 @@ test('guard: a handler that throws releases its hold, and the throw is the tool\
   assert.deepEqual(engine.attestations({ kind: 'hold.settled' }), [])
 })
 
-for (const failure of ['settle throws', 'settle exceeds the reservation']) {
-  test(`guard: a failed settle keeps the result and the reservation (${failure})`, async () => {
-    const settle = () => {
-      if (failure === 'settle throws') throw new TypeError('no spent field')
-      return { cost: 1000 }
-    }
-    const { engine, passport, tool, used } = llmSetup({ settle })
-    const warned = nextWarning()
-    const result = await tool({ cost: 40 }, extra(passport.token))
-    assert.deepEqual(result.structuredContent, { spent: 20 }) // the tool's result is the client's
-    assert.equal(used(), '40') // the hold stays open: it expires at its reserved amounts
-    assert.deepEqual(engine.attestations({ kind: 'hold.settled' }), [])
-    assert.deepEqual(engine.attestations({ kind: 'hold.released' }), [])
-    const w = await warned
-    assert.match(w.message, /was not settled; it expires at its reserved amounts/)
-    assert.match(w.detail, failure === 'settle throws' ? /TypeError: no spent field/ : /HOLD_EXCEEDS|exceeds/)
-  })
-}
+test('guard: a failed settle keeps the result and the reservation (settle throws)', async () => {
+  const settle = () => {
+    throw new TypeError('no spent field')
+  }
+  const { engine, passport, tool, used } = llmSetup({ settle })
+  const warned = nextWarning()
+  const result = await tool({ cost: 40 }, extra(passport.token))
+  assert.deepEqual(result.structuredContent, { spent: 20 }) // the tool's result is the client's
+  assert.equal(used(), '40') // the hold stays open: it expires at its reserved amounts
+  assert.deepEqual(engine.attestations({ kind: 'hold.settled' }), [])
+  assert.deepEqual(engine.attestations({ kind: 'hold.released' }), [])
+  const w = await warned
+  assert.match(w.message, /was not settled; it expires at its reserved amounts/)
+  assert.match(w.detail, /TypeError: no spent field/)
+})
+
+test('guard: a settle past the cap is recorded with its overrun (the money is spent)', async () => {
+  const { engine, passport, tool, used } = llmSetup({ settle: () => ({ cost: 1000 }) })
+  const result = await tool({ cost: 40 }, extra(passport.token))
+  assert.deepEqual(result.structuredContent, { spent: 20 })
+  assert.equal(used(), '1000')
+  const [settled] = engine.attestations({ kind: 'hold.settled' })
+  assert.ok(settled.body.data.overrun.length > 0, JSON.stringify(settled.body.data))
+})
 
 test('guard: settle needs hold, hold and arguments are booleans', () => {
   const { engine } = setup()

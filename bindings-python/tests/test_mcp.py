@@ -752,16 +752,13 @@ async def test_a_body_that_raises_releases_its_hold(llm: tuple[passgate.Engine, 
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("failure", ["settle raises", "settle exceeds the reservation"])
 async def test_a_failed_settle_keeps_the_result_and_the_reservation(
-    llm: tuple[passgate.Engine, passgate.IssuedPassport], failure: str, caplog: pytest.LogCaptureFixture
+    llm: tuple[passgate.Engine, passgate.IssuedPassport], caplog: pytest.LogCaptureFixture
 ) -> None:
     engine, bot = llm
 
     def settle(result: Any, args: dict[str, Any]) -> dict[str, Any]:
-        if failure == "settle raises":
-            raise KeyError("spent")
-        return {"cost": 1000}
+        raise KeyError("spent")
 
     async with connect(llm_server(engine, settle=settle)) as (call, _):
         with caplog.at_level("WARNING", logger="passgate.mcp"):
@@ -771,6 +768,19 @@ async def test_a_failed_settle_keeps_the_result_and_the_reservation(
     assert engine.attestations(kind="hold.settled") == [] and engine.attestations(kind="hold.released") == []
     (record,) = [r for r in caplog.records if r.name == "passgate.mcp"]
     assert "was not settled" in record.getMessage() and record.exc_info is not None
+
+
+@pytest.mark.anyio
+async def test_a_settle_past_the_cap_is_recorded_with_its_overrun(
+    llm: tuple[passgate.Engine, passgate.IssuedPassport],
+) -> None:
+    engine, bot = llm
+    async with connect(llm_server(engine, settle=lambda result, args: {"cost": 1000})) as (call, _):
+        r = await call("complete", {"cost": 40}, bot.token)
+    assert not r.is_error and json.loads(r.text) == {"spent": 20.0}
+    assert budget_used(engine) == "1000"  # the money is spent: recorded, and flagged
+    (settled,) = engine.attestations(kind="hold.settled")
+    assert settled["body"]["data"]["overrun"]
 
 
 def test_settle_needs_hold(engine: passgate.Engine) -> None:
