@@ -197,3 +197,34 @@ fn redis_skips_unreadable_hold_keys() {
     let bad: Vec<String> = server.query(&["SMEMBERS", "{t}:holds:unreadable"]);
     assert_eq!(bad.len(), 3, "kept for the operator: {bad:?}");
 }
+
+/// Issue 14, item 9: expired idempotency records are swept by time as well as by write count,
+/// in bounded batches: a process that writes little (here: 3 commits, not 1,024) still sweeps.
+#[test]
+fn sqlite_sweeps_expired_idempotency_records_without_many_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = format!("{}/idem.db", dir.path().display());
+    let fx = fixture(passgate::store::open(&format!("sqlite://{path}")).unwrap());
+    let rows = || -> i64 {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM idempotency", [], |r| r.get(0))
+            .unwrap()
+    };
+    for key in ["a", "b"] {
+        let d = fx
+            .engine
+            .enforce(&fx.job(false).idempotency_key(key))
+            .unwrap();
+        assert!(d.allowed);
+    }
+    assert_eq!(rows(), 2);
+    fx.clock
+        .advance_ms(passgate::engine::IDEMPOTENCY_TTL_MS + 60_000);
+    assert!(fx.engine.enforce(&fx.job(false)).unwrap().allowed);
+    assert_eq!(
+        rows(),
+        0,
+        "both expired records were swept by the next commit"
+    );
+}

@@ -44,6 +44,10 @@ pub use schema::VERSION as SCHEMA_VERSION;
 
 /// How often (in commits) expired idempotency records are swept.
 const SWEEP_EVERY: u64 = 1024;
+/// ... and at least this often (in the commits' time).
+const SWEEP_INTERVAL_MS: i64 = 60_000;
+/// The most expired idempotency records one commit deletes.
+const SWEEP_BATCH: i64 = 256;
 
 /// The SQLite store.
 #[derive(Debug)]
@@ -58,6 +62,8 @@ pub struct SqliteStore {
     pid: u32,
     /// Set by `close()`: no connection is handed out or kept any more.
     closed: std::sync::atomic::AtomicBool,
+    /// When (commit time, ms) the next idempotency sweep is due.
+    next_sweep_ms: std::sync::atomic::AtomicI64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +137,7 @@ impl SqliteStore {
             write_lock: Arc::new(Mutex::new(0)),
             pid: std::process::id(),
             closed: std::sync::atomic::AtomicBool::new(false),
+            next_sweep_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
         };
         let mut conn = store.connect()?;
         schema::migrate(&mut conn, &store.path)?;

@@ -1,11 +1,17 @@
 //! [`Store`] for [`SqliteStore`]: each method one transaction (writes) or one read.
 
+use std::sync::atomic::Ordering;
+
 use rusqlite::types::Value as Sql;
 use rusqlite::{params, params_from_iter, OptionalExtension};
 use rust_decimal::Decimal;
 
 use super::counters::window_of;
-use super::{hold_from, idempotency_from, json_err, parse_decimal, SqliteStore, SWEEP_EVERY};
+
+use super::{
+    hold_from, idempotency_from, json_err, parse_decimal, SqliteStore, SWEEP_BATCH, SWEEP_EVERY,
+    SWEEP_INTERVAL_MS,
+};
 use crate::error::{Error, Result};
 use crate::store::{
     ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
@@ -159,10 +165,18 @@ impl Store for SqliteStore {
                 };
                 self.put_approval(tx, &a)?;
             }
-            if n % SWEEP_EVERY == 0 {
-                tx.prepare_cached("DELETE FROM idempotency WHERE expires_ms <= ?1")
-                    .and_then(|mut s| s.execute(params![c.now_ms]))
-                    .map_err(|e| self.err(e))?;
+            // Expired idempotency records go in bounded batches, at least once a minute of the
+            // commits' time and every SWEEP_EVERY commits, whichever comes first: a process that
+            // writes little still sweeps, and no commit deletes more than one batch.
+            if n % SWEEP_EVERY == 0 || c.now_ms >= self.next_sweep_ms.load(Ordering::Relaxed) {
+                self.next_sweep_ms
+                    .store(c.now_ms.saturating_add(SWEEP_INTERVAL_MS), Ordering::Relaxed);
+                tx.prepare_cached(
+                    "DELETE FROM idempotency WHERE (namespace, key) IN \
+                     (SELECT namespace, key FROM idempotency WHERE expires_ms <= ?1 LIMIT ?2)",
+                )
+                .and_then(|mut s| s.execute(params![c.now_ms, SWEEP_BATCH]))
+                .map_err(|e| self.err(e))?;
             }
             Ok((true, CommitOutcome::Committed))
         })
