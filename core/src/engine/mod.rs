@@ -143,11 +143,25 @@ impl EngineBuilder {
         let policy = self.policy.transpose()?.map(Arc::new);
         let trusted = trusted_set(&self.trusted, policy.as_deref());
         let verifier = Verifier::new(trusted, self.verifier)?;
+        let store = self.store.unwrap_or_else(|| store::open("memory:"))?;
         let key = match self.signing_key {
             Some(k) => k,
-            None => KeyPair::generate()?,
+            None => {
+                let k = KeyPair::generate()?;
+                if store.persistent() {
+                    // Records outlive this key: after a restart nothing can sign as it again,
+                    // and a verifier must be told every key the store was written with.
+                    log::warn!(
+                        "passgate: persistent store without a configured signing key: this engine \
+                         signs with a new key ({}) that ends with the process; configure one \
+                         (EngineBuilder::signing_key / signing_key=) and keep it, or verify the \
+                         store with verify_store() given every key it was written with",
+                        k.did()
+                    );
+                }
+                k
+            }
         };
-        let store = self.store.unwrap_or_else(|| store::open("memory:"))?;
         let cache = NonZeroUsize::new(CAVEAT_CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN);
         Ok(Engine {
             policy: RwLock::new(policy),

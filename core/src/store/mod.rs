@@ -373,19 +373,45 @@ pub struct AttestationFilter {
 impl AttestationFilter {
     /// Whether `r` passes the filter (limit aside).
     pub fn matches(&self, r: &StoredRecord) -> bool {
+        self.matches_fields(&RecordFields {
+            chain: &r.chain,
+            time_ms: r.time_ms,
+            kind: &r.kind,
+            gate: r.gate.as_deref(),
+            agent_id: r.agent_id.as_deref(),
+            decision: r.decision.as_deref(),
+            evaluation_id: r.evaluation_id.as_deref(),
+        })
+    }
+
+    /// Whether a record with these indexed fields passes the filter (limit aside): for backends
+    /// that keep the fields apart from the record.
+    pub fn matches_fields(&self, r: &RecordFields<'_>) -> bool {
         fn eq(f: &Option<String>, v: Option<&str>) -> bool {
             f.as_deref().is_none_or(|f| v == Some(f))
         }
-        eq(&self.chain, Some(&r.chain))
-            && eq(&self.gate, r.gate.as_deref())
-            && eq(&self.agent_id, r.agent_id.as_deref())
-            && eq(&self.decision, r.decision.as_deref())
-            && eq(&self.evaluation_id, r.evaluation_id.as_deref())
-            && eq(&self.kind, Some(&r.kind))
+        eq(&self.chain, Some(r.chain))
+            && eq(&self.gate, r.gate)
+            && eq(&self.agent_id, r.agent_id)
+            && eq(&self.decision, r.decision)
+            && eq(&self.evaluation_id, r.evaluation_id)
+            && eq(&self.kind, Some(r.kind))
             && self.since_ms.is_none_or(|s| r.time_ms >= s)
             && self.until_ms.is_none_or(|u| r.time_ms < u)
             && (!self.anonymous_only || (r.kind == "decision" && r.agent_id.is_none()))
     }
+}
+
+/// The indexed fields of a record (see [`StoredRecord`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RecordFields<'a> {
+    pub chain: &'a str,
+    pub time_ms: i64,
+    pub kind: &'a str,
+    pub gate: Option<&'a str>,
+    pub agent_id: Option<&'a str>,
+    pub decision: Option<&'a str>,
+    pub evaluation_id: Option<&'a str>,
 }
 
 /// The state of one counter, for `cumulative_state`.
@@ -500,6 +526,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         let end = skip.saturating_add(page.len());
         let next = (end < total).then(|| u64::try_from(end).unwrap_or(u64::MAX));
         Ok((page, next))
+    }
+
+    /// Whether records outlive the process (SQLite, Redis): an engine on such a store without a
+    /// configured signing key warns that its key does not.
+    fn persistent(&self) -> bool {
+        false
     }
 
     /// Releases the store's connections and file handles now, rather than when the last

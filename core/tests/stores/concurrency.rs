@@ -156,3 +156,95 @@ fn redis_four_processes_with_script_flushes() {
     check(store.as_ref(), &tally, calls, CAP);
     let _ = T0;
 }
+
+/// Engines in 4 processes whose clocks straddle a day boundary by ±5 ms or ±2 s, with half their
+/// requests taking holds that are never settled and expire: a window never moves backwards and
+/// an expired hold keeps what it reserved, so over the whole run (which spans one boundary of
+/// every fixed window) at most two windows' caps are admitted — one each side — and never more
+/// than the quota. Today's main before issue 14 admitted a cap per clock flip.
+fn skewed(url_for: impl Fn(usize) -> Option<String>) {
+    let day = 86_400_000;
+    for (n, skew_ms) in [5_i64, 2_000].into_iter().enumerate() {
+        let boundary = T0 + day * (n as i64 + 10);
+        let issuer = Issuer::generate().unwrap();
+        let (threads, calls) = (4_u64, 150_u64);
+        let (tally, store) = match url_for(n).as_deref() {
+            Some(url) => {
+                let store = passgate::store::open(url).unwrap();
+                let mut workers: Vec<_> = (0..PROCESSES)
+                    .map(|i| {
+                        workers::spawn(&json!({"mode": "skew", "url": url,
+                            "issuer": issuer.secret(), "threads": threads, "calls": calls,
+                            "seed": i + 1 + 10 * n as u64, "boundary": boundary, "skew_ms": skew_ms}))
+                    })
+                    .collect();
+                let mut all = Tally::default();
+                for (child, out) in &mut workers {
+                    let line = workers::next_line(out).expect("a worker's tally");
+                    all.add(&Tally::from_json(&line));
+                    assert!(child.wait().unwrap().success());
+                }
+                (all, store)
+            }
+            None => {
+                let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+                let all = workers::skew(
+                    store.clone(),
+                    &issuer,
+                    (PROCESSES * threads) as usize,
+                    calls as usize,
+                    1 + 10 * n as u64,
+                    boundary,
+                    skew_ms,
+                );
+                (all, store)
+            }
+        };
+        let what = format!("skew {skew_ms} ms: {tally:?}");
+        assert_eq!(tally.errors, 0, "{what}");
+        assert_eq!(tally.allowed + tally.denied, PROCESSES * threads * calls);
+        // Both sides of the boundary: at most one cap each, and the quota overall.
+        assert!(tally.allowed <= 2 * workers::SKEW_RATE, "{what}");
+        assert!(tally.allowed <= workers::SKEW_QUOTA, "{what}");
+        assert!(
+            tally.admitted <= Decimal::from(2 * workers::SKEW_SPEND),
+            "{what}"
+        );
+        // Demand far exceeds the caps: something was admitted on the later side.
+        assert!(tally.allowed >= workers::SKEW_RATE, "{what}");
+        // What the store holds agrees: the quota counts every admitted request (expired holds
+        // kept their reservations), the later windows never exceed their caps.
+        let state = store
+            .counters(&CounterFilter::default(), boundary + skew_ms + 10_000)
+            .unwrap();
+        let used = |c: &str| {
+            state
+                .iter()
+                .find(|s| s.key.constraint == c)
+                .map_or(Decimal::ZERO, |s| s.used)
+        };
+        assert_eq!(used("quota"), Decimal::from(tally.allowed), "{what}");
+        assert!(used("rate") <= Decimal::from(workers::SKEW_RATE), "{what}");
+        assert!(
+            used("spend") <= Decimal::from(workers::SKEW_SPEND),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn memory_skewed_clocks_and_unsettled_holds() {
+    skewed(|_| None);
+}
+
+#[test]
+fn sqlite_skewed_clocks_and_unsettled_holds_four_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    skewed(|n| Some(format!("sqlite://{}/skew-{n}.db", dir.path().display())));
+}
+
+#[test]
+fn redis_skewed_clocks_and_unsettled_holds_four_processes() {
+    let server = RedisServer::start();
+    skewed(|n| Some(server.url(&format!("skew{n}"))));
+}

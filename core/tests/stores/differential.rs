@@ -1,7 +1,8 @@
 //! Differential property test: random schedules of commits (fixed, sliding and forever counters,
 //! enforced or not, with holds), hold resolutions and clock moves (forwards and, as between
 //! engines with skewed clocks, backwards) applied to the memory store and to SQLite / Redis;
-//! every outcome, every usage and every listed counter must be identical.
+//! every outcome, every usage and every listed counter (that reads more than zero) must be
+//! identical.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -183,15 +184,17 @@ fn run_case(other: Arc<dyn Store>, steps: Vec<Step>) -> Result<(), TestCaseError
         let a = sides[0].store.read(&probe, now).unwrap();
         let b = sides[1].store.read(&probe, now).unwrap();
         prop_assert_eq!(a, b, "usage at {}", now - T0);
-        let a = sides[0]
-            .store
-            .counters(&CounterFilter::default(), now)
-            .unwrap();
-        let b = sides[1]
-            .store
-            .counters(&CounterFilter::default(), now)
-            .unwrap();
-        prop_assert_eq!(a, b);
+        // Counters reading zero may already be pruned (the memory store drops them a grace
+        // period after their window can no longer hold anything): compare the others.
+        let listed = |s: &Side| -> Vec<_> {
+            s.store
+                .counters(&CounterFilter::default(), now)
+                .unwrap()
+                .into_iter()
+                .filter(|c| !c.used.is_zero())
+                .collect()
+        };
+        prop_assert_eq!(listed(&sides[0]), listed(&sides[1]));
         let due_a: Vec<String> = sides[0]
             .store
             .holds_due(now, 100)

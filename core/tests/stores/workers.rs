@@ -146,6 +146,97 @@ pub fn spend(
     all
 }
 
+/// The policy of the skew runs: a rate, a daily spend and a quota on one gate, holds of 1 s.
+pub fn skew_policy() -> Value {
+    json!({"version": 1, "hold_ttl": "1s", "gates": {"skew": {"require": ["pay"], "constraints": [
+        {"id": "rate", "type": "rate_limit", "max": SKEW_RATE, "window": "1m", "scope": "gate"},
+        {"id": "spend", "type": "spend_limit", "field": "/amount", "max": SKEW_SPEND, "window": "1d", "scope": "gate"},
+        {"id": "quota", "type": "quota", "max": SKEW_QUOTA, "scope": "gate"}
+    ]}}})
+}
+
+pub const SKEW_RATE: u64 = 10;
+pub const SKEW_SPEND: u64 = 70;
+pub const SKEW_QUOTA: u64 = 25;
+
+/// `threads` engines on `store` whose clocks straddle `boundary` (a day boundary, so minute, hour
+/// and day windows all turn there): even ones at `boundary - skew`, odd ones at
+/// `boundary + skew`, each moving 1 ms per call. Every other request takes a hold that is never
+/// settled; each engine expires due holds as it goes (holds live 1 s). Returns the tally; the
+/// caller checks the caps across everything.
+pub fn skew(
+    store: Arc<dyn Store>,
+    issuer: &Issuer,
+    threads: usize,
+    calls: usize,
+    seed: u64,
+    boundary: i64,
+    skew_ms: i64,
+) -> Tally {
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let store = store.clone();
+            let issuer_did = issuer.did().to_string();
+            let req = PassportRequest::new(format!("agent-{seed}-{t}"), ["pay"])
+                .with_expires_in_secs(365 * 86400);
+            let token = issuer.issue_passport_at(&req, T0 / 1000).unwrap().token;
+            std::thread::spawn(move || {
+                let start = match (t as u64 + seed) % 2 {
+                    0 => boundary - skew_ms,
+                    _ => boundary + skew_ms,
+                };
+                let clock = ManualClock::new(start);
+                let engine = Engine::builder()
+                    .policy_value(skew_policy())
+                    .trusted_issuer(&issuer_did)
+                    .clock(Arc::new(clock.clone()))
+                    .store(store)
+                    .build()
+                    .unwrap();
+                let mut tally = Tally {
+                    max_amount: Decimal::from(9),
+                    ..Tally::default()
+                };
+                let mut rng = Rng::new(seed * 1000 + t as u64);
+                for i in 0..calls {
+                    let amount = Decimal::from(rng.next() % 9 + 1);
+                    let r = Request::new("skew", json!({"amount": amount.to_string()}))
+                        .passport(&token)
+                        .hold(i % 2 == 0);
+                    match engine.enforce(&r) {
+                        Ok(d) if d.allowed => {
+                            tally.allowed += 1;
+                            tally.admitted += amount;
+                        }
+                        Ok(_) => tally.denied += 1,
+                        Err(e) => {
+                            tally.errors += 1;
+                            if tally.samples.len() < 3 {
+                                tally.samples.push(format!("{}: {e}", e.code()));
+                            }
+                        }
+                    }
+                    clock.advance_ms(1);
+                    if i % 50 == 49 {
+                        // Past every hold's TTL: the reservations expire, unsettled.
+                        clock.advance_ms(1_000);
+                        if let Err(e) = engine.expire_holds(1_000) {
+                            tally.errors += 1;
+                            tally.samples.push(format!("expire_holds: {e}"));
+                        }
+                    }
+                }
+                tally
+            })
+        })
+        .collect();
+    let mut all = Tally::default();
+    for h in handles {
+        all.add(&h.join().unwrap());
+    }
+    all
+}
+
 pub fn spawn(spec: &Value) -> (Child, BufReader<ChildStdout>) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
@@ -201,6 +292,19 @@ pub fn run(spec: &Value) {
                 n("threads"),
                 n("calls"),
                 n("seed") as u64,
+            );
+            say(tally.to_json());
+        }
+        "skew" => {
+            let n = |k: &str| spec[k].as_u64().unwrap();
+            let tally = skew(
+                store,
+                &issuer,
+                n("threads") as usize,
+                n("calls") as usize,
+                n("seed"),
+                spec["boundary"].as_i64().unwrap(),
+                spec["skew_ms"].as_i64().unwrap(),
             );
             say(tally.to_json());
         }

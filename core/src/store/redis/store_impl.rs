@@ -99,6 +99,10 @@ impl RedisStore {
 }
 
 impl Store for RedisStore {
+    fn persistent(&self) -> bool {
+        true
+    }
+
     fn read(&self, counters: &[CounterOp], now_ms: i64) -> Result<Vec<Decimal>> {
         let mut call = Call::default();
         call.arg(counters.len());

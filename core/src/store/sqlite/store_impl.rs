@@ -66,6 +66,10 @@ impl StoredRecordRow {
 }
 
 impl Store for SqliteStore {
+    fn persistent(&self) -> bool {
+        true
+    }
+
     fn close(&self) {
         SqliteStore::close(self);
     }

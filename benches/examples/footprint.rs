@@ -1,0 +1,80 @@
+//! Bytes per decision: `enforce` of the benchmark workload (the allow case, every call with its
+//! own idempotency key) on a store, N calls, then the process's resident set.
+//!
+//! `cargo run --release -p passgate-benches --example footprint -- [N] [store URL]` (default
+//! 100,000 calls on `memory:`; issue 14 asks 1,000,000 to stay under 3 GiB peak). Prints one JSON
+//! line: calls, RSS before and after, peak RSS, bytes per decision (RSS growth / N), and the
+//! JSON sizes of one decision and its record. The clock moves 1 ms per call so windows and
+//! expiries advance as in traffic. `FOOTPRINT_SHOW=1` prints that decision.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use passgate::store::{open, Store};
+use passgate_benches::{engine, passport, request, Case, Res, Setup};
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let url = args.get(2).map_or("memory:", String::as_str);
+    let (issuer, token) = passport()?;
+    let store: Arc<dyn Store> = open(url).map_err(|e| e.to_string())?;
+    let mut setup = Setup::new(store.clone());
+    setup.caps = (1_000_000_000, 1_000_000_000_000);
+    let (e, clock) = engine(&setup, &issuer)?;
+    let base = request(Case::Allow, &token);
+    // Warm up (allocator arenas, caches), then measure from here.
+    for i in 0..1_000 {
+        let req = base.clone().idempotency_key(format!("warm-{i}"));
+        e.enforce(&req).map_err(|e| e.to_string())?;
+        clock.advance_ms(1);
+    }
+    let before = rss_kib("VmRSS:").unwrap_or(0);
+    let t = Instant::now();
+    let mut allowed = 0usize;
+    for i in 0..n {
+        let req = base.clone().idempotency_key(format!("call-{i:08}"));
+        if e.enforce(&req).map_err(|e| e.to_string())?.allowed {
+            allowed += 1;
+        }
+        clock.advance_ms(1);
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let after = rss_kib("VmRSS:").unwrap_or(0);
+    let sample = e
+        .enforce(&base.clone().idempotency_key("sample"))
+        .map_err(|e| e.to_string())?;
+    let record_bytes = sample
+        .attestation
+        .as_ref()
+        .map_or(0, |r| r.to_string().len());
+    let decision_bytes = sample.to_json().to_string().len();
+    if std::env::var_os("FOOTPRINT_SHOW").is_some() {
+        eprintln!(
+            "{}",
+            serde_json::to_string_pretty(&sample.to_json()).unwrap_or_default()
+        );
+    }
+    let out = serde_json::json!({
+        "record_json_bytes": record_bytes,
+        "decision_json_bytes": decision_bytes,
+        "store": url,
+        "calls": n,
+        "allowed": allowed,
+        "seconds": secs,
+        "us_per_call": secs / n as f64 * 1e6,
+        "rss_before_mib": before / 1024,
+        "rss_after_mib": after / 1024,
+        "peak_rss_mib": rss_kib("VmHWM:").map(|k| k / 1024),
+        "bytes_per_decision": (after.saturating_sub(before) as f64 * 1024.0 / n as f64).round(),
+    });
+    println!("{out}");
+    Ok(())
+}
+
+/// A `/proc/self/status` field in KiB (Linux).
+fn rss_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

@@ -1,0 +1,961 @@
+//! `memory:` — the in-process store: one mutex over plain maps. Commits are atomic because they
+//! run entirely under that mutex.
+//!
+//! # Layout (bounded growth)
+//!
+//! A decision costs what it must and no more: its record is kept as its serialized bytes with the
+//! fields filters use (strings that repeat — chains, kinds, gates, agents, verdicts — are shared),
+//! not as a JSON tree; an idempotency record keeps only what the record does not already say (it
+//! shares the record's bytes and takes the checks from them). Whatever stops mattering is dropped
+//! on expiry-ordered indexes, a few entries per commit ([`PRUNE_BATCH`]): idempotency records
+//! once expired, closed holds and decided approvals a grace period ([`GRACE_MS`]) after they
+//! expire, counters a grace period after their window can no longer hold anything. Records
+//! themselves are kept for the store's retention.
+//!
+//! A counter dropped after its window ended must not come back in that window: requests are
+//! placed no earlier than [`GRACE_MS`] before the latest time the store has seen (an engine whose
+//! clock is more than that behind counts in a later window, never a reopened one).
+
+mod counter;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+use super::{
+    ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
+    CounterKey, CounterOp, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution,
+    HoldState, IdempotencyRecord, RecordFields, Store, StoredRecord, WindowKind,
+};
+use crate::error::{Error, Result};
+use counter::Counter;
+
+/// How long past the point where they stop mattering counters, closed holds and approvals are
+/// kept (a late settle still gets "already settled", a skewed engine still finds its window).
+pub const GRACE_MS: i64 = 3_600_000;
+
+/// At most this many entries of each expiry index are dropped per commit: pruning is amortised
+/// over traffic and never stalls one request.
+pub const PRUNE_BATCH: usize = 8;
+
+/// The in-process store (the default).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+type SlotKey = (CounterKey, WindowKind);
+type IdemKey = Arc<(String, String)>;
+
+/// A counter and the time it is listed under in `State::counter_idle`.
+#[derive(Debug, Clone)]
+struct Slot {
+    counter: Counter,
+    idle: Option<i64>,
+}
+
+/// A record: its bytes and the fields filters use.
+#[derive(Debug, Clone)]
+struct Rec {
+    chain: Arc<str>,
+    seq: u64,
+    time_ms: i64,
+    kind: Arc<str>,
+    gate: Option<Arc<str>>,
+    agent_id: Option<Arc<str>>,
+    decision: Option<Arc<str>>,
+    evaluation_id: Option<Box<str>>,
+    bytes: Packed,
+}
+
+/// A record's JSON, LZ4-compressed against a recent record of the same store (the dictionary:
+/// consecutive records share most of their text — keys, messages, dids, hashes' prefixes — so a
+/// 2.5 KB decision record keeps a few hundred bytes). We compress because a record's own JSON is
+/// already over the 2.5 KB a decision may cost in memory; LZ4 because it costs microseconds.
+#[derive(Debug, Clone)]
+struct Packed {
+    bytes: Arc<[u8]>,
+    dict: Arc<[u8]>,
+}
+
+impl Packed {
+    fn new(json: &[u8], dict: Arc<[u8]>) -> Packed {
+        let bytes = lz4_flex::block::compress_prepend_size_with_dict(json, &dict).into();
+        Packed { bytes, dict }
+    }
+
+    fn json(&self) -> Result<Vec<u8>> {
+        lz4_flex::block::decompress_size_prepended_with_dict(&self.bytes, &self.dict)
+            .map_err(|e| Error::Internal(format!("memory store: record unreadable: {e}")))
+    }
+
+    fn value(&self) -> Result<Value> {
+        serde_json::from_slice(&self.json()?)
+            .map_err(|e| Error::Internal(format!("memory store: record unreadable: {e}")))
+    }
+}
+
+/// A new dictionary every this many records (the newest record's JSON), so it stays close to
+/// what is being written.
+const DICT_EVERY: u64 = 4096;
+
+impl Rec {
+    fn fields(&self) -> RecordFields<'_> {
+        RecordFields {
+            chain: &self.chain,
+            time_ms: self.time_ms,
+            kind: &self.kind,
+            gate: self.gate.as_deref(),
+            agent_id: self.agent_id.as_deref(),
+            decision: self.decision.as_deref(),
+            evaluation_id: self.evaluation_id.as_deref(),
+        }
+    }
+
+    fn to_stored(&self) -> Result<StoredRecord> {
+        let record = self.bytes.value()?;
+        Ok(StoredRecord {
+            chain: self.chain.to_string(),
+            seq: self.seq,
+            time_ms: self.time_ms,
+            kind: self.kind.to_string(),
+            gate: self.gate.as_deref().map(str::to_string),
+            agent_id: self.agent_id.as_deref().map(str::to_string),
+            decision: self.decision.as_deref().map(str::to_string),
+            evaluation_id: self.evaluation_id.as_deref().map(str::to_string),
+            record: Arc::new(record),
+        })
+    }
+}
+
+/// An idempotency record: the decision without what its attestation record already holds.
+#[derive(Debug, Clone)]
+struct Idem {
+    fingerprint: Box<str>,
+    expires_ms: i64,
+    /// The decision's JSON, less `attestation` (and `checks` / `remaining` if `from_record`).
+    rest: Box<[u8]>,
+    /// The decision's attestation record: the bytes the record list holds (shared, not copied).
+    attestation: Option<Packed>,
+    /// `checks` and `remaining` are the record body's.
+    from_record: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    counters: BTreeMap<SlotKey, Slot>,
+    /// Counters by the time after which they read zero.
+    counter_idle: BTreeSet<(i64, SlotKey)>,
+    records: VecDeque<Rec>,
+    /// Records dropped from the front so far: `records[i]` is record number `dropped + i`.
+    dropped: u64,
+    /// Each chain's last record, by number.
+    tails: HashMap<Arc<str>, u64>,
+    /// Shared copies of repeated strings.
+    strings: HashSet<Arc<str>>,
+    /// What records are compressed against (see [`Packed`]).
+    dict: Arc<[u8]>,
+    revoked: HashSet<String>,
+    idempotency: HashMap<IdemKey, Idem>,
+    idempotency_expiry: BTreeSet<(i64, IdemKey)>,
+    holds: HashMap<String, HoldRecord>,
+    /// Open holds by expiry, for `holds_due`.
+    open_holds: BTreeSet<(i64, String)>,
+    /// Closed holds by the time they may be forgotten.
+    closed_holds: BTreeSet<(i64, String)>,
+    approvals: HashMap<String, ApprovalRecord>,
+    /// Approvals by the time they may be forgotten (checked again then: an approval's token may
+    /// outlive its request's expiry).
+    approval_expiry: BTreeSet<(i64, String)>,
+    /// The latest time a commit was made at.
+    latest_ms: i64,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl State {
+    /// The time a request stamped `now_ms` is placed at: never more than [`GRACE_MS`] before the
+    /// latest time seen (see the module docs).
+    fn placed(&self, now_ms: i64) -> i64 {
+        now_ms.max(self.latest_ms.saturating_sub(GRACE_MS))
+    }
+
+    fn usage(&self, op: &CounterOp, now_ms: i64) -> Decimal {
+        self.counters
+            .get(&(op.key.clone(), op.window))
+            .map_or(Decimal::ZERO, |s| s.counter.usage(op.window, now_ms))
+    }
+
+    /// Stores a counter and moves its entry in the idle index.
+    fn put_counter(&mut self, key: SlotKey, counter: Counter) {
+        let idle = counter.idle_from(key.1).map(|t| t.saturating_add(GRACE_MS));
+        let old = self.counters.get(&key).and_then(|s| s.idle);
+        if old != idle {
+            if let Some(t) = old {
+                self.counter_idle.remove(&(t, key.clone()));
+            }
+            if let Some(t) = idle {
+                self.counter_idle.insert((t, key.clone()));
+            }
+        }
+        self.counters.insert(key, Slot { counter, idle });
+    }
+
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(found) = self.strings.get(s) {
+            return Arc::clone(found);
+        }
+        let shared: Arc<str> = Arc::from(s);
+        self.strings.insert(Arc::clone(&shared));
+        shared
+    }
+
+    /// Appends a record; returns its bytes.
+    fn push_record(&mut self, r: &StoredRecord) -> Result<Packed> {
+        let json = serde_json::to_vec(&*r.record)
+            .map_err(|e| Error::Internal(format!("memory store: record unwritable: {e}")))?;
+        let number = self.dropped + self.records.len() as u64;
+        if number % DICT_EVERY == 1 || self.dict.is_empty() {
+            self.dict = json.as_slice().into();
+        }
+        let bytes = Packed::new(&json, Arc::clone(&self.dict));
+        let chain = self.intern(&r.chain);
+        let rec = Rec {
+            chain: Arc::clone(&chain),
+            seq: r.seq,
+            time_ms: r.time_ms,
+            kind: self.intern(&r.kind),
+            gate: r.gate.as_deref().map(|g| self.intern(g)),
+            agent_id: r.agent_id.as_deref().map(|a| self.intern(a)),
+            decision: r.decision.as_deref().map(|d| self.intern(d)),
+            evaluation_id: r.evaluation_id.as_deref().map(Box::from),
+            bytes: bytes.clone(),
+        };
+        self.records.push_back(rec);
+        self.tails.insert(chain, number);
+        Ok(bytes)
+    }
+
+    fn record(&self, number: u64) -> Option<&Rec> {
+        let i = usize::try_from(number.checked_sub(self.dropped)?).ok()?;
+        self.records.get(i)
+    }
+
+    fn close_hold(&mut self, hold: &HoldRecord, to: HoldState) {
+        self.open_holds.remove(&(hold.expires_ms, hold.id.clone()));
+        let forget = hold.expires_ms.saturating_add(GRACE_MS);
+        self.closed_holds.insert((forget, hold.id.clone()));
+        if let Some(h) = self.holds.get_mut(&hold.id) {
+            h.state = to;
+        }
+    }
+
+    /// Drops up to [`PRUNE_BATCH`] entries of each expiry index that are due at `now_ms`.
+    fn prune(&mut self, now_ms: i64) {
+        for _ in 0..PRUNE_BATCH {
+            match self.idempotency_expiry.first() {
+                Some((t, _)) if *t <= now_ms => {}
+                _ => break,
+            }
+            if let Some((_, k)) = self.idempotency_expiry.pop_first() {
+                self.idempotency.remove(&k);
+            }
+        }
+        for _ in 0..PRUNE_BATCH {
+            match self.counter_idle.first() {
+                Some((t, _)) if *t <= now_ms => {}
+                _ => break,
+            }
+            if let Some((_, k)) = self.counter_idle.pop_first() {
+                self.counters.remove(&k);
+            }
+        }
+        for _ in 0..PRUNE_BATCH {
+            match self.closed_holds.first() {
+                Some((t, _)) if *t <= now_ms => {}
+                _ => break,
+            }
+            if let Some((_, id)) = self.closed_holds.pop_first() {
+                self.holds.remove(&id);
+            }
+        }
+        for _ in 0..PRUNE_BATCH {
+            match self.approval_expiry.first() {
+                Some((t, _)) if *t <= now_ms => {}
+                _ => break,
+            }
+            let Some((_, id)) = self.approval_expiry.pop_first() else {
+                break;
+            };
+            let token_until = match self.approvals.get(&id).map(|a| &a.state) {
+                Some(ApprovalState::Approved { expires_ms, .. }) => Some(*expires_ms),
+                _ => None,
+            };
+            match token_until.map(|t| t.saturating_add(GRACE_MS)) {
+                // An approved token still usable (or within its grace): look again then.
+                Some(later) if later > now_ms => {
+                    self.approval_expiry.insert((later, id));
+                }
+                _ => {
+                    self.approvals.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// What `commit` stores under an idempotency key: the decision less what `record` holds.
+    fn pack_idempotency(
+        &self,
+        idem: &IdempotencyRecord,
+        record: &StoredRecord,
+        bytes: &Packed,
+    ) -> Result<Idem> {
+        let mut rest = match &idem.decision {
+            Value::Object(m) => m.clone(),
+            other => {
+                let mut m = Map::new();
+                m.insert("decision".into(), other.clone());
+                m
+            }
+        };
+        let hash = |v: &Value| v.get("hash").cloned();
+        let shares = rest
+            .get("attestation")
+            .is_some_and(|a| hash(a).is_some() && hash(a) == hash(&record.record));
+        let mut attestation = None;
+        let mut from_record = false;
+        if shares {
+            rest.remove("attestation");
+            attestation = Some(bytes.clone());
+            let body = record.record.get("body");
+            let same = |k: &str| rest.get(k) == body.and_then(|b| b.get(k));
+            if same("checks") && same("remaining") {
+                rest.remove("checks");
+                rest.remove("remaining");
+                from_record = true;
+            }
+        }
+        let rest = serde_json::to_vec(&Value::Object(rest))
+            .map_err(|e| Error::Internal(format!("memory store: decision unwritable: {e}")))?;
+        Ok(Idem {
+            fingerprint: idem.fingerprint.as_str().into(),
+            expires_ms: idem.expires_ms,
+            rest: rest.into(),
+            attestation,
+            from_record,
+        })
+    }
+}
+
+impl Idem {
+    /// The idempotency record as the engine stored it.
+    fn unpack(&self, key: &(String, String)) -> Result<IdempotencyRecord> {
+        let bad = |e: serde_json::Error| {
+            Error::Internal(format!("memory store: idempotency record unreadable: {e}"))
+        };
+        let mut decision: Map<String, Value> = serde_json::from_slice(&self.rest).map_err(bad)?;
+        if let Some(bytes) = &self.attestation {
+            let record = bytes.value()?;
+            if self.from_record {
+                for k in ["checks", "remaining"] {
+                    if let Some(v) = record.get("body").and_then(|b| b.get(k)) {
+                        decision.insert(k.into(), v.clone());
+                    }
+                }
+            }
+            decision.insert("attestation".into(), record);
+        }
+        Ok(IdempotencyRecord {
+            namespace: key.0.clone(),
+            key: key.1.clone(),
+            fingerprint: self.fingerprint.to_string(),
+            decision: Value::Object(decision),
+            expires_ms: self.expires_ms,
+        })
+    }
+}
+
+impl Store for MemoryStore {
+    fn read(&self, counters: &[CounterOp], now_ms: i64) -> Result<Vec<Decimal>> {
+        let state = self.state.lock();
+        let now_ms = state.placed(now_ms);
+        Ok(counters.iter().map(|op| state.usage(op, now_ms)).collect())
+    }
+
+    fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome> {
+        let mut state = self.state.lock();
+        let now_ms = state.placed(c.now_ms);
+        if let Some(idem) = c.idempotency {
+            let k = (idem.namespace.clone(), idem.key.clone());
+            if let Some(existing) = state.idempotency.get(&k) {
+                if existing.expires_ms > c.now_ms {
+                    return Ok(CommitOutcome::Replay(existing.unpack(&k)?));
+                }
+            }
+        }
+        if let Some(u) = c.use_approval {
+            let found = state.approvals.get(u.evaluation_id);
+            if !found.is_some_and(|a| u.usable(a, c.now_ms)) {
+                let found = found.map_or("unknown", |a| a.state.name());
+                return Ok(CommitOutcome::ApprovalUnavailable {
+                    state: found.to_string(),
+                });
+            }
+        }
+        if c.enforce_bounds {
+            let usage: Vec<Decimal> = c
+                .counters
+                .iter()
+                .map(|op| state.usage(op, now_ms))
+                .collect();
+            if c.counters
+                .iter()
+                .zip(&usage)
+                .any(|(op, used)| !op.fits(*used))
+            {
+                return Ok(CommitOutcome::Rejected { usage });
+            }
+        }
+        // Every addition on a copy first (one running copy per counter, so two ops on one
+        // counter both land), so a failure leaves nothing half-applied.
+        let mut updated: Vec<(SlotKey, Counter)> = Vec::with_capacity(c.counters.len());
+        for op in c.counters {
+            let key = (op.key.clone(), op.window);
+            let at = updated.iter().position(|(k, _)| *k == key);
+            let mut counter = match at.and_then(|i| updated.get(i)) {
+                Some((_, counter)) => counter.clone(),
+                None => state
+                    .counters
+                    .get(&key)
+                    .map_or_else(|| Counter::new(op.window, now_ms), |s| s.counter.clone()),
+            };
+            counter.roll(op.window, now_ms);
+            counter.add(op.amount, now_ms)?;
+            match at.and_then(|i| updated.get_mut(i)) {
+                Some(slot) => slot.1 = counter,
+                None => updated.push((key, counter)),
+            }
+        }
+        for (key, counter) in updated {
+            state.put_counter(key, counter);
+        }
+        let bytes = state.push_record(c.record)?;
+        if let Some(idem) = c.idempotency {
+            let packed = state.pack_idempotency(idem, c.record, &bytes)?;
+            let k: IdemKey = Arc::new((idem.namespace.clone(), idem.key.clone()));
+            if let Some(old) = state.idempotency.insert(Arc::clone(&k), packed) {
+                state
+                    .idempotency_expiry
+                    .remove(&(old.expires_ms, Arc::clone(&k)));
+            }
+            state.idempotency_expiry.insert((idem.expires_ms, k));
+        }
+        if let Some(hold) = c.hold {
+            state.open_holds.insert((hold.expires_ms, hold.id.clone()));
+            state.holds.insert(hold.id.clone(), hold.clone());
+        }
+        if let Some(a) = c.approval_request {
+            let forget = a.expires_ms.saturating_add(GRACE_MS);
+            state
+                .approval_expiry
+                .insert((forget, a.evaluation_id.clone()));
+            state.approvals.insert(a.evaluation_id.clone(), a.clone());
+        }
+        if let Some(u) = c.use_approval {
+            if let Some(a) = state.approvals.get_mut(u.evaluation_id) {
+                a.state = ApprovalState::Used {
+                    token_id: u.token_id.to_string(),
+                };
+            }
+        }
+        state.latest_ms = state.latest_ms.max(c.now_ms);
+        let latest = state.latest_ms;
+        state.prune(latest);
+        Ok(CommitOutcome::Committed)
+    }
+
+    fn append(&self, record: &StoredRecord) -> Result<()> {
+        self.state.lock().push_record(record)?;
+        Ok(())
+    }
+
+    fn idempotency_get(
+        &self,
+        namespace: &str,
+        key: &str,
+        now_ms: i64,
+    ) -> Result<Option<IdempotencyRecord>> {
+        let state = self.state.lock();
+        let k = (namespace.to_string(), key.to_string());
+        match state.idempotency.get(&k) {
+            Some(found) if found.expires_ms > now_ms => Ok(Some(found.unpack(&k)?)),
+            _ => Ok(None),
+        }
+    }
+
+    fn revoke(&self, passport_id: &str, _now_ms: i64) -> Result<()> {
+        self.state.lock().revoked.insert(passport_id.to_string());
+        Ok(())
+    }
+
+    fn first_revoked(&self, ids: &[&str]) -> Result<Option<String>> {
+        let state = self.state.lock();
+        Ok(ids
+            .iter()
+            .find(|id| state.revoked.contains(**id))
+            .map(|id| id.to_string()))
+    }
+
+    fn attestations(&self, filter: &AttestationFilter) -> Result<Vec<StoredRecord>> {
+        let state = self.state.lock();
+        state
+            .records
+            .iter()
+            .filter(|r| filter.matches_fields(&r.fields()))
+            .take(filter.limit.unwrap_or(usize::MAX))
+            .map(Rec::to_stored)
+            .collect()
+    }
+
+    fn attestations_page(
+        &self,
+        filter: &AttestationFilter,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<StoredRecord>, Option<u64>)> {
+        let state = self.state.lock();
+        let skip = usize::try_from(after).unwrap_or(usize::MAX);
+        let mut matching = state
+            .records
+            .iter()
+            .filter(|r| filter.matches_fields(&r.fields()))
+            .skip(skip);
+        let page = matching
+            .by_ref()
+            .take(limit)
+            .map(Rec::to_stored)
+            .collect::<Result<Vec<_>>>()?;
+        let end = skip.saturating_add(page.len());
+        let next = matching
+            .next()
+            .map(|_| u64::try_from(end).unwrap_or(u64::MAX));
+        Ok((page, next))
+    }
+
+    fn chain_tail(&self, chain: &str) -> Result<Option<StoredRecord>> {
+        let state = self.state.lock();
+        let found = state.tails.get(chain).and_then(|n| state.record(*n));
+        found.map(Rec::to_stored).transpose()
+    }
+
+    fn counters(&self, filter: &CounterFilter, now_ms: i64) -> Result<Vec<CounterState>> {
+        let state = self.state.lock();
+        let now_ms = state.placed(now_ms);
+        Ok(state
+            .counters
+            .iter()
+            .filter(|((k, _), _)| filter.matches(k))
+            .map(|((key, window), s)| CounterState {
+                key: key.clone(),
+                window: *window,
+                used: s.counter.usage(*window, now_ms),
+                window_start_ms: window.fixed_start(now_ms),
+            })
+            .collect())
+    }
+
+    fn reset_counters(&self, filter: &CounterFilter) -> Result<usize> {
+        let mut state = self.state.lock();
+        let gone: Vec<(SlotKey, Option<i64>)> = state
+            .counters
+            .iter()
+            .filter(|((k, _), _)| filter.matches(k))
+            .map(|(k, s)| (k.clone(), s.idle))
+            .collect();
+        for (key, idle) in &gone {
+            if let Some(t) = idle {
+                state.counter_idle.remove(&(*t, key.clone()));
+            }
+            state.counters.remove(key);
+        }
+        Ok(gone.len())
+    }
+
+    fn hold_get(&self, id: &str) -> Result<Option<HoldRecord>> {
+        Ok(self.state.lock().holds.get(id).cloned())
+    }
+
+    fn hold_resolve(&self, r: &HoldResolution<'_>) -> Result<HoldOutcome> {
+        let mut state = self.state.lock();
+        let now_ms = state.placed(r.now_ms);
+        let Some(hold) = state.holds.get(r.hold_id).cloned() else {
+            return Ok(HoldOutcome::Unknown);
+        };
+        if hold.state != HoldState::Open {
+            return Ok(HoldOutcome::NotOpen(hold.state));
+        }
+        if r.amounts.len() != hold.ops.len() {
+            return Err(Error::Internal(format!(
+                "hold {} has {} counters, {} amounts given",
+                hold.id,
+                hold.ops.len(),
+                r.amounts.len()
+            )));
+        }
+        // An amount above its reservation must still fit under the bound.
+        let usage: Vec<Decimal> = hold
+            .ops
+            .iter()
+            .map(|h| state.usage(&h.op, now_ms))
+            .collect();
+        let over = hold
+            .ops
+            .iter()
+            .zip(r.amounts)
+            .zip(&usage)
+            .any(|((h, new), used)| {
+                let delta = *new - h.op.amount;
+                delta > Decimal::ZERO && used.checked_add(delta).is_none_or(|t| t > h.op.max)
+            });
+        if over && r.enforce_bounds {
+            return Ok(HoldOutcome::Rejected { usage });
+        }
+        // Adjusted copies first (all or nothing on overflow), one running copy per counter: two
+        // ops of a hold on one counter both land.
+        let mut updated: HashMap<SlotKey, Counter> = HashMap::new();
+        for (h, new) in hold.ops.iter().zip(r.amounts) {
+            let key = (h.op.key.clone(), h.op.window);
+            let counter = match updated.remove(&key) {
+                Some(c) => c,
+                None => match state.counters.get(&key) {
+                    Some(s) => s.counter.clone(),
+                    None => continue,
+                },
+            };
+            let mut counter = counter;
+            counter.adjust(h.op.window, hold.created_ms, *new - h.op.amount, now_ms)?;
+            updated.insert(key, counter);
+        }
+        for (key, counter) in updated {
+            state.put_counter(key, counter);
+        }
+        state.close_hold(&hold, r.state);
+        state.push_record(r.record)?;
+        state.latest_ms = state.latest_ms.max(r.now_ms);
+        Ok(HoldOutcome::Resolved)
+    }
+
+    fn holds_due(&self, now_ms: i64, limit: usize) -> Result<Vec<DueHold>> {
+        let state = self.state.lock();
+        Ok(state
+            .open_holds
+            .iter()
+            .take_while(|(expires, _)| *expires <= now_ms)
+            .take(limit)
+            .map(|(_, id)| match state.holds.get(id) {
+                Some(h) => DueHold::Hold(h.clone()),
+                None => DueHold::Unreadable {
+                    id: id.clone(),
+                    reason: "listed as open but not stored".into(),
+                },
+            })
+            .collect())
+    }
+
+    fn hold_quarantine(&self, id: &str) -> Result<bool> {
+        let mut state = self.state.lock();
+        let listed: Vec<(i64, String)> = state
+            .open_holds
+            .iter()
+            .filter(|(_, h)| h == id)
+            .cloned()
+            .collect();
+        for k in &listed {
+            state.open_holds.remove(k);
+        }
+        Ok(!listed.is_empty())
+    }
+
+    fn approval_get(&self, evaluation_id: &str) -> Result<Option<ApprovalRecord>> {
+        Ok(self.state.lock().approvals.get(evaluation_id).cloned())
+    }
+
+    fn approval_resolve(
+        &self,
+        evaluation_id: &str,
+        to: &ApprovalState,
+        record: &StoredRecord,
+    ) -> Result<Option<ApprovalState>> {
+        let mut state = self.state.lock();
+        let Some(a) = state.approvals.get_mut(evaluation_id) else {
+            return Ok(None);
+        };
+        let found = a.state.clone();
+        if found == ApprovalState::Pending {
+            a.state = to.clone();
+            state.push_record(record)?;
+        }
+        Ok(Some(found))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{HeldOp, SettleRule};
+    use serde_json::json;
+
+    const MIN: i64 = 60_000;
+
+    fn op(window: WindowKind, amount: i64, max: i64) -> CounterOp {
+        CounterOp {
+            key: CounterKey {
+                namespace: "gate:g".into(),
+                constraint: "c".into(),
+                scope: "s".into(),
+            },
+            window,
+            amount: Decimal::from(amount),
+            need: Decimal::from(amount),
+            max: Decimal::from(max),
+        }
+    }
+
+    fn record(seq: u64, now: i64) -> StoredRecord {
+        StoredRecord {
+            chain: "ch".into(),
+            seq,
+            time_ms: now,
+            kind: "decision".into(),
+            gate: Some("g".into()),
+            agent_id: Some("a".into()),
+            decision: Some("allow".into()),
+            evaluation_id: Some(format!("ev{seq}")),
+            record: Arc::new(json!({
+                "body": {"seq": seq, "checks": [{"constraint": "c", "passed": true}],
+                         "remaining": {"c": "9"}},
+                "hash": format!("h{seq}"), "sig": "s", "kid": "k"})),
+        }
+    }
+
+    fn commit(
+        s: &MemoryStore,
+        seq: u64,
+        now: i64,
+        ops: &[CounterOp],
+        idem: Option<&IdempotencyRecord>,
+        hold: Option<&HoldRecord>,
+    ) -> CommitOutcome {
+        s.commit(&Commit {
+            now_ms: now,
+            counters: ops,
+            enforce_bounds: true,
+            record: &record(seq, now),
+            idempotency: idem,
+            hold,
+            approval_request: None,
+            use_approval: None,
+        })
+        .unwrap()
+    }
+
+    fn idem(key: &str, r: &StoredRecord, expires_ms: i64) -> IdempotencyRecord {
+        IdempotencyRecord {
+            namespace: "passport:p".into(),
+            key: key.into(),
+            fingerprint: "fp".into(),
+            decision: json!({"decision": "allow", "allowed": true, "evaluation_id": "ev",
+                             "checks": r.record["body"]["checks"],
+                             "remaining": r.record["body"]["remaining"],
+                             "attestation": *r.record}),
+            expires_ms,
+        }
+    }
+
+    /// The idempotency record shares its decision's attestation and checks with the record list
+    /// and comes back whole; once expired (and a commit later) it is gone from memory.
+    #[test]
+    fn idempotency_records_share_the_record_and_are_pruned_after_expiry() {
+        let s = MemoryStore::new();
+        let r = record(1, 1_000);
+        let i = idem("k1", &r, 5_000);
+        assert_eq!(
+            commit(&s, 1, 1_000, &[], Some(&i), None),
+            CommitOutcome::Committed
+        );
+        {
+            let st = s.state.lock();
+            let packed = st.idempotency.values().next().unwrap();
+            assert!(packed.from_record && packed.attestation.is_some());
+            let back = String::from_utf8(packed.rest.to_vec()).unwrap();
+            assert!(!back.contains("checks") && !back.contains("attestation"));
+        }
+        let got = s
+            .idempotency_get("passport:p", "k1", 2_000)
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.decision, i.decision);
+        assert_eq!(got.fingerprint, "fp");
+        match commit(&s, 2, 2_000, &[], Some(&i), None) {
+            CommitOutcome::Replay(back) => assert_eq!(back.decision, i.decision),
+            other => panic!("expected a replay, got {other:?}"),
+        }
+        // A decision whose attestation is not this commit's record is kept whole.
+        let other = IdempotencyRecord {
+            key: "k2".into(),
+            ..idem("k2", &record(9, 0), 5_000)
+        };
+        commit(&s, 3, 2_000, &[], Some(&other), None);
+        let got = s
+            .idempotency_get("passport:p", "k2", 2_000)
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.decision, other.decision);
+        // Expired: not returned, and pruned by the next commit.
+        assert!(s
+            .idempotency_get("passport:p", "k1", 5_000)
+            .unwrap()
+            .is_none());
+        commit(&s, 4, 5_000, &[], None, None);
+        assert!(s.state.lock().idempotency.is_empty());
+        assert!(s.state.lock().idempotency_expiry.is_empty());
+    }
+
+    /// A fixed-window counter is dropped a grace period after its window ended; a request
+    /// stamped in that old window afterwards counts in a later window, never a reopened one.
+    #[test]
+    fn counters_of_ended_windows_are_pruned_and_never_reopened() {
+        let s = MemoryStore::new();
+        let fixed = WindowKind::Fixed { size_ms: MIN };
+        let o = op(fixed, 10, 10);
+        assert_eq!(
+            commit(&s, 1, 5_000, std::slice::from_ref(&o), None, None),
+            CommitOutcome::Committed
+        );
+        assert!(matches!(
+            commit(&s, 2, 6_000, std::slice::from_ref(&o), None, None),
+            CommitOutcome::Rejected { .. }
+        ));
+        assert_eq!(s.state.lock().counters.len(), 1);
+        // Long after the window (and its grace): the next commit drops the counter.
+        let later = MIN + GRACE_MS + 1;
+        commit(&s, 3, later, &[], None, None);
+        assert!(s.state.lock().counters.is_empty());
+        assert!(s.state.lock().counter_idle.is_empty());
+        // An engine whose clock is far behind: its request lands in a later window than the one
+        // dropped (placed at latest - grace), so the spent window stays spent.
+        let placed = s.state.lock().placed(6_000);
+        assert!(fixed.fixed_start(placed) > fixed.fixed_start(6_000));
+        // A counter that is still in use is kept.
+        let daily = op(
+            WindowKind::Fixed {
+                size_ms: 86_400_000,
+            },
+            1,
+            100,
+        );
+        commit(&s, 4, later, std::slice::from_ref(&daily), None, None);
+        commit(&s, 5, later + GRACE_MS + 1, &[], None, None);
+        assert_eq!(s.state.lock().counters.len(), 1);
+        // A quota never is.
+        let quota = op(WindowKind::Forever, 1, 100);
+        commit(&s, 6, later, std::slice::from_ref(&quota), None, None);
+        commit(&s, 7, i64::MAX / 2, &[], None, None);
+        commit(&s, 8, i64::MAX / 2, &[], None, None);
+        assert_eq!(s.read(&[quota], i64::MAX / 2).unwrap(), [Decimal::ONE]);
+    }
+
+    /// Closed holds are forgotten a grace period after their expiry; open ones never by pruning.
+    #[test]
+    fn closed_holds_are_pruned_after_their_grace() {
+        let s = MemoryStore::new();
+        let o = op(WindowKind::Forever, 1, 100);
+        let hold = |id: &str| HoldRecord {
+            id: id.into(),
+            evaluation_id: "ev".into(),
+            gate: "g".into(),
+            agent_id: None,
+            passport_id: None,
+            created_ms: 1_000,
+            expires_ms: 2_000,
+            ops: vec![HeldOp {
+                op: o.clone(),
+                settle: SettleRule::Keep,
+            }],
+            state: HoldState::Open,
+        };
+        commit(
+            &s,
+            1,
+            1_000,
+            std::slice::from_ref(&o),
+            None,
+            Some(&hold("h1")),
+        );
+        commit(
+            &s,
+            2,
+            1_000,
+            std::slice::from_ref(&o),
+            None,
+            Some(&hold("h2")),
+        );
+        let rec = record(3, 1_500);
+        let out = s
+            .hold_resolve(&HoldResolution {
+                hold_id: "h1",
+                now_ms: 1_500,
+                state: HoldState::Settled,
+                amounts: &[Decimal::ONE],
+                enforce_bounds: true,
+                record: &rec,
+            })
+            .unwrap();
+        assert_eq!(out, HoldOutcome::Resolved);
+        commit(&s, 4, 2_000 + GRACE_MS - 1, &[], None, None);
+        assert!(s.hold_get("h1").unwrap().is_some());
+        commit(&s, 5, 2_000 + GRACE_MS, &[], None, None);
+        assert!(s.hold_get("h1").unwrap().is_none());
+        assert_eq!(s.hold_get("h2").unwrap().unwrap().state, HoldState::Open);
+        assert_eq!(s.holds_due(i64::MAX, 10).unwrap().len(), 1);
+    }
+
+    /// Records keep their fields and bytes; chain_tail answers from the tail index.
+    #[test]
+    fn records_round_trip_and_chain_tail_is_indexed() {
+        let s = MemoryStore::new();
+        for seq in 1..=3 {
+            commit(&s, seq, 1_000, &[], None, None);
+        }
+        let mut other = record(1, 1_000);
+        other.chain = "other".into();
+        s.append(&other).unwrap();
+        let all = s.attestations(&AttestationFilter::default()).unwrap();
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[0], record(1, 1_000));
+        assert_eq!(s.chain_tail("ch").unwrap().unwrap(), record(3, 1_000));
+        assert_eq!(s.chain_tail("other").unwrap().unwrap().seq, 1);
+        assert!(s.chain_tail("nope").unwrap().is_none());
+        let (page, next) = s
+            .attestations_page(
+                &AttestationFilter {
+                    chain: Some("ch".into()),
+                    ..AttestationFilter::default()
+                },
+                1,
+                1,
+            )
+            .unwrap();
+        assert_eq!(page, vec![record(2, 1_000)]);
+        assert_eq!(next, Some(2));
+        let st = s.state.lock();
+        assert!(Arc::ptr_eq(&st.records[0].chain, &st.records[1].chain));
+    }
+}
