@@ -4,7 +4,8 @@
 //! `cargo run --release -p passgate-benches --example footprint -- [N] [store URL]` (default
 //! 100,000 calls on `memory:`; issue 14 asks 1,000,000 to stay under 3 GiB peak). Prints one JSON
 //! line: calls, RSS before and after, peak RSS, bytes per decision (RSS growth / N), and the
-//! JSON sizes of one decision and its record. The clock moves 1 ms per call so windows and
+//! JSON sizes of one decision and its record; for SQLite the file (with its WAL) and for Redis
+//! `used_memory` growth per decision. The clock moves 1 ms per call so windows and
 //! expiries advance as in traffic. `FOOTPRINT_SHOW=1` prints that decision.
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ fn main() -> Res<()> {
         clock.advance_ms(1);
     }
     let before = rss_kib("VmRSS:").unwrap_or(0);
+    let stored_before = stored_bytes(url);
     let t = Instant::now();
     let mut allowed = 0usize;
     for i in 0..n {
@@ -41,6 +43,11 @@ fn main() -> Res<()> {
     }
     let secs = t.elapsed().as_secs_f64();
     let after = rss_kib("VmRSS:").unwrap_or(0);
+    let stored_after = stored_bytes(url);
+    let store_bytes_per_decision = match (stored_before, stored_after) {
+        (Some(b), Some(a)) => Some((a.saturating_sub(b) as f64 / n as f64).round()),
+        _ => None,
+    };
     let sample = e
         .enforce(&base.clone().idempotency_key("sample"))
         .map_err(|e| e.to_string())?;
@@ -66,6 +73,7 @@ fn main() -> Res<()> {
         "rss_before_mib": before / 1024,
         "rss_after_mib": after / 1024,
         "peak_rss_mib": rss_kib("VmHWM:").map(|k| k / 1024),
+        "store_bytes_per_decision": store_bytes_per_decision,
         "bytes_per_decision": (after.saturating_sub(before) as f64 * 1024.0 / n as f64).round(),
     });
     println!("{out}");
@@ -77,4 +85,24 @@ fn rss_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// What the store holds outside this process: a SQLite file with its WAL, or a Redis server's
+/// `used_memory` (through `redis-cli`).
+fn stored_bytes(url: &str) -> Option<u64> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next()?;
+        let size = |p: &str| std::fs::metadata(p).map_or(0, |m| m.len());
+        return Some(size(path) + size(&format!("{path}-wal")));
+    }
+    let rest = url.strip_prefix("redis://")?;
+    let hostport = rest.split('/').next()?.rsplit('@').next()?;
+    let (host, port) = hostport.split_once(':')?;
+    let out = std::process::Command::new("redis-cli")
+        .args(["-h", host, "-p", port, "INFO", "memory"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let line = text.lines().find(|l| l.starts_with("used_memory:"))?;
+    line.trim_start_matches("used_memory:").trim().parse().ok()
 }

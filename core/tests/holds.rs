@@ -229,6 +229,8 @@ fn settle_pushed_over_the_cap_meanwhile_is_flagged() {
 struct StaleReads {
     inner: MemoryStore,
     stale: std::sync::atomic::AtomicBool,
+    /// Every commit that counts something is refused as if a concurrent writer got there first.
+    contended: std::sync::atomic::AtomicBool,
 }
 
 impl Store for StaleReads {
@@ -239,6 +241,11 @@ impl Store for StaleReads {
         self.inner.read(c, now)
     }
     fn commit(&self, c: &Commit<'_>) -> passgate::Result<CommitOutcome> {
+        if self.contended.load(std::sync::atomic::Ordering::SeqCst) && !c.counters.is_empty() {
+            return Ok(CommitOutcome::Rejected {
+                usage: vec![Decimal::ZERO; c.counters.len()],
+            });
+        }
         self.inner.commit(c)
     }
     fn append(&self, r: &StoredRecord) -> passgate::Result<()> {
@@ -502,4 +509,44 @@ fn holds_never_settled_never_refund_their_counts() {
         f.clock.advance_ms(11 * 60_000);
     }
     assert_eq!(admitted, 1, "the quota of 3 is spent");
+}
+
+/// Found by the state review: when the counters keep moving under concurrent writers, the engine
+/// gives up with a deny — which used to be stored under the request's idempotency key, so the
+/// retry the host makes got the same deny back for 24 hours. Now the deny says why (CONTENTION)
+/// and a retry with the same key decides afresh.
+#[test]
+fn a_contention_deny_is_not_replayed_under_its_idempotency_key() {
+    let issuer = Issuer::generate().unwrap();
+    let clock = ManualClock::new(T0);
+    let store = Arc::new(StaleReads::default());
+    let engine = Engine::builder()
+        .policy_value(json!({"version": 1, "gates": {"llm.call": {"require": ["llm"], "constraints": budget()}}}))
+        .trusted_issuer(issuer.did())
+        .clock(Arc::new(clock.clone()))
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let req = PassportRequest::new("agent", ["llm"]).with_expires_in_secs(365 * 86400);
+    let token = issuer.issue_passport_at(&req, T0 / 1000).unwrap().token;
+    let r = Request::new("llm.call", json!({"cost": 5}))
+        .passport(&token)
+        .idempotency_key("retry-me");
+    store
+        .contended
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let first = engine.enforce(&r).unwrap();
+    assert!(!first.allowed);
+    let why: Vec<_> = first.failed().filter_map(|c| c.code.clone()).collect();
+    assert_eq!(why, ["CONTENTION"]);
+    store
+        .contended
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let retry = engine.enforce(&r).unwrap();
+    assert!(retry.allowed && !retry.replayed);
+    let again = engine.enforce(&r).unwrap();
+    assert!(again.allowed && again.replayed);
+    let recs = engine.attestations(&AttestationFilter::default()).unwrap();
+    attestation::verify_chain(&recs, engine.signer_did()).unwrap();
+    assert_eq!(recs.len(), 2, "the contention deny and the allow are both recorded");
 }

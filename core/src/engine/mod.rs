@@ -590,9 +590,21 @@ impl Engine {
             eval.decision.remaining.clear();
             finish(&mut eval, &usage);
             if attempt + 1 == ATTEMPTS && eval.decision.allowed {
-                // Still contended: give up on admitting rather than loop.
+                // Still contended: give up on admitting rather than loop — and say so. This deny
+                // is about the moment, not the request: it is recorded but not kept under the
+                // idempotency key, so a retry with the same key decides afresh.
                 eval.decision.allowed = false;
                 eval.decision.decision = Verdict::Deny;
+                eval.decision.checks.push(
+                    Check::new(
+                        "contention",
+                        "store",
+                        false,
+                        "concurrent writers kept moving the counters; retry",
+                    )
+                    .with_code("CONTENTION"),
+                );
+                idem = None;
             }
         }
         Err(Error::Internal("commit did not settle".into()))
