@@ -2,7 +2,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: demo test test-conformance fuzz fuzz-smoke fuzz-build cargo-fuzz test-rust lint bench bench-core bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build node-examples test-mcp test-mcp-python test-mcp1 test-mcp-node
+.PHONY: demo test test-conformance bench-footprint fuzz fuzz-smoke fuzz-build cargo-fuzz test-rust lint bench bench-core bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build node-examples test-mcp test-mcp-python test-mcp1 test-mcp-node
 
 # Python: a virtual environment at the repo root, with passgate built into it by maturin.
 PYTHON ?= python3
@@ -92,6 +92,18 @@ bench-core:
 # Decisions per second on each store (memory, SQLite, Redis), next to each backend's floor.
 bench-stores: deps-test
 	$(CARGO) bench -p passgate --bench stores
+
+# Bytes per decision (issue 14): 1,000,000 decisions with idempotency keys on the memory store
+# (peak RSS must stay under 3 GiB), then 20,000 on SQLite (file + WAL) and on a private
+# redis-server (used_memory). One JSON line each.
+FOOTPRINT_N ?= 1000000
+bench-footprint: deps-test
+	$(CARGO) build -q --release -p passgate-benches --example footprint
+	$(abspath $(or $(CARGO_TARGET_DIR),target))/release/examples/footprint $(FOOTPRINT_N) memory:
+	d=$$(mktemp -d) && $(abspath $(or $(CARGO_TARGET_DIR),target))/release/examples/footprint 20000 "sqlite://$$d/f.db" && rm -rf $$d
+	port=$$((20000 + RANDOM % 20000)); redis-server --port $$port --save '' --appendonly no --daemonize yes >/dev/null && sleep 0.5; \
+		$(abspath $(or $(CARGO_TARGET_DIR),target))/release/examples/footprint 20000 "redis://127.0.0.1:$$port/0?prefix=fp"; \
+		rc=$$?; redis-cli -p $$port shutdown nosave >/dev/null 2>&1; exit $$rc
 
 clean:
 	$(CARGO) clean
