@@ -1,15 +1,18 @@
 //! `memory:` — the in-process store: one mutex over plain maps. Commits are atomic because they
 //! run entirely under that mutex.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use rust_decimal::Decimal;
 
 use super::{
-    ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
-    CounterKey, CounterOp, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution,
-    HoldState, IdempotencyRecord, Store, StoredRecord, WindowKind,
+    counters_by_pages, filter_floor, filter_may_follow, ApprovalRecord, ApprovalState,
+    AttestationFilter, Commit, CommitOutcome, CounterFilter, CounterKey, CounterOp,
+    CounterPosition, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution, HoldState,
+    IdempotencyRecord, Store, StoredRecord, WindowKind,
 };
 use crate::error::{Error, Result};
 
@@ -17,11 +20,18 @@ use crate::error::{Error, Result};
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Counter entries looked at by listings and resets (a probe for tests: a filtered walk
+    /// visits only its range).
+    visited: AtomicU64,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    counters: HashMap<(CounterKey, WindowKind), Counter>,
+    /// Ordered by (key, window), the listing order: a namespace's counters are one range.
+    counters: BTreeMap<(CounterKey, WindowKind), Counter>,
+    /// (scope, key, window) of every counter: a scope's counters are one range (in listing
+    /// order within it).
+    by_scope: BTreeSet<(String, CounterKey, WindowKind)>,
     records: Vec<StoredRecord>,
     revoked: HashSet<String>,
     idempotency: HashMap<(String, String), IdempotencyRecord>,
@@ -168,9 +178,84 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// How many counter entries listings and resets have looked at so far (a test probe: a
+    /// walk filtered by namespace or scope looks only at that range).
+    #[doc(hidden)]
+    pub fn counters_visited(&self) -> u64 {
+        self.visited.load(Ordering::Relaxed)
+    }
 }
 
 impl State {
+    /// Up to `take` keys of counters matching `filter` after `after`, in listing order, from
+    /// the index that serves the filter; and how many entries were looked at.
+    fn walk(
+        &self,
+        filter: &CounterFilter,
+        after: Option<&CounterPosition>,
+        take: usize,
+    ) -> (Vec<(CounterKey, WindowKind)>, u64) {
+        let mut out = Vec::new();
+        let mut visited = 0u64;
+        // A scope without a constraint: the scope index (within one scope, its order is the
+        // listing order), from the namespace if there is one.
+        if let (Some(scope), None) = (&filter.scope, &filter.constraint) {
+            let floor = (
+                scope.clone(),
+                CounterKey {
+                    namespace: filter.namespace.clone().unwrap_or_default(),
+                    constraint: String::new(),
+                    scope: scope.clone(),
+                },
+                WindowKind::Forever,
+            );
+            let lower = match after {
+                Some(a) if (&a.key, a.window) >= (&floor.1, floor.2) => {
+                    Bound::Excluded((scope.clone(), a.key.clone(), a.window))
+                }
+                _ => Bound::Included(floor),
+            };
+            for (s, k, w) in self.by_scope.range((lower, Bound::Unbounded)) {
+                visited += 1;
+                if s != scope || filter.namespace.as_ref().is_some_and(|n| *n != k.namespace) {
+                    break;
+                }
+                if filter.matches(k) {
+                    out.push((k.clone(), *w));
+                    if out.len() >= take {
+                        break;
+                    }
+                }
+            }
+            return (out, visited);
+        }
+        let floor = filter_floor(filter).map(|p| (p.key, p.window));
+        let lower = match (after, floor) {
+            (Some(a), Some(f)) if (&a.key, a.window) < (&f.0, f.1) => Bound::Included(f),
+            (Some(a), _) => Bound::Excluded((a.key.clone(), a.window)),
+            (None, Some(f)) => Bound::Included(f),
+            (None, None) => Bound::Unbounded,
+        };
+        for (k, w) in self
+            .counters
+            .range((lower, Bound::Unbounded))
+            .map(|(k, _)| k)
+        {
+            visited += 1;
+            if !filter_may_follow(filter, k) {
+                break;
+            }
+            if filter.matches(k) {
+                out.push((k.clone(), *w));
+                if out.len() >= take {
+                    break;
+                }
+            }
+        }
+        (out, visited)
+    }
+
     fn usage(&self, op: &CounterOp, now_ms: i64) -> Decimal {
         self.counters
             .get(&(op.key.clone(), op.window))
@@ -230,7 +315,12 @@ impl Store for MemoryStore {
             counter.add(op.amount, c.now_ms)?;
             updated.push((key, counter));
         }
-        state.counters.extend(updated);
+        for (key, counter) in updated {
+            if state.counters.insert(key.clone(), counter).is_none() {
+                let (k, w) = key;
+                state.by_scope.insert((k.scope.clone(), k, w));
+            }
+        }
         state.records.push(c.record.clone());
         if let Some(idem) = c.idempotency {
             state
@@ -295,27 +385,49 @@ impl Store for MemoryStore {
     }
 
     fn counters(&self, filter: &CounterFilter, now_ms: i64) -> Result<Vec<CounterState>> {
+        counters_by_pages(self, filter, now_ms)
+    }
+
+    fn counters_page(
+        &self,
+        filter: &CounterFilter,
+        after: Option<&CounterPosition>,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<(Vec<CounterState>, Option<CounterPosition>)> {
         let state = self.state.lock();
-        let mut out: Vec<CounterState> = state
-            .counters
-            .iter()
-            .filter(|((k, _), _)| filter.matches(k))
-            .map(|((key, window), c)| CounterState {
-                key: key.clone(),
-                window: *window,
-                used: c.usage(*window, now_ms),
-                window_start_ms: window.fixed_start(now_ms),
+        let (keys, visited) = state.walk(filter, after, limit.saturating_add(1));
+        self.visited.fetch_add(visited, Ordering::Relaxed);
+        let mut page: Vec<CounterState> = keys
+            .into_iter()
+            .filter_map(|(key, window)| {
+                let c = state.counters.get(&(key.clone(), window))?;
+                Some(CounterState {
+                    used: c.usage(window, now_ms),
+                    window_start_ms: window.fixed_start(now_ms),
+                    key,
+                    window,
+                })
             })
             .collect();
-        out.sort_by(|a, b| (&a.key, a.window).cmp(&(&b.key, b.window)));
-        Ok(out)
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next = match more {
+            true => page.last().map(CounterPosition::of),
+            false => None,
+        };
+        Ok((page, next))
     }
 
     fn reset_counters(&self, filter: &CounterFilter) -> Result<usize> {
         let mut state = self.state.lock();
-        let before = state.counters.len();
-        state.counters.retain(|(k, _), _| !filter.matches(k));
-        Ok(before - state.counters.len())
+        let (keys, visited) = state.walk(filter, None, usize::MAX);
+        self.visited.fetch_add(visited, Ordering::Relaxed);
+        for (k, w) in &keys {
+            state.counters.remove(&(k.clone(), *w));
+            state.by_scope.remove(&(k.scope.clone(), k.clone(), *w));
+        }
+        Ok(keys.len())
     }
 
     fn hold_get(&self, id: &str) -> Result<Option<HoldRecord>> {
