@@ -32,13 +32,20 @@ pub fn page_query(
 ) -> (String, Vec<Sql>) {
     let mut conds: Vec<String> = Vec::new();
     let mut params: Vec<Sql> = Vec::new();
+    // Numbers each `?` of `sql` after the parameters bound so far.
     let mut bind = |conds: &mut Vec<String>, sql: &str, vals: Vec<Sql>| {
-        let mut sql = sql.to_string();
-        for v in vals {
-            params.push(v);
-            sql = sql.replacen('?', &format!("?{}", params.len()), 1);
+        let mut out = String::new();
+        let mut vals = vals.into_iter();
+        for (i, part) in sql.split('?').enumerate() {
+            if i > 0 {
+                if let Some(v) = vals.next() {
+                    params.push(v);
+                }
+                out.push_str(&format!("?{}", params.len()));
+            }
+            out.push_str(part);
         }
-        conds.push(sql);
+        conds.push(out);
     };
     let text = |s: &str| Sql::Text(s.to_string());
     let by_scope = match (&filter.scope, &filter.namespace, &filter.constraint) {
@@ -49,7 +56,14 @@ pub fn page_query(
         bind(&mut conds, "namespace = ?", vec![text(ns)]);
     }
     if let Some(c) = &filter.constraint {
-        bind(&mut conds, "constraint_id = ?", vec![text(c)]);
+        // On the scope index the constraint is a filter, not a search term: as an equality the
+        // planner would no longer see the index order as the ORDER BY and would sort the scope's
+        // rows (`+` makes it a plain expression).
+        let cond = match by_scope {
+            Some(_) => "+constraint_id = ?",
+            None => "constraint_id = ?",
+        };
+        bind(&mut conds, cond, vec![text(c)]);
     }
     if let Some(s) = &filter.scope {
         bind(&mut conds, "scope = ?", vec![text(s)]);
