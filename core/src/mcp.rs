@@ -235,7 +235,7 @@ fn counter_page_schema() -> Value {
         json!({
             "gate": {"type": "string"}, "agent_id": {"type": "string"}, "namespace": {"type": "string"},
             "constraint": {"type": "string"}, "scope": {"type": "string"},
-            "cursor": {"type": "string"},
+            "cursor": {"type": ["string", "null"]},
             "limit": {"type": "integer", "minimum": 1, "maximum": crate::engine::MAX_PAGE}
         }),
         &[],
