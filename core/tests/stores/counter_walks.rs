@@ -186,6 +186,13 @@ fn redis_walks_only_the_filtered_namespace_or_scope() {
     let s = RedisStore::open(&server.url("t")).unwrap();
     let probe = || s.counters_visited();
     only_b_is_walked(&s, &probe, 20);
+    let bytes = |k: &str| -> i64 { server.query(&["MEMORY", "USAGE", k]) };
+    let n = (A - A / 100) as i64;
+    eprintln!(
+        "redis counter indexes: {} + {} bytes for {n} counters",
+        bytes("{t}:cx:ns"),
+        bytes("{t}:cx:sc")
+    );
     // The server's own count: resetting one namespace is one index read and one short script.
     create(&s, &Chain::new("c2"), &population()[A..]);
     let calls = |cmd: &str| -> u64 {

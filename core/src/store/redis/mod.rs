@@ -29,6 +29,11 @@
 //! by one shard; run independent deployments under different prefixes to spread them. (This client
 //! speaks to one node — a primary; the layout is what a cluster client would need.)
 //!
+//! Every key a script touches is passed to it in `KEYS` — no script builds a key name from the
+//! prefix — as Redis Cluster requires to route a script (and as its cross-slot checks assume).
+//! No script walks an index either: listing and resetting counters page through sorted indexes
+//! from the client, one bounded script per batch (`counter_index.rs`).
+//!
 //! | key | type | holds |
 //! |---|---|---|
 //! | `{p}:c:<id>` | hash | a counter: `ns con scope kind size start sum n` (`id` = SHA-256 of its identity) |
