@@ -98,5 +98,6 @@ all_backends!(
     reset_and_state,
     counter_pages_walk_exactly_the_listing,
     counter_pages_while_counters_are_added,
+    counter_pages_while_another_thread_adds,
     reset_by_filter_touches_only_matching,
 );

@@ -239,6 +239,77 @@ pub fn counter_pages_while_counters_are_added(s: &dyn Store) {
     }
 }
 
+/// The same with a writer thread creating counters (in the walked namespace, before and after
+/// the walk's position) while the main thread walks it page by page.
+pub fn counter_pages_while_another_thread_adds(s: &dyn Store) {
+    let c = Chain::new("c1");
+    let f = CounterFilter {
+        namespace: Some("gate:p".into()),
+        ..CounterFilter::default()
+    };
+    let initial: Vec<CounterOp> = (0..300)
+        .map(|i| {
+            counter(
+                "gate:p",
+                &format!("k{:04}", i * 2),
+                "agent:x",
+                fixed(DAY),
+                "1",
+            )
+        })
+        .collect();
+    create(s, &c, &initial);
+    let before: BTreeSet<Id> = ids(&s.counters(&f, T0 + 1).unwrap()).into_iter().collect();
+    let c2 = Chain::new("c2");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let seen = std::thread::scope(|t| {
+        t.spawn(|| {
+            // Odd keys interleave with the walk; a second namespace must never show up.
+            for i in 0..300 {
+                let ops = [
+                    counter(
+                        "gate:p",
+                        &format!("k{:04}", i * 2 + 1),
+                        "agent:y",
+                        fixed(DAY),
+                        "1",
+                    ),
+                    counter("gate:q", &format!("k{i:04}"), "agent:x", fixed(DAY), "1"),
+                ];
+                let out = commit(s, T0, &ops, &c2.record(T0, None, None, "allow"));
+                assert_eq!(out, passgate::store::CommitOutcome::Committed);
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+            }
+        });
+        let mut seen: Vec<Id> = Vec::new();
+        let mut after: Option<CounterPosition> = None;
+        loop {
+            let (page, next) = s.counters_page(&f, after.as_ref(), 7, T0 + 1).unwrap();
+            seen.extend(ids(&page));
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        seen
+    });
+    let unique: BTreeSet<Id> = seen.iter().cloned().collect();
+    assert_eq!(unique.len(), seen.len(), "no counter twice");
+    assert!(
+        before.is_subset(&unique),
+        "every counter that existed before the walk"
+    );
+    let end: BTreeSet<Id> = ids(&s.counters(&f, T0 + 1).unwrap()).into_iter().collect();
+    assert!(unique.is_subset(&end));
+    assert!(seen.iter().all(|(k, _)| k.namespace == "gate:p"));
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(sorted, seen, "in listing order");
+}
+
 /// Reset by filter deletes exactly the matching counters; the others keep their usage.
 pub fn reset_by_filter_touches_only_matching(s: &dyn Store) {
     let c = Chain::new("c1");
