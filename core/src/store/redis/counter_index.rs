@@ -15,6 +15,10 @@
 //! may choose (a `field:` scope's value): the escaping makes every tuple its own member, and no
 //! value can reach into another namespace's or scope's range.
 //!
+//! Cost: one member per counter in each set — measured with `MEMORY USAGE` at about 143 bytes
+//! per counter per set for names of about 40 bytes (9,900 counters: 1.42 MB each), so ~290 bytes
+//! per counter for both (the old single set of 64-hex-digit ids took about 100).
+//!
 //! `reserve.lua` adds a counter to both sets when it creates the counter (its keys passed in
 //! `KEYS`). A page is `ZRANGE … BYLEX LIMIT` in Rust, then `ctrpage.lua` on that batch only (its
 //! counters' keys in `KEYS`): the usage of each, and index entries whose counter has expired are
