@@ -460,6 +460,10 @@ impl Engine {
     ) -> Result<Unknown<'e>> {
         let filters = counter_filters(&self.inner, filter, "cumulativeStatePage")?;
         let (cursor, limit) = page.map_or((None, None), |p| (p.cursor, p.limit));
+        let cursor = match cursor {
+            Some(napi::Either::A(c)) => Some(c),
+            Some(napi::Either::B(Null)) | None => None,
+        };
         let limit = limit.map_or(Ok(100), |l| {
             usize::try_from(l)
                 .map_err(|_| invalid("cumulativeStatePage: limit must be a positive integer"))
@@ -792,10 +796,12 @@ pub struct AttestationPage {
     pub limit: Option<u32>,
 }
 
-/// The page of `cumulativeStatePage`.
+/// The page of `cumulativeStatePage`: `cursor` may be `null` (the `nextCursor` of the last
+/// page passed straight back), like absent.
 #[napi(object)]
 pub struct CounterPage {
-    pub cursor: Option<String>,
+    #[napi(ts_type = "string | null")]
+    pub cursor: Option<napi::Either<String, Null>>,
     pub limit: Option<u32>,
 }
 
