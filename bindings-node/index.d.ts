@@ -549,9 +549,12 @@ export interface AttestationPage {
 /** Every built-in constraint type with the JSON Schema of its parameters. */
 export declare function constraintTypes(): ConstraintTypeInfo[]
 
-/** The page of `cumulativeStatePage`. */
+/**
+ * The page of `cumulativeStatePage`: `cursor` may be `null` (the `nextCursor` of the last
+ * page passed straight back), like absent.
+ */
 export interface CounterPage {
-  cursor?: string
+  cursor?: string | null
   limit?: number
 }
 
