@@ -420,6 +420,14 @@ export declare class Engine {
    */
   cumulativeState(filter?: CounterFilter): CounterState[]
   /**
+   * One page of the counters matching `filter` (as for `cumulativeState`), in a stable
+   * order: at most `page.limit` (1–10,000, default 100) counters from `page.cursor` (absent:
+   * the first page). Returns `{counters, nextCursor}`; pass `nextCursor` back for the next
+   * page (`null` after the last; a page may be short and still have one). A cursor no page
+   * returned throws `INVALID_ARGUMENT`.
+   */
+  cumulativeStatePage(filter?: CounterFilter | null, page?: { cursor?: string | null; limit?: number }): { counters: CounterState[]; nextCursor: string | null }
+  /**
    * Deletes the counters matching `filter` (all of them without one), records that it did,
    * and returns how many were deleted.
    */
@@ -540,6 +548,15 @@ export interface AttestationPage {
 
 /** Every built-in constraint type with the JSON Schema of its parameters. */
 export declare function constraintTypes(): ConstraintTypeInfo[]
+
+/**
+ * The page of `cumulativeStatePage`: `cursor` may be `null` (the `nextCursor` of the last
+ * page passed straight back), like absent.
+ */
+export interface CounterPage {
+  cursor?: string | null
+  limit?: number
+}
 
 /** Every error code passgate throws with (`err.code`). */
 export declare function errorCodes(): ErrorCode[]

@@ -97,6 +97,38 @@ test('idempotency: a retry replays, a different request under the key conflicts'
   assert.ok(e instanceof passgate.IdempotencyConflictError)
 })
 
+test('cumulativeStatePage pages what cumulativeState lists; a forged cursor throws', () => {
+  const { engine, passport, issuer } = setup()
+  const agents = [passport, ...['b', 'c', 'd', 'e'].map((agentId) => issuer.issuePassport({ agentId, permissions: ['pay'] }))]
+  for (const p of agents) engine.enforce({ gate: 'pay', passport: p, payload: { amount: 10 } })
+  const walk = (filter, limit) => {
+    const out = []
+    let cursor = null
+    for (;;) {
+      const page = engine.cumulativeStatePage(filter, { cursor, limit })
+      assert.deepEqual(Object.keys(page), ['counters', 'nextCursor'])
+      assert.ok(page.counters.length <= limit)
+      out.push(...page.counters)
+      if (page.nextCursor === null) return out
+      assert.equal(typeof page.nextCursor, 'string')
+      cursor = page.nextCursor
+    }
+  }
+  for (const limit of [1, 2, 100]) {
+    assert.deepEqual(walk(null, limit), engine.cumulativeState())
+    assert.deepEqual(walk({ gate: 'pay' }, limit), engine.cumulativeState({ gate: 'pay' }))
+    assert.deepEqual(walk({ agentId: 'c' }, limit), engine.cumulativeState({ agentId: 'c' }))
+  }
+  assert.equal(walk({}, 2).length, 5)
+  assert.equal(engine.cumulativeStatePage().counters.length, 5)
+  const first = engine.cumulativeStatePage({}, { limit: 2 })
+  throwsCode(() => engine.cumulativeStatePage({}, { cursor: 'forged' }), 'INVALID_ARGUMENT')
+  throwsCode(() => engine.cumulativeStatePage({}, { cursor: first.nextCursor + 'x' }), 'INVALID_ARGUMENT')
+  throwsCode(() => engine.cumulativeStatePage({}, { limit: 0 }), 'INVALID_ARGUMENT')
+  throwsCode(() => engine.cumulativeStatePage({}, { limit: 10_001 }), 'INVALID_ARGUMENT')
+  throwsCode(() => engine.cumulativeStatePage({ agent_id: 'a' }), 'INVALID_ARGUMENT')
+})
+
 test('cumulativeState and resetCumulativeState, with filters', () => {
   const { engine, passport, issuer } = setup()
   const b = issuer.issuePassport({ agentId: 'b', permissions: ['pay'] })

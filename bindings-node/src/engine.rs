@@ -443,6 +443,50 @@ impl Engine {
         Ok(arr.to_unknown())
     }
 
+    /// One page of the counters matching `filter` (as for `cumulativeState`), in a stable
+    /// order: at most `page.limit` (1–10,000, default 100) counters from `page.cursor` (absent:
+    /// the first page). Returns `{counters, nextCursor}`; pass `nextCursor` back for the next
+    /// page (`null` after the last; a page may be short and still have one). A cursor no page
+    /// returned throws `INVALID_ARGUMENT`.
+    #[napi(
+        ts_args_type = "filter?: CounterFilter | null, page?: { cursor?: string | null; limit?: number }",
+        ts_return_type = "{ counters: CounterState[]; nextCursor: string | null }"
+    )]
+    pub fn cumulative_state_page<'e>(
+        &self,
+        env: &'e Env,
+        filter: Option<Unknown<'_>>,
+        page: Option<CounterPage>,
+    ) -> Result<Unknown<'e>> {
+        let filters = counter_filters(&self.inner, filter, "cumulativeStatePage")?;
+        let (cursor, limit) = page.map_or((None, None), |p| (p.cursor, p.limit));
+        let cursor = match cursor {
+            Some(napi::Either::A(c)) => Some(c),
+            Some(napi::Either::B(Null)) | None => None,
+        };
+        let limit = limit.map_or(Ok(100), |l| {
+            usize::try_from(l)
+                .map_err(|_| invalid("cumulativeStatePage: limit must be a positive integer"))
+        })?;
+        let (counters, next) = self
+            .inner
+            .cumulative_state_page_of(&filters, cursor.as_deref(), limit)
+            .js()?;
+        let mut arr = convert::array(env, counters.len())?;
+        for (i, c) in counters.iter().enumerate() {
+            arr.set(u32::try_from(i).unwrap_or(u32::MAX), counter_to_js(env, c)?)
+                .napi()?;
+        }
+        let mut out = Object::new(env).napi()?;
+        out.set_named_property("counters", arr).napi()?;
+        match next {
+            Some(n) => out.set_named_property("nextCursor", n.as_str()),
+            None => out.set_named_property("nextCursor", Null),
+        }
+        .napi()?;
+        Ok(out.to_unknown())
+    }
+
     /// Deletes the counters matching `filter` (all of them without one), records that it did,
     /// and returns how many were deleted.
     #[napi(ts_args_type = "filter?: CounterFilter")]
@@ -749,6 +793,15 @@ const ATTESTATION_FILTER: &[&str] = &[
 #[napi(object)]
 pub struct AttestationPage {
     pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// The page of `cumulativeStatePage`: `cursor` may be `null` (the `nextCursor` of the last
+/// page passed straight back), like absent.
+#[napi(object)]
+pub struct CounterPage {
+    #[napi(ts_type = "string | null")]
+    pub cursor: Option<napi::Either<String, Null>>,
     pub limit: Option<u32>,
 }
 

@@ -359,6 +359,32 @@ impl PyEngine {
         to_py(py, &unwrap_single(v, Value::is_array))
     }
 
+    /// One page of the counters matching the filter (`gate=`, `agent_id=`, `constraint=`,
+    /// `scope=`, `namespace=`): at most `limit` (1–10,000) counters from `cursor` (None: the
+    /// first page), in a stable order. Returns `{"counters": [...], "next_cursor": str | None}`;
+    /// pass `next_cursor` back for the next page (None after the last; a page may be short and
+    /// still have one). A cursor no page returned raises `InputError` (`INVALID_ARGUMENT`).
+    #[pyo3(signature = (*, cursor=None, limit=100, gate=None, agent_id=None, namespace=None, constraint=None, scope=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn cumulative_state_page<'py>(
+        &self,
+        py: Python<'py>,
+        cursor: Option<String>,
+        limit: u64,
+        gate: Option<String>,
+        agent_id: Option<String>,
+        namespace: Option<String>,
+        constraint: Option<String>,
+        scope: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = json!({
+            "gate": gate, "agent_id": agent_id, "namespace": namespace,
+            "constraint": constraint, "scope": scope, "cursor": cursor, "limit": limit,
+        });
+        let v = self.seam(py, "cumulative_state_page", args)?;
+        to_py(py, &v)
+    }
+
     /// Deletes the counters matching the filter (same keywords as `cumulative_state`; none
     /// deletes all), records an attestation of kind `reset`, and returns how many were deleted.
     #[pyo3(signature = (**filter))]

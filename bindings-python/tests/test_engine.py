@@ -171,6 +171,44 @@ def test_cumulative_state_and_reset(issuer: passgate.Issuer, engine: passgate.En
     assert engine.reset_cumulative_state() == 2
 
 
+@pytest.mark.parametrize("store", ["memory:", "sqlite"])
+def test_cumulative_state_page(issuer: passgate.Issuer, tmp_path: pathlib.Path, store: str) -> None:
+    url = store if store == "memory:" else f"sqlite://{tmp_path}/pg.db"
+    engine = passgate.Engine(PAYMENTS_POLICY, trusted_issuers=[issuer.did], store=url)
+    for name in ["a", "b", "c", "d", "e"]:
+        agent = issuer.issue_passport(name, permissions=["payments:send"])
+        assert engine.enforce("payments.send", agent, PAY).allowed
+
+    def walk(limit: int, **filter: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = engine.cumulative_state_page(cursor=cursor, limit=limit, **filter)
+            assert len(page["counters"]) <= limit
+            out += page["counters"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return out
+
+    for limit in (1, 2, 100):
+        assert walk(limit) == engine.cumulative_state()
+        assert walk(limit, gate="payments.send") == engine.cumulative_state(gate="payments.send")
+        assert walk(limit, agent_id="c") == engine.cumulative_state(agent_id="c")
+    assert len(walk(2)) == 5
+    first = engine.cumulative_state_page(limit=2)
+    assert isinstance(first["next_cursor"], str)
+    with pytest.raises(passgate.InputError) as info:
+        engine.cumulative_state_page(cursor="forged")
+    assert info.value.code == "INVALID_ARGUMENT"
+    with pytest.raises(passgate.InputError):
+        engine.cumulative_state_page(cursor=first["next_cursor"] + "x")
+    with pytest.raises(passgate.InputError):
+        engine.cumulative_state_page(limit=0)
+    with pytest.raises(passgate.InputError):
+        engine.cumulative_state_page(limit=10_001)
+    engine.close()
+
+
 def test_revoke_and_reissue(issuer: passgate.Issuer, engine: passgate.Engine, passport: passgate.IssuedPassport) -> None:
     fresh = engine.reissue(passport, issuer, expires_in_days=7)
     assert fresh.agent_id == passport.agent_id and fresh.passport_id != passport.passport_id

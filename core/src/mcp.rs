@@ -230,6 +230,18 @@ fn counter_filter_schema() -> Value {
     )
 }
 
+fn counter_page_schema() -> Value {
+    obj(
+        json!({
+            "gate": {"type": "string"}, "agent_id": {"type": "string"}, "namespace": {"type": "string"},
+            "constraint": {"type": "string"}, "scope": {"type": "string"},
+            "cursor": {"type": ["string", "null"]},
+            "limit": {"type": "integer", "minimum": 1, "maximum": crate::engine::MAX_PAGE}
+        }),
+        &[],
+    )
+}
+
 const TOOLS: &[Tool] = &[
     Tool {
         name: "enforce_action",
@@ -363,11 +375,11 @@ const TOOLS: &[Tool] = &[
     Tool {
         name: "get_cumulative_state",
         title: "Read counters",
-        description: "Read spend / rate / quota / concurrency counters, optionally filtered by gate, agent, constraint or scope.",
-        op: "cumulative_state",
+        description: "Read spend / rate / quota / concurrency counters, optionally filtered by gate, agent, constraint or scope, one page at a time: at most `limit` (default 100) per call; pass the returned `next_cursor` as `cursor` for the next page (null: no more).",
+        op: "cumulative_state_page",
         role: Role::Operator,
         hints: READS,
-        schema: counter_filter_schema,
+        schema: counter_page_schema,
         output: None,
     },
     Tool {

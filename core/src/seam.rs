@@ -12,6 +12,7 @@
 //! | `reissue` | `passport`, `issuer_secret`, `expires_in_days`? | an issued passport |
 //! | `issue_passport` | `issuer_secret`, `agent_id`, `agent_name`?, `permissions`?, `expires_in_days`?, `caveats`?, `passport`? (parent: `issuer_secret` is then its agent key) | `{token, passport_id, agent_id, did, private_key, expires_at}` |
 //! | `cumulative_state`, `reset_cumulative_state` | `namespace`?, `constraint`?, `scope`?, `gate`?, `agent_id`? | `{counters}`, `{reset}` |
+//! | `cumulative_state_page` | the same, `cursor`?, `limit`? (1–10,000, default 100) | `{counters, next_cursor}` |
 //! | `attestations`, `anonymous_log` | `chain`?, `gate`?, `agent_id`?, `decision`?, `evaluation_id`?, `kind`?, `since`?, `until`?, `limit`? | `{attestations}` |
 //! | `record_attestation` | `kind`, `data`? | the record |
 //! | `settle` | `hold_id`, `actual`? | `{hold_id, state, amounts, attestation}` |
@@ -55,6 +56,7 @@ pub const OPERATIONS: &[&str] = &[
     "reissue",
     "issue_passport",
     "cumulative_state",
+    "cumulative_state_page",
     "reset_cumulative_state",
     "attestations",
     "record_attestation",
@@ -364,6 +366,26 @@ pub fn call(engine: &Engine, op: &str, args: &Value) -> Result<Value> {
                 counters.extend(engine.cumulative_state(&f)?.iter().map(counter_json));
             }
             Ok(json!({ "counters": counters }))
+        }
+        "cumulative_state_page" => {
+            let keys: Vec<&str> = COUNTER_KEYS
+                .iter()
+                .copied()
+                .chain(["cursor", "limit"])
+                .collect();
+            let a = Args::new(op, args, &keys)?;
+            let limit = match a.get("limit") {
+                None => 100,
+                Some(v) => v
+                    .as_u64()
+                    .and_then(|l| usize::try_from(l).ok())
+                    .ok_or_else(|| a.wrong("limit", "a positive integer"))?,
+            };
+            let filters = counter_filters(engine, &a)?;
+            let (page, next) =
+                engine.cumulative_state_page_of(&filters, a.str("cursor")?, limit)?;
+            let counters: Vec<Value> = page.iter().map(counter_json).collect();
+            Ok(json!({ "counters": counters, "next_cursor": next }))
         }
         "reset_cumulative_state" => {
             let a = Args::new(op, args, COUNTER_KEYS)?;

@@ -198,6 +198,17 @@ class Engine:
         self, token: _PassportLike, issuer: Issuer | str, expires_in_days: float | None = None
     ) -> IssuedPassport: ...
     def cumulative_state(self, **filter: str) -> list[dict[str, Any]]: ...
+    def cumulative_state_page(
+        self,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        gate: str | None = None,
+        agent_id: str | None = None,
+        namespace: str | None = None,
+        constraint: str | None = None,
+        scope: str | None = None,
+    ) -> dict[str, Any]: ...
     def reset_cumulative_state(self, **filter: str) -> int: ...
     def chain_head(self) -> dict[str, Any]: ...
     def attestations(

@@ -181,6 +181,8 @@ impl EngineBuilder {
 pub const MAX_PAGE: usize = 10_000;
 /// What an attestation cursor starts with (a version, should the encoding change).
 const CURSOR_PREFIX: &str = "c1.";
+/// What a counter cursor starts with (see [`Engine::cumulative_state_page`]).
+const COUNTER_CURSOR_PREFIX: &str = "k1.";
 
 /// Compiled caveats by (token hash, gate).
 type CaveatCache = WeighedLru<([u8; 32], String), Arc<Vec<Caveat>>>;
@@ -191,6 +193,58 @@ struct Event<'a> {
     gate: Option<&'a str>,
     agent_id: Option<&'a str>,
     evaluation_id: Option<&'a str>,
+}
+
+/// A counter cursor (see [`Engine::cumulative_state_page_of`]).
+fn encode_counter_cursor(filter: usize, after: Option<&store::CounterPosition>) -> String {
+    match after {
+        None => format!("{COUNTER_CURSOR_PREFIX}{filter}"),
+        Some(p) => format!(
+            "{COUNTER_CURSOR_PREFIX}{filter}.{}.{}.{}.{}",
+            crate::keys::b64u_encode(p.key.namespace.as_bytes()),
+            crate::keys::b64u_encode(p.key.constraint.as_bytes()),
+            crate::keys::b64u_encode(p.key.scope.as_bytes()),
+            store::window_token(p.window),
+        ),
+    }
+}
+
+/// The filter index and position of a counter cursor, or `None` if it is not one.
+fn decode_counter_cursor(c: &str) -> Option<(usize, Option<store::CounterPosition>)> {
+    let rest = c.strip_prefix(COUNTER_CURSOR_PREFIX)?;
+    let mut parts = rest.split('.');
+    let index = parts.next()?;
+    // Digits only (no sign, no leading `+`), so one index has one spelling.
+    if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let index: usize = index.parse().ok()?;
+    let Some(ns) = parts.next() else {
+        return Some((index, None));
+    };
+    let text = |p: &str| {
+        crate::keys::b64u_decode(p)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+    };
+    let namespace = text(ns)?;
+    let constraint = text(parts.next()?)?;
+    let scope = text(parts.next()?)?;
+    let window = store::window_from_token(parts.next()?)?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((
+        index,
+        Some(store::CounterPosition {
+            key: store::CounterKey {
+                namespace,
+                constraint,
+                scope,
+            },
+            window,
+        }),
+    ))
 }
 
 fn trusted_set(builder: &[String], policy: Option<&Policy>) -> Vec<String> {
@@ -975,9 +1029,72 @@ impl Engine {
         Ok(json!({ "records": total, "chains": out }))
     }
 
-    /// Counters matching `filter` with their current usage.
+    /// Counters matching `filter` with their current usage (every one: the store pages
+    /// internally; see [`Engine::cumulative_state_page`] to page yourself).
     pub fn cumulative_state(&self, filter: &CounterFilter) -> Result<Vec<CounterState>> {
         self.store.counters(filter, self.clock.now_ms())
+    }
+
+    /// One page of the counters matching `filter`, with their current usage: at most `limit`
+    /// (1–10,000) counters from `cursor` (`None`: the first page), and the cursor of the next
+    /// page, `None` after the last. Counters come in a stable order (namespace, constraint,
+    /// scope, window), and a page resumes strictly after the counter the previous one ended on,
+    /// so a walk never returns a counter twice while counters are being added (one added behind
+    /// the walk's position is not returned). A page may hold fewer than `limit` counters (even
+    /// none) and still have a next cursor: only `None` ends the walk. A filter with a
+    /// `namespace` (gate) or a `scope` (agent) walks only those counters, from an index.
+    ///
+    /// A cursor is opaque: `k1.` followed by fields of the position (see
+    /// [`Engine::cumulative_state_page_of`]); one that does not parse is `INVALID_ARGUMENT`.
+    pub fn cumulative_state_page(
+        &self,
+        filter: &CounterFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<CounterState>, Option<String>)> {
+        self.cumulative_state_page_of(std::slice::from_ref(filter), cursor, limit)
+    }
+
+    /// [`Engine::cumulative_state_page`] over several filters in turn (the counters of the
+    /// first, then of the second, …): the filters of [`Engine::agent_filters`], one per trusted
+    /// issuer. The cursor is `k1.<filter index>` (the start of that filter's counters) or
+    /// `k1.<filter index>.<b64u namespace>.<b64u constraint>.<b64u scope>.<window>` (resume
+    /// strictly after that counter; base64url without padding, the window as
+    /// [`store::window_token`]). A cursor naming a filter past the last is the end (an empty
+    /// page): the set of trusted issuers may have changed between two pages.
+    pub fn cumulative_state_page_of(
+        &self,
+        filters: &[CounterFilter],
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<CounterState>, Option<String>)> {
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::InvalidArgument(format!(
+                "limit must be 1 to {MAX_PAGE}, not {limit}"
+            )));
+        }
+        let (mut i, mut after) = match cursor {
+            None => (0, None),
+            Some(c) => decode_counter_cursor(c).ok_or_else(|| {
+                Error::InvalidArgument(format!("cursor {c:?} was not returned by a page"))
+            })?,
+        };
+        let now = self.clock.now_ms();
+        let mut out: Vec<CounterState> = Vec::new();
+        while let Some(f) = filters.get(i) {
+            let want = limit.saturating_sub(out.len());
+            let (page, next) = self.store.counters_page(f, after.as_ref(), want, now)?;
+            out.extend(page);
+            if let Some(p) = next {
+                return Ok((out, Some(encode_counter_cursor(i, Some(&p)))));
+            }
+            i += 1;
+            after = None;
+            if out.len() >= limit {
+                return Ok((out, filters.get(i).map(|_| encode_counter_cursor(i, None))));
+            }
+        }
+        Ok((out, None))
     }
 
     /// The `scope` values of `scope: "agent"` counters for the agent `agent_id`: agents are

@@ -441,6 +441,124 @@ impl CounterFilter {
     }
 }
 
+/// A place in the listing of counters: the counter a page ended on. Counters are listed in the
+/// order of (`key`, `window`) — namespace, constraint, scope, then window (forever, fixed, sliding
+/// by size) — on every backend, and a page resumes strictly after its position, so a position
+/// stays valid while counters are added or removed (a counter is never returned twice; one
+/// added behind the position during a walk is not returned).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CounterPosition {
+    pub key: CounterKey,
+    pub window: WindowKind,
+}
+
+impl CounterPosition {
+    /// The position of `c`.
+    pub fn of(c: &CounterState) -> CounterPosition {
+        CounterPosition {
+            key: c.key.clone(),
+            window: c.window,
+        }
+    }
+}
+
+/// How many counters [`Store::counters`] and [`Store::reset_counters`] take per batch.
+pub const COUNTER_BATCH: usize = 1_000;
+
+/// A window as a string whose byte order is the order of [`WindowKind`] (kind, then size): `0`
+/// (forever), `1` / `2` (fixed / sliding) followed by the size as 20 digits, offset so that every
+/// `i64` keeps its order. Used in counter cursors and in Redis's sorted counter indexes.
+pub fn window_token(w: WindowKind) -> String {
+    let sized = |kind: char, size_ms: i64| {
+        let offset = i128::from(size_ms) - i128::from(i64::MIN);
+        format!("{kind}{offset:020}")
+    };
+    match w {
+        WindowKind::Forever => "0".into(),
+        WindowKind::Fixed { size_ms } => sized('1', size_ms),
+        WindowKind::Sliding { size_ms } => sized('2', size_ms),
+    }
+}
+
+/// The window of a [`window_token`], or `None` if `s` is not one.
+pub fn window_from_token(s: &str) -> Option<WindowKind> {
+    if s == "0" {
+        return Some(WindowKind::Forever);
+    }
+    let (kind, digits) = (s.get(..1)?, s.get(1..)?);
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let offset: i128 = digits.parse().ok()?;
+    let size_ms = i64::try_from(offset.checked_add(i128::from(i64::MIN))?).ok()?;
+    match kind {
+        "1" => Some(WindowKind::Fixed { size_ms }),
+        "2" => Some(WindowKind::Sliding { size_ms }),
+        _ => None,
+    }
+}
+
+/// The first possible position a counter matching `filter` can have, when the filter fixes a
+/// prefix of the listing order (a namespace; a namespace and a constraint; all three): backends
+/// start a walk there instead of at the beginning. `None`: the filter fixes no prefix.
+pub fn filter_floor(filter: &CounterFilter) -> Option<CounterPosition> {
+    let ns = filter.namespace.clone()?;
+    let (constraint, scope) = match (&filter.constraint, &filter.scope) {
+        (Some(c), Some(s)) => (c.clone(), s.clone()),
+        (Some(c), None) => (c.clone(), String::new()),
+        (None, _) => (String::new(), String::new()),
+    };
+    Some(CounterPosition {
+        key: CounterKey {
+            namespace: ns,
+            constraint,
+            scope,
+        },
+        window: WindowKind::Forever,
+    })
+}
+
+/// Whether a listing walk that reached `key` (in listing order) can still meet a counter matching
+/// `filter`: false once past the prefix the filter fixes.
+pub fn filter_may_follow(filter: &CounterFilter, key: &CounterKey) -> bool {
+    let Some(ns) = &filter.namespace else {
+        return true;
+    };
+    if key.namespace != *ns {
+        return key.namespace < *ns;
+    }
+    let Some(c) = &filter.constraint else {
+        return true;
+    };
+    if key.constraint != *c {
+        return key.constraint < *c;
+    }
+    match &filter.scope {
+        Some(s) => key.scope <= *s,
+        None => true,
+    }
+}
+
+/// Pages over [`Store::counters_page`] until the end: what [`Store::counters`] returns for a
+/// backend that pages natively.
+pub fn counters_by_pages(
+    store: &(impl Store + ?Sized),
+    filter: &CounterFilter,
+    now_ms: i64,
+) -> Result<Vec<CounterState>> {
+    let mut out = Vec::new();
+    let mut after: Option<CounterPosition> = None;
+    loop {
+        let (page, next) = store.counters_page(filter, after.as_ref(), COUNTER_BATCH, now_ms)?;
+        out.extend(page);
+        match next {
+            Some(n) if after.as_ref().is_none_or(|a| n > *a) => after = Some(n),
+            // The end, or a backend that did not move forward (never loop on it).
+            _ => return Ok(out),
+        }
+    }
+}
+
 /// A state store (see the module docs for the contract every backend keeps).
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Current usage of each counter at `now_ms` (advice; bounds are enforced by `commit`).
@@ -469,10 +587,44 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Records matching `filter`, oldest first.
     fn attestations(&self, filter: &AttestationFilter) -> Result<Vec<StoredRecord>>;
 
-    /// Counters matching `filter` with their usage at `now_ms`.
+    /// Counters matching `filter` with their usage at `now_ms`, in listing order (see
+    /// [`CounterPosition`]). The backends page internally ([`counters_by_pages`]).
     fn counters(&self, filter: &CounterFilter, now_ms: i64) -> Result<Vec<CounterState>>;
 
-    /// Deletes counters matching `filter`; returns how many.
+    /// One page of the counters matching `filter`, in listing order (see [`CounterPosition`]):
+    /// at most `limit` counters strictly after `after` (`None`: from the first), and the position
+    /// to resume from, `None` when the walk is over. Answered from an index for a filter with a
+    /// `namespace` (alone, with a `constraint`, with a `scope`, or all three) and for one with a
+    /// `scope`, so a walk visits only the counters of that namespace or scope. A backend may end
+    /// a page early (even empty) with a position to resume from, to bound the work of one call.
+    ///
+    /// The default pages over [`Store::counters`] (for wrappers and test doubles); the three
+    /// backends answer from their indexes.
+    fn counters_page(
+        &self,
+        filter: &CounterFilter,
+        after: Option<&CounterPosition>,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<(Vec<CounterState>, Option<CounterPosition>)> {
+        let all = self.counters(filter, now_ms)?;
+        let mut page: Vec<CounterState> = all
+            .into_iter()
+            .filter(|c| after.is_none_or(|a| CounterPosition::of(c) > *a))
+            .collect();
+        page.sort_by(|a, b| (&a.key, a.window).cmp(&(&b.key, b.window)));
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next = match more {
+            true => page.last().map(CounterPosition::of),
+            false => None,
+        };
+        Ok((page, next))
+    }
+
+    /// Deletes counters matching `filter`; returns how many. Visits only the matching counters
+    /// where [`Store::counters_page`] answers from an index, in bounded batches (on Redis: one
+    /// short script per batch, never one walking every counter).
     fn reset_counters(&self, filter: &CounterFilter) -> Result<usize>;
 
     /// A hold by id.

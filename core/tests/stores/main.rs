@@ -13,6 +13,7 @@
 mod chain_break;
 mod concurrency;
 mod conformance;
+mod counter_walks;
 mod crash;
 mod differential;
 mod engine_suite;
@@ -95,4 +96,8 @@ all_backends!(
     revocation,
     attestations_filter_and_order,
     reset_and_state,
+    counter_pages_walk_exactly_the_listing,
+    counter_pages_while_counters_are_added,
+    counter_pages_while_another_thread_adds,
+    reset_by_filter_touches_only_matching,
 );

@@ -19,6 +19,8 @@
 mod counter;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -26,9 +28,10 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
 use super::{
-    ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
-    CounterKey, CounterOp, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution,
-    HoldState, IdempotencyRecord, RecordFields, Store, StoredRecord, WindowKind,
+    counters_by_pages, filter_floor, filter_may_follow, ApprovalRecord, ApprovalState,
+    AttestationFilter, Commit, CommitOutcome, CounterFilter, CounterKey, CounterOp,
+    CounterPosition, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution, HoldState,
+    IdempotencyRecord, RecordFields, Store, StoredRecord, WindowKind,
 };
 use crate::error::{Error, Result};
 use counter::Counter;
@@ -45,6 +48,9 @@ pub const PRUNE_BATCH: usize = 8;
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Counter entries looked at by listings and resets (a probe for tests: a filtered walk
+    /// visits only its range).
+    visited: AtomicU64,
 }
 
 type SlotKey = (CounterKey, WindowKind);
@@ -146,7 +152,11 @@ struct Idem {
 
 #[derive(Debug, Default)]
 struct State {
+    /// Ordered by (key, window), the listing order: a namespace's counters are one range.
     counters: BTreeMap<SlotKey, Slot>,
+    /// (scope, key, window) of every counter: a scope's counters are one range (in listing
+    /// order within it).
+    by_scope: BTreeSet<(String, CounterKey, WindowKind)>,
     /// Counters by the time after which they read zero.
     counter_idle: BTreeSet<(i64, SlotKey)>,
     records: VecDeque<Rec>,
@@ -178,6 +188,13 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// How many counter entries listings and resets have looked at so far (a test probe: a
+    /// walk filtered by namespace or scope looks only at that range).
+    #[doc(hidden)]
+    pub fn counters_visited(&self) -> u64 {
+        self.visited.load(Ordering::Relaxed)
+    }
 }
 
 impl State {
@@ -185,6 +202,74 @@ impl State {
     /// latest time seen (see the module docs).
     fn placed(&self, now_ms: i64) -> i64 {
         now_ms.max(self.latest_ms.saturating_sub(GRACE_MS))
+    }
+
+    /// Up to `take` keys of counters matching `filter` after `after`, in listing order, from
+    /// the index that serves the filter; and how many entries were looked at.
+    fn walk(
+        &self,
+        filter: &CounterFilter,
+        after: Option<&CounterPosition>,
+        take: usize,
+    ) -> (Vec<(CounterKey, WindowKind)>, u64) {
+        let mut out = Vec::new();
+        let mut visited = 0u64;
+        // A scope without a constraint: the scope index (within one scope, its order is the
+        // listing order), from the namespace if there is one.
+        if let (Some(scope), None) = (&filter.scope, &filter.constraint) {
+            let floor = (
+                scope.clone(),
+                CounterKey {
+                    namespace: filter.namespace.clone().unwrap_or_default(),
+                    constraint: String::new(),
+                    scope: scope.clone(),
+                },
+                WindowKind::Forever,
+            );
+            let lower = match after {
+                Some(a) if (&a.key, a.window) >= (&floor.1, floor.2) => {
+                    Bound::Excluded((scope.clone(), a.key.clone(), a.window))
+                }
+                _ => Bound::Included(floor),
+            };
+            for (s, k, w) in self.by_scope.range((lower, Bound::Unbounded)) {
+                visited += 1;
+                if s != scope || filter.namespace.as_ref().is_some_and(|n| *n != k.namespace) {
+                    break;
+                }
+                if filter.matches(k) {
+                    out.push((k.clone(), *w));
+                    if out.len() >= take {
+                        break;
+                    }
+                }
+            }
+            return (out, visited);
+        }
+        let floor = filter_floor(filter).map(|p| (p.key, p.window));
+        let lower = match (after, floor) {
+            (Some(a), Some(f)) if (&a.key, a.window) < (&f.0, f.1) => Bound::Included(f),
+            (Some(a), _) => Bound::Excluded((a.key.clone(), a.window)),
+            (None, Some(f)) => Bound::Included(f),
+            (None, None) => Bound::Unbounded,
+        };
+        for (k, w) in self
+            .counters
+            .range((lower, Bound::Unbounded))
+            .map(|(k, _)| k)
+        {
+            visited += 1;
+            if !filter_may_follow(filter, k) {
+                break;
+            }
+            if filter.matches(k) {
+                out.push((k.clone(), *w));
+                if out.len() >= take {
+                    break;
+                }
+            }
+        }
+        (out, visited)
     }
 
     fn usage(&self, op: &CounterOp, now_ms: i64) -> Decimal {
@@ -205,7 +290,22 @@ impl State {
                 self.counter_idle.insert((t, key.clone()));
             }
         }
+        if !self.counters.contains_key(&key) {
+            self.by_scope
+                .insert((key.0.scope.clone(), key.0.clone(), key.1));
+        }
         self.counters.insert(key, Slot { counter, idle });
+    }
+
+    /// Forgets a counter (and its index entries).
+    fn drop_counter(&mut self, key: &SlotKey) {
+        if let Some(slot) = self.counters.remove(key) {
+            if let Some(t) = slot.idle {
+                self.counter_idle.remove(&(t, key.clone()));
+            }
+            self.by_scope
+                .remove(&(key.0.scope.clone(), key.0.clone(), key.1));
+        }
     }
 
     fn intern(&mut self, s: &str) -> Arc<str> {
@@ -274,7 +374,7 @@ impl State {
                 _ => break,
             }
             if let Some((_, k)) = self.counter_idle.pop_first() {
-                self.counters.remove(&k);
+                self.drop_counter(&k);
             }
         }
         for _ in 0..PRUNE_BATCH {
@@ -556,36 +656,49 @@ impl Store for MemoryStore {
     }
 
     fn counters(&self, filter: &CounterFilter, now_ms: i64) -> Result<Vec<CounterState>> {
+        counters_by_pages(self, filter, now_ms)
+    }
+
+    fn counters_page(
+        &self,
+        filter: &CounterFilter,
+        after: Option<&CounterPosition>,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<(Vec<CounterState>, Option<CounterPosition>)> {
         let state = self.state.lock();
         let now_ms = state.placed(now_ms);
-        Ok(state
-            .counters
-            .iter()
-            .filter(|((k, _), _)| filter.matches(k))
-            .map(|((key, window), s)| CounterState {
-                key: key.clone(),
-                window: *window,
-                used: s.counter.usage(*window, now_ms),
-                window_start_ms: window.fixed_start(now_ms),
+        let (keys, visited) = state.walk(filter, after, limit.saturating_add(1));
+        self.visited.fetch_add(visited, Ordering::Relaxed);
+        let mut page: Vec<CounterState> = keys
+            .into_iter()
+            .filter_map(|(key, window)| {
+                let s = state.counters.get(&(key.clone(), window))?;
+                Some(CounterState {
+                    used: s.counter.usage(window, now_ms),
+                    window_start_ms: window.fixed_start(now_ms),
+                    key,
+                    window,
+                })
             })
-            .collect())
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next = match more {
+            true => page.last().map(CounterPosition::of),
+            false => None,
+        };
+        Ok((page, next))
     }
 
     fn reset_counters(&self, filter: &CounterFilter) -> Result<usize> {
         let mut state = self.state.lock();
-        let gone: Vec<(SlotKey, Option<i64>)> = state
-            .counters
-            .iter()
-            .filter(|((k, _), _)| filter.matches(k))
-            .map(|(k, s)| (k.clone(), s.idle))
-            .collect();
-        for (key, idle) in &gone {
-            if let Some(t) = idle {
-                state.counter_idle.remove(&(*t, key.clone()));
-            }
-            state.counters.remove(key);
+        let (keys, visited) = state.walk(filter, None, usize::MAX);
+        self.visited.fetch_add(visited, Ordering::Relaxed);
+        for (k, w) in keys.iter().cloned() {
+            state.drop_counter(&(k, w));
         }
-        Ok(gone.len())
+        Ok(keys.len())
     }
 
     fn hold_get(&self, id: &str) -> Result<Option<HoldRecord>> {

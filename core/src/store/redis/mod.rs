@@ -29,11 +29,16 @@
 //! by one shard; run independent deployments under different prefixes to spread them. (This client
 //! speaks to one node — a primary; the layout is what a cluster client would need.)
 //!
+//! Every key a script touches is passed to it in `KEYS` — no script builds a key name from the
+//! prefix — as Redis Cluster requires to route a script (and as its cross-slot checks assume).
+//! No script walks an index either: listing and resetting counters page through sorted indexes
+//! from the client, one bounded script per batch (`counter_index.rs`).
+//!
 //! | key | type | holds |
 //! |---|---|---|
 //! | `{p}:c:<id>` | hash | a counter: `ns con scope kind size start sum n` (`id` = SHA-256 of its identity) |
 //! | `{p}:l:<id>` | zset | a sliding counter's log: members `<n>:<amount>`, scored by time |
-//! | `{p}:counters` | set | counter ids, for listing and reset |
+//! | `{p}:cx:ns`, `{p}:cx:sc` | zset | counter indexes (namespace-first, scope-first), for paged listing and reset (see `counter_index.rs`) |
 //! | `{p}:r` | hash | every attestation record by global append number `g` |
 //! | `{p}:rseq` | string | the last `g` |
 //! | `{p}:tails` | hash | each chain's last `seq` |
@@ -90,6 +95,7 @@
 //! with every idle one (after a server restart they are all dead); the next call reconnects.
 //! Reads that fail on a dropped connection are retried once on a fresh one; writes never are.
 
+mod counter_index;
 mod scripts;
 mod store_impl;
 
@@ -124,6 +130,8 @@ pub struct RedisStore {
     idle: Mutex<Vec<Connection>>,
     /// Where the server is, for messages (no password).
     addr: String,
+    /// Counter index entries read by listings and resets (a test probe).
+    visited: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -152,8 +160,10 @@ impl Keys {
         format!("{}:{what}", self.p)
     }
     fn counter_id(&self, op: &CounterOp) -> String {
-        let ident =
-            serde_json::json!([op.key.namespace, op.key.constraint, op.key.scope, op.window]);
+        Self::counter_id_of(&op.key, op.window)
+    }
+    fn counter_id_of(key: &super::CounterKey, window: super::WindowKind) -> String {
+        let ident = serde_json::json!([key.namespace, key.constraint, key.scope, window]);
         hex::encode(Sha256::digest(ident.to_string().as_bytes()))
     }
     fn counter(&self, id: &str) -> String {
@@ -357,9 +367,11 @@ impl RedisStore {
             max_idle,
             idle: Mutex::new(Vec::new()),
             addr,
+            visited: std::sync::atomic::AtomicU64::new(0),
         };
         store.ro(|c| ::redis::cmd("PING").query::<String>(c))?;
         store.check_eviction(allow_eviction)?;
+        store.migrate_counter_index()?;
         Ok(store)
     }
 
@@ -421,6 +433,13 @@ impl RedisStore {
                 Ok(None)
             }
         }
+    }
+
+    /// Counter index entries read by listings and resets so far (a test probe: a walk filtered
+    /// by namespace or scope reads only that index range).
+    #[doc(hidden)]
+    pub fn counters_visited(&self) -> u64 {
+        self.visited.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The hash tag every key of this store starts with (`{pg}`).

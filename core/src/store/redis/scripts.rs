@@ -39,7 +39,8 @@ pub struct Scripts {
     pub approval: Script,
     pub append: Script,
     pub read: Script,
-    pub counters: Script,
+    pub counter_page: Script,
+    pub counter_delete: Script,
 }
 
 impl Scripts {
@@ -50,7 +51,8 @@ impl Scripts {
             approval: Script::new("approval", include_str!("lua/approval.lua")),
             append: Script::new("append", include_str!("lua/append.lua")),
             read: Script::new("read", include_str!("lua/read.lua")),
-            counters: Script::new("counters", include_str!("lua/counters.lua")),
+            counter_page: Script::new("ctrpage", include_str!("lua/ctrpage.lua")),
+            counter_delete: Script::new("ctrdel", include_str!("lua/ctrdel.lua")),
         }
     }
 }
@@ -148,17 +150,19 @@ impl Call {
         Ok(self)
     }
 
-    /// The counter's identity, stored with it on creation (`reserve.lua`).
-    pub fn op_identity(&mut self, keys: &Keys, op: &CounterOp) -> &mut Self {
+    /// The counter's identity, stored with it on creation (`reserve.lua`), and its members in
+    /// the counter indexes (`counter_index.rs`), added on creation.
+    pub fn op_identity(&mut self, op: &CounterOp) -> &mut Self {
         let size = match op.window {
             WindowKind::Forever => 0,
             WindowKind::Fixed { size_ms } | WindowKind::Sliding { size_ms } => size_ms,
         };
-        self.arg(keys.counter_id(op))
-            .arg(&op.key.namespace)
+        self.arg(&op.key.namespace)
             .arg(&op.key.constraint)
             .arg(&op.key.scope)
             .arg(size)
+            .arg(super::counter_index::ns_member(&op.key, op.window))
+            .arg(super::counter_index::scope_member(&op.key, op.window))
     }
 
     /// A record to append (`read_record` in `lib.lua`) with the index keys it is filed under.

@@ -4,17 +4,120 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use std::sync::atomic::Ordering;
+
+use super::counter_index::{self, Index, INDEX_BATCH};
 use super::scripts::{eval, Call};
-use super::{bad_reply, chain_conflict, record_from, unscaled, RedisStore, GRACE_MS, RETAIN_MS};
+use super::{
+    bad_reply, chain_conflict, record_from, unscaled, Keys, RedisStore, GRACE_MS, RETAIN_MS,
+};
 use crate::error::{Error, Result};
 use crate::store::{
-    ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
-    CounterKey, CounterOp, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution,
-    HoldState, IdempotencyRecord, Store, StoredRecord, WindowKind,
+    counters_by_pages, ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome,
+    CounterFilter, CounterKey, CounterOp, CounterPosition, CounterState, DueHold, HoldOutcome,
+    HoldRecord, HoldResolution, HoldState, IdempotencyRecord, Store, StoredRecord, WindowKind,
 };
 
 /// Records fetched per round trip when scanning.
 const PAGE: usize = 512;
+
+/// The index range a counter filter walks (see `counter_index.rs`): the scope-first index for a
+/// filter with a scope (unless namespace and constraint are both given), else the
+/// namespace-first one, bounded by the prefix the filter fixes.
+struct Walk {
+    index: Index,
+    index_key: String,
+    /// `ZRANGE … BYLEX` bounds.
+    lower: Vec<u8>,
+    upper: Vec<u8>,
+}
+
+impl Walk {
+    fn new(keys: &Keys, filter: &CounterFilter, after: Option<&CounterPosition>) -> Walk {
+        let (ns_key, scope_key) = counter_index::keys(keys);
+        let scope_first = match (&filter.scope, &filter.namespace, &filter.constraint) {
+            (Some(_), Some(_), Some(_)) | (None, _, _) => None,
+            (Some(s), ns, _) => Some((s, ns)),
+        };
+        let above = |prefix: &[u8]| {
+            let mut b = counter_index::bound(b'(', prefix);
+            b.push(0xff);
+            b
+        };
+        if let Some((scope, ns)) = scope_first {
+            let mut parts = vec![scope.as_str()];
+            parts.extend(ns.as_deref());
+            let prefix = counter_index::prefix(&parts);
+            let floor = counter_index::bound(b'[', &prefix);
+            let lower = match after {
+                None => floor,
+                Some(a) => {
+                    let at = [scope.as_str(), &a.key.namespace, &a.key.constraint];
+                    // Strictly after `a` in listing order, among this scope's counters.
+                    let from = match scope.cmp(&a.key.scope) {
+                        std::cmp::Ordering::Equal => counter_index::bound(
+                            b'(',
+                            counter_index::scope_member(&a.key, a.window).as_bytes(),
+                        ),
+                        std::cmp::Ordering::Greater => {
+                            counter_index::bound(b'[', &counter_index::prefix(&at))
+                        }
+                        std::cmp::Ordering::Less => above(&counter_index::prefix(&at)),
+                    };
+                    max_bound(floor, from)
+                }
+            };
+            return Walk {
+                index: Index::Scope,
+                index_key: scope_key,
+                lower,
+                upper: above(&prefix),
+            };
+        }
+        let parts: Vec<&str> = match (&filter.namespace, &filter.constraint, &filter.scope) {
+            (Some(n), Some(c), Some(s)) => vec![n, c, s],
+            (Some(n), Some(c), None) => vec![n, c],
+            (Some(n), _, _) => vec![n],
+            (None, _, _) => vec![],
+        };
+        let (floor, upper) = match parts.is_empty() {
+            true => (b"-".to_vec(), b"+".to_vec()),
+            false => {
+                let prefix = counter_index::prefix(&parts);
+                (counter_index::bound(b'[', &prefix), above(&prefix))
+            }
+        };
+        let lower = match after {
+            None => floor,
+            Some(a) => {
+                let from = counter_index::bound(
+                    b'(',
+                    counter_index::ns_member(&a.key, a.window).as_bytes(),
+                );
+                match parts.is_empty() {
+                    true => from,
+                    false => max_bound(floor, from),
+                }
+            }
+        };
+        Walk {
+            index: Index::Namespace,
+            index_key: ns_key,
+            lower,
+            upper,
+        }
+    }
+}
+
+/// The stricter of two lower `BYLEX` bounds (`[x` or `(x`).
+fn max_bound(a: Vec<u8>, b: Vec<u8>) -> Vec<u8> {
+    match a.get(1..).cmp(&b.get(1..)) {
+        std::cmp::Ordering::Greater => a,
+        std::cmp::Ordering::Less => b,
+        std::cmp::Ordering::Equal if a.first() == Some(&b'(') => a,
+        std::cmp::Ordering::Equal => b,
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct IdemRow {
@@ -116,7 +219,8 @@ impl Store for RedisStore {
         let k = &self.keys;
         let mut call = Call::default();
         self.record_keys(&mut call);
-        call.key(k.k("counters"));
+        let (ns_index, scope_index) = counter_index::keys(k);
+        call.key(ns_index).key(scope_index);
         call.arg(c.now_ms).arg(u8::from(c.enforce_bounds));
         match c.idempotency {
             Some(i) => {
@@ -188,7 +292,7 @@ impl Store for RedisStore {
         let hold_expires = c.hold.map(|h| h.expires_ms);
         for op in c.counters {
             call.op(k, op, op.amount, c.now_ms, hold_expires)?
-                .op_identity(k, op);
+                .op_identity(op);
         }
         let reply = self.script(&self.scripts.reserve, &call, true)?;
         match reply.first().map(String::as_str) {
@@ -326,40 +430,100 @@ impl Store for RedisStore {
     }
 
     fn counters(&self, filter: &CounterFilter, now_ms: i64) -> Result<Vec<CounterState>> {
-        let reply = self.counters_script("list", filter, now_ms)?;
-        let mut out = Vec::new();
-        for row in reply.chunks(7) {
-            let [_, ns, con, scope, kind, size, used] = row else {
-                return Err(bad_reply("counters", &reply));
+        counters_by_pages(self, filter, now_ms)
+    }
+
+    fn counters_page(
+        &self,
+        filter: &CounterFilter,
+        after: Option<&CounterPosition>,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<(Vec<CounterState>, Option<CounterPosition>)> {
+        let walk = Walk::new(&self.keys, filter, after);
+        let mut lower = walk.lower.clone();
+        let mut out: Vec<CounterState> = Vec::new();
+        let mut visited = 0usize;
+        // Bounded work per page: past this many index entries, the page ends early (with a
+        // position to resume from) however few of them matched.
+        let budget = limit.saturating_mul(4).max(4 * INDEX_BATCH);
+        loop {
+            let members = self.ro(|c| {
+                counter_index::range(c, &walk.index_key, &lower, &walk.upper, INDEX_BATCH)
+            })?;
+            self.visited
+                .fetch_add(members.len() as u64, Ordering::Relaxed);
+            visited += members.len();
+            let batch: Vec<(CounterKey, WindowKind)> = members
+                .iter()
+                .filter_map(|m| counter_index::decode(walk.index, m))
+                .filter(|(k, _)| filter.matches(k))
+                .collect();
+            out.extend(self.page_usage(&batch, now_ms)?);
+            let last = members.last().cloned();
+            let exhausted = members.len() < INDEX_BATCH;
+            if out.len() > limit {
+                out.truncate(limit);
+                let next = out.last().map(CounterPosition::of);
+                return Ok((out, next));
+            }
+            let Some(last) = last else {
+                return Ok((out, None));
             };
-            let size_ms: i64 = size.parse().map_err(|_| bad_reply("counters", &reply))?;
-            let window = match kind.as_str() {
-                "F" => WindowKind::Forever,
-                "X" => WindowKind::Fixed { size_ms },
-                "S" => WindowKind::Sliding { size_ms },
-                _ => return Err(bad_reply("counters", &reply)),
-            };
-            out.push(CounterState {
-                key: CounterKey {
-                    namespace: ns.clone(),
-                    constraint: con.clone(),
-                    scope: scope.clone(),
-                },
-                window,
-                used: unscaled(used)?,
-                window_start_ms: window.fixed_start(now_ms),
-            });
+            if exhausted {
+                return Ok((out, None));
+            }
+            lower = counter_index::bound(b'(', &last);
+            if visited >= budget {
+                // Resume after the last entry looked at.
+                let next = counter_index::decode(walk.index, &last)
+                    .map(|(key, window)| CounterPosition { key, window });
+                if next.is_some() {
+                    return Ok((out, next));
+                }
+            }
         }
-        out.sort_by(|a, b| (&a.key, a.window).cmp(&(&b.key, b.window)));
-        Ok(out)
     }
 
     fn reset_counters(&self, filter: &CounterFilter) -> Result<usize> {
-        let reply = self.counters_script("reset", filter, 0)?;
-        reply
-            .first()
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| bad_reply("counters", &reply))
+        let walk = Walk::new(&self.keys, filter, None);
+        let (ns_index, scope_index) = counter_index::keys(&self.keys);
+        let mut lower = walk.lower.clone();
+        let mut deleted = 0usize;
+        loop {
+            let members = self.ro(|c| {
+                counter_index::range(c, &walk.index_key, &lower, &walk.upper, INDEX_BATCH)
+            })?;
+            self.visited
+                .fetch_add(members.len() as u64, Ordering::Relaxed);
+            let mut call = Call::default();
+            call.key(ns_index.clone()).key(scope_index.clone());
+            let batch: Vec<(CounterKey, WindowKind)> = members
+                .iter()
+                .filter_map(|m| counter_index::decode(walk.index, m))
+                .filter(|(k, _)| filter.matches(k))
+                .collect();
+            if !batch.is_empty() {
+                call.arg(batch.len());
+                for (k, w) in &batch {
+                    let id = Keys::counter_id_of(k, *w);
+                    call.key(self.keys.counter(&id)).key(self.keys.log(&id));
+                    counter_index::push_members(&mut call, k, *w);
+                }
+                let reply = self.script(&self.scripts.counter_delete, &call, true)?;
+                let n: usize = reply
+                    .first()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| bad_reply("ctrdel", &reply))?;
+                deleted += n;
+            }
+            match members.last() {
+                Some(last) if members.len() == INDEX_BATCH => {
+                    lower = counter_index::bound(b'(', last);
+                }
+                _ => return Ok(deleted),
+            }
+        }
     }
 
     fn hold_get(&self, id: &str) -> Result<Option<HoldRecord>> {
@@ -581,23 +745,115 @@ fn hold_row(rec: Option<String>, state: Option<String>) -> Result<Option<HoldRec
 }
 
 impl RedisStore {
-    fn counters_script(
+    /// The state of each counter of `batch` now (one `ctrpage.lua` call); counters that no
+    /// longer exist are left out (and taken out of the indexes by the script).
+    fn page_usage(
         &self,
-        mode: &str,
-        filter: &CounterFilter,
+        batch: &[(CounterKey, WindowKind)],
         now_ms: i64,
-    ) -> Result<Vec<String>> {
-        let mut call = Call::default();
-        call.key(self.keys.k("counters"))
-            .arg(mode)
-            .arg(&self.keys.p)
-            .arg(now_ms);
-        for f in [&filter.namespace, &filter.constraint, &filter.scope] {
-            call.arg(
-                f.as_ref()
-                    .map_or_else(|| "0".to_string(), |v| format!("1{v}")),
-            );
+    ) -> Result<Vec<CounterState>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
         }
-        self.script(&self.scripts.counters, &call, mode == "reset")
+        let (ns_index, scope_index) = counter_index::keys(&self.keys);
+        let mut call = Call::default();
+        call.key(ns_index).key(scope_index).arg(batch.len());
+        for (key, window) in batch {
+            let op = CounterOp {
+                key: key.clone(),
+                window: *window,
+                amount: Decimal::ZERO,
+                need: Decimal::ZERO,
+                max: Decimal::ZERO,
+            };
+            call.op(&self.keys, &op, Decimal::ZERO, now_ms, None)?;
+            counter_index::push_members(&mut call, key, *window);
+        }
+        let reply = self.script(&self.scripts.counter_page, &call, true)?;
+        if reply.len() != batch.len() {
+            return Err(bad_reply("ctrpage", &reply));
+        }
+        let mut out = Vec::with_capacity(batch.len());
+        for ((key, window), used) in batch.iter().zip(&reply) {
+            if used == "-" {
+                continue;
+            }
+            out.push(CounterState {
+                key: key.clone(),
+                window: *window,
+                used: unscaled(used)?,
+                window_start_ms: window.fixed_start(now_ms),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Adds the counters listed in the index of earlier versions (`{p}:counters`, a set of
+    /// counter ids) to the counter indexes, in batches, and drops it. Runs when a store is
+    /// opened; a no-op once done.
+    pub(super) fn migrate_counter_index(&self) -> Result<()> {
+        let legacy = self.keys.k("counters");
+        let (ns_index, scope_index) = counter_index::keys(&self.keys);
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, ids): (u64, Vec<String>) = self.ro(|c| {
+                ::redis::cmd("SSCAN")
+                    .arg(&legacy)
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(INDEX_BATCH)
+                    .query(c)
+            })?;
+            for id in ids {
+                let c = self.keys.counter(&id);
+                let v: Vec<Option<String>> = self.ro(|conn| {
+                    ::redis::cmd("HMGET")
+                        .arg(&c)
+                        .arg(&["ns", "con", "scope", "kind", "size"])
+                        .query(conn)
+                })?;
+                let found = match v.as_slice() {
+                    [Some(ns), Some(con), Some(scope), Some(kind), Some(size)] => {
+                        let size_ms: i64 = size.parse().unwrap_or(0);
+                        let window = match kind.as_str() {
+                            "F" => Some(WindowKind::Forever),
+                            "X" => Some(WindowKind::Fixed { size_ms }),
+                            "S" => Some(WindowKind::Sliding { size_ms }),
+                            _ => None,
+                        };
+                        window.map(|w| {
+                            let key = CounterKey {
+                                namespace: ns.clone(),
+                                constraint: con.clone(),
+                                scope: scope.clone(),
+                            };
+                            (key, w)
+                        })
+                    }
+                    _ => None,
+                };
+                self.rw(|conn| {
+                    let mut p = ::redis::pipe();
+                    if let Some((k, w)) = &found {
+                        p.cmd("ZADD")
+                            .arg(&ns_index)
+                            .arg(0)
+                            .arg(counter_index::ns_member(k, *w))
+                            .ignore();
+                        p.cmd("ZADD")
+                            .arg(&scope_index)
+                            .arg(0)
+                            .arg(counter_index::scope_member(k, *w))
+                            .ignore();
+                    }
+                    p.cmd("SREM").arg(&legacy).arg(&id).ignore();
+                    p.query::<()>(conn)
+                })?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
     }
 }

@@ -23,6 +23,7 @@
 //! The URL's path is taken literally (no percent-decoding): `sqlite:///var/lib/pg.db` is the
 //! absolute `/var/lib/pg.db`, `sqlite://pg.db` and `sqlite:pg.db` are relative.
 
+mod counter_pages;
 mod counters;
 mod foreign;
 mod schema;
@@ -64,6 +65,8 @@ pub struct SqliteStore {
     closed: std::sync::atomic::AtomicBool,
     /// When (commit time, ms) the next idempotency sweep is due.
     next_sweep_ms: std::sync::atomic::AtomicI64,
+    /// SQLite VM steps taken by counter listings and resets (a test probe).
+    counter_steps: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -138,6 +141,7 @@ impl SqliteStore {
             pid: std::process::id(),
             closed: std::sync::atomic::AtomicBool::new(false),
             next_sweep_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
+            counter_steps: std::sync::atomic::AtomicU64::new(0),
         };
         let mut conn = store.connect()?;
         schema::migrate(&mut conn, &store.path)?;
@@ -154,6 +158,25 @@ impl SqliteStore {
         self.closed
             .store(true, std::sync::atomic::Ordering::Release);
         self.idle.lock().clear();
+    }
+
+    /// SQLite virtual machine steps taken by counter listings and resets so far (a test probe:
+    /// a walk filtered by namespace or scope steps only through that index range).
+    #[doc(hidden)]
+    pub fn counter_steps(&self) -> u64 {
+        self.counter_steps
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `EXPLAIN QUERY PLAN` of the query one page of `filter` runs (its detail lines), for the
+    /// tests that check every counter filter with a namespace or a scope is served by an index.
+    #[doc(hidden)]
+    pub fn explain_counters_page(
+        &self,
+        filter: &super::CounterFilter,
+        after: Option<&super::CounterPosition>,
+    ) -> Result<Vec<String>> {
+        self.with_conn(|conn| counter_pages::explain(conn, filter, after).map_err(|e| self.err(e)))
     }
 
     /// The file this store writes.

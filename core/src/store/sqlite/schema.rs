@@ -76,8 +76,15 @@ CREATE TABLE approvals (
 );
 ";
 
+/// Migration 2: counters by scope (then namespace, constraint, window), so listing or resetting
+/// one scope's counters (an agent's) walks only those; the `UNIQUE` index of `counters` already
+/// serves namespace filters. (`counters` paging: `counter_pages.rs`.)
+const V2_COUNTERS_BY_SCOPE: &str = "
+CREATE INDEX counters_by_scope ON counters (scope, namespace, constraint_id, kind, size_ms);
+";
+
 /// Every migration, in order: `MIGRATIONS[n - 1]` takes version `n − 1` to `n`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2_COUNTERS_BY_SCOPE];
 
 /// The schema version this code writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

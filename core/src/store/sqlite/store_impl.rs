@@ -8,15 +8,16 @@ use rust_decimal::Decimal;
 
 use super::counters::window_of;
 
+use super::counter_pages;
 use super::{
     hold_from, idempotency_from, json_err, parse_decimal, SqliteStore, SWEEP_BATCH, SWEEP_EVERY,
     SWEEP_INTERVAL_MS,
 };
 use crate::error::{Error, Result};
 use crate::store::{
-    ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
-    CounterKey, CounterOp, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution,
-    HoldState, IdempotencyRecord, Store, StoredRecord,
+    counters_by_pages, ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome,
+    CounterFilter, CounterOp, CounterPosition, CounterState, DueHold, HoldOutcome, HoldRecord,
+    HoldResolution, HoldState, IdempotencyRecord, Store, StoredRecord, COUNTER_BATCH,
 };
 
 const RECORD_COLS: &str =
@@ -304,12 +305,26 @@ impl Store for SqliteStore {
     }
 
     fn counters(&self, filter: &CounterFilter, now_ms: i64) -> Result<Vec<CounterState>> {
+        counters_by_pages(self, filter, now_ms)
+    }
+
+    fn counters_page(
+        &self,
+        filter: &CounterFilter,
+        after: Option<&CounterPosition>,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<(Vec<CounterState>, Option<CounterPosition>)> {
         self.with_conn(|conn| {
             let tx = conn.transaction().map_err(|e| self.err(e))?;
-            let rows = matching_counters(&tx, filter).map_err(|e| self.err(e))?;
+            let (rows, steps) =
+                counter_pages::run_page(&tx, filter, after, limit.saturating_add(1))
+                    .map_err(|e| self.err(e))?;
+            self.counter_steps.fetch_add(steps, Ordering::Relaxed);
+            let more = rows.len() > limit;
             let c = self.counters_in(&tx);
-            let mut out = Vec::with_capacity(rows.len());
-            for (id, key, kind, size, start, total) in rows {
+            let mut out = Vec::with_capacity(rows.len().min(limit));
+            for (id, key, kind, size, start, total) in rows.into_iter().take(limit) {
                 let window = window_of(kind, size)?;
                 let row = super::counters::Row {
                     id,
@@ -324,23 +339,45 @@ impl Store for SqliteStore {
                 });
             }
             tx.rollback().map_err(|e| self.err(e))?;
-            out.sort_by(|a, b| (&a.key, a.window).cmp(&(&b.key, b.window)));
-            Ok(out)
+            let next = match more {
+                true => out.last().map(CounterPosition::of),
+                false => None,
+            };
+            Ok((out, next))
         })
     }
 
     fn reset_counters(&self, filter: &CounterFilter) -> Result<usize> {
-        self.write(|tx, _| {
-            let rows = matching_counters(tx, filter).map_err(|e| self.err(e))?;
-            for (id, ..) in &rows {
-                tx.prepare_cached("DELETE FROM counter_log WHERE counter = ?1")
-                    .and_then(|mut s| s.execute(params![id]))
-                    .and_then(|_| tx.prepare_cached("DELETE FROM counters WHERE id = ?1"))
-                    .and_then(|mut s| s.execute(params![id]))
-                    .map_err(|e| self.err(e))?;
+        // Bounded batches, one transaction each (decisions interleave between them): each walks
+        // on from where the last stopped, over the filter's index range only.
+        let mut after: Option<CounterPosition> = None;
+        let mut total = 0usize;
+        loop {
+            let (n, last) = self.write(|tx, _| {
+                let (rows, steps) =
+                    counter_pages::run_page(tx, filter, after.as_ref(), COUNTER_BATCH)
+                        .map_err(|e| self.err(e))?;
+                self.counter_steps.fetch_add(steps, Ordering::Relaxed);
+                let mut last = None;
+                for (id, key, kind, size, ..) in &rows {
+                    tx.prepare_cached("DELETE FROM counter_log WHERE counter = ?1")
+                        .and_then(|mut s| s.execute(params![id]))
+                        .and_then(|_| tx.prepare_cached("DELETE FROM counters WHERE id = ?1"))
+                        .and_then(|mut s| s.execute(params![id]))
+                        .map_err(|e| self.err(e))?;
+                    last = Some(CounterPosition {
+                        key: key.clone(),
+                        window: window_of(*kind, *size)?,
+                    });
+                }
+                Ok((true, (rows.len(), last)))
+            })?;
+            total += n;
+            match last {
+                Some(p) if n == COUNTER_BATCH => after = Some(p),
+                _ => return Ok(total),
             }
-            Ok((true, rows.len()))
-        })
+        }
     }
 
     fn hold_get(&self, id: &str) -> Result<Option<HoldRecord>> {
@@ -479,35 +516,4 @@ impl Store for SqliteStore {
             Ok((true, Some(found)))
         })
     }
-}
-
-type CounterRow = (i64, CounterKey, i64, i64, Option<i64>, String);
-
-fn matching_counters(
-    conn: &rusqlite::Connection,
-    filter: &CounterFilter,
-) -> rusqlite::Result<Vec<CounterRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, namespace, constraint_id, scope, kind, size_ms, start_ms, total FROM counters \
-         WHERE (?1 IS NULL OR namespace = ?1) AND (?2 IS NULL OR constraint_id = ?2) \
-         AND (?3 IS NULL OR scope = ?3)",
-    )?;
-    let rows = stmt.query_map(
-        params![filter.namespace, filter.constraint, filter.scope],
-        |r| {
-            Ok((
-                r.get(0)?,
-                CounterKey {
-                    namespace: r.get(1)?,
-                    constraint: r.get(2)?,
-                    scope: r.get(3)?,
-                },
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-            ))
-        },
-    )?;
-    rows.collect()
 }

@@ -2,10 +2,12 @@
 //! `conformance!` invocation in `main.rs`). Store-level: counters, windows, holds, approvals,
 //! idempotency, revocation, attestations, reset, state.
 
+mod counter_pages;
 mod counters;
 mod expiry;
 mod lifecycle;
 
+pub use counter_pages::*;
 pub use counters::*;
 pub use expiry::*;
 pub use lifecycle::*;

@@ -2,7 +2,7 @@
 -- not rolled back on error, so nothing is written until every check has passed.
 -- Returns {'ok'} | {'replay', json} | {'approval', state} | {'rejected', usage...} |
 --         {'chain', last seq} | {'overflow'}.
-local rkey, seqkey, tails, cindex = key(), key(), key(), key()
+local rkey, seqkey, tails, nsix, scix = key(), key(), key(), key(), key()
 local now = arg()
 local enforce = arg() == '1'
 
@@ -25,7 +25,7 @@ local n = tonumber(arg())
 local ops = {}
 for i = 1, n do
   local op = read_op()
-  op.id, op.ns, op.con, op.scope, op.size = arg(), arg(), arg(), arg(), arg()
+  op.ns, op.con, op.scope, op.size, op.m_ns, op.m_sc = arg(), arg(), arg(), arg(), arg(), arg()
   ops[i] = op
 end
 
@@ -67,7 +67,8 @@ for i, op in ipairs(ops) do
   if redis.call('HEXISTS', op.c, 'sum') == 0 then
     redis.call('HSET', op.c, 'ns', op.ns, 'con', op.con, 'scope', op.scope, 'kind', op.kind,
       'size', op.size, 'start', op.cur_start)
-    redis.call('SADD', cindex, op.id)
+    redis.call('ZADD', nsix, 0, op.m_ns)
+    redis.call('ZADD', scix, 0, op.m_sc)
   end
   roll(op)
   redis.call('HSET', op.c, 'sum', D.str(totals[i]))
