@@ -542,7 +542,7 @@ export declare class Issuer {
 
 /** The page of `attestationsPage`. */
 export interface AttestationPage {
-  cursor?: string
+  cursor?: string | null
   limit?: number
 }
 

@@ -137,6 +137,8 @@ test('the audit of a store survives restarts, pages, and a closed engine refuses
     const second = engine.attestationsPage(null, { cursor: first.nextCursor, limit: 1 })
     assert.equal(second.nextCursor, null)
     assert.deepEqual([...first.records, ...second.records], engine.attestations())
+    // The last page's nextCursor (null) passed straight back is the first page, not a TypeError.
+    assert.deepEqual(engine.attestationsPage({}, { cursor: second.nextCursor, limit: 1 }), first)
     assert.throws(() => engine.attestationsPage({}, { cursor: 'forged' }), { code: 'INVALID_ARGUMENT' })
     engine.close()
   } finally {

@@ -234,7 +234,7 @@ impl Engine {
         page: Option<AttestationPage>,
     ) -> Result<Unknown<'e>> {
         let f = attestation_filter(filter)?;
-        let (cursor, limit) = page.map_or((None, None), |p| (p.cursor, p.limit));
+        let (cursor, limit) = page.map_or((None, None), |p| (page_cursor(p.cursor), p.limit));
         let limit = limit.map_or(Ok(100), |l| {
             usize::try_from(l)
                 .map_err(|_| invalid("attestationsPage: limit must be a positive integer"))
@@ -459,11 +459,7 @@ impl Engine {
         page: Option<CounterPage>,
     ) -> Result<Unknown<'e>> {
         let filters = counter_filters(&self.inner, filter, "cumulativeStatePage")?;
-        let (cursor, limit) = page.map_or((None, None), |p| (p.cursor, p.limit));
-        let cursor = match cursor {
-            Some(napi::Either::A(c)) => Some(c),
-            Some(napi::Either::B(Null)) | None => None,
-        };
+        let (cursor, limit) = page.map_or((None, None), |p| (page_cursor(p.cursor), p.limit));
         let limit = limit.map_or(Ok(100), |l| {
             usize::try_from(l)
                 .map_err(|_| invalid("cumulativeStatePage: limit must be a positive integer"))
@@ -789,11 +785,21 @@ const ATTESTATION_FILTER: &[&str] = &[
     "limit",
 ];
 
-/// The page of `attestationsPage`.
+/// The page of `attestationsPage`: `cursor` may be `null` (the `nextCursor` of the last page
+/// passed straight back), like absent.
 #[napi(object)]
 pub struct AttestationPage {
-    pub cursor: Option<String>,
+    #[napi(ts_type = "string | null")]
+    pub cursor: Option<napi::Either<String, Null>>,
     pub limit: Option<u32>,
+}
+
+/// A page's cursor: `null` is no cursor (the first page).
+fn page_cursor(cursor: Option<napi::Either<String, Null>>) -> Option<String> {
+    match cursor {
+        Some(napi::Either::A(c)) => Some(c),
+        Some(napi::Either::B(Null)) | None => None,
+    }
 }
 
 /// The page of `cumulativeStatePage`: `cursor` may be `null` (the `nextCursor` of the last

@@ -548,5 +548,9 @@ fn a_contention_deny_is_not_replayed_under_its_idempotency_key() {
     assert!(again.allowed && again.replayed);
     let recs = engine.attestations(&AttestationFilter::default()).unwrap();
     attestation::verify_chain(&recs, engine.signer_did()).unwrap();
-    assert_eq!(recs.len(), 2, "the contention deny and the allow are both recorded");
+    assert_eq!(
+        recs.len(),
+        2,
+        "the contention deny and the allow are both recorded"
+    );
 }
