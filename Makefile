@@ -83,7 +83,7 @@ bench: python-package node-build
 	cd benches/node && $(NODE) bench.mjs $(BENCH_OUT)/node.json
 	$(VENV_PY) benches/python/report.py $(BENCH_OUT)/criterion $(BENCH_OUT)/scale-chain.json \
 		$(BENCH_OUT)/python.json $(BENCH_OUT)/node.json benches/RESULTS.md benches/results.png \
-		benches/PROFILE.md
+		benches/PROFILE.md benches/FOOTPRINT.md
 
 # The core's own quick bench (evaluation, enforce, floors), without the peers.
 bench-core:

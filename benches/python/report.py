@@ -4,7 +4,8 @@ Inputs: criterion's output directory (each bench's `benchmark.json` + `new/estim
 scale bench's chain timings, the Python and Node benches' JSON. Every ratio compares numbers
 measured in the same run.
 
-Usage: report.py CRITERION_DIR CHAIN_JSON PYTHON_JSON NODE_JSON OUT_MD OUT_PNG [PROFILE_MD]
+Usage: report.py CRITERION_DIR CHAIN_JSON PYTHON_JSON NODE_JSON OUT_MD OUT_PNG [EXTRA_MD ...]
+(each EXTRA_MD — the profile, the footprint — is appended as written)
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def main() -> None:
     py: dict[str, Any] = _load(sys.argv[3])
     node: dict[str, Any] = _load(sys.argv[4])
     out_md, out_png = Path(sys.argv[5]), Path(sys.argv[6])
-    profile = Path(sys.argv[7]).read_text() if len(sys.argv) > 7 and Path(sys.argv[7]).exists() else ""
+    profile = "\n".join(Path(a).read_text().rstrip() + "\n" for a in sys.argv[7:] if Path(a).exists())
 
     def c(key: str) -> float | None:
         return crit.get(key)
