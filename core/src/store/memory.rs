@@ -1,5 +1,6 @@
 //! `memory:` — the in-process store: one mutex over plain maps. Commits are atomic because they
-//! run entirely under that mutex.
+//! run entirely under that mutex. Records carry an append number (`g`) for keyset paging; the
+//! engine prunes them inline (default retention: 100,000 records).
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
@@ -7,9 +8,10 @@ use parking_lot::Mutex;
 use rust_decimal::Decimal;
 
 use super::{
-    ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
-    CounterKey, CounterOp, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution,
-    HoldState, IdempotencyRecord, Store, StoredRecord, WindowKind,
+    ApprovalRecord, ApprovalState, AttestationFilter, Checkpoint, Commit, CommitOutcome,
+    CounterFilter, CounterKey, CounterOp, CounterState, DueHold, HoldOutcome, HoldRecord,
+    HoldResolution, HoldState, IdempotencyRecord, Retention, Store, StoredRecord, WindowKind,
+    MEMORY_DEFAULT_RECORDS,
 };
 use crate::error::{Error, Result};
 
@@ -22,7 +24,14 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct State {
     counters: HashMap<(CounterKey, WindowKind), Counter>,
-    records: Vec<StoredRecord>,
+    /// Records with their append number, oldest first.
+    records: VecDeque<(u64, StoredRecord)>,
+    /// The last append number given.
+    last_g: u64,
+    /// Each chain's newest `seq` (never pruned).
+    tails: HashMap<String, u64>,
+    /// Each pruned chain's newest checkpoint.
+    checkpoints: HashMap<String, Checkpoint>,
     revoked: HashSet<String>,
     idempotency: HashMap<(String, String), IdempotencyRecord>,
     holds: HashMap<String, HoldRecord>,
@@ -171,6 +180,12 @@ impl MemoryStore {
 }
 
 impl State {
+    fn push(&mut self, r: &StoredRecord) {
+        self.last_g += 1;
+        self.tails.insert(r.chain.clone(), r.seq);
+        self.records.push_back((self.last_g, r.clone()));
+    }
+
     fn usage(&self, op: &CounterOp, now_ms: i64) -> Decimal {
         self.counters
             .get(&(op.key.clone(), op.window))
@@ -231,7 +246,7 @@ impl Store for MemoryStore {
             updated.push((key, counter));
         }
         state.counters.extend(updated);
-        state.records.push(c.record.clone());
+        state.push(c.record);
         if let Some(idem) = c.idempotency {
             state
                 .idempotency
@@ -255,7 +270,7 @@ impl Store for MemoryStore {
     }
 
     fn append(&self, record: &StoredRecord) -> Result<()> {
-        self.state.lock().records.push(record.clone());
+        self.state.lock().push(record);
         Ok(())
     }
 
@@ -287,11 +302,159 @@ impl Store for MemoryStore {
 
     fn attestations(&self, filter: &AttestationFilter) -> Result<Vec<StoredRecord>> {
         let state = self.state.lock();
-        let matching = state.records.iter().filter(|r| filter.matches(r));
+        let matching = state.records.iter().filter(|(_, r)| filter.matches(r));
         Ok(matching
             .take(filter.limit.unwrap_or(usize::MAX))
-            .cloned()
+            .map(|(_, r)| r.clone())
             .collect())
+    }
+
+    fn attestations_page(
+        &self,
+        filter: &AttestationFilter,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<StoredRecord>, Option<u64>)> {
+        let state = self.state.lock();
+        let from = state.records.partition_point(|(g, _)| *g <= after);
+        let mut out = Vec::new();
+        let mut last = None;
+        for (g, r) in state.records.range(from..) {
+            if !filter.matches(r) {
+                continue;
+            }
+            if out.len() == limit {
+                // One more matches: there is a next page.
+                return Ok((out, last));
+            }
+            out.push(r.clone());
+            last = Some(*g);
+        }
+        Ok((out, None))
+    }
+
+    fn chain_tail(&self, chain: &str) -> Result<Option<StoredRecord>> {
+        let state = self.state.lock();
+        let Some(seq) = state.tails.get(chain).copied() else {
+            return Ok(None);
+        };
+        Ok(state
+            .records
+            .iter()
+            .rev()
+            .find(|(_, r)| r.chain == chain && r.seq == seq)
+            .map(|(_, r)| r.clone()))
+    }
+
+    fn prune_due(
+        &self,
+        retention: &Retention,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>> {
+        let state = self.state.lock();
+        let total = u64::try_from(state.records.len()).unwrap_or(u64::MAX);
+        let excess = retention.max_records.map_or(0, |m| total.saturating_sub(m));
+        let cutoff = retention.cutoff_ms(now_ms);
+        let mut out = Vec::new();
+        for (_, r) in &state.records {
+            if out.len() >= limit {
+                break;
+            }
+            if state.tails.get(&r.chain) == Some(&r.seq) {
+                continue;
+            }
+            let by_count = u64::try_from(out.len()).unwrap_or(u64::MAX) < excess;
+            if !(by_count || cutoff.is_some_and(|c| r.time_ms < c)) {
+                break;
+            }
+            out.push(r.clone());
+        }
+        Ok(out)
+    }
+
+    fn prune_prefix(&self, cp: &Checkpoint) -> Result<usize> {
+        let mut state = self.state.lock();
+        let stored = state.checkpoints.get(&cp.chain).map_or(0, |c| c.seq);
+        if cp.seq <= stored {
+            return Ok(0);
+        }
+        if state.tails.get(&cp.chain).is_none_or(|t| *t <= cp.seq) {
+            return Err(Error::InvalidArgument(format!(
+                "chain {}: a checkpoint at seq {} would prune the chain's newest record",
+                cp.chain, cp.seq
+            )));
+        }
+        // The chain's records up to the checkpoint lie in the oldest part of the log: take them
+        // out from the front, putting back what belongs to other chains.
+        let mut others = Vec::new();
+        let mut removed = 0usize;
+        while let Some((g, r)) = state.records.pop_front() {
+            if r.chain == cp.chain {
+                if r.seq > cp.seq {
+                    others.push((g, r));
+                    break;
+                }
+                removed += 1;
+                if r.seq == cp.seq {
+                    break;
+                }
+            } else {
+                others.push((g, r));
+            }
+        }
+        for entry in others.into_iter().rev() {
+            state.records.push_front(entry);
+        }
+        state.checkpoints.insert(cp.chain.clone(), cp.clone());
+        Ok(removed)
+    }
+
+    fn checkpoint(&self, chain: &str) -> Result<Option<Checkpoint>> {
+        Ok(self.state.lock().checkpoints.get(chain).cloned())
+    }
+
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        let state = self.state.lock();
+        let mut out: Vec<Checkpoint> = state.checkpoints.values().cloned().collect();
+        out.sort_by(|a, b| a.chain.cmp(&b.chain));
+        Ok(out)
+    }
+
+    fn prune_closed(&self, before_ms: i64, limit: usize) -> Result<usize> {
+        let mut state = self.state.lock();
+        let holds: Vec<String> = state
+            .holds
+            .values()
+            .filter(|h| h.state != HoldState::Open && h.expires_ms < before_ms)
+            .take(limit)
+            .map(|h| h.id.clone())
+            .collect();
+        for id in &holds {
+            state.holds.remove(id);
+        }
+        let approvals: Vec<String> = state
+            .approvals
+            .values()
+            .filter(|a| approval_done_before(a) < before_ms)
+            .take(limit.saturating_sub(holds.len()))
+            .map(|a| a.evaluation_id.clone())
+            .collect();
+        for id in &approvals {
+            state.approvals.remove(id);
+        }
+        Ok(holds.len() + approvals.len())
+    }
+
+    fn default_retention(&self) -> Retention {
+        Retention {
+            max_age_ms: None,
+            max_records: Some(MEMORY_DEFAULT_RECORDS),
+        }
+    }
+
+    fn prunes_inline(&self) -> bool {
+        true
     }
 
     fn counters(&self, filter: &CounterFilter, now_ms: i64) -> Result<Vec<CounterState>> {
@@ -377,7 +540,7 @@ impl Store for MemoryStore {
         if let Some(h) = state.holds.get_mut(r.hold_id) {
             h.state = r.state;
         }
-        state.records.push(r.record.clone());
+        state.push(r.record);
         Ok(HoldOutcome::Resolved)
     }
 
@@ -429,9 +592,18 @@ impl Store for MemoryStore {
         let found = a.state.clone();
         if found == ApprovalState::Pending {
             a.state = to.clone();
-            state.records.push(record.clone());
+            state.push(record);
         }
         Ok(Some(found))
+    }
+}
+
+/// When an approval stops mattering: its request can no longer be approved and any token it
+/// gave has expired (SQLite stores the same value in a column).
+pub(crate) fn approval_done_before(a: &ApprovalRecord) -> i64 {
+    match &a.state {
+        ApprovalState::Approved { expires_ms, .. } => a.expires_ms.max(*expires_ms),
+        _ => a.expires_ms,
     }
 }
 

@@ -40,6 +40,7 @@ pub struct Scripts {
     pub append: Script,
     pub read: Script,
     pub counters: Script,
+    pub prune: Script,
 }
 
 impl Scripts {
@@ -51,6 +52,7 @@ impl Scripts {
             append: Script::new("append", include_str!("lua/append.lua")),
             read: Script::new("read", include_str!("lua/read.lua")),
             counters: Script::new("counters", include_str!("lua/counters.lua")),
+            prune: Script::new("prune", include_str!("lua/prune.lua")),
         }
     }
 }
