@@ -301,7 +301,24 @@ impl Engine {
     /// a chain or checkpoint signed by a key not in the set, and `CHAIN_GAP` for records cut from
     /// a chain without a checkpoint.
     pub fn verify_store(&self, trusted_signers: &[String]) -> Result<Value> {
+        self.audit_store(Auditor::new(trusted_signers.to_vec()))
+    }
+
+    /// Verifies an export (JSONL: a `retention_export` sink or [`Engine::export_attestations`]
+    /// output, oldest first) followed by what this engine's store still holds, as
+    /// [`crate::retention::verify_export`] does offline: every record in one of them, each chain
+    /// continuous from seq 1 or a trusted checkpoint. Returns the audit report.
+    pub fn verify_export(
+        &self,
+        export: &mut dyn std::io::BufRead,
+        trusted_signers: &[String],
+    ) -> Result<Value> {
         let mut auditor = Auditor::new(trusted_signers.to_vec());
+        auditor.feed_jsonl(export)?;
+        self.audit_store(auditor)
+    }
+
+    fn audit_store(&self, mut auditor: Auditor) -> Result<Value> {
         for cp in self.store.checkpoints()? {
             auditor.feed(&cp.record)?;
         }
