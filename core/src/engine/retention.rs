@@ -327,7 +327,25 @@ impl Engine {
             let (page, next) =
                 self.attestations_page(&AttestationFilter::default(), cursor.as_deref(), MAX_PAGE)?;
             for r in &page {
-                auditor.feed(r)?;
+                match auditor.feed(r) {
+                    // Pruned while we read (after its checkpoint was fetched): the chain's
+                    // checkpoint now, then the record again.
+                    Err(Error::ChainGap(m)) => {
+                        let chain = r.pointer("/body/chain").and_then(Value::as_str);
+                        match chain
+                            .map(|c| self.store.checkpoint(c))
+                            .transpose()?
+                            .flatten()
+                        {
+                            Some(cp) => {
+                                auditor.feed(&cp.record)?;
+                                auditor.feed(r)?;
+                            }
+                            None => return Err(Error::ChainGap(m)),
+                        }
+                    }
+                    other => other?,
+                }
             }
             match next {
                 Some(c) => cursor = Some(c),
