@@ -554,12 +554,6 @@ export declare class Issuer {
   issuePassport(options: PassportOptions): IssuedPassport
 }
 
-/** The options of `exportAttestations`. */
-export interface ExportOptions {
-  /** Only records at or after this time (epoch ms). */
-  since?: number
-}
-
 /** The page of `attestationsPage`. */
 export interface AttestationPage {
   cursor?: string
@@ -571,6 +565,12 @@ export declare function constraintTypes(): ConstraintTypeInfo[]
 
 /** Every error code passgate throws with (`err.code`). */
 export declare function errorCodes(): ErrorCode[]
+
+/** The options of `exportAttestations`. */
+export interface ExportOptions {
+  /** Only records at or after this time (epoch ms). */
+  since?: number
+}
 
 /** Who calls [`mcp_handle`]: the role and what the host's transport established for it. */
 export interface McpCaller {
