@@ -2,7 +2,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: demo test test-conformance bench-footprint fuzz fuzz-smoke fuzz-build cargo-fuzz test-rust lint bench bench-core bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build node-examples test-mcp test-mcp-python test-mcp1 test-mcp-node
+.PHONY: soak demo test test-conformance bench-footprint fuzz fuzz-smoke fuzz-build cargo-fuzz test-rust lint bench bench-core bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build node-examples test-mcp test-mcp-python test-mcp1 test-mcp-node
 
 # Python: a virtual environment at the repo root, with passgate built into it by maturin.
 PYTHON ?= python3
@@ -90,6 +90,11 @@ bench-core:
 	$(CARGO) bench -p passgate --bench engine
 
 # Decisions per second on each store (memory, SQLite, Redis), next to each backend's floor.
+# The retention soak (issue 14): 1,000,000 decisions on SQLite and on Redis with retention on
+# (50,000 records), pruned from a timer thread; prints store size and RSS over time.
+soak: deps-test
+	PASSGATE_SOAK=1 $(CARGO) test --release -p passgate --test stores -- soak --nocapture --test-threads=1
+
 bench-stores: deps-test
 	$(CARGO) bench -p passgate --bench stores
 

@@ -468,6 +468,28 @@ export declare class Engine {
    */
   expireHolds(limit?: number): number
   /**
+   * Prunes at most `limit` attestation records due under the store's retention (all that are
+   * due without it), each chain's behind a checkpoint this engine signs, exporting them first
+   * to the store URL's `retention_export` file if set; also drops closed holds and approvals
+   * that can no longer matter. Returns how many records it pruned. SQLite and Redis stores are
+   * pruned only by this call: call it from a timer (like `expireHolds`).
+   */
+  prune(limit?: number): number
+  /**
+   * Writes the store's attestation records to the file `path` as JSONL (one record per line
+   * exactly as stored, each chain oldest first; `since`: epoch ms), with a chain's checkpoint
+   * line before its first record when that record follows one, so the file verifies offline.
+   * Returns the number of records written.
+   */
+  exportAttestations(path: string, options?: { since?: number | null }): number
+  /**
+   * Verifies an export file (from `exportAttestations` or a `retention_export` sink) followed
+   * by what this store still holds: every record's hash and signature (signers among
+   * `trustedSigners`), each chain continuous from seq 1 or a trusted checkpoint. Returns
+   * `{records, duplicates, chains}`; throws (`ATTESTATION_*`, `CHAIN_*`) otherwise.
+   */
+  verifyExport(path: string, trustedSigners: Array<string>): { records: number; duplicates: number; chains: Array<{ chain: string; signer: string; records: number; first_seq: number; last_seq: number }> }
+  /**
    * Approves the escalated evaluation `evaluationId` as `approver`; returns the approval token
    * the agent retries with (it admits exactly that request, once, before `ttl`).
    */
@@ -560,6 +582,12 @@ export interface CounterPage {
 
 /** Every error code passgate throws with (`err.code`). */
 export declare function errorCodes(): ErrorCode[]
+
+/** The options of `exportAttestations`. */
+export interface ExportOptions {
+  /** Only records at or after this time (epoch ms). */
+  since?: number
+}
 
 /** Who calls [`mcp_handle`]: the role and what the host's transport established for it. */
 export interface McpCaller {

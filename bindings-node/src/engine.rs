@@ -617,6 +617,65 @@ impl Engine {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
+    /// Prunes at most `limit` attestation records due under the store's retention (all that are
+    /// due without it), each chain's behind a checkpoint this engine signs, exporting them first
+    /// to the store URL's `retention_export` file if set; also drops closed holds and approvals
+    /// that can no longer matter. Returns how many records it pruned. SQLite and Redis stores are
+    /// pruned only by this call: call it from a timer (like `expireHolds`).
+    #[napi(ts_args_type = "limit?: number")]
+    pub fn prune(&self, limit: Option<Unknown<'_>>) -> Result<u32> {
+        let limit = match limit {
+            None => Value::Null,
+            Some(l) => match l.get_type().napi()? {
+                napi::ValueType::Undefined | napi::ValueType::Null => Value::Null,
+                _ => json!(options::integer(l)
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| invalid("prune: limit must be a non-negative integer"))?),
+            },
+        };
+        let v = passgate::seam::call(&self.inner, "prune", &json!({ "limit": limit })).js()?;
+        let n = v.get("pruned").and_then(Value::as_u64).unwrap_or(0);
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Writes the store's attestation records to the file `path` as JSONL (one record per line
+    /// exactly as stored, each chain oldest first; `since`: epoch ms), with a chain's checkpoint
+    /// line before its first record when that record follows one, so the file verifies offline.
+    /// Returns the number of records written.
+    #[napi(ts_args_type = "path: string, options?: { since?: number | null }")]
+    pub fn export_attestations(&self, path: String, options: Option<ExportOptions>) -> Result<i64> {
+        let since = options.and_then(|o| o.since);
+        let v = passgate::seam::call(
+            &self.inner,
+            "export_attestations",
+            &json!({ "path": path, "since": since }),
+        )
+        .js()?;
+        Ok(v.get("exported").and_then(Value::as_i64).unwrap_or(0))
+    }
+
+    /// Verifies an export file (from `exportAttestations` or a `retention_export` sink) followed
+    /// by what this store still holds: every record's hash and signature (signers among
+    /// `trustedSigners`), each chain continuous from seq 1 or a trusted checkpoint. Returns
+    /// `{records, duplicates, chains}`; throws (`ATTESTATION_*`, `CHAIN_*`) otherwise.
+    #[napi(
+        ts_return_type = "{ records: number; duplicates: number; chains: Array<{ chain: string; signer: string; records: number; first_seq: number; last_seq: number }> }"
+    )]
+    pub fn verify_export<'e>(
+        &self,
+        env: &'e Env,
+        path: String,
+        trusted_signers: Vec<String>,
+    ) -> Result<Unknown<'e>> {
+        let v = passgate::seam::call(
+            &self.inner,
+            "verify_export",
+            &json!({ "path": path, "trusted_signers": trusted_signers }),
+        )
+        .js()?;
+        convert::to_js(env, &v)
+    }
+
     /// Approves the escalated evaluation `evaluationId` as `approver`; returns the approval token
     /// the agent retries with (it admits exactly that request, once, before `ttl`).
     #[napi(ts_args_type = "evaluationId: string, approver: string, ttl?: string")]
@@ -809,6 +868,13 @@ pub struct CounterPage {
     #[napi(ts_type = "string | null")]
     pub cursor: Option<napi::Either<String, Null>>,
     pub limit: Option<u32>,
+}
+
+/// The options of `exportAttestations`.
+#[napi(object)]
+pub struct ExportOptions {
+    /// Only records at or after this time (epoch ms).
+    pub since: Option<i64>,
 }
 
 fn attestation_filter(filter: Option<Unknown<'_>>) -> Result<AttestationFilter> {

@@ -557,6 +557,80 @@ impl PyEngine {
             .or_raise(py)
     }
 
+    /// Prunes at most `limit` attestation records due under the store's retention (all that are
+    /// due with `None`), each chain's behind a checkpoint this engine signs, exporting them first
+    /// to the store URL's `retention_export` file if set; also drops closed holds and approvals
+    /// that can no longer matter. Returns how many records it pruned. SQLite and Redis stores are
+    /// pruned only by this call: call it from a timer (like `expire_holds`).
+    #[pyo3(signature = (limit=None))]
+    fn prune(&self, py: Python<'_>, limit: Option<u64>) -> PyResult<u64> {
+        let v = self.seam(py, "prune", json!({ "limit": limit }))?;
+        v.get("pruned")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| Error::Internal("prune: no count".into()))
+            .or_raise(py)
+    }
+
+    /// Writes the store's attestation records as JSONL (one record per line exactly as stored,
+    /// each chain oldest first; `since`: epoch ms) to `path_or_file` — a path, or a text file
+    /// object (anything with `write(str)`) — with a chain's checkpoint line before its first
+    /// record when that record follows one, so the export verifies offline. Returns the number of
+    /// records written.
+    #[pyo3(signature = (path_or_file, since=None))]
+    fn export_attestations(
+        &self,
+        py: Python<'_>,
+        path_or_file: &Bound<'_, PyAny>,
+        since: Option<i64>,
+    ) -> PyResult<u64> {
+        if let Ok(path) = path_or_file.extract::<std::path::PathBuf>() {
+            let path = path.to_string_lossy().into_owned();
+            let v = self.seam(
+                py,
+                "export_attestations",
+                json!({ "path": path, "since": since }),
+            )?;
+            return v
+                .get("exported")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| Error::Internal("export: no count".into()))
+                .or_raise(py);
+        }
+        let engine = &self.inner;
+        let (n, bytes) = py
+            .detach(|| {
+                let mut out = Vec::new();
+                engine
+                    .export_attestations(since, &mut out)
+                    .map(|n| (n, out))
+            })
+            .or_raise(py)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| Error::Internal(format!("export: {e}")))
+            .or_raise(py)?;
+        path_or_file.call_method1("write", (text,))?;
+        Ok(n)
+    }
+
+    /// Verifies an export file (from `export_attestations` or a `retention_export` sink)
+    /// followed by what this store still holds: every record's hash and signature (signers among
+    /// `trusted_signers`), each chain continuous from seq 1 or a trusted checkpoint. Returns
+    /// `{"records", "duplicates", "chains"}`; raises `AttestationError` otherwise.
+    fn verify_export<'py>(
+        &self,
+        py: Python<'py>,
+        path: std::path::PathBuf,
+        trusted_signers: Vec<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let path = path.to_string_lossy().into_owned();
+        let v = self.seam(
+            py,
+            "verify_export",
+            json!({ "path": path, "trusted_signers": trusted_signers }),
+        )?;
+        to_py(py, &v)
+    }
+
     /// Approves an escalated request by its `evaluation_id`, as `approver`; writes an attestation
     /// and returns the approval token the agent retries with (`enforce(..., approval=token)`).
     /// `ttl` bounds the token's life (a duration such as `"15m"`, or seconds).

@@ -49,7 +49,7 @@ pub fn seal(body: Value, key: &KeyPair) -> Result<(Value, String)> {
     seal_in(DOMAIN, body, key)
 }
 
-fn seal_in(domain: &[u8], body: Value, key: &KeyPair) -> Result<(Value, String)> {
+pub(crate) fn seal_in(domain: &[u8], body: Value, key: &KeyPair) -> Result<(Value, String)> {
     let digest = digest_of(&body)?;
     let hash = format!("sha256:{}", hex::encode(digest));
     let sig = b64u_encode(&key.sign(&domain_input(domain, &digest)));
@@ -108,7 +108,7 @@ fn verify_with(record: &Value, did: &str, key: &PublicKey) -> Result<()> {
     verify_in(DOMAIN, record, did, key)
 }
 
-fn verify_in(domain: &[u8], record: &Value, did: &str, key: &PublicKey) -> Result<()> {
+pub(crate) fn verify_in(domain: &[u8], record: &Value, did: &str, key: &PublicKey) -> Result<()> {
     let p = parts(record)?;
     if p.kid != did {
         return Err(Error::AttestationKey(format!(
@@ -235,6 +235,18 @@ fn body_u64(body: &Map<String, Value>, k: &str, i: usize) -> Result<u64> {
 /// Errors (besides those of [`verify_attestation`], prefixed with the record's index):
 /// `CHAIN_MISMATCH`, `CHAIN_DUPLICATE`, `CHAIN_ORDER`, `CHAIN_GAP`.
 pub fn verify_chain(records: &[Value], did: &str) -> Result<()> {
+    verify_chain_anchored(records, did, None)
+}
+
+/// [`verify_chain`] for records that start after `anchor` — `(chain, seq, hash)` of the record
+/// before the first, as a verified checkpoint states it (`None`: from seq 1). The first record
+/// must belong to that chain (`CHAIN_MISMATCH`), follow its `seq` (`CHAIN_GAP`) and name its
+/// `hash` as `prev` (`CHAIN_ORDER`).
+pub(crate) fn verify_chain_anchored(
+    records: &[Value],
+    did: &str,
+    anchor: Option<(&str, u64, &str)>,
+) -> Result<()> {
     let key = PublicKey::from_did(did)?;
     let mut seqs = Vec::with_capacity(records.len());
     for (i, r) in records.iter().enumerate() {
@@ -282,9 +294,28 @@ pub fn verify_chain(records: &[Value], did: &str) -> Result<()> {
             i + 1
         )));
     }
-    let mut prev: Option<(u64, &str)> = None;
+    if let Some((chain, _, _)) = anchor {
+        if chain != chain0 {
+            return Err(Error::ChainMismatch(format!(
+                "the records belong to chain {chain0:?}, the checkpoint to {chain:?}"
+            )));
+        }
+    }
+    let mut prev: Option<(u64, &str)> = anchor.map(|(_, seq, hash)| (seq, hash));
     for (i, (_, seq, hash, link)) in seqs.iter().enumerate() {
         match prev {
+            Some((p, _)) if i == 0 && *seq != p + 1 => {
+                return Err(Error::ChainGap(format!(
+                    "record 0 has seq {seq} but the checkpoint is at seq {p}: the chain must \
+                     continue at seq {}",
+                    p + 1
+                )));
+            }
+            Some((_, h)) if i == 0 && link.and_then(Value::as_str) != Some(h) => {
+                return Err(Error::ChainOrder(format!(
+                    "record 0 (seq {seq}): prev does not match the hash the checkpoint names"
+                )));
+            }
             None if *seq != 1 => {
                 return Err(Error::ChainGap(format!(
                     "record 0 has seq {seq}: the chain must start at seq 1"

@@ -60,6 +60,7 @@ pub mod mcp;
 pub mod passport;
 pub mod pointer;
 pub mod policy;
+pub mod retention;
 pub mod schema;
 pub mod seam;
 pub mod store;
@@ -71,14 +72,15 @@ pub use constraint::{
     Window,
 };
 pub use decision::{Check, Decision, Verdict};
-pub use engine::{Engine, EngineBuilder, Request, INLINE_SWEEP_LIMIT};
+pub use engine::{Engine, EngineBuilder, PruneReport, Request, INLINE_SWEEP_LIMIT};
 pub use error::{Error, Result};
 pub use expr::Expr;
 pub use keys::{KeyPair, PublicKey};
 pub use passport::{IssuedPassport, Issuer, PassportRequest, Verified, Verifier, VerifierOptions};
 pub use pointer::Pointer;
 pub use policy::{Anonymous, Gate, Mode, Policy};
-pub use store::{AttestationFilter, CounterFilter, Store};
+pub use retention::{verify_chain_from, verify_export};
+pub use store::{AttestationFilter, CounterFilter, Retention, Store};
 pub use template::templates;
 
 /// The README's Rust snippets, run as doctests so they cannot rot.

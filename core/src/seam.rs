@@ -18,6 +18,9 @@
 //! | `settle` | `hold_id`, `actual`? | `{hold_id, state, amounts, attestation}` |
 //! | `release` | `hold_id` | `{hold_id, state, amounts, attestation}` |
 //! | `expire_holds` | `limit`? (default: every due hold) | `{expired}` |
+//! | `prune` | `limit`? (default: every due record) | `{pruned, chains, exported, closed, refused}` |
+//! | `export_attestations` | `path`, `since`? | `{exported}` (JSONL written to `path`) |
+//! | `verify_export` | `path`, `trusted_signers` | the audit report of the export file followed by this store |
 //! | `approve` | `evaluation_id`, `approver`, `ttl`? (seconds or `"15m"`) | `{approval}` (the token) |
 //! | `deny_approval` | `evaluation_id`, `approver`, `reason`? | the record |
 //! | `allowed_gates` | `passport`? | `{gates}` |
@@ -70,6 +73,9 @@ pub const OPERATIONS: &[&str] = &[
     "settle",
     "release",
     "expire_holds",
+    "prune",
+    "export_attestations",
+    "verify_export",
     "approve",
     "deny_approval",
     "allowed_gates",
@@ -496,6 +502,45 @@ pub fn call(engine: &Engine, op: &str, args: &Value) -> Result<Value> {
                     .ok_or_else(|| a.wrong("limit", "a non-negative integer"))?,
             };
             Ok(json!({ "expired": engine.expire_holds(limit)? }))
+        }
+        "prune" => {
+            let a = Args::new(op, args, &["limit"])?;
+            let limit = match a.get("limit") {
+                None => usize::MAX,
+                Some(v) => v
+                    .as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| a.wrong("limit", "a non-negative integer"))?,
+            };
+            let r = engine.prune(limit)?;
+            let refused: Vec<Value> = r
+                .refused
+                .iter()
+                .map(|(chain, code, message)| json!({"chain": chain, "code": code, "message": message}))
+                .collect();
+            Ok(json!({
+                "pruned": r.records, "chains": r.chains, "exported": r.exported,
+                "closed": r.closed, "refused": refused,
+            }))
+        }
+        "export_attestations" => {
+            let a = Args::new(op, args, &["path", "since"])?;
+            let path = a.req_str("path")?;
+            let file = std::fs::File::create(path)
+                .map_err(|e| Error::InvalidArgument(format!("path {path:?}: {e}")))?;
+            let mut out = std::io::BufWriter::new(file);
+            let n = engine.export_attestations(a.int("since")?, &mut out)?;
+            Ok(json!({ "exported": n }))
+        }
+        "verify_export" => {
+            let a = Args::new(op, args, &["path", "trusted_signers"])?;
+            let path = a.req_str("path")?;
+            let trusted = a
+                .strings("trusted_signers")?
+                .ok_or_else(|| a.wrong("trusted_signers", "a list of did:key"))?;
+            let file = std::fs::File::open(path)
+                .map_err(|e| Error::InvalidArgument(format!("path {path:?}: {e}")))?;
+            engine.verify_export(&mut std::io::BufReader::new(file), &trusted)
         }
         "approve" => {
             let a = Args::new(op, args, &["evaluation_id", "approver", "ttl"])?;

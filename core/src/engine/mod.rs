@@ -14,11 +14,13 @@ use serde_json::{json, Value};
 mod evaluate;
 mod lifecycle;
 mod request;
+mod retention;
 
 pub use request::Request;
 
 pub use evaluate::{agent_scope, CAVEAT_REGEX_MAX_LEN, CAVEAT_REGEX_SIZE_LIMIT};
 pub use lifecycle::INLINE_SWEEP_LIMIT;
+pub use retention::{PruneReport, CLOSED_RETENTION_MS, INLINE_PRUNE_LIMIT, PRUNE_BATCH};
 
 use evaluate::{
     compile_caveat, evaluate, finish, ops, ApprovalNeed, Caller, Caveat, Evaluation, Inputs,
@@ -77,6 +79,10 @@ pub struct EngineBuilder {
     trusted: Vec<String>,
     signing_key: Option<KeyPair>,
     store: Option<Result<Arc<dyn Store>>>,
+    /// The engine's options the store URL carried (retention).
+    store_options: store::StoreOptions,
+    retention: Option<store::Retention>,
+    retention_export: Option<std::path::PathBuf>,
     clock: Option<Arc<dyn Clock>>,
     verifier: VerifierOptions,
 }
@@ -120,7 +126,25 @@ impl EngineBuilder {
     /// The state store by URL: `memory:`, `sqlite:///path/to/file.db`, `redis://host:port/db`
     /// (see [`store::open`]).
     pub fn store_url(mut self, url: &str) -> Self {
-        self.store = Some(store::open(url));
+        match store::open_with_options(url) {
+            Ok((store, options)) => {
+                self.store = Some(Ok(store));
+                self.store_options = options;
+            }
+            Err(e) => self.store = Some(Err(e)),
+        }
+        self
+    }
+    /// How long the store keeps attestation records (wins over the store URL's
+    /// `retention_age` / `retention_records`; see [`store::Retention`] and [`Engine::prune`]).
+    pub fn retention(mut self, retention: store::Retention) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+    /// A JSONL file pruned records are appended (and fsynced) to before they are deleted (wins
+    /// over the store URL's `retention_export`).
+    pub fn retention_export(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.retention_export = Some(path.into());
         self
     }
     /// The clock (default: the system clock).
@@ -162,6 +186,11 @@ impl EngineBuilder {
                 k
             }
         };
+        let retention = self
+            .retention
+            .or(self.store_options.retention)
+            .unwrap_or_else(|| store.default_retention());
+        let export = self.retention_export.or(self.store_options.export);
         let cache = NonZeroUsize::new(CAVEAT_CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN);
         Ok(Engine {
             policy: RwLock::new(policy),
@@ -173,14 +202,17 @@ impl EngineBuilder {
             caveats: Mutex::new(WeighedLru::new(cache, CAVEAT_CACHE_BYTES)),
             next_sweep_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
             pid: std::process::id(),
+            retention: retention::RetentionState::new(retention, export),
         })
     }
 }
 
 /// The largest page of `attestations_page`.
 pub const MAX_PAGE: usize = 10_000;
-/// What an attestation cursor starts with (a version, should the encoding change).
-const CURSOR_PREFIX: &str = "c1.";
+/// What an attestation cursor starts with (a version, should the encoding change). `c2.` cursors
+/// hold a store position (an append number: keyset paging that survives pruning); `c1.` cursors
+/// (a count of records, before retention) are refused with a message saying so.
+const CURSOR_PREFIX: &str = "c2.";
 /// What a counter cursor starts with (see [`Engine::cumulative_state_page`]).
 const COUNTER_CURSOR_PREFIX: &str = "k1.";
 
@@ -273,6 +305,8 @@ pub struct Engine {
     next_sweep_ms: std::sync::atomic::AtomicI64,
     /// The process that built this engine: a `fork()`ed child refuses to use it.
     pid: u32,
+    /// Retention: what is pruned, where it is exported first.
+    retention: retention::RetentionState,
 }
 
 impl Engine {
@@ -507,7 +541,11 @@ impl Engine {
         let ttl = policy
             .as_deref()
             .map_or(DEFAULT_HOLD_TTL_MS, |p| p.hold_ttl_for(&req.gate));
-        self.commit(eval, req, idem, now, ttl)
+        let decided = self.commit(eval, req, idem, now, ttl);
+        if decided.is_ok() {
+            self.prune_inline();
+        }
+        decided
     }
 
     /// Reads a presented approval token and the store's record of the approval it names; the
@@ -953,6 +991,12 @@ impl Engine {
         }
         let after = match cursor {
             None => 0,
+            Some(c) if c.starts_with("c1.") => {
+                return Err(Error::InvalidArgument(format!(
+                    "cursor {c:?} is from an older passgate (c1: counted records, which pruning \
+                     invalidates); start again without a cursor"
+                )))
+            }
             Some(c) => c
                 .strip_prefix(CURSOR_PREFIX)
                 .and_then(|n| n.parse::<u64>().ok())
@@ -968,65 +1012,6 @@ impl Engine {
                 .collect(),
             next.map(|n| format!("{CURSOR_PREFIX}{n}")),
         ))
-    }
-
-    /// Verifies every chain in this engine's store, each against its own signer, which must be
-    /// one of `trusted_signers` (did:key): every record's hash and signature, and each chain's
-    /// order and continuity from its first record. Engines restarted without a configured
-    /// signing key each start a chain with a new key: trust each of those keys (or configure
-    /// one). Returns `{records, chains: [{chain, signer, records, first_seq, last_seq}]}`;
-    /// fails on the first record that does not verify (`ATTESTATION_*` / `CHAIN_*`), or with
-    /// `ATTESTATION_KEY` for a chain signed by a key not in the set.
-    pub fn verify_store(&self, trusted_signers: &[String]) -> Result<Value> {
-        let mut chains: Vec<String> = Vec::new();
-        let mut cursor: Option<String> = None;
-        // The chain ids, in order of first appearance (paged: the store may be large).
-        loop {
-            let (page, next) =
-                self.attestations_page(&AttestationFilter::default(), cursor.as_deref(), MAX_PAGE)?;
-            for r in &page {
-                let chain = r
-                    .pointer("/body/chain")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| {
-                        Error::AttestationMalformed("a record without body.chain".into())
-                    })?;
-                if !chains.iter().any(|c| c == chain) {
-                    chains.push(chain.to_string());
-                }
-            }
-            match next {
-                Some(n) => cursor = Some(n),
-                None => break,
-            }
-        }
-        let mut total = 0usize;
-        let mut out = Vec::with_capacity(chains.len());
-        for chain in chains {
-            let records = self.attestations(&AttestationFilter {
-                chain: Some(chain.clone()),
-                ..AttestationFilter::default()
-            })?;
-            let signer = records
-                .first()
-                .and_then(|r| r.get("kid"))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            if !trusted_signers.contains(&signer) {
-                return Err(Error::AttestationKey(format!(
-                    "chain {chain} is signed by {signer}, which is not among the trusted signers"
-                )));
-            }
-            attestation::verify_chain(&records, &signer)?;
-            let seq = |r: Option<&Value>| r.and_then(|r| r.pointer("/body/seq")).cloned();
-            total += records.len();
-            out.push(json!({
-                "chain": chain, "signer": signer, "records": records.len(),
-                "first_seq": seq(records.first()), "last_seq": seq(records.last()),
-            }));
-        }
-        Ok(json!({ "records": total, "chains": out }))
     }
 
     /// Counters matching `filter` with their current usage (every one: the store pages

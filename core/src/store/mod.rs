@@ -32,9 +32,21 @@
 //!   back — so a chain never forks. A store found *behind* what an engine committed (a flush, a
 //!   failover without persistence, a restored backup) is never written on: the engine starts a new
 //!   chain whose first record, `chain.break`, names the old chain and both tails.
+//! - **Retention** ([`Retention`], module `retention`). [`Store::prune_due`] lists the records
+//!   due under a retention, oldest first in append order (at most `limit`; each chain's newest
+//!   record is never due); [`Store::prune_prefix`] deletes one chain's records up to and
+//!   including a checkpoint's `seq` and stores that checkpoint, **in one atomic step** (a
+//!   transaction, one script), and only if the checkpoint is newer than the one stored (an older
+//!   one deletes nothing: two engines pruning at once never move a checkpoint back); it never
+//!   deletes a chain's newest record. [`Store::checkpoint`] / [`Store::checkpoints`] return the
+//!   newest checkpoint of a chain / of every chain. [`Store::prune_closed`] drops closed holds
+//!   and approvals that can no longer matter (SQLite, memory; Redis lets their keys expire).
+//!   Paging ([`Store::attestations_page`]) is by append position, so a page boundary survives
+//!   pruning: records before it may go, none after it is skipped.
 
 mod memory;
 pub mod redis;
+mod retention;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -45,6 +57,10 @@ use serde_json::Value;
 
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
+pub use retention::{
+    split_options, Checkpoint, Retention, StoreOptions, MAX_RETENTION_AGE_MS,
+    MEMORY_DEFAULT_RECORDS,
+};
 pub use sqlite::SqliteStore;
 
 use crate::error::{Error, Result};
@@ -658,10 +674,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<ApprovalState>>;
 
     /// One page of the records matching `filter` (its `limit` aside), oldest first: at most
-    /// `limit` records after the first `after`, and the position of the next page if there are
-    /// more. Positions count records matching the filter; records are appended, never moved, so
-    /// a position stays valid while records are added. The default pages over
-    /// [`Store::attestations`]; a backend may answer from an index.
+    /// `limit` records after position `after` (0: from the start), and the position of the next
+    /// page if there may be more. A position is the store's append number of the last record
+    /// returned (a keyset cursor: memory, SQLite and Redis answer from an index, never by
+    /// skipping), so it stays valid while records are added and while old ones are pruned. The
+    /// default (for stores without append numbers) counts matching records instead.
     fn attestations_page(
         &self,
         filter: &AttestationFilter,
@@ -692,6 +709,63 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// to release.
     fn close(&self) {}
 
+    /// The records due under `retention` at `now_ms`, oldest first in append order (each chain's
+    /// in `seq` order), at most `limit`: older than `max_age_ms`, or among the oldest beyond
+    /// `max_records`. A chain's newest record is never due. The default (a store that cannot
+    /// prune) returns none.
+    fn prune_due(
+        &self,
+        retention: &Retention,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>> {
+        let _ = (retention, now_ms, limit);
+        Ok(Vec::new())
+    }
+
+    /// Deletes `checkpoint.chain`'s records with `seq` up to `checkpoint.seq` and stores the
+    /// checkpoint in their place, atomically; returns how many records it deleted. A checkpoint
+    /// not newer than the stored one changes nothing (returns 0). One that would delete the
+    /// chain's newest record is refused (`INVALID_ARGUMENT`), as is any call on a store that
+    /// cannot prune (the default).
+    fn prune_prefix(&self, checkpoint: &Checkpoint) -> Result<usize> {
+        Err(Error::InvalidArgument(format!(
+            "this store cannot prune (chain {})",
+            checkpoint.chain
+        )))
+    }
+
+    /// The newest checkpoint of `chain`, if its records were ever pruned.
+    fn checkpoint(&self, chain: &str) -> Result<Option<Checkpoint>> {
+        let _ = chain;
+        Ok(None)
+    }
+
+    /// The newest checkpoint of every pruned chain (one per chain).
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        Ok(Vec::new())
+    }
+
+    /// Deletes at most `limit` closed holds and approvals that can no longer matter, whose
+    /// expiry is before `before_ms`; returns how many. The default deletes nothing (Redis lets
+    /// their keys expire instead).
+    fn prune_closed(&self, before_ms: i64, limit: usize) -> Result<usize> {
+        let _ = (before_ms, limit);
+        Ok(0)
+    }
+
+    /// The retention an engine applies when neither the URL nor the builder sets one: keep
+    /// everything (`memory:` keeps 100,000 records).
+    fn default_retention(&self) -> Retention {
+        Retention::KEEP_ALL
+    }
+
+    /// Whether the engine may prune this store inline, in small batches on the decision path
+    /// (`memory:` only: durable stores prune from [`Engine::prune`](crate::Engine::prune)).
+    fn prunes_inline(&self) -> bool {
+        false
+    }
+
     /// The last record of `chain` (highest `seq`), if any. An engine reads it back after a write
     /// whose outcome it could not learn (a lost reply), so it never forks its own chain. The
     /// default scans the chain; backends answer from an index.
@@ -707,8 +781,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 /// Opens a store from its URL: `memory:` (also the empty string), `sqlite:///path/to/file.db`
 /// (options `?durability=normal|full&busy_timeout_ms=N`), `redis://[:password@]host:port/db`
 /// (options `?prefix=pg&timeout_ms=N&pool=N&allow_eviction=0|1`; a server whose
-/// `maxmemory-policy` is not `noeviction` is refused unless `allow_eviction=1`). The URL string
-/// is all a binding passes, so it works the same from Rust, Python and Node.
+/// `maxmemory-policy` is not `noeviction` is refused unless `allow_eviction=1`). Every URL also
+/// takes the engine's retention options (`retention_age`, `retention_records`,
+/// `retention_export`: see [`open_with_options`]), checked here and applied by an engine built
+/// with [`EngineBuilder::store_url`](crate::EngineBuilder::store_url). The URL string is all a
+/// binding passes, so it works the same from Rust, Python and Node.
 ///
 /// ```
 /// let store = passgate::store::open("memory:").unwrap();
@@ -718,6 +795,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 /// # drop(durable); let _ = std::fs::remove_file(&dir);
 /// ```
 pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    open_with_options(url).map(|(store, _)| store)
+}
+
+/// [`open`], also returning the engine's options the URL carried ([`StoreOptions`]:
+/// `?retention_age=30d&retention_records=100000&retention_export=/path/file.jsonl`).
+pub fn open_with_options(url: &str) -> Result<(std::sync::Arc<dyn Store>, StoreOptions)> {
+    let (url, options) = split_options(url.trim())?;
+    Ok((open_backend(&url)?, options))
+}
+
+fn open_backend(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     let url = url.trim();
     if url.is_empty() || url == "memory:" || url == "memory://" {
         return Ok(std::sync::Arc::new(MemoryStore::new()));

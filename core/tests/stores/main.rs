@@ -21,6 +21,8 @@ mod failures;
 mod hold_sweeps;
 mod redis_keys;
 mod restart;
+mod retention;
+mod soak;
 mod support;
 mod workers;
 

@@ -10,7 +10,8 @@
 //! on expiry-ordered indexes, a few entries per commit ([`PRUNE_BATCH`]): idempotency records
 //! once expired, closed holds and decided approvals a grace period ([`GRACE_MS`]) after they
 //! expire, counters a grace period after their window can no longer hold anything. Records
-//! themselves are kept for the store's retention.
+//! themselves are kept for the store's retention (default: 100,000 records), pruned by the
+//! engine inline; each carries an append number (`g`) for keyset paging.
 //!
 //! A counter dropped after its window ended must not come back in that window: requests are
 //! placed no earlier than [`GRACE_MS`] before the latest time the store has seen (an engine whose
@@ -29,9 +30,10 @@ use serde_json::{Map, Value};
 
 use super::{
     counters_by_pages, filter_floor, filter_may_follow, ApprovalRecord, ApprovalState,
-    AttestationFilter, Commit, CommitOutcome, CounterFilter, CounterKey, CounterOp,
+    AttestationFilter, Checkpoint, Commit, CommitOutcome, CounterFilter, CounterKey, CounterOp,
     CounterPosition, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution, HoldState,
-    IdempotencyRecord, RecordFields, Store, StoredRecord, WindowKind,
+    IdempotencyRecord, RecordFields, Retention, Store, StoredRecord, WindowKind,
+    MEMORY_DEFAULT_RECORDS,
 };
 use crate::error::{Error, Result};
 use counter::Counter;
@@ -66,6 +68,8 @@ struct Slot {
 /// A record: its bytes and the fields filters use.
 #[derive(Debug, Clone)]
 struct Rec {
+    /// The append number.
+    g: u64,
     chain: Arc<str>,
     seq: u64,
     time_ms: i64,
@@ -159,11 +163,14 @@ struct State {
     by_scope: BTreeSet<(String, CounterKey, WindowKind)>,
     /// Counters by the time after which they read zero.
     counter_idle: BTreeSet<(i64, SlotKey)>,
+    /// Records by append number (ascending), oldest first.
     records: VecDeque<Rec>,
-    /// Records dropped from the front so far: `records[i]` is record number `dropped + i`.
-    dropped: u64,
-    /// Each chain's last record, by number.
+    /// The last append number given.
+    last_g: u64,
+    /// Each chain's last record, by append number (never pruned).
     tails: HashMap<Arc<str>, u64>,
+    /// Each pruned chain's newest checkpoint.
+    checkpoints: HashMap<String, Checkpoint>,
     /// Shared copies of repeated strings.
     strings: HashSet<Arc<str>>,
     /// What records are compressed against (see [`Packed`]).
@@ -321,13 +328,15 @@ impl State {
     fn push_record(&mut self, r: &StoredRecord) -> Result<Packed> {
         let json = serde_json::to_vec(&*r.record)
             .map_err(|e| Error::Internal(format!("memory store: record unwritable: {e}")))?;
-        let number = self.dropped + self.records.len() as u64;
-        if number % DICT_EVERY == 1 || self.dict.is_empty() {
+        self.last_g += 1;
+        let g = self.last_g;
+        if g % DICT_EVERY == 1 || self.dict.is_empty() {
             self.dict = json.as_slice().into();
         }
         let bytes = Packed::new(&json, Arc::clone(&self.dict));
         let chain = self.intern(&r.chain);
         let rec = Rec {
+            g,
             chain: Arc::clone(&chain),
             seq: r.seq,
             time_ms: r.time_ms,
@@ -339,13 +348,14 @@ impl State {
             bytes: bytes.clone(),
         };
         self.records.push_back(rec);
-        self.tails.insert(chain, number);
+        self.tails.insert(chain, g);
         Ok(bytes)
     }
 
-    fn record(&self, number: u64) -> Option<&Rec> {
-        let i = usize::try_from(number.checked_sub(self.dropped)?).ok()?;
-        self.records.get(i)
+    /// The record with append number `g`, if kept.
+    fn record(&self, g: u64) -> Option<&Rec> {
+        let i = self.records.partition_point(|r| r.g < g);
+        self.records.get(i).filter(|r| r.g == g)
     }
 
     fn close_hold(&mut self, hold: &HoldRecord, to: HoldState) {
@@ -631,28 +641,145 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> Result<(Vec<StoredRecord>, Option<u64>)> {
         let state = self.state.lock();
-        let skip = usize::try_from(after).unwrap_or(usize::MAX);
-        let mut matching = state
-            .records
-            .iter()
-            .filter(|r| filter.matches_fields(&r.fields()))
-            .skip(skip);
-        let page = matching
-            .by_ref()
-            .take(limit)
-            .map(Rec::to_stored)
-            .collect::<Result<Vec<_>>>()?;
-        let end = skip.saturating_add(page.len());
-        let next = matching
-            .next()
-            .map(|_| u64::try_from(end).unwrap_or(u64::MAX));
-        Ok((page, next))
+        let from = state.records.partition_point(|r| r.g <= after);
+        let mut out = Vec::new();
+        let mut last = None;
+        for r in state.records.range(from..) {
+            if !filter.matches_fields(&r.fields()) {
+                continue;
+            }
+            if out.len() == limit {
+                // One more matches: there is a next page.
+                return Ok((out, last));
+            }
+            out.push(r.to_stored()?);
+            last = Some(r.g);
+        }
+        Ok((out, None))
     }
 
     fn chain_tail(&self, chain: &str) -> Result<Option<StoredRecord>> {
         let state = self.state.lock();
         let found = state.tails.get(chain).and_then(|n| state.record(*n));
         found.map(Rec::to_stored).transpose()
+    }
+
+    fn prune_due(
+        &self,
+        retention: &Retention,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>> {
+        let state = self.state.lock();
+        let total = u64::try_from(state.records.len()).unwrap_or(u64::MAX);
+        let excess = retention.max_records.map_or(0, |m| total.saturating_sub(m));
+        let cutoff = retention.cutoff_ms(now_ms);
+        let mut out = Vec::new();
+        for r in &state.records {
+            if out.len() >= limit {
+                break;
+            }
+            if state.tails.get(&r.chain) == Some(&r.g) {
+                continue;
+            }
+            let by_count = u64::try_from(out.len()).unwrap_or(u64::MAX) < excess;
+            if !(by_count || cutoff.is_some_and(|c| r.time_ms < c)) {
+                break;
+            }
+            out.push(r.to_stored()?);
+        }
+        Ok(out)
+    }
+
+    fn prune_prefix(&self, cp: &Checkpoint) -> Result<usize> {
+        let mut state = self.state.lock();
+        let stored = state.checkpoints.get(&cp.chain).map_or(0, |c| c.seq);
+        if cp.seq <= stored {
+            return Ok(0);
+        }
+        let tail_seq = state
+            .tails
+            .get(cp.chain.as_str())
+            .and_then(|g| state.record(*g))
+            .map(|r| r.seq);
+        if tail_seq.is_none_or(|t| t <= cp.seq) {
+            return Err(Error::InvalidArgument(format!(
+                "chain {}: a checkpoint at seq {} would prune the chain's newest record",
+                cp.chain, cp.seq
+            )));
+        }
+        // The chain's records up to the checkpoint lie in the oldest part of the log: take them
+        // out from the front, putting back what belongs to other chains.
+        let mut others = Vec::new();
+        let mut removed = 0usize;
+        while let Some(r) = state.records.pop_front() {
+            if *r.chain == *cp.chain {
+                if r.seq > cp.seq {
+                    others.push(r);
+                    break;
+                }
+                removed += 1;
+                if r.seq == cp.seq {
+                    break;
+                }
+            } else {
+                others.push(r);
+            }
+        }
+        for entry in others.into_iter().rev() {
+            state.records.push_front(entry);
+        }
+        state.checkpoints.insert(cp.chain.clone(), cp.clone());
+        Ok(removed)
+    }
+
+    fn checkpoint(&self, chain: &str) -> Result<Option<Checkpoint>> {
+        Ok(self.state.lock().checkpoints.get(chain).cloned())
+    }
+
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        let state = self.state.lock();
+        let mut out: Vec<Checkpoint> = state.checkpoints.values().cloned().collect();
+        out.sort_by(|a, b| a.chain.cmp(&b.chain));
+        Ok(out)
+    }
+
+    /// Closed holds and decided approvals are also dropped as commits go (see the module docs);
+    /// this takes those older than `before_ms` now.
+    fn prune_closed(&self, before_ms: i64, limit: usize) -> Result<usize> {
+        let mut state = self.state.lock();
+        let holds: Vec<String> = state
+            .holds
+            .values()
+            .filter(|h| h.state != HoldState::Open && h.expires_ms < before_ms)
+            .take(limit)
+            .map(|h| h.id.clone())
+            .collect();
+        for id in &holds {
+            state.holds.remove(id);
+        }
+        let approvals: Vec<String> = state
+            .approvals
+            .values()
+            .filter(|a| approval_done_before(a) < before_ms)
+            .take(limit.saturating_sub(holds.len()))
+            .map(|a| a.evaluation_id.clone())
+            .collect();
+        for id in &approvals {
+            state.approvals.remove(id);
+        }
+        Ok(holds.len() + approvals.len())
+    }
+
+    fn default_retention(&self) -> Retention {
+        Retention {
+            max_age_ms: None,
+            max_records: Some(MEMORY_DEFAULT_RECORDS),
+        }
+    }
+
+    fn prunes_inline(&self) -> bool {
+        true
     }
 
     fn counters(&self, filter: &CounterFilter, now_ms: i64) -> Result<Vec<CounterState>> {
@@ -816,6 +943,15 @@ impl Store for MemoryStore {
             state.push_record(record)?;
         }
         Ok(Some(found))
+    }
+}
+
+/// When an approval stops mattering: its request can no longer be approved and any token it
+/// gave has expired (SQLite stores the same value in a column).
+pub(crate) fn approval_done_before(a: &ApprovalRecord) -> i64 {
+    match &a.state {
+        ApprovalState::Approved { expires_ms, .. } => a.expires_ms.max(*expires_ms),
+        _ => a.expires_ms,
     }
 }
 

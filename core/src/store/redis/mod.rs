@@ -43,6 +43,8 @@
 //! | `{p}:rseq` | string | the last `g` |
 //! | `{p}:tails` | hash | each chain's last `seq` |
 //! | `{p}:x:<field>:<value>` | zset | record index (`chain`, `gate`, `agent`, `decision`, `eval`, `kind`, `anon`) |
+//! | `{p}:x:all` | zset | every record by `g` (records written since retention support): paging and pruning in append order |
+//! | `{p}:ck`, `{p}:ckseq` | hash | each pruned chain's newest checkpoint (JSON), and its `seq` |
 //! | `{p}:i:<sha>` | hash | an idempotency record (`exp`, `json`), with a TTL |
 //! | `{p}:h:<hold id>` | hash | a hold (`rec`, `state`); `{p}:holds` zset of open holds by expiry; `{p}:holds:unreadable` set of the ids of open holds whose key could not be read (taken out of `{p}:holds`) |
 //! | `{p}:a:<evaluation id>` | hash | an approval request (`rec`, `state`, `sname`, `token`, `texp`) |
@@ -54,10 +56,11 @@
 //! expiry (every write sets the log's to the counter's), and a counter whose log is gone reports
 //! no usage: its sum is only ever the sum of its log's entries. An expired counter is simply gone
 //! (the memory and SQLite stores keep it listed with usage 0). Idempotency records expire with their TTL;
-//! closed holds and resolved approvals are kept 7 days; attestations, their index keys (the one
-//! `x:eval:<id>` key per evaluation included) and revocations forever — every key lives exactly as
-//! long as what it indexes, so whatever trims records (retention) must delete their index entries
-//! in the same step.
+//! closed holds and resolved approvals are kept 7 days; revocations forever; attestations as long
+//! as the engine's retention says (forever by default). Pruning (`prune.lua`, run from the engine's
+//! `prune()`, never on the decision path) deletes a chain's oldest records with every index entry
+//! they are filed under — the one `x:eval:<id>` key per evaluation goes with its record — and
+//! stores the chain's checkpoint, in one script of at most one batch of records.
 //!
 //! # Eviction
 //!
@@ -96,6 +99,7 @@
 //! Reads that fail on a dropped connection are retried once on a fresh one; writes never are.
 
 mod counter_index;
+mod retention;
 mod scripts;
 mod store_impl;
 
@@ -190,7 +194,11 @@ impl Keys {
     }
     /// The indexes a record is filed under.
     fn record_index(&self, r: &StoredRecord) -> Vec<String> {
-        let mut out = vec![self.index("chain", &r.chain), self.index("kind", &r.kind)];
+        let mut out = vec![
+            self.index("chain", &r.chain),
+            self.index("kind", &r.kind),
+            self.k("x:all"),
+        ];
         let optional = [
             ("gate", &r.gate),
             ("agent", &r.agent_id),

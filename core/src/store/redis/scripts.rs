@@ -41,6 +41,7 @@ pub struct Scripts {
     pub read: Script,
     pub counter_page: Script,
     pub counter_delete: Script,
+    pub prune: Script,
 }
 
 impl Scripts {
@@ -53,6 +54,7 @@ impl Scripts {
             read: Script::new("read", include_str!("lua/read.lua")),
             counter_page: Script::new("ctrpage", include_str!("lua/ctrpage.lua")),
             counter_delete: Script::new("ctrdel", include_str!("lua/ctrdel.lua")),
+            prune: Script::new("prune", include_str!("lua/prune.lua")),
         }
     }
 }

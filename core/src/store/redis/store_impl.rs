@@ -169,7 +169,12 @@ fn hold_state(s: &str) -> Result<HoldState> {
 }
 
 impl RedisStore {
-    fn script(&self, s: &super::scripts::Script, call: &Call, write: bool) -> Result<Vec<String>> {
+    pub(super) fn script(
+        &self,
+        s: &super::scripts::Script,
+        call: &Call,
+        write: bool,
+    ) -> Result<Vec<String>> {
         let f = |c: &mut ::redis::Connection| eval(c, s, call);
         let out = if write { self.rw(f) } else { self.ro(f) };
         out.map_err(|e| match e {
@@ -420,6 +425,36 @@ impl Store for RedisStore {
         }
         out.truncate(limit);
         Ok(out)
+    }
+
+    fn attestations_page(
+        &self,
+        filter: &AttestationFilter,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<StoredRecord>, Option<u64>)> {
+        self.page(filter, after, limit)
+    }
+
+    fn prune_due(
+        &self,
+        retention: &crate::store::Retention,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>> {
+        self.due(retention, now_ms, limit)
+    }
+
+    fn prune_prefix(&self, checkpoint: &crate::store::Checkpoint) -> Result<usize> {
+        self.prune_chain(checkpoint)
+    }
+
+    fn checkpoint(&self, chain: &str) -> Result<Option<crate::store::Checkpoint>> {
+        self.checkpoints_of(Some(chain)).map(|mut v| v.pop())
+    }
+
+    fn checkpoints(&self) -> Result<Vec<crate::store::Checkpoint>> {
+        self.checkpoints_of(None)
     }
 
     fn chain_tail(&self, chain: &str) -> Result<Option<StoredRecord>> {

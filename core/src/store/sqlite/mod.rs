@@ -26,6 +26,7 @@
 mod counter_pages;
 mod counters;
 mod foreign;
+mod retention;
 mod schema;
 
 use std::collections::HashMap;
@@ -382,10 +383,11 @@ impl SqliteStore {
 
     fn put_approval(&self, tx: &Connection, a: &ApprovalRecord) -> Result<()> {
         let text = serde_json::to_string(a).map_err(|e| Error::Internal(e.to_string()))?;
+        let done = crate::store::memory::approval_done_before(a);
         tx.prepare_cached(
-            "INSERT OR REPLACE INTO approvals (evaluation_id, record) VALUES (?1, ?2)",
+            "INSERT OR REPLACE INTO approvals (evaluation_id, record, done_ms) VALUES (?1, ?2, ?3)",
         )
-        .and_then(|mut s| s.execute(params![a.evaluation_id, text]))
+        .and_then(|mut s| s.execute(params![a.evaluation_id, text, done]))
         .map_err(|e| self.err(e))?;
         Ok(())
     }

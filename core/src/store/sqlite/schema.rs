@@ -83,8 +83,29 @@ const V2_COUNTERS_BY_SCOPE: &str = "
 CREATE INDEX counters_by_scope ON counters (scope, namespace, constraint_id, kind, size_ms);
 ";
 
+/// Migration 3: retention. Keyset paging by chain, gate, agent and time from indexes (each
+/// holds the rowid `g`, so `field = ? AND g > ?` is one index range in append order); the
+/// newest checkpoint of each pruned chain; closed holds and approvals found by expiry for pruning.
+const V3_RETENTION: &str = "
+CREATE INDEX records_by_chain ON records (chain);
+CREATE INDEX records_by_gate ON records (gate) WHERE gate IS NOT NULL;
+CREATE INDEX records_by_agent ON records (agent_id) WHERE agent_id IS NOT NULL;
+CREATE INDEX records_by_time ON records (time_ms);
+CREATE TABLE checkpoints (
+    chain  TEXT    PRIMARY KEY,
+    seq    INTEGER NOT NULL,           -- the last record pruned
+    record TEXT    NOT NULL            -- the signed checkpoint
+) WITHOUT ROWID;
+-- When an approval stops mattering (its request and any token expired); NULL for rows written
+-- before this migration, which are never pruned.
+ALTER TABLE approvals ADD COLUMN done_ms INTEGER;
+CREATE INDEX approvals_done ON approvals (done_ms) WHERE done_ms IS NOT NULL;
+CREATE INDEX holds_closed ON holds (expires_ms)
+    WHERE state IN ('settled', 'released', 'expired');
+";
+
 /// Every migration, in order: `MIGRATIONS[n - 1]` takes version `n − 1` to `n`.
-const MIGRATIONS: &[&str] = &[V1, V2_COUNTERS_BY_SCOPE];
+const MIGRATIONS: &[&str] = &[V1, V2_COUNTERS_BY_SCOPE, V3_RETENTION];
 
 /// The schema version this code writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -20,26 +20,34 @@ use crate::store::{
     HoldResolution, HoldState, IdempotencyRecord, Store, StoredRecord, COUNTER_BATCH,
 };
 
-const RECORD_COLS: &str =
+pub(super) const RECORD_COLS: &str =
     "chain, seq, time_ms, kind, gate, agent_id, decision, evaluation_id, record";
 
-fn record_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredRecordRow, String)> {
+pub(super) fn record_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredRecordRow, String)> {
+    record_from_offset(r, 0)
+}
+
+/// A record row whose [`RECORD_COLS`] start at column `at`.
+pub(super) fn record_from_offset(
+    r: &rusqlite::Row<'_>,
+    at: usize,
+) -> rusqlite::Result<(StoredRecordRow, String)> {
     Ok((
         StoredRecordRow {
-            chain: r.get(0)?,
-            seq: r.get(1)?,
-            time_ms: r.get(2)?,
-            kind: r.get(3)?,
-            gate: r.get(4)?,
-            agent_id: r.get(5)?,
-            decision: r.get(6)?,
-            evaluation_id: r.get(7)?,
+            chain: r.get(at)?,
+            seq: r.get(at + 1)?,
+            time_ms: r.get(at + 2)?,
+            kind: r.get(at + 3)?,
+            gate: r.get(at + 4)?,
+            agent_id: r.get(at + 5)?,
+            decision: r.get(at + 6)?,
+            evaluation_id: r.get(at + 7)?,
         },
-        r.get(8)?,
+        r.get(at + 8)?,
     ))
 }
 
-struct StoredRecordRow {
+pub(super) struct StoredRecordRow {
     chain: String,
     seq: i64,
     time_ms: i64,
@@ -51,7 +59,15 @@ struct StoredRecordRow {
 }
 
 impl StoredRecordRow {
-    fn into_record(self, text: &str) -> Result<StoredRecord> {
+    pub(super) fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    pub(super) fn time(&self) -> i64 {
+        self.time_ms
+    }
+
+    pub(super) fn into_record(self, text: &str) -> Result<StoredRecord> {
         Ok(StoredRecord {
             chain: self.chain,
             seq: u64::try_from(self.seq).unwrap_or(0),
@@ -248,31 +264,7 @@ impl Store for SqliteStore {
     fn attestations(&self, filter: &AttestationFilter) -> Result<Vec<StoredRecord>> {
         let mut sql = format!("SELECT {RECORD_COLS} FROM records WHERE 1 = 1");
         let mut args: Vec<Sql> = Vec::new();
-        let text_filters = [
-            ("chain", &filter.chain),
-            ("gate", &filter.gate),
-            ("agent_id", &filter.agent_id),
-            ("decision", &filter.decision),
-            ("evaluation_id", &filter.evaluation_id),
-            ("kind", &filter.kind),
-        ];
-        for (col, value) in text_filters {
-            if let Some(v) = value {
-                args.push(Sql::Text(v.clone()));
-                sql.push_str(&format!(" AND {col} = ?{}", args.len()));
-            }
-        }
-        if let Some(since) = filter.since_ms {
-            args.push(Sql::Integer(since));
-            sql.push_str(&format!(" AND time_ms >= ?{}", args.len()));
-        }
-        if let Some(until) = filter.until_ms {
-            args.push(Sql::Integer(until));
-            sql.push_str(&format!(" AND time_ms < ?{}", args.len()));
-        }
-        if filter.anonymous_only {
-            sql.push_str(" AND kind = 'decision' AND agent_id IS NULL");
-        }
+        push_filter(&mut sql, &mut args, filter);
         sql.push_str(" ORDER BY g");
         if let Some(limit) = filter.limit {
             args.push(Sql::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
@@ -289,6 +281,40 @@ impl Store for SqliteStore {
             })
             .collect()
         })
+    }
+
+    fn attestations_page(
+        &self,
+        filter: &AttestationFilter,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<StoredRecord>, Option<u64>)> {
+        self.page(filter, after, limit)
+    }
+
+    fn prune_due(
+        &self,
+        retention: &crate::store::Retention,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>> {
+        self.due(retention, now_ms, limit)
+    }
+
+    fn prune_prefix(&self, checkpoint: &crate::store::Checkpoint) -> Result<usize> {
+        self.prune_chain(checkpoint)
+    }
+
+    fn checkpoint(&self, chain: &str) -> Result<Option<crate::store::Checkpoint>> {
+        self.checkpoints_of(Some(chain)).map(|mut v| v.pop())
+    }
+
+    fn checkpoints(&self) -> Result<Vec<crate::store::Checkpoint>> {
+        self.checkpoints_of(None)
+    }
+
+    fn prune_closed(&self, before_ms: i64, limit: usize) -> Result<usize> {
+        self.prune_closed_rows(before_ms, limit)
     }
 
     fn chain_tail(&self, chain: &str) -> Result<Option<StoredRecord>> {
@@ -515,5 +541,34 @@ impl Store for SqliteStore {
             self.append_in(tx, record)?;
             Ok((true, Some(found)))
         })
+    }
+}
+
+/// Appends `filter`'s conditions (its `limit` aside) to `sql` as `AND …` terms.
+pub(super) fn push_filter(sql: &mut String, args: &mut Vec<Sql>, filter: &AttestationFilter) {
+    let text_filters = [
+        ("chain", &filter.chain),
+        ("gate", &filter.gate),
+        ("agent_id", &filter.agent_id),
+        ("decision", &filter.decision),
+        ("evaluation_id", &filter.evaluation_id),
+        ("kind", &filter.kind),
+    ];
+    for (col, value) in text_filters {
+        if let Some(v) = value {
+            args.push(Sql::Text(v.clone()));
+            sql.push_str(&format!(" AND {col} = ?{}", args.len()));
+        }
+    }
+    if let Some(since) = filter.since_ms {
+        args.push(Sql::Integer(since));
+        sql.push_str(&format!(" AND time_ms >= ?{}", args.len()));
+    }
+    if let Some(until) = filter.until_ms {
+        args.push(Sql::Integer(until));
+        sql.push_str(&format!(" AND time_ms < ?{}", args.len()));
+    }
+    if filter.anonymous_only {
+        sql.push_str(" AND kind = 'decision' AND agent_id IS NULL");
     }
 }
