@@ -16,6 +16,9 @@ use passgate_benches::{engine, passport, request, Case, Res, Setup};
 
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|a| a == "counters") {
+        return counters(&args);
+    }
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let url = args.get(2).map_or("memory:", String::as_str);
     let (issuer, token) = passport()?;
@@ -75,6 +78,70 @@ fn main() -> Res<()> {
         "peak_rss_mib": rss_kib("VmHWM:").map(|k| k / 1024),
         "store_bytes_per_decision": store_bytes_per_decision,
         "bytes_per_decision": (after.saturating_sub(before) as f64 * 1024.0 / n as f64).round(),
+    });
+    println!("{out}");
+    Ok(())
+}
+
+/// `footprint counters [N] [URL]`: N distinct counters (a daily spend per scope, 1,000 per
+/// commit so records do not count), then the growth of RSS or of the store per counter.
+fn counters(args: &[String]) -> Res<()> {
+    use passgate::store::{Commit, CounterKey, CounterOp, StoredRecord, WindowKind};
+    let n: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let url = args.get(3).map_or("memory:", String::as_str);
+    let store = open(url).map_err(|e| e.to_string())?;
+    let now = passgate_benches::NOW_MS;
+    let before = rss_kib("VmRSS:").unwrap_or(0);
+    let stored_before = stored_bytes(url);
+    let batch = 1_000;
+    for (seq, start) in (0..n).step_by(batch).enumerate() {
+        let ops: Vec<CounterOp> = (start..(start + batch).min(n))
+            .map(|i| CounterOp {
+                key: CounterKey {
+                    namespace: "gate:payments.transfer".into(),
+                    constraint: "daily".into(),
+                    scope: format!("agent:{}|agent-{i:08}", "did:key:z6MknGc8U4bmumJVvTvatn4eQsNUxEF4MbPxGunGfG9Vs6VL"),
+                },
+                window: WindowKind::Fixed { size_ms: 86_400_000 },
+                amount: 120.into(),
+                need: 120.into(),
+                max: 5000.into(),
+            })
+            .collect();
+        let record = StoredRecord {
+            chain: "chn_footprint".into(),
+            seq: seq as u64 + 1,
+            time_ms: now,
+            kind: "bench".into(),
+            gate: None,
+            agent_id: None,
+            decision: None,
+            evaluation_id: None,
+            record: Arc::new(serde_json::json!({"body": {"seq": seq + 1}})),
+        };
+        store
+            .commit(&Commit {
+                now_ms: now,
+                counters: &ops,
+                enforce_bounds: true,
+                record: &record,
+                idempotency: None,
+                hold: None,
+                approval_request: None,
+                use_approval: None,
+            })
+            .map_err(|e| e.to_string())?;
+    }
+    let after = rss_kib("VmRSS:").unwrap_or(0);
+    let per = |b: Option<u64>, a: Option<u64>| match (b, a) {
+        (Some(b), Some(a)) => Some((a.saturating_sub(b) as f64 / n as f64).round()),
+        _ => None,
+    };
+    let out = serde_json::json!({
+        "store": url,
+        "counters": n,
+        "rss_bytes_per_counter": per(Some(before * 1024), Some(after * 1024)),
+        "store_bytes_per_counter": per(stored_before, stored_bytes(url)),
     });
     println!("{out}");
     Ok(())
