@@ -100,9 +100,14 @@ fn counters(args: &[String]) -> Res<()> {
                 key: CounterKey {
                     namespace: "gate:payments.transfer".into(),
                     constraint: "daily".into(),
-                    scope: format!("agent:{}|agent-{i:08}", "did:key:z6MknGc8U4bmumJVvTvatn4eQsNUxEF4MbPxGunGfG9Vs6VL"),
+                    scope: format!(
+                        "agent:{}|agent-{i:08}",
+                        "did:key:z6MknGc8U4bmumJVvTvatn4eQsNUxEF4MbPxGunGfG9Vs6VL"
+                    ),
                 },
-                window: WindowKind::Fixed { size_ms: 86_400_000 },
+                window: WindowKind::Fixed {
+                    size_ms: 86_400_000,
+                },
                 amount: 120.into(),
                 need: 120.into(),
                 max: 5000.into(),

@@ -63,6 +63,9 @@ type IdemKey = Arc<(String, String)>;
 struct Slot {
     counter: Counter,
     idle: Option<i64>,
+    /// The latest expiry of a hold that reserved on this counter: a settle may still adjust it
+    /// until then, so it is kept at least that long (even when it reads zero).
+    held_until: i64,
 }
 
 /// A record: its bytes and the fields filters use.
@@ -286,9 +289,17 @@ impl State {
     }
 
     /// Stores a counter and moves its entry in the idle index.
-    fn put_counter(&mut self, key: SlotKey, counter: Counter) {
-        let idle = counter.idle_from(key.1).map(|t| t.saturating_add(GRACE_MS));
-        let old = self.counters.get(&key).and_then(|s| s.idle);
+    /// Stores a counter and moves its entry in the idle index; `held_until`: the expiry of a hold
+    /// this commit makes on it.
+    fn put_counter(&mut self, key: SlotKey, counter: Counter, held_until: Option<i64>) {
+        let old = self.counters.get(&key).map(|s| (s.idle, s.held_until));
+        let held_until = old
+            .map_or(i64::MIN, |(_, h)| h)
+            .max(held_until.unwrap_or(i64::MIN));
+        let idle = counter
+            .idle_from(key.1)
+            .map(|t| t.max(held_until).saturating_add(GRACE_MS));
+        let old = old.and_then(|(idle, _)| idle);
         if old != idle {
             if let Some(t) = old {
                 self.counter_idle.remove(&(t, key.clone()));
@@ -301,7 +312,14 @@ impl State {
             self.by_scope
                 .insert((key.0.scope.clone(), key.0.clone(), key.1));
         }
-        self.counters.insert(key, Slot { counter, idle });
+        self.counters.insert(
+            key,
+            Slot {
+                counter,
+                idle,
+                held_until,
+            },
+        );
     }
 
     /// Forgets a counter (and its index entries).
@@ -553,8 +571,9 @@ impl Store for MemoryStore {
                 None => updated.push((key, counter)),
             }
         }
+        let held_until = c.hold.map(|h| h.expires_ms);
         for (key, counter) in updated {
-            state.put_counter(key, counter);
+            state.put_counter(key, counter, held_until);
         }
         let bytes = state.push_record(c.record)?;
         if let Some(idem) = c.idempotency {
@@ -884,7 +903,7 @@ impl Store for MemoryStore {
             updated.insert(key, counter);
         }
         for (key, counter) in updated {
-            state.put_counter(key, counter);
+            state.put_counter(key, counter, None);
         }
         state.close_hold(&hold, r.state);
         state.push_record(r.record)?;
@@ -1206,5 +1225,51 @@ mod tests {
         assert_eq!(next, Some(2));
         let st = s.state.lock();
         assert!(Arc::ptr_eq(&st.records[0].chain, &st.records[1].chain));
+    }
+
+    /// Found by the differential test: a hold that reserved nothing on a sliding counter left
+    /// it reading zero, so it was pruned — and a settle above the reservation then had no
+    /// counter to add to (SQLite and Redis counted it). A counter is kept while a hold on it
+    /// may still settle.
+    #[test]
+    fn a_counter_with_an_open_hold_is_kept_until_the_hold_expires() {
+        let s = MemoryStore::new();
+        let sliding = WindowKind::Sliding { size_ms: MIN };
+        let zero = op(sliding, 0, 100);
+        let hold = HoldRecord {
+            id: "h".into(),
+            evaluation_id: "ev".into(),
+            gate: "g".into(),
+            agent_id: None,
+            passport_id: None,
+            created_ms: 1_000,
+            expires_ms: 1_000 + 2 * GRACE_MS,
+            ops: vec![HeldOp {
+                op: zero.clone(),
+                settle: SettleRule::Actual {
+                    field: "/cost".into(),
+                },
+            }],
+            state: HoldState::Open,
+        };
+        commit(&s, 1, 1_000, std::slice::from_ref(&zero), None, Some(&hold));
+        // Later commits prune what is idle: not this counter.
+        let later = 1_000 + GRACE_MS + MIN;
+        commit(&s, 2, later, &[], None, None);
+        commit(&s, 3, later, &[], None, None);
+        assert_eq!(s.state.lock().counters.len(), 1);
+        let rec = record(4, later);
+        let out = s
+            .hold_resolve(&HoldResolution {
+                hold_id: "h",
+                now_ms: later,
+                state: HoldState::Settled,
+                amounts: &[Decimal::from(7)],
+                enforce_bounds: false,
+                record: &rec,
+            })
+            .unwrap();
+        assert_eq!(out, HoldOutcome::Resolved);
+        assert_eq!(s.read(&[zero], later).unwrap(), [Decimal::from(7)]);
     }
 }
