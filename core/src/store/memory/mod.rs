@@ -494,12 +494,14 @@ impl Idem {
 
 impl Store for MemoryStore {
     fn read(&self, counters: &[CounterOp], now_ms: i64) -> Result<Vec<Decimal>> {
+        super::check_times(counters, now_ms)?;
         let state = self.state.lock();
         let now_ms = state.placed(now_ms);
         Ok(counters.iter().map(|op| state.usage(op, now_ms)).collect())
     }
 
     fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome> {
+        super::check_times(c.counters, c.now_ms)?;
         let mut state = self.state.lock();
         let now_ms = state.placed(c.now_ms);
         if let Some(idem) = c.idempotency {
@@ -848,6 +850,9 @@ impl Store for MemoryStore {
                 hold.ops.len(),
                 r.amounts.len()
             )));
+        }
+        for h in &hold.ops {
+            h.op.window.check_time(r.now_ms)?;
         }
         // An amount above its reservation must still fit under the bound.
         let usage: Vec<Decimal> = hold
