@@ -3,11 +3,13 @@
 //! idempotency, revocation, attestations, reset, state.
 
 mod counter_pages;
+mod calendar;
 mod counters;
 mod expiry;
 mod lifecycle;
 
 pub use counter_pages::*;
+pub use calendar::*;
 pub use counters::*;
 pub use expiry::*;
 pub use lifecycle::*;
