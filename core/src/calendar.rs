@@ -587,6 +587,43 @@ mod tests {
     }
 
     #[test]
+    fn calendar_windows_order_like_their_ids_and_tokens() {
+        // One order everywhere: `WindowKind`'s (memory store, cursors), the stored id's (SQLite
+        // rows), the token's bytes (Redis indexes, cursors). And tokens read back.
+        use crate::store::{window_from_token, window_token, WindowKind};
+        let mut ws: Vec<WindowKind> = vec![
+            WindowKind::Forever,
+            WindowKind::Fixed { size_ms: 86_400_000 },
+            WindowKind::Sliding { size_ms: 1 },
+        ];
+        for tz in ["UTC", "Europe/Berlin", "Asia/Tokyo", "America/Sao_Paulo", "Etc/GMT+5"] {
+            for unit in CalendarUnit::ALL {
+                ws.push(WindowKind::Calendar {
+                    unit,
+                    tz: zone(tz),
+                });
+            }
+        }
+        let mut by_ord = ws.clone();
+        by_ord.sort();
+        let mut by_token = ws.clone();
+        by_token.sort_by_key(|w| window_token(*w));
+        assert_eq!(by_ord, by_token);
+        let ids: Vec<i64> = by_ord
+            .iter()
+            .filter_map(|w| match w {
+                WindowKind::Calendar { unit, tz } => Some(calendar_id(*unit, *tz)),
+                _ => None,
+            })
+            .collect();
+        assert!(ids.windows(2).all(|p| p[0] < p[1]), "{ids:?}");
+        for w in ws {
+            assert_eq!(window_from_token(&window_token(w)), Some(w));
+        }
+        assert_eq!(window_from_token("300000000000000000000"), None);
+    }
+
+    #[test]
     fn zones_parse_and_serialize_by_name() {
         assert_eq!(zone("Europe/Berlin").to_string(), "Europe/Berlin");
         assert!("Mars/Olympus".parse::<Zone>().is_err());

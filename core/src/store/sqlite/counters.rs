@@ -250,3 +250,50 @@ impl Counters<'_, '_> {
         self.save(&row)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::{CalendarUnit, Zone};
+
+    #[test]
+    fn calendar_ids_are_distinct_stable_and_read_back() {
+        let mut seen = std::collections::HashSet::new();
+        for tz in chrono_tz::TZ_VARIANTS {
+            for unit in CalendarUnit::ALL {
+                let w = WindowKind::Calendar { unit, tz: Zone(tz) };
+                let (kind, size) = window_cols(w);
+                assert_eq!(kind, 3);
+                assert!((0..1 << 42).contains(&size), "{size}");
+                assert!(seen.insert(size), "two calendar windows share id {size}");
+                assert_eq!(window_of(kind, size).unwrap(), w);
+            }
+        }
+        // Pinned: the id is part of the database format (a new build must find old rows).
+        let berlin: Zone = "Europe/Berlin".parse().unwrap();
+        let utc = Zone::UTC;
+        assert_eq!(
+            [
+                calendar_id(CalendarUnit::Day, utc),
+                calendar_id(CalendarUnit::Week, berlin),
+                calendar_id(CalendarUnit::Month, berlin),
+            ],
+            [CAL_UTC_DAY, CAL_BERLIN_WEEK, CAL_BERLIN_MONTH]
+        );
+        // A row naming a zone this build does not know is an error, not a guess.
+        let err = window_of(3, (1 << 42) - 1).unwrap_err();
+        assert_eq!(err.code(), "STORE_UNAVAILABLE");
+        // The existing kinds read as before.
+        assert_eq!(
+            window_of(1, 86_400_000).unwrap(),
+            WindowKind::Fixed {
+                size_ms: 86_400_000
+            }
+        );
+        assert_eq!(window_of(0, 0).unwrap(), WindowKind::Forever);
+    }
+
+    const CAL_UTC_DAY: i64 = 542_767_499_594;
+    const CAL_BERLIN_WEEK: i64 = 1_760_680_076_313;
+    const CAL_BERLIN_MONTH: i64 = 2_860_191_704_089;
+}

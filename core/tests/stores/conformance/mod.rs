@@ -2,14 +2,14 @@
 //! `conformance!` invocation in `main.rs`). Store-level: counters, windows, holds, approvals,
 //! idempotency, revocation, attestations, reset, state.
 
+pub mod calendar;
 mod counter_pages;
-mod calendar;
 mod counters;
 mod expiry;
 mod lifecycle;
 
-pub use counter_pages::*;
 pub use calendar::*;
+pub use counter_pages::*;
 pub use counters::*;
 pub use expiry::*;
 pub use lifecycle::*;
