@@ -1126,6 +1126,43 @@ mod tests {
         assert_eq!(s.read(&[quota], i64::MAX / 2).unwrap(), [Decimal::ONE]);
     }
 
+    /// A calendar-day counter is kept through its local day (23 or 25 hours across a DST change,
+    /// not a fixed 24) and dropped a grace period after that day ended.
+    #[test]
+    fn calendar_counters_are_pruned_after_their_local_day() {
+        let s = MemoryStore::new();
+        let day = WindowKind::Calendar {
+            unit: crate::calendar::CalendarUnit::Day,
+            tz: "Europe/Berlin".parse().unwrap(),
+        };
+        // 2024-10-27 in Berlin: from 2024-10-26T22:00Z, 25 hours long.
+        let midnight = 1_729_980_000_000;
+        let end = midnight + 25 * 3_600_000;
+        let o = op(day, 1, 10);
+        assert_eq!(
+            commit(&s, 1, midnight, std::slice::from_ref(&o), None, None),
+            CommitOutcome::Committed
+        );
+        // 24 h + grace later the day is not over yet: kept.
+        commit(
+            &s,
+            2,
+            midnight + 24 * 3_600_000 + GRACE_MS + 1,
+            &[],
+            None,
+            None,
+        );
+        assert_eq!(s.state.lock().counters.len(), 1);
+        assert_eq!(
+            s.read(std::slice::from_ref(&o), end - 1).unwrap(),
+            [Decimal::ONE]
+        );
+        // After the day's end and the grace: dropped.
+        commit(&s, 3, end + GRACE_MS + 1, &[], None, None);
+        assert!(s.state.lock().counters.is_empty());
+        assert!(s.state.lock().counter_idle.is_empty());
+    }
+
     /// Closed holds are forgotten a grace period after their expiry; open ones never by pruning.
     #[test]
     fn closed_holds_are_pruned_after_their_grace() {
