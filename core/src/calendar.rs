@@ -593,15 +593,20 @@ mod tests {
         use crate::store::{window_from_token, window_token, WindowKind};
         let mut ws: Vec<WindowKind> = vec![
             WindowKind::Forever,
-            WindowKind::Fixed { size_ms: 86_400_000 },
+            WindowKind::Fixed {
+                size_ms: 86_400_000,
+            },
             WindowKind::Sliding { size_ms: 1 },
         ];
-        for tz in ["UTC", "Europe/Berlin", "Asia/Tokyo", "America/Sao_Paulo", "Etc/GMT+5"] {
+        for tz in [
+            "UTC",
+            "Europe/Berlin",
+            "Asia/Tokyo",
+            "America/Sao_Paulo",
+            "Etc/GMT+5",
+        ] {
             for unit in CalendarUnit::ALL {
-                ws.push(WindowKind::Calendar {
-                    unit,
-                    tz: zone(tz),
-                });
+                ws.push(WindowKind::Calendar { unit, tz: zone(tz) });
             }
         }
         let mut by_ord = ws.clone();
@@ -621,6 +626,31 @@ mod tests {
             assert_eq!(window_from_token(&window_token(w)), Some(w));
         }
         assert_eq!(window_from_token("300000000000000000000"), None);
+    }
+
+    #[test]
+    fn windows_serialize_as_the_json_seam_shows_them() {
+        // Part of stored state: hold records embed their windows, and Redis counter ids hash
+        // them. The existing kinds keep their form.
+        use crate::store::WindowKind;
+        let w = WindowKind::Calendar {
+            unit: Week,
+            tz: zone("Europe/Berlin"),
+        };
+        let text = serde_json::to_string(&w).unwrap();
+        assert_eq!(
+            text,
+            r#"{"kind":"calendar","unit":"week","tz":"Europe/Berlin"}"#
+        );
+        assert_eq!(serde_json::from_str::<WindowKind>(&text).unwrap(), w);
+        assert_eq!(
+            serde_json::to_string(&WindowKind::Fixed { size_ms: 60_000 }).unwrap(),
+            r#"{"kind":"fixed","size_ms":60000}"#
+        );
+        assert!(serde_json::from_str::<WindowKind>(
+            r#"{"kind":"calendar","unit":"week","tz":"Atlantis/Capital"}"#
+        )
+        .is_err());
     }
 
     #[test]
