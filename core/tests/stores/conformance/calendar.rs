@@ -157,6 +157,23 @@ pub fn calendar_windows_of_different_zones_and_units_are_apart(s: &dyn Store) {
         assert_eq!(state.window, *w, "{i}");
         assert_eq!(state.used.to_string(), (i + 1).to_string());
     }
+    // Paged one at a time, they come in the one listing order of every backend (the order of
+    // `WindowKind`: kind, then for calendar windows unit and zone id), each exactly once.
+    let mut walked = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, next) = s
+            .counters_page(&CounterFilter::default(), after.as_ref(), 1, UTC_MIDNIGHT)
+            .unwrap();
+        walked.extend(page.iter().map(|c| c.window));
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    let mut sorted = windows.to_vec();
+    sorted.sort();
+    assert_eq!(walked, sorted);
     // Reset by filter takes them all (they share the key).
     assert_eq!(
         s.reset_counters(&CounterFilter::default()).unwrap(),
