@@ -271,12 +271,17 @@ export interface CounterState {
   constraint: string
   /** `agent:<id>`, `passport:<id>`, `client:<key>`, … */
   scope: string
-  /** `null` for quotas (they never forget). */
-  window: { kind: 'fixed' | 'sliding'; sizeMs: number } | null
+  /** `null` for quotas (they never forget). A calendar window names its unit and IANA zone. */
+  window:
+    | { kind: 'fixed' | 'sliding'; sizeMs: number }
+    | { kind: 'calendar'; unit: 'day' | 'week' | 'month'; tz: string }
+    | null
   /** A decimal string. */
   used: string
-  /** Start of the current fixed window, epoch milliseconds. */
+  /** Start of the current fixed or calendar window, epoch milliseconds. */
   windowStart: number | null
+  /** End (exclusive) of the current fixed or calendar window — when the counter resets. */
+  windowEnd: number | null
 }
 
 /** Which attestation records `attestations` returns. */

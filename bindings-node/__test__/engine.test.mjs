@@ -138,13 +138,14 @@ test('cumulativeState and resetCumulativeState, with filters', () => {
   assert.equal(all.length, 2)
   const mine = engine.cumulativeState({ agentId: 'a' })
   assert.equal(mine.length, 1)
-  assert.deepEqual(Object.keys(mine[0]), ['namespace', 'constraint', 'scope', 'window', 'used', 'windowStart'])
+  assert.deepEqual(Object.keys(mine[0]), ['namespace', 'constraint', 'scope', 'window', 'used', 'windowStart', 'windowEnd'])
   assert.equal(mine[0].namespace, 'gate:pay')
   assert.equal(mine[0].constraint, 'cap')
   assert.equal(mine[0].scope, `agent:a@${issuer.did}`)
   assert.deepEqual(mine[0].window, { kind: 'fixed', sizeMs: 86_400_000 })
   assert.equal(mine[0].used, '10')
   assert.equal(mine[0].windowStart % 86_400_000, 0)
+  assert.equal(mine[0].windowEnd, mine[0].windowStart + 86_400_000)
   assert.equal(engine.cumulativeState({ gate: 'pay', constraint: 'cap' }).length, 2)
   assert.equal(engine.cumulativeState({ gate: 'other' }).length, 0)
   throwsCode(() => engine.cumulativeState({ agent_id: 'a' }), 'INVALID_ARGUMENT')
@@ -273,4 +274,28 @@ test('decisions read the same through the JSON route and the native object build
   const r1 = native.enforce.call(engine, cases[3][1])
   const r2 = JSON.parse(native.enforce.call(engine, cases[3][1], undefined, true))
   assert.deepEqual(r1, r2)
+})
+
+test('calendar windows: a Berlin day is listed with its unit, zone and local bounds', () => {
+  const engine = new Engine({
+    policy: {
+      version: 1, gates: {},
+      anonymous: {
+        gates: ['g'],
+        constraints: [{ id: 'daily', type: 'rate_limit', max: 1, window: 'day', tz: 'Europe/Berlin', scope: 'client' }],
+      },
+    },
+  })
+  assert.equal(engine.enforce({ gate: 'g', client: 'c1' }).allowed, true)
+  const d = engine.enforce({ gate: 'g', client: 'c1' })
+  assert.equal(d.allowed, false)
+  assert.match(d.checks.find((c) => c.constraint === 'daily').message, /per day \(Europe\/Berlin\)$/)
+  const [state] = engine.cumulativeState()
+  assert.deepEqual(state.window, { kind: 'calendar', unit: 'day', tz: 'Europe/Berlin' })
+  // Local midnight in Berlin is 22:00 or 23:00 UTC; a day lasts 23 to 25 hours.
+  assert.ok([22, 23].includes(new Date(state.windowStart).getUTCHours()))
+  assert.ok([23, 24, 25].includes((state.windowEnd - state.windowStart) / 3_600_000))
+  assert.ok(state.windowStart <= Date.now() && Date.now() < state.windowEnd)
+  const e = throwsCode(() => new Engine({ policy: { version: 1, gates: { g: { constraints: [{ type: 'rate_limit', max: 1, window: 'day', tz: 'Mars/Olympus' }] } } } }), 'POLICY_INVALID')
+  assert.match(e.message, /at \/gates\/g\/constraints\/0\/tz: unknown time zone "Mars\/Olympus"/)
 })

@@ -746,8 +746,9 @@ impl Engine {
     }
 }
 
-/// A counter's state: `{namespace, constraint, scope, window: {kind, sizeMs} | null, used,
-/// windowStart}` (`used` a decimal string, times in epoch milliseconds).
+/// A counter's state: `{namespace, constraint, scope, window: {kind, sizeMs} | {kind:
+/// "calendar", unit, tz} | null, used, windowStart, windowEnd}` (`used` a decimal string, times
+/// in epoch milliseconds).
 fn counter_to_js<'e>(env: &'e Env, c: &CounterState) -> Result<Object<'e>> {
     let mut o = Object::new(env).napi()?;
     o.set_named_property("namespace", c.key.namespace.as_str())
@@ -759,21 +760,35 @@ fn counter_to_js<'e>(env: &'e Env, c: &CounterState) -> Result<Object<'e>> {
         WindowKind::Forever => None,
         WindowKind::Fixed { size_ms } => Some(("fixed", size_ms)),
         WindowKind::Sliding { size_ms } => Some(("sliding", size_ms)),
+        WindowKind::Calendar { .. } => None,
     };
-    match window {
-        Some((kind, size_ms)) => {
+    match (window, c.window) {
+        (Some((kind, size_ms)), _) => {
             let mut w = Object::new(env).napi()?;
             w.set_named_property("kind", kind).napi()?;
             w.set_named_property("sizeMs", size_ms).napi()?;
             o.set_named_property("window", w)
         }
-        None => o.set_named_property("window", Null),
+        (None, WindowKind::Calendar { unit, tz }) => {
+            let mut w = Object::new(env).napi()?;
+            w.set_named_property("kind", "calendar").napi()?;
+            w.set_named_property("unit", unit.as_str()).napi()?;
+            w.set_named_property("tz", tz.name()).napi()?;
+            o.set_named_property("window", w)
+        }
+        (None, _) => o.set_named_property("window", Null),
     }
     .napi()?;
     o.set_named_property("used", c.used.normalize().to_string())
         .napi()?;
     o.set_named_property("windowStart", c.window_start_ms)
         .napi()?;
+    // When the current window ends (the counter resets): fixed and calendar windows.
+    let window_end = c
+        .window_start_ms
+        .and_then(|start| c.window.bounds(start))
+        .map(|(_, end)| end);
+    o.set_named_property("windowEnd", window_end).napi()?;
     Ok(o)
 }
 

@@ -41,11 +41,13 @@
 //! - [`json`]: the one strict JSON parser, canonical JSON (RFC 8785), exact numbers.
 //! - [`pointer`](mod@pointer): compiled JSON Pointers with `*` wildcards.
 //! - [`schema`]: the published policy JSON Schema and its error paths.
+//! - [`calendar`]: calendar windows (a local day, week or month in a time zone).
 //! - [`clock`], [`ids`], [`error`]: time, random ids, the error enum with stable codes.
 
 pub mod approval;
 pub mod attestation;
 mod cache;
+pub mod calendar;
 pub mod clock;
 pub mod constraint;
 pub mod decision;

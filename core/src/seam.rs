@@ -290,10 +290,19 @@ pub fn counter_json(c: &CounterState) -> Value {
         WindowKind::Forever => Value::Null,
         WindowKind::Fixed { size_ms } => json!({"kind": "fixed", "size_ms": size_ms}),
         WindowKind::Sliding { size_ms } => json!({"kind": "sliding", "size_ms": size_ms}),
+        WindowKind::Calendar { unit, tz } => {
+            json!({"kind": "calendar", "unit": unit.as_str(), "tz": tz.name()})
+        }
     };
+    // When the current window ends (the counter resets): fixed and calendar windows.
+    let window_end = c
+        .window_start_ms
+        .and_then(|start| c.window.bounds(start))
+        .map(|(_, end)| end);
     json!({
         "namespace": c.key.namespace, "constraint": c.key.constraint, "scope": c.key.scope,
         "window": window, "used": c.used.normalize().to_string(), "window_start": c.window_start_ms,
+        "window_end": window_end,
     })
 }
 

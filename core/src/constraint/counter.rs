@@ -8,6 +8,7 @@ use std::fmt;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use crate::calendar::{Calendar, CalendarUnit, Zone};
 use crate::error::{Error, Result};
 use crate::json;
 use crate::pointer::Pointer;
@@ -46,13 +47,15 @@ pub struct Counter {
 /// A counting window.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Window {
-    /// Length in milliseconds.
+    /// Length in milliseconds (0 for a calendar window, whose length varies).
     pub size_ms: i64,
     /// `sliding` (no interval of this length holds more than the cap) or `fixed` (aligned to the
     /// epoch, so a `1d` window is a UTC day).
     pub sliding: bool,
-    /// The duration as written (`"1d"`).
+    /// The duration as written (`"1d"`), or a calendar window as `day (Europe/Berlin)`.
     pub label: String,
+    /// A calendar window (`"day"`, `"week"`, `"month"` in a time zone) instead of a duration.
+    pub calendar: Option<Calendar>,
 }
 
 /// Whose counter a cumulative constraint advances.
@@ -157,7 +160,7 @@ pub(super) fn compile(kind: CounterKind, doc: &Value, path: &str) -> Result<Coun
             ))
         }
         (_, None) => return Err(Error::policy(path, "\"window\" is required")),
-        (_, Some(w)) => Some(window(w, &format!("{path}/window"))?),
+        (_, Some(w)) => Some(window(w, doc.get("tz"), path)?),
     };
     let scope = match doc.get("scope") {
         None => Scope::Agent,
@@ -187,7 +190,24 @@ pub(super) fn compile(kind: CounterKind, doc: &Value, path: &str) -> Result<Coun
     })
 }
 
-fn window(v: &Value, path: &str) -> Result<Window> {
+/// The window at `{constraint}/window`; `tz` is the constraint's own `tz` (for `"window": "day"`).
+fn window(v: &Value, tz: Option<&Value>, constraint: &str) -> Result<Window> {
+    let path = &format!("{constraint}/window");
+    let tz_path = format!("{constraint}/tz");
+    let is_calendar = match v {
+        Value::String(s) => CalendarUnit::parse(s).is_some(),
+        Value::Object(o) => o.get("kind").and_then(Value::as_str) == Some("calendar"),
+        _ => false,
+    };
+    if is_calendar {
+        return calendar_window(v, tz, path, &tz_path);
+    }
+    if tz.is_some() {
+        return Err(Error::policy(
+            tz_path,
+            "\"tz\" applies only to a calendar window (\"day\", \"week\" or \"month\")",
+        ));
+    }
     let (size, sliding, size_path) = match v {
         Value::String(s) => (s.as_str(), false, path.to_string()),
         Value::Object(o) => {
@@ -201,7 +221,7 @@ fn window(v: &Value, path: &str) -> Result<Window> {
                 _ => {
                     return Err(Error::policy(
                         format!("{path}/kind"),
-                        "must be \"fixed\" or \"sliding\"",
+                        "must be \"fixed\", \"sliding\" or \"calendar\"",
                     ))
                 }
             };
@@ -210,15 +230,80 @@ fn window(v: &Value, path: &str) -> Result<Window> {
         _ => {
             return Err(Error::policy(
                 path,
-                "must be a duration or {\"size\", \"kind\"}",
+                "must be a duration, a calendar unit (\"day\", \"week\", \"month\") or \
+                 {\"size\", \"kind\"}",
             ))
         }
     };
-    let size_ms = parse_duration_ms(size).map_err(|m| Error::policy(size_path, m))?;
+    let size_ms = parse_duration_ms(size).map_err(|m| {
+        Error::policy(
+            size_path,
+            format!("{m}, or a calendar unit (day, week or month)"),
+        )
+    })?;
     Ok(Window {
         size_ms,
         sliding,
         label: size.to_string(),
+        calendar: None,
+    })
+}
+
+/// A calendar window: `"day"` (with the constraint's optional `tz`) or
+/// `{"kind": "calendar", "unit": "day", "tz": "Europe/Berlin"}` (the form `cumulative_state`
+/// shows). The zone defaults to UTC.
+fn calendar_window(
+    v: &Value,
+    outer_tz: Option<&Value>,
+    path: &str,
+    outer_tz_path: &str,
+) -> Result<Window> {
+    let (unit, tz, tz_path) = match v {
+        Value::Object(o) => {
+            if outer_tz.is_some() {
+                return Err(Error::policy(
+                    outer_tz_path,
+                    "the window object carries its own \"tz\"",
+                ));
+            }
+            if let Some(k) = o
+                .keys()
+                .find(|k| !matches!(k.as_str(), "kind" | "unit" | "tz"))
+            {
+                return Err(Error::policy(
+                    format!("{path}/{}", crate::pointer::escape(k)),
+                    "unknown field of a calendar window (kind, unit, tz)",
+                ));
+            }
+            let unit = o
+                .get("unit")
+                .ok_or_else(|| Error::policy(path, "\"unit\" is required (day, week or month)"))?;
+            (unit, o.get("tz"), format!("{path}/tz"))
+        }
+        other => (other, outer_tz, outer_tz_path.to_string()),
+    };
+    let unit = unit.as_str().and_then(CalendarUnit::parse).ok_or_else(|| {
+        let at = if v.is_object() {
+            format!("{path}/unit")
+        } else {
+            path.to_string()
+        };
+        Error::policy(at, "must be \"day\", \"week\" or \"month\"")
+    })?;
+    let tz = match tz {
+        None => Zone::UTC,
+        Some(t) => t
+            .as_str()
+            .ok_or_else(|| Error::policy(&tz_path, "must be a string (an IANA time zone)"))?
+            .parse()
+            .map_err(|m: String| Error::policy(&tz_path, m))?,
+    };
+    let calendar = Calendar { unit, tz };
+    Ok(Window {
+        size_ms: 0,
+        sliding: false,
+        label: calendar.to_string(),
+        calendar: Some(calendar),
     })
 }
 

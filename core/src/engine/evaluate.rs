@@ -458,6 +458,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         now_ms: now,
     };
     let scope_ctx = ScopeCtx {
+        now_ms: now,
         caller,
         client: req.client.as_deref(),
         gate: &req.gate,
@@ -557,6 +558,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
 }
 
 struct ScopeCtx<'r> {
+    now_ms: i64,
     caller: &'r Caller,
     client: Option<&'r str>,
     gate: &'r str,
@@ -751,9 +753,17 @@ fn resolve_counter<'a>(
     };
     let window = match &counter.window {
         None => WindowKind::Forever,
-        Some(w) if w.sliding => WindowKind::Sliding { size_ms: w.size_ms },
-        Some(w) => WindowKind::Fixed { size_ms: w.size_ms },
+        Some(w) => match w.calendar {
+            Some(cal) => WindowKind::Calendar {
+                unit: cal.unit,
+                tz: cal.tz,
+            },
+            None if w.sliding => WindowKind::Sliding { size_ms: w.size_ms },
+            None => WindowKind::Fixed { size_ms: w.size_ms },
+        },
     };
+    // Fail closed on a clock a calendar cannot place (outside years 1–9999).
+    window.check_time(s.now_ms).map_err(|e| e.to_string())?;
     let label = counter
         .window
         .as_ref()

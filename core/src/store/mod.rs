@@ -20,7 +20,11 @@
 //! - **Windows.** A fixed window of size `s` admits at most `max` within each aligned interval
 //!   `[k·s, (k+1)·s)` (epoch-aligned; `1d` is the UTC day). A sliding window admits at most `max`
 //!   within any interval of length `s`: the usage at time `t` is the sum of amounts admitted in
-//!   `(t − s, t]`. [`WindowKind::Forever`] never resets (quotas).
+//!   `(t − s, t]`. [`WindowKind::Forever`] never resets (quotas). A calendar window
+//!   ([`WindowKind::Calendar`]: a local day, week or month in a time zone) is a fixed window
+//!   whose intervals come from [`WindowKind::bounds`] instead of the epoch; every backend treats
+//!   it exactly as a fixed window with those bounds (and refuses an instant it has no bounds
+//!   for, [`check_times`]).
 //! - **Counters are keyed** by ([`CounterKey`], [`WindowKind`]): a policy swap that keeps a
 //!   constraint's id and window keeps its counter.
 //! - **Failures** are [`Error::StoreUnavailable`](crate::Error::StoreUnavailable); a store error
@@ -63,6 +67,7 @@ pub use retention::{
 };
 pub use sqlite::SqliteStore;
 
+use crate::calendar::{CalendarUnit, Zone};
 use crate::error::{Error, Result};
 
 /// What a counter counts for: (namespace, constraint id, scope value).
@@ -86,18 +91,50 @@ pub enum WindowKind {
     Fixed { size_ms: i64 },
     /// Any interval of `size_ms`.
     Sliding { size_ms: i64 },
+    /// Local days, weeks (from Monday) or months (from the 1st) in a time zone: a fixed window
+    /// whose bounds come from the calendar ([`crate::calendar`]). Serialized as
+    /// `{"kind": "calendar", "unit": "day", "tz": "Europe/Berlin"}`.
+    Calendar { unit: CalendarUnit, tz: Zone },
 }
 
 impl WindowKind {
-    /// The start of the fixed window containing `now_ms` (`None` for other kinds).
-    pub fn fixed_start(self, now_ms: i64) -> Option<i64> {
+    /// The window `[start, end)` holding `now_ms`, for the kinds that have one (fixed and
+    /// calendar; `None` for sliding and forever, and for a calendar window at an instant outside
+    /// years 1–9999). Every backend takes a window's bounds from here.
+    pub fn bounds(self, now_ms: i64) -> Option<(i64, i64)> {
         match self {
             WindowKind::Fixed { size_ms } if size_ms > 0 => {
-                Some(now_ms.div_euclid(size_ms) * size_ms)
+                let start = now_ms.div_euclid(size_ms).checked_mul(size_ms)?;
+                Some((start, start.saturating_add(size_ms)))
             }
+            WindowKind::Calendar { unit, tz } => crate::calendar::bounds(unit, tz, now_ms),
             _ => None,
         }
     }
+
+    /// The start of the fixed or calendar window containing `now_ms` (`None` for other kinds).
+    pub fn fixed_start(self, now_ms: i64) -> Option<i64> {
+        self.bounds(now_ms).map(|(start, _)| start)
+    }
+
+    /// Fails for a calendar window at an instant it has no bounds for (outside years 1–9999):
+    /// a store refuses to count there rather than guess the window.
+    pub fn check_time(self, now_ms: i64) -> Result<()> {
+        match self {
+            WindowKind::Calendar { unit, tz } if self.bounds(now_ms).is_none() => {
+                Err(Error::InvalidArgument(format!(
+                    "time {now_ms} ms is outside the range of calendar windows \
+                     ({unit} in {tz}: years 1 to 9999)"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Fails if any op's window cannot place `now_ms` ([`WindowKind::check_time`]).
+pub fn check_times(ops: &[CounterOp], now_ms: i64) -> Result<()> {
+    ops.iter().try_for_each(|op| op.window.check_time(now_ms))
 }
 
 /// One counter a request touches: its key, window, the amount the request adds and the bound.
@@ -483,7 +520,8 @@ pub const COUNTER_BATCH: usize = 1_000;
 
 /// A window as a string whose byte order is the order of [`WindowKind`] (kind, then size): `0`
 /// (forever), `1` / `2` (fixed / sliding) followed by the size as 20 digits, offset so that every
-/// `i64` keeps its order. Used in counter cursors and in Redis's sorted counter indexes.
+/// `i64` keeps its order; `3` (calendar) followed by its
+/// [`calendar_id`](crate::calendar::calendar_id) the same way. Used in counter cursors and in Redis's sorted counter indexes.
 pub fn window_token(w: WindowKind) -> String {
     let sized = |kind: char, size_ms: i64| {
         let offset = i128::from(size_ms) - i128::from(i64::MIN);
@@ -493,6 +531,8 @@ pub fn window_token(w: WindowKind) -> String {
         WindowKind::Forever => "0".into(),
         WindowKind::Fixed { size_ms } => sized('1', size_ms),
         WindowKind::Sliding { size_ms } => sized('2', size_ms),
+        // Its stable number, whose order is the order of calendar windows (unit, then zone).
+        WindowKind::Calendar { unit, tz } => sized('3', crate::calendar::calendar_id(unit, tz)),
     }
 }
 
@@ -510,6 +550,10 @@ pub fn window_from_token(s: &str) -> Option<WindowKind> {
     match kind {
         "1" => Some(WindowKind::Fixed { size_ms }),
         "2" => Some(WindowKind::Sliding { size_ms }),
+        "3" => crate::calendar::calendar_from_id(size_ms).map(|c| WindowKind::Calendar {
+            unit: c.unit,
+            tz: c.tz,
+        }),
         _ => None,
     }
 }

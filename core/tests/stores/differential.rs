@@ -1,4 +1,4 @@
-//! Differential property test: random schedules of commits (fixed, sliding and forever counters,
+//! Differential property test: random schedules of commits (fixed, calendar, sliding and forever counters,
 //! enforced or not, with holds), hold resolutions and clock moves (forwards and, as between
 //! engines with skewed clocks, backwards) applied to the memory store and to SQLite / Redis;
 //! every outcome, every usage and every listed counter (that reads more than zero) must be
@@ -37,7 +37,7 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        5 => (prop::collection::vec((0usize..4, 0u16..4000), 1..4), prop::bool::weighted(0.85), any::<bool>())
+        5 => (prop::collection::vec((0usize..5, 0u16..4000), 1..4), prop::bool::weighted(0.85), any::<bool>())
             .prop_map(|(ops, enforce, hold)| Step::Commit { ops, enforce, hold }),
         2 => (any::<usize>(), prop::collection::vec(0u16..5000, 4), 0u8..3, prop::bool::weighted(0.7))
             .prop_map(|(pick, amounts, state, enforce)| Step::Resolve { pick, amounts, state, enforce }),
@@ -52,6 +52,16 @@ fn template(i: usize) -> (&'static str, WindowKind, &'static str) {
         0 => ("fixed", fixed(60_000), "100"),
         1 => ("sliding", sliding(60_000), "100"),
         2 => ("forever", WindowKind::Forever, "300"),
+        // A London calendar day: in January its midnight is T0's, which the clock crosses both
+        // ways (a calendar window in SQLite and Redis must behave as the memory store's).
+        4 => (
+            "london-day",
+            WindowKind::Calendar {
+                unit: passgate::calendar::CalendarUnit::Day,
+                tz: "Europe/London".parse().unwrap(),
+            },
+            "1000.5",
+        ),
         _ => ("daily", fixed(DAY), "1000.5"),
     }
 }

@@ -10,6 +10,7 @@
     clippy::indexing_slicing
 )] // test helpers
 
+mod calendar_reopen;
 mod chain_break;
 mod concurrency;
 mod conformance;
@@ -102,4 +103,9 @@ all_backends!(
     counter_pages_while_counters_are_added,
     counter_pages_while_another_thread_adds,
     reset_by_filter_touches_only_matching,
+    calendar_windows_count_and_roll,
+    calendar_windows_of_different_zones_and_units_are_apart,
+    calendar_windows_never_move_backwards,
+    calendar_holds_adjust_in_their_own_window,
+    calendar_windows_refuse_times_out_of_range,
 );

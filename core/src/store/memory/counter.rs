@@ -36,7 +36,7 @@ impl Counter {
     pub(super) fn new(window: WindowKind, now_ms: i64) -> Counter {
         match window {
             WindowKind::Forever => Counter::Total(Decimal::ZERO),
-            WindowKind::Fixed { .. } => Counter::Fixed {
+            WindowKind::Fixed { .. } | WindowKind::Calendar { .. } => Counter::Fixed {
                 start: window.fixed_start(now_ms).unwrap_or(0),
                 sum: Decimal::ZERO,
             },
@@ -75,6 +75,10 @@ impl Counter {
             (Counter::Total(_), _) => None,
             (Counter::Fixed { start, .. }, WindowKind::Fixed { size_ms }) => {
                 Some(start.saturating_add(size_ms))
+            }
+            // The end of the stored calendar window (kept, not pruned, if it cannot be computed).
+            (Counter::Fixed { start, .. }, w @ WindowKind::Calendar { .. }) => {
+                w.bounds(*start).map(|(_, end)| end)
             }
             (Counter::Sliding { log, .. }, WindowKind::Sliding { size_ms }) => {
                 let last = log.back().map_or(i64::MIN, |(t, _)| *t);

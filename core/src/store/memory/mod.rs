@@ -512,12 +512,14 @@ impl Idem {
 
 impl Store for MemoryStore {
     fn read(&self, counters: &[CounterOp], now_ms: i64) -> Result<Vec<Decimal>> {
+        super::check_times(counters, now_ms)?;
         let state = self.state.lock();
         let now_ms = state.placed(now_ms);
         Ok(counters.iter().map(|op| state.usage(op, now_ms)).collect())
     }
 
     fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome> {
+        super::check_times(c.counters, c.now_ms)?;
         let mut state = self.state.lock();
         let now_ms = state.placed(c.now_ms);
         if let Some(idem) = c.idempotency {
@@ -868,6 +870,9 @@ impl Store for MemoryStore {
                 r.amounts.len()
             )));
         }
+        for h in &hold.ops {
+            h.op.window.check_time(r.now_ms)?;
+        }
         // An amount above its reservation must still fit under the bound.
         let usage: Vec<Decimal> = hold
             .ops
@@ -1138,6 +1143,43 @@ mod tests {
         commit(&s, 7, i64::MAX / 2, &[], None, None);
         commit(&s, 8, i64::MAX / 2, &[], None, None);
         assert_eq!(s.read(&[quota], i64::MAX / 2).unwrap(), [Decimal::ONE]);
+    }
+
+    /// A calendar-day counter is kept through its local day (23 or 25 hours across a DST change,
+    /// not a fixed 24) and dropped a grace period after that day ended.
+    #[test]
+    fn calendar_counters_are_pruned_after_their_local_day() {
+        let s = MemoryStore::new();
+        let day = WindowKind::Calendar {
+            unit: crate::calendar::CalendarUnit::Day,
+            tz: "Europe/Berlin".parse().unwrap(),
+        };
+        // 2024-10-27 in Berlin: from 2024-10-26T22:00Z, 25 hours long.
+        let midnight = 1_729_980_000_000;
+        let end = midnight + 25 * 3_600_000;
+        let o = op(day, 1, 10);
+        assert_eq!(
+            commit(&s, 1, midnight, std::slice::from_ref(&o), None, None),
+            CommitOutcome::Committed
+        );
+        // 24 h + grace later the day is not over yet: kept.
+        commit(
+            &s,
+            2,
+            midnight + 24 * 3_600_000 + GRACE_MS + 1,
+            &[],
+            None,
+            None,
+        );
+        assert_eq!(s.state.lock().counters.len(), 1);
+        assert_eq!(
+            s.read(std::slice::from_ref(&o), end - 1).unwrap(),
+            [Decimal::ONE]
+        );
+        // After the day's end and the grace: dropped.
+        commit(&s, 3, end + GRACE_MS + 1, &[], None, None);
+        assert!(s.state.lock().counters.is_empty());
+        assert!(s.state.lock().counter_idle.is_empty());
     }
 
     /// Closed holds are forgotten a grace period after their expiry; open ones never by pruning.

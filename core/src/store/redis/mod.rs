@@ -50,6 +50,11 @@
 //! | `{p}:a:<evaluation id>` | hash | an approval request (`rec`, `state`, `sname`, `token`, `texp`) |
 //! | `{p}:revoked` | set | revoked passport ids |
 //!
+//! A calendar window (a local day, week or month) is a fixed window to the scripts (`kind` `X`): Rust
+//! computes its bounds ([`WindowKind::bounds`](crate::store::WindowKind::bounds)) and passes the
+//! current start, as for any fixed window (listing too); its stored `size` and its index token
+//! carry its [`calendar_id`](crate::calendar::calendar_id).
+//!
 //! Windowed counters expire: a fixed window's key lives until its window ends, a sliding one
 //! until its newest entry leaves the window — each extended to outlive any open hold on it, plus
 //! a minute's grace for clock skew between engines. A sliding counter and its log always carry one

@@ -135,6 +135,18 @@ impl Call {
                 now_ms.saturating_sub(size_ms).to_string(),
                 size_ms,
             ),
+            // A calendar window is a fixed window ('X') to the scripts: its bounds are computed
+            // here, as a fixed window's are.
+            WindowKind::Calendar { .. } => {
+                op.window.check_time(now_ms)?;
+                let (start, end) = op.window.bounds(now_ms).unwrap_or((now_ms, now_ms));
+                (
+                    "X",
+                    start.to_string(),
+                    String::new(),
+                    end.saturating_sub(now_ms),
+                )
+            }
         };
         let ttl = match (ttl, hold_expires_ms) {
             (0, _) => 0,
@@ -153,11 +165,13 @@ impl Call {
     }
 
     /// The counter's identity, stored with it on creation (`reserve.lua`), and its members in
-    /// the counter indexes (`counter_index.rs`), added on creation.
+    /// the counter indexes (`counter_index.rs`), added on creation. A calendar window's `size`
+    /// is its [`calendar_id`](crate::calendar::calendar_id).
     pub fn op_identity(&mut self, op: &CounterOp) -> &mut Self {
         let size = match op.window {
             WindowKind::Forever => 0,
             WindowKind::Fixed { size_ms } | WindowKind::Sliding { size_ms } => size_ms,
+            WindowKind::Calendar { unit, tz } => crate::calendar::calendar_id(unit, tz),
         };
         self.arg(&op.key.namespace)
             .arg(&op.key.constraint)

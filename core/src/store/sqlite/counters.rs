@@ -1,6 +1,7 @@
 //! Counters in SQLite, with the memory store's semantics exactly: a fixed window counts the
 //! aligned window of its `start_ms`; a sliding window keeps an exact log of (time, amount) entries
-//! whose sum is `total`; a hold adjustment lands in the window it was counted in.
+//! whose sum is `total`; a hold adjustment lands in the window it was counted in. A calendar
+//! window is a fixed window whose bounds come from [`WindowKind::bounds`].
 //!
 //! Every function here runs inside the caller's transaction.
 
@@ -8,6 +9,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use rust_decimal::Decimal;
 
 use super::{db_err, parse_decimal};
+use crate::calendar::{calendar_from_id, calendar_id};
 use crate::error::{Error, Result};
 use crate::store::{CounterKey, CounterOp, WindowKind};
 
@@ -19,12 +21,14 @@ pub struct Row {
     pub total: Decimal,
 }
 
-/// `(kind, size_ms)` as stored.
+/// `(kind, size_ms)` as stored. A calendar window is kind 3 with its [`calendar_id`] in
+/// `size_ms`, so windows of different units or zones never share a row.
 pub fn window_cols(w: WindowKind) -> (i64, i64) {
     match w {
         WindowKind::Forever => (0, 0),
         WindowKind::Fixed { size_ms } => (1, size_ms),
         WindowKind::Sliding { size_ms } => (2, size_ms),
+        WindowKind::Calendar { unit, tz } => (3, calendar_id(unit, tz)),
     }
 }
 
@@ -34,7 +38,21 @@ pub fn window_of(kind: i64, size_ms: i64) -> Result<WindowKind> {
         0 => WindowKind::Forever,
         1 => WindowKind::Fixed { size_ms },
         2 => WindowKind::Sliding { size_ms },
+        3 => calendar_of(size_ms).ok_or_else(|| {
+            Error::StoreUnavailable(format!(
+                "stored calendar window {size_ms} names no time zone this passgate knows \
+                 (written by a build with a newer time zone database?)"
+            ))
+        })?,
         other => return Err(Error::Internal(format!("stored window kind {other}"))),
+    })
+}
+
+/// The calendar window of a stored kind-3 row's `size_ms`.
+fn calendar_of(id: i64) -> Option<WindowKind> {
+    calendar_from_id(id).map(|c| WindowKind::Calendar {
+        unit: c.unit,
+        tz: c.tz,
     })
 }
 
@@ -119,8 +137,12 @@ impl Counters<'_, '_> {
             WindowKind::Forever => row.total,
             // A window never moves backwards: an earlier window's request counts against the
             // stored, later one.
-            WindowKind::Fixed { .. } if window.fixed_start(now_ms) <= row.start => row.total,
-            WindowKind::Fixed { .. } => Decimal::ZERO,
+            WindowKind::Fixed { .. } | WindowKind::Calendar { .. }
+                if window.fixed_start(now_ms) <= row.start =>
+            {
+                row.total
+            }
+            WindowKind::Fixed { .. } | WindowKind::Calendar { .. } => Decimal::ZERO,
             WindowKind::Sliding { size_ms } => {
                 let gone = self.log_sum_until(row, now_ms.saturating_sub(size_ms))?;
                 row.total.checked_sub(gone).ok_or_else(overflow)?
@@ -137,7 +159,7 @@ impl Counters<'_, '_> {
     fn roll(&self, row: &mut Row, window: WindowKind, now_ms: i64) -> Result<()> {
         match window {
             WindowKind::Forever => {}
-            WindowKind::Fixed { .. } => {
+            WindowKind::Fixed { .. } | WindowKind::Calendar { .. } => {
                 let current = window.fixed_start(now_ms);
                 if current > row.start {
                     row.start = current;
@@ -212,7 +234,7 @@ impl Counters<'_, '_> {
             WindowKind::Forever => {
                 row.total = clamp(row.total.checked_add(delta).ok_or_else(overflow)?);
             }
-            WindowKind::Fixed { .. } => {
+            WindowKind::Fixed { .. } | WindowKind::Calendar { .. } => {
                 if op.window.fixed_start(placed_ms) == row.start || positive {
                     row.total = clamp(row.total.checked_add(delta).ok_or_else(overflow)?);
                 }
@@ -227,4 +249,51 @@ impl Counters<'_, '_> {
         }
         self.save(&row)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::{CalendarUnit, Zone};
+
+    #[test]
+    fn calendar_ids_are_distinct_stable_and_read_back() {
+        let mut seen = std::collections::HashSet::new();
+        for tz in chrono_tz::TZ_VARIANTS {
+            for unit in CalendarUnit::ALL {
+                let w = WindowKind::Calendar { unit, tz: Zone(tz) };
+                let (kind, size) = window_cols(w);
+                assert_eq!(kind, 3);
+                assert!((0..1 << 42).contains(&size), "{size}");
+                assert!(seen.insert(size), "two calendar windows share id {size}");
+                assert_eq!(window_of(kind, size).unwrap(), w);
+            }
+        }
+        // Pinned: the id is part of the database format (a new build must find old rows).
+        let berlin: Zone = "Europe/Berlin".parse().unwrap();
+        let utc = Zone::UTC;
+        assert_eq!(
+            [
+                calendar_id(CalendarUnit::Day, utc),
+                calendar_id(CalendarUnit::Week, berlin),
+                calendar_id(CalendarUnit::Month, berlin),
+            ],
+            [CAL_UTC_DAY, CAL_BERLIN_WEEK, CAL_BERLIN_MONTH]
+        );
+        // A row naming a zone this build does not know is an error, not a guess.
+        let err = window_of(3, (1 << 42) - 1).unwrap_err();
+        assert_eq!(err.code(), "STORE_UNAVAILABLE");
+        // The existing kinds read as before.
+        assert_eq!(
+            window_of(1, 86_400_000).unwrap(),
+            WindowKind::Fixed {
+                size_ms: 86_400_000
+            }
+        );
+        assert_eq!(window_of(0, 0).unwrap(), WindowKind::Forever);
+    }
+
+    const CAL_UTC_DAY: i64 = 542_767_499_594;
+    const CAL_BERLIN_WEEK: i64 = 1_760_680_076_313;
+    const CAL_BERLIN_MONTH: i64 = 2_860_191_704_089;
 }

@@ -92,6 +92,7 @@ impl Store for SqliteStore {
     }
 
     fn read(&self, counters: &[CounterOp], now_ms: i64) -> Result<Vec<Decimal>> {
+        crate::store::check_times(counters, now_ms)?;
         self.with_conn(|conn| {
             // A deferred transaction: one consistent snapshot for every counter.
             let tx = conn.transaction().map_err(|e| self.err(e))?;
@@ -106,6 +107,7 @@ impl Store for SqliteStore {
     }
 
     fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome> {
+        crate::store::check_times(c.counters, c.now_ms)?;
         self.write(|tx, n| {
             if let Some(idem) = c.idempotency {
                 let found: Option<(String, String, i64)> = tx
@@ -425,6 +427,9 @@ impl Store for SqliteStore {
                     hold.ops.len(),
                     r.amounts.len()
                 )));
+            }
+            for h in &hold.ops {
+                h.op.window.check_time(r.now_ms)?;
             }
             let counters = self.counters_in(tx);
             let usage = hold

@@ -2,11 +2,13 @@
 //! `conformance!` invocation in `main.rs`). Store-level: counters, windows, holds, approvals,
 //! idempotency, revocation, attestations, reset, state.
 
+pub mod calendar;
 mod counter_pages;
 mod counters;
 mod expiry;
 mod lifecycle;
 
+pub use calendar::*;
 pub use counter_pages::*;
 pub use counters::*;
 pub use expiry::*;
