@@ -567,7 +567,10 @@ export declare class Issuer {
   issuePassport(options: PassportOptions): IssuedPassport
 }
 
-/** The page of `attestationsPage`. */
+/**
+ * The page of `attestationsPage`: `cursor` may be `null` (the `nextCursor` of the last page
+ * passed straight back), like absent.
+ */
 export interface AttestationPage {
   cursor?: string | null
   limit?: number
