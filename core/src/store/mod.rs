@@ -25,6 +25,15 @@
 //!   whose intervals come from [`WindowKind::bounds`] instead of the epoch; every backend treats
 //!   it exactly as a fixed window with those bounds (and refuses an instant it has no bounds
 //!   for, [`check_times`]).
+//!   A sliding window keeps a log of (time, amount) entries, bounded by one rule on every backend
+//!   (all inside the commit's transaction / script, so usage is identical across backends): a
+//!   zero amount is not logged; an amount at the millisecond of an entry already in the log joins
+//!   that entry (one entry per millisecond); past [`MAX_SLIDING_LOG`] entries the oldest entries
+//!   merge into the next-oldest one — their amounts summed into it, at its (later) time — until
+//!   the log is back at the bound. A merged amount leaves the window a little later than it
+//!   would have, so usage can only be over-stated, never under-stated: a cap still holds, and no
+//!   amount is ever lost. A hold adjustment is a (possibly negative) entry at the hold's placed
+//!   time, under the same rule.
 //! - **Counters are keyed** by ([`CounterKey`], [`WindowKind`]): a policy swap that keeps a
 //!   constraint's id and window keeps its counter.
 //! - **Failures** are [`Error::StoreUnavailable`](crate::Error::StoreUnavailable); a store error
@@ -69,6 +78,11 @@ pub use sqlite::SqliteStore;
 
 use crate::calendar::{CalendarUnit, Zone};
 use crate::error::{Error, Result};
+
+/// At most this many entries in one sliding window's log, on every backend (the rule: "Windows"
+/// in the module docs). Past it the oldest entries merge into the next-oldest one's time, so a
+/// counter's size stays bounded whatever the traffic, and usage is only ever over-stated.
+pub const MAX_SLIDING_LOG: usize = 1024;
 
 /// What a counter counts for: (namespace, constraint id, scope value).
 ///
@@ -808,6 +822,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// (`memory:` only: durable stores prune from [`Engine::prune`](crate::Engine::prune)).
     fn prunes_inline(&self) -> bool {
         false
+    }
+
+    /// How many entries the sliding log of a counter holds (`None`: no such counter, or not a
+    /// sliding window). A probe for tests of the [`MAX_SLIDING_LOG`] bound, not an API.
+    #[doc(hidden)]
+    fn sliding_log_len(&self, _key: &CounterKey, _window: WindowKind) -> Result<Option<usize>> {
+        Ok(None)
     }
 
     /// The last record of `chain` (highest `seq`), if any. An engine reads it back after a write

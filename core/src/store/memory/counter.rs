@@ -7,11 +7,12 @@ use rust_decimal::Decimal;
 use crate::error::{Error, Result};
 use crate::store::WindowKind;
 
-/// At most this many entries in one sliding log. Past it, the two oldest entries merge into the
-/// later one's time: the earlier amount then leaves the window a little later than it would, so
-/// usage can only be over-stated, never under-stated (a cap still holds), and a counter's memory
-/// stays bounded whatever the traffic.
-pub(super) const MAX_LOG: usize = 1024;
+/// At most this many entries in one sliding log ([`crate::store::MAX_SLIDING_LOG`], the same on
+/// every backend). Past it, the two oldest entries merge into the later one's time: the earlier
+/// amount then leaves the window a little later than it would, so usage can only be
+/// over-stated, never under-stated (a cap still holds), and a counter's memory stays bounded
+/// whatever the traffic.
+pub(super) const MAX_LOG: usize = crate::store::MAX_SLIDING_LOG;
 
 /// A counter's data. Sliding windows keep the admitted amounts with their times (an exact log up
 /// to [`MAX_LOG`] entries: approximations such as two-bucket interpolation can over-admit).
@@ -65,6 +66,14 @@ impl Counter {
                 log.iter().filter(|(t, _)| *t > from).map(|(_, a)| *a).sum()
             }
             (Counter::Sliding { sum, .. }, _) => *sum,
+        }
+    }
+
+    /// Entries in a sliding log (`None`: not a sliding counter).
+    pub(super) fn log_len(&self) -> Option<usize> {
+        match self {
+            Counter::Sliding { log, .. } => Some(log.len()),
+            _ => None,
         }
     }
 

@@ -679,6 +679,12 @@ impl Store for MemoryStore {
         Ok((out, None))
     }
 
+    fn sliding_log_len(&self, key: &CounterKey, window: WindowKind) -> Result<Option<usize>> {
+        let state = self.state.lock();
+        let slot = state.counters.get(&(key.clone(), window));
+        Ok(slot.and_then(|s| s.counter.log_len()))
+    }
+
     fn chain_tail(&self, chain: &str) -> Result<Option<StoredRecord>> {
         let state = self.state.lock();
         let found = state.tails.get(chain).and_then(|n| state.record(*n));

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 
 use super::{scaled, Keys, GRACE_MS};
 use crate::error::Result;
-use crate::store::{CounterOp, StoredRecord, WindowKind};
+use crate::store::{CounterOp, StoredRecord, WindowKind, MAX_SLIDING_LOG};
 
 const LIB: &str = include_str!("lua/lib.lua");
 
@@ -25,7 +25,8 @@ pub struct Script {
 
 impl Script {
     fn new(name: &'static str, body: &str) -> Script {
-        let src = format!("{LIB}\n{body}");
+        // The one sliding-log bound of every store, from its Rust constant.
+        let src = format!("local MAX_SLIDING_LOG = {MAX_SLIDING_LOG}\n{LIB}\n{body}");
         let sha = ::redis::Script::new(&src).get_hash().to_string();
         Script { name, src, sha }
     }

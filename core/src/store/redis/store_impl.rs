@@ -457,6 +457,27 @@ impl Store for RedisStore {
         self.checkpoints_of(None)
     }
 
+    fn sliding_log_len(
+        &self,
+        key: &crate::store::CounterKey,
+        window: crate::store::WindowKind,
+    ) -> Result<Option<usize>> {
+        if !matches!(window, crate::store::WindowKind::Sliding { .. }) {
+            return Ok(None);
+        }
+        let id = Keys::counter_id_of(key, window);
+        let (c, l) = (self.keys.counter(&id), self.keys.log(&id));
+        let (exists, len): (bool, usize) = self.ro(|conn| {
+            ::redis::pipe()
+                .cmd("EXISTS")
+                .arg(&c)
+                .cmd("ZCARD")
+                .arg(&l)
+                .query(conn)
+        })?;
+        Ok(exists.then_some(len))
+    }
+
     fn chain_tail(&self, chain: &str) -> Result<Option<StoredRecord>> {
         let ix = self.keys.index("chain", chain);
         let last: Vec<String> =

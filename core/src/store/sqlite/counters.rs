@@ -1,7 +1,8 @@
 //! Counters in SQLite, with the memory store's semantics exactly: a fixed window counts the
-//! aligned window of its `start_ms`; a sliding window keeps an exact log of (time, amount) entries
-//! whose sum is `total`; a hold adjustment lands in the window it was counted in. A calendar
-//! window is a fixed window whose bounds come from [`WindowKind::bounds`].
+//! aligned window of its `start_ms`; a sliding window keeps a log of (time, amount) entries whose
+//! sum is `total` (exact up to `MAX_SLIDING_LOG` entries, then merged oldest first: store docs,
+//! "Windows"); a hold adjustment lands in the window it was counted in. A calendar window is a
+//! fixed window whose bounds come from [`WindowKind::bounds`].
 //!
 //! Every function here runs inside the caller's transaction.
 
@@ -11,7 +12,7 @@ use rust_decimal::Decimal;
 use super::{db_err, parse_decimal};
 use crate::calendar::{calendar_from_id, calendar_id};
 use crate::error::{Error, Result};
-use crate::store::{CounterKey, CounterOp, WindowKind};
+use crate::store::{CounterKey, CounterOp, WindowKind, MAX_SLIDING_LOG};
 
 /// A counter's row.
 #[derive(Debug, Clone)]
@@ -181,13 +182,104 @@ impl Counters<'_, '_> {
         Ok(())
     }
 
+    /// Puts `(time_ms, amount)` into the counter's sliding log with the memory store's rule
+    /// (store docs, "Windows"): a zero amount is not logged; an amount at the millisecond of an
+    /// entry already there joins it; past [`MAX_SLIDING_LOG`] entries the oldest merge into the
+    /// next-oldest (see [`Counters::cap_log`]).
     fn log(&self, row: &Row, time_ms: i64, amount: Decimal) -> Result<()> {
-        self.tx
+        if amount.is_zero() {
+            return Ok(());
+        }
+        let same: Option<(i64, String)> = self
+            .tx
             .prepare_cached(
-                "INSERT INTO counter_log (counter, time_ms, amount) VALUES (?1, ?2, ?3)",
+                "SELECT id, amount FROM counter_log WHERE counter = ?1 AND time_ms = ?2 \
+                 ORDER BY id DESC LIMIT 1",
             )
-            .and_then(|mut s| s.execute(params![row.id, time_ms, amount.to_string()]))
+            .and_then(|mut s| {
+                s.query_row(params![row.id, time_ms], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
             .map_err(|e| db_err(self.path, e))?;
+        let joined = match same {
+            Some((id, a)) => parse_decimal(&a)?.checked_add(amount).map(|sum| (id, sum)),
+            None => None,
+        };
+        match joined {
+            Some((id, sum)) => self.set_log_amount(id, sum)?,
+            // No entry at that millisecond (or amounts too large to join: a second entry, never
+            // a lost amount, as in memory).
+            None => self
+                .tx
+                .prepare_cached(
+                    "INSERT INTO counter_log (counter, time_ms, amount) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| s.execute(params![row.id, time_ms, amount.to_string()]))
+                .map(drop)
+                .map_err(|e| db_err(self.path, e))?,
+        }
+        self.cap_log(row)
+    }
+
+    fn set_log_amount(&self, id: i64, amount: Decimal) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE counter_log SET amount = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![id, amount.to_string()]))
+            .map_err(|e| db_err(self.path, e))?;
+        Ok(())
+    }
+
+    /// Keeps the log at most [`MAX_SLIDING_LOG`] entries: the oldest (by time, then insertion)
+    /// merge one by one into the next-oldest, which keeps its later time and takes their sum —
+    /// the memory store's pairwise merges, done in one pass. `total` is unchanged (nothing is
+    /// lost); usage can only be over-stated by an amount leaving the window later.
+    fn cap_log(&self, row: &Row) -> Result<()> {
+        let len: i64 = self
+            .tx
+            .prepare_cached("SELECT COUNT(*) FROM counter_log WHERE counter = ?1")
+            .and_then(|mut s| s.query_row(params![row.id], |r| r.get(0)))
+            .map_err(|e| db_err(self.path, e))?;
+        let max = i64::try_from(MAX_SLIDING_LOG).unwrap_or(i64::MAX);
+        let excess = len.saturating_sub(max);
+        if excess <= 0 {
+            return Ok(());
+        }
+        let oldest: Vec<(i64, String)> = {
+            let mut stmt = self
+                .tx
+                .prepare_cached(
+                    "SELECT id, amount FROM counter_log WHERE counter = ?1 \
+                     ORDER BY time_ms, id LIMIT ?2",
+                )
+                .map_err(|e| db_err(self.path, e))?;
+            let rows = stmt
+                .query_map(params![row.id, excess.saturating_add(1)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(|e| db_err(self.path, e))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| db_err(self.path, e))?
+        };
+        let mut entries = oldest.into_iter();
+        let Some((mut into, first)) = entries.next() else {
+            return Ok(());
+        };
+        let mut acc = parse_decimal(&first)?;
+        let mut merged = false;
+        for (id, a) in entries {
+            // Amounts too large to merge: stop (an over-long log, never a lost amount).
+            let Some(sum) = parse_decimal(&a)?.checked_add(acc) else {
+                break;
+            };
+            self.tx
+                .prepare_cached("DELETE FROM counter_log WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![into]))
+                .map_err(|e| db_err(self.path, e))?;
+            (into, acc, merged) = (id, sum, true);
+        }
+        if merged {
+            self.set_log_amount(into, acc)?;
+        }
         Ok(())
     }
 
@@ -207,7 +299,7 @@ impl Counters<'_, '_> {
         };
         self.roll(&mut row, op.window, now_ms)?;
         row.total = row.total.checked_add(op.amount).ok_or_else(overflow)?;
-        if matches!(op.window, WindowKind::Sliding { .. }) && !op.amount.is_zero() {
+        if matches!(op.window, WindowKind::Sliding { .. }) {
             self.log(&row, now_ms, op.amount)?;
         }
         self.save(&row)

@@ -319,6 +319,34 @@ impl Store for SqliteStore {
         self.prune_closed_rows(before_ms, limit)
     }
 
+    fn sliding_log_len(
+        &self,
+        key: &crate::store::CounterKey,
+        window: crate::store::WindowKind,
+    ) -> Result<Option<usize>> {
+        let (kind, size) = super::counters::window_cols(window);
+        if !matches!(window, crate::store::WindowKind::Sliding { .. }) {
+            return Ok(None);
+        }
+        self.with_conn(|conn| {
+            let n: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT (SELECT COUNT(*) FROM counter_log WHERE counter = c.id) FROM counters c \
+                     WHERE namespace = ?1 AND constraint_id = ?2 AND scope = ?3 AND kind = ?4 \
+                     AND size_ms = ?5",
+                )
+                .and_then(|mut s| {
+                    s.query_row(
+                        params![key.namespace, key.constraint, key.scope, kind, size],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                })
+                .map_err(|e| self.err(e))?;
+            Ok(n.map(|n| usize::try_from(n).unwrap_or(0)))
+        })
+    }
+
     fn chain_tail(&self, chain: &str) -> Result<Option<StoredRecord>> {
         self.with_conn(|conn| {
             let sql = format!(

@@ -168,9 +168,32 @@ local function roll(op)
   end
 end
 
+-- Puts `amount` at `time` into a sliding log with the rule every store keeps (the store docs,
+-- "Windows"; `MAX_SLIDING_LOG` is prepended to every script from the Rust constant): a zero amount
+-- is not logged; an amount at the millisecond of an entry already there joins it (one entry per
+-- millisecond); past MAX_SLIDING_LOG entries the oldest merge into the next-oldest, which keeps
+-- its later time and takes their sum (no amount is lost; usage can only be over-stated).
 local function log_entry(op, time, amount)
-  local n = redis.call('HINCRBY', op.c, 'n', 1)
-  redis.call('ZADD', op.l, time, n .. ':' .. D.str(amount))
+  if #amount.l == 0 then return end
+  local same = redis.call('ZRANGEBYSCORE', op.l, time, time)
+  local m = same[#same]
+  if m then
+    local n, a = string.match(m, '^(%d+):(.*)$')
+    redis.call('ZREM', op.l, m)
+    redis.call('ZADD', op.l, time, n .. ':' .. D.str(D.add(D.parse(a), amount)))
+  else
+    local n = redis.call('HINCRBY', op.c, 'n', 1)
+    redis.call('ZADD', op.l, time, n .. ':' .. D.str(amount))
+  end
+  local excess = redis.call('ZCARD', op.l) - MAX_SLIDING_LOG
+  if excess <= 0 then return end
+  -- The excess + 1 oldest entries (member, score, ...): the last of them takes the sum.
+  local oldest = redis.call('ZRANGE', op.l, 0, excess, 'WITHSCORES')
+  local sum = D.ZERO
+  for i = 1, #oldest, 2 do sum = D.add(sum, D.parse(string.match(oldest[i], ':(.*)$'))) end
+  local into, at = oldest[#oldest - 1], oldest[#oldest]
+  redis.call('ZREMRANGEBYRANK', op.l, 0, excess)
+  redis.call('ZADD', op.l, at, string.match(into, '^(%d+):') .. ':' .. D.str(sum))
 end
 
 -- Keeps a windowed counter alive at least `op.ttl` ms more, and its log exactly as long as the
