@@ -108,4 +108,6 @@ all_backends!(
     calendar_windows_never_move_backwards,
     calendar_holds_adjust_in_their_own_window,
     calendar_windows_refuse_times_out_of_range,
+    sliding_logs_stay_bounded_and_never_under_count,
+    sliding_hold_adjustments_merge_within_the_bound,
 );

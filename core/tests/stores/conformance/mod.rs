@@ -7,12 +7,14 @@ mod counter_pages;
 mod counters;
 mod expiry;
 mod lifecycle;
+mod sliding_logs;
 
 pub use calendar::*;
 pub use counter_pages::*;
 pub use counters::*;
 pub use expiry::*;
 pub use lifecycle::*;
+pub use sliding_logs::*;
 
 use passgate::store::{Commit, CommitOutcome, CounterOp, Store, StoredRecord};
 
