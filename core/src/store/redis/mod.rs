@@ -37,7 +37,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `{p}:c:<id>` | hash | a counter: `ns con scope kind size start sum n` (`id` = SHA-256 of its identity) |
-//! | `{p}:l:<id>` | zset | a sliding counter's log: members `<n>:<amount>`, scored by time |
+//! | `{p}:l:<id>` | zset | a sliding counter's log: members `<n>:<amount>`, scored by time; one member per millisecond, at most `MAX_SLIDING_LOG` (the oldest merge: store docs, "Windows") |
 //! | `{p}:cx:ns`, `{p}:cx:sc` | zset | counter indexes (namespace-first, scope-first), for paged listing and reset (see `counter_index.rs`) |
 //! | `{p}:r` | hash | every attestation record by global append number `g` |
 //! | `{p}:rseq` | string | the last `g` |

@@ -136,7 +136,10 @@ pub fn sliding_logs_stay_bounded_and_never_under_count(s: &dyn Store) {
         let now = T0 + WINDOW + k * (n * 100 / 16);
         over |= tw.check(&m, &exact, now) > exact.usage(now);
     }
-    assert!(over, "the merged log over-states somewhere (else nothing merged)");
+    assert!(
+        over,
+        "the merged log over-states somewhere (else nothing merged)"
+    );
     // Everything has left: zero.
     assert_eq!(tw.check(&m, &exact, last + WINDOW), Decimal::ZERO);
     // A commit later still leaves the log bounded (and rolls the old entries out).
