@@ -206,7 +206,8 @@ impl Counters<'_, '_> {
             None => None,
         };
         match joined {
-            Some((id, sum)) => self.set_log_amount(id, sum)?,
+            // The log did not grow: it is within the bound already.
+            Some((id, sum)) => return self.set_log_amount(id, sum),
             // No entry at that millisecond (or amounts too large to join: a second entry, never
             // a lost amount, as in memory).
             None => self

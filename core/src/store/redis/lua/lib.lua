@@ -181,10 +181,10 @@ local function log_entry(op, time, amount)
     local n, a = string.match(m, '^(%d+):(.*)$')
     redis.call('ZREM', op.l, m)
     redis.call('ZADD', op.l, time, n .. ':' .. D.str(D.add(D.parse(a), amount)))
-  else
-    local n = redis.call('HINCRBY', op.c, 'n', 1)
-    redis.call('ZADD', op.l, time, n .. ':' .. D.str(amount))
+    return -- the log did not grow: it is within the bound already
   end
+  local n = redis.call('HINCRBY', op.c, 'n', 1)
+  redis.call('ZADD', op.l, time, n .. ':' .. D.str(amount))
   local excess = redis.call('ZCARD', op.l) - MAX_SLIDING_LOG
   if excess <= 0 then return end
   -- The excess + 1 oldest entries (member, score, ...): the last of them takes the sum.
