@@ -23,6 +23,7 @@ mod hold_sweeps;
 mod redis_keys;
 mod restart;
 mod retention;
+mod sliding_legacy;
 mod soak;
 mod support;
 mod workers;
