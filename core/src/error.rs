@@ -120,6 +120,10 @@ pub enum Error {
     /// An argument other than the payload is malformed (unknown option, wrong type).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A typed operation's argument at `path` is malformed (unknown, missing, wrong type, out of
+    /// range). Code `INVALID_ARGUMENT`, with the path.
+    #[error("invalid argument at {path}: {message}")]
+    Argument { path: String, message: String },
     /// An invariant of passgate itself was broken. Never expected; reported instead of panicking.
     #[error("internal error: {0}")]
     Internal(String),
@@ -159,7 +163,7 @@ impl Error {
             Error::ApprovalClosed(_) => "APPROVAL_CLOSED",
             Error::Forbidden(_) => "FORBIDDEN",
             Error::ProcessForked(_) => "PROCESS_FORKED",
-            Error::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Error::InvalidArgument(_) | Error::Argument { .. } => "INVALID_ARGUMENT",
             Error::Internal(_) => "INTERNAL",
         }
     }
@@ -218,6 +222,40 @@ impl Error {
         "APPROVAL_DENIED",
     ];
 
+    /// The family of this error (the exception class the bindings raise).
+    pub fn family(&self) -> Family {
+        Family::of(self.code())
+    }
+
+    /// The JSON path the error is at, for errors that have one (`POLICY_INVALID`,
+    /// `PAYLOAD_INVALID`, and `INVALID_ARGUMENT` on a typed operation's argument).
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Error::PolicyInvalid { path, .. } | Error::PayloadInvalid { path, .. } => Some(path),
+            Error::Argument { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The message without the code's prefix (`"policy invalid at /x: "`): what was wrong.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::PolicyInvalid { message, .. }
+            | Error::PayloadInvalid { message, .. }
+            | Error::Argument { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// An `INVALID_ARGUMENT` error about the argument at `path` (a JSON pointer into the
+    /// operation's arguments, such as `/limit`).
+    pub fn argument(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Argument {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
     /// A `PAYLOAD_INVALID` error at a JSON path.
     pub fn payload(path: impl Into<String>, message: impl Into<String>) -> Self {
         Error::PayloadInvalid {
@@ -232,5 +270,147 @@ impl Error {
             path: path.into(),
             message: message.into(),
         }
+    }
+}
+
+/// The families of error codes: each binding raises one exception class per family
+/// (`PolicyError`, `PassportError`, ...), named by [`Family::class_name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// `POLICY_INVALID`.
+    Policy,
+    /// `PASSPORT_*`, `ISSUER_UNTRUSTED`, `DELEGATION_WIDENS`, `KEY_INVALID`.
+    Passport,
+    /// Malformed or oversized input, or a reference to something that is not there (any more).
+    Input,
+    /// `IDEMPOTENCY_CONFLICT`.
+    IdempotencyConflict,
+    /// `STORE_UNAVAILABLE`, `PROCESS_FORKED`.
+    Store,
+    /// `ATTESTATION_*`, `CHAIN_*`.
+    Attestation,
+    /// `INTERNAL`: the base class only.
+    Internal,
+}
+
+impl Family {
+    /// Every family, in the order the bindings define their classes.
+    pub const ALL: [Family; 7] = [
+        Family::Policy,
+        Family::Passport,
+        Family::Input,
+        Family::IdempotencyConflict,
+        Family::Store,
+        Family::Attestation,
+        Family::Internal,
+    ];
+
+    /// The family of an error code ([`Error::CODES`]); unknown codes are `Internal`.
+    pub fn of(code: &str) -> Family {
+        match code {
+            "POLICY_INVALID" => Family::Policy,
+            "ISSUER_UNTRUSTED" | "DELEGATION_WIDENS" | "KEY_INVALID" => Family::Passport,
+            c if c.starts_with("PASSPORT_") => Family::Passport,
+            "PAYLOAD_INVALID" | "LIMIT_EXCEEDED" | "INVALID_ARGUMENT" | "GATE_UNKNOWN"
+            | "FORBIDDEN" => Family::Input,
+            c if c.starts_with("HOLD_") || c.starts_with("APPROVAL_") => Family::Input,
+            "IDEMPOTENCY_CONFLICT" => Family::IdempotencyConflict,
+            "STORE_UNAVAILABLE" | "PROCESS_FORKED" => Family::Store,
+            c if c.starts_with("ATTESTATION_") || c.starts_with("CHAIN_") => Family::Attestation,
+            _ => Family::Internal,
+        }
+    }
+
+    /// The exception class of this family in Python and Node (`None`: the base class,
+    /// `PassgateError`).
+    pub fn class_name(self) -> Option<&'static str> {
+        match self {
+            Family::Policy => Some("PolicyError"),
+            Family::Passport => Some("PassportError"),
+            Family::Input => Some("InputError"),
+            Family::IdempotencyConflict => Some("IdempotencyConflictError"),
+            Family::Store => Some("StoreError"),
+            Family::Attestation => Some("AttestationError"),
+            Family::Internal => None,
+        }
+    }
+}
+
+/// The code of a decision's check (a deny is a decision, not an error): every failed check
+/// carries one, so a host can branch on why without parsing messages. Besides these, a
+/// `passport` check carries the passport error code that refused it (`PASSPORT_EXPIRED`, ...),
+/// and a constraint check the constraint's own code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckCode {
+    /// No passport, and the gate does not admit anonymous callers.
+    PassportMissing,
+    /// The passport's permissions do not cover the gate's.
+    PermissionDenied,
+    /// The gate is not defined by the policy.
+    GateUnknown,
+    /// The request needs a human approval (the decision escalates).
+    ApprovalRequired,
+    /// The approval token does not verify.
+    ApprovalInvalid,
+    /// The approval token is for another gate.
+    ApprovalGateMismatch,
+    /// The approval token is for another passport.
+    ApprovalPassportMismatch,
+    /// The approval token is for another payload.
+    ApprovalPayloadMismatch,
+    /// The approval (or the request awaiting it) expired.
+    ApprovalExpired,
+    /// The approval token was used already.
+    ApprovalUsed,
+    /// An operator denied the request.
+    ApprovalDenied,
+}
+
+impl CheckCode {
+    /// Every check code, in [`Error::CHECK_CODES`] order.
+    pub const ALL: [CheckCode; 11] = [
+        CheckCode::PassportMissing,
+        CheckCode::PermissionDenied,
+        CheckCode::GateUnknown,
+        CheckCode::ApprovalRequired,
+        CheckCode::ApprovalInvalid,
+        CheckCode::ApprovalGateMismatch,
+        CheckCode::ApprovalPassportMismatch,
+        CheckCode::ApprovalPayloadMismatch,
+        CheckCode::ApprovalExpired,
+        CheckCode::ApprovalUsed,
+        CheckCode::ApprovalDenied,
+    ];
+
+    /// The stable SCREAMING_SNAKE code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckCode::PassportMissing => "PASSPORT_MISSING",
+            CheckCode::PermissionDenied => "PERMISSION_DENIED",
+            CheckCode::GateUnknown => "GATE_UNKNOWN",
+            CheckCode::ApprovalRequired => "APPROVAL_REQUIRED",
+            CheckCode::ApprovalInvalid => "APPROVAL_INVALID",
+            CheckCode::ApprovalGateMismatch => "APPROVAL_GATE_MISMATCH",
+            CheckCode::ApprovalPassportMismatch => "APPROVAL_PASSPORT_MISMATCH",
+            CheckCode::ApprovalPayloadMismatch => "APPROVAL_PAYLOAD_MISMATCH",
+            CheckCode::ApprovalExpired => "APPROVAL_EXPIRED",
+            CheckCode::ApprovalUsed => "APPROVAL_USED",
+            CheckCode::ApprovalDenied => "APPROVAL_DENIED",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_family_and_check_codes_match_their_list() {
+        for code in Error::CODES {
+            let f = Family::of(code);
+            assert_eq!(f == Family::Internal, *code == "INTERNAL", "{code}");
+        }
+        let listed: Vec<&str> = CheckCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(listed, Error::CHECK_CODES);
     }
 }

@@ -75,7 +75,7 @@ pub use constraint::{
 };
 pub use decision::{Check, Decision, Verdict};
 pub use engine::{Engine, EngineBuilder, PruneReport, Request, INLINE_SWEEP_LIMIT};
-pub use error::{Error, Result};
+pub use error::{CheckCode, Error, Family, Result};
 pub use expr::Expr;
 pub use keys::{KeyPair, PublicKey};
 pub use passport::{IssuedPassport, Issuer, PassportRequest, Verified, Verifier, VerifierOptions};
