@@ -24,40 +24,8 @@ export type PayloadValue =
 /** A request payload: the tool call's arguments. */
 export type Payload = { [key: string]: PayloadValue | undefined }
 
-/** Every `.code` a passgate error carries. */
-export type ErrorCode =
-  | 'POLICY_INVALID'
-  | 'PASSPORT_MALFORMED'
-  | 'PASSPORT_ALGORITHM'
-  | 'PASSPORT_SIGNATURE'
-  | 'PASSPORT_EXPIRED'
-  | 'PASSPORT_NOT_YET_VALID'
-  | 'PASSPORT_REVOKED'
-  | 'ISSUER_UNTRUSTED'
-  | 'DELEGATION_WIDENS'
-  | 'GATE_UNKNOWN'
-  | 'PAYLOAD_INVALID'
-  | 'LIMIT_EXCEEDED'
-  | 'IDEMPOTENCY_CONFLICT'
-  | 'STORE_UNAVAILABLE'
-  | 'KEY_INVALID'
-  | 'ATTESTATION_MALFORMED'
-  | 'ATTESTATION_HASH'
-  | 'ATTESTATION_SIGNATURE'
-  | 'ATTESTATION_KEY'
-  | 'CHAIN_GAP'
-  | 'CHAIN_ORDER'
-  | 'CHAIN_DUPLICATE'
-  | 'CHAIN_MISMATCH'
-  | 'HOLD_UNKNOWN'
-  | 'HOLD_CLOSED'
-  | 'HOLD_EXCEEDS'
-  | 'APPROVAL_UNKNOWN'
-  | 'APPROVAL_CLOSED'
-  | 'FORBIDDEN'
-  | 'PROCESS_FORKED'
-  | 'INVALID_ARGUMENT'
-  | 'INTERNAL'
+// The code unions and the error classes are generated from the core's lists (errors.d.ts).
+import type { CheckCode, ErrorClassName, ErrorCode } from './errors'
 
 /** An RFC 8037 Ed25519 public JWK. */
 export interface PublicJwk {
@@ -113,6 +81,13 @@ export interface EngineOptions {
   store?: string
   /** Leeway for passport time checks, in seconds (default 60). */
   leewaySecs?: number
+  /**
+   * For tests and simulations: the engine's clock, a function returning the current time in
+   * milliseconds since the epoch (like `Date.now`). Read once at the start of every call (on
+   * the calling thread, for async calls too) and used for the whole call; anything but a finite
+   * number throws an `InputError` (`INVALID_ARGUMENT`, `.path` `/clock`).
+   */
+  clock?: () => number
 }
 
 /** One question to the engine. */
@@ -150,8 +125,8 @@ export interface Check {
   observed?: string
   /** The bound it was held to. */
   limit?: string
-  /** The error code, on the engine's own failed checks (`PASSPORT_EXPIRED`, …). */
-  code?: ErrorCode
+  /** Why it failed, on the engine's own failed checks: a check code (`PERMISSION_DENIED`, `APPROVAL_*`, …) or the passport's error code (`PASSPORT_EXPIRED`, …). */
+  code?: CheckCode | ErrorCode
   /** For failed cumulative checks: the largest amount that would still be admitted now. */
   max_admissible?: string
 }
@@ -192,13 +167,32 @@ export interface DecisionAttestationBody extends AttestationBodyBase {
   trace: JsonObject | null
 }
 
-/** The body of a host event (`recordAttestation`, `revocation`, `reset`). */
-export interface EventAttestationBody extends AttestationBodyBase {
+/** The body of an event passgate records itself: a revocation, a counter reset, a hold or an approval resolved. */
+export interface PassgateEventAttestationBody extends AttestationBodyBase {
+  kind: 'revocation' | 'reset' | 'hold.settled' | 'hold.released' | 'hold.expired' | 'approval.granted' | 'approval.denied'
+  data: JsonObject
+}
+
+/** The body of a host event (`recordAttestation`): any kind passgate does not write itself. */
+export interface HostEventAttestationBody extends AttestationBodyBase {
+  kind: string
   data: JsonValue
 }
 
-/** An attestation body. */
-export type AttestationBody = DecisionAttestationBody | EventAttestationBody
+/**
+ * The body of a record passgate writes, discriminated by `kind`:
+ * `if (body.kind === 'decision') body.evaluation_id`.
+ */
+export type PassgateAttestationBody = DecisionAttestationBody | PassgateEventAttestationBody
+
+/**
+ * An attestation body. (A host event's `kind` is any string, so TypeScript cannot narrow this
+ * union by `kind` alone: narrow `PassgateAttestationBody`, or test `kind` and cast.)
+ */
+export type AttestationBody = PassgateAttestationBody | HostEventAttestationBody
+
+/** @deprecated the body of an event: `PassgateEventAttestationBody` or `HostEventAttestationBody`. */
+export type EventAttestationBody = PassgateEventAttestationBody | HostEventAttestationBody
 
 /** A signed attestation record: `hash` is SHA-256 of the RFC 8785 canonical body, `sig` Ed25519 by `kid`. */
 export interface AttestationRecord<B extends AttestationBody = AttestationBody> {
@@ -242,6 +236,18 @@ export interface Decision {
   approvalRequest?: JsonObject | null
   /** With a `pii` constraint in `redact` mode: the payload with the PII masked. */
   redactedPayload?: JsonObject | null
+}
+
+/** A settled, released or expired hold (`settle`, `release`). */
+export interface HoldResult {
+  holdId: string
+  state: 'settled' | 'released' | 'expired'
+  /** Per constraint id: the amount counted (decimal strings). */
+  amounts: Record<string, string>
+  /** The signed record of the resolution. */
+  attestation: AttestationRecord<PassgateEventAttestationBody>
+  /** Settled above the reservation past a cap: the constraints it overran. */
+  overrun?: JsonValue
 }
 
 /** A gate of the current policy, as compiled (keys as in the policy document). */
@@ -305,7 +311,6 @@ export interface ConstraintTypeInfo {
   type: string
   description: string | null
   stateful: boolean
-  implemented: boolean
   params: JsonObject
 }
 

@@ -24,40 +24,8 @@ export type PayloadValue =
 /** A request payload: the tool call's arguments. */
 export type Payload = { [key: string]: PayloadValue | undefined }
 
-/** Every `.code` a passgate error carries. */
-export type ErrorCode =
-  | 'POLICY_INVALID'
-  | 'PASSPORT_MALFORMED'
-  | 'PASSPORT_ALGORITHM'
-  | 'PASSPORT_SIGNATURE'
-  | 'PASSPORT_EXPIRED'
-  | 'PASSPORT_NOT_YET_VALID'
-  | 'PASSPORT_REVOKED'
-  | 'ISSUER_UNTRUSTED'
-  | 'DELEGATION_WIDENS'
-  | 'GATE_UNKNOWN'
-  | 'PAYLOAD_INVALID'
-  | 'LIMIT_EXCEEDED'
-  | 'IDEMPOTENCY_CONFLICT'
-  | 'STORE_UNAVAILABLE'
-  | 'KEY_INVALID'
-  | 'ATTESTATION_MALFORMED'
-  | 'ATTESTATION_HASH'
-  | 'ATTESTATION_SIGNATURE'
-  | 'ATTESTATION_KEY'
-  | 'CHAIN_GAP'
-  | 'CHAIN_ORDER'
-  | 'CHAIN_DUPLICATE'
-  | 'CHAIN_MISMATCH'
-  | 'HOLD_UNKNOWN'
-  | 'HOLD_CLOSED'
-  | 'HOLD_EXCEEDS'
-  | 'APPROVAL_UNKNOWN'
-  | 'APPROVAL_CLOSED'
-  | 'FORBIDDEN'
-  | 'PROCESS_FORKED'
-  | 'INVALID_ARGUMENT'
-  | 'INTERNAL'
+// The code unions and the error classes are generated from the core's lists (errors.d.ts).
+import type { CheckCode, ErrorClassName, ErrorCode } from './errors'
 
 /** An RFC 8037 Ed25519 public JWK. */
 export interface PublicJwk {
@@ -113,6 +81,13 @@ export interface EngineOptions {
   store?: string
   /** Leeway for passport time checks, in seconds (default 60). */
   leewaySecs?: number
+  /**
+   * For tests and simulations: the engine's clock, a function returning the current time in
+   * milliseconds since the epoch (like `Date.now`). Read once at the start of every call (on
+   * the calling thread, for async calls too) and used for the whole call; anything but a finite
+   * number throws an `InputError` (`INVALID_ARGUMENT`, `.path` `/clock`).
+   */
+  clock?: () => number
 }
 
 /** One question to the engine. */
@@ -150,8 +125,8 @@ export interface Check {
   observed?: string
   /** The bound it was held to. */
   limit?: string
-  /** The error code, on the engine's own failed checks (`PASSPORT_EXPIRED`, …). */
-  code?: ErrorCode
+  /** Why it failed, on the engine's own failed checks: a check code (`PERMISSION_DENIED`, `APPROVAL_*`, …) or the passport's error code (`PASSPORT_EXPIRED`, …). */
+  code?: CheckCode | ErrorCode
   /** For failed cumulative checks: the largest amount that would still be admitted now. */
   max_admissible?: string
 }
@@ -192,13 +167,32 @@ export interface DecisionAttestationBody extends AttestationBodyBase {
   trace: JsonObject | null
 }
 
-/** The body of a host event (`recordAttestation`, `revocation`, `reset`). */
-export interface EventAttestationBody extends AttestationBodyBase {
+/** The body of an event passgate records itself: a revocation, a counter reset, a hold or an approval resolved. */
+export interface PassgateEventAttestationBody extends AttestationBodyBase {
+  kind: 'revocation' | 'reset' | 'hold.settled' | 'hold.released' | 'hold.expired' | 'approval.granted' | 'approval.denied'
+  data: JsonObject
+}
+
+/** The body of a host event (`recordAttestation`): any kind passgate does not write itself. */
+export interface HostEventAttestationBody extends AttestationBodyBase {
+  kind: string
   data: JsonValue
 }
 
-/** An attestation body. */
-export type AttestationBody = DecisionAttestationBody | EventAttestationBody
+/**
+ * The body of a record passgate writes, discriminated by `kind`:
+ * `if (body.kind === 'decision') body.evaluation_id`.
+ */
+export type PassgateAttestationBody = DecisionAttestationBody | PassgateEventAttestationBody
+
+/**
+ * An attestation body. (A host event's `kind` is any string, so TypeScript cannot narrow this
+ * union by `kind` alone: narrow `PassgateAttestationBody`, or test `kind` and cast.)
+ */
+export type AttestationBody = PassgateAttestationBody | HostEventAttestationBody
+
+/** @deprecated the body of an event: `PassgateEventAttestationBody` or `HostEventAttestationBody`. */
+export type EventAttestationBody = PassgateEventAttestationBody | HostEventAttestationBody
 
 /** A signed attestation record: `hash` is SHA-256 of the RFC 8785 canonical body, `sig` Ed25519 by `kid`. */
 export interface AttestationRecord<B extends AttestationBody = AttestationBody> {
@@ -242,6 +236,18 @@ export interface Decision {
   approvalRequest?: JsonObject | null
   /** With a `pii` constraint in `redact` mode: the payload with the PII masked. */
   redactedPayload?: JsonObject | null
+}
+
+/** A settled, released or expired hold (`settle`, `release`). */
+export interface HoldResult {
+  holdId: string
+  state: 'settled' | 'released' | 'expired'
+  /** Per constraint id: the amount counted (decimal strings). */
+  amounts: Record<string, string>
+  /** The signed record of the resolution. */
+  attestation: AttestationRecord<PassgateEventAttestationBody>
+  /** Settled above the reservation past a cap: the constraints it overran. */
+  overrun?: JsonValue
 }
 
 /** A gate of the current policy, as compiled (keys as in the policy document). */
@@ -305,7 +311,6 @@ export interface ConstraintTypeInfo {
   type: string
   description: string | null
   stateful: boolean
-  implemented: boolean
   params: JsonObject
 }
 
@@ -352,52 +357,44 @@ export declare class Engine {
    * A new engine. `policy` is a policy object, a JSON string or a path to a JSON file;
    * `trustedIssuers` lists issuer did:keys (or `Issuer`s); `signingKey` (an `Issuer` or its
    * secret) signs attestations — a fresh key when absent, see `signerDid`; `store` is a store
-   * URL (`memory:`, the default).
+   * URL (`memory:`, the default). `clock` (for tests and simulations) is a function returning
+   * the current time in milliseconds since the epoch, like `Date.now`: the engine reads it
+   * once at the start of every call and uses that time for the whole call.
    */
   constructor(options?: EngineOptions)
   /** The did:key this engine signs attestations with (pass it to `verifyChain`). */
   get signerDid(): string
-  /**
-   * One page of the attestation records (every chain), oldest first: `filter` as for
-   * `attestations` (its `limit` ignored), at most `page.limit` (1–10,000, default 100) records
-   * from `page.cursor` (absent: the first page). Returns `{records, nextCursor}`; pass
-   * `nextCursor` back for the next page (`null` after the last).
-   */
-  attestationsPage(filter?: AttestationFilter | null, page?: { cursor?: string | null; limit?: number }): { records: AttestationRecord[]; nextCursor: string | null }
-  /**
-   * Verifies every chain of the store, each against its own signer, which must be one of
-   * `trustedSigners` (did:key): after restarts, each engine without a configured signing key
-   * wrote a chain with a new key. Returns `{records, chains: [{chain, signer, records,
-   * first_seq, last_seq}]}`; throws (`ATTESTATION_*`, `CHAIN_*`) on the first record that does
-   * not verify or a chain signed by an untrusted key.
-   */
-  verifyStore(trustedSigners: Array<string>): { records: number; chains: Array<{ chain: string; signer: string; records: number; first_seq: number; last_seq: number }> }
+  /** This engine's attestation chain id. */
+  get chainId(): string
   /**
    * Closes the engine's store now (SQLite connections and file handles) instead of when the
    * garbage collector frees the engine: every later call that touches the store throws
    * `STORE_UNAVAILABLE`. Closing twice is harmless.
    */
   close(): void
-  /** This engine's attestation chain id. */
-  get chainId(): string
   /**
-   * Decides a request, counts it if admitted, and signs the decision. Throws only for malformed
-   * arguments, oversized input, `IDEMPOTENCY_CONFLICT` and store failures: a bad passport, an
-   * unknown gate or a failed constraint is a `deny` decision that says why.
+   * Runs the core operation `op` (one of `operations()`) with `args` (an object with the
+   * operation's snake_case argument names) and returns its JSON result as the core shapes it
+   * (snake_case keys). Every typed method is this call with its arguments named; passgate.js
+   * gives each operation without one a camelCase method over it.
    */
-  enforce(request: EnforceRequest): Decision
+  call(op: string, args?: JsonObject | null): JsonValue
   /**
-   * The same evaluation against the same state as `enforce`, changing nothing: no counter, no
-   * attestation, no idempotency key. The decision has `dryRun: true`.
+   * `enforce` (passgate.js), returning the decision as JSON text: decides a request, counts
+   * it if admitted, and signs the decision. `payloadJson`, when given, is the payload as JSON
+   * text and replaces `request.payload` (parsed by the core's strict parser).
    */
-  dryRun(request: EnforceRequest): Decision
+  enforceText(request: EnforceRequest, payloadJson?: string | null): string
+  /** `dryRun` (passgate.js), returning the decision as JSON text (see `enforceText`). */
+  dryRunText(request: EnforceRequest, payloadJson?: string | null): string
   /**
-   * `enforce` on the libuv thread pool: the event loop is free while the store works. Every
-   * error rejects the promise (with `.code`).
+   * `enforceText` on the libuv thread pool: the event loop is free while the store works.
+   * Argument errors reject the promise; an exception thrown by a getter while the request is
+   * read is thrown (`enforceAsync` turns it into a rejection).
    */
-  enforceAsync(request: EnforceRequest): Promise<Decision>
-  /** `dryRun` on the libuv thread pool. */
-  dryRunAsync(request: EnforceRequest): Promise<Decision>
+  enforceTextAsync(request: EnforceRequest, payloadJson?: string | null): Promise<string>
+  /** `dryRunText` on the libuv thread pool. */
+  dryRunTextAsync(request: EnforceRequest, payloadJson?: string | null): Promise<string>
   /**
    * Verifies a passport (signature, times, issuer, delegation chain, revocation) and returns
    * its claims. Throws with the reason's code (`PASSPORT_EXPIRED`, `ISSUER_UNTRUSTED`, …).
@@ -423,7 +420,7 @@ export declare class Engine {
    * The counters matching `filter` (`{gate, agentId, constraint, scope, namespace}`), with
    * their current usage.
    */
-  cumulativeState(filter?: CounterFilter): CounterState[]
+  cumulativeState(filter?: CounterFilter | null): CounterState[]
   /**
    * One page of the counters matching `filter` (as for `cumulativeState`), in a stable
    * order: at most `page.limit` (1–10,000, default 100) counters from `page.cursor` (absent:
@@ -431,18 +428,33 @@ export declare class Engine {
    * page (`null` after the last; a page may be short and still have one). A cursor no page
    * returned throws `INVALID_ARGUMENT`.
    */
-  cumulativeStatePage(filter?: CounterFilter | null, page?: { cursor?: string | null; limit?: number }): { counters: CounterState[]; nextCursor: string | null }
+  cumulativeStatePage(filter?: CounterFilter | null, page?: { cursor?: string | null; limit?: number } | null): { counters: CounterState[]; nextCursor: string | null }
   /**
    * Deletes the counters matching `filter` (all of them without one), records that it did,
    * and returns how many were deleted.
    */
-  resetCumulativeState(filter?: CounterFilter): number
+  resetCumulativeState(filter?: CounterFilter | null): number
   /**
    * The attestation records in this engine's store (every chain), oldest first, filtered by
    * `{chain, gate, agentId, decision, evaluationId, kind, since, until, limit}` (times in epoch
    * milliseconds). Records are returned exactly as signed.
    */
-  attestations(filter?: AttestationFilter): AttestationRecord[]
+  attestations(filter?: AttestationFilter | null): AttestationRecord[]
+  /**
+   * One page of the attestation records (every chain), oldest first: `filter` as for
+   * `attestations`, at most `page.limit` (1–10,000, default 100) records from `page.cursor`
+   * (absent: the first page). Returns `{records, nextCursor}`; pass `nextCursor` back for
+   * the next page (`null` after the last).
+   */
+  attestationsPage(filter?: AttestationFilter | null, page?: { cursor?: string | null; limit?: number } | null): { records: AttestationRecord[]; nextCursor: string | null }
+  /**
+   * Verifies every chain of the store, each against its own signer, which must be one of
+   * `trustedSigners` (did:key): after restarts, each engine without a configured signing key
+   * wrote a chain with a new key. Returns `{records, chains: [{chain, signer, records,
+   * first_seq, last_seq}]}`; throws (`ATTESTATION_*`, `CHAIN_*`) on the first record that does
+   * not verify or a chain signed by an untrusted key.
+   */
+  verifyStore(trustedSigners: string[]): { records: number; chains: Array<{ chain: string; signer: string; records: number; first_seq: number; last_seq: number }> }
   /** Appends a host event (`kind`, any JSON `data`) to this engine's chain; returns the record. */
   recordAttestation(kind: string, data?: JsonValue): AttestationRecord
   /**
@@ -456,14 +468,14 @@ export declare class Engine {
    */
   listGates(): GateInfo[]
   /** One gate of the current policy; throws `GATE_UNKNOWN` if the policy does not define it. */
-  getGate(name: string): GateInfo
+  getGate(gate: string): GateInfo
   /**
    * Settles a hold: `actual` is a payload of the request's shape holding the real amounts
    * (`{amount: 42}`); without it the reserved amounts are kept.
    */
-  settle(holdId: string, actual?: JsonObject): JsonObject
+  settle(holdId: string, actual?: JsonObject): HoldResult
   /** Releases a hold: the counters give the reservation back. */
-  release(holdId: string): JsonObject
+  release(holdId: string): HoldResult
   /**
    * Expires at most `limit` holds past their TTL (all that are due without it), settling each
    * at its reserved amounts (only `concurrency` slots are freed); returns how many it expired.
@@ -471,7 +483,7 @@ export declare class Engine {
    * sweeper) when holds may go unsettled. A stored hold that cannot be read is skipped and never
    * stalls the sweep.
    */
-  expireHolds(limit?: number): number
+  expireHolds(limit?: number | null): number
   /**
    * Prunes at most `limit` attestation records due under the store's retention (all that are
    * due without it), each chain's behind a checkpoint this engine signs, exporting them first
@@ -479,32 +491,36 @@ export declare class Engine {
    * that can no longer matter. Returns how many records it pruned. SQLite and Redis stores are
    * pruned only by this call: call it from a timer (like `expireHolds`).
    */
-  prune(limit?: number): number
+  prune(limit?: number | null): number
   /**
    * Writes the store's attestation records to the file `path` as JSONL (one record per line
    * exactly as stored, each chain oldest first; `since`: epoch ms), with a chain's checkpoint
    * line before its first record when that record follows one, so the file verifies offline.
    * Returns the number of records written.
    */
-  exportAttestations(path: string, options?: { since?: number | null }): number
+  exportAttestations(path: string, options?: { since?: number | null } | null): number
   /**
    * Verifies an export file (from `exportAttestations` or a `retention_export` sink) followed
    * by what this store still holds: every record's hash and signature (signers among
    * `trustedSigners`), each chain continuous from seq 1 or a trusted checkpoint. Returns
    * `{records, duplicates, chains}`; throws (`ATTESTATION_*`, `CHAIN_*`) otherwise.
    */
-  verifyExport(path: string, trustedSigners: Array<string>): { records: number; duplicates: number; chains: Array<{ chain: string; signer: string; records: number; first_seq: number; last_seq: number }> }
+  verifyExport(path: string, trustedSigners: string[]): { records: number; duplicates: number; chains: Array<{ chain: string; signer: string; records: number; first_seq: number; last_seq: number }> }
   /**
    * Approves the escalated evaluation `evaluationId` as `approver`; returns the approval token
-   * the agent retries with (it admits exactly that request, once, before `ttl`).
+   * the agent retries with (it admits exactly that request, once, before `ttl`: seconds, or a
+   * duration such as `"15m"`).
    */
-  approve(evaluationId: string, approver: string, ttl?: string): string
+  approve(evaluationId: string, approver: string, ttl?: number | string | null): string
   /** Denies the escalated evaluation `evaluationId`, recording who and why. */
-  denyApproval(evaluationId: string, approver: string, reason: string): JsonObject
-  /** The gates `passport` may call under the current policy. */
-  allowedGates(passport: string | IssuedPassport): string[]
-  /** The log of anonymous (passport-less) decisions. */
-  anonymousLog(): AttestationRecord[]
+  denyApproval(evaluationId: string, approver: string, reason?: string | null): JsonObject
+  /**
+   * The gates `passport` may call under the current policy (without one: the gates open to
+   * anonymous callers).
+   */
+  allowedGates(passport?: string | IssuedPassport | null): string[]
+  /** The log of anonymous (passport-less) decisions, filtered as `attestations`. */
+  anonymousLog(filter?: AttestationFilter | null): AttestationRecord[]
 }
 
 /**
@@ -568,34 +584,24 @@ export declare class Issuer {
 }
 
 /**
- * The page of `attestationsPage`: `cursor` may be `null` (the `nextCursor` of the last page
- * passed straight back), like absent.
+ * Every code a decision's failed check carries besides the error codes (`PERMISSION_DENIED`,
+ * `APPROVAL_*`, …), from the core's `CheckCode`.
  */
-export interface AttestationPage {
-  cursor?: string | null
-  limit?: number
-}
+export declare function checkCodes(): CheckCode[]
 
 /** Every built-in constraint type with the JSON Schema of its parameters. */
 export declare function constraintTypes(): ConstraintTypeInfo[]
 
-/**
- * The page of `cumulativeStatePage`: `cursor` may be `null` (the `nextCursor` of the last
- * page passed straight back), like absent.
- */
-export interface CounterPage {
-  cursor?: string | null
-  limit?: number
-}
-
 /** Every error code passgate throws with (`err.code`). */
 export declare function errorCodes(): ErrorCode[]
 
-/** The options of `exportAttestations`. */
-export interface ExportOptions {
-  /** Only records at or after this time (epoch ms). */
-  since?: number
-}
+/**
+ * Each error code's family: the name of the error class passgate.js gives it (`PolicyError`,
+ * `PassportError`, `InputError`, `IdempotencyConflictError`, `StoreError`,
+ * `AttestationError`), or `null` for the base class `PassgateError` (`INTERNAL`). From the
+ * core's `Family`: the one source of both bindings' classes.
+ */
+export declare function errorFamilies(): Record<ErrorCode, ErrorClassName | null>
 
 /** Who calls [`mcp_handle`]: the role and what the host's transport established for it. */
 export interface McpCaller {
@@ -628,6 +634,12 @@ export declare function mcpHandleAsync(engine: Engine, message: string, issuer?:
  * `'operator'`: every tool): `[{name, title, description, inputSchema, annotations, outputSchema?}]`.
  */
 export declare function mcpTools(role?: 'agent' | 'operator'): McpTool[]
+
+/**
+ * Every operation of the core's one JSON entry point (`engine.call(op, args)`), by its
+ * snake_case name. passgate.js gives each a camelCase method on `Engine`.
+ */
+export declare function operations(): Array<string>
 
 /** The built-in templates: name, description, parameters and constraints. */
 export declare function templates(): TemplateInfo[]

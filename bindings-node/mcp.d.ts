@@ -1,6 +1,7 @@
 // passgate/mcp: passgate for MCP servers. Plain JS, no dependency on any MCP SDK: it returns plain
 // MCP result objects, which the official SDK (`@modelcontextprotocol/sdk`) sends as they are.
-import type { Check, Engine, ErrorCode, Issuer, JsonObject, JsonValue, McpTool, Payload, Verdict } from './index'
+import type { Check, Engine, Issuer, JsonObject, JsonValue, McpTool, Payload, Verdict } from './index'
+import type { ErrorCode } from './errors'
 
 export type { McpTool } from './index'
 

@@ -100,7 +100,6 @@ for (const [name, fn] of Object.entries(more)) console.log(`${name.padEnd(44)} $
   const token = issuer.issuePassport({ agentId: 'agent-1', permissions: ['payments:transfer'] }).token
   const req = { gate: 'payments.transfer', passport: token, payload }
   const back = {
-    'decision: napi-built object': () => native.benchDryRunObject(engine, req),
     'decision: JSON text + JSON.parse': () => JSON.parse(native.benchDryRunText(engine, req)),
     'decision: JSON text only': () => native.benchDryRunText(engine, req),
   }

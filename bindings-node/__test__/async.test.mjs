@@ -64,10 +64,10 @@ test('async errors reject with .code, argument errors included', async () => {
   await rejectsCode(engine.enforceAsync({ gate: 'pay', payload: { n: NaN } }), 'PAYLOAD_INVALID')
   await rejectsCode(engine.dryRunAsync({ gate: 'pay', nope: 1 }), 'INVALID_ARGUMENT')
   await rejectsCode(engine.dryRunAsync(), 'INVALID_ARGUMENT')
-  // A throwing getter's own exception is thrown as it is.
+  // A throwing getter's own exception rejects the promise as it is (never a synchronous throw).
   const boom = new Error('boom')
   const payload = Object.defineProperty({}, 'x', { enumerable: true, get() { throw boom } })
-  assert.throws(() => engine.enforceAsync({ gate: 'pay', payload }), (e) => e === boom)
+  await assert.rejects(engine.enforceAsync({ gate: 'pay', payload }), (e) => e === boom)
   await engine.enforceAsync({ gate: 'pay', passport, payload: { amount: 1 }, idempotencyKey: 'k' })
   const e = await rejectsCode(engine.enforceAsync({ gate: 'pay', passport, payload: { amount: 2 }, idempotencyKey: 'k' }), 'IDEMPOTENCY_CONFLICT')
   assert.ok(e instanceof Error)

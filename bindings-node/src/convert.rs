@@ -355,8 +355,78 @@ fn failure(f: Failure, kind: Kind, what: &str) -> Error {
     error::core(match kind {
         Kind::Payload => passgate::Error::payload(path, msg),
         Kind::Policy => passgate::Error::policy(path, msg),
-        Kind::Argument => passgate::Error::InvalidArgument(format!("{what} at {path}: {msg}")),
+        // The argument's own name is the first segment: `/trace/a` for `trace.a`.
+        Kind::Argument => {
+            let at = if path == "/" {
+                format!("/{}", escape(what))
+            } else {
+                format!("/{}{path}", escape(what))
+            };
+            passgate::Error::argument(at, format!("{what}: {msg}"))
+        }
     })
+}
+
+/// A JS string as Rust, refusing a lone UTF-16 surrogate (`INVALID_ARGUMENT` at `/name`): napi
+/// would replace it with U+FFFD, so `'order-\ud800'` and `'order-\udfff'` would be one key.
+/// Anything but a string is refused too.
+pub fn js_string(v: Unknown<'_>, name: &str) -> Result<String> {
+    if v.get_type().napi()? != ValueType::String {
+        return Err(error::argument(
+            format!("/{}", escape(name)),
+            format!("{name} must be a string"),
+        ));
+    }
+    let s = String::from_unknown(v).napi()?;
+    if s.contains('\u{FFFD}') {
+        let units = napi::bindgen_prelude::Utf16String::from_unknown(v).napi()?;
+        if String::from_utf16(&units).is_err() {
+            return Err(error::argument(
+                format!("/{}", escape(name)),
+                format!("{name}: a string with a lone UTF-16 surrogate has no UTF-8 form"),
+            ));
+        }
+    }
+    Ok(s)
+}
+
+/// `camelCase` → `snake_case` (an option name to the core's argument name). A name holding `_`
+/// is refused: it is a snake_case name given where JavaScript takes camelCase (`agent_id` for
+/// `agentId`), which would otherwise pass for the right one.
+pub fn snake(k: &str, what: &str) -> Result<String> {
+    if k.contains('_') {
+        return Err(error::argument(
+            format!("/{}", escape(k)),
+            format!(
+                "{what}: unknown option {k:?} (did you mean {:?}?)",
+                camel(k)
+            ),
+        ));
+    }
+    let mut out = String::with_capacity(k.len() + 4);
+    for c in k.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// JSON with every object key camelCased, at every depth (counters: `window.size_ms` →
+/// `window.sizeMs`). Only for results that hold no signed records.
+pub fn camel_deep(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, x)| (camel(&k).into_owned(), camel_deep(x)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(camel_deep).collect()),
+        other => other,
+    }
 }
 
 /// Converts JSON to a JS value.
@@ -483,5 +553,11 @@ mod tests {
         assert_eq!(camel("evaluation_id"), "evaluationId");
         assert_eq!(camel("dry_run"), "dryRun");
         assert_eq!(camel("gate"), "gate");
+        assert_eq!(
+            snake("evaluationId", "t").ok().as_deref(),
+            Some("evaluation_id")
+        );
+        assert_eq!(snake("gate", "t").ok().as_deref(), Some("gate"));
+        assert!(snake("agent_id", "t").is_err());
     }
 }

@@ -14,7 +14,7 @@ mod issuer;
 mod mcp;
 mod options;
 
-use napi::bindgen_prelude::{Env, FromNapiValue, JsValue, Object, Unknown};
+use napi::bindgen_prelude::{Env, FromNapiValue, JsObjectValue, JsValue, Object, Unknown};
 use napi_derive::napi;
 
 pub use engine::Engine;
@@ -31,7 +31,8 @@ use error::{invalid, CoreResult, NapiResult, Result};
     ts_args_type = "record: AttestationRecord, did: string",
     ts_return_type = "true"
 )]
-pub fn verify_attestation(record: Unknown<'_>, did: String) -> Result<bool> {
+pub fn verify_attestation(record: Unknown<'_>, did: Unknown<'_>) -> Result<bool> {
+    let did = convert::js_string(did, "did")?;
     let record = convert::to_json(record, Kind::Argument, "record")?;
     passgate::verify_attestation(&record, &did).js()?;
     Ok(true)
@@ -46,7 +47,12 @@ pub fn verify_attestation(record: Unknown<'_>, did: String) -> Result<bool> {
     ts_args_type = "records: AttestationRecord[], did: string, head?: ChainHead",
     ts_return_type = "true"
 )]
-pub fn verify_chain(records: Unknown<'_>, did: String, head: Option<Unknown<'_>>) -> Result<bool> {
+pub fn verify_chain(
+    records: Unknown<'_>,
+    did: Unknown<'_>,
+    head: Option<Unknown<'_>>,
+) -> Result<bool> {
+    let did = convert::js_string(did, "did")?;
     let obj = Object::from_unknown(records)
         .map_err(|_| invalid("verifyChain: records must be an array"))?;
     if !obj.is_array().napi()? {
@@ -82,6 +88,37 @@ pub fn templates(env: &Env) -> Result<Unknown<'_>> {
 #[napi(ts_return_type = "ErrorCode[]")]
 pub fn error_codes() -> Vec<&'static str> {
     passgate::Error::CODES.to_vec()
+}
+
+/// Each error code's family: the name of the error class passgate.js gives it (`PolicyError`,
+/// `PassportError`, `InputError`, `IdempotencyConflictError`, `StoreError`,
+/// `AttestationError`), or `null` for the base class `PassgateError` (`INTERNAL`). From the
+/// core's `Family`: the one source of both bindings' classes.
+#[napi(ts_return_type = "Record<ErrorCode, ErrorClassName | null>")]
+pub fn error_families(env: &Env) -> Result<Object<'_>> {
+    let mut o = Object::new(env).napi()?;
+    for code in passgate::Error::CODES {
+        o.set_named_property(code, passgate::Family::of(code).class_name())
+            .napi()?;
+    }
+    Ok(o)
+}
+
+/// Every code a decision's failed check carries besides the error codes (`PERMISSION_DENIED`,
+/// `APPROVAL_*`, …), from the core's `CheckCode`.
+#[napi(ts_return_type = "CheckCode[]")]
+pub fn check_codes() -> Vec<&'static str> {
+    passgate::CheckCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect()
+}
+
+/// Every operation of the core's one JSON entry point (`engine.call(op, args)`), by its
+/// snake_case name. passgate.js gives each a camelCase method on `Engine`.
+#[napi]
+pub fn operations() -> Vec<&'static str> {
+    passgate::seam::OPERATIONS.to_vec()
 }
 
 /// Benchmark hooks: the two ways a payload can cross into Rust, measured alone.
@@ -120,19 +157,6 @@ pub mod bench {
         let req = passgate::seam::request(&v).js()?;
         let d = engine.inner.dry_run(&req).js()?;
         serde_json::to_string(&d).map_err(|e| crate::error::invalid(e.to_string()))
-    }
-
-    /// One core dry run of `request`, returned as an object built property by property.
-    #[napi]
-    pub fn bench_dry_run_object<'e>(
-        env: &'e napi::bindgen_prelude::Env,
-        engine: &crate::Engine,
-        request: Unknown<'_>,
-    ) -> Result<napi::bindgen_prelude::Object<'e>> {
-        let v = convert::to_json(request, Kind::Argument, "request")?;
-        let req = passgate::seam::request(&v).js()?;
-        let d = engine.inner.dry_run(&req).js()?;
-        crate::decision::to_js(env, &d)
     }
 
     /// Parses `JSON.stringify` output with plain `serde_json` (it cannot hold duplicate keys) and

@@ -70,12 +70,13 @@ fn caller(c: Option<McpCaller>) -> Result<passgate::mcp::Caller> {
     ts_args_type = "engine: Engine, message: string, issuer?: Issuer | string | null, caller?: McpCaller | null"
 )]
 pub fn mcp_handle(
+    env: &Env,
     engine: Unknown<'_>,
     message: Unknown<'_>,
     issuer: Option<Unknown<'_>>,
     caller_: Option<McpCaller>,
 ) -> Result<Option<String>> {
-    let (engine, message, issuer) = read(engine, message, issuer, "mcpHandle")?;
+    let (engine, message, issuer) = read(env, engine, message, issuer, "mcpHandle")?;
     let caller = caller(caller_)?;
     Ok(passgate::mcp::handle(
         &engine,
@@ -91,12 +92,13 @@ pub fn mcp_handle(
     ts_return_type = "Promise<string | null>"
 )]
 pub fn mcp_handle_async(
+    env: &Env,
     engine: Unknown<'_>,
     message: Unknown<'_>,
     issuer: Option<Unknown<'_>>,
     caller_: Option<McpCaller>,
 ) -> Result<AsyncTask<Handle>> {
-    let (engine, message, issuer) = read(engine, message, issuer, "mcpHandleAsync")?;
+    let (engine, message, issuer) = read(env, engine, message, issuer, "mcpHandleAsync")?;
     let caller = caller(caller_)?;
     Ok(AsyncTask::new(Handle {
         engine,
@@ -109,19 +111,21 @@ pub fn mcp_handle_async(
 type Args = (Arc<passgate::Engine>, String, Option<passgate::Issuer>);
 
 fn read(
+    env: &Env,
     engine: Unknown<'_>,
     message: Unknown<'_>,
     issuer: Option<Unknown<'_>>,
     what: &str,
 ) -> Result<Args> {
     let engine = ClassInstance::<Engine>::from_unknown(engine)
-        .map_err(|_| invalid(format!("{what}: engine must be an Engine")))?
-        .inner
-        .clone();
+        .map_err(|_| invalid(format!("{what}: engine must be an Engine")))?;
     if message.get_type().napi()? != ValueType::String {
         return Err(invalid(format!("{what}: message must be a JSON string")));
     }
-    let message = String::from_unknown(message).napi()?;
+    let message = crate::convert::js_string(message, "message")?;
+    // The engine's host clock, if any, is read once per call like every engine method's.
+    engine.tick(env)?;
+    let engine = engine.inner.clone();
     let issuer = match issuer {
         None => None,
         Some(i) => match i.get_type().napi()? {

@@ -55,10 +55,13 @@ impl<'e> Options<'e> {
             }
             let name = String::from_unknown(key).napi()?;
             if !allowed.contains(&name.as_str()) {
-                return Err(invalid(format!(
-                    "{what}: unknown option {name:?} (expected one of: {})",
-                    allowed.join(", ")
-                )));
+                return Err(crate::error::argument(
+                    format!("/{name}"),
+                    format!(
+                        "{what}: unknown option {name:?} (expected one of: {})",
+                        allowed.join(", ")
+                    ),
+                ));
             }
             let value: Unknown<'e> = obj.get_property_unchecked(key).napi()?;
             if matches!(
@@ -81,13 +84,19 @@ impl<'e> Options<'e> {
     }
 
     fn wrong(&self, name: &str, what: &str) -> crate::error::Error {
-        invalid(format!("{}: {name} must be {what}", self.what))
+        crate::error::argument(
+            format!("/{name}"),
+            format!("{}: {name} must be {what}", self.what),
+        )
     }
 
     /// A string option.
     pub fn str(&self, name: &str) -> Result<Option<String>> {
         self.get(name)
-            .map(|v| string(v, || self.wrong(name, "a string")))
+            .map(|v| match v.get_type().napi()? {
+                ValueType::String => convert::js_string(v, name),
+                _ => Err(self.wrong(name, "a string")),
+            })
             .transpose()
     }
 
@@ -116,7 +125,13 @@ impl<'e> Options<'e> {
     /// An array-of-strings option.
     pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>> {
         self.get(name)
-            .map(|v| strings(v).ok_or_else(|| self.wrong(name, "an array of strings")))
+            .map(|v| {
+                strings(v)
+                    .ok_or_else(|| self.wrong(name, "an array of strings"))?
+                    .into_iter()
+                    .map(|s| convert::js_string(s, name))
+                    .collect()
+            })
             .transpose()
     }
 
@@ -137,13 +152,6 @@ impl<'e> Options<'e> {
     }
 }
 
-fn string(v: Unknown<'_>, wrong: impl FnOnce() -> crate::error::Error) -> Result<String> {
-    match v.get_type().napi()? {
-        ValueType::String => String::from_unknown(v).napi(),
-        _ => Err(wrong()),
-    }
-}
-
 /// A JS number that is an exact integer.
 pub fn integer(v: Unknown<'_>) -> Option<i64> {
     if v.get_type().ok()? != ValueType::Number {
@@ -154,7 +162,7 @@ pub fn integer(v: Unknown<'_>) -> Option<i64> {
     (x.fract() == 0.0 && x.abs() <= SAFE).then_some(x as i64)
 }
 
-fn strings(v: Unknown<'_>) -> Option<Vec<String>> {
+fn strings(v: Unknown<'_>) -> Option<Vec<Unknown<'_>>> {
     let obj = Object::from_unknown(v).ok()?;
     if !obj.is_array().ok()? {
         return None;
@@ -166,7 +174,7 @@ fn strings(v: Unknown<'_>) -> Option<Vec<String>> {
         if item.get_type().ok()? != ValueType::String {
             return None;
         }
-        out.push(String::from_unknown(item).ok()?);
+        out.push(item);
     }
     Some(out)
 }
@@ -174,7 +182,7 @@ fn strings(v: Unknown<'_>) -> Option<Vec<String>> {
 /// A passport token from a string or an `IssuedPassport`.
 pub fn token(v: Unknown<'_>) -> Option<String> {
     match v.get_type().ok()? {
-        ValueType::String => String::from_unknown(v).ok(),
+        ValueType::String => convert::js_string(v, "passport").ok(),
         ValueType::Object => ClassInstance::<IssuedPassport>::from_unknown(v)
             .ok()
             .map(|p| p.inner.token.clone()),

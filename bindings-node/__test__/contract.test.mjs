@@ -1,0 +1,232 @@
+// The operation contract (issue 15): every core operation in `operations()` is reachable from
+// Node under its camelCase name, declared in the .d.ts with the operation's argument names
+// (modulo case), and answers with the core's result keys (camelCased). An operation missing from
+// the table below fails: wiring a new one means adding its sample call here.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import ts from 'typescript'
+
+import { passgate, Engine, Issuer } from './helpers.mjs'
+
+const camel = (k) => k.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase())
+
+/**
+ * Each operation's argument names: from the core's description (`describeOperations()`, its
+ * `input_schema`), or, until the core describes its operations, from the seam's argument lists.
+ */
+const FALLBACK_ARGS = {
+  enforce: ['gate', 'passport', 'payload', 'idempotency_key', 'trace', 'client', 'hold', 'approval'],
+  dry_run: ['gate', 'passport', 'payload', 'idempotency_key', 'trace', 'client', 'hold', 'approval'],
+  verify_passport: ['passport'],
+  revoke_passport: ['passport_id'],
+  reissue: ['passport', 'issuer_secret', 'expires_in_days'],
+  issue_passport: ['issuer_secret', 'agent_id', 'agent_name', 'permissions', 'expires_in_days', 'caveats', 'passport'],
+  cumulative_state: ['namespace', 'constraint', 'scope', 'gate', 'agent_id'],
+  cumulative_state_page: ['namespace', 'constraint', 'scope', 'gate', 'agent_id', 'cursor', 'limit'],
+  reset_cumulative_state: ['namespace', 'constraint', 'scope', 'gate', 'agent_id'],
+  attestations: ['chain', 'gate', 'agent_id', 'decision', 'evaluation_id', 'kind', 'since', 'until', 'limit'],
+  anonymous_log: ['chain', 'gate', 'agent_id', 'decision', 'evaluation_id', 'kind', 'since', 'until', 'limit'],
+  record_attestation: ['kind', 'data'],
+  set_policy: ['policy'],
+  list_gates: [],
+  get_gate: ['gate'],
+  constraint_types: [],
+  templates: [],
+  verify_attestation: ['record', 'did'],
+  verify_chain: ['records', 'did'],
+  settle: ['hold_id', 'actual'],
+  release: ['hold_id'],
+  expire_holds: ['limit'],
+  prune: ['limit'],
+  export_attestations: ['path', 'since'],
+  verify_export: ['path', 'trusted_signers'],
+  approve: ['evaluation_id', 'approver', 'ttl'],
+  deny_approval: ['evaluation_id', 'approver', 'reason'],
+  allowed_gates: ['passport'],
+}
+
+function argNames(op) {
+  if (typeof passgate.describeOperations === 'function') {
+    const d = passgate.describeOperations().find((x) => x.name === op)
+    assert.ok(d, `${op}: not described`)
+    return Object.keys(d.input_schema?.properties ?? {})
+  }
+  assert.ok(op in FALLBACK_ARGS, `${op}: no argument list`)
+  return FALLBACK_ARGS[op]
+}
+
+/** Parameters whose properties are the operation's arguments (an options object). */
+const OPTION_PARAMS = new Set(['request', 'filter', 'page', 'options'])
+
+/** `Engine`'s methods as the .d.ts declare them: name -> the argument names they take. */
+function declaredMethods() {
+  const file = fileURLToPath(new URL('../passgate.d.ts', import.meta.url))
+  const program = ts.createProgram([file], { strict: true, noEmit: true, types: [] })
+  const checker = program.getTypeChecker()
+  const out = new Map()
+  const visit = (node) => {
+    const inEngine = (ts.isClassDeclaration(node) || ts.isInterfaceDeclaration(node)) && node.name?.text === 'Engine'
+    if (inEngine) {
+      for (const m of node.members) {
+        if (!ts.isMethodDeclaration(m) && !ts.isMethodSignature(m)) continue
+        const names = []
+        for (const p of m.parameters) {
+          const name = p.name.getText()
+          if (!OPTION_PARAMS.has(name)) {
+            names.push(name)
+            continue
+          }
+          const type = checker.getNonNullableType(checker.getTypeAtLocation(p))
+          for (const prop of checker.getPropertiesOfType(type)) names.push(prop.name)
+        }
+        out.set(m.name.getText(), names)
+      }
+    }
+    ts.forEachChild(node, visit)
+  }
+  for (const sf of program.getSourceFiles()) {
+    if (sf.fileName.includes('node_modules')) continue
+    visit(sf)
+  }
+  return out
+}
+
+const POLICY = {
+  version: 1,
+  gates: {
+    llm: { require: ['llm'], constraints: [{ id: 'budget', type: 'spend_limit', field: '/cost', max: 100, window: '1d' }] },
+    wire: { require: ['wire'], constraints: [{ id: 'big', type: 'approval', when: { field: '/amount', op: 'gt', value: 1000 } }] },
+  },
+  anonymous: { gates: ['llm'] },
+}
+
+function world() {
+  const issuer = Issuer.generate()
+  const engine = new Engine({ policy: POLICY, trustedIssuers: [issuer.did] })
+  const passport = issuer.issuePassport({ agentId: 'a', permissions: ['llm', 'wire'] })
+  const hold = () => engine.enforce({ gate: 'llm', passport, payload: { cost: 1 }, hold: true }).holdId
+  const escalation = () => engine.enforce({ gate: 'wire', passport, payload: { amount: 5000 } }).evaluationId
+  engine.enforce({ gate: 'llm', passport, payload: { cost: 2 } })
+  engine.enforce({ gate: 'llm', payload: { cost: 1 } })
+  return { issuer, engine, passport, hold, escalation }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'passgate-contract-'))
+let exports = 0
+
+/**
+ * A sample call per operation: `typed(w)` through the typed method, `args(w)` the same call's
+ * arguments for the generic entry point, and how the typed method shapes the core's result:
+ * `camel` (top-level keys camelCased), `field:<key>` (the value under the key), `count:<key>`,
+ * `string:<key>`, `void`, `passport` (an `IssuedPassport`), `as-is`.
+ */
+const CALLS = {
+  enforce: { typed: (w) => w.engine.enforce({ gate: 'llm', passport: w.passport, payload: { cost: 1 } }), args: (w) => ({ gate: 'llm', passport: w.passport.token, payload: { cost: 1 } }), shape: 'camel' },
+  dry_run: { typed: (w) => w.engine.dryRun({ gate: 'llm', payload: {} }), args: () => ({ gate: 'llm', payload: {} }), shape: 'camel' },
+  verify_passport: { typed: (w) => w.engine.verifyPassport(w.passport), args: (w) => ({ passport: w.passport.token }), shape: 'as-is' },
+  revoke_passport: { typed: (w) => w.engine.revokePassport('psp_' + 'x'.repeat(26)), args: () => ({ passport_id: 'psp_' + 'y'.repeat(26) }), shape: 'void' },
+  reissue: { typed: (w) => w.engine.reissue(w.passport, w.issuer, 2), args: (w) => ({ passport: w.issuer.issuePassport({ agentId: 'b' }).token, issuer_secret: w.issuer.secret, expires_in_days: 2 }), shape: 'passport' },
+  issue_passport: { typed: (w) => w.engine.issuePassport({ issuerSecret: w.issuer.secret, agentId: 'c', permissions: ['llm'] }), args: (w) => ({ issuer_secret: w.issuer.secret, agent_id: 'c', permissions: ['llm'] }), shape: 'camel' },
+  cumulative_state: { typed: (w) => w.engine.cumulativeState({ gate: 'llm', agentId: 'a' }), args: () => ({ gate: 'llm', agent_id: 'a' }), shape: 'field:counters' },
+  cumulative_state_page: { typed: (w) => w.engine.cumulativeStatePage({ gate: 'llm' }, { limit: 5 }), args: () => ({ gate: 'llm', limit: 5 }), shape: 'camel' },
+  reset_cumulative_state: { typed: (w) => w.engine.resetCumulativeState({ gate: 'nope' }), args: () => ({ gate: 'nope' }), shape: 'count:reset' },
+  attestations: { typed: (w) => w.engine.attestations({ gate: 'llm', limit: 5 }), args: () => ({ gate: 'llm', limit: 5 }), shape: 'field:attestations' },
+  anonymous_log: { typed: (w) => w.engine.anonymousLog(), args: () => ({}), shape: 'field:attestations' },
+  record_attestation: { typed: (w) => w.engine.recordAttestation('host.note', { n: 1 }), args: () => ({ kind: 'host.note', data: { n: 2 } }), shape: 'as-is' },
+  set_policy: { typed: (w) => w.engine.setPolicy(POLICY), args: () => ({ policy: POLICY }), shape: 'string:policy_hash' },
+  list_gates: { typed: (w) => w.engine.listGates(), args: () => ({}), shape: 'field:gates' },
+  get_gate: { typed: (w) => w.engine.getGate('llm'), args: () => ({ gate: 'llm' }), shape: 'as-is' },
+  constraint_types: { typed: (w) => w.engine.constraintTypes(), args: () => ({}), shape: 'as-is' },
+  templates: { typed: (w) => w.engine.templates(), args: () => ({}), shape: 'as-is' },
+  verify_attestation: { typed: (w) => w.engine.verifyAttestation({ record: w.engine.attestations({ limit: 1 })[0] }), args: (w) => ({ record: w.engine.attestations({ limit: 1 })[0] }), shape: 'camel' },
+  verify_chain: { typed: (w) => w.engine.verifyChain({ records: w.engine.attestations({ chain: w.engine.chainId }) }), args: (w) => ({ records: w.engine.attestations({ chain: w.engine.chainId }) }), shape: 'camel' },
+  settle: { typed: (w) => w.engine.settle(w.hold(), { cost: 1 }), args: (w) => ({ hold_id: w.hold(), actual: { cost: 1 } }), shape: 'camel' },
+  release: { typed: (w) => w.engine.release(w.hold()), args: (w) => ({ hold_id: w.hold() }), shape: 'camel' },
+  expire_holds: { typed: (w) => w.engine.expireHolds(10), args: () => ({ limit: 10 }), shape: 'count:expired' },
+  prune: { typed: (w) => w.engine.prune(10), args: () => ({ limit: 10 }), shape: 'count:pruned' },
+  export_attestations: { typed: (w) => w.engine.exportAttestations(join(dir, `e${exports++}.jsonl`), { since: 0 }), args: () => ({ path: join(dir, `e${exports++}.jsonl`), since: 0 }), shape: 'count:exported' },
+  verify_export: {
+    typed: (w) => { const p = join(dir, `v${exports++}.jsonl`); w.engine.exportAttestations(p); return w.engine.verifyExport(p, [w.engine.signerDid]) },
+    args: (w) => { const p = join(dir, `v${exports++}.jsonl`); w.engine.exportAttestations(p); return { path: p, trusted_signers: [w.engine.signerDid] } },
+    shape: 'as-is',
+  },
+  approve: { typed: (w) => w.engine.approve(w.escalation(), 'cfo', 600), args: (w) => ({ evaluation_id: w.escalation(), approver: 'cfo', ttl: '10m' }), shape: 'string:approval' },
+  deny_approval: { typed: (w) => w.engine.denyApproval(w.escalation(), 'cfo', 'no'), args: (w) => ({ evaluation_id: w.escalation(), approver: 'cfo', reason: 'no' }), shape: 'camel' },
+  allowed_gates: { typed: (w) => w.engine.allowedGates(w.passport), args: (w) => ({ passport: w.passport.token }), shape: 'field:gates' },
+}
+
+const keys = (v) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.keys(v) : null)
+
+test('every operation is a camelCase method of Engine', () => {
+  for (const op of passgate.operations()) {
+    assert.equal(typeof Engine.prototype[camel(op)], 'function', `Engine.prototype.${camel(op)} (${op})`)
+  }
+})
+
+test('the .d.ts declares every operation with its argument names (modulo case)', () => {
+  const declared = declaredMethods()
+  for (const op of passgate.operations()) {
+    const names = declared.get(camel(op))
+    assert.ok(names, `${camel(op)} is not declared on Engine`)
+    assert.deepEqual([...names].sort(), argNames(op).map(camel).sort(), `${camel(op)} (${op})`)
+  }
+})
+
+test('every operation answers with the core result keys, camelCased', () => {
+  for (const op of passgate.operations()) {
+    const call = CALLS[op]
+    assert.ok(call, `${op}: no sample call in the contract table`)
+    const w = world()
+    const typed = call.typed(w)
+    const generic = w.engine.call(op, call.args(w))
+    const [kind, key] = call.shape.split(':')
+    switch (kind) {
+      case 'camel':
+        assert.deepEqual(keys(typed), keys(generic).map(camel), op)
+        break
+      case 'as-is':
+        if (Array.isArray(generic)) assert.ok(Array.isArray(typed), op)
+        else assert.deepEqual(keys(typed), keys(generic), op)
+        break
+      case 'field':
+        assert.deepEqual(keys(generic), [key], op)
+        assert.ok(Array.isArray(typed) && Array.isArray(generic[key]), op)
+        if (keys(typed[0]) && op === 'cumulative_state') assert.deepEqual(keys(typed[0]), keys(generic[key][0]).map(camel), op)
+        else if (keys(typed[0])) assert.deepEqual(keys(typed[0]), keys(generic[key][0]), op)
+        break
+      case 'count':
+        assert.equal(typeof typed, 'number', op)
+        assert.equal(typeof generic[key], 'number', op)
+        break
+      case 'string':
+        assert.equal(typeof typed, 'string', op)
+        assert.equal(typeof generic[key], 'string', op)
+        break
+      case 'void':
+        assert.equal(typed, undefined, op)
+        assert.ok(keys(generic), op)
+        break
+      case 'passport':
+        assert.ok(typed instanceof passgate.IssuedPassport, op)
+        for (const k of keys(generic)) assert.ok(camel(k) in typed, `${op}: ${camel(k)}`)
+        break
+      default:
+        assert.fail(`${op}: unknown shape ${call.shape}`)
+    }
+  }
+  assert.deepEqual(Object.keys(CALLS).filter((op) => !passgate.operations().includes(op)), [], 'table entries for operations that do not exist')
+})
+
+test('the generic methods take camelCase options and refuse snake_case ones', () => {
+  const w = world()
+  const issued = w.engine.issuePassport({ issuerSecret: w.issuer.secret, agentId: 'z', permissions: ['llm'] })
+  assert.equal(typeof issued.passportId, 'string')
+  assert.throws(() => w.engine.issuePassport({ issuer_secret: w.issuer.secret, agentId: 'z' }), (e) => e instanceof passgate.InputError && e.path === '/issuer_secret')
+  assert.throws(() => w.engine.issuePassport('nope'), passgate.InputError)
+  assert.ok(readFileSync(fileURLToPath(new URL('../passgate.d.ts', import.meta.url)), 'utf8').includes('issuePassport'))
+})
