@@ -413,9 +413,9 @@ export declare class Engine {
   revokePassport(passportId: string): void
   /**
    * Issues a new passport for the agent of `passport` (same permissions, name, caveats; a fresh
-   * agent key), signed by `issuer` (an `Issuer` or its secret), and revokes the old one.
+   * agent key), signed by `issuerSecret` (an `Issuer` or its secret), and revokes the old one.
    */
-  reissue(passport: string | IssuedPassport, issuer: Issuer | string, expiresInDays?: number): IssuedPassport
+  reissue(passport: string | IssuedPassport, issuerSecret: Issuer | string, expiresInDays?: number | null): IssuedPassport
   /**
    * The counters matching `filter` (`{gate, agentId, constraint, scope, namespace}`), with
    * their current usage.

@@ -79,6 +79,7 @@ test('argument errors are InputErrors, never napi wording', () => {
     })
   }
   assert.throws(() => engine.revokePassport(), (e) => /passport_id/.test(e.message))
+  assert.throws(() => engine.settle(123), (e) => e.path === '/holdId' || e.path === null)
   assert.throws(() => engine.cumulativeState({ agent_id: 'a' }), (e) => /agentId/.test(e.message) && e.path === '/agent_id')
 })
 
@@ -109,7 +110,7 @@ test('lone surrogates are refused in every string argument, never replaced', () 
   assert.throws(() => engine.enforce({ gate: 'pay\ud800', passport, payload: {} }), InputError)
   assert.throws(() => engine.dryRun({ gate: 'x', client: '\udc00' }), InputError)
   assert.throws(() => engine.enforce({ ...base, approval: 'a\ud800' }), InputError)
-  assert.throws(() => engine.settle('hld_\ud800'), (e) => e instanceof InputError && e.path === '/hold_id')
+  assert.throws(() => engine.settle('hld_\ud800'), (e) => e instanceof InputError && e.path === '/holdId')
   assert.throws(() => engine.approve('evl_\ud800', 'cfo'), InputError)
   assert.throws(() => engine.revokePassport('psp_\udfff'), InputError)
   assert.throws(() => engine.getGate('\ud800'), InputError)

@@ -246,7 +246,7 @@ fn args(op: &str, list: Vec<(&str, Arg<'_>)>) -> Result<Value> {
 
 /// The own enumerable entries of an options object (`undefined` / `null`: none), keys
 /// snake_cased, values as JSON.
-fn options_object(op: &str, v: Option<Unknown<'_>>) -> Result<Vec<(String, Value)>> {
+pub(crate) fn options_object(op: &str, v: Option<Unknown<'_>>) -> Result<Vec<(String, Value)>> {
     let Some(v) = present(v)? else {
         return Ok(Vec::new());
     };
@@ -322,6 +322,21 @@ fn shape(v: Value, s: Shape) -> Value {
     }
 }
 
+/// An argument error's path with its first segment (the argument's name) camelCased: `/hold_id`
+/// → `/holdId`. Payload and policy paths are paths into data, and stay as they are.
+fn camel_path(mut e: error::Error) -> error::Error {
+    if e.status.code == "INVALID_ARGUMENT" {
+        if let Some(p) = e.status.path.take() {
+            let (first, rest) = match p.get(1..).and_then(|r| r.find('/')) {
+                Some(i) => p.split_at(i + 1),
+                None => (p.as_str(), ""),
+            };
+            e.status.path = Some(format!("{}{rest}", convert::camel(first)));
+        }
+    }
+    e
+}
+
 /// A count in a result (`{expired: 3}`), as a JS number.
 fn count(v: &Value, key: &str) -> f64 {
     v.get(key).and_then(Value::as_f64).unwrap_or(0.0)
@@ -337,14 +352,14 @@ impl Engine {
     }
 
     /// Runs operation `op` with `args` through the core's one entry point; errors are thrown
-    /// with `.code` and `.path`.
+    /// with `.code` and `.path` (an argument's path names it as JavaScript does: `/holdId`).
     fn run(&self, env: &Env, op: &str, list: Vec<(&str, Arg<'_>)>) -> Result<Value> {
         let go = || {
             let a = args(op, list)?;
             self.tick(env)?;
             passgate::seam::call(&self.inner, op, &a).js()
         };
-        go().map_err(|e| raise(env, e))
+        go().map_err(|e| raise(env, camel_path(e)))
     }
 
     /// [`run`](Engine::run), the result shaped for JavaScript.

@@ -3,8 +3,8 @@
 use napi::bindgen_prelude::{Env, Unknown};
 use napi_derive::napi;
 
-use crate::convert::{self, Kind};
-use crate::error::{invalid, CoreResult, Result};
+use crate::convert;
+use crate::error::{CoreResult, Result};
 use crate::options::Options;
 
 /// An Ed25519 key pair that signs root passports. Engines trust issuers by their `did`.
@@ -58,11 +58,13 @@ impl Issuer {
     /// Issues a passport valid from now. The agent gets a fresh key pair whose private key is in
     /// the result, once (`privateKey`).
     #[napi(ts_args_type = "options: PassportOptions")]
-    pub fn issue_passport(&self, options: Unknown<'_>) -> Result<IssuedPassport> {
-        let req = passport_request(options, "issuePassport")?;
-        Ok(IssuedPassport {
-            inner: self.inner.issue_passport(&req).js()?,
-        })
+    pub fn issue_passport(&self, env: &Env, options: Unknown<'_>) -> Result<IssuedPassport> {
+        let go = || {
+            let req = passport_request(options, "issuePassport")?;
+            self.inner.issue_passport(&req).js()
+        };
+        go().map(|inner| IssuedPassport { inner })
+            .map_err(|e| crate::error::raise(env, e))
     }
 }
 
@@ -125,11 +127,13 @@ impl IssuedPassport {
     /// clamps: a permission this passport lacks, an expiry after its own or a chain too deep is
     /// `DELEGATION_WIDENS` (the default 30 days is usually too long: set `expiresInDays`).
     #[napi(ts_args_type = "options: PassportOptions")]
-    pub fn issue_sub_passport(&self, options: Unknown<'_>) -> Result<IssuedPassport> {
-        let req = passport_request(options, "issueSubPassport")?;
-        Ok(IssuedPassport {
-            inner: self.inner.issue_sub_passport(&req).js()?,
-        })
+    pub fn issue_sub_passport(&self, env: &Env, options: Unknown<'_>) -> Result<IssuedPassport> {
+        let go = || {
+            let req = passport_request(options, "issueSubPassport")?;
+            self.inner.issue_sub_passport(&req).js()
+        };
+        go().map(|inner| IssuedPassport { inner })
+            .map_err(|e| crate::error::raise(env, e))
     }
 }
 
@@ -141,23 +145,15 @@ const PASSPORT_OPTIONS: &[&str] = &[
     "caveats",
 ];
 
+/// The core's passport request from `{agentId, agentName, permissions, expiresInDays, caveats}`:
+/// the options as the core's `issue_passport` arguments, read by the core (days to seconds, bounds
+/// and all).
 fn passport_request(options: Unknown<'_>, what: &'static str) -> Result<passgate::PassportRequest> {
-    let o = Options::read(Some(options), what, PASSPORT_OPTIONS)?;
-    let mut req = passgate::PassportRequest::new(
-        o.req_str("agentId")?,
-        o.strings("permissions")?.unwrap_or_default(),
-    );
-    req.agent_name = o.str("agentName")?;
-    if let Some(days) = o.int("expiresInDays")? {
-        req.expires_in_secs = days
-            .checked_mul(86_400)
-            .ok_or_else(|| invalid(format!("{what}: expiresInDays is too large")))?;
-    }
-    if let Some(c) = o.json("caveats", Kind::Argument)? {
-        match c {
-            serde_json::Value::Array(items) => req.caveats = items,
-            _ => return Err(invalid(format!("{what}: caveats must be an array"))),
-        }
-    }
-    Ok(req)
+    // Unknown options are refused by name, as everywhere in the binding.
+    Options::read(Some(options), what, PASSPORT_OPTIONS)?;
+    let args: serde_json::Map<String, serde_json::Value> =
+        crate::engine::options_object(what, Some(options))?
+            .into_iter()
+            .collect();
+    passgate::seam::passport_request(&serde_json::Value::Object(args)).js()
 }
