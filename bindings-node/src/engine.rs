@@ -354,8 +354,9 @@ impl Engine {
     /// Runs operation `op` with `args` through the core's one entry point; errors are thrown
     /// with `.code` and `.path` (an argument's path names it as JavaScript does: `/holdId`).
     fn run(&self, env: &Env, op: &str, list: Vec<(&str, Arg<'_>)>) -> Result<Value> {
+        // Errors reading the JS arguments name them as given; the core's name its arguments.
+        let a = args(op, list).map_err(|e| raise(env, e))?;
         let go = || {
-            let a = args(op, list)?;
             self.tick(env)?;
             passgate::seam::call(&self.inner, op, &a).js()
         };
