@@ -39,6 +39,8 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::json::{self, Limits};
 use crate::ops;
+
+pub mod guard;
 use crate::passport::Issuer;
 
 /// Protocol versions this handler speaks, newest first. `initialize` echoes the client's version
