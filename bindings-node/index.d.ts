@@ -592,6 +592,12 @@ export declare function checkCodes(): CheckCode[]
 /** Every built-in constraint type with the JSON Schema of its parameters. */
 export declare function constraintTypes(): ConstraintTypeInfo[]
 
+/**
+ * Every operation as the core describes it: `{name, description, effect, input_schema,
+ * output_schema}` (the JSON Schemas of its snake_case arguments and of its result).
+ */
+export declare function describeOperations(): Array<{ name: string; description: string; effect: 'reads' | 'adds' | 'removes'; input_schema: JsonObject; output_schema: JsonObject | null }>
+
 /** Every error code passgate throws with (`err.code`). */
 export declare function errorCodes(): ErrorCode[]
 
@@ -614,6 +620,33 @@ export interface McpCaller {
   /** Operator: its name, recorded as the approver (default `'operator'`). */
   operator?: string
 }
+
+/**
+ * The error JSON of a guard failure: `{error: {code, message}}`; with no `code`, the
+ * `INTERNAL` error of a failure that is not passgate's own, naming only `message` (its type).
+ */
+export declare function mcpGuardError(code: string | null, message: string): { error: { code: string; message: string } }
+
+/**
+ * The inputs of a guarded call: `meta` (the request's `_meta`: its `passgate/*` keys), the
+ * guard's added arguments, and — when the host gave a passport callback — its result
+ * (`undefined`: no callback, read `_meta`). Returns `{passport, approval, idempotency_key}`;
+ * throws `INVALID_ARGUMENT` when one is not a string or the two routes disagree.
+ */
+export declare function mcpGuardInputs(meta: JsonValue | undefined, approvalArgument: unknown, idempotencyArgument: unknown, callbackPassport?: unknown): { passport: string | null; approval: string | null; idempotency_key: string | null }
+
+/**
+ * What the guard answers for `decision`: `null` when the tool may run; otherwise the JSON of
+ * the tool error result (a deny's or escalation's refusal, or a replayed allow's
+ * `IDEMPOTENCY_CONFLICT` error).
+ */
+export declare function mcpGuardOutcome(decision: Decision, idempotencyKey?: string | null): JsonObject | null
+
+/**
+ * What the attestation records of an MCP call: `{mcp_request_id?, mcp_session_id?}`, or
+ * `null` when neither is known.
+ */
+export declare function mcpGuardTrace(requestId: unknown, sessionId: unknown): JsonObject | null
 
 /**
  * Answers one JSON-RPC 2.0 message as text: `initialize`, `ping`, `tools/list`, `tools/call`

@@ -82,29 +82,8 @@ function errorResult(value) {
   return { content: [{ type: 'text', text: JSON.stringify(value) }], isError: true }
 }
 
-/** The refusal JSON of a deny / escalate (snake_case keys, as the decision's wire JSON). */
-function refusal(d) {
-  const out = {
-    decision: d.decision,
-    gate: d.gate,
-    evaluation_id: d.evaluationId,
-    checks: d.checks.filter((c) => !c.passed),
-  }
-  if (d.approvalRequest !== null && d.approvalRequest !== undefined) out.approval_request = d.approvalRequest
-  return out
-}
-
-/** A replayed allow: that call ran (or started) when it was first admitted. */
-function replayed(key, d) {
-  return {
-    error: {
-      code: 'IDEMPOTENCY_CONFLICT',
-      message:
-        `idempotency key ${JSON.stringify(key)} already admitted evaluation ${d.evaluationId}: ` +
-        'a key runs the tool at most once; use a new key for a new call',
-    },
-  }
-}
+// The guard's JSON — its inputs, the trace, refusals, replays and errors — is built by the core
+// (`passgate::mcp::guard`), as in Python: this file keeps only the SDK glue.
 
 /**
  * The error JSON of anything thrown: the code and message of an error passgate made, or
@@ -112,44 +91,20 @@ function replayed(key, d) {
  * names only its type (a host error's text may hold what a client must not see).
  */
 function failure(err) {
-  if (ownError(err) && passgate.isPassgateError(err)) return { error: { code: err.code, message: err.message } }
+  if (ownError(err) && passgate.isPassgateError(err)) return passgate.mcpGuardError(err.code, err.message)
   const type = err instanceof Error ? err.name : err === null ? 'null' : typeof err
-  return { error: { code: 'INTERNAL', message: `the guard failed before a decision (${type})` } }
+  return passgate.mcpGuardError(null, type)
 }
 
-/** What the attestation records of the MCP call (not part of the request's fingerprint). */
-function traceOf(extra) {
-  const trace = {}
-  const id = extra?.requestId
-  if (typeof id === 'string' || typeof id === 'number') trace.mcp_request_id = id
-  if (typeof extra?.sessionId === 'string') trace.mcp_session_id = extra.sessionId
-  return Object.keys(trace).length > 0 ? trace : undefined
-}
-
-const invalid = (message) => new passgate.InputError(message, 'INVALID_ARGUMENT')
-const WHAT = { [APPROVAL_META]: 'approval', [IDEMPOTENCY_META]: 'idempotency key' }
-const ARGUMENT_OF = { [APPROVAL_META]: APPROVAL_ARGUMENT, [IDEMPOTENCY_META]: IDEMPOTENCY_ARGUMENT }
-
-/**
- * The approval or idempotency key of a call: from `_meta[key]` or from the guard's argument
- * (`given`); null, undefined and '' are absent. Both given and different: INVALID_ARGUMENT.
- */
-function pick(meta, key, given) {
-  const what = WHAT[key]
-  const argument = ARGUMENT_OF[key]
-  let fromMeta = meta !== null && typeof meta === 'object' ? meta[key] : undefined
-  if (fromMeta !== undefined && fromMeta !== null && typeof fromMeta !== 'string') {
-    throw invalid(`the ${what} (_meta["${key}"]) must be a string`)
+/** The `passgate/*` keys of a request's `_meta` (the only ones the guard reads). */
+function metaOf(extra) {
+  const meta = extra?._meta
+  if (meta === null || typeof meta !== 'object') return undefined
+  const out = {}
+  for (const key of [PASSPORT_META, APPROVAL_META, IDEMPOTENCY_META]) {
+    if (meta[key] !== undefined) out[key] = meta[key]
   }
-  if (given !== undefined && given !== null && typeof given !== 'string') {
-    throw invalid(`the ${what} (argument ${argument}) must be a string`)
-  }
-  fromMeta = fromMeta || undefined
-  given = given || undefined
-  if (fromMeta !== undefined && given !== undefined && fromMeta !== given) {
-    throw invalid(`the ${what} is given twice, differently: in _meta["${key}"] and as the argument ${argument}`)
-  }
-  return fromMeta ?? given
+  return out
 }
 
 /** Warns (process warnings: stderr by default) about a hold or record the guard could not write. */
@@ -226,33 +181,33 @@ function guard(engine, gate, handler, options) {
         given = { approval, idempotencyKey }
         toolArgs = rest
       }
-      let token
-      if (passport !== undefined) {
-        token = await passport(toolArgs, extra)
-      } else {
-        token = extra?._meta?.[PASSPORT_META]
+      // A passport callback's result (`null` for none: anonymous), or `undefined`: read `_meta`.
+      const fromCallback = passport !== undefined ? ((await passport(toolArgs, extra)) ?? null) : undefined
+      let inputs
+      try {
+        inputs = passgate.mcpGuardInputs(metaOf(extra), given.approval, given.idempotencyKey, fromCallback)
+      } catch (err) {
+        // passgate's own refusal of the inputs (not a string, or given twice differently).
+        return errorResult(passgate.mcpGuardError(err.code, err.message))
       }
-      if (token !== undefined && token !== null && typeof token !== 'string') {
-        throw invalid(`the passport (_meta["${PASSPORT_META}"]) must be a string`)
-      }
-      const approval = pick(extra?._meta, APPROVAL_META, given.approval)
-      key = pick(extra?._meta, IDEMPOTENCY_META, given.idempotencyKey)
+      key = inputs.idempotency_key ?? undefined
       const request = {
         gate,
-        passport: token ?? undefined,
+        passport: inputs.passport ?? undefined,
         payload: payload !== undefined ? await payload(toolArgs, extra) : toolArgs,
-        trace: traceOf(extra),
+        trace: passgate.mcpGuardTrace(extra?.requestId, extra?.sessionId) ?? undefined,
       }
-      if (approval !== undefined) request.approval = approval
+      if (inputs.approval !== null) request.approval = inputs.approval
       if (key !== undefined) request.idempotencyKey = key
       if (hold) request.hold = true
       decision = await engine.enforceAsync(request)
     } catch (err) {
       return errorResult(failure(err))
     }
-    if (decision.decision !== 'allow' || decision.allowed !== true) return errorResult(refusal(decision))
-    // The first call with this key was admitted, counted, and ran (or started) then.
-    if (decision.replayed) return errorResult(replayed(key, decision))
+    // A deny or escalation is refused; a replayed allow (the first call with this key was
+    // admitted, counted, and ran or started then) is an IDEMPOTENCY_CONFLICT.
+    const refused = passgate.mcpGuardOutcome(decision, key ?? null)
+    if (refused !== null) return errorResult(refused)
 
     const holdId = hold ? (decision.holdId ?? undefined) : undefined
     const signal = extra?.signal

@@ -7,9 +7,11 @@ import type {
   ConstraintDocument,
   ConstraintTypeInfo,
   Decision,
+  DecisionAttestationBody,
   EnforceRequest,
   IssuedPassport,
   TemplateInfo,
+  Verdict,
 } from './index'
 import type { PassgateError } from './errors'
 
@@ -54,6 +56,18 @@ declare module './index' {
       caveats?: ConstraintDocument[] | null
       passport?: string | IssuedPassport | null
     }): IssuedPassportData
+    /**
+     * The decisions of the agent whose passport is `passport` (verified first), newest first,
+     * filtered by gate, verdict, evaluation id and time (`since`, epoch ms); at most `limit`.
+     */
+    listMyEvaluations(options: {
+      passport: string | IssuedPassport
+      gate?: string | null
+      decision?: Verdict | null
+      evaluationId?: string | null
+      since?: number | null
+      limit?: number | null
+    }): { evaluations: AttestationRecord<DecisionAttestationBody>[] }
     /** Every built-in constraint type with the JSON Schema of its parameters. */
     constraintTypes(options?: Record<string, never> | null): ConstraintTypeInfo[]
     /** The built-in templates. */

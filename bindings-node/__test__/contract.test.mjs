@@ -15,49 +15,12 @@ import { passgate, Engine, Issuer } from './helpers.mjs'
 
 const camel = (k) => k.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase())
 
-/**
- * Each operation's argument names: from the core's description (`describeOperations()`, its
- * `input_schema`), or, until the core describes its operations, from the seam's argument lists.
- */
-const FALLBACK_ARGS = {
-  enforce: ['gate', 'passport', 'payload', 'idempotency_key', 'trace', 'client', 'hold', 'approval'],
-  dry_run: ['gate', 'passport', 'payload', 'idempotency_key', 'trace', 'client', 'hold', 'approval'],
-  verify_passport: ['passport'],
-  revoke_passport: ['passport_id'],
-  reissue: ['passport', 'issuer_secret', 'expires_in_days'],
-  issue_passport: ['issuer_secret', 'agent_id', 'agent_name', 'permissions', 'expires_in_days', 'caveats', 'passport'],
-  cumulative_state: ['namespace', 'constraint', 'scope', 'gate', 'agent_id'],
-  cumulative_state_page: ['namespace', 'constraint', 'scope', 'gate', 'agent_id', 'cursor', 'limit'],
-  reset_cumulative_state: ['namespace', 'constraint', 'scope', 'gate', 'agent_id'],
-  attestations: ['chain', 'gate', 'agent_id', 'decision', 'evaluation_id', 'kind', 'since', 'until', 'limit'],
-  anonymous_log: ['chain', 'gate', 'agent_id', 'decision', 'evaluation_id', 'kind', 'since', 'until', 'limit'],
-  record_attestation: ['kind', 'data'],
-  set_policy: ['policy'],
-  list_gates: [],
-  get_gate: ['gate'],
-  constraint_types: [],
-  templates: [],
-  verify_attestation: ['record', 'did'],
-  verify_chain: ['records', 'did'],
-  settle: ['hold_id', 'actual'],
-  release: ['hold_id'],
-  expire_holds: ['limit'],
-  prune: ['limit'],
-  export_attestations: ['path', 'since'],
-  verify_export: ['path', 'trusted_signers'],
-  approve: ['evaluation_id', 'approver', 'ttl'],
-  deny_approval: ['evaluation_id', 'approver', 'reason'],
-  allowed_gates: ['passport'],
-}
-
+/** Each operation's argument names: the properties of its `input_schema` (the core's description). */
+const DESCRIBED = new Map(passgate.describeOperations().map((d) => [d.name, d]))
 function argNames(op) {
-  if (typeof passgate.describeOperations === 'function') {
-    const d = passgate.describeOperations().find((x) => x.name === op)
-    assert.ok(d, `${op}: not described`)
-    return Object.keys(d.input_schema?.properties ?? {})
-  }
-  assert.ok(op in FALLBACK_ARGS, `${op}: no argument list`)
-  return FALLBACK_ARGS[op]
+  const d = DESCRIBED.get(op)
+  assert.ok(d, `${op}: not described by the core`)
+  return Object.keys(d.input_schema?.properties ?? {})
 }
 
 /** Parameters whose properties are the operation's arguments (an options object). */
@@ -158,9 +121,17 @@ const CALLS = {
   approve: { typed: (w) => w.engine.approve(w.escalation(), 'cfo', 600), args: (w) => ({ evaluation_id: w.escalation(), approver: 'cfo', ttl: '10m' }), shape: 'string:approval' },
   deny_approval: { typed: (w) => w.engine.denyApproval(w.escalation(), 'cfo', 'no'), args: (w) => ({ evaluation_id: w.escalation(), approver: 'cfo', reason: 'no' }), shape: 'camel' },
   allowed_gates: { typed: (w) => w.engine.allowedGates(w.passport), args: (w) => ({ passport: w.passport.token }), shape: 'field:gates' },
+  verify_store: { typed: (w) => w.engine.verifyStore([w.engine.signerDid]), args: (w) => ({ trusted_signers: [w.engine.signerDid] }), shape: 'as-is' },
+  chain_head: { typed: (w) => w.engine.chainHead(), args: () => ({}), shape: 'as-is' },
+  attestations_page: { typed: (w) => w.engine.attestationsPage({ gate: 'llm' }, { limit: 2 }), args: () => ({ gate: 'llm', limit: 2 }), shape: 'camel' },
+  list_my_evaluations: { typed: (w) => w.engine.listMyEvaluations({ passport: w.passport, gate: 'llm' }), args: (w) => ({ passport: w.passport.token, gate: 'llm' }), shape: 'camel' },
 }
 
 const keys = (v) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.keys(v) : null)
+
+test('the core describes exactly the operations it lists', () => {
+  assert.deepEqual([...DESCRIBED.keys()], passgate.operations())
+})
 
 test('every operation is a camelCase method of Engine', () => {
   for (const op of passgate.operations()) {

@@ -188,65 +188,81 @@ fn present(v: Option<Unknown<'_>>) -> Result<Option<Unknown<'_>>> {
     }
 }
 
-/// The core's argument object from the JS arguments of operation `op`.
+/// The core's argument object from the JS arguments of operation `op`. An error names a
+/// positional argument as JavaScript does (`/holdId`), an option as it was given.
 fn args(op: &str, list: Vec<(&str, Arg<'_>)>) -> Result<Value> {
     let mut out = Map::new();
     for (name, arg) in list {
-        match arg {
-            Arg::Json(v) => {
-                if let Some(v) = present(v)? {
-                    out.insert(name.into(), convert::to_json(v, Kind::Argument, name)?);
-                }
+        if let Arg::Options(v) = arg {
+            for (k, x) in options_object(op, v)? {
+                out.insert(k, x);
             }
-            Arg::Payload(v) => {
-                if let Some(v) = present(v)? {
-                    out.insert(name.into(), convert::to_json(v, Kind::Payload, name)?);
-                }
-            }
-            Arg::Policy(v) => {
-                if let Some(v) = present(v)? {
-                    let kind = match v.get_type().napi()? {
-                        ValueType::Object => Kind::Policy,
-                        _ => Kind::Argument,
-                    };
-                    out.insert(name.into(), convert::to_json(v, kind, name)?);
-                }
-            }
-            Arg::Token(v) => {
-                if let Some(v) = present(v)? {
-                    let token = match ClassInstance::<IssuedPassport>::from_unknown(v) {
-                        Ok(p) if v.get_type().napi()? == ValueType::Object => {
-                            Value::String(p.inner.token.clone())
-                        }
-                        _ => convert::to_json(v, Kind::Argument, name)?,
-                    };
-                    out.insert(name.into(), token);
-                }
-            }
-            Arg::Secret(v) => {
-                if let Some(v) = present(v)? {
-                    let secret = match ClassInstance::<Issuer>::from_unknown(v) {
-                        Ok(i) if v.get_type().napi()? == ValueType::Object => {
-                            Value::String(i.inner.secret())
-                        }
-                        _ => convert::to_json(v, Kind::Argument, name)?,
-                    };
-                    out.insert(name.into(), secret);
-                }
-            }
-            Arg::Options(v) => {
-                for (k, x) in options_object(op, v)? {
-                    out.insert(k, x);
-                }
-            }
+            continue;
         }
+        positional(&mut out, name, arg).map_err(camel_path)?;
     }
     Ok(Value::Object(out))
+}
+
+/// One positional argument into the core's argument object.
+fn positional(out: &mut Map<String, Value>, name: &str, arg: Arg<'_>) -> Result<()> {
+    match arg {
+        Arg::Json(v) => {
+            if let Some(v) = present(v)? {
+                out.insert(name.into(), convert::to_json(v, Kind::Argument, name)?);
+            }
+        }
+        Arg::Payload(v) => {
+            if let Some(v) = present(v)? {
+                out.insert(name.into(), convert::to_json(v, Kind::Payload, name)?);
+            }
+        }
+        Arg::Policy(v) => {
+            if let Some(v) = present(v)? {
+                let kind = match v.get_type().napi()? {
+                    ValueType::Object => Kind::Policy,
+                    _ => Kind::Argument,
+                };
+                out.insert(name.into(), convert::to_json(v, kind, name)?);
+            }
+        }
+        Arg::Token(v) => {
+            if let Some(v) = present(v)? {
+                let token = match ClassInstance::<IssuedPassport>::from_unknown(v) {
+                    Ok(p) if v.get_type().napi()? == ValueType::Object => {
+                        Value::String(p.inner.token.clone())
+                    }
+                    _ => convert::to_json(v, Kind::Argument, name)?,
+                };
+                out.insert(name.into(), token);
+            }
+        }
+        Arg::Secret(v) => {
+            if let Some(v) = present(v)? {
+                let secret = match ClassInstance::<Issuer>::from_unknown(v) {
+                    Ok(i) if v.get_type().napi()? == ValueType::Object => {
+                        Value::String(i.inner.secret())
+                    }
+                    _ => convert::to_json(v, Kind::Argument, name)?,
+                };
+                out.insert(name.into(), secret);
+            }
+        }
+        Arg::Options(_) => {}
+    }
+    Ok(())
 }
 
 /// The own enumerable entries of an options object (`undefined` / `null`: none), keys
 /// snake_cased, values as JSON.
 pub(crate) fn options_object(op: &str, v: Option<Unknown<'_>>) -> Result<Vec<(String, Value)>> {
+    entries(op, v, true)
+}
+
+/// The own enumerable entries of an argument object as the core's JSON: keys snake_cased from
+/// camelCase (`rename`) or taken as they are, values converted (an `IssuedPassport` as its token,
+/// a `payload` or `actual` as a payload, anything else as JSON).
+fn entries(op: &str, v: Option<Unknown<'_>>, rename: bool) -> Result<Vec<(String, Value)>> {
     let Some(v) = present(v)? else {
         return Ok(Vec::new());
     };
@@ -277,17 +293,25 @@ pub(crate) fn options_object(op: &str, v: Option<Unknown<'_>>) -> Result<Vec<(St
             continue;
         }
         let name = convert::js_string(key, "option")?;
-        let snake = convert::snake(&name, op)?;
+        let name = if rename {
+            convert::snake(&name, op)?
+        } else {
+            name
+        };
         let value: Unknown<'_> = obj.get_property_unchecked(key).napi()?;
         if let Some(value) = present(Some(value))? {
-            // A passport given as an `IssuedPassport` in an options object: its token.
+            let kind = match name.as_str() {
+                "payload" | "actual" => Kind::Payload,
+                _ => Kind::Argument,
+            };
+            // A passport given as an `IssuedPassport`: its token.
             let json = match ClassInstance::<IssuedPassport>::from_unknown(value) {
                 Ok(p) if value.get_type().napi()? == ValueType::Object => {
                     Value::String(p.inner.token.clone())
                 }
-                _ => convert::to_json(value, Kind::Argument, &snake)?,
+                _ => convert::to_json(value, kind, &name)?,
             };
-            out.push((snake, json));
+            out.push((name, json));
         }
     }
     Ok(out)
@@ -324,7 +348,7 @@ fn shape(v: Value, s: Shape) -> Value {
 
 /// An argument error's path with its first segment (the argument's name) camelCased: `/hold_id`
 /// → `/holdId`. Payload and policy paths are paths into data, and stay as they are.
-fn camel_path(mut e: error::Error) -> error::Error {
+pub(crate) fn camel_path(mut e: error::Error) -> error::Error {
     if e.status.code == "INVALID_ARGUMENT" {
         if let Some(p) = e.status.path.take() {
             let (first, rest) = match p.get(1..).and_then(|r| r.find('/')) {
@@ -358,7 +382,7 @@ impl Engine {
         let a = args(op, list).map_err(|e| raise(env, e))?;
         let go = || {
             self.tick(env)?;
-            passgate::seam::call(&self.inner, op, &a).js()
+            passgate::ops::call(&self.inner, op, a).js()
         };
         go().map_err(|e| raise(env, camel_path(e)))
     }
@@ -464,40 +488,12 @@ impl Engine {
     ) -> Result<Unknown<'e>> {
         let go = || -> Result<(String, Value)> {
             let op = convert::js_string(op, "op")?;
-            let mut out = Map::new();
-            if let Some(v) = present(args)? {
-                let obj = match v.get_type().napi()? {
-                    ValueType::Object => Object::from_unknown(v).napi()?,
-                    _ => return Err(error::invalid(format!("{op}: args must be an object"))),
-                };
-                let keys = obj
-                    .get_all_property_names(
-                        KeyCollectionMode::OwnOnly,
-                        KeyFilter::Enumerable,
-                        KeyConversion::NumbersToStrings,
-                    )
-                    .napi()?;
-                for i in 0..keys.get_array_length().napi()? {
-                    let key: Unknown<'_> = keys.get_element(i).napi()?;
-                    if key.get_type().napi()? != ValueType::String {
-                        continue;
-                    }
-                    let name = convert::js_string(key, "args")?;
-                    let value: Unknown<'_> = obj.get_property_unchecked(key).napi()?;
-                    if let Some(value) = present(Some(value))? {
-                        let kind = match name.as_str() {
-                            "payload" | "actual" => Kind::Payload,
-                            _ => Kind::Argument,
-                        };
-                        out.insert(name.clone(), convert::to_json(value, kind, &name)?);
-                    }
-                }
-            }
-            Ok((op, Value::Object(out)))
+            let a: Map<String, Value> = entries(&op, args, false)?.into_iter().collect();
+            Ok((op, Value::Object(a)))
         };
         let (op, a) = go().map_err(|e| raise(env, e))?;
         self.tick(env).map_err(|e| raise(env, e))?;
-        let v = passgate::seam::call(&self.inner, &op, &a)
+        let v = passgate::ops::call(&self.inner, &op, a)
             .js()
             .map_err(|e| raise(env, e))?;
         convert::to_js(env, &v).map_err(|e| raise(env, e))
@@ -581,11 +577,7 @@ impl Engine {
     /// head)` then detects records cut from the chain's end.
     #[napi(ts_return_type = "ChainHead")]
     pub fn chain_head<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
-        let go = || {
-            self.tick(env)?;
-            convert::to_js(env, &self.inner.chain_head().js()?)
-        };
-        go().map_err(|e| raise(env, e))
+        self.op(env, "chain_head", vec![], Shape::AsIs)
     }
 
     /// Revokes a passport id and, with it, every passport delegated from it. Writes an
@@ -710,7 +702,7 @@ impl Engine {
     /// (absent: the first page). Returns `{records, nextCursor}`; pass `nextCursor` back for
     /// the next page (`null` after the last).
     #[napi(
-        ts_args_type = "filter?: AttestationFilter | null, page?: { cursor?: string | null; limit?: number } | null",
+        ts_args_type = "filter?: Omit<AttestationFilter, 'limit'> | null, page?: { cursor?: string | null; limit?: number } | null",
         ts_return_type = "{ records: AttestationRecord[]; nextCursor: string | null }"
     )]
     pub fn attestations_page<'e>(

@@ -59,12 +59,9 @@ impl Issuer {
     /// the result, once (`privateKey`).
     #[napi(ts_args_type = "options: PassportOptions")]
     pub fn issue_passport(&self, env: &Env, options: Unknown<'_>) -> Result<IssuedPassport> {
-        let go = || {
-            let req = passport_request(options, "issuePassport")?;
-            self.inner.issue_passport(&req).js()
-        };
+        let go = || issue(options, "issuePassport", self.inner.secret(), None);
         go().map(|inner| IssuedPassport { inner })
-            .map_err(|e| crate::error::raise(env, e))
+            .map_err(|e| crate::error::raise(env, crate::engine::camel_path(e)))
     }
 }
 
@@ -129,11 +126,15 @@ impl IssuedPassport {
     #[napi(ts_args_type = "options: PassportOptions")]
     pub fn issue_sub_passport(&self, env: &Env, options: Unknown<'_>) -> Result<IssuedPassport> {
         let go = || {
-            let req = passport_request(options, "issueSubPassport")?;
-            self.inner.issue_sub_passport(&req).js()
+            issue(
+                options,
+                "issueSubPassport",
+                self.inner.private_key.clone(),
+                Some(self.inner.token.clone()),
+            )
         };
         go().map(|inner| IssuedPassport { inner })
-            .map_err(|e| crate::error::raise(env, e))
+            .map_err(|e| crate::error::raise(env, crate::engine::camel_path(e)))
     }
 }
 
@@ -145,15 +146,28 @@ const PASSPORT_OPTIONS: &[&str] = &[
     "caveats",
 ];
 
-/// The core's passport request from `{agentId, agentName, permissions, expiresInDays, caveats}`:
-/// the options as the core's `issue_passport` arguments, read by the core (days to seconds, bounds
-/// and all).
-fn passport_request(options: Unknown<'_>, what: &'static str) -> Result<passgate::PassportRequest> {
+/// Issues a passport from `{agentId, agentName, permissions, expiresInDays, caveats}` through the
+/// core's `issue_passport` operation (days to seconds, bounds and all are the core's), signed by
+/// `issuer_secret`; with `parent` (a token), a sub-agent passport, `issuer_secret` being its agent
+/// key.
+fn issue(
+    options: Unknown<'_>,
+    what: &'static str,
+    issuer_secret: String,
+    parent: Option<String>,
+) -> Result<passgate::IssuedPassport> {
     // Unknown options are refused by name, as everywhere in the binding.
     Options::read(Some(options), what, PASSPORT_OPTIONS)?;
-    let args: serde_json::Map<String, serde_json::Value> =
+    let mut args: serde_json::Map<String, serde_json::Value> =
         crate::engine::options_object(what, Some(options))?
             .into_iter()
             .collect();
-    passgate::seam::passport_request(&serde_json::Value::Object(args)).js()
+    args.insert("issuer_secret".into(), issuer_secret.into());
+    if let Some(p) = parent {
+        args.insert("passport".into(), p.into());
+    }
+    let op: passgate::ops::IssuePassport =
+        passgate::ops::parse(serde_json::Value::Object(args)).js()?;
+    let issued = op.issue().js()?;
+    passgate::IssuedPassport::from_token(&issued.token, &issued.private_key).js()
 }

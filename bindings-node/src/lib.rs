@@ -118,7 +118,16 @@ pub fn check_codes() -> Vec<&'static str> {
 /// snake_case name. passgate.js gives each a camelCase method on `Engine`.
 #[napi]
 pub fn operations() -> Vec<&'static str> {
-    passgate::seam::OPERATIONS.to_vec()
+    passgate::ops::NAMES.to_vec()
+}
+
+/// Every operation as the core describes it: `{name, description, effect, input_schema,
+/// output_schema}` (the JSON Schemas of its snake_case arguments and of its result).
+#[napi(
+    ts_return_type = "Array<{ name: string; description: string; effect: 'reads' | 'adds' | 'removes'; input_schema: JsonObject; output_schema: JsonObject | null }>"
+)]
+pub fn describe_operations(env: &Env) -> Result<Unknown<'_>> {
+    convert::to_js(env, &passgate::ops::describe())
 }
 
 /// Benchmark hooks: the two ways a payload can cross into Rust, measured alone.

@@ -122,19 +122,6 @@ impl<'e> Options<'e> {
             .transpose()
     }
 
-    /// An array-of-strings option.
-    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>> {
-        self.get(name)
-            .map(|v| {
-                strings(v)
-                    .ok_or_else(|| self.wrong(name, "an array of strings"))?
-                    .into_iter()
-                    .map(|s| convert::js_string(s, name))
-                    .collect()
-            })
-            .transpose()
-    }
-
     /// A JSON option, converted in `kind`'s context.
     pub fn json(&self, name: &str, kind: Kind) -> Result<Option<Value>> {
         self.get(name)
@@ -160,23 +147,6 @@ pub fn integer(v: Unknown<'_>) -> Option<i64> {
     let x = f64::from_unknown(v).ok()?;
     const SAFE: f64 = 9_007_199_254_740_991.0;
     (x.fract() == 0.0 && x.abs() <= SAFE).then_some(x as i64)
-}
-
-fn strings(v: Unknown<'_>) -> Option<Vec<Unknown<'_>>> {
-    let obj = Object::from_unknown(v).ok()?;
-    if !obj.is_array().ok()? {
-        return None;
-    }
-    let len = obj.get_array_length().ok()?;
-    let mut out = Vec::with_capacity(usize::try_from(len).ok()?.min(1024));
-    for i in 0..len {
-        let item: Unknown<'_> = obj.get_element(i).ok()?;
-        if item.get_type().ok()? != ValueType::String {
-            return None;
-        }
-        out.push(item);
-    }
-    Some(out)
 }
 
 /// A passport token from a string or an `IssuedPassport`.
