@@ -446,7 +446,7 @@ export declare class Engine {
    * (absent: the first page). Returns `{records, nextCursor}`; pass `nextCursor` back for
    * the next page (`null` after the last).
    */
-  attestationsPage(filter?: AttestationFilter | null, page?: { cursor?: string | null; limit?: number } | null): { records: AttestationRecord[]; nextCursor: string | null }
+  attestationsPage(filter?: Omit<AttestationFilter, 'limit'> | null, page?: { cursor?: string | null; limit?: number } | null): { records: AttestationRecord[]; nextCursor: string | null }
   /**
    * Verifies every chain of the store, each against its own signer, which must be one of
    * `trustedSigners` (did:key): after restarts, each engine without a configured signing key

@@ -206,7 +206,8 @@ function guard(engine, gate, handler, options) {
     }
     // A deny or escalation is refused; a replayed allow (the first call with this key was
     // admitted, counted, and ran or started then) is an IDEMPOTENCY_CONFLICT.
-    const refused = passgate.mcpGuardOutcome(decision, key ?? null)
+    const { decision: verdict, allowed, replayed, gate: decided, evaluationId, checks, approvalRequest } = decision
+    const refused = passgate.mcpGuardOutcome({ decision: verdict, allowed, replayed, gate: decided, evaluationId, checks, approvalRequest }, key ?? null)
     if (refused !== null) return errorResult(refused)
 
     const holdId = hold ? (decision.holdId ?? undefined) : undefined

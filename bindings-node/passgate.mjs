@@ -13,6 +13,7 @@ export const {
   errorFamilies,
   checkCodes,
   operations,
+  describeOperations,
   mcpTools,
   mcpHandle,
   mcpHandleAsync,
