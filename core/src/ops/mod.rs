@@ -41,7 +41,9 @@ use serde_json::{json, Map, Value};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
-pub use args::{AttestationFilterArgs, CounterFilterArgs, Days, Ttl, VerdictArg};
+pub use args::{
+    AttestationFields, AttestationFilterArgs, CounterFilterArgs, Days, Ttl, VerdictArg,
+};
 pub use defs::*;
 
 /// One operation: its arguments (this struct), name, description and what it does.
