@@ -147,6 +147,7 @@ test('handle(): the agent role cannot call any operator tool, with or without a 
     revoke_passport: { passport_id: passport.passportId },
     issue_passport: { agent_id: 'me', permissions: ['*'] },
     approve: { evaluation_id: 'evl_x', approver: 'a' },
+    verify_store: { trusted_signers: [] },
   }
   for (const name of OPERATOR_ONLY) {
     for (const options of [{ issuer }, { issuer, passport: passport.token }, { issuer, role: 'agent' }]) {

@@ -119,6 +119,20 @@ fn mcp_handle(
     Ok(py.detach(|| passgate::mcp::handle(engine, &caller, issuer, message)))
 }
 
+/// One step of the MCP guard (`passgate.mcp.guard`), built by the core so that the Python and
+/// Node guards answer alike: `inputs`, `trace`, `outcome`, `error`, `internal` (see
+/// `passgate::mcp::guard::call`).
+#[pyfunction]
+fn _mcp_guard<'py>(
+    py: Python<'py>,
+    step: &str,
+    args: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let args = to_value(args, Ctx::Argument("guard arguments"))?;
+    let out = passgate::mcp::guard::call(step, &args).or_raise(py)?;
+    to_py(py, &out)
+}
+
 /// The exception class raised for an error `code` (for tests and tooling).
 #[pyfunction]
 fn _exception_for<'py>(py: Python<'py>, code: &str) -> PyResult<Bound<'py, PyType>> {
@@ -141,5 +155,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mcp_tools, m)?)?;
     m.add_function(wrap_pyfunction!(mcp_handle, m)?)?;
     m.add_function(wrap_pyfunction!(_exception_for, m)?)?;
+    m.add_function(wrap_pyfunction!(_mcp_guard, m)?)?;
     Ok(())
 }

@@ -67,6 +67,7 @@ pub mod retention;
 pub mod schema;
 pub mod seam;
 pub mod store;
+mod suggest;
 pub mod template;
 
 pub use attestation::{verify_attestation, verify_chain, verify_chain_with_head};

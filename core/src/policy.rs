@@ -182,7 +182,18 @@ impl Policy {
                 ),
             )
         })?;
-        Policy::parse(&text)
+        // A mistake in the file is reported with the file's name: a host loading several
+        // policies needs to know which one to open.
+        Policy::parse(&text).map_err(|e| match e {
+            Error::PolicyInvalid { path, message } => Error::PolicyInvalid {
+                path,
+                message: format!("{message} (in policy file {arg:?})"),
+            },
+            Error::LimitExceeded(m) => {
+                Error::LimitExceeded(format!("{m} (in policy file {arg:?})"))
+            }
+            other => other,
+        })
     }
 
     /// The gate of that name.

@@ -27,6 +27,7 @@ __all__ = [
     "mcp_tools",
     "mcp_handle",
     "_exception_for",
+    "_mcp_guard",
 ]
 
 __version__: Final[str]
@@ -286,3 +287,4 @@ def mcp_handle(
     client: str | None = None,
 ) -> str | None: ...
 def _exception_for(code: str) -> type[PassgateError]: ...
+def _mcp_guard(step: str, args: dict[str, Any]) -> Any: ...
