@@ -622,31 +622,10 @@ export interface McpCaller {
 }
 
 /**
- * The error JSON of a guard failure: `{error: {code, message}}`; with no `code`, the
- * `INTERNAL` error of a failure that is not passgate's own, naming only `message` (its type).
+ * One step of the MCP guard (`passgate::mcp::guard::call`): `inputs`, `trace`, `outcome`,
+ * `error` or `internal`, its arguments a JSON object (snake_case keys), its result JSON.
  */
-export declare function mcpGuardError(code: string | null, message: string): { error: { code: string; message: string } }
-
-/**
- * The inputs of a guarded call: `meta` (the request's `_meta`: its `passgate/*` keys), the
- * guard's added arguments, and — when the host gave a passport callback — its result
- * (`undefined`: no callback, read `_meta`). Returns `{passport, approval, idempotency_key}`;
- * throws `INVALID_ARGUMENT` when one is not a string or the two routes disagree.
- */
-export declare function mcpGuardInputs(meta: JsonValue | undefined, approvalArgument: unknown, idempotencyArgument: unknown, callbackPassport?: unknown): { passport: string | null; approval: string | null; idempotency_key: string | null }
-
-/**
- * What the guard answers for `decision`: `null` when the tool may run; otherwise the JSON of
- * the tool error result (a deny's or escalation's refusal, or a replayed allow's
- * `IDEMPOTENCY_CONFLICT` error).
- */
-export declare function mcpGuardOutcome(decision: Decision, idempotencyKey?: string | null): JsonObject | null
-
-/**
- * What the attestation records of an MCP call: `{mcp_request_id?, mcp_session_id?}`, or
- * `null` when neither is known.
- */
-export declare function mcpGuardTrace(requestId: unknown, sessionId: unknown): JsonObject | null
+export declare function mcpGuard(step: 'inputs' | 'trace' | 'outcome' | 'error' | 'internal', args: JsonObject): JsonValue
 
 /**
  * Answers one JSON-RPC 2.0 message as text: `initialize`, `ping`, `tools/list`, `tools/call`

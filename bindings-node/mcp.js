@@ -91,9 +91,9 @@ function errorResult(value) {
  * names only its type (a host error's text may hold what a client must not see).
  */
 function failure(err) {
-  if (ownError(err) && passgate.isPassgateError(err)) return passgate.mcpGuardError(err.code, err.message)
+  if (ownError(err) && passgate.isPassgateError(err)) return passgate.mcpGuard('error', { code: err.code, message: err.message })
   const type = err instanceof Error ? err.name : err === null ? 'null' : typeof err
-  return passgate.mcpGuardError(null, type)
+  return passgate.mcpGuard('internal', { type })
 }
 
 /** The `passgate/*` keys of a request's `_meta` (the only ones the guard reads). */
@@ -183,19 +183,17 @@ function guard(engine, gate, handler, options) {
       }
       // A passport callback's result (`null` for none: anonymous), or `undefined`: read `_meta`.
       const fromCallback = passport !== undefined ? ((await passport(toolArgs, extra)) ?? null) : undefined
-      let inputs
-      try {
-        inputs = passgate.mcpGuardInputs(metaOf(extra), given.approval, given.idempotencyKey, fromCallback)
-      } catch (err) {
-        // passgate's own refusal of the inputs (not a string, or given twice differently).
-        return errorResult(passgate.mcpGuardError(err.code, err.message))
-      }
+      const asked = { meta: metaOf(extra), approval: given.approval, idempotency_key: given.idempotencyKey }
+      if (fromCallback !== undefined) asked.passport = fromCallback
+      const inputs = passgate.mcpGuard('inputs', asked)
+      // A refused input (not a string, or given twice differently) is answered with its error.
+      if (inputs.error !== undefined) return errorResult(inputs)
       key = inputs.idempotency_key ?? undefined
       const request = {
         gate,
         passport: inputs.passport ?? undefined,
         payload: payload !== undefined ? await payload(toolArgs, extra) : toolArgs,
-        trace: passgate.mcpGuardTrace(extra?.requestId, extra?.sessionId) ?? undefined,
+        trace: passgate.mcpGuard('trace', { request_id: extra?.requestId, session_id: extra?.sessionId }) ?? undefined,
       }
       if (inputs.approval !== null) request.approval = inputs.approval
       if (key !== undefined) request.idempotencyKey = key
@@ -206,8 +204,17 @@ function guard(engine, gate, handler, options) {
     }
     // A deny or escalation is refused; a replayed allow (the first call with this key was
     // admitted, counted, and ran or started then) is an IDEMPOTENCY_CONFLICT.
-    const { decision: verdict, allowed, replayed, gate: decided, evaluationId, checks, approvalRequest } = decision
-    const refused = passgate.mcpGuardOutcome({ decision: verdict, allowed, replayed, gate: decided, evaluationId, checks, approvalRequest }, key ?? null)
+    // The decision's fields the guard reads, under their wire names.
+    const wire = {
+      decision: decision.decision,
+      allowed: decision.allowed,
+      replayed: decision.replayed,
+      gate: decision.gate,
+      evaluation_id: decision.evaluationId,
+      checks: decision.checks,
+      approval_request: decision.approvalRequest,
+    }
+    const refused = passgate.mcpGuard('outcome', { decision: wire, idempotency_key: key })
     if (refused !== null) return errorResult(refused)
 
     const holdId = hold ? (decision.holdId ?? undefined) : undefined

@@ -168,6 +168,5 @@ fn issue(
     }
     let op: passgate::ops::IssuePassport =
         passgate::ops::parse(serde_json::Value::Object(args)).js()?;
-    let issued = op.issue().js()?;
-    passgate::IssuedPassport::from_token(&issued.token, &issued.private_key).js()
+    op.issue().js()
 }

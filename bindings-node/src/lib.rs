@@ -19,10 +19,7 @@ use napi_derive::napi;
 
 pub use engine::Engine;
 pub use issuer::{IssuedPassport, Issuer};
-pub use mcp::{
-    mcp_guard_error, mcp_guard_inputs, mcp_guard_outcome, mcp_guard_trace, mcp_handle,
-    mcp_handle_async, mcp_tools,
-};
+pub use mcp::{mcp_guard, mcp_handle, mcp_handle_async, mcp_tools};
 
 use convert::Kind;
 use error::{invalid, CoreResult, NapiResult, Result};

@@ -165,126 +165,18 @@ impl Task for Handle {
 // ---- The guard's JSON (`guard` in mcp.js), built by the core (`passgate::mcp::guard`) so the
 // ---- Python and Node guards answer alike: mcp.js keeps only the SDK glue.
 
-/// A JS value as JSON; `undefined` is absent, `null` is JSON `null`.
-fn given(v: Unknown<'_>, name: &str) -> Result<Option<serde_json::Value>> {
-    match v.get_type().napi()? {
-        ValueType::Undefined => Ok(None),
-        _ => convert::to_json(v, convert::Kind::Argument, name).map(Some),
-    }
-}
-
-/// The inputs of a guarded call: `meta` (the request's `_meta`: its `passgate/*` keys), the
-/// guard's added arguments, and — when the host gave a passport callback — its result
-/// (`undefined`: no callback, read `_meta`). Returns `{passport, approval, idempotency_key}`;
-/// throws `INVALID_ARGUMENT` when one is not a string or the two routes disagree.
+/// One step of the MCP guard (`passgate::mcp::guard::call`): `inputs`, `trace`, `outcome`,
+/// `error` or `internal`, its arguments a JSON object (snake_case keys), its result JSON.
 #[napi(
-    ts_args_type = "meta: JsonValue | undefined, approvalArgument: unknown, idempotencyArgument: unknown, callbackPassport?: unknown",
-    ts_return_type = "{ passport: string | null; approval: string | null; idempotency_key: string | null }"
+    ts_args_type = "step: 'inputs' | 'trace' | 'outcome' | 'error' | 'internal', args: JsonObject",
+    ts_return_type = "JsonValue"
 )]
-pub fn mcp_guard_inputs<'e>(
-    env: &'e Env,
-    meta: Unknown<'_>,
-    approval_argument: Unknown<'_>,
-    idempotency_argument: Unknown<'_>,
-    callback_passport: Unknown<'_>,
-) -> Result<Unknown<'e>> {
+pub fn mcp_guard<'e>(env: &'e Env, step: Unknown<'_>, args: Unknown<'_>) -> Result<Unknown<'e>> {
     let go = || {
-        let meta = given(meta, "meta")?.unwrap_or(serde_json::Value::Null);
-        let approval = given(approval_argument, "approval")?;
-        let key = given(idempotency_argument, "idempotency_key")?;
-        let passport = given(callback_passport, "passport")?;
-        let inputs =
-            passgate::mcp::guard::inputs(&meta, passport.as_ref(), approval.as_ref(), key.as_ref())
-                .map_err(|e| {
-                    // The guard's error JSON carries what was wrong, without the code's prefix.
-                    let message = match &e {
-                        passgate::Error::InvalidArgument(m) => m.clone(),
-                        other => other.detail(),
-                    };
-                    let mut out = crate::error::core(e);
-                    out.reason = message;
-                    out
-                })?;
-        convert::to_js(env, &inputs.to_json())
-    };
-    go().map_err(|e| crate::error::raise(env, e))
-}
-
-/// What the attestation records of an MCP call: `{mcp_request_id?, mcp_session_id?}`, or
-/// `null` when neither is known.
-#[napi(
-    ts_args_type = "requestId: unknown, sessionId: unknown",
-    ts_return_type = "JsonObject | null"
-)]
-pub fn mcp_guard_trace<'e>(
-    env: &'e Env,
-    request_id: Unknown<'_>,
-    session_id: Unknown<'_>,
-) -> Result<Unknown<'e>> {
-    let id = match request_id.get_type().napi()? {
-        ValueType::String | ValueType::Number => given(request_id, "requestId")?,
-        _ => None,
-    };
-    let session = match session_id.get_type().napi()? {
-        ValueType::String => Some(convert::js_string(session_id, "sessionId")?),
-        _ => None,
-    };
-    let trace = passgate::mcp::guard::trace(id.as_ref(), session.as_deref());
-    convert::to_js(env, &trace.unwrap_or(serde_json::Value::Null))
-}
-
-/// What the guard answers for `decision`: `null` when the tool may run; otherwise the JSON of
-/// the tool error result (a deny's or escalation's refusal, or a replayed allow's
-/// `IDEMPOTENCY_CONFLICT` error).
-#[napi(
-    ts_args_type = "decision: Decision, idempotencyKey?: string | null",
-    ts_return_type = "JsonObject | null"
-)]
-pub fn mcp_guard_outcome<'e>(
-    env: &'e Env,
-    decision: Unknown<'_>,
-    idempotency_key: Option<Unknown<'_>>,
-) -> Result<Unknown<'e>> {
-    let go = || {
-        // The decision's own keys back to its wire JSON's (`evaluationId` -> `evaluation_id`).
-        let wire = match convert::to_json(decision, convert::Kind::Argument, "decision")? {
-            serde_json::Value::Object(m) => serde_json::Value::Object(
-                m.into_iter()
-                    .map(|(k, v)| Ok((convert::snake(&k, "decision")?, v)))
-                    .collect::<Result<_>>()?,
-            ),
-            _ => return Err(invalid("decision must be a decision object")),
-        };
-        let key = match idempotency_key {
-            Some(k) if k.get_type().napi()? == ValueType::String => {
-                Some(convert::js_string(k, "idempotencyKey")?)
-            }
-            _ => None,
-        };
-        let out = passgate::mcp::guard::outcome(&wire, key.as_deref());
-        convert::to_js(env, &out.unwrap_or(serde_json::Value::Null))
-    };
-    go().map_err(|e| crate::error::raise(env, e))
-}
-
-/// The error JSON of a guard failure: `{error: {code, message}}`; with no `code`, the
-/// `INTERNAL` error of a failure that is not passgate's own, naming only `message` (its type).
-#[napi(
-    ts_args_type = "code: string | null, message: string",
-    ts_return_type = "{ error: { code: string; message: string } }"
-)]
-pub fn mcp_guard_error<'e>(
-    env: &'e Env,
-    code: Option<Unknown<'_>>,
-    message: Unknown<'_>,
-) -> Result<Unknown<'e>> {
-    let go = || {
-        let message = convert::js_string(message, "message")?;
-        let v = match code {
-            Some(c) => passgate::mcp::guard::error(&convert::js_string(c, "code")?, &message),
-            None => passgate::mcp::guard::internal(&message),
-        };
-        convert::to_js(env, &v)
+        let step = convert::js_string(step, "step")?;
+        let args = convert::to_json(args, convert::Kind::Argument, "args")?;
+        let out = passgate::mcp::guard::call(&step, &args).map_err(crate::error::core)?;
+        convert::to_js(env, &out)
     };
     go().map_err(|e| crate::error::raise(env, e))
 }
