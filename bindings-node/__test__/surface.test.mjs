@@ -197,3 +197,26 @@ test('no hidden arguments or patched native methods', () => {
   assert.ok(new PassgateError('x') instanceof Error)
   assert.ok(Issuer.generate() instanceof Issuer)
 })
+
+test('the generic entry point: unknown operations and arguments are InputErrors at a path, lone surrogates refused', () => {
+  const { engine } = setup()
+  assert.throws(() => engine.call('expire_hold'), (e) => e instanceof InputError && /did you mean "expire_holds"/.test(e.message))
+  assert.throws(() => engine.call('expire_holds', { limt: 5 }), (e) => e instanceof InputError && e.path === '/limt')
+  assert.throws(() => engine.call('get_gate', { gate: 'p\ud800' }), (e) => e instanceof InputError && e.path === '/gate')
+  assert.throws(() => engine.call('get_gate', { ['g\udfff']: 'pay' }), InputError)
+  assert.throws(() => engine.call(42), InputError)
+  assert.throws(() => engine.call('list_gates', 'x'), InputError)
+  assert.deepEqual(engine.call('list_gates', null).gates.map((g) => g.name), ['pay'])
+  // The typed methods name an argument as JavaScript does.
+  assert.throws(() => engine.expireHolds(-1), (e) => e instanceof InputError && e.path === '/limit')
+  assert.throws(() => engine.approve('evl_x', 'cfo', '1 day'), (e) => e instanceof InputError && e.path === '/ttl')
+})
+
+test('issuePassport: the core reads the options (days to seconds, bounds), errors name the option', () => {
+  const issuer = Issuer.generate()
+  const p = issuer.issuePassport({ agentId: 'a', permissions: ['pay'], expiresInDays: 2 })
+  assert.ok(p.expiresAt - Math.floor(Date.now() / 1000) <= 2 * 86400)
+  assert.throws(() => issuer.issuePassport({ agentId: 'a', expiresInDays: 1e9 }), (e) => e instanceof InputError && e.path === '/expiresInDays')
+  assert.throws(() => issuer.issuePassport({ agentId: 'a', permissions: 'pay' }), (e) => e instanceof InputError && e.path === '/permissions')
+  assert.throws(() => issuer.issuePassport({ agentId: 'a\ud800' }), InputError)
+})
