@@ -6,7 +6,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::builder::trusted_set;
-use super::{Engine, Event, MAX_NAME_LEN, MAX_PAGE};
+use super::request::{check_name, name_ok};
+use super::{Engine, Event, MAX_PAGE};
 use crate::attestation;
 use crate::error::{Error, Result};
 use crate::passport::{IssuedPassport, Issuer, PassportRequest, Verified};
@@ -60,11 +61,7 @@ impl Engine {
     /// Revokes a passport id; every passport delegated from it is revoked with it. Writes an
     /// attestation of kind `revocation`.
     pub fn revoke_passport(&self, passport_id: &str) -> Result<()> {
-        if passport_id.is_empty() || passport_id.len() > MAX_NAME_LEN {
-            return Err(Error::InvalidArgument(
-                "passport_id must be 1 to 256 characters".into(),
-            ));
-        }
+        check_name("passport_id", passport_id)?;
         let now = self.clock.now_ms();
         self.store.revoke(passport_id, now)?;
         self.append_event(
@@ -113,8 +110,7 @@ impl Engine {
     /// Appends a host event (`kind`, `data`) to this engine's chain and returns the record.
     pub fn record_attestation(&self, kind: &str, data: &Value) -> Result<Value> {
         let reserved = ["decision", "revocation", "reset"];
-        if kind.is_empty()
-            || kind.len() > MAX_NAME_LEN
+        if !name_ok(kind)
             || reserved.contains(&kind)
             || kind.starts_with("hold.")
             || kind.starts_with("approval.")

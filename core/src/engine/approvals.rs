@@ -6,11 +6,12 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::decide::Evaluation;
-use super::{Engine, Event, APPROVAL_REQUEST_TTL_MS, DEFAULT_APPROVAL_TTL_MS, MAX_NAME_LEN};
+use super::request::check_name;
+use super::{Engine, Event, APPROVAL_REQUEST_TTL_MS, DEFAULT_APPROVAL_TTL_MS};
 use crate::approval;
 use crate::constraint::Constraint;
 use crate::decision::Check;
-use crate::error::{Error, Result};
+use crate::error::{CheckCode, Error, Result};
 use crate::ids::random_id;
 use crate::store::{ApprovalRecord, ApprovalState};
 
@@ -226,10 +227,10 @@ pub(super) fn approval_check(
 ) -> (ApprovalNeed, Vec<Check>) {
     let ids: Vec<&str> = approvals.iter().map(|(c, _)| c.id.as_str()).collect();
     let (first, ty) = (ids.first().copied().unwrap_or("approval"), "approval");
-    let fail = |code: &str, why: String| {
+    let fail = |code: CheckCode, why: String| {
         (
             ApprovalNeed::None,
-            vec![Check::new(first, ty, false, why).with_code(code)],
+            vec![Check::new(first, ty, false, why).with_code(code.as_str())],
         )
     };
     let Some(p) = presented else {
@@ -243,17 +244,20 @@ pub(super) fn approval_check(
                     (None, None) => "its condition holds".into(),
                 };
                 let why = crate::schema::truncate(&format!("needs a human approval: {why}"));
-                Check::new(&c.id, ty, false, why).with_code("APPROVAL_REQUIRED")
+                Check::new(&c.id, ty, false, why).with_code(CheckCode::ApprovalRequired.as_str())
             })
             .collect();
         return (ApprovalNeed::Required, checks);
     };
     let claims = match &p.claims {
         Ok(c) => c,
-        Err(why) => return fail("APPROVAL_INVALID", why.clone()),
+        Err(why) => return fail(CheckCode::ApprovalInvalid, why.clone()),
     };
     let Some(record) = &p.record else {
-        return fail("APPROVAL_INVALID", "no such approval was granted".into());
+        return fail(
+            CheckCode::ApprovalInvalid,
+            "no such approval was granted".into(),
+        );
     };
     // The token is only a signed pointer: what it admits is the store's record, and the token
     // must say exactly what the record says.
@@ -263,32 +267,32 @@ pub(super) fn approval_check(
         || claims.passport_id != record.passport_id
     {
         return fail(
-            "APPROVAL_INVALID",
+            CheckCode::ApprovalInvalid,
             "the approval token does not match the approval it names".into(),
         );
     }
     let d = &eval.decision;
     if record.gate != d.gate {
         return fail(
-            "APPROVAL_GATE_MISMATCH",
+            CheckCode::ApprovalGateMismatch,
             format!("the approval is for gate {:?}, not this one", record.gate),
         );
     }
     if record.passport_id != d.passport_id {
         return fail(
-            "APPROVAL_PASSPORT_MISMATCH",
+            CheckCode::ApprovalPassportMismatch,
             "the approval is for another passport".into(),
         );
     }
     if eval.fingerprint().ok().as_ref() != Some(&record.fingerprint) {
         return fail(
-            "APPROVAL_PAYLOAD_MISMATCH",
+            CheckCode::ApprovalPayloadMismatch,
             "the approval is for another payload".into(),
         );
     }
     if claims.exp_ms <= now {
         return fail(
-            "APPROVAL_EXPIRED",
+            CheckCode::ApprovalExpired,
             format!("the approval expired at {}", claims.exp_ms),
         );
     }
@@ -307,22 +311,28 @@ pub(super) fn approval_check(
                 checks,
             )
         }
-        ApprovalState::Used { .. } => fail("APPROVAL_USED", "the approval was already used".into()),
         ApprovalState::Denied { approver, reason } => fail(
-            "APPROVAL_DENIED",
+            CheckCode::ApprovalDenied,
             format!("{approver:?} denied the approval: {reason}"),
         ),
-        _ => fail("APPROVAL_INVALID", "no such approval was granted".into()),
+        other => {
+            let (code, why) = unusable(other.name(), false);
+            fail(code, why.into())
+        }
     }
 }
 
-fn check_name(what: &str, v: &str) -> Result<()> {
-    if v.is_empty() || v.len() > MAX_NAME_LEN {
-        return Err(Error::InvalidArgument(format!(
-            "{what} must be 1 to {MAX_NAME_LEN} characters"
-        )));
+/// Why an approval in `state` (an [`ApprovalState::name`]) cannot admit the request that
+/// presents it: the check code and message. `approved` means expired when the token presented is
+/// the approval's (`token_matches`: the store refused it at commit), and a token that is not its
+/// own otherwise; `pending` (never approved) and anything else are `APPROVAL_INVALID`.
+pub(super) fn unusable(state: &str, token_matches: bool) -> (CheckCode, &'static str) {
+    match state {
+        "used" => (CheckCode::ApprovalUsed, "the approval was already used"),
+        "denied" => (CheckCode::ApprovalDenied, "the approval was denied"),
+        "approved" if token_matches => (CheckCode::ApprovalExpired, "the approval expired"),
+        _ => (CheckCode::ApprovalInvalid, "no such approval was granted"),
     }
-    Ok(())
 }
 
 /// An escalated request is never resolved by the principal that made it: the approver's name

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::approvals::ApprovalNeed;
+use super::approvals::{unusable, ApprovalNeed};
 use super::counters::ops;
 use super::decide::{finish, Caller, Evaluation};
 use super::request::Request;
@@ -102,19 +102,16 @@ impl Engine {
                 (CommitOutcome::Rejected { usage }, _) => usage,
                 (CommitOutcome::ApprovalUnavailable { state }, _) => {
                     // Someone used (or revoked) the approval first: this request is refused.
-                    let why = match state.as_str() {
-                        "used" => ("APPROVAL_USED", "the approval was already used"),
-                        "denied" => ("APPROVAL_DENIED", "the approval was denied"),
-                        "approved" => ("APPROVAL_EXPIRED", "the approval expired"),
-                        _ => ("APPROVAL_INVALID", "no such approval was granted"),
-                    };
+                    // The token matched the approval when it was checked.
+                    let (code, why) = unusable(&state, true);
                     for c in eval
                         .decision
                         .checks
                         .iter_mut()
                         .filter(|c| c.ty == "approval")
                     {
-                        *c = Check::new(&c.constraint, "approval", false, why.1).with_code(why.0);
+                        *c = Check::new(&c.constraint, "approval", false, why)
+                            .with_code(code.as_str());
                     }
                     eval.approval = ApprovalNeed::None;
                     eval.stateless_ok = false;
@@ -152,51 +149,21 @@ impl Engine {
         tail: &attestation::Tail,
         now: i64,
     ) -> Result<(StoredRecord, String)> {
-        let d = &eval.decision;
-        let (seq, prev) = tail.next();
-        let trace = match &req.trace {
-            Some(t) => json::normalize_numbers(t)?,
-            None => Value::Null,
-        };
-        // What an admitted request adds to each counter, so an audit can recompute every counter
-        // from the records alone (the checks' `observed` include usage read before the commit).
-        let counted: Vec<Value> = match d.allowed {
-            true => eval
-                .pending
-                .iter()
-                .map(|p| {
-                    json!({
-                        "namespace": p.op.key.namespace, "constraint": p.op.key.constraint,
-                        "scope": p.op.key.scope, "amount": p.op.amount.normalize().to_string(),
-                    })
-                })
-                .collect(),
-            false => Vec::new(),
-        };
-        let body = json!({
-            "v": attestation::VERSION,
-            "id": random_id("att")?,
-            "kind": "decision",
-            "chain": tail.chain,
-            "seq": seq,
-            "prev": prev,
-            "time": now,
-            "evaluation_id": d.evaluation_id,
-            "gate": d.gate,
-            "decision": d.decision.as_str(),
-            "mode": d.mode,
-            "agent_id": d.agent_id,
-            "passport_id": d.passport_id,
-            "principal": eval.principal.as_ref().map(|p| json!({"issuer": p.issuer, "agent_id": p.agent_id})),
-            "delegation": eval.delegation,
-            "client": req.client,
-            "policy_hash": d.policy_hash,
-            "request_hash": eval.request_hash,
-            "checks": d.checks,
-            "remaining": d.remaining,
-            "counted": counted,
-            "trace": trace,
-        });
+        let (seq, _) = tail.next();
+        let body = attestation::decision_body(
+            tail,
+            random_id("att")?,
+            now,
+            &attestation::DecisionFacts {
+                decision: &eval.decision,
+                principal: eval.principal.as_ref(),
+                delegation: &eval.delegation,
+                client: req.client.as_deref(),
+                request_hash: &eval.request_hash,
+                counted: eval.pending.iter().map(|p| &p.op).collect(),
+                trace: req.trace.as_ref(),
+            },
+        )?;
         let (record, hash) = attestation::seal(body, &self.chain.key)?;
         let record = Arc::new(record);
         eval.decision.attestation = Some(Arc::clone(&record));

@@ -284,21 +284,21 @@ pub(super) fn resolve_counter<'a>(
     c: &'a Constraint,
     counter: &crate::constraint::Counter,
     namespace: &str,
+    caveat: bool,
     s: &ScopeCtx<'_>,
 ) -> std::result::Result<Pending<'a>, String> {
-    let caveat = namespace.starts_with("passport:");
     let agent = match s.caller {
         Caller::Agent(v) => Some(v),
         _ => None,
     };
     let client = || {
         s.client
-            .map(|c| format!("client:{c}"))
+            .map(CounterKey::client)
             .ok_or_else(|| "no client key was given for this anonymous caller".to_string())
     };
     let (namespace, scope) = match &counter.scope {
-        Scope::Global if !caveat => ("global".to_string(), String::new()),
-        Scope::Gate if caveat => (namespace.to_string(), format!("gate:{}", s.gate)),
+        Scope::Global if !caveat => (CounterKey::GLOBAL.to_string(), String::new()),
+        Scope::Gate if caveat => (namespace.to_string(), CounterKey::gate(s.gate)),
         Scope::Global | Scope::Gate => (namespace.to_string(), String::new()),
         // A caveat's counter belongs to the passport that declared it (so sub-agents share it).
         Scope::Agent | Scope::Passport if caveat => (namespace.to_string(), String::new()),
@@ -313,7 +313,7 @@ pub(super) fn resolve_counter<'a>(
         Scope::Passport => (
             namespace.to_string(),
             match agent {
-                Some(v) => format!("passport:{}", v.passport_id),
+                Some(v) => CounterKey::passport(&v.passport_id),
                 None => client()?,
             },
         ),
@@ -327,7 +327,7 @@ pub(super) fn resolve_counter<'a>(
                 ));
             };
             let v = json::canonical_scope_key(v).map_err(|e| e.to_string())?;
-            (namespace.to_string(), format!("field:{}={v}", p.as_str()))
+            (namespace.to_string(), CounterKey::field(p.as_str(), &v))
         }
     };
     let (amount, need, settle) = match (&counter.kind, &counter.amount) {
@@ -336,19 +336,8 @@ pub(super) fn resolve_counter<'a>(
             if values.is_empty() {
                 return Err(format!("field {} is missing", field.as_str()));
             }
-            let mut sum = Decimal::ZERO;
-            for v in values {
-                let d = json::to_decimal(v).map_err(|m| format!("{}: {m}", field.as_str()))?;
-                if d.is_sign_negative() && !d.is_zero() {
-                    return Err(format!(
-                        "{}: a spend amount cannot be negative ({d})",
-                        field.as_str()
-                    ));
-                }
-                sum = sum
-                    .checked_add(d)
-                    .ok_or_else(|| format!("{}: sum overflows", field.as_str()))?;
-            }
+            let sum = sum_amounts(values, "a spend amount")
+                .map_err(|m| format!("{}: {m}", field.as_str()))?;
             (
                 sum,
                 sum,
@@ -403,9 +392,26 @@ pub(super) fn resolve_counter<'a>(
     })
 }
 
+/// The sum of the amounts a spend field names (a pointer with `*` may name several): each a
+/// decimal, none negative (`what` names them in that message), the sum within range. The error
+/// is a message without the field (each caller says where).
+pub(super) fn sum_amounts(values: Vec<&Value>, what: &str) -> std::result::Result<Decimal, String> {
+    let mut sum = Decimal::ZERO;
+    for v in values {
+        let d = json::to_decimal(v)?;
+        if d.is_sign_negative() && !d.is_zero() {
+            return Err(format!("{what} cannot be negative ({d})"));
+        }
+        sum = sum
+            .checked_add(d)
+            .ok_or_else(|| "sum overflows".to_string())?;
+    }
+    Ok(sum)
+}
+
 /// The scope value of `scope: "agent"` counters for a principal key ([`Principal::key`]).
 ///
 /// [`Principal::key`]: crate::passport::Principal::key
 pub fn agent_scope(principal_key: &str) -> String {
-    format!("agent:{principal_key}")
+    CounterKey::agent(principal_key)
 }

@@ -18,11 +18,12 @@ use crate::constraint::pii::PiiMode;
 use crate::constraint::values::whole_regex_within;
 use crate::constraint::{Constraint, CounterKind, EvalCtx, Rule};
 use crate::decision::{Check, Decision, Verdict};
-use crate::error::{Error, Result};
+use crate::error::{CheckCode, Error, Result};
 use crate::expr::Outcome;
 use crate::ids::random_id;
 use crate::passport::{Principal, Verified};
 use crate::policy::{Mode, Policy};
+use crate::store::CounterKey;
 
 /// The longest regex a caveat may carry (in bytes of source). Caveats are written by agents (a
 /// delegating agent chooses its child's): they get a far smaller regex budget than the operator's
@@ -472,7 +473,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
                 false,
                 "no policy is loaded: everything is denied",
             )
-            .with_code("GATE_UNKNOWN"),
+            .with_code(CheckCode::GateUnknown.as_str()),
         );
         return Ok(eval);
     };
@@ -497,7 +498,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
                         req.gate
                     ),
                 )
-                .with_code("PASSPORT_MISSING"),
+                .with_code(CheckCode::PassportMissing.as_str()),
             );
             return Ok(eval);
         }
@@ -539,7 +540,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
                     false,
                     format!("gate {:?} is not defined by the policy", req.gate),
                 )
-                .with_code("GATE_UNKNOWN"),
+                .with_code(CheckCode::GateUnknown.as_str()),
             );
             return Ok(eval);
         }
@@ -566,7 +567,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
                 false,
                 format!("passport lacks {}", missing.join(", ")),
             )
-            .with_code("PERMISSION_DENIED")
+            .with_code(CheckCode::PermissionDenied.as_str())
         });
     }
     if let Some(check) = gate.and_then(|g| g.validate_input(payload)) {
@@ -588,20 +589,20 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
     // (constraint, counter namespace, whether it is a passport's caveat)
     let mut list: Vec<(&'a Constraint, String, bool)> = Vec::new();
     if let Some(g) = gate {
-        let ns = format!("gate:{}", g.name);
+        let ns = CounterKey::gate(&g.name);
         list.extend(g.constraints.iter().map(|c| (c, ns.clone(), false)));
     }
     if let (Some(a), Caller::Anonymous) = (anonymous_gate, caller) {
         list.extend(
             a.constraints
                 .iter()
-                .map(|c| (c, "anonymous".to_string(), false)),
+                .map(|c| (c, CounterKey::ANONYMOUS.to_string(), false)),
         );
     }
     for cav in caveats {
         list.push((
             &cav.constraint,
-            format!("passport:{}", cav.declared_by),
+            CounterKey::passport(&cav.declared_by),
             true,
         ));
     }
@@ -623,7 +624,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
             continue;
         }
         match &c.rule {
-            Rule::Counter(counter) => match resolve_counter(c, counter, &ns, &scope_ctx) {
+            Rule::Counter(counter) => match resolve_counter(c, counter, &ns, caveat, &scope_ctx) {
                 Ok(mut p) => {
                     p.relaxed = !caveat;
                     pending.push(p)
@@ -661,7 +662,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         // A caveat's approval is never relaxed: a bad token for it fails in monitor mode too.
         let refused = check
             .iter()
-            .any(|c| !c.passed && c.code.as_deref() != Some("APPROVAL_REQUIRED"));
+            .any(|c| !c.passed && c.code.as_deref() != Some(CheckCode::ApprovalRequired.as_str()));
         strict_ok &= !(eval.strict_approval && refused);
         eval.decision.checks.extend(check);
     }
@@ -669,7 +670,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
     // An approval that is merely required does not fail the request: it escalates it.
     eval.stateless_ok = checks
         .iter()
-        .all(|c| c.passed || c.code.as_deref() == Some("APPROVAL_REQUIRED"));
+        .all(|c| c.passed || c.code.as_deref() == Some(CheckCode::ApprovalRequired.as_str()));
     eval.strict_ok = strict_ok;
     eval.base_checks = checks.len();
     eval.identity_ok = true;

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+use super::counters::sum_amounts;
 use super::{Engine, Event};
 use crate::error::{Error, Result};
 use crate::json;
@@ -313,18 +314,6 @@ fn actual_amount(field: &str, actual: &Value) -> Result<Option<Decimal>> {
     if values.is_empty() {
         return Ok(None);
     }
-    let mut sum = Decimal::ZERO;
-    for v in values {
-        let d = json::to_decimal(v).map_err(|m| Error::payload(field, m))?;
-        if d.is_sign_negative() && !d.is_zero() {
-            return Err(Error::payload(
-                field,
-                format!("an actual amount cannot be negative ({d})"),
-            ));
-        }
-        sum = sum
-            .checked_add(d)
-            .ok_or_else(|| Error::payload(field, "sum overflows"))?;
-    }
+    let sum = sum_amounts(values, "an actual amount").map_err(|m| Error::payload(field, m))?;
     Ok(Some(sum))
 }

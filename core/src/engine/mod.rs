@@ -57,7 +57,7 @@ pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 pub const MAX_NAME_LEN: usize = 256;
 
 /// How long an unsettled hold lives when the policy does not say (`hold_ttl`).
-pub const DEFAULT_HOLD_TTL_MS: i64 = 15 * 60 * 1000;
+pub use crate::policy::DEFAULT_HOLD_TTL_MS;
 
 /// How long an escalated request can still be approved.
 pub const APPROVAL_REQUEST_TTL_MS: i64 = 24 * 3600 * 1000;

@@ -95,6 +95,40 @@ pub struct CounterKey {
     pub scope: String,
 }
 
+/// The spellings of counter namespaces and scope values (stored keys: they never change). Every
+/// place that builds one calls these, so a key is spelled one way.
+impl CounterKey {
+    /// The namespace of a `global` counter of the gates and the anonymous section.
+    pub const GLOBAL: &'static str = "global";
+    /// The namespace of the anonymous section's counters.
+    pub const ANONYMOUS: &'static str = "anonymous";
+
+    /// `gate:<gate>`: the namespace of a gate's counters, and the scope value of a caveat's
+    /// `scope: "gate"` counter.
+    pub fn gate(gate: &str) -> String {
+        format!("gate:{gate}")
+    }
+    /// `passport:<id>`: the namespace of the counters of the caveats passport `id` declared, and
+    /// the scope value of a `scope: "passport"` counter.
+    pub fn passport(passport_id: &str) -> String {
+        format!("passport:{passport_id}")
+    }
+    /// `client:<key>`: the scope value of an anonymous caller's counter (by the host's client
+    /// key).
+    pub fn client(client: &str) -> String {
+        format!("client:{client}")
+    }
+    /// `agent:<principal key>`: the scope value of a `scope: "agent"` counter (the principal:
+    /// `<agent id>@<issuer did>`).
+    pub fn agent(principal_key: &str) -> String {
+        format!("agent:{principal_key}")
+    }
+    /// `field:<pointer>=<canonical value>`: the scope value of a `scope: {"field": ...}` counter.
+    pub fn field(pointer: &str, canonical_value: &str) -> String {
+        format!("field:{pointer}={canonical_value}")
+    }
+}
+
 /// How a counter forgets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
