@@ -58,8 +58,10 @@
 //!   pruning: records before it may go, none after it is skipped.
 
 mod memory;
+#[cfg(feature = "redis")]
 pub mod redis;
 mod retention;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -69,11 +71,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
 pub use redis::RedisStore;
 pub use retention::{
     split_options, Checkpoint, Retention, StoreOptions, MAX_RETENTION_AGE_MS,
     MEMORY_DEFAULT_RECORDS,
 };
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
 use crate::calendar::{CalendarUnit, Zone};
@@ -911,11 +915,50 @@ fn open_backend(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     }
     let scheme = url.split_once(':').map_or(url, |(s, _)| s);
     match scheme {
+        #[cfg(feature = "sqlite")]
         "sqlite" => Ok(std::sync::Arc::new(SqliteStore::open(url)?)),
+        #[cfg(feature = "redis")]
         "redis" => Ok(std::sync::Arc::new(RedisStore::open(url)?)),
+        #[cfg(not(feature = "sqlite"))]
+        "sqlite" => Err(Error::InvalidArgument(format!(
+            "store URL {url:?}: passgate was built without the sqlite feature"
+        ))),
+        #[cfg(not(feature = "redis"))]
+        "redis" => Err(Error::InvalidArgument(format!(
+            "store URL {url:?}: passgate was built without the redis feature"
+        ))),
         _ => Err(Error::InvalidArgument(format!(
             "store URL {url:?}: scheme {scheme:?} is not supported \
              (memory:, sqlite:///path/to/file.db, redis://host:port/db)"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod feature_tests {
+    use super::open;
+
+    /// A backend left out of the build is named in the error, never a panic or "unsupported".
+    #[test]
+    fn a_backend_built_without_its_feature_is_an_invalid_argument_saying_so() {
+        for (url, feature, built) in [
+            (
+                "sqlite:///tmp/never-opened.db",
+                "sqlite",
+                cfg!(feature = "sqlite"),
+            ),
+            ("redis://127.0.0.1:1/0", "redis", cfg!(feature = "redis")),
+        ] {
+            if built {
+                continue;
+            }
+            let e = open(url).err().map(|e| (e.code(), e.to_string()));
+            let (code, msg) = e.unwrap_or_default();
+            assert_eq!(code, "INVALID_ARGUMENT", "{url}");
+            assert!(
+                msg.contains(&format!("built without the {feature} feature")),
+                "{msg}"
+            );
+        }
     }
 }
