@@ -78,7 +78,7 @@ pub enum ConstraintType {
 }
 
 impl ConstraintType {
-    /// Every type, in the order of DESIGN.md's table.
+    /// Every type, in the order the README's constraint table lists them.
     pub const ALL: [ConstraintType; 16] = [
         ConstraintType::MaxValue,
         ConstraintType::MinValue,

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::builder::trusted_set;
 use super::request::{check_name, name_ok};
-use super::{Engine, Event, MAX_PAGE};
+use super::{check_page_limit, foreign_cursor, Engine, Event};
 use crate::attestation;
 use crate::error::{Error, Result};
 use crate::passport::{IssuedPassport, Issuer, PassportRequest, Verified};
@@ -159,11 +159,7 @@ impl Engine {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<Value>, Option<String>)> {
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::InvalidArgument(format!(
-                "limit must be 1 to {MAX_PAGE}, not {limit}"
-            )));
-        }
+        check_page_limit(limit)?;
         let after = match cursor {
             None => 0,
             Some(c) if c.starts_with("c1.") => {
@@ -175,9 +171,7 @@ impl Engine {
             Some(c) => c
                 .strip_prefix(CURSOR_PREFIX)
                 .and_then(|n| n.parse::<u64>().ok())
-                .ok_or_else(|| {
-                    Error::InvalidArgument(format!("cursor {c:?} was not returned by a page"))
-                })?,
+                .ok_or_else(|| foreign_cursor(c))?,
         };
         let (records, next) = self.store.attestations_page(filter, after, limit)?;
         Ok((

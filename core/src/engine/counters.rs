@@ -5,9 +5,9 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use super::decide::Caller;
-use super::{Engine, Event, MAX_PAGE};
+use super::{check_page_limit, foreign_cursor, Engine, Event};
 use crate::constraint::{Constraint, CounterKind, Scope};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::json;
 use crate::store::{
     self, CounterFilter, CounterKey, CounterOp, CounterState, HeldOp, SettleRule, WindowKind,
@@ -87,16 +87,10 @@ impl Engine {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<CounterState>, Option<String>)> {
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::InvalidArgument(format!(
-                "limit must be 1 to {MAX_PAGE}, not {limit}"
-            )));
-        }
+        check_page_limit(limit)?;
         let (mut i, mut after) = match cursor {
             None => (0, None),
-            Some(c) => decode_counter_cursor(c).ok_or_else(|| {
-                Error::InvalidArgument(format!("cursor {c:?} was not returned by a page"))
-            })?,
+            Some(c) => decode_counter_cursor(c).ok_or_else(|| foreign_cursor(c))?,
         };
         let now = self.clock.now_ms();
         let mut out: Vec<CounterState> = Vec::new();

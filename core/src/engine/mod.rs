@@ -144,7 +144,9 @@ impl Engine {
         self.policy.read().clone()
     }
 
-    /// The store this engine writes to.
+    /// The store this engine writes to. Not API (tests and tools reach the store under the
+    /// engine with it): the engine's methods are the way to its state.
+    #[doc(hidden)]
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
@@ -153,4 +155,19 @@ impl Engine {
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
+}
+
+/// A page size of the paging reads: 1 to [`MAX_PAGE`], else `INVALID_ARGUMENT`.
+fn check_page_limit(limit: usize) -> Result<()> {
+    if (1..=MAX_PAGE).contains(&limit) {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument(format!(
+        "limit must be 1 to {MAX_PAGE}, not {limit}"
+    )))
+}
+
+/// The error for a cursor no page returned.
+fn foreign_cursor(cursor: &str) -> Error {
+    Error::InvalidArgument(format!("cursor {cursor:?} was not returned by a page"))
 }
