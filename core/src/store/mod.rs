@@ -249,6 +249,22 @@ impl HoldState {
             HoldState::Expired => "expired",
         }
     }
+
+    /// A state as a backend stored it ([`HoldState::as_str`]); anything else is a corrupt store
+    /// (`STORE_UNAVAILABLE`).
+    pub fn from_stored(s: &str) -> Result<HoldState> {
+        Ok(match s {
+            "open" => HoldState::Open,
+            "settled" => HoldState::Settled,
+            "released" => HoldState::Released,
+            "expired" => HoldState::Expired,
+            other => {
+                return Err(Error::StoreUnavailable(format!(
+                    "stored hold state {other:?}"
+                )))
+            }
+        })
+    }
 }
 
 /// A reservation made by `enforce(hold = true)`, stored with the decision that made it.
