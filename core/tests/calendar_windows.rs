@@ -183,7 +183,7 @@ fn spend_in_a_calendar_window_explains_and_lists_its_window() {
         .enforce(&Request::new("g", json!({"amount": "10"})).client("c1"))
         .unwrap();
     assert!(d.allowed);
-    assert_eq!(d.remaining["monthly"], "0.5");
+    assert_eq!(d.remaining["monthly"], "0.50");
     let d = e
         .enforce(&Request::new("g", json!({"amount": 1})).client("c1"))
         .unwrap();

@@ -42,6 +42,9 @@ pub struct Counter {
     pub scope: Scope,
     /// For spend: where the amount is (with `*`, the matches are summed).
     pub amount: Option<Pointer>,
+    /// The decimal places `max` was written with: a decision's `remaining` keeps them (a cap of
+    /// `1000.00` leaves `"600.00"`, not `"600"`).
+    pub scale: u32,
 }
 
 /// A counting window.
@@ -193,6 +196,7 @@ pub(super) fn compile(kind: CounterKind, doc: &Value, path: &str) -> Result<Coun
     };
     Ok(Counter {
         kind,
+        scale: json::written_scale(max_v),
         max: max.normalize(),
         window,
         scope,

@@ -737,17 +737,23 @@ pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
         } else {
             used
         };
-        let left = (p.op.max - after).max(Decimal::ZERO);
+        let mut left = (p.op.max - after).max(Decimal::ZERO).normalize();
+        if let Some(c) = p.constraint.counter() {
+            // The policy's own precision: a cap of 1000.00 leaves "600.00".
+            if left.scale() < c.scale {
+                left.rescale(c.scale);
+            }
+        }
         eval.decision
             .remaining
             .entry(p.constraint.id.clone())
             // A caveat and a gate constraint may share an id: report the tighter.
             .and_modify(|v| {
                 if v.parse::<Decimal>().is_ok_and(|old| old > left) {
-                    *v = fmt(left);
+                    *v = left.to_string();
                 }
             })
-            .or_insert_with(|| fmt(left));
+            .or_insert_with(|| left.to_string());
         eval.decision.checks.push(check);
     }
     eval.decision.allowed = allowed;
