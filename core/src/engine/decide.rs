@@ -185,6 +185,11 @@ impl Engine {
         let usage = self.store.read(&ops(&eval.pending, false), now)?;
         finish(&mut eval, &usage);
         if dry_run {
+            // Nothing was stored: the approval request says so, and `approve` would not find
+            // its evaluation id (enforce the request to create one).
+            if let Some(Value::Object(r)) = eval.decision.approval_request.as_mut() {
+                r.insert("dry_run".into(), Value::Bool(true));
+            }
             return Ok(eval.decision);
         }
         let ttl = policy
