@@ -107,7 +107,9 @@ fn read_request(
     let gate = o.req_str("gate")?;
     let passport = o.token("passport")?;
     let payload = match payload_json {
-        Some(text) => passgate::seam::parse(&text, passgate::json::Context::Payload).js()?,
+        Some(text) => {
+            passgate::seam::parse(&text, passgate::__private::json::Context::Payload).js()?
+        }
         None => o.json("payload", Kind::Payload)?.unwrap_or(Value::Null),
     };
     Ok(Request {

@@ -5,8 +5,8 @@
 //! core offers only on its JSON seam go through `passgate::seam::call` by name, so they work as
 //! soon as the core implements them.
 
+use passgate::__private::keys::KeyPair;
 use passgate::engine::Engine;
-use passgate::keys::KeyPair;
 use passgate::{seam, Error, Policy, Request};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;

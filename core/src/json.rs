@@ -151,7 +151,7 @@ impl JsonError {
 /// Parses outside JSON strictly: no duplicate keys, bounded size and depth, exact numbers.
 ///
 /// ```
-/// use passgate::json::{parse, Limits};
+/// use passgate::__private::json::{parse, Limits};
 /// assert!(parse(r#"{"qty": 1, "qty": -1}"#, Limits::PAYLOAD).is_err());
 /// let v = parse("[18446744073709551617]", Limits::PAYLOAD).unwrap();
 /// assert_eq!(v.to_string(), "[18446744073709551617]");
@@ -672,6 +672,23 @@ pub fn type_name(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// The decimal places a number was written with (`1000.00` → 2, `1.5e1` → 0, `25e-3` → 3): the
+/// precision a result derived from it keeps. 0 for anything not a number literal.
+pub fn written_scale(v: &Value) -> u32 {
+    let lit = match v {
+        Value::Number(n) => n.as_str(),
+        Value::String(s) => s.as_str(),
+        _ => return 0,
+    };
+    let (mantissa, exp) = match lit.find(['e', 'E']) {
+        Some(i) => (lit.get(..i).unwrap_or(""), lit.get(i + 1..).unwrap_or("0")),
+        None => (lit, "0"),
+    };
+    let frac = mantissa.split_once('.').map_or(0, |(_, f)| f.len() as i64);
+    let exp: i64 = exp.parse().unwrap_or(0);
+    u32::try_from((frac - exp).clamp(0, 28)).unwrap_or(0)
 }
 
 /// A JSON number holding `d` exactly (for values produced by passgate itself).

@@ -271,3 +271,26 @@ fn approval_tokens_are_signed_by_the_engine() {
     );
     assert!(!body.to_string().contains(&claims.jti));
 }
+
+#[test]
+fn a_dry_run_that_escalates_says_its_request_was_not_stored() {
+    let f = fixture();
+    let d = f.engine.dry_run(&pay(&f.alice, 2000)).unwrap();
+    assert_eq!(d.decision, Verdict::Escalate);
+    let request = d.approval_request.as_ref().unwrap();
+    assert_eq!(request["dry_run"], true);
+    // Nothing to approve: the evaluation was never stored.
+    let e = f
+        .engine
+        .approve(&d.evaluation_id, "ops@example.com", None)
+        .unwrap_err();
+    assert_eq!(e.code(), "APPROVAL_UNKNOWN");
+    // An enforced escalation has none of that mark.
+    let d = f.engine.enforce(&pay(&f.alice, 2000)).unwrap();
+    assert!(d
+        .approval_request
+        .as_ref()
+        .unwrap()
+        .get("dry_run")
+        .is_none());
+}

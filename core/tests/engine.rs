@@ -114,7 +114,7 @@ fn allows_then_denies_at_the_daily_cap_with_every_check_explained() {
     let t = passport(&f, "a1", &["payments:send"]);
     let d = f.engine.enforce(&pay(&t, json!(400))).unwrap();
     assert_eq!(d.decision, Verdict::Allow);
-    assert_eq!(d.remaining["daily-spend"], "600");
+    assert_eq!(d.remaining["daily-spend"], "600.00");
     assert_eq!(d.remaining["burst"], "9");
     for id in [
         "passport",
@@ -138,7 +138,7 @@ fn allows_then_denies_at_the_daily_cap_with_every_check_explained() {
     assert_eq!(c.max_admissible.as_deref(), Some("200"));
     assert_eq!(c.message, "spend 800 + 400 would exceed 1000 per 1d");
     // Unchanged when not admitted.
-    assert_eq!(d.remaining["daily-spend"], "200");
+    assert_eq!(d.remaining["daily-spend"], "200.00");
     // The rest still reported, passing.
     assert!(check(&d, "per-call").passed && check(&d, "burst").passed);
     // 200 still fits exactly.
@@ -319,7 +319,7 @@ fn dry_run_changes_nothing() {
             .dry_run(&pay(&t, json!(400)).idempotency_key("k"))
             .unwrap();
         assert!(d.dry_run && d.allowed && d.attestation.is_none());
-        assert_eq!(d.remaining["daily-spend"], "600");
+        assert_eq!(d.remaining["daily-spend"], "600.00");
     }
     assert!(f
         .engine
@@ -359,7 +359,7 @@ fn idempotency_replays_and_conflicts() {
     assert_eq!(again.evaluation_id, first.evaluation_id);
     assert_eq!(again.attestation, first.attestation);
     let d = f.engine.enforce(&pay(&t, json!(1))).unwrap();
-    assert_eq!(d.remaining["daily-spend"], "599");
+    assert_eq!(d.remaining["daily-spend"], "599.00");
     // Same key, other payload.
     let e = f
         .engine
@@ -515,7 +515,7 @@ fn set_policy_keeps_counters_and_changes_the_hash() {
         .unwrap();
     let d2 = f.engine.enforce(&pay(&t, json!(400))).unwrap();
     assert_ne!(d1.policy_hash, d2.policy_hash);
-    assert_eq!(d2.remaining["daily-spend"], "200");
+    assert_eq!(d2.remaining["daily-spend"], "200.00");
     assert_eq!(
         d2.attestation.unwrap()["body"]["policy_hash"],
         json!(d2.policy_hash)
@@ -552,9 +552,9 @@ fn bad_arguments_are_typed_errors() {
         "LIMIT_EXCEEDED"
     );
     // A number that cannot be written exactly is an error, not a rounding.
-    let huge: Value = passgate::json::parse(
+    let huge: Value = passgate::__private::json::parse(
         r#"{"amount": 1e400, "currency": "USD"}"#,
-        passgate::json::Limits::PAYLOAD,
+        passgate::__private::json::Limits::PAYLOAD,
     )
     .unwrap();
     assert_eq!(
@@ -562,9 +562,9 @@ fn bad_arguments_are_typed_errors() {
         "PAYLOAD_INVALID"
     );
     // One that fits the hash but not a decimal amount fails its checks.
-    let big: Value = passgate::json::parse(
+    let big: Value = passgate::__private::json::parse(
         r#"{"amount": 1e40, "currency": "USD"}"#,
-        passgate::json::Limits::PAYLOAD,
+        passgate::__private::json::Limits::PAYLOAD,
     )
     .unwrap();
     let d = f
@@ -573,4 +573,34 @@ fn bad_arguments_are_typed_errors() {
         .unwrap();
     assert!(!d.allowed);
     assert!(!check(&d, "per-call").passed && !check(&d, "daily-spend").passed);
+}
+
+#[test]
+fn remaining_keeps_the_precision_the_policy_wrote_its_cap_with() {
+    let issuer = Issuer::generate().unwrap();
+    let engine = Engine::builder()
+        .policy_json(
+            r#"{"version": 1, "gates": {"pay": {"require": ["pay"], "constraints": [
+            {"id": "cents", "type": "spend_limit", "field": "/amount", "max": 1000.00, "window": "1d"},
+            {"id": "whole", "type": "spend_limit", "field": "/amount", "max": 1000, "window": "1d"}
+        ]}}}"#,
+        )
+        .trusted_issuer(issuer.did())
+        .build()
+        .unwrap();
+    let token = issuer
+        .issue_passport(&passgate::PassportRequest::new("a", ["pay"]))
+        .unwrap()
+        .token;
+    let pay = |amount: Value| {
+        engine
+            .enforce(&Request::new("pay", json!({ "amount": amount })).passport(&token))
+            .unwrap()
+    };
+    let d = pay(json!(400));
+    assert_eq!(d.remaining["cents"], "600.00");
+    assert_eq!(d.remaining["whole"], "600");
+    let d = pay(json!(0.125));
+    assert_eq!(d.remaining["cents"], "599.875");
+    assert_eq!(d.remaining["whole"], "599.875");
 }

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use passgate::json::{self, Limits};
+use passgate::__private::json::{self, Limits};
 use passgate::{Check, CounterKind, Error, EvalCtx, Mode, Policy, Scope};
 use serde_json::{json, Value};
 

@@ -142,7 +142,7 @@ impl CounterFilterArgs {
     pub fn filters(&self, engine: &Engine) -> Vec<CounterFilter> {
         let f = CounterFilter {
             namespace: match &self.gate {
-                Some(g) => Some(format!("gate:{g}")),
+                Some(g) => Some(crate::store::CounterKey::gate(g)),
                 None => self.namespace.clone(),
             },
             constraint: self.constraint.clone(),

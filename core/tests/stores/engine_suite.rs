@@ -97,7 +97,7 @@ pub fn caps_idempotency_revocation_attestations(store: Arc<dyn Store>) {
     let f = engine(store.clone());
     let d = f.engine.enforce(&f.pay(400)).unwrap();
     assert_eq!(d.decision, Verdict::Allow, "{:#?}", d.checks);
-    assert_eq!(d.remaining["daily"], "600");
+    assert_eq!(d.remaining["daily"], "600.00");
     assert!(f.engine.enforce(&f.pay("400.00")).unwrap().allowed);
     let d = f.engine.enforce(&f.pay(400)).unwrap();
     assert!(!d.allowed);
