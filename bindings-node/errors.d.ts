@@ -49,6 +49,7 @@ export type CheckCode =
   | 'APPROVAL_EXPIRED'
   | 'APPROVAL_USED'
   | 'APPROVAL_DENIED'
+  | 'CONTENTION'
 
 /** The name of each error family class. */
 export type ErrorClassName =
