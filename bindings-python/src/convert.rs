@@ -34,8 +34,11 @@ pub(crate) enum Ctx {
     Policy,
     /// An attestation record: `ATTESTATION_MALFORMED`.
     Attestation,
-    /// Any other argument (trace, caveats, event data, filters), named: `INVALID_ARGUMENT`.
+    /// Any other argument (trace, caveats, event data, filters), named: `INVALID_ARGUMENT` at
+    /// `/name/...`.
     Argument(&'static str),
+    /// A whole object of operation arguments: `INVALID_ARGUMENT` at `/name/...`.
+    Arguments,
 }
 
 /// Why a walk stopped.
@@ -97,9 +100,9 @@ impl Walk {
     fn value(&mut self, obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Stop> {
         let py = obj.py();
         if let Ok(s) = obj.cast::<PyString>() {
-            let s = s.to_cow().map_err(Stop::Py)?;
+            let s = self.text(s)?;
             self.grow(s.len() + 2)?;
-            return Ok(Value::String(s.into_owned()));
+            return Ok(Value::String(s));
         }
         if let Ok(b) = obj.cast::<PyBool>() {
             self.grow(5)?;
@@ -133,12 +136,13 @@ impl Walk {
                     }
                 )));
             }
-            // `Display` of an f64 is its shortest round-trip decimal, never in exponent form.
-            let n = Number::from_string_unchecked(format!("{v}"));
+            let n = Number::from_string_unchecked(float_text(v));
             self.grow(n.as_str().len())?;
             return Ok(Value::Number(n));
         }
-        if let Ok(d) = obj.cast::<PyDict>() {
+        // Exactly `dict`: read its storage. A `dict` subclass may override `items` (and
+        // `__getitem__`): it is read through `.items()`, like any other Mapping.
+        if let Ok(d) = obj.cast_exact::<PyDict>() {
             self.open(depth)?;
             self.grow(2)?;
             let mut map = Map::with_capacity(d.len());
@@ -147,7 +151,7 @@ impl Walk {
                     let ty = type_name(&k);
                     return Err(self.invalid(format!("object keys must be str, not {ty}")));
                 };
-                let k = k.to_cow().map_err(Stop::Py)?.into_owned();
+                let k = self.text(&k)?;
                 self.grow(k.len() + 4)?;
                 let len = self.push_key(&k);
                 let v = self.value(&v, depth + 1)?;
@@ -236,7 +240,7 @@ impl Walk {
                 let ty = type_name(&k);
                 return Err(self.invalid(format!("object keys must be str, not {ty}")));
             };
-            let k = k.to_cow().map_err(Stop::Py)?.into_owned();
+            let k = self.text(&k)?;
             self.grow(k.len() + 4)?;
             let len = self.push_key(&k);
             let v = self.value(&v, depth + 1)?;
@@ -248,6 +252,14 @@ impl Walk {
         Ok(Value::Object(map))
     }
 
+    /// The text of a `str`; one holding a lone surrogate (not Unicode text) is refused where it
+    /// is, instead of raising `UnicodeEncodeError`.
+    fn text(&self, s: &Bound<'_, PyString>) -> Result<String, Stop> {
+        s.to_cow().map(|c| c.into_owned()).map_err(|_| {
+            self.invalid("a string with a lone surrogate (not valid Unicode text)")
+        })
+    }
+
     fn open(&self, depth: usize) -> Result<(), Stop> {
         if depth >= self.limits.max_depth {
             return Err(Stop::Limit(format!(
@@ -256,6 +268,17 @@ impl Walk {
             )));
         }
         Ok(())
+    }
+}
+
+/// The shortest round-trip decimal of a finite `v`, in exponent form where JavaScript writes
+/// one (magnitude at least 1e21 or below 1e-6): `1e-300`, not 300 zeros; `100` stays `100`.
+pub(crate) fn float_text(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-6..1e21).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
     }
 }
 
@@ -324,10 +347,21 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, ctx: Ctx) -> PyResult<Value> {
                 Ctx::Payload => Error::payload(path, m),
                 Ctx::Policy => Error::policy(path, m),
                 Ctx::Attestation => Error::AttestationMalformed(format!("at {path}: {m}")),
-                Ctx::Argument(name) => Error::InvalidArgument(format!("{name} at {path}: {m}")),
+                Ctx::Argument(name) => Error::argument(argument_path(name, &path), m),
+                Ctx::Arguments => Error::argument(path, m),
             };
             Err(crate::errors::to_py_err(py, &e))
         }
+    }
+}
+
+/// The JSON Pointer of `path` (within argument `name`) among an operation's arguments:
+/// `/ttl`, `/trace/user`.
+pub(crate) fn argument_path(name: &str, path: &str) -> String {
+    if path == "/" {
+        format!("/{name}")
+    } else {
+        format!("/{name}{path}")
     }
 }
 

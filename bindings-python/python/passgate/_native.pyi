@@ -6,6 +6,17 @@ from typing import Any, Final, Literal, Union, final
 
 from _typeshed import SupportsWrite
 
+from passgate.errors import (
+    AttestationError as AttestationError,
+    IdempotencyConflict as IdempotencyConflict,
+    IdempotencyConflictError as IdempotencyConflictError,
+    InputError as InputError,
+    PassgateError as PassgateError,
+    PassportError as PassportError,
+    PolicyError as PolicyError,
+    StoreError as StoreError,
+)
+
 __all__ = [
     "__version__",
     "ERROR_CODES",
@@ -14,6 +25,7 @@ __all__ = [
     "PassportError",
     "InputError",
     "IdempotencyConflict",
+    "IdempotencyConflictError",
     "StoreError",
     "AttestationError",
     "Issuer",
@@ -27,6 +39,7 @@ __all__ = [
     "mcp_tools",
     "mcp_handle",
     "_exception_for",
+    "error_codes",
 ]
 
 __version__: Final[str]
@@ -36,33 +49,6 @@ ERROR_CODES: Final[tuple[str, ...]]
 _Policy = Union[Mapping[str, Any], str, os.PathLike[str]]
 # A passport: its compact JWS token, or the ``IssuedPassport`` holding it.
 _PassportLike = Union[str, "IssuedPassport"]
-
-class PassgateError(Exception):
-    """Base of every passgate error; ``code`` is stable, ``message`` says what and where."""
-
-    code: str
-    message: str
-    def __init__(self, code: str, message: str) -> None: ...
-
-class PolicyError(PassgateError):
-    """``POLICY_INVALID``."""
-
-class PassportError(PassgateError):
-    """``PASSPORT_*``, ``ISSUER_UNTRUSTED``, ``DELEGATION_WIDENS``, ``KEY_INVALID``."""
-
-class InputError(PassgateError):
-    """``PAYLOAD_INVALID``, ``LIMIT_EXCEEDED``, ``INVALID_ARGUMENT``, ``GATE_UNKNOWN``,
-    ``HOLD_UNKNOWN``, ``HOLD_CLOSED``, ``HOLD_EXCEEDS``, ``APPROVAL_UNKNOWN``, ``APPROVAL_CLOSED``,
-    ``FORBIDDEN``."""
-
-class IdempotencyConflict(PassgateError):
-    """``IDEMPOTENCY_CONFLICT``."""
-
-class StoreError(PassgateError):
-    """``STORE_UNAVAILABLE``, ``PROCESS_FORKED``."""
-
-class AttestationError(PassgateError):
-    """``ATTESTATION_*``, ``CHAIN_*``."""
 
 @final
 class Issuer:
@@ -286,3 +272,4 @@ def mcp_handle(
     client: str | None = None,
 ) -> str | None: ...
 def _exception_for(code: str) -> type[PassgateError]: ...
+def error_codes() -> dict[str, str]: ...

@@ -841,9 +841,13 @@ impl Engine {
     /// Revokes a passport id; every passport delegated from it is revoked with it. Writes an
     /// attestation of kind `revocation`.
     pub fn revoke_passport(&self, passport_id: &str) -> Result<()> {
-        if passport_id.is_empty() || passport_id.len() > MAX_NAME_LEN {
-            return Err(Error::InvalidArgument(
-                "passport_id must be 1 to 256 characters".into(),
+        if !crate::passport::is_passport_id(passport_id) {
+            return Err(Error::argument(
+                "/passport_id",
+                format!(
+                    "{passport_id:?} is not a passport id (psp_ and 26 characters, as \
+                     IssuedPassport.passport_id)"
+                ),
             ));
         }
         let now = self.clock.now_ms();

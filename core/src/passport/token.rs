@@ -61,7 +61,7 @@ pub(super) fn new_passport_id() -> Result<String> {
 }
 
 /// Whether `s` has the form of a passport id.
-fn is_passport_id(s: &str) -> bool {
+pub(crate) fn is_passport_id(s: &str) -> bool {
     s.strip_prefix(PASSPORT_ID_PREFIX).is_some_and(|rest| {
         rest.len() == PASSPORT_ID_CHARS
             && rest
