@@ -59,6 +59,7 @@ mod jcs;
 pub mod json;
 pub mod keys;
 pub mod mcp;
+pub mod ops;
 pub mod passport;
 pub mod pointer;
 pub mod policy;

@@ -139,15 +139,38 @@ fn protocol_faults_are_json_rpc_errors() {
         &agent(),
         None,
         "enforce_action",
-        json!({"gate": "g", "payload": []}),
+        json!({"gate": "g", "hold": "yes"}),
     );
     assert!(err);
     assert_eq!(r["error"]["code"], "INVALID_ARGUMENT");
     assert!(
+        r["error"]["message"].as_str().unwrap().contains("at /hold"),
+        "{r}"
+    );
+    // A payload that is not an object is the payload's fault, as on every surface.
+    let (err, r) = call_as(
+        &e,
+        &agent(),
+        None,
+        "enforce_action",
+        json!({"gate": "g", "payload": []}),
+    );
+    assert!(err);
+    assert_eq!(r["error"]["code"], "PAYLOAD_INVALID", "{r}");
+    // A typo is named with what was meant.
+    let (err, r) = call_as(
+        &e,
+        &agent(),
+        None,
+        "enforce_action",
+        json!({"gate": "g", "paylaod": {}}),
+    );
+    assert!(err);
+    assert!(
         r["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("at /payload"),
+            .contains("did you mean \"payload\""),
         "{r}"
     );
     // A batch is refused whole (a host checking each message could be bypassed by one), empty

@@ -118,8 +118,9 @@ impl fmt::Display for Scope {
 
 /// Parses a duration `^[1-9][0-9]*(s|m|h|d)$` of at most 366 days into milliseconds.
 pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
-    let bad =
-        || format!("{s:?} is not a duration: write a duration like 30s, 15m, 1h, 1d");
+    let bad = || {
+        format!("{s:?} is not a duration: use a duration like 30s, 15m, 1h, 1d (a positive whole number, then s, m, h or d)")
+    };
     let unit_ms: i64 = match s.as_bytes().last() {
         Some(b's') => 1000,
         Some(b'm') => 60_000,

@@ -30,6 +30,7 @@
 //! assert_eq!(reply, r#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
 //! ```
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use serde_json::{json, Map, Value};
@@ -37,9 +38,10 @@ use serde_json::{json, Map, Value};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::json::{self, Limits};
+use crate::ops;
+
+pub mod guard;
 use crate::passport::Issuer;
-use crate::seam;
-use crate::store::AttestationFilter;
 
 /// Protocol versions this handler speaks, newest first. `initialize` echoes the client's version
 /// when it is one of these, and answers with the newest otherwise (the client then decides).
@@ -166,315 +168,199 @@ const REMOVES: Hints = Hints {
     idempotent: false,
 };
 
+#[derive(Clone)]
 struct Tool {
     name: &'static str,
-    title: &'static str,
-    description: &'static str,
-    /// The seam operation it runs (`""`: handled here).
+    title: Cow<'static, str>,
+    /// The operation it runs ([`crate::ops`]): its description, arguments and schemas.
     op: &'static str,
     /// The least role that may call it.
     role: Role,
     hints: Hints,
-    schema: fn() -> Value,
-    output: Option<fn() -> Value>,
+    /// Arguments the connection supplies when the caller leaves them out (shown as optional).
+    defaults: &'static [(&'static str, &'static str)],
+    /// Arguments the server supplies itself (not shown; refused from the caller).
+    hidden: &'static [&'static str],
 }
 
-fn obj(props: Value, required: &[&str]) -> Value {
-    json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
-}
-
-fn passport_arg() -> Value {
-    json!({"type": "string", "minLength": 1, "description": "A passport token (default: the one this connection was given)"})
-}
-
-fn request_schema() -> Value {
-    obj(
-        json!({
-            "gate": {"type": "string", "minLength": 1, "description": "The gate, e.g. payments.send"},
-            "passport": {"type": "string", "description": "The agent's passport token (default: the one this connection was given; none: anonymous access)"},
-            "payload": {"type": "object", "description": "The action's arguments"},
-            "idempotency_key": {"type": "string", "description": "Makes a retry return the first decision"},
-            "trace": {"type": "object", "description": "Host metadata (MCP session / request ids), recorded but not fingerprinted"},
-            "client": {"type": "string", "description": "The host's key for an anonymous caller"},
-            "hold": {"type": "boolean", "description": "Reserve the amounts; the operator settles or releases the hold later"},
-            "approval": {"type": "string", "description": "An approval token for a request that escalated"}
-        }),
-        &["gate"],
-    )
-}
-
-fn decision_output() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "decision": {"enum": ["allow", "deny", "escalate"]},
-            "allowed": {"type": "boolean"},
-            "gate": {"type": "string"},
-            "evaluation_id": {"type": "string"},
-            "checks": {"type": "array", "items": {"type": "object"}},
-            "remaining": {"type": "object"},
-            "approval_request": {"type": ["object", "null"]},
-            "hold_id": {"type": ["string", "null"]}
-        },
-        "required": ["decision", "allowed", "gate", "evaluation_id", "checks"]
-    })
-}
-
-fn counter_filter_schema() -> Value {
-    obj(
-        json!({
-            "gate": {"type": "string"}, "agent_id": {"type": "string"}, "namespace": {"type": "string"},
-            "constraint": {"type": "string"}, "scope": {"type": "string"}
-        }),
-        &[],
-    )
-}
-
-fn counter_page_schema() -> Value {
-    obj(
-        json!({
-            "gate": {"type": "string"}, "agent_id": {"type": "string"}, "namespace": {"type": "string"},
-            "constraint": {"type": "string"}, "scope": {"type": "string"},
-            "cursor": {"type": ["string", "null"]},
-            "limit": {"type": "integer", "minimum": 1, "maximum": crate::engine::MAX_PAGE}
-        }),
-        &[],
-    )
-}
+/// How each supplied argument is described in the tool's schema.
+const PASSPORT_DEFAULT: (&str, &str) = ("passport", "default: the one this connection was given");
+const APPROVER_DEFAULT: (&str, &str) = ("approver", "default: this operator's name");
 
 const TOOLS: &[Tool] = &[
     Tool {
         name: "enforce_action",
-        title: "Enforce an action",
-        description: "Decide whether the agent may perform an action now, count it if allowed, and sign the decision. Allow, deny and escalate are all normal results: read `decision`; a deny lists every failed check, an escalation carries the approval request.",
+        title: Cow::Borrowed("Enforce an action"),
         op: "enforce",
         role: Role::Agent,
         hints: ADDS,
-        schema: request_schema,
-        output: Some(decision_output),
+        defaults: &[PASSPORT_DEFAULT],
+        hidden: &[],
     },
     Tool {
         name: "authorize_dry_run",
-        title: "Dry-run an action",
-        description: "Evaluate the same question as enforce_action against the same state without changing anything (no counters, no attestation).",
+        title: Cow::Borrowed("Dry-run an action"),
         op: "dry_run",
         role: Role::Agent,
         hints: READS,
-        schema: request_schema,
-        output: Some(decision_output),
+        defaults: &[PASSPORT_DEFAULT],
+        hidden: &[],
     },
     Tool {
         name: "verify_passport",
-        title: "Verify a passport",
-        description: "Verify a passport (signature, validity, trusted issuer, delegation chain, revocation) and return its claims.",
+        title: Cow::Borrowed("Verify a passport"),
         op: "verify_passport",
         role: Role::Agent,
         hints: READS,
-        schema: || obj(json!({"passport": passport_arg()}), &[]),
-        output: None,
+        defaults: &[PASSPORT_DEFAULT],
+        hidden: &[],
     },
     Tool {
         name: "list_allowed_gates",
-        title: "List my allowed gates",
-        description: "The gates the agent's passport could be admitted to now (its permissions cover the gate's, and no time window is closed).",
+        title: Cow::Borrowed("List my allowed gates"),
         op: "allowed_gates",
         role: Role::Agent,
         hints: READS,
-        schema: || obj(json!({"passport": passport_arg()}), &[]),
-        output: Some(|| json!({"type": "object", "properties": {"gates": {"type": "array", "items": {"type": "string"}}}, "required": ["gates"]})),
+        defaults: &[PASSPORT_DEFAULT],
+        hidden: &[],
     },
     Tool {
         name: "list_my_evaluations",
-        title: "List my evaluations",
-        description: "The signed decision records of the agent's own requests (its passport's principal), oldest first.",
-        op: "",
+        title: Cow::Borrowed("List my evaluations"),
+        op: "list_my_evaluations",
         role: Role::Agent,
         hints: READS,
-        schema: || {
-            obj(
-                json!({
-                    "passport": passport_arg(), "gate": {"type": "string"},
-                    "decision": {"enum": ["allow", "deny", "escalate"]}, "evaluation_id": {"type": "string"},
-                    "since": {"type": "integer"}, "limit": {"type": "integer", "minimum": 1, "maximum": 1000}
-                }),
-                &[],
-            )
-        },
-        output: Some(|| json!({"type": "object", "properties": {"evaluations": {"type": "array", "items": {"type": "object"}}}, "required": ["evaluations"]})),
+        defaults: &[PASSPORT_DEFAULT],
+        hidden: &[],
     },
     Tool {
         name: "issue_passport",
-        title: "Issue a passport",
-        description: "Issue a passport for an agent, signed by this server's issuer. The agent's private key is returned once.",
-        op: "",
+        title: Cow::Borrowed("Issue a passport"),
+        op: "issue_passport",
         role: Role::Operator,
         hints: ADDS,
-        schema: || {
-            obj(
-                json!({
-                    "agent_id": {"type": "string", "minLength": 1}, "agent_name": {"type": "string"},
-                    "permissions": {"type": "array", "items": {"type": "string"}},
-                    "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 3650},
-                    "caveats": {"type": "array", "items": {"type": "object"}}
-                }),
-                &["agent_id", "permissions"],
-            )
-        },
-        output: None,
+        defaults: &[],
+        hidden: &["issuer_secret", "passport"],
     },
     Tool {
         name: "revoke_passport",
-        title: "Revoke a passport",
-        description: "Revoke a passport by id; every passport delegated from it is revoked with it.",
+        title: Cow::Borrowed("Revoke a passport"),
         op: "revoke_passport",
         role: Role::Operator,
-        hints: Hints { idempotent: true, ..REMOVES },
-        schema: || obj(json!({"passport_id": {"type": "string", "minLength": 1}}), &["passport_id"]),
-        output: None,
+        hints: Hints {
+            idempotent: true,
+            ..REMOVES
+        },
+        defaults: &[],
+        hidden: &[],
     },
     Tool {
         name: "list_gates",
-        title: "List gates",
-        description: "List the gates of the current policy with their permissions and constraints.",
+        title: Cow::Borrowed("List gates"),
         op: "list_gates",
         role: Role::Operator,
         hints: READS,
-        schema: || obj(json!({}), &[]),
-        output: None,
+        defaults: &[],
+        hidden: &[],
     },
     Tool {
         name: "get_gate",
-        title: "Describe a gate",
-        description: "Describe one gate of the current policy.",
+        title: Cow::Borrowed("Describe a gate"),
         op: "get_gate",
         role: Role::Operator,
         hints: READS,
-        schema: || obj(json!({"gate": {"type": "string", "minLength": 1}}), &["gate"]),
-        output: None,
+        defaults: &[],
+        hidden: &[],
     },
     Tool {
         name: "list_constraint_types",
-        title: "List constraint types",
-        description: "List every constraint type with the JSON Schema of its parameters.",
+        title: Cow::Borrowed("List constraint types"),
         op: "constraint_types",
         role: Role::Operator,
         hints: READS,
-        schema: || obj(json!({}), &[]),
-        output: None,
+        defaults: &[],
+        hidden: &[],
     },
     Tool {
         name: "list_constraint_templates",
-        title: "List constraint templates",
-        description: "List the built-in constraint templates and their parameters.",
+        title: Cow::Borrowed("List constraint templates"),
         op: "templates",
         role: Role::Operator,
         hints: READS,
-        schema: || obj(json!({}), &[]),
-        output: None,
+        defaults: &[],
+        hidden: &[],
     },
     Tool {
         name: "get_cumulative_state",
-        title: "Read counters",
-        description: "Read spend / rate / quota / concurrency counters, optionally filtered by gate, agent, constraint or scope, one page at a time: at most `limit` (default 100) per call; pass the returned `next_cursor` as `cursor` for the next page (null: no more).",
+        title: Cow::Borrowed("Read counters"),
         op: "cumulative_state_page",
         role: Role::Operator,
         hints: READS,
-        schema: counter_page_schema,
-        output: None,
+        defaults: &[],
+        hidden: &[],
     },
     Tool {
         name: "reset_cumulative_state",
-        title: "Reset counters",
-        description: "Delete counters matching a filter (recorded as an attestation). Gives spent caps back: operator only.",
+        title: Cow::Borrowed("Reset counters"),
         op: "reset_cumulative_state",
         role: Role::Operator,
         hints: REMOVES,
-        schema: counter_filter_schema,
-        output: None,
+        defaults: &[],
+        hidden: &[],
     },
     Tool {
         name: "get_attestations",
-        title: "Read attestations",
-        description: "Read signed decision records of every agent, oldest first, filtered by chain, gate, agent, decision, evaluation id, kind or time.",
+        title: Cow::Borrowed("Read attestations"),
         op: "attestations",
         role: Role::Operator,
         hints: READS,
-        schema: || {
-            obj(
-                json!({
-                    "chain": {"type": "string"}, "gate": {"type": "string"}, "agent_id": {"type": "string"},
-                    "decision": {"enum": ["allow", "deny", "escalate"]}, "evaluation_id": {"type": "string"},
-                    "kind": {"type": "string"}, "since": {"type": "integer"}, "until": {"type": "integer"},
-                    "limit": {"type": "integer", "minimum": 0}
-                }),
-                &[],
-            )
-        },
-        output: Some(|| json!({"type": "object", "properties": {"attestations": {"type": "array", "items": {"type": "object"}}}, "required": ["attestations"]})),
+        defaults: &[],
+        hidden: &[],
     },
     Tool {
         name: "verify_attestation",
-        title: "Verify an attestation",
-        description: "Verify one attestation record's hash and signature (against this server's key unless did is given).",
+        title: Cow::Borrowed("Verify an attestation"),
         op: "verify_attestation",
         role: Role::Operator,
         hints: READS,
-        schema: || obj(json!({"record": {"type": "object"}, "did": {"type": "string"}}), &["record"]),
-        output: None,
+        defaults: &[],
+        hidden: &[],
     },
     Tool {
         name: "settle_hold",
-        title: "Settle a hold",
-        description: "Settle a hold made by enforce_action with hold=true: keep the actual amounts (a payload of the request's shape).",
+        title: Cow::Borrowed("Settle a hold"),
         op: "settle",
         role: Role::Operator,
         hints: ADDS,
-        schema: || obj(json!({"hold_id": {"type": "string", "minLength": 1}, "actual": {"type": "object"}}), &["hold_id"]),
-        output: None,
+        defaults: &[],
+        hidden: &[],
     },
     Tool {
         name: "release_hold",
-        title: "Release a hold",
-        description: "Release a hold: the action did not happen, every counter gives its reservation back.",
+        title: Cow::Borrowed("Release a hold"),
         op: "release",
         role: Role::Operator,
         hints: REMOVES,
-        schema: || obj(json!({"hold_id": {"type": "string", "minLength": 1}}), &["hold_id"]),
-        output: None,
+        defaults: &[],
+        hidden: &[],
     },
     Tool {
         name: "approve",
-        title: "Approve an escalation",
-        description: "Approve an escalated request by its evaluation id; returns a single-use approval token for exactly that request. The approver is this operator (or the name given); never the requesting agent.",
+        title: Cow::Borrowed("Approve an escalation"),
         op: "approve",
         role: Role::Operator,
         hints: ADDS,
-        schema: || {
-            obj(
-                json!({
-                    "evaluation_id": {"type": "string", "minLength": 1},
-                    "approver": {"type": "string", "minLength": 1, "description": "Who approves (default: this operator's name)"},
-                    "ttl": {"description": "Token lifetime: seconds, or a duration such as \"15m\" (default 15m)", "oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[1-9][0-9]*[smhd]$"}]}
-                }),
-                &["evaluation_id"],
-            )
-        },
-        output: None,
+        defaults: &[APPROVER_DEFAULT],
+        hidden: &[],
     },
     Tool {
         name: "deny_approval",
-        title: "Deny an escalation",
-        description: "Deny an escalated request by its evaluation id, with a reason.",
+        title: Cow::Borrowed("Deny an escalation"),
         op: "deny_approval",
         role: Role::Operator,
         hints: ADDS,
-        schema: || {
-            obj(
-                json!({"evaluation_id": {"type": "string", "minLength": 1}, "approver": {"type": "string", "minLength": 1}, "reason": {"type": "string"}}),
-                &["evaluation_id"],
-            )
-        },
-        output: None,
+        defaults: &[APPROVER_DEFAULT],
+        hidden: &[],
     },
 ];
 
@@ -483,12 +369,44 @@ impl Tool {
         self.role == Role::Agent || role == Role::Operator
     }
 
+    fn spec(&self) -> Option<&'static ops::Spec> {
+        ops::spec(self.op)
+    }
+
+    /// The operation's input schema as this tool shows it: hidden arguments removed, supplied
+    /// ones optional and saying so.
+    fn input_schema(&self) -> Value {
+        let mut schema = self
+            .spec()
+            .map_or_else(|| json!({"type": "object"}), |s| s.input_schema.clone());
+        if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+            for h in self.hidden {
+                props.remove(*h);
+            }
+            for (name, note) in self.defaults {
+                if let Some(Value::Object(p)) = props.get_mut(*name) {
+                    let d = p.get("description").and_then(Value::as_str).unwrap_or("");
+                    let d = format!("{} ({note})", d.trim_end_matches('.'));
+                    p.insert("description".into(), Value::String(d));
+                }
+            }
+        }
+        if let Some(Value::Array(req)) = schema.get_mut("required") {
+            req.retain(|r| {
+                let r = r.as_str().unwrap_or("");
+                !self.hidden.contains(&r) && !self.defaults.iter().any(|(n, _)| *n == r)
+            });
+        }
+        schema
+    }
+
     fn describe(&self) -> Value {
+        let description = self.spec().map_or("", |s| s.description);
         let mut t = json!({
             "name": self.name,
             "title": self.title,
-            "description": self.description,
-            "inputSchema": (self.schema)(),
+            "description": description,
+            "inputSchema": self.input_schema(),
             "annotations": {
                 "title": self.title,
                 "readOnlyHint": self.hints.read_only,
@@ -497,18 +415,60 @@ impl Tool {
                 "openWorldHint": false,
             },
         });
-        if let (Some(output), Value::Object(m)) = (self.output, &mut t) {
-            m.insert("outputSchema".into(), output());
+        if let (Some(output), Value::Object(m)) =
+            (self.spec().and_then(|s| s.output_schema.as_ref()), &mut t)
+        {
+            m.insert("outputSchema".into(), output.clone());
         }
         t
     }
+
+    /// Whether the caller may pass `arg`.
+    fn takes(&self, arg: &str) -> bool {
+        self.spec().is_some_and(|s| s.arguments().contains(&arg)) && !self.hidden.contains(&arg)
+    }
+}
+
+/// Every tool: those of [`TOOLS`] (named and shaped for agents and operators), then one for each
+/// operation neither there nor in [`NOT_TOOLS`], for the operator, named as the operation: a
+/// new operation is a tool with no edit here.
+fn all_tools() -> &'static [Tool] {
+    static ALL: OnceLock<Vec<Tool>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut all: Vec<Tool> = TOOLS.to_vec();
+        for spec in ops::specs() {
+            let listed = TOOLS.iter().any(|t| t.op == spec.name)
+                || NOT_TOOLS.iter().any(|(op, _)| *op == spec.name);
+            if listed {
+                continue;
+            }
+            let mut title = spec.name.replace('_', " ");
+            if let Some(first) = title.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            all.push(Tool {
+                name: spec.name,
+                title: Cow::Owned(title),
+                op: spec.name,
+                role: Role::Operator,
+                hints: match spec.effect {
+                    ops::Effect::Reads => READS,
+                    ops::Effect::Adds => ADDS,
+                    ops::Effect::Removes => REMOVES,
+                },
+                defaults: &[],
+                hidden: &[],
+            });
+        }
+        all
+    })
 }
 
 /// The tools `role` may call, as `tools/list` describes them: `[{name, title, description,
 /// inputSchema, annotations, outputSchema?}]`. The agent's catalogue holds only agent tools.
 pub fn tools(role: Role) -> Value {
     Value::Array(
-        TOOLS
+        all_tools()
             .iter()
             .filter(|t| t.callable_by(role))
             .map(Tool::describe)
@@ -518,27 +478,49 @@ pub fn tools(role: Role) -> Value {
 
 /// The names of the tools only the operator may call (for hosts that list tools themselves).
 pub fn operator_tool_names() -> Vec<&'static str> {
-    TOOLS
+    all_tools()
         .iter()
         .filter(|t| t.role == Role::Operator)
         .map(|t| t.name)
         .collect()
 }
 
-fn validators() -> &'static [(String, Option<jsonschema::Validator>)] {
-    static V: OnceLock<Vec<(String, Option<jsonschema::Validator>)>> = OnceLock::new();
-    V.get_or_init(|| {
-        TOOLS
-            .iter()
-            .map(|t| {
-                (
-                    t.name.to_string(),
-                    jsonschema::validator_for(&(t.schema)()).ok(),
-                )
-            })
-            .collect()
-    })
+/// The operation each tool runs: `(tool name, operation name)`.
+pub fn tool_operations() -> Vec<(&'static str, &'static str)> {
+    all_tools().iter().map(|t| (t.name, t.op)).collect()
 }
+
+/// Operations no MCP tool offers, and why. A tool reads and writes only through the engine (never
+/// the server's files), takes no secret key as an argument, and changes no policy.
+pub const NOT_TOOLS: &[(&str, &str)] = &[
+    ("reissue", "takes the issuer's secret key as an argument"),
+    ("export_attestations", "writes a file on the server"),
+    ("verify_export", "reads a file on the server"),
+    (
+        "record_attestation",
+        "host records are the host's to write, not a model's",
+    ),
+    (
+        "set_policy",
+        "a policy reaches the server by deployment, not by a tool call",
+    ),
+    (
+        "cumulative_state",
+        "offered page by page as get_cumulative_state",
+    ),
+    (
+        "attestations_page",
+        "get_attestations takes a limit and a time range",
+    ),
+    (
+        "verify_chain",
+        "verify_attestation checks a record; verify_store audits chains",
+    ),
+    (
+        "anonymous_log",
+        "get_attestations reads every record, anonymous ones included",
+    ),
+];
 
 /// Handles one JSON-RPC message from `caller` and returns the response text, or `None` when
 /// there is nothing to answer (notifications, and responses a client sends back). A batch (a
@@ -662,7 +644,7 @@ fn call_tool(
         .get("name")
         .and_then(Value::as_str)
         .ok_or_else(|| invalid("tools/call needs a tool name".into()))?;
-    let tool = TOOLS
+    let tool = all_tools()
         .iter()
         .find(|t| t.name == name)
         .ok_or_else(|| invalid(format!("unknown tool: {name}")))?;
@@ -675,102 +657,67 @@ fn call_tool(
         ));
     }
     let mut args = match params.get("arguments") {
-        None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(a) => a.clone(),
-    };
-    if let Some((_, Some(v))) = validators().iter().find(|(n, _)| n == name) {
-        if let Some(e) = v.iter_errors(&args).next() {
-            let path = e.instance_path().to_string();
-            let path = if path.is_empty() {
-                "/".to_string()
-            } else {
-                path
-            };
-            // A tool result, not a protocol error: the model reads it and corrects its call.
-            return Ok(tool_result(Err(Error::InvalidArgument(format!(
-                "invalid arguments for {name} at {path}: {e}"
-            )))));
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(a)) => a.clone(),
+        Some(other) => {
+            return Ok(tool_result(Err(Error::argument(
+                "",
+                format!(
+                    "{name}: the arguments must be an object, not {}",
+                    json::type_name(other)
+                ),
+            ))))
         }
+    };
+    // Arguments the server supplies are not the caller's to give.
+    if let Some(h) = tool.hidden.iter().find(|h| args.contains_key(**h)) {
+        return Ok(tool_result(Err(Error::argument(
+            format!("/{h}"),
+            format!("{name}: unknown argument {h:?} (this server supplies it)"),
+        ))));
     }
-    if let (Caller::Agent { passport, client }, Value::Object(a)) = (caller, &mut args) {
+    if let Caller::Agent { passport, client } = caller {
         // The anonymous caller's key is the host's to set: an agent choosing it would get a
         // fresh per-client allowance on every call.
-        if a.contains_key("client") {
+        if args.contains_key("client") {
             return Ok(tool_result(Err(Error::Forbidden(
                 "client is set by the host for an anonymous caller, not by the agent".into(),
             ))));
         }
-        let takes_passport = (tool.schema)().pointer("/properties/passport").is_some();
-        if let (Some(p), true, false) = (passport, takes_passport, a.contains_key("passport")) {
-            a.insert("passport".into(), Value::String(p.clone()));
+        if let (Some(p), true, false) = (
+            passport,
+            tool.takes("passport"),
+            args.contains_key("passport"),
+        ) {
+            args.insert("passport".into(), Value::String(p.clone()));
         }
-        let anonymous = !a.contains_key("passport");
-        if let (Some(c), true, true) = (client, anonymous, matches!(tool.op, "enforce" | "dry_run"))
-        {
-            a.insert("client".into(), Value::String(c.clone()));
+        let anonymous = !args.contains_key("passport");
+        if let (Some(c), true, true) = (client, anonymous, tool.takes("client")) {
+            args.insert("client".into(), Value::String(c.clone()));
         }
     }
-    if let (Caller::Operator { name: operator }, Value::Object(a)) = (caller, &mut args) {
-        if matches!(tool.op, "approve" | "deny_approval") && !a.contains_key("approver") {
-            a.insert("approver".into(), Value::String(operator.clone()));
+    if let Caller::Operator { name: operator } = caller {
+        if tool.takes("approver") && !args.contains_key("approver") {
+            args.insert("approver".into(), Value::String(operator.clone()));
         }
     }
     let outcome = match (tool.name, issuer) {
         ("issue_passport", Some(issuer)) => {
-            if let Value::Object(o) = &mut args {
-                o.insert("issuer_secret".into(), Value::String(issuer.secret()));
-            }
-            seam::issue_passport(&args)
+            args.insert("issuer_secret".into(), Value::String(issuer.secret()));
+            ops::call(engine, tool.op, Value::Object(args))
         }
         ("issue_passport", None) => Err(Error::InvalidArgument(
             "this server has no issuer key: it issues no passports".into(),
         )),
-        ("list_my_evaluations", _) => my_evaluations(engine, &args),
-        _ => seam::call(engine, tool.op, &args),
-    };
-    Ok(tool_result(outcome))
-}
-
-/// The decisions made for the passport's principal (whoever holds a passport of that root, any
-/// delegation depth), oldest first.
-fn my_evaluations(engine: &Engine, args: &Value) -> Result<Value> {
-    let token = args
-        .get("passport")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            Error::InvalidArgument(
+        ("list_my_evaluations", _) if !args.contains_key("passport") => {
+            Err(Error::InvalidArgument(
                 "list_my_evaluations needs a passport (none was given, and this connection has none)"
                     .into(),
-            )
-        })?;
-    let principal = engine.principal_of(token)?;
-    let s = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
-    let filter = AttestationFilter {
-        agent_id: Some(principal.agent_id.clone()),
-        kind: Some("decision".into()),
-        gate: s("gate"),
-        decision: s("decision"),
-        evaluation_id: s("evaluation_id"),
-        since_ms: args.get("since").and_then(Value::as_i64),
-        ..AttestationFilter::default()
+            ))
+        }
+        _ => ops::call(engine, tool.op, Value::Object(args)),
     };
-    let limit = args
-        .get("limit")
-        .and_then(Value::as_u64)
-        .map_or(100, |l| l.min(1000) as usize);
-    let mine = |r: &Value| {
-        r.pointer("/body/principal").is_some_and(|p| {
-            p.get("issuer").and_then(Value::as_str) == Some(principal.issuer.as_str())
-                && p.get("agent_id").and_then(Value::as_str) == Some(principal.agent_id.as_str())
-        })
-    };
-    let evaluations: Vec<Value> = engine
-        .attestations(&filter)?
-        .into_iter()
-        .filter(|r| mine(r))
-        .take(limit)
-        .collect();
-    Ok(json!({ "evaluations": evaluations }))
+    Ok(tool_result(outcome))
 }
 
 /// A tool result: one text item with the JSON, and `structuredContent` when the call answered.

@@ -1,0 +1,1117 @@
+//! The operations, one argument struct each (see [`super`]). Field docs become the schema's
+//! descriptions.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::args::{AttestationFilterArgs, CounterFilterArgs, Days, Ttl, VerdictArg};
+use super::{Effect, Op};
+use crate::engine::{Engine, Request};
+use crate::error::{Error, Result};
+use crate::passport::{IssuedPassport, Issuer, PassportRequest};
+use crate::store::{AttestationFilter, CounterState, WindowKind};
+
+// ---------------------------------------------------------------------------------------------
+// Decisions
+
+/// A request to decide: the arguments of `enforce` and `dry_run`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestArgs {
+    /// The gate, e.g. payments.send.
+    #[schemars(length(min = 1))]
+    pub gate: String,
+    /// The agent's passport token (none: anonymous access).
+    pub passport: Option<String>,
+    /// The action's arguments (an object).
+    pub payload: Option<Value>,
+    /// Makes a retry return the first decision.
+    pub idempotency_key: Option<String>,
+    /// Host metadata (MCP session / request ids), recorded but not fingerprinted.
+    pub trace: Option<Map<String, Value>>,
+    /// The host's key for an anonymous caller.
+    pub client: Option<String>,
+    /// Reserve the amounts; the operator settles or releases the hold later.
+    pub hold: Option<bool>,
+    /// An approval token for a request that escalated.
+    pub approval: Option<String>,
+}
+
+impl RequestArgs {
+    /// The engine request.
+    pub fn into_request(self) -> Request {
+        Request {
+            gate: self.gate,
+            passport: self.passport,
+            payload: self.payload.unwrap_or(Value::Null),
+            idempotency_key: self.idempotency_key,
+            trace: self.trace.map(Value::Object),
+            client: self.client,
+            hold: self.hold.unwrap_or(false),
+            approval: self.approval,
+        }
+    }
+}
+
+/// The JSON Schema of a decision (the result of `enforce` and `dry_run`).
+pub fn decision_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "decision": {"enum": ["allow", "deny", "escalate"]},
+            "allowed": {"type": "boolean"},
+            "gate": {"type": "string"},
+            "evaluation_id": {"type": "string"},
+            "checks": {"type": "array", "items": {"type": "object"}},
+            "remaining": {"type": "object"},
+            "approval_request": {"type": ["object", "null"]},
+            "hold_id": {"type": ["string", "null"]}
+        },
+        "required": ["decision", "allowed", "gate", "evaluation_id", "checks"]
+    })
+}
+
+/// `enforce`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Enforce(pub RequestArgs);
+
+impl Op for Enforce {
+    const NAME: &'static str = "enforce";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Decide whether the agent may perform an action now, count it if allowed, and sign the decision. Allow, deny and escalate are all normal results: read `decision`; a deny lists every failed check, an escalation carries the approval request.";
+    type Output = Value;
+    fn run(self, engine: &Engine) -> Result<Value> {
+        Ok(engine.enforce(&self.0.into_request())?.to_json())
+    }
+    fn output_schema() -> Option<Value> {
+        Some(decision_schema())
+    }
+}
+
+/// `dry_run`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct DryRun(pub RequestArgs);
+
+impl Op for DryRun {
+    const NAME: &'static str = "dry_run";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "Evaluate the same question as enforce against the same state without changing anything (no counters, no attestation).";
+    type Output = Value;
+    fn run(self, engine: &Engine) -> Result<Value> {
+        Ok(engine.dry_run(&self.0.into_request())?.to_json())
+    }
+    fn output_schema() -> Option<Value> {
+        Some(decision_schema())
+    }
+}
+
+/// `allowed_gates`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllowedGates {
+    /// A passport token (none: the gates open to anonymous callers).
+    pub passport: Option<String>,
+}
+
+/// Gate names.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct GateNames {
+    /// The gates, sorted.
+    pub gates: Vec<String>,
+}
+
+impl Op for AllowedGates {
+    const NAME: &'static str = "allowed_gates";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "The gates the passport could be admitted to now (its permissions cover the gate's, and no time window is closed).";
+    type Output = GateNames;
+    fn run(self, engine: &Engine) -> Result<GateNames> {
+        Ok(GateNames {
+            gates: engine.allowed_gates(self.passport.as_deref())?,
+        })
+    }
+}
+
+/// `list_my_evaluations`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListMyEvaluations {
+    /// The agent's passport token: the records of its principal (any delegation depth).
+    #[schemars(length(min = 1))]
+    pub passport: String,
+    /// Decisions on this gate.
+    pub gate: Option<String>,
+    /// Decisions with this verdict.
+    pub decision: Option<VerdictArg>,
+    /// One evaluation.
+    pub evaluation_id: Option<String>,
+    /// At or after this time (ms since the epoch).
+    pub since: Option<i64>,
+    /// At most this many, oldest first (default 100).
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<u32>,
+}
+
+/// Decision records.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Evaluations {
+    /// Signed decision records, oldest first.
+    pub evaluations: Vec<Value>,
+}
+
+impl Op for ListMyEvaluations {
+    const NAME: &'static str = "list_my_evaluations";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "The signed decision records of the agent's own requests (its passport's principal), oldest first.";
+    type Output = Evaluations;
+    fn run(self, engine: &Engine) -> Result<Evaluations> {
+        let principal = engine.principal_of(&self.passport)?;
+        let filter = AttestationFilter {
+            agent_id: Some(principal.agent_id.clone()),
+            kind: Some("decision".into()),
+            gate: self.gate,
+            decision: self.decision.map(|d| d.as_str().to_string()),
+            evaluation_id: self.evaluation_id,
+            since_ms: self.since,
+            ..AttestationFilter::default()
+        };
+        let limit = self.limit.map_or(100, |l| l as usize);
+        let mine = |r: &Value| {
+            r.pointer("/body/principal").is_some_and(|p| {
+                p.get("issuer").and_then(Value::as_str) == Some(principal.issuer.as_str())
+                    && p.get("agent_id").and_then(Value::as_str)
+                        == Some(principal.agent_id.as_str())
+            })
+        };
+        let evaluations = engine
+            .attestations(&filter)?
+            .into_iter()
+            .filter(|r| mine(r))
+            .take(limit)
+            .collect();
+        Ok(Evaluations { evaluations })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Passports
+
+/// `verify_passport`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyPassport {
+    /// A passport token.
+    #[schemars(length(min = 1))]
+    pub passport: String,
+}
+
+impl Op for VerifyPassport {
+    const NAME: &'static str = "verify_passport";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "Verify a passport (signature, validity, trusted issuer, delegation chain, revocation) and return its claims.";
+    type Output = Value;
+    fn run(self, engine: &Engine) -> Result<Value> {
+        engine.verify_passport(&self.passport)
+    }
+}
+
+/// `revoke_passport`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokePassport {
+    /// The passport's id (its `jti`).
+    #[schemars(length(min = 1))]
+    pub passport_id: String,
+}
+
+/// What was revoked.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Revoked {
+    /// The passport id.
+    pub revoked: String,
+}
+
+impl Op for RevokePassport {
+    const NAME: &'static str = "revoke_passport";
+    const EFFECT: Effect = Effect::Removes;
+    const DESCRIPTION: &'static str =
+        "Revoke a passport by id; every passport delegated from it is revoked with it.";
+    type Output = Revoked;
+    fn run(self, engine: &Engine) -> Result<Revoked> {
+        engine.revoke_passport(&self.passport_id)?;
+        Ok(Revoked {
+            revoked: self.passport_id,
+        })
+    }
+}
+
+/// An issued passport (the agent's private key is in it: shown once).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Issued {
+    /// The passport token.
+    pub token: String,
+    /// Its id (`jti`).
+    pub passport_id: String,
+    /// The agent it names.
+    pub agent_id: String,
+    /// The agent's did:key.
+    pub did: String,
+    /// The agent's private key (base64url seed): shown once, never stored.
+    pub private_key: String,
+    /// When it expires (seconds since the epoch).
+    pub expires_at: i64,
+}
+
+impl From<IssuedPassport> for Issued {
+    fn from(p: IssuedPassport) -> Issued {
+        Issued {
+            token: p.token,
+            passport_id: p.passport_id,
+            agent_id: p.agent_id,
+            did: p.did,
+            private_key: p.private_key,
+            expires_at: p.expires_at,
+        }
+    }
+}
+
+/// `reissue`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reissue {
+    /// The passport to replace (a root passport).
+    #[schemars(length(min = 1))]
+    pub passport: String,
+    /// The issuer's secret key.
+    #[schemars(length(min = 1))]
+    pub issuer_secret: String,
+    /// The new passport's lifetime in days (default: the old one's).
+    pub expires_in_days: Option<Days>,
+}
+
+impl Op for Reissue {
+    const NAME: &'static str = "reissue";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Issue a fresh passport in place of a root passport (same agent, permissions and caveats) and revoke the old one.";
+    type Output = Issued;
+    fn run(self, engine: &Engine) -> Result<Issued> {
+        let issuer = Issuer::from_secret(&self.issuer_secret)?;
+        let secs = self.expires_in_days.map(Days::secs);
+        Ok(engine.reissue(&self.passport, &issuer, secs)?.into())
+    }
+}
+
+/// `issue_passport`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssuePassport {
+    /// The issuer's secret key; with `passport`, that passport's agent key.
+    #[schemars(length(min = 1))]
+    pub issuer_secret: String,
+    /// The agent the passport names.
+    #[schemars(length(min = 1))]
+    pub agent_id: String,
+    /// A display name.
+    pub agent_name: Option<String>,
+    /// `resource:action` permissions (`*` wildcards), e.g. payments:send.
+    pub permissions: Option<Vec<String>>,
+    /// Lifetime in days (default 30).
+    pub expires_in_days: Option<Days>,
+    /// Caveats (limits the holder cannot widen).
+    pub caveats: Option<Vec<Map<String, Value>>>,
+    /// A parent passport: issue a sub-agent passport delegated from it.
+    pub passport: Option<String>,
+}
+
+impl Op for IssuePassport {
+    const NAME: &'static str = "issue_passport";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Issue a passport for an agent, signed by the issuer (or, with a parent passport and its agent key, a sub-agent passport). The agent's private key is returned once.";
+    type Output = Issued;
+    fn run(self, _engine: &Engine) -> Result<Issued> {
+        self.issue()
+    }
+}
+
+impl IssuePassport {
+    /// Issues it (no engine needed: the issuer's key signs).
+    pub fn issue(self) -> Result<Issued> {
+        let mut req = PassportRequest::new(self.agent_id, self.permissions.unwrap_or_default());
+        req.agent_name = self.agent_name;
+        if let Some(d) = self.expires_in_days {
+            req.expires_in_secs = d.secs();
+        }
+        if let Some(c) = self.caveats {
+            req.caveats = c.into_iter().map(Value::Object).collect();
+        }
+        let issued = match self.passport {
+            None => Issuer::from_secret(&self.issuer_secret)?.issue_passport(&req)?,
+            Some(parent) => IssuedPassport::from_token(&parent, &self.issuer_secret)?
+                .issue_sub_passport(&req)?,
+        };
+        Ok(issued.into())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counters
+
+/// A counter's state.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CounterJson {
+    /// `gate:<gate>` or a shared namespace.
+    pub namespace: String,
+    /// The constraint's name.
+    pub constraint: String,
+    /// Whose counter (an agent's, a client's, `global`).
+    pub scope: String,
+    /// The window (`null`: forever): `{kind: fixed|sliding, size_ms}` or `{kind: calendar, unit, tz}`.
+    pub window: Option<Value>,
+    /// The amount used in the current window (an exact decimal string).
+    pub used: String,
+    /// When the current window started (ms), if it has a start.
+    pub window_start: Option<i64>,
+    /// When the current window ends (ms): fixed and calendar windows.
+    pub window_end: Option<i64>,
+}
+
+impl From<&CounterState> for CounterJson {
+    fn from(c: &CounterState) -> CounterJson {
+        let window = match c.window {
+            WindowKind::Forever => None,
+            WindowKind::Fixed { size_ms } => Some(json!({"kind": "fixed", "size_ms": size_ms})),
+            WindowKind::Sliding { size_ms } => Some(json!({"kind": "sliding", "size_ms": size_ms})),
+            WindowKind::Calendar { unit, tz } => {
+                Some(json!({"kind": "calendar", "unit": unit.as_str(), "tz": tz.name()}))
+            }
+        };
+        CounterJson {
+            namespace: c.key.namespace.clone(),
+            constraint: c.key.constraint.clone(),
+            scope: c.key.scope.clone(),
+            window,
+            used: c.used.normalize().to_string(),
+            window_start: c.window_start_ms,
+            window_end: c
+                .window_start_ms
+                .and_then(|start| c.window.bounds(start))
+                .map(|(_, end)| end),
+        }
+    }
+}
+
+/// Counters.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Counters {
+    /// The counters.
+    pub counters: Vec<CounterJson>,
+}
+
+/// `cumulative_state`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct CumulativeState(pub CounterFilterArgs);
+
+impl Op for CumulativeState {
+    const NAME: &'static str = "cumulative_state";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "Read spend / rate / quota / concurrency counters, optionally filtered by gate, agent, constraint or scope (every match; see cumulative_state_page to page).";
+    type Output = Counters;
+    fn run(self, engine: &Engine) -> Result<Counters> {
+        let mut counters = Vec::new();
+        for f in self.0.filters(engine) {
+            counters.extend(engine.cumulative_state(&f)?.iter().map(CounterJson::from));
+        }
+        Ok(Counters { counters })
+    }
+}
+
+/// `cumulative_state_page`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CumulativeStatePage {
+    /// The gate's counters (namespace `gate:<gate>`).
+    pub gate: Option<String>,
+    /// The agent's counters, under every trusted issuer.
+    pub agent_id: Option<String>,
+    /// The counter namespace (`gate:<gate>`, or a shared one).
+    pub namespace: Option<String>,
+    /// The constraint's name.
+    pub constraint: Option<String>,
+    /// The counter scope (an agent's, a client's, or `global`).
+    pub scope: Option<String>,
+    /// The `next_cursor` of the previous page (none: the first page).
+    pub cursor: Option<String>,
+    /// At most this many counters (default 100).
+    #[schemars(range(min = 1, max = 10000))]
+    pub limit: Option<u32>,
+}
+
+/// A page of counters.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CounterPage {
+    /// The counters of this page.
+    pub counters: Vec<CounterJson>,
+    /// The cursor of the next page (null: no more).
+    pub next_cursor: Option<String>,
+}
+
+impl Op for CumulativeStatePage {
+    const NAME: &'static str = "cumulative_state_page";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "Read spend / rate / quota / concurrency counters, optionally filtered by gate, agent, constraint or scope, one page at a time: at most `limit` (default 100) per call; pass the returned `next_cursor` as `cursor` for the next page (null: no more).";
+    type Output = CounterPage;
+    fn run(self, engine: &Engine) -> Result<CounterPage> {
+        let filters = CounterFilterArgs {
+            gate: self.gate,
+            agent_id: self.agent_id,
+            namespace: self.namespace,
+            constraint: self.constraint,
+            scope: self.scope,
+        }
+        .filters(engine);
+        let limit = self.limit.map_or(100, |l| l as usize);
+        let (page, next) =
+            engine.cumulative_state_page_of(&filters, self.cursor.as_deref(), limit)?;
+        Ok(CounterPage {
+            counters: page.iter().map(CounterJson::from).collect(),
+            next_cursor: next,
+        })
+    }
+}
+
+/// `reset_cumulative_state`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct ResetCumulativeState(pub CounterFilterArgs);
+
+/// How many counters were reset.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Reset {
+    /// Counters deleted.
+    pub reset: usize,
+}
+
+impl Op for ResetCumulativeState {
+    const NAME: &'static str = "reset_cumulative_state";
+    const EFFECT: Effect = Effect::Removes;
+    const DESCRIPTION: &'static str = "Delete counters matching a filter (recorded as an attestation). Gives spent caps back: operator only.";
+    type Output = Reset;
+    fn run(self, engine: &Engine) -> Result<Reset> {
+        let mut reset = 0;
+        for f in self.0.filters(engine) {
+            reset += engine.reset_cumulative_state(&f)?;
+        }
+        Ok(Reset { reset })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attestations
+
+/// Attestation records.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Records {
+    /// Signed records, oldest first.
+    pub attestations: Vec<Value>,
+}
+
+/// `attestations`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Attestations(pub AttestationFilterArgs);
+
+impl Op for Attestations {
+    const NAME: &'static str = "attestations";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "Read signed records of every agent, oldest first, filtered by chain, gate, agent, decision, evaluation id, kind or time.";
+    type Output = Records;
+    fn run(self, engine: &Engine) -> Result<Records> {
+        Ok(Records {
+            attestations: engine.attestations(&self.0.filter())?,
+        })
+    }
+}
+
+/// `anonymous_log`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct AnonymousLog(pub AttestationFilterArgs);
+
+impl Op for AnonymousLog {
+    const NAME: &'static str = "anonymous_log";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str =
+        "Read the decisions on requests made without a passport, oldest first (same filters as attestations).";
+    type Output = Records;
+    fn run(self, engine: &Engine) -> Result<Records> {
+        Ok(Records {
+            attestations: engine.anonymous_log(&self.0.filter())?,
+        })
+    }
+}
+
+/// `attestations_page`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationsPage {
+    /// One chain (an engine's chain id).
+    pub chain: Option<String>,
+    /// Decisions on this gate.
+    pub gate: Option<String>,
+    /// Records about this agent.
+    pub agent_id: Option<String>,
+    /// Decisions with this verdict.
+    pub decision: Option<VerdictArg>,
+    /// The records of one evaluation.
+    pub evaluation_id: Option<String>,
+    /// Records of this kind.
+    pub kind: Option<String>,
+    /// Records at or after this time (ms since the epoch).
+    pub since: Option<i64>,
+    /// Records before this time (ms since the epoch).
+    pub until: Option<i64>,
+    /// The `next_cursor` of the previous page (none: the first page).
+    pub cursor: Option<String>,
+    /// At most this many records (default 100).
+    #[schemars(range(min = 1, max = 10000))]
+    pub limit: Option<u32>,
+}
+
+/// A page of records.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RecordPage {
+    /// Signed records, oldest first.
+    pub records: Vec<Value>,
+    /// The cursor of the next page (null: no more).
+    pub next_cursor: Option<String>,
+}
+
+impl Op for AttestationsPage {
+    const NAME: &'static str = "attestations_page";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "Read signed records one page at a time (filters as attestations): pass the returned `next_cursor` as `cursor` for the next page (null: no more).";
+    type Output = RecordPage;
+    fn run(self, engine: &Engine) -> Result<RecordPage> {
+        let filter = AttestationFilterArgs {
+            chain: self.chain,
+            gate: self.gate,
+            agent_id: self.agent_id,
+            decision: self.decision,
+            evaluation_id: self.evaluation_id,
+            kind: self.kind,
+            since: self.since,
+            until: self.until,
+            limit: None,
+        }
+        .filter();
+        let limit = self.limit.map_or(100, |l| l as usize);
+        let (records, next_cursor) =
+            engine.attestations_page(&filter, self.cursor.as_deref(), limit)?;
+        Ok(RecordPage {
+            records,
+            next_cursor,
+        })
+    }
+}
+
+/// `record_attestation`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordAttestation {
+    /// The record's kind (the host's own, e.g. `tool.result`).
+    #[schemars(length(min = 1))]
+    pub kind: String,
+    /// Its data.
+    pub data: Option<Value>,
+}
+
+impl Op for RecordAttestation {
+    const NAME: &'static str = "record_attestation";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str =
+        "Append a signed record of the host's own to this engine's chain.";
+    type Output = Value;
+    fn run(self, engine: &Engine) -> Result<Value> {
+        engine.record_attestation(&self.kind, &self.data.unwrap_or(Value::Null))
+    }
+}
+
+/// `chain_head`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChainHead {}
+
+impl Op for ChainHead {
+    const NAME: &'static str = "chain_head";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "A signed statement of where this engine's chain ends now (chain, seq, hash): a verifier that keeps a recent head detects records cut from the end of the chain.";
+    type Output = Value;
+    fn run(self, engine: &Engine) -> Result<Value> {
+        engine.chain_head()
+    }
+}
+
+/// `verify_attestation`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyAttestation {
+    /// The record.
+    pub record: Map<String, Value>,
+    /// The signer's did:key (default: this engine's).
+    pub did: Option<String>,
+}
+
+/// A verification's outcome.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Valid {
+    /// Always true (a failure is an error).
+    pub valid: bool,
+}
+
+impl Op for VerifyAttestation {
+    const NAME: &'static str = "verify_attestation";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "Verify one attestation record's hash and signature (against this engine's key unless did is given).";
+    type Output = Valid;
+    fn run(self, engine: &Engine) -> Result<Valid> {
+        let did = self.did.as_deref().unwrap_or(engine.signer_did());
+        crate::attestation::verify_attestation(&Value::Object(self.record), did)?;
+        Ok(Valid { valid: true })
+    }
+}
+
+/// `verify_chain`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyChain {
+    /// The records of one chain, in order.
+    pub records: Vec<Value>,
+    /// The signer's did:key (default: this engine's).
+    pub did: Option<String>,
+}
+
+/// A verified chain.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ValidChain {
+    /// Always true (a failure is an error).
+    pub valid: bool,
+    /// How many records.
+    pub records: usize,
+}
+
+impl Op for VerifyChain {
+    const NAME: &'static str = "verify_chain";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "Verify a chain of records: each hash and signature, and every link from the genesis (or a checkpoint).";
+    type Output = ValidChain;
+    fn run(self, engine: &Engine) -> Result<ValidChain> {
+        let did = self.did.as_deref().unwrap_or(engine.signer_did());
+        crate::attestation::verify_chain(&self.records, did)?;
+        Ok(ValidChain {
+            valid: true,
+            records: self.records.len(),
+        })
+    }
+}
+
+/// `verify_store`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyStore {
+    /// The did:keys whose records and checkpoints are trusted.
+    pub trusted_signers: Vec<String>,
+}
+
+impl Op for VerifyStore {
+    const NAME: &'static str = "verify_store";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str =
+        "Audit every chain in the store (links, signatures, checkpoints) and report each.";
+    type Output = Value;
+    fn run(self, engine: &Engine) -> Result<Value> {
+        engine.verify_store(&self.trusted_signers)
+    }
+}
+
+/// `export_attestations`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportAttestations {
+    /// The file to write (JSON Lines; created or truncated).
+    #[schemars(length(min = 1))]
+    pub path: String,
+    /// Records at or after this time (ms since the epoch).
+    pub since: Option<i64>,
+}
+
+/// How many records were exported.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Exported {
+    /// Records written.
+    pub exported: u64,
+}
+
+impl Op for ExportAttestations {
+    const NAME: &'static str = "export_attestations";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Write the store's records to a JSON Lines file (a checkpoint line before a chain's first record), for archives and verify_export.";
+    type Output = Exported;
+    fn run(self, engine: &Engine) -> Result<Exported> {
+        let file = std::fs::File::create(&self.path)
+            .map_err(|e| Error::argument("/path", format!("path {:?}: {e}", self.path)))?;
+        let mut out = std::io::BufWriter::new(file);
+        let exported = engine.export_attestations(self.since, &mut out)?;
+        Ok(Exported { exported })
+    }
+}
+
+/// `verify_export`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyExport {
+    /// The JSON Lines file written by export_attestations.
+    #[schemars(length(min = 1))]
+    pub path: String,
+    /// The did:keys whose records and checkpoints are trusted.
+    pub trusted_signers: Vec<String>,
+}
+
+impl Op for VerifyExport {
+    const NAME: &'static str = "verify_export";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str =
+        "Audit an export file followed by this store, as one history per chain.";
+    type Output = Value;
+    fn run(self, engine: &Engine) -> Result<Value> {
+        let file = std::fs::File::open(&self.path)
+            .map_err(|e| Error::argument("/path", format!("path {:?}: {e}", self.path)))?;
+        engine.verify_export(&mut std::io::BufReader::new(file), &self.trusted_signers)
+    }
+}
+
+/// `prune`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Prune {
+    /// At most this many records (default: every due record).
+    pub limit: Option<u64>,
+}
+
+/// A chain pruning refused.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Refused {
+    /// The chain.
+    pub chain: String,
+    /// Why (an error code).
+    pub code: String,
+    /// What was found.
+    pub message: String,
+}
+
+/// What pruning did.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Pruned {
+    /// Records deleted (each chain's behind a signed checkpoint).
+    pub pruned: usize,
+    /// Chains a checkpoint was stored for.
+    pub chains: usize,
+    /// Records appended to the export sink first.
+    pub exported: usize,
+    /// Closed holds and approvals deleted.
+    pub closed: usize,
+    /// Chains not pruned because their oldest records do not link up.
+    pub refused: Vec<Refused>,
+}
+
+impl Op for Prune {
+    const NAME: &'static str = "prune";
+    const EFFECT: Effect = Effect::Removes;
+    const DESCRIPTION: &'static str = "Delete records past the retention (behind signed checkpoints, exported first if configured), and closed holds and approvals.";
+    type Output = Pruned;
+    fn run(self, engine: &Engine) -> Result<Pruned> {
+        let limit = self
+            .limit
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        let r = engine.prune(limit)?;
+        Ok(Pruned {
+            pruned: r.records,
+            chains: r.chains,
+            exported: r.exported,
+            closed: r.closed,
+            refused: r
+                .refused
+                .into_iter()
+                .map(|(chain, code, message)| Refused {
+                    chain,
+                    code,
+                    message,
+                })
+                .collect(),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policy
+
+/// `set_policy`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPolicy {
+    /// The policy document, or its JSON text, or a path to a JSON file.
+    pub policy: Value,
+}
+
+/// The policy now in force.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PolicyHash {
+    /// Its hash (recorded in every decision).
+    pub policy_hash: String,
+}
+
+impl Op for SetPolicy {
+    const NAME: &'static str = "set_policy";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str =
+        "Replace the policy (validated and compiled first: a bad policy changes nothing).";
+    type Output = PolicyHash;
+    fn run(self, engine: &Engine) -> Result<PolicyHash> {
+        let p = crate::seam::policy(&self.policy)?;
+        let policy_hash = p.hash.clone();
+        engine.set_policy(p)?;
+        Ok(PolicyHash { policy_hash })
+    }
+}
+
+/// `list_gates`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListGates {}
+
+/// Gates.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Gates {
+    /// The gates, sorted by name.
+    pub gates: Vec<Value>,
+}
+
+impl Op for ListGates {
+    const NAME: &'static str = "list_gates";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str =
+        "List the gates of the current policy with their permissions and constraints.";
+    type Output = Gates;
+    fn run(self, engine: &Engine) -> Result<Gates> {
+        let gates = engine.policy().map_or_else(Vec::new, |p| {
+            let mut names: Vec<&String> = p.gates.keys().collect();
+            names.sort();
+            names
+                .into_iter()
+                .filter_map(|n| p.gate(n))
+                .map(|g| g.to_json())
+                .collect()
+        });
+        Ok(Gates { gates })
+    }
+}
+
+/// `get_gate`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetGate {
+    /// The gate's name.
+    #[schemars(length(min = 1))]
+    pub gate: String,
+}
+
+impl Op for GetGate {
+    const NAME: &'static str = "get_gate";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "Describe one gate of the current policy.";
+    type Output = Value;
+    fn run(self, engine: &Engine) -> Result<Value> {
+        let name = self.gate;
+        engine
+            .policy()
+            .and_then(|p| p.gate(&name).map(|g| g.to_json()))
+            .ok_or_else(|| Error::GateUnknown(format!("{name:?} is not defined by the policy")))
+    }
+}
+
+/// `constraint_types`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConstraintTypes {}
+
+impl Op for ConstraintTypes {
+    const NAME: &'static str = "constraint_types";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str =
+        "List every constraint type with the JSON Schema of its parameters.";
+    type Output = Value;
+    fn run(self, _engine: &Engine) -> Result<Value> {
+        Ok(crate::constraint::constraint_types())
+    }
+}
+
+/// `templates`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Templates {}
+
+impl Op for Templates {
+    const NAME: &'static str = "templates";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str =
+        "List the built-in constraint templates and their parameters.";
+    type Output = Value;
+    fn run(self, _engine: &Engine) -> Result<Value> {
+        Ok(crate::template::templates())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Holds and approvals
+
+/// `settle`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Settle {
+    /// The hold's id (a decision's `hold_id`).
+    #[schemars(length(min = 1))]
+    pub hold_id: String,
+    /// The actual amounts: a payload of the request's shape (default: the reserved amounts).
+    pub actual: Option<Map<String, Value>>,
+}
+
+impl Op for Settle {
+    const NAME: &'static str = "settle";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Settle a hold made by enforce with hold=true: keep the actual amounts (a payload of the request's shape).";
+    type Output = Value;
+    fn run(self, engine: &Engine) -> Result<Value> {
+        let actual = self.actual.map(Value::Object);
+        engine.settle(&self.hold_id, actual.as_ref())
+    }
+}
+
+/// `release`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    /// The hold's id.
+    #[schemars(length(min = 1))]
+    pub hold_id: String,
+}
+
+impl Op for Release {
+    const NAME: &'static str = "release";
+    const EFFECT: Effect = Effect::Removes;
+    const DESCRIPTION: &'static str =
+        "Release a hold: the action did not happen, every counter gives its reservation back.";
+    type Output = Value;
+    fn run(self, engine: &Engine) -> Result<Value> {
+        engine.release(&self.hold_id)
+    }
+}
+
+/// `expire_holds`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpireHolds {
+    /// At most this many holds (default: every due hold).
+    pub limit: Option<u64>,
+}
+
+/// How many holds expired.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Expired {
+    /// Holds expired (their reservations stay counted).
+    pub expired: usize,
+}
+
+impl Op for ExpireHolds {
+    const NAME: &'static str = "expire_holds";
+    const EFFECT: Effect = Effect::Removes;
+    const DESCRIPTION: &'static str =
+        "Expire the holds past their deadline (their reservations stay counted).";
+    type Output = Expired;
+    fn run(self, engine: &Engine) -> Result<Expired> {
+        let limit = self
+            .limit
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        Ok(Expired {
+            expired: engine.expire_holds(limit)?,
+        })
+    }
+}
+
+/// `approve`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approve {
+    /// The escalated request's evaluation id.
+    #[schemars(length(min = 1))]
+    pub evaluation_id: String,
+    /// Who approves (never the requesting agent).
+    #[schemars(length(min = 1))]
+    pub approver: String,
+    /// The token's lifetime (default 15m).
+    pub ttl: Option<Ttl>,
+}
+
+/// An approval token.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Approval {
+    /// The single-use token admitting exactly that request.
+    pub approval: String,
+}
+
+impl Op for Approve {
+    const NAME: &'static str = "approve";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Approve an escalated request by its evaluation id; returns a single-use approval token for exactly that request. The approver is never the requesting agent.";
+    type Output = Approval;
+    fn run(self, engine: &Engine) -> Result<Approval> {
+        let ttl = self.ttl.map(Ttl::ms);
+        Ok(Approval {
+            approval: engine.approve(&self.evaluation_id, &self.approver, ttl)?,
+        })
+    }
+}
+
+/// `deny_approval`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DenyApproval {
+    /// The escalated request's evaluation id.
+    #[schemars(length(min = 1))]
+    pub evaluation_id: String,
+    /// Who denies.
+    #[schemars(length(min = 1))]
+    pub approver: String,
+    /// Why (at most 4096 bytes).
+    pub reason: Option<String>,
+}
+
+impl Op for DenyApproval {
+    const NAME: &'static str = "deny_approval";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str =
+        "Deny an escalated request by its evaluation id, with a reason.";
+    type Output = Value;
+    fn run(self, engine: &Engine) -> Result<Value> {
+        engine.deny_approval(
+            &self.evaluation_id,
+            &self.approver,
+            self.reason.as_deref().unwrap_or_default(),
+        )
+    }
+}
+
+// The page bound of the schema attributes above is the engine's.
+const _: () = assert!(crate::engine::MAX_PAGE == 10_000);
