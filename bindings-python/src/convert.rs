@@ -11,6 +11,7 @@
 //! Out of JSON: numbers become `int` when integral, `float` when the float's shortest decimal is
 //! exactly the number, and `decimal.Decimal` otherwise (so `0.1000000000000000001` stays exact).
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -316,6 +317,33 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "object".into())
 }
 
+thread_local! {
+    /// Set while [`quietly`] runs on this thread: the panic hook stays silent.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs (once, at import) a panic hook that prints nothing for a panic [`quietly`] catches
+/// and reports as an error, and defers to the previous hook for every other panic.
+pub(crate) fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Runs `f`, catching a panic (reported by the caller as an error) without printing it.
+fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    let before = QUIET.with(|q| q.replace(true));
+    let r = catch_unwind(AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(before));
+    r
+}
+
 /// Converts `obj` to JSON for `ctx`, or raises the passgate error (or the Python exception that
 /// reading it raised).
 pub(crate) fn to_value(obj: &Bound<'_, PyAny>, ctx: Ctx) -> PyResult<Value> {
@@ -332,7 +360,7 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, ctx: Ctx) -> PyResult<Value> {
     };
     // A dict mutated while being read (only possible from a callback such as a Decimal subclass's
     // `__str__`) makes PyO3's iterator panic: report it as invalid input instead.
-    let result = catch_unwind(AssertUnwindSafe(|| walk.value(obj, 0))).unwrap_or_else(|_| {
+    let result = quietly(|| walk.value(obj, 0)).unwrap_or_else(|_| {
         Err(Stop::Invalid(
             "/".into(),
             "the object changed while it was being read".into(),

@@ -11,7 +11,7 @@
 use passgate::clock::ManualClock;
 use passgate::engine::Engine;
 use passgate::keys::KeyPair;
-use passgate::{seam, Error, Policy, Request};
+use passgate::{ops, seam, Error, Policy, Request};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyInt, PyString, PyTuple};
@@ -27,12 +27,7 @@ static FSDECODE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// The operations of the core's JSON entry point.
 pub(crate) fn operation_names() -> &'static [&'static str] {
-    seam::OPERATIONS
-}
-
-/// Runs operation `op` of the core's JSON entry point.
-pub(crate) fn call_op(engine: &Engine, op: &str, args: &Value) -> passgate::Result<Value> {
-    seam::call(engine, op, args)
+    ops::NAMES
 }
 
 /// A Python `str` argument as Rust text; anything else (or a lone surrogate) is an
@@ -300,7 +295,7 @@ impl PyEngine {
     pub(crate) fn op(&self, py: Python<'_>, op: &str, args: Value) -> PyResult<Value> {
         self.tick(py)?;
         let engine = &self.inner;
-        py.detach(|| call_op(engine, op, &args)).or_raise(py)
+        py.detach(|| ops::call(engine, op, args)).or_raise(py)
     }
 
     /// [`Self::op`], the result converted to Python.
@@ -992,19 +987,87 @@ impl PyEngine {
         self.op_field(py, "anonymous_log", args.value(), "attestations")
     }
 
+    /// The signed decision records of the agent's own requests (its passport's principal, a
+    /// token or an `IssuedPassport`), oldest first: filters `gate`, `decision`,
+    /// `evaluation_id`, `since` (epoch ms), `limit` (1–1,000, default 100).
+    #[pyo3(signature = (passport, *, gate=None, decision=None, evaluation_id=None, since=None, limit=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn list_my_evaluations<'py>(
+        &self,
+        py: Python<'py>,
+        passport: &Bound<'py, PyAny>,
+        gate: Option<&Bound<'py, PyAny>>,
+        decision: Option<&Bound<'py, PyAny>>,
+        evaluation_id: Option<&Bound<'py, PyAny>>,
+        since: Option<&Bound<'py, PyAny>>,
+        limit: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .json("passport", passport_value(Some(passport))?)
+            .py("gate", gate)?
+            .py("decision", decision)?
+            .py("evaluation_id", evaluation_id)?
+            .py("since", since)?
+            .py("limit", limit)?;
+        self.op_field(py, "list_my_evaluations", args.value(), "evaluations")
+    }
+
+    /// `enforce` on a worker thread of the running event loop's default executor, with the GIL
+    /// released while it decides: an awaitable of the `Decision` (an error is raised when
+    /// awaited). Same arguments as `enforce`.
+    #[pyo3(signature = (*args, **kwargs))]
+    fn enforce_async<'py>(
+        slf: &Bound<'py, Self>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        in_executor(slf, "enforce", args, kwargs)
+    }
+
+    /// `dry_run` on a worker thread (see `enforce_async`).
+    #[pyo3(signature = (*args, **kwargs))]
+    fn dry_run_async<'py>(
+        slf: &Bound<'py, Self>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        in_executor(slf, "dry_run", args, kwargs)
+    }
+
+    /// `settle` on a worker thread (see `enforce_async`).
+    #[pyo3(signature = (*args, **kwargs))]
+    fn settle_async<'py>(
+        slf: &Bound<'py, Self>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        in_executor(slf, "settle", args, kwargs)
+    }
+
+    /// `release` on a worker thread (see `enforce_async`).
+    #[pyo3(signature = (*args, **kwargs))]
+    fn release_async<'py>(
+        slf: &Bound<'py, Self>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        in_executor(slf, "release", args, kwargs)
+    }
+
+    /// `approve` on a worker thread (see `enforce_async`).
+    #[pyo3(signature = (*args, **kwargs))]
+    fn approve_async<'py>(
+        slf: &Bound<'py, Self>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        in_executor(slf, "approve", args, kwargs)
+    }
+
     /// A core operation that has no method of its own yet, by name (see `_native.operations()`):
     /// a callable taking the operation's arguments as keywords and returning its JSON result.
     fn __getattr__(slf: &Bound<'_, Self>, name: &str) -> PyResult<PyOperation> {
-        match operation_names().iter().find(|n| **n == name) {
-            Some(op) => Ok(PyOperation {
-                engine: slf.clone().unbind(),
-                name: op,
-            }),
-            None => Err(pyo3::exceptions::PyAttributeError::new_err(format!(
-                "'Engine' object has no attribute {}",
-                quote(name)
-            ))),
-        }
+        operation(slf, name)
     }
 
     /// Closes the engine's store now (SQLite connections and file handles): every later call
@@ -1054,6 +1117,49 @@ impl PyEngine {
                 .map_or_else(|| "None".to_string(), |p| quote(&p.hash)),
         )
     }
+}
+
+/// Operation `name` of `engine` as a callable (for `Engine.__getattr__`); `AttributeError` for a
+/// name that is no operation.
+pub(crate) fn operation(engine: &Bound<'_, PyEngine>, name: &str) -> PyResult<PyOperation> {
+    match operation_names().iter().find(|n| **n == name) {
+        Some(op) => Ok(PyOperation {
+            engine: engine.clone().unbind(),
+            name: op,
+        }),
+        None => Err(pyo3::exceptions::PyAttributeError::new_err(format!(
+            "'Engine' object has no attribute {}",
+            quote(name)
+        ))),
+    }
+}
+
+static PARTIAL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `asyncio.get_running_loop().run_in_executor(None, partial(engine.<method>, *args, **kwargs))`:
+/// the method runs on the loop's default thread pool (it releases the GIL while it works). Called
+/// outside a running loop, raises asyncio's `RuntimeError`.
+fn in_executor<'py>(
+    slf: &Bound<'py, PyEngine>,
+    method: &str,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = slf.py();
+    let partial = PARTIAL.get_or_try_init(py, || {
+        py.import("functools")?.getattr("partial").map(Bound::unbind)
+    })?;
+    let running = RUNNING_LOOP.get_or_try_init(py, || {
+        py.import("asyncio")?
+            .getattr("get_running_loop")
+            .map(Bound::unbind)
+    })?;
+    let event_loop = running.bind(py).call0()?;
+    let mut all = vec![slf.getattr(method)?];
+    all.extend(args.iter());
+    let job = partial.bind(py).call(PyTuple::new(py, all)?, kwargs)?;
+    event_loop.call_method1("run_in_executor", (py.None(), job))
 }
 
 /// The counter filter arguments.

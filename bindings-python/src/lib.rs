@@ -131,15 +131,39 @@ fn mcp_handle(
     Ok(py.detach(|| passgate::mcp::handle(engine, &caller, issuer, &message)))
 }
 
-/// The core's operations, each `{"name", ...}`: every one is an `Engine` method (or reachable
-/// through `Engine.__getattr__`) taking the operation's snake_case arguments.
+/// The core's operations, `[{"name", "description", "effect", "input_schema",
+/// "output_schema"}]`: every one is an `Engine` method (or reachable through
+/// `Engine.__getattr__`) taking the operation's snake_case arguments.
 #[pyfunction]
 fn operations(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    let list: Vec<serde_json::Value> = engine::operation_names()
-        .iter()
-        .map(|n| serde_json::json!({ "name": n }))
-        .collect();
-    to_py(py, &serde_json::Value::Array(list))
+    to_py(py, &passgate::ops::describe())
+}
+
+/// The one JSON entry point: runs operation `name` on `engine` with `args` (a dict of its
+/// snake_case arguments) and returns its JSON result as Python data. Every `Engine` method other
+/// than `enforce` / `dry_run` is glue around this call.
+#[pyfunction]
+#[pyo3(signature = (engine, name, args=None))]
+fn call<'py>(
+    py: Python<'py>,
+    engine: &Bound<'py, engine::PyEngine>,
+    name: &Bound<'py, PyAny>,
+    args: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = engine::str_arg(name, "name")?;
+    let args = match args.filter(|a| !a.is_none()) {
+        Some(a) => to_value(a, Ctx::Arguments)?,
+        None => serde_json::Value::Object(serde_json::Map::new()),
+    };
+    let v = engine.get().op(py, &name, args)?;
+    to_py(py, &v)
+}
+
+/// Operation `name` of `engine` as a keyword-argument callable: what `Engine.__getattr__`
+/// returns for an operation with no method of its own.
+#[pyfunction]
+fn _operation(engine: &Bound<'_, engine::PyEngine>, name: &str) -> PyResult<engine::PyOperation> {
+    engine::operation(engine, name)
 }
 
 /// Every error code the core can raise, with the name of the exception class of its family
@@ -162,6 +186,7 @@ fn _exception_for<'py>(py: Python<'py>, code: &str) -> PyResult<Bound<'py, PyTyp
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    convert::install_panic_hook();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("ERROR_CODES", PyTuple::new(m.py(), passgate::Error::CODES)?)?;
     errors::register(m)?;
@@ -178,6 +203,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_exception_for, m)?)?;
     m.add_function(wrap_pyfunction!(error_codes, m)?)?;
     m.add_function(wrap_pyfunction!(operations, m)?)?;
+    m.add_function(wrap_pyfunction!(call, m)?)?;
+    m.add_function(wrap_pyfunction!(_operation, m)?)?;
+    m.add_function(wrap_pyfunction!(decision::_decision_from_json, m)?)?;
     m.add_class::<engine::PyOperation>()?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `Issuer` and `IssuedPassport`: signing passports and delegating them to sub-agents.
 
-use passgate::{seam, IssuedPassport, Issuer};
+use passgate::{ops, IssuedPassport, Issuer};
 use pyo3::prelude::*;
 use serde_json::Value;
 
@@ -32,7 +32,12 @@ fn issue(
         .py("expires_in_days", expires_in_days)?
         .py("caveats", caveats)?
         .value();
-    let v = py.detach(|| seam::issue_passport(&args)).or_raise(py)?;
+    let issued = py
+        .detach(|| ops::parse::<ops::IssuePassport>(args)?.issue())
+        .or_raise(py)?;
+    let v = serde_json::to_value(issued)
+        .map_err(|e| passgate::Error::Internal(format!("issued passport: {e}")))
+        .or_raise(py)?;
     PyIssuedPassport::from_json(py, &v)
 }
 

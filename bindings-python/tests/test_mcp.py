@@ -56,6 +56,7 @@ OPERATOR_ONLY = [
     "issue_passport", "revoke_passport", "list_gates", "get_gate", "list_constraint_types",
     "list_constraint_templates", "get_cumulative_state", "reset_cumulative_state", "get_attestations",
     "verify_attestation", "settle_hold", "release_hold", "approve", "deny_approval",
+    "chain_head", "verify_store", "prune", "expire_holds",
 ]  # fmt: skip
 
 
@@ -77,7 +78,7 @@ def test_tools_is_the_catalogue_of_a_role() -> None:
     assert [t["name"] for t in agent] == AGENT_TOOLS == [t["name"] for t in passgate.mcp.tools("agent")]
     operator = passgate.mcp.tools("operator")
     names = [t["name"] for t in operator]
-    assert len(names) == 19 and set(names) == set(AGENT_TOOLS) | set(OPERATOR_ONLY)
+    assert len(names) == 23 and set(names) == set(AGENT_TOOLS) | set(OPERATOR_ONLY)
     for t in operator:
         assert {"name", "title", "description", "inputSchema", "annotations"} <= set(t) <= {
             "name", "title", "description", "inputSchema", "annotations", "outputSchema",
@@ -351,9 +352,10 @@ async def test_bad_forged_revoked_passports(
 
 @pytest.mark.anyio
 async def test_an_expired_passport(issuer: passgate.Issuer) -> None:
-    engine = passgate.Engine(POLICY, trusted_issuers=[issuer.did], leeway_secs=0)
-    brief = issuer.issue_passport("brief", permissions=["payments:send"], expires_in_days=1 / 86400)
-    time.sleep(2.1)
+    # The engine's clock (for tests) reads two days on: the one-day passport has expired.
+    later = int(time.time() * 1000) + 2 * 86_400_000
+    engine = passgate.Engine(POLICY, trusted_issuers=[issuer.did], leeway_secs=0, clock=lambda: later)
+    brief = issuer.issue_passport("brief", permissions=["payments:send"], expires_in_days=1)
     app = Payments(engine)
     async with connect(app.server) as (call, _):
         r = await call("pay", {"amount": 5}, brief.token)

@@ -39,7 +39,7 @@
 
 mod perm;
 mod token;
-pub(crate) use token::is_passport_id;
+pub(crate) use token::is_any_passport_id;
 mod verify;
 
 use std::fmt;

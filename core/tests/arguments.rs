@@ -55,7 +55,7 @@ fn a_settle_with_an_actual_that_is_not_an_object_is_refused_and_the_hold_stays_o
 #[test]
 fn revoking_a_malformed_passport_id_is_refused_and_records_nothing() {
     let (engine, _) = engine();
-    for bad in ["psp_typo", "", "psp_ABCDEFGHIJKLMNOPQRSTUVWXYZ", "agent-7"] {
+    for bad in ["psp_typo", "", "psp_ABCDEFGHIJKLMNOPQRSTUVWXYZ", "agent-7", "psd_x", "psx_abcdefghijklmnopqrstuvwxyz"] {
         let e = engine.revoke_passport(bad).unwrap_err();
         assert_eq!(e.code(), "INVALID_ARGUMENT", "{bad:?}");
         assert_eq!(e.path(), Some("/passport_id"), "{bad:?}");

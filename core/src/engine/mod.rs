@@ -841,12 +841,12 @@ impl Engine {
     /// Revokes a passport id; every passport delegated from it is revoked with it. Writes an
     /// attestation of kind `revocation`.
     pub fn revoke_passport(&self, passport_id: &str) -> Result<()> {
-        if !crate::passport::is_passport_id(passport_id) {
+        if !crate::passport::is_any_passport_id(passport_id) {
             return Err(Error::argument(
                 "/passport_id",
                 format!(
-                    "{passport_id:?} is not a passport id (psp_ and 26 characters, as \
-                     IssuedPassport.passport_id)"
+                    "{passport_id:?} is not a passport id (psp_ or psd_ and 26 characters, \
+                     as IssuedPassport.passport_id)"
                 ),
             ));
         }
