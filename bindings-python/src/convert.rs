@@ -152,7 +152,7 @@ impl Walk {
                     let ty = type_name(&k);
                     return Err(self.invalid(format!("object keys must be str, not {ty}")));
                 };
-                let k = self.text(&k)?;
+                let k = self.text(k)?;
                 self.grow(k.len() + 4)?;
                 let len = self.push_key(&k);
                 let v = self.value(&v, depth + 1)?;
@@ -241,7 +241,7 @@ impl Walk {
                 let ty = type_name(&k);
                 return Err(self.invalid(format!("object keys must be str, not {ty}")));
             };
-            let k = self.text(&k)?;
+            let k = self.text(k)?;
             self.grow(k.len() + 4)?;
             let len = self.push_key(&k);
             let v = self.value(&v, depth + 1)?;
@@ -256,9 +256,9 @@ impl Walk {
     /// The text of a `str`; one holding a lone surrogate (not Unicode text) is refused where it
     /// is, instead of raising `UnicodeEncodeError`.
     fn text(&self, s: &Bound<'_, PyString>) -> Result<String, Stop> {
-        s.to_cow().map(|c| c.into_owned()).map_err(|_| {
-            self.invalid("a string with a lone surrogate (not valid Unicode text)")
-        })
+        s.to_cow()
+            .map(|c| c.into_owned())
+            .map_err(|_| self.invalid("a string with a lone surrogate (not valid Unicode text)"))
     }
 
     fn open(&self, depth: usize) -> Result<(), Stop> {

@@ -203,7 +203,9 @@ impl PyDecision {
 
     /// Pickles as its decision JSON (`passgate._native._decision_from_json(text)`).
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
-        let f = py.import("passgate._native")?.getattr("_decision_from_json")?;
+        let f = py
+            .import("passgate._native")?
+            .getattr("_decision_from_json")?;
         Ok((f, (self.json().to_string(),)))
     }
 

@@ -46,7 +46,10 @@ pub(crate) fn str_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<String> {
                 .map_or_else(|_| "object".into(), |n| n.to_string())
         ),
     };
-    Err(to_py_err(py, &Error::argument(argument_path(name, "/"), why)))
+    Err(to_py_err(
+        py,
+        &Error::argument(argument_path(name, "/"), why),
+    ))
 }
 
 /// An optional `str` argument (None: absent).
@@ -65,9 +68,14 @@ impl Args {
     }
 
     /// Adds argument `name`, converted from Python (errors at `/name/...`).
-    pub(crate) fn py(mut self, name: &'static str, obj: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+    pub(crate) fn py(
+        mut self,
+        name: &'static str,
+        obj: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
         if let Some(o) = obj.filter(|o| !o.is_none()) {
-            self.0.insert(name.into(), to_value(o, Ctx::Argument(name))?);
+            self.0
+                .insert(name.into(), to_value(o, Ctx::Argument(name))?);
         }
         Ok(self)
     }
@@ -235,7 +243,10 @@ impl PyEngine {
             )
         };
         if now.cast::<PyInt>().is_err() || now.is_instance_of::<pyo3::types::PyBool>() {
-            let ty = now.get_type().name().map_or_else(|_| "object".into(), |n| n.to_string());
+            let ty = now
+                .get_type()
+                .name()
+                .map_or_else(|_| "object".into(), |n| n.to_string());
             return Err(bad(&format!("a {ty}")));
         }
         let ms: i64 = now.extract().map_err(|_| bad("an int out of range"))?;
@@ -256,11 +267,18 @@ impl PyEngine {
         payload: Option<&Bound<'_, PyAny>>,
         idempotency_key: Option<&Bound<'_, PyAny>>,
         trace: Option<&Bound<'_, PyAny>>,
-        hold: bool,
+        hold: Option<&Bound<'_, PyAny>>,
         approval: Option<&Bound<'_, PyAny>>,
         client: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDecision> {
         let gate = str_arg(gate, "gate")?;
+        let hold = match hold.filter(|h| !h.is_none()) {
+            None => false,
+            Some(h) => h
+                .cast::<pyo3::types::PyBool>()
+                .map(|b| b.is_true())
+                .map_err(|_| to_py_err(py, &Error::argument("/hold", "must be True or False")))?,
+        };
         let passport = token_of(passport)?;
         let payload = match payload {
             Some(p) if !p.is_none() => to_value(p, Ctx::Payload)?,
@@ -337,10 +355,7 @@ impl PyOperation {
         if !args.is_empty() {
             return Err(to_py_err(
                 py,
-                &Error::argument(
-                    "/",
-                    format!("{}: pass the arguments by keyword", self.name),
-                ),
+                &Error::argument("/", format!("{}: pass the arguments by keyword", self.name)),
             ));
         }
         // The keywords are the operation's arguments object; an `IssuedPassport` stands for
@@ -407,7 +422,9 @@ impl PyEngine {
         if let Some(l) = leeway_secs.filter(|l| !l.is_none()) {
             let secs = to_value(l, Ctx::Argument("leeway_secs"))?
                 .as_i64()
-                .ok_or_else(|| Error::argument("/leeway_secs", "must be an integer number of seconds"))
+                .ok_or_else(|| {
+                    Error::argument("/leeway_secs", "must be an integer number of seconds")
+                })
                 .or_raise(py)?;
             b = b.leeway_secs(secs);
         }
@@ -417,7 +434,10 @@ impl PyEngine {
                 if !read.is_callable() {
                     return Err(to_py_err(
                         py,
-                        &Error::argument("/clock", "must be a callable returning epoch milliseconds"),
+                        &Error::argument(
+                            "/clock",
+                            "must be a callable returning epoch milliseconds",
+                        ),
                     ));
                 }
                 let manual = ManualClock::new(0);
@@ -444,7 +464,7 @@ impl PyEngine {
     ///
     /// Returns a `Decision`. A deny is a decision, not an exception: this raises only for
     /// malformed arguments (`InputError`), an `IdempotencyConflictError` or a `StoreError`.
-    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=false, approval=None, client=None))]
+    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None))]
     #[allow(clippy::too_many_arguments)]
     fn enforce(
         &self,
@@ -454,7 +474,7 @@ impl PyEngine {
         payload: Option<&Bound<'_, PyAny>>,
         idempotency_key: Option<&Bound<'_, PyAny>>,
         trace: Option<&Bound<'_, PyAny>>,
-        hold: bool,
+        hold: Option<&Bound<'_, PyAny>>,
         approval: Option<&Bound<'_, PyAny>>,
         client: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDecision> {
@@ -474,7 +494,7 @@ impl PyEngine {
 
     /// Evaluates a request exactly as `enforce` would, against the same state, and changes
     /// nothing: no counter, no attestation, no idempotency key. Same arguments as `enforce`.
-    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=false, approval=None, client=None))]
+    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None))]
     #[allow(clippy::too_many_arguments)]
     fn dry_run(
         &self,
@@ -484,7 +504,7 @@ impl PyEngine {
         payload: Option<&Bound<'_, PyAny>>,
         idempotency_key: Option<&Bound<'_, PyAny>>,
         trace: Option<&Bound<'_, PyAny>>,
-        hold: bool,
+        hold: Option<&Bound<'_, PyAny>>,
         approval: Option<&Bound<'_, PyAny>>,
         client: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDecision> {
@@ -571,7 +591,10 @@ impl PyEngine {
         passport: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyIssuedPassport> {
         let args = Args::new()
-            .json("issuer_secret", issuer_secret_value(issuer_secret, "issuer_secret")?)
+            .json(
+                "issuer_secret",
+                issuer_secret_value(issuer_secret, "issuer_secret")?,
+            )
             .py("agent_id", Some(agent_id))?
             .py("agent_name", agent_name)?
             .py("permissions", permissions)?
@@ -751,7 +774,11 @@ impl PyEngine {
     }
 
     /// One gate of the policy as a dict; `InputError` (`GATE_UNKNOWN`) if it is not defined.
-    fn get_gate<'py>(&self, py: Python<'py>, gate: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn get_gate<'py>(
+        &self,
+        py: Python<'py>,
+        gate: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let args = Args::new().py("gate", Some(gate))?;
         self.op_py(py, "get_gate", args.value())
     }
@@ -816,7 +843,11 @@ impl PyEngine {
     }
 
     /// Releases a hold: its reservation is given back to the counters.
-    fn release<'py>(&self, py: Python<'py>, hold_id: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn release<'py>(
+        &self,
+        py: Python<'py>,
+        hold_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let args = Args::new().py("hold_id", Some(hold_id))?;
         self.op_py(py, "release", args.value())
     }
@@ -1148,7 +1179,9 @@ fn in_executor<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = slf.py();
     let partial = PARTIAL.get_or_try_init(py, || {
-        py.import("functools")?.getattr("partial").map(Bound::unbind)
+        py.import("functools")?
+            .getattr("partial")
+            .map(Bound::unbind)
     })?;
     let running = RUNNING_LOOP.get_or_try_init(py, || {
         py.import("asyncio")?

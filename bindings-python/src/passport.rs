@@ -156,7 +156,10 @@ impl PyIssuedPassport {
         token: &Bound<'_, PyAny>,
         private_key: &Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let (token, key) = (str_arg(token, "token")?, str_arg(private_key, "private_key")?);
+        let (token, key) = (
+            str_arg(token, "token")?,
+            str_arg(private_key, "private_key")?,
+        );
         Ok(PyIssuedPassport {
             inner: IssuedPassport::from_token(&token, &key).or_raise(py)?,
         })

@@ -114,6 +114,8 @@ def test_wrong_argument_types_are_input_errors_naming_the_argument(
     assert e.path == "/gate"
     e = raises("INVALID_ARGUMENT", lambda: engine.enforce("payments.send", None, {}, idempotency_key=5))  # type: ignore[arg-type]
     assert e.path == "/idempotency_key"
+    e = raises("INVALID_ARGUMENT", lambda: engine.enforce("payments.send", None, {}, hold="yes"))  # type: ignore[arg-type]
+    assert e.path == "/hold"
     e = raises("INVALID_ARGUMENT", lambda: engine.cumulative_state(gate=7))  # type: ignore[arg-type]
     assert e.path == "/gate"
     e = raises("INVALID_ARGUMENT", lambda: passgate.Engine(leeway_secs=2**63 - 1))
@@ -199,3 +201,23 @@ def test_a_caught_panic_prints_no_backtrace() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "panicked" not in r.stderr and "backtrace" not in r.stderr, r.stderr
+
+
+def test_policy_file_errors_name_the_file(tmp_path: Any) -> None:
+    bad = tmp_path / "bad-policy.json"
+    bad.write_text('{"version": 1, "gates": {"g": {"constraints": [{"type": "max_value"}]}}}')
+    e = raises("POLICY_INVALID", lambda: passgate.Engine(str(bad)), PolicyError)
+    assert "bad-policy.json" in e.message and e.path == "/gates/g/constraints/0", e
+    e = raises("POLICY_INVALID", lambda: passgate.Engine(bad), PolicyError)
+    assert "bad-policy.json" in e.message
+
+
+def test_a_dry_run_that_escalates_follows_the_core(issuer: passgate.Issuer) -> None:
+    # The core keeps the approval request on a dry run's decision, marked by the decision's own
+    # `dry_run`; nothing was recorded, so `approve` cannot find it (APPROVAL_UNKNOWN).
+    engine = passgate.Engine({"version": 1, "gates": {"g": {"require": ["x:y"], "constraints": [
+        {"id": "big", "type": "approval", "when": {"field": "/a", "op": "gt", "value": 1}}]}}},
+        trusted_issuers=[issuer.did])
+    d = engine.dry_run("g", issuer.issue_passport("a", permissions=["x:y"]), {"a": 5})
+    assert d.decision == "escalate" and d.dry_run and d.to_dict()["dry_run"] is True
+    raises("APPROVAL_UNKNOWN", lambda: engine.approve(d.evaluation_id, "ops"))

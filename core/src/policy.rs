@@ -182,7 +182,15 @@ impl Policy {
                 ),
             )
         })?;
-        Policy::parse(&text)
+        // Errors in the document name the file they are in (the path stays the JSON path).
+        Policy::parse(&text).map_err(|e| match e {
+            Error::PolicyInvalid { path, message } => Error::PolicyInvalid {
+                path,
+                message: format!("in policy file {arg:?}: {message}"),
+            },
+            Error::LimitExceeded(m) => Error::LimitExceeded(format!("policy file {arg:?}: {m}")),
+            other => other,
+        })
     }
 
     /// The gate of that name.

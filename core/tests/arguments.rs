@@ -55,13 +55,24 @@ fn a_settle_with_an_actual_that_is_not_an_object_is_refused_and_the_hold_stays_o
 #[test]
 fn revoking_a_malformed_passport_id_is_refused_and_records_nothing() {
     let (engine, _) = engine();
-    for bad in ["psp_typo", "", "psp_ABCDEFGHIJKLMNOPQRSTUVWXYZ", "agent-7", "psd_x", "psx_abcdefghijklmnopqrstuvwxyz"] {
+    for bad in [
+        "psp_typo",
+        "",
+        "psp_ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        "agent-7",
+        "psd_x",
+        "psx_abcdefghijklmnopqrstuvwxyz",
+    ] {
         let e = engine.revoke_passport(bad).unwrap_err();
         assert_eq!(e.code(), "INVALID_ARGUMENT", "{bad:?}");
         assert_eq!(e.path(), Some("/passport_id"), "{bad:?}");
     }
-    let e = seam::call(&engine, "revoke_passport", &json!({"passport_id": "psp_typo"}))
-        .unwrap_err();
+    let e = seam::call(
+        &engine,
+        "revoke_passport",
+        &json!({"passport_id": "psp_typo"}),
+    )
+    .unwrap_err();
     assert_eq!(e.code(), "INVALID_ARGUMENT");
     // A well-formed id the engine has not seen is revoked ahead of use (an engine does not know
     // every passport its issuers signed).
@@ -100,8 +111,28 @@ fn a_duration_error_shows_the_format_by_example() {
     .unwrap_err();
     assert_eq!(e.code(), "INVALID_ARGUMENT");
     assert!(
-        e.to_string()
-            .contains("a duration like 30s, 15m, 1h, 1d"),
+        e.to_string().contains("a duration like 30s, 15m, 1h, 1d"),
         "{e}"
     );
+}
+
+#[test]
+fn errors_in_a_policy_file_name_the_file_and_keep_the_json_path() {
+    let dir = std::env::temp_dir().join(format!("passgate-args-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad-policy.json");
+    std::fs::write(
+        &file,
+        r#"{"version": 1, "gates": {"g": {"constraints": [{"type": "max_value"}]}}}"#,
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let e = passgate::Policy::load(path).err().unwrap();
+    assert_eq!(e.code(), "POLICY_INVALID");
+    assert_eq!(e.path(), Some("/gates/g/constraints/0"));
+    assert!(e.to_string().contains("bad-policy.json"), "{e}");
+    std::fs::write(&file, r#"{"version": 1, "gates": "#).unwrap();
+    let e = passgate::Policy::load(path).err().unwrap();
+    assert!(e.to_string().contains("bad-policy.json"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

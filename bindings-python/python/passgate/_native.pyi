@@ -190,7 +190,7 @@ class Engine:
         *,
         idempotency_key: str | None = None,
         trace: Mapping[str, Any] | None = None,
-        hold: bool = False,
+        hold: bool | None = None,
         approval: str | None = None,
         client: str | None = None,
     ) -> Decision: ...
@@ -202,7 +202,7 @@ class Engine:
         *,
         idempotency_key: str | None = None,
         trace: Mapping[str, Any] | None = None,
-        hold: bool = False,
+        hold: bool | None = None,
         approval: str | None = None,
         client: str | None = None,
     ) -> Decision: ...
@@ -339,7 +339,7 @@ class Engine:
         *,
         idempotency_key: str | None = None,
         trace: Mapping[str, Any] | None = None,
-        hold: bool = False,
+        hold: bool | None = None,
         approval: str | None = None,
         client: str | None = None,
     ) -> asyncio.Future[Decision]: ...
@@ -351,7 +351,7 @@ class Engine:
         *,
         idempotency_key: str | None = None,
         trace: Mapping[str, Any] | None = None,
-        hold: bool = False,
+        hold: bool | None = None,
         approval: str | None = None,
         client: str | None = None,
     ) -> asyncio.Future[Decision]: ...
