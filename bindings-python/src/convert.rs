@@ -3,7 +3,10 @@
 //! Into JSON: `str`; `bool` (checked before `int`, its base class); `int` of any size, exactly;
 //! `float` as its shortest round-trip decimal (NaN and ±infinity are refused); `decimal.Decimal`
 //! exactly (NaN and infinities refused); `list` / `tuple` as arrays; `dict` with `str` keys as
-//! objects (other `collections.abc.Mapping`s through `.items()`); `None` as null. Anything else is
+//! objects (`dict` subclasses and other `collections.abc.Mapping`s through `.items()`, so an
+//! overridden `items` is what is read); `None` as null; a `str` holding a lone surrogate is
+//! refused at its path (never a `UnicodeEncodeError`). Floats are written as their shortest
+//! round-trip decimal, with an exponent where JavaScript writes one (`1e-300`, 6 bytes). Anything else is
 //! refused with the JSON Pointer of where it was. The walk is bounded by the same size and depth
 //! limits as the core's parser, so a self-referencing list or a huge shared structure ends in
 //! `LIMIT_EXCEEDED` instead of hanging.

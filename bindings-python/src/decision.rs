@@ -201,7 +201,8 @@ impl PyDecision {
         h.finish()
     }
 
-    /// Pickles as its decision JSON (`passgate._native._decision_from_json(text)`).
+    /// Pickles as its decision JSON (`passgate._native._decision_from_json(text)`). An unpickled
+    /// decision is data, not proof that the engine decided so: verify its `attestation`.
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
         let f = py
             .import("passgate._native")?
