@@ -27,6 +27,9 @@ deps-test:
 test-rust:
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+	# Without the store features (memory store only): the core alone builds and its unit tests pass.
+	$(CARGO) build -p passgate --no-default-features
+	$(CARGO) test -p passgate --no-default-features --lib
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -20,7 +20,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use passgate::keys::{KeyPair, PublicKey};
+use passgate::__private::keys::{KeyPair, PublicKey};
 use passgate::store::MemoryStore;
 use passgate_benches::*;
 use sha2::{Digest, Sha256};

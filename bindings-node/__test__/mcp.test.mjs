@@ -63,6 +63,7 @@ const OPERATOR_ONLY = [
   'issue_passport', 'revoke_passport', 'list_gates', 'get_gate', 'list_constraint_types',
   'list_constraint_templates', 'get_cumulative_state', 'reset_cumulative_state', 'get_attestations',
   'verify_attestation', 'settle_hold', 'release_hold', 'approve', 'deny_approval',
+  'chain_head', 'verify_store', 'prune', 'expire_holds',
 ]
 
 /** A tools/call through handleAsync as `options` (role, passport, issuer): the tool result. */
@@ -72,11 +73,11 @@ async function callTool(engine, name, args, options) {
   return reply.result
 }
 
-test('tools(role): the agent sees the 5 agent tools, the operator all 19, each titled and annotated', () => {
+test('tools(role): the agent sees the 5 agent tools, the operator all 23, each titled and annotated', () => {
   assert.deepEqual(tools().map((t) => t.name), AGENT_TOOLS)
   assert.deepEqual(tools('agent'), tools())
   const list = tools('operator')
-  assert.equal(list.length, 19)
+  assert.equal(list.length, 23)
   assert.deepEqual(new Set(list.map((t) => t.name)), new Set([...AGENT_TOOLS, ...OPERATOR_ONLY]))
   for (const t of list) {
     assert.equal(typeof t.description, 'string')
@@ -146,6 +147,7 @@ test('handle(): the agent role cannot call any operator tool, with or without a 
     revoke_passport: { passport_id: passport.passportId },
     issue_passport: { agent_id: 'me', permissions: ['*'] },
     approve: { evaluation_id: 'evl_x', approver: 'a' },
+    verify_store: { trusted_signers: [] },
   }
   for (const name of OPERATOR_ONLY) {
     for (const options of [{ issuer }, { issuer, passport: passport.token }, { issuer, role: 'agent' }]) {

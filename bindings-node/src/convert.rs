@@ -48,10 +48,10 @@ pub enum Kind {
 impl Kind {
     fn max_bytes(self) -> usize {
         match self {
-            Kind::Policy => passgate::json::Limits::POLICY.max_bytes,
+            Kind::Policy => passgate::__private::json::Limits::POLICY.max_bytes,
             // Attestation records and chains are checked by the core; bound them like payloads,
             // with room for a list of records.
-            Kind::Payload => passgate::json::Limits::PAYLOAD.max_bytes,
+            Kind::Payload => passgate::__private::json::Limits::PAYLOAD.max_bytes,
             Kind::Argument => 64 << 20,
         }
     }
@@ -466,7 +466,7 @@ mod tests {
         let s = |x: f64| {
             number(x)
                 .ok()
-                .map(|n| passgate::json::normalize_number(n.as_str()).unwrap())
+                .map(|n| passgate::__private::json::normalize_number(n.as_str()).unwrap())
         };
         assert_eq!(s(0.1).as_deref(), Some("0.1"));
         assert_eq!(s(-0.0).as_deref(), Some("0"));

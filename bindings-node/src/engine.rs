@@ -74,7 +74,9 @@ impl Call {
         let gate = o.req_str("gate")?;
         let passport = o.token("passport")?;
         let payload = match payload_text {
-            Some(text) => passgate::seam::parse(&text, passgate::json::Context::Payload).js()?,
+            Some(text) => {
+                passgate::seam::parse(&text, passgate::__private::json::Context::Payload).js()?
+            }
             None => o.json("payload", Kind::Payload)?.unwrap_or(Value::Null),
         };
         let idempotency_key = o.str("idempotencyKey")?;

@@ -141,7 +141,7 @@ pub mod bench {
     pub fn bench_parse_serde(text: String) -> Result<u32> {
         let v: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| crate::error::invalid(e.to_string()))?;
-        passgate::json::check_bounds(&v, passgate::json::Limits::PAYLOAD)
+        passgate::__private::json::check_bounds(&v, passgate::__private::json::Limits::PAYLOAD)
             .map_err(|e| crate::error::invalid(e.to_string()))?;
         Ok(v.as_object()
             .map_or(0, |m| u32::try_from(m.len()).unwrap_or(0)))
@@ -150,7 +150,7 @@ pub mod bench {
     /// Parses a JSON text with the core's strict parser (the `JSON.stringify` route).
     #[napi]
     pub fn bench_parse(text: String) -> Result<u32> {
-        let v = passgate::seam::parse(&text, passgate::json::Context::Payload).js()?;
+        let v = passgate::seam::parse(&text, passgate::__private::json::Context::Payload).js()?;
         Ok(v.as_object()
             .map_or(0, |m| u32::try_from(m.len()).unwrap_or(0)))
     }

@@ -18,7 +18,7 @@ use std::cell::Cell;
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use passgate::json::{normalize_number, Limits};
+use passgate::__private::json::{normalize_number, Limits};
 use passgate::Error;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;

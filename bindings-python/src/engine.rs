@@ -8,9 +8,9 @@
 //! errors come back with the argument's `.path`. An operation the core adds is reachable at once
 //! through `Engine.__getattr__` (keyword arguments), before it gets a method of its own.
 
+use passgate::__private::keys::KeyPair;
 use passgate::clock::ManualClock;
 use passgate::engine::Engine;
-use passgate::keys::KeyPair;
 use passgate::{ops, seam, Error, Policy, Request};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;

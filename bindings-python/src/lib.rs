@@ -178,6 +178,20 @@ fn error_codes(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
+/// One step of the MCP guard (`passgate.mcp.guard`), built by the core so that the Python and
+/// Node guards answer alike: `inputs`, `trace`, `outcome`, `error`, `internal` (see
+/// `passgate::mcp::guard::call`).
+#[pyfunction]
+fn _mcp_guard<'py>(
+    py: Python<'py>,
+    step: &str,
+    args: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let args = to_value(args, Ctx::Argument("guard arguments"))?;
+    let out = passgate::mcp::guard::call(step, &args).or_raise(py)?;
+    to_py(py, &out)
+}
+
 /// The exception class raised for an error `code` (for tests and tooling).
 #[pyfunction]
 fn _exception_for<'py>(py: Python<'py>, code: &str) -> PyResult<Bound<'py, PyType>> {
@@ -207,5 +221,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_operation, m)?)?;
     m.add_function(wrap_pyfunction!(decision::_decision_from_json, m)?)?;
     m.add_class::<engine::PyOperation>()?;
+    m.add_function(wrap_pyfunction!(_mcp_guard, m)?)?;
     Ok(())
 }

@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use passgate::keys::{KeyPair, PublicKey};
+use passgate::__private::keys::{KeyPair, PublicKey};
 use passgate::{Engine, Issuer, PassportRequest, Request};
 use serde_json::json;
 use sha2::{Digest, Sha256};

@@ -16,9 +16,12 @@ use parking_lot::{Mutex, MutexGuard};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::decision::Decision;
 use crate::error::{Error, Result};
 use crate::json;
 use crate::keys::{b64u_decode, b64u_encode, KeyPair, PublicKey};
+use crate::passport::Principal;
+use crate::store::CounterOp;
 
 /// The bytes every attestation signature starts with.
 pub const DOMAIN: &[u8] = b"passgate-attestation-v1\n";
@@ -467,6 +470,77 @@ pub fn event_body(
     Ok(json!({
         "v": VERSION, "id": id, "kind": kind, "chain": tail.chain, "seq": seq, "prev": prev,
         "time": time_ms, "data": json::normalize_numbers(data)?,
+    }))
+}
+
+/// What a decision record says, beside its place in the chain (see [`decision_body`]).
+pub(crate) struct DecisionFacts<'a> {
+    pub decision: &'a Decision,
+    /// Whom the passport speaks for (`None` for anonymous or refused callers).
+    pub principal: Option<&'a Principal>,
+    /// The ids of the passport's chain, root first.
+    pub delegation: &'a [String],
+    /// The host's key of an anonymous caller.
+    pub client: Option<&'a str>,
+    pub request_hash: &'a str,
+    /// The counter operations of the request (recorded as `counted` only if it was admitted).
+    pub counted: Vec<&'a CounterOp>,
+    /// Host metadata, recorded with its numbers normalised.
+    pub trace: Option<&'a Value>,
+}
+
+/// A decision record's body (`kind` `decision`): the decision, who asked and for what, its checks
+/// and `remaining`, and `counted` — what an admitted request adds to each counter, so an audit can
+/// recompute every counter from the records alone (the checks' `observed` include usage read
+/// before the commit).
+pub(crate) fn decision_body(
+    tail: &Tail,
+    id: String,
+    time_ms: i64,
+    facts: &DecisionFacts<'_>,
+) -> Result<Value> {
+    let d = facts.decision;
+    let (seq, prev) = tail.next();
+    let trace = match facts.trace {
+        Some(t) => json::normalize_numbers(t)?,
+        None => Value::Null,
+    };
+    let counted: Vec<Value> = match d.allowed {
+        true => facts
+            .counted
+            .iter()
+            .map(|op| {
+                json!({
+                    "namespace": op.key.namespace, "constraint": op.key.constraint,
+                    "scope": op.key.scope, "amount": op.amount.normalize().to_string(),
+                })
+            })
+            .collect(),
+        false => Vec::new(),
+    };
+    Ok(json!({
+        "v": VERSION,
+        "id": id,
+        "kind": "decision",
+        "chain": tail.chain,
+        "seq": seq,
+        "prev": prev,
+        "time": time_ms,
+        "evaluation_id": d.evaluation_id,
+        "gate": d.gate,
+        "decision": d.decision.as_str(),
+        "mode": d.mode,
+        "agent_id": d.agent_id,
+        "passport_id": d.passport_id,
+        "principal": facts.principal.map(|p| json!({"issuer": p.issuer, "agent_id": p.agent_id})),
+        "delegation": facts.delegation,
+        "client": facts.client,
+        "policy_hash": d.policy_hash,
+        "request_hash": facts.request_hash,
+        "checks": d.checks,
+        "remaining": d.remaining,
+        "counted": counted,
+        "trace": trace,
     }))
 }
 

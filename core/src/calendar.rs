@@ -15,7 +15,7 @@
 //! answers `None` and the engine fails the counter's check rather than guess.
 //!
 //! ```
-//! use passgate::calendar::{bounds, CalendarUnit, Zone};
+//! use passgate::__private::calendar::{bounds, CalendarUnit, Zone};
 //! let berlin: Zone = "Europe/Berlin".parse().unwrap();
 //! // 2024-03-31 is 23 hours long in Berlin (clocks go 02:00 -> 03:00).
 //! let noon = 1_711_882_800_000; // 2024-03-31T11:00:00Z

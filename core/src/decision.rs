@@ -1,7 +1,10 @@
 //! The answer to a request: the verdict, every check that led to it, and what is left.
 //!
-//! A [`Decision`] serialises to the JSON shape fixed in DESIGN.md. Checks are reported whether they
-//! passed or not, so a denied agent learns everything it must change in one round trip.
+//! A [`Decision`] serialises to one JSON shape — the one every binding and the MCP tools return:
+//! `decision`, `allowed`, `gate`, `agent_id`, `passport_id`, `mode`, `dry_run`, `evaluation_id`,
+//! `policy_hash`, `checks`, `remaining`, `attestation`, `replayed`, `hold_id`, `approval_request`
+//! and `redacted_payload` (`null` when unset). Checks are reported whether they passed or not, so a
+//! denied agent learns everything it must change in one round trip.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -121,7 +124,7 @@ impl Decision {
         self.checks.iter().filter(|c| !c.passed)
     }
 
-    /// The decision as a JSON value (the DESIGN.md shape).
+    /// The decision as a JSON value (the shape in the module docs).
     pub fn to_json(&self) -> Value {
         // Serialising these plain types cannot fail; fall back to null rather than panic.
         serde_json::to_value(self).unwrap_or(Value::Null)

@@ -220,6 +220,7 @@ impl Error {
         "APPROVAL_EXPIRED",
         "APPROVAL_USED",
         "APPROVAL_DENIED",
+        "CONTENTION",
     ];
 
     /// The family of this error (the exception class the bindings raise).
@@ -364,11 +365,13 @@ pub enum CheckCode {
     ApprovalUsed,
     /// An operator denied the request.
     ApprovalDenied,
+    /// The store stayed contended past the engine's retries: nothing was admitted; retry.
+    Contention,
 }
 
 impl CheckCode {
     /// Every check code, in [`Error::CHECK_CODES`] order.
-    pub const ALL: [CheckCode; 11] = [
+    pub const ALL: [CheckCode; 12] = [
         CheckCode::PassportMissing,
         CheckCode::PermissionDenied,
         CheckCode::GateUnknown,
@@ -380,6 +383,7 @@ impl CheckCode {
         CheckCode::ApprovalExpired,
         CheckCode::ApprovalUsed,
         CheckCode::ApprovalDenied,
+        CheckCode::Contention,
     ];
 
     /// The stable SCREAMING_SNAKE code.
@@ -396,6 +400,7 @@ impl CheckCode {
             CheckCode::ApprovalExpired => "APPROVAL_EXPIRED",
             CheckCode::ApprovalUsed => "APPROVAL_USED",
             CheckCode::ApprovalDenied => "APPROVAL_DENIED",
+            CheckCode::Contention => "CONTENTION",
         }
     }
 }

@@ -29,7 +29,7 @@
 //! not unknown: it keeps the rules above.
 //!
 //! ```
-//! use passgate::expr::Expr;
+//! use passgate::__private::expr::Expr;
 //! use serde_json::json;
 //!
 //! let e = Expr::compile(&json!({"all": [

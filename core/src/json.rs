@@ -151,7 +151,7 @@ impl JsonError {
 /// Parses outside JSON strictly: no duplicate keys, bounded size and depth, exact numbers.
 ///
 /// ```
-/// use passgate::json::{parse, Limits};
+/// use passgate::__private::json::{parse, Limits};
 /// assert!(parse(r#"{"qty": 1, "qty": -1}"#, Limits::PAYLOAD).is_err());
 /// let v = parse("[18446744073709551617]", Limits::PAYLOAD).unwrap();
 /// assert_eq!(v.to_string(), "[18446744073709551617]");

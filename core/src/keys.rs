@@ -6,7 +6,7 @@
 //! `tests/vectors/ed25519` pin this behaviour down.
 //!
 //! ```
-//! use passgate::keys::{KeyPair, PublicKey};
+//! use passgate::__private::keys::{KeyPair, PublicKey};
 //! let key = KeyPair::generate().unwrap();
 //! let sig = key.sign(b"hello");
 //! let public = PublicKey::from_did(key.did()).unwrap();

@@ -29,44 +29,45 @@
 //! - [`seam`]: the whole engine on JSON values, for the bindings and the MCP handler.
 //! - [`mcp`]: passgate's MCP tools and a transport-free JSON-RPC 2.0 handler.
 //! - [`passport`]: passports — issuing, delegating to sub-agents, verifying chains.
-//! - [`policy`]: the policy document — loading, schema validation, compiled gates.
 //! - [`template`]: built-in and user templates (parameterised constraint lists).
 //! - [`constraint`]: typed constraints, compiled once, checked per request.
-//! - [`expr`]: condition expressions (`condition`, `approval`).
-//! - [`decision`]: decisions and checks.
 //! - [`attestation`]: signed, hash-chained records; `verify_attestation`, `verify_chain`.
 //! - [`approval`]: signed, single-use approval tokens for escalated requests.
-//! - [`store`]: the state store contract and its backends.
-//! - [`keys`]: Ed25519 key pairs, `did:key`, JWKs, strict signature verification, base64url.
-//! - [`json`]: the one strict JSON parser, canonical JSON (RFC 8785), exact numbers.
-//! - [`pointer`](mod@pointer): compiled JSON Pointers with `*` wildcards.
+//! - [`store`]: the state store contract and its backends (`sqlite` and `redis` are cargo
+//!   features, on by default).
 //! - [`schema`]: the published policy JSON Schema and its error paths.
-//! - [`calendar`]: calendar windows (a local day, week or month in a time zone).
-//! - [`clock`], [`ids`], [`error`]: time, random ids, the error enum with stable codes.
+//! - [`clock`], [`error`]: time, the error enum with stable codes.
+//!
+//! The policy ([`Policy`], [`Gate`]), decisions ([`Decision`], [`Check`]), keys ([`KeyPair`],
+//! [`PublicKey`]), condition expressions ([`Expr`]), JSON Pointers ([`Pointer`]) and retention
+//! audits ([`verify_export`], [`verify_chain_from`]) are used through the re-exports below; the
+//! modules behind them (the strict JSON parser and canonical JSON, ids, calendar windows) are
+//! internal.
 
 pub mod approval;
 pub mod attestation;
 mod cache;
-pub mod calendar;
+pub(crate) mod calendar;
 pub mod clock;
 pub mod constraint;
-pub mod decision;
+pub(crate) mod decision;
 pub mod engine;
 pub mod error;
-pub mod expr;
-pub mod ids;
+pub(crate) mod expr;
+pub(crate) mod ids;
 mod jcs;
-pub mod json;
-pub mod keys;
+pub(crate) mod json;
+pub(crate) mod keys;
 pub mod mcp;
 pub mod ops;
 pub mod passport;
-pub mod pointer;
-pub mod policy;
-pub mod retention;
+pub(crate) mod pointer;
+pub(crate) mod policy;
+pub(crate) mod retention;
 pub mod schema;
 pub mod seam;
 pub mod store;
+mod suggest;
 pub mod template;
 
 pub use attestation::{verify_attestation, verify_chain, verify_chain_with_head};
@@ -87,6 +88,40 @@ pub use policy::{Anonymous, Gate, Mode, Policy};
 pub use retention::{verify_chain_from, verify_export};
 pub use store::{AttestationFilter, CounterFilter, Retention, Store};
 pub use template::templates;
+
+/// Not API: the internals the bindings, benches, fuzz targets and tests of this repository use
+/// (the strict JSON parser and canonical JSON, key encodings, calendar windows, retention audits,
+/// …). Anything here may change or go in any release; depend on the root re-exports instead.
+#[doc(hidden)]
+pub mod __private {
+    pub mod calendar {
+        pub use crate::calendar::*;
+    }
+    pub mod decision {
+        pub use crate::decision::*;
+    }
+    pub mod expr {
+        pub use crate::expr::*;
+    }
+    pub mod ids {
+        pub use crate::ids::*;
+    }
+    pub mod json {
+        pub use crate::json::*;
+    }
+    pub mod keys {
+        pub use crate::keys::*;
+    }
+    pub mod pointer {
+        pub use crate::pointer::*;
+    }
+    pub mod policy {
+        pub use crate::policy::*;
+    }
+    pub mod retention {
+        pub use crate::retention::*;
+    }
+}
 
 /// The README's Rust snippets, run as doctests so they cannot rot.
 #[cfg(doctest)]

@@ -266,8 +266,9 @@ impl Issuer {
 }
 
 /// A freshly issued passport, with the agent's key pair. `private_key` is shown only here: the
-/// agent keeps it to issue sub-agent passports ([`IssuedPassport::issue_sub_passport`]).
-#[derive(Clone, PartialEq, Eq)]
+/// agent keeps it to issue sub-agent passports ([`IssuedPassport::issue_sub_passport`]). Its
+/// JSON (what `issue_passport` returns) has these six fields.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct IssuedPassport {
     /// The compact JWS.
     pub token: String,

@@ -6,7 +6,7 @@
 //! without allocating unless the pointer has a wildcard.
 //!
 //! ```
-//! use passgate::pointer::Pointer;
+//! use passgate::__private::pointer::Pointer;
 //! use serde_json::json;
 //!
 //! let p = Pointer::parse("/items/*/price").unwrap();

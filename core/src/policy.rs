@@ -182,13 +182,16 @@ impl Policy {
                 ),
             )
         })?;
-        // Errors in the document name the file they are in (the path stays the JSON path).
+        // A mistake in the file is reported with the file's name: a host loading several
+        // policies needs to know which one to open.
         Policy::parse(&text).map_err(|e| match e {
             Error::PolicyInvalid { path, message } => Error::PolicyInvalid {
                 path,
-                message: format!("in policy file {arg:?}: {message}"),
+                message: format!("{message} (in policy file {arg:?})"),
             },
-            Error::LimitExceeded(m) => Error::LimitExceeded(format!("policy file {arg:?}: {m}")),
+            Error::LimitExceeded(m) => {
+                Error::LimitExceeded(format!("{m} (in policy file {arg:?})"))
+            }
             other => other,
         })
     }

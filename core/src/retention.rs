@@ -163,7 +163,7 @@ struct ChainState {
 /// bytes each, to recognise duplicates), not their size.
 ///
 /// ```
-/// use passgate::retention::Auditor;
+/// use passgate::__private::retention::Auditor;
 /// let mut a = Auditor::new(vec![]);
 /// assert_eq!(a.finish().unwrap()["records"], 0);
 /// ```

@@ -130,14 +130,17 @@ pub(crate) fn check(validator: &Validator, instance: &Value, base: &str) -> Resu
 }
 
 /// The most specific validation error, if any: its instance path (RFC 6901, `""` for the root)
-/// and message. Deeper paths win; among equals, the first reported.
+/// and message. Deeper paths win; at one depth an unknown key, then the first reported.
 pub fn first_error(validator: &Validator, instance: &Value) -> Option<(String, String)> {
     let mut best: Option<(usize, String, String)> = None;
     for err in validator.iter_errors(instance).take(MAX_ERRORS_SCANNED) {
         let path = err.instance_path().as_str().to_string();
-        let depth = path.matches('/').count();
-        if best.as_ref().is_none_or(|(d, _, _)| depth > *d) {
-            best = Some((depth, path, message(&err)));
+        // Deeper first; at one depth an unknown key outranks the rest (a misspelt required
+        // key is reported as the typo, with what was meant).
+        let unknown = matches!(err.kind(), ValidationErrorKind::AdditionalProperties { .. });
+        let rank = path.matches('/').count() * 2 + usize::from(unknown);
+        if best.as_ref().is_none_or(|(d, _, _)| rank > *d) {
+            best = Some((rank, path, message(&err)));
         }
     }
     best.map(|(_, p, m)| (p, m))
@@ -145,6 +148,18 @@ pub fn first_error(validator: &Validator, instance: &Value) -> Option<(String, S
 
 /// A readable message: enums list every option (the crate's own message cuts the list short).
 fn message(err: &jsonschema::ValidationError<'_>) -> String {
+    if let ValidationErrorKind::AdditionalProperties { unexpected } = err.kind() {
+        let named: Vec<String> = unexpected
+            .iter()
+            .map(
+                |k| match crate::suggest::closest(k, known_keys().iter().map(String::as_str)) {
+                    Some(s) => format!("{k:?} (did you mean {s:?}?)"),
+                    None => format!("{k:?}"),
+                },
+            )
+            .collect();
+        return truncate(&format!("unknown key {}", named.join(", ")));
+    }
     if let ValidationErrorKind::Enum { options } = err.kind() {
         if let Some(list) = options.as_array() {
             let names: Vec<String> = list.iter().map(Value::to_string).collect();
@@ -156,6 +171,32 @@ fn message(err: &jsonschema::ValidationError<'_>) -> String {
         }
     }
     truncate(&err.to_string())
+}
+
+/// Every property name the policy schema defines, anywhere (the vocabulary of "did you mean").
+fn known_keys() -> &'static [String] {
+    static KEYS: OnceLock<Vec<String>> = OnceLock::new();
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::Object(props)) = m.get("properties") {
+                    out.extend(props.keys().cloned());
+                }
+                m.values().for_each(|x| walk(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    KEYS.get_or_init(|| {
+        let mut out = Vec::new();
+        if let Ok(doc) = policy_schema() {
+            walk(doc, &mut out);
+        }
+        out.sort();
+        out.dedup();
+        out
+    })
 }
 
 /// `base` followed by `rest` (both JSON pointers); the root is written `/`.

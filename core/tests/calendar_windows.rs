@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use passgate::calendar::{CalendarUnit, Zone};
+use passgate::__private::calendar::{CalendarUnit, Zone};
 use passgate::clock::ManualClock;
 use passgate::store::WindowKind;
 use passgate::{CounterFilter, Engine, Error, Policy, Request, Verdict};
@@ -221,7 +221,7 @@ fn spend_in_a_calendar_window_explains_and_lists_its_window() {
 fn a_clock_beyond_year_9999_fails_the_check_closed() {
     let (e, _clock) = engine(
         rate(json!("day"), Some("Europe/Berlin")),
-        passgate::calendar::MAX_MS + 1,
+        passgate::__private::calendar::MAX_MS + 1,
     );
     let d = e
         .enforce(&Request::new("g", json!({})).client("c1"))

@@ -8,7 +8,7 @@
 
 mod support;
 
-use passgate::json::{self, Limits};
+use passgate::__private::json::{self, Limits};
 use passgate::{Constraint, CounterKind, EvalCtx, Rule, Scope};
 use proptest::prelude::*;
 use serde_json::{json, Value};

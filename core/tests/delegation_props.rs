@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use passgate::keys::{b64u_encode, KeyPair};
+use passgate::__private::keys::{b64u_encode, KeyPair};
 use passgate::passport::{
     perm_covers, perm_matches, Issuer, PassportRequest, Verifier, VerifierOptions,
 };

@@ -1,12 +1,12 @@
 //! The public Ed25519 vectors (tests/vectors/ed25519, see tests/vectors/README.md) through our
-//! strict verification, `passgate::keys::verify_strict`.
+//! strict verification, `passgate::__private::keys::verify_strict`.
 
 // Test helpers outside #[test] functions may unwrap too (clippy.toml covers only the tests).
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 
-use passgate::keys::verify_strict;
+use passgate::__private::keys::verify_strict;
 use serde_json::Value;
 
 fn load(name: &str) -> Value {

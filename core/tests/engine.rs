@@ -552,9 +552,9 @@ fn bad_arguments_are_typed_errors() {
         "LIMIT_EXCEEDED"
     );
     // A number that cannot be written exactly is an error, not a rounding.
-    let huge: Value = passgate::json::parse(
+    let huge: Value = passgate::__private::json::parse(
         r#"{"amount": 1e400, "currency": "USD"}"#,
-        passgate::json::Limits::PAYLOAD,
+        passgate::__private::json::Limits::PAYLOAD,
     )
     .unwrap();
     assert_eq!(
@@ -562,9 +562,9 @@ fn bad_arguments_are_typed_errors() {
         "PAYLOAD_INVALID"
     );
     // One that fits the hash but not a decimal amount fails its checks.
-    let big: Value = passgate::json::parse(
+    let big: Value = passgate::__private::json::parse(
         r#"{"amount": 1e40, "currency": "USD"}"#,
-        passgate::json::Limits::PAYLOAD,
+        passgate::__private::json::Limits::PAYLOAD,
     )
     .unwrap();
     let d = f

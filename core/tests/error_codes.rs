@@ -114,7 +114,7 @@ fn every_error_code_is_triggered() {
     saw(code(call("verify_passport", json!({"passport": "a.b"}))));
     let forged_alg = format!(
         "{}.{}",
-        passgate::keys::b64u_encode(br#"{"alg":"none","typ":"passport+jwt"}"#),
+        passgate::__private::keys::b64u_encode(br#"{"alg":"none","typ":"passport+jwt"}"#),
         token.token.split_once('.').unwrap().1
     );
     saw(code(call(

@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use passgate::json::{canonical, parse, JsonError, Limits};
+use passgate::__private::json::{canonical, parse, JsonError, Limits};
 
 fn vectors() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors")
@@ -123,14 +123,14 @@ mod differential {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
         fn same_bytes_as_serde_json_canonicalizer(v in value()) {
-            let ours = passgate::json::canonical(&v).unwrap();
+            let ours = passgate::__private::json::canonical(&v).unwrap();
             let theirs = serde_json_canonicalizer::to_string(&v).unwrap();
             prop_assert_eq!(ours, theirs);
         }
 
         #[test]
         fn normalized_in_one_pass_is_canonical_of_the_normalized_copy(v in value()) {
-            use passgate::json::{canonical_literal, canonical_normalized, exact_numbers};
+            use passgate::__private::json::{canonical_literal, canonical_normalized, exact_numbers};
             let one_pass = canonical_normalized(&v).unwrap();
             let two_pass = canonical_literal(&exact_numbers(&v).unwrap()).unwrap();
             prop_assert_eq!(one_pass, two_pass);
@@ -138,7 +138,7 @@ mod differential {
 
         #[test]
         fn hash_form_is_json_that_reads_back_to_itself(v in value()) {
-            use passgate::json::{canonical_normalized, parse, Limits};
+            use passgate::__private::json::{canonical_normalized, parse, Limits};
             let once = canonical_normalized(&v).unwrap();
             let again = canonical_normalized(&parse(&once, Limits::PAYLOAD).unwrap()).unwrap();
             prop_assert_eq!(once, again);
@@ -146,7 +146,7 @@ mod differential {
 
         #[test]
         fn a_number_never_hashes_as_its_decimal_string(v in value()) {
-            use passgate::json::{canonical_normalized, normalize_numbers};
+            use passgate::__private::json::{canonical_normalized, normalize_numbers};
             let strings = normalize_numbers(&v).unwrap();
             if strings != v {
                 prop_assert_ne!(

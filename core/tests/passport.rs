@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use passgate::keys::{b64u_decode, b64u_encode, KeyPair};
+use passgate::__private::keys::{b64u_decode, b64u_encode, KeyPair};
 use passgate::passport::{
     decode_unverified, IssuedPassport, Issuer, PassportRequest, Verifier, VerifierOptions,
     MAX_DELEGATION_DEPTH,

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use passgate::json::{self, Limits};
+use passgate::__private::json::{self, Limits};
 use passgate::{Check, CounterKind, Error, EvalCtx, Mode, Policy, Scope};
 use serde_json::{json, Value};
 
@@ -156,6 +156,26 @@ fn load_from_text_file_and_failures() {
     let e = Policy::load(bad_utf8.to_str().unwrap()).unwrap_err();
     assert_eq!(e.code(), "POLICY_INVALID");
     assert!(e.to_string().contains("not UTF-8"), "{e}");
+    // A mistake inside a policy file names the file, with the JSON path.
+    let typo = dir.join("typo.json");
+    std::fs::write(
+        &typo,
+        r#"{"version": 1, "gates": {"g": {"requrie": ["x"]}}}"#,
+    )
+    .unwrap();
+    let e = Policy::load(typo.to_str().unwrap()).unwrap_err();
+    assert_eq!((e.code(), e.path()), ("POLICY_INVALID", Some("/gates/g")));
+    assert!(e.to_string().contains("typo.json"), "{e}");
+    assert!(
+        e.to_string()
+            .contains(r#"unknown key "requrie" (did you mean "require"?)"#),
+        "{e}"
+    );
+    let e = Policy::parse(
+        r#"{"version": 1, "gates": {"g": {"constraints": [{"id": "c", "type": "max_value", "feild": "/a", "max": 1}]}}}"#,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("did you mean \"field\""), "{e}");
     let bom = dir.join("bom.json");
     std::fs::write(&bom, "\u{feff}{\"version\": 1}").unwrap();
     assert!(Policy::load(bom.to_str().unwrap()).is_ok());

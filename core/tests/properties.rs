@@ -120,7 +120,7 @@ proptest! {
         let mut tampered = records.clone();
         // A flip that leaves no JSON cannot even be presented as a record.
         let text = std::str::from_utf8(&bytes).unwrap_or("\u{0}");
-        if let Ok(v) = passgate::json::parse(text, passgate::json::Limits::PAYLOAD) {
+        if let Ok(v) = passgate::__private::json::parse(text, passgate::__private::json::Limits::PAYLOAD) {
             tampered[record] = v;
             prop_assert!(attestation::verify_chain(&tampered, did).is_err(), "flip at record {record} byte {i} undetected");
         }

@@ -19,9 +19,9 @@ fn cases_dir() -> PathBuf {
 }
 
 fn read(path: &Path) -> Value {
-    passgate::json::parse(
+    passgate::__private::json::parse(
         &std::fs::read_to_string(path).unwrap(),
-        passgate::json::Limits::POLICY,
+        passgate::__private::json::Limits::POLICY,
     )
     .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -14,7 +14,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use passgate::json::{self, Limits};
+use passgate::__private::json::{self, Limits};
 use passgate::{AttestationFilter, Issuer, PassportRequest, Request};
 use passgate_fuzz::{
     approval_payload, engine, escalate_and_approve, fixture, mcp_call, payload, policy_doc,
@@ -66,7 +66,7 @@ fn main() {
 }
 
 fn b64(s: &str) -> String {
-    passgate::keys::b64u_encode(s.as_bytes())
+    passgate::__private::keys::b64u_encode(s.as_bytes())
 }
 
 fn passport(root: &Path, fix: &passgate_fuzz::Fixture) {
@@ -111,7 +111,7 @@ fn passport(root: &Path, fix: &passgate_fuzz::Fixture) {
         )
         .unwrap();
     s.put("not-yet-valid", &future.token);
-    let stranger = Issuer::from_secret(&passgate::keys::b64u_encode(&[0x44; 32])).unwrap();
+    let stranger = Issuer::from_secret(&passgate::__private::keys::b64u_encode(&[0x44; 32])).unwrap();
     let untrusted = stranger
         .issue_passport_at(&PassportRequest::new("agent-x", ["pay:send"]), NOW_SECS)
         .unwrap();

@@ -15,8 +15,8 @@
 use std::sync::{Arc, OnceLock};
 
 use passgate::clock::ManualClock;
-use passgate::json::{self, Limits};
-use passgate::keys::{b64u_decode, b64u_encode, KeyPair};
+use passgate::__private::json::{self, Limits};
+use passgate::__private::keys::{b64u_decode, b64u_encode, KeyPair};
 use passgate::{
     attestation, Decision, Engine, IssuedPassport, Issuer, PassportRequest, Policy, Request,
     Verifier, VerifierOptions,

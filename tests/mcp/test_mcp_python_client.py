@@ -46,6 +46,7 @@ OPERATOR_TOOLS = AGENT_TOOLS | {
     "issue_passport", "revoke_passport", "list_gates", "get_gate", "list_constraint_types",
     "list_constraint_templates", "get_cumulative_state", "reset_cumulative_state", "get_attestations",
     "verify_attestation", "settle_hold", "release_hold", "approve", "deny_approval",
+    "chain_head", "verify_store", "prune", "expire_holds",
 }  # fmt: skip
 GUARDED = {"send_payment", "fetch_url"}
 META = "passgate/passport"

@@ -113,6 +113,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, TypeVar, cast, overload
 
+from passgate import _native
 from passgate._native import Decision, Engine, InputError, Issuer, PassgateError, mcp_handle, mcp_tools
 
 __all__ = [
@@ -207,6 +208,7 @@ IDEMPOTENCY_META_KEY = "passgate/idempotency_key"
 APPROVAL_ARGUMENT = "passgate_approval"
 #: The optional tool argument the guard adds for an idempotency key (clients without ``_meta``).
 IDEMPOTENCY_ARGUMENT = "passgate_idempotency_key"
+_META_KEYS = (PASSPORT_META_KEY, APPROVAL_META_KEY, IDEMPOTENCY_META_KEY)
 #: The attestation kind the guard records for an allowed call whose body never started (no hold).
 NOT_EXECUTED_KIND = "guard.not_executed"
 
@@ -329,18 +331,24 @@ def _request_context(sdk: _Sdk, context: Any) -> Any:
     return None
 
 
+def _string_or_flag(v: Any) -> Any:
+    """A value for the core guard: strings and None as they are; anything else as ``False``
+    (the core refuses any non-string alike, naming where it came from)."""
+    return v if v is None or isinstance(v, str) else False
+
+
 def _trace(rc: Any) -> dict[str, Any] | None:
-    """What the attestation records of the MCP call, as Node's guard records it: the JSON-RPC
-    request id and, over Streamable HTTP, the transport's session id (``Mcp-Session-Id``)."""
-    trace: dict[str, Any] = {}
+    """What the attestation records of the MCP call (built by the core, as for Node's guard):
+    the JSON-RPC request id and, over Streamable HTTP, the transport's session id."""
     rid = getattr(rc, "request_id", None)
-    if isinstance(rid, (str, int)) and not isinstance(rid, bool):
-        trace["mcp_request_id"] = rid
+    if not isinstance(rid, (str, int)) or isinstance(rid, bool):
+        rid = None
     headers = getattr(getattr(rc, "request", None), "headers", None)
     sid = headers.get("mcp-session-id") if headers is not None and hasattr(headers, "get") else None
-    if isinstance(sid, str):
-        trace["mcp_session_id"] = sid
-    return trace or None
+    trace: dict[str, Any] | None = _native._mcp_guard(
+        "trace", {"request_id": rid, "session_id": sid if isinstance(sid, str) else None}
+    )
+    return trace
 
 
 def _jsonable(v: Any) -> Any:
@@ -358,32 +366,37 @@ def _input_error(message: str) -> InputError:
     return InputError("INVALID_ARGUMENT", message)
 
 
-_WHAT = {APPROVAL_META_KEY: "approval", IDEMPOTENCY_META_KEY: "idempotency key"}
-_ARGUMENT_OF = {APPROVAL_META_KEY: APPROVAL_ARGUMENT, IDEMPOTENCY_META_KEY: IDEMPOTENCY_ARGUMENT}
+def _inputs(meta: dict[str, Any], passport: Any, has_passport: bool, given: dict[str, Any]) -> dict[str, Any]:
+    """The passport, approval token and idempotency key of a call, from ``_meta`` and the
+    guard's added arguments, by the core's rule (both given and different: ``INVALID_ARGUMENT``)."""
+    args: dict[str, Any] = {
+        "meta": {k: _string_or_flag(meta[k]) for k in _META_KEYS if k in meta},
+        "approval": _string_or_flag(given.get(APPROVAL_ARGUMENT)),
+        "idempotency_key": _string_or_flag(given.get(IDEMPOTENCY_ARGUMENT)),
+    }
+    if has_passport:
+        args["passport"] = _string_or_flag(passport)
+    inputs: dict[str, Any] = _native._mcp_guard("inputs", args)
+    if "error" in inputs:
+        raise _Refused(_dumps(inputs))
+    return inputs
 
 
-def _pick(meta: dict[str, Any], key: str, given: Any) -> str | None:
-    """The approval or idempotency key of a call: from ``_meta[key]`` or from the added argument
-    (``given``); an empty string is absent. Both given and different: ``INVALID_ARGUMENT``."""
-    what, argument = _WHAT[key], _ARGUMENT_OF[key]
-    from_meta = meta.get(key)
-    if from_meta is not None and not isinstance(from_meta, str):
-        raise _input_error(f'the {what} (_meta["{key}"]) must be a string')
-    if given is not None and not isinstance(given, str):
-        raise _input_error(f"the {what} (argument {argument}) must be a string")
-    from_meta, given = from_meta or None, given or None
-    if from_meta is not None and given is not None and from_meta != given:
-        raise _input_error(
-            f'the {what} is given twice, differently: in _meta["{key}"] and as the argument {argument}'
-        )
-    return from_meta if from_meta is not None else given
+class _Refused(Exception):
+    """An input the guard refuses: the tool error's text, built by the core."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
 
 
 def _invalid_argument(name: str, bad: _Invalid) -> InputError:
     """The error of an argument value its annotation refused, with its JSON path."""
-    for key, argument in _ARGUMENT_OF.items():
-        if name == argument:
-            return _input_error(f"the {_WHAT[key]} (argument {argument}) must be a string")
+    if name in (APPROVAL_ARGUMENT, IDEMPOTENCY_ARGUMENT):
+        try:
+            _inputs({}, None, False, {name: False})
+        except _Refused as r:
+            return _input_error(json.loads(r.text)["error"]["message"])
     first = bad.errors[0] if bad.errors else {}
     loc = (name, *first.get("loc", ()))
     path = "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in loc)
@@ -394,38 +407,19 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _refusal(gate: str, decision: Decision) -> str:
-    d = json.loads(decision.to_json())
-    out: dict[str, Any] = {
-        "decision": d.get("decision"),
-        "gate": gate,
-        "evaluation_id": d.get("evaluation_id"),
-        "checks": [c for c in d.get("checks", []) if c.get("passed") is False],
-    }
-    if d.get("approval_request") is not None:
-        out["approval_request"] = d["approval_request"]
-    return _dumps(out)
-
-
-def _replayed(key: str | None, decision: Decision) -> str:
-    """A replayed allow: that call ran (or started) when it was first decided."""
-    return _dumps(
-        {
-            "error": {
-                "code": "IDEMPOTENCY_CONFLICT",
-                "message": f"idempotency key {_dumps(key)} already admitted evaluation "
-                f"{decision.evaluation_id}: a key runs the tool at most once; use a new key for a new call",
-            }
-        }
-    )
+def _outcome(decision: Decision, key: str | None) -> str | None:
+    """None when the tool runs; else the tool error's text (built by the core): the refusal of
+    a deny or escalation, or ``IDEMPOTENCY_CONFLICT`` for a replayed allow."""
+    out = _native._mcp_guard("outcome", {"decision": json.loads(decision.to_json()), "idempotency_key": key})
+    return None if out is None else _dumps(out)
 
 
 def _error(e: BaseException) -> str:
     if isinstance(e, PassgateError):
-        code, message = e.code, e.message
+        out = _native._mcp_guard("error", {"code": e.code, "message": e.message})
     else:
-        code, message = "INTERNAL", f"the guard failed before a decision ({type(e).__name__})"
-    return _dumps({"error": {"code": code, "message": message}})
+        out = _native._mcp_guard("internal", {"type": type(e).__name__})
+    return _dumps(out)
 
 
 def _target(fn: Any) -> Any:
@@ -538,24 +532,24 @@ def guard(
                 tool_args = {k: _jsonable(v) for k, v in bound.arguments.items() if k != user_ctx}
                 rc = _request_context(sdk, context)
                 meta = _as_dict(getattr(rc, "meta", None))
-                token = await _resolve(passport(meta)) if passport is not None else meta.get(PASSPORT_META_KEY)
-                if token is not None and not isinstance(token, str):
-                    raise _input_error(f'the passport (_meta["{PASSPORT_META_KEY}"]) must be a string')
-                approval = _pick(meta, APPROVAL_META_KEY, given.get(APPROVAL_ARGUMENT))
-                key = _pick(meta, IDEMPOTENCY_META_KEY, given.get(IDEMPOTENCY_ARGUMENT))
+                token = await _resolve(passport(meta)) if passport is not None else None
+                inputs = _inputs(meta, token, passport is not None, given)
+                token, approval, key = inputs["passport"], inputs["approval"], inputs["idempotency_key"]
                 body = await _resolve(payload(tool_args)) if payload is not None else tool_args
                 call = functools.partial(
                     engine.enforce, gate, token, body,
                     idempotency_key=key, trace=_trace(rc), hold=hold, approval=approval,
                 )  # fmt: skip
                 decision = await anyio.to_thread.run_sync(call)
+            except _Refused as r:
+                raise sdk.tool_error(r.text) from r
             except Exception as e:
                 raise sdk.tool_error(_error(e)) from e
-            if not decision.allowed:
-                raise sdk.tool_error(_refusal(gate, decision))
-            if decision.replayed:
-                # The first call with this key was admitted, counted, and ran (or started) then.
-                raise sdk.tool_error(_replayed(key, decision))
+            refused = _outcome(decision, key)
+            if refused is not None:
+                # A deny or escalation; or a replayed allow: the first call with this key was
+                # admitted, counted, and ran (or started) then.
+                raise sdk.tool_error(refused)
 
             hold_id = decision.hold_id if hold else None
             started = False

@@ -118,25 +118,34 @@ impl fmt::Display for Scope {
 
 /// Parses a duration `^[1-9][0-9]*(s|m|h|d)$` of at most 366 days into milliseconds.
 pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
-    let bad = || {
-        format!("{s:?} is not a duration: use a duration like 30s, 15m, 1h, 1d (a positive whole number, then s, m, h or d)")
-    };
-    let unit_ms: i64 = match s.as_bytes().last() {
+    let ms = duration_grammar_ms(s).ok_or_else(|| {
+        format!(
+            "{s:?} is not a duration: use a duration like 30s, 15m, 1h, 1d (a positive whole \
+             number, then s, m, h or d)"
+        )
+    })?;
+    match i64::try_from(ms) {
+        Ok(ms) if ms <= MAX_DURATION_MS => Ok(ms),
+        _ => Err(format!("duration {s:?} is longer than 366d")),
+    }
+}
+
+/// The one duration grammar, `^[1-9][0-9]*(s|m|h|d)$`, in milliseconds, unbounded (`i128`: no
+/// overflow); `None` when `s` does not match it. Each use applies its own bound.
+pub(crate) fn duration_grammar_ms(s: &str) -> Option<i128> {
+    let unit_ms: i128 = match s.as_bytes().last() {
         Some(b's') => 1000,
         Some(b'm') => 60_000,
         Some(b'h') => 3_600_000,
         Some(b'd') => 86_400_000,
-        _ => return Err(bad()),
+        _ => return None,
     };
-    let digits = s.get(..s.len() - 1).ok_or_else(bad)?;
+    let digits = s.get(..s.len() - 1)?;
     if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
+        return None;
     }
-    let n: i64 = digits.parse().map_err(|_| bad())?;
-    match n.checked_mul(unit_ms) {
-        Some(ms) if ms <= MAX_DURATION_MS => Ok(ms),
-        _ => Err(format!("duration {s:?} is longer than 366d")),
-    }
+    let n: i64 = digits.parse().ok()?;
+    i128::from(n).checked_mul(unit_ms)
 }
 
 /// Compiles the counter parameters of a constraint object at `path`.

@@ -29,6 +29,7 @@ use regex::Regex;
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
+pub(crate) use counter::duration_grammar_ms;
 pub use counter::{parse_duration_ms, Counter, CounterKind, Scope, Window, MAX_DURATION_MS};
 pub use domain::{host_of, DomainList, HostName};
 pub use time::TimeWindow;
@@ -78,7 +79,7 @@ pub enum ConstraintType {
 }
 
 impl ConstraintType {
-    /// Every type, in the order of DESIGN.md's table.
+    /// Every type, in the order the README's constraint table lists them.
     pub const ALL: [ConstraintType; 16] = [
         ConstraintType::MaxValue,
         ConstraintType::MinValue,

@@ -1,28 +1,24 @@
-//! What happens after a decision: holds are settled, released or expire; escalated requests are
-//! approved or denied. Every step is signed into the engine's chain, atomically with its effect.
+//! What happens after a decision that asked for a hold: the hold is settled, released or
+//! expires. Every step is signed into the engine's chain, atomically with its effect.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::{Engine, Event, DEFAULT_APPROVAL_TTL_MS, MAX_NAME_LEN};
-use crate::approval;
-use crate::constraint::{EvalCtx, Rule};
+use super::counters::sum_amounts;
+use super::{Engine, Event};
 use crate::error::{Error, Result};
-use crate::ids::random_id;
 use crate::json;
-use crate::store::{
-    ApprovalState, AttestationFilter, DueHold, HoldOutcome, HoldRecord, HoldResolution, HoldState,
-    SettleRule,
-};
+use crate::store::{DueHold, HoldOutcome, HoldRecord, HoldResolution, HoldState, SettleRule};
 
 /// How often `enforce` looks for expired holds, at most.
 const SWEEP_EVERY_MS: i64 = 1000;
+
 /// The most due holds one `enforce` looks at (it expires them inline, before deciding): the
 /// rest wait for the next sweep or for a host's background sweeper ([`Engine::expire_holds`]).
 pub const INLINE_SWEEP_LIMIT: usize = 64;
+
 /// How many due holds are fetched from the store at a time.
 const SWEEP_BATCH: usize = 256;
 
@@ -288,216 +284,6 @@ impl Engine {
             hold.id
         )))
     }
-
-    /// Approves an escalated request: writes an attestation and returns a signed approval token
-    /// that admits exactly that request (same gate, passport, client and payload), once, within
-    /// `ttl_ms` (default 15 minutes).
-    pub fn approve(
-        &self,
-        evaluation_id: &str,
-        approver: &str,
-        ttl_ms: Option<i64>,
-    ) -> Result<String> {
-        check_name("approver", approver)?;
-        let ttl = ttl_ms.unwrap_or(DEFAULT_APPROVAL_TTL_MS);
-        if ttl <= 0 {
-            return Err(Error::InvalidArgument("ttl must be positive".into()));
-        }
-        let now = self.clock.now_ms();
-        let request = self.pending_approval(evaluation_id, now)?;
-        not_the_requester(&request, approver)?;
-        let claims = approval::Claims {
-            jti: random_id("apr")?,
-            evaluation_id: evaluation_id.to_string(),
-            fingerprint: request.fingerprint.clone(),
-            gate: request.gate.clone(),
-            passport_id: request.passport_id.clone(),
-            approver: approver.to_string(),
-            iat_ms: now,
-            exp_ms: now.saturating_add(ttl),
-            kid: self.chain.key.did().to_string(),
-        };
-        let token = approval::sign(&claims, &self.chain.key)?;
-        // The log is readable by agents: it names the token by its hash, never its id.
-        let data = json!({
-            "evaluation_id": evaluation_id, "approver": approver,
-            "token_hash": approval::token_id_hash(&claims.jti),
-            "expires_at": claims.exp_ms, "fingerprint": claims.fingerprint,
-            "passport_id": claims.passport_id, "key": claims.kid,
-        });
-        let to = ApprovalState::Approved {
-            token_id: claims.jti.clone(),
-            approver: approver.to_string(),
-            expires_ms: claims.exp_ms,
-            key: claims.kid.clone(),
-        };
-        self.resolve_approval(&request, "approval.granted", &data, &to, now)?;
-        Ok(token)
-    }
-
-    /// Denies an escalated request, with a reason; writes an attestation.
-    pub fn deny_approval(
-        &self,
-        evaluation_id: &str,
-        approver: &str,
-        reason: &str,
-    ) -> Result<Value> {
-        check_name("approver", approver)?;
-        if reason.len() > 4096 {
-            return Err(Error::InvalidArgument(
-                "reason must be at most 4096 bytes".into(),
-            ));
-        }
-        let now = self.clock.now_ms();
-        let request = self.pending_approval(evaluation_id, now)?;
-        not_the_requester(&request, approver)?;
-        let data =
-            json!({ "evaluation_id": evaluation_id, "approver": approver, "reason": reason });
-        let to = ApprovalState::Denied {
-            approver: approver.to_string(),
-            reason: reason.to_string(),
-        };
-        self.resolve_approval(&request, "approval.denied", &data, &to, now)
-    }
-
-    fn pending_approval(
-        &self,
-        evaluation_id: &str,
-        now: i64,
-    ) -> Result<crate::store::ApprovalRecord> {
-        let request = self.store.approval_get(evaluation_id)?.ok_or_else(|| {
-            Error::ApprovalUnknown(format!("no escalated request {evaluation_id:?}"))
-        })?;
-        if request.state != ApprovalState::Pending {
-            return Err(Error::ApprovalClosed(format!(
-                "request {evaluation_id} was already {}",
-                request.state.name()
-            )));
-        }
-        if request.expires_ms <= now {
-            return Err(Error::ApprovalClosed(format!(
-                "request {evaluation_id} can no longer be approved (expired)"
-            )));
-        }
-        Ok(request)
-    }
-
-    fn resolve_approval(
-        &self,
-        request: &crate::store::ApprovalRecord,
-        kind: &str,
-        data: &Value,
-        to: &ApprovalState,
-        now: i64,
-    ) -> Result<Value> {
-        let about = Event {
-            gate: Some(&request.gate),
-            agent_id: request.agent_id.as_deref(),
-            evaluation_id: Some(&request.evaluation_id),
-        };
-        let mut tail = self.tail()?;
-        let (stored, hash) = self.event_record(&tail, kind, data, about, now)?;
-        let found = self
-            .store
-            .approval_resolve(&request.evaluation_id, to, &stored);
-        match self.after_write(&mut tail, found)? {
-            Some(ApprovalState::Pending) => {
-                tail.advance(hash);
-                Ok(Arc::unwrap_or_clone(stored.record))
-            }
-            Some(other) => Err(Error::ApprovalClosed(format!(
-                "request {} was already {}",
-                request.evaluation_id,
-                other.name()
-            ))),
-            None => Err(Error::ApprovalUnknown(format!(
-                "no escalated request {:?}",
-                request.evaluation_id
-            ))),
-        }
-    }
-
-    /// The gates this passport (or, with `None`, an anonymous caller) could be admitted to now:
-    /// its permissions cover the gate's, and every constraint that does not look at the payload
-    /// (time windows, of the gate and of the passport's caveats) passes. For filtering an MCP
-    /// `tools/list` per agent. An invalid passport is an error (its code says why).
-    pub fn allowed_gates(&self, passport: Option<&str>) -> Result<Vec<String>> {
-        let Some(policy) = self.policy() else {
-            return Ok(Vec::new());
-        };
-        let now = self.clock.now_ms();
-        let empty = Value::Object(Default::default());
-        let ctx = EvalCtx {
-            payload: &empty,
-            now_ms: now,
-        };
-        let open_now = |cs: &mut dyn Iterator<Item = &crate::constraint::Constraint>| {
-            cs.filter(|c| matches!(c.rule, Rule::TimeWindow(_)))
-                .all(|c| c.check(&ctx).is_none_or(|k| k.passed))
-        };
-        let Some(token) = passport else {
-            let Some(anon) = &policy.anonymous else {
-                return Ok(Vec::new());
-            };
-            let mut names: Vec<String> = anon
-                .gates
-                .iter()
-                .filter(|g| {
-                    open_now(&mut anon.constraints.iter())
-                        && policy
-                            .gate(g)
-                            .is_none_or(|gate| open_now(&mut gate.constraints.iter()))
-                })
-                .cloned()
-                .collect();
-            names.sort();
-            names.dedup();
-            return Ok(names);
-        };
-        let verified = self.verify(token, now)?;
-        let mut names = Vec::new();
-        for g in policy.gates.values() {
-            if !g.require.iter().all(|r| verified.has_permission(r))
-                || !open_now(&mut g.constraints.iter())
-            {
-                continue;
-            }
-            // Only the caveats' time windows matter here: compile those alone.
-            let mut windows = Vec::new();
-            for link in &verified.chain {
-                for (i, doc) in link.caveats.iter().enumerate() {
-                    if doc.get("type").and_then(Value::as_str) != Some("time_window") {
-                        continue;
-                    }
-                    if let Some(c) = super::compile_caveat(&link.passport_id, doc, i, &g.name)? {
-                        windows.push(c.constraint);
-                    }
-                }
-            }
-            if open_now(&mut windows.iter()) {
-                names.push(g.name.clone());
-            }
-        }
-        Ok(names)
-    }
-
-    /// Decisions on requests made without a passport, oldest first (`filter` narrows further).
-    pub fn anonymous_log(&self, filter: &AttestationFilter) -> Result<Vec<Value>> {
-        let f = AttestationFilter {
-            anonymous_only: true,
-            ..filter.clone()
-        };
-        self.attestations(&f)
-    }
-}
-
-fn check_name(what: &str, v: &str) -> Result<()> {
-    if v.is_empty() || v.len() > MAX_NAME_LEN {
-        return Err(Error::InvalidArgument(format!(
-            "{what} must be 1 to {MAX_NAME_LEN} characters"
-        )));
-    }
-    Ok(())
 }
 
 /// The ops of `hold` whose final amount (`amounts`) would take their counter past its cap from
@@ -538,39 +324,6 @@ fn actual_amount(field: &str, actual: &Value) -> Result<Option<Decimal>> {
     if values.is_empty() {
         return Ok(None);
     }
-    let mut sum = Decimal::ZERO;
-    for v in values {
-        let d = json::to_decimal(v).map_err(|m| Error::payload(field, m))?;
-        if d.is_sign_negative() && !d.is_zero() {
-            return Err(Error::payload(
-                field,
-                format!("an actual amount cannot be negative ({d})"),
-            ));
-        }
-        sum = sum
-            .checked_add(d)
-            .ok_or_else(|| Error::payload(field, "sum overflows"))?;
-    }
+    let sum = sum_amounts(values, "an actual amount").map_err(|m| Error::payload(field, m))?;
     Ok(Some(sum))
-}
-
-/// An escalated request is never resolved by the principal that made it: the approver's name
-/// may not be the requesting agent's id (`sub` of its root passport), alone or as
-/// `<agent id>@<issuer did>`. Hosts authenticate approvers (the MCP operator role); this is the
-/// engine's own floor under that.
-fn not_the_requester(request: &crate::store::ApprovalRecord, approver: &str) -> Result<()> {
-    let Some(agent) = request.agent_id.as_deref() else {
-        return Ok(());
-    };
-    let is_agent = approver == agent
-        || approver
-            .strip_prefix(agent)
-            .is_some_and(|rest| rest.starts_with("@did:"));
-    if is_agent {
-        return Err(Error::Forbidden(format!(
-            "request {} was made by agent {agent:?}: it cannot be approved or denied by that agent",
-            request.evaluation_id
-        )));
-    }
-    Ok(())
 }

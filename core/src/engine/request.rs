@@ -75,22 +75,30 @@ impl Request {
     }
 }
 
+/// Whether `v` is a valid name (a gate, an idempotency or client key, a passport id, an
+/// approver, an event kind): 1 to [`MAX_NAME_LEN`] bytes.
+pub(crate) fn name_ok(v: &str) -> bool {
+    !v.is_empty() && v.len() <= MAX_NAME_LEN
+}
+
+/// The name rule ([`name_ok`]) for the argument `what`: `INVALID_ARGUMENT` "`what` must be 1 to
+/// 256 characters" when `v` breaks it.
+pub(crate) fn check_name(what: &str, v: &str) -> Result<()> {
+    if name_ok(v) {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument(format!(
+        "{what} must be 1 to {MAX_NAME_LEN} characters"
+    )))
+}
+
 pub(super) fn check_request(req: &Request) -> Result<()> {
-    let name_ok = |s: &str| !s.is_empty() && s.len() <= MAX_NAME_LEN;
-    if !name_ok(&req.gate) {
-        return Err(Error::InvalidArgument(
-            "gate must be 1 to 256 characters".into(),
-        ));
+    check_name("gate", &req.gate)?;
+    if let Some(k) = &req.idempotency_key {
+        check_name("idempotency_key", k)?;
     }
-    if req.idempotency_key.as_deref().is_some_and(|k| !name_ok(k)) {
-        return Err(Error::InvalidArgument(
-            "idempotency_key must be 1 to 256 characters".into(),
-        ));
-    }
-    if req.client.as_deref().is_some_and(|k| !name_ok(k)) {
-        return Err(Error::InvalidArgument(
-            "client must be 1 to 256 characters".into(),
-        ));
+    if let Some(c) = &req.client {
+        check_name("client", c)?;
     }
     if req
         .passport

@@ -191,6 +191,54 @@ pub fn internal(type_name: &str) -> Value {
     )
 }
 
+/// One step of the guard by name, JSON in and out: the bindings' one entry point here.
+///
+/// | step | arguments | returns |
+/// |---|---|---|
+/// | `inputs` | `{meta?, passport?, approval?, idempotency_key?}` (`passport` only when the host's callback gave one) | `{passport, approval, idempotency_key}`, or `{error}` to answer with |
+/// | `trace` | `{request_id?, session_id?}` | the trace, or `null` |
+/// | `outcome` | `{decision, idempotency_key?}` | `null` (run the tool) or the error result's JSON |
+/// | `error` | `{code, message}` | `{error: {code, message}}` |
+/// | `internal` | `{type}` | `{error: {code: "INTERNAL", message}}` |
+pub fn call(step: &str, args: &Value) -> Result<Value> {
+    let get = |k: &str| args.get(k).filter(|v| !v.is_null());
+    let text = |k: &str| -> Result<&str> {
+        get(k)
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid(format!("guard {step}: {k} must be a string")))
+    };
+    match step {
+        "inputs" => {
+            let given = args.as_object().is_some_and(|m| m.contains_key("passport"));
+            let passport = given.then(|| args.get("passport").unwrap_or(&Value::Null));
+            let meta = get("meta").unwrap_or(&Value::Null);
+            // A refused input is answered as the guard answers any error: its JSON.
+            Ok(
+                match inputs(meta, passport, get("approval"), get("idempotency_key")) {
+                    Ok(i) => i.to_json(),
+                    Err(Error::InvalidArgument(m)) => error("INVALID_ARGUMENT", &m),
+                    Err(e) => error(e.code(), &e.to_string()),
+                },
+            )
+        }
+        "trace" => Ok(
+            trace(get("request_id"), get("session_id").and_then(Value::as_str))
+                .unwrap_or(Value::Null),
+        ),
+        "outcome" => {
+            let decision = get("decision")
+                .ok_or_else(|| invalid("guard outcome: decision is required".into()))?;
+            let key = get("idempotency_key").and_then(Value::as_str);
+            Ok(outcome(decision, key).unwrap_or(Value::Null))
+        }
+        "error" => Ok(error(text("code")?, text("message")?)),
+        "internal" => Ok(internal(text("type")?)),
+        other => Err(invalid(format!(
+            "unknown guard step {other:?} (expected inputs, trace, outcome, error or internal)"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

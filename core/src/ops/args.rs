@@ -122,7 +122,7 @@ impl JsonSchema for Ttl {
 
 /// Which counters: by gate, agent, namespace, constraint or scope (all optional, combined).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
 pub struct CounterFilterArgs {
     /// The gate's counters (namespace `gate:<gate>`).
     pub gate: Option<String>,
@@ -142,7 +142,7 @@ impl CounterFilterArgs {
     pub fn filters(&self, engine: &Engine) -> Vec<CounterFilter> {
         let f = CounterFilter {
             namespace: match &self.gate {
-                Some(g) => Some(format!("gate:{g}")),
+                Some(g) => Some(crate::store::CounterKey::gate(g)),
                 None => self.namespace.clone(),
             },
             constraint: self.constraint.clone(),
@@ -177,8 +177,7 @@ impl VerdictArg {
 
 /// Which attestation records: every field optional, all combined.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AttestationFilterArgs {
+pub struct AttestationFields {
     /// One chain (an engine's chain id).
     pub chain: Option<String>,
     /// Decisions on this gate.
@@ -195,13 +194,11 @@ pub struct AttestationFilterArgs {
     pub since: Option<i64>,
     /// Records before this time (ms since the epoch).
     pub until: Option<i64>,
-    /// At most this many (the oldest).
-    pub limit: Option<u64>,
 }
 
-impl AttestationFilterArgs {
-    /// The store filter.
-    pub fn filter(&self) -> AttestationFilter {
+impl AttestationFields {
+    /// The store filter, with at most `limit` records.
+    pub fn filter(&self, limit: Option<usize>) -> AttestationFilter {
         AttestationFilter {
             chain: self.chain.clone(),
             gate: self.gate.clone(),
@@ -211,8 +208,27 @@ impl AttestationFilterArgs {
             kind: self.kind.clone(),
             since_ms: self.since,
             until_ms: self.until,
-            limit: self.limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
+            limit,
             anonymous_only: false,
         }
+    }
+}
+
+/// Which attestation records, and how many at most (the oldest).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct AttestationFilterArgs {
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub fields: AttestationFields,
+    /// At most this many (the oldest).
+    pub limit: Option<u64>,
+}
+
+impl AttestationFilterArgs {
+    /// The store filter.
+    pub fn filter(&self) -> AttestationFilter {
+        let limit = self.limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX));
+        self.fields.filter(limit)
     }
 }

@@ -5,7 +5,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::args::{AttestationFilterArgs, CounterFilterArgs, Days, Ttl, VerdictArg};
+use super::args::{
+    AttestationFields, AttestationFilterArgs, CounterFilterArgs, Days, Ttl, VerdictArg,
+};
 use super::{Effect, Op};
 use crate::engine::{Engine, Request};
 use crate::error::{Error, Result};
@@ -248,36 +250,6 @@ impl Op for RevokePassport {
     }
 }
 
-/// An issued passport (the agent's private key is in it: shown once).
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Issued {
-    /// The passport token.
-    pub token: String,
-    /// Its id (`jti`).
-    pub passport_id: String,
-    /// The agent it names.
-    pub agent_id: String,
-    /// The agent's did:key.
-    pub did: String,
-    /// The agent's private key (base64url seed): shown once, never stored.
-    pub private_key: String,
-    /// When it expires (seconds since the epoch).
-    pub expires_at: i64,
-}
-
-impl From<IssuedPassport> for Issued {
-    fn from(p: IssuedPassport) -> Issued {
-        Issued {
-            token: p.token,
-            passport_id: p.passport_id,
-            agent_id: p.agent_id,
-            did: p.did,
-            private_key: p.private_key,
-            expires_at: p.expires_at,
-        }
-    }
-}
-
 /// `reissue`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -296,11 +268,11 @@ impl Op for Reissue {
     const NAME: &'static str = "reissue";
     const EFFECT: Effect = Effect::Adds;
     const DESCRIPTION: &'static str = "Issue a fresh passport in place of a root passport (same agent, permissions and caveats) and revoke the old one.";
-    type Output = Issued;
-    fn run(self, engine: &Engine) -> Result<Issued> {
+    type Output = IssuedPassport;
+    fn run(self, engine: &Engine) -> Result<IssuedPassport> {
         let issuer = Issuer::from_secret(&self.issuer_secret)?;
         let secs = self.expires_in_days.map(Days::secs);
-        Ok(engine.reissue(&self.passport, &issuer, secs)?.into())
+        engine.reissue(&self.passport, &issuer, secs)
     }
 }
 
@@ -330,15 +302,15 @@ impl Op for IssuePassport {
     const NAME: &'static str = "issue_passport";
     const EFFECT: Effect = Effect::Adds;
     const DESCRIPTION: &'static str = "Issue a passport for an agent, signed by the issuer (or, with a parent passport and its agent key, a sub-agent passport). The agent's private key is returned once.";
-    type Output = Issued;
-    fn run(self, _engine: &Engine) -> Result<Issued> {
+    type Output = IssuedPassport;
+    fn run(self, _engine: &Engine) -> Result<IssuedPassport> {
         self.issue()
     }
 }
 
 impl IssuePassport {
     /// Issues it (no engine needed: the issuer's key signs).
-    pub fn issue(self) -> Result<Issued> {
+    pub fn issue(self) -> Result<IssuedPassport> {
         let mut req = PassportRequest::new(self.agent_id, self.permissions.unwrap_or_default());
         req.agent_name = self.agent_name;
         if let Some(d) = self.expires_in_days {
@@ -347,12 +319,12 @@ impl IssuePassport {
         if let Some(c) = self.caveats {
             req.caveats = c.into_iter().map(Value::Object).collect();
         }
-        let issued = match self.passport {
-            None => Issuer::from_secret(&self.issuer_secret)?.issue_passport(&req)?,
-            Some(parent) => IssuedPassport::from_token(&parent, &self.issuer_secret)?
-                .issue_sub_passport(&req)?,
-        };
-        Ok(issued.into())
+        match self.passport {
+            None => Issuer::from_secret(&self.issuer_secret)?.issue_passport(&req),
+            Some(parent) => {
+                IssuedPassport::from_token(&parent, &self.issuer_secret)?.issue_sub_passport(&req)
+            }
+        }
     }
 }
 
@@ -431,18 +403,11 @@ impl Op for CumulativeState {
 
 /// `cumulative_state_page`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
 pub struct CumulativeStatePage {
-    /// The gate's counters (namespace `gate:<gate>`).
-    pub gate: Option<String>,
-    /// The agent's counters, under every trusted issuer.
-    pub agent_id: Option<String>,
-    /// The counter namespace (`gate:<gate>`, or a shared one).
-    pub namespace: Option<String>,
-    /// The constraint's name.
-    pub constraint: Option<String>,
-    /// The counter scope (an agent's, a client's, or `global`).
-    pub scope: Option<String>,
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub filter: CounterFilterArgs,
     /// The `next_cursor` of the previous page (none: the first page).
     pub cursor: Option<String>,
     /// At most this many counters (default 100).
@@ -465,14 +430,7 @@ impl Op for CumulativeStatePage {
     const DESCRIPTION: &'static str = "Read spend / rate / quota / concurrency counters, optionally filtered by gate, agent, constraint or scope, one page at a time: at most `limit` (default 100) per call; pass the returned `next_cursor` as `cursor` for the next page (null: no more).";
     type Output = CounterPage;
     fn run(self, engine: &Engine) -> Result<CounterPage> {
-        let filters = CounterFilterArgs {
-            gate: self.gate,
-            agent_id: self.agent_id,
-            namespace: self.namespace,
-            constraint: self.constraint,
-            scope: self.scope,
-        }
-        .filters(engine);
+        let filters = self.filter.filters(engine);
         let limit = self.limit.map_or(100, |l| l as usize);
         let (page, next) =
             engine.cumulative_state_page_of(&filters, self.cursor.as_deref(), limit)?;
@@ -556,24 +514,11 @@ impl Op for AnonymousLog {
 
 /// `attestations_page`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[schemars(deny_unknown_fields)]
 pub struct AttestationsPage {
-    /// One chain (an engine's chain id).
-    pub chain: Option<String>,
-    /// Decisions on this gate.
-    pub gate: Option<String>,
-    /// Records about this agent.
-    pub agent_id: Option<String>,
-    /// Decisions with this verdict.
-    pub decision: Option<VerdictArg>,
-    /// The records of one evaluation.
-    pub evaluation_id: Option<String>,
-    /// Records of this kind.
-    pub kind: Option<String>,
-    /// Records at or after this time (ms since the epoch).
-    pub since: Option<i64>,
-    /// Records before this time (ms since the epoch).
-    pub until: Option<i64>,
+    #[serde(flatten)]
+    #[allow(missing_docs)]
+    pub fields: AttestationFields,
     /// The `next_cursor` of the previous page (none: the first page).
     pub cursor: Option<String>,
     /// At most this many records (default 100).
@@ -596,18 +541,7 @@ impl Op for AttestationsPage {
     const DESCRIPTION: &'static str = "Read signed records one page at a time (filters as attestations): pass the returned `next_cursor` as `cursor` for the next page (null: no more).";
     type Output = RecordPage;
     fn run(self, engine: &Engine) -> Result<RecordPage> {
-        let filter = AttestationFilterArgs {
-            chain: self.chain,
-            gate: self.gate,
-            agent_id: self.agent_id,
-            decision: self.decision,
-            evaluation_id: self.evaluation_id,
-            kind: self.kind,
-            since: self.since,
-            until: self.until,
-            limit: None,
-        }
-        .filter();
+        let filter = self.fields.filter(None);
         let limit = self.limit.map_or(100, |l| l as usize);
         let (records, next_cursor) =
             engine.attestations_page(&filter, self.cursor.as_deref(), limit)?;

@@ -41,7 +41,9 @@ use serde_json::{json, Map, Value};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
-pub use args::{AttestationFilterArgs, CounterFilterArgs, Days, Ttl, VerdictArg};
+pub use args::{
+    AttestationFields, AttestationFilterArgs, CounterFilterArgs, Days, Ttl, VerdictArg,
+};
 pub use defs::*;
 
 /// One operation: its arguments (this struct), name, description and what it does.
@@ -277,7 +279,7 @@ pub fn call(engine: &Engine, name: &str, args: Value) -> Result<Value> {
 }
 
 fn unknown_operation(name: &str) -> Error {
-    let hint = suggest(name, NAMES.iter().copied())
+    let hint = crate::suggest::closest(name, NAMES.iter().copied())
         .map(|s| format!("did you mean {s:?}? "))
         .unwrap_or_default();
     Error::InvalidArgument(format!(
@@ -327,7 +329,7 @@ fn check(spec: &Spec, validator: Option<&jsonschema::Validator>, args: Value) ->
     map.retain(|_, v| !v.is_null());
     let known = spec.arguments();
     if let Some(k) = map.keys().find(|k| !known.contains(&k.as_str())) {
-        let hint = suggest(k, known.iter().copied())
+        let hint = crate::suggest::closest(k, known.iter().copied())
             .map(|s| format!("did you mean {s:?}? "))
             .unwrap_or_default();
         let expected = if known.is_empty() {
@@ -385,45 +387,6 @@ fn deserialize<O: Op>(args: Value) -> Result<O> {
     })
 }
 
-/// The closest of `candidates` to `word` (a typo's likely intent), if close enough.
-fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-/// Edit distance over chars counting a swap of two neighbours as one edit (optimal string
-/// alignment): `feild` is one edit from `field`.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let w = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * w];
-    let at = |d: &[usize], i: usize, j: usize| d.get(i * w + j).copied().unwrap_or(usize::MAX / 2);
-    for i in 0..=a.len() {
-        for j in 0..=b.len() {
-            let v = if i == 0 || j == 0 {
-                i.max(j)
-            } else {
-                let cost = usize::from(a.get(i - 1) != b.get(j - 1));
-                let mut v = (at(&d, i - 1, j) + 1)
-                    .min(at(&d, i, j - 1) + 1)
-                    .min(at(&d, i - 1, j - 1) + cost);
-                if i > 1 && j > 1 && a.get(i - 1) == b.get(j - 2) && a.get(i - 2) == b.get(j - 1) {
-                    v = v.min(at(&d, i - 2, j - 2) + 1);
-                }
-                v
-            };
-            if let Some(slot) = d.get_mut(i * w + j) {
-                *slot = v;
-            }
-        }
-    }
-    at(&d, a.len(), b.len())
-}
-
 /// The JSON Schema of `T`, inlined (no `$ref`), without `$schema` and `title`.
 pub(crate) fn schema_of<T: JsonSchema>() -> Value {
     let settings = schemars::generate::SchemaSettings::draft2020_12().with(|s| {
@@ -444,16 +407,6 @@ pub(crate) fn schema_of<T: JsonSchema>() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn suggestions_find_typos_and_nothing_far() {
-        let keys = ["field", "limit", "gate"];
-        assert_eq!(suggest("feild", keys.iter().copied()), Some("field"));
-        assert_eq!(suggest("limt", keys.iter().copied()), Some("limit"));
-        assert_eq!(suggest("zzzzzz", keys.iter().copied()), None);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-    }
 
     #[test]
     fn every_operation_has_an_object_schema_refusing_unknown_arguments() {

@@ -58,8 +58,10 @@
 //!   pruning: records before it may go, none after it is skipped.
 
 mod memory;
+#[cfg(feature = "redis")]
 pub mod redis;
 mod retention;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -69,11 +71,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
 pub use redis::RedisStore;
 pub use retention::{
     split_options, Checkpoint, Retention, StoreOptions, MAX_RETENTION_AGE_MS,
     MEMORY_DEFAULT_RECORDS,
 };
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
 use crate::calendar::{CalendarUnit, Zone};
@@ -93,6 +97,40 @@ pub struct CounterKey {
     pub namespace: String,
     pub constraint: String,
     pub scope: String,
+}
+
+/// The spellings of counter namespaces and scope values (stored keys: they never change). Every
+/// place that builds one calls these, so a key is spelled one way.
+impl CounterKey {
+    /// The namespace of a `global` counter of the gates and the anonymous section.
+    pub const GLOBAL: &'static str = "global";
+    /// The namespace of the anonymous section's counters.
+    pub const ANONYMOUS: &'static str = "anonymous";
+
+    /// `gate:<gate>`: the namespace of a gate's counters, and the scope value of a caveat's
+    /// `scope: "gate"` counter.
+    pub fn gate(gate: &str) -> String {
+        format!("gate:{gate}")
+    }
+    /// `passport:<id>`: the namespace of the counters of the caveats passport `id` declared, and
+    /// the scope value of a `scope: "passport"` counter.
+    pub fn passport(passport_id: &str) -> String {
+        format!("passport:{passport_id}")
+    }
+    /// `client:<key>`: the scope value of an anonymous caller's counter (by the host's client
+    /// key).
+    pub fn client(client: &str) -> String {
+        format!("client:{client}")
+    }
+    /// `agent:<principal key>`: the scope value of a `scope: "agent"` counter (the principal:
+    /// `<agent id>@<issuer did>`).
+    pub fn agent(principal_key: &str) -> String {
+        format!("agent:{principal_key}")
+    }
+    /// `field:<pointer>=<canonical value>`: the scope value of a `scope: {"field": ...}` counter.
+    pub fn field(pointer: &str, canonical_value: &str) -> String {
+        format!("field:{pointer}={canonical_value}")
+    }
 }
 
 /// How a counter forgets.
@@ -210,6 +248,22 @@ impl HoldState {
             HoldState::Released => "released",
             HoldState::Expired => "expired",
         }
+    }
+
+    /// A state as a backend stored it ([`HoldState::as_str`]); anything else is a corrupt store
+    /// (`STORE_UNAVAILABLE`).
+    pub fn from_stored(s: &str) -> Result<HoldState> {
+        Ok(match s {
+            "open" => HoldState::Open,
+            "settled" => HoldState::Settled,
+            "released" => HoldState::Released,
+            "expired" => HoldState::Expired,
+            other => {
+                return Err(Error::StoreUnavailable(format!(
+                    "stored hold state {other:?}"
+                )))
+            }
+        })
     }
 }
 
@@ -877,11 +931,50 @@ fn open_backend(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     }
     let scheme = url.split_once(':').map_or(url, |(s, _)| s);
     match scheme {
+        #[cfg(feature = "sqlite")]
         "sqlite" => Ok(std::sync::Arc::new(SqliteStore::open(url)?)),
+        #[cfg(feature = "redis")]
         "redis" => Ok(std::sync::Arc::new(RedisStore::open(url)?)),
+        #[cfg(not(feature = "sqlite"))]
+        "sqlite" => Err(Error::InvalidArgument(format!(
+            "store URL {url:?}: passgate was built without the sqlite feature"
+        ))),
+        #[cfg(not(feature = "redis"))]
+        "redis" => Err(Error::InvalidArgument(format!(
+            "store URL {url:?}: passgate was built without the redis feature"
+        ))),
         _ => Err(Error::InvalidArgument(format!(
             "store URL {url:?}: scheme {scheme:?} is not supported \
              (memory:, sqlite:///path/to/file.db, redis://host:port/db)"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod feature_tests {
+    use super::open;
+
+    /// A backend left out of the build is named in the error, never a panic or "unsupported".
+    #[test]
+    fn a_backend_built_without_its_feature_is_an_invalid_argument_saying_so() {
+        for (url, feature, built) in [
+            (
+                "sqlite:///tmp/never-opened.db",
+                "sqlite",
+                cfg!(feature = "sqlite"),
+            ),
+            ("redis://127.0.0.1:1/0", "redis", cfg!(feature = "redis")),
+        ] {
+            if built {
+                continue;
+            }
+            let e = open(url).err().map(|e| (e.code(), e.to_string()));
+            let (code, msg) = e.unwrap_or_default();
+            assert_eq!(code, "INVALID_ARGUMENT", "{url}");
+            assert!(
+                msg.contains(&format!("built without the {feature} feature")),
+                "{msg}"
+            );
+        }
     }
 }

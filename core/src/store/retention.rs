@@ -75,23 +75,9 @@ impl Retention {
                  90s, 15m, 24h, 30d; at most 100 years)"
             ))
         };
-        let unit_ms: i64 = match s.as_bytes().last() {
-            Some(b's') => 1000,
-            Some(b'm') => 60_000,
-            Some(b'h') => 3_600_000,
-            Some(b'd') => 86_400_000,
-            _ => return Err(bad()),
-        };
-        let digits = s.get(..s.len() - 1).ok_or_else(bad)?;
-        if digits.is_empty()
-            || digits.starts_with('0')
-            || !digits.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(bad());
-        }
-        let n: i64 = digits.parse().map_err(|_| bad())?;
-        match n.checked_mul(unit_ms) {
-            Some(ms) if ms <= MAX_RETENTION_AGE_MS => Ok(ms),
+        let ms = crate::constraint::duration_grammar_ms(s).ok_or_else(bad)?;
+        match i64::try_from(ms) {
+            Ok(ms) if ms <= MAX_RETENTION_AGE_MS => Ok(ms),
             _ => Err(bad()),
         }
     }

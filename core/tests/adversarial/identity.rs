@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
+use passgate::__private::keys::{b64u_decode, b64u_encode, KeyPair};
 use passgate::approval;
 use passgate::clock::ManualClock;
-use passgate::keys::{b64u_decode, b64u_encode, KeyPair};
 use passgate::{
     AttestationFilter, CounterFilter, Decision, Engine, IssuedPassport, Issuer, PassportRequest,
     Request, Verdict,
@@ -566,7 +566,7 @@ fn maximal_hostile_passport_is_refused_quickly() {
             let l1 = held(c1, &k1);
             mint(&l1, json!({"caveats": caveats(k * 20), "jti": jti(1)})).0
         })
-        .find(|t| t.len() <= passgate::json::Limits::TOKEN_BYTES)
+        .find(|t| t.len() <= passgate::__private::json::Limits::TOKEN_BYTES)
         .unwrap();
     assert!(token.len() > 48 << 10, "{}", token.len());
     let req = Request::new("pay", json!({"amount": 1, "memo": "nope"})).passport(&token);

@@ -258,7 +258,7 @@ const TOKEN_OBJECT: &str = r#"{"amount": {"$serde_json::private::Number": "007"}
 
 #[test]
 fn number_token_object_text_is_refused_not_read_as_a_number() {
-    use passgate::json::{self, Context, Limits};
+    use passgate::__private::json::{self, Context, Limits};
     for text in [
         TOKEN_OBJECT,
         r#"{"amount": {"$serde_json::private::Number": "1"}}"#,
@@ -316,7 +316,7 @@ fn number_token_object_fails_max_value() {
         "{}",
         c.message
     );
-    let canonical = passgate::json::canonical_normalized(&payload).unwrap();
+    let canonical = passgate::__private::json::canonical_normalized(&payload).unwrap();
     assert!(!canonical.contains(":007"), "{canonical}");
     assert!(!canonical.contains(r#""amount":7"#), "{canonical}");
 }

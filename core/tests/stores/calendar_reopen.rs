@@ -17,8 +17,16 @@ const BERLIN_MIDNIGHT: i64 = 1_715_724_000_000;
 fn write(s: &dyn Store) {
     let c = Chain::new("c-reopen");
     for (unit, tz, n) in [
-        (passgate::calendar::CalendarUnit::Day, "Europe/Berlin", 2),
-        (passgate::calendar::CalendarUnit::Week, "Asia/Tokyo", 3),
+        (
+            passgate::__private::calendar::CalendarUnit::Day,
+            "Europe/Berlin",
+            2,
+        ),
+        (
+            passgate::__private::calendar::CalendarUnit::Week,
+            "Asia/Tokyo",
+            3,
+        ),
     ] {
         let o = op("reopen", calendar(unit, tz), "1", "10");
         for _ in 0..n {
@@ -54,7 +62,10 @@ fn check(s: &dyn Store) {
     assert_eq!(list[0].window_start_ms, Some(BERLIN_MIDNIGHT));
     let day = op(
         "reopen",
-        calendar(passgate::calendar::CalendarUnit::Day, "Europe/Berlin"),
+        calendar(
+            passgate::__private::calendar::CalendarUnit::Day,
+            "Europe/Berlin",
+        ),
         "1",
         "10",
     );

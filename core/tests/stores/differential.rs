@@ -57,7 +57,7 @@ fn template(i: usize) -> (&'static str, WindowKind, &'static str) {
         4 => (
             "london-day",
             WindowKind::Calendar {
-                unit: passgate::calendar::CalendarUnit::Day,
+                unit: passgate::__private::calendar::CalendarUnit::Day,
                 tz: "Europe/London".parse().unwrap(),
             },
             "1000.5",

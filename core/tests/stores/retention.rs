@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::io::BufReader;
 use std::sync::Arc;
 
+use passgate::__private::retention::{seal_checkpoint, verify_chain_from, verify_export};
 use passgate::clock::ManualClock;
-use passgate::retention::{seal_checkpoint, verify_chain_from, verify_export};
 use passgate::store::{AttestationFilter, Checkpoint, Retention, Store};
 use passgate::{Engine, Issuer, KeyPair, PassportRequest, Request};
 use rust_decimal::Decimal;

@@ -16,7 +16,7 @@ use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use passgate::retention::Auditor;
+use passgate::__private::retention::Auditor;
 use passgate::store::{AttestationFilter, Retention, Store};
 
 use crate::retention::{attested_sums, fx};

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use passgate::__private::json::{self, Limits};
 use passgate::clock::ManualClock;
-use passgate::json::{self, Limits};
 use passgate::{Check, Constraint, Engine, EvalCtx, Issuer};
 use serde_json::Value;
 

@@ -18,6 +18,13 @@ pub const MAX_PRUNE: u64 = 4096;
 impl RedisStore {
     /// The index a filter is answered from (the most selective field it names), or every record.
     fn page_index(&self, filter: &AttestationFilter) -> String {
+        self.filter_index(filter)
+            .unwrap_or_else(|| self.keys.k("x:all"))
+    }
+
+    /// The most selective index the filter names (`None`: it names none; every other field is
+    /// checked on the records themselves).
+    pub(super) fn filter_index(&self, filter: &AttestationFilter) -> Option<String> {
         let k = &self.keys;
         [
             ("eval", &filter.evaluation_id),
@@ -30,7 +37,6 @@ impl RedisStore {
         .into_iter()
         .find_map(|(f, v)| v.as_ref().map(|v| k.index(f, v)))
         .or_else(|| filter.anonymous_only.then(|| k.k("x:anon")))
-        .unwrap_or_else(|| k.k("x:all"))
     }
 
     /// Up to `count` append numbers of `index` after `after`, in order.

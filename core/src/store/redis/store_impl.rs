@@ -155,17 +155,7 @@ fn usages(reply: &[String]) -> Result<Vec<Decimal>> {
 }
 
 fn hold_state(s: &str) -> Result<HoldState> {
-    Ok(match s {
-        "open" => HoldState::Open,
-        "settled" => HoldState::Settled,
-        "released" => HoldState::Released,
-        "expired" => HoldState::Expired,
-        other => {
-            return Err(Error::StoreUnavailable(format!(
-                "stored hold state {other:?}"
-            )))
-        }
-    })
+    HoldState::from_stored(s)
 }
 
 impl RedisStore {
@@ -383,17 +373,7 @@ impl Store for RedisStore {
         let k = &self.keys;
         // Scan the most selective index the filter names; every other field is checked on the
         // records themselves.
-        let index = [
-            ("eval", &filter.evaluation_id),
-            ("chain", &filter.chain),
-            ("agent", &filter.agent_id),
-            ("gate", &filter.gate),
-            ("decision", &filter.decision),
-            ("kind", &filter.kind),
-        ]
-        .into_iter()
-        .find_map(|(f, v)| v.as_ref().map(|v| k.index(f, v)))
-        .or_else(|| filter.anonymous_only.then(|| k.k("x:anon")));
+        let index = self.filter_index(filter);
         let limit = filter.limit.unwrap_or(usize::MAX);
         let mut out = Vec::new();
         let mut from = 0usize;

@@ -424,17 +424,7 @@ fn shared_write_lock(path: &str) -> Result<Arc<Mutex<u64>>> {
 
 fn hold_from(text: &str, state: &str) -> Result<HoldRecord> {
     let mut h: HoldRecord = serde_json::from_str(text).map_err(|e| json_err("hold", e))?;
-    h.state = match state {
-        "open" => HoldState::Open,
-        "settled" => HoldState::Settled,
-        "released" => HoldState::Released,
-        "expired" => HoldState::Expired,
-        other => {
-            return Err(Error::StoreUnavailable(format!(
-                "stored hold state {other:?}"
-            )))
-        }
-    };
+    h.state = HoldState::from_stored(state)?;
     Ok(h)
 }
 

@@ -2,7 +2,7 @@
 //! like a fixed window whose bounds come from `WindowKind::bounds`, keeps windows of different
 //! units and zones apart, never moves one backwards, and refuses an instant it cannot place.
 
-use passgate::calendar::{CalendarUnit, Zone};
+use passgate::__private::calendar::{CalendarUnit, Zone};
 use passgate::store::{
     Commit, CommitOutcome, CounterFilter, CounterOp, HeldOp, HoldOutcome, HoldState, SettleRule,
     Store, WindowKind,
@@ -259,7 +259,7 @@ pub fn calendar_holds_adjust_in_their_own_window(s: &dyn Store) {
 /// `read` and `commit`, which then change nothing; a fixed window at that instant still works.
 pub fn calendar_windows_refuse_times_out_of_range(s: &dyn Store) {
     let c = Chain::new("c-cal-range");
-    let far = passgate::calendar::MAX_MS + 1;
+    let far = passgate::__private::calendar::MAX_MS + 1;
     let day = op(
         "daily",
         calendar(CalendarUnit::Day, "Europe/Berlin"),

@@ -1,5 +1,6 @@
-//! Evaluation: who is asking, which gate, which permissions, every constraint; then, once the
-//! store has said what is used, the cumulative checks, the verdict and `remaining`.
+//! Deciding a request (`enforce`, `dry_run`): who is asking, which gate, which permissions, every
+//! constraint; then, once the store has said what is used, the cumulative checks, the verdict and
+//! `remaining`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,21 +8,30 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::request::{payload_of, Request};
+use super::approvals::{approval_check, ApprovalNeed, Presented};
+use super::commit::replay;
+use super::counters::{need_of, ops, resolve_counter, slots, Pending, ScopeCtx};
+use super::request::{check_request, payload_of, request_hash, Request};
+use super::{Engine, DEFAULT_HOLD_TTL_MS};
 use crate::approval;
 use crate::constraint::pii::PiiMode;
 use crate::constraint::values::whole_regex_within;
-use crate::constraint::{Constraint, CounterKind, EvalCtx, Rule, Scope};
+use crate::constraint::{Constraint, CounterKind, EvalCtx, Rule};
 use crate::decision::{Check, Decision, Verdict};
-use crate::error::{Error, Result};
+use crate::error::{CheckCode, Error, Result};
 use crate::expr::Outcome;
 use crate::ids::random_id;
-use crate::json;
 use crate::passport::{Principal, Verified};
 use crate::policy::{Mode, Policy};
-use crate::store::{
-    ApprovalRecord, ApprovalState, CounterKey, CounterOp, HeldOp, SettleRule, WindowKind,
-};
+use crate::store::CounterKey;
+
+/// The longest regex a caveat may carry (in bytes of source). Caveats are written by agents (a
+/// delegating agent chooses its child's): they get a far smaller regex budget than the operator's
+/// policy.
+pub const CAVEAT_REGEX_MAX_LEN: usize = 256;
+
+/// The compiled-size budget of one caveat regex (the policy's is 1 MiB).
+pub const CAVEAT_REGEX_SIZE_LIMIT: usize = 32 << 10;
 
 /// A caveat compiled for one gate it applies to, with the id of the passport that declared it.
 #[derive(Debug)]
@@ -30,57 +40,11 @@ pub(super) struct Caveat {
     pub(super) constraint: Constraint,
 }
 
-/// The longest regex a caveat may carry (in bytes of source). Caveats are written by agents (a
-/// delegating agent chooses its child's): they get a far smaller regex budget than the operator's
-/// policy.
-pub const CAVEAT_REGEX_MAX_LEN: usize = 256;
-/// The compiled-size budget of one caveat regex (the policy's is 1 MiB).
-pub const CAVEAT_REGEX_SIZE_LIMIT: usize = 32 << 10;
-
 /// Who is asking, once the passport has been looked at.
 pub(super) enum Caller {
     Agent(Arc<Verified>),
     Anonymous,
     Refused(Check),
-}
-
-/// A counter constraint resolved for one request.
-pub(super) struct Pending<'a> {
-    pub(super) constraint: &'a Constraint,
-    pub(super) kind: CounterKind,
-    pub(super) label: String,
-    pub(super) op: CounterOp,
-    pub(super) settle: SettleRule,
-    /// Whether `monitor` mode relaxes this counter: the gate's (or the anonymous section's) own
-    /// constraints are relaxed; a passport's caveats never are.
-    pub(super) relaxed: bool,
-}
-
-impl Pending<'_> {
-    /// The operation the store performs. In `monitor` mode a relaxed counter still counts, but
-    /// its bound is lifted (the store enforces every bound of a commit: a caveat's must hold).
-    pub(super) fn store_op(&self, monitor: bool) -> CounterOp {
-        let mut op = self.op.clone();
-        if monitor && self.relaxed {
-            op.max = Decimal::MAX;
-        }
-        op
-    }
-
-    pub(super) fn held(&self, monitor: bool) -> HeldOp {
-        HeldOp {
-            op: self.store_op(monitor),
-            settle: self.settle.clone(),
-        }
-    }
-}
-
-/// An approval token presented with a request, as read before evaluation: its claims once its
-/// signature verified with a trusted key (or why not), and the store's record of the approval it
-/// names.
-pub(super) struct Presented {
-    pub(super) claims: std::result::Result<approval::Claims, String>,
-    pub(super) record: Option<ApprovalRecord>,
 }
 
 /// What one evaluation looks at.
@@ -93,17 +57,6 @@ pub(super) struct Inputs<'a, 'r> {
     pub(super) now: i64,
     pub(super) dry_run: bool,
     pub(super) presented: Option<&'r Presented>,
-}
-
-/// Where a request stands with the `approval` constraints that apply to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum ApprovalNeed {
-    /// No approval constraint holds.
-    None,
-    /// One holds and no valid approval was presented: escalate (if all else passes).
-    Required,
-    /// One holds and this approval (evaluation id, token id) covers it: use it up on admission.
-    Granted(String, String),
 }
 
 /// An evaluation before anything is committed.
@@ -148,6 +101,220 @@ impl Evaluation<'_> {
             &self.request_hash,
         )
     }
+}
+
+impl Engine {
+    /// Decides `req`, counts it if admitted, and signs the decision.
+    ///
+    /// Raises only for malformed arguments, oversized input, `IDEMPOTENCY_CONFLICT` and store
+    /// failures: everything else — an unknown gate, a bad passport, a failed constraint — is a
+    /// `deny` decision that says why.
+    ///
+    /// # Chain breaks
+    ///
+    /// If the store turns out to hold less of this engine's chain than the engine committed (a
+    /// Redis flush or a restart without persistence, a restored older SQLite file), the engine
+    /// never signs those sequence numbers again: it moves to a new chain ([`Engine::chain_id`])
+    /// whose first record, of kind `chain.break`, carries `data` naming the `previous_chain`, the
+    /// `last_seq` and `last_hash` the engine committed there and the `store_tail` it found
+    /// (`{seq, hash}` or `null`). The call that finds it fails with `STORE_UNAVAILABLE` (nothing of
+    /// it was stored; its message says the chain broke) and the break is logged (`log::error!`);
+    /// the next call proceeds on the new chain, which verifies on its own.
+    pub fn enforce(&self, req: &Request) -> Result<Decision> {
+        self.run(req, false)
+    }
+
+    /// Evaluates `req` against the same state as [`Engine::enforce`] would, changing nothing:
+    /// no counter, no attestation, no idempotency key.
+    pub fn dry_run(&self, req: &Request) -> Result<Decision> {
+        self.run(req, true)
+    }
+
+    fn run(&self, req: &Request, dry_run: bool) -> Result<Decision> {
+        self.same_process()?;
+        check_request(req)?;
+        let now = self.clock.now_ms();
+        if !dry_run {
+            self.expire_due(now)?;
+        }
+        let policy = self.policy();
+        let mut caller = self.caller(req, now)?;
+        // Caveats are agent-written: compiled only for the gate asked for, and only once the
+        // passport holds the gate's permissions (an unknown gate or a missing permission is a
+        // deny that needs none of them). A caveat that does not compile is a deny.
+        let caveats = match &caller {
+            Caller::Agent(v) if permitted(policy.as_deref(), v, &req.gate) => {
+                match self.caveats_for(v, &req.gate) {
+                    Ok(c) => c,
+                    Err(e @ Error::PassportMalformed(_)) => {
+                        caller = Caller::Refused(
+                            Check::new("passport", "passport", false, e.to_string())
+                                .with_code(e.code()),
+                        );
+                        Arc::new(Vec::new())
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => Arc::new(Vec::new()),
+        };
+        let hash = request_hash(req)?;
+        let idem = match (&req.idempotency_key, dry_run) {
+            (Some(key), false) => Some(self.idempotency(req, &caller, key, &hash, now)?),
+            _ => None,
+        };
+        if let Some(rec) = &idem {
+            if let Some(stored) = self.store.idempotency_get(&rec.namespace, &rec.key, now)? {
+                return replay(stored, rec);
+            }
+        }
+        let presented = match &req.approval {
+            Some(token) => Some(self.presented(token)?),
+            None => None,
+        };
+        let mut eval = evaluate(Inputs {
+            policy: policy.as_deref(),
+            caller: &caller,
+            caveats: &caveats,
+            req,
+            request_hash: hash,
+            now,
+            dry_run,
+            presented: presented.as_ref(),
+        })?;
+        let usage = self.store.read(&ops(&eval.pending, false), now)?;
+        finish(&mut eval, &usage);
+        if dry_run {
+            return Ok(eval.decision);
+        }
+        let ttl = policy
+            .as_deref()
+            .map_or(DEFAULT_HOLD_TTL_MS, |p| p.hold_ttl_for(&req.gate));
+        let decided = self.commit(eval, req, idem, now, ttl);
+        if decided.is_ok() {
+            self.prune_inline();
+        }
+        decided
+    }
+
+    fn caller(&self, req: &Request, now: i64) -> Result<Caller> {
+        let Some(token) = &req.passport else {
+            return Ok(Caller::Anonymous);
+        };
+        match self.verify(token, now) {
+            Ok(v) => Ok(Caller::Agent(v)),
+            // Store failures are errors, never a deny or an allow.
+            Err(e @ Error::StoreUnavailable(_)) => Err(e),
+            Err(e @ Error::LimitExceeded(_)) => Err(e),
+            Err(e) => Ok(Caller::Refused(
+                Check::new("passport", "passport", false, e.to_string()).with_code(e.code()),
+            )),
+        }
+    }
+
+    /// The caveats of `v`'s chain that apply to `gate`, compiled (and cached by the exact token
+    /// and gate, bounded in bytes).
+    fn caveats_for(&self, v: &Verified, gate: &str) -> Result<Arc<Vec<Caveat>>> {
+        if v.chain.iter().all(|l| l.caveats.is_empty()) {
+            return Ok(Arc::new(Vec::new()));
+        }
+        let key = (v.token_hash, gate.to_string());
+        if let Some(c) = self.caveats.lock().get(&key) {
+            return Ok(c);
+        }
+        let mut out = Vec::new();
+        let mut weight = 256;
+        for link in &v.chain {
+            for (i, doc) in link.caveats.iter().enumerate() {
+                if let Some(c) = compile_caveat(&link.passport_id, doc, i, gate)? {
+                    // A compiled constraint: a few times its document, regexes up to their budget.
+                    let text = doc.to_string();
+                    weight += 4 * text.len() + 1024;
+                    if c.constraint.ty == crate::constraint::ConstraintType::Pattern
+                        || text.contains("\"matches\"")
+                    {
+                        weight += 2 * CAVEAT_REGEX_SIZE_LIMIT;
+                    }
+                    out.push(c);
+                }
+            }
+        }
+        let out = Arc::new(out);
+        self.caveats.lock().put(key, out.clone(), weight);
+        Ok(out)
+    }
+
+    /// The gates this passport (or, with `None`, an anonymous caller) could be admitted to now:
+    /// its permissions cover the gate's, and every constraint that does not look at the payload
+    /// (time windows, of the gate and of the passport's caveats) passes. For filtering an MCP
+    /// `tools/list` per agent. An invalid passport is an error (its code says why).
+    pub fn allowed_gates(&self, passport: Option<&str>) -> Result<Vec<String>> {
+        let Some(policy) = self.policy() else {
+            return Ok(Vec::new());
+        };
+        let now = self.clock.now_ms();
+        let empty = Value::Object(Default::default());
+        let ctx = EvalCtx {
+            payload: &empty,
+            now_ms: now,
+        };
+        let open_now = |cs: &mut dyn Iterator<Item = &crate::constraint::Constraint>| {
+            cs.filter(|c| matches!(c.rule, Rule::TimeWindow(_)))
+                .all(|c| c.check(&ctx).is_none_or(|k| k.passed))
+        };
+        let Some(token) = passport else {
+            let Some(anon) = &policy.anonymous else {
+                return Ok(Vec::new());
+            };
+            let mut names: Vec<String> = anon
+                .gates
+                .iter()
+                .filter(|g| {
+                    open_now(&mut anon.constraints.iter())
+                        && policy
+                            .gate(g)
+                            .is_none_or(|gate| open_now(&mut gate.constraints.iter()))
+                })
+                .cloned()
+                .collect();
+            names.sort();
+            names.dedup();
+            return Ok(names);
+        };
+        let verified = self.verify(token, now)?;
+        let mut names = Vec::new();
+        for g in policy.gates.values() {
+            if !g.require.iter().all(|r| verified.has_permission(r))
+                || !open_now(&mut g.constraints.iter())
+            {
+                continue;
+            }
+            // Only the caveats' time windows matter here: compile those alone.
+            let mut windows = Vec::new();
+            for link in &verified.chain {
+                for (i, doc) in link.caveats.iter().enumerate() {
+                    if doc.get("type").and_then(Value::as_str) != Some("time_window") {
+                        continue;
+                    }
+                    if let Some(c) = compile_caveat(&link.passport_id, doc, i, &g.name)? {
+                        windows.push(c.constraint);
+                    }
+                }
+            }
+            if open_now(&mut windows.iter()) {
+                names.push(g.name.clone());
+            }
+        }
+        Ok(names)
+    }
+}
+
+/// Whether `v` may enter `gate` at all: the gate exists and the passport holds its permissions.
+/// Nothing agent-written (caveats) is compiled for a request that fails this.
+fn permitted(policy: Option<&Policy>, v: &Verified, gate: &str) -> bool {
+    policy
+        .and_then(|p| p.gate(gate))
+        .is_some_and(|g| g.require.iter().all(|r| v.has_permission(r)))
 }
 
 /// Compiles one caveat if it applies to `gate` (`None` when it does not). A caveat may carry
@@ -238,52 +405,6 @@ fn gate_matches(pattern: &str, gate: &str) -> bool {
     }
 }
 
-/// For each of `pending`, the index of its counter among the distinct counters of the request
-/// (first appearance order). Two constraints may name one counter (a gate and the anonymous
-/// section both declaring a `global` constraint with one id): the store must see it once, with
-/// both amounts, or it loses or double-counts an update.
-fn slots(pending: &[Pending<'_>]) -> Vec<usize> {
-    let mut firsts: Vec<usize> = Vec::new();
-    pending
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let same = |j: &usize| {
-                pending
-                    .get(*j)
-                    .is_some_and(|q| q.op.key == p.op.key && q.op.window == p.op.window)
-            };
-            firsts.iter().position(same).unwrap_or_else(|| {
-                firsts.push(i);
-                firsts.len() - 1
-            })
-        })
-        .collect()
-}
-
-/// What one pending op needs free in its counter: its amount, or its `need` when larger.
-fn need_of(op: &CounterOp) -> Decimal {
-    op.need.max(op.amount)
-}
-
-/// The store operations of `pending`, one per distinct counter (see [`slots`]): amounts and
-/// needs summed, the strictest bound kept (see [`Pending::store_op`] for `monitor`).
-pub(super) fn ops(pending: &[Pending<'_>], monitor: bool) -> Vec<CounterOp> {
-    let mut out: Vec<CounterOp> = Vec::new();
-    for (p, slot) in pending.iter().zip(slots(pending)) {
-        let op = p.store_op(monitor);
-        match out.get_mut(slot) {
-            Some(m) => {
-                m.need = need_of(m).saturating_add(need_of(&op));
-                m.amount = m.amount.saturating_add(op.amount);
-                m.max = m.max.min(op.max);
-            }
-            None => out.push(op),
-        }
-    }
-    out
-}
-
 /// Everything up to the counters: caller, gate, permissions, input schema, stateless
 /// constraints; and the counter operations this request would perform.
 pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
@@ -352,7 +473,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
                 false,
                 "no policy is loaded: everything is denied",
             )
-            .with_code("GATE_UNKNOWN"),
+            .with_code(CheckCode::GateUnknown.as_str()),
         );
         return Ok(eval);
     };
@@ -377,7 +498,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
                         req.gate
                     ),
                 )
-                .with_code("PASSPORT_MISSING"),
+                .with_code(CheckCode::PassportMissing.as_str()),
             );
             return Ok(eval);
         }
@@ -419,7 +540,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
                     false,
                     format!("gate {:?} is not defined by the policy", req.gate),
                 )
-                .with_code("GATE_UNKNOWN"),
+                .with_code(CheckCode::GateUnknown.as_str()),
             );
             return Ok(eval);
         }
@@ -446,7 +567,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
                 false,
                 format!("passport lacks {}", missing.join(", ")),
             )
-            .with_code("PERMISSION_DENIED")
+            .with_code(CheckCode::PermissionDenied.as_str())
         });
     }
     if let Some(check) = gate.and_then(|g| g.validate_input(payload)) {
@@ -468,20 +589,20 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
     // (constraint, counter namespace, whether it is a passport's caveat)
     let mut list: Vec<(&'a Constraint, String, bool)> = Vec::new();
     if let Some(g) = gate {
-        let ns = format!("gate:{}", g.name);
+        let ns = CounterKey::gate(&g.name);
         list.extend(g.constraints.iter().map(|c| (c, ns.clone(), false)));
     }
     if let (Some(a), Caller::Anonymous) = (anonymous_gate, caller) {
         list.extend(
             a.constraints
                 .iter()
-                .map(|c| (c, "anonymous".to_string(), false)),
+                .map(|c| (c, CounterKey::ANONYMOUS.to_string(), false)),
         );
     }
     for cav in caveats {
         list.push((
             &cav.constraint,
-            format!("passport:{}", cav.declared_by),
+            CounterKey::passport(&cav.declared_by),
             true,
         ));
     }
@@ -503,7 +624,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
             continue;
         }
         match &c.rule {
-            Rule::Counter(counter) => match resolve_counter(c, counter, &ns, &scope_ctx) {
+            Rule::Counter(counter) => match resolve_counter(c, counter, &ns, caveat, &scope_ctx) {
                 Ok(mut p) => {
                     p.relaxed = !caveat;
                     pending.push(p)
@@ -541,7 +662,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         // A caveat's approval is never relaxed: a bad token for it fails in monitor mode too.
         let refused = check
             .iter()
-            .any(|c| !c.passed && c.code.as_deref() != Some("APPROVAL_REQUIRED"));
+            .any(|c| !c.passed && c.code.as_deref() != Some(CheckCode::ApprovalRequired.as_str()));
         strict_ok &= !(eval.strict_approval && refused);
         eval.decision.checks.extend(check);
     }
@@ -549,250 +670,12 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
     // An approval that is merely required does not fail the request: it escalates it.
     eval.stateless_ok = checks
         .iter()
-        .all(|c| c.passed || c.code.as_deref() == Some("APPROVAL_REQUIRED"));
+        .all(|c| c.passed || c.code.as_deref() == Some(CheckCode::ApprovalRequired.as_str()));
     eval.strict_ok = strict_ok;
     eval.base_checks = checks.len();
     eval.identity_ok = true;
     eval.pending = pending;
     Ok(eval)
-}
-
-struct ScopeCtx<'r> {
-    now_ms: i64,
-    caller: &'r Caller,
-    client: Option<&'r str>,
-    gate: &'r str,
-    payload: &'r Value,
-    hold: bool,
-}
-
-/// The check of the approval constraints that hold for a request, and what it needs.
-fn approval_check(
-    approvals: &[(&Constraint, Option<String>)],
-    presented: Option<&Presented>,
-    eval: &Evaluation<'_>,
-    now: i64,
-) -> (ApprovalNeed, Vec<Check>) {
-    let ids: Vec<&str> = approvals.iter().map(|(c, _)| c.id.as_str()).collect();
-    let (first, ty) = (ids.first().copied().unwrap_or("approval"), "approval");
-    let fail = |code: &str, why: String| {
-        (
-            ApprovalNeed::None,
-            vec![Check::new(first, ty, false, why).with_code(code)],
-        )
-    };
-    let Some(p) = presented else {
-        let checks = approvals
-            .iter()
-            .map(|(c, unknown)| {
-                let why = match (unknown, &c.description) {
-                    (Some(u), Some(d)) => format!("{d} (its condition cannot be decided: {u})"),
-                    (Some(u), None) => format!("its condition cannot be decided: {u}"),
-                    (None, Some(d)) => d.clone(),
-                    (None, None) => "its condition holds".into(),
-                };
-                let why = crate::schema::truncate(&format!("needs a human approval: {why}"));
-                Check::new(&c.id, ty, false, why).with_code("APPROVAL_REQUIRED")
-            })
-            .collect();
-        return (ApprovalNeed::Required, checks);
-    };
-    let claims = match &p.claims {
-        Ok(c) => c,
-        Err(why) => return fail("APPROVAL_INVALID", why.clone()),
-    };
-    let Some(record) = &p.record else {
-        return fail("APPROVAL_INVALID", "no such approval was granted".into());
-    };
-    // The token is only a signed pointer: what it admits is the store's record, and the token
-    // must say exactly what the record says.
-    if claims.evaluation_id != record.evaluation_id
-        || claims.fingerprint != record.fingerprint
-        || claims.gate != record.gate
-        || claims.passport_id != record.passport_id
-    {
-        return fail(
-            "APPROVAL_INVALID",
-            "the approval token does not match the approval it names".into(),
-        );
-    }
-    let d = &eval.decision;
-    if record.gate != d.gate {
-        return fail(
-            "APPROVAL_GATE_MISMATCH",
-            format!("the approval is for gate {:?}, not this one", record.gate),
-        );
-    }
-    if record.passport_id != d.passport_id {
-        return fail(
-            "APPROVAL_PASSPORT_MISMATCH",
-            "the approval is for another passport".into(),
-        );
-    }
-    if eval.fingerprint().ok().as_ref() != Some(&record.fingerprint) {
-        return fail(
-            "APPROVAL_PAYLOAD_MISMATCH",
-            "the approval is for another payload".into(),
-        );
-    }
-    if claims.exp_ms <= now {
-        return fail(
-            "APPROVAL_EXPIRED",
-            format!("the approval expired at {}", claims.exp_ms),
-        );
-    }
-    match &record.state {
-        ApprovalState::Approved { token_id, .. } if *token_id == claims.jti => {
-            let message = format!(
-                "approved by {:?} ({})",
-                claims.approver, claims.evaluation_id
-            );
-            let checks = ids
-                .iter()
-                .map(|id| Check::new(id, ty, true, message.clone()))
-                .collect();
-            (
-                ApprovalNeed::Granted(claims.evaluation_id.clone(), claims.jti.clone()),
-                checks,
-            )
-        }
-        ApprovalState::Used { .. } => fail("APPROVAL_USED", "the approval was already used".into()),
-        ApprovalState::Denied { approver, reason } => fail(
-            "APPROVAL_DENIED",
-            format!("{approver:?} denied the approval: {reason}"),
-        ),
-        _ => fail("APPROVAL_INVALID", "no such approval was granted".into()),
-    }
-}
-
-fn resolve_counter<'a>(
-    c: &'a Constraint,
-    counter: &crate::constraint::Counter,
-    namespace: &str,
-    s: &ScopeCtx<'_>,
-) -> std::result::Result<Pending<'a>, String> {
-    let caveat = namespace.starts_with("passport:");
-    let agent = match s.caller {
-        Caller::Agent(v) => Some(v),
-        _ => None,
-    };
-    let client = || {
-        s.client
-            .map(|c| format!("client:{c}"))
-            .ok_or_else(|| "no client key was given for this anonymous caller".to_string())
-    };
-    let (namespace, scope) = match &counter.scope {
-        Scope::Global if !caveat => ("global".to_string(), String::new()),
-        Scope::Gate if caveat => (namespace.to_string(), format!("gate:{}", s.gate)),
-        Scope::Global | Scope::Gate => (namespace.to_string(), String::new()),
-        // A caveat's counter belongs to the passport that declared it (so sub-agents share it).
-        Scope::Agent | Scope::Passport if caveat => (namespace.to_string(), String::new()),
-        // The principal (trusted issuer + root agent), never the leaf's self-chosen `sub`.
-        Scope::Agent => (
-            namespace.to_string(),
-            match agent {
-                Some(v) => agent_scope(&v.principal.key()),
-                None => client()?,
-            },
-        ),
-        Scope::Passport => (
-            namespace.to_string(),
-            match agent {
-                Some(v) => format!("passport:{}", v.passport_id),
-                None => client()?,
-            },
-        ),
-        Scope::Client => (namespace.to_string(), client()?),
-        Scope::Field(p) => {
-            let values = p.resolve(s.payload);
-            let [v] = values.as_slice() else {
-                return Err(format!(
-                    "scope field {} must name exactly one value",
-                    p.as_str()
-                ));
-            };
-            let v = json::canonical_scope_key(v).map_err(|e| e.to_string())?;
-            (namespace.to_string(), format!("field:{}={v}", p.as_str()))
-        }
-    };
-    let (amount, need, settle) = match (&counter.kind, &counter.amount) {
-        (CounterKind::Spend, Some(field)) => {
-            let values = field.resolve(s.payload);
-            if values.is_empty() {
-                return Err(format!("field {} is missing", field.as_str()));
-            }
-            let mut sum = Decimal::ZERO;
-            for v in values {
-                let d = json::to_decimal(v).map_err(|m| format!("{}: {m}", field.as_str()))?;
-                if d.is_sign_negative() && !d.is_zero() {
-                    return Err(format!(
-                        "{}: a spend amount cannot be negative ({d})",
-                        field.as_str()
-                    ));
-                }
-                sum = sum
-                    .checked_add(d)
-                    .ok_or_else(|| format!("{}: sum overflows", field.as_str()))?;
-            }
-            (
-                sum,
-                sum,
-                SettleRule::Actual {
-                    field: field.as_str().to_string(),
-                },
-            )
-        }
-        // A slot in flight is taken by a hold and given back when it settles; a request without
-        // a hold takes none but still needs one free.
-        (CounterKind::Concurrency, _) => (
-            if s.hold { Decimal::ONE } else { Decimal::ZERO },
-            Decimal::ONE,
-            SettleRule::Release,
-        ),
-        _ => (Decimal::ONE, Decimal::ONE, SettleRule::Keep),
-    };
-    let window = match &counter.window {
-        None => WindowKind::Forever,
-        Some(w) => match w.calendar {
-            Some(cal) => WindowKind::Calendar {
-                unit: cal.unit,
-                tz: cal.tz,
-            },
-            None if w.sliding => WindowKind::Sliding { size_ms: w.size_ms },
-            None => WindowKind::Fixed { size_ms: w.size_ms },
-        },
-    };
-    // Fail closed on a clock a calendar cannot place (outside years 1–9999).
-    window.check_time(s.now_ms).map_err(|e| e.to_string())?;
-    let label = counter
-        .window
-        .as_ref()
-        .map_or(String::new(), |w| format!(" per {}", w.label));
-    Ok(Pending {
-        constraint: c,
-        kind: counter.kind,
-        label,
-        op: CounterOp {
-            key: CounterKey {
-                namespace,
-                constraint: c.id.clone(),
-                scope,
-            },
-            window,
-            amount,
-            need,
-            max: counter.max,
-        },
-        settle,
-        relaxed: false,
-    })
-}
-
-/// The scope value of `scope: "agent"` counters for a principal key ([`Principal::key`]).
-///
-/// [`Principal::key`]: crate::passport::Principal::key
-pub fn agent_scope(principal_key: &str) -> String {
-    format!("agent:{principal_key}")
 }
 
 fn fmt(d: Decimal) -> String {

@@ -1,0 +1,204 @@
+//! Administration: the policy, passports (verifying, revoking, reissuing), host events, the
+//! chain head and reading attestations.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::builder::trusted_set;
+use super::request::name_ok;
+use super::{check_page_limit, foreign_cursor, Engine, Event};
+use crate::attestation;
+use crate::error::{Error, Result};
+use crate::passport::{IssuedPassport, Issuer, PassportRequest, Verified};
+use crate::policy::Policy;
+use crate::store::AttestationFilter;
+
+/// What an attestation cursor starts with (a version, should the encoding change). `c2.` cursors
+/// hold a store position (an append number: keyset paging that survives pruning); `c1.` cursors
+/// (a count of records, before retention) are refused with a message saying so.
+const CURSOR_PREFIX: &str = "c2.";
+
+impl Engine {
+    /// Replaces the policy atomically; counters and chains live on (they are keyed by gate and
+    /// constraint id). Trusted issuers become the builder's plus the new policy's.
+    pub fn set_policy(&self, policy: Policy) -> Result<()> {
+        let trusted = trusted_set(&self.builder_trusted, Some(&policy));
+        self.verifier.set_trusted(trusted)?;
+        *self.policy.write() = Some(Arc::new(policy));
+        Ok(())
+    }
+
+    pub(super) fn verify(&self, token: &str, now: i64) -> Result<Arc<Verified>> {
+        let v = self.verifier.verify(token, now)?;
+        let ids: Vec<&str> = v.chain_ids().collect();
+        if let Some(id) = self.store.first_revoked(&ids)? {
+            let whose = if id == v.passport_id {
+                "this passport".to_string()
+            } else {
+                format!("its ancestor {id}")
+            };
+            return Err(Error::PassportRevoked(format!(
+                "{} ({whose} was revoked)",
+                v.passport_id
+            )));
+        }
+        Ok(v)
+    }
+
+    /// Verifies a passport (signature, time, issuer, delegation chain, revocation) and returns its
+    /// claims.
+    pub fn verify_passport(&self, token: &str) -> Result<Value> {
+        Ok(self.verify(token, self.clock.now_ms())?.claims.clone())
+    }
+
+    /// Whose passport this is: verifies it (signature, validity, trust, delegation, revocation)
+    /// and returns its principal (the trusted issuer and the root passport's agent id).
+    pub fn principal_of(&self, token: &str) -> Result<crate::passport::Principal> {
+        Ok(self.verify(token, self.clock.now_ms())?.principal.clone())
+    }
+
+    /// Revokes a passport id; every passport delegated from it is revoked with it. Writes an
+    /// attestation of kind `revocation`. A malformed id (not `psp_`/`psd_` and 26 base32
+    /// characters) is `INVALID_ARGUMENT` at `/passport_id`; a well-formed id this engine has not
+    /// seen is revoked ahead of use (an engine does not know every passport its issuers sign).
+    pub fn revoke_passport(&self, passport_id: &str) -> Result<()> {
+        if !crate::passport::is_any_passport_id(passport_id) {
+            return Err(Error::argument(
+                "/passport_id",
+                format!(
+                    "{passport_id:?} is not a passport id (psp_ or psd_ and 26 characters, \
+                     as IssuedPassport.passport_id)"
+                ),
+            ));
+        }
+        let now = self.clock.now_ms();
+        self.store.revoke(passport_id, now)?;
+        self.append_event(
+            "revocation",
+            &json!({ "passport_id": passport_id }),
+            Event::default(),
+        )?;
+        Ok(())
+    }
+
+    /// Issues a new passport for the agent of `token` with the same permissions, name and caveats
+    /// (and a fresh agent key), and revokes the old one. Root passports only: a delegated
+    /// passport is `INVALID_ARGUMENT` (minting a root in its place would drop its ancestors'
+    /// caveats, their expiry bound and the revocation link; its parent re-delegates instead).
+    pub fn reissue(
+        &self,
+        token: &str,
+        issuer: &Issuer,
+        expires_in_secs: Option<i64>,
+    ) -> Result<IssuedPassport> {
+        let old = self.verify(token, self.clock.now_ms())?;
+        if old.is_delegated() {
+            // A root passport minted in its place would drop its ancestors' caveats, their
+            // expiry bound and the revocation link to them.
+            return Err(Error::InvalidArgument(format!(
+                "passport {} is delegated: reissue applies to root passports only (its parent \
+                 agent delegates a new one instead)",
+                old.passport_id
+            )));
+        }
+        let mut req = PassportRequest::new(old.agent_id.clone(), old.perms.clone());
+        req.agent_name = old.agent_name.clone();
+        if let Some(secs) = expires_in_secs {
+            req.expires_in_secs = secs;
+        }
+        req.caveats = old
+            .chain
+            .last()
+            .map(|l| l.caveats.clone())
+            .unwrap_or_default();
+        let issued = issuer.issue_passport_at(&req, self.clock.now_ms().div_euclid(1000))?;
+        self.revoke_passport(&old.passport_id)?;
+        Ok(issued)
+    }
+
+    /// Appends a host event (`kind`, `data`) to this engine's chain and returns the record.
+    pub fn record_attestation(&self, kind: &str, data: &Value) -> Result<Value> {
+        let reserved = ["decision", "revocation", "reset"];
+        if !name_ok(kind)
+            || reserved.contains(&kind)
+            || kind.starts_with("hold.")
+            || kind.starts_with("approval.")
+            || kind.starts_with("chain.")
+        {
+            return Err(Error::InvalidArgument(format!(
+                "kind must be 1 to 256 characters and not one passgate writes itself ({kind:?})"
+            )));
+        }
+        self.append_event(kind, data, Event::default())
+    }
+
+    /// A signed statement of where this engine's chain ends now: `(chain, seq, hash)` (see
+    /// [`attestation::seal_head`]). A verifier that keeps a recent head detects records cut from
+    /// the end of the chain ([`crate::verify_chain_with_head`]).
+    pub fn chain_head(&self) -> Result<Value> {
+        let tail = self.tail()?;
+        attestation::seal_head(
+            &attestation::ChainHead {
+                chain: tail.chain.clone(),
+                seq: tail.seq,
+                hash: tail.prev.clone(),
+                time_ms: self.clock.now_ms(),
+            },
+            &self.chain.key,
+        )
+    }
+
+    /// Records in this engine's store (every chain), oldest first.
+    pub fn attestations(&self, filter: &AttestationFilter) -> Result<Vec<Value>> {
+        Ok(self
+            .store
+            .attestations(filter)?
+            .into_iter()
+            .map(|r| Arc::unwrap_or_clone(r.record))
+            .collect())
+    }
+
+    /// One page of the records in this engine's store (every chain), oldest first: at most
+    /// `limit` (1–10,000) records matching `filter` (whose own `limit` is ignored) from `cursor`
+    /// (`None`: the first page), and the cursor of the next page, `None` after the last. A
+    /// cursor is opaque; one that this method did not return is `INVALID_ARGUMENT`.
+    pub fn attestations_page(
+        &self,
+        filter: &AttestationFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Value>, Option<String>)> {
+        check_page_limit(limit)?;
+        let after = match cursor {
+            None => 0,
+            Some(c) if c.starts_with("c1.") => {
+                return Err(Error::InvalidArgument(format!(
+                    "cursor {c:?} is from an older passgate (c1: counted records, which pruning \
+                     invalidates); start again without a cursor"
+                )))
+            }
+            Some(c) => c
+                .strip_prefix(CURSOR_PREFIX)
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(|| foreign_cursor(c))?,
+        };
+        let (records, next) = self.store.attestations_page(filter, after, limit)?;
+        Ok((
+            records
+                .into_iter()
+                .map(|r| Arc::unwrap_or_clone(r.record))
+                .collect(),
+            next.map(|n| format!("{CURSOR_PREFIX}{n}")),
+        ))
+    }
+
+    /// Decisions on requests made without a passport, oldest first (`filter` narrows further).
+    pub fn anonymous_log(&self, filter: &AttestationFilter) -> Result<Vec<Value>> {
+        let f = AttestationFilter {
+            anonymous_only: true,
+            ..filter.clone()
+        };
+        self.attestations(&f)
+    }
+}

@@ -1,0 +1,179 @@
+//! Building an engine: policy, trusted issuers, signing key, store, retention, clock.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use serde_json::Value;
+
+use super::{retention, Engine};
+use crate::attestation::ChainWriter;
+use crate::cache::WeighedLru;
+use crate::clock::{Clock, SystemClock};
+use crate::error::Result;
+use crate::keys::KeyPair;
+use crate::passport::{Verifier, VerifierOptions};
+use crate::policy::Policy;
+use crate::store::{self, Store};
+
+/// How many (passport, gate) caveat compilations the engine remembers.
+const CAVEAT_CACHE_ENTRIES: usize = 1024;
+
+/// The most memory compiled caveats may hold, estimated.
+const CAVEAT_CACHE_BYTES: usize = 16 << 20;
+
+/// Builds an [`Engine`].
+///
+/// ```
+/// use passgate::{Engine, Issuer};
+/// let issuer = Issuer::generate().unwrap();
+/// let engine = Engine::builder()
+///     .policy_json(r#"{"version": 1, "gates": {}}"#)
+///     .trusted_issuer(issuer.did())
+///     .build()
+///     .unwrap();
+/// assert!(engine.signer_did().starts_with("did:key:z6Mk"));
+/// ```
+#[derive(Debug, Default)]
+pub struct EngineBuilder {
+    policy: Option<Result<Policy>>,
+    trusted: Vec<String>,
+    signing_key: Option<KeyPair>,
+    store: Option<Result<Arc<dyn Store>>>,
+    /// The engine's options the store URL carried (retention).
+    store_options: store::StoreOptions,
+    retention: Option<store::Retention>,
+    retention_export: Option<std::path::PathBuf>,
+    clock: Option<Arc<dyn Clock>>,
+    verifier: VerifierOptions,
+}
+
+impl EngineBuilder {
+    /// The policy, already compiled.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(Ok(policy));
+        self
+    }
+    /// The policy as JSON text, or a path to a JSON file (see [`Policy::load`]).
+    pub fn policy_json(mut self, text_or_path: &str) -> Self {
+        self.policy = Some(Policy::load(text_or_path));
+        self
+    }
+    /// The policy as a JSON value.
+    pub fn policy_value(mut self, doc: Value) -> Self {
+        self.policy = Some(Policy::from_value(doc));
+        self
+    }
+    /// Trusts passports issued by `did` (in addition to the policy's `issuers`).
+    pub fn trusted_issuer(mut self, did: impl Into<String>) -> Self {
+        self.trusted.push(did.into());
+        self
+    }
+    /// Trusts every issuer in `dids`.
+    pub fn trusted_issuers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, dids: I) -> Self {
+        self.trusted.extend(dids.into_iter().map(Into::into));
+        self
+    }
+    /// The key attestations are signed with (default: a fresh one, see [`Engine::signer_did`]).
+    pub fn signing_key(mut self, key: KeyPair) -> Self {
+        self.signing_key = Some(key);
+        self
+    }
+    /// The state store.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(Ok(store));
+        self
+    }
+    /// The state store by URL: `memory:`, `sqlite:///path/to/file.db`, `redis://host:port/db`
+    /// (see [`store::open`]).
+    pub fn store_url(mut self, url: &str) -> Self {
+        match store::open_with_options(url) {
+            Ok((store, options)) => {
+                self.store = Some(Ok(store));
+                self.store_options = options;
+            }
+            Err(e) => self.store = Some(Err(e)),
+        }
+        self
+    }
+    /// How long the store keeps attestation records (wins over the store URL's
+    /// `retention_age` / `retention_records`; see [`store::Retention`] and [`Engine::prune`]).
+    pub fn retention(mut self, retention: store::Retention) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+    /// A JSONL file pruned records are appended (and fsynced) to before they are deleted (wins
+    /// over the store URL's `retention_export`).
+    pub fn retention_export(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.retention_export = Some(path.into());
+        self
+    }
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+    /// Leeway for passport time checks, in seconds (default 60).
+    pub fn leeway_secs(mut self, secs: i64) -> Self {
+        self.verifier.leeway_secs = secs;
+        self
+    }
+    /// Passport verification options.
+    pub fn verifier_options(mut self, opts: VerifierOptions) -> Self {
+        self.verifier = opts;
+        self
+    }
+
+    pub fn build(self) -> Result<Engine> {
+        let policy = self.policy.transpose()?.map(Arc::new);
+        let trusted = trusted_set(&self.trusted, policy.as_deref());
+        let verifier = Verifier::new(trusted, self.verifier)?;
+        let store = self.store.unwrap_or_else(|| store::open("memory:"))?;
+        let key = match self.signing_key {
+            Some(k) => k,
+            None => {
+                let k = KeyPair::generate()?;
+                if store.persistent() {
+                    // Records outlive this key: after a restart nothing can sign as it again,
+                    // and a verifier must be told every key the store was written with.
+                    log::warn!(
+                        "passgate: persistent store without a configured signing key: this engine \
+                         signs with a new key ({}) that ends with the process; configure one \
+                         (EngineBuilder::signing_key / signing_key=) and keep it, or verify the \
+                         store with verify_store() given every key it was written with",
+                        k.did()
+                    );
+                }
+                k
+            }
+        };
+        let retention = self
+            .retention
+            .or(self.store_options.retention)
+            .unwrap_or_else(|| store.default_retention());
+        let export = self.retention_export.or(self.store_options.export);
+        let cache = NonZeroUsize::new(CAVEAT_CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN);
+        Ok(Engine {
+            policy: RwLock::new(policy),
+            builder_trusted: self.trusted,
+            verifier,
+            store,
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            chain: ChainWriter::new(key)?,
+            caveats: Mutex::new(WeighedLru::new(cache, CAVEAT_CACHE_BYTES)),
+            next_sweep_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
+            pid: std::process::id(),
+            retention: retention::RetentionState::new(retention, export),
+        })
+    }
+}
+
+pub(super) fn trusted_set(builder: &[String], policy: Option<&Policy>) -> Vec<String> {
+    let mut all: Vec<String> = builder.to_vec();
+    if let Some(p) = policy {
+        all.extend(p.issuers.iter().cloned());
+    }
+    all.sort();
+    all.dedup();
+    all
+}
