@@ -538,10 +538,7 @@ impl PyEngine {
     /// "chain.head", "chain", "seq", "hash", "time"}, "hash", "sig", "kid"}`). Keep a recent one:
     /// `verify_chain(records, did, head=head)` then detects records cut from the chain's end.
     fn chain_head<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.tick(py)?;
-        let engine = &self.inner;
-        let head = py.detach(|| engine.chain_head()).or_raise(py)?;
-        to_py(py, &head)
+        self.op_py(py, "chain_head", Args::new().value())
     }
 
     /// Revokes a passport by id (`psp_...`, as `IssuedPassport.passport_id`); every passport
