@@ -3,7 +3,10 @@
 //! Into JSON: `str`; `bool` (checked before `int`, its base class); `int` of any size, exactly;
 //! `float` as its shortest round-trip decimal (NaN and ±infinity are refused); `decimal.Decimal`
 //! exactly (NaN and infinities refused); `list` / `tuple` as arrays; `dict` with `str` keys as
-//! objects (other `collections.abc.Mapping`s through `.items()`); `None` as null. Anything else is
+//! objects (`dict` subclasses and other `collections.abc.Mapping`s through `.items()`, so an
+//! overridden `items` is what is read); `None` as null; a `str` holding a lone surrogate is
+//! refused at its path (never a `UnicodeEncodeError`). Floats are written as their shortest
+//! round-trip decimal, with an exponent where JavaScript writes one (`1e-300`, 6 bytes). Anything else is
 //! refused with the JSON Pointer of where it was. The walk is bounded by the same size and depth
 //! limits as the core's parser, so a self-referencing list or a huge shared structure ends in
 //! `LIMIT_EXCEEDED` instead of hanging.
@@ -11,6 +14,7 @@
 //! Out of JSON: numbers become `int` when integral, `float` when the float's shortest decimal is
 //! exactly the number, and `decimal.Decimal` otherwise (so `0.1000000000000000001` stays exact).
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -34,8 +38,11 @@ pub(crate) enum Ctx {
     Policy,
     /// An attestation record: `ATTESTATION_MALFORMED`.
     Attestation,
-    /// Any other argument (trace, caveats, event data, filters), named: `INVALID_ARGUMENT`.
+    /// Any other argument (trace, caveats, event data, filters), named: `INVALID_ARGUMENT` at
+    /// `/name/...`.
     Argument(&'static str),
+    /// A whole object of operation arguments: `INVALID_ARGUMENT` at `/name/...`.
+    Arguments,
 }
 
 /// Why a walk stopped.
@@ -97,9 +104,9 @@ impl Walk {
     fn value(&mut self, obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Stop> {
         let py = obj.py();
         if let Ok(s) = obj.cast::<PyString>() {
-            let s = s.to_cow().map_err(Stop::Py)?;
+            let s = self.text(s)?;
             self.grow(s.len() + 2)?;
-            return Ok(Value::String(s.into_owned()));
+            return Ok(Value::String(s));
         }
         if let Ok(b) = obj.cast::<PyBool>() {
             self.grow(5)?;
@@ -133,12 +140,13 @@ impl Walk {
                     }
                 )));
             }
-            // `Display` of an f64 is its shortest round-trip decimal, never in exponent form.
-            let n = Number::from_string_unchecked(format!("{v}"));
+            let n = Number::from_string_unchecked(float_text(v));
             self.grow(n.as_str().len())?;
             return Ok(Value::Number(n));
         }
-        if let Ok(d) = obj.cast::<PyDict>() {
+        // Exactly `dict`: read its storage. A `dict` subclass may override `items` (and
+        // `__getitem__`): it is read through `.items()`, like any other Mapping.
+        if let Ok(d) = obj.cast_exact::<PyDict>() {
             self.open(depth)?;
             self.grow(2)?;
             let mut map = Map::with_capacity(d.len());
@@ -147,7 +155,7 @@ impl Walk {
                     let ty = type_name(&k);
                     return Err(self.invalid(format!("object keys must be str, not {ty}")));
                 };
-                let k = k.to_cow().map_err(Stop::Py)?.into_owned();
+                let k = self.text(k)?;
                 self.grow(k.len() + 4)?;
                 let len = self.push_key(&k);
                 let v = self.value(&v, depth + 1)?;
@@ -236,7 +244,7 @@ impl Walk {
                 let ty = type_name(&k);
                 return Err(self.invalid(format!("object keys must be str, not {ty}")));
             };
-            let k = k.to_cow().map_err(Stop::Py)?.into_owned();
+            let k = self.text(k)?;
             self.grow(k.len() + 4)?;
             let len = self.push_key(&k);
             let v = self.value(&v, depth + 1)?;
@@ -248,6 +256,14 @@ impl Walk {
         Ok(Value::Object(map))
     }
 
+    /// The text of a `str`; one holding a lone surrogate (not Unicode text) is refused where it
+    /// is, instead of raising `UnicodeEncodeError`.
+    fn text(&self, s: &Bound<'_, PyString>) -> Result<String, Stop> {
+        s.to_cow()
+            .map(|c| c.into_owned())
+            .map_err(|_| self.invalid("a string with a lone surrogate (not valid Unicode text)"))
+    }
+
     fn open(&self, depth: usize) -> Result<(), Stop> {
         if depth >= self.limits.max_depth {
             return Err(Stop::Limit(format!(
@@ -256,6 +272,17 @@ impl Walk {
             )));
         }
         Ok(())
+    }
+}
+
+/// The shortest round-trip decimal of a finite `v`, in exponent form where JavaScript writes
+/// one (magnitude at least 1e21 or below 1e-6): `1e-300`, not 300 zeros; `100` stays `100`.
+pub(crate) fn float_text(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-6..1e21).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
     }
 }
 
@@ -293,6 +320,33 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "object".into())
 }
 
+thread_local! {
+    /// Set while [`quietly`] runs on this thread: the panic hook stays silent.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs (once, at import) a panic hook that prints nothing for a panic [`quietly`] catches
+/// and reports as an error, and defers to the previous hook for every other panic.
+pub(crate) fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Runs `f`, catching a panic (reported by the caller as an error) without printing it.
+fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    let before = QUIET.with(|q| q.replace(true));
+    let r = catch_unwind(AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(before));
+    r
+}
+
 /// Converts `obj` to JSON for `ctx`, or raises the passgate error (or the Python exception that
 /// reading it raised).
 pub(crate) fn to_value(obj: &Bound<'_, PyAny>, ctx: Ctx) -> PyResult<Value> {
@@ -309,7 +363,7 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, ctx: Ctx) -> PyResult<Value> {
     };
     // A dict mutated while being read (only possible from a callback such as a Decimal subclass's
     // `__str__`) makes PyO3's iterator panic: report it as invalid input instead.
-    let result = catch_unwind(AssertUnwindSafe(|| walk.value(obj, 0))).unwrap_or_else(|_| {
+    let result = quietly(|| walk.value(obj, 0)).unwrap_or_else(|_| {
         Err(Stop::Invalid(
             "/".into(),
             "the object changed while it was being read".into(),
@@ -324,10 +378,21 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, ctx: Ctx) -> PyResult<Value> {
                 Ctx::Payload => Error::payload(path, m),
                 Ctx::Policy => Error::policy(path, m),
                 Ctx::Attestation => Error::AttestationMalformed(format!("at {path}: {m}")),
-                Ctx::Argument(name) => Error::InvalidArgument(format!("{name} at {path}: {m}")),
+                Ctx::Argument(name) => Error::argument(argument_path(name, &path), m),
+                Ctx::Arguments => Error::argument(path, m),
             };
             Err(crate::errors::to_py_err(py, &e))
         }
+    }
+}
+
+/// The JSON Pointer of `path` (within argument `name`) among an operation's arguments:
+/// `/ttl`, `/trace/user`.
+pub(crate) fn argument_path(name: &str, path: &str) -> String {
+    if path == "/" {
+        format!("/{name}")
+    } else {
+        format!("/{name}{path}")
     }
 }
 

@@ -18,7 +18,8 @@ use crate::convert::to_py;
 /// record, or None for a dry run), `replayed`, `hold_id`, `approval_request` and
 /// `redacted_payload`. `to_dict()` gives the whole decision as plain Python data.
 ///
-/// `bool(decision)` is `decision.allowed`, so `if engine.enforce(...):` admits exactly what the
+/// Decisions compare equal by value (their JSON) and hash consistently; they pickle as their
+/// JSON. `bool(decision)` is `decision.allowed`, so `if engine.enforce(...):` admits exactly what the
 /// engine admitted. Prefer spelling out `.allowed` in code that others read.
 #[pyclass(frozen, module = "passgate", name = "Decision")]
 pub(crate) struct PyDecision {
@@ -182,6 +183,33 @@ impl PyDecision {
         self.inner.allowed
     }
 
+    /// Two decisions are equal when their decision JSON is (every field, the attestation
+    /// included): a decision and its pickled copy, or a replay and the stored decision it returns,
+    /// compare by value. Anything else is not equal.
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<PyDecision>()
+            .is_ok_and(|o| o.get().inner == self.inner)
+    }
+
+    /// Consistent with `==`: equal decisions have the same evaluation id, verdict and flags.
+    fn __hash__(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let d = &self.inner;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (&d.evaluation_id, d.decision.as_str(), d.dry_run, d.replayed).hash(&mut h);
+        h.finish()
+    }
+
+    /// Pickles as its decision JSON (`passgate._native._decision_from_json(text)`). An unpickled
+    /// decision is data, not proof that the engine decided so: verify its `attestation`.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        let f = py
+            .import("passgate._native")?
+            .getattr("_decision_from_json")?;
+        Ok((f, (self.json().to_string(),)))
+    }
+
     fn __repr__(&self) -> String {
         let d = &self.inner;
         let failed: Vec<String> = d.failed().map(|c| quote(&c.constraint)).collect();
@@ -203,6 +231,16 @@ impl PyDecision {
             if d.replayed { ", replayed=True" } else { "" },
         )
     }
+}
+
+/// A decision from its JSON text (what `Decision.__reduce__` pickles); `INVALID_ARGUMENT` if the
+/// text is not a decision.
+#[pyfunction]
+pub(crate) fn _decision_from_json(py: Python<'_>, text: &str) -> PyResult<PyDecision> {
+    let d: Decision = serde_json::from_str(text)
+        .map_err(|e| passgate::Error::argument("/", format!("not a decision: {e}")))
+        .map_err(|e| crate::errors::to_py_err(py, &e))?;
+    Ok(PyDecision::new(d))
 }
 
 /// `s` as a Python string literal in single quotes.

@@ -1,49 +1,121 @@
 //! `Engine`: the core engine behind a frozen Python class, safe to share across threads.
 //!
-//! `enforce` and `dry_run` build the core `Request` directly from the Python arguments (no JSON
-//! text); every call that signs or touches the store runs with the GIL released. Operations the
-//! core offers only on its JSON seam go through `passgate::seam::call` by name, so they work as
-//! soon as the core implements them.
+//! `enforce` and `dry_run` (the hot path) build the core `Request` directly from the Python
+//! arguments (no JSON text). Every other method is glue around the one JSON entry point of the
+//! core: it converts its arguments to the JSON object of the operation's snake_case argument
+//! names, calls the operation by name with the GIL released, and converts the result. No rule is
+//! written here: argument checks, TTL and day parsing, filters all live in the core, and their
+//! errors come back with the argument's `.path`. An operation the core adds is reachable at once
+//! through `Engine.__getattr__` (keyword arguments), before it gets a method of its own.
 
 use passgate::__private::keys::KeyPair;
+use passgate::clock::ManualClock;
 use passgate::engine::Engine;
-use passgate::{seam, Error, Policy, Request};
+use passgate::{ops, seam, Error, Policy, Request};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyString};
-use serde_json::{json, Map, Value};
+use pyo3::types::{PyDict, PyInt, PyString, PyTuple};
+use serde_json::{Map, Value};
+use std::sync::Arc;
 
-use crate::convert::{to_py, to_value, Ctx};
+use crate::convert::{argument_path, to_py, to_value, Ctx};
 use crate::decision::{quote, PyDecision};
 use crate::errors::{to_py_err, OrRaise};
-use crate::passport::{lifetime_secs, PyIssuedPassport, PyIssuer};
+use crate::passport::{PyIssuedPassport, PyIssuer};
 
 static FSDECODE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
-/// A policy from a dict (the document), a str (JSON text when it starts with `{` or `[`, else a
-/// path) or an `os.PathLike`. Every failure is `POLICY_INVALID` (`LIMIT_EXCEEDED` when too big).
-fn load_policy(obj: &Bound<'_, PyAny>) -> PyResult<Policy> {
+/// The operations of the core's JSON entry point.
+pub(crate) fn operation_names() -> &'static [&'static str] {
+    ops::NAMES
+}
+
+/// A Python `str` argument as Rust text; anything else (or a lone surrogate) is an
+/// `INVALID_ARGUMENT` at `/name`, never a `TypeError` or `UnicodeEncodeError`.
+pub(crate) fn str_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<String> {
     let py = obj.py();
-    if let Ok(s) = obj.cast::<PyString>() {
-        let text = s.to_cow()?;
-        return py.detach(|| Policy::load(&text)).or_raise(py);
+    let why = match obj.cast::<PyString>() {
+        Ok(s) => match s.to_cow() {
+            Ok(t) => return Ok(t.into_owned()),
+            Err(_) => "must be text without lone surrogates".to_string(),
+        },
+        Err(_) => format!(
+            "must be a string, not {}",
+            obj.get_type()
+                .name()
+                .map_or_else(|_| "object".into(), |n| n.to_string())
+        ),
+    };
+    Err(to_py_err(
+        py,
+        &Error::argument(argument_path(name, "/"), why),
+    ))
+}
+
+/// An optional `str` argument (None: absent).
+pub(crate) fn opt_str_arg(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<String>> {
+    obj.filter(|o| !o.is_none())
+        .map(|o| str_arg(o, name))
+        .transpose()
+}
+
+/// The JSON arguments of one operation, built from Python values (None values are left out).
+pub(crate) struct Args(Map<String, Value>);
+
+impl Args {
+    pub(crate) fn new() -> Self {
+        Args(Map::new())
+    }
+
+    /// Adds argument `name`, converted from Python (errors at `/name/...`).
+    pub(crate) fn py(
+        mut self,
+        name: &'static str,
+        obj: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        if let Some(o) = obj.filter(|o| !o.is_none()) {
+            self.0
+                .insert(name.into(), to_value(o, Ctx::Argument(name))?);
+        }
+        Ok(self)
+    }
+
+    /// Adds argument `name` as a JSON value (null: left out).
+    pub(crate) fn json(mut self, name: &str, v: Value) -> Self {
+        if !v.is_null() {
+            self.0.insert(name.into(), v);
+        }
+        self
+    }
+
+    pub(crate) fn value(self) -> Value {
+        Value::Object(self.0)
+    }
+}
+
+/// A policy from a dict (the document), a str (JSON text when it starts with `{` or `[`, else a
+/// path) or an `os.PathLike`, as the JSON value the core reads: the document, or the text or
+/// path. Anything else is `POLICY_INVALID`.
+fn policy_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    let py = obj.py();
+    if obj.cast::<PyString>().is_ok() {
+        return Ok(Value::String(str_arg(obj, "policy")?));
     }
     if obj.cast::<PyDict>().is_ok() {
-        let doc = to_value(obj, Ctx::Policy)?;
-        return py.detach(|| Policy::from_value(doc)).or_raise(py);
+        return to_value(obj, Ctx::Policy);
     }
     if obj.hasattr("__fspath__")? {
         let fsdecode = FSDECODE.get_or_try_init(py, || {
             py.import("os")?.getattr("fsdecode").map(Bound::unbind)
         })?;
-        let path: String = fsdecode.bind(py).call1((obj,))?.extract()?;
+        let path = str_arg(&fsdecode.bind(py).call1((obj,))?, "policy")?;
         // A path is always a path, even one whose name starts with `{`.
         let path = if path.trim_start().starts_with(['{', '[']) {
             format!("./{path}")
         } else {
             path
         };
-        return py.detach(|| Policy::load(&path)).or_raise(py);
+        return Ok(Value::String(path));
     }
     let ty = obj.get_type().name()?.to_string();
     Err(to_py_err(
@@ -55,7 +127,25 @@ fn load_policy(obj: &Bound<'_, PyAny>) -> PyResult<Policy> {
     ))
 }
 
-/// A passport argument: a token string or an `IssuedPassport`.
+/// A policy for the constructor (see [`policy_value`]).
+fn load_policy(obj: &Bound<'_, PyAny>) -> PyResult<Policy> {
+    let py = obj.py();
+    let v = policy_value(obj)?;
+    py.detach(|| seam::policy(&v)).or_raise(py)
+}
+
+/// A passport argument: a token string or an `IssuedPassport` (its token), as JSON.
+fn passport_value(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Value> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(Value::Null);
+    };
+    if let Ok(p) = obj.cast::<PyIssuedPassport>() {
+        return Ok(Value::String(p.get().inner.token.clone()));
+    }
+    to_value(obj, Ctx::Argument("passport"))
+}
+
+/// A passport argument for the hot path: the token, or None.
 fn token_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
         return Ok(None);
@@ -63,17 +153,15 @@ fn token_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
     if let Ok(p) = obj.cast::<PyIssuedPassport>() {
         return Ok(Some(p.get().inner.token.clone()));
     }
-    Ok(Some(obj.extract()?))
+    str_arg(obj, "passport").map(Some)
 }
 
-/// A required passport argument.
-fn required_token(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<String> {
-    token_of(Some(obj))?.ok_or_else(|| {
-        to_py_err(
-            py,
-            &Error::InvalidArgument("a passport token (or IssuedPassport) is required".into()),
-        )
-    })
+/// An issuer argument: an `Issuer` (its secret) or the secret string, as JSON.
+fn issuer_secret_value(obj: &Bound<'_, PyAny>, name: &'static str) -> PyResult<Value> {
+    if let Ok(i) = obj.cast::<PyIssuer>() {
+        return Ok(Value::String(i.get().inner.secret()));
+    }
+    to_value(obj, Ctx::Argument(name))
 }
 
 /// A trusted issuer argument: a did:key string or an `Issuer`.
@@ -81,26 +169,35 @@ fn did_of(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     if let Ok(i) = obj.cast::<PyIssuer>() {
         return Ok(i.get().inner.did().to_string());
     }
-    obj.extract()
+    str_arg(obj, "trusted_issuers")
 }
 
-/// Keyword arguments as a JSON object of their non-None values.
-fn args_of(kwargs: Option<&Bound<'_, PyDict>>, name: &'static str) -> PyResult<Value> {
-    match kwargs {
-        Some(k) => to_value(k.as_any(), Ctx::Argument(name)),
-        None => Ok(Value::Object(Map::new())),
+/// A path argument (`str` or `os.PathLike`) as text.
+fn path_value(obj: &Bound<'_, PyAny>, name: &'static str) -> PyResult<Value> {
+    let py = obj.py();
+    if obj.cast::<PyString>().is_err() && obj.hasattr("__fspath__")? {
+        let fsdecode = FSDECODE.get_or_try_init(py, || {
+            py.import("os")?.getattr("fsdecode").map(Bound::unbind)
+        })?;
+        return to_value(&fsdecode.bind(py).call1((obj,))?, Ctx::Argument(name));
     }
+    to_value(obj, Ctx::Argument(name))
 }
 
-/// The one value of a single-key wrapper object (`{"counters": [...]}` → `[...]`) when it is of
-/// the expected kind; otherwise `v` itself.
-fn unwrap_single(v: Value, want: fn(&Value) -> bool) -> Value {
-    match v {
-        Value::Object(m) if m.len() == 1 && m.values().all(want) => {
-            m.into_iter().next().map_or(Value::Null, |(_, x)| x)
-        }
-        other => other,
-    }
+/// Field `key` of an operation's result object.
+fn field(py: Python<'_>, op: &str, mut v: Value, key: &str) -> PyResult<Value> {
+    v.as_object_mut()
+        .and_then(|m| m.remove(key))
+        .ok_or_else(|| Error::Internal(format!("{op}: the result has no {key:?}")))
+        .or_raise(py)
+}
+
+/// Field `key` of an operation's result object, as an unsigned count.
+fn count(py: Python<'_>, op: &str, v: Value, key: &str) -> PyResult<u64> {
+    field(py, op, v, key)?
+        .as_u64()
+        .ok_or_else(|| Error::Internal(format!("{op}: {key:?} is not a count")))
+        .or_raise(py)
 }
 
 /// The authorization engine: verifies passports, evaluates gates, counts in its store and signs
@@ -110,7 +207,9 @@ fn unwrap_single(v: Value, want: fn(&Value) -> bool) -> Value {
 /// `trusted_issuers` lists the did:keys (or `Issuer`s) whose passports it accepts, in addition to
 /// the policy's `issuers`. `signing_key` (an `Issuer` or a secret string) signs attestations;
 /// None makes a fresh key, whose did:key is `engine.signer_did`. `store` is a store URL
-/// (`"memory:"`). `leeway_secs` is the clock leeway for passport times (default 60).
+/// (`"memory:"`). `leeway_secs` is the clock leeway for passport times (default 60, at most
+/// 3600). `clock`, for tests and simulations only, is a callable returning the time in
+/// milliseconds since the epoch (an int); the engine reads it once at the start of each call.
 ///
 /// One engine may be shared by many threads: calls release the GIL while they sign and count.
 ///
@@ -121,6 +220,8 @@ fn unwrap_single(v: Value, want: fn(&Value) -> bool) -> Value {
 #[pyclass(frozen, module = "passgate", name = "Engine")]
 pub(crate) struct PyEngine {
     inner: Engine,
+    /// The host's clock (`clock=`) and the core clock it is copied into at each call.
+    clock: Option<(Py<PyAny>, ManualClock)>,
 }
 
 impl PyEngine {
@@ -129,20 +230,55 @@ impl PyEngine {
         &self.inner
     }
 
+    /// Reads the host's clock, if one was given, into the engine's (once per call).
+    pub(crate) fn tick(&self, py: Python<'_>) -> PyResult<()> {
+        let Some((read, clock)) = &self.clock else {
+            return Ok(());
+        };
+        let now = read.bind(py).call0()?;
+        let bad = |why: &str| {
+            to_py_err(
+                py,
+                &Error::argument("/clock", format!("the clock returned {why}; it must return an int of milliseconds since the epoch")),
+            )
+        };
+        if now.cast::<PyInt>().is_err() || now.is_instance_of::<pyo3::types::PyBool>() {
+            let ty = now
+                .get_type()
+                .name()
+                .map_or_else(|_| "object".into(), |n| n.to_string());
+            return Err(bad(&format!("a {ty}")));
+        }
+        let ms: i64 = now.extract().map_err(|_| bad("an int out of range"))?;
+        if ms < 0 {
+            return Err(bad("a negative time"));
+        }
+        clock.set_ms(ms);
+        Ok(())
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
         py: Python<'_>,
         dry_run: bool,
-        gate: String,
+        gate: &Bound<'_, PyAny>,
         passport: Option<&Bound<'_, PyAny>>,
         payload: Option<&Bound<'_, PyAny>>,
-        idempotency_key: Option<String>,
+        idempotency_key: Option<&Bound<'_, PyAny>>,
         trace: Option<&Bound<'_, PyAny>>,
-        hold: bool,
-        approval: Option<String>,
-        client: Option<String>,
+        hold: Option<&Bound<'_, PyAny>>,
+        approval: Option<&Bound<'_, PyAny>>,
+        client: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDecision> {
+        let gate = str_arg(gate, "gate")?;
+        let hold = match hold.filter(|h| !h.is_none()) {
+            None => false,
+            Some(h) => h
+                .cast::<pyo3::types::PyBool>()
+                .map(|b| b.is_true())
+                .map_err(|_| to_py_err(py, &Error::argument("/hold", "must be True or False")))?,
+        };
         let passport = token_of(passport)?;
         let payload = match payload {
             Some(p) if !p.is_none() => to_value(p, Ctx::Payload)?,
@@ -154,11 +290,12 @@ impl PyEngine {
         };
         let mut req = Request::new(gate, payload);
         req.passport = passport;
-        req.idempotency_key = idempotency_key;
+        req.idempotency_key = opt_str_arg(idempotency_key, "idempotency_key")?;
         req.trace = trace;
-        req.client = client;
+        req.client = opt_str_arg(client, "client")?;
         req.hold = hold;
-        req.approval = approval;
+        req.approval = opt_str_arg(approval, "approval")?;
+        self.tick(py)?;
         let engine = &self.inner;
         let d = py
             .detach(|| {
@@ -172,24 +309,89 @@ impl PyEngine {
         Ok(PyDecision::new(d))
     }
 
-    /// Runs a seam operation with the GIL released.
-    fn seam(&self, py: Python<'_>, op: &str, args: Value) -> PyResult<Value> {
+    /// Runs operation `op` of the core's JSON entry point with the GIL released.
+    pub(crate) fn op(&self, py: Python<'_>, op: &str, args: Value) -> PyResult<Value> {
+        self.tick(py)?;
         let engine = &self.inner;
-        py.detach(|| seam::call(engine, op, &args)).or_raise(py)
+        py.detach(|| ops::call(engine, op, args)).or_raise(py)
+    }
+
+    /// [`Self::op`], the result converted to Python.
+    fn op_py<'py>(&self, py: Python<'py>, op: &str, args: Value) -> PyResult<Bound<'py, PyAny>> {
+        let v = self.op(py, op, args)?;
+        to_py(py, &v)
+    }
+
+    /// [`Self::op`], field `key` of the result converted to Python.
+    fn op_field<'py>(
+        &self,
+        py: Python<'py>,
+        op: &str,
+        args: Value,
+        key: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let v = self.op(py, op, args)?;
+        to_py(py, &field(py, op, v, key)?)
+    }
+}
+
+/// A core operation with no method of its own, reached through `Engine.__getattr__`: call it with
+/// the operation's arguments as keywords; it returns the operation's JSON result as Python data.
+#[pyclass(frozen, module = "passgate", name = "Operation")]
+pub(crate) struct PyOperation {
+    engine: Py<PyEngine>,
+    name: &'static str,
+}
+
+#[pymethods]
+impl PyOperation {
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if !args.is_empty() {
+            return Err(to_py_err(
+                py,
+                &Error::argument("/", format!("{}: pass the arguments by keyword", self.name)),
+            ));
+        }
+        // The keywords are the operation's arguments object; an `IssuedPassport` stands for
+        // its token.
+        let args = PyDict::new(py);
+        if let Some(k) = kwargs {
+            for (key, v) in k.iter() {
+                if v.is_none() {
+                    continue;
+                }
+                match v.cast::<PyIssuedPassport>() {
+                    Ok(p) => args.set_item(key, p.get().inner.token.as_str())?,
+                    Err(_) => args.set_item(key, v)?,
+                }
+            }
+        }
+        let args = to_value(args.as_any(), Ctx::Arguments)?;
+        self.engine.get().op_py(py, self.name, args)
+    }
+    fn __repr__(&self) -> String {
+        format!("<passgate operation {}>", quote(self.name))
     }
 }
 
 #[pymethods]
 impl PyEngine {
     #[new]
-    #[pyo3(signature = (policy=None, *, trusted_issuers=None, signing_key=None, store="memory:", leeway_secs=None))]
+    #[pyo3(signature = (policy=None, *, trusted_issuers=None, signing_key=None, store=None, leeway_secs=None, clock=None))]
     fn new(
         py: Python<'_>,
         policy: Option<&Bound<'_, PyAny>>,
         trusted_issuers: Option<&Bound<'_, PyAny>>,
         signing_key: Option<&Bound<'_, PyAny>>,
-        store: &str,
-        leeway_secs: Option<i64>,
+        store: Option<&Bound<'_, PyAny>>,
+        leeway_secs: Option<&Bound<'_, PyAny>>,
+        clock: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mut b = Engine::builder();
         if let Some(p) = policy.filter(|p| !p.is_none()) {
@@ -211,17 +413,43 @@ impl PyEngine {
         if let Some(k) = signing_key.filter(|k| !k.is_none()) {
             let key = match k.cast::<PyIssuer>() {
                 Ok(i) => i.get().inner.key().clone(),
-                Err(_) => KeyPair::from_secret(&k.extract::<String>()?).or_raise(py)?,
+                Err(_) => KeyPair::from_secret(&str_arg(k, "signing_key")?).or_raise(py)?,
             };
             b = b.signing_key(key);
         }
-        b = b.store_url(store);
-        if let Some(l) = leeway_secs {
-            b = b.leeway_secs(l);
+        let store = opt_str_arg(store, "store")?;
+        b = b.store_url(store.as_deref().unwrap_or("memory:"));
+        if let Some(l) = leeway_secs.filter(|l| !l.is_none()) {
+            let secs = to_value(l, Ctx::Argument("leeway_secs"))?
+                .as_i64()
+                .ok_or_else(|| {
+                    Error::argument("/leeway_secs", "must be an integer number of seconds")
+                })
+                .or_raise(py)?;
+            b = b.leeway_secs(secs);
         }
-        Ok(PyEngine {
+        let clock = match clock.filter(|c| !c.is_none()) {
+            None => None,
+            Some(read) => {
+                if !read.is_callable() {
+                    return Err(to_py_err(
+                        py,
+                        &Error::argument(
+                            "/clock",
+                            "must be a callable returning epoch milliseconds",
+                        ),
+                    ));
+                }
+                let manual = ManualClock::new(0);
+                b = b.clock(Arc::new(manual.clone()));
+                Some((read.clone().unbind(), manual))
+            }
+        };
+        let engine = PyEngine {
             inner: py.detach(|| b.build()).or_raise(py)?,
-        })
+            clock,
+        };
+        Ok(engine)
     }
 
     /// Decides a request, counts it if admitted, and signs the decision into the audit chain.
@@ -235,20 +463,20 @@ impl PyEngine {
     /// `approve` for an escalated request.
     ///
     /// Returns a `Decision`. A deny is a decision, not an exception: this raises only for
-    /// malformed arguments (`InputError`), an `IdempotencyConflict` or a `StoreError`.
-    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=false, approval=None, client=None))]
+    /// malformed arguments (`InputError`), an `IdempotencyConflictError` or a `StoreError`.
+    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None))]
     #[allow(clippy::too_many_arguments)]
     fn enforce(
         &self,
         py: Python<'_>,
-        gate: String,
+        gate: &Bound<'_, PyAny>,
         passport: Option<&Bound<'_, PyAny>>,
         payload: Option<&Bound<'_, PyAny>>,
-        idempotency_key: Option<String>,
+        idempotency_key: Option<&Bound<'_, PyAny>>,
         trace: Option<&Bound<'_, PyAny>>,
-        hold: bool,
-        approval: Option<String>,
-        client: Option<String>,
+        hold: Option<&Bound<'_, PyAny>>,
+        approval: Option<&Bound<'_, PyAny>>,
+        client: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDecision> {
         self.run(
             py,
@@ -266,19 +494,19 @@ impl PyEngine {
 
     /// Evaluates a request exactly as `enforce` would, against the same state, and changes
     /// nothing: no counter, no attestation, no idempotency key. Same arguments as `enforce`.
-    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=false, approval=None, client=None))]
+    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None))]
     #[allow(clippy::too_many_arguments)]
     fn dry_run(
         &self,
         py: Python<'_>,
-        gate: String,
+        gate: &Bound<'_, PyAny>,
         passport: Option<&Bound<'_, PyAny>>,
         payload: Option<&Bound<'_, PyAny>>,
-        idempotency_key: Option<String>,
+        idempotency_key: Option<&Bound<'_, PyAny>>,
         trace: Option<&Bound<'_, PyAny>>,
-        hold: bool,
-        approval: Option<String>,
-        client: Option<String>,
+        hold: Option<&Bound<'_, PyAny>>,
+        approval: Option<&Bound<'_, PyAny>>,
+        client: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDecision> {
         self.run(
             py,
@@ -295,109 +523,140 @@ impl PyEngine {
     }
 
     /// Verifies a passport (signature, times, issuer, delegation chain, revocation) and returns
-    /// its claims as a dict; raises `PassportError` with the reason's code otherwise.
+    /// its claims as a dict; raises `PassportError` with the reason's code otherwise. `passport`
+    /// is a token or an `IssuedPassport`.
     fn verify_passport<'py>(
         &self,
         py: Python<'py>,
-        token: &Bound<'py, PyAny>,
+        passport: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let token = required_token(py, token)?;
-        let engine = &self.inner;
-        let claims = py.detach(|| engine.verify_passport(&token)).or_raise(py)?;
-        to_py(py, &claims)
+        let args = Args::new().json("passport", passport_value(Some(passport))?);
+        self.op_py(py, "verify_passport", args.value())
     }
 
     /// A signed statement of where this engine's chain ends now (`{"body": {"kind":
     /// "chain.head", "chain", "seq", "hash", "time"}, "hash", "sig", "kid"}`). Keep a recent one:
     /// `verify_chain(records, did, head=head)` then detects records cut from the chain's end.
     fn chain_head<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let engine = &self.inner;
-        let head = py.detach(|| engine.chain_head()).or_raise(py)?;
-        to_py(py, &head)
+        self.op_py(py, "chain_head", Args::new().value())
     }
 
-    /// Revokes a passport by id; every passport delegated from it is revoked with it. Writes an
-    /// attestation of kind `revocation`.
-    fn revoke_passport(&self, py: Python<'_>, passport_id: &str) -> PyResult<()> {
-        let engine = &self.inner;
-        py.detach(|| engine.revoke_passport(passport_id))
-            .or_raise(py)
+    /// Revokes a passport by id (`psp_...`, as `IssuedPassport.passport_id`); every passport
+    /// delegated from it is revoked with it. Writes an attestation of kind `revocation`. An id of
+    /// the right form that this engine has not seen is revoked ahead of use (an engine does not
+    /// know every passport an issuer signed); a malformed id raises `InputError`.
+    fn revoke_passport(&self, py: Python<'_>, passport_id: &Bound<'_, PyAny>) -> PyResult<()> {
+        let args = Args::new().py("passport_id", Some(passport_id))?;
+        self.op(py, "revoke_passport", args.value())?;
+        Ok(())
     }
 
-    /// Issues a new passport for the agent of `token` (same permissions, name and caveats, a
-    /// fresh agent key), signed by `issuer` (an `Issuer` or its secret), and revokes the old one.
-    #[pyo3(signature = (token, issuer, expires_in_days=None))]
+    /// Issues a new passport for the agent of `passport` (same permissions, name and caveats, a
+    /// fresh agent key), signed by `issuer` (an `Issuer` or its secret; the operation's
+    /// `issuer_secret`), and revokes the old one. `expires_in_days`: a whole number of days.
+    #[pyo3(signature = (passport, issuer, expires_in_days=None))]
     fn reissue(
         &self,
         py: Python<'_>,
-        token: &Bound<'_, PyAny>,
+        passport: &Bound<'_, PyAny>,
         issuer: &Bound<'_, PyAny>,
-        expires_in_days: Option<f64>,
+        expires_in_days: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyIssuedPassport> {
-        let token = required_token(py, token)?;
-        let issuer = match issuer.cast::<PyIssuer>() {
-            Ok(i) => i.get().inner.clone(),
-            Err(_) => passgate::Issuer::from_secret(&issuer.extract::<String>()?).or_raise(py)?,
-        };
-        let secs = expires_in_days.map(|d| lifetime_secs(py, d)).transpose()?;
-        let engine = &self.inner;
-        let issued = py
-            .detach(|| engine.reissue(&token, &issuer, secs))
-            .or_raise(py)?;
-        Ok(PyIssuedPassport::new(issued))
+        let args = Args::new()
+            .json("passport", passport_value(Some(passport))?)
+            .json("issuer_secret", issuer_secret_value(issuer, "issuer")?)
+            .py("expires_in_days", expires_in_days)?;
+        let v = self.op(py, "reissue", args.value())?;
+        PyIssuedPassport::from_json(py, &v)
     }
 
-    /// The counters matching the filter (`gate=`, `agent_id=`, `constraint=`, `scope=`,
-    /// `namespace=`), as dicts with their current usage (`used`, a decimal string).
-    #[pyo3(signature = (**filter))]
+    /// Issues a passport signed by `issuer_secret` (an `Issuer` or its secret) for `agent_id`
+    /// with `permissions`, valid for `expires_in_days` (whole days); with `passport` (a parent
+    /// token), `issuer_secret` is that passport's agent key and this delegates. Same as
+    /// `Issuer.issue_passport` / `IssuedPassport.issue_sub_passport`.
+    #[pyo3(signature = (issuer_secret, agent_id, *, agent_name=None, permissions=None, expires_in_days=None, caveats=None, passport=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn issue_passport(
+        &self,
+        py: Python<'_>,
+        issuer_secret: &Bound<'_, PyAny>,
+        agent_id: &Bound<'_, PyAny>,
+        agent_name: Option<&Bound<'_, PyAny>>,
+        permissions: Option<&Bound<'_, PyAny>>,
+        expires_in_days: Option<&Bound<'_, PyAny>>,
+        caveats: Option<&Bound<'_, PyAny>>,
+        passport: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyIssuedPassport> {
+        let args = Args::new()
+            .json(
+                "issuer_secret",
+                issuer_secret_value(issuer_secret, "issuer_secret")?,
+            )
+            .py("agent_id", Some(agent_id))?
+            .py("agent_name", agent_name)?
+            .py("permissions", permissions)?
+            .py("expires_in_days", expires_in_days)?
+            .py("caveats", caveats)?
+            .json("passport", passport_value(passport)?);
+        let v = self.op(py, "issue_passport", args.value())?;
+        PyIssuedPassport::from_json(py, &v)
+    }
+
+    /// The counters matching the filter (`gate`, `agent_id`, `constraint`, `scope`,
+    /// `namespace`), as dicts with their current usage (`used`, a decimal string).
+    #[pyo3(signature = (*, namespace=None, constraint=None, scope=None, gate=None, agent_id=None))]
     fn cumulative_state<'py>(
         &self,
         py: Python<'py>,
-        filter: Option<&Bound<'py, PyDict>>,
+        namespace: Option<&Bound<'py, PyAny>>,
+        constraint: Option<&Bound<'py, PyAny>>,
+        scope: Option<&Bound<'py, PyAny>>,
+        gate: Option<&Bound<'py, PyAny>>,
+        agent_id: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let v = self.seam(py, "cumulative_state", args_of(filter, "filter")?)?;
-        to_py(py, &unwrap_single(v, Value::is_array))
+        let args = counter_args(namespace, constraint, scope, gate, agent_id)?;
+        self.op_field(py, "cumulative_state", args.value(), "counters")
     }
 
-    /// One page of the counters matching the filter (`gate=`, `agent_id=`, `constraint=`,
-    /// `scope=`, `namespace=`): at most `limit` (1–10,000) counters from `cursor` (None: the
-    /// first page), in a stable order. Returns `{"counters": [...], "next_cursor": str | None}`;
-    /// pass `next_cursor` back for the next page (None after the last; a page may be short and
-    /// still have one). A cursor no page returned raises `InputError` (`INVALID_ARGUMENT`).
-    #[pyo3(signature = (*, cursor=None, limit=100, gate=None, agent_id=None, namespace=None, constraint=None, scope=None))]
+    /// One page of the counters matching the filter (`gate`, `agent_id`, `constraint`,
+    /// `scope`, `namespace`): at most `limit` (1–10,000; default 100) counters from `cursor`
+    /// (None: the first page), in a stable order. Returns `{"counters": [...], "next_cursor":
+    /// str | None}`; pass `next_cursor` back for the next page (None after the last; a page may
+    /// be short and still have one). A cursor no page returned raises `InputError`.
+    #[pyo3(signature = (*, cursor=None, limit=None, gate=None, agent_id=None, namespace=None, constraint=None, scope=None))]
     #[allow(clippy::too_many_arguments)]
     fn cumulative_state_page<'py>(
         &self,
         py: Python<'py>,
-        cursor: Option<String>,
-        limit: u64,
-        gate: Option<String>,
-        agent_id: Option<String>,
-        namespace: Option<String>,
-        constraint: Option<String>,
-        scope: Option<String>,
+        cursor: Option<&Bound<'py, PyAny>>,
+        limit: Option<&Bound<'py, PyAny>>,
+        gate: Option<&Bound<'py, PyAny>>,
+        agent_id: Option<&Bound<'py, PyAny>>,
+        namespace: Option<&Bound<'py, PyAny>>,
+        constraint: Option<&Bound<'py, PyAny>>,
+        scope: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let args = json!({
-            "gate": gate, "agent_id": agent_id, "namespace": namespace,
-            "constraint": constraint, "scope": scope, "cursor": cursor, "limit": limit,
-        });
-        let v = self.seam(py, "cumulative_state_page", args)?;
-        to_py(py, &v)
+        let args = counter_args(namespace, constraint, scope, gate, agent_id)?
+            .py("cursor", cursor)?
+            .py("limit", limit)?;
+        self.op_py(py, "cumulative_state_page", args.value())
     }
 
     /// Deletes the counters matching the filter (same keywords as `cumulative_state`; none
     /// deletes all), records an attestation of kind `reset`, and returns how many were deleted.
-    #[pyo3(signature = (**filter))]
+    #[pyo3(signature = (*, namespace=None, constraint=None, scope=None, gate=None, agent_id=None))]
     fn reset_cumulative_state(
         &self,
         py: Python<'_>,
-        filter: Option<&Bound<'_, PyDict>>,
+        namespace: Option<&Bound<'_, PyAny>>,
+        constraint: Option<&Bound<'_, PyAny>>,
+        scope: Option<&Bound<'_, PyAny>>,
+        gate: Option<&Bound<'_, PyAny>>,
+        agent_id: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
-        let v = self.seam(py, "reset_cumulative_state", args_of(filter, "filter")?)?;
-        unwrap_single(v, Value::is_u64)
-            .as_u64()
-            .ok_or_else(|| Error::Internal("reset_cumulative_state: no count".into()))
-            .or_raise(py)
+        let args = counter_args(namespace, constraint, scope, gate, agent_id)?;
+        let v = self.op(py, "reset_cumulative_state", args.value())?;
+        count(py, "reset_cumulative_state", v, "reset")
     }
 
     /// Attestation records in this engine's store (every chain), oldest first, as dicts. Filters:
@@ -408,54 +667,63 @@ impl PyEngine {
     fn attestations<'py>(
         &self,
         py: Python<'py>,
-        chain: Option<String>,
-        gate: Option<String>,
-        agent_id: Option<String>,
-        decision: Option<String>,
-        evaluation_id: Option<String>,
-        kind: Option<String>,
-        since: Option<i64>,
-        until: Option<i64>,
-        limit: Option<u64>,
+        chain: Option<&Bound<'py, PyAny>>,
+        gate: Option<&Bound<'py, PyAny>>,
+        agent_id: Option<&Bound<'py, PyAny>>,
+        decision: Option<&Bound<'py, PyAny>>,
+        evaluation_id: Option<&Bound<'py, PyAny>>,
+        kind: Option<&Bound<'py, PyAny>>,
+        since: Option<&Bound<'py, PyAny>>,
+        until: Option<&Bound<'py, PyAny>>,
+        limit: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let filter = json!({
-            "chain": chain, "gate": gate, "agent_id": agent_id, "decision": decision,
-            "evaluation_id": evaluation_id, "kind": kind, "since": since, "until": until,
-            "limit": limit,
-        });
-        let filter = seam::attestation_filter(&filter).or_raise(py)?;
-        let engine = &self.inner;
-        let records = py.detach(|| engine.attestations(&filter)).or_raise(py)?;
-        to_py(py, &Value::Array(records))
+        let args = attestation_args(
+            chain,
+            gate,
+            agent_id,
+            decision,
+            evaluation_id,
+            kind,
+            since,
+            until,
+        )?
+        .py("limit", limit)?;
+        self.op_field(py, "attestations", args.value(), "attestations")
     }
 
     /// One page of the attestation records (every chain), oldest first: the same filters as
-    /// `attestations`, at most `limit` (1–10,000) records from `cursor` (None: the first page).
-    /// Returns `{"records": [...], "next_cursor": str | None}`; pass `next_cursor` back for the
-    /// next page (None after the last).
-    #[pyo3(signature = (*, cursor=None, limit=100, chain=None, gate=None, agent_id=None, decision=None, evaluation_id=None, kind=None, since=None, until=None))]
+    /// `attestations`, at most `limit` (1–10,000; default 100) records from `cursor` (None: the
+    /// first page). Returns `{"records": [...], "next_cursor": str | None}`; pass `next_cursor`
+    /// back for the next page (None after the last).
+    #[pyo3(signature = (*, cursor=None, limit=None, chain=None, gate=None, agent_id=None, decision=None, evaluation_id=None, kind=None, since=None, until=None))]
     #[allow(clippy::too_many_arguments)]
     fn attestations_page<'py>(
         &self,
         py: Python<'py>,
-        cursor: Option<String>,
-        limit: u64,
-        chain: Option<String>,
-        gate: Option<String>,
-        agent_id: Option<String>,
-        decision: Option<String>,
-        evaluation_id: Option<String>,
-        kind: Option<String>,
-        since: Option<i64>,
-        until: Option<i64>,
+        cursor: Option<&Bound<'py, PyAny>>,
+        limit: Option<&Bound<'py, PyAny>>,
+        chain: Option<&Bound<'py, PyAny>>,
+        gate: Option<&Bound<'py, PyAny>>,
+        agent_id: Option<&Bound<'py, PyAny>>,
+        decision: Option<&Bound<'py, PyAny>>,
+        evaluation_id: Option<&Bound<'py, PyAny>>,
+        kind: Option<&Bound<'py, PyAny>>,
+        since: Option<&Bound<'py, PyAny>>,
+        until: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let args = json!({
-            "chain": chain, "gate": gate, "agent_id": agent_id, "decision": decision,
-            "evaluation_id": evaluation_id, "kind": kind, "since": since, "until": until,
-            "cursor": cursor, "limit": limit,
-        });
-        let v = self.seam(py, "attestations_page", args)?;
-        to_py(py, &v)
+        let args = attestation_args(
+            chain,
+            gate,
+            agent_id,
+            decision,
+            evaluation_id,
+            kind,
+            since,
+            until,
+        )?
+        .py("cursor", cursor)?
+        .py("limit", limit)?;
+        self.op_py(py, "attestations_page", args.value())
     }
 
     /// Verifies every chain of the store, each against its own signer, which must be one of
@@ -466,14 +734,10 @@ impl PyEngine {
     fn verify_store<'py>(
         &self,
         py: Python<'py>,
-        trusted_signers: Vec<String>,
+        trusted_signers: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let v = self.seam(
-            py,
-            "verify_store",
-            json!({ "trusted_signers": trusted_signers }),
-        )?;
-        to_py(py, &v)
+        let args = Args::new().py("trusted_signers", Some(trusted_signers))?;
+        self.op_py(py, "verify_store", args.value())
     }
 
     /// Appends a host event (`kind`, any name but `"decision"`; `data`, JSON-like) to this
@@ -482,65 +746,107 @@ impl PyEngine {
     fn record_attestation<'py>(
         &self,
         py: Python<'py>,
-        kind: &str,
+        kind: &Bound<'py, PyAny>,
         data: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let data = match data {
-            Some(d) if !d.is_none() => to_value(d, Ctx::Argument("data"))?,
-            _ => Value::Null,
-        };
-        let engine = &self.inner;
-        let record = py
-            .detach(|| engine.record_attestation(kind, &data))
-            .or_raise(py)?;
-        to_py(py, &record)
+        let args = Args::new().py("kind", Some(kind))?.py("data", data)?;
+        self.op_py(py, "record_attestation", args.value())
     }
 
-    /// Replaces the policy (a dict, a JSON string or a path). Counters and the audit chain live
-    /// on; trusted issuers become the constructor's plus the new policy's.
-    fn set_policy(&self, py: Python<'_>, policy: &Bound<'_, PyAny>) -> PyResult<()> {
-        let policy = load_policy(policy)?;
-        let engine = &self.inner;
-        py.detach(|| engine.set_policy(policy)).or_raise(py)
+    /// Replaces the policy (a dict, a JSON string or a path) and returns the new policy's hash
+    /// (`sha256:...`). Counters and the audit chain live on; trusted issuers become the
+    /// constructor's plus the new policy's.
+    fn set_policy(&self, py: Python<'_>, policy: &Bound<'_, PyAny>) -> PyResult<String> {
+        let args = Args::new().json("policy", policy_value(policy)?);
+        let v = self.op(py, "set_policy", args.value())?;
+        match field(py, "set_policy", v, "policy_hash")? {
+            Value::String(h) => Ok(h),
+            _ => Err(Error::Internal("set_policy: no policy hash".into())).or_raise(py),
+        }
     }
 
     /// The policy's gates, by name, as dicts (what an MCP `list_gates` tool shows).
     fn list_gates<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let v = self.seam(py, "list_gates", Value::Null)?;
-        to_py(py, &unwrap_single(v, Value::is_array))
+        self.op_field(py, "list_gates", Args::new().value(), "gates")
     }
 
     /// One gate of the policy as a dict; `InputError` (`GATE_UNKNOWN`) if it is not defined.
-    fn get_gate<'py>(&self, py: Python<'py>, gate: &str) -> PyResult<Bound<'py, PyAny>> {
-        let v = self.seam(py, "get_gate", json!({ "gate": gate }))?;
-        to_py(py, &v)
+    fn get_gate<'py>(
+        &self,
+        py: Python<'py>,
+        gate: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new().py("gate", Some(gate))?;
+        self.op_py(py, "get_gate", args.value())
+    }
+
+    /// The built-in constraint types (as the module function `constraint_types()`).
+    fn constraint_types<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.op_py(py, "constraint_types", Args::new().value())
+    }
+
+    /// The built-in templates (as the module function `templates()`).
+    fn templates<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.op_py(py, "templates", Args::new().value())
+    }
+
+    /// Verifies one attestation record against `did` (default: this engine's signer). Returns
+    /// `{"valid": True}` or raises `AttestationError`.
+    #[pyo3(signature = (record, did=None))]
+    fn verify_attestation<'py>(
+        &self,
+        py: Python<'py>,
+        record: &Bound<'py, PyAny>,
+        did: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .json("record", to_value(record, Ctx::Attestation)?)
+            .py("did", did)?;
+        self.op_py(py, "verify_attestation", args.value())
+    }
+
+    /// Verifies one chain's records against `did` (default: this engine's signer). Returns
+    /// `{"valid": True, "records": n}` or raises `AttestationError`.
+    #[pyo3(signature = (records, did=None))]
+    fn verify_chain<'py>(
+        &self,
+        py: Python<'py>,
+        records: &Bound<'py, PyAny>,
+        did: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .json("records", to_value(records, Ctx::Attestation)?)
+            .py("did", did)?;
+        self.op_py(py, "verify_chain", args.value())
     }
 
     /// Settles a hold from `enforce(..., hold=True)`: `actual` is a payload of the request's
-    /// shape holding the real amounts (`{"amount": 42}`); None keeps the reserved ones.
+    /// shape holding the real amounts (`{"amount": 42}`, a dict); None keeps the reserved ones.
     #[pyo3(signature = (hold_id, actual=None))]
     fn settle<'py>(
         &self,
         py: Python<'py>,
-        hold_id: &str,
+        hold_id: &Bound<'py, PyAny>,
         actual: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let actual = match actual {
             Some(a) if !a.is_none() => to_value(a, Ctx::Payload)?,
             _ => Value::Null,
         };
-        let v = self.seam(
-            py,
-            "settle",
-            json!({ "hold_id": hold_id, "actual": actual }),
-        )?;
-        to_py(py, &v)
+        let args = Args::new()
+            .py("hold_id", Some(hold_id))?
+            .json("actual", actual);
+        self.op_py(py, "settle", args.value())
     }
 
     /// Releases a hold: its reservation is given back to the counters.
-    fn release<'py>(&self, py: Python<'py>, hold_id: &str) -> PyResult<Bound<'py, PyAny>> {
-        let v = self.seam(py, "release", json!({ "hold_id": hold_id }))?;
-        to_py(py, &v)
+    fn release<'py>(
+        &self,
+        py: Python<'py>,
+        hold_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new().py("hold_id", Some(hold_id))?;
+        self.op_py(py, "release", args.value())
     }
 
     /// Expires at most `limit` holds past their TTL (all that are due with `None`), settling each
@@ -549,12 +855,9 @@ impl PyEngine {
     /// sweeper) when holds may go unsettled. A stored hold that cannot be read is skipped (logged)
     /// and never stalls the sweep.
     #[pyo3(signature = (limit=None))]
-    fn expire_holds(&self, py: Python<'_>, limit: Option<u64>) -> PyResult<u64> {
-        let v = self.seam(py, "expire_holds", json!({ "limit": limit }))?;
-        unwrap_single(v, Value::is_u64)
-            .as_u64()
-            .ok_or_else(|| Error::Internal("expire_holds: no count".into()))
-            .or_raise(py)
+    fn expire_holds(&self, py: Python<'_>, limit: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+        let v = self.op(py, "expire_holds", Args::new().py("limit", limit)?.value())?;
+        count(py, "expire_holds", v, "expired")
     }
 
     /// Prunes at most `limit` attestation records due under the store's retention (all that are
@@ -563,39 +866,41 @@ impl PyEngine {
     /// that can no longer matter. Returns how many records it pruned. SQLite and Redis stores are
     /// pruned only by this call: call it from a timer (like `expire_holds`).
     #[pyo3(signature = (limit=None))]
-    fn prune(&self, py: Python<'_>, limit: Option<u64>) -> PyResult<u64> {
-        let v = self.seam(py, "prune", json!({ "limit": limit }))?;
-        v.get("pruned")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| Error::Internal("prune: no count".into()))
-            .or_raise(py)
+    fn prune(&self, py: Python<'_>, limit: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+        let v = self.op(py, "prune", Args::new().py("limit", limit)?.value())?;
+        count(py, "prune", v, "pruned")
     }
 
     /// Writes the store's attestation records as JSONL (one record per line exactly as stored,
-    /// each chain oldest first; `since`: epoch ms) to `path_or_file` — a path, or a text file
-    /// object (anything with `write(str)`) — with a chain's checkpoint line before its first
-    /// record when that record follows one, so the export verifies offline. Returns the number of
-    /// records written.
-    #[pyo3(signature = (path_or_file, since=None))]
+    /// each chain oldest first; `since`: epoch ms) to `path` — a path, or (in Python only) a
+    /// text file object (anything with `write(str)`) — with a chain's checkpoint line before its
+    /// first record when that record follows one, so the export verifies offline. Returns the
+    /// number of records written.
+    #[pyo3(signature = (path, since=None))]
     fn export_attestations(
         &self,
         py: Python<'_>,
-        path_or_file: &Bound<'_, PyAny>,
-        since: Option<i64>,
+        path: &Bound<'_, PyAny>,
+        since: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
-        if let Ok(path) = path_or_file.extract::<std::path::PathBuf>() {
-            let path = path.to_string_lossy().into_owned();
-            let v = self.seam(
-                py,
-                "export_attestations",
-                json!({ "path": path, "since": since }),
-            )?;
-            return v
-                .get("exported")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| Error::Internal("export: no count".into()))
-                .or_raise(py);
+        if path.cast::<PyString>().is_ok() || path.hasattr("__fspath__")? {
+            let args = Args::new()
+                .json("path", path_value(path, "path")?)
+                .py("since", since)?;
+            let v = self.op(py, "export_attestations", args.value())?;
+            return count(py, "export_attestations", v, "exported");
         }
+        // A file object: the core writes into memory, the text is handed to `write`.
+        let since = match since.filter(|s| !s.is_none()) {
+            None => None,
+            Some(s) => Some(
+                to_value(s, Ctx::Argument("since"))?
+                    .as_i64()
+                    .ok_or_else(|| Error::argument("/since", "must be an integer (epoch ms)"))
+                    .or_raise(py)?,
+            ),
+        };
+        self.tick(py)?;
         let engine = &self.inner;
         let (n, bytes) = py
             .detach(|| {
@@ -608,7 +913,7 @@ impl PyEngine {
         let text = String::from_utf8(bytes)
             .map_err(|e| Error::Internal(format!("export: {e}")))
             .or_raise(py)?;
-        path_or_file.call_method1("write", (text,))?;
+        path.call_method1("write", (text,))?;
         Ok(n)
     }
 
@@ -619,76 +924,178 @@ impl PyEngine {
     fn verify_export<'py>(
         &self,
         py: Python<'py>,
-        path: std::path::PathBuf,
-        trusted_signers: Vec<String>,
+        path: &Bound<'py, PyAny>,
+        trusted_signers: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let path = path.to_string_lossy().into_owned();
-        let v = self.seam(
-            py,
-            "verify_export",
-            json!({ "path": path, "trusted_signers": trusted_signers }),
-        )?;
-        to_py(py, &v)
+        let args = Args::new()
+            .json("path", path_value(path, "path")?)
+            .py("trusted_signers", Some(trusted_signers))?;
+        self.op_py(py, "verify_export", args.value())
     }
 
     /// Approves an escalated request by its `evaluation_id`, as `approver`; writes an attestation
     /// and returns the approval token the agent retries with (`enforce(..., approval=token)`).
-    /// `ttl` bounds the token's life (a duration such as `"15m"`, or seconds).
+    /// `ttl` bounds the token's life: seconds (an int) or a duration such as `"15m"`.
     #[pyo3(signature = (evaluation_id, approver, ttl=None))]
     fn approve(
         &self,
         py: Python<'_>,
-        evaluation_id: &str,
-        approver: &str,
+        evaluation_id: &Bound<'_, PyAny>,
+        approver: &Bound<'_, PyAny>,
         ttl: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
-        let ttl = match ttl {
-            Some(t) if !t.is_none() => to_value(t, Ctx::Argument("ttl"))?,
-            _ => Value::Null,
-        };
-        let v = self.seam(
-            py,
-            "approve",
-            json!({ "evaluation_id": evaluation_id, "approver": approver, "ttl": ttl }),
-        )?;
-        match unwrap_single(v, Value::is_string) {
+        let args = Args::new()
+            .py("evaluation_id", Some(evaluation_id))?
+            .py("approver", Some(approver))?
+            .py("ttl", ttl)?;
+        let v = self.op(py, "approve", args.value())?;
+        match field(py, "approve", v, "approval")? {
             Value::String(token) => Ok(token),
             _ => Err(Error::Internal("approve: no token".into())).or_raise(py),
         }
     }
 
     /// Denies an escalated request by its `evaluation_id`, as `approver`, for `reason`; writes an
-    /// attestation.
+    /// attestation and returns it.
+    #[pyo3(signature = (evaluation_id, approver, reason=None))]
     fn deny_approval<'py>(
         &self,
         py: Python<'py>,
-        evaluation_id: &str,
-        approver: &str,
-        reason: &str,
+        evaluation_id: &Bound<'py, PyAny>,
+        approver: &Bound<'py, PyAny>,
+        reason: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let v = self.seam(
-            py,
-            "deny_approval",
-            json!({ "evaluation_id": evaluation_id, "approver": approver, "reason": reason }),
-        )?;
-        to_py(py, &v)
+        let args = Args::new()
+            .py("evaluation_id", Some(evaluation_id))?
+            .py("approver", Some(approver))?
+            .py("reason", reason)?;
+        self.op_py(py, "deny_approval", args.value())
     }
 
-    /// The gates this passport (a token or an `IssuedPassport`) may call under the policy.
+    /// The gates this passport (a token or an `IssuedPassport`; None: an anonymous caller) may
+    /// call under the policy.
+    #[pyo3(signature = (passport=None))]
     fn allowed_gates<'py>(
         &self,
         py: Python<'py>,
-        passport: &Bound<'py, PyAny>,
+        passport: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let token = required_token(py, passport)?;
-        let v = self.seam(py, "allowed_gates", json!({ "passport": token }))?;
-        to_py(py, &unwrap_single(v, Value::is_array))
+        let args = Args::new().json("passport", passport_value(passport)?);
+        self.op_field(py, "allowed_gates", args.value(), "gates")
     }
 
-    /// The decisions taken for anonymous callers, as dicts.
-    fn anonymous_log<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let v = self.seam(py, "anonymous_log", Value::Null)?;
-        to_py(py, &unwrap_single(v, Value::is_array))
+    /// The decisions taken for anonymous callers, as attestation dicts, with the filters of
+    /// `attestations`.
+    #[pyo3(signature = (*, chain=None, gate=None, agent_id=None, decision=None, evaluation_id=None, kind=None, since=None, until=None, limit=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn anonymous_log<'py>(
+        &self,
+        py: Python<'py>,
+        chain: Option<&Bound<'py, PyAny>>,
+        gate: Option<&Bound<'py, PyAny>>,
+        agent_id: Option<&Bound<'py, PyAny>>,
+        decision: Option<&Bound<'py, PyAny>>,
+        evaluation_id: Option<&Bound<'py, PyAny>>,
+        kind: Option<&Bound<'py, PyAny>>,
+        since: Option<&Bound<'py, PyAny>>,
+        until: Option<&Bound<'py, PyAny>>,
+        limit: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = attestation_args(
+            chain,
+            gate,
+            agent_id,
+            decision,
+            evaluation_id,
+            kind,
+            since,
+            until,
+        )?
+        .py("limit", limit)?;
+        self.op_field(py, "anonymous_log", args.value(), "attestations")
+    }
+
+    /// The signed decision records of the agent's own requests (its passport's principal, a
+    /// token or an `IssuedPassport`), oldest first: filters `gate`, `decision`,
+    /// `evaluation_id`, `since` (epoch ms), `limit` (1–1,000, default 100).
+    #[pyo3(signature = (passport, *, gate=None, decision=None, evaluation_id=None, since=None, limit=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn list_my_evaluations<'py>(
+        &self,
+        py: Python<'py>,
+        passport: &Bound<'py, PyAny>,
+        gate: Option<&Bound<'py, PyAny>>,
+        decision: Option<&Bound<'py, PyAny>>,
+        evaluation_id: Option<&Bound<'py, PyAny>>,
+        since: Option<&Bound<'py, PyAny>>,
+        limit: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .json("passport", passport_value(Some(passport))?)
+            .py("gate", gate)?
+            .py("decision", decision)?
+            .py("evaluation_id", evaluation_id)?
+            .py("since", since)?
+            .py("limit", limit)?;
+        self.op_field(py, "list_my_evaluations", args.value(), "evaluations")
+    }
+
+    /// `enforce` on a worker thread of the running event loop's default executor, with the GIL
+    /// released while it decides: an awaitable of the `Decision` (an error is raised when
+    /// awaited). Same arguments as `enforce`.
+    #[pyo3(signature = (*args, **kwargs))]
+    fn enforce_async<'py>(
+        slf: &Bound<'py, Self>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        in_executor(slf, "enforce", args, kwargs)
+    }
+
+    /// `dry_run` on a worker thread (see `enforce_async`).
+    #[pyo3(signature = (*args, **kwargs))]
+    fn dry_run_async<'py>(
+        slf: &Bound<'py, Self>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        in_executor(slf, "dry_run", args, kwargs)
+    }
+
+    /// `settle` on a worker thread (see `enforce_async`).
+    #[pyo3(signature = (*args, **kwargs))]
+    fn settle_async<'py>(
+        slf: &Bound<'py, Self>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        in_executor(slf, "settle", args, kwargs)
+    }
+
+    /// `release` on a worker thread (see `enforce_async`).
+    #[pyo3(signature = (*args, **kwargs))]
+    fn release_async<'py>(
+        slf: &Bound<'py, Self>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        in_executor(slf, "release", args, kwargs)
+    }
+
+    /// `approve` on a worker thread (see `enforce_async`).
+    #[pyo3(signature = (*args, **kwargs))]
+    fn approve_async<'py>(
+        slf: &Bound<'py, Self>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        in_executor(slf, "approve", args, kwargs)
+    }
+
+    /// A core operation that has no method of its own yet, by name (see `_native.operations()`):
+    /// a callable taking the operation's arguments as keywords and returning its JSON result.
+    fn __getattr__(slf: &Bound<'_, Self>, name: &str) -> PyResult<PyOperation> {
+        operation(slf, name)
     }
 
     /// Closes the engine's store now (SQLite connections and file handles): every later call
@@ -738,4 +1145,88 @@ impl PyEngine {
                 .map_or_else(|| "None".to_string(), |p| quote(&p.hash)),
         )
     }
+}
+
+/// Operation `name` of `engine` as a callable (for `Engine.__getattr__`); `AttributeError` for a
+/// name that is no operation.
+pub(crate) fn operation(engine: &Bound<'_, PyEngine>, name: &str) -> PyResult<PyOperation> {
+    match operation_names().iter().find(|n| **n == name) {
+        Some(op) => Ok(PyOperation {
+            engine: engine.clone().unbind(),
+            name: op,
+        }),
+        None => Err(pyo3::exceptions::PyAttributeError::new_err(format!(
+            "'Engine' object has no attribute {}",
+            quote(name)
+        ))),
+    }
+}
+
+static PARTIAL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `asyncio.get_running_loop().run_in_executor(None, partial(engine.<method>, *args, **kwargs))`:
+/// the method runs on the loop's default thread pool (it releases the GIL while it works). Called
+/// outside a running loop, raises asyncio's `RuntimeError`.
+fn in_executor<'py>(
+    slf: &Bound<'py, PyEngine>,
+    method: &str,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = slf.py();
+    let partial = PARTIAL.get_or_try_init(py, || {
+        py.import("functools")?
+            .getattr("partial")
+            .map(Bound::unbind)
+    })?;
+    let running = RUNNING_LOOP.get_or_try_init(py, || {
+        py.import("asyncio")?
+            .getattr("get_running_loop")
+            .map(Bound::unbind)
+    })?;
+    let event_loop = running.bind(py).call0()?;
+    let mut all = vec![slf.getattr(method)?];
+    all.extend(args.iter());
+    let job = partial.bind(py).call(PyTuple::new(py, all)?, kwargs)?;
+    event_loop.call_method1("run_in_executor", (py.None(), job))
+}
+
+/// The counter filter arguments.
+fn counter_args(
+    namespace: Option<&Bound<'_, PyAny>>,
+    constraint: Option<&Bound<'_, PyAny>>,
+    scope: Option<&Bound<'_, PyAny>>,
+    gate: Option<&Bound<'_, PyAny>>,
+    agent_id: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Args> {
+    Args::new()
+        .py("namespace", namespace)?
+        .py("constraint", constraint)?
+        .py("scope", scope)?
+        .py("gate", gate)?
+        .py("agent_id", agent_id)
+}
+
+/// The attestation filter arguments (without `limit`).
+#[allow(clippy::too_many_arguments)]
+fn attestation_args(
+    chain: Option<&Bound<'_, PyAny>>,
+    gate: Option<&Bound<'_, PyAny>>,
+    agent_id: Option<&Bound<'_, PyAny>>,
+    decision: Option<&Bound<'_, PyAny>>,
+    evaluation_id: Option<&Bound<'_, PyAny>>,
+    kind: Option<&Bound<'_, PyAny>>,
+    since: Option<&Bound<'_, PyAny>>,
+    until: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Args> {
+    Args::new()
+        .py("chain", chain)?
+        .py("gate", gate)?
+        .py("agent_id", agent_id)?
+        .py("decision", decision)?
+        .py("evaluation_id", evaluation_id)?
+        .py("kind", kind)?
+        .py("since", since)?
+        .py("until", until)
 }

@@ -6,7 +6,7 @@
 //! Python package `passgate` (in `python/passgate/`) re-exports it; `_native.pyi` is its stub.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple, PyType};
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 
 mod convert;
 mod decision;
@@ -21,9 +21,14 @@ use errors::OrRaise;
 /// that should have signed it. Returns True, or raises `AttestationError` whose `.code` says what
 /// is wrong (`ATTESTATION_HASH`, `ATTESTATION_SIGNATURE`, `ATTESTATION_KEY`, ...).
 #[pyfunction]
-fn verify_attestation(py: Python<'_>, record: &Bound<'_, PyAny>, did: &str) -> PyResult<bool> {
+fn verify_attestation(
+    py: Python<'_>,
+    record: &Bound<'_, PyAny>,
+    did: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
+    let did = engine::str_arg(did, "did")?;
     let record = to_value(record, Ctx::Attestation)?;
-    py.detach(|| passgate::verify_attestation(&record, did))
+    py.detach(|| passgate::verify_attestation(&record, &did))
         .or_raise(py)?;
     Ok(true)
 }
@@ -38,9 +43,10 @@ fn verify_attestation(py: Python<'_>, record: &Bound<'_, PyAny>, did: &str) -> P
 fn verify_chain(
     py: Python<'_>,
     records: &Bound<'_, PyAny>,
-    did: &str,
+    did: &Bound<'_, PyAny>,
     head: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<bool> {
+    let did = engine::str_arg(did, "did")?;
     if records.cast::<PyList>().is_err() && records.cast::<PyTuple>().is_err() {
         return Err(errors::to_py_err(
             py,
@@ -53,8 +59,8 @@ fn verify_chain(
     }
     let head = head.map(|h| to_value(h, Ctx::Attestation)).transpose()?;
     py.detach(|| match &head {
-        Some(h) => passgate::verify_chain_with_head(&values, did, h),
-        None => passgate::verify_chain(&values, did),
+        Some(h) => passgate::verify_chain_with_head(&values, &did, h),
+        None => passgate::verify_chain(&values, &did),
     })
     .or_raise(py)?;
     Ok(true)
@@ -92,13 +98,17 @@ fn mcp_tools<'py>(py: Python<'py>, role: &str) -> PyResult<Bound<'py, PyAny>> {
 fn mcp_handle(
     py: Python<'_>,
     engine: &Bound<'_, engine::PyEngine>,
-    message: &str,
+    message: &Bound<'_, PyAny>,
     issuer: Option<&Bound<'_, passport::PyIssuer>>,
     role: &str,
-    passport: Option<String>,
-    operator: Option<String>,
-    client: Option<String>,
+    passport: Option<&Bound<'_, PyAny>>,
+    operator: Option<&Bound<'_, PyAny>>,
+    client: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Option<String>> {
+    let message = engine::str_arg(message, "message")?;
+    let passport = engine::opt_str_arg(passport, "passport")?;
+    let operator = engine::opt_str_arg(operator, "operator")?;
+    let client = engine::opt_str_arg(client, "client")?;
     let mut caller = passgate::mcp::Caller::parse(role, passport, operator)
         .map_err(|e| errors::to_py_err(py, &e))?;
     if let Some(c) = client {
@@ -114,9 +124,58 @@ fn mcp_handle(
             }
         }
     }
-    let engine = engine.get().engine();
+    let engine = engine.get();
+    engine.tick(py)?;
+    let engine = engine.engine();
     let issuer = issuer.map(|i| &i.get().inner);
-    Ok(py.detach(|| passgate::mcp::handle(engine, &caller, issuer, message)))
+    Ok(py.detach(|| passgate::mcp::handle(engine, &caller, issuer, &message)))
+}
+
+/// The core's operations, `[{"name", "description", "effect", "input_schema",
+/// "output_schema"}]`: every one is an `Engine` method (or reachable through
+/// `Engine.__getattr__`) taking the operation's snake_case arguments.
+#[pyfunction]
+fn operations(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    to_py(py, &passgate::ops::describe())
+}
+
+/// The one JSON entry point: runs operation `name` on `engine` with `args` (a dict of its
+/// snake_case arguments) and returns its JSON result as Python data. Every `Engine` method other
+/// than `enforce` / `dry_run` is glue around this call.
+#[pyfunction]
+#[pyo3(signature = (engine, name, args=None))]
+fn call<'py>(
+    py: Python<'py>,
+    engine: &Bound<'py, engine::PyEngine>,
+    name: &Bound<'py, PyAny>,
+    args: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let name = engine::str_arg(name, "name")?;
+    let args = match args.filter(|a| !a.is_none()) {
+        Some(a) => to_value(a, Ctx::Arguments)?,
+        None => serde_json::Value::Object(serde_json::Map::new()),
+    };
+    let v = engine.get().op(py, &name, args)?;
+    to_py(py, &v)
+}
+
+/// Operation `name` of `engine` as a keyword-argument callable: what `Engine.__getattr__`
+/// returns for an operation with no method of its own.
+#[pyfunction]
+fn _operation(engine: &Bound<'_, engine::PyEngine>, name: &str) -> PyResult<engine::PyOperation> {
+    engine::operation(engine, name)
+}
+
+/// Every error code the core can raise, with the name of the exception class of its family
+/// (`passgate::Family::class_name`; `"PassgateError"` for `INTERNAL`): `{code: class_name}`.
+#[pyfunction]
+fn error_codes(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    for code in passgate::Error::CODES {
+        let family = passgate::Family::of(code);
+        d.set_item(*code, family.class_name().unwrap_or("PassgateError"))?;
+    }
+    Ok(d)
 }
 
 /// One step of the MCP guard (`passgate.mcp.guard`), built by the core so that the Python and
@@ -141,6 +200,7 @@ fn _exception_for<'py>(py: Python<'py>, code: &str) -> PyResult<Bound<'py, PyTyp
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    convert::install_panic_hook();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("ERROR_CODES", PyTuple::new(m.py(), passgate::Error::CODES)?)?;
     errors::register(m)?;
@@ -155,6 +215,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mcp_tools, m)?)?;
     m.add_function(wrap_pyfunction!(mcp_handle, m)?)?;
     m.add_function(wrap_pyfunction!(_exception_for, m)?)?;
+    m.add_function(wrap_pyfunction!(error_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(operations, m)?)?;
+    m.add_function(wrap_pyfunction!(call, m)?)?;
+    m.add_function(wrap_pyfunction!(_operation, m)?)?;
+    m.add_function(wrap_pyfunction!(decision::_decision_from_json, m)?)?;
+    m.add_class::<engine::PyOperation>()?;
     m.add_function(wrap_pyfunction!(_mcp_guard, m)?)?;
     Ok(())
 }

@@ -1,53 +1,44 @@
 //! `Issuer` and `IssuedPassport`: signing passports and delegating them to sub-agents.
 
-use passgate::{IssuedPassport, Issuer, PassportRequest};
+use passgate::{ops, IssuedPassport, Issuer};
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use serde_json::Value;
 
-use crate::convert::{to_py, to_value, Ctx};
+use crate::convert::to_py;
 use crate::decision::quote;
+use crate::engine::{str_arg, Args};
 use crate::errors::OrRaise;
 
-/// Seconds in `days` (a float, so tests can ask for seconds), refusing what is not a positive,
-/// finite, representable lifetime.
-pub(crate) fn lifetime_secs(py: Python<'_>, days: f64) -> PyResult<i64> {
-    let secs = (days * 86_400.0).round();
-    if !(1.0..9.0e15).contains(&secs) {
-        return Err(passgate::Error::InvalidArgument(format!(
-            "expires_in_days must be positive and at least one second, got {days}"
-        )))
-        .or_raise(py);
-    }
-    // In range by the check above.
-    Ok(secs as i64)
-}
-
-/// A passport request from the Python keyword arguments shared by issuance and delegation.
-fn request(
+/// Issues through the core's `issue_passport` operation: `issuer_secret` signs (an issuer's
+/// secret, or with `parent` the parent passport's agent key); the other arguments are converted
+/// as they are, and every rule (permissions, days, caveats) is the core's.
+#[allow(clippy::too_many_arguments)]
+fn issue(
     py: Python<'_>,
-    agent_id: String,
-    agent_name: Option<String>,
-    permissions: Vec<String>,
-    expires_in_days: f64,
+    issuer_secret: String,
+    parent: Option<String>,
+    agent_id: &Bound<'_, PyAny>,
+    agent_name: Option<&Bound<'_, PyAny>>,
+    permissions: Option<&Bound<'_, PyAny>>,
+    expires_in_days: Option<&Bound<'_, PyAny>>,
     caveats: Option<&Bound<'_, PyAny>>,
-) -> PyResult<PassportRequest> {
-    let mut req = PassportRequest::new(agent_id, permissions);
-    req.agent_name = agent_name;
-    req.expires_in_secs = lifetime_secs(py, expires_in_days)?;
-    if let Some(c) = caveats {
-        if !c.is_none() {
-            let list = c.cast::<PyList>().map_err(|_| {
-                crate::errors::to_py_err(
-                    py,
-                    &passgate::Error::InvalidArgument("caveats must be a list of dicts".into()),
-                )
-            })?;
-            for item in list.iter() {
-                req.caveats.push(to_value(&item, Ctx::Argument("caveats"))?);
-            }
-        }
-    }
-    Ok(req)
+) -> PyResult<PyIssuedPassport> {
+    let args = Args::new()
+        .json("issuer_secret", Value::String(issuer_secret))
+        .json("passport", parent.map_or(Value::Null, Value::String))
+        .py("agent_id", Some(agent_id))?
+        .py("agent_name", agent_name)?
+        .py("permissions", permissions)?
+        .py("expires_in_days", expires_in_days)?
+        .py("caveats", caveats)?
+        .value();
+    let issued = py
+        .detach(|| ops::parse::<ops::IssuePassport>(args)?.issue())
+        .or_raise(py)?;
+    let v = serde_json::to_value(issued)
+        .map_err(|e| passgate::Error::Internal(format!("issued passport: {e}")))
+        .or_raise(py)?;
+    PyIssuedPassport::from_json(py, &v)
 }
 
 /// A key pair that signs root passports; engines trust it by its `did`.
@@ -74,9 +65,10 @@ impl PyIssuer {
 
     /// The issuer whose secret (`issuer.secret`, base64url of the Ed25519 seed) is `secret`.
     #[staticmethod]
-    fn from_secret(py: Python<'_>, secret: &str) -> PyResult<Self> {
+    fn from_secret(py: Python<'_>, secret: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let secret = str_arg(secret, "secret")?;
         Ok(PyIssuer {
-            inner: Issuer::from_secret(secret).or_raise(py)?,
+            inner: Issuer::from_secret(&secret).or_raise(py)?,
         })
     }
 
@@ -100,28 +92,29 @@ impl PyIssuer {
     }
 
     /// Issues a passport for `agent_id` with `permissions` (`"resource:action"`, `*` wildcards),
-    /// valid for `expires_in_days` from now, with optional `caveats` (constraint dicts applying to
-    /// every request made with it). The agent's private key is in the result, once.
-    #[pyo3(signature = (agent_id, *, agent_name=None, permissions=Vec::new(), expires_in_days=30.0, caveats=None))]
+    /// valid for `expires_in_days` (whole days, default 30) from now, with optional `caveats`
+    /// (constraint dicts applying to every request made with it). The agent's private key is in
+    /// the result, once.
+    #[pyo3(signature = (agent_id, *, agent_name=None, permissions=None, expires_in_days=None, caveats=None))]
     fn issue_passport(
         &self,
         py: Python<'_>,
-        agent_id: String,
-        agent_name: Option<String>,
-        permissions: Vec<String>,
-        expires_in_days: f64,
+        agent_id: &Bound<'_, PyAny>,
+        agent_name: Option<&Bound<'_, PyAny>>,
+        permissions: Option<&Bound<'_, PyAny>>,
+        expires_in_days: Option<&Bound<'_, PyAny>>,
         caveats: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyIssuedPassport> {
-        let req = request(
+        issue(
             py,
+            self.inner.secret(),
+            None,
             agent_id,
             agent_name,
             permissions,
             expires_in_days,
             caveats,
-        )?;
-        let inner = py.detach(|| self.inner.issue_passport(&req)).or_raise(py)?;
-        Ok(PyIssuedPassport { inner })
+        )
     }
 
     fn __repr__(&self) -> String {
@@ -139,8 +132,17 @@ pub(crate) struct PyIssuedPassport {
 }
 
 impl PyIssuedPassport {
-    pub(crate) fn new(inner: IssuedPassport) -> Self {
-        PyIssuedPassport { inner }
+    /// An issued passport from the core's JSON of one (`{token, private_key, ...}`).
+    pub(crate) fn from_json(py: Python<'_>, v: &Value) -> PyResult<Self> {
+        let text = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .ok_or_else(|| passgate::Error::Internal(format!("issued passport: no {k}")))
+        };
+        let inner = text("token")
+            .and_then(|t| IssuedPassport::from_token(t, text("private_key")?))
+            .or_raise(py)?;
+        Ok(PyIssuedPassport { inner })
     }
 }
 
@@ -149,9 +151,17 @@ impl PyIssuedPassport {
     /// A passport from its token and the agent's private key (as kept by the agent), to delegate
     /// from it. The key must be the one named by the token's `cnf` (`KEY_INVALID` otherwise).
     #[staticmethod]
-    fn from_token(py: Python<'_>, token: &str, private_key: &str) -> PyResult<Self> {
+    fn from_token(
+        py: Python<'_>,
+        token: &Bound<'_, PyAny>,
+        private_key: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let (token, key) = (
+            str_arg(token, "token")?,
+            str_arg(private_key, "private_key")?,
+        );
         Ok(PyIssuedPassport {
-            inner: IssuedPassport::from_token(token, private_key).or_raise(py)?,
+            inner: IssuedPassport::from_token(&token, &key).or_raise(py)?,
         })
     }
 
@@ -195,28 +205,26 @@ impl PyIssuedPassport {
     /// widen this one: a permission this passport lacks or a later expiry raises
     /// `PassportError` (`DELEGATION_WIDENS`); nothing is clamped silently. The default lifetime
     /// (30 days) is usually longer than the parent's: pass `expires_in_days`.
-    #[pyo3(signature = (agent_id, *, agent_name=None, permissions=Vec::new(), expires_in_days=30.0, caveats=None))]
+    #[pyo3(signature = (agent_id, *, agent_name=None, permissions=None, expires_in_days=None, caveats=None))]
     fn issue_sub_passport(
         &self,
         py: Python<'_>,
-        agent_id: String,
-        agent_name: Option<String>,
-        permissions: Vec<String>,
-        expires_in_days: f64,
+        agent_id: &Bound<'_, PyAny>,
+        agent_name: Option<&Bound<'_, PyAny>>,
+        permissions: Option<&Bound<'_, PyAny>>,
+        expires_in_days: Option<&Bound<'_, PyAny>>,
         caveats: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyIssuedPassport> {
-        let req = request(
+        issue(
             py,
+            self.inner.private_key.clone(),
+            Some(self.inner.token.clone()),
             agent_id,
             agent_name,
             permissions,
             expires_in_days,
             caveats,
-        )?;
-        let inner = py
-            .detach(|| self.inner.issue_sub_passport(&req))
-            .or_raise(py)?;
-        Ok(PyIssuedPassport { inner })
+        )
     }
 
     fn __repr__(&self) -> String {

@@ -80,7 +80,9 @@ pub use engine::{Engine, EngineBuilder, PruneReport, Request, INLINE_SWEEP_LIMIT
 pub use error::{CheckCode, Error, Family, Result};
 pub use expr::Expr;
 pub use keys::{KeyPair, PublicKey};
-pub use passport::{IssuedPassport, Issuer, PassportRequest, Verified, Verifier, VerifierOptions};
+pub use passport::{
+    IssuedPassport, Issuer, PassportRequest, Verified, Verifier, VerifierOptions, MAX_LEEWAY_SECS,
+};
 pub use pointer::Pointer;
 pub use policy::{Anonymous, Gate, Mode, Policy};
 pub use retention::{verify_chain_from, verify_export};

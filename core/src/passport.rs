@@ -39,6 +39,7 @@
 
 mod perm;
 mod token;
+pub(crate) use token::is_any_passport_id;
 mod verify;
 
 use std::fmt;
@@ -52,7 +53,7 @@ use crate::keys::{did_from_public, KeyPair};
 use token::{check_caveat, check_token_size, encode_token, new_passport_id, parse_token, MAX_TIME};
 
 pub use perm::{perm_covers, perm_matches, perms_cover, validate_permission};
-pub use verify::{Link, Principal, Verified, Verifier, VerifierOptions};
+pub use verify::{Link, Principal, Verified, Verifier, VerifierOptions, MAX_LEEWAY_SECS};
 
 /// The only accepted JWS `alg`.
 pub const ALGORITHM: &str = "EdDSA";

@@ -15,8 +15,8 @@ spend / rate / quota counters), explains its decision and signs a tamper-evident
     'deny'
 
 The classes and functions are implemented in Rust (``passgate._native``); see their docstrings.
-Errors are ``PassgateError`` subclasses carrying a stable ``.code``; a deny is a ``Decision``,
-never an exception.
+Errors are ``PassgateError`` subclasses (``passgate.errors``) carrying a stable ``.code`` and,
+where the error is at a place, a ``.path``; a deny is a ``Decision``, never an exception.
 
 Numbers: payload numbers may be ``int`` (any size, exact), ``float`` (read as its shortest
 round-trip decimal, so ``0.1`` is exactly ``0.1``), ``decimal.Decimal`` (exact) or decimal
@@ -27,22 +27,25 @@ strings; NaN and infinities are refused (``PAYLOAD_INVALID``). Decision values (
 
 from passgate._native import (
     ERROR_CODES,
-    AttestationError,
     Decision,
     Engine,
-    IdempotencyConflict,
-    InputError,
     IssuedPassport,
     Issuer,
-    PassgateError,
-    PassportError,
-    PolicyError,
-    StoreError,
     __version__,
     constraint_types,
     templates,
     verify_attestation,
     verify_chain,
+)
+from passgate.errors import (
+    AttestationError,
+    IdempotencyConflict,
+    IdempotencyConflictError,
+    InputError,
+    PassgateError,
+    PassportError,
+    PolicyError,
+    StoreError,
 )
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
     "Decision",
     "Engine",
     "IdempotencyConflict",
+    "IdempotencyConflictError",
     "InputError",
     "IssuedPassport",
     "Issuer",

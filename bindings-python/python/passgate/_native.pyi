@@ -1,10 +1,22 @@
 """Type stub of ``passgate._native``, the Rust extension behind ``passgate``."""
 
+import asyncio
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Literal, Union, final
 
 from _typeshed import SupportsWrite
+
+from passgate.errors import (
+    AttestationError as AttestationError,
+    IdempotencyConflict as IdempotencyConflict,
+    IdempotencyConflictError as IdempotencyConflictError,
+    InputError as InputError,
+    PassgateError as PassgateError,
+    PassportError as PassportError,
+    PolicyError as PolicyError,
+    StoreError as StoreError,
+)
 
 __all__ = [
     "__version__",
@@ -14,6 +26,7 @@ __all__ = [
     "PassportError",
     "InputError",
     "IdempotencyConflict",
+    "IdempotencyConflictError",
     "StoreError",
     "AttestationError",
     "Issuer",
@@ -27,6 +40,12 @@ __all__ = [
     "mcp_tools",
     "mcp_handle",
     "_exception_for",
+    "error_codes",
+    "operations",
+    "call",
+    "_operation",
+    "_decision_from_json",
+    "Operation",
     "_mcp_guard",
 ]
 
@@ -37,33 +56,6 @@ ERROR_CODES: Final[tuple[str, ...]]
 _Policy = Union[Mapping[str, Any], str, os.PathLike[str]]
 # A passport: its compact JWS token, or the ``IssuedPassport`` holding it.
 _PassportLike = Union[str, "IssuedPassport"]
-
-class PassgateError(Exception):
-    """Base of every passgate error; ``code`` is stable, ``message`` says what and where."""
-
-    code: str
-    message: str
-    def __init__(self, code: str, message: str) -> None: ...
-
-class PolicyError(PassgateError):
-    """``POLICY_INVALID``."""
-
-class PassportError(PassgateError):
-    """``PASSPORT_*``, ``ISSUER_UNTRUSTED``, ``DELEGATION_WIDENS``, ``KEY_INVALID``."""
-
-class InputError(PassgateError):
-    """``PAYLOAD_INVALID``, ``LIMIT_EXCEEDED``, ``INVALID_ARGUMENT``, ``GATE_UNKNOWN``,
-    ``HOLD_UNKNOWN``, ``HOLD_CLOSED``, ``HOLD_EXCEEDS``, ``APPROVAL_UNKNOWN``, ``APPROVAL_CLOSED``,
-    ``FORBIDDEN``."""
-
-class IdempotencyConflict(PassgateError):
-    """``IDEMPOTENCY_CONFLICT``."""
-
-class StoreError(PassgateError):
-    """``STORE_UNAVAILABLE``, ``PROCESS_FORKED``."""
-
-class AttestationError(PassgateError):
-    """``ATTESTATION_*``, ``CHAIN_*``."""
 
 @final
 class Issuer:
@@ -84,9 +76,9 @@ class Issuer:
         agent_id: str,
         *,
         agent_name: str | None = None,
-        permissions: Sequence[str] = ...,
-        expires_in_days: float = 30.0,
-        caveats: list[dict[str, Any]] | None = None,
+        permissions: list[str] | tuple[str, ...] | None = None,
+        expires_in_days: int | None = None,
+        caveats: Sequence[Mapping[str, Any]] | None = None,
     ) -> IssuedPassport: ...
 
 @final
@@ -112,9 +104,9 @@ class IssuedPassport:
         agent_id: str,
         *,
         agent_name: str | None = None,
-        permissions: Sequence[str] = ...,
-        expires_in_days: float = 30.0,
-        caveats: list[dict[str, Any]] | None = None,
+        permissions: list[str] | tuple[str, ...] | None = None,
+        expires_in_days: int | None = None,
+        caveats: Sequence[Mapping[str, Any]] | None = None,
     ) -> IssuedPassport: ...
 
 @final
@@ -157,19 +149,39 @@ class Decision:
     def to_dict(self) -> dict[str, Any]: ...
     def to_json(self) -> str: ...
     def __bool__(self) -> bool: ...
+    # Equal by value (the decision JSON); hash consistent with it; pickles as its JSON.
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[Callable[[str], Decision], tuple[str]]: ...
+
+@final
+class Operation:
+    """A core operation with no method of its own, from ``Engine.__getattr__``: call it with the
+    operation's arguments as keywords."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+# The filters of the attestation operations, shared by several methods.
+_Verdict = Literal["allow", "deny", "escalate"]
 
 @final
 class Engine:
-    """The authorization engine; one instance may be shared by many threads."""
+    """The authorization engine; one instance may be shared by many threads.
+
+    ``clock`` (for tests and simulations): a callable returning epoch milliseconds, read once at
+    the start of each call.
+    """
 
     def __new__(
         cls,
         policy: _Policy | None = None,
         *,
-        trusted_issuers: Iterable[str | Issuer] | None = None,
+        # A list or tuple, never one bare str (refused at runtime too).
+        trusted_issuers: list[str] | list[Issuer] | list[str | Issuer] | tuple[str | Issuer, ...] | None = None,
         signing_key: Issuer | str | None = None,
-        store: str = "memory:",
+        store: str | None = None,
         leeway_secs: int | None = None,
+        clock: Callable[[], int] | None = None,
     ) -> Engine: ...
     def enforce(
         self,
@@ -179,7 +191,7 @@ class Engine:
         *,
         idempotency_key: str | None = None,
         trace: Mapping[str, Any] | None = None,
-        hold: bool = False,
+        hold: bool | None = None,
         approval: str | None = None,
         client: str | None = None,
     ) -> Decision: ...
@@ -191,28 +203,65 @@ class Engine:
         *,
         idempotency_key: str | None = None,
         trace: Mapping[str, Any] | None = None,
-        hold: bool = False,
+        hold: bool | None = None,
         approval: str | None = None,
         client: str | None = None,
     ) -> Decision: ...
-    def verify_passport(self, token: _PassportLike) -> dict[str, Any]: ...
+    def verify_passport(self, passport: _PassportLike) -> dict[str, Any]: ...
     def revoke_passport(self, passport_id: str) -> None: ...
     def reissue(
-        self, token: _PassportLike, issuer: Issuer | str, expires_in_days: float | None = None
+        self, passport: _PassportLike, issuer: Issuer | str, expires_in_days: int | None = None
     ) -> IssuedPassport: ...
-    def cumulative_state(self, **filter: str) -> list[dict[str, Any]]: ...
+    def issue_passport(
+        self,
+        issuer_secret: Issuer | str,
+        agent_id: str,
+        *,
+        agent_name: str | None = None,
+        permissions: list[str] | tuple[str, ...] | None = None,
+        expires_in_days: int | None = None,
+        caveats: Sequence[Mapping[str, Any]] | None = None,
+        passport: _PassportLike | None = None,
+    ) -> IssuedPassport: ...
+    def list_my_evaluations(
+        self,
+        passport: _PassportLike,
+        *,
+        gate: str | None = None,
+        decision: _Verdict | None = None,
+        evaluation_id: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]: ...
+    def cumulative_state(
+        self,
+        *,
+        namespace: str | None = None,
+        constraint: str | None = None,
+        scope: str | None = None,
+        gate: str | None = None,
+        agent_id: str | None = None,
+    ) -> list[dict[str, Any]]: ...
     def cumulative_state_page(
         self,
         *,
         cursor: str | None = None,
-        limit: int = 100,
+        limit: int | None = None,
         gate: str | None = None,
         agent_id: str | None = None,
         namespace: str | None = None,
         constraint: str | None = None,
         scope: str | None = None,
     ) -> dict[str, Any]: ...
-    def reset_cumulative_state(self, **filter: str) -> int: ...
+    def reset_cumulative_state(
+        self,
+        *,
+        namespace: str | None = None,
+        constraint: str | None = None,
+        scope: str | None = None,
+        gate: str | None = None,
+        agent_id: str | None = None,
+    ) -> int: ...
     def chain_head(self) -> dict[str, Any]: ...
     def attestations(
         self,
@@ -220,49 +269,103 @@ class Engine:
         chain: str | None = None,
         gate: str | None = None,
         agent_id: str | None = None,
-        decision: str | None = None,
+        decision: _Verdict | None = None,
         evaluation_id: str | None = None,
         kind: str | None = None,
         since: int | None = None,
         until: int | None = None,
         limit: int | None = None,
     ) -> list[dict[str, Any]]: ...
-    def record_attestation(self, kind: str, data: Any = None) -> dict[str, Any]: ...
-    def set_policy(self, policy: _Policy) -> None: ...
-    def list_gates(self) -> list[dict[str, Any]]: ...
-    def get_gate(self, gate: str) -> dict[str, Any]: ...
-    def settle(self, hold_id: str, actual: Mapping[str, Any] | None = None) -> dict[str, Any]: ...
-    def release(self, hold_id: str) -> dict[str, Any]: ...
-    def expire_holds(self, limit: int | None = None) -> int: ...
-    def prune(self, limit: int | None = None) -> int: ...
-    def export_attestations(
-        self, path_or_file: str | os.PathLike[str] | SupportsWrite[str], since: int | None = None
-    ) -> int: ...
-    def verify_export(
-        self, path: str | os.PathLike[str], trusted_signers: Sequence[str]
-    ) -> dict[str, Any]: ...
-    def approve(self, evaluation_id: str, approver: str, ttl: str | int | None = None) -> str: ...
-    def deny_approval(self, evaluation_id: str, approver: str, reason: str) -> dict[str, Any]: ...
-    def allowed_gates(self, passport: _PassportLike) -> list[str]: ...
-    def anonymous_log(self) -> list[dict[str, Any]]: ...
-    @property
-    def signer_did(self) -> str: ...
-    def close(self) -> None: ...
     def attestations_page(
         self,
         *,
         cursor: str | None = None,
-        limit: int = 100,
+        limit: int | None = None,
         chain: str | None = None,
         gate: str | None = None,
         agent_id: str | None = None,
-        decision: str | None = None,
+        decision: _Verdict | None = None,
         evaluation_id: str | None = None,
         kind: str | None = None,
         since: int | None = None,
         until: int | None = None,
     ) -> dict[str, Any]: ...
+    def anonymous_log(
+        self,
+        *,
+        chain: str | None = None,
+        gate: str | None = None,
+        agent_id: str | None = None,
+        decision: _Verdict | None = None,
+        evaluation_id: str | None = None,
+        kind: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]: ...
     def verify_store(self, trusted_signers: Sequence[str]) -> dict[str, Any]: ...
+    def record_attestation(self, kind: str, data: Any = None) -> dict[str, Any]: ...
+    def set_policy(self, policy: _Policy) -> str: ...
+    def list_gates(self) -> list[dict[str, Any]]: ...
+    def get_gate(self, gate: str) -> dict[str, Any]: ...
+    def constraint_types(self) -> list[dict[str, Any]]: ...
+    def templates(self) -> list[dict[str, Any]]: ...
+    def verify_attestation(
+        self, record: Mapping[str, Any], did: str | None = None
+    ) -> dict[str, Any]: ...
+    def verify_chain(
+        self, records: Sequence[Mapping[str, Any]], did: str | None = None
+    ) -> dict[str, Any]: ...
+    def settle(self, hold_id: str, actual: Mapping[str, Any] | None = None) -> dict[str, Any]: ...
+    def release(self, hold_id: str) -> dict[str, Any]: ...
+    def expire_holds(self, limit: int | None = None) -> int: ...
+    def prune(self, limit: int | None = None) -> int: ...
+    def export_attestations(
+        self, path: str | os.PathLike[str] | SupportsWrite[str], since: int | None = None
+    ) -> int: ...
+    def verify_export(
+        self, path: str | os.PathLike[str], trusted_signers: Sequence[str]
+    ) -> dict[str, Any]: ...
+    def approve(self, evaluation_id: str, approver: str, ttl: str | int | None = None) -> str: ...
+    def deny_approval(
+        self, evaluation_id: str, approver: str, reason: str | None = None
+    ) -> dict[str, Any]: ...
+    def allowed_gates(self, passport: _PassportLike | None = None) -> list[str]: ...
+    # Awaitables running the method on the event loop's default thread pool (GIL released).
+    def enforce_async(
+        self,
+        gate: str,
+        passport: _PassportLike | None = None,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        trace: Mapping[str, Any] | None = None,
+        hold: bool | None = None,
+        approval: str | None = None,
+        client: str | None = None,
+    ) -> asyncio.Future[Decision]: ...
+    def dry_run_async(
+        self,
+        gate: str,
+        passport: _PassportLike | None = None,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        trace: Mapping[str, Any] | None = None,
+        hold: bool | None = None,
+        approval: str | None = None,
+        client: str | None = None,
+    ) -> asyncio.Future[Decision]: ...
+    def settle_async(
+        self, hold_id: str, actual: Mapping[str, Any] | None = None
+    ) -> asyncio.Future[dict[str, Any]]: ...
+    def release_async(self, hold_id: str) -> asyncio.Future[dict[str, Any]]: ...
+    def approve_async(
+        self, evaluation_id: str, approver: str, ttl: str | int | None = None
+    ) -> asyncio.Future[str]: ...
+    @property
+    def signer_did(self) -> str: ...
+    def close(self) -> None: ...
     def __enter__(self) -> Engine: ...
     def __exit__(self, *exc: object) -> bool: ...
     @property
@@ -287,4 +390,9 @@ def mcp_handle(
     client: str | None = None,
 ) -> str | None: ...
 def _exception_for(code: str) -> type[PassgateError]: ...
+def error_codes() -> dict[str, str]: ...
+def operations() -> list[dict[str, Any]]: ...
+def call(engine: Engine, name: str, args: Mapping[str, Any] | None = None) -> Any: ...
+def _operation(engine: Engine, name: str) -> Operation: ...
+def _decision_from_json(text: str) -> Decision: ...
 def _mcp_guard(step: str, args: dict[str, Any]) -> Any: ...

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::builder::trusted_set;
-use super::request::{check_name, name_ok};
+use super::request::name_ok;
 use super::{check_page_limit, foreign_cursor, Engine, Event};
 use crate::attestation;
 use crate::error::{Error, Result};
@@ -59,9 +59,19 @@ impl Engine {
     }
 
     /// Revokes a passport id; every passport delegated from it is revoked with it. Writes an
-    /// attestation of kind `revocation`.
+    /// attestation of kind `revocation`. A malformed id (not `psp_`/`psd_` and 26 base32
+    /// characters) is `INVALID_ARGUMENT` at `/passport_id`; a well-formed id this engine has not
+    /// seen is revoked ahead of use (an engine does not know every passport its issuers sign).
     pub fn revoke_passport(&self, passport_id: &str) -> Result<()> {
-        check_name("passport_id", passport_id)?;
+        if !crate::passport::is_any_passport_id(passport_id) {
+            return Err(Error::argument(
+                "/passport_id",
+                format!(
+                    "{passport_id:?} is not a passport id (psp_ or psd_ and 26 characters, \
+                     as IssuedPassport.passport_id)"
+                ),
+            ));
+        }
         let now = self.clock.now_ms();
         self.store.revoke(passport_id, now)?;
         self.append_event(

@@ -37,6 +37,16 @@ impl Engine {
     /// `overrun` stayed within every cap at the moment it was stored. (`HOLD_EXCEEDS` is no
     /// longer produced.)
     pub fn settle(&self, hold_id: &str, actual: Option<&Value>) -> Result<Value> {
+        if let Some(a) = actual.filter(|a| !a.is_object()) {
+            return Err(Error::argument(
+                "/actual",
+                format!(
+                    "must be an object of the request's shape holding the real amounts \
+                     (such as {{\"amount\": 42}}), not {}",
+                    json::type_name(a)
+                ),
+            ));
+        }
         let hold = self.open_hold(hold_id)?;
         if let Some(a) = actual {
             json::check_bounds(a, json::Limits::PAYLOAD)

@@ -60,6 +60,20 @@ pub(super) fn new_passport_id() -> Result<String> {
     Ok(id)
 }
 
+/// Whether `s` has the form of the id of a root passport (`psp_…`) or of a delegated one
+/// (`psd_…`): what revocation names.
+pub(crate) fn is_any_passport_id(s: &str) -> bool {
+    is_passport_id(s)
+        || s.strip_prefix(super::DELEGATED_ID_PREFIX)
+            .and_then(|r| r.strip_prefix('_'))
+            .is_some_and(|rest| {
+                rest.len() == PASSPORT_ID_CHARS
+                    && rest
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
+            })
+}
+
 /// Whether `s` has the form of a passport id.
 fn is_passport_id(s: &str) -> bool {
     s.strip_prefix(PASSPORT_ID_PREFIX).is_some_and(|rest| {

@@ -38,6 +38,9 @@ use crate::keys::{did_from_public, PublicKey};
 /// The most memory the verification cache may hold, estimated (see [`Verifier::verify`]).
 pub const CACHE_BYTES: usize = 64 << 20;
 
+/// The largest clock leeway an engine accepts for passport times: one hour.
+pub const MAX_LEEWAY_SECS: i64 = 3600;
+
 /// How a [`Verifier`] judges time and bounds its work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerifierOptions {
@@ -72,16 +75,20 @@ pub struct Verifier {
 
 impl Verifier {
     /// A verifier trusting the issuers `trusted` (their `did:key`s; one that does not decode is
-    /// `KEY_INVALID`). A negative leeway is `INVALID_ARGUMENT`.
+    /// `KEY_INVALID`). A leeway outside `0..=`[`MAX_LEEWAY_SECS`] is `INVALID_ARGUMENT` at
+    /// `/leeway_secs` (a huge one would accept any expired passport).
     pub fn new(
         trusted: impl IntoIterator<Item = String>,
         options: VerifierOptions,
     ) -> Result<Verifier> {
-        if options.leeway_secs < 0 {
-            return Err(Error::InvalidArgument(format!(
-                "leeway_secs must not be negative, got {}",
-                options.leeway_secs
-            )));
+        if !(0..=MAX_LEEWAY_SECS).contains(&options.leeway_secs) {
+            return Err(Error::argument(
+                "/leeway_secs",
+                format!(
+                    "must be 0 to {MAX_LEEWAY_SECS} seconds, got {}",
+                    options.leeway_secs
+                ),
+            ));
         }
         Ok(Verifier {
             trusted: RwLock::new(parse_trusted(trusted)?),

@@ -1,0 +1,182 @@
+"""The contract between the core's operations and the Python binding: every operation the core
+lists (``_native.operations()``) is an ``Engine`` method with the operation's argument names,
+declared in the stub, and returns what the generic entry point returns for the same arguments
+(modulo the documented Python-side unwrapping). An operation missing from the table below fails
+the test: adding one to the core without reaching it from Python is caught here."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import pathlib
+from typing import Any, Callable
+
+import pytest
+
+import passgate
+from passgate import _native
+
+from conftest import ROOT
+
+POLICY: dict[str, Any] = {
+    "version": 1,
+    "gates": {
+        "payments.send": {
+            "require": ["payments:send"],
+            "constraints": [
+                {"id": "daily-spend", "type": "spend_limit", "field": "/amount", "max": 1000, "window": "1d"},
+                {"id": "big", "type": "approval", "when": {"field": "/amount", "op": "gt", "value": 500}},
+            ],
+        },
+    },
+}
+
+#: Python parameters that stand for an operation argument under another name (binding-only glue).
+RENAMED = {("reissue", "issuer"): "issuer_secret"}
+
+#: Operations whose Python method returns one field of the operation's result object (the
+#: unwrapping the binding documents), or converts it (``Decision``, ``IssuedPassport``, ``None``).
+UNWRAP: dict[str, str] = {
+    "cumulative_state": "counters",
+    "reset_cumulative_state": "reset",
+    "attestations": "attestations",
+    "anonymous_log": "attestations",
+    "list_gates": "gates",
+    "allowed_gates": "gates",
+    "expire_holds": "expired",
+    "prune": "pruned",
+    "export_attestations": "exported",
+    "approve": "approval",
+    "set_policy": "policy_hash",
+    "list_my_evaluations": "evaluations",
+}
+
+
+class World:
+    """A memory engine with a policy, a passport, a hold and an escalation to act on."""
+
+    def __init__(self, tmp: pathlib.Path) -> None:
+        self.issuer = passgate.Issuer.generate()
+        self.engine = passgate.Engine(POLICY, trusted_issuers=[self.issuer.did], signing_key=self.issuer)
+        self.passport = self.issuer.issue_passport("agent", permissions=["payments:send"])
+        self.tmp = tmp
+
+    def hold(self) -> str:
+        d = self.engine.enforce("payments.send", self.passport, {"amount": 10}, hold=True)
+        assert d.hold_id is not None
+        return d.hold_id
+
+    def escalation(self) -> str:
+        d = self.engine.enforce("payments.send", self.passport, {"amount": 600})
+        assert d.decision == "escalate"
+        return d.evaluation_id
+
+    def record(self) -> dict[str, Any]:
+        return self.engine.record_attestation("note", {"n": 1})
+
+
+#: Per operation: the arguments of one sample call (made twice: through the method and through the
+#: generic entry point, on fresh state where the call consumes something).
+SAMPLES: dict[str, Callable[[World], dict[str, Any]]] = {
+    "enforce": lambda w: {"gate": "payments.send", "passport": w.passport.token, "payload": {"amount": 1}},
+    "dry_run": lambda w: {"gate": "payments.send", "passport": w.passport.token, "payload": {"amount": 1}},
+    "verify_passport": lambda w: {"passport": w.passport.token},
+    "revoke_passport": lambda w: {"passport_id": w.issuer.issue_passport("x", permissions=["payments:send"]).passport_id},
+    "reissue": lambda w: {"passport": w.issuer.issue_passport("x", permissions=["payments:send"]).token, "issuer_secret": w.issuer.secret, "expires_in_days": 2},
+    "issue_passport": lambda w: {"issuer_secret": w.issuer.secret, "agent_id": "x", "permissions": ["payments:send"], "expires_in_days": 1},
+    "allowed_gates": lambda w: {"passport": w.passport.token},
+    "list_my_evaluations": lambda w: {"passport": w.passport.token, "limit": 5},
+    "cumulative_state": lambda w: {"gate": "payments.send"},
+    "cumulative_state_page": lambda w: {"limit": 2},
+    "reset_cumulative_state": lambda w: {"agent_id": "nobody"},
+    "attestations": lambda w: {"kind": "decision", "limit": 3},
+    "attestations_page": lambda w: {"limit": 2},
+    "anonymous_log": lambda w: {"limit": 2},
+    "record_attestation": lambda w: {"kind": "note", "data": {"a": 1}},
+    "chain_head": lambda w: {},
+    "verify_attestation": lambda w: {"record": w.record()},
+    "verify_chain": lambda w: {"records": [w.record()] and w.engine.attestations()},
+    "verify_store": lambda w: {"trusted_signers": [w.issuer.did]},
+    "export_attestations": lambda w: {"path": str(w.tmp / "export.jsonl")},
+    "verify_export": lambda w: {"path": str(w.tmp / "exported.jsonl"), "trusted_signers": [w.issuer.did]},
+    "prune": lambda w: {"limit": 10},
+    "set_policy": lambda w: {"policy": POLICY},
+    "list_gates": lambda w: {},
+    "get_gate": lambda w: {"gate": "payments.send"},
+    "constraint_types": lambda w: {},
+    "templates": lambda w: {},
+    "settle": lambda w: {"hold_id": w.hold(), "actual": {"amount": 5}},
+    "release": lambda w: {"hold_id": w.hold()},
+    "expire_holds": lambda w: {"limit": 5},
+    "approve": lambda w: {"evaluation_id": w.escalation(), "approver": "ops", "ttl": "15m"},
+    "deny_approval": lambda w: {"evaluation_id": w.escalation(), "approver": "ops", "reason": "no"},
+}
+
+OPERATIONS = _native.operations()
+NAMES = [op["name"] for op in OPERATIONS]
+
+
+def stub_methods() -> set[str]:
+    tree = ast.parse((ROOT / "bindings-python/python/passgate/_native.pyi").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "Engine":
+            return {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
+    raise AssertionError("no Engine in the stub")
+
+
+def test_the_operation_list_is_the_cores_and_each_is_in_the_table() -> None:
+    assert NAMES and len(set(NAMES)) == len(NAMES)
+    assert set(NAMES) == set(SAMPLES), "every operation needs a sample call here (and a method)"
+    for op in OPERATIONS:
+        assert {"name", "description", "input_schema", "output_schema"} <= set(op), op
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_operation_is_an_explicit_method_with_its_argument_names(name: str) -> None:
+    assert name in vars(passgate.Engine), f"Engine has no method {name} (only the generic fallback)"
+    spec = next(op for op in OPERATIONS if op["name"] == name)
+    expected = set(spec["input_schema"].get("properties", {}))
+    params = inspect.signature(getattr(passgate.Engine, name)).parameters
+    got = {RENAMED.get((name, p), p) for p in params if p != "self"}
+    assert got == expected, name
+    assert name in stub_methods(), f"_native.pyi declares no Engine.{name}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_method_returns_what_the_entry_point_returns(name: str, tmp_path: pathlib.Path) -> None:
+    w = World(tmp_path)
+    if name == "verify_export":
+        w.engine.export_attestations(str(tmp_path / "exported.jsonl"))
+    via_op = _native.call(w.engine, name, SAMPLES[name](w))  # the one entry point, by name
+    python_names = {arg: param for (op, param), arg in RENAMED.items() if op == name}
+    via_method = getattr(w.engine, name)(**{python_names.get(k, k): v for k, v in SAMPLES[name](w).items()})
+    if name in ("enforce", "dry_run"):
+        assert isinstance(via_method, passgate.Decision)
+        assert set(via_method.to_dict()) == set(via_op)
+    elif name in ("reissue", "issue_passport"):
+        assert isinstance(via_method, passgate.IssuedPassport)
+        assert set(via_op) == {"token", "passport_id", "agent_id", "did", "private_key", "expires_at"}
+    elif name == "revoke_passport":
+        assert via_method is None and set(via_op) == {"revoked"}
+    elif name in UNWRAP:
+        assert isinstance(via_op, dict) and set(via_op) >= {UNWRAP[name]}, via_op
+        assert type(via_method) is type(via_op[UNWRAP[name]])
+        if isinstance(via_method, list) and via_method and isinstance(via_method[0], dict):
+            assert set(via_method[0]) == set(via_op[UNWRAP[name]][0])
+    elif isinstance(via_op, dict):
+        assert isinstance(via_method, dict) and set(via_method) == set(via_op), (via_method, via_op)
+    else:
+        assert type(via_method) is type(via_op)
+
+
+def test_a_core_operation_without_a_method_is_reachable_by_name() -> None:
+    engine = passgate.Engine({"version": 1, "gates": {"g": {}}})
+    # What `Engine.__getattr__` returns for an operation that has no method (every operation has
+    # one today, so the fallback is reached here directly).
+    op = _native._operation(engine, "list_gates")
+    assert op() == {"gates": [engine.get_gate("g")]} == _native.call(engine, "list_gates")
+    with pytest.raises(passgate.InputError) as e:
+        op(gatez=1)
+    assert e.value.path == "/gatez"
+    with pytest.raises(AttributeError):
+        engine.no_such_operation  # type: ignore[attr-defined]  # noqa: B018
