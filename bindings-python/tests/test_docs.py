@@ -35,9 +35,9 @@ def test_readme_python_snippets_run(readme: object) -> None:
 def test_quickstart_example_tells_the_story() -> None:
     out = run((ROOT / "examples" / "python" / "quickstart.py").read_text(encoding="utf-8"))
     lines = out.splitlines()
-    assert lines[0] == "payment 1: allow (remaining today: 600)"
-    assert lines[1] == "payment 2: allow (remaining today: 200)"
-    assert lines[2] == "payment 3: deny (remaining today: 200)"
+    assert lines[0] == "payment 1: allow (remaining today: 600.00)"
+    assert lines[1] == "payment 2: allow (remaining today: 200.00)"
+    assert lines[2] == "payment 3: deny (remaining today: 200.00)"
     assert lines[3] == "  denied by daily-spend: spend 800 + 400 would exceed 1000 per 1d"
     assert lines[4] == "dry run of 200: allow"
     assert lines[5].startswith("audit chain: 3 records verified against did:key:z6Mk")

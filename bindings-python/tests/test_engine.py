@@ -23,7 +23,7 @@ def test_decision_attributes(engine: passgate.Engine, passport: passgate.IssuedP
     assert d.passport_id == passport.passport_id and d.mode == "enforce"
     assert d.dry_run is False and d.replayed is False
     assert d.evaluation_id.startswith("evl_") and d.policy_hash == engine.policy_hash
-    assert d.remaining == {"daily-spend": "600"}
+    assert d.remaining == {"daily-spend": "600.00"}
     assert [c["constraint"] for c in d.checks] == [
         "passport", "gate", "permissions", "per-call", "currency", "daily-spend"
     ]
@@ -37,7 +37,7 @@ def test_decision_attributes(engine: passgate.Engine, passport: passgate.IssuedP
     assert json.loads(d.to_json()) == as_dict
     assert repr(d) == (
         "Decision(decision='allow', gate='payments.send', agent_id='agent-007', failed=[], "
-        "remaining={'daily-spend': '600'})"
+        "remaining={'daily-spend': '600.00'})"
     )
 
 
@@ -66,7 +66,7 @@ def test_dry_run_changes_nothing(engine: passgate.Engine, passport: passgate.Iss
     engine.enforce("payments.send", passport, PAY)
     before = (engine.attestations(), engine.cumulative_state())
     d = engine.dry_run("payments.send", passport, PAY, idempotency_key="probe")
-    assert d.dry_run and d.allowed and d.attestation is None and d.remaining == {"daily-spend": "200"}
+    assert d.dry_run and d.allowed and d.attestation is None and d.remaining == {"daily-spend": "200.00"}
     assert "dry_run=True" in repr(d)
     assert (engine.attestations(), engine.cumulative_state()) == before
     # The key was not consumed: a real request may use it with another payload.
@@ -104,7 +104,7 @@ def test_set_policy_keeps_counters(engine: passgate.Engine, passport: passgate.I
     engine.set_policy(tighter)
     assert engine.policy_hash != old
     d = engine.enforce("payments.send", passport, PAY)
-    assert d.remaining == {"daily-spend": "200"} and d.policy_hash == engine.policy_hash
+    assert d.remaining == {"daily-spend": "200.00"} and d.policy_hash == engine.policy_hash
 
 
 def test_gates(engine: passgate.Engine) -> None:
@@ -167,7 +167,7 @@ def test_cumulative_state_and_reset(issuer: passgate.Issuer, engine: passgate.En
     assert engine.reset_cumulative_state(agent_id="a") == 1
     assert engine.cumulative_state(agent_id="a") == []
     assert engine.attestations(kind="reset")[0]["body"]["data"]["counters"] == "1"
-    assert engine.enforce("payments.send", a, PAY).remaining == {"daily-spend": "600"}
+    assert engine.enforce("payments.send", a, PAY).remaining == {"daily-spend": "600.00"}
     assert engine.reset_cumulative_state() == 2
 
 
@@ -267,4 +267,4 @@ def test_everything_public_is_documented() -> None:
 
 def test_payload_may_be_any_mapping_of_decimal_strings(engine: passgate.Engine, passport: passgate.IssuedPassport) -> None:
     d: Any = engine.enforce("payments.send", passport, {"amount": "400.00", "currency": "EUR"})
-    assert d.allowed and d.remaining == {"daily-spend": "600"}
+    assert d.allowed and d.remaining == {"daily-spend": "600.00"}
