@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{
-    AsyncTask, ClassInstance, Env, FromNapiValue, Function, FunctionRef, JsObjectValue, JsValue,
-    KeyCollectionMode, KeyConversion, KeyFilter, Object, ToNapiValue, Unknown, ValueType,
+    AsyncTask, ClassInstance, Env, FromNapiValue, Function, FunctionRef, ToNapiValue, Unknown,
+    ValueType,
 };
 use napi::ScopedTask;
 use napi_derive::napi;
@@ -265,56 +265,28 @@ pub(crate) fn options_object(op: &str, v: Option<Unknown<'_>>) -> Result<Vec<(St
 /// camelCase (`rename`) or taken as they are, values converted (an `IssuedPassport` as its token,
 /// a `payload` or `actual` as a payload, anything else as JSON).
 fn entries(op: &str, v: Option<Unknown<'_>>, rename: bool) -> Result<Vec<(String, Value)>> {
-    let Some(v) = present(v)? else {
+    let Some(v) = v else {
         return Ok(Vec::new());
     };
-    let obj = match v.get_type().napi()? {
-        ValueType::Object => Object::from_unknown(v).napi()?,
-        other => {
-            return Err(error::invalid(format!(
-                "{op}: options must be an object, not {other}"
-            )))
-        }
-    };
-    if obj.is_array().napi()? {
-        return Err(error::invalid(format!(
-            "{op}: options must be an object, not an array"
-        )));
-    }
-    let keys = obj
-        .get_all_property_names(
-            KeyCollectionMode::OwnOnly,
-            KeyFilter::Enumerable,
-            KeyConversion::NumbersToStrings,
-        )
-        .napi()?;
     let mut out = Vec::new();
-    for i in 0..keys.get_array_length().napi()? {
-        let key: Unknown<'_> = keys.get_element(i).napi()?;
-        if key.get_type().napi()? != ValueType::String {
-            continue;
-        }
-        let name = convert::js_string(key, "option")?;
+    for (name, value) in crate::options::object_entries(op, v)? {
         let name = if rename {
             convert::snake(&name, op)?
         } else {
             name
         };
-        let value: Unknown<'_> = obj.get_property_unchecked(key).napi()?;
-        if let Some(value) = present(Some(value))? {
-            let kind = match name.as_str() {
-                "payload" | "actual" => Kind::Payload,
-                _ => Kind::Argument,
-            };
-            // A passport given as an `IssuedPassport`: its token.
-            let json = match ClassInstance::<IssuedPassport>::from_unknown(value) {
-                Ok(p) if value.get_type().napi()? == ValueType::Object => {
-                    Value::String(p.inner.token.clone())
-                }
-                _ => convert::to_json(value, kind, &name)?,
-            };
-            out.push((name, json));
-        }
+        let kind = match name.as_str() {
+            "payload" | "actual" => Kind::Payload,
+            _ => Kind::Argument,
+        };
+        // A passport given as an `IssuedPassport`: its token.
+        let json = match ClassInstance::<IssuedPassport>::from_unknown(value) {
+            Ok(p) if value.get_type().napi()? == ValueType::Object => {
+                Value::String(p.inner.token.clone())
+            }
+            _ => convert::to_json(value, kind, &name)?,
+        };
+        out.push((name, json));
     }
     Ok(out)
 }

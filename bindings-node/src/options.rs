@@ -12,6 +12,50 @@ use crate::convert::{self, Kind};
 use crate::error::{invalid, NapiResult, Result};
 use crate::issuer::{IssuedPassport, Issuer};
 
+/// The own enumerable string-keyed entries of an options object `v` whose values are present
+/// (not `undefined` / `null`); `undefined` / `null` itself is no options, anything but an object
+/// (an array too) is `INVALID_ARGUMENT` naming the call `what`. Keys with lone surrogates are
+/// refused, as every string passgate reads.
+pub(crate) fn object_entries<'e>(what: &str, v: Unknown<'e>) -> Result<Vec<(String, Unknown<'e>)>> {
+    let obj = match v.get_type().napi()? {
+        ValueType::Undefined | ValueType::Null => return Ok(Vec::new()),
+        ValueType::Object => Object::from_unknown(v).napi()?,
+        other => {
+            return Err(invalid(format!(
+                "{what}: options must be an object, not {other}"
+            )))
+        }
+    };
+    if obj.is_array().napi()? {
+        return Err(invalid(format!(
+            "{what}: options must be an object, not an array"
+        )));
+    }
+    let keys = obj
+        .get_all_property_names(
+            KeyCollectionMode::OwnOnly,
+            KeyFilter::Enumerable,
+            KeyConversion::NumbersToStrings,
+        )
+        .napi()?;
+    let mut out = Vec::new();
+    for i in 0..keys.get_array_length().napi()? {
+        let key: Unknown<'e> = keys.get_element(i).napi()?;
+        if key.get_type().napi()? != ValueType::String {
+            continue;
+        }
+        let name = convert::js_string(key, "option")?;
+        let value: Unknown<'e> = obj.get_property_unchecked(key).napi()?;
+        if !matches!(
+            value.get_type().napi()?,
+            ValueType::Undefined | ValueType::Null
+        ) {
+            out.push((name, value));
+        }
+    }
+    Ok(out)
+}
+
 /// The present (not `undefined` / `null`) options of one call.
 pub struct Options<'e> {
     what: &'static str,
@@ -22,55 +66,21 @@ impl<'e> Options<'e> {
     /// Reads `v` (an object, or `undefined` / `null` for none) for the call `what`, refusing any
     /// option not in `allowed`.
     pub fn read(v: Option<Unknown<'e>>, what: &'static str, allowed: &[&str]) -> Result<Self> {
-        let mut entries = Vec::new();
         let Some(v) = v else {
-            return Ok(Options { what, entries });
+            return Ok(Options {
+                what,
+                entries: Vec::new(),
+            });
         };
-        match v.get_type().napi()? {
-            ValueType::Undefined | ValueType::Null => return Ok(Options { what, entries }),
-            ValueType::Object => {}
-            other => {
-                return Err(invalid(format!(
-                    "{what}: options must be an object, not {other}"
-                )))
-            }
-        }
-        let obj = Object::from_unknown(v).napi()?;
-        if obj.is_array().napi()? {
-            return Err(invalid(format!(
-                "{what}: options must be an object, not an array"
-            )));
-        }
-        let keys = obj
-            .get_all_property_names(
-                KeyCollectionMode::OwnOnly,
-                KeyFilter::Enumerable,
-                KeyConversion::NumbersToStrings,
-            )
-            .napi()?;
-        for i in 0..keys.get_array_length().napi()? {
-            let key: Unknown<'e> = keys.get_element(i).napi()?;
-            if key.get_type().napi()? != ValueType::String {
-                continue;
-            }
-            let name = String::from_unknown(key).napi()?;
-            if !allowed.contains(&name.as_str()) {
-                return Err(crate::error::argument(
-                    format!("/{name}"),
-                    format!(
-                        "{what}: unknown option {name:?} (expected one of: {})",
-                        allowed.join(", ")
-                    ),
-                ));
-            }
-            let value: Unknown<'e> = obj.get_property_unchecked(key).napi()?;
-            if matches!(
-                value.get_type().napi()?,
-                ValueType::Undefined | ValueType::Null
-            ) {
-                continue;
-            }
-            entries.push((name, value));
+        let entries = object_entries(what, v)?;
+        if let Some((name, _)) = entries.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
+            return Err(crate::error::argument(
+                format!("/{name}"),
+                format!(
+                    "{what}: unknown option {name:?} (expected one of: {})",
+                    allowed.join(", ")
+                ),
+            ));
         }
         Ok(Options { what, entries })
     }
