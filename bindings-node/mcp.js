@@ -91,7 +91,9 @@ function errorResult(value) {
  * names only its type (a host error's text may hold what a client must not see).
  */
 function failure(err) {
-  if (ownError(err) && passgate.isPassgateError(err)) return passgate.mcpGuard('error', { code: err.code, message: err.message })
+  if (ownError(err) && passgate.isPassgateError(err)) {
+    return passgate.mcpGuard('error', { code: err.code, message: err.message, path: err.path ?? null })
+  }
   const type = err instanceof Error ? err.name : err === null ? 'null' : typeof err
   return passgate.mcpGuard('internal', { type })
 }

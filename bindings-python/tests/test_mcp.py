@@ -370,7 +370,9 @@ async def test_engine_errors_are_error_json(engine: passgate.Engine, passport: p
         nan = await call(tool, {"amount": "NaN"}, passport.token)  # the SDK makes it float('nan')
         huge = await call(tool, {"amount": 5, "note": "x" * 2_000_000}, passport.token)
     assert app.ran == []
-    assert nan.is_error and nan.json() == {"error": {"code": "PAYLOAD_INVALID", "message": nan.json()["error"]["message"]}}
+    assert nan.is_error and nan.json() == {
+        "error": {"code": "PAYLOAD_INVALID", "message": nan.json()["error"]["message"], "path": "/amount"}
+    }
     assert huge.is_error and huge.json()["error"]["code"] == "LIMIT_EXCEEDED"
 
 

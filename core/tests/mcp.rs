@@ -147,6 +147,7 @@ fn protocol_faults_are_json_rpc_errors() {
         r["error"]["message"].as_str().unwrap().contains("at /hold"),
         "{r}"
     );
+    assert_eq!(r["error"]["path"], "/hold", "{r}");
     // A payload that is not an object is the payload's fault, as on every surface.
     let (err, r) = call_as(
         &e,

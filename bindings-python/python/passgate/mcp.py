@@ -416,7 +416,7 @@ def _outcome(decision: Decision, key: str | None) -> str | None:
 
 def _error(e: BaseException) -> str:
     if isinstance(e, PassgateError):
-        out = _native._mcp_guard("error", {"code": e.code, "message": e.message})
+        out = _native._mcp_guard("error", {"code": e.code, "message": e.message, "path": e.path})
     else:
         out = _native._mcp_guard("internal", {"type": type(e).__name__})
     return _dumps(out)

@@ -198,7 +198,7 @@ pub fn internal(type_name: &str) -> Value {
 /// | `inputs` | `{meta?, passport?, approval?, idempotency_key?}` (`passport` only when the host's callback gave one) | `{passport, approval, idempotency_key}`, or `{error}` to answer with |
 /// | `trace` | `{request_id?, session_id?}` | the trace, or `null` |
 /// | `outcome` | `{decision, idempotency_key?}` | `null` (run the tool) or the error result's JSON |
-/// | `error` | `{code, message}` | `{error: {code, message}}` |
+/// | `error` | `{code, message, path?}` | `{error: {code, message, path?}}` |
 /// | `internal` | `{type}` | `{error: {code: "INTERNAL", message}}` |
 pub fn call(step: &str, args: &Value) -> Result<Value> {
     let get = |k: &str| args.get(k).filter(|v| !v.is_null());
@@ -231,7 +231,15 @@ pub fn call(step: &str, args: &Value) -> Result<Value> {
             let key = get("idempotency_key").and_then(Value::as_str);
             Ok(outcome(decision, key).unwrap_or(Value::Null))
         }
-        "error" => Ok(error(text("code")?, text("message")?)),
+        "error" => {
+            let mut e = error(text("code")?, text("message")?);
+            if let (Some(path), Some(Value::Object(inner))) =
+                (get("path").and_then(Value::as_str), e.get_mut("error"))
+            {
+                inner.insert("path".into(), Value::String(path.to_string()));
+            }
+            Ok(e)
+        }
         "internal" => Ok(internal(text("type")?)),
         other => Err(invalid(format!(
             "unknown guard step {other:?} (expected inputs, trace, outcome, error or internal)"

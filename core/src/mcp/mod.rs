@@ -739,7 +739,11 @@ fn tool_result(outcome: Result<Value>) -> Value {
         }
         Err(e) => {
             // No structuredContent: a client checks it against the tool's outputSchema.
-            let value = json!({"error": {"code": e.code(), "message": e.to_string()}});
+            let mut value = json!({"error": {"code": e.code(), "message": e.to_string()}});
+            // Where the error is (a policy, payload or argument path), for the model to fix.
+            if let (Some(path), Some(Value::Object(inner))) = (e.path(), value.get_mut("error")) {
+                inner.insert("path".into(), Value::String(path.to_string()));
+            }
             json!({
                 "content": [{"type": "text", "text": value.to_string()}],
                 "isError": true,
