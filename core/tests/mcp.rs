@@ -611,3 +611,30 @@ fn callers_parse_from_plain_arguments() {
         );
     }
 }
+
+/// The agent's read: a `null` passport (or client) is an absent one. It does not turn a call on a
+/// connection with a passport into an anonymous call without the host's client key.
+#[test]
+fn a_null_passport_from_the_agent_is_the_connections_passport() {
+    let (e, _, token) = setup();
+    let connection = Caller::agent(Some(token));
+    let (err, d) = call_as(
+        &e,
+        &connection,
+        None,
+        "enforce_action",
+        json!({"gate": "payments.send", "payload": {"amount": 5}, "passport": null}),
+    );
+    assert!(!err, "{d}");
+    assert_eq!(d["decision"], "allow", "{d}");
+    assert_eq!(d["agent_id"], "agent", "{d}");
+    let (err, d) = call_as(
+        &e,
+        &connection,
+        None,
+        "authorize_dry_run",
+        json!({"gate": "payments.send", "payload": {"amount": 5}, "client": null}),
+    );
+    assert!(!err, "{d}");
+    assert_eq!(d["agent_id"], "agent", "{d}");
+}

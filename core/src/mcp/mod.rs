@@ -669,6 +669,9 @@ fn call_tool(
             ))))
         }
     };
+    // `null` is an absent argument (as for every operation), and is so before the rules below:
+    // an agent sending `passport: null` gets the connection's passport, not an anonymous call.
+    args.retain(|_, v| !v.is_null());
     // Arguments the server supplies are not the caller's to give.
     if let Some(h) = tool.hidden.iter().find(|h| args.contains_key(**h)) {
         return Ok(tool_result(Err(Error::argument(

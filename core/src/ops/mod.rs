@@ -269,13 +269,19 @@ pub fn describe() -> Value {
 /// `null` is no arguments), returning its result as JSON. The one JSON entry point of the
 /// bindings and the MCP server.
 pub fn call(engine: &Engine, name: &str, args: Value) -> Result<Value> {
+    let (spec, validator) = entry(name)?;
+    let args = check(spec, validator, args)?;
+    (spec.run)(engine, args)
+}
+
+/// Operation `name`'s spec and compiled argument schema.
+fn entry(name: &str) -> Result<(&'static Spec, Option<&'static jsonschema::Validator>)> {
     let t = table();
     let i = *t.index.get(name).ok_or_else(|| unknown_operation(name))?;
-    let (Some(spec), Some(validator)) = (t.specs.get(i), t.validators.get(i)) else {
-        return Err(Error::Internal(format!("operation {name} has no spec")));
-    };
-    let args = check(spec, validator.as_ref(), args)?;
-    (spec.run)(engine, args)
+    match (t.specs.get(i), t.validators.get(i)) {
+        (Some(spec), Some(validator)) => Ok((spec, validator.as_ref())),
+        _ => Err(Error::Internal(format!("operation {name} has no spec"))),
+    }
 }
 
 fn unknown_operation(name: &str) -> Error {
@@ -290,14 +296,7 @@ fn unknown_operation(name: &str) -> Error {
 
 /// Parses `O`'s arguments with every check of [`call`].
 pub fn parse<O: Op>(args: Value) -> Result<O> {
-    let spec =
-        spec(O::NAME).ok_or_else(|| Error::Internal(format!("{} is not listed", O::NAME)))?;
-    let t = table();
-    let validator = t
-        .index
-        .get(O::NAME)
-        .and_then(|&i| t.validators.get(i))
-        .and_then(Option::as_ref);
+    let (spec, validator) = entry(O::NAME)?;
     deserialize(check(spec, validator, args)?)
 }
 
