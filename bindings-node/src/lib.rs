@@ -10,6 +10,7 @@ mod convert;
 mod decision;
 mod engine;
 mod error;
+mod gateway;
 mod issuer;
 mod mcp;
 mod options;
@@ -18,6 +19,7 @@ use napi::bindgen_prelude::{Env, FromNapiValue, JsObjectValue, JsValue, Object, 
 use napi_derive::napi;
 
 pub use engine::Engine;
+pub use gateway::Gateway;
 pub use issuer::{IssuedPassport, Issuer};
 pub use mcp::{mcp_guard, mcp_handle, mcp_handle_async, mcp_tools};
 

@@ -219,7 +219,7 @@ fn count(py: Python<'_>, op: &str, v: Value, key: &str) -> PyResult<u64> {
 /// ```
 #[pyclass(frozen, module = "passgate", name = "Engine")]
 pub(crate) struct PyEngine {
-    inner: Engine,
+    inner: Arc<Engine>,
     /// The host's clock (`clock=`) and the core clock it is copied into at each call.
     clock: Option<(Py<PyAny>, ManualClock)>,
 }
@@ -227,6 +227,11 @@ pub(crate) struct PyEngine {
 impl PyEngine {
     /// The core engine (for the MCP handler).
     pub(crate) fn engine(&self) -> &Engine {
+        &self.inner
+    }
+
+    /// The core engine, shared (for the HTTP gateway).
+    pub(crate) fn shared(&self) -> &Arc<Engine> {
         &self.inner
     }
 
@@ -446,7 +451,7 @@ impl PyEngine {
             }
         };
         let engine = PyEngine {
-            inner: py.detach(|| b.build()).or_raise(py)?,
+            inner: Arc::new(py.detach(|| b.build()).or_raise(py)?),
             clock,
         };
         Ok(engine)

@@ -12,6 +12,7 @@ mod convert;
 mod decision;
 mod engine;
 mod errors;
+mod gateway;
 mod passport;
 
 use convert::{to_py, to_value, Ctx};
@@ -207,6 +208,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<passport::PyIssuer>()?;
     m.add_class::<passport::PyIssuedPassport>()?;
     m.add_class::<engine::PyEngine>()?;
+    m.add_class::<gateway::PyGateway>()?;
     m.add_class::<decision::PyDecision>()?;
     m.add_function(wrap_pyfunction!(verify_attestation, m)?)?;
     m.add_function(wrap_pyfunction!(verify_chain, m)?)?;

@@ -54,6 +54,7 @@ pub(crate) mod decision;
 pub mod engine;
 pub mod error;
 pub(crate) mod expr;
+pub mod gateway;
 pub(crate) mod ids;
 mod jcs;
 pub(crate) mod json;

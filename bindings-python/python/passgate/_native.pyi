@@ -377,6 +377,32 @@ def verify_attestation(record: Mapping[str, Any], did: str) -> Literal[True]: ..
 def verify_chain(
     records: Sequence[Mapping[str, Any]], did: str, *, head: Mapping[str, Any] | None = None
 ) -> Literal[True]: ...
+@final
+class Gateway:
+    """passgate's MCP endpoint over Streamable HTTP (see passgate.gateway)."""
+
+    def __new__(
+        cls,
+        engine: Engine,
+        *,
+        issuer: Issuer | None = None,
+        allowed_origins: list[str] | None = None,
+        resource: str | None = None,
+        authorization_servers: list[str] | None = None,
+        allow_anonymous: bool | None = None,
+        mcp_path: str | None = None,
+        max_body_bytes: int | None = None,
+        max_sessions: int | None = None,
+        from_env: bool = False,
+    ) -> Gateway: ...
+    def handle(
+        self, method: str, path: str, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]: ...
+    @property
+    def max_body_bytes(self) -> int: ...
+    @property
+    def session_count(self) -> int: ...
+
 def constraint_types() -> list[dict[str, Any]]: ...
 def templates() -> list[dict[str, Any]]: ...
 def mcp_tools(role: str = "agent") -> list[dict[str, Any]]: ...

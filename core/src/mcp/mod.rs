@@ -533,8 +533,29 @@ pub fn handle(
     issuer: Option<&Issuer>,
     message: &str,
 ) -> Option<String> {
+    handle_with(engine, caller, issuer, message, &Context::default())
+}
+
+/// What the host's transport knows about a message beyond the message itself.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Context {
+    /// Trace fields (e.g. the HTTP gateway's session and request ids) merged into the `trace`
+    /// argument of every tool whose operation takes one. They win over the caller's own trace
+    /// fields of the same name: the caller cannot forge what its transport recorded. The trace is
+    /// recorded, never fingerprinted, so a retry through another session still replays.
+    pub trace: Map<String, Value>,
+}
+
+/// [`handle`] with the transport's [`Context`].
+pub fn handle_with(
+    engine: &Engine,
+    caller: &Caller,
+    issuer: Option<&Issuer>,
+    message: &str,
+    context: &Context,
+) -> Option<String> {
     let reply = match json::parse(message, Limits::PAYLOAD) {
-        Ok(v) => handle_value(engine, caller, issuer, v),
+        Ok(v) => handle_value_with(engine, caller, issuer, v, context),
         Err(e) => Some(error(
             Value::Null,
             codes::PARSE_ERROR,
@@ -551,6 +572,17 @@ pub fn handle_value(
     issuer: Option<&Issuer>,
     message: Value,
 ) -> Option<Value> {
+    handle_value_with(engine, caller, issuer, message, &Context::default())
+}
+
+/// [`handle_with`] on a parsed message.
+pub fn handle_value_with(
+    engine: &Engine,
+    caller: &Caller,
+    issuer: Option<&Issuer>,
+    message: Value,
+    context: &Context,
+) -> Option<Value> {
     match message {
         Value::Array(_) => Some(error(
             Value::Null,
@@ -564,7 +596,7 @@ pub fn handle_value(
         {
             None
         }
-        m => handle_one(engine, caller, issuer, m),
+        m => handle_one(engine, caller, issuer, m, context),
     }
 }
 
@@ -577,6 +609,7 @@ fn handle_one(
     caller: &Caller,
     issuer: Option<&Issuer>,
     message: Value,
+    context: &Context,
 ) -> Option<Value> {
     let Value::Object(m) = message else {
         return Some(error(
@@ -621,7 +654,7 @@ fn handle_one(
         }
         "ping" => reply(json!({})),
         "tools/list" => reply(json!({"tools": tools(caller.role())})),
-        "tools/call" => match call_tool(engine, caller, issuer, &params) {
+        "tools/call" => match call_tool(engine, caller, issuer, &params, context) {
             Ok(result) => reply(result),
             Err((code, msg)) => Some(error(id, code, &msg)),
         },
@@ -638,6 +671,7 @@ fn call_tool(
     caller: &Caller,
     issuer: Option<&Issuer>,
     params: &Value,
+    context: &Context,
 ) -> std::result::Result<Value, (i64, String)> {
     let invalid = |m: String| (codes::INVALID_PARAMS, m);
     let name = params
@@ -697,6 +731,21 @@ fn call_tool(
         let anonymous = !args.contains_key("passport");
         if let (Some(c), true, true) = (client, anonymous, tool.takes("client")) {
             args.insert("client".into(), Value::String(c.clone()));
+        }
+    }
+    // The transport's trace fields, over the caller's (a trace that is not an object is left
+    // for the schema to refuse).
+    if !context.trace.is_empty() && tool.takes("trace") {
+        match args.get_mut("trace") {
+            Some(Value::Object(trace)) => {
+                for (k, v) in &context.trace {
+                    trace.insert(k.clone(), v.clone());
+                }
+            }
+            Some(_) => {}
+            None => {
+                args.insert("trace".into(), Value::Object(context.trace.clone()));
+            }
         }
     }
     if let Caller::Operator { name: operator } = caller {
