@@ -155,7 +155,7 @@ fn a_passport_bearer_initializes_lists_agent_tools_and_enforces() {
     // The bearer's passport was used: the decision is the agent's.
     let rec = decisions(&w.engine);
     assert_eq!(rec.len(), 1);
-    assert_eq!(rec[0]["agent_id"], "agent-7");
+    assert_eq!(rec[0]["body"]["agent_id"], "agent-7");
 
     // An operator tool is refused to the agent's bearer.
     let r = post(
@@ -194,15 +194,16 @@ fn the_attestation_carries_the_gateway_trace_and_the_server_fields_win() {
     assert_eq!(r.header("x-request-id"), Some("req-abc-123"));
     assert_eq!(tool_json(&r)["decision"], "allow");
     let rec = decisions(&w.engine);
-    let trace = &rec[0]["trace"];
+    let trace = &rec[0]["body"]["trace"];
     assert_eq!(trace["gateway"], "passgate", "{trace}");
-    assert_eq!(trace["gateway_jsonrpc_id"], 6);
+    // Attestations keep numbers as exact decimal strings.
+    assert_eq!(trace["gateway_jsonrpc_id"], "6");
     assert_eq!(trace["gateway_request_id"], "req-abc-123");
     assert_eq!(trace["mcp_session_id"], sid.as_str());
     // Control characters are dropped from the client's name.
     assert_eq!(trace["mcp_client_name"], "cursor-ide");
     // The caller's own fields stay.
-    assert_eq!(trace["mine"], 1);
+    assert_eq!(trace["mine"], "1");
 }
 
 #[test]
@@ -221,7 +222,7 @@ fn an_insane_request_id_is_replaced_and_a_string_jsonrpc_id_is_kept() {
         let rid = r.header("x-request-id").unwrap();
         assert!(rid.starts_with("req_"), "{rid}");
         let rec = decisions(&w.engine);
-        let trace = &rec.last().unwrap()["trace"];
+        let trace = &rec.last().unwrap()["body"]["trace"];
         assert_eq!(trace["gateway_request_id"], rid);
         assert_eq!(trace["gateway_jsonrpc_id"], "call-1");
         // No session header: no session fields.
