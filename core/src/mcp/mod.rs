@@ -877,3 +877,30 @@ fn tool_result(outcome: Result<Value>) -> Value {
         }
     }
 }
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    /// Every tool has a scope: a tool added later without one fails here (and, unmapped, needs
+    /// `admin:keys`, so it fails closed meanwhile).
+    #[test]
+    fn every_tool_maps_to_a_scope() {
+        let unmapped: Vec<&str> = tool_operations()
+            .into_iter()
+            .map(|(tool, _)| tool)
+            .filter(|t| mapped_scope(t).is_none())
+            .collect();
+        assert!(unmapped.is_empty(), "tools without a scope: {unmapped:?}");
+        assert_eq!(scope_of_tool("no_such_tool"), Scope::AdminKeys);
+    }
+
+    /// The agent's tools are exactly the `decide` ones.
+    #[test]
+    fn the_decide_scope_is_the_agent_catalogue() {
+        for (tool, _) in tool_operations() {
+            let agent = Caller::agent(None).may_call(tool);
+            assert_eq!(agent, scope_of_tool(tool) == Scope::Decide, "{tool}");
+        }
+    }
+}
