@@ -290,7 +290,7 @@ fn a_decide_key_sees_and_calls_only_the_agent_tools() {
     assert!(engine.list_api_keys().unwrap().len() == 1);
     // It may still decide with a passport it holds.
     let token = issuer
-        .issue_passport(&PassportRequest::new("agent", ["pay"]))
+        .issue_passport_at(&PassportRequest::new("agent", ["pay"]), T0 / 1000)
         .unwrap()
         .token;
     let r = call(
