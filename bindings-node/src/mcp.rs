@@ -51,9 +51,7 @@ fn caller(c: Option<McpCaller>) -> Result<passgate::mcp::Caller> {
     if let Some(key) = c.client {
         match &mut caller {
             passgate::mcp::Caller::Agent { client, .. } => *client = Some(key),
-            passgate::mcp::Caller::Operator { .. } => {
-                return Err(invalid("a client key was given for the operator role"))
-            }
+            _ => return Err(invalid("a client key was given for the operator role")),
         }
     }
     Ok(caller)

@@ -115,7 +115,7 @@ fn mcp_handle(
     if let Some(c) = client {
         match &mut caller {
             passgate::mcp::Caller::Agent { client, .. } => *client = Some(c),
-            passgate::mcp::Caller::Operator { .. } => {
+            _ => {
                 return Err(errors::to_py_err(
                     py,
                     &passgate::Error::InvalidArgument(

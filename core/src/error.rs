@@ -110,10 +110,17 @@ pub enum Error {
     /// The escalated request was already approved or denied, or can no longer be.
     #[error("approval request closed: {0}")]
     ApprovalClosed(String),
+    /// No API key with that id.
+    #[error("unknown API key: {0}")]
+    ApiKeyUnknown(String),
     /// The caller may not do this: an operator tool called with the agent role, or an approval
     /// by the principal whose request it is.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// A credential (an API key) is missing, malformed, unknown, revoked or expired. The
+    /// message never repeats the secret.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
     /// The engine was built in another process: this is a `fork()`ed child.
     #[error("process forked: {0}")]
     ProcessForked(String),
@@ -161,7 +168,9 @@ impl Error {
             Error::HoldExceeds(_) => "HOLD_EXCEEDS",
             Error::ApprovalUnknown(_) => "APPROVAL_UNKNOWN",
             Error::ApprovalClosed(_) => "APPROVAL_CLOSED",
+            Error::ApiKeyUnknown(_) => "API_KEY_UNKNOWN",
             Error::Forbidden(_) => "FORBIDDEN",
+            Error::Unauthenticated(_) => "UNAUTHENTICATED",
             Error::ProcessForked(_) => "PROCESS_FORKED",
             Error::InvalidArgument(_) | Error::Argument { .. } => "INVALID_ARGUMENT",
             Error::Internal(_) => "INTERNAL",
@@ -200,7 +209,9 @@ impl Error {
         "HOLD_EXCEEDS",
         "APPROVAL_UNKNOWN",
         "APPROVAL_CLOSED",
+        "API_KEY_UNKNOWN",
         "FORBIDDEN",
+        "UNAUTHENTICATED",
         "PROCESS_FORKED",
         "INVALID_ARGUMENT",
         "INTERNAL",
@@ -280,7 +291,8 @@ impl Error {
 pub enum Family {
     /// `POLICY_INVALID`.
     Policy,
-    /// `PASSPORT_*`, `ISSUER_UNTRUSTED`, `DELEGATION_WIDENS`, `KEY_INVALID`.
+    /// `PASSPORT_*`, `ISSUER_UNTRUSTED`, `DELEGATION_WIDENS`, `KEY_INVALID`, `UNAUTHENTICATED`
+    /// (credentials).
     Passport,
     /// Malformed or oversized input, or a reference to something that is not there (any more).
     Input,
@@ -310,10 +322,12 @@ impl Family {
     pub fn of(code: &str) -> Family {
         match code {
             "POLICY_INVALID" => Family::Policy,
-            "ISSUER_UNTRUSTED" | "DELEGATION_WIDENS" | "KEY_INVALID" => Family::Passport,
+            "ISSUER_UNTRUSTED" | "DELEGATION_WIDENS" | "KEY_INVALID" | "UNAUTHENTICATED" => {
+                Family::Passport
+            }
             c if c.starts_with("PASSPORT_") => Family::Passport,
             "PAYLOAD_INVALID" | "LIMIT_EXCEEDED" | "INVALID_ARGUMENT" | "GATE_UNKNOWN"
-            | "FORBIDDEN" => Family::Input,
+            | "FORBIDDEN" | "API_KEY_UNKNOWN" => Family::Input,
             c if c.starts_with("HOLD_") || c.starts_with("APPROVAL_") => Family::Input,
             "IDEMPOTENCY_CONFLICT" => Family::IdempotencyConflict,
             "STORE_UNAVAILABLE" | "PROCESS_FORKED" => Family::Store,

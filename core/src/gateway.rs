@@ -9,7 +9,9 @@
 //! 2. **Size**: a body over [`GatewayConfig::max_body_bytes`] is refused with 413.
 //! 3. **Authentication** (a notification or a response is exempt: it does nothing here):
 //!    `Authorization: Bearer <passport>` makes the caller the agent holding that passport, once
-//!    the engine has verified it (signature, validity, trusted issuer, delegation, revocation).
+//!    the engine has verified it (signature, validity, trusted issuer, delegation, revocation);
+//!    an API key (`pgk_…`, as the bearer or in `x-api-key`) makes the caller that key
+//!    ([`Caller::Key`]: the tools of its scopes).
 //!    No credential is allowed only with [`GatewayConfig::allow_anonymous`]. A missing or bad
 //!    credential is a 401 whose `WWW-Authenticate` points at the protected-resource metadata.
 //! 4. **Accept / Content-Type**: the client must accept `application/json` and
@@ -55,6 +57,7 @@ use lru::LruCache;
 use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 
+use crate::apikey;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::ids::random_id;
@@ -353,9 +356,8 @@ impl Gateway {
         if let Some(refusal) = check_accept(req) {
             return refusal;
         }
-        if !header_in(&req.headers, "content-type")
-            .is_some_and(|ct| media_type(ct) == "application/json")
-        {
+        let content_type = header_in(&req.headers, "content-type").map(media_type);
+        if content_type.as_deref() != Some("application/json") {
             return rpc_error(415, -32000, "Content-Type must be application/json");
         }
         let message = match parsed {
@@ -529,16 +531,26 @@ impl Gateway {
                 };
             }
             (Some(t), None) => t,
-            (None, Some(k)) => {
+            (None, Some(k)) if apikey::looks_like_api_key(k) => k,
+            (None, Some(_)) => {
                 return Auth::Refused(
                     Some("invalid_token"),
-                    format!(
-                        "x-api-key is not an API key this server accepts ({} characters)",
-                        k.len()
-                    ),
+                    "x-api-key is not an API key (pgk_…)".into(),
                 )
             }
         };
+        if apikey::looks_like_api_key(token) {
+            return match self.engine.authenticate_api_key(token) {
+                Ok(principal) => {
+                    let owner = format!("key:{}", principal.id);
+                    Auth::Caller(Caller::Key(principal), owner)
+                }
+                Err(e) => Auth::Refused(
+                    Some("invalid_token"),
+                    format!("the API key is not valid: {e} ({})", e.code()),
+                ),
+            };
+        }
         let owner = json::sha256_tagged(token.as_bytes());
         match self.engine.verify_passport(token) {
             Ok(_) => Auth::Caller(Caller::agent(Some(token.to_string())), owner),

@@ -44,6 +44,7 @@
 //! modules behind them (the strict JSON parser and canonical JSON, ids, calendar windows) are
 //! internal.
 
+pub mod apikey;
 pub mod approval;
 pub mod attestation;
 mod cache;

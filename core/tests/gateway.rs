@@ -710,3 +710,109 @@ fn junk_requests_never_panic() {
         }
     }
 }
+
+fn tool_names(r: &HttpResponse) -> Vec<String> {
+    body(r)["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn api_keys_get_the_tools_of_their_scopes_and_a_revoked_key_is_401() {
+    use passgate::apikey::Scope;
+    let w = default_world();
+    let operator = w
+        .engine
+        .create_api_key(
+            "ops",
+            &[Scope::AdminCounters, Scope::ReadAttestations],
+            None,
+        )
+        .unwrap();
+    let decide = w
+        .engine
+        .create_api_key("bot", &[Scope::Decide], None)
+        .unwrap();
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+
+    // The operator key, as a bearer and as x-api-key: its operator tools, and they run.
+    for (name, value) in [
+        ("Authorization", bearer(&operator.secret)),
+        ("x-api-key", operator.secret.clone()),
+    ] {
+        let names = tool_names(&post(&w, &[(name, &value)], &list));
+        assert!(
+            names.contains(&"reset_cumulative_state".to_string()),
+            "{names:?}"
+        );
+        assert!(names.contains(&"get_attestations".to_string()));
+        assert!(!names.contains(&"revoke_passport".to_string()), "{names:?}");
+        let r = post(
+            &w,
+            &[(name, &value)],
+            &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "get_attestations", "arguments": {}}}),
+        );
+        assert_eq!(body(&r)["result"]["isError"], false, "{:?}", body(&r));
+    }
+
+    // The decide key: only agent tools; its evaluation is anonymous, keyed and traced.
+    let auth = bearer(&decide.secret);
+    let names = tool_names(&post(&w, &[("Authorization", &auth)], &list));
+    assert!(names.contains(&"enforce_action".to_string()));
+    assert!(
+        !names.contains(&"reset_cumulative_state".to_string()),
+        "{names:?}"
+    );
+    let r = post(
+        &w,
+        &[("Authorization", &auth)],
+        &json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "reset_cumulative_state", "arguments": {}}}),
+    );
+    assert_eq!(body(&r)["result"]["isError"], true);
+    let sid = open_session(&w, &auth, "bot-client");
+    let r = post(
+        &w,
+        &[("Authorization", &auth), ("Mcp-Session-Id", &sid)],
+        &enforce(
+            5,
+            json!({"gate": "payments.send", "payload": {"amount": 1}}),
+        ),
+    );
+    assert_eq!(r.status, 200);
+    let rec = decisions(&w.engine);
+    let body_ = &rec.last().unwrap()["body"];
+    assert_eq!(body_["trace"]["api_key_id"], decide.key.id.as_str());
+    assert_eq!(body_["trace"]["gateway"], "passgate");
+    assert_eq!(body_["trace"]["mcp_client_name"], "bot-client");
+    assert_eq!(body_["client"], format!("key:{}", decide.key.id));
+    // A session opened by the key is not the passport holder's.
+    let r = post(
+        &w,
+        &[
+            ("Authorization", &bearer(&w.token)),
+            ("Mcp-Session-Id", &sid),
+        ],
+        &list,
+    );
+    assert_eq!(r.status, 404);
+
+    // Revoked, unknown or malformed keys: 401 with the challenge.
+    w.engine.revoke_api_key(&operator.key.id).unwrap();
+    for value in [
+        bearer(&operator.secret),
+        bearer("pgk_nope_nope"),
+        bearer(&format!("{}x", decide.secret)),
+    ] {
+        let r = post(&w, &[("Authorization", &value)], &list);
+        assert_eq!(r.status, 401, "{value}");
+        assert!(r
+            .header("www-authenticate")
+            .unwrap()
+            .contains("error=\"invalid_token\""));
+    }
+    let r = post(&w, &[("x-api-key", &operator.secret)], &list);
+    assert_eq!(r.status, 401);
+}

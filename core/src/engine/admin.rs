@@ -125,6 +125,7 @@ impl Engine {
             || kind.starts_with("hold.")
             || kind.starts_with("approval.")
             || kind.starts_with("chain.")
+            || kind.starts_with("api_key.")
         {
             return Err(Error::InvalidArgument(format!(
                 "kind must be 1 to 256 characters and not one passgate writes itself ({kind:?})"

@@ -14,6 +14,7 @@
 //! - `commit`: committing a decision — counters, hold, approval, idempotency record and the
 //!   signed attestation in one store commit.
 //! - `chain`: this engine's attestation chain — its tail, event records, chain breaks.
+//! - `apikeys`: API keys — created, listed, revoked, authenticated.
 //! - `admin`: passports, the policy, revocation, host events and attestation reads.
 //! - `lifecycle`: holds — settled, released or expired.
 //! - `retention`: pruning, export and verifying a pruned store.
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 mod admin;
+mod apikeys;
 mod approvals;
 mod builder;
 mod chain;
@@ -33,6 +35,7 @@ mod lifecycle;
 mod request;
 mod retention;
 
+pub use apikeys::CreatedApiKey;
 pub use builder::EngineBuilder;
 pub use counters::agent_scope;
 pub use decide::{CAVEAT_REGEX_MAX_LEN, CAVEAT_REGEX_SIZE_LIMIT};

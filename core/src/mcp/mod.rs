@@ -9,6 +9,14 @@
 //! Never serve the operator role on the connection the agent uses: an agent holding
 //! `reset_cumulative_state` resets its own caps, one holding `approve` approves its own escalation.
 //!
+//! **API keys.** A [`Caller::Key`] (a host or tool holding an API key: [`crate::apikey`]) sees
+//! and may call exactly the tools whose scope ([`scope_of_tool`]) it holds; any other is a
+//! `FORBIDDEN` result naming the missing scope. Its evaluations without a passport are anonymous
+//! with `client` = `key:<id>` (so the policy's client-scoped limits apply per key; the key may
+//! not choose `client` itself), every evaluation it makes carries `trace.api_key_id` (set by the
+//! server, whatever the caller sends), and what it approves or denies defaults to the approver
+//! `key:<name>`.
+//!
 //! [`tools`] is a role's catalogue (name, title, description, `inputSchema`, `annotations`,
 //! `outputSchema` where the result is structured). [`handle`] answers one message
 //! (`initialize`, `notifications/initialized`, `ping`, `tools/list`, `tools/call`) and returns the
@@ -35,6 +43,7 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Map, Value};
 
+use crate::apikey::{ApiKeyPrincipal, Scope};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::json::{self, Limits};
@@ -98,6 +107,9 @@ pub enum Caller {
     },
     /// The operator; `name` is recorded as the approver of what it approves or denies.
     Operator { name: String },
+    /// A holder of an API key, as [`Engine::authenticate_api_key`] established it: it may call
+    /// the tools of its scopes ([`scope_of_tool`]).
+    Key(ApiKeyPrincipal),
 }
 
 impl Caller {
@@ -132,13 +144,66 @@ impl Caller {
         }
     }
 
-    /// The caller's role.
+    /// The caller's role. A key holding only `decide` is an agent; any other key acts for the
+    /// operator (within its scopes: [`Caller::may_call`]).
     pub fn role(&self) -> Role {
         match self {
             Caller::Agent { .. } => Role::Agent,
             Caller::Operator { .. } => Role::Operator,
+            Caller::Key(k) if k.scopes.iter().all(|s| *s == Scope::Decide) => Role::Agent,
+            Caller::Key(_) => Role::Operator,
         }
     }
+
+    /// Whether this caller may see and call tool `name`: an agent its tools, the operator every
+    /// tool, a key the tools of its scopes. An unknown tool is nobody's.
+    pub fn may_call(&self, name: &str) -> bool {
+        let Some(tool) = all_tools().iter().find(|t| t.name == name) else {
+            return false;
+        };
+        self.may_call_tool(tool)
+    }
+
+    fn may_call_tool(&self, tool: &Tool) -> bool {
+        match self {
+            Caller::Key(k) => mapped_scope(tool.name).is_some_and(|s| k.has(s)),
+            other => tool.callable_by(other.role()),
+        }
+    }
+}
+
+/// The scope an API key needs to call tool `name` (see [`Caller::Key`]). A name that is not a
+/// tool needs `admin:keys`, the widest scope: an unmapped tool fails closed.
+pub fn scope_of_tool(name: &str) -> Scope {
+    mapped_scope(name).unwrap_or(Scope::AdminKeys)
+}
+
+/// Every tool's scope (a unit test checks that each tool of [`tool_operations`] has one).
+fn mapped_scope(name: &str) -> Option<Scope> {
+    Some(match name {
+        "enforce_action"
+        | "authorize_dry_run"
+        | "evaluate"
+        | "verify_passport"
+        | "list_allowed_gates"
+        | "list_my_evaluations" => Scope::Decide,
+        "issue_passport" | "revoke_passport" => Scope::AdminPassports,
+        "list_gates" | "get_gate" | "list_constraint_types" | "list_constraint_templates" => {
+            Scope::AdminPolicy
+        }
+        // Pruning deletes records: not for a read-only attestation key.
+        "get_cumulative_state"
+        | "reset_cumulative_state"
+        | "settle_hold"
+        | "release_hold"
+        | "expire_holds"
+        | "prune" => Scope::AdminCounters,
+        "approve" | "deny_approval" => Scope::Approve,
+        "get_attestations" | "verify_attestation" | "chain_head" | "verify_store"
+        | "get_evaluation" => Scope::ReadAttestations,
+        "create_api_key" | "list_api_keys" | "revoke_api_key" => Scope::AdminKeys,
+        _ => return None,
+    })
 }
 
 /// What a tool does to the world (MCP tool annotations).
@@ -476,6 +541,17 @@ pub fn tools(role: Role) -> Value {
     )
 }
 
+/// The tools `caller` may call, as `tools/list` describes them (for a key: its scopes' tools).
+pub fn tools_for(caller: &Caller) -> Value {
+    Value::Array(
+        all_tools()
+            .iter()
+            .filter(|t| caller.may_call_tool(t))
+            .map(Tool::describe)
+            .collect(),
+    )
+}
+
 /// The names of the tools only the operator may call (for hosts that list tools themselves).
 pub fn operator_tool_names() -> Vec<&'static str> {
     all_tools()
@@ -519,6 +595,11 @@ pub const NOT_TOOLS: &[(&str, &str)] = &[
     (
         "anonymous_log",
         "get_attestations reads every record, anonymous ones included",
+    ),
+    (
+        "authenticate_api_key",
+        "the host authenticates a key before the call (Caller::Key); a model has no use for it, \
+         and a tool answering whether a guessed secret is valid would be an oracle",
     ),
 ];
 
@@ -653,7 +734,7 @@ fn handle_one(
             }))
         }
         "ping" => reply(json!({})),
-        "tools/list" => reply(json!({"tools": tools(caller.role())})),
+        "tools/list" => reply(json!({"tools": tools_for(caller)})),
         "tools/call" => match call_tool(engine, caller, issuer, &params, context) {
             Ok(result) => reply(result),
             Err((code, msg)) => Some(error(id, code, &msg)),
@@ -682,7 +763,16 @@ fn call_tool(
         .iter()
         .find(|t| t.name == name)
         .ok_or_else(|| invalid(format!("unknown tool: {name}")))?;
-    if !tool.callable_by(caller.role()) {
+    if let (Caller::Key(key), false) = (caller, caller.may_call_tool(tool)) {
+        let held: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
+        return Ok(tool_result(Err(Error::Forbidden(format!(
+            "{name} needs the scope {} and API key {} holds only {}",
+            scope_of_tool(name),
+            key.id,
+            held.join(", ")
+        )))));
+    }
+    if !caller.may_call_tool(tool) {
         return Ok(tool_result(
             Err(Error::Forbidden(format!(
                 "{name} is an operator tool and this connection serves the {} role: an operator calls it on its own connection",
@@ -753,6 +843,39 @@ fn call_tool(
             args.insert("approver".into(), Value::String(operator.clone()));
         }
     }
+    if let Caller::Key(key) = caller {
+        // `client` is the key's own (`key:<id>`): a key choosing it would get a fresh
+        // per-client allowance on every call.
+        if args.contains_key("client") {
+            return Ok(tool_result(Err(Error::Forbidden(format!(
+                "client is set by the server for an API key caller (key:{}), not by the caller",
+                key.id
+            )))));
+        }
+        if tool.takes("client") && !args.contains_key("passport") {
+            args.insert("client".into(), Value::String(format!("key:{}", key.id)));
+        }
+        if tool.takes("trace") {
+            let mut trace = match args.remove("trace") {
+                Some(Value::Object(t)) => t,
+                Some(other) => {
+                    return Ok(tool_result(Err(Error::argument(
+                        "/trace",
+                        format!("trace must be an object, not {}", json::type_name(&other)),
+                    ))))
+                }
+                None => Map::new(),
+            };
+            trace.insert("api_key_id".into(), Value::String(key.id.clone()));
+            args.insert("trace".into(), Value::Object(trace));
+        }
+        if tool.takes("approver") && !args.contains_key("approver") {
+            args.insert(
+                "approver".into(),
+                Value::String(format!("key:{}", key.name)),
+            );
+        }
+    }
     let outcome = match (tool.name, issuer) {
         ("issue_passport", Some(issuer)) => {
             args.insert("issuer_secret".into(), Value::String(issuer.secret()));
@@ -800,6 +923,33 @@ fn tool_result(outcome: Result<Value>) -> Value {
                 "content": [{"type": "text", "text": value.to_string()}],
                 "isError": true,
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    /// Every tool has a scope: a tool added later without one fails here (and, unmapped, needs
+    /// `admin:keys`, so it fails closed meanwhile).
+    #[test]
+    fn every_tool_maps_to_a_scope() {
+        let unmapped: Vec<&str> = tool_operations()
+            .into_iter()
+            .map(|(tool, _)| tool)
+            .filter(|t| mapped_scope(t).is_none())
+            .collect();
+        assert!(unmapped.is_empty(), "tools without a scope: {unmapped:?}");
+        assert_eq!(scope_of_tool("no_such_tool"), Scope::AdminKeys);
+    }
+
+    /// The agent's tools are exactly the `decide` ones.
+    #[test]
+    fn the_decide_scope_is_the_agent_catalogue() {
+        for (tool, _) in tool_operations() {
+            let agent = Caller::agent(None).may_call(tool);
+            assert_eq!(agent, scope_of_tool(tool) == Scope::Decide, "{tool}");
         }
     }
 }

@@ -1049,3 +1049,93 @@ impl Op for DenyApproval {
 
 // The page bound of the schema attributes above is the engine's.
 const _: () = assert!(crate::engine::MAX_PAGE == 10_000);
+
+// ---------------------------------------------------------------------------------------------
+// API keys
+
+/// `create_api_key`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    /// The key's name (1–128 characters), e.g. the host or tool it is for.
+    #[schemars(length(min = 1, max = 128))]
+    pub name: String,
+    /// What it may do (at least one, none twice): decide, read:attestations, admin:passports,
+    /// admin:policy, admin:counters, approve, admin:keys.
+    #[schemars(length(min = 1))]
+    pub scopes: Vec<crate::apikey::Scope>,
+    /// Its lifetime (default: it never expires).
+    pub expires_in: Option<Ttl>,
+}
+
+impl Op for CreateApiKey {
+    const NAME: &'static str = "create_api_key";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Create an API key with a name and scopes (and optionally a lifetime). Returns its metadata and its secret: the secret is shown this once and cannot be retrieved again (only its SHA-256 is stored).";
+    type Output = crate::engine::CreatedApiKey;
+    fn run(self, engine: &Engine) -> Result<Self::Output> {
+        let expires = self.expires_in.map(Ttl::ms);
+        engine.create_api_key(&self.name, &self.scopes, expires)
+    }
+}
+
+/// `list_api_keys`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListApiKeys {}
+
+/// API keys' metadata.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ApiKeys {
+    /// Every key, oldest first (never a secret or its hash).
+    pub keys: Vec<crate::apikey::ApiKeyRecord>,
+}
+
+impl Op for ListApiKeys {
+    const NAME: &'static str = "list_api_keys";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "List API keys: id, name, scopes, created, expiry, last use and revocation times (never a secret).";
+    type Output = ApiKeys;
+    fn run(self, engine: &Engine) -> Result<ApiKeys> {
+        Ok(ApiKeys {
+            keys: engine.list_api_keys()?,
+        })
+    }
+}
+
+/// `revoke_api_key`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeApiKey {
+    /// The key's id (the `<id>` of `pgk_<id>_…`, as listed).
+    #[schemars(length(min = 1))]
+    pub id: String,
+}
+
+impl Op for RevokeApiKey {
+    const NAME: &'static str = "revoke_api_key";
+    const EFFECT: Effect = Effect::Removes;
+    const DESCRIPTION: &'static str = "Revoke an API key by id: it stops authenticating at once. Revoking a revoked key changes nothing; an unknown id is API_KEY_UNKNOWN.";
+    type Output = crate::apikey::ApiKeyRecord;
+    fn run(self, engine: &Engine) -> Result<Self::Output> {
+        engine.revoke_api_key(&self.id)
+    }
+}
+
+/// `authenticate_api_key`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthenticateApiKey {
+    /// The key's secret (`pgk_<id>_<random>`).
+    pub secret: String,
+}
+
+impl Op for AuthenticateApiKey {
+    const NAME: &'static str = "authenticate_api_key";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "Who an API key is (id, name, scopes); UNAUTHENTICATED for a missing, malformed, unknown, revoked or expired key.";
+    type Output = crate::apikey::ApiKeyPrincipal;
+    fn run(self, engine: &Engine) -> Result<Self::Output> {
+        engine.authenticate_api_key(&self.secret)
+    }
+}

@@ -224,6 +224,10 @@ operations! {
     ExpireHolds(ExpireHolds),
     Approve(Approve),
     DenyApproval(DenyApproval),
+    CreateApiKey(CreateApiKey),
+    ListApiKeys(ListApiKeys),
+    RevokeApiKey(RevokeApiKey),
+    AuthenticateApiKey(AuthenticateApiKey),
 }
 
 struct Table {

@@ -885,6 +885,38 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Ok(None)
     }
 
+    /// Stores a new API key (its metadata and the SHA-256 of its secret, never the secret).
+    /// Returns `false`, changing nothing, if a key with its id exists. The default (a store that
+    /// keeps no keys: wrappers, test doubles) refuses with `STORE_UNAVAILABLE`.
+    fn api_key_create(&self, key: &crate::apikey::StoredApiKey) -> Result<bool> {
+        let _ = key;
+        Err(no_api_keys())
+    }
+
+    /// An API key by id, with its `revoked_at` and `last_used_at`.
+    fn api_key_get(&self, id: &str) -> Result<Option<crate::apikey::StoredApiKey>> {
+        let _ = id;
+        Err(no_api_keys())
+    }
+
+    /// Every API key, by id.
+    fn api_keys(&self) -> Result<Vec<crate::apikey::StoredApiKey>> {
+        Err(no_api_keys())
+    }
+
+    /// Marks an API key revoked at `now_ms`, unless it already is (the first revocation's time
+    /// stays). Returns its `revoked_at`, or `None` when there is no such key.
+    fn api_key_revoke(&self, id: &str, now_ms: i64) -> Result<Option<i64>> {
+        let _ = (id, now_ms);
+        Err(no_api_keys())
+    }
+
+    /// Records that an API key authenticated at `now_ms` (`last_used_at` never moves back).
+    fn api_key_touch(&self, id: &str, now_ms: i64) -> Result<()> {
+        let _ = (id, now_ms);
+        Err(no_api_keys())
+    }
+
     /// The last record of `chain` (highest `seq`), if any. An engine reads it back after a write
     /// whose outcome it could not learn (a lost reply), so it never forks its own chain. The
     /// default scans the chain; backends answer from an index.
@@ -895,6 +927,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         })?;
         Ok(all.into_iter().max_by_key(|r| r.seq))
     }
+}
+
+/// The error of a store that keeps no API keys.
+fn no_api_keys() -> Error {
+    Error::StoreUnavailable("this store keeps no API keys".into())
 }
 
 /// Opens a store from its URL: `memory:` (also the empty string), `sqlite:///path/to/file.db`

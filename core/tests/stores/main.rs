@@ -10,6 +10,7 @@
     clippy::indexing_slicing
 )] // test helpers
 
+mod api_keys;
 mod calendar_reopen;
 mod chain_break;
 mod concurrency;

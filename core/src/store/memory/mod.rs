@@ -192,6 +192,8 @@ struct State {
     approval_expiry: BTreeSet<(i64, String)>,
     /// The latest time a commit was made at.
     latest_ms: i64,
+    /// API keys by id.
+    api_keys: BTreeMap<String, crate::apikey::StoredApiKey>,
 }
 
 impl MemoryStore {
@@ -633,6 +635,38 @@ impl Store for MemoryStore {
 
     fn revoke(&self, passport_id: &str, _now_ms: i64) -> Result<()> {
         self.state.lock().revoked.insert(passport_id.to_string());
+        Ok(())
+    }
+
+    fn api_key_create(&self, key: &crate::apikey::StoredApiKey) -> Result<bool> {
+        let mut state = self.state.lock();
+        if state.api_keys.contains_key(&key.record.id) {
+            return Ok(false);
+        }
+        state.api_keys.insert(key.record.id.clone(), key.clone());
+        Ok(true)
+    }
+
+    fn api_key_get(&self, id: &str) -> Result<Option<crate::apikey::StoredApiKey>> {
+        Ok(self.state.lock().api_keys.get(id).cloned())
+    }
+
+    fn api_keys(&self) -> Result<Vec<crate::apikey::StoredApiKey>> {
+        Ok(self.state.lock().api_keys.values().cloned().collect())
+    }
+
+    fn api_key_revoke(&self, id: &str, now_ms: i64) -> Result<Option<i64>> {
+        let mut state = self.state.lock();
+        Ok(state
+            .api_keys
+            .get_mut(id)
+            .map(|k| *k.record.revoked_at.get_or_insert(now_ms)))
+    }
+
+    fn api_key_touch(&self, id: &str, now_ms: i64) -> Result<()> {
+        if let Some(k) = self.state.lock().api_keys.get_mut(id) {
+            k.record.last_used_at = Some(k.record.last_used_at.map_or(now_ms, |t| t.max(now_ms)));
+        }
         Ok(())
     }
 

@@ -49,6 +49,8 @@
 //! | `{p}:h:<hold id>` | hash | a hold (`rec`, `state`); `{p}:holds` zset of open holds by expiry; `{p}:holds:unreadable` set of the ids of open holds whose key could not be read (taken out of `{p}:holds`) |
 //! | `{p}:a:<evaluation id>` | hash | an approval request (`rec`, `state`, `sname`, `token`, `texp`) |
 //! | `{p}:revoked` | set | revoked passport ids |
+//! | `{p}:k` | hash | API keys by id: metadata and the SHA-256 of the secret as JSON (never the secret), written once (`HSETNX`) |
+//! | `{p}:krev`, `{p}:kused` | hash | when each API key was revoked (first time stays) and last authenticated (`apikey.lua`) |
 //!
 //! A calendar window (a local day, week or month) is a fixed window to the scripts (`kind` `X`): Rust
 //! computes its bounds ([`WindowKind::bounds`](crate::store::WindowKind::bounds)) and passes the

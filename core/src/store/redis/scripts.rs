@@ -43,6 +43,7 @@ pub struct Scripts {
     pub counter_page: Script,
     pub counter_delete: Script,
     pub prune: Script,
+    pub apikey: Script,
 }
 
 impl Scripts {
@@ -56,6 +57,7 @@ impl Scripts {
             counter_page: Script::new("ctrpage", include_str!("lua/ctrpage.lua")),
             counter_delete: Script::new("ctrdel", include_str!("lua/ctrdel.lua")),
             prune: Script::new("prune", include_str!("lua/prune.lua")),
+            apikey: Script::new("apikey", include_str!("lua/apikey.lua")),
         }
     }
 }

@@ -158,6 +158,19 @@ fn hold_state(s: &str) -> Result<HoldState> {
     HoldState::from_stored(s)
 }
 
+/// An API key from its stored JSON and times.
+fn api_key_from(
+    text: &str,
+    revoked: Option<i64>,
+    used: Option<i64>,
+) -> Result<crate::apikey::StoredApiKey> {
+    let mut key: crate::apikey::StoredApiKey = serde_json::from_str(text)
+        .map_err(|e| Error::StoreUnavailable(format!("stored api key unreadable: {e}")))?;
+    key.record.revoked_at = revoked;
+    key.record.last_used_at = used;
+    Ok(key)
+}
+
 impl RedisStore {
     pub(super) fn script(
         &self,
@@ -353,6 +366,81 @@ impl Store for RedisStore {
                 .arg(passport_id)
                 .query::<i64>(c)
         })?;
+        Ok(())
+    }
+
+    fn api_key_create(&self, key: &crate::apikey::StoredApiKey) -> Result<bool> {
+        let mut meta = key.clone();
+        meta.record.revoked_at = None;
+        meta.record.last_used_at = None;
+        let text = serde_json::to_string(&meta)
+            .map_err(|e| Error::Internal(format!("api key not serialisable: {e}")))?;
+        let k = self.keys.k("k");
+        let n: i64 = self.rw(|c| {
+            ::redis::cmd("HSETNX")
+                .arg(&k)
+                .arg(&key.record.id)
+                .arg(&text)
+                .query(c)
+        })?;
+        Ok(n == 1)
+    }
+
+    fn api_key_get(&self, id: &str) -> Result<Option<crate::apikey::StoredApiKey>> {
+        let (text, revoked, used): (Option<String>, Option<i64>, Option<i64>) = self.ro(|c| {
+            ::redis::pipe()
+                .cmd("HGET")
+                .arg(self.keys.k("k"))
+                .arg(id)
+                .cmd("HGET")
+                .arg(self.keys.k("krev"))
+                .arg(id)
+                .cmd("HGET")
+                .arg(self.keys.k("kused"))
+                .arg(id)
+                .query(c)
+        })?;
+        text.map(|t| api_key_from(&t, revoked, used)).transpose()
+    }
+
+    fn api_keys(&self) -> Result<Vec<crate::apikey::StoredApiKey>> {
+        let (all, revoked, used): (
+            std::collections::HashMap<String, String>,
+            std::collections::HashMap<String, i64>,
+            std::collections::HashMap<String, i64>,
+        ) = self.ro(|c| {
+            ::redis::pipe()
+                .cmd("HGETALL")
+                .arg(self.keys.k("k"))
+                .cmd("HGETALL")
+                .arg(self.keys.k("krev"))
+                .cmd("HGETALL")
+                .arg(self.keys.k("kused"))
+                .query(c)
+        })?;
+        let mut out = all
+            .iter()
+            .map(|(id, t)| api_key_from(t, revoked.get(id).copied(), used.get(id).copied()))
+            .collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| a.record.id.cmp(&b.record.id));
+        Ok(out)
+    }
+
+    fn api_key_revoke(&self, id: &str, now_ms: i64) -> Result<Option<i64>> {
+        let mut call = Call::default();
+        call.key(self.keys.k("k")).key(self.keys.k("krev"));
+        call.arg("revoke").arg(id).arg(now_ms);
+        let out = self.script(&self.scripts.apikey, &call, true)?;
+        out.first()
+            .map(|t| t.parse::<i64>().map_err(|_| bad_reply("apikey", &out)))
+            .transpose()
+    }
+
+    fn api_key_touch(&self, id: &str, now_ms: i64) -> Result<()> {
+        let mut call = Call::default();
+        call.key(self.keys.k("k")).key(self.keys.k("kused"));
+        call.arg("touch").arg(id).arg(now_ms);
+        self.script(&self.scripts.apikey, &call, true)?;
         Ok(())
     }
 

@@ -104,8 +104,20 @@ CREATE INDEX holds_closed ON holds (expires_ms)
     WHERE state IN ('settled', 'released', 'expired');
 ";
 
+/// Migration 4: API keys. `record` is the key's metadata and the SHA-256 of its secret as JSON
+/// (never the secret); when it was revoked and last used are columns, written without reading
+/// the record back (a revocation is never overwritten by a concurrent `last_used` update).
+const V4_API_KEYS: &str = "
+CREATE TABLE api_keys (
+    id         TEXT    PRIMARY KEY,
+    record     TEXT    NOT NULL,
+    revoked_ms INTEGER,
+    used_ms    INTEGER
+) WITHOUT ROWID;
+";
+
 /// Every migration, in order: `MIGRATIONS[n - 1]` takes version `n − 1` to `n`.
-const MIGRATIONS: &[&str] = &[V1, V2_COUNTERS_BY_SCOPE, V3_RETENTION];
+const MIGRATIONS: &[&str] = &[V1, V2_COUNTERS_BY_SCOPE, V3_RETENTION, V4_API_KEYS];
 
 /// The schema version this code writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

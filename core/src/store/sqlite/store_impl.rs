@@ -47,6 +47,19 @@ pub(super) fn record_from_offset(
     ))
 }
 
+/// An API key from its row.
+fn api_key_from(
+    text: &str,
+    revoked: Option<i64>,
+    used: Option<i64>,
+) -> Result<crate::apikey::StoredApiKey> {
+    let mut key: crate::apikey::StoredApiKey =
+        serde_json::from_str(text).map_err(|e| json_err("api key", e))?;
+    key.record.revoked_at = revoked;
+    key.record.last_used_at = used;
+    Ok(key)
+}
+
 pub(super) struct StoredRecordRow {
     chain: String,
     seq: i64,
@@ -240,6 +253,79 @@ impl Store for SqliteStore {
                 "INSERT OR IGNORE INTO revoked (passport_id, time_ms) VALUES (?1, ?2)",
             )
             .and_then(|mut s| s.execute(params![passport_id, now_ms]))
+            .map_err(|e| self.err(e))?;
+            Ok((true, ()))
+        })
+    }
+
+    fn api_key_create(&self, key: &crate::apikey::StoredApiKey) -> Result<bool> {
+        let mut meta = key.clone();
+        meta.record.revoked_at = None;
+        meta.record.last_used_at = None;
+        let text = serde_json::to_string(&meta).map_err(|e| json_err("api key", e))?;
+        self.write(|tx, _| {
+            let n = tx
+                .prepare_cached("INSERT OR IGNORE INTO api_keys (id, record) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute(params![key.record.id, text]))
+                .map_err(|e| self.err(e))?;
+            Ok((n == 1, n == 1))
+        })
+    }
+
+    fn api_key_get(&self, id: &str) -> Result<Option<crate::apikey::StoredApiKey>> {
+        let row: Option<(String, Option<i64>, Option<i64>)> = self.with_conn(|conn| {
+            conn.prepare_cached("SELECT record, revoked_ms, used_ms FROM api_keys WHERE id = ?1")
+                .and_then(|mut s| {
+                    s.query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .optional()
+                })
+                .map_err(|e| self.err(e))
+        })?;
+        row.map(|(text, revoked, used)| api_key_from(&text, revoked, used))
+            .transpose()
+    }
+
+    fn api_keys(&self) -> Result<Vec<crate::apikey::StoredApiKey>> {
+        let rows: Vec<(String, Option<i64>, Option<i64>)> = self.with_conn(|conn| {
+            let mut s = conn
+                .prepare_cached("SELECT record, revoked_ms, used_ms FROM api_keys ORDER BY id")
+                .map_err(|e| self.err(e))?;
+            let rows = s
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(|e| self.err(e))?;
+            Ok(rows)
+        })?;
+        rows.into_iter()
+            .map(|(text, revoked, used)| api_key_from(&text, revoked, used))
+            .collect()
+    }
+
+    fn api_key_revoke(&self, id: &str, now_ms: i64) -> Result<Option<i64>> {
+        self.write(|tx, _| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms, ?2) WHERE id = ?1",
+                )
+                .and_then(|mut s| s.execute(params![id, now_ms]))
+                .map_err(|e| self.err(e))?;
+            if n == 0 {
+                return Ok((false, None));
+            }
+            let at: Option<i64> = tx
+                .prepare_cached("SELECT revoked_ms FROM api_keys WHERE id = ?1")
+                .and_then(|mut s| s.query_row(params![id], |r| r.get(0)))
+                .map_err(|e| self.err(e))?;
+            Ok((true, at))
+        })
+    }
+
+    fn api_key_touch(&self, id: &str, now_ms: i64) -> Result<()> {
+        self.write(|tx, _| {
+            tx.prepare_cached(
+                "UPDATE api_keys SET used_ms = MAX(COALESCE(used_ms, ?2), ?2) WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![id, now_ms]))
             .map_err(|e| self.err(e))?;
             Ok((true, ()))
         })
