@@ -11,6 +11,9 @@ use crate::engine::PyEngine;
 use crate::errors::OrRaise;
 use crate::passport::PyIssuer;
 
+/// `(status, headers, body)`, as `Gateway.handle` returns it.
+type Answer<'py> = (u16, Vec<(String, String)>, Bound<'py, PyBytes>);
+
 /// The MCP endpoint over Streamable HTTP in front of an engine: `handle(method, path, headers,
 /// body)` → `(status, headers, body)`. Admission (Origin allow-list, bearer passport or API key,
 /// Accept / Content-Type), JSON-RPC framing (batches refused, 202 for notifications), sessions
@@ -88,7 +91,7 @@ impl PyGateway {
         path: String,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
-    ) -> PyResult<(u16, Vec<(String, String)>, Bound<'py, PyBytes>)> {
+    ) -> PyResult<Answer<'py>> {
         let req = passgate::gateway::HttpRequest {
             method,
             path,
