@@ -351,9 +351,11 @@ fn tools_decide_explain_and_attest() {
     assert_eq!(d["checks"][0]["code"], "PASSPORT_REVOKED");
 }
 
-const AGENT_TOOLS: [&str; 5] = [
+const AGENT_TOOLS: [&str; 7] = [
     "enforce_action",
     "authorize_dry_run",
+    "evaluate",
+    "get_evaluation",
     "verify_passport",
     "list_allowed_gates",
     "list_my_evaluations",
