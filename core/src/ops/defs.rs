@@ -63,6 +63,32 @@ impl RequestArgs {
     }
 }
 
+/// `trace` with the session labels `mcp_session_id` and `mcp_client_name` added, each checked
+/// as a [`TraceLabel`] (`INVALID_ARGUMENT` at `/mcp_session_id`, `/mcp_client_name`), for the
+/// bindings' typed `enforce` / `dry_run` that build their request without this layer. A value
+/// already in the trace is kept. A trace that is not an object is returned as it is (the engine
+/// refuses it) unless a label is to be added.
+pub fn trace_with_session(
+    trace: Option<Value>,
+    session: Option<&str>,
+    client_name: Option<&str>,
+) -> Result<Option<Value>> {
+    let label = |path: &str, v: Option<&str>| {
+        v.map(|s| TraceLabel::new(s).map_err(|m| Error::argument(path, m)))
+            .transpose()
+    };
+    let session = label("/mcp_session_id", session)?;
+    let client_name = label("/mcp_client_name", client_name)?;
+    match trace {
+        None => Ok(with_session(None, session, client_name).map(Value::Object)),
+        Some(Value::Object(m)) => {
+            Ok(with_session(Some(m), session, client_name).map(Value::Object))
+        }
+        Some(other) if session.is_none() && client_name.is_none() => Ok(Some(other)),
+        Some(_) => Err(Error::argument("/trace", "trace must be an object")),
+    }
+}
+
 /// `trace` with `mcp_session_id` and `mcp_client_name` added. A value already in the trace is
 /// kept: a host's gateway puts the session it established there, which the caller's argument
 /// does not replace.
