@@ -125,6 +125,9 @@ impl PyAuthorizationFlow {
     }
 
     fn __repr__(&self) -> String {
-        format!("AuthorizationFlow(issuer_did={:?})", self.inner.issuer_did())
+        format!(
+            "AuthorizationFlow(issuer_did={:?})",
+            self.inner.issuer_did()
+        )
     }
 }

@@ -127,13 +127,23 @@ struct Pending {
 /// [`CODE_TTL_MS`], and at most a bounded number wait at once. Exchanging a code mints a
 /// passport signed by the flow's issuer with exactly the consented permissions and a short
 /// lifetime ([`DEFAULT_PASSPORT_TTL_SECS`] unless set).
-#[derive(Debug)]
 pub struct AuthorizationFlow {
     issuer: Issuer,
     clock: Arc<dyn Clock>,
     passport_ttl_secs: i64,
     max_pending: usize,
     pending: Mutex<HashMap<String, Pending>>,
+}
+
+impl std::fmt::Debug for AuthorizationFlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the pending codes: each one is a bearer of a passport for a minute.
+        f.debug_struct("AuthorizationFlow")
+            .field("issuer", &self.issuer.did())
+            .field("passport_ttl_secs", &self.passport_ttl_secs)
+            .field("pending", &self.pending.lock().len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl AuthorizationFlow {
@@ -200,8 +210,10 @@ impl AuthorizationFlow {
                 format!("only S256 is accepted, not {method:?}"),
             ));
         }
-        let challenge_ok =
-            code_challenge.len() == 43 && code_challenge.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+        let challenge_ok = code_challenge.len() == 43
+            && code_challenge
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
         if !challenge_ok {
             return Err(Error::argument(
                 "/code_challenge",
@@ -348,10 +360,22 @@ mod tests {
         assert_eq!(v.len(), 43);
         assert!(v.bytes().all(unreserved));
         assert_ne!(v, generate_verifier().unwrap());
-        for bad in ["short".to_string(), "a".repeat(129), format!("{}+", "a".repeat(42)), format!("{} ", "a".repeat(43))] {
+        for bad in [
+            "short".to_string(),
+            "a".repeat(129),
+            format!("{}+", "a".repeat(42)),
+            format!("{} ", "a".repeat(43)),
+        ] {
             let e = challenge_s256(&bad).unwrap_err();
-            assert_eq!((e.code(), e.path()), ("INVALID_ARGUMENT", Some("/code_verifier")), "{bad:?}");
-            assert_eq!(verify_s256(&bad, "x").unwrap_err().code(), "INVALID_ARGUMENT");
+            assert_eq!(
+                (e.code(), e.path()),
+                ("INVALID_ARGUMENT", Some("/code_verifier")),
+                "{bad:?}"
+            );
+            assert_eq!(
+                verify_s256(&bad, "x").unwrap_err().code(),
+                "INVALID_ARGUMENT"
+            );
         }
         assert!(challenge_s256(&"~".repeat(128)).is_ok());
     }
@@ -376,26 +400,52 @@ mod tests {
         let other = generate_verifier().unwrap();
         // Wrong verifier, then the right one: the code is gone.
         let c = code(&flow, &v);
-        assert_eq!(flow.exchange(&c, &other, URI, "cli").unwrap_err().code(), "GRANT_INVALID");
-        assert_eq!(flow.exchange(&c, &v, URI, "cli").unwrap_err().code(), "GRANT_INVALID");
+        assert_eq!(
+            flow.exchange(&c, &other, URI, "cli").unwrap_err().code(),
+            "GRANT_INVALID"
+        );
+        assert_eq!(
+            flow.exchange(&c, &v, URI, "cli").unwrap_err().code(),
+            "GRANT_INVALID"
+        );
         // Another redirect URI.
         let c = code(&flow, &v);
-        let e = flow.exchange(&c, &v, "https://evil.example/cb", "cli").unwrap_err();
+        let e = flow
+            .exchange(&c, &v, "https://evil.example/cb", "cli")
+            .unwrap_err();
         assert_eq!(e.code(), "GRANT_INVALID");
-        assert_eq!(flow.exchange(&c, &v, URI, "cli").unwrap_err().code(), "GRANT_INVALID");
+        assert_eq!(
+            flow.exchange(&c, &v, URI, "cli").unwrap_err().code(),
+            "GRANT_INVALID"
+        );
         // Another client.
         let c = code(&flow, &v);
-        assert_eq!(flow.exchange(&c, &v, URI, "other").unwrap_err().code(), "GRANT_INVALID");
-        assert_eq!(flow.exchange(&c, &v, URI, "cli").unwrap_err().code(), "GRANT_INVALID");
+        assert_eq!(
+            flow.exchange(&c, &v, URI, "other").unwrap_err().code(),
+            "GRANT_INVALID"
+        );
+        assert_eq!(
+            flow.exchange(&c, &v, URI, "cli").unwrap_err().code(),
+            "GRANT_INVALID"
+        );
         // A malformed verifier: a typed argument error, and the code is burnt too.
         let c = code(&flow, &v);
         let e = flow.exchange(&c, "nope", URI, "cli").unwrap_err();
-        assert_eq!((e.code(), e.path()), ("INVALID_ARGUMENT", Some("/code_verifier")));
-        assert_eq!(flow.exchange(&c, &v, URI, "cli").unwrap_err().code(), "GRANT_INVALID");
+        assert_eq!(
+            (e.code(), e.path()),
+            ("INVALID_ARGUMENT", Some("/code_verifier"))
+        );
+        assert_eq!(
+            flow.exchange(&c, &v, URI, "cli").unwrap_err().code(),
+            "GRANT_INVALID"
+        );
         // Expired: 60 s after authorize.
         let c = code(&flow, &v);
         clock.advance_ms(CODE_TTL_MS);
-        assert_eq!(flow.exchange(&c, &v, URI, "cli").unwrap_err().code(), "GRANT_INVALID");
+        assert_eq!(
+            flow.exchange(&c, &v, URI, "cli").unwrap_err().code(),
+            "GRANT_INVALID"
+        );
         // One millisecond before expiry is still fine.
         let c = code(&flow, &v);
         clock.advance_ms(CODE_TTL_MS - 1);
@@ -408,15 +458,25 @@ mod tests {
         let (flow, _) = flow();
         let c = challenge_s256(&generate_verifier().unwrap()).unwrap();
         let perms = vec!["pay:send".to_string()];
-        let e = flow.authorize("a", &perms, &c, "plain", URI, "cli").unwrap_err();
+        let e = flow
+            .authorize("a", &perms, &c, "plain", URI, "cli")
+            .unwrap_err();
         assert_eq!(e.path(), Some("/code_challenge_method"));
-        let e = flow.authorize("a", &perms, "abc", "S256", URI, "cli").unwrap_err();
+        let e = flow
+            .authorize("a", &perms, "abc", "S256", URI, "cli")
+            .unwrap_err();
         assert_eq!(e.path(), Some("/code_challenge"));
-        let e = flow.authorize("a", &perms, &c, "S256", "not a uri", "cli").unwrap_err();
+        let e = flow
+            .authorize("a", &perms, &c, "S256", "not a uri", "cli")
+            .unwrap_err();
         assert_eq!(e.path(), Some("/redirect_uri"));
-        let e = flow.authorize("", &perms, &c, "S256", URI, "cli").unwrap_err();
+        let e = flow
+            .authorize("", &perms, &c, "S256", URI, "cli")
+            .unwrap_err();
         assert_eq!(e.path(), Some("/agent_id"));
-        let e = flow.authorize("a", &perms, &c, "S256", URI, "").unwrap_err();
+        let e = flow
+            .authorize("a", &perms, &c, "S256", URI, "")
+            .unwrap_err();
         assert_eq!(e.path(), Some("/client_id"));
         assert_eq!(
             AuthorizationFlow::new(Issuer::generate().unwrap())
@@ -435,7 +495,9 @@ mod tests {
         code(&flow, &v);
         code(&flow, &v);
         let c = challenge_s256(&v).unwrap();
-        let e = flow.authorize("a", &[], &c, "S256", URI, "cli").unwrap_err();
+        let e = flow
+            .authorize("a", &[], &c, "S256", URI, "cli")
+            .unwrap_err();
         assert_eq!(e.code(), "LIMIT_EXCEEDED");
         clock.advance_ms(CODE_TTL_MS);
         assert!(flow.authorize("a", &[], &c, "S256", URI, "cli").is_ok());

@@ -199,7 +199,10 @@ fn evaluate_is_enforce_with_agentnexus_names() {
     assert_eq!(e.code(), "EVALUATION_UNKNOWN");
     // The output is a decision (the enforce schema).
     let spec = ops::spec("evaluate").unwrap();
-    assert_eq!(spec.output_schema, ops::spec("enforce").unwrap().output_schema);
+    assert_eq!(
+        spec.output_schema,
+        ops::spec("enforce").unwrap().output_schema
+    );
 }
 
 #[test]
@@ -219,11 +222,26 @@ fn evaluate_caps_tool_calls_and_artifacts_at_their_path() {
             json!({"artifacts": (0..65).map(|i| json!({"name": format!("a{i}")})).collect::<Vec<_>>()}),
             "/artifacts",
         ),
-        (json!({"tool_calls": [{"name": "ok"}, {"name": ""}]}), "/tool_calls/1/name"),
-        (json!({"tool_calls": [{"name": "x".repeat(257)}]}), "/tool_calls/0/name"),
-        (json!({"tool_calls": [{"name": "t", "args": {}}]}), "/tool_calls/0"),
-        (json!({"artifacts": [{"name": "f", "sha256": "XYZ"}]}), "/artifacts/0/sha256"),
-        (json!({"artifacts": [{"name": "f", "size": -1}]}), "/artifacts/0/size"),
+        (
+            json!({"tool_calls": [{"name": "ok"}, {"name": ""}]}),
+            "/tool_calls/1/name",
+        ),
+        (
+            json!({"tool_calls": [{"name": "x".repeat(257)}]}),
+            "/tool_calls/0/name",
+        ),
+        (
+            json!({"tool_calls": [{"name": "t", "args": {}}]}),
+            "/tool_calls/0",
+        ),
+        (
+            json!({"artifacts": [{"name": "f", "sha256": "XYZ"}]}),
+            "/artifacts/0/sha256",
+        ),
+        (
+            json!({"artifacts": [{"name": "f", "size": -1}]}),
+            "/artifacts/0/size",
+        ),
         (json!({"tool_calls": "all of them"}), "/tool_calls"),
         (json!({"gate": "pay"}), "/gate"),
     ];
@@ -359,7 +377,10 @@ fn get_evaluation_returns_the_record_and_its_lifecycle() {
         json!({"evaluation_id": held["evaluation_id"]}),
     )
     .unwrap();
-    assert_eq!(got["evaluation"]["body"]["evaluation_id"], held["evaluation_id"]);
+    assert_eq!(
+        got["evaluation"]["body"]["evaluation_id"],
+        held["evaluation_id"]
+    );
     assert_eq!(got["evaluation"]["body"]["kind"], "decision");
     let kinds: Vec<&str> = got["events"]
         .as_array()
@@ -388,14 +409,20 @@ fn get_evaluation_returns_the_record_and_its_lifecycle() {
         json!({"evaluation_id": esc["evaluation_id"]}),
     )
     .unwrap();
-    assert_eq!(got["events"][0]["body"]["kind"], "approval.granted", "{got}");
+    assert_eq!(
+        got["events"][0]["body"]["kind"], "approval.granted",
+        "{got}"
+    );
     // Unknown ids.
     for id in ["evl_nope", "x"] {
         let e = ops::call(&w.engine, "get_evaluation", json!({"evaluation_id": id})).unwrap_err();
         assert_eq!(e.code(), "EVALUATION_UNKNOWN");
     }
     let e = ops::call(&w.engine, "get_evaluation", json!({"evaluation_id": ""})).unwrap_err();
-    assert_eq!((e.code(), e.path()), ("INVALID_ARGUMENT", Some("/evaluation_id")));
+    assert_eq!(
+        (e.code(), e.path()),
+        ("INVALID_ARGUMENT", Some("/evaluation_id"))
+    );
 }
 
 /// The attack: agent B asks for agent A's evaluation by id. It gets what an unknown id gets.
@@ -417,10 +444,18 @@ fn an_agent_reads_only_its_own_evaluations() {
         json!({"evaluation_id": a["evaluation_id"]}),
     );
     assert!(!err, "{mine}");
-    assert_eq!(mine["evaluation"]["body"]["evaluation_id"], a["evaluation_id"]);
+    assert_eq!(
+        mine["evaluation"]["body"]["evaluation_id"],
+        a["evaluation_id"]
+    );
     let id = a["evaluation_id"].as_str().unwrap();
     let unknown = "evl_00000000000000000000000000";
-    let (err, theirs) = call_as(&w.engine, &bob, "get_evaluation", json!({"evaluation_id": id}));
+    let (err, theirs) = call_as(
+        &w.engine,
+        &bob,
+        "get_evaluation",
+        json!({"evaluation_id": id}),
+    );
     assert!(err);
     let (err2, none) = call_as(
         &w.engine,

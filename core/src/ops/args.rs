@@ -133,16 +133,10 @@ impl TraceLabel {
     pub fn new(text: &str) -> std::result::Result<TraceLabel, String> {
         let n = text.chars().count();
         if n == 0 || n > TraceLabel::MAX {
-            return Err(format!(
-                "use 1 to {} characters, not {n}",
-                TraceLabel::MAX
-            ));
+            return Err(format!("use 1 to {} characters, not {n}", TraceLabel::MAX));
         }
         if let Some(c) = text.chars().find(|c| c.is_control()) {
-            return Err(format!(
-                "use printable characters only (found {:?})",
-                c
-            ));
+            return Err(format!("use printable characters only (found {:?})", c));
         }
         Ok(TraceLabel(text.to_string()))
     }

@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::args::{
-    AttestationFields, AttestationFilterArgs, CounterFilterArgs, Days, TraceLabel, Ttl,
-    VerdictArg,
+    AttestationFields, AttestationFilterArgs, CounterFilterArgs, Days, TraceLabel, Ttl, VerdictArg,
 };
 use super::{Effect, Op};
 use crate::engine::{Engine, Request};
@@ -101,7 +100,10 @@ fn with_session(
         return trace;
     }
     let mut trace = trace.unwrap_or_default();
-    for (key, label) in [("mcp_session_id", session), ("mcp_client_name", client_name)] {
+    for (key, label) in [
+        ("mcp_session_id", session),
+        ("mcp_client_name", client_name),
+    ] {
         if let Some(TraceLabel(v)) = label {
             trace.entry(key).or_insert(Value::String(v));
         }
@@ -411,14 +413,14 @@ impl Op for GetEvaluation {
             Some(p) => Some(engine.principal_of(p)?),
             None => None,
         };
-        let unknown = || {
-            Error::EvaluationUnknown(format!("no recorded evaluation {:?}", self.evaluation_id))
-        };
+        let unknown =
+            || Error::EvaluationUnknown(format!("no recorded evaluation {:?}", self.evaluation_id));
         let records = engine.attestations(&AttestationFilter {
             evaluation_id: Some(self.evaluation_id.clone()),
             ..AttestationFilter::default()
         })?;
-        let is_decision = |r: &Value| r.pointer("/body/kind").and_then(Value::as_str) == Some("decision");
+        let is_decision =
+            |r: &Value| r.pointer("/body/kind").and_then(Value::as_str) == Some("decision");
         let (decisions, events): (Vec<Value>, Vec<Value>) =
             records.into_iter().partition(|r| is_decision(r));
         let evaluation = decisions.into_iter().next().ok_or_else(unknown)?;

@@ -42,8 +42,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 
 pub use args::{
-    AttestationFields, AttestationFilterArgs, CounterFilterArgs, Days, TraceLabel, Ttl,
-    VerdictArg,
+    AttestationFields, AttestationFilterArgs, CounterFilterArgs, Days, TraceLabel, Ttl, VerdictArg,
 };
 pub use defs::*;
 
