@@ -79,8 +79,8 @@ fn session_arguments_land_in_the_trace_outside_the_fingerprint() {
     let body = &record(&w.engine, &first["evaluation_id"])["body"];
     assert_eq!(body["trace"]["mcp_session_id"], "sess-1");
     assert_eq!(body["trace"]["mcp_client_name"], "Claude Desktop");
-    assert_eq!(body["trace"]["request"], 1);
-    // Same key, another session and client: a retry (the stored decision), not a conflict.
+    assert_eq!(body["trace"]["request"], "1"); // trace numbers are recorded as decimal strings
+                                               // Same key, another session and client: a retry (the stored decision), not a conflict.
     let again = ops::call(
         &w.engine,
         "enforce",
@@ -178,7 +178,7 @@ fn evaluate_is_enforce_with_agentnexus_names() {
         body["trace"]["tool_calls"],
         json!([{"name": "bank.transfer", "arguments": {"to": "x"}}, {"name": "noop"}])
     );
-    assert_eq!(body["trace"]["artifacts"][0]["size"], 1234);
+    assert_eq!(body["trace"]["artifacts"][0]["size"], "1234");
     // dry_run: true counts nothing and records nothing.
     let before = ops::call(&w.engine, "cumulative_state", json!({"gate": "pay"})).unwrap();
     let dry = ops::call(
@@ -340,11 +340,13 @@ fn an_agent_rotating_agent_id_gets_no_fresh_allowance() {
         "evaluate",
         json!({"policy_name": "search", "agent_id": "10.0.0.8"}),
     );
-    if let Some(id) = d.get("evaluation_id") {
-        let body = &record(&w.engine, id)["body"];
-        assert!(body["client"].is_null(), "{body}");
-        assert_eq!(body["trace"]["claimed_agent_id"], "10.0.0.8");
-    }
+    assert_eq!(
+        d["decision"], "deny",
+        "no client key, no per-client allowance: {d}"
+    );
+    let body = &record(&w.engine, &d["evaluation_id"])["body"];
+    assert!(body["client"].is_null(), "{body}");
+    assert_eq!(body["trace"]["claimed_agent_id"], "10.0.0.8");
     // Nor can it set client directly.
     let (err, r) = call_as(
         &w.engine,

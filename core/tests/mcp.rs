@@ -380,7 +380,10 @@ fn an_agent_lists_only_agent_tools() {
     want.sort();
     assert_eq!(seen, want);
     // The static catalogues agree with tools/list.
-    assert_eq!(mcp::tools(Role::Agent).as_array().unwrap().len(), 5);
+    assert_eq!(
+        mcp::tools(Role::Agent).as_array().unwrap().len(),
+        AGENT_TOOLS.len()
+    );
     let operator_names = names(&rpc(&e, None, list));
     assert_eq!(
         operator_names.len(),
