@@ -71,6 +71,7 @@ impl PyAuthorizationFlow {
     /// Records the user's consent and returns the code for the redirect. `code_challenge_method`
     /// must be `"S256"`.
     #[pyo3(signature = (*, agent_id, permissions, code_challenge, code_challenge_method, redirect_uri, client_id))]
+    #[allow(clippy::too_many_arguments)]
     fn authorize(
         &self,
         py: Python<'_>,
