@@ -108,6 +108,10 @@ export interface EnforceRequest {
   approval?: string | null
   /** The host's key for an anonymous caller (an address, an API key id), for `scope: "client"`. */
   client?: string | null
+  /** The MCP session id (1–256 printable characters): recorded as `trace.mcp_session_id`, never fingerprinted. */
+  mcpSessionId?: string | null
+  /** The MCP client's name (1–256 printable characters): recorded as `trace.mcp_client_name`, never fingerprinted. */
+  mcpClientName?: string | null
 }
 
 /** The verdict. */

@@ -10,6 +10,9 @@ import type {
   DecisionAttestationBody,
   EnforceRequest,
   IssuedPassport,
+  JsonObject,
+  JsonValue,
+  Payload,
   TemplateInfo,
   Verdict,
 } from './index'
@@ -68,6 +71,34 @@ declare module './index' {
       since?: number | null
       limit?: number | null
     }): { evaluations: AttestationRecord<DecisionAttestationBody>[] }
+    /**
+     * AgentNexus's `evaluate`: `enforce` (or with `dryRun: true`, a dry run) on gate `policyName`
+     * with payload `payloadScope`; `toolCalls` and `artifacts` (64 each at most) are recorded in
+     * the trace. `agentId` is an anonymous caller's client key (with a passport it is only
+     * recorded, as `trace.claimed_agent_id`). Returns the decision's JSON (camelCase keys).
+     */
+    evaluate(options: {
+      policyName: string
+      payloadScope?: Payload | null
+      passport?: string | IssuedPassport | null
+      agentId?: string | null
+      idempotencyKey?: string | null
+      dryRun?: boolean | null
+      mcpSessionId?: string | null
+      mcpClientName?: string | null
+      toolCalls?: { name: string; arguments?: JsonValue }[] | null
+      artifacts?: { name: string; media_type?: string; sha256?: string; size?: number }[] | null
+      trace?: JsonObject | null
+    }): Record<string, unknown>
+    /**
+     * One evaluation by id: its decision record, its lifecycle records (oldest first) and its run
+     * bundle (null for now). With `passport`, only that passport's principal's evaluations are found
+     * (`EVALUATION_UNKNOWN` otherwise).
+     */
+    getEvaluation(options: {
+      evaluationId: string
+      passport?: string | IssuedPassport | null
+    }): { evaluation: AttestationRecord<DecisionAttestationBody>; events: AttestationRecord[]; bundle: null }
     /** Every built-in constraint type with the JSON Schema of its parameters. */
     constraintTypes(options?: Record<string, never> | null): ConstraintTypeInfo[]
     /** The built-in templates. */

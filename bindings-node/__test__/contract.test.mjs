@@ -124,6 +124,8 @@ const CALLS = {
   verify_store: { typed: (w) => w.engine.verifyStore([w.engine.signerDid]), args: (w) => ({ trusted_signers: [w.engine.signerDid] }), shape: 'as-is' },
   chain_head: { typed: (w) => w.engine.chainHead(), args: () => ({}), shape: 'as-is' },
   attestations_page: { typed: (w) => w.engine.attestationsPage({ gate: 'llm' }, { limit: 2 }), args: () => ({ gate: 'llm', limit: 2 }), shape: 'camel' },
+  evaluate: { typed: (w) => w.engine.evaluate({ policyName: 'llm', passport: w.passport.token, mcpSessionId: 's', toolCalls: [{ name: 't' }] }), args: (w) => ({ policy_name: 'llm', passport: w.passport.token, mcp_session_id: 's', tool_calls: [{ name: 't' }] }), shape: 'camel' },
+  get_evaluation: { typed: (w) => w.engine.getEvaluation({ evaluationId: w.escalation(), passport: w.passport.token }), args: (w) => ({ evaluation_id: w.escalation(), passport: w.passport.token }), shape: 'camel' },
   list_my_evaluations: { typed: (w) => w.engine.listMyEvaluations({ passport: w.passport, gate: 'llm' }), args: (w) => ({ passport: w.passport.token, gate: 'llm' }), shape: 'camel' },
 }
 

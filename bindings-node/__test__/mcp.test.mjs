@@ -58,7 +58,7 @@ test('require and import expose the same passgate/mcp, also by name through pack
   assert.equal(passgate.mcpTools, require('passgate').mcpTools)
 })
 
-const AGENT_TOOLS = ['enforce_action', 'authorize_dry_run', 'verify_passport', 'list_allowed_gates', 'list_my_evaluations']
+const AGENT_TOOLS = ['enforce_action', 'authorize_dry_run', 'verify_passport', 'list_allowed_gates', 'list_my_evaluations', 'evaluate', 'get_evaluation']
 const OPERATOR_ONLY = [
   'issue_passport', 'revoke_passport', 'list_gates', 'get_gate', 'list_constraint_types',
   'list_constraint_templates', 'get_cumulative_state', 'reset_cumulative_state', 'get_attestations',
@@ -77,7 +77,7 @@ test('tools(role): the agent sees the 5 agent tools, the operator all 23, each t
   assert.deepEqual(tools().map((t) => t.name), AGENT_TOOLS)
   assert.deepEqual(tools('agent'), tools())
   const list = tools('operator')
-  assert.equal(list.length, 23)
+  assert.equal(list.length, 25)
   assert.deepEqual(new Set(list.map((t) => t.name)), new Set([...AGENT_TOOLS, ...OPERATOR_ONLY]))
   for (const t of list) {
     assert.equal(typeof t.description, 'string')

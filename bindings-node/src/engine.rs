@@ -39,6 +39,8 @@ const REQUEST_OPTIONS: &[&str] = &[
     "client",
     "hold",
     "approval",
+    "mcpSessionId",
+    "mcpClientName",
 ];
 
 /// The authorization engine: verifies passports, evaluates gates, counts in its store, signs an
@@ -117,7 +119,12 @@ fn read_request(
         passport,
         payload,
         idempotency_key: o.str("idempotencyKey")?,
-        trace: o.json("trace", Kind::Argument)?,
+        trace: passgate::ops::trace_with_session(
+            o.json("trace", Kind::Argument)?,
+            o.str("mcpSessionId")?.as_deref(),
+            o.str("mcpClientName")?.as_deref(),
+        )
+        .js()?,
         client: o.str("client")?,
         hold: o.bool("hold")?.unwrap_or(false),
         approval: o.str("approval")?,

@@ -275,6 +275,7 @@ impl PyEngine {
         hold: Option<&Bound<'_, PyAny>>,
         approval: Option<&Bound<'_, PyAny>>,
         client: Option<&Bound<'_, PyAny>>,
+        session: (Option<&Bound<'_, PyAny>>, Option<&Bound<'_, PyAny>>),
     ) -> PyResult<PyDecision> {
         let gate = str_arg(gate, "gate")?;
         let hold = match hold.filter(|h| !h.is_none()) {
@@ -296,18 +297,26 @@ impl PyEngine {
         let mut req = Request::new(gate, payload);
         req.passport = passport;
         req.idempotency_key = opt_str_arg(idempotency_key, "idempotency_key")?;
-        req.trace = trace;
+        let session_id = opt_str_arg(session.0, "mcp_session_id")?;
+        let client_name = opt_str_arg(session.1, "mcp_client_name")?;
+        req.trace = ops::trace_with_session(trace, session_id.as_deref(), client_name.as_deref())
+            .or_raise(py)?;
         req.client = opt_str_arg(client, "client")?;
         req.hold = hold;
         req.approval = opt_str_arg(approval, "approval")?;
         self.tick(py)?;
+        self.decide(py, dry_run, &req)
+    }
+
+    /// Enforces (or dry-runs) `req` with the GIL released.
+    fn decide(&self, py: Python<'_>, dry_run: bool, req: &Request) -> PyResult<PyDecision> {
         let engine = &self.inner;
         let d = py
             .detach(|| {
                 if dry_run {
-                    engine.dry_run(&req)
+                    engine.dry_run(req)
                 } else {
-                    engine.enforce(&req)
+                    engine.enforce(req)
                 }
             })
             .or_raise(py)?;
@@ -469,7 +478,7 @@ impl PyEngine {
     ///
     /// Returns a `Decision`. A deny is a decision, not an exception: this raises only for
     /// malformed arguments (`InputError`), an `IdempotencyConflictError` or a `StoreError`.
-    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None))]
+    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None, mcp_session_id=None, mcp_client_name=None))]
     #[allow(clippy::too_many_arguments)]
     fn enforce(
         &self,
@@ -482,6 +491,8 @@ impl PyEngine {
         hold: Option<&Bound<'_, PyAny>>,
         approval: Option<&Bound<'_, PyAny>>,
         client: Option<&Bound<'_, PyAny>>,
+        mcp_session_id: Option<&Bound<'_, PyAny>>,
+        mcp_client_name: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDecision> {
         self.run(
             py,
@@ -494,12 +505,13 @@ impl PyEngine {
             hold,
             approval,
             client,
+            (mcp_session_id, mcp_client_name),
         )
     }
 
     /// Evaluates a request exactly as `enforce` would, against the same state, and changes
     /// nothing: no counter, no attestation, no idempotency key. Same arguments as `enforce`.
-    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None))]
+    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None, mcp_session_id=None, mcp_client_name=None))]
     #[allow(clippy::too_many_arguments)]
     fn dry_run(
         &self,
@@ -512,6 +524,8 @@ impl PyEngine {
         hold: Option<&Bound<'_, PyAny>>,
         approval: Option<&Bound<'_, PyAny>>,
         client: Option<&Bound<'_, PyAny>>,
+        mcp_session_id: Option<&Bound<'_, PyAny>>,
+        mcp_client_name: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDecision> {
         self.run(
             py,
@@ -524,6 +538,7 @@ impl PyEngine {
             hold,
             approval,
             client,
+            (mcp_session_id, mcp_client_name),
         )
     }
 
@@ -1043,6 +1058,69 @@ impl PyEngine {
             .py("since", since)?
             .py("limit", limit)?;
         self.op_field(py, "list_my_evaluations", args.value(), "evaluations")
+    }
+
+    /// AgentNexus's `evaluate`: `enforce` (or with `dry_run=True`, `dry_run`) on gate
+    /// `policy_name` with payload `payload_scope`. `agent_id` is an anonymous caller's client key
+    /// (with a passport it is only recorded, as `trace.claimed_agent_id`); `tool_calls` (dicts
+    /// `{name, arguments?}`) and `artifacts` (dicts `{name, media_type?, sha256?, size?}`), at
+    /// most 64 each, are recorded in the trace. Returns a `Decision`.
+    #[pyo3(signature = (policy_name, *, payload_scope=None, passport=None, agent_id=None, idempotency_key=None, dry_run=None, mcp_session_id=None, mcp_client_name=None, tool_calls=None, artifacts=None, trace=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate(
+        &self,
+        py: Python<'_>,
+        policy_name: &Bound<'_, PyAny>,
+        payload_scope: Option<&Bound<'_, PyAny>>,
+        passport: Option<&Bound<'_, PyAny>>,
+        agent_id: Option<&Bound<'_, PyAny>>,
+        idempotency_key: Option<&Bound<'_, PyAny>>,
+        dry_run: Option<&Bound<'_, PyAny>>,
+        mcp_session_id: Option<&Bound<'_, PyAny>>,
+        mcp_client_name: Option<&Bound<'_, PyAny>>,
+        tool_calls: Option<&Bound<'_, PyAny>>,
+        artifacts: Option<&Bound<'_, PyAny>>,
+        trace: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyDecision> {
+        let payload = match payload_scope.filter(|p| !p.is_none()) {
+            Some(p) => to_value(p, Ctx::Payload)?,
+            None => Value::Null,
+        };
+        let args = Args::new()
+            .py("policy_name", Some(policy_name))?
+            .json("payload_scope", payload)
+            .json("passport", passport_value(passport)?)
+            .py("agent_id", agent_id)?
+            .py("idempotency_key", idempotency_key)?
+            .py("dry_run", dry_run)?
+            .py("mcp_session_id", mcp_session_id)?
+            .py("mcp_client_name", mcp_client_name)?
+            .py("tool_calls", tool_calls)?
+            .py("artifacts", artifacts)?
+            .py("trace", trace)?
+            .value();
+        let (args, dry_run) = ops::parse::<ops::Evaluate>(args)
+            .and_then(ops::Evaluate::into_request_args)
+            .or_raise(py)?;
+        self.tick(py)?;
+        self.decide(py, dry_run, &args.into_request())
+    }
+
+    /// One evaluation by id: `{"evaluation": <its signed decision record>, "events": [<the
+    /// lifecycle records about it, oldest first>], "bundle": None}`. With `passport`, only an
+    /// evaluation of that passport's principal is found. Raises `InputError` with code
+    /// `EVALUATION_UNKNOWN` otherwise.
+    #[pyo3(signature = (evaluation_id, *, passport=None))]
+    fn get_evaluation<'py>(
+        &self,
+        py: Python<'py>,
+        evaluation_id: &Bound<'py, PyAny>,
+        passport: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("evaluation_id", Some(evaluation_id))?
+            .json("passport", passport_value(passport)?);
+        self.op_py(py, "get_evaluation", args.value())
     }
 
     /// `enforce` on a worker thread of the running event loop's default executor, with the GIL

@@ -14,6 +14,7 @@ mod engine;
 mod errors;
 mod gateway;
 mod passport;
+mod pkce;
 
 use convert::{to_py, to_value, Ctx};
 use errors::OrRaise;
@@ -207,6 +208,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<passport::PyIssuer>()?;
     m.add_class::<passport::PyIssuedPassport>()?;
+    m.add_class::<pkce::PyAuthorizationFlow>()?;
+    m.add_function(wrap_pyfunction!(pkce::pkce_generate_verifier, m)?)?;
+    m.add_function(wrap_pyfunction!(pkce::pkce_challenge_s256, m)?)?;
+    m.add_function(wrap_pyfunction!(pkce::pkce_verify_s256, m)?)?;
     m.add_class::<engine::PyEngine>()?;
     m.add_class::<gateway::PyGateway>()?;
     m.add_class::<decision::PyDecision>()?;

@@ -80,6 +80,8 @@ class World:
 SAMPLES: dict[str, Callable[[World], dict[str, Any]]] = {
     "enforce": lambda w: {"gate": "payments.send", "passport": w.passport.token, "payload": {"amount": 1}},
     "dry_run": lambda w: {"gate": "payments.send", "passport": w.passport.token, "payload": {"amount": 1}},
+    "evaluate": lambda w: {"policy_name": "payments.send", "passport": w.passport.token, "payload_scope": {"amount": 1}, "mcp_session_id": "s", "tool_calls": [{"name": "t"}]},
+    "get_evaluation": lambda w: {"evaluation_id": w.escalation(), "passport": w.passport.token},
     "verify_passport": lambda w: {"passport": w.passport.token},
     "revoke_passport": lambda w: {"passport_id": w.issuer.issue_passport("x", permissions=["payments:send"]).passport_id},
     "reissue": lambda w: {"passport": w.issuer.issue_passport("x", permissions=["payments:send"]).token, "issuer_secret": w.issuer.secret, "expires_in_days": 2},
@@ -150,7 +152,7 @@ def test_the_method_returns_what_the_entry_point_returns(name: str, tmp_path: pa
     via_op = _native.call(w.engine, name, SAMPLES[name](w))  # the one entry point, by name
     python_names = {arg: param for (op, param), arg in RENAMED.items() if op == name}
     via_method = getattr(w.engine, name)(**{python_names.get(k, k): v for k, v in SAMPLES[name](w).items()})
-    if name in ("enforce", "dry_run"):
+    if name in ("enforce", "dry_run", "evaluate"):
         assert isinstance(via_method, passgate.Decision)
         assert set(via_method.to_dict()) == set(via_op)
     elif name in ("reissue", "issue_passport"):

@@ -51,7 +51,10 @@ def anyio_backend() -> str:
 # ---- tools() and handle(): no SDK involved ------------------------------------------------------
 
 
-AGENT_TOOLS = ["enforce_action", "authorize_dry_run", "verify_passport", "list_allowed_gates", "list_my_evaluations"]
+AGENT_TOOLS = [
+    "enforce_action", "authorize_dry_run", "verify_passport", "list_allowed_gates", "list_my_evaluations",
+    "evaluate", "get_evaluation",
+]  # fmt: skip
 OPERATOR_ONLY = [
     "issue_passport", "revoke_passport", "list_gates", "get_gate", "list_constraint_types",
     "list_constraint_templates", "get_cumulative_state", "reset_cumulative_state", "get_attestations",
@@ -78,7 +81,7 @@ def test_tools_is_the_catalogue_of_a_role() -> None:
     assert [t["name"] for t in agent] == AGENT_TOOLS == [t["name"] for t in passgate.mcp.tools("agent")]
     operator = passgate.mcp.tools("operator")
     names = [t["name"] for t in operator]
-    assert len(names) == 23 and set(names) == set(AGENT_TOOLS) | set(OPERATOR_ONLY)
+    assert len(names) == 25 and set(names) == set(AGENT_TOOLS) | set(OPERATOR_ONLY)
     for t in operator:
         assert {"name", "title", "description", "inputSchema", "annotations"} <= set(t) <= {
             "name", "title", "description", "inputSchema", "annotations", "outputSchema",

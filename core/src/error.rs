@@ -107,6 +107,15 @@ pub enum Error {
     /// No escalated request with that evaluation id.
     #[error("unknown approval request: {0}")]
     ApprovalUnknown(String),
+    /// No recorded evaluation with that id (or none the caller may read: another agent's
+    /// evaluation is answered as an unknown one).
+    #[error("unknown evaluation: {0}")]
+    EvaluationUnknown(String),
+    /// An authorization code exchange failed (OAuth's `invalid_grant`): the code is unknown,
+    /// used, expired, or was issued for another client, redirect URI or code challenge. The
+    /// code is burnt by the first failed exchange.
+    #[error("grant invalid: {0}")]
+    GrantInvalid(String),
     /// The escalated request was already approved or denied, or can no longer be.
     #[error("approval request closed: {0}")]
     ApprovalClosed(String),
@@ -169,6 +178,8 @@ impl Error {
             Error::ApprovalUnknown(_) => "APPROVAL_UNKNOWN",
             Error::ApprovalClosed(_) => "APPROVAL_CLOSED",
             Error::ApiKeyUnknown(_) => "API_KEY_UNKNOWN",
+            Error::EvaluationUnknown(_) => "EVALUATION_UNKNOWN",
+            Error::GrantInvalid(_) => "GRANT_INVALID",
             Error::Forbidden(_) => "FORBIDDEN",
             Error::Unauthenticated(_) => "UNAUTHENTICATED",
             Error::ProcessForked(_) => "PROCESS_FORKED",
@@ -210,6 +221,8 @@ impl Error {
         "APPROVAL_UNKNOWN",
         "APPROVAL_CLOSED",
         "API_KEY_UNKNOWN",
+        "EVALUATION_UNKNOWN",
+        "GRANT_INVALID",
         "FORBIDDEN",
         "UNAUTHENTICATED",
         "PROCESS_FORKED",
@@ -292,7 +305,7 @@ pub enum Family {
     /// `POLICY_INVALID`.
     Policy,
     /// `PASSPORT_*`, `ISSUER_UNTRUSTED`, `DELEGATION_WIDENS`, `KEY_INVALID`, `UNAUTHENTICATED`
-    /// (credentials).
+    /// (credentials), `GRANT_INVALID`.
     Passport,
     /// Malformed or oversized input, or a reference to something that is not there (any more).
     Input,
@@ -322,12 +335,11 @@ impl Family {
     pub fn of(code: &str) -> Family {
         match code {
             "POLICY_INVALID" => Family::Policy,
-            "ISSUER_UNTRUSTED" | "DELEGATION_WIDENS" | "KEY_INVALID" | "UNAUTHENTICATED" => {
-                Family::Passport
-            }
+            "ISSUER_UNTRUSTED" | "DELEGATION_WIDENS" | "KEY_INVALID" | "UNAUTHENTICATED"
+            | "GRANT_INVALID" => Family::Passport,
             c if c.starts_with("PASSPORT_") => Family::Passport,
             "PAYLOAD_INVALID" | "LIMIT_EXCEEDED" | "INVALID_ARGUMENT" | "GATE_UNKNOWN"
-            | "FORBIDDEN" | "API_KEY_UNKNOWN" => Family::Input,
+            | "FORBIDDEN" | "API_KEY_UNKNOWN" | "EVALUATION_UNKNOWN" => Family::Input,
             c if c.starts_with("HOLD_") || c.starts_with("APPROVAL_") => Family::Input,
             "IDEMPOTENCY_CONFLICT" => Family::IdempotencyConflict,
             "STORE_UNAVAILABLE" | "PROCESS_FORKED" => Family::Store,

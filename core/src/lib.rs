@@ -63,6 +63,7 @@ pub(crate) mod keys;
 pub mod mcp;
 pub mod ops;
 pub mod passport;
+pub mod pkce;
 pub(crate) mod pointer;
 pub(crate) mod policy;
 pub(crate) mod retention;

@@ -421,7 +421,7 @@ impl Times {
 }
 
 /// The argument checks shared by issuance and delegation.
-fn check_request(req: &PassportRequest) -> Result<()> {
+pub(crate) fn check_request(req: &PassportRequest) -> Result<()> {
     if req.agent_id.is_empty() {
         return Err(Error::InvalidArgument(
             "agent_id must not be empty".to_string(),

@@ -351,9 +351,11 @@ fn tools_decide_explain_and_attest() {
     assert_eq!(d["checks"][0]["code"], "PASSPORT_REVOKED");
 }
 
-const AGENT_TOOLS: [&str; 5] = [
+const AGENT_TOOLS: [&str; 7] = [
     "enforce_action",
     "authorize_dry_run",
+    "evaluate",
+    "get_evaluation",
     "verify_passport",
     "list_allowed_gates",
     "list_my_evaluations",
@@ -378,7 +380,10 @@ fn an_agent_lists_only_agent_tools() {
     want.sort();
     assert_eq!(seen, want);
     // The static catalogues agree with tools/list.
-    assert_eq!(mcp::tools(Role::Agent).as_array().unwrap().len(), 5);
+    assert_eq!(
+        mcp::tools(Role::Agent).as_array().unwrap().len(),
+        AGENT_TOOLS.len()
+    );
     let operator_names = names(&rpc(&e, None, list));
     assert_eq!(
         operator_names.len(),

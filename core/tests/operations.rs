@@ -106,6 +106,14 @@ fn samples() -> Vec<(&'static str, Value)> {
             json!({"gate": "pay", "passport": "$token", "payload": {"amount": 5}, "idempotency_key": "k1", "trace": {"mcp_session_id": "s"}}),
         ),
         ("dry_run", json!({"gate": "open", "client": "10.0.0.1"})),
+        (
+            "evaluate",
+            json!({"policy_name": "pay", "passport": "$token", "payload_scope": {"amount": 5}, "mcp_session_id": "s", "mcp_client_name": "c", "tool_calls": [{"name": "t"}], "artifacts": [{"name": "a"}]}),
+        ),
+        (
+            "get_evaluation",
+            json!({"evaluation_id": "$esc1", "passport": "$token"}),
+        ),
         ("verify_passport", json!({"passport": "$token"})),
         ("allowed_gates", json!({"passport": "$token"})),
         (

@@ -77,7 +77,7 @@ async function refused(client, name, args, meta) {
 
 const failed = (refusal, constraint) => refusal.checks.find((c) => c.constraint === constraint)
 
-const AGENT_TOOLS = ['authorize_dry_run', 'enforce_action', 'list_allowed_gates', 'list_my_evaluations', 'verify_passport']
+const AGENT_TOOLS = ['authorize_dry_run', 'enforce_action', 'evaluate', 'get_evaluation', 'list_allowed_gates', 'list_my_evaluations', 'verify_passport']
 const GUARDED = ['fetch_url', 'send_payment']
 
 for (const server of SERVERS) {
@@ -110,7 +110,7 @@ for (const server of SERVERS) {
     test('a. the operator lists every passgate tool (titles, annotations, the catalogue schemas) and no guarded tool', async () => {
       const { tools } = await operator.listTools()
       const expected = catalogue('operator')
-      assert.equal(expected.length, 23)
+      assert.equal(expected.length, 25)
       assert.deepEqual(tools.map((t) => t.name).sort(), expected.map((t) => t.name).sort())
       const byName = new Map(tools.map((t) => [t.name, t]))
       for (const t of expected) {
@@ -245,7 +245,7 @@ test('node server over Streamable HTTP (--http): roles by bearer, GET/DELETE 405
     const operator = await connectAs(operatorToken)
     let token
     try {
-      assert.equal((await operator.listTools()).tools.length, 23)
+      assert.equal((await operator.listTools()).tools.length, 25)
       token = json(await ok(operator, 'issue_passport', { agent_id: 'agent-http', permissions: ['payments:send'] })).token
     } finally {
       await operator.close()

@@ -40,7 +40,8 @@ SERVERS: dict[str, list[str]] = {
 }
 
 AGENT_TOOLS = {
-    "enforce_action", "authorize_dry_run", "verify_passport", "list_allowed_gates", "list_my_evaluations",
+    "enforce_action", "authorize_dry_run", "evaluate", "get_evaluation", "verify_passport", "list_allowed_gates",
+    "list_my_evaluations",
 }  # fmt: skip
 OPERATOR_TOOLS = AGENT_TOOLS | {
     "issue_passport", "revoke_passport", "list_gates", "get_gate", "list_constraint_types",

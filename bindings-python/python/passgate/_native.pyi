@@ -110,6 +110,31 @@ class IssuedPassport:
     ) -> IssuedPassport: ...
 
 @final
+class AuthorizationFlow:
+    """An authorization-code flow with PKCE (S256) minting short-lived passports."""
+
+    def __init__(self, issuer: Issuer, *, passport_ttl: int | None = None) -> None: ...
+    @property
+    def issuer_did(self) -> str: ...
+    def authorize(
+        self,
+        *,
+        agent_id: str,
+        permissions: list[str],
+        code_challenge: str,
+        code_challenge_method: str,
+        redirect_uri: str,
+        client_id: str,
+    ) -> str: ...
+    def exchange(
+        self, *, code: str, code_verifier: str, redirect_uri: str, client_id: str
+    ) -> IssuedPassport: ...
+
+def pkce_generate_verifier() -> str: ...
+def pkce_challenge_s256(verifier: str) -> str: ...
+def pkce_verify_s256(verifier: str, challenge: str) -> bool: ...
+
+@final
 class Decision:
     """The answer to a request. ``bool(decision)`` is ``decision.allowed``."""
 
@@ -194,6 +219,8 @@ class Engine:
         hold: bool | None = None,
         approval: str | None = None,
         client: str | None = None,
+        mcp_session_id: str | None = None,
+        mcp_client_name: str | None = None,
     ) -> Decision: ...
     def dry_run(
         self,
@@ -206,6 +233,8 @@ class Engine:
         hold: bool | None = None,
         approval: str | None = None,
         client: str | None = None,
+        mcp_session_id: str | None = None,
+        mcp_client_name: str | None = None,
     ) -> Decision: ...
     def verify_passport(self, passport: _PassportLike) -> dict[str, Any]: ...
     def revoke_passport(self, passport_id: str) -> None: ...
@@ -233,6 +262,22 @@ class Engine:
         since: int | None = None,
         limit: int | None = None,
     ) -> list[dict[str, Any]]: ...
+    def evaluate(
+        self,
+        policy_name: str,
+        *,
+        payload_scope: Mapping[str, Any] | None = None,
+        passport: _PassportLike | None = None,
+        agent_id: str | None = None,
+        idempotency_key: str | None = None,
+        dry_run: bool | None = None,
+        mcp_session_id: str | None = None,
+        mcp_client_name: str | None = None,
+        tool_calls: Sequence[Mapping[str, Any]] | None = None,
+        artifacts: Sequence[Mapping[str, Any]] | None = None,
+        trace: Mapping[str, Any] | None = None,
+    ) -> Decision: ...
+    def get_evaluation(self, evaluation_id: str, *, passport: _PassportLike | None = None) -> dict[str, Any]: ...
     def cumulative_state(
         self,
         *,

@@ -13,14 +13,15 @@ extension raises the class of that family, by the name the core gives it. The fa
 ``PassportError``
     ``PASSPORT_MALFORMED``, ``PASSPORT_ALGORITHM``, ``PASSPORT_SIGNATURE``,
     ``PASSPORT_EXPIRED``, ``PASSPORT_NOT_YET_VALID``, ``PASSPORT_REVOKED``,
-    ``ISSUER_UNTRUSTED``, ``DELEGATION_WIDENS``, ``KEY_INVALID``.
+    ``ISSUER_UNTRUSTED``, ``DELEGATION_WIDENS``, ``KEY_INVALID``, ``GRANT_INVALID`` (an
+    authorization code exchange failed, ``passgate.pkce``).
 ``InputError``
     Malformed or oversized input, or a reference to something that is not there (any more):
     ``PAYLOAD_INVALID`` (``.path``: where in the payload), ``LIMIT_EXCEEDED``,
     ``INVALID_ARGUMENT`` (``.path``: which argument, when known), ``GATE_UNKNOWN``,
     ``HOLD_UNKNOWN``, ``HOLD_CLOSED``, ``HOLD_EXCEEDS`` (no longer produced: a settle past the cap
-    is recorded with an ``overrun``), ``APPROVAL_UNKNOWN``, ``APPROVAL_CLOSED``, ``FORBIDDEN``
-    (the caller's role or identity may not do this).
+    is recorded with an ``overrun``), ``APPROVAL_UNKNOWN``, ``APPROVAL_CLOSED``,
+    ``EVALUATION_UNKNOWN``, ``FORBIDDEN`` (the caller's role or identity may not do this).
 ``IdempotencyConflictError``
     ``IDEMPOTENCY_CONFLICT``: an idempotency key reused for a different request.
     ``IdempotencyConflict`` is a deprecated alias of it.
@@ -82,7 +83,7 @@ class PolicyError(PassgateError):
 
 class PassportError(PassgateError):
     """A passport or key problem: ``PASSPORT_*``, ``ISSUER_UNTRUSTED``, ``DELEGATION_WIDENS``,
-    ``KEY_INVALID``."""
+    ``KEY_INVALID``, ``GRANT_INVALID``."""
 
     __module__ = "passgate"
 
@@ -91,7 +92,7 @@ class InputError(PassgateError):
     """Malformed or oversized input, or a reference to something that is not there (any more):
     ``PAYLOAD_INVALID``, ``LIMIT_EXCEEDED``, ``INVALID_ARGUMENT``, ``GATE_UNKNOWN``,
     ``HOLD_UNKNOWN``, ``HOLD_CLOSED``, ``HOLD_EXCEEDS``, ``APPROVAL_UNKNOWN``,
-    ``APPROVAL_CLOSED``, ``FORBIDDEN``. ``.path`` names the place in the payload or the
+    ``APPROVAL_CLOSED``, ``EVALUATION_UNKNOWN``, ``FORBIDDEN``. ``.path`` names the place in the payload or the
     argument, when known."""
 
     __module__ = "passgate"

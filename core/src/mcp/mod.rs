@@ -3,7 +3,8 @@
 //!
 //! **Roles.** Every call is made by a [`Caller`]: the governed **agent** or the **operator**. An
 //! agent sees and may call only the agent tools (`enforce_action`, `authorize_dry_run`,
-//! `verify_passport`, `list_allowed_gates`, `list_my_evaluations`); an operator sees and may call
+//! `evaluate`, `get_evaluation`, `verify_passport`, `list_allowed_gates`,
+//! `list_my_evaluations`); an operator sees and may call
 //! every tool (passports, policy, counters, holds, approvals, everyone's attestations). An agent
 //! that calls an operator tool gets a `FORBIDDEN` error result saying it needs the operator role.
 //! Never serve the operator role on the connection the agent uses: an agent holding
@@ -293,6 +294,24 @@ const TOOLS: &[Tool] = &[
         name: "list_my_evaluations",
         title: Cow::Borrowed("List my evaluations"),
         op: "list_my_evaluations",
+        role: Role::Agent,
+        hints: READS,
+        defaults: &[PASSPORT_DEFAULT],
+        hidden: &[],
+    },
+    Tool {
+        name: "evaluate",
+        title: Cow::Borrowed("Evaluate an action (AgentNexus)"),
+        op: "evaluate",
+        role: Role::Agent,
+        hints: ADDS,
+        defaults: &[PASSPORT_DEFAULT],
+        hidden: &[],
+    },
+    Tool {
+        name: "get_evaluation",
+        title: Cow::Borrowed("Get an evaluation"),
+        op: "get_evaluation",
         role: Role::Agent,
         hints: READS,
         defaults: &[PASSPORT_DEFAULT],
@@ -818,9 +837,29 @@ fn call_tool(
         ) {
             args.insert("passport".into(), Value::String(p.clone()));
         }
+        // `evaluate`'s agent_id is an anonymous caller's client key when the host gives it; an
+        // agent's is only recorded (`trace.claimed_agent_id`), never an identity to count.
+        if tool.op == "evaluate" {
+            if let Some(claimed) = args.remove("agent_id") {
+                if let Value::Object(t) = args.entry("trace").or_insert_with(|| json!({})) {
+                    t.insert("claimed_agent_id".into(), claimed);
+                }
+            }
+        }
         let anonymous = !args.contains_key("passport");
-        if let (Some(c), true, true) = (client, anonymous, tool.takes("client")) {
-            args.insert("client".into(), Value::String(c.clone()));
+        if let (Some(c), true) = (client, anonymous) {
+            if tool.takes("client") {
+                args.insert("client".into(), Value::String(c.clone()));
+            } else if tool.op == "evaluate" {
+                args.insert("agent_id".into(), Value::String(c.clone()));
+            }
+        }
+        // An agent reads only its own evaluations: without a passport it has none.
+        if tool.op == "get_evaluation" && anonymous {
+            return Ok(tool_result(Err(Error::InvalidArgument(
+                "get_evaluation needs a passport (none was given, and this connection has none)"
+                    .into(),
+            ))));
         }
     }
     // The transport's trace fields, over the caller's (a trace that is not an object is left

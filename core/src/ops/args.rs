@@ -120,6 +120,45 @@ impl JsonSchema for Ttl {
     }
 }
 
+/// A short label recorded in a decision's trace (an MCP session id, a client name): 1 to 256
+/// characters, none of them a control character.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceLabel(pub String);
+
+impl TraceLabel {
+    /// The longest label, in characters.
+    pub const MAX: usize = 256;
+
+    /// A checked label.
+    pub fn new(text: &str) -> std::result::Result<TraceLabel, String> {
+        let n = text.chars().count();
+        if n == 0 || n > TraceLabel::MAX {
+            return Err(format!("use 1 to {} characters, not {n}", TraceLabel::MAX));
+        }
+        if let Some(c) = text.chars().find(|c| c.is_control()) {
+            return Err(format!("use printable characters only (found {:?})", c));
+        }
+        Ok(TraceLabel(text.to_string()))
+    }
+}
+
+impl<'de> Deserialize<'de> for TraceLabel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<TraceLabel, D::Error> {
+        let s = String::deserialize(d)?;
+        TraceLabel::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for TraceLabel {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TraceLabel".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "minLength": 1, "maxLength": TraceLabel::MAX})
+    }
+}
+
 /// Which counters: by gate, agent, namespace, constraint or scope (all optional, combined).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::args::{
-    AttestationFields, AttestationFilterArgs, CounterFilterArgs, Days, Ttl, VerdictArg,
+    AttestationFields, AttestationFilterArgs, CounterFilterArgs, Days, TraceLabel, Ttl, VerdictArg,
 };
 use super::{Effect, Op};
 use crate::engine::{Engine, Request};
@@ -38,22 +38,77 @@ pub struct RequestArgs {
     pub hold: Option<bool>,
     /// An approval token for a request that escalated.
     pub approval: Option<String>,
+    /// The MCP session the request came in (recorded as `trace.mcp_session_id`, not
+    /// fingerprinted).
+    pub mcp_session_id: Option<TraceLabel>,
+    /// The MCP client's name (recorded as `trace.mcp_client_name`, not fingerprinted).
+    pub mcp_client_name: Option<TraceLabel>,
 }
 
 impl RequestArgs {
     /// The engine request.
     pub fn into_request(self) -> Request {
+        let trace = with_session(self.trace, self.mcp_session_id, self.mcp_client_name);
         Request {
             gate: self.gate,
             passport: self.passport,
             payload: self.payload.unwrap_or(Value::Null),
             idempotency_key: self.idempotency_key,
-            trace: self.trace.map(Value::Object),
+            trace: trace.map(Value::Object),
             client: self.client,
             hold: self.hold.unwrap_or(false),
             approval: self.approval,
         }
     }
+}
+
+/// `trace` with the session labels `mcp_session_id` and `mcp_client_name` added, each checked
+/// as a [`TraceLabel`] (`INVALID_ARGUMENT` at `/mcp_session_id`, `/mcp_client_name`), for the
+/// bindings' typed `enforce` / `dry_run` that build their request without this layer. A value
+/// already in the trace is kept. A trace that is not an object is returned as it is (the engine
+/// refuses it) unless a label is to be added.
+pub fn trace_with_session(
+    trace: Option<Value>,
+    session: Option<&str>,
+    client_name: Option<&str>,
+) -> Result<Option<Value>> {
+    let label = |path: &str, v: Option<&str>| {
+        v.map(|s| TraceLabel::new(s).map_err(|m| Error::argument(path, m)))
+            .transpose()
+    };
+    let session = label("/mcp_session_id", session)?;
+    let client_name = label("/mcp_client_name", client_name)?;
+    match trace {
+        None => Ok(with_session(None, session, client_name).map(Value::Object)),
+        Some(Value::Object(m)) => {
+            Ok(with_session(Some(m), session, client_name).map(Value::Object))
+        }
+        Some(other) if session.is_none() && client_name.is_none() => Ok(Some(other)),
+        Some(_) => Err(Error::argument("/trace", "trace must be an object")),
+    }
+}
+
+/// `trace` with `mcp_session_id` and `mcp_client_name` added. A value already in the trace is
+/// kept: a host's gateway puts the session it established there, which the caller's argument
+/// does not replace.
+fn with_session(
+    trace: Option<Map<String, Value>>,
+    session: Option<TraceLabel>,
+    client_name: Option<TraceLabel>,
+) -> Option<Map<String, Value>> {
+    if session.is_none() && client_name.is_none() {
+        return trace;
+    }
+    let mut trace = trace.unwrap_or_default();
+    for (key, label) in [
+        ("mcp_session_id", session),
+        ("mcp_client_name", client_name),
+    ] {
+        if let Some(TraceLabel(v)) = label {
+            trace.entry(key).or_insert(Value::String(v));
+        }
+    }
+    Some(trace)
 }
 
 /// The JSON Schema of a decision (the result of `enforce` and `dry_run`).
@@ -181,20 +236,205 @@ impl Op for ListMyEvaluations {
             ..AttestationFilter::default()
         };
         let limit = self.limit.map_or(100, |l| l as usize);
-        let mine = |r: &Value| {
-            r.pointer("/body/principal").is_some_and(|p| {
-                p.get("issuer").and_then(Value::as_str) == Some(principal.issuer.as_str())
-                    && p.get("agent_id").and_then(Value::as_str)
-                        == Some(principal.agent_id.as_str())
-            })
-        };
         let evaluations = engine
             .attestations(&filter)?
             .into_iter()
-            .filter(|r| mine(r))
+            .filter(|r| of_principal(r, &principal))
             .take(limit)
             .collect();
         Ok(Evaluations { evaluations })
+    }
+}
+
+/// Whether decision record `r` is about a request of `principal` (itself or a delegate of it).
+fn of_principal(r: &Value, principal: &crate::passport::Principal) -> bool {
+    r.pointer("/body/principal").is_some_and(|p| {
+        p.get("issuer").and_then(Value::as_str) == Some(principal.issuer.as_str())
+            && p.get("agent_id").and_then(Value::as_str) == Some(principal.agent_id.as_str())
+    })
+}
+
+/// One tool call of the agent's run, as `evaluate` records it in the trace.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolCallArg {
+    /// The tool's name.
+    #[schemars(length(min = 1, max = 256))]
+    pub name: String,
+    /// Its arguments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<Value>,
+}
+
+/// One artifact of the agent's run (a file, a document), as `evaluate` records it in the trace.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactArg {
+    /// Its name.
+    #[schemars(length(min = 1, max = 256))]
+    pub name: String,
+    /// Its media type, e.g. text/csv.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub media_type: Option<String>,
+    /// The SHA-256 of its content, in lowercase hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
+    pub sha256: Option<String>,
+    /// Its size in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// The most tool calls, and the most artifacts, one `evaluate` records.
+pub const MAX_EVALUATE_ITEMS: usize = 64;
+
+/// `evaluate`: AgentNexus's shape of `enforce` (and of `dry_run`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Evaluate {
+    /// The gate (AgentNexus's policy name), e.g. payments.send.
+    #[schemars(length(min = 1))]
+    pub policy_name: String,
+    /// The action's arguments (an object): the gate's payload.
+    pub payload_scope: Option<Value>,
+    /// The agent's passport token (none: anonymous access).
+    pub passport: Option<String>,
+    /// The identity of an anonymous caller, set by the host (its client key: per-client limits
+    /// count it). With a passport, or from an agent, it is only recorded, as
+    /// `trace.claimed_agent_id`: an identity comes from a passport or from the host.
+    #[schemars(length(min = 1, max = 256))]
+    pub agent_id: Option<String>,
+    /// Makes a retry return the first decision.
+    pub idempotency_key: Option<String>,
+    /// Evaluate without counting or recording anything (as `dry_run`); default false.
+    pub dry_run: Option<bool>,
+    /// The MCP session the request came in (recorded as `trace.mcp_session_id`).
+    pub mcp_session_id: Option<TraceLabel>,
+    /// The MCP client's name (recorded as `trace.mcp_client_name`).
+    pub mcp_client_name: Option<TraceLabel>,
+    /// The tool calls of the run being evaluated (recorded as `trace.tool_calls`; at most 64).
+    #[schemars(length(max = 64))]
+    pub tool_calls: Option<Vec<ToolCallArg>>,
+    /// The artifacts of the run being evaluated (recorded as `trace.artifacts`; at most 64).
+    #[schemars(length(max = 64))]
+    pub artifacts: Option<Vec<ArtifactArg>>,
+    /// Host metadata, recorded but not fingerprinted.
+    pub trace: Option<Map<String, Value>>,
+}
+
+impl Evaluate {
+    /// The `enforce` / `dry_run` arguments this names, and whether it is a dry run.
+    pub fn into_request_args(self) -> Result<(RequestArgs, bool)> {
+        let mut trace = self.trace.unwrap_or_default();
+        if let Some(calls) = &self.tool_calls {
+            trace.insert("tool_calls".into(), trace_value(calls)?);
+        }
+        if let Some(artifacts) = &self.artifacts {
+            trace.insert("artifacts".into(), trace_value(artifacts)?);
+        }
+        let client = match (&self.passport, self.agent_id) {
+            (None, agent_id) => agent_id,
+            (Some(_), Some(claimed)) => {
+                trace.insert("claimed_agent_id".into(), Value::String(claimed));
+                None
+            }
+            (Some(_), None) => None,
+        };
+        let args = RequestArgs {
+            gate: self.policy_name,
+            passport: self.passport,
+            payload: self.payload_scope,
+            idempotency_key: self.idempotency_key,
+            trace: (!trace.is_empty()).then_some(trace),
+            client,
+            hold: None,
+            approval: None,
+            mcp_session_id: self.mcp_session_id,
+            mcp_client_name: self.mcp_client_name,
+        };
+        Ok((args, self.dry_run.unwrap_or(false)))
+    }
+}
+
+fn trace_value<T: Serialize>(v: &T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error::Internal(format!("trace not serialisable: {e}")))
+}
+
+impl Op for Evaluate {
+    const NAME: &'static str = "evaluate";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Decide whether the agent may perform an action now, with AgentNexus's argument names: enforce (or, with dry_run, a dry run) on gate policy_name with payload payload_scope. The run's tool calls and artifacts are recorded in the decision's trace. Returns the decision, as enforce does.";
+    type Output = Value;
+    fn run(self, engine: &Engine) -> Result<Value> {
+        let (args, dry_run) = self.into_request_args()?;
+        match dry_run {
+            true => DryRun(args).run(engine),
+            false => Enforce(args).run(engine),
+        }
+    }
+    fn output_schema() -> Option<Value> {
+        Some(decision_schema())
+    }
+}
+
+/// `get_evaluation`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetEvaluation {
+    /// The evaluation's id (a decision's `evaluation_id`).
+    #[schemars(length(min = 1, max = 256))]
+    pub evaluation_id: String,
+    /// A passport token: answer only for an evaluation of its principal (any delegation
+    /// depth), as `list_my_evaluations` does; none: any evaluation.
+    pub passport: Option<String>,
+}
+
+/// One evaluation: its decision record and what happened to it since.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct EvaluationRecord {
+    /// The signed decision record.
+    pub evaluation: Value,
+    /// The lifecycle records about it (hold settled / released / expired, approval granted /
+    /// denied, ...), oldest first.
+    pub events: Vec<Value>,
+    /// The run bundle (always null for now: run recording is not part of passgate yet).
+    pub bundle: Option<Value>,
+}
+
+impl Op for GetEvaluation {
+    const NAME: &'static str = "get_evaluation";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "One evaluation by id: its signed decision record, the lifecycle records about it (holds settled, released or expired; approvals granted or denied), oldest first, and its run bundle (null: run bundles are not recorded yet). A dry run records nothing and is not found. With a passport, only the passport's principal's evaluations are found.";
+    type Output = EvaluationRecord;
+    fn run(self, engine: &Engine) -> Result<EvaluationRecord> {
+        // Read the principal first: a bad passport fails as itself, whatever the id.
+        let principal = match &self.passport {
+            Some(p) => Some(engine.principal_of(p)?),
+            None => None,
+        };
+        let unknown =
+            || Error::EvaluationUnknown(format!("no recorded evaluation {:?}", self.evaluation_id));
+        let records = engine.attestations(&AttestationFilter {
+            evaluation_id: Some(self.evaluation_id.clone()),
+            ..AttestationFilter::default()
+        })?;
+        let is_decision =
+            |r: &Value| r.pointer("/body/kind").and_then(Value::as_str) == Some("decision");
+        let (decisions, events): (Vec<Value>, Vec<Value>) =
+            records.into_iter().partition(|r| is_decision(r));
+        let evaluation = decisions.into_iter().next().ok_or_else(unknown)?;
+        if let Some(principal) = principal {
+            // Another principal's evaluation is answered as an unknown one: its id says nothing.
+            if !of_principal(&evaluation, &principal) {
+                return Err(unknown());
+            }
+        }
+        Ok(EvaluationRecord {
+            evaluation,
+            events,
+            bundle: None,
+        })
     }
 }
 

@@ -42,7 +42,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 
 pub use args::{
-    AttestationFields, AttestationFilterArgs, CounterFilterArgs, Days, Ttl, VerdictArg,
+    AttestationFields, AttestationFilterArgs, CounterFilterArgs, Days, TraceLabel, Ttl, VerdictArg,
 };
 pub use defs::*;
 
@@ -200,6 +200,8 @@ operations! {
     IssuePassport(IssuePassport),
     AllowedGates(AllowedGates),
     ListMyEvaluations(ListMyEvaluations),
+    Evaluate(Evaluate),
+    GetEvaluation(GetEvaluation),
     CumulativeState(CumulativeState),
     CumulativeStatePage(CumulativeStatePage),
     ResetCumulativeState(ResetCumulativeState),
