@@ -47,6 +47,8 @@
 pub mod approval;
 pub mod attestation;
 mod cache;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub(crate) mod calendar;
 pub mod clock;
 pub mod constraint;
