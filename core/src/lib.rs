@@ -47,9 +47,9 @@
 pub mod approval;
 pub mod attestation;
 mod cache;
+pub(crate) mod calendar;
 #[cfg(feature = "cli")]
 pub mod cli;
-pub(crate) mod calendar;
 pub mod clock;
 pub mod constraint;
 pub(crate) mod decision;

@@ -66,16 +66,25 @@ fn shared_command_lines() {
             .map(|a| a.as_str().unwrap())
             .collect();
         let r = pg(&argv);
-        let ctx = format!("{name}: {argv:?}\nstdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+        let ctx = format!(
+            "{name}: {argv:?}\nstdout:\n{}\nstderr:\n{}",
+            r.stdout, r.stderr
+        );
         assert_eq!(Some(i64::from(r.code)), case["exit"].as_i64(), "{ctx}");
         if let Some(want) = case["stdout"].as_str() {
             assert_eq!(r.stdout, want, "{ctx}");
         }
         if let Some(re) = case["stdout_regex"].as_str() {
-            assert!(regex::Regex::new(re).unwrap().is_match(&r.stdout), "{re}\n{ctx}");
+            assert!(
+                regex::Regex::new(re).unwrap().is_match(&r.stdout),
+                "{re}\n{ctx}"
+            );
         }
         if let Some(re) = case["stderr_regex"].as_str() {
-            assert!(regex::Regex::new(re).unwrap().is_match(&r.stderr), "{re}\n{ctx}");
+            assert!(
+                regex::Regex::new(re).unwrap().is_match(&r.stderr),
+                "{re}\n{ctx}"
+            );
         }
     }
 }
@@ -94,7 +103,11 @@ fn readme_shows_the_real_help() {
         .expect("its help text block");
     let help = pg(&["--help"]);
     assert_eq!(help.code, 0);
-    assert_eq!(block, help.stdout, "README's help text is not `passgate --help`'s");
+    assert!(
+        block == help.stdout,
+        "README's help block is not `passgate --help`'s, which is:\n{}",
+        help.stdout
+    );
 }
 
 #[test]
@@ -113,8 +126,18 @@ fn keygen_issue_verify() {
         assert_eq!(mode & 0o777, 0o600);
     }
     let r = pg(&[
-        "issue", "--issuer-key", k, "--agent", "bot-1", "--perm", "payments:send", "web:fetch",
-        "--ttl", "2h", "--caveat", r#"{"gate": "payments.send"}"#,
+        "issue",
+        "--issuer-key",
+        k,
+        "--agent",
+        "bot-1",
+        "--perm",
+        "payments:send",
+        "web:fetch",
+        "--ttl",
+        "2h",
+        "--caveat",
+        r#"{"id": "small", "type": "max_value", "field": "/amount", "max": 100}"#,
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let token = r.stdout.trim().to_string();
@@ -129,20 +152,43 @@ fn keygen_issue_verify() {
     let other = Issuer::generate().unwrap();
     let r = pg(&["verify", &token, "--trust", other.did()]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.starts_with("error[ISSUER_UNTRUSTED]"), "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with("error[ISSUER_UNTRUSTED]"),
+        "{}",
+        r.stderr
+    );
     let mut bad = token.clone();
     let last = bad.pop().unwrap();
     bad.push(if last == 'A' { 'Q' } else { 'A' });
     let r = pg(&["verify", &bad, "--trust", &did]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.starts_with("error[PASSPORT_"), "{}", r.stderr);
-    let r = pg(&["issue", "--issuer-key", k, "--agent", "a", "--perm", "x", "--caveat", "{"]);
+    let r = pg(&[
+        "issue",
+        "--issuer-key",
+        k,
+        "--agent",
+        "a",
+        "--perm",
+        "x",
+        "--caveat",
+        "{",
+    ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     // A bare secret works as the key file too.
     let issuer = Issuer::generate().unwrap();
     let bare = dir.path().join("bare.key");
     std::fs::write(&bare, format!("{}\n", issuer.secret())).unwrap();
-    let r = pg(&["issue", "--issuer-key", bare.to_str().unwrap(), "--agent", "a", "--perm", "x", "--json"]);
+    let r = pg(&[
+        "issue",
+        "--issuer-key",
+        bare.to_str().unwrap(),
+        "--agent",
+        "a",
+        "--perm",
+        "x",
+        "--json",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let issued: Value = serde_json::from_str(&r.stdout).unwrap();
     assert!(issued["token"].is_string() && issued["private_key"].is_string());
@@ -180,15 +226,19 @@ fn store_with_records(dir: &Path) -> (String, String) {
         .issue_passport(&PassportRequest::new("a", ["payments:send"]))
         .unwrap();
     let engine = Engine::builder()
-        .policy_value(json!({"version": 1, "gates": {"payments.send": {"require": ["payments:send"],
-            "constraints": [{"id": "cap", "type": "max_value", "field": "/amount", "max": 10}]}}}))
+        .policy_value(
+            json!({"version": 1, "gates": {"payments.send": {"require": ["payments:send"],
+            "constraints": [{"id": "cap", "type": "max_value", "field": "/amount", "max": 10}]}}}),
+        )
         .trusted_issuer(issuer.did())
         .store_url(&url)
         .build()
         .unwrap();
     for amount in [1, 5, 50] {
         engine
-            .enforce(&Request::new("payments.send", json!({"amount": amount})).passport(&passport.token))
+            .enforce(
+                &Request::new("payments.send", json!({"amount": amount})).passport(&passport.token),
+            )
             .unwrap();
     }
     let signer = engine.signer_did().to_string();
@@ -202,9 +252,21 @@ fn audit_export_and_verify() {
     let (url, signer) = store_with_records(dir.path());
     let export = dir.path().join("export.jsonl");
     let e = export.to_str().unwrap();
-    let r = pg(&["audit", "export", "--store", &url, "--since", "1970-01-01T00:00:00Z", "--out", e]);
+    let r = pg(&[
+        "audit",
+        "export",
+        "--store",
+        &url,
+        "--since",
+        "1970-01-01T00:00:00Z",
+        "--out",
+        e,
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(r.stderr, "", "no progress bar when stderr is not a terminal");
+    assert_eq!(
+        r.stderr, "",
+        "no progress bar when stderr is not a terminal"
+    );
     let lines = std::fs::read_to_string(&export).unwrap();
     assert_eq!(lines.lines().count(), 3);
     let r = pg(&["audit", "verify", e, "--trust", &signer]);
@@ -220,7 +282,14 @@ fn audit_export_and_verify() {
     // To stdout, and nothing since the future.
     let r = pg(&["audit", "export", "--store", &url]);
     assert_eq!(r.stdout.lines().count(), 3);
-    let r = pg(&["audit", "export", "--store", &url, "--since", "2999-01-01T00:00:00Z"]);
+    let r = pg(&[
+        "audit",
+        "export",
+        "--store",
+        &url,
+        "--since",
+        "2999-01-01T00:00:00Z",
+    ]);
     assert_eq!((r.code, r.stdout.as_str()), (0, ""));
     // The attack: a record changed, a record cut out, another signer.
     let tampered = lines.replacen("\"allow\"", "\"deny\"", 1);
@@ -235,11 +304,24 @@ fn audit_export_and_verify() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.starts_with("error[CHAIN_"), "{}", r.stderr);
     std::fs::write(&export, &lines).unwrap();
-    let r = pg(&["audit", "verify", e, "--trust", Issuer::generate().unwrap().did()]);
+    let r = pg(&[
+        "audit",
+        "verify",
+        e,
+        "--trust",
+        Issuer::generate().unwrap().did(),
+    ]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.starts_with("error[ATTESTATION_KEY]"), "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with("error[ATTESTATION_KEY]"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(pg(&["audit", "verify"]).code, 2);
-    assert_eq!(pg(&["audit", "export", "--store", &url, "--since", "someday"]).code, 2);
+    assert_eq!(
+        pg(&["audit", "export", "--store", &url, "--since", "someday"]).code,
+        2
+    );
 }
 
 fn rpc(id: u64, method: &str, params: Value) -> String {
@@ -249,25 +331,50 @@ fn rpc(id: u64, method: &str, params: Value) -> String {
 #[test]
 fn mcp_serve_stdio() {
     let input = [
-        rpc(1, "initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "t", "version": "0"}})),
+        rpc(
+            1,
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "0"}}),
+        ),
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
         String::new(),
         rpc(2, "tools/list", json!({})),
-        rpc(3, "tools/call", json!({"name": "enforce_action", "arguments": {"gate": "payments.send",
-            "payload": {"amount": 20, "currency": "USD", "to": "acct_1"}}})),
-        rpc(4, "tools/call", json!({"name": "enforce_action", "arguments": {"gate": "payments.send",
-            "payload": {"amount": 900, "currency": "USD", "to": "acct_1"}}})),
+        rpc(
+            3,
+            "tools/call",
+            json!({"name": "enforce_action", "arguments": {"gate": "payments.send",
+            "payload": {"amount": 20, "currency": "USD", "to": "acct_1"}}}),
+        ),
+        rpc(
+            4,
+            "tools/call",
+            json!({"name": "enforce_action", "arguments": {"gate": "payments.send",
+            "payload": {"amount": 900, "currency": "USD", "to": "acct_1"}}}),
+        ),
         // The agent reaching for an operator tool.
-        rpc(5, "tools/call", json!({"name": "reset_cumulative_state", "arguments": {}})),
+        rpc(
+            5,
+            "tools/call",
+            json!({"name": "reset_cumulative_state", "arguments": {}}),
+        ),
         "{not json".to_string(),
     ]
     .join("\n");
     let r = pg_in(&["mcp", "serve"], &format!("{input}\n"));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("demo passport"), "{}", r.stderr);
-    let replies: Vec<Value> = r.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(replies.len(), 6, "one reply per request, none to the notification: {}", r.stdout);
+    let replies: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        replies.len(),
+        6,
+        "one reply per request, none to the notification: {}",
+        r.stdout
+    );
     assert_eq!(replies[0]["result"]["serverInfo"]["name"], "passgate");
     let tools: Vec<&str> = replies[1]["result"]["tools"]
         .as_array()
@@ -280,7 +387,11 @@ fn mcp_serve_stdio() {
     let allow = &replies[2]["result"];
     assert_eq!(allow["isError"], json!(false), "{allow}");
     assert_eq!(allow["structuredContent"]["decision"], "allow", "{allow}");
-    assert_eq!(replies[3]["result"]["structuredContent"]["decision"], "deny", "{}", replies[3]);
+    assert_eq!(
+        replies[3]["result"]["structuredContent"]["decision"], "deny",
+        "{}",
+        replies[3]
+    );
     let refused = &replies[4];
     assert!(
         refused.get("error").is_some() || refused["result"]["isError"] == json!(true),
@@ -298,20 +409,39 @@ fn mcp_serve_operator_and_passport_file() {
         .unwrap();
     let pf = dir.path().join("passport.txt");
     std::fs::write(&pf, format!("{}\n", passport.token)).unwrap();
-    let input = rpc(1, "tools/call", json!({"name": "verify_passport", "arguments": {}}));
+    let input = rpc(
+        1,
+        "tools/call",
+        json!({"name": "verify_passport", "arguments": {}}),
+    );
     let r = pg_in(
-        &["mcp", "serve", "--passport-file", pf.to_str().unwrap(), "--trust", issuer.did()],
+        &[
+            "mcp",
+            "serve",
+            "--passport-file",
+            pf.to_str().unwrap(),
+            "--trust",
+            issuer.did(),
+        ],
         &format!("{input}\n"),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("file-agent"), "{}", r.stdout);
     assert!(!r.stderr.contains("demo"), "{}", r.stderr);
-    let r = pg_in(&["mcp", "serve", "--role", "operator"], &format!("{}\n", rpc(1, "tools/list", json!({}))));
+    let r = pg_in(
+        &["mcp", "serve", "--role", "operator"],
+        &format!("{}\n", rpc(1, "tools/list", json!({}))),
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("reset_cumulative_state"), "{}", r.stdout);
     let r = pg(&["mcp", "serve", "--role", "root"]);
     assert_eq!(r.code, 2);
-    let r = pg(&["mcp", "serve", "--policy", "tests/cli/fixtures/bad-policy.json"]);
+    let r = pg(&[
+        "mcp",
+        "serve",
+        "--policy",
+        "tests/cli/fixtures/bad-policy.json",
+    ]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("error[POLICY_INVALID]"), "{}", r.stderr);
 }
@@ -326,11 +456,23 @@ fn mcp_serve_keeps_demo_keys_next_to_a_persistent_store() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
-    let first = r.stderr.lines().find(|l| l.contains("demo issuer")).unwrap().to_string();
+    let first = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("demo issuer"))
+        .unwrap()
+        .to_string();
     let r = pg(&["mcp", "serve", "--store", &url]);
-    assert!(r.stderr.contains(&first), "the same demo issuer after a restart: {}", r.stderr);
+    assert!(
+        r.stderr.contains(&first),
+        "the same demo issuer after a restart: {}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -339,8 +481,18 @@ fn init_merges_without_clobbering() {
     std::env::set_var("HOME", dir.path());
     let cfg = dir.path().join(".cursor/mcp.json");
     std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
-    std::fs::write(&cfg, r#"{"mcpServers": {"other": {"command": "x"}}, "theme": "dark"}"#).unwrap();
-    let r = pg(&["init", "cursor", "--write", "--policy", "examples/policy-tests/policy.json"]);
+    std::fs::write(
+        &cfg,
+        r#"{"mcpServers": {"other": {"command": "x"}}, "theme": "dark"}"#,
+    )
+    .unwrap();
+    let r = pg(&[
+        "init",
+        "cursor",
+        "--write",
+        "--policy",
+        "examples/policy-tests/policy.json",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
     assert_eq!(doc["theme"], "dark");
@@ -358,7 +510,8 @@ fn init_merges_without_clobbering() {
     // Claude Desktop's file, created with its folders.
     assert_eq!(pg(&["init", "claude", "--write"]).code, 0);
     let claude = if cfg!(target_os = "macos") {
-        dir.path().join("Library/Application Support/Claude/claude_desktop_config.json")
+        dir.path()
+            .join("Library/Application Support/Claude/claude_desktop_config.json")
     } else {
         dir.path().join(".config/Claude/claude_desktop_config.json")
     };

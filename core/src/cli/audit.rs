@@ -50,7 +50,9 @@ pub(super) enum ExportFormat {
 
 pub(super) fn run(cmd: AuditCmd, io: &mut Io<'_>) -> CliResult {
     match cmd {
-        AuditCmd::Verify { file, store, trust } => verify(file.as_deref(), store.as_deref(), trust, io),
+        AuditCmd::Verify { file, store, trust } => {
+            verify(file.as_deref(), store.as_deref(), trust, io)
+        }
         AuditCmd::Export {
             store,
             since,
@@ -117,7 +119,11 @@ fn verify(
             io.stderr,
             "warning: no --trust: accepting the signers the records name ({}); this checks \
              integrity, not who signed",
-            if trust.is_empty() { "none".to_string() } else { trust.join(", ") }
+            if trust.is_empty() {
+                "none".to_string()
+            } else {
+                trust.join(", ")
+            }
         );
     }
     let report = match (file, &engine) {

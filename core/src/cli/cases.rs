@@ -28,9 +28,7 @@ pub(super) fn test(paths: &[PathBuf], policy: Option<&Path>, io: &mut Io<'_>) ->
     if files.is_empty() {
         return Err(Fail::usage("no case files (*.json) found"));
     }
-    let default_policy = policy
-        .map(|p| read_json(p, Context::Policy))
-        .transpose()?;
+    let default_policy = policy.map(|p| read_json(p, Context::Policy)).transpose()?;
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in &files {
         let name = file.display().to_string();
@@ -76,7 +74,10 @@ impl Run {
         }
         let parent = obj.remove("parent");
         let issuer = obj.remove("issuer");
-        let secret = match (parent.as_ref().and_then(Value::as_str), issuer.as_ref().and_then(Value::as_str)) {
+        let secret = match (
+            parent.as_ref().and_then(Value::as_str),
+            issuer.as_ref().and_then(Value::as_str),
+        ) {
             (Some(p), _) => {
                 let p = self.passports.get(p).ok_or_else(|| {
                     crate::Error::InvalidArgument(format!("no passport named {p:?}"))
@@ -90,7 +91,10 @@ impl Run {
         obj.insert("issuer_secret".into(), json!(secret));
         let issued = seam::issue_passport(&Value::Object(obj))?;
         let token = issued.get("token").and_then(Value::as_str).unwrap_or("");
-        let key = issued.get("private_key").and_then(Value::as_str).unwrap_or("");
+        let key = issued
+            .get("private_key")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let p = IssuedPassport::from_token(token, key)?;
         self.passports.insert(name.to_string(), p);
         Ok(())
@@ -284,9 +288,7 @@ fn check_expectations(at: &str, expect: &Value, got: &Value) -> Outcome {
             }
             "passed" => {
                 for id in want.as_array().unwrap_or(&empty) {
-                    let c = checks(got)
-                        .iter()
-                        .find(|c| c.get("constraint") == Some(id));
+                    let c = checks(got).iter().find(|c| c.get("constraint") == Some(id));
                     if !c.is_some_and(|c| c.get("passed") == Some(&Value::Bool(true))) {
                         return Err(format!("{at}: {id} must pass in {got}"));
                     }

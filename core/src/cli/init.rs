@@ -80,7 +80,10 @@ pub(super) fn init(a: &InitArgs, io: &mut Io<'_>) -> CliResult {
             Value::Object(Map::new())
         } else {
             json::parse_in(&text, Limits::POLICY, json::Context::Argument).map_err(|e| {
-                Fail::check(e.code(), format!("{}: {e} (left unchanged)", path.display()))
+                Fail::check(
+                    e.code(),
+                    format!("{}: {e} (left unchanged)", path.display()),
+                )
             })?
         }
     } else {
@@ -98,7 +101,10 @@ pub(super) fn init(a: &InitArgs, io: &mut Io<'_>) -> CliResult {
     let Some(servers) = servers.as_object_mut() else {
         return Err(Fail::check(
             "INVALID_ARGUMENT",
-            format!("{}: mcpServers is not an object (left unchanged)", path.display()),
+            format!(
+                "{}: mcpServers is not an object (left unchanged)",
+                path.display()
+            ),
         ));
     };
     servers.insert("passgate".into(), entry);
@@ -109,5 +115,8 @@ pub(super) fn init(a: &InitArgs, io: &mut Io<'_>) -> CliResult {
     let tmp = path.with_extension("json.passgate-tmp");
     std::fs::write(&tmp, format!("{}\n", pretty(&doc))).map_err(|e| Fail::io(&tmp, &e))?;
     std::fs::rename(&tmp, &path).map_err(|e| Fail::io(&path, &e))?;
-    out(io, &format!("wrote mcpServers.passgate to {}", path.display()))
+    out(
+        io,
+        &format!("wrote mcpServers.passgate to {}", path.display()),
+    )
 }

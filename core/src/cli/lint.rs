@@ -123,11 +123,7 @@ pub(super) fn position_of(text: &str, pointer: &str) -> (usize, usize) {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map_or(0, |l| l.chars().count())
-        + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
 }
 
@@ -280,7 +276,8 @@ mod tests {
 
     #[test]
     fn positions_of_pointers() {
-        let text = "{\n  \"version\": 1,\n  \"gates\": {\n    \"a/b\": {\"require\": [\"x\", 5]}\n  }\n}";
+        let text =
+            "{\n  \"version\": 1,\n  \"gates\": {\n    \"a/b\": {\"require\": [\"x\", 5]}\n  }\n}";
         assert_eq!(position_of(text, "/"), (1, 1));
         assert_eq!(position_of(text, "/version"), (2, 3));
         assert_eq!(position_of(text, "/gates/a~1b"), (4, 5));

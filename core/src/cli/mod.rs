@@ -382,7 +382,11 @@ fn parse_duration(text: &str) -> std::result::Result<i64, Fail> {
         'm' => 60,
         'h' => 3600,
         'd' => 86_400,
-        _ => return Err(Fail::usage(format!("bad duration {text:?}: use s, m, h or d"))),
+        _ => {
+            return Err(Fail::usage(format!(
+                "bad duration {text:?}: use s, m, h or d"
+            )))
+        }
     };
     num.parse::<i64>()
         .ok()
@@ -392,9 +396,11 @@ fn parse_duration(text: &str) -> std::result::Result<i64, Fail> {
 }
 
 fn issue(a: &IssueArgs, io: &mut Io<'_>) -> CliResult {
+    // Usage errors first: nothing is read before the command line is known to be right.
+    let ttl = parse_duration(&a.ttl)?;
     let issuer = load_issuer(&a.issuer_key)?;
-    let mut req = PassportRequest::new(a.agent.clone(), a.perms.iter().cloned())
-        .with_expires_in_secs(parse_duration(&a.ttl)?);
+    let mut req =
+        PassportRequest::new(a.agent.clone(), a.perms.iter().cloned()).with_expires_in_secs(ttl);
     if let Some(n) = &a.name {
         req = req.with_name(n.clone());
     }
@@ -463,7 +469,10 @@ mod tests {
 
     #[test]
     fn times() {
-        assert_eq!(parse_time("1h", 10_000_000).unwrap(), 10_000_000 - 3_600_000);
+        assert_eq!(
+            parse_time("1h", 10_000_000).unwrap(),
+            10_000_000 - 3_600_000
+        );
         assert_eq!(parse_time("1970-01-01T00:00:01Z", 0).unwrap(), 1000);
         assert_eq!(parse_time("1234", 0).unwrap(), 1234);
         assert!(parse_time("yesterday", 0).is_err());

@@ -53,25 +53,36 @@ fn env(name: &str) -> Option<String> {
 /// The demo issuer and signing key: kept next to a persistent SQLite store (0600), fresh
 /// otherwise.
 fn demo_keys(store: &str, io: &mut Io<'_>) -> std::result::Result<(Issuer, String), Fail> {
-    let path = store
-        .strip_prefix("sqlite://")
-        .map(|p| PathBuf::from(format!("{}.demo-keys.json", p.split('?').next().unwrap_or(p))));
+    let path = store.strip_prefix("sqlite://").map(|p| {
+        PathBuf::from(format!(
+            "{}.demo-keys.json",
+            p.split('?').next().unwrap_or(p)
+        ))
+    });
     let Some(path) = path else {
         return Ok((Issuer::generate()?, KeyPair::generate()?.secret()));
     };
     if path.exists() {
         let v = json::parse_in(&read_text(&path)?, Limits::PAYLOAD, json::Context::Argument)?;
         let get = |k: &str| {
-            v.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| {
-                Fail::check("KEY_INVALID", format!("{}: no {k:?}", path.display()))
-            })
+            v.get(k)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| Fail::check("KEY_INVALID", format!("{}: no {k:?}", path.display())))
         };
-        return Ok((Issuer::from_secret(&get("issuer_secret")?)?, get("signing_secret")?));
+        return Ok((
+            Issuer::from_secret(&get("issuer_secret")?)?,
+            get("signing_secret")?,
+        ));
     }
     let (issuer, signing) = (Issuer::generate()?, KeyPair::generate()?.secret());
     let keys = json!({"issuer_secret": issuer.secret(), "signing_secret": signing});
     write_private(&path, &keys.to_string())?;
-    let _ = writeln!(io.stderr, "passgate: demo keys written to {}", path.display());
+    let _ = writeln!(
+        io.stderr,
+        "passgate: demo keys written to {}",
+        path.display()
+    );
     Ok((issuer, signing))
 }
 
@@ -102,7 +113,11 @@ pub(super) fn setup(
     let demo = trusted.is_empty();
     if demo {
         let (demo_issuer, demo_signing) = demo_keys(&store, io)?;
-        let _ = writeln!(io.stderr, "passgate: demo mode, demo issuer {}", demo_issuer.did());
+        let _ = writeln!(
+            io.stderr,
+            "passgate: demo mode, demo issuer {}",
+            demo_issuer.did()
+        );
         trusted.push(demo_issuer.did().to_string());
         signing = signing.or(Some(demo_signing));
         issuer = Some(demo_issuer);
@@ -123,9 +138,15 @@ pub(super) fn setup(
         b = b.signing_key(KeyPair::from_secret(&s)?);
     }
     let engine = b.build()?;
-    let _ = writeln!(io.stderr, "passgate: attestations signed by {}", engine.signer_did());
+    let _ = writeln!(
+        io.stderr,
+        "passgate: attestations signed by {}",
+        engine.signer_did()
+    );
     let caller = match a.role.as_str() {
-        "operator" => Caller::operator(env("PASSGATE_OPERATOR_NAME").unwrap_or_else(|| "operator".into())),
+        "operator" => {
+            Caller::operator(env("PASSGATE_OPERATOR_NAME").unwrap_or_else(|| "operator".into()))
+        }
         _ => {
             let file = a
                 .passport_file
@@ -137,7 +158,8 @@ pub(super) fn setup(
                 .transpose()?;
             if passport.is_none() && demo && a.http.is_none() {
                 if let Some(i) = &issuer {
-                    let req = PassportRequest::new("demo-agent", DEMO_PERMISSIONS).with_name("demo agent");
+                    let req = PassportRequest::new("demo-agent", DEMO_PERMISSIONS)
+                        .with_name("demo agent");
                     passport = Some(i.issue_passport(&req)?.token);
                     let _ = writeln!(
                         io.stderr,
@@ -149,7 +171,11 @@ pub(super) fn setup(
         }
     };
     // Only the operator issues passports.
-    let issuer = if caller.role() == Role::Operator { issuer } else { None };
+    let issuer = if caller.role() == Role::Operator {
+        issuer
+    } else {
+        None
+    };
     Ok((engine, caller, issuer))
 }
 
@@ -158,7 +184,11 @@ pub(super) fn serve(a: &ServeArgs, io: &mut Io<'_>) -> CliResult {
     if let Some(port) = a.http {
         return super::http::serve_http(engine, issuer, &a.host, port, io);
     }
-    let _ = writeln!(io.stderr, "passgate: MCP ({}) on stdio", caller.role().as_str());
+    let _ = writeln!(
+        io.stderr,
+        "passgate: MCP ({}) on stdio",
+        caller.role().as_str()
+    );
     let mut line = String::new();
     loop {
         line.clear();
