@@ -10,7 +10,6 @@ mod audit;
 mod cases;
 mod http;
 mod init;
-mod keys;
 mod lint;
 mod serve;
 
@@ -68,11 +67,6 @@ enum Cmd {
     Audit {
         #[command(subcommand)]
         cmd: audit::AuditCmd,
-    },
-    /// Create, list and revoke API keys in a store.
-    Keys {
-        #[command(subcommand)]
-        cmd: keys::KeysCmd,
     },
     /// Serve passgate's MCP tools.
     Mcp {
@@ -291,7 +285,6 @@ fn dispatch(cmd: Cmd, io: &mut Io<'_>) -> CliResult {
             cmd: PolicyCmd::Test { paths, policy },
         } => cases::test(&paths, policy.as_deref(), io),
         Cmd::Audit { cmd } => audit::run(cmd, io),
-        Cmd::Keys { cmd } => keys::run(cmd, io),
         Cmd::Mcp {
             cmd: McpCmd::Serve(a),
         } => serve::serve(&a, io),
