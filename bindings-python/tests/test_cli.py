@@ -69,15 +69,15 @@ def test_mcp_serve_stdio() -> None:
 
 def test_ctrl_c_stops_mcp_serve() -> None:
     import signal
-    import time
 
-    p = subprocess.Popen([str(PASSGATE), "mcp", "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    try:
-        assert p.stderr is not None
-        p.stderr.readline()  # it has started (its first log line)
-        time.sleep(0.2)
-        p.send_signal(signal.SIGINT)
-        assert p.wait(timeout=20) == -signal.SIGINT
-    finally:
-        if p.poll() is None:
-            p.kill()
+    with subprocess.Popen(
+        [str(PASSGATE), "mcp", "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+    ) as p:
+        try:
+            assert p.stderr is not None
+            p.stderr.readline()  # its first log line: SIGINT's default is already restored
+            p.send_signal(signal.SIGINT)
+            assert p.wait(timeout=20) == -signal.SIGINT
+        finally:
+            if p.poll() is None:
+                p.kill()
