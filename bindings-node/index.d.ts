@@ -593,6 +593,12 @@ export declare class Issuer {
  */
 export declare function checkCodes(): CheckCode[]
 
+/**
+ * Runs the `passgate` command line with `args` (without the program name) on the process's
+ * standard streams; returns the exit code (`bin/passgate.js`).
+ */
+export declare function cliMain(args: Array<string>): number
+
 /** Every built-in constraint type with the JSON Schema of its parameters. */
 export declare function constraintTypes(): ConstraintTypeInfo[]
 

@@ -839,6 +839,7 @@ module.exports.Engine = nativeBinding.Engine
 module.exports.IssuedPassport = nativeBinding.IssuedPassport
 module.exports.Issuer = nativeBinding.Issuer
 module.exports.checkCodes = nativeBinding.checkCodes
+module.exports.cliMain = nativeBinding.cliMain
 module.exports.constraintTypes = nativeBinding.constraintTypes
 module.exports.describeOperations = nativeBinding.describeOperations
 module.exports.errorCodes = nativeBinding.errorCodes

@@ -118,6 +118,13 @@ pub fn check_codes() -> Vec<&'static str> {
 
 /// Every operation of the core's one JSON entry point (`engine.call(op, args)`), by its
 /// snake_case name. passgate.js gives each a camelCase method on `Engine`.
+/// Runs the `passgate` command line with `args` (without the program name) on the process's
+/// standard streams; returns the exit code (`bin/passgate.js`).
+#[napi]
+pub fn cli_main(args: Vec<String>) -> i32 {
+    passgate::cli::main(args)
+}
+
 #[napi]
 pub fn operations() -> Vec<&'static str> {
     passgate::ops::NAMES.to_vec()

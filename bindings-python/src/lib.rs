@@ -200,6 +200,13 @@ fn _exception_for<'py>(py: Python<'py>, code: &str) -> PyResult<Bound<'py, PyTyp
     errors::class_for(py, code)
 }
 
+/// Runs the `passgate` command line with `args` (without the program name) on the process's
+/// standard streams, the GIL released; returns the exit code (`passgate.cli.main`).
+#[pyfunction]
+fn cli_main(py: Python<'_>, args: Vec<String>) -> i32 {
+    py.detach(|| passgate::cli::main(args))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     convert::install_panic_hook();
@@ -229,5 +236,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decision::_decision_from_json, m)?)?;
     m.add_class::<engine::PyOperation>()?;
     m.add_function(wrap_pyfunction!(_mcp_guard, m)?)?;
+    m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     Ok(())
 }

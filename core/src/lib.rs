@@ -49,6 +49,8 @@ pub mod approval;
 pub mod attestation;
 mod cache;
 pub(crate) mod calendar;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod clock;
 pub mod constraint;
 pub(crate) mod decision;
