@@ -24,7 +24,7 @@ demo-rust:
 	$(call say,"running the Rust quickstart (examples/rust/quickstart.rs; $(PROFILE) profile)")
 	@$(CARGO) run -q --profile $(PROFILE) -p passgate --example quickstart
 
-test: deps-test lint test-rust test-python test-node test-mcp test-conformance fuzz-smoke
+test: deps-test lint test-rust test-python test-node test-packages test-mcp test-conformance fuzz-smoke
 
 # The store tests start their own redis-server (on a free loopback port): install it from
 # Debian's packages if it is missing. Quiet and idempotent; needs root (CI and these machines are).
