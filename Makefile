@@ -22,7 +22,7 @@ demo: demo-python demo-node demo-rust
 
 demo-rust:
 	$(call say,"running the Rust quickstart (examples/rust/quickstart.rs; $(PROFILE) profile)")
-	@$(CARGO) run -q --profile $(PROFILE) -p passgate --example quickstart
+	@$(CARGO) run -q --profile $(PROFILE) -p passgate-examples --bin quickstart
 
 test: deps-test lint test-rust test-python test-node test-packages test-mcp test-conformance fuzz-smoke
 
