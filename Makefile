@@ -252,7 +252,7 @@ test-dist: dist test-dist-only
 
 # Checks the packages already in $(DIST) (make dist, or test-packages).
 test-dist-only:
-	$(call say,"installing the packages from $(DIST) in a temporary directory, without cargo or rustc, and running the quickstarts")
+	$(call say,"installing the packages from $(DIST) in a temporary directory (no cargo or rustc on PATH) and running the quickstarts")
 	@set -euo pipefail; \
 	ls $(DIST)/passgate-*-cp39-abi3-*.whl $(DIST)/passgate-*.tar.gz $(DIST)/passgate-*.tgz >/dev/null; \
 	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
