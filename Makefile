@@ -14,6 +14,9 @@ VENV_PY := $(VENV)/bin/python
 # The Python package, the Node package and the Rust quickstart share the target dir and the profile,
 # so the core and its dependencies compile once for the three.
 PROFILE ?= demo
+# napi always passes cargo `--target <host triple>` (artifacts under target/<triple>/), so maturin and
+# the Rust quickstart pass it too: one tree, shared by the three builds.
+HOST_TRIPLE = $(shell rustc -vV | sed -n 's/^host: //p')
 # Each step says what it does on one line; the tools' own progress is quieted.
 export CARGO_TERM_QUIET := true
 say = @printf '\n== %s\n' $(1)
@@ -22,7 +25,7 @@ demo: demo-python demo-node demo-rust
 
 demo-rust:
 	$(call say,"running the Rust quickstart (examples/rust/quickstart.rs; $(PROFILE) profile)")
-	@$(CARGO) run -q --profile $(PROFILE) -p passgate-examples --bin quickstart
+	@$(CARGO) run -q --profile $(PROFILE) --target $(HOST_TRIPLE) -p passgate-examples --bin quickstart
 
 test: deps-test lint test-rust test-python test-node test-packages test-mcp test-conformance fuzz-smoke
 
@@ -55,7 +58,7 @@ python-package: $(VENV_PY)
 	$(call say,"installing maturin and the Python test tools into .venv (pip)")
 	@$(VENV_PY) -m pip install -q --disable-pip-version-check -r bindings-python/requirements-dev.txt
 	$(call say,"building the Python package into .venv ($(PROFILE) profile; cold: the core and its dependencies, a few minutes)")
-	@VIRTUAL_ENV=$(VENV) $(VENV)/bin/maturin develop -q --profile $(PROFILE) -m bindings-python/Cargo.toml
+	@VIRTUAL_ENV=$(VENV) $(VENV)/bin/maturin develop -q --profile $(PROFILE) --target $(HOST_TRIPLE) -m bindings-python/Cargo.toml
 
 demo-python: python-package
 	$(call say,"running the Python quickstart (examples/python/quickstart.py)")
@@ -237,7 +240,7 @@ dist: $(VENV_PY) $(NODE_DIR)/node_modules/.package-lock.json
 	@rm -rf $(DIST) && mkdir -p $(DIST)
 	@for c in $(COPIES); do cmp -s "$${c%%=*}" "$${c#*=}" || { echo "$${c#*=} is not a copy of $${c%%=*}: make copies"; exit 1; }; done
 	$(call say,"building the Python wheel (abi3; $(DIST_PROFILE) profile) into $(DIST)")
-	@$(VENV)/bin/maturin build -q --profile $(DIST_PROFILE) -m bindings-python/Cargo.toml --out $(DIST)
+	@$(VENV)/bin/maturin build -q --profile $(DIST_PROFILE) --target $(HOST_TRIPLE) -m bindings-python/Cargo.toml --out $(DIST)
 	$(call say,"building the Python sdist into $(DIST)")
 	@$(VENV)/bin/maturin sdist -q -m bindings-python/Cargo.toml --out $(DIST)
 	$(call say,"building the Node native module ($(DIST_PROFILE) profile) and packing the npm tarball into $(DIST)")
