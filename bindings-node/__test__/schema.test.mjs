@@ -45,7 +45,7 @@ test('a policy may name its schema in "$schema"; other unknown top-level keys ar
     policy: { $schema: 'https://passgate.dev/schema/policy.schema.json', version: 1, gates: { g: { require: ['p'] } } },
     trustedIssuers: [issuer.did],
   })
-  assert.equal(engine.enforce('g', passport.token, {}).decision, 'allow')
+  assert.equal(engine.enforce({ gate: 'g', passport: passport.token, payload: {} }).decision, 'allow')
   for (const key of ['schema', '$id', '$Schema']) {
     assert.throws(() => new Engine({ policy: { [key]: 'x', version: 1 } }), PolicyError, key)
   }
