@@ -242,7 +242,7 @@ dist: $(VENV_PY) $(NODE_DIR)/node_modules/.package-lock.json
 	$(call say,"building the Python wheel (abi3; $(DIST_PROFILE) profile) into $(DIST)")
 	@$(VENV)/bin/maturin build -q --profile $(DIST_PROFILE) --target $(HOST_TRIPLE) -m bindings-python/Cargo.toml --out $(DIST)
 	$(call say,"building the Python sdist into $(DIST)")
-	@$(VENV)/bin/maturin sdist -q -m bindings-python/Cargo.toml --out $(DIST)
+	@$(VENV)/bin/maturin sdist -m bindings-python/Cargo.toml --out $(DIST)
 	$(call say,"building the Node native module ($(DIST_PROFILE) profile) and packing the npm tarball into $(DIST)")
 	@cd $(NODE_DIR) && npx napi build --platform --profile $(DIST_PROFILE) >/dev/null
 	@cd $(NODE_DIR) && $(NPM) pack --silent --pack-destination $(DIST) >/dev/null
