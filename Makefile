@@ -27,7 +27,7 @@ demo-rust:
 	$(call say,"running the Rust quickstart (examples/rust/quickstart.rs; $(PROFILE) profile)")
 	@$(CARGO) run -q --profile $(PROFILE) --target $(HOST_TRIPLE) -p passgate-examples --bin quickstart
 
-test: deps-test lint test-rust test-python test-node test-mcp test-conformance fuzz-smoke
+test: deps-test lint test-rust test-python test-node test-packages test-mcp test-conformance fuzz-smoke
 
 # The store tests start their own redis-server (on a free loopback port): install it from
 # Debian's packages if it is missing. Quiet and idempotent; needs root (CI and these machines are).
@@ -222,7 +222,7 @@ fuzz-smoke: fuzz-build
 # ---- copy is stale (COPIES; refresh them with `make copies`).
 # `make test-dist` installs the wheel into a fresh venv and the tarball into a fresh npm project in a
 # temporary directory, with no cargo/rustc on PATH, and runs copies of the two quickstarts there.
-# `make test-packages` runs the same check on packages built with the demo profile (they reuse
+# `make test` (test-packages) runs the same check on packages built with the demo profile (they reuse
 # the builds python-package and node-build made, so it costs seconds, not a release build).
 COPIES := LICENSE=bindings-python/LICENSE CHANGELOG.md=bindings-python/python/passgate/CHANGELOG.md \
 	schema/policy.schema.json=bindings-python/python/passgate/policy.schema.json \
