@@ -19,8 +19,10 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
-/// The policy document's JSON Schema, as published in `schema/policy.schema.json`.
-pub const POLICY_SCHEMA: &str = include_str!("../../schema/policy.schema.json");
+/// The policy document's JSON Schema, as published in `schema/policy.schema.json` (read through
+/// the link `core/policy.schema.json`, so that the crate packaged alone, e.g. in the Python sdist,
+/// still holds it).
+pub const POLICY_SCHEMA: &str = include_str!("../policy.schema.json");
 
 /// Compiled-size limit for regular expressions in policies and user schemas (1 MiB).
 pub const REGEX_SIZE_LIMIT: usize = 1 << 20;

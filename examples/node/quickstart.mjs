@@ -2,7 +2,7 @@
 // dry-run, and verify the signed audit chain.
 //
 // Run: `make demo` (builds the package), then `node examples/node/quickstart.mjs`.
-import { Engine, Issuer, verifyChain } from '../../bindings-node/passgate.mjs'
+import { Engine, Issuer, verifyChain } from 'passgate'
 
 // 1. An issuer (your control plane) signs a passport for an agent.
 const issuer = Issuer.generate()

@@ -1,7 +1,7 @@
 //! passgate quickstart (Rust): issue a passport, pay until the daily cap says no, read why,
 //! dry-run, and verify the signed audit chain.
 //!
-//! Run: `cargo run -p passgate --example quickstart`
+//! Run: `cargo run -p passgate-examples --bin quickstart` (or `make demo`)
 
 use passgate::{attestation, AttestationFilter, Engine, Issuer, PassportRequest, Request};
 use serde_json::json;

@@ -25,6 +25,10 @@ strings; NaN and infinities are refused (``PAYLOAD_INVALID``). Decision values (
 ``int`` when integral, ``float`` when that float is exactly the number, else ``Decimal``.
 """
 
+import json as _json
+from importlib import resources as _resources
+from typing import Any as _Any
+
 from passgate._native import (
     ERROR_CODES,
     Decision,
@@ -66,7 +70,20 @@ __all__ = [
     "StoreError",
     "__version__",
     "constraint_types",
+    "policy_schema",
     "templates",
     "verify_attestation",
     "verify_chain",
 ]
+
+
+def policy_schema() -> dict[str, _Any]:
+    """The policy document's JSON Schema (draft 2020-12), as a fresh dict.
+
+    The package ships it as ``passgate/policy.schema.json`` (the same file as the core's
+    ``schema/policy.schema.json``): point an editor at it, or name it in a policy's top-level
+    ``"$schema"`` key, which the engine accepts and ignores.
+    """
+    text = _resources.files("passgate").joinpath("policy.schema.json").read_text(encoding="utf-8")
+    doc: dict[str, _Any] = _json.loads(text)
+    return doc
