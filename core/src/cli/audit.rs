@@ -181,13 +181,14 @@ fn export(store: &str, since: Option<&str>, path: Option<&Path>, io: &mut Io<'_>
         None => &mut *io.stdout,
     };
     let tty = io.stderr_tty;
-    let mut progress = Progress {
-        inner: target,
-        stderr: if tty { Some(&mut *io.stderr) } else { None },
-        lines: 0,
+    let n = {
+        let mut progress = Progress {
+            inner: target,
+            stderr: if tty { Some(&mut *io.stderr) } else { None },
+            lines: 0,
+        };
+        engine.export_attestations(since_ms, &mut progress)?
     };
-    let n = engine.export_attestations(since_ms, &mut progress)?;
-    drop(progress);
     if tty {
         let _ = writeln!(io.stderr, "\rexported {n} records   ");
     }
