@@ -300,6 +300,42 @@ fn a_decide_key_sees_and_calls_only_the_agent_tools() {
         json!({"gate": "payments.send", "passport": token, "payload": {"amount": 5}}),
     );
     assert_eq!(r["structuredContent"]["decision"], "allow", "{r}");
+    // get_evaluation: its passport's own evaluations only, never the whole log.
+    let id = r["structuredContent"]["evaluation_id"].clone();
+    let (code, _) = error_of(&call(
+        &engine,
+        &caller,
+        "get_evaluation",
+        json!({"evaluation_id": id}),
+    ));
+    assert_eq!(code, "INVALID_ARGUMENT");
+    let mine = call(
+        &engine,
+        &caller,
+        "get_evaluation",
+        json!({"evaluation_id": id, "passport": token}),
+    );
+    assert_eq!(mine["isError"], false, "{mine}");
+    let other = issuer
+        .issue_passport_at(&PassportRequest::new("other", ["pay"]), T0 / 1000)
+        .unwrap()
+        .token;
+    let (code, _) = error_of(&call(
+        &engine,
+        &caller,
+        "get_evaluation",
+        json!({"evaluation_id": id, "passport": other}),
+    ));
+    assert_eq!(code, "EVALUATION_UNKNOWN");
+    // A log reader reads any evaluation.
+    let (reader, _, _) = key_caller(&engine, &[Scope::ReadAttestations]);
+    let any = call(
+        &engine,
+        &reader,
+        "get_evaluation",
+        json!({"evaluation_id": id}),
+    );
+    assert_eq!(any["isError"], false, "{any}");
 }
 
 #[test]
@@ -322,9 +358,11 @@ fn a_read_attestations_key_cannot_reset_counters_or_prune() {
     let seen = listed(&engine, &caller);
     assert!(seen.contains(&"get_attestations".to_string()));
     assert!(!seen.contains(&"reset_cumulative_state".to_string()));
+    // Its tools are those of its scope, and get_evaluation (any evaluation, for a log reader).
     assert!(seen
         .iter()
-        .all(|t| mcp::scope_of_tool(t) == Scope::ReadAttestations));
+        .all(|t| t == "get_evaluation" || mcp::scope_of_tool(t) == Scope::ReadAttestations));
+    assert!(seen.contains(&"get_evaluation".to_string()));
 }
 
 #[test]

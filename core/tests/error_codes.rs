@@ -263,6 +263,37 @@ fn every_error_code_is_triggered() {
         json!({"evaluation_id": "evl_missing", "approver": "cfo"}),
     )));
 
+    // API keys: an unknown key to revoke, a secret that authenticates no one.
+    saw(code(call("revoke_api_key", json!({"id": "aaaaaaaaaaaa"}))));
+    saw(code(call(
+        "authenticate_api_key",
+        json!({"secret": "pgk_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
+    )));
+    saw(code(call(
+        "get_evaluation",
+        json!({"evaluation_id": "evl_missing"}),
+    )));
+    // A PKCE code exchanged twice: the second exchange finds no grant.
+    let flow = passgate::pkce::AuthorizationFlow::new(Issuer::generate().unwrap());
+    let verifier = passgate::pkce::generate_verifier().unwrap();
+    let challenge = passgate::pkce::challenge_s256(&verifier).unwrap();
+    let grant = flow
+        .authorize(
+            "a",
+            &["pay".to_string()],
+            &challenge,
+            "S256",
+            "http://127.0.0.1/cb",
+            "cli",
+        )
+        .unwrap();
+    flow.exchange(&grant, &verifier, "http://127.0.0.1/cb", "cli")
+        .unwrap();
+    saw(code(
+        flow.exchange(&grant, &verifier, "http://127.0.0.1/cb", "cli")
+            .map(|_| Value::Null),
+    ));
+
     // A store that is down is an error, never a decision.
     let dead = Engine::builder()
         .policy_json(POLICY)

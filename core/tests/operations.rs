@@ -63,6 +63,12 @@ fn world() -> World {
     let records = ops::call(&engine, "attestations", json!({"chain": engine.chain_id()})).unwrap()
         ["attestations"]
         .clone();
+    let api_key = ops::call(
+        &engine,
+        "create_api_key",
+        json!({"name": "ci", "scopes": ["decide"]}),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("export.jsonl");
     let mut vars = HashMap::new();
@@ -79,6 +85,8 @@ fn world() -> World {
     vars.insert("$record", records[0].clone());
     vars.insert("$records", records);
     vars.insert("$export", json!(export.to_str().unwrap()));
+    vars.insert("$key_secret", api_key["secret"].clone());
+    vars.insert("$key_id", api_key["id"].clone());
     vars.insert("$policy", serde_json::from_str(POLICY).unwrap());
     World { engine, vars, dir }
 }
@@ -176,6 +184,13 @@ fn samples() -> Vec<(&'static str, Value)> {
             json!({"gate": "pay", "agent_id": "carol"}),
         ),
         ("revoke_passport", json!({"passport_id": "$victim_id"})),
+        (
+            "create_api_key",
+            json!({"name": "ops", "scopes": ["admin:counters", "approve"], "expires_in": "1d"}),
+        ),
+        ("list_api_keys", json!({})),
+        ("authenticate_api_key", json!({"secret": "$key_secret"})),
+        ("revoke_api_key", json!({"id": "$key_id"})),
         (
             "reissue",
             json!({"passport": "$carol", "issuer_secret": "$secret", "expires_in_days": 30}),

@@ -75,7 +75,19 @@ fn check(text: &str) -> Option<Finding> {
     let doc = match json::parse(text, Limits::POLICY) {
         Ok(v) => v,
         Err(e) => {
+            // A duplicate key is reported at its object; the finding points at the key itself.
+            let key_path = match &e {
+                json::JsonError::DuplicateKey { path, key } => Some(format!(
+                    "{path}/{}",
+                    key.replace('~', "~0").replace('/', "~1")
+                )),
+                _ => None,
+            };
             let err = e.into_error(json::Context::Policy);
+            let err = match key_path {
+                Some(p) => crate::Error::policy(p, err.detail()),
+                None => err,
+            };
             // Syntax errors: the parser's own position.
             let (line, column) = match serde_json::from_str::<serde::de::IgnoredAny>(text) {
                 Err(se) if se.line() > 0 => (se.line(), se.column()),
@@ -281,7 +293,7 @@ mod tests {
         assert_eq!(position_of(text, "/"), (1, 1));
         assert_eq!(position_of(text, "/version"), (2, 3));
         assert_eq!(position_of(text, "/gates/a~1b"), (4, 5));
-        assert_eq!(position_of(text, "/gates/a~1b/require/1"), (4, 29));
+        assert_eq!(position_of(text, "/gates/a~1b/require/1"), (4, 30));
         // A missing key: its object.
         assert_eq!(position_of(text, "/gates/a~1b/missing"), (4, 12));
         assert_eq!(position_of(text, "/nope"), (1, 1));

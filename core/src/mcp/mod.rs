@@ -167,6 +167,10 @@ impl Caller {
 
     fn may_call_tool(&self, tool: &Tool) -> bool {
         match self {
+            // An agent's own evaluation (with a passport), or any one for a reader of the log.
+            Caller::Key(k) if tool.name == "get_evaluation" => {
+                k.has(Scope::Decide) || k.has(Scope::ReadAttestations)
+            }
             Caller::Key(k) => mapped_scope(tool.name).is_some_and(|s| k.has(s)),
             other => tool.callable_by(other.role()),
         }
@@ -187,7 +191,8 @@ fn mapped_scope(name: &str) -> Option<Scope> {
         | "evaluate"
         | "verify_passport"
         | "list_allowed_gates"
-        | "list_my_evaluations" => Scope::Decide,
+        | "list_my_evaluations"
+        | "get_evaluation" => Scope::Decide,
         "issue_passport" | "revoke_passport" => Scope::AdminPassports,
         "list_gates" | "get_gate" | "list_constraint_types" | "list_constraint_templates" => {
             Scope::AdminPolicy
@@ -200,8 +205,9 @@ fn mapped_scope(name: &str) -> Option<Scope> {
         | "expire_holds"
         | "prune" => Scope::AdminCounters,
         "approve" | "deny_approval" => Scope::Approve,
-        "get_attestations" | "verify_attestation" | "chain_head" | "verify_store"
-        | "get_evaluation" => Scope::ReadAttestations,
+        "get_attestations" | "verify_attestation" | "chain_head" | "verify_store" => {
+            Scope::ReadAttestations
+        }
         "create_api_key" | "list_api_keys" | "revoke_api_key" => Scope::AdminKeys,
         _ => return None,
     })
@@ -927,6 +933,15 @@ fn call_tool(
             Err(Error::InvalidArgument(
                 "list_my_evaluations needs a passport (none was given, and this connection has none)"
                     .into(),
+            ))
+        }
+        // A decide-only key reads its principal's evaluations, as an agent does: with a passport.
+        ("get_evaluation", _)
+            if !args.contains_key("passport")
+                && matches!(caller, Caller::Key(k) if !k.has(Scope::ReadAttestations)) =>
+        {
+            Err(Error::InvalidArgument(
+                "get_evaluation needs a passport for an API key without read:attestations".into(),
             ))
         }
         _ => ops::call(engine, tool.op, Value::Object(args)),
