@@ -527,6 +527,27 @@ export declare class Engine {
   anonymousLog(filter?: AttestationFilter | null): AttestationRecord[]
 }
 
+/** passgate's MCP endpoint over Streamable HTTP in front of an engine (see `passgate/gateway`). */
+export declare class Gateway {
+  /**
+   * A gateway in front of `engine`; `issuer` (an `Issuer` or its secret), if given, lets the
+   * operator's `issue_passport` issue. Throws `INVALID_ARGUMENT` for a malformed origin or URL.
+   */
+  constructor(engine: Engine, options?: GatewayOptions | null, issuer?: Issuer | string | null)
+  /**
+   * Answers one HTTP request on the libuv pool: `method`, `path` (a query string is
+   * ignored), `headers` as `[name, value]` pairs, `body` (a Buffer). Never rejects for a bad
+   * request: every fault is a status code.
+   */
+  handle(method: string, path: string, headers: [string, string][], body: Buffer): Promise<GatewayResponse>
+  /** The largest request body accepted, in bytes. */
+  get maxBodyBytes(): number
+  /** The MCP endpoint's path (`/mcp` by default). */
+  get mcpPath(): string
+  /** The number of MCP sessions remembered. */
+  get sessionCount(): number
+}
+
 /**
  * A freshly issued passport with the agent's key pair. `privateKey` is shown only here: the agent
  * keeps it to delegate (`issueSubPassport`).
@@ -594,6 +615,8 @@ export declare class Issuer {
 export declare function checkCodes(): CheckCode[]
 
 /**
+ * Every operation of the core's one JSON entry point (`engine.call(op, args)`), by its
+ * snake_case name. passgate.js gives each a camelCase method on `Engine`.
  * Runs the `passgate` command line with `args` (without the program name) on the process's
  * standard streams; returns the exit code (`bin/passgate.js`).
  */
@@ -618,6 +641,36 @@ export declare function errorCodes(): ErrorCode[]
  * core's `Family`: the one source of both bindings' classes.
  */
 export declare function errorFamilies(): Record<ErrorCode, ErrorClassName | null>
+
+/** How a [`Gateway`] admits requests (every field optional). */
+export interface GatewayOptions {
+  /** Origins a browser request may come from (`scheme://host[:port]`); empty: no check. */
+  allowedOrigins?: Array<string>
+  /** The public URL of the MCP endpoint (the protected-resource metadata's `resource`). */
+  resource?: string
+  /** The authorization servers that issue bearers for this resource. */
+  authorizationServers?: Array<string>
+  /** Whether a request with no credential is served, as an anonymous agent (default false). */
+  allowAnonymous?: boolean
+  /** The MCP endpoint's path (default `/mcp`). */
+  mcpPath?: string
+  /** Largest request body in bytes (default 1 MiB). */
+  maxBodyBytes?: number
+  /** Sessions remembered (default 10,000). */
+  maxSessions?: number
+  /** Start from the `PASSGATE_MCP_*` environment variables. */
+  fromEnv?: boolean
+}
+
+/** The response to write: status, headers as `[name, value]` pairs (lowercase names), body. */
+export interface GatewayResponse {
+  /** The status code. */
+  status: number
+  /** `[name, value]` pairs. */
+  headers: Array<Array<string>>
+  /** The body (empty for 202 and 204). */
+  body: Buffer
+}
 
 /** Who calls [`mcp_handle`]: the role and what the host's transport established for it. */
 export interface McpCaller {
@@ -657,10 +710,6 @@ export declare function mcpHandleAsync(engine: Engine, message: string, issuer?:
  */
 export declare function mcpTools(role?: 'agent' | 'operator'): McpTool[]
 
-/**
- * Every operation of the core's one JSON entry point (`engine.call(op, args)`), by its
- * snake_case name. passgate.js gives each a camelCase method on `Engine`.
- */
 export declare function operations(): Array<string>
 
 /** The built-in templates: name, description, parameters and constraints. */

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Engine = nativeBinding.Engine
+module.exports.Gateway = nativeBinding.Gateway
 module.exports.IssuedPassport = nativeBinding.IssuedPassport
 module.exports.Issuer = nativeBinding.Issuer
 module.exports.checkCodes = nativeBinding.checkCodes

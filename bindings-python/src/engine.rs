@@ -805,6 +805,56 @@ impl PyEngine {
         self.op_py(py, "constraint_types", Args::new().value())
     }
 
+    /// Creates an API key named `name` with `scopes` (any of "decide", "read:attestations",
+    /// "admin:passports", "admin:policy", "admin:counters", "approve", "admin:keys") that
+    /// expires after `expires_in` (seconds or a duration such as `"90d"`; none: never). Returns
+    /// its metadata and its `secret` (`pgk_<id>_<random>`), shown this once: only its SHA-256 is
+    /// stored. Writes an attestation of kind `api_key.created`.
+    #[pyo3(signature = (name, scopes, *, expires_in=None))]
+    fn create_api_key<'py>(
+        &self,
+        py: Python<'py>,
+        name: &Bound<'py, PyAny>,
+        scopes: &Bound<'py, PyAny>,
+        expires_in: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("name", Some(name))?
+            .py("scopes", Some(scopes))?
+            .py("expires_in", expires_in)?;
+        self.op_py(py, "create_api_key", args.value())
+    }
+
+    /// Every API key's metadata (id, name, scopes, created / expiry / last use / revocation
+    /// times in epoch milliseconds), oldest first: never a secret or its hash.
+    fn list_api_keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.op_field(py, "list_api_keys", Args::new().value(), "keys")
+    }
+
+    /// Revokes the API key `id`: it stops authenticating at once. Returns its metadata.
+    /// Revoking a revoked key changes nothing; an unknown id raises `InputError`
+    /// (`API_KEY_UNKNOWN`). Writes an attestation of kind `api_key.revoked`.
+    fn revoke_api_key<'py>(
+        &self,
+        py: Python<'py>,
+        id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new().py("id", Some(id))?;
+        self.op_py(py, "revoke_api_key", args.value())
+    }
+
+    /// Who the API key `secret` is (`{"id", "name", "scopes"}`), compared in constant time.
+    /// A missing, malformed, unknown, revoked or expired key raises `PassportError`
+    /// (`UNAUTHENTICATED`).
+    fn authenticate_api_key<'py>(
+        &self,
+        py: Python<'py>,
+        secret: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new().py("secret", Some(secret))?;
+        self.op_py(py, "authenticate_api_key", args.value())
+    }
+
     /// The built-in templates (as the module function `templates()`).
     fn templates<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.op_py(py, "templates", Args::new().value())

@@ -93,9 +93,10 @@ fn mcp_tools<'py>(py: Python<'py>, role: &str) -> PyResult<Bound<'py, PyAny>> {
 /// notification. `role` is `"agent"` (with the connection's `passport` and the host's `client`
 /// key, if any) or `"operator"` (with its `operator` name, recorded as approver). `issuer`, if
 /// given, lets the operator's `issue_passport` issue. Protocol faults are JSON-RPC errors in the
-/// returned text; only a bad role raises. Runs with the GIL released.
+/// returned text; only a bad role raises. Runs with the GIL released. `api_key`: the caller is
+/// that API key (the tools of its scopes), with no role, passport, operator or client given.
 #[pyfunction]
-#[pyo3(signature = (engine, message, issuer=None, role="agent", passport=None, operator=None, client=None))]
+#[pyo3(signature = (engine, message, issuer=None, role="agent", passport=None, operator=None, client=None, api_key=None))]
 #[allow(clippy::too_many_arguments)]
 fn mcp_handle(
     py: Python<'_>,
@@ -106,13 +107,33 @@ fn mcp_handle(
     passport: Option<&Bound<'_, PyAny>>,
     operator: Option<&Bound<'_, PyAny>>,
     client: Option<&Bound<'_, PyAny>>,
+    api_key: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Option<String>> {
     let message = engine::str_arg(message, "message")?;
     let passport = engine::opt_str_arg(passport, "passport")?;
     let operator = engine::opt_str_arg(operator, "operator")?;
     let client = engine::opt_str_arg(client, "client")?;
-    let mut caller = passgate::mcp::Caller::parse(role, passport, operator)
-        .map_err(|e| errors::to_py_err(py, &e))?;
+    let api_key = engine::opt_str_arg(api_key, "api_key")?;
+    let mut caller = match api_key {
+        None => passgate::mcp::Caller::parse(role, passport, operator)
+            .map_err(|e| errors::to_py_err(py, &e))?,
+        Some(secret) => {
+            if role != "agent" || passport.is_some() || operator.is_some() || client.is_some() {
+                return Err(errors::to_py_err(
+                    py,
+                    &passgate::Error::InvalidArgument(
+                        "an api_key caller takes no role, passport, operator or client".into(),
+                    ),
+                ));
+            }
+            let principal = engine
+                .get()
+                .engine()
+                .authenticate_api_key(&secret)
+                .map_err(|e| errors::to_py_err(py, &e))?;
+            passgate::mcp::Caller::Key(principal)
+        }
+    };
     if let Some(c) = client {
         match &mut caller {
             passgate::mcp::Caller::Agent { client, .. } => *client = Some(c),

@@ -49,6 +49,7 @@ UNWRAP: dict[str, str] = {
     "approve": "approval",
     "set_policy": "policy_hash",
     "list_my_evaluations": "evaluations",
+    "list_api_keys": "keys",
 }
 
 
@@ -112,6 +113,10 @@ SAMPLES: dict[str, Callable[[World], dict[str, Any]]] = {
     "expire_holds": lambda w: {"limit": 5},
     "approve": lambda w: {"evaluation_id": w.escalation(), "approver": "ops", "ttl": "15m"},
     "deny_approval": lambda w: {"evaluation_id": w.escalation(), "approver": "ops", "reason": "no"},
+    "create_api_key": lambda w: {"name": "ci", "scopes": ["decide"], "expires_in": "1d"},
+    "list_api_keys": lambda w: {},
+    "revoke_api_key": lambda w: {"id": w.engine.create_api_key("old", ["decide"])["id"]},
+    "authenticate_api_key": lambda w: {"secret": w.engine.create_api_key("ci", ["approve"])["secret"]},
 }
 
 OPERATIONS = _native.operations()

@@ -119,34 +119,34 @@ async def test_official_client_through_the_gateway() -> None:
 
         async with httpx2.AsyncClient() as raw:
             # No credential: 401 with the challenge.
-            r = await raw.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            resp = await raw.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
                                headers={"Accept": JSON_SSE})  # fmt: skip
-            assert r.status_code == 401
-            assert r.headers["www-authenticate"].startswith(
+            assert resp.status_code == 401
+            assert resp.headers["www-authenticate"].startswith(
                 f'Bearer resource_metadata="{base}/.well-known/oauth-protected-resource"'
             )
             meta = (await raw.get(base + "/.well-known/oauth-protected-resource")).json()
             assert meta["resource"] == url and "decide" in meta["scopes_supported"]
             # A notification: 202, empty.
-            r = await raw.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+            resp = await raw.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"},
                                headers={"Accept": JSON_SSE})  # fmt: skip
-            assert r.status_code == 202 and r.content == b""
+            assert resp.status_code == 202 and resp.content == b""
             auth = {"Authorization": f"Bearer {token}", "Accept": JSON_SSE}
             # A foreign origin: 403.
-            r = await raw.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            resp = await raw.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
                                headers={**auth, "Origin": "https://evil.example.com"})  # fmt: skip
-            assert r.status_code == 403
+            assert resp.status_code == 403
             # A batch: 400, nothing run.
-            call = {"jsonrpc": "2.0", "method": "tools/call", "params": {
+            request = {"jsonrpc": "2.0", "method": "tools/call", "params": {
                 "name": "enforce_action", "arguments": {"gate": "payments.send", "payload": {"amount": 1}}}}  # fmt: skip
-            r = await raw.post(url, json=[{**call, "id": 1}, {**call, "id": 2}], headers=auth)
-            assert r.status_code == 400 and r.json()["error"]["code"] == -32600
+            resp = await raw.post(url, json=[{**request, "id": 1}, {**request, "id": 2}], headers=auth)
+            assert resp.status_code == 400 and resp.json()["error"]["code"] == -32600
             # GET /mcp: no SSE stream.
             assert (await raw.get(url, headers=auth)).status_code == 405
             # Too large: 413.
             big = b'{"pad": "' + b"x" * (1 << 20) + b'"}'
-            r = await raw.post(url, content=big, headers={**auth, "Content-Type": "application/json"})
-            assert r.status_code == 413
+            resp = await raw.post(url, content=big, headers={**auth, "Content-Type": "application/json"})
+            assert resp.status_code == 413
         assert len(decisions(engine)) == 1
 
 

@@ -14,14 +14,16 @@ extension raises the class of that family, by the name the core gives it. The fa
     ``PASSPORT_MALFORMED``, ``PASSPORT_ALGORITHM``, ``PASSPORT_SIGNATURE``,
     ``PASSPORT_EXPIRED``, ``PASSPORT_NOT_YET_VALID``, ``PASSPORT_REVOKED``,
     ``ISSUER_UNTRUSTED``, ``DELEGATION_WIDENS``, ``KEY_INVALID``, ``GRANT_INVALID`` (an
-    authorization code exchange failed, ``passgate.pkce``).
+    authorization code exchange failed, ``passgate.pkce``), ``UNAUTHENTICATED`` (a missing,
+    malformed, unknown, revoked or expired API key).
 ``InputError``
     Malformed or oversized input, or a reference to something that is not there (any more):
     ``PAYLOAD_INVALID`` (``.path``: where in the payload), ``LIMIT_EXCEEDED``,
     ``INVALID_ARGUMENT`` (``.path``: which argument, when known), ``GATE_UNKNOWN``,
     ``HOLD_UNKNOWN``, ``HOLD_CLOSED``, ``HOLD_EXCEEDS`` (no longer produced: a settle past the cap
     is recorded with an ``overrun``), ``APPROVAL_UNKNOWN``, ``APPROVAL_CLOSED``,
-    ``EVALUATION_UNKNOWN``, ``FORBIDDEN`` (the caller's role or identity may not do this).
+    ``EVALUATION_UNKNOWN``, ``API_KEY_UNKNOWN`` (no API key has that id), ``FORBIDDEN`` (the
+    caller's role, identity or key scopes may not do this).
 ``IdempotencyConflictError``
     ``IDEMPOTENCY_CONFLICT``: an idempotency key reused for a different request.
     ``IdempotencyConflict`` is a deprecated alias of it.
@@ -83,7 +85,7 @@ class PolicyError(PassgateError):
 
 class PassportError(PassgateError):
     """A passport or key problem: ``PASSPORT_*``, ``ISSUER_UNTRUSTED``, ``DELEGATION_WIDENS``,
-    ``KEY_INVALID``, ``GRANT_INVALID``."""
+    ``KEY_INVALID``, ``GRANT_INVALID``, ``UNAUTHENTICATED``."""
 
     __module__ = "passgate"
 
@@ -92,8 +94,8 @@ class InputError(PassgateError):
     """Malformed or oversized input, or a reference to something that is not there (any more):
     ``PAYLOAD_INVALID``, ``LIMIT_EXCEEDED``, ``INVALID_ARGUMENT``, ``GATE_UNKNOWN``,
     ``HOLD_UNKNOWN``, ``HOLD_CLOSED``, ``HOLD_EXCEEDS``, ``APPROVAL_UNKNOWN``,
-    ``APPROVAL_CLOSED``, ``EVALUATION_UNKNOWN``, ``FORBIDDEN``. ``.path`` names the place in the payload or the
-    argument, when known."""
+    ``APPROVAL_CLOSED``, ``EVALUATION_UNKNOWN``, ``API_KEY_UNKNOWN``, ``FORBIDDEN``. ``.path`` names
+    the place in the payload or the argument, when known."""
 
     __module__ = "passgate"
 

@@ -154,6 +154,7 @@ def handle(
     client: str | None = None,
     operator: str | None = None,
     issuer: Issuer | None = None,
+    api_key: str | None = None,
 ) -> str | None: ...
 @overload
 def handle(
@@ -165,6 +166,7 @@ def handle(
     client: str | None = None,
     operator: str | None = None,
     issuer: Issuer | None = None,
+    api_key: str | None = None,
 ) -> Any: ...
 def handle(
     engine: Engine,
@@ -175,6 +177,7 @@ def handle(
     client: str | None = None,
     operator: str | None = None,
     issuer: Issuer | None = None,
+    api_key: str | None = None,
 ) -> Any:
     """Answers one MCP JSON-RPC 2.0 message from a caller with passgate's tools.
 
@@ -184,7 +187,9 @@ def handle(
     host's key for an anonymous caller, which the agent cannot choose); ``"operator"`` sees and
     calls every tool, and ``operator`` (default ``"operator"``) names it as the approver. Never
     serve the operator role on the agent's connection. ``issuer`` lets the operator's
-    ``issue_passport`` issue.
+    ``issue_passport`` issue. ``api_key`` (instead of a role) makes the caller that API key: the
+    tools of its scopes, its evaluations counted per key (a bad, revoked or expired key raises
+    ``PassportError`` ``UNAUTHENTICATED``).
 
     ``message`` as text gives the response text; as a dict gives the parsed response (a dict must
     be JSON-serializable). None when there is nothing to answer (a notification, a response). A
@@ -192,7 +197,9 @@ def handle(
     answered with a JSON-RPC error, never raised (a bad ``role`` raises ``InputError``).
     """
     text = message if isinstance(message, str) else json.dumps(message)
-    reply = mcp_handle(engine, text, issuer, role=role, passport=passport, operator=operator, client=client)
+    reply = mcp_handle(
+        engine, text, issuer, role=role, passport=passport, operator=operator, client=client, api_key=api_key
+    )
     if isinstance(message, str):
         return reply
     return None if reply is None else json.loads(reply)
