@@ -10,6 +10,7 @@ mod audit;
 mod cases;
 mod http;
 mod init;
+mod keys;
 mod lint;
 mod serve;
 
@@ -67,6 +68,11 @@ enum Cmd {
     Audit {
         #[command(subcommand)]
         cmd: audit::AuditCmd,
+    },
+    /// Create, list and revoke API keys in a store.
+    Keys {
+        #[command(subcommand)]
+        cmd: keys::KeysCmd,
     },
     /// Serve passgate's MCP tools.
     Mcp {
@@ -285,6 +291,7 @@ fn dispatch(cmd: Cmd, io: &mut Io<'_>) -> CliResult {
             cmd: PolicyCmd::Test { paths, policy },
         } => cases::test(&paths, policy.as_deref(), io),
         Cmd::Audit { cmd } => audit::run(cmd, io),
+        Cmd::Keys { cmd } => keys::run(cmd, io),
         Cmd::Mcp {
             cmd: McpCmd::Serve(a),
         } => serve::serve(&a, io),
