@@ -133,7 +133,8 @@ enum PolicyCmd {
 
 #[derive(Subcommand, Debug)]
 enum McpCmd {
-    /// Serve the MCP tools on stdio (newline-delimited JSON-RPC; logs on stderr).
+    /// Serve the MCP tools on stdio (newline-delimited JSON-RPC; logs on stderr), or over HTTP
+    /// with --http PORT (Streamable HTTP; the caller is who its bearer credential says).
     Serve(serve::ServeArgs),
 }
 

@@ -2,11 +2,15 @@
 //! [`crate::mcp::handle`]). Logs go to stderr: stdout is the transport.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 use serde_json::{json, Value};
 
+use super::http::HttpOptions;
 use super::{load_issuer, read_text, write_private, CliResult, Fail, Io};
+use crate::apikey::Scope;
+use crate::gateway::GatewayConfig;
 use crate::json::{self, Limits};
 use crate::mcp::{self, Caller, Role};
 use crate::{Engine, Issuer, KeyPair, PassportRequest};
@@ -44,6 +48,22 @@ pub(super) struct ServeArgs {
     /// The issuer key the operator's issue_passport signs with.
     #[arg(long, value_name = "FILE")]
     pub(super) issuer_key: Option<PathBuf>,
+    /// HTTP: an origin a browser request may come from (repeatable; others are 403)
+    /// [PASSGATE_MCP_ALLOWED_ORIGINS, comma-separated].
+    #[arg(long, value_name = "ORIGIN", num_args = 1..)]
+    pub(super) allowed_origin: Vec<String>,
+    /// HTTP: serve a request with no credential, as an anonymous agent
+    /// [PASSGATE_MCP_ALLOW_ANONYMOUS].
+    #[arg(long)]
+    pub(super) allow_anonymous: bool,
+    /// HTTP: the endpoint's public URL, for the protected-resource metadata
+    /// [PASSGATE_MCP_RESOURCE].
+    #[arg(long, value_name = "URL")]
+    pub(super) resource: Option<String>,
+    /// HTTP: seconds a client has to send its whole request (and to read the answer).
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(super) timeout: u64,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -86,16 +106,20 @@ fn demo_keys(store: &str, io: &mut Io<'_>) -> std::result::Result<(Issuer, Strin
     Ok((issuer, signing))
 }
 
+/// The store URL: `--store`, else `PASSGATE_STORE`, else `memory:`.
+fn store_url(a: &ServeArgs) -> String {
+    a.store
+        .clone()
+        .or_else(|| env("PASSGATE_STORE"))
+        .unwrap_or_else(|| "memory:".into())
+}
+
 /// The engine, caller and issuer `a` configures.
 pub(super) fn setup(
     a: &ServeArgs,
     io: &mut Io<'_>,
 ) -> std::result::Result<(Engine, Caller, Option<Issuer>), Fail> {
-    let store = a
-        .store
-        .clone()
-        .or_else(|| env("PASSGATE_STORE"))
-        .unwrap_or_else(|| "memory:".into());
+    let store = store_url(a);
     let mut trusted = a.trust.clone();
     if trusted.is_empty() {
         trusted = env("PASSGATE_TRUSTED_ISSUERS")
@@ -170,8 +194,8 @@ pub(super) fn setup(
             Caller::agent(passport)
         }
     };
-    // Only the operator issues passports.
-    let issuer = if caller.role() == Role::Operator {
+    // Only the operator issues passports (over HTTP: an API key with admin:passports).
+    let issuer = if caller.role() == Role::Operator || a.http.is_some() {
         issuer
     } else {
         None
@@ -180,10 +204,10 @@ pub(super) fn setup(
 }
 
 pub(super) fn serve(a: &ServeArgs, io: &mut Io<'_>) -> CliResult {
-    let (engine, caller, issuer) = setup(a, io)?;
     if let Some(port) = a.http {
-        return super::http::serve_http(engine, issuer, &a.host, port, io);
+        return serve_http(a, port, io);
     }
+    let (engine, caller, issuer) = setup(a, io)?;
     let _ = writeln!(
         io.stderr,
         "passgate: MCP ({}) on stdio",
@@ -211,4 +235,36 @@ pub(super) fn serve(a: &ServeArgs, io: &mut Io<'_>) -> CliResult {
     }
     engine.close();
     Ok(())
+}
+
+/// `mcp serve --http PORT`: the gateway, whose callers are who their credentials say.
+fn serve_http(a: &ServeArgs, port: u16, io: &mut Io<'_>) -> CliResult {
+    let (engine, _, issuer) = setup(a, io)?;
+    let mut config = GatewayConfig::from_env();
+    if !a.allowed_origin.is_empty() {
+        config.allowed_origins = a.allowed_origin.clone();
+    }
+    config.allow_anonymous |= a.allow_anonymous;
+    if let Some(r) = &a.resource {
+        config.resource = Some(r.clone());
+    }
+    if store_url(a).starts_with("memory:") {
+        // Nothing persists: the operator cannot have made a key beforehand.
+        let all: Vec<Scope> = Scope::ALL.to_vec();
+        let key = engine.create_api_key("demo-admin", &all, None)?;
+        let _ = writeln!(
+            io.stderr,
+            "passgate: DEMO ONLY (memory store, gone at exit): an admin API key with every scope:\n\
+             passgate:   {}\n\
+             passgate: serve a real store with --store URL and make keys with `passgate keys create`",
+            key.secret
+        );
+    }
+    let opts = HttpOptions {
+        host: a.host.clone(),
+        port,
+        config,
+        timeout: Duration::from_secs(a.timeout),
+    };
+    super::http::serve_http(engine, issuer, opts, io)
 }
