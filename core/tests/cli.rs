@@ -517,3 +517,298 @@ fn init_merges_without_clobbering() {
     };
     assert!(claude.exists());
 }
+
+// ---------------------------------------------------------------------------------------------
+// keys, and mcp serve --http
+
+#[test]
+fn keys_create_list_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("k.db").display());
+    let r = pg(&[
+        "keys", "create", "--store", &url, "--name", "ci", "--scope", "decide", "--format", "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let created: Value = serde_json::from_str(&r.stdout).unwrap();
+    let (id, secret) = (
+        created["id"].as_str().unwrap(),
+        created["secret"].as_str().unwrap(),
+    );
+    assert!(secret.starts_with("pgk_"), "{secret}");
+    let r = pg(&["keys", "list", "--store", &url]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with(id) && r.stdout.contains("active"),
+        "{}",
+        r.stdout
+    );
+    let r = pg(&["keys", "list", "--store", &url, "--format", "json"]);
+    assert!(!r.stdout.contains(secret), "list never shows a secret");
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.stdout).unwrap()["keys"][0]["id"],
+        id
+    );
+    let r = pg(&["keys", "revoke", "--store", &url, id]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("revoked"), "{}", r.stdout);
+    let r = pg(&["keys", "list", "--store", &url]);
+    assert!(r.stdout.contains("revoked"), "{}", r.stdout);
+    let r = pg(&["keys", "revoke", "--store", &url, "pgk_nope"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.starts_with("error[API_KEY_UNKNOWN]"),
+        "{}",
+        r.stderr
+    );
+    let r = pg(&[
+        "keys",
+        "create",
+        "--store",
+        &url,
+        "--name",
+        "x",
+        "--scope",
+        "decide",
+        "--expires-in",
+        "0",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let r = pg(&["keys", "create", "--store", &url, "--name", "x"]);
+    assert_eq!(r.code, 2, "a scope is required: {}", r.stderr);
+}
+
+/// A free port: bound, then released for the server.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `passgate mcp serve --http PORT args…` in a thread; waits until it listens.
+fn serve_http(args: &[&str]) -> u16 {
+    let port = free_port();
+    let mut argv: Vec<String> = ["mcp", "serve", "--http", &port.to_string()]
+        .iter()
+        .chain(args)
+        .map(|s| s.to_string())
+        .collect();
+    argv.push("--timeout".into());
+    argv.push("2".into());
+    std::thread::spawn(move || {
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let r = pg(&argv);
+        panic!("the server stopped: {} {}", r.code, r.stderr);
+    });
+    for _ in 0..600 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the server does not listen");
+}
+
+/// Sends `raw` on a new connection and reads the answer until the server closes.
+fn send(port: u16, raw: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(raw).unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    String::from_utf8_lossy(&resp).into_owned()
+}
+
+fn post(port: u16, body: &str, extra: &str) -> String {
+    send(
+        port,
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+}
+
+fn body_of(resp: &str) -> Value {
+    serde_json::from_str(resp.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+}
+
+#[test]
+fn mcp_serve_http_roles_come_from_the_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("h.db").display());
+    let issuer = Issuer::generate().unwrap();
+    let r = pg(&[
+        "keys",
+        "create",
+        "--store",
+        &url,
+        "--name",
+        "op",
+        "--scope",
+        "admin:counters",
+        "read:attestations",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let key = r.stdout.trim().to_string();
+    let port = serve_http(&[
+        "--store",
+        &url,
+        "--trust",
+        issuer.did(),
+        "--allowed-origin",
+        "http://localhost:3000",
+    ]);
+    let init = rpc(
+        1,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"}}),
+    );
+    let list = rpc(2, "tools/list", json!({}));
+    // No credential: 401 pointing at the metadata.
+    let resp = post(port, &init, "");
+    assert!(resp.starts_with("HTTP/1.1 401 "), "{resp}");
+    assert!(
+        resp.to_ascii_lowercase()
+            .contains("\r\nwww-authenticate: bearer resource_metadata=\"http://127.0.0.1/.well-known/oauth-protected-resource\""),
+        "{resp}"
+    );
+    assert!(resp.contains("Connection: close\r\n"), "{resp}");
+    // The operator's key: its scopes' tools.
+    let auth = format!("Authorization: Bearer {key}\r\n");
+    let resp = post(port, &init, &auth);
+    assert!(resp.starts_with("HTTP/1.1 200 "), "{resp}");
+    assert_eq!(body_of(&resp)["result"]["serverInfo"]["name"], "passgate");
+    let resp = post(port, &list, &auth);
+    let tools = body_of(&resp)["result"]["tools"].to_string();
+    assert!(tools.contains("reset_cumulative_state"), "{tools}");
+    // A passport: the agent's tools only.
+    let passport = issuer
+        .issue_passport(&PassportRequest::new("http-agent", ["web:fetch"]))
+        .unwrap();
+    let bearer = format!("Authorization: Bearer {}\r\n", passport.token);
+    let resp = post(port, &list, &bearer);
+    assert!(resp.starts_with("HTTP/1.1 200 "), "{resp}");
+    let tools = body_of(&resp)["result"]["tools"].to_string();
+    assert!(tools.contains("enforce_action"), "{tools}");
+    assert!(!tools.contains("reset_cumulative_state"), "{tools}");
+    // A notification: 202. A foreign origin: 403.
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
+    assert!(post(port, &note, &bearer).starts_with("HTTP/1.1 202 "));
+    let resp = post(
+        port,
+        &list,
+        &format!("{bearer}Origin: http://evil.example\r\n"),
+    );
+    assert!(resp.starts_with("HTTP/1.1 403 "), "{resp}");
+    // A passport from an untrusted issuer: 401.
+    let other = Issuer::generate()
+        .unwrap()
+        .issue_passport(&PassportRequest::new("x", ["web:fetch"]))
+        .unwrap();
+    let resp = post(
+        port,
+        &list,
+        &format!("Authorization: Bearer {}\r\n", other.token),
+    );
+    assert!(resp.starts_with("HTTP/1.1 401 "), "{resp}");
+}
+
+#[test]
+fn mcp_serve_http_attacks() {
+    use std::io::{Read, Write};
+    let port = serve_http(&[
+        "--allow-anonymous",
+        "--trust",
+        Issuer::generate().unwrap().did(),
+    ]);
+    let ping = rpc(1, "ping", json!({}));
+    assert!(post(port, &ping, "").starts_with("HTTP/1.1 200 "));
+    // A slow client holds its own connection only: start one that sends half a head, and
+    // keep it open while others are served.
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    slow.write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .unwrap();
+    // Chunked bodies: 501 (whether or not a Content-Length comes too).
+    let resp = send(
+        port,
+        b"POST /mcp HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    );
+    assert!(resp.starts_with("HTTP/1.1 501 "), "{resp}");
+    let resp = post(port, &ping, "Transfer-Encoding: chunked\r\n");
+    assert!(resp.starts_with("HTTP/1.1 501 "), "{resp}");
+    // Two different lengths; a length that is not a number.
+    let resp = post(port, &ping, "Content-Length: 5\r\n");
+    assert!(resp.starts_with("HTTP/1.1 400 "), "{resp}");
+    let resp = post(port, &ping, "Content-Length: -1\r\n");
+    assert!(resp.starts_with("HTTP/1.1 400 "), "{resp}");
+    // A body longer than announced: only the announced bytes are the request (here: not
+    // JSON), and the rest is never a second request.
+    let resp = send(
+        port,
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 3\r\n\r\n{ping}POST /mcp HTTP/1.1\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(resp.starts_with("HTTP/1.1 400 "), "{resp}");
+    assert_eq!(resp.matches("HTTP/1.1").count(), 1, "{resp}");
+    // Headers over 64 KiB: 431; a body over the gateway's bound (announced): 413, unread.
+    let big = format!("X-Big: {}\r\n", "a".repeat(70 * 1024));
+    let resp = post(port, &ping, &big);
+    assert!(resp.starts_with("HTTP/1.1 431 "), "{resp}");
+    let resp = send(
+        port,
+        b"POST /mcp HTTP/1.1\r\nHost: h\r\nContent-Length: 2000000000\r\n\r\n{",
+    );
+    assert!(resp.starts_with("HTTP/1.1 413 "), "{resp}");
+    // A body shorter than announced, the client then silent: 400 once the deadline passes.
+    let mut short = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    short
+        .write_all(b"POST /mcp HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\"")
+        .unwrap();
+    let mut resp = String::new();
+    short.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 400 "), "{resp}");
+    // Not HTTP at all.
+    let resp = send(
+        port,
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+    );
+    assert!(resp.starts_with("HTTP/1.1 400 "), "{resp}");
+    // Meanwhile the slow client was not served; others were. Its deadline cuts it off.
+    assert!(post(port, &ping, "").starts_with("HTTP/1.1 200 "));
+    let mut resp = String::new();
+    slow.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 408 "), "{resp}");
+}
+
+#[test]
+fn mcp_serve_http_demo_mode_and_bad_flags() {
+    // Bad gateway settings are refused before listening.
+    let r = pg(&[
+        "mcp",
+        "serve",
+        "--http",
+        "0",
+        "--allowed-origin",
+        "not an origin",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("error[INVALID_ARGUMENT]"), "{}", r.stderr);
+    let r = pg(&["mcp", "serve", "--http", "0", "--resource", "ftp://x"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let r = pg(&["mcp", "serve", "--http", "0", "--timeout", "0"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    // A port taken: an I/O error.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = taken.local_addr().unwrap().port().to_string();
+    let r = pg(&["mcp", "serve", "--http", &p]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("DEMO ONLY"), "{}", r.stderr);
+    assert!(r.stderr.contains("pgk_"), "{}", r.stderr);
+}

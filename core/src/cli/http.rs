@@ -64,9 +64,10 @@ pub(super) fn serve_http(
         message: format!("cannot listen on {}:{}: {e}", opts.host, opts.port),
         exit: 3,
     })?;
-    let addr = listener
-        .local_addr()
-        .map_or_else(|_| format!("{}:{}", opts.host, opts.port), |a| a.to_string());
+    let addr = listener.local_addr().map_or_else(
+        |_| format!("{}:{}", opts.host, opts.port),
+        |a| a.to_string(),
+    );
     let _ = writeln!(
         io.stderr,
         "passgate: MCP on http://{addr}{} (Ctrl-C stops)",
@@ -151,12 +152,12 @@ fn connection(gateway: &Gateway, stream: TcpStream, timeout: Duration) -> std::i
         deadline: started + timeout,
     });
     let max_body = gateway.config().max_body_bytes;
-    let (resp, line, complete) = match read_request(&mut reader, &mut out, max_body) {
+    let (resp, line) = match read_request(&mut reader, &mut out, max_body) {
         Ok(req) => {
             let line = format!("{} {}", req.method, req.path);
-            (gateway.handle(&req), line, true)
+            (gateway.handle(&req), line)
         }
-        Err(resp) => (resp, "(refused)".to_string(), false),
+        Err(resp) => (resp, "(refused)".to_string()),
     };
     let written = write_response(&mut out, &resp);
     log(&format!(
@@ -166,12 +167,11 @@ fn connection(gateway: &Gateway, stream: TcpStream, timeout: Duration) -> std::i
     ));
     written?;
     let _ = out.shutdown(Shutdown::Write);
-    if !complete {
-        // Drain what the client is still sending (bounded), so that it reads the refusal.
-        let mut inner = reader.into_inner();
-        inner.deadline = Instant::now() + DRAIN;
-        let _ = std::io::copy(&mut inner.take(MAX_DRAIN_BYTES), &mut std::io::sink());
-    }
+    // Drain what the client still sends (a refused body, bytes past its Content-Length), bounded,
+    // until it closes: closing on unread bytes would reset the connection and lose the answer.
+    let mut inner = reader.into_inner();
+    inner.deadline = Instant::now() + DRAIN;
+    let _ = std::io::copy(&mut inner.take(MAX_DRAIN_BYTES), &mut std::io::sink());
     Ok(())
 }
 
@@ -210,9 +210,8 @@ fn io_refusal(e: &std::io::Error, what: &str) -> HttpResponse {
 /// An HTTP token (method, header name): visible ASCII but separators.
 fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Reads a request's head and body. `out` gets the `100 Continue` a client may wait for.
@@ -293,10 +292,7 @@ fn read_request(
     }
     let length = length.unwrap_or(0);
     if length > max_body {
-        return Err(plain(
-            413,
-            &format!("request body over {max_body} bytes"),
-        ));
+        return Err(plain(413, &format!("request body over {max_body} bytes")));
     }
     if length > 0
         && values("expect")
@@ -308,16 +304,15 @@ fn read_request(
             .map_err(|_| plain(400, "cannot write"))?;
     }
     let mut body = vec![0u8; length];
-    r.read_exact(&mut body)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => plain(400, "request body cut short"),
-            _ => {
-                let mut resp = io_refusal(&e, "request body");
-                // A body that stops short of its Content-Length is a bad request.
-                resp.status = 400;
-                resp
-            }
-        })?;
+    r.read_exact(&mut body).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => plain(400, "request body cut short"),
+        _ => {
+            let mut resp = io_refusal(&e, "request body");
+            // A body that stops short of its Content-Length is a bad request.
+            resp.status = 400;
+            resp
+        }
+    })?;
     Ok(HttpRequest {
         method: method.to_string(),
         path: target.to_string(),
@@ -395,31 +390,68 @@ mod tests {
 
     #[test]
     fn requests() {
-        let req = parse(b"POST /mcp?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}").unwrap();
+        let req =
+            parse(b"POST /mcp?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}").unwrap();
         assert_eq!(req.method, "POST");
         assert_eq!(req.path, "/mcp?x=1");
         assert_eq!(req.body, b"{}");
         assert_eq!(req.headers[0], ("Host".to_string(), "h".to_string()));
         // Bare LF and a repeated equal length are fine.
-        assert_eq!(status(b"POST /mcp HTTP/1.1\nContent-Length: 2\nContent-Length: 2\n\n{}"), 200);
-        assert_eq!(status(b"POST /mcp HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\n{}"), 200);
+        assert_eq!(
+            status(b"POST /mcp HTTP/1.1\nContent-Length: 2\nContent-Length: 2\n\n{}"),
+            200
+        );
+        assert_eq!(
+            status(b"POST /mcp HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\n{}"),
+            200
+        );
     }
 
     #[test]
     fn lies() {
         // Two different lengths, a signed or hex length, chunked, a folded or spaced header.
-        assert_eq!(status(b"POST /mcp HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}x"), 400);
-        assert_eq!(status(b"POST /mcp HTTP/1.1\r\nContent-Length: 2, 3\r\n\r\n{}x"), 400);
-        assert_eq!(status(b"POST /mcp HTTP/1.1\r\nContent-Length: +2\r\n\r\n{}"), 400);
-        assert_eq!(status(b"POST /mcp HTTP/1.1\r\nContent-Length: 0x2\r\n\r\n{}"), 400);
-        assert_eq!(status(b"POST /mcp HTTP/1.1\r\nContent-Length:\r\n\r\n"), 400);
-        assert_eq!(status(b"POST /mcp HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"), 501);
-        assert_eq!(status(b"POST /mcp HTTP/1.1\r\nContent-Length : 2\r\n\r\n{}"), 400);
+        assert_eq!(
+            status(b"POST /mcp HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}x"),
+            400
+        );
+        assert_eq!(
+            status(b"POST /mcp HTTP/1.1\r\nContent-Length: 2, 3\r\n\r\n{}x"),
+            400
+        );
+        assert_eq!(
+            status(b"POST /mcp HTTP/1.1\r\nContent-Length: +2\r\n\r\n{}"),
+            400
+        );
+        assert_eq!(
+            status(b"POST /mcp HTTP/1.1\r\nContent-Length: 0x2\r\n\r\n{}"),
+            400
+        );
+        assert_eq!(
+            status(b"POST /mcp HTTP/1.1\r\nContent-Length:\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status(b"POST /mcp HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"),
+            501
+        );
+        assert_eq!(
+            status(b"POST /mcp HTTP/1.1\r\nContent-Length : 2\r\n\r\n{}"),
+            400
+        );
         assert_eq!(status(b"POST /mcp HTTP/1.1\r\nX: a\r\n b\r\n\r\n"), 400);
         // Too long a body, announced; a body cut short.
-        assert_eq!(status(b"POST /mcp HTTP/1.1\r\nContent-Length: 101\r\n\r\n"), 413);
-        assert_eq!(status(b"POST /mcp HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"), 413);
-        assert_eq!(status(b"POST /mcp HTTP/1.1\r\nContent-Length: 5\r\n\r\n{}"), 400);
+        assert_eq!(
+            status(b"POST /mcp HTTP/1.1\r\nContent-Length: 101\r\n\r\n"),
+            413
+        );
+        assert_eq!(
+            status(b"POST /mcp HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
+            413
+        );
+        assert_eq!(
+            status(b"POST /mcp HTTP/1.1\r\nContent-Length: 5\r\n\r\n{}"),
+            400
+        );
         // Bad request lines and versions; a head cut short.
         assert_eq!(status(b"POST  /mcp HTTP/1.1\r\n\r\n"), 400);
         assert_eq!(status(b"POST mcp HTTP/1.1\r\n\r\n"), 400);

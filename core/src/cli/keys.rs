@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use super::{load_issuer, out, pretty, CliResult, Fail, Io};
+use super::{load_issuer, out, pretty, CliResult, Fail, Format, Io};
 use crate::{ops, Engine, KeyPair};
 
 /// Where the keys are, and who signs the attestations of their changes.
@@ -22,10 +22,14 @@ pub(super) struct StoreArgs {
 
 #[derive(Subcommand, Debug)]
 pub(super) enum KeysCmd {
-    /// Create an API key; prints its metadata and its secret (shown this once).
+    /// Create an API key; prints its secret, shown this once (with --format json: the secret and
+    /// the key's metadata).
     Create {
         #[command(flatten)]
         at: StoreArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
         /// The key's name, e.g. the host or tool it is for.
         #[arg(long)]
         name: String,
@@ -37,15 +41,22 @@ pub(super) enum KeysCmd {
         #[arg(long, value_name = "TTL")]
         expires_in: Option<String>,
     },
-    /// List API keys (never a secret).
+    /// List API keys (never a secret): one line each, or JSON.
     List {
         #[command(flatten)]
         at: StoreArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
-    /// Revoke an API key by id.
+    /// Revoke an API key by id: it stops authenticating at once (an unknown id: exit 1,
+    /// error[API_KEY_UNKNOWN]).
     Revoke {
         #[command(flatten)]
         at: StoreArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
         /// The key's id (as listed).
         id: String,
     },
@@ -64,10 +75,50 @@ fn engine(at: &StoreArgs) -> std::result::Result<Engine, Fail> {
     Ok(b.build()?)
 }
 
+/// A time in milliseconds as RFC 3339 (UTC, seconds).
+fn when(v: &Value) -> String {
+    v.as_i64()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or_else(
+            || "-".to_string(),
+            |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )
+}
+
+/// One key's line: id, name, scopes, created, expiry, last use, state.
+fn line(k: &Value) -> String {
+    let text = |f: &str| k.get(f).and_then(Value::as_str).unwrap_or("").to_string();
+    let scopes: Vec<&str> = k
+        .get("scopes")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let field = |f: &str| k.get(f).unwrap_or(&Value::Null);
+    let state = if !field("revoked_at").is_null() {
+        format!("revoked {}", when(field("revoked_at")))
+    } else {
+        "active".to_string()
+    };
+    format!(
+        "{}  {:?}  {}  created {}  expires {}  last used {}  {state}",
+        text("id"),
+        text("name"),
+        scopes.join(","),
+        when(field("created_at")),
+        if field("expires_at").is_null() {
+            "never".to_string()
+        } else {
+            when(field("expires_at"))
+        },
+        when(field("last_used_at")),
+    )
+}
+
 pub(super) fn run(cmd: KeysCmd, io: &mut Io<'_>) -> CliResult {
-    let (at, name, args) = match cmd {
+    let (at, name, args, format) = match cmd {
         KeysCmd::Create {
             at,
+            format,
             name,
             scopes,
             expires_in,
@@ -76,13 +127,36 @@ pub(super) fn run(cmd: KeysCmd, io: &mut Io<'_>) -> CliResult {
             if let (Some(t), Some(m)) = (expires_in, a.as_object_mut()) {
                 m.insert("expires_in".into(), Value::String(t));
             }
-            (at, "create_api_key", a)
+            (at, "create_api_key", a, format)
         }
-        KeysCmd::List { at } => (at, "list_api_keys", json!({})),
-        KeysCmd::Revoke { at, id } => (at, "revoke_api_key", json!({"id": id})),
+        KeysCmd::List { at, format } => (at, "list_api_keys", json!({}), format),
+        KeysCmd::Revoke { at, format, id } => (at, "revoke_api_key", json!({"id": id}), format),
     };
     let engine = engine(&at)?;
     let result = ops::call(&engine, name, args);
     engine.close();
-    out(io, &pretty(&result?))
+    let result = result?;
+    if format == Format::Json {
+        return out(io, &pretty(&result));
+    }
+    match name {
+        "create_api_key" => {
+            let secret = result.get("secret").and_then(Value::as_str).unwrap_or("");
+            out(io, secret)?;
+            let _ = writeln!(
+                io.stderr,
+                "passgate: created {}; its secret (on stdout) is shown this once: keep it now",
+                line(&result)
+            );
+            Ok(())
+        }
+        "list_api_keys" => {
+            let keys = result.get("keys").and_then(Value::as_array);
+            for k in keys.into_iter().flatten() {
+                out(io, &line(k))?;
+            }
+            Ok(())
+        }
+        _ => out(io, &line(&result)),
+    }
 }
