@@ -463,7 +463,7 @@ mod tests {
     #[test]
     fn bounded_head() {
         let mut big = b"GET /mcp HTTP/1.1\r\nX: ".to_vec();
-        big.extend(std::iter::repeat(b'a').take(MAX_HEAD_BYTES));
+        big.extend(std::iter::repeat_n(b'a', MAX_HEAD_BYTES));
         big.extend(b"\r\n\r\n");
         assert_eq!(status(&big), 431);
         let mut many = b"GET /mcp HTTP/1.1\r\n".to_vec();
