@@ -774,6 +774,16 @@ fn mcp_serve_http_attacks() {
     let mut resp = String::new();
     short.read_to_string(&mut resp).unwrap();
     assert!(resp.starts_with("HTTP/1.1 400 "), "{resp}");
+    // HEAD: the headers of GET, no body.
+    let resp = send(
+        port,
+        b"HEAD /.well-known/oauth-protected-resource HTTP/1.1\r\nHost: h\r\n\r\n",
+    );
+    assert!(resp.starts_with("HTTP/1.1 200 "), "{resp}");
+    assert!(
+        resp.ends_with("\r\n\r\n") && !resp.contains("Content-Length: 0\r\n"),
+        "{resp}"
+    );
     // Not HTTP at all.
     let resp = send(
         port,
@@ -803,6 +813,11 @@ fn mcp_serve_http_demo_mode_and_bad_flags() {
     let r = pg(&["mcp", "serve", "--http", "0", "--resource", "ftp://x"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     let r = pg(&["mcp", "serve", "--http", "0", "--timeout", "0"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    // Over HTTP the credential decides the role: --role and --passport-file are stdio's.
+    let r = pg(&["mcp", "serve", "--http", "0", "--role", "operator"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let r = pg(&["mcp", "serve", "--http", "0", "--passport-file", "p.txt"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     // A port taken: an I/O error.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

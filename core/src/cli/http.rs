@@ -89,7 +89,7 @@ pub(super) fn serve_http(
         if open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
             open.fetch_sub(1, Ordering::SeqCst);
             let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-            let _ = write_response(&mut stream, &plain(503, "too many connections"));
+            let _ = write_response(&mut stream, &plain(503, "too many connections"), false);
             let _ = stream.shutdown(Shutdown::Both);
             continue;
         }
@@ -152,14 +152,16 @@ fn connection(gateway: &Gateway, stream: TcpStream, timeout: Duration) -> std::i
         deadline: started + timeout,
     });
     let max_body = gateway.config().max_body_bytes;
+    let mut head_only = false;
     let (resp, line) = match read_request(&mut reader, &mut out, max_body) {
         Ok(req) => {
             let line = format!("{} {}", req.method, req.path);
+            head_only = req.method.eq_ignore_ascii_case("HEAD");
             (gateway.handle(&req), line)
         }
         Err(resp) => (resp, "(refused)".to_string()),
     };
-    let written = write_response(&mut out, &resp);
+    let written = write_response(&mut out, &resp, head_only);
     log(&format!(
         "{peer} {line} {} {}ms",
         resp.status,
@@ -345,7 +347,7 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn write_response(w: &mut impl Write, resp: &HttpResponse) -> std::io::Result<()> {
+fn write_response(w: &mut impl Write, resp: &HttpResponse, head_only: bool) -> std::io::Result<()> {
     let mut head = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
     for (k, v) in &resp.headers {
         if k.eq_ignore_ascii_case("content-length")
@@ -368,7 +370,10 @@ fn write_response(w: &mut impl Write, resp: &HttpResponse) -> std::io::Result<()
         resp.body.len()
     ));
     w.write_all(head.as_bytes())?;
-    w.write_all(&resp.body)?;
+    // A HEAD answer: the length of the body a GET gets, and no body.
+    if !head_only {
+        w.write_all(&resp.body)?;
+    }
     w.flush()
 }
 
@@ -494,7 +499,12 @@ mod tests {
             ],
             body: b"hi".to_vec(),
         };
-        write_response(&mut out, &resp).unwrap();
+        write_response(&mut out, &resp, false).unwrap();
+        let mut head = Vec::new();
+        write_response(&mut head, &resp, true).unwrap();
+        assert!(String::from_utf8(head)
+            .unwrap()
+            .ends_with("Content-Length: 2\r\nConnection: close\r\n\r\n"));
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "HTTP/1.1 200 OK\r\nX-Ok: 1\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"

@@ -30,7 +30,9 @@ pub(super) struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub(super) host: String,
     /// The tools served: the governed agent's, or every tool for the operator's own client.
-    #[arg(long, default_value = "agent", value_parser = ["agent", "operator"])]
+    /// (stdio only: over HTTP the caller's credential decides.)
+    #[arg(long, default_value = "agent", value_parser = ["agent", "operator"],
+          conflicts_with = "http")]
     pub(super) role: String,
     /// The policy file [PASSGATE_POLICY]; default: the demo policy.
     #[arg(long, value_name = "FILE")]
@@ -38,8 +40,8 @@ pub(super) struct ServeArgs {
     /// The store URL [PASSGATE_STORE]; default memory:.
     #[arg(long, value_name = "URL")]
     pub(super) store: Option<String>,
-    /// The agent's passport file (agent role) [PASSGATE_PASSPORT_FILE].
-    #[arg(long, value_name = "F")]
+    /// The agent's passport file (agent role, stdio only) [PASSGATE_PASSPORT_FILE].
+    #[arg(long, value_name = "F", conflicts_with = "http")]
     pub(super) passport_file: Option<PathBuf>,
     /// A trusted issuer's did:key (repeatable) [PASSGATE_TRUSTED_ISSUERS, comma-separated].
     /// None: demo mode (a demo issuer is trusted; the agent gets a demo passport).
