@@ -169,7 +169,7 @@ test-node: node-build deps-test
 # The example MCP server end to end, under the official TypeScript SDK client (stdio and HTTP),
 # and passgate/mcp's types against the SDK's own (tsc).
 test-mcp-node: node-examples python-package
-	$(NODE) --test tests/mcp/mcp-ts-client.test.mjs
+	$(NODE) --test tests/mcp/mcp-ts-client.test.mjs tests/mcp/gateway-ts-client.test.mjs
 	cd $(NODE_DIR) && npx tsc -p ../tests/mcp/tsconfig.json
 
 # The official MCP conformance suite (@modelcontextprotocol/conformance, pinned in

@@ -53,6 +53,8 @@ test('every error code is triggered from Node', () => {
   wire.denyApproval(esc.evaluationId, 'cfo', 'no')
   saw(() => wire.approve(esc.evaluationId, 'cfo'), 'APPROVAL_CLOSED')
   saw(() => wire.getEvaluation({ evaluationId: 'evl_none' }), 'EVALUATION_UNKNOWN')
+  saw(() => wire.revokeApiKey('aaaaaaaaaaaa'), 'API_KEY_UNKNOWN')
+  saw(() => wire.authenticateApiKey('pgk_aaaaaaaaaaaa_' + 'A'.repeat(43)), 'UNAUTHENTICATED')
   // The requesting agent (`a`) may not approve its own escalation.
   const mine = wire.enforce({ gate: 'wire', passport, payload: { amount: 6 } })
   saw(() => wire.approve(mine.evaluationId, 'a'), 'FORBIDDEN')

@@ -48,6 +48,7 @@ OPERATOR_TOOLS = AGENT_TOOLS | {
     "list_constraint_templates", "get_cumulative_state", "reset_cumulative_state", "get_attestations",
     "verify_attestation", "settle_hold", "release_hold", "approve", "deny_approval",
     "chain_head", "verify_store", "prune", "expire_holds",
+    "create_api_key", "list_api_keys", "revoke_api_key",
 }  # fmt: skip
 GUARDED = {"send_payment", "fetch_url"}
 META = "passgate/passport"
