@@ -165,6 +165,7 @@ demo-node: node-examples
 test-node: node-build deps-test
 	cd $(NODE_DIR) && $(NODE) --test __test__/
 	cd $(NODE_DIR) && npx tsc -p __test__/consumer/tsconfig.json
+	cd $(NODE_DIR) && npx tsc -p __test__/consumer-node/tsconfig.json
 
 # The example MCP server end to end, under the official TypeScript SDK client (stdio and HTTP),
 # and passgate/mcp's types against the SDK's own (tsc).

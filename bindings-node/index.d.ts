@@ -382,6 +382,29 @@ export interface McpTool {
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * An authorization-code flow with PKCE (S256), in memory, minting passports signed by `issuer`
+ * with exactly the consented permissions, valid `passportTtl` seconds (default 900). Codes are
+ * single-use, live 60 seconds, and are burnt by the first failed exchange.
+ */
+export declare class AuthorizationFlow {
+  /** A flow whose passports `issuer` (an `Issuer` or its secret) signs. */
+  constructor(issuer: Issuer | string, options?: { passportTtl?: number | null } | null)
+  /** The issuer's `did:key` (what the engine trusts). */
+  get issuerDid(): string
+  /**
+   * Records the user's consent and returns the code for the redirect.
+   * `codeChallengeMethod` must be `"S256"`.
+   */
+  authorize(options: { agentId: string; permissions: string[]; codeChallenge: string; codeChallengeMethod: 'S256'; redirectUri: string; clientId: string }): string
+  /**
+   * Exchanges a code and its verifier for an `IssuedPassport`. Any failure (an unknown, used
+   * or expired code, another redirect URI or client, a wrong verifier) throws `GRANT_INVALID`,
+   * and the code is burnt.
+   */
+  exchange(options: { code: string; codeVerifier: string; redirectUri: string; clientId: string }): IssuedPassport
+}
+
+/**
  * The authorization engine: verifies passports, evaluates gates, counts in its store, signs an
  * attestation of every decision. One engine serves any number of concurrent calls.
  *
@@ -765,6 +788,18 @@ export declare function mcpHandleAsync(engine: Engine, message: string, issuer?:
 export declare function mcpTools(role?: 'agent' | 'operator'): McpTool[]
 
 export declare function operations(): Array<string>
+
+/**
+ * The S256 code challenge of `verifier` (base64url of its SHA-256). A malformed verifier throws
+ * `INVALID_ARGUMENT` (path `/code_verifier`).
+ */
+export declare function pkceChallengeS256(verifier: string): string
+
+/** A fresh code verifier: 43 characters of RFC 7636's unreserved set. */
+export declare function pkceGenerateVerifier(): string
+
+/** Whether `challenge` is the S256 challenge of `verifier` (compared in constant time). */
+export declare function pkceVerifyS256(verifier: string, challenge: string): boolean
 
 /** The built-in templates: name, description, parameters and constraints. */
 export declare function templates(): TemplateInfo[]
