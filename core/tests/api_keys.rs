@@ -451,3 +451,40 @@ fn every_key_operation_is_reachable_by_name_and_authenticate_is_not_a_tool() {
         assert_eq!(mcp::scope_of_tool(op), Scope::AdminKeys);
     }
 }
+
+/// The README's scope table is what a key may call: every tool once, under the scope that opens
+/// it (`get_evaluation` under both `decide`, with a passport, and `read:attestations`).
+#[test]
+fn the_readme_scope_table_is_the_catalogue() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = readme.split("### API keys").nth(1).unwrap();
+    let section = section.split("\n### ").next().unwrap();
+    let mut listed: Vec<(String, String)> = Vec::new();
+    for line in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let scope = cells[1].trim_matches('`').to_string();
+        for tool in cells[2].split(", ") {
+            let name = tool.split('`').nth(1).unwrap().to_string();
+            listed.push((scope.clone(), name));
+        }
+    }
+    let mut tools: Vec<&str> = mcp::tool_operations().iter().map(|(t, _)| *t).collect();
+    tools.sort_unstable();
+    let mut named: Vec<&str> = listed.iter().map(|(_, t)| t.as_str()).collect();
+    named.sort_unstable();
+    named.dedup();
+    assert_eq!(named, tools, "every tool is in the table");
+    for (scope, tool) in &listed {
+        let scope = Scope::parse(scope).unwrap();
+        let principal = apikey::ApiKeyPrincipal {
+            id: "k".into(),
+            name: "k".into(),
+            scopes: vec![scope],
+        };
+        assert!(
+            Caller::Key(principal).may_call(tool),
+            "{scope} opens {tool}"
+        );
+    }
+}
