@@ -67,7 +67,8 @@ demo-python: python-package
 test-python: python-package
 	cd bindings-python && $(VENV_PY) -m pytest -q
 	$(VENV_PY) -m mypy.stubtest passgate._native
-	cd bindings-python && $(VENV_PY) -m mypy --strict tests ../examples/python ../benches/python ../tests/mcp ../tests/packages python/passgate/mcp.py
+	cd bindings-python && $(VENV_PY) -m mypy --strict tests ../examples/python ../benches/python ../tests/packages python/passgate/mcp.py
+	$(VENV_PY) -m mypy --strict tests/mcp
 
 # MCP end to end: the example servers driven by the official Python client (mcp 2.x, in .venv).
 # Every client against every server: the Python client here, the TypeScript client in test-mcp-node.

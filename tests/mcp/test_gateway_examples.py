@@ -23,6 +23,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 import passgate
+from conftest import JSON_SSE, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVERS: dict[str, list[str]] = {
@@ -30,18 +31,6 @@ SERVERS: dict[str, list[str]] = {
     "node": ["node", str(ROOT / "examples" / "node" / "gateway-server.mjs")],
 }
 ALL_SCOPES = ["decide", "read:attestations", "admin:passports", "admin:policy", "admin:counters", "approve", "admin:keys"]
-JSON_SSE = "application/json, text/event-stream"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
