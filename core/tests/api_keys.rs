@@ -404,6 +404,33 @@ fn a_key_caller_may_not_choose_its_client_and_is_limited_per_key() {
     }
 }
 
+/// The same attack through `evaluate`'s `agent_id` (AgentNexus's anonymous identity): a key's
+/// evaluations count as `key:<id>` whatever agent id it claims; the claim is only recorded.
+#[test]
+fn a_key_caller_gets_no_fresh_allowance_from_evaluate_agent_ids() {
+    let (engine, _, _) = setup();
+    let (a, a_id, _) = key_caller(&engine, &[Scope::Decide]);
+    let decide = |agent: &str| {
+        call(
+            &engine,
+            &a,
+            "evaluate",
+            json!({"policy_name": "status.read", "agent_id": agent}),
+        )["structuredContent"]["decision"]
+            .clone()
+    };
+    assert_eq!(decide("fresh-1"), "allow");
+    assert_eq!(decide("fresh-2"), "deny");
+    let records = engine.attestations(&AttestationFilter::default()).unwrap();
+    let last = records
+        .iter()
+        .rev()
+        .find(|r| r["body"]["kind"] == "decision")
+        .unwrap();
+    assert_eq!(last["body"]["client"], json!(format!("key:{a_id}")));
+    assert_eq!(last["body"]["trace"]["claimed_agent_id"], "fresh-2");
+}
+
 #[test]
 fn an_approve_key_approves_as_key_name() {
     let (engine, _, _) = setup();
