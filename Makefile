@@ -67,7 +67,8 @@ demo-python: python-package
 test-python: python-package
 	cd bindings-python && $(VENV_PY) -m pytest -q
 	$(VENV_PY) -m mypy.stubtest passgate._native
-	cd bindings-python && $(VENV_PY) -m mypy --strict tests ../examples/python ../benches/python ../tests/mcp python/passgate/mcp.py
+	cd bindings-python && $(VENV_PY) -m mypy --strict tests ../examples/python ../benches/python ../tests/packages python/passgate/mcp.py
+	$(VENV_PY) -m mypy --strict tests/mcp
 
 # MCP end to end: the example servers driven by the official Python client (mcp 2.x, in .venv).
 # Every client against every server: the Python client here, the TypeScript client in test-mcp-node.
@@ -138,6 +139,7 @@ clean:
 # ---- platform's optional entries), then a release build of the native module next to index.js.
 NPM ?= npm
 NODE ?= node
+NPX ?= npx
 NODE_DIR := bindings-node
 
 $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
@@ -165,11 +167,12 @@ demo-node: node-examples
 test-node: node-build deps-test
 	cd $(NODE_DIR) && $(NODE) --test __test__/
 	cd $(NODE_DIR) && npx tsc -p __test__/consumer/tsconfig.json
+	cd $(NODE_DIR) && npx tsc -p __test__/consumer-node/tsconfig.json
 
 # The example MCP server end to end, under the official TypeScript SDK client (stdio and HTTP),
 # and passgate/mcp's types against the SDK's own (tsc).
 test-mcp-node: node-examples python-package
-	$(NODE) --test tests/mcp/mcp-ts-client.test.mjs tests/mcp/cli-http-ts-client.test.mjs
+	$(NODE) --test tests/mcp/mcp-ts-client.test.mjs tests/mcp/gateway-ts-client.test.mjs tests/mcp/cli-http-ts-client.test.mjs
 	cd $(NODE_DIR) && npx tsc -p ../tests/mcp/tsconfig.json
 
 # The official MCP conformance suite (@modelcontextprotocol/conformance, pinned in
@@ -270,6 +273,8 @@ test-dist-only:
 		assert any(f.endswith('licenses/LICENSE') for f in files), files; \
 		assert 'passgate/CHANGELOG.md' in files and 'passgate/policy.schema.json' in files, files; \
 		print('python package: OK', passgate.__version__)"); \
+	HOME="$$tmp/home-py" "$$tmp/venv/bin/passgate" init claude --write >/dev/null; \
+	"$$tmp/venv/bin/python" tests/packages/claude_config.py "$$tmp/home-py"; \
 	tar -tzf $(DIST)/passgate-*.tar.gz | grep '/LICENSE$$' >/dev/null; \
 	mkdir "$$tmp/npm" && cd "$$tmp/npm" && $(NPM) init -y >/dev/null && \
 	$(NPM) install --no-audit --no-fund --silent --offline $(DIST)/passgate-*.tgz; \
@@ -277,7 +282,9 @@ test-dist-only:
 	$(NODE) quickstart.mjs; \
 	$(NODE) -e "const s = require('passgate/policy.schema.json'); if (s.title !== 'passgate policy document') process.exit(1); \
 		const fs = require('fs'); for (const f of ['LICENSE', 'CHANGELOG.md', 'policy.schema.json', 'passgate.linux-x64-gnu.node']) fs.accessSync('node_modules/passgate/' + f); \
-		console.log('node package: OK', require('passgate/package.json').version)"
+		console.log('node package: OK', require('passgate/package.json').version)"; \
+	HOME="$$tmp/home-node" npm_config_update_notifier=false $(NPX) --offline passgate init claude --write >/dev/null; \
+	"$$tmp/venv/bin/python" $(CURDIR)/tests/packages/claude_config.py "$$tmp/home-node"
 
 test-packages: python-package node-build
 	@$(MAKE) --no-print-directory dist test-dist-only DIST_PROFILE=$(PROFILE) DIST=$(abspath $(or $(CARGO_TARGET_DIR),target))/dist-$(PROFILE)

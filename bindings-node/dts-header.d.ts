@@ -294,6 +294,40 @@ export interface CounterState {
   windowEnd: number | null
 }
 
+/** What an API key may do: which MCP tools it may call. */
+export type ApiKeyScope =
+  | 'decide'
+  | 'read:attestations'
+  | 'admin:passports'
+  | 'admin:policy'
+  | 'admin:counters'
+  | 'approve'
+  | 'admin:keys'
+
+/** An API key's metadata (never its secret). Times are epoch milliseconds. */
+export interface ApiKeyInfo {
+  /** The `<id>` of `pgk_<id>_…`: what lists, attestations and traces name. */
+  id: string
+  name: string
+  scopes: ApiKeyScope[]
+  createdAt: number
+  expiresAt: number | null
+  lastUsedAt: number | null
+  revokedAt: number | null
+}
+
+/** A new API key: its metadata and its secret, shown this once (only its SHA-256 is stored). */
+export interface CreatedApiKey extends ApiKeyInfo {
+  secret: string
+}
+
+/** Who an API key is. */
+export interface ApiKeyPrincipal {
+  id: string
+  name: string
+  scopes: ApiKeyScope[]
+}
+
 /** Which attestation records `attestations` returns. */
 export interface AttestationFilter {
   chain?: string

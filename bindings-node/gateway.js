@@ -21,8 +21,11 @@ function readBody (req, limit) {
   // A body already read by a body parser (express.raw / express.text / express.json).
   if (Buffer.isBuffer(req.body)) return Promise.resolve(req.body)
   if (typeof req.body === 'string') return Promise.resolve(Buffer.from(req.body, 'utf8'))
+  // A body already parsed (express.json) has lost what the core's strict parser refuses
+  // (duplicate keys, exact numbers): never re-serialized, a configuration error instead.
   if (req.body !== undefined && req.body !== null && req.readableEnded) {
-    return Promise.resolve(Buffer.from(JSON.stringify(req.body), 'utf8'))
+    return Promise.reject(new TypeError(
+      'passgate/gateway needs the raw body: mount it before express.json(), or use express.raw({ type: "application/json" })'))
   }
   return new Promise((resolve, reject) => {
     const chunks = []

@@ -294,6 +294,40 @@ export interface CounterState {
   windowEnd: number | null
 }
 
+/** What an API key may do: which MCP tools it may call. */
+export type ApiKeyScope =
+  | 'decide'
+  | 'read:attestations'
+  | 'admin:passports'
+  | 'admin:policy'
+  | 'admin:counters'
+  | 'approve'
+  | 'admin:keys'
+
+/** An API key's metadata (never its secret). Times are epoch milliseconds. */
+export interface ApiKeyInfo {
+  /** The `<id>` of `pgk_<id>_…`: what lists, attestations and traces name. */
+  id: string
+  name: string
+  scopes: ApiKeyScope[]
+  createdAt: number
+  expiresAt: number | null
+  lastUsedAt: number | null
+  revokedAt: number | null
+}
+
+/** A new API key: its metadata and its secret, shown this once (only its SHA-256 is stored). */
+export interface CreatedApiKey extends ApiKeyInfo {
+  secret: string
+}
+
+/** Who an API key is. */
+export interface ApiKeyPrincipal {
+  id: string
+  name: string
+  scopes: ApiKeyScope[]
+}
+
 /** Which attestation records `attestations` returns. */
 export interface AttestationFilter {
   chain?: string
@@ -346,6 +380,29 @@ export interface McpTool {
  * can point the loader at a WASI artifact this package does not build itself.
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
+
+/**
+ * An authorization-code flow with PKCE (S256), in memory, minting passports signed by `issuer`
+ * with exactly the consented permissions, valid `passportTtl` seconds (default 900). Codes are
+ * single-use, live 60 seconds, and are burnt by the first failed exchange.
+ */
+export declare class AuthorizationFlow {
+  /** A flow whose passports `issuer` (an `Issuer` or its secret) signs. */
+  constructor(issuer: Issuer | string, options?: { passportTtl?: number | null } | null)
+  /** The issuer's `did:key` (what the engine trusts). */
+  get issuerDid(): string
+  /**
+   * Records the user's consent and returns the code for the redirect.
+   * `codeChallengeMethod` must be `"S256"`.
+   */
+  authorize(options: { agentId: string; permissions: string[]; codeChallenge: string; codeChallengeMethod: 'S256'; redirectUri: string; clientId: string }): string
+  /**
+   * Exchanges a code and its verifier for an `IssuedPassport`. Any failure (an unknown, used
+   * or expired code, another redirect URI or client, a wrong verifier) throws `GRANT_INVALID`,
+   * and the code is burnt.
+   */
+  exchange(options: { code: string; codeVerifier: string; redirectUri: string; clientId: string }): IssuedPassport
+}
 
 /**
  * The authorization engine: verifies passports, evaluates gates, counts in its store, signs an
@@ -474,6 +531,26 @@ export declare class Engine {
   /** One gate of the current policy; throws `GATE_UNKNOWN` if the policy does not define it. */
   getGate(gate: string): GateInfo
   /**
+   * Creates an API key `{name, scopes, expiresIn?}` (`expiresIn`: seconds or a duration such
+   * as `"90d"`; none: it never expires). Returns its metadata and its `secret`
+   * (`pgk_<id>_<random>`), shown this once: only its SHA-256 is stored. Writes an attestation
+   * of kind `api_key.created`.
+   */
+  createApiKey(options: { name: string; scopes: ApiKeyScope[]; expiresIn?: number | string | null }): CreatedApiKey
+  /** Every API key's metadata, oldest first (never a secret or its hash). */
+  listApiKeys(): ApiKeyInfo[]
+  /**
+   * Revokes the API key `id`: it stops authenticating at once; returns its metadata. Revoking
+   * a revoked key changes nothing; an unknown id throws `API_KEY_UNKNOWN`. Writes an
+   * attestation of kind `api_key.revoked`.
+   */
+  revokeApiKey(id: string): ApiKeyInfo
+  /**
+   * Who the API key `secret` is, compared in constant time; a missing, malformed, unknown,
+   * revoked or expired key throws `UNAUTHENTICATED`.
+   */
+  authenticateApiKey(secret: string): ApiKeyPrincipal
+  /**
    * Settles a hold: `actual` is a payload of the request's shape holding the real amounts
    * (`{amount: 42}`); without it the reserved amounts are kept.
    */
@@ -539,7 +616,7 @@ export declare class Gateway {
    * ignored), `headers` as `[name, value]` pairs, `body` (a Buffer). Never rejects for a bad
    * request: every fault is a status code.
    */
-  handle(method: string, path: string, headers: [string, string][], body: Buffer): Promise<GatewayResponse>
+  handle(method: string, path: string, headers: [string, string][], body: Uint8Array): Promise<GatewayResponse>
   /** The largest request body accepted, in bytes. */
   get maxBodyBytes(): number
   /** The MCP endpoint's path (`/mcp` by default). */
@@ -669,7 +746,7 @@ export interface GatewayResponse {
   /** `[name, value]` pairs. */
   headers: Array<Array<string>>
   /** The body (empty for 202 and 204). */
-  body: Buffer
+  body: Uint8Array
 }
 
 /** Who calls [`mcp_handle`]: the role and what the host's transport established for it. */
@@ -711,6 +788,18 @@ export declare function mcpHandleAsync(engine: Engine, message: string, issuer?:
 export declare function mcpTools(role?: 'agent' | 'operator'): McpTool[]
 
 export declare function operations(): Array<string>
+
+/**
+ * The S256 code challenge of `verifier` (base64url of its SHA-256). A malformed verifier throws
+ * `INVALID_ARGUMENT` (path `/code_verifier`).
+ */
+export declare function pkceChallengeS256(verifier: string): string
+
+/** A fresh code verifier: 43 characters of RFC 7636's unreserved set. */
+export declare function pkceGenerateVerifier(): string
+
+/** Whether `challenge` is the S256 challenge of `verifier` (compared in constant time). */
+export declare function pkceVerifyS256(verifier: string, challenge: string): boolean
 
 /** The built-in templates: name, description, parameters and constraints. */
 export declare function templates(): TemplateInfo[]

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.AuthorizationFlow = nativeBinding.AuthorizationFlow
 module.exports.Engine = nativeBinding.Engine
 module.exports.Gateway = nativeBinding.Gateway
 module.exports.IssuedPassport = nativeBinding.IssuedPassport
@@ -850,6 +851,9 @@ module.exports.mcpHandle = nativeBinding.mcpHandle
 module.exports.mcpHandleAsync = nativeBinding.mcpHandleAsync
 module.exports.mcpTools = nativeBinding.mcpTools
 module.exports.operations = nativeBinding.operations
+module.exports.pkceChallengeS256 = nativeBinding.pkceChallengeS256
+module.exports.pkceGenerateVerifier = nativeBinding.pkceGenerateVerifier
+module.exports.pkceVerifyS256 = nativeBinding.pkceVerifyS256
 module.exports.templates = nativeBinding.templates
 module.exports.verifyAttestation = nativeBinding.verifyAttestation
 module.exports.verifyChain = nativeBinding.verifyChain

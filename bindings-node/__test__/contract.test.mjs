@@ -126,6 +126,10 @@ const CALLS = {
   attestations_page: { typed: (w) => w.engine.attestationsPage({ gate: 'llm' }, { limit: 2 }), args: () => ({ gate: 'llm', limit: 2 }), shape: 'camel' },
   evaluate: { typed: (w) => w.engine.evaluate({ policyName: 'llm', passport: w.passport.token, mcpSessionId: 's', toolCalls: [{ name: 't' }] }), args: (w) => ({ policy_name: 'llm', passport: w.passport.token, mcp_session_id: 's', tool_calls: [{ name: 't' }] }), shape: 'camel' },
   get_evaluation: { typed: (w) => w.engine.getEvaluation({ evaluationId: w.escalation(), passport: w.passport.token }), args: (w) => ({ evaluation_id: w.escalation(), passport: w.passport.token }), shape: 'camel' },
+  create_api_key: { typed: (w) => w.engine.createApiKey({ name: 'ci', scopes: ['decide'], expiresIn: '1d' }), args: () => ({ name: 'ci', scopes: ['decide'], expires_in: '1d' }), shape: 'camel' },
+  list_api_keys: { typed: (w) => { w.engine.createApiKey({ name: 'a', scopes: ['approve'] }); return w.engine.listApiKeys() }, args: (w) => { w.engine.createApiKey({ name: 'b', scopes: ['approve'] }); return {} }, shape: 'field:keys' },
+  revoke_api_key: { typed: (w) => w.engine.revokeApiKey(w.engine.createApiKey({ name: 'a', scopes: ['decide'] }).id), args: (w) => ({ id: w.engine.createApiKey({ name: 'b', scopes: ['decide'] }).id }), shape: 'camel' },
+  authenticate_api_key: { typed: (w) => w.engine.authenticateApiKey(w.engine.createApiKey({ name: 'a', scopes: ['decide'] }).secret), args: (w) => ({ secret: w.engine.createApiKey({ name: 'b', scopes: ['decide'] }).secret }), shape: 'camel' },
   list_my_evaluations: { typed: (w) => w.engine.listMyEvaluations({ passport: w.passport, gate: 'llm' }), args: (w) => ({ passport: w.passport.token, gate: 'llm' }), shape: 'camel' },
 }
 
@@ -169,7 +173,7 @@ test('every operation answers with the core result keys, camelCased', () => {
       case 'field':
         assert.deepEqual(keys(generic), [key], op)
         assert.ok(Array.isArray(typed) && Array.isArray(generic[key]), op)
-        if (keys(typed[0]) && op === 'cumulative_state') assert.deepEqual(keys(typed[0]), keys(generic[key][0]).map(camel), op)
+        if (keys(typed[0]) && (op === 'cumulative_state' || op === 'list_api_keys')) assert.deepEqual(keys(typed[0]), keys(generic[key][0]).map(camel), op)
         else if (keys(typed[0])) assert.deepEqual(keys(typed[0]), keys(generic[key][0]), op)
         break
       case 'count':

@@ -53,6 +53,8 @@ test('every error code is triggered from Node', () => {
   wire.denyApproval(esc.evaluationId, 'cfo', 'no')
   saw(() => wire.approve(esc.evaluationId, 'cfo'), 'APPROVAL_CLOSED')
   saw(() => wire.getEvaluation({ evaluationId: 'evl_none' }), 'EVALUATION_UNKNOWN')
+  saw(() => wire.revokeApiKey('aaaaaaaaaaaa'), 'API_KEY_UNKNOWN')
+  saw(() => wire.authenticateApiKey('pgk_aaaaaaaaaaaa_' + 'A'.repeat(43)), 'UNAUTHENTICATED')
   // The requesting agent (`a`) may not approve its own escalation.
   const mine = wire.enforce({ gate: 'wire', passport, payload: { amount: 6 } })
   saw(() => wire.approve(mine.evaluationId, 'a'), 'FORBIDDEN')
@@ -82,9 +84,10 @@ test('every error code is triggered from Node', () => {
 
   // PROCESS_FORKED needs a fork() after building an engine, which Node cannot do: the Python
   // suite triggers it (test_adversarial, os.fork). HOLD_EXCEEDS is kept in the list (codes never
-  // change meaning) but no longer produced. GRANT_INVALID comes from the PKCE flow
-  // (passgate::pkce), which Node does not expose yet; the Rust and Python suites trigger it.
-  const all = passgate.errorCodes().filter((c) => !['INTERNAL', 'PROCESS_FORKED', 'HOLD_EXCEEDS', 'GRANT_INVALID'].includes(c))
+  // change meaning) but no longer produced.
+  const flow = new passgate.AuthorizationFlow(Issuer.generate())
+  saw(() => flow.exchange({ code: 'pgc_none', codeVerifier: passgate.pkceGenerateVerifier(), redirectUri: 'http://127.0.0.1/cb', clientId: 'c' }), 'GRANT_INVALID')
+  const all = passgate.errorCodes().filter((c) => !['INTERNAL', 'PROCESS_FORKED', 'HOLD_EXCEEDS'].includes(c))
   assert.deepEqual(all.filter((c) => !seen.has(c)), [], 'codes never triggered')
 })
 

@@ -64,6 +64,7 @@ const OPERATOR_ONLY = [
   'list_constraint_templates', 'get_cumulative_state', 'reset_cumulative_state', 'get_attestations',
   'verify_attestation', 'settle_hold', 'release_hold', 'approve', 'deny_approval',
   'chain_head', 'verify_store', 'prune', 'expire_holds',
+  'create_api_key', 'list_api_keys', 'revoke_api_key',
 ]
 
 /** A tools/call through handleAsync as `options` (role, passport, issuer): the tool result. */
@@ -73,11 +74,11 @@ async function callTool(engine, name, args, options) {
   return reply.result
 }
 
-test('tools(role): the agent sees the 5 agent tools, the operator all 23, each titled and annotated', () => {
+test('tools(role): the agent sees the 5 agent tools, the operator all 28, each titled and annotated', () => {
   assert.deepEqual(tools().map((t) => t.name), AGENT_TOOLS)
   assert.deepEqual(tools('agent'), tools())
   const list = tools('operator')
-  assert.equal(list.length, 25)
+  assert.equal(list.length, 28)
   assert.deepEqual(new Set(list.map((t) => t.name)), new Set([...AGENT_TOOLS, ...OPERATOR_ONLY]))
   for (const t of list) {
     assert.equal(typeof t.description, 'string')

@@ -773,6 +773,62 @@ impl Engine {
         )
     }
 
+    /// Creates an API key `{name, scopes, expiresIn?}` (`expiresIn`: seconds or a duration such
+    /// as `"90d"`; none: it never expires). Returns its metadata and its `secret`
+    /// (`pgk_<id>_<random>`), shown this once: only its SHA-256 is stored. Writes an attestation
+    /// of kind `api_key.created`.
+    #[napi(
+        ts_args_type = "options: { name: string; scopes: ApiKeyScope[]; expiresIn?: number | string | null }",
+        ts_return_type = "CreatedApiKey"
+    )]
+    pub fn create_api_key<'e>(
+        &self,
+        env: &'e Env,
+        options: Option<Unknown<'_>>,
+    ) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "create_api_key",
+            vec![("options", Arg::Options(options))],
+            Shape::Camel,
+        )
+    }
+
+    /// Every API key's metadata, oldest first (never a secret or its hash).
+    #[napi(ts_return_type = "ApiKeyInfo[]")]
+    pub fn list_api_keys<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+        self.op(env, "list_api_keys", vec![], Shape::FieldDeep("keys"))
+    }
+
+    /// Revokes the API key `id`: it stops authenticating at once; returns its metadata. Revoking
+    /// a revoked key changes nothing; an unknown id throws `API_KEY_UNKNOWN`. Writes an
+    /// attestation of kind `api_key.revoked`.
+    #[napi(ts_args_type = "id: string", ts_return_type = "ApiKeyInfo")]
+    pub fn revoke_api_key<'e>(&self, env: &'e Env, id: Option<Unknown<'_>>) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "revoke_api_key",
+            vec![("id", Arg::Json(id))],
+            Shape::Camel,
+        )
+    }
+
+    /// Who the API key `secret` is, compared in constant time; a missing, malformed, unknown,
+    /// revoked or expired key throws `UNAUTHENTICATED`.
+    #[napi(ts_args_type = "secret: string", ts_return_type = "ApiKeyPrincipal")]
+    pub fn authenticate_api_key<'e>(
+        &self,
+        env: &'e Env,
+        secret: Option<Unknown<'_>>,
+    ) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "authenticate_api_key",
+            vec![("secret", Arg::Json(secret))],
+            Shape::Camel,
+        )
+    }
+
     /// Settles a hold: `actual` is a payload of the request's shape holding the real amounts
     /// (`{amount: 42}`); without it the reserved amounts are kept.
     #[napi(

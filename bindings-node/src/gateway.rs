@@ -41,6 +41,7 @@ pub struct GatewayResponse {
     /// `[name, value]` pairs.
     pub headers: Vec<Vec<String>>,
     /// The body (empty for 202 and 204).
+    #[napi(ts_type = "Uint8Array")]
     pub body: Buffer,
 }
 
@@ -71,7 +72,7 @@ impl Gateway {
     /// ignored), `headers` as `[name, value]` pairs, `body` (a Buffer). Never rejects for a bad
     /// request: every fault is a status code.
     #[napi(
-        ts_args_type = "method: string, path: string, headers: [string, string][], body: Buffer",
+        ts_args_type = "method: string, path: string, headers: [string, string][], body: Uint8Array",
         ts_return_type = "Promise<GatewayResponse>"
     )]
     pub fn handle(

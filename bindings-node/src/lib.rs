@@ -14,6 +14,7 @@ mod gateway;
 mod issuer;
 mod mcp;
 mod options;
+mod pkce;
 
 use napi::bindgen_prelude::{Env, FromNapiValue, JsObjectValue, JsValue, Object, Unknown};
 use napi_derive::napi;
@@ -22,6 +23,7 @@ pub use engine::Engine;
 pub use gateway::Gateway;
 pub use issuer::{IssuedPassport, Issuer};
 pub use mcp::{mcp_guard, mcp_handle, mcp_handle_async, mcp_tools};
+pub use pkce::{pkce_challenge_s256, pkce_generate_verifier, pkce_verify_s256, AuthorizationFlow};
 
 use convert::Kind;
 use error::{invalid, CoreResult, NapiResult, Result};

@@ -5,6 +5,7 @@ and ``mcp serve`` on stdio driven as a client would."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -81,3 +82,15 @@ def test_ctrl_c_stops_mcp_serve() -> None:
         finally:
             if p.poll() is None:
                 p.kill()
+
+
+def test_init_claude_writes_a_config_that_starts_this_passgate(tmp_path: Path) -> None:
+    # The command is this environment's console script, by absolute path: Claude Desktop's PATH
+    # does not hold the virtual environment. The checker starts it as the client would.
+    done = subprocess.run([str(PASSGATE), "init", "claude", "--write"], env={**os.environ, "HOME": str(tmp_path)},
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    checker = subprocess.run([sys.executable, str(ROOT / "tests" / "packages" / "claude_config.py"), str(tmp_path)],
+                             capture_output=True, text=True, timeout=180, check=False)  # fmt: skip
+    assert checker.returncode == 0, checker.stdout + checker.stderr
+    assert f"({os.path.abspath(PASSGATE)})" in checker.stdout

@@ -23,7 +23,7 @@
 //!    response header) and keeps the client's name (`params.clientInfo.name`); a later request
 //!    may carry the id (an id this gateway did not issue to the same credential, or has
 //!    forgotten, is a 404: the client opens a new session). Sessions are kept in a bounded LRU
-//!    map ([`GatewayConfig::max_sessions`]).
+//!    map ([`GatewayConfig::max_sessions`]), at most [`MAX_SESSIONS_PER_CREDENTIAL`] per credential.
 //! 7. **Trace**: `gateway: "passgate"`, `gateway_jsonrpc_id`, `gateway_request_id` (a sane
 //!    `X-Request-Id`, else a generated one), `mcp_session_id` and `mcp_client_name` are merged
 //!    into the `trace` of every tool call that takes one ([`crate::mcp::handle_with`]); the
@@ -65,6 +65,9 @@ use crate::json::{self, Limits};
 use crate::mcp::{self, Caller, Context};
 use crate::passport::Issuer;
 
+/// The owner of the sessions anonymous callers open.
+const ANONYMOUS: &str = "anonymous";
+
 /// The metadata document's path (RFC 9728).
 pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 
@@ -72,6 +75,10 @@ pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 const MAX_CLIENT_NAME: usize = 256;
 /// Longest `X-Request-Id` taken as is.
 const MAX_REQUEST_ID: usize = 128;
+/// Sessions one credential keeps open (its least recently used is forgotten first): one agent
+/// opening sessions in a loop must not push everyone else's out of the shared map. Anonymous
+/// callers share one credential and are bounded by `max_sessions` only.
+pub const MAX_SESSIONS_PER_CREDENTIAL: usize = 64;
 
 /// How the gateway admits requests.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -404,13 +411,28 @@ impl Gateway {
                 Ok(id) => id,
                 Err(e) => return rpc_error(500, mcp::codes::INTERNAL_ERROR, &e.to_string()),
             };
-            self.sessions.lock().put(
+            let mut sessions = self.sessions.lock();
+            if owner != ANONYMOUS {
+                // Least recently used first.
+                let mine: Vec<String> = sessions
+                    .iter()
+                    .rev()
+                    .filter(|(_, s)| s.owner == owner)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                let over = (mine.len() + 1).saturating_sub(MAX_SESSIONS_PER_CREDENTIAL);
+                for k in mine.iter().take(over) {
+                    sessions.pop(k);
+                }
+            }
+            sessions.put(
                 id.clone(),
                 Session {
                     owner,
                     client_name: name,
                 },
             );
+            drop(sessions);
             headers.push(("mcp-session-id".into(), id));
         } else if let Some(sid) = header_in(&req.headers, "mcp-session-id") {
             let name = {
@@ -525,7 +547,7 @@ impl Gateway {
             }
             (None, None) => {
                 return if self.config.allow_anonymous {
-                    Auth::Caller(Caller::agent(None), "anonymous".into())
+                    Auth::Caller(Caller::agent(None), ANONYMOUS.into())
                 } else {
                     Auth::Refused(None, "this endpoint needs a bearer token".into())
                 };

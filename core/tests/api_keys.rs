@@ -404,6 +404,33 @@ fn a_key_caller_may_not_choose_its_client_and_is_limited_per_key() {
     }
 }
 
+/// The same attack through `evaluate`'s `agent_id` (AgentNexus's anonymous identity): a key's
+/// evaluations count as `key:<id>` whatever agent id it claims; the claim is only recorded.
+#[test]
+fn a_key_caller_gets_no_fresh_allowance_from_evaluate_agent_ids() {
+    let (engine, _, _) = setup();
+    let (a, a_id, _) = key_caller(&engine, &[Scope::Decide]);
+    let decide = |agent: &str| {
+        call(
+            &engine,
+            &a,
+            "evaluate",
+            json!({"policy_name": "status.read", "agent_id": agent}),
+        )["structuredContent"]["decision"]
+            .clone()
+    };
+    assert_eq!(decide("fresh-1"), "allow");
+    assert_eq!(decide("fresh-2"), "deny");
+    let records = engine.attestations(&AttestationFilter::default()).unwrap();
+    let last = records
+        .iter()
+        .rev()
+        .find(|r| r["body"]["kind"] == "decision")
+        .unwrap();
+    assert_eq!(last["body"]["client"], json!(format!("key:{a_id}")));
+    assert_eq!(last["body"]["trace"]["claimed_agent_id"], "fresh-2");
+}
+
 #[test]
 fn an_approve_key_approves_as_key_name() {
     let (engine, _, _) = setup();
@@ -449,5 +476,42 @@ fn every_key_operation_is_reachable_by_name_and_authenticate_is_not_a_tool() {
     for op in ["create_api_key", "list_api_keys", "revoke_api_key"] {
         assert!(mcp::tool_operations().iter().any(|(t, _)| *t == op), "{op}");
         assert_eq!(mcp::scope_of_tool(op), Scope::AdminKeys);
+    }
+}
+
+/// The README's scope table is what a key may call: every tool once, under the scope that opens
+/// it (`get_evaluation` under both `decide`, with a passport, and `read:attestations`).
+#[test]
+fn the_readme_scope_table_is_the_catalogue() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = readme.split("### API keys").nth(1).unwrap();
+    let section = section.split("\n### ").next().unwrap();
+    let mut listed: Vec<(String, String)> = Vec::new();
+    for line in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let scope = cells[1].trim_matches('`').to_string();
+        for tool in cells[2].split(", ") {
+            let name = tool.split('`').nth(1).unwrap().to_string();
+            listed.push((scope.clone(), name));
+        }
+    }
+    let mut tools: Vec<&str> = mcp::tool_operations().iter().map(|(t, _)| *t).collect();
+    tools.sort_unstable();
+    let mut named: Vec<&str> = listed.iter().map(|(_, t)| t.as_str()).collect();
+    named.sort_unstable();
+    named.dedup();
+    assert_eq!(named, tools, "every tool is in the table");
+    for (scope, tool) in &listed {
+        let scope = Scope::parse(scope).unwrap();
+        let principal = apikey::ApiKeyPrincipal {
+            id: "k".into(),
+            name: "k".into(),
+            scopes: vec![scope],
+        };
+        assert!(
+            Caller::Key(principal).may_call(tool),
+            "{scope} opens {tool}"
+        );
     }
 }

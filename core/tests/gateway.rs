@@ -605,6 +605,42 @@ fn sessions_are_bounded_least_recently_used_first() {
     );
 }
 
+/// The attack: an agent opening sessions in a loop pushes out only its own.
+#[test]
+fn one_credential_cannot_push_out_everyone_elses_sessions() {
+    let w = world(GatewayConfig {
+        max_sessions: 200,
+        ..GatewayConfig::default()
+    });
+    let victim_token = w
+        .issuer
+        .issue_passport(&PassportRequest::new("victim", ["pay"]))
+        .unwrap()
+        .token;
+    let victim = bearer(&victim_token);
+    let kept = open_session(&w, &victim, "victim");
+    let auth = bearer(&w.token);
+    let first = open_session(&w, &auth, "flood");
+    for _ in 0..300 {
+        open_session(&w, &auth, "flood");
+    }
+    assert_eq!(
+        w.gateway.session_count(),
+        passgate::gateway::MAX_SESSIONS_PER_CREDENTIAL + 1
+    );
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    let status = |auth: &str, sid: &str| {
+        post(
+            &w,
+            &[("Authorization", auth), ("Mcp-Session-Id", sid)],
+            &ping,
+        )
+        .status
+    };
+    assert_eq!(status(&victim, &kept), 200);
+    assert_eq!(status(&auth, &first), 404);
+}
+
 #[test]
 fn get_is_405_other_paths_404_and_the_metadata_is_public() {
     let w = world(GatewayConfig {

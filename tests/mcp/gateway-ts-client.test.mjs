@@ -75,7 +75,33 @@ test('the official TypeScript client through the gateway', async () => {
     assert.equal((await res.json()).error.code, -32600)
     res = await fetch(url, { method: 'GET', headers: auth })
     assert.equal(res.status, 405)
+
+    // An operator key: the operator tools; revoked, a 401 at once.
+    const key = engine.createApiKey({ name: 'ops', scopes: ['admin:counters', 'read:attestations'] })
+    const operator = new Client({ name: 'ts-operator', version: '1.0.0' })
+    await operator.connect(new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers: { Authorization: `Bearer ${key.secret}` } },
+    }))
+    const opNames = new Set((await operator.listTools()).tools.map((t) => t.name))
+    assert.ok(opNames.has('reset_cumulative_state') && opNames.has('get_attestations'))
+    assert.ok(!opNames.has('issue_passport') && !opNames.has('create_api_key'))
+    const reset = await operator.callTool({ name: 'reset_cumulative_state', arguments: { gate: 'payments.send' } })
+    assert.equal(reset.isError, false, JSON.stringify(reset))
+    await operator.close()
+    engine.revokeApiKey(key.id)
+    res = await fetch(url, { method: 'POST', body: ping, headers: { ...auth, Authorization: `Bearer ${key.secret}` } })
+    assert.equal(res.status, 401)
+    assert.match(res.headers.get('www-authenticate'), /error="invalid_token"/)
   } finally {
     await close()
   }
+})
+
+test('a body already parsed by a JSON body parser is a configuration error, never re-serialized', async () => {
+  const engine = new Engine({ policy: POLICY })
+  const handler = createHandler(new Gateway(engine, { allowAnonymous: true }))
+  // As express.json() leaves it: the stream read, the body an object (a duplicate key already lost).
+  const req = { method: 'POST', url: '/mcp', rawHeaders: ['Content-Type', 'application/json'], readableEnded: true, body: { jsonrpc: '2.0', id: 1, method: 'ping' } }
+  const err = await new Promise((resolve) => handler(req, {}, resolve))
+  assert.ok(err instanceof TypeError && /raw body/.test(err.message), String(err))
 })

@@ -8,7 +8,6 @@ attestations: an evaluation made through the gateway carries its trace fields.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -23,6 +22,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 import passgate
+from conftest import JSON_SSE, free_port
 from passgate.gateway import asgi_app
 
 POLICY = {
@@ -39,18 +39,6 @@ POLICY = {
 AGENT_TOOLS = {
     "enforce_action", "authorize_dry_run", "verify_passport", "list_allowed_gates", "list_my_evaluations",
 }  # fmt: skip
-JSON_SSE = "application/json, text/event-stream"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -27,6 +27,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_types import CallToolResult, RequestParamsMeta
 
 import passgate
+from conftest import free_port
 import passgate.mcp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +49,7 @@ OPERATOR_TOOLS = AGENT_TOOLS | {
     "list_constraint_templates", "get_cumulative_state", "reset_cumulative_state", "get_attestations",
     "verify_attestation", "settle_hold", "release_hold", "approve", "deny_approval",
     "chain_head", "verify_store", "prune", "expire_holds",
+    "create_api_key", "list_api_keys", "revoke_api_key",
 }  # fmt: skip
 GUARDED = {"send_payment", "fetch_url"}
 META = "passgate/passport"
@@ -56,11 +58,6 @@ META = "passgate/passport"
 def meta(token: str) -> RequestParamsMeta:
     """A request `_meta` carrying a passport (an open map: any key round-trips)."""
     return cast(RequestParamsMeta, {META: token})
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def server_env(signing_secret: str, **extra: str) -> dict[str, str]:
@@ -244,12 +241,6 @@ async def test_demo_keys_survive_a_restart(name: str, tmp_path: Path) -> None:
         records = payload(await operator.call_tool("get_attestations", {}))["attestations"]
     assert len([r for r in records if r["body"]["kind"] == "decision"]) == 2
     verify_chains(records, did)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @asynccontextmanager

@@ -62,7 +62,21 @@ fn entry(a: &InitArgs) -> Value {
         };
         args.extend(["--store".into(), s]);
     }
-    json!({"command": "passgate", "args": args})
+    let mut launcher = launcher();
+    let command = launcher.remove(0);
+    launcher.extend(args);
+    json!({"command": command, "args": launcher})
+}
+
+/// The command that starts `passgate` again: the Python and Node entry points put theirs
+/// (absolute paths: a desktop client's PATH does not hold a virtual environment or a package's
+/// bin) in `PASSGATE_CLI_LAUNCHER`, a JSON array of strings; otherwise `passgate` on PATH.
+fn launcher() -> Vec<String> {
+    std::env::var("PASSGATE_CLI_LAUNCHER")
+        .ok()
+        .and_then(|v| serde_json::from_str::<Vec<String>>(&v).ok())
+        .filter(|l| !l.is_empty() && l.iter().all(|s| !s.is_empty()))
+        .unwrap_or_else(|| vec!["passgate".to_string()])
 }
 
 pub(super) fn init(a: &InitArgs, io: &mut Io<'_>) -> CliResult {

@@ -846,11 +846,7 @@ fn call_tool(
         // `evaluate`'s agent_id is an anonymous caller's client key when the host gives it; an
         // agent's is only recorded (`trace.claimed_agent_id`), never an identity to count.
         if tool.op == "evaluate" {
-            if let Some(claimed) = args.remove("agent_id") {
-                if let Value::Object(t) = args.entry("trace").or_insert_with(|| json!({})) {
-                    t.insert("claimed_agent_id".into(), claimed);
-                }
-            }
+            claim_agent_id(&mut args);
         }
         let anonymous = !args.contains_key("passport");
         if let (Some(c), true) = (client, anonymous) {
@@ -900,6 +896,13 @@ fn call_tool(
         if tool.takes("client") && !args.contains_key("passport") {
             args.insert("client".into(), Value::String(format!("key:{}", key.id)));
         }
+        // `evaluate`'s agent_id is its anonymous client key: the key's own, the claim recorded.
+        if tool.op == "evaluate" {
+            claim_agent_id(&mut args);
+            if !args.contains_key("passport") {
+                args.insert("agent_id".into(), Value::String(format!("key:{}", key.id)));
+            }
+        }
         if tool.takes("trace") {
             let mut trace = match args.remove("trace") {
                 Some(Value::Object(t)) => t,
@@ -947,6 +950,17 @@ fn call_tool(
         _ => ops::call(engine, tool.op, Value::Object(args)),
     };
     Ok(tool_result(outcome))
+}
+
+/// Moves a caller's `agent_id` (of `evaluate`) into `trace.claimed_agent_id`: recorded, never an
+/// identity that counters count (a caller choosing a fresh one per call would get a fresh
+/// allowance each time).
+fn claim_agent_id(args: &mut Map<String, Value>) {
+    if let Some(claimed) = args.remove("agent_id") {
+        if let Value::Object(t) = args.entry("trace").or_insert_with(|| json!({})) {
+            t.insert("claimed_agent_id".into(), claimed);
+        }
+    }
 }
 
 /// A tool result: one text item with the JSON, and `structuredContent` when the call answered.
