@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -25,31 +26,20 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 import passgate
+from conftest import JSON_SSE, free_port
 from passgate import pkce
 
 PASSGATE = Path(sys.executable).parent / "passgate"
 AGENT_TOOLS = {
     "enforce_action", "authorize_dry_run", "verify_passport", "list_allowed_gates", "list_my_evaluations",
 }  # fmt: skip
-JSON_SSE = "application/json, text/event-stream"
 ORIGIN = "http://localhost:3000"
 PAYMENT = {"gate": "payments.send", "payload": {"amount": 20, "currency": "USD", "to": "acct_1"}}
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def pg(*args: str) -> subprocess.CompletedProcess[str]:
     """Runs the installed `passgate` command."""
     return subprocess.run([str(PASSGATE), *args], capture_output=True, text=True, timeout=60)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -218,7 +208,7 @@ def test_demo_mode_prints_an_admin_key_and_ctrl_c_stops_it() -> None:
         assert resp.status_code == 200
         names = {t["name"] for t in resp.json()["result"]["tools"]}
         assert {"create_api_key", "reset_cumulative_state", "enforce_action"} <= names
-        proc.send_signal(2)  # SIGINT, as Ctrl-C
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
         assert proc.wait(timeout=10) != 0
     finally:
         if proc.poll() is None:
