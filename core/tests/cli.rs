@@ -827,3 +827,26 @@ fn mcp_serve_http_demo_mode_and_bad_flags() {
     assert!(r.stderr.contains("DEMO ONLY"), "{}", r.stderr);
     assert!(r.stderr.contains("pgk_"), "{}", r.stderr);
 }
+
+#[test]
+fn mcp_serve_http_bounds_its_connections() {
+    use std::io::Write;
+    let port = serve_http(&[
+        "--allow-anonymous",
+        "--trust",
+        Issuer::generate().unwrap().did(),
+    ]);
+    // 128 clients that never finish their request hold every connection slot (each its own
+    // thread, until its deadline) ...
+    let slow: Vec<std::net::TcpStream> = (0..128)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(b"POST /mcp HTTP/1.1\r\n").unwrap();
+            s
+        })
+        .collect();
+    // ... so the next is turned away at once rather than queued behind them.
+    let resp = post(port, &rpc(1, "ping", json!({})), "");
+    assert!(resp.starts_with("HTTP/1.1 503 "), "{resp}");
+    drop(slow);
+}

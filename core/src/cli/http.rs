@@ -88,9 +88,19 @@ pub(super) fn serve_http(
         };
         if open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
             open.fetch_sub(1, Ordering::SeqCst);
+            // No thread to spare: answer at once, without waiting on the client. What it has
+            // already sent is read (not waited for) so that closing does not reset the answer.
             let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
             let _ = write_response(&mut stream, &plain(503, "too many connections"), false);
-            let _ = stream.shutdown(Shutdown::Both);
+            let _ = stream.shutdown(Shutdown::Write);
+            if stream.set_nonblocking(true).is_ok() {
+                let mut buf = [0u8; 16 * 1024];
+                for _ in 0..4 {
+                    if !matches!(stream.read(&mut buf), Ok(n) if n > 0) {
+                        break;
+                    }
+                }
+            }
             continue;
         }
         let (gateway, open2) = (Arc::clone(&gateway), Arc::clone(&open));
