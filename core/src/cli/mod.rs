@@ -464,6 +464,36 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// The README's example command lines (the `sh` block of "Command line") parse.
+    #[test]
+    fn readme_command_lines_parse() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let section = readme.split("\n## Command line\n").nth(1).unwrap();
+        let block = section
+            .split("```sh\n")
+            .nth(1)
+            .unwrap()
+            .split("```")
+            .next()
+            .unwrap();
+        let text = block.replace("\\\n", " ");
+        let mut n = 0;
+        for line in text.lines() {
+            // Up to a comment or a redirection.
+            let words: Vec<&str> = line
+                .split_whitespace()
+                .take_while(|w| !w.starts_with('#') && !w.starts_with('<') && !w.starts_with('>'))
+                .collect();
+            assert_eq!(words.first(), Some(&"passgate"), "{line}");
+            if let Err(e) = Cli::try_parse_from(&words) {
+                panic!("{line}: {e}");
+            }
+            n += 1;
+        }
+        assert!(n >= 10, "{n}");
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("90").unwrap(), 90);
