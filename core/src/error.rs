@@ -18,6 +18,10 @@ pub enum Error {
     /// The policy document could not be read, parsed, validated or compiled.
     #[error("policy invalid at {path}: {message}")]
     PolicyInvalid { path: String, message: String },
+    /// A policy edit's `if_match` is not the hash of the policy in force: another edit came
+    /// first. Nothing was changed; read the policy again and redo the edit on it.
+    #[error("policy conflict: {0}")]
+    PolicyConflict(String),
     /// The passport token is not a well-formed compact JWS with well-formed claims.
     #[error("passport malformed: {0}")]
     PassportMalformed(String),
@@ -150,6 +154,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::PolicyInvalid { .. } => "POLICY_INVALID",
+            Error::PolicyConflict(_) => "POLICY_CONFLICT",
             Error::PassportMalformed(_) => "PASSPORT_MALFORMED",
             Error::PassportAlgorithm(_) => "PASSPORT_ALGORITHM",
             Error::PassportSignature(_) => "PASSPORT_SIGNATURE",
@@ -193,6 +198,7 @@ impl Error {
     /// `GATE_UNKNOWN`, `APPROVAL_REQUIRED`, `APPROVAL_*`; see [`CHECK_CODES`](Error::CHECK_CODES).)
     pub const CODES: &'static [&'static str] = &[
         "POLICY_INVALID",
+        "POLICY_CONFLICT",
         "PASSPORT_MALFORMED",
         "PASSPORT_ALGORITHM",
         "PASSPORT_SIGNATURE",
@@ -307,7 +313,8 @@ pub enum Family {
     /// `PASSPORT_*`, `ISSUER_UNTRUSTED`, `DELEGATION_WIDENS`, `KEY_INVALID`, `UNAUTHENTICATED`
     /// (credentials), `GRANT_INVALID`.
     Passport,
-    /// Malformed or oversized input, or a reference to something that is not there (any more).
+    /// Malformed or oversized input, or a reference to something that is not there (any more):
+    /// `POLICY_CONFLICT` is an edit made on a policy that is not in force any more.
     Input,
     /// `IDEMPOTENCY_CONFLICT`.
     IdempotencyConflict,
@@ -339,7 +346,9 @@ impl Family {
             | "GRANT_INVALID" => Family::Passport,
             c if c.starts_with("PASSPORT_") => Family::Passport,
             "PAYLOAD_INVALID" | "LIMIT_EXCEEDED" | "INVALID_ARGUMENT" | "GATE_UNKNOWN"
-            | "FORBIDDEN" | "API_KEY_UNKNOWN" | "EVALUATION_UNKNOWN" => Family::Input,
+            | "FORBIDDEN" | "API_KEY_UNKNOWN" | "EVALUATION_UNKNOWN" | "POLICY_CONFLICT" => {
+                Family::Input
+            }
             c if c.starts_with("HOLD_") || c.starts_with("APPROVAL_") => Family::Input,
             "IDEMPOTENCY_CONFLICT" => Family::IdempotencyConflict,
             "STORE_UNAVAILABLE" | "PROCESS_FORKED" => Family::Store,

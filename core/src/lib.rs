@@ -81,7 +81,10 @@ pub use constraint::{
     Window,
 };
 pub use decision::{Check, Decision, Verdict};
-pub use engine::{Engine, EngineBuilder, PruneReport, Request, INLINE_SWEEP_LIMIT};
+pub use engine::{
+    policy_diff, Engine, EngineBuilder, PolicyChange, PruneReport, Request, INLINE_SWEEP_LIMIT,
+    MAX_DIFF_PATHS,
+};
 pub use error::{CheckCode, Error, Family, Result};
 pub use expr::Expr;
 pub use keys::{KeyPair, PublicKey};

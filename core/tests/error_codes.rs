@@ -263,6 +263,12 @@ fn every_error_code_is_triggered() {
         json!({"evaluation_id": "evl_missing", "approver": "cfo"}),
     )));
 
+    // A policy edit made on a policy no longer in force.
+    saw(code(call(
+        "upsert_gate",
+        json!({"gate": "open", "definition": {}, "if_match": "sha256:00"}),
+    )));
+
     // API keys: an unknown key to revoke, a secret that authenticates no one.
     saw(code(call("revoke_api_key", json!({"id": "aaaaaaaaaaaa"}))));
     saw(code(call(

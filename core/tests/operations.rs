@@ -157,6 +157,19 @@ fn samples() -> Vec<(&'static str, Value)> {
         ),
         ("prune", json!({"limit": 10})),
         ("set_policy", json!({"policy": "$policy"})),
+        (
+            "upsert_gate",
+            json!({"gate": "extra", "definition": {"require": ["pay"]}}),
+        ),
+        (
+            "set_gate_constraints",
+            json!({"gate": "extra", "constraints": [{"type": "rate_limit", "max": 5, "window": "1h"}]}),
+        ),
+        ("delete_gate", json!({"gate": "extra"})),
+        (
+            "set_anonymous_policy",
+            json!({"anonymous": {"gates": ["open"]}}),
+        ),
         ("list_gates", json!({})),
         ("get_gate", json!({"gate": "pay"})),
         ("constraint_types", json!({})),

@@ -1,17 +1,15 @@
-//! Administration: the policy, passports (verifying, revoking, reissuing), host events, the
+//! Administration: passports (verifying, revoking, reissuing), host events, the
 //! chain head and reading attestations.
 
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::builder::trusted_set;
 use super::request::name_ok;
 use super::{check_page_limit, foreign_cursor, Engine, Event};
 use crate::attestation;
 use crate::error::{Error, Result};
 use crate::passport::{IssuedPassport, Issuer, PassportRequest, Verified};
-use crate::policy::Policy;
 use crate::store::AttestationFilter;
 
 /// What an attestation cursor starts with (a version, should the encoding change). `c2.` cursors
@@ -20,15 +18,6 @@ use crate::store::AttestationFilter;
 const CURSOR_PREFIX: &str = "c2.";
 
 impl Engine {
-    /// Replaces the policy atomically; counters and chains live on (they are keyed by gate and
-    /// constraint id). Trusted issuers become the builder's plus the new policy's.
-    pub fn set_policy(&self, policy: Policy) -> Result<()> {
-        let trusted = trusted_set(&self.builder_trusted, Some(&policy));
-        self.verifier.set_trusted(trusted)?;
-        *self.policy.write() = Some(Arc::new(policy));
-        Ok(())
-    }
-
     pub(super) fn verify(&self, token: &str, now: i64) -> Result<Arc<Verified>> {
         let v = self.verifier.verify(token, now)?;
         let ids: Vec<&str> = v.chain_ids().collect();

@@ -155,6 +155,7 @@ impl EngineBuilder {
         let cache = NonZeroUsize::new(CAVEAT_CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN);
         Ok(Engine {
             policy: RwLock::new(policy),
+            policy_edit: Mutex::new(()),
             builder_trusted: self.trusted,
             verifier,
             store,

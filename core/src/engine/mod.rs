@@ -15,7 +15,9 @@
 //!   signed attestation in one store commit.
 //! - `chain`: this engine's attestation chain — its tail, event records, chain breaks.
 //! - `apikeys`: API keys — created, listed, revoked, authenticated.
-//! - `admin`: passports, the policy, revocation, host events and attestation reads.
+//! - `admin`: passports, revocation, host events and attestation reads.
+//! - `policy_edit`: every change of the policy — compare-and-swap on its hash, attested with a
+//!   diff.
 //! - `lifecycle`: holds — settled, released or expired.
 //! - `retention`: pruning, export and verifying a pruned store.
 
@@ -32,6 +34,7 @@ mod commit;
 mod counters;
 mod decide;
 mod lifecycle;
+mod policy_edit;
 mod request;
 mod retention;
 
@@ -40,6 +43,7 @@ pub use builder::EngineBuilder;
 pub use counters::agent_scope;
 pub use decide::{CAVEAT_REGEX_MAX_LEN, CAVEAT_REGEX_SIZE_LIMIT};
 pub use lifecycle::INLINE_SWEEP_LIMIT;
+pub use policy_edit::{policy_diff, PolicyChange, MAX_DIFF_PATHS};
 pub use request::Request;
 pub use retention::{PruneReport, CLOSED_RETENTION_MS, INLINE_PRUNE_LIMIT, PRUNE_BATCH};
 
@@ -86,6 +90,9 @@ struct Event<'a> {
 #[derive(Debug)]
 pub struct Engine {
     policy: RwLock<Option<Arc<Policy>>>,
+    /// Held across a policy edit's read, check and swap: edits of this engine are serialised
+    /// (decisions read the policy without it).
+    policy_edit: Mutex<()>,
     builder_trusted: Vec<String>,
     verifier: Verifier,
     store: Arc<dyn Store>,

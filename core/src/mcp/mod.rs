@@ -194,9 +194,14 @@ fn mapped_scope(name: &str) -> Option<Scope> {
         | "list_my_evaluations"
         | "get_evaluation" => Scope::Decide,
         "issue_passport" | "revoke_passport" => Scope::AdminPassports,
-        "list_gates" | "get_gate" | "list_constraint_types" | "list_constraint_templates" => {
-            Scope::AdminPolicy
-        }
+        "list_gates"
+        | "get_gate"
+        | "list_constraint_types"
+        | "list_constraint_templates"
+        | "upsert_gate"
+        | "delete_gate"
+        | "set_gate_constraints"
+        | "set_anonymous_policy" => Scope::AdminPolicy,
         // Pruning deletes records: not for a read-only attestation key.
         "get_cumulative_state"
         | "reset_cumulative_state"
@@ -592,7 +597,8 @@ pub fn tool_operations() -> Vec<(&'static str, &'static str)> {
 }
 
 /// Operations no MCP tool offers, and why. A tool reads and writes only through the engine (never
-/// the server's files), takes no secret key as an argument, and changes no policy.
+/// the server's files) and takes no secret key as an argument; the operator edits the policy
+/// part by part (`upsert_gate`, ...: compare-and-swap, attested), never replaces it whole.
 pub const NOT_TOOLS: &[(&str, &str)] = &[
     ("reissue", "takes the issuer's secret key as an argument"),
     ("export_attestations", "writes a file on the server"),

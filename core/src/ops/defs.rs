@@ -1038,26 +1038,152 @@ impl Op for Prune {
 pub struct SetPolicy {
     /// The policy document, or its JSON text, or a path to a JSON file.
     pub policy: Value,
+    /// The policy_hash this change was made on: if another policy is in force by now, nothing
+    /// changes (POLICY_CONFLICT). Absent: replace whatever is in force.
+    #[schemars(length(min = 1))]
+    pub if_match: Option<String>,
 }
 
-/// The policy now in force.
+/// The policy now in force, after a change.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct PolicyHash {
-    /// Its hash (recorded in every decision).
+    /// Its hash (recorded in every decision; the next edit's if_match).
     pub policy_hash: String,
+    /// The hash of the policy the change was made on (null: there was none).
+    pub previous_hash: Option<String>,
+    /// The signed policy.changed record: {old_hash, new_hash, operation, diff}. Null when the
+    /// change left the policy as it was (nothing was written).
+    pub attestation: Option<Value>,
+}
+
+impl From<crate::engine::PolicyChange> for PolicyHash {
+    fn from(c: crate::engine::PolicyChange) -> PolicyHash {
+        PolicyHash {
+            policy_hash: c.policy_hash,
+            previous_hash: c.previous_hash,
+            attestation: c.attestation,
+        }
+    }
 }
 
 impl Op for SetPolicy {
     const NAME: &'static str = "set_policy";
     const EFFECT: Effect = Effect::Adds;
-    const DESCRIPTION: &'static str =
-        "Replace the policy (validated and compiled first: a bad policy changes nothing).";
+    const DESCRIPTION: &'static str = "Replace the policy (validated and compiled first: a bad policy changes nothing), if if_match is still the policy in force; attested as policy.changed with a diff.";
     type Output = PolicyHash;
     fn run(self, engine: &Engine) -> Result<PolicyHash> {
         let p = crate::seam::policy(&self.policy)?;
-        let policy_hash = p.hash.clone();
-        engine.set_policy(p)?;
-        Ok(PolicyHash { policy_hash })
+        Ok(engine.replace_policy(p, self.if_match.as_deref())?.into())
+    }
+}
+
+/// `upsert_gate`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpsertGate {
+    /// The gate's name, e.g. payments.send.
+    #[schemars(length(min = 1, max = 128))]
+    pub gate: String,
+    /// The gate as the policy's gates section holds it: {description, require, mode,
+    /// input_schema, templates, constraints, hold_ttl}.
+    pub definition: Map<String, Value>,
+    /// The policy_hash this edit was made on: if another policy is in force by now, nothing
+    /// changes (POLICY_CONFLICT). Absent: edit whatever is in force.
+    #[schemars(length(min = 1))]
+    pub if_match: Option<String>,
+}
+
+impl Op for UpsertGate {
+    const NAME: &'static str = "upsert_gate";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Add a gate to the policy, or replace the gate of that name. The new policy is validated first (POLICY_INVALID at the path in the document, e.g. /gates/pay/constraints/0/max: nothing changes) and swapped in only if if_match is still the policy in force (else POLICY_CONFLICT); attested as policy.changed with a diff.";
+    type Output = PolicyHash;
+    fn run(self, engine: &Engine) -> Result<PolicyHash> {
+        let definition = Value::Object(self.definition);
+        Ok(engine
+            .upsert_gate(&self.gate, definition, self.if_match.as_deref())?
+            .into())
+    }
+}
+
+/// `delete_gate`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteGate {
+    /// The gate's name.
+    #[schemars(length(min = 1, max = 128))]
+    pub gate: String,
+    /// The policy_hash this edit was made on: if another policy is in force by now, nothing
+    /// changes (POLICY_CONFLICT). Absent: edit whatever is in force.
+    #[schemars(length(min = 1))]
+    pub if_match: Option<String>,
+}
+
+impl Op for DeleteGate {
+    const NAME: &'static str = "delete_gate";
+    const EFFECT: Effect = Effect::Removes;
+    const DESCRIPTION: &'static str = "Remove a gate from the policy (GATE_UNKNOWN if it is not defined), if if_match is still the policy in force (else POLICY_CONFLICT); its counters are kept. Attested as policy.changed with a diff.";
+    type Output = PolicyHash;
+    fn run(self, engine: &Engine) -> Result<PolicyHash> {
+        Ok(engine
+            .delete_gate(&self.gate, self.if_match.as_deref())?
+            .into())
+    }
+}
+
+/// `set_gate_constraints`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetGateConstraints {
+    /// The gate's name (it must be defined).
+    #[schemars(length(min = 1, max = 128))]
+    pub gate: String,
+    /// The gate's new constraints (each as in the policy: {type, id, ...}); they replace its
+    /// constraints, its templates stay.
+    pub constraints: Vec<Map<String, Value>>,
+    /// The policy_hash this edit was made on: if another policy is in force by now, nothing
+    /// changes (POLICY_CONFLICT). Absent: edit whatever is in force.
+    #[schemars(length(min = 1))]
+    pub if_match: Option<String>,
+}
+
+impl Op for SetGateConstraints {
+    const NAME: &'static str = "set_gate_constraints";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Replace the constraints of a gate (GATE_UNKNOWN if it is not defined). Validated first (POLICY_INVALID at the path in the document: nothing changes), swapped in only if if_match is still the policy in force (else POLICY_CONFLICT); attested as policy.changed with a diff.";
+    type Output = PolicyHash;
+    fn run(self, engine: &Engine) -> Result<PolicyHash> {
+        let constraints = self.constraints.into_iter().map(Value::Object).collect();
+        Ok(engine
+            .set_gate_constraints(&self.gate, constraints, self.if_match.as_deref())?
+            .into())
+    }
+}
+
+/// `set_anonymous_policy`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetAnonymousPolicy {
+    /// The policy's new anonymous section: {gates: the gates open without a passport,
+    /// constraints: judging every anonymous request}. {"gates": []} closes every gate to
+    /// anonymous callers.
+    pub anonymous: Map<String, Value>,
+    /// The policy_hash this edit was made on: if another policy is in force by now, nothing
+    /// changes (POLICY_CONFLICT). Absent: edit whatever is in force.
+    #[schemars(length(min = 1))]
+    pub if_match: Option<String>,
+}
+
+impl Op for SetAnonymousPolicy {
+    const NAME: &'static str = "set_anonymous_policy";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Replace what callers without a passport may do (the policy's anonymous section). Validated first (POLICY_INVALID: nothing changes), swapped in only if if_match is still the policy in force (else POLICY_CONFLICT); attested as policy.changed with a diff.";
+    type Output = PolicyHash;
+    fn run(self, engine: &Engine) -> Result<PolicyHash> {
+        let anonymous = Value::Object(self.anonymous);
+        Ok(engine
+            .set_anonymous_policy(anonymous, self.if_match.as_deref())?
+            .into())
     }
 }
 
@@ -1071,16 +1197,21 @@ pub struct ListGates {}
 pub struct Gates {
     /// The gates, sorted by name.
     pub gates: Vec<Value>,
+    /// The hash of the policy in force (absent: none is set): an edit's if_match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_hash: Option<String>,
 }
 
 impl Op for ListGates {
     const NAME: &'static str = "list_gates";
     const EFFECT: Effect = Effect::Reads;
     const DESCRIPTION: &'static str =
-        "List the gates of the current policy with their permissions and constraints.";
+        "List the gates of the current policy with their permissions and constraints, and the policy_hash an edit passes as if_match.";
     type Output = Gates;
     fn run(self, engine: &Engine) -> Result<Gates> {
-        let gates = engine.policy().map_or_else(Vec::new, |p| {
+        let policy = engine.policy();
+        let policy_hash = policy.as_ref().map(|p| p.hash.clone());
+        let gates = policy.map_or_else(Vec::new, |p| {
             let mut names: Vec<&String> = p.gates.keys().collect();
             names.sort();
             names
@@ -1089,7 +1220,7 @@ impl Op for ListGates {
                 .map(|g| g.to_json())
                 .collect()
         });
-        Ok(Gates { gates })
+        Ok(Gates { gates, policy_hash })
     }
 }
 
