@@ -173,7 +173,7 @@ export interface DecisionAttestationBody extends AttestationBodyBase {
 
 /** The body of an event passgate records itself: a revocation, a counter reset, a hold or an approval resolved. */
 export interface PassgateEventAttestationBody extends AttestationBodyBase {
-  kind: 'revocation' | 'reset' | 'hold.settled' | 'hold.released' | 'hold.expired' | 'approval.granted' | 'approval.denied'
+  kind: 'revocation' | 'reset' | 'hold.settled' | 'hold.released' | 'hold.expired' | 'approval.granted' | 'approval.denied' | 'policy.changed'
   data: JsonObject
 }
 
@@ -240,6 +240,16 @@ export interface Decision {
   approvalRequest?: JsonObject | null
   /** With a `pii` constraint in `redact` mode: the payload with the PII masked. */
   redactedPayload?: JsonObject | null
+}
+
+/** What a policy edit did (`upsertGate`, `deleteGate`, `setGateConstraints`, `setAnonymousPolicy`). */
+export interface PolicyChange {
+  /** The hash of the policy now in force: the next edit's `ifMatch`. */
+  policyHash: string
+  /** The hash of the policy the edit was made on (`null`: there was none). */
+  previousHash: string | null
+  /** The signed `policy.changed` record (`data`: `{old_hash, new_hash, operation, diff}`); `null` when the edit left the policy as it was. */
+  attestation: AttestationRecord<PassgateEventAttestationBody> | null
 }
 
 /** A settled, released or expired hold (`settle`, `release`). */

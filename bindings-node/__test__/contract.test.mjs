@@ -103,6 +103,10 @@ const CALLS = {
   record_attestation: { typed: (w) => w.engine.recordAttestation('host.note', { n: 1 }), args: () => ({ kind: 'host.note', data: { n: 2 } }), shape: 'as-is' },
   set_policy: { typed: (w) => w.engine.setPolicy(POLICY), args: () => ({ policy: POLICY }), shape: 'string:policy_hash' },
   list_gates: { typed: (w) => w.engine.listGates(), args: () => ({}), shape: 'field:gates' },
+  upsert_gate: { typed: (w) => w.engine.upsertGate('scratch', { require: ['llm'] }), args: () => ({ gate: 'scratch2', definition: {} }), shape: 'camel' },
+  delete_gate: { typed: (w) => { w.engine.upsertGate('tmp', {}); return w.engine.deleteGate('tmp') }, args: (w) => { w.engine.upsertGate('tmp2', {}); return { gate: 'tmp2' } }, shape: 'camel' },
+  set_gate_constraints: { typed: (w) => w.engine.setGateConstraints('llm', [{ type: 'rate_limit', max: 5, window: '1h' }]), args: () => ({ gate: 'llm', constraints: [{ type: 'rate_limit', max: 6, window: '1h' }] }), shape: 'camel' },
+  set_anonymous_policy: { typed: (w) => w.engine.setAnonymousPolicy({ gates: [] }), args: () => ({ anonymous: { gates: ['wire'] } }), shape: 'camel' },
   get_gate: { typed: (w) => w.engine.getGate('llm'), args: () => ({ gate: 'llm' }), shape: 'as-is' },
   constraint_types: { typed: (w) => w.engine.constraintTypes(), args: () => ({}), shape: 'as-is' },
   templates: { typed: (w) => w.engine.templates(), args: () => ({}), shape: 'as-is' },
@@ -171,7 +175,8 @@ test('every operation answers with the core result keys, camelCased', () => {
         else assert.deepEqual(keys(typed), keys(generic), op)
         break
       case 'field':
-        assert.deepEqual(keys(generic), [key], op)
+        // list_gates also answers the policy_hash an edit passes as if_match.
+        assert.deepEqual(keys(generic), op === 'list_gates' ? [key, 'policy_hash'] : [key], op)
         assert.ok(Array.isArray(typed) && Array.isArray(generic[key]), op)
         if (keys(typed[0]) && (op === 'cumulative_state' || op === 'list_api_keys')) assert.deepEqual(keys(typed[0]), keys(generic[key][0]).map(camel), op)
         else if (keys(typed[0])) assert.deepEqual(keys(typed[0]), keys(generic[key][0]), op)

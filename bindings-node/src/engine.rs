@@ -745,14 +745,118 @@ impl Engine {
     }
 
     /// Replaces the policy (an object, a JSON string or a path) atomically; counters and chains
-    /// live on. Returns the new policy hash.
-    #[napi(ts_args_type = "policy: PolicyDocument | string")]
-    pub fn set_policy(&self, env: &Env, policy: Option<Unknown<'_>>) -> Result<String> {
-        let v = self.run(env, "set_policy", vec![("policy", Arg::Policy(policy))])?;
+    /// live on. Returns the new policy hash. With `ifMatch` (a policy hash), only if that is
+    /// still the policy in force (else `POLICY_CONFLICT`). Attested as `policy.changed`.
+    #[napi(ts_args_type = "policy: PolicyDocument | string, ifMatch?: string | null")]
+    pub fn set_policy(
+        &self,
+        env: &Env,
+        policy: Option<Unknown<'_>>,
+        if_match: Option<Unknown<'_>>,
+    ) -> Result<String> {
+        let v = self.run(
+            env,
+            "set_policy",
+            vec![("policy", Arg::Policy(policy)), ("if_match", Arg::Json(if_match))],
+        )?;
         Ok(v.get("policy_hash")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string())
+    }
+
+    /// Adds gate `gate` with `definition` (as the policy's `gates` section holds it) or replaces
+    /// the gate of that name; with `ifMatch`, only if that policy hash is still in force (else
+    /// `POLICY_CONFLICT`). An invalid definition throws `POLICY_INVALID` at its path in the
+    /// document and changes nothing. Attested as `policy.changed`.
+    #[napi(
+        ts_args_type = "gate: string, definition: JsonObject, ifMatch?: string | null",
+        ts_return_type = "PolicyChange"
+    )]
+    pub fn upsert_gate<'e>(
+        &self,
+        env: &'e Env,
+        gate: Option<Unknown<'_>>,
+        definition: Option<Unknown<'_>>,
+        if_match: Option<Unknown<'_>>,
+    ) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "upsert_gate",
+            vec![
+                ("gate", Arg::Json(gate)),
+                ("definition", Arg::Json(definition)),
+                ("if_match", Arg::Json(if_match)),
+            ],
+            Shape::Camel,
+        )
+    }
+
+    /// Removes gate `gate` (`GATE_UNKNOWN` if it is not defined); `ifMatch` as `upsertGate`.
+    #[napi(
+        ts_args_type = "gate: string, ifMatch?: string | null",
+        ts_return_type = "PolicyChange"
+    )]
+    pub fn delete_gate<'e>(
+        &self,
+        env: &'e Env,
+        gate: Option<Unknown<'_>>,
+        if_match: Option<Unknown<'_>>,
+    ) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "delete_gate",
+            vec![("gate", Arg::Json(gate)), ("if_match", Arg::Json(if_match))],
+            Shape::Camel,
+        )
+    }
+
+    /// Replaces the constraints of gate `gate` (`GATE_UNKNOWN` if it is not defined); `ifMatch`
+    /// as `upsertGate`.
+    #[napi(
+        ts_args_type = "gate: string, constraints: ConstraintDocument[], ifMatch?: string | null",
+        ts_return_type = "PolicyChange"
+    )]
+    pub fn set_gate_constraints<'e>(
+        &self,
+        env: &'e Env,
+        gate: Option<Unknown<'_>>,
+        constraints: Option<Unknown<'_>>,
+        if_match: Option<Unknown<'_>>,
+    ) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "set_gate_constraints",
+            vec![
+                ("gate", Arg::Json(gate)),
+                ("constraints", Arg::Json(constraints)),
+                ("if_match", Arg::Json(if_match)),
+            ],
+            Shape::Camel,
+        )
+    }
+
+    /// Replaces the policy's `anonymous` section (`{gates, constraints}`); `ifMatch` as
+    /// `upsertGate`.
+    #[napi(
+        ts_args_type = "anonymous: { gates?: string[]; constraints?: ConstraintDocument[] }, ifMatch?: string | null",
+        ts_return_type = "PolicyChange"
+    )]
+    pub fn set_anonymous_policy<'e>(
+        &self,
+        env: &'e Env,
+        anonymous: Option<Unknown<'_>>,
+        if_match: Option<Unknown<'_>>,
+    ) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "set_anonymous_policy",
+            vec![
+                ("anonymous", Arg::Json(anonymous)),
+                ("if_match", Arg::Json(if_match)),
+            ],
+            Shape::Camel,
+        )
     }
 
     /// The gates of the current policy, by name: `{name, description, require, mode,

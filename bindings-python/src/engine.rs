@@ -775,14 +775,92 @@ impl PyEngine {
 
     /// Replaces the policy (a dict, a JSON string or a path) and returns the new policy's hash
     /// (`sha256:...`). Counters and the audit chain live on; trusted issuers become the
-    /// constructor's plus the new policy's.
-    fn set_policy(&self, py: Python<'_>, policy: &Bound<'_, PyAny>) -> PyResult<String> {
-        let args = Args::new().json("policy", policy_value(policy)?);
+    /// constructor's plus the new policy's. With `if_match` (a `policy_hash`), only if that is
+    /// still the policy in force (else `InputError`, `POLICY_CONFLICT`). Attested as
+    /// `policy.changed`.
+    #[pyo3(signature = (policy, if_match=None))]
+    fn set_policy(
+        &self,
+        py: Python<'_>,
+        policy: &Bound<'_, PyAny>,
+        if_match: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let args = Args::new()
+            .json("policy", policy_value(policy)?)
+            .py("if_match", if_match)?;
         let v = self.op(py, "set_policy", args.value())?;
         match field(py, "set_policy", v, "policy_hash")? {
             Value::String(h) => Ok(h),
             _ => Err(Error::Internal("set_policy: no policy hash".into())).or_raise(py),
         }
+    }
+
+    /// Adds gate `gate` (`definition`: the dict the policy's `gates` section holds) or replaces
+    /// the gate of that name; with `if_match`, only if that `policy_hash` is still in force
+    /// (else `InputError`, `POLICY_CONFLICT`). An invalid definition raises `PolicyError` at its
+    /// path in the document and changes nothing. Returns `{"policy_hash", "previous_hash",
+    /// "attestation"}` (the signed `policy.changed` record).
+    #[pyo3(signature = (gate, definition, if_match=None))]
+    fn upsert_gate<'py>(
+        &self,
+        py: Python<'py>,
+        gate: &Bound<'py, PyAny>,
+        definition: &Bound<'py, PyAny>,
+        if_match: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("gate", Some(gate))?
+            .py("definition", Some(definition))?
+            .py("if_match", if_match)?;
+        self.op_py(py, "upsert_gate", args.value())
+    }
+
+    /// Removes gate `gate` (`InputError`, `GATE_UNKNOWN`, if it is not defined); with
+    /// `if_match`, as `upsert_gate`. Returns `{"policy_hash", "previous_hash", "attestation"}`.
+    #[pyo3(signature = (gate, if_match=None))]
+    fn delete_gate<'py>(
+        &self,
+        py: Python<'py>,
+        gate: &Bound<'py, PyAny>,
+        if_match: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("gate", Some(gate))?
+            .py("if_match", if_match)?;
+        self.op_py(py, "delete_gate", args.value())
+    }
+
+    /// Replaces the constraints of gate `gate` (a list of constraint dicts); with `if_match`,
+    /// as `upsert_gate`. Returns `{"policy_hash", "previous_hash", "attestation"}`.
+    #[pyo3(signature = (gate, constraints, if_match=None))]
+    fn set_gate_constraints<'py>(
+        &self,
+        py: Python<'py>,
+        gate: &Bound<'py, PyAny>,
+        constraints: &Bound<'py, PyAny>,
+        if_match: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("gate", Some(gate))?
+            .py("constraints", Some(constraints))?
+            .py("if_match", if_match)?;
+        self.op_py(py, "set_gate_constraints", args.value())
+    }
+
+    /// Replaces the policy's `anonymous` section (`{"gates": [...], "constraints": [...]}`);
+    /// with `if_match`, as `upsert_gate`. Returns `{"policy_hash", "previous_hash",
+    /// "attestation"}`.
+    #[pyo3(signature = (anonymous, if_match=None))]
+    fn set_anonymous_policy<'py>(
+        &self,
+        py: Python<'py>,
+        anonymous: &Bound<'py, PyAny>,
+        if_match: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("anonymous", Some(anonymous))?
+            .py("if_match", if_match)?;
+        self.op_py(py, "set_anonymous_policy", args.value())
     }
 
     /// The policy's gates, by name, as dicts (what an MCP `list_gates` tool shows).

@@ -75,6 +75,13 @@ class World:
     def record(self) -> dict[str, Any]:
         return self.engine.record_attestation("note", {"n": 1})
 
+    def policy_hash(self) -> str:
+        return str(_native.call(self.engine, "list_gates")["policy_hash"])
+
+    def gate(self) -> str:
+        self.engine.upsert_gate("scratch", {})
+        return "scratch"
+
 
 #: Per operation: the arguments of one sample call (made twice: through the method and through the
 #: generic entry point, on fresh state where the call consumes something).
@@ -103,7 +110,11 @@ SAMPLES: dict[str, Callable[[World], dict[str, Any]]] = {
     "export_attestations": lambda w: {"path": str(w.tmp / "export.jsonl")},
     "verify_export": lambda w: {"path": str(w.tmp / "exported.jsonl"), "trusted_signers": [w.issuer.did]},
     "prune": lambda w: {"limit": 10},
-    "set_policy": lambda w: {"policy": POLICY},
+    "set_policy": lambda w: {"policy": POLICY, "if_match": w.policy_hash()},
+    "upsert_gate": lambda w: {"gate": "web.fetch", "definition": {"require": ["web:fetch"]}, "if_match": w.policy_hash()},
+    "delete_gate": lambda w: {"gate": w.gate(), "if_match": w.policy_hash()},
+    "set_gate_constraints": lambda w: {"gate": "payments.send", "constraints": [{"type": "rate_limit", "max": 5, "window": "1h"}]},
+    "set_anonymous_policy": lambda w: {"anonymous": {"gates": ["payments.send"]}},
     "list_gates": lambda w: {},
     "get_gate": lambda w: {"gate": "payments.send"},
     "constraint_types": lambda w: {},
@@ -181,7 +192,10 @@ def test_a_core_operation_without_a_method_is_reachable_by_name() -> None:
     # What `Engine.__getattr__` returns for an operation that has no method (every operation has
     # one today, so the fallback is reached here directly).
     op = _native._operation(engine, "list_gates")
-    assert op() == {"gates": [engine.get_gate("g")]} == _native.call(engine, "list_gates")
+    listed = op()
+    assert listed == _native.call(engine, "list_gates")
+    assert listed == {"gates": [engine.get_gate("g")], "policy_hash": listed["policy_hash"]}
+    assert listed["policy_hash"].startswith("sha256:")
     with pytest.raises(passgate.InputError) as e:
         op(gatez=1)
     assert e.value.path == "/gatez"

@@ -50,6 +50,7 @@ FAMILY = {
     "EVALUATION_UNKNOWN": InputError,
     "API_KEY_UNKNOWN": InputError,
     "FORBIDDEN": InputError,
+    "POLICY_CONFLICT": InputError,
     "PROCESS_FORKED": StoreError,
     "IDEMPOTENCY_CONFLICT": IdempotencyConflict,
     "STORE_UNAVAILABLE": StoreError,
