@@ -757,7 +757,10 @@ impl Engine {
         let v = self.run(
             env,
             "set_policy",
-            vec![("policy", Arg::Policy(policy)), ("if_match", Arg::Json(if_match))],
+            vec![
+                ("policy", Arg::Policy(policy)),
+                ("if_match", Arg::Json(if_match)),
+            ],
         )?;
         Ok(v.get("policy_hash")
             .and_then(Value::as_str)

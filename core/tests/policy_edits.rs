@@ -619,3 +619,36 @@ fn agents_never_get_the_edit_tools() {
     assert!(is_error);
     assert_eq!(body["error"]["code"], "POLICY_CONFLICT", "{body}");
 }
+
+/// Sizes the caller chooses: a change of thousands of gates with the longest names is attested
+/// with a bounded diff (`truncated`), never refused for the size of its record.
+#[test]
+fn a_huge_change_is_attested_with_a_bounded_diff() {
+    let w = world();
+    let e = &w.engine;
+    let mut big = policy();
+    for i in 0..3000 {
+        let name = format!("{i:0>128}");
+        big["gates"][name] = json!({"require": ["pay"], "description": "x".repeat(100)});
+    }
+    let r = call(e, "set_policy", json!({"policy": big})).unwrap();
+    let diff = &r["attestation"]["body"]["data"]["diff"];
+    assert_eq!(diff["truncated"], true);
+    let listed = diff["gates_added"].as_array().unwrap().len();
+    assert_eq!(listed, passgate::MAX_DIFF_PATHS);
+    assert_eq!(e.policy().unwrap().gates.len(), 3002);
+    // And back: every gate removed, the diff as bounded.
+    let r = call(
+        e,
+        "set_policy",
+        json!({"policy": policy(), "if_match": r["policy_hash"]}),
+    )
+    .unwrap();
+    let diff = &r["attestation"]["body"]["data"]["diff"];
+    assert_eq!(diff["truncated"], true);
+    assert_eq!(
+        diff["gates_removed"].as_array().unwrap().len(),
+        passgate::MAX_DIFF_PATHS
+    );
+    assert_eq!(changes(e).len(), 2);
+}
