@@ -4,6 +4,7 @@
 /** Every `.code` a passgate error carries. */
 export type ErrorCode =
   | 'POLICY_INVALID'
+  | 'POLICY_CONFLICT'
   | 'PASSPORT_MALFORMED'
   | 'PASSPORT_ALGORITHM'
   | 'PASSPORT_SIGNATURE'
@@ -58,8 +59,8 @@ export type CheckCode =
 /** The name of each error family class. */
 export type ErrorClassName =
   | 'PolicyError'
-  | 'PassportError'
   | 'InputError'
+  | 'PassportError'
   | 'IdempotencyConflictError'
   | 'StoreError'
   | 'AttestationError'
@@ -82,16 +83,16 @@ export declare class PolicyError extends PassgateError {
   readonly code: 'POLICY_INVALID'
 }
 
+/** Malformed or oversized input, or a reference to something that is not there (any more). Codes: `POLICY_CONFLICT`, `GATE_UNKNOWN`, `PAYLOAD_INVALID`, `LIMIT_EXCEEDED`, `HOLD_UNKNOWN`, `HOLD_CLOSED`, `HOLD_EXCEEDS`, `APPROVAL_UNKNOWN`, `APPROVAL_CLOSED`, `API_KEY_UNKNOWN`, `EVALUATION_UNKNOWN`, `FORBIDDEN`, `INVALID_ARGUMENT`. */
+export declare class InputError extends PassgateError {
+  constructor(message?: string, code?: 'POLICY_CONFLICT' | 'GATE_UNKNOWN' | 'PAYLOAD_INVALID' | 'LIMIT_EXCEEDED' | 'HOLD_UNKNOWN' | 'HOLD_CLOSED' | 'HOLD_EXCEEDS' | 'APPROVAL_UNKNOWN' | 'APPROVAL_CLOSED' | 'API_KEY_UNKNOWN' | 'EVALUATION_UNKNOWN' | 'FORBIDDEN' | 'INVALID_ARGUMENT', options?: { cause?: unknown })
+  readonly code: 'POLICY_CONFLICT' | 'GATE_UNKNOWN' | 'PAYLOAD_INVALID' | 'LIMIT_EXCEEDED' | 'HOLD_UNKNOWN' | 'HOLD_CLOSED' | 'HOLD_EXCEEDS' | 'APPROVAL_UNKNOWN' | 'APPROVAL_CLOSED' | 'API_KEY_UNKNOWN' | 'EVALUATION_UNKNOWN' | 'FORBIDDEN' | 'INVALID_ARGUMENT'
+}
+
 /** A passport or key was refused. Codes: `PASSPORT_MALFORMED`, `PASSPORT_ALGORITHM`, `PASSPORT_SIGNATURE`, `PASSPORT_EXPIRED`, `PASSPORT_NOT_YET_VALID`, `PASSPORT_REVOKED`, `ISSUER_UNTRUSTED`, `DELEGATION_WIDENS`, `KEY_INVALID`, `GRANT_INVALID`, `UNAUTHENTICATED`. */
 export declare class PassportError extends PassgateError {
   constructor(message?: string, code?: 'PASSPORT_MALFORMED' | 'PASSPORT_ALGORITHM' | 'PASSPORT_SIGNATURE' | 'PASSPORT_EXPIRED' | 'PASSPORT_NOT_YET_VALID' | 'PASSPORT_REVOKED' | 'ISSUER_UNTRUSTED' | 'DELEGATION_WIDENS' | 'KEY_INVALID' | 'GRANT_INVALID' | 'UNAUTHENTICATED', options?: { cause?: unknown })
   readonly code: 'PASSPORT_MALFORMED' | 'PASSPORT_ALGORITHM' | 'PASSPORT_SIGNATURE' | 'PASSPORT_EXPIRED' | 'PASSPORT_NOT_YET_VALID' | 'PASSPORT_REVOKED' | 'ISSUER_UNTRUSTED' | 'DELEGATION_WIDENS' | 'KEY_INVALID' | 'GRANT_INVALID' | 'UNAUTHENTICATED'
-}
-
-/** Malformed or oversized input, or a reference to something that is not there (any more). Codes: `GATE_UNKNOWN`, `PAYLOAD_INVALID`, `LIMIT_EXCEEDED`, `HOLD_UNKNOWN`, `HOLD_CLOSED`, `HOLD_EXCEEDS`, `APPROVAL_UNKNOWN`, `APPROVAL_CLOSED`, `API_KEY_UNKNOWN`, `EVALUATION_UNKNOWN`, `FORBIDDEN`, `INVALID_ARGUMENT`. */
-export declare class InputError extends PassgateError {
-  constructor(message?: string, code?: 'GATE_UNKNOWN' | 'PAYLOAD_INVALID' | 'LIMIT_EXCEEDED' | 'HOLD_UNKNOWN' | 'HOLD_CLOSED' | 'HOLD_EXCEEDS' | 'APPROVAL_UNKNOWN' | 'APPROVAL_CLOSED' | 'API_KEY_UNKNOWN' | 'EVALUATION_UNKNOWN' | 'FORBIDDEN' | 'INVALID_ARGUMENT', options?: { cause?: unknown })
-  readonly code: 'GATE_UNKNOWN' | 'PAYLOAD_INVALID' | 'LIMIT_EXCEEDED' | 'HOLD_UNKNOWN' | 'HOLD_CLOSED' | 'HOLD_EXCEEDS' | 'APPROVAL_UNKNOWN' | 'APPROVAL_CLOSED' | 'API_KEY_UNKNOWN' | 'EVALUATION_UNKNOWN' | 'FORBIDDEN' | 'INVALID_ARGUMENT'
 }
 
 /** An idempotency key was reused for a different request. Codes: `IDEMPOTENCY_CONFLICT`. */
@@ -115,8 +116,8 @@ export declare class AttestationError extends PassgateError {
 /** The codes of each error family. */
 export declare const ERROR_FAMILIES: {
   readonly PolicyError: readonly ['POLICY_INVALID']
+  readonly InputError: readonly ['POLICY_CONFLICT', 'GATE_UNKNOWN', 'PAYLOAD_INVALID', 'LIMIT_EXCEEDED', 'HOLD_UNKNOWN', 'HOLD_CLOSED', 'HOLD_EXCEEDS', 'APPROVAL_UNKNOWN', 'APPROVAL_CLOSED', 'API_KEY_UNKNOWN', 'EVALUATION_UNKNOWN', 'FORBIDDEN', 'INVALID_ARGUMENT']
   readonly PassportError: readonly ['PASSPORT_MALFORMED', 'PASSPORT_ALGORITHM', 'PASSPORT_SIGNATURE', 'PASSPORT_EXPIRED', 'PASSPORT_NOT_YET_VALID', 'PASSPORT_REVOKED', 'ISSUER_UNTRUSTED', 'DELEGATION_WIDENS', 'KEY_INVALID', 'GRANT_INVALID', 'UNAUTHENTICATED']
-  readonly InputError: readonly ['GATE_UNKNOWN', 'PAYLOAD_INVALID', 'LIMIT_EXCEEDED', 'HOLD_UNKNOWN', 'HOLD_CLOSED', 'HOLD_EXCEEDS', 'APPROVAL_UNKNOWN', 'APPROVAL_CLOSED', 'API_KEY_UNKNOWN', 'EVALUATION_UNKNOWN', 'FORBIDDEN', 'INVALID_ARGUMENT']
   readonly IdempotencyConflictError: readonly ['IDEMPOTENCY_CONFLICT']
   readonly StoreError: readonly ['STORE_UNAVAILABLE', 'PROCESS_FORKED']
   readonly AttestationError: readonly ['ATTESTATION_MALFORMED', 'ATTESTATION_HASH', 'ATTESTATION_SIGNATURE', 'ATTESTATION_KEY', 'CHAIN_GAP', 'CHAIN_ORDER', 'CHAIN_DUPLICATE', 'CHAIN_MISMATCH']

@@ -173,7 +173,7 @@ export interface DecisionAttestationBody extends AttestationBodyBase {
 
 /** The body of an event passgate records itself: a revocation, a counter reset, a hold or an approval resolved. */
 export interface PassgateEventAttestationBody extends AttestationBodyBase {
-  kind: 'revocation' | 'reset' | 'hold.settled' | 'hold.released' | 'hold.expired' | 'approval.granted' | 'approval.denied'
+  kind: 'revocation' | 'reset' | 'hold.settled' | 'hold.released' | 'hold.expired' | 'approval.granted' | 'approval.denied' | 'policy.changed'
   data: JsonObject
 }
 
@@ -240,6 +240,16 @@ export interface Decision {
   approvalRequest?: JsonObject | null
   /** With a `pii` constraint in `redact` mode: the payload with the PII masked. */
   redactedPayload?: JsonObject | null
+}
+
+/** What a policy edit did (`upsertGate`, `deleteGate`, `setGateConstraints`, `setAnonymousPolicy`). */
+export interface PolicyChange {
+  /** The hash of the policy now in force: the next edit's `ifMatch`. */
+  policyHash: string
+  /** The hash of the policy the edit was made on (`null`: there was none). */
+  previousHash: string | null
+  /** The signed `policy.changed` record (`data`: `{old_hash, new_hash, operation, diff}`); `null` when the edit left the policy as it was. */
+  attestation: AttestationRecord<PassgateEventAttestationBody> | null
 }
 
 /** A settled, released or expired hold (`settle`, `release`). */
@@ -520,9 +530,29 @@ export declare class Engine {
   recordAttestation(kind: string, data?: JsonValue): AttestationRecord
   /**
    * Replaces the policy (an object, a JSON string or a path) atomically; counters and chains
-   * live on. Returns the new policy hash.
+   * live on. Returns the new policy hash. With `ifMatch` (a policy hash), only if that is
+   * still the policy in force (else `POLICY_CONFLICT`). Attested as `policy.changed`.
    */
-  setPolicy(policy: PolicyDocument | string): string
+  setPolicy(policy: PolicyDocument | string, ifMatch?: string | null): string
+  /**
+   * Adds gate `gate` with `definition` (as the policy's `gates` section holds it) or replaces
+   * the gate of that name; with `ifMatch`, only if that policy hash is still in force (else
+   * `POLICY_CONFLICT`). An invalid definition throws `POLICY_INVALID` at its path in the
+   * document and changes nothing. Attested as `policy.changed`.
+   */
+  upsertGate(gate: string, definition: JsonObject, ifMatch?: string | null): PolicyChange
+  /** Removes gate `gate` (`GATE_UNKNOWN` if it is not defined); `ifMatch` as `upsertGate`. */
+  deleteGate(gate: string, ifMatch?: string | null): PolicyChange
+  /**
+   * Replaces the constraints of gate `gate` (`GATE_UNKNOWN` if it is not defined); `ifMatch`
+   * as `upsertGate`.
+   */
+  setGateConstraints(gate: string, constraints: ConstraintDocument[], ifMatch?: string | null): PolicyChange
+  /**
+   * Replaces the policy's `anonymous` section (`{gates, constraints}`); `ifMatch` as
+   * `upsertGate`.
+   */
+  setAnonymousPolicy(anonymous: { gates?: string[]; constraints?: ConstraintDocument[] }, ifMatch?: string | null): PolicyChange
   /**
    * The gates of the current policy, by name: `{name, description, require, mode,
    * constraints, …}` as the policy compiled them.
