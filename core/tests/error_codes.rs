@@ -325,3 +325,24 @@ fn every_error_code_is_triggered() {
     let missing: Vec<_> = all.difference(&seen).collect();
     assert!(missing.is_empty(), "codes never triggered: {missing:?}");
 }
+
+/// A policy edit is attested before it is swapped in: when the attestation cannot be stored,
+/// the edit fails with the store's error and the policy in force is the one before it.
+#[test]
+fn a_policy_edit_that_cannot_be_attested_changes_nothing() {
+    let dead = Engine::builder()
+        .policy_json(POLICY)
+        .store(Arc::new(DeadStore))
+        .build()
+        .unwrap();
+    let before = dead.policy().unwrap().hash.clone();
+    let r = seam::call(
+        &dead,
+        "upsert_gate",
+        &json!({"gate": "new", "definition": {}, "if_match": before}),
+    );
+    assert_eq!(code(r), "STORE_UNAVAILABLE");
+    let after = dead.policy().unwrap();
+    assert_eq!(after.hash, before);
+    assert!(after.gate("new").is_none());
+}
