@@ -1340,10 +1340,15 @@ impl PyEngine {
         self.inner.chain_id()
     }
 
-    /// `sha256:...` of the current policy, or None without one.
+    /// `sha256:...` of the policy in force, or None without one (with `policy_source=store`,
+    /// read from the store).
     #[getter]
-    fn policy_hash(&self) -> Option<String> {
-        self.inner.policy().map(|p| p.hash.clone())
+    fn policy_hash(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        let policy = self
+            .inner
+            .current_policy()
+            .map_err(|e| crate::errors::to_py_err(py, &e))?;
+        Ok(policy.map(|p| p.hash.clone()))
     }
 
     fn __repr__(&self) -> String {

@@ -51,7 +51,8 @@ pub enum Scope {
     /// Gates, constraint types and templates.
     #[serde(rename = "admin:policy")]
     AdminPolicy,
-    /// Counters and holds (reading, resetting, settling, releasing, expiring), and pruning.
+    /// Counters and holds (reading, resetting, settling, releasing, expiring), host records
+    /// (`record_attestation`), and pruning.
     #[serde(rename = "admin:counters")]
     AdminCounters,
     /// Approving and denying escalated requests.

@@ -294,6 +294,7 @@ impl Template {
         json!({
             "name": self.name,
             "description": self.description,
+            "builtin": self.builtin,
             "params": params,
             "constraints": self.constraints,
         })
@@ -341,6 +342,19 @@ pub fn templates() -> Value {
         Ok(b) => Value::Array(b.values().map(Template::to_json).collect()),
         Err(_) => Value::Array(Vec::new()),
     }
+}
+
+/// Every template a policy with `templates` section `section` can apply: the built-ins, then
+/// its own, each with `builtin: true|false`.
+pub fn templates_with(section: Option<&Value>) -> Result<Value> {
+    let mut out = Vec::new();
+    for t in builtins()?.values() {
+        out.push(t.to_json());
+    }
+    for t in Templates::from_policy(section)?.user.values() {
+        out.push(t.to_json());
+    }
+    Ok(Value::Array(out))
 }
 
 /// The templates a policy can apply: the built-ins and its own.

@@ -88,6 +88,8 @@ fn world() -> World {
     vars.insert("$key_secret", api_key["secret"].clone());
     vars.insert("$key_id", api_key["id"].clone());
     vars.insert("$policy", serde_json::from_str(POLICY).unwrap());
+    // A template's placeholder, kept as it is.
+    vars.insert("$max", json!("$max"));
     World { engine, vars, dir }
 }
 
@@ -165,11 +167,32 @@ fn samples() -> Vec<(&'static str, Value)> {
             "set_gate_constraints",
             json!({"gate": "extra", "constraints": [{"type": "rate_limit", "max": 5, "window": "1h"}]}),
         ),
+        (
+            "create_gate",
+            json!({"gate": "extra2", "definition": {"require": ["pay"]}}),
+        ),
+        (
+            "update_gate",
+            json!({"gate": "extra2", "definition": {"require": ["pay"], "mode": "monitor"}}),
+        ),
+        (
+            "upsert_template",
+            json!({"template": "small", "definition": {"params": {"max": {"type": "number"}}, "constraints": [{"id": "cap", "type": "max_value", "field": "/amount", "max": "$max"}]}}),
+        ),
+        (
+            "apply_template",
+            json!({"gate": "extra", "template": "small", "params": {"max": 10}}),
+        ),
+        (
+            "get_constraints",
+            json!({"gate": "pay", "passport": "$token"}),
+        ),
         ("delete_gate", json!({"gate": "extra"})),
         (
             "set_anonymous_policy",
             json!({"anonymous": {"gates": ["open"]}}),
         ),
+        ("anonymous_policy", json!({})),
         ("list_gates", json!({})),
         ("get_gate", json!({"gate": "pay"})),
         ("constraint_types", json!({})),

@@ -46,6 +46,7 @@ pub struct EngineBuilder {
     retention_export: Option<std::path::PathBuf>,
     clock: Option<Arc<dyn Clock>>,
     verifier: VerifierOptions,
+    policy_source: Option<store::PolicySource>,
 }
 
 impl EngineBuilder {
@@ -118,6 +119,14 @@ impl EngineBuilder {
         self.verifier.leeway_secs = secs;
         self
     }
+    /// Where the policy document is kept (wins over the store URL's `policy_source`; default
+    /// [`PolicySource::Local`](store::PolicySource::Local)). With
+    /// [`PolicySource::Store`](store::PolicySource::Store), every engine on one store enforces
+    /// one policy: see [`Engine::upsert_gate`] and the other edits.
+    pub fn policy_source(mut self, source: store::PolicySource) -> Self {
+        self.policy_source = Some(source);
+        self
+    }
     /// Passport verification options.
     pub fn verifier_options(mut self, opts: VerifierOptions) -> Self {
         self.verifier = opts;
@@ -152,9 +161,19 @@ impl EngineBuilder {
             .or(self.store_options.retention)
             .unwrap_or_else(|| store.default_retention());
         let export = self.retention_export.or(self.store_options.export);
+        let source = self
+            .policy_source
+            .or(self.store_options.policy_source)
+            .unwrap_or_default();
+        let shared = (source == store::PolicySource::Store).then(super::SharedPolicy::default);
         let cache = NonZeroUsize::new(CAVEAT_CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN);
-        Ok(Engine {
+        let seed = match shared {
+            Some(_) => policy.clone(),
+            None => None,
+        };
+        let engine = Engine {
             policy: RwLock::new(policy),
+            shared,
             policy_edit: Mutex::new(()),
             builder_trusted: self.trusted,
             verifier,
@@ -165,7 +184,11 @@ impl EngineBuilder {
             next_sweep_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
             pid: std::process::id(),
             retention: retention::RetentionState::new(retention, export),
-        })
+        };
+        if engine.shared.is_some() {
+            engine.attach_shared_policy(seed)?;
+        }
+        Ok(engine)
     }
 }
 

@@ -137,7 +137,7 @@ impl Engine {
         if !dry_run {
             self.expire_due(now)?;
         }
-        let policy = self.policy();
+        let policy = self.current_policy()?;
         let mut caller = self.caller(req, now)?;
         // Caveats are agent-written: compiled only for the gate asked for, and only once the
         // passport holds the gate's permissions (an unknown gate or a missing permission is a
@@ -249,12 +249,43 @@ impl Engine {
         Ok(out)
     }
 
+    /// The constraints a request to `gate` is judged by: `{gate, constraints, caveats}` — the
+    /// gate's own and its templates' (expanded), and with `passport`, the caveats of its chain
+    /// that apply to `gate` (`{declared_by, constraint}`). An unknown gate is `GATE_UNKNOWN`; a
+    /// passport that does not verify is its error.
+    pub fn constraints_of(&self, gate: &str, passport: Option<&str>) -> Result<Value> {
+        let policy = self.current_policy()?;
+        let g = policy
+            .as_ref()
+            .and_then(|p| p.gate(gate))
+            .ok_or_else(|| Error::GateUnknown(format!("{gate:?} is not defined by the policy")))?;
+        let constraints: Vec<Value> = g.constraints.iter().map(|c| c.source.clone()).collect();
+        let caveats = match passport {
+            None => Value::Null,
+            Some(token) => {
+                let v = self.verify(token, self.clock.now_ms())?;
+                let list = self.caveats_for(&v, gate)?;
+                Value::Array(
+                    list.iter()
+                        .map(|c| {
+                            serde_json::json!({
+                                "declared_by": c.declared_by,
+                                "constraint": c.constraint.source,
+                            })
+                        })
+                        .collect(),
+                )
+            }
+        };
+        Ok(serde_json::json!({"gate": gate, "constraints": constraints, "caveats": caveats}))
+    }
+
     /// The gates this passport (or, with `None`, an anonymous caller) could be admitted to now:
     /// its permissions cover the gate's, and every constraint that does not look at the payload
     /// (time windows, of the gate and of the passport's caveats) passes. For filtering an MCP
     /// `tools/list` per agent. An invalid passport is an error (its code says why).
     pub fn allowed_gates(&self, passport: Option<&str>) -> Result<Vec<String>> {
-        let Some(policy) = self.policy() else {
+        let Some(policy) = self.current_policy()? else {
             return Ok(Vec::new());
         };
         let now = self.clock.now_ms();

@@ -43,7 +43,7 @@ pub use builder::EngineBuilder;
 pub use counters::agent_scope;
 pub use decide::{CAVEAT_REGEX_MAX_LEN, CAVEAT_REGEX_SIZE_LIMIT};
 pub use lifecycle::INLINE_SWEEP_LIMIT;
-pub use policy_edit::{policy_diff, PolicyChange, MAX_DIFF_PATHS};
+pub use policy_edit::{policy_diff, PolicyChange, EDIT_ATTEMPTS, MAX_DIFF_PATHS};
 pub use request::Request;
 pub use retention::{PruneReport, CLOSED_RETENTION_MS, INLINE_PRUNE_LIMIT, PRUNE_BATCH};
 
@@ -86,6 +86,17 @@ struct Event<'a> {
     evaluation_id: Option<&'a str>,
 }
 
+/// The policy kept in the store (`policy_source=store`): which version this engine compiled.
+#[derive(Debug, Default)]
+struct SharedPolicy {
+    /// The store's policy version the engine's `policy` was compiled from (`0`: none yet).
+    /// Written after the policy it names, so a reader that sees it sees that policy.
+    version: std::sync::atomic::AtomicU64,
+    /// Held while a new version is read and compiled: one compile per version, not one per
+    /// thread that noticed it.
+    load: Mutex<()>,
+}
+
 /// The engine. Cheap to share across threads (`Arc<Engine>`); every method takes `&self`.
 #[derive(Debug)]
 pub struct Engine {
@@ -93,6 +104,8 @@ pub struct Engine {
     /// Held across a policy edit's read, check and swap: edits of this engine are serialised
     /// (decisions read the policy without it).
     policy_edit: Mutex<()>,
+    /// With `policy_source=store`: the version of the store's policy that `policy` holds.
+    shared: Option<SharedPolicy>,
     builder_trusted: Vec<String>,
     verifier: Verifier,
     store: Arc<dyn Store>,
@@ -149,7 +162,8 @@ impl Engine {
         self.store.close();
     }
 
-    /// The current policy, if any.
+    /// The policy this engine last compiled, if any (no store read: with `policy_source=store`,
+    /// [`Engine::current_policy`] is the one in force).
     pub fn policy(&self) -> Option<Arc<Policy>> {
         self.policy.read().clone()
     }

@@ -15,19 +15,40 @@
 //!    without the lock: each sees the old policy or the new one, never a mix.
 //!
 //! An edit that leaves the document as it was (the same hash) changes nothing and writes
-//! nothing. Edits are serialised within one engine; engines sharing a store each hold their own
-//! policy (a policy kept in the store is not done).
+//! nothing. Edits are serialised within one engine.
+//!
+//! **A policy kept in the store** (`policy_source=store`, [`PolicySource::Store`]): every engine
+//! on one store (a SQLite file, a Redis) enforces one document. Each decision first reads the
+//! store's policy version (one point read) and, when it moved, compiles the new document once;
+//! so an edit on one engine is in force on every other from its next decision. An edit checks
+//! `if_match` against the store's document, and the store swaps the document by
+//! compare-and-swap on its version *in the same atomic step* that appends the `policy.changed`
+//! record: of concurrent edits on any engines, exactly one wins and the others are
+//! `POLICY_CONFLICT`; a document is never in force without its record, nor a record written
+//! for a document that is not. A document in the store that does not compile (written by a
+//! newer passgate, or by hand) fails every decision with `POLICY_INVALID` rather than
+//! enforcing an older one.
 
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+use std::sync::atomic::Ordering;
+
 use super::builder::trusted_set;
 use super::{Engine, Event};
 use crate::error::{Error, Result};
+use crate::json::{self, Context, Limits};
 use crate::keys::PublicKey;
 use crate::pointer::escape;
 use crate::policy::Policy;
+#[cfg(doc)]
+use crate::store::PolicySource;
+use crate::store::StoredPolicy;
+
+/// How many times an edit without `if_match` is redone when another engine's edit of a policy
+/// kept in the store overtook it.
+pub const EDIT_ATTEMPTS: u32 = 16;
 
 /// The most entries a [`policy_diff`] lists (gate names and JSON paths together); past it the
 /// diff says `truncated: true`.
@@ -61,7 +82,7 @@ impl Engine {
     /// Replaces the policy if `if_match` (when given) is the hash of the policy in force, else
     /// `POLICY_CONFLICT`. Attested as `policy.changed` (operation `set_policy`).
     pub fn replace_policy(&self, policy: Policy, if_match: Option<&str>) -> Result<PolicyChange> {
-        self.edit_policy("set_policy", None, if_match, |_| Ok(policy))
+        self.edit_policy("set_policy", None, if_match, |_| Ok(policy.clone()))
     }
 
     /// Adds gate `gate` with `definition` (its JSON, as under the policy's `gates`), or replaces
@@ -75,7 +96,51 @@ impl Engine {
     ) -> Result<PolicyChange> {
         self.edit_policy("upsert_gate", Some(gate), if_match, |current| {
             edited(current, |doc| {
-                gates_of(doc)?.insert(gate.to_string(), definition);
+                gates_of(doc)?.insert(gate.to_string(), definition.clone());
+                Ok(())
+            })
+        })
+    }
+
+    /// Adds gate `gate` with `definition`; a gate of that name already defined is
+    /// `POLICY_CONFLICT` (nothing changes). Attested as `policy.changed` (operation
+    /// `create_gate`).
+    pub fn create_gate(
+        &self,
+        gate: &str,
+        definition: Value,
+        if_match: Option<&str>,
+    ) -> Result<PolicyChange> {
+        self.edit_policy("create_gate", Some(gate), if_match, |current| {
+            edited(current, |doc| {
+                let gates = gates_of(doc)?;
+                if gates.contains_key(gate) {
+                    return Err(Error::PolicyConflict(format!(
+                        "gate {gate:?} is already defined: nothing was changed (update_gate or \
+                         upsert_gate replaces it)"
+                    )));
+                }
+                gates.insert(gate.to_string(), definition.clone());
+                Ok(())
+            })
+        })
+    }
+
+    /// Replaces gate `gate` with `definition`; a gate the policy does not define is
+    /// `GATE_UNKNOWN` (nothing changes). Attested as `policy.changed` (operation
+    /// `update_gate`).
+    pub fn update_gate(
+        &self,
+        gate: &str,
+        definition: Value,
+        if_match: Option<&str>,
+    ) -> Result<PolicyChange> {
+        self.edit_policy("update_gate", Some(gate), if_match, |current| {
+            edited(current, |doc| {
+                let g = gates_of(doc)?
+                    .get_mut(gate)
+                    .ok_or_else(|| unknown_gate(gate))?;
+                *g = definition.clone();
                 Ok(())
             })
         })
@@ -107,16 +172,69 @@ impl Engine {
     ) -> Result<PolicyChange> {
         self.edit_policy("set_gate_constraints", Some(gate), if_match, |current| {
             edited(current, |doc| {
-                let g = gates_of(doc)?
-                    .get_mut(gate)
-                    .ok_or_else(|| unknown_gate(gate))?;
-                let g = g.as_object_mut().ok_or_else(|| {
-                    Error::policy(
-                        format!("/gates/{}", escape(gate)),
-                        "a gate must be an object",
-                    )
-                })?;
-                g.insert("constraints".into(), Value::Array(constraints));
+                let g = gate_mut(doc, gate)?;
+                g.insert("constraints".into(), Value::Array(constraints.clone()));
+                Ok(())
+            })
+        })
+    }
+
+    /// Applies template `name` (built in or the policy's own) to gate `gate` with `params`
+    /// (`GATE_UNKNOWN` if the policy does not define the gate). A gate applies a template once:
+    /// applying it again replaces its parameters. Unknown or missing parameters, and a template
+    /// that does not exist, are `POLICY_INVALID` at their path. Attested as `policy.changed`
+    /// (operation `apply_template`).
+    pub fn apply_template(
+        &self,
+        gate: &str,
+        name: &str,
+        params: Option<Map<String, Value>>,
+        if_match: Option<&str>,
+    ) -> Result<PolicyChange> {
+        let applied = json!({"name": name, "params": params.clone().unwrap_or_default()});
+        self.edit_policy("apply_template", Some(gate), if_match, |current| {
+            edited(current, |doc| {
+                let g = gate_mut(doc, gate)?;
+                let list = g
+                    .entry("templates")
+                    .or_insert_with(|| Value::Array(Vec::new()))
+                    .as_array_mut()
+                    .ok_or_else(|| {
+                        Error::policy(
+                            format!("/gates/{}/templates", escape(gate)),
+                            "must be an array",
+                        )
+                    })?;
+                match list
+                    .iter_mut()
+                    .find(|t| t.get("name").and_then(Value::as_str) == Some(name))
+                {
+                    Some(t) => *t = applied.clone(),
+                    None => list.push(applied.clone()),
+                }
+                Ok(())
+            })
+        })
+    }
+
+    /// Adds the policy's own template `name` with `definition` (`{description?, params,
+    /// constraints}`, as under the policy's `templates`), or replaces the one of that name; a
+    /// built-in's name is `POLICY_INVALID`. Gates applying it are compiled with the new
+    /// definition (an edit that leaves one of them invalid changes nothing). Attested as
+    /// `policy.changed` (operation `upsert_template`).
+    pub fn upsert_template(
+        &self,
+        name: &str,
+        definition: Value,
+        if_match: Option<&str>,
+    ) -> Result<PolicyChange> {
+        self.edit_policy("upsert_template", None, if_match, |current| {
+            edited(current, |doc| {
+                doc.entry("templates")
+                    .or_insert_with(|| Value::Object(Map::new()))
+                    .as_object_mut()
+                    .ok_or_else(|| Error::policy("/templates", "must be an object"))?
+                    .insert(name.to_string(), definition.clone());
                 Ok(())
             })
         })
@@ -132,43 +250,127 @@ impl Engine {
     ) -> Result<PolicyChange> {
         self.edit_policy("set_anonymous_policy", None, if_match, |current| {
             edited(current, |doc| {
-                doc.insert("anonymous".into(), anonymous);
+                doc.insert("anonymous".into(), anonymous.clone());
                 Ok(())
             })
         })
     }
 
+    /// The policy in force: the one this engine holds, or, with `policy_source=store`, the
+    /// store's (read again when its version moved). A store that cannot be read, or a stored
+    /// document that does not compile, is an error: no decision is made on an older policy.
+    pub fn current_policy(&self) -> Result<Option<Arc<Policy>>> {
+        if let Some(shared) = &self.shared {
+            let version = self.store.policy_version()?;
+            if version != shared.version.load(Ordering::Acquire) {
+                self.load_shared_policy()?;
+            }
+        }
+        Ok(self.policy())
+    }
+
+    /// Compiles the store's policy and puts it in force (once per version, whichever thread
+    /// gets here first).
+    fn load_shared_policy(&self) -> Result<u64> {
+        let Some(shared) = &self.shared else {
+            return Ok(0);
+        };
+        let _load = shared.load.lock();
+        let Some(stored) = self.store.policy_get()? else {
+            return Ok(0);
+        };
+        if stored.version == shared.version.load(Ordering::Acquire) {
+            return Ok(stored.version);
+        }
+        let policy = compile_stored(&stored)?;
+        self.verifier
+            .set_trusted(trusted_set(&self.builder_trusted, Some(&policy)))?;
+        *self.policy.write() = Some(Arc::new(policy));
+        shared.version.store(stored.version, Ordering::Release);
+        Ok(stored.version)
+    }
+
+    /// At build, with `policy_source=store`: seeds a store that holds no policy with the
+    /// builder's (attested as `set_policy`; of engines starting together, one seeds), then
+    /// puts the store's in force. A builder's policy that differs from the store's is logged
+    /// and left: the store's is the fleet's.
+    pub(super) fn attach_shared_policy(&self, seed: Option<Arc<Policy>>) -> Result<()> {
+        *self.policy.write() = None;
+        if let Some(seed) = seed {
+            if self.store.policy_version()? == 0 {
+                match self.edit_policy("set_policy", None, None, |_| Ok((*seed).clone())) {
+                    Ok(_) | Err(Error::PolicyConflict(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            self.load_shared_policy()?;
+            let current = self.policy();
+            if current.as_ref().is_some_and(|c| c.hash != seed.hash) {
+                log::info!(
+                    "passgate: policy_source=store: the store's policy ({}) is in force, not \
+                     the one this engine was built with ({})",
+                    current.map(|c| c.hash.clone()).unwrap_or_default(),
+                    seed.hash
+                );
+            }
+            return Ok(());
+        }
+        self.load_shared_policy().map(|_| ())
+    }
+
     /// The one way the policy changes (see the module documentation): under the edit lock,
     /// checks `if_match`, builds the new policy with `edit` from the one in force, attests the
-    /// change and swaps it in.
+    /// change and swaps it in. With a policy kept in the store, an edit without `if_match` that
+    /// another engine's edit overtook is redone on the new document (up to
+    /// [`EDIT_ATTEMPTS`] times); one with `if_match` is `POLICY_CONFLICT`.
     fn edit_policy(
         &self,
         operation: &str,
         gate: Option<&str>,
         if_match: Option<&str>,
-        edit: impl FnOnce(Option<&Policy>) -> Result<Policy>,
+        edit: impl Fn(Option<&Policy>) -> Result<Policy>,
     ) -> Result<PolicyChange> {
         self.same_process()?;
         let _edit = self.policy_edit.lock();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.edit_once(operation, gate, if_match, &edit)? {
+                Ok(change) => return Ok(change),
+                Err(lost) if if_match.is_some() || attempts >= EDIT_ATTEMPTS => return Err(lost),
+                Err(_) => continue,
+            }
+        }
+    }
+
+    /// One attempt of [`Engine::edit_policy`] (its lock held): `Ok(Err(conflict))` when the
+    /// store's policy changed under it (nothing was written).
+    fn edit_once(
+        &self,
+        operation: &str,
+        gate: Option<&str>,
+        if_match: Option<&str>,
+        edit: &dyn Fn(Option<&Policy>) -> Result<Policy>,
+    ) -> Result<std::result::Result<PolicyChange, Error>> {
+        // With a shared policy: the store's version now, and the document of that version.
+        let version = match &self.shared {
+            Some(_) => Some(self.load_shared_policy()?),
+            None => None,
+        };
         let current = self.policy();
         let previous_hash = current.as_ref().map(|p| p.hash.clone());
         if let Some(want) = if_match {
             if previous_hash.as_deref() != Some(want) {
-                return Err(Error::PolicyConflict(format!(
-                    "if_match {want:?} is not the hash of the policy in force ({}): another edit \
-                     came first. Nothing was changed; read the policy again (its policy_hash) \
-                     and redo the edit on it",
-                    previous_hash.as_deref().unwrap_or("none: no policy is set")
-                )));
+                return Ok(Err(conflict(want, previous_hash.as_deref())));
             }
         }
         let next = edit(current.as_deref())?;
         if previous_hash.as_deref() == Some(next.hash.as_str()) {
-            return Ok(PolicyChange {
+            return Ok(Ok(PolicyChange {
                 policy_hash: next.hash,
                 previous_hash,
                 attestation: None,
-            });
+            }));
         }
         let trusted = trusted_set(&self.builder_trusted, Some(&next));
         for did in &trusted {
@@ -183,16 +385,80 @@ impl Engine {
             gate,
             ..Event::default()
         };
-        let record = self.append_event("policy.changed", &data, about)?;
+        let record = match (&self.shared, version) {
+            (Some(shared), Some(version)) => {
+                let stored = StoredPolicy {
+                    version: version + 1,
+                    hash: next.hash.clone(),
+                    doc: next.doc.to_string(),
+                };
+                let now = self.clock.now_ms();
+                let mut tail = self.tail()?;
+                let (rec, hash) = self.event_record(&tail, "policy.changed", &data, about, now)?;
+                let swapped = self.store.policy_swap(version, &stored, &rec);
+                if !self.after_write(&mut tail, swapped)? {
+                    let now_hash = self.store.policy_get()?.map(|p| p.hash);
+                    return Ok(Err(conflict(
+                        if_match.unwrap_or(previous_hash.as_deref().unwrap_or("none")),
+                        now_hash.as_deref(),
+                    )));
+                }
+                tail.advance(hash);
+                self.verifier.set_trusted(trusted)?;
+                *self.policy.write() = Some(Arc::new(next));
+                shared.version.store(stored.version, Ordering::Release);
+                return Ok(Ok(PolicyChange {
+                    policy_hash: stored.hash,
+                    previous_hash,
+                    attestation: Some(Arc::unwrap_or_clone(rec.record)),
+                }));
+            }
+            _ => self.append_event("policy.changed", &data, about)?,
+        };
         self.verifier.set_trusted(trusted)?;
         let policy_hash = next.hash.clone();
         *self.policy.write() = Some(Arc::new(next));
-        Ok(PolicyChange {
+        Ok(Ok(PolicyChange {
             policy_hash,
             previous_hash,
             attestation: Some(record),
-        })
+        }))
     }
+}
+
+/// The edit's `POLICY_CONFLICT`: `want` is not the hash of the policy in force (`now`).
+fn conflict(want: &str, now: Option<&str>) -> Error {
+    Error::PolicyConflict(format!(
+        "if_match {want:?} is not the hash of the policy in force ({}): another edit came \
+         first. Nothing was changed; read the policy again (its policy_hash) and redo the edit \
+         on it",
+        now.unwrap_or("none: no policy is set")
+    ))
+}
+
+/// The store's policy document, compiled. A document that does not parse or compile, or whose
+/// hash is not the one stored with it, is `POLICY_INVALID`.
+fn compile_stored(stored: &StoredPolicy) -> Result<Policy> {
+    let fail = |why: String| {
+        Error::policy(
+            "",
+            format!(
+                "the policy kept in the store (version {}) {why}; no decision is made on an \
+                 older one: set a valid policy (set_policy)",
+                stored.version
+            ),
+        )
+    };
+    let doc = json::parse_in(&stored.doc, Limits::POLICY, Context::Policy)
+        .map_err(|e| fail(format!("is not valid JSON: {e}")))?;
+    let policy = Policy::from_value(doc).map_err(|e| fail(format!("does not compile: {e}")))?;
+    if policy.hash != stored.hash {
+        return Err(fail(format!(
+            "hashes to {} but was stored as {}",
+            policy.hash, stored.hash
+        )));
+    }
+    Ok(policy)
 }
 
 fn unknown_gate(gate: &str) -> Error {
@@ -212,6 +478,20 @@ fn edited(
     };
     f(&mut doc)?;
     Policy::from_value(Value::Object(doc))
+}
+
+/// Gate `gate` of the document (`GATE_UNKNOWN` if it defines none of that name).
+fn gate_mut<'a>(doc: &'a mut Map<String, Value>, gate: &str) -> Result<&'a mut Map<String, Value>> {
+    gates_of(doc)?
+        .get_mut(gate)
+        .ok_or_else(|| unknown_gate(gate))?
+        .as_object_mut()
+        .ok_or_else(|| {
+            Error::policy(
+                format!("/gates/{}", escape(gate)),
+                "a gate must be an object",
+            )
+        })
 }
 
 /// The document's `gates` object (added when absent).

@@ -185,7 +185,11 @@ pub fn scope_of_tool(name: &str) -> Scope {
 
 /// Every tool's scope (a unit test checks that each tool of [`tool_operations`] has one).
 fn mapped_scope(name: &str) -> Option<Scope> {
-    Some(match name {
+    // An operator checking any passport against a gate: not a decide key's (the agent's) tool.
+    if name == "check_gate" {
+        return Some(Scope::AdminPolicy);
+    }
+    Some(match aliased(name) {
         "enforce_action"
         | "authorize_dry_run"
         | "evaluate"
@@ -193,15 +197,21 @@ fn mapped_scope(name: &str) -> Option<Scope> {
         | "list_allowed_gates"
         | "list_my_evaluations"
         | "get_evaluation" => Scope::Decide,
-        "issue_passport" | "revoke_passport" => Scope::AdminPassports,
+        "issue_passport" | "revoke_passport" | "reissue_passport" => Scope::AdminPassports,
         "list_gates"
         | "get_gate"
         | "list_constraint_types"
         | "list_constraint_templates"
         | "upsert_gate"
+        | "create_gate"
+        | "update_gate"
         | "delete_gate"
         | "set_gate_constraints"
-        | "set_anonymous_policy" => Scope::AdminPolicy,
+        | "get_constraints"
+        | "apply_template"
+        | "upsert_template"
+        | "set_anonymous_policy"
+        | "get_anonymous_policy" => Scope::AdminPolicy,
         // Pruning deletes records: not for a read-only attestation key.
         "get_cumulative_state"
         | "reset_cumulative_state"
@@ -210,9 +220,14 @@ fn mapped_scope(name: &str) -> Option<Scope> {
         | "expire_holds"
         | "prune" => Scope::AdminCounters,
         "approve" | "deny_approval" => Scope::Approve,
-        "get_attestations" | "verify_attestation" | "chain_head" | "verify_store" => {
-            Scope::ReadAttestations
-        }
+        "get_attestations"
+        | "verify_attestation"
+        | "chain_head"
+        | "verify_store"
+        | "get_anonymous_log"
+        | "get_enforcement_attestation" => Scope::ReadAttestations,
+        // Host records are written into the engine's chain: an attestation reader may not.
+        "record_attestation" => Scope::AdminCounters,
         "create_api_key" | "list_api_keys" | "revoke_api_key" => Scope::AdminKeys,
         _ => return None,
     })
@@ -457,6 +472,55 @@ const TOOLS: &[Tool] = &[
         defaults: &[APPROVER_DEFAULT],
         hidden: &[],
     },
+    Tool {
+        name: "reissue_passport",
+        title: Cow::Borrowed("Reissue a passport"),
+        op: "reissue",
+        role: Role::Operator,
+        hints: ADDS,
+        defaults: &[],
+        hidden: &["issuer_secret"],
+    },
+    Tool {
+        name: "get_anonymous_policy",
+        title: Cow::Borrowed("Read the anonymous policy"),
+        op: "anonymous_policy",
+        role: Role::Operator,
+        hints: READS,
+        defaults: &[],
+        hidden: &[],
+    },
+    Tool {
+        name: "get_anonymous_log",
+        title: Cow::Borrowed("Read anonymous decisions"),
+        op: "anonymous_log",
+        role: Role::Operator,
+        hints: READS,
+        defaults: &[],
+        hidden: &[],
+    },
+    Tool {
+        name: "get_enforcement_attestation",
+        title: Cow::Borrowed("Get an evaluation's attestation"),
+        op: "get_evaluation",
+        role: Role::Operator,
+        hints: READS,
+        defaults: &[],
+        hidden: &[],
+    },
+];
+
+/// Tools under a second name — the names of the seed's (Modei's) tool list, so a client written
+/// for it finds its tools: `(alias, tool)`. An alias is the tool's twin (same operation,
+/// arguments and scope), for the operator only.
+const ALIASES: &[(&str, &str)] = &[
+    ("create_passport", "issue_passport"),
+    ("check_gate", "authorize_dry_run"),
+    ("set_constraints", "set_gate_constraints"),
+    ("apply_constraint_template", "apply_template"),
+    ("create_constraint_template", "upsert_template"),
+    ("get_enforcement_attestations", "get_attestations"),
+    ("verify_enforcement_attestation", "verify_attestation"),
 ];
 
 impl Tool {
@@ -555,8 +619,25 @@ fn all_tools() -> &'static [Tool] {
                 hidden: &[],
             });
         }
+        for (alias, name) in ALIASES {
+            if let Some(tool) = all.iter().find(|t| t.name == *name).cloned() {
+                all.push(Tool {
+                    name: alias,
+                    role: Role::Operator,
+                    ..tool
+                });
+            }
+        }
         all
     })
+}
+
+/// The tool `alias` is a second name of (see [`ALIASES`]), or `alias` itself.
+fn aliased(alias: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(a, _)| *a == alias)
+        .map_or(alias, |(_, name)| name)
 }
 
 /// The tools `role` may call, as `tools/list` describes them: `[{name, title, description,
@@ -600,13 +681,8 @@ pub fn tool_operations() -> Vec<(&'static str, &'static str)> {
 /// the server's files) and takes no secret key as an argument; the operator edits the policy
 /// part by part (`upsert_gate`, ...: compare-and-swap, attested), never replaces it whole.
 pub const NOT_TOOLS: &[(&str, &str)] = &[
-    ("reissue", "takes the issuer's secret key as an argument"),
     ("export_attestations", "writes a file on the server"),
     ("verify_export", "reads a file on the server"),
-    (
-        "record_attestation",
-        "host records are the host's to write, not a model's",
-    ),
     (
         "set_policy",
         "a policy reaches the server by deployment, not by a tool call",
@@ -622,10 +698,6 @@ pub const NOT_TOOLS: &[(&str, &str)] = &[
     (
         "verify_chain",
         "verify_attestation checks a record; verify_store audits chains",
-    ),
-    (
-        "anonymous_log",
-        "get_attestations reads every record, anonymous ones included",
     ),
     (
         "authenticate_api_key",
@@ -930,12 +1002,13 @@ fn call_tool(
             );
         }
     }
+    let signs = tool.hidden.contains(&"issuer_secret");
     let outcome = match (tool.name, issuer) {
-        ("issue_passport", Some(issuer)) => {
+        (_, Some(issuer)) if signs => {
             args.insert("issuer_secret".into(), Value::String(issuer.secret()));
             ops::call(engine, tool.op, Value::Object(args))
         }
-        ("issue_passport", None) => Err(Error::InvalidArgument(
+        (_, None) if signs => Err(Error::InvalidArgument(
             "this server has no issuer key: it issues no passports".into(),
         )),
         ("list_my_evaluations", _) if !args.contains_key("passport") => {

@@ -1106,6 +1106,82 @@ impl Op for UpsertGate {
     }
 }
 
+/// `create_gate`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGate {
+    /// The new gate's name, e.g. payments.send.
+    #[schemars(length(min = 1, max = 128))]
+    pub gate: String,
+    /// The gate as the policy's gates section holds it: {description, require, mode,
+    /// input_schema, templates, constraints, hold_ttl}.
+    pub definition: Map<String, Value>,
+    /// The policy_hash this edit was made on: if another policy is in force by now, nothing
+    /// changes (POLICY_CONFLICT). Absent: edit whatever is in force.
+    #[schemars(length(min = 1))]
+    pub if_match: Option<String>,
+}
+
+impl Op for CreateGate {
+    const NAME: &'static str = "create_gate";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Add a new gate to the policy (a gate of that name already defined is POLICY_CONFLICT). Validated first (POLICY_INVALID at the path: nothing changes), swapped in only if if_match is still the policy in force; attested as policy.changed with a diff.";
+    type Output = PolicyHash;
+    fn run(self, engine: &Engine) -> Result<PolicyHash> {
+        let definition = Value::Object(self.definition);
+        Ok(engine
+            .create_gate(&self.gate, definition, self.if_match.as_deref())?
+            .into())
+    }
+}
+
+/// `update_gate`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateGate {
+    /// The gate's name.
+    #[schemars(length(min = 1, max = 128))]
+    pub gate: String,
+    /// The gate's new definition, as the policy's gates section holds it.
+    pub definition: Map<String, Value>,
+    /// The policy_hash this edit was made on: if another policy is in force by now, nothing
+    /// changes (POLICY_CONFLICT). Absent: edit whatever is in force.
+    #[schemars(length(min = 1))]
+    pub if_match: Option<String>,
+}
+
+impl Op for UpdateGate {
+    const NAME: &'static str = "update_gate";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Replace a gate of the policy (GATE_UNKNOWN if it is not defined). Validated first (POLICY_INVALID at the path: nothing changes), swapped in only if if_match is still the policy in force (else POLICY_CONFLICT); attested as policy.changed with a diff.";
+    type Output = PolicyHash;
+    fn run(self, engine: &Engine) -> Result<PolicyHash> {
+        let definition = Value::Object(self.definition);
+        Ok(engine
+            .update_gate(&self.gate, definition, self.if_match.as_deref())?
+            .into())
+    }
+}
+
+/// `anonymous_policy`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnonymousPolicy {}
+
+impl Op for AnonymousPolicy {
+    const NAME: &'static str = "anonymous_policy";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "The policy's anonymous section: the gates open without a passport and the constraints judging every such request (null: none), with the policy_hash an edit passes as if_match.";
+    type Output = Value;
+    fn run(self, engine: &Engine) -> Result<Value> {
+        let policy = engine.current_policy()?;
+        Ok(serde_json::json!({
+            "anonymous": policy.as_ref().and_then(|p| p.doc.get("anonymous")).cloned(),
+            "policy_hash": policy.as_ref().map(|p| p.hash.clone()),
+        }))
+    }
+}
+
 /// `delete_gate`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -1209,7 +1285,7 @@ impl Op for ListGates {
         "List the gates of the current policy with their permissions and constraints, and the policy_hash an edit passes as if_match.";
     type Output = Gates;
     fn run(self, engine: &Engine) -> Result<Gates> {
-        let policy = engine.policy();
+        let policy = engine.current_policy()?;
         let policy_hash = policy.as_ref().map(|p| p.hash.clone());
         let gates = policy.map_or_else(Vec::new, |p| {
             let mut names: Vec<&String> = p.gates.keys().collect();
@@ -1241,7 +1317,7 @@ impl Op for GetGate {
     fn run(self, engine: &Engine) -> Result<Value> {
         let name = self.gate;
         engine
-            .policy()
+            .current_policy()?
             .and_then(|p| p.gate(&name).map(|g| g.to_json()))
             .ok_or_else(|| Error::GateUnknown(format!("{name:?} is not defined by the policy")))
     }
@@ -1272,10 +1348,97 @@ impl Op for Templates {
     const NAME: &'static str = "templates";
     const EFFECT: Effect = Effect::Reads;
     const DESCRIPTION: &'static str =
-        "List the built-in constraint templates and their parameters.";
+        "List the constraint templates a gate can apply: the built-in ones and the policy's own (builtin: false), each with its parameters' schemas and its constraints.";
     type Output = Value;
-    fn run(self, _engine: &Engine) -> Result<Value> {
-        Ok(crate::template::templates())
+    fn run(self, engine: &Engine) -> Result<Value> {
+        let policy = engine.current_policy()?;
+        crate::template::templates_with(policy.as_ref().and_then(|p| p.doc.get("templates")))
+    }
+}
+
+/// `apply_template`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyTemplate {
+    /// The gate to apply it to.
+    #[schemars(length(min = 1, max = 128))]
+    pub gate: String,
+    /// The template's name (built in, or the policy's own).
+    #[schemars(length(min = 1, max = 128))]
+    pub template: String,
+    /// Its parameters (those without a default are required).
+    pub params: Option<Map<String, Value>>,
+    /// The policy_hash this edit was made on: if another policy is in force by now, nothing
+    /// changes (POLICY_CONFLICT). Absent: edit whatever is in force.
+    #[schemars(length(min = 1))]
+    pub if_match: Option<String>,
+}
+
+impl Op for ApplyTemplate {
+    const NAME: &'static str = "apply_template";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Apply a constraint template to a gate with parameters (applying it again replaces its parameters). Validated first (POLICY_INVALID at the path: nothing changes), swapped in only if if_match is still the policy in force (else POLICY_CONFLICT); attested as policy.changed with a diff.";
+    type Output = PolicyHash;
+    fn run(self, engine: &Engine) -> Result<PolicyHash> {
+        Ok(engine
+            .apply_template(
+                &self.gate,
+                &self.template,
+                self.params,
+                self.if_match.as_deref(),
+            )?
+            .into())
+    }
+}
+
+/// `upsert_template`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpsertTemplate {
+    /// The template's name (not a built-in's).
+    #[schemars(length(min = 1, max = 128))]
+    pub template: String,
+    /// The template as the policy's templates section holds it: {description, params: {name:
+    /// JSON Schema with an optional default}, constraints: [...with "$param" placeholders]}.
+    pub definition: Map<String, Value>,
+    /// The policy_hash this edit was made on: if another policy is in force by now, nothing
+    /// changes (POLICY_CONFLICT). Absent: edit whatever is in force.
+    #[schemars(length(min = 1))]
+    pub if_match: Option<String>,
+}
+
+impl Op for UpsertTemplate {
+    const NAME: &'static str = "upsert_template";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Add a constraint template to the policy, or replace the policy's template of that name (gates applying it are compiled with the new definition). Validated first (POLICY_INVALID: nothing changes), swapped in only if if_match is still the policy in force (else POLICY_CONFLICT); attested as policy.changed with a diff.";
+    type Output = PolicyHash;
+    fn run(self, engine: &Engine) -> Result<PolicyHash> {
+        let definition = Value::Object(self.definition);
+        Ok(engine
+            .upsert_template(&self.template, definition, self.if_match.as_deref())?
+            .into())
+    }
+}
+
+/// `get_constraints`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetConstraints {
+    /// The gate.
+    #[schemars(length(min = 1, max = 128))]
+    pub gate: String,
+    /// A passport: its chain's caveats that apply to this gate are listed too.
+    #[schemars(length(min = 1))]
+    pub passport: Option<String>,
+}
+
+impl Op for GetConstraints {
+    const NAME: &'static str = "get_constraints";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "The constraints a request to a gate is judged by: the gate's own and its templates' (expanded, ids <template>/<id>), and, given a passport, the caveats of its chain that apply to the gate (each with the passport that declared it).";
+    type Output = Value;
+    fn run(self, engine: &Engine) -> Result<Value> {
+        engine.constraints_of(&self.gate, self.passport.as_deref())
     }
 }
 

@@ -74,7 +74,7 @@ pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
 pub use retention::{
-    split_options, Checkpoint, Retention, StoreOptions, MAX_RETENTION_AGE_MS,
+    split_options, Checkpoint, PolicySource, Retention, StoreOptions, MAX_RETENTION_AGE_MS,
     MEMORY_DEFAULT_RECORDS,
 };
 #[cfg(feature = "sqlite")]
@@ -917,6 +917,32 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Err(no_api_keys())
     }
 
+    /// The version of the policy document kept in the store (`0`: none), for engines built
+    /// with `policy_source=store`: read before every decision, so it must be cheap (one point
+    /// read). The default (a store that keeps no policy) refuses with `STORE_UNAVAILABLE`.
+    fn policy_version(&self) -> Result<u64> {
+        Err(no_policy())
+    }
+
+    /// The policy document kept in the store, with its version and hash.
+    fn policy_get(&self) -> Result<Option<StoredPolicy>> {
+        Err(no_policy())
+    }
+
+    /// Replaces the policy kept in the store with `policy` (whose `version` must be
+    /// `expected + 1`) if its version is still `expected` (`0`: none yet), and appends
+    /// `record` (the change's `policy.changed` attestation) in the same atomic step: both or
+    /// neither. Returns `false`, writing nothing, when another writer came first.
+    fn policy_swap(
+        &self,
+        expected: u64,
+        policy: &StoredPolicy,
+        record: &StoredRecord,
+    ) -> Result<bool> {
+        let _ = (expected, policy, record);
+        Err(no_policy())
+    }
+
     /// The last record of `chain` (highest `seq`), if any. An engine reads it back after a write
     /// whose outcome it could not learn (a lost reply), so it never forks its own chain. The
     /// default scans the chain; backends answer from an index.
@@ -927,6 +953,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         })?;
         Ok(all.into_iter().max_by_key(|r| r.seq))
     }
+}
+
+/// The error of a store that keeps no policy.
+fn no_policy() -> Error {
+    Error::StoreUnavailable("this store keeps no policy (policy_source=store)".into())
+}
+
+/// The policy document a fleet of engines shares (`policy_source=store`): JSON text, its
+/// `policy_hash`, and a version that grows by one with every change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPolicy {
+    /// `1` for the first document, then one more per change.
+    pub version: u64,
+    /// The document's `policy_hash`.
+    pub hash: String,
+    /// The document as JSON text.
+    pub doc: String,
 }
 
 /// The error of a store that keeps no API keys.

@@ -4,7 +4,8 @@
 //! Retention is given in the store URL (`?retention_age=30d&retention_records=100000`, and
 //! `retention_export=/path/file.jsonl` for a sink the pruned records are appended to first) or on
 //! the [`EngineBuilder`](crate::EngineBuilder) (which wins). These options are the engine's: they
-//! are taken out of the URL before the backend reads its own options.
+//! are taken out of the URL before the backend reads its own options. So is `policy_source=store`
+//! (see [`PolicySource`]).
 //!
 //! What a store keeps and drops (see also the [`Store`](super::Store) contract):
 //! - Records are dropped oldest first in the store's append order, which is each chain's `seq`
@@ -101,9 +102,38 @@ pub struct StoreOptions {
     pub retention: Option<Retention>,
     /// `retention_export`: a JSONL file pruned records are appended (and fsynced) to first.
     pub export: Option<PathBuf>,
+    /// `policy_source=store|local`: where the engine keeps its policy document.
+    pub policy_source: Option<PolicySource>,
 }
 
-/// Splits the engine's options (`retention_age`, `retention_records`, `retention_export`) off a
+/// Where an engine keeps its policy document.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PolicySource {
+    /// In the engine (the default): each engine holds the policy it was built or edited with.
+    #[default]
+    Local,
+    /// In the store, shared by every engine on it: an edit on one engine is in force on every
+    /// other from its next decision (each decision reads the store's policy version, one point
+    /// read, and compiles a new document once). The builder's policy seeds a store that holds
+    /// none; once the store holds one, the store's wins.
+    Store,
+}
+
+impl PolicySource {
+    /// `local` or `store`.
+    pub fn parse(s: &str) -> Result<PolicySource> {
+        match s {
+            "local" => Ok(PolicySource::Local),
+            "store" => Ok(PolicySource::Store),
+            other => Err(Error::InvalidArgument(format!(
+                "policy_source must be local or store, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Splits the engine's options (`retention_age`, `retention_records`, `retention_export`,
+/// `policy_source`) off a
 /// store URL; returns the URL the backend reads (without them) and the options. A bad value is
 /// `INVALID_ARGUMENT` naming the option.
 pub fn split_options(url: &str) -> Result<(String, StoreOptions)> {
@@ -134,6 +164,7 @@ pub fn split_options(url: &str) -> Result<(String, StoreOptions)> {
                 }
                 opts.export = Some(PathBuf::from(v));
             }
+            "policy_source" => opts.policy_source = Some(PolicySource::parse(v)?),
             _ => rest.push(pair),
         }
     }

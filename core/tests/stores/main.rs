@@ -24,6 +24,7 @@ mod hold_sweeps;
 mod redis_keys;
 mod restart;
 mod retention;
+mod shared_policy;
 mod sliding_legacy;
 mod soak;
 mod support;

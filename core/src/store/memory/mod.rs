@@ -194,6 +194,8 @@ struct State {
     latest_ms: i64,
     /// API keys by id.
     api_keys: BTreeMap<String, crate::apikey::StoredApiKey>,
+    /// The shared policy document (`policy_source=store`).
+    policy: Option<super::StoredPolicy>,
 }
 
 impl MemoryStore {
@@ -636,6 +638,29 @@ impl Store for MemoryStore {
     fn revoke(&self, passport_id: &str, _now_ms: i64) -> Result<()> {
         self.state.lock().revoked.insert(passport_id.to_string());
         Ok(())
+    }
+
+    fn policy_version(&self) -> Result<u64> {
+        Ok(self.state.lock().policy.as_ref().map_or(0, |p| p.version))
+    }
+
+    fn policy_get(&self) -> Result<Option<super::StoredPolicy>> {
+        Ok(self.state.lock().policy.clone())
+    }
+
+    fn policy_swap(
+        &self,
+        expected: u64,
+        policy: &super::StoredPolicy,
+        record: &StoredRecord,
+    ) -> Result<bool> {
+        let mut state = self.state.lock();
+        if state.policy.as_ref().map_or(0, |p| p.version) != expected {
+            return Ok(false);
+        }
+        state.push_record(record)?;
+        state.policy = Some(policy.clone());
+        Ok(true)
     }
 
     fn api_key_create(&self, key: &crate::apikey::StoredApiKey) -> Result<bool> {

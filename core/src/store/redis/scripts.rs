@@ -44,6 +44,7 @@ pub struct Scripts {
     pub counter_delete: Script,
     pub prune: Script,
     pub apikey: Script,
+    pub policy: Script,
 }
 
 impl Scripts {
@@ -58,6 +59,7 @@ impl Scripts {
             counter_delete: Script::new("ctrdel", include_str!("lua/ctrdel.lua")),
             prune: Script::new("prune", include_str!("lua/prune.lua")),
             apikey: Script::new("apikey", include_str!("lua/apikey.lua")),
+            policy: Script::new("policy", include_str!("lua/policy.lua")),
         }
     }
 }

@@ -369,6 +369,59 @@ impl Store for RedisStore {
         Ok(())
     }
 
+    fn policy_version(&self) -> Result<u64> {
+        let v: Option<u64> = self.ro(|c| {
+            ::redis::cmd("HGET")
+                .arg(self.keys.k("policy"))
+                .arg("version")
+                .query(c)
+        })?;
+        Ok(v.unwrap_or(0))
+    }
+
+    fn policy_get(&self) -> Result<Option<crate::store::StoredPolicy>> {
+        let (version, hash, doc): (Option<u64>, Option<String>, Option<String>) = self.ro(|c| {
+            ::redis::cmd("HMGET")
+                .arg(self.keys.k("policy"))
+                .arg("version")
+                .arg("hash")
+                .arg("doc")
+                .query(c)
+        })?;
+        Ok(match (version, hash, doc) {
+            (Some(version), Some(hash), Some(doc)) => {
+                Some(crate::store::StoredPolicy { version, hash, doc })
+            }
+            _ => None,
+        })
+    }
+
+    fn policy_swap(
+        &self,
+        expected: u64,
+        policy: &crate::store::StoredPolicy,
+        record: &StoredRecord,
+    ) -> Result<bool> {
+        let mut call = Call::default();
+        self.record_keys(&mut call);
+        call.record(&self.keys, record)?;
+        call.key(self.keys.k("policy"))
+            .arg(expected)
+            .arg(policy.version)
+            .arg(&policy.hash)
+            .arg(&policy.doc);
+        let reply = self.script(&self.scripts.policy, &call, true)?;
+        match reply.first().map(String::as_str) {
+            Some("ok") => Ok(true),
+            Some("stale") => Ok(false),
+            Some("chain") => Err(chain_conflict(
+                record,
+                reply.get(1).map_or("?", String::as_str),
+            )),
+            _ => Err(bad_reply("policy", &reply)),
+        }
+    }
+
     fn api_key_create(&self, key: &crate::apikey::StoredApiKey) -> Result<bool> {
         let mut meta = key.clone();
         meta.record.revoked_at = None;

@@ -116,8 +116,25 @@ CREATE TABLE api_keys (
 ) WITHOUT ROWID;
 ";
 
+/// Migration 5: the policy document a fleet shares (`policy_source=store`): one row, replaced
+/// by compare-and-swap on `version` in the transaction that appends its `policy.changed` record.
+const V5_POLICY: &str = "
+CREATE TABLE policy (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL,
+    hash    TEXT    NOT NULL,
+    doc     TEXT    NOT NULL
+);
+";
+
 /// Every migration, in order: `MIGRATIONS[n - 1]` takes version `n − 1` to `n`.
-const MIGRATIONS: &[&str] = &[V1, V2_COUNTERS_BY_SCOPE, V3_RETENTION, V4_API_KEYS];
+const MIGRATIONS: &[&str] = &[
+    V1,
+    V2_COUNTERS_BY_SCOPE,
+    V3_RETENTION,
+    V4_API_KEYS,
+    V5_POLICY,
+];
 
 /// The schema version this code writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

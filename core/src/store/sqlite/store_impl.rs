@@ -258,6 +258,58 @@ impl Store for SqliteStore {
         })
     }
 
+    fn policy_version(&self) -> Result<u64> {
+        let v: Option<i64> = self.with_conn(|conn| {
+            conn.prepare_cached("SELECT version FROM policy WHERE id = 1")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+                .map_err(|e| self.err(e))
+        })?;
+        Ok(v.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
+    }
+
+    fn policy_get(&self) -> Result<Option<crate::store::StoredPolicy>> {
+        let row: Option<(i64, String, String)> = self.with_conn(|conn| {
+            conn.prepare_cached("SELECT version, hash, doc FROM policy WHERE id = 1")
+                .and_then(|mut s| {
+                    s.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .optional()
+                })
+                .map_err(|e| self.err(e))
+        })?;
+        Ok(row.map(|(version, hash, doc)| crate::store::StoredPolicy {
+            version: u64::try_from(version).unwrap_or(0),
+            hash,
+            doc,
+        }))
+    }
+
+    fn policy_swap(
+        &self,
+        expected: u64,
+        policy: &crate::store::StoredPolicy,
+        record: &StoredRecord,
+    ) -> Result<bool> {
+        let version = i64::try_from(policy.version)
+            .map_err(|_| Error::Internal("policy version too large".into()))?;
+        self.write(|tx, _| {
+            let current: Option<i64> = tx
+                .prepare_cached("SELECT version FROM policy WHERE id = 1")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+                .map_err(|e| self.err(e))?;
+            if current.map_or(0, |v| u64::try_from(v).unwrap_or(0)) != expected {
+                return Ok((false, false));
+            }
+            self.append_in(tx, record)?;
+            tx.prepare_cached(
+                "INSERT INTO policy (id, version, hash, doc) VALUES (1, ?1, ?2, ?3) \
+                 ON CONFLICT (id) DO UPDATE SET version = ?1, hash = ?2, doc = ?3",
+            )
+            .and_then(|mut s| s.execute(params![version, policy.hash, policy.doc]))
+            .map_err(|e| self.err(e))?;
+            Ok((true, true))
+        })
+    }
+
     fn api_key_create(&self, key: &crate::apikey::StoredApiKey) -> Result<bool> {
         let mut meta = key.clone();
         meta.record.revoked_at = None;
