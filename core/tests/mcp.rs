@@ -643,3 +643,124 @@ fn a_null_passport_from_the_agent_is_the_connections_passport() {
     assert!(!err, "{d}");
     assert_eq!(d["agent_id"], "agent", "{d}");
 }
+
+/// The seed's (Modei's) tool names outside commerce, so a client written for its tool list finds
+/// its tools. The registry's (`get_passport`, `list_passports`, `list_issuers`) are checked by
+/// their own tests.
+const SEED_TOOLS: &[&str] = &[
+    "create_gate",
+    "get_gate",
+    "list_gates",
+    "update_gate",
+    "delete_gate",
+    "check_gate",
+    "set_constraints",
+    "get_constraints",
+    "list_constraint_types",
+    "list_constraint_templates",
+    "apply_constraint_template",
+    "create_constraint_template",
+    "set_anonymous_policy",
+    "get_anonymous_policy",
+    "get_anonymous_log",
+    "create_passport",
+    "reissue_passport",
+    "record_attestation",
+    "get_enforcement_attestation",
+    "get_enforcement_attestations",
+    "verify_enforcement_attestation",
+];
+
+/// Every seed tool is in the operator's catalogue (never the agent's), and a second name runs
+/// the same operation as the first: `create_passport` issues with the server's issuer key (not
+/// an argument), `check_gate` answers as a dry run, `get_enforcement_attestation` returns the
+/// evaluation's signed record, `reissue_passport` replaces a passport and revokes the old one.
+#[test]
+fn the_seed_tool_names_are_operator_tools_that_work() {
+    let (engine, issuer, token) = setup();
+    let operator_tools: Vec<String> = mcp::tools(Role::Operator)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    let agent_tools = mcp::tools(Role::Agent).to_string();
+    for t in SEED_TOOLS {
+        assert!(operator_tools.iter().any(|n| n == t), "{t} is not listed");
+        assert!(
+            !agent_tools.contains(&format!("\"{t}\"")),
+            "{t} is an agent tool"
+        );
+        assert!(mcp::operator_tool_names().contains(t), "{t}");
+    }
+    // A second name has its first's schema.
+    let schema = |name: &str| {
+        mcp::tools(Role::Operator)
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap()["inputSchema"]
+            .clone()
+    };
+    assert_eq!(schema("create_passport"), schema("issue_passport"));
+    assert_eq!(schema("set_constraints"), schema("set_gate_constraints"));
+
+    let (err, issued) = call(
+        &engine,
+        Some(&issuer),
+        "create_passport",
+        json!({"agent_id": "bob", "permissions": ["pay"]}),
+    );
+    assert!(!err, "{issued}");
+    let (err, body) = call(
+        &engine,
+        Some(&issuer),
+        "create_passport",
+        json!({"agent_id": "bob", "issuer_secret": issuer.secret()}),
+    );
+    assert!(err && body["error"]["code"] == "INVALID_ARGUMENT", "{body}");
+    let (err, checked) = call(
+        &engine,
+        None,
+        "check_gate",
+        json!({"gate": "payments.send", "passport": issued["token"], "payload": {"amount": 500}}),
+    );
+    assert!(!err, "{checked}");
+    assert_eq!(checked["decision"], "deny");
+    let (_, decided) = call_as(
+        &engine,
+        &Caller::agent(Some(token.clone())),
+        None,
+        "enforce_action",
+        json!({"gate": "payments.send", "payload": {"amount": 5}}),
+    );
+    let (err, att) = call(
+        &engine,
+        None,
+        "get_enforcement_attestation",
+        json!({"evaluation_id": decided["evaluation_id"]}),
+    );
+    assert!(!err, "{att}");
+    assert_eq!(
+        att["evaluation"]["body"]["evaluation_id"], decided["evaluation_id"],
+        "{att}"
+    );
+    let (err, reissued) = call(
+        &engine,
+        Some(&issuer),
+        "reissue_passport",
+        json!({"passport": issued["token"]}),
+    );
+    assert!(!err, "{reissued}");
+    let (err, verified) = call(
+        &engine,
+        None,
+        "verify_passport",
+        json!({"passport": issued["token"]}),
+    );
+    assert!(err, "{verified}");
+    assert_eq!(verified["error"]["code"], "PASSPORT_REVOKED");
+    let (err, anon) = call(&engine, None, "get_anonymous_policy", json!({}));
+    assert!(!err && anon["anonymous"].is_null(), "{anon}");
+}

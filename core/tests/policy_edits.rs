@@ -500,11 +500,19 @@ fn concurrent_edits_on_one_hash_exactly_one_wins() {
     }
 }
 
-const EDIT_TOOLS: [&str; 4] = [
+const EDIT_TOOLS: [&str; 11] = [
     "upsert_gate",
     "delete_gate",
     "set_gate_constraints",
     "set_anonymous_policy",
+    "create_gate",
+    "update_gate",
+    "apply_template",
+    "upsert_template",
+    // The seed's names of the same tools.
+    "set_constraints",
+    "apply_constraint_template",
+    "create_constraint_template",
 ];
 
 fn tool_names(v: &Value) -> Vec<String> {
@@ -577,6 +585,17 @@ fn agents_never_get_the_edit_tools() {
             "set_anonymous_policy",
             json!({"anonymous": {"gates": ["pay"]}}),
         ),
+        ("update_gate", json!({"gate": "pay", "definition": {}})),
+        ("create_gate", json!({"gate": "mine", "definition": {}})),
+        (
+            "apply_constraint_template",
+            json!({"gate": "pay", "template": "payments-conservative", "params": {"daily_max": 1000000}}),
+        ),
+        (
+            "create_constraint_template",
+            json!({"template": "t", "definition": {"params": {}, "constraints": []}}),
+        ),
+        ("set_constraints", json!({"gate": "pay", "constraints": []})),
     ];
     for caller in [&agent, &bot, &reader, &Caller::operator("ops")] {
         // Nobody replaces the whole policy through MCP.
@@ -651,4 +670,203 @@ fn a_huge_change_is_attested_with_a_bounded_diff() {
         passgate::MAX_DIFF_PATHS
     );
     assert_eq!(changes(e).len(), 2);
+}
+
+/// `create_gate` refuses a gate that exists and `update_gate` one that does not; both are
+/// compare-and-swap edits attested with the operation's name.
+#[test]
+fn create_and_update_gate_each_refuse_the_other_case() {
+    let w = world();
+    let e = &w.engine;
+    let h0 = hash(e);
+    let dup = call(e, "create_gate", json!({"gate": "pay", "definition": {}})).unwrap_err();
+    assert_eq!(dup.code(), "POLICY_CONFLICT");
+    let missing = call(e, "update_gate", json!({"gate": "nope", "definition": {}})).unwrap_err();
+    assert_eq!(missing.code(), "GATE_UNKNOWN");
+    assert_eq!(hash(e), h0, "nothing changed");
+    let c = call(
+        e,
+        "create_gate",
+        json!({"gate": "fetch", "definition": {"require": ["web:fetch"]}, "if_match": h0}),
+    )
+    .unwrap();
+    let u = call(
+        e,
+        "update_gate",
+        json!({"gate": "fetch", "definition": {"require": ["web:fetch"], "mode": "monitor"},
+               "if_match": c["policy_hash"]}),
+    )
+    .unwrap();
+    let ops: Vec<Value> = changes(e)
+        .iter()
+        .map(|r| r["body"]["data"]["operation"].clone())
+        .collect();
+    assert_eq!(ops, [json!("create_gate"), json!("update_gate")]);
+    assert_eq!(
+        changes(e)[1]["body"]["data"]["diff"]["gates_changed"],
+        json!([{"gate": "fetch", "paths": ["/mode"]}])
+    );
+    assert_eq!(u["previous_hash"], c["policy_hash"]);
+}
+
+/// Templates: the policy's own are listed with the built-ins; applying one to a gate compiles
+/// its constraints into the gate (ids `<template>/<id>`), applying it again replaces its
+/// parameters, and an edit of the template re-compiles every gate applying it. Bad parameters
+/// and unknown templates are `POLICY_INVALID` and change nothing.
+#[test]
+fn templates_are_upserted_applied_and_listed() {
+    let w = world();
+    let e = &w.engine;
+    let def = json!({"description": "a per-request cap",
+        "params": {"max": {"type": "number"}},
+        "constraints": [{"id": "cap", "type": "max_value", "field": "/amount", "max": "$max"}]});
+    call(
+        e,
+        "upsert_template",
+        json!({"template": "per-request", "definition": def}),
+    )
+    .unwrap();
+    assert_eq!(decide(e, "open", Some(&w.token), 11)["decision"], "allow");
+    let listed = call(e, "templates", json!({})).unwrap();
+    let mine: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["builtin"] == false)
+        .collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["name"], "per-request");
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["builtin"] == true));
+
+    call(
+        e,
+        "apply_template",
+        json!({"gate": "open", "template": "per-request", "params": {"max": 10}}),
+    )
+    .unwrap();
+    assert_eq!(decide(e, "open", Some(&w.token), 11)["decision"], "deny");
+    let ids: Vec<Value> = call(e, "get_constraints", json!({"gate": "open"})).unwrap()
+        ["constraints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].clone())
+        .collect();
+    assert_eq!(ids, [json!("per-request/cap")]);
+    // Applied again: its parameters replaced, not a second copy.
+    call(
+        e,
+        "apply_template",
+        json!({"gate": "open", "template": "per-request", "params": {"max": 20}}),
+    )
+    .unwrap();
+    assert_eq!(decide(e, "open", Some(&w.token), 11)["decision"], "allow");
+    let gate = call(e, "get_gate", json!({"gate": "open"})).unwrap();
+    assert_eq!(gate["constraints"].as_array().unwrap().len(), 1, "{gate}");
+    // The template edited: every gate applying it follows.
+    let mut tighter = def.clone();
+    tighter["constraints"][0]["max"] = json!(5);
+    call(
+        e,
+        "upsert_template",
+        json!({"template": "per-request", "definition": tighter}),
+    )
+    .unwrap();
+    assert_eq!(decide(e, "open", Some(&w.token), 6)["decision"], "deny");
+
+    let h = hash(e);
+    let before = changes(e).len();
+    for (args, path) in [
+        (
+            json!({"gate": "open", "template": "per-request", "params": {"max": "ten"}}),
+            "/gates/open/templates/0/params/max",
+        ),
+        (
+            json!({"gate": "open", "template": "per-request", "params": {"max": 1, "extra": 2}}),
+            "/gates/open/templates/0/params/extra",
+        ),
+        (
+            json!({"gate": "open", "template": "no-such"}),
+            "/gates/open/templates/1",
+        ),
+    ] {
+        let err = call(e, "apply_template", args.clone()).unwrap_err();
+        assert_eq!(err.code(), "POLICY_INVALID", "{args}: {err}");
+        assert!(err.to_string().contains(path), "{args}: {err}");
+    }
+    let err = call(
+        e,
+        "apply_template",
+        json!({"gate": "nope", "template": "per-request", "params": {"max": 1}}),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "GATE_UNKNOWN");
+    // A built-in's name cannot be taken over.
+    let err = call(
+        e,
+        "upsert_template",
+        json!({"template": "payments-conservative", "definition": def}),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "POLICY_INVALID");
+    assert_eq!(hash(e), h);
+    assert_eq!(changes(e).len(), before, "no failed edit was attested");
+}
+
+/// `get_constraints` with a passport lists the caveats of its whole chain that apply to the
+/// gate, each with the passport that declared it — what a sub-agent is really judged by. A
+/// passport that does not verify is its own error, never a list.
+#[test]
+fn get_constraints_lists_a_passports_inherited_caveats() {
+    let w = world();
+    let e = &w.engine;
+    let mut root = PassportRequest::new("alice", ["pay"]);
+    root.caveats = vec![json!({"id": "small", "type": "max_value", "field": "/amount", "max": 50})];
+    let issued = w.issuer.issue_passport(&root).unwrap();
+    let mut sub = PassportRequest::new("alice/sub", ["pay"]);
+    sub.caveats = vec![json!({"id": "tiny", "type": "max_value", "field": "/amount", "max": 5})];
+    let child = issued.issue_sub_passport(&sub).unwrap();
+    let got = call(
+        e,
+        "get_constraints",
+        json!({"gate": "pay", "passport": child.token}),
+    )
+    .unwrap();
+    assert_eq!(got["constraints"][0]["id"], "cap");
+    let caveats = got["caveats"].as_array().unwrap();
+    let declared: Vec<(&str, &str)> = caveats
+        .iter()
+        .map(|c| {
+            (
+                c["declared_by"].as_str().unwrap(),
+                c["constraint"]["id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        declared,
+        [
+            (issued.passport_id.as_str(), "small"),
+            (child.passport_id.as_str(), "tiny")
+        ]
+    );
+    let without = call(e, "get_constraints", json!({"gate": "pay"})).unwrap();
+    assert_eq!(without["caveats"], Value::Null);
+    let forged = format!("{}x", child.token);
+    assert!(call(
+        e,
+        "get_constraints",
+        json!({"gate": "pay", "passport": forged})
+    )
+    .is_err());
+    assert_eq!(
+        call(e, "get_constraints", json!({"gate": "nope"}))
+            .unwrap_err()
+            .code(),
+        "GATE_UNKNOWN"
+    );
 }
