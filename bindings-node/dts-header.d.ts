@@ -366,6 +366,8 @@ export interface ConstraintTypeInfo {
 export interface TemplateInfo {
   name: string
   description: string | null
+  /** Whether it ships with passgate (false: the policy's own). */
+  builtin: boolean
   params: { [name: string]: JsonObject }
   constraints: ConstraintDocument[]
 }

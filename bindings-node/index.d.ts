@@ -554,6 +554,34 @@ export declare class Engine {
    */
   setAnonymousPolicy(anonymous: { gates?: string[]; constraints?: ConstraintDocument[] }, ifMatch?: string | null): PolicyChange
   /**
+   * Adds gate `gate` (`definition` as for `upsertGate`); a gate of that name already defined
+   * throws `POLICY_CONFLICT` and changes nothing.
+   */
+  createGate(gate: string, definition: JsonObject, ifMatch?: string | null): PolicyChange
+  /**
+   * Replaces gate `gate` with `definition`; a gate that is not defined throws
+   * `GATE_UNKNOWN`. `ifMatch` as `upsertGate`.
+   */
+  updateGate(gate: string, definition: JsonObject, ifMatch?: string | null): PolicyChange
+  /**
+   * Applies constraint template `template` (built in or the policy's own) to gate `gate`
+   * with `params`; applying it again replaces its parameters. `ifMatch` as `upsertGate`.
+   */
+  applyTemplate(gate: string, template: string, params?: JsonObject | null, ifMatch?: string | null): PolicyChange
+  /**
+   * Adds the policy's own template `template` (`definition`: `{description, params,
+   * constraints}`) or replaces it; gates applying it follow. `ifMatch` as `upsertGate`.
+   */
+  upsertTemplate(template: string, definition: JsonObject, ifMatch?: string | null): PolicyChange
+  /**
+   * What a request to gate `gate` is judged by: `{gate, constraints, caveats}` — its own and
+   * its templates' constraints, and with `passport` the caveats of its chain that apply
+   * (`{declared_by, constraint}`; null without a passport).
+   */
+  getConstraints(gate: string, passport?: string | IssuedPassport | null): { gate: string; constraints: ConstraintDocument[]; caveats: { declared_by: string; constraint: ConstraintDocument }[] | null }
+  /** The policy's `anonymous` section and its hash: `{anonymous, policyHash}`. */
+  anonymousPolicy(): { anonymous: { gates?: string[]; constraints?: ConstraintDocument[] } | null; policyHash: string | null }
+  /**
    * The gates of the current policy, by name: `{name, description, require, mode,
    * constraints, …}` as the policy compiled them.
    */

@@ -92,16 +92,23 @@ declare module './index' {
     }): Record<string, unknown>
     /**
      * One evaluation by id: its decision record, its lifecycle records (oldest first) and its run
-     * bundle (null for now). With `passport`, only that passport's principal's evaluations are found
+     * bundle — `{evaluation_id, gate, payload?, tool_calls?, artifacts?}`, verified against the
+     * record's `bundle_hash` — when its gate records one (`bundleStatus`: `recorded`, `purged` or
+     * `none`). With `passport`, only that passport's principal's evaluations are found
      * (`EVALUATION_UNKNOWN` otherwise).
      */
     getEvaluation(options: {
       evaluationId: string
       passport?: string | IssuedPassport | null
-    }): { evaluation: AttestationRecord<DecisionAttestationBody>; events: AttestationRecord[]; bundle: null }
+    }): {
+      evaluation: AttestationRecord<DecisionAttestationBody>
+      events: AttestationRecord[]
+      bundle: JsonObject | null
+      bundleStatus: 'recorded' | 'purged' | 'none'
+    }
     /** Every built-in constraint type with the JSON Schema of its parameters. */
     constraintTypes(options?: Record<string, never> | null): ConstraintTypeInfo[]
-    /** The built-in templates. */
+    /** The templates a gate can apply: the built-in ones and the policy's own (`builtin: false`). */
     templates(options?: Record<string, never> | null): TemplateInfo[]
     /** Verifies one record against `did` (default: this engine's signer). */
     verifyAttestation(options: { record: AttestationRecord; did?: string | null }): { valid: true }

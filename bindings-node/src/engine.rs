@@ -862,6 +862,160 @@ impl Engine {
         )
     }
 
+    /// Adds gate `gate` (`definition` as for `upsertGate`); a gate of that name already defined
+    /// throws `POLICY_CONFLICT` and changes nothing.
+    #[napi(
+        ts_args_type = "gate: string, definition: JsonObject, ifMatch?: string | null",
+        ts_return_type = "PolicyChange"
+    )]
+    pub fn create_gate<'e>(
+        &self,
+        env: &'e Env,
+        gate: Option<Unknown<'_>>,
+        definition: Option<Unknown<'_>>,
+        if_match: Option<Unknown<'_>>,
+    ) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "create_gate",
+            vec![
+                ("gate", Arg::Json(gate)),
+                ("definition", Arg::Json(definition)),
+                ("if_match", Arg::Json(if_match)),
+            ],
+            Shape::Camel,
+        )
+    }
+
+    /// Replaces gate `gate` with `definition`; a gate that is not defined throws
+    /// `GATE_UNKNOWN`. `ifMatch` as `upsertGate`.
+    #[napi(
+        ts_args_type = "gate: string, definition: JsonObject, ifMatch?: string | null",
+        ts_return_type = "PolicyChange"
+    )]
+    pub fn update_gate<'e>(
+        &self,
+        env: &'e Env,
+        gate: Option<Unknown<'_>>,
+        definition: Option<Unknown<'_>>,
+        if_match: Option<Unknown<'_>>,
+    ) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "update_gate",
+            vec![
+                ("gate", Arg::Json(gate)),
+                ("definition", Arg::Json(definition)),
+                ("if_match", Arg::Json(if_match)),
+            ],
+            Shape::Camel,
+        )
+    }
+
+    /// Applies constraint template `template` (built in or the policy's own) to gate `gate`
+    /// with `params`; applying it again replaces its parameters. `ifMatch` as `upsertGate`.
+    #[napi(
+        ts_args_type = "gate: string, template: string, params?: JsonObject | null, ifMatch?: string | null",
+        ts_return_type = "PolicyChange"
+    )]
+    pub fn apply_template<'e>(
+        &self,
+        env: &'e Env,
+        gate: Option<Unknown<'_>>,
+        template: Option<Unknown<'_>>,
+        params: Option<Unknown<'_>>,
+        if_match: Option<Unknown<'_>>,
+    ) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "apply_template",
+            vec![
+                ("gate", Arg::Json(gate)),
+                ("template", Arg::Json(template)),
+                ("params", Arg::Json(params)),
+                ("if_match", Arg::Json(if_match)),
+            ],
+            Shape::Camel,
+        )
+    }
+
+    /// Adds the policy's own template `template` (`definition`: `{description, params,
+    /// constraints}`) or replaces it; gates applying it follow. `ifMatch` as `upsertGate`.
+    #[napi(
+        ts_args_type = "template: string, definition: JsonObject, ifMatch?: string | null",
+        ts_return_type = "PolicyChange"
+    )]
+    pub fn upsert_template<'e>(
+        &self,
+        env: &'e Env,
+        template: Option<Unknown<'_>>,
+        definition: Option<Unknown<'_>>,
+        if_match: Option<Unknown<'_>>,
+    ) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "upsert_template",
+            vec![
+                ("template", Arg::Json(template)),
+                ("definition", Arg::Json(definition)),
+                ("if_match", Arg::Json(if_match)),
+            ],
+            Shape::Camel,
+        )
+    }
+
+    /// What a request to gate `gate` is judged by: `{gate, constraints, caveats}` — its own and
+    /// its templates' constraints, and with `passport` the caveats of its chain that apply
+    /// (`{declared_by, constraint}`; null without a passport).
+    #[napi(
+        ts_args_type = "gate: string, passport?: string | IssuedPassport | null",
+        ts_return_type = "{ gate: string; constraints: ConstraintDocument[]; caveats: { declared_by: string; constraint: ConstraintDocument }[] | null }"
+    )]
+    pub fn get_constraints<'e>(
+        &self,
+        env: &'e Env,
+        gate: Option<Unknown<'_>>,
+        passport: Option<Unknown<'_>>,
+    ) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "get_constraints",
+            vec![
+                ("gate", Arg::Json(gate)),
+                ("passport", Arg::Token(passport)),
+            ],
+            Shape::AsIs,
+        )
+    }
+
+    /// The policy's `anonymous` section and its hash: `{anonymous, policyHash}`.
+    #[napi(
+        ts_return_type = "{ anonymous: { gates?: string[]; constraints?: ConstraintDocument[] } | null; policyHash: string | null }"
+    )]
+    pub fn anonymous_policy<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+        self.op(env, "anonymous_policy", vec![], Shape::Camel)
+    }
+
+    /// Deletes the run bundle of evaluation `evaluationId` (privacy); its decision record keeps
+    /// the `bundle_hash`, so the chain still verifies. `{purged, attestation}` (the signed
+    /// `bundle.purged` record, or null when there was nothing to purge).
+    #[napi(
+        ts_args_type = "evaluationId: string",
+        ts_return_type = "{ purged: boolean; attestation: AttestationRecord | null }"
+    )]
+    pub fn purge_bundle<'e>(
+        &self,
+        env: &'e Env,
+        evaluation_id: Option<Unknown<'_>>,
+    ) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "purge_bundle",
+            vec![("evaluation_id", Arg::Json(evaluation_id))],
+            Shape::Camel,
+        )
+    }
+
     /// The gates of the current policy, by name: `{name, description, require, mode,
     /// constraints, …}` as the policy compiled them.
     #[napi(ts_return_type = "GateInfo[]")]

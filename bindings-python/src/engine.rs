@@ -863,6 +863,112 @@ impl PyEngine {
         self.op_py(py, "set_anonymous_policy", args.value())
     }
 
+    /// Adds gate `gate` (`definition` as for `upsert_gate`); a gate of that name already defined
+    /// raises `InputError` (`POLICY_CONFLICT`) and changes nothing. Returns `{"policy_hash",
+    /// "previous_hash", "attestation"}`.
+    #[pyo3(signature = (gate, definition, if_match=None))]
+    fn create_gate<'py>(
+        &self,
+        py: Python<'py>,
+        gate: &Bound<'py, PyAny>,
+        definition: &Bound<'py, PyAny>,
+        if_match: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("gate", Some(gate))?
+            .py("definition", Some(definition))?
+            .py("if_match", if_match)?;
+        self.op_py(py, "create_gate", args.value())
+    }
+
+    /// Replaces gate `gate` with `definition`; a gate that is not defined raises `InputError`
+    /// (`GATE_UNKNOWN`). `if_match` and the result as `upsert_gate`.
+    #[pyo3(signature = (gate, definition, if_match=None))]
+    fn update_gate<'py>(
+        &self,
+        py: Python<'py>,
+        gate: &Bound<'py, PyAny>,
+        definition: &Bound<'py, PyAny>,
+        if_match: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("gate", Some(gate))?
+            .py("definition", Some(definition))?
+            .py("if_match", if_match)?;
+        self.op_py(py, "update_gate", args.value())
+    }
+
+    /// Applies constraint template `template` (built in or the policy's own) to gate `gate` with
+    /// `params`; applying it again replaces its parameters. Bad parameters raise `PolicyError`
+    /// at their path. `if_match` and the result as `upsert_gate`.
+    #[pyo3(signature = (gate, template, params=None, if_match=None))]
+    fn apply_template<'py>(
+        &self,
+        py: Python<'py>,
+        gate: &Bound<'py, PyAny>,
+        template: &Bound<'py, PyAny>,
+        params: Option<&Bound<'py, PyAny>>,
+        if_match: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("gate", Some(gate))?
+            .py("template", Some(template))?
+            .py("params", params)?
+            .py("if_match", if_match)?;
+        self.op_py(py, "apply_template", args.value())
+    }
+
+    /// Adds the policy's own template `template` (`definition`: `{"description", "params",
+    /// "constraints"}` as the policy's `templates` section holds it) or replaces it; gates
+    /// applying it follow. `if_match` and the result as `upsert_gate`.
+    #[pyo3(signature = (template, definition, if_match=None))]
+    fn upsert_template<'py>(
+        &self,
+        py: Python<'py>,
+        template: &Bound<'py, PyAny>,
+        definition: &Bound<'py, PyAny>,
+        if_match: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("template", Some(template))?
+            .py("definition", Some(definition))?
+            .py("if_match", if_match)?;
+        self.op_py(py, "upsert_template", args.value())
+    }
+
+    /// What a request to gate `gate` is judged by: `{"gate", "constraints", "caveats"}` — its
+    /// own and its templates' constraints, and with `passport` the caveats of its chain that
+    /// apply (`{"declared_by", "constraint"}`; None without a passport).
+    #[pyo3(signature = (gate, passport=None))]
+    fn get_constraints<'py>(
+        &self,
+        py: Python<'py>,
+        gate: &Bound<'py, PyAny>,
+        passport: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("gate", Some(gate))?
+            .json("passport", passport_value(passport)?);
+        self.op_py(py, "get_constraints", args.value())
+    }
+
+    /// The policy's `anonymous` section and its `policy_hash`: `{"anonymous", "policy_hash"}`.
+    fn anonymous_policy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.op_py(py, "anonymous_policy", Args::new().value())
+    }
+
+    /// Deletes the run bundle of evaluation `evaluation_id` (privacy); its decision record keeps
+    /// the `bundle_hash`, so the chain still verifies. Returns `{"purged", "attestation"}` (the
+    /// signed `bundle.purged` record, or None when there was nothing to purge).
+    fn purge_bundle<'py>(
+        &self,
+        py: Python<'py>,
+        evaluation_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new().py("evaluation_id", Some(evaluation_id))?;
+        self.op_py(py, "purge_bundle", args.value())
+    }
+
     /// The policy's gates, by name, as dicts (what an MCP `list_gates` tool shows).
     fn list_gates<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.op_field(py, "list_gates", Args::new().value(), "gates")

@@ -82,6 +82,10 @@ class World:
         self.engine.upsert_gate("scratch", {})
         return "scratch"
 
+    def template(self) -> str:
+        self.engine.upsert_template(template="small", definition={"params": {"max": {"type": "number"}}, "constraints": [{"id": "c", "type": "max_value", "field": "/amount", "max": "$max"}]})
+        return "small"
+
 
 #: Per operation: the arguments of one sample call (made twice: through the method and through the
 #: generic entry point, on fresh state where the call consumes something).
@@ -89,6 +93,7 @@ SAMPLES: dict[str, Callable[[World], dict[str, Any]]] = {
     "enforce": lambda w: {"gate": "payments.send", "passport": w.passport.token, "payload": {"amount": 1}},
     "dry_run": lambda w: {"gate": "payments.send", "passport": w.passport.token, "payload": {"amount": 1}},
     "evaluate": lambda w: {"policy_name": "payments.send", "passport": w.passport.token, "payload_scope": {"amount": 1}, "mcp_session_id": "s", "tool_calls": [{"name": "t"}]},
+    "purge_bundle": lambda w: {"evaluation_id": w.escalation()},
     "get_evaluation": lambda w: {"evaluation_id": w.escalation(), "passport": w.passport.token},
     "verify_passport": lambda w: {"passport": w.passport.token},
     "revoke_passport": lambda w: {"passport_id": w.issuer.issue_passport("x", permissions=["payments:send"]).passport_id},
@@ -115,6 +120,12 @@ SAMPLES: dict[str, Callable[[World], dict[str, Any]]] = {
     "delete_gate": lambda w: {"gate": w.gate(), "if_match": w.policy_hash()},
     "set_gate_constraints": lambda w: {"gate": "payments.send", "constraints": [{"type": "rate_limit", "max": 5, "window": "1h"}]},
     "set_anonymous_policy": lambda w: {"anonymous": {"gates": ["payments.send"]}},
+    "create_gate": lambda w: {"gate": "created", "definition": {}},
+    "update_gate": lambda w: {"gate": "payments.send", "definition": {"require": ["payments:send"]}},
+    "upsert_template": lambda w: {"template": "small", "definition": {"params": {"max": {"type": "number"}}, "constraints": [{"id": "c", "type": "max_value", "field": "/amount", "max": "$max"}]}},
+    "apply_template": lambda w: {"gate": "payments.send", "template": w.template(), "params": {"max": 5}},
+    "get_constraints": lambda w: {"gate": "payments.send", "passport": w.passport.token},
+    "anonymous_policy": lambda w: {},
     "list_gates": lambda w: {},
     "get_gate": lambda w: {"gate": "payments.send"},
     "constraint_types": lambda w: {},

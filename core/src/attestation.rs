@@ -487,6 +487,8 @@ pub(crate) struct DecisionFacts<'a> {
     pub counted: Vec<&'a CounterOp>,
     /// Host metadata, recorded with its numbers normalised.
     pub trace: Option<&'a Value>,
+    /// The hash of the evaluation's run bundle, when its gate records one.
+    pub bundle_hash: Option<&'a str>,
 }
 
 /// A decision record's body (`kind` `decision`): the decision, who asked and for what, its checks
@@ -518,7 +520,7 @@ pub(crate) fn decision_body(
             .collect(),
         false => Vec::new(),
     };
-    Ok(json!({
+    let mut body = json!({
         "v": VERSION,
         "id": id,
         "kind": "decision",
@@ -541,7 +543,11 @@ pub(crate) fn decision_body(
         "remaining": d.remaining,
         "counted": counted,
         "trace": trace,
-    }))
+    });
+    if let (Some(h), Value::Object(m)) = (facts.bundle_hash, &mut body) {
+        m.insert("bundle_hash".into(), Value::String(h.to_string()));
+    }
+    Ok(body)
 }
 
 #[cfg(test)]

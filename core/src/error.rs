@@ -251,6 +251,7 @@ impl Error {
         "APPROVAL_USED",
         "APPROVAL_DENIED",
         "CONTENTION",
+        "RECORD_LIMIT",
     ];
 
     /// The family of this error (the exception class the bindings raise).
@@ -402,11 +403,14 @@ pub enum CheckCode {
     ApprovalDenied,
     /// The store stayed contended past the engine's retries: nothing was admitted; retry.
     Contention,
+    /// The gate records a run bundle and the request's is over a cap (`record.max_items`,
+    /// `max_item_bytes`, `max_total_bytes`): denied, nothing recorded but the decision.
+    RecordLimit,
 }
 
 impl CheckCode {
     /// Every check code, in [`Error::CHECK_CODES`] order.
-    pub const ALL: [CheckCode; 12] = [
+    pub const ALL: [CheckCode; 13] = [
         CheckCode::PassportMissing,
         CheckCode::PermissionDenied,
         CheckCode::GateUnknown,
@@ -419,6 +423,7 @@ impl CheckCode {
         CheckCode::ApprovalUsed,
         CheckCode::ApprovalDenied,
         CheckCode::Contention,
+        CheckCode::RecordLimit,
     ];
 
     /// The stable SCREAMING_SNAKE code.
@@ -436,6 +441,7 @@ impl CheckCode {
             CheckCode::ApprovalUsed => "APPROVAL_USED",
             CheckCode::ApprovalDenied => "APPROVAL_DENIED",
             CheckCode::Contention => "CONTENTION",
+            CheckCode::RecordLimit => "RECORD_LIMIT",
         }
     }
 }

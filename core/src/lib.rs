@@ -47,6 +47,7 @@
 pub mod apikey;
 pub mod approval;
 pub mod attestation;
+pub mod bundle;
 mod cache;
 pub(crate) mod calendar;
 #[cfg(feature = "cli")]

@@ -72,6 +72,9 @@ pub struct Gate {
     pub constraints: Vec<Constraint>,
     /// The gate's hold time-to-live, if it sets one (see [`Policy::hold_ttl_for`]).
     pub hold_ttl_ms: Option<i64>,
+    /// What the gate records of each evaluation (the policy's `record` with the gate's over it;
+    /// `None`: nothing), see [`crate::bundle`].
+    pub record: Option<crate::bundle::RecordSpec>,
     input_schema_doc: Option<Value>,
     hold_ttl_label: Option<String>,
 }
@@ -122,7 +125,10 @@ impl Policy {
                 .as_object()
                 .ok_or_else(|| Error::policy("/gates", "must be an object"))?;
             for (name, g) in obj {
-                gates.insert(name.clone(), Gate::compile(name, g, &templates)?);
+                gates.insert(
+                    name.clone(),
+                    Gate::compile(name, g, &templates, doc.get("record"))?,
+                );
             }
         }
         let anonymous = doc.get("anonymous").map(compile_anonymous).transpose()?;
@@ -210,7 +216,12 @@ impl Policy {
 }
 
 impl Gate {
-    fn compile(name: &str, doc: &Value, templates: &Templates) -> Result<Gate> {
+    fn compile(
+        name: &str,
+        doc: &Value,
+        templates: &Templates,
+        record: Option<&Value>,
+    ) -> Result<Gate> {
         let path = format!("/gates/{}", escape(name));
         let description = doc
             .get("description")
@@ -263,6 +274,7 @@ impl Gate {
             compiled.push((Constraint::compile(c, i, &cpath)?, id_path));
         }
         let constraints = unique_ids(compiled)?;
+        let record = crate::bundle::RecordSpec::compile(record, doc.get("record"))?;
         Ok(Gate {
             name: name.to_string(),
             description,
@@ -271,6 +283,7 @@ impl Gate {
             input_schema,
             constraints,
             hold_ttl_ms,
+            record,
             input_schema_doc,
             hold_ttl_label,
         })

@@ -203,6 +203,7 @@ fn samples() -> Vec<(&'static str, Value)> {
         ),
         ("release", json!({"hold_id": "$hold2"})),
         ("expire_holds", json!({"limit": 100})),
+        ("purge_bundle", json!({"evaluation_id": "$esc1"})),
         (
             "approve",
             json!({"evaluation_id": "$esc1", "approver": "ops@example.com", "ttl": "10m"}),

@@ -36,6 +36,12 @@ impl Engine {
     ) -> Result<Decision> {
         const ATTEMPTS: usize = 4;
         let monitor = eval.decision.mode == Mode::Monitor.as_str();
+        // The run bundle is stored first: a decision record naming a bundle_hash always has
+        // its bundle (until purged). A commit that then fails leaves a bundle no record names.
+        if let Some(b) = &eval.bundle {
+            self.store
+                .bundle_put(&eval.decision.evaluation_id, &b.text)?;
+        }
         let mut tail = self.tail()?;
         for attempt in 1..=ATTEMPTS {
             let admitted = eval.decision.allowed;
@@ -161,7 +167,11 @@ impl Engine {
                 client: req.client.as_deref(),
                 request_hash: &eval.request_hash,
                 counted: eval.pending.iter().map(|p| &p.op).collect(),
-                trace: req.trace.as_ref(),
+                trace: match &eval.bundle {
+                    Some(b) => b.trace.as_ref(),
+                    None => req.trace.as_ref(),
+                },
+                bundle_hash: eval.bundle.as_ref().map(|b| b.hash.as_str()),
             },
         )?;
         let (record, hash) = attestation::seal(body, &self.chain.key)?;

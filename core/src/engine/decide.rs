@@ -87,6 +87,9 @@ pub(super) struct Evaluation<'a> {
     pub(super) principal: Option<Principal>,
     /// The ids of the passport's chain, root first (empty without a verified passport).
     pub(super) delegation: Vec<String>,
+    /// The run bundle this evaluation records, when its gate records one (see
+    /// [`crate::bundle`]).
+    pub(super) bundle: Option<crate::bundle::Recorded>,
 }
 
 impl Evaluation<'_> {
@@ -182,6 +185,7 @@ impl Engine {
             dry_run,
             presented: presented.as_ref(),
         })?;
+        record_bundle(&mut eval, policy.as_deref(), req)?;
         let usage = self.store.read(&ops(&eval.pending, false), now)?;
         finish(&mut eval, &usage);
         if dry_run {
@@ -498,6 +502,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
             Caller::Agent(v) => v.chain_ids().map(str::to_string).collect(),
             _ => Vec::new(),
         },
+        bundle: None,
     };
     let checks = &mut eval.decision.checks;
 
@@ -712,6 +717,34 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
     eval.identity_ok = true;
     eval.pending = pending;
     Ok(eval)
+}
+
+/// When the gate records run bundles: builds this evaluation's bundle, or — over a cap — fails
+/// the request with a `record` check (`RECORD_LIMIT`), never relaxed by monitor mode.
+fn record_bundle(eval: &mut Evaluation<'_>, policy: Option<&Policy>, req: &Request) -> Result<()> {
+    let Some(spec) = policy
+        .and_then(|p| p.gate(&req.gate))
+        .and_then(|g| g.record)
+    else {
+        return Ok(());
+    };
+    let d = &eval.decision;
+    let payload = d.redacted_payload.as_ref().unwrap_or(payload_of(req));
+    match spec.bundle(&d.evaluation_id, &d.gate, payload, req.trace.as_ref()) {
+        Ok((bundle, trace)) => {
+            eval.bundle = Some(crate::bundle::Recorded::new(&bundle, trace)?);
+        }
+        Err(why) => {
+            eval.decision.checks.push(
+                Check::new("record", "record", false, why)
+                    .with_code(CheckCode::RecordLimit.as_str()),
+            );
+            eval.stateless_ok = false;
+            eval.strict_ok = false;
+            eval.base_checks = eval.decision.checks.len();
+        }
+    }
+    Ok(())
 }
 
 fn fmt(d: Decimal) -> String {

@@ -29,6 +29,7 @@ mod admin;
 mod apikeys;
 mod approvals;
 mod builder;
+mod bundles;
 mod chain;
 mod commit;
 mod counters;

@@ -218,6 +218,7 @@ fn mapped_scope(name: &str) -> Option<Scope> {
         | "settle_hold"
         | "release_hold"
         | "expire_holds"
+        | "purge_bundle"
         | "prune" => Scope::AdminCounters,
         "approve" | "deny_approval" => Scope::Approve,
         "get_attestations"

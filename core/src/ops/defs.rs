@@ -398,14 +398,17 @@ pub struct EvaluationRecord {
     /// The lifecycle records about it (hold settled / released / expired, approval granted /
     /// denied, ...), oldest first.
     pub events: Vec<Value>,
-    /// The run bundle (always null for now: run recording is not part of passgate yet).
+    /// The run bundle — `{evaluation_id, gate, payload?, tool_calls?, artifacts?}`, verified
+    /// against the record's `bundle_hash` — when the gate records one and it was not purged.
     pub bundle: Option<Value>,
+    /// `recorded` (the bundle is here), `purged`, or `none` (the gate records no bundle).
+    pub bundle_status: String,
 }
 
 impl Op for GetEvaluation {
     const NAME: &'static str = "get_evaluation";
     const EFFECT: Effect = Effect::Reads;
-    const DESCRIPTION: &'static str = "One evaluation by id: its signed decision record, the lifecycle records about it (holds settled, released or expired; approvals granted or denied), oldest first, and its run bundle (null: run bundles are not recorded yet). A dry run records nothing and is not found. With a passport, only the passport's principal's evaluations are found.";
+    const DESCRIPTION: &'static str = "One evaluation by id: its signed decision record, the lifecycle records about it (holds settled, released or expired; approvals granted or denied), oldest first, and its run bundle (when its gate records one: see the policy's record setting; bundle_status says recorded, purged or none). A dry run records nothing and is not found. With a passport, only the passport's principal's evaluations are found.";
     type Output = EvaluationRecord;
     fn run(self, engine: &Engine) -> Result<EvaluationRecord> {
         // Read the principal first: a bad passport fails as itself, whatever the id.
@@ -430,10 +433,44 @@ impl Op for GetEvaluation {
                 return Err(unknown());
             }
         }
+        let (bundle, status) = engine.evaluation_bundle(&evaluation)?;
         Ok(EvaluationRecord {
             evaluation,
             events,
-            bundle: None,
+            bundle,
+            bundle_status: status.to_string(),
+        })
+    }
+}
+
+/// `purge_bundle`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurgeBundle {
+    /// The evaluation whose run bundle to delete.
+    #[schemars(length(min = 1, max = 256))]
+    pub evaluation_id: String,
+}
+
+/// What `purge_bundle` did.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Purged {
+    /// Whether a bundle was deleted.
+    pub purged: bool,
+    /// The signed `bundle.purged` record (null when nothing was purged).
+    pub attestation: Option<Value>,
+}
+
+impl Op for PurgeBundle {
+    const NAME: &'static str = "purge_bundle";
+    const EFFECT: Effect = Effect::Removes;
+    const DESCRIPTION: &'static str = "Delete an evaluation's run bundle (privacy). Its decision record keeps the bundle_hash, so the chain still verifies; attested as bundle.purged.";
+    type Output = Purged;
+    fn run(self, engine: &Engine) -> Result<Purged> {
+        let attestation = engine.purge_bundle(&self.evaluation_id)?;
+        Ok(Purged {
+            purged: attestation.is_some(),
+            attestation,
         })
     }
 }

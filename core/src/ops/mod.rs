@@ -202,6 +202,7 @@ operations! {
     ListMyEvaluations(ListMyEvaluations),
     Evaluate(Evaluate),
     GetEvaluation(GetEvaluation),
+    PurgeBundle(PurgeBundle),
     CumulativeState(CumulativeState),
     CumulativeStatePage(CumulativeStatePage),
     ResetCumulativeState(ResetCumulativeState),

@@ -943,6 +943,26 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Err(no_policy())
     }
 
+    /// Keeps the run bundle (JSON text) of evaluation `evaluation_id` (see [`crate::bundle`]);
+    /// a second put of one id replaces it. The default (a store that keeps no bundles) refuses
+    /// with `STORE_UNAVAILABLE`.
+    fn bundle_put(&self, evaluation_id: &str, bundle: &str) -> Result<()> {
+        let _ = (evaluation_id, bundle);
+        Err(no_bundles())
+    }
+
+    /// The run bundle of an evaluation, if kept (and not purged).
+    fn bundle_get(&self, evaluation_id: &str) -> Result<Option<String>> {
+        let _ = evaluation_id;
+        Err(no_bundles())
+    }
+
+    /// Deletes the run bundle of an evaluation; whether there was one.
+    fn bundle_delete(&self, evaluation_id: &str) -> Result<bool> {
+        let _ = evaluation_id;
+        Err(no_bundles())
+    }
+
     /// The last record of `chain` (highest `seq`), if any. An engine reads it back after a write
     /// whose outcome it could not learn (a lost reply), so it never forks its own chain. The
     /// default scans the chain; backends answer from an index.
@@ -953,6 +973,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         })?;
         Ok(all.into_iter().max_by_key(|r| r.seq))
     }
+}
+
+/// The error of a store that keeps no run bundles.
+fn no_bundles() -> Error {
+    Error::StoreUnavailable("this store keeps no run bundles".into())
 }
 
 /// The error of a store that keeps no policy.

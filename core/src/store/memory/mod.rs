@@ -196,6 +196,8 @@ struct State {
     api_keys: BTreeMap<String, crate::apikey::StoredApiKey>,
     /// The shared policy document (`policy_source=store`).
     policy: Option<super::StoredPolicy>,
+    /// Run bundles by evaluation id.
+    bundles: HashMap<String, String>,
 }
 
 impl MemoryStore {
@@ -638,6 +640,22 @@ impl Store for MemoryStore {
     fn revoke(&self, passport_id: &str, _now_ms: i64) -> Result<()> {
         self.state.lock().revoked.insert(passport_id.to_string());
         Ok(())
+    }
+
+    fn bundle_put(&self, evaluation_id: &str, bundle: &str) -> Result<()> {
+        self.state
+            .lock()
+            .bundles
+            .insert(evaluation_id.to_string(), bundle.to_string());
+        Ok(())
+    }
+
+    fn bundle_get(&self, evaluation_id: &str) -> Result<Option<String>> {
+        Ok(self.state.lock().bundles.get(evaluation_id).cloned())
+    }
+
+    fn bundle_delete(&self, evaluation_id: &str) -> Result<bool> {
+        Ok(self.state.lock().bundles.remove(evaluation_id).is_some())
     }
 
     fn policy_version(&self) -> Result<u64> {

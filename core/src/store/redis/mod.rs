@@ -51,6 +51,7 @@
 //! | `{p}:revoked` | set | revoked passport ids |
 //! | `{p}:k` | hash | API keys by id: metadata and the SHA-256 of the secret as JSON (never the secret), written once (`HSETNX`) |
 //! | `{p}:krev`, `{p}:kused` | hash | when each API key was revoked (first time stays) and last authenticated (`apikey.lua`) |
+//! | `{p}:b` | hash | run bundles (JSON) by evaluation id; the decision record holds each one's hash |
 //! | `{p}:policy` | hash | the policy a fleet shares (`policy_source=store`): `version`, `hash`, `doc`, replaced by compare-and-swap on `version` with its record (`policy.lua`) |
 //!
 //! A calendar window (a local day, week or month) is a fixed window to the scripts (`kind` `X`): Rust

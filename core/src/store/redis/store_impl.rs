@@ -369,6 +369,29 @@ impl Store for RedisStore {
         Ok(())
     }
 
+    fn bundle_put(&self, evaluation_id: &str, bundle: &str) -> Result<()> {
+        let k = self.keys.k("b");
+        self.rw(|c| {
+            ::redis::cmd("HSET")
+                .arg(&k)
+                .arg(evaluation_id)
+                .arg(bundle)
+                .query::<i64>(c)
+        })?;
+        Ok(())
+    }
+
+    fn bundle_get(&self, evaluation_id: &str) -> Result<Option<String>> {
+        let k = self.keys.k("b");
+        self.ro(|c| ::redis::cmd("HGET").arg(&k).arg(evaluation_id).query(c))
+    }
+
+    fn bundle_delete(&self, evaluation_id: &str) -> Result<bool> {
+        let k = self.keys.k("b");
+        let n: i64 = self.rw(|c| ::redis::cmd("HDEL").arg(&k).arg(evaluation_id).query(c))?;
+        Ok(n > 0)
+    }
+
     fn policy_version(&self) -> Result<u64> {
         let v: Option<u64> = self.ro(|c| {
             ::redis::cmd("HGET")

@@ -117,7 +117,8 @@ CREATE TABLE api_keys (
 ";
 
 /// Migration 5: the policy document a fleet shares (`policy_source=store`): one row, replaced
-/// by compare-and-swap on `version` in the transaction that appends its `policy.changed` record.
+/// by compare-and-swap on `version` in the transaction that appends its `policy.changed` record;
+/// and run bundles by evaluation id (their hash is in the decision record).
 const V5_POLICY: &str = "
 CREATE TABLE policy (
     id      INTEGER PRIMARY KEY CHECK (id = 1),
@@ -125,6 +126,10 @@ CREATE TABLE policy (
     hash    TEXT    NOT NULL,
     doc     TEXT    NOT NULL
 );
+CREATE TABLE bundles (
+    evaluation_id TEXT PRIMARY KEY,
+    bundle        TEXT NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// Every migration, in order: `MIGRATIONS[n - 1]` takes version `n − 1` to `n`.

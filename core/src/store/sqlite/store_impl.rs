@@ -258,6 +258,36 @@ impl Store for SqliteStore {
         })
     }
 
+    fn bundle_put(&self, evaluation_id: &str, bundle: &str) -> Result<()> {
+        self.write(|tx, _| {
+            tx.prepare_cached(
+                "INSERT INTO bundles (evaluation_id, bundle) VALUES (?1, ?2) \
+                 ON CONFLICT (evaluation_id) DO UPDATE SET bundle = ?2",
+            )
+            .and_then(|mut s| s.execute(params![evaluation_id, bundle]))
+            .map_err(|e| self.err(e))?;
+            Ok((true, ()))
+        })
+    }
+
+    fn bundle_get(&self, evaluation_id: &str) -> Result<Option<String>> {
+        self.with_conn(|conn| {
+            conn.prepare_cached("SELECT bundle FROM bundles WHERE evaluation_id = ?1")
+                .and_then(|mut s| s.query_row(params![evaluation_id], |r| r.get(0)).optional())
+                .map_err(|e| self.err(e))
+        })
+    }
+
+    fn bundle_delete(&self, evaluation_id: &str) -> Result<bool> {
+        self.write(|tx, _| {
+            let n = tx
+                .prepare_cached("DELETE FROM bundles WHERE evaluation_id = ?1")
+                .and_then(|mut s| s.execute(params![evaluation_id]))
+                .map_err(|e| self.err(e))?;
+            Ok((true, n > 0))
+        })
+    }
+
     fn policy_version(&self) -> Result<u64> {
         let v: Option<i64> = self.with_conn(|conn| {
             conn.prepare_cached("SELECT version FROM policy WHERE id = 1")
