@@ -108,3 +108,77 @@ def test_an_agent_cannot_call_the_edit_tools() -> None:
     assert reply is not None and reply["result"]["isError"] is True
     assert '"FORBIDDEN"' in reply["result"]["content"][0]["text"]
     assert engine.attestations() == before
+
+
+def test_engines_on_one_sqlite_file_share_the_policy_kept_in_the_store(tmp_path: Any) -> None:
+    """`?policy_source=store`: an edit on one engine is enforced by the other on its next
+    decision; concurrent edits on one hash across both engines: exactly one wins."""
+    issuer = passgate.Issuer.generate()
+    url = f"sqlite://{tmp_path / 'fleet.db'}?policy_source=store"
+    a = passgate.Engine(POLICY, trusted_issuers=[issuer.did], store=url)
+    b = passgate.Engine(None, trusted_issuers=[issuer.did], store=url)
+    passport = issuer.issue_passport("alice", permissions=["pay"])
+    assert a.policy_hash == b.policy_hash is not None
+    assert b.enforce("refund", passport, {}).decision == "deny"
+    a.upsert_gate("refund", {"require": ["pay"]}, if_match=a.policy_hash)
+    assert b.enforce("refund", passport, {}).decision == "allow"
+    assert b.policy_hash == a.policy_hash
+
+    base = a.policy_hash
+    assert base is not None
+    results: list[Any] = []
+
+    def edit(engine: passgate.Engine, i: int) -> None:
+        try:
+            results.append(engine.upsert_gate(f"g{i}", {}, if_match=base))
+        except passgate.InputError as e:
+            results.append(e)
+
+    threads = [threading.Thread(target=edit, args=(a if i % 2 else b, i)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    won = [r for r in results if isinstance(r, dict)]
+    assert len(won) == 1
+    assert all(r.code == "POLICY_CONFLICT" for r in results if not isinstance(r, dict))
+    assert a.policy_hash == b.policy_hash == won[0]["policy_hash"]
+
+
+def test_templates_and_effective_constraints() -> None:
+    issuer = passgate.Issuer.generate()
+    engine = passgate.Engine(POLICY, trusted_issuers=[issuer.did])
+    passport = issuer.issue_passport("alice", permissions=["pay"])
+    definition = {
+        "params": {"max": {"type": "number"}},
+        "constraints": [{"id": "c", "type": "max_value", "field": "/amount", "max": "$max"}],
+    }
+    engine.upsert_template("per-request", definition)
+    assert any(t["name"] == "per-request" and not t["builtin"] for t in engine.templates())
+    r = engine.apply_template("pay", "per-request", {"max": 5})
+    assert r["attestation"]["body"]["data"]["operation"] == "apply_template"
+    got = engine.get_constraints("pay", passport)
+    assert [c["id"] for c in got["constraints"]] == ["per-request/c", "cap"]
+    assert got["caveats"] == []
+    assert engine.enforce("pay", passport, {"amount": 6}).decision == "deny"
+    with pytest.raises(passgate.PolicyError) as e:
+        engine.apply_template("pay", "per-request", {"max": "five"})
+    assert e.value.code == "POLICY_INVALID"
+    with pytest.raises(passgate.InputError) as conflict:
+        engine.create_gate("pay", {})
+    assert conflict.value.code == "POLICY_CONFLICT"
+    assert engine.anonymous_policy() == {"anonymous": None, "policy_hash": engine.policy_hash}
+
+
+def test_a_run_bundle_round_trips_and_is_purged() -> None:
+    issuer = passgate.Issuer.generate()
+    policy = {**POLICY, "record": {"payload": True, "tool_calls": True}}
+    engine = passgate.Engine(policy, trusted_issuers=[issuer.did])
+    passport = issuer.issue_passport("alice", permissions=["pay"])
+    d = engine.evaluate(policy_name="pay", passport=passport.token, payload_scope={"amount": 3}, tool_calls=[{"name": "t"}])
+    got = engine.get_evaluation(d.evaluation_id)
+    assert got["bundle_status"] == "recorded"
+    assert got["bundle"]["payload"] == {"amount": 3} and got["bundle"]["tool_calls"] == [{"name": "t"}]
+    assert got["evaluation"]["body"]["bundle_hash"].startswith("sha256:")
+    assert engine.purge_bundle(d.evaluation_id)["purged"] is True
+    assert engine.get_evaluation(d.evaluation_id)["bundle_status"] == "purged"

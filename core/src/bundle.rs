@@ -64,6 +64,15 @@ impl Default for RecordSpec {
 }
 
 impl RecordSpec {
+    /// The effective setting as JSON (what `get_gate` shows).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "payload": self.payload, "tool_calls": self.tool_calls, "artifacts": self.artifacts,
+            "max_items": self.max_items, "max_item_bytes": self.max_item_bytes,
+            "max_total_bytes": self.max_total_bytes,
+        })
+    }
+
     /// The spec of a gate: the policy's `record` (`top`), its fields overridden by the gate's
     /// (`gate`); `None` when neither records anything.
     pub(crate) fn compile(top: Option<&Value>, gate: Option<&Value>) -> Result<Option<RecordSpec>> {

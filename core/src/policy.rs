@@ -328,6 +328,9 @@ impl Gate {
             if let Some(t) = &self.hold_ttl_label {
                 m.insert("hold_ttl".into(), Value::String(t.clone()));
             }
+            if let Some(r) = &self.record {
+                m.insert("record".into(), r.to_json());
+            }
         }
         v
     }
