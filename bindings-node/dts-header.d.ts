@@ -273,6 +273,15 @@ export interface GateInfo {
   constraints: ConstraintDocument[]
   input_schema?: JsonObject
   hold_ttl?: string
+  /** What the gate records of each evaluation (its run bundle), when it records anything. */
+  record?: {
+    payload: boolean
+    tool_calls: boolean
+    artifacts: boolean
+    max_items: number
+    max_item_bytes: number
+    max_total_bytes: number
+  }
 }
 
 /** Which counters `cumulativeState` / `resetCumulativeState` touch. */

@@ -55,6 +55,7 @@ export type CheckCode =
   | 'APPROVAL_USED'
   | 'APPROVAL_DENIED'
   | 'CONTENTION'
+  | 'RECORD_LIMIT'
 
 /** The name of each error family class. */
 export type ErrorClassName =

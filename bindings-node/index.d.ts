@@ -273,6 +273,15 @@ export interface GateInfo {
   constraints: ConstraintDocument[]
   input_schema?: JsonObject
   hold_ttl?: string
+  /** What the gate records of each evaluation (its run bundle), when it records anything. */
+  record?: {
+    payload: boolean
+    tool_calls: boolean
+    artifacts: boolean
+    max_items: number
+    max_item_bytes: number
+    max_total_bytes: number
+  }
 }
 
 /** Which counters `cumulativeState` / `resetCumulativeState` touch. */
@@ -366,6 +375,8 @@ export interface ConstraintTypeInfo {
 export interface TemplateInfo {
   name: string
   description: string | null
+  /** Whether it ships with passgate (false: the policy's own). */
+  builtin: boolean
   params: { [name: string]: JsonObject }
   constraints: ConstraintDocument[]
 }
@@ -581,6 +592,12 @@ export declare class Engine {
   getConstraints(gate: string, passport?: string | IssuedPassport | null): { gate: string; constraints: ConstraintDocument[]; caveats: { declared_by: string; constraint: ConstraintDocument }[] | null }
   /** The policy's `anonymous` section and its hash: `{anonymous, policyHash}`. */
   anonymousPolicy(): { anonymous: { gates?: string[]; constraints?: ConstraintDocument[] } | null; policyHash: string | null }
+  /**
+   * Deletes the run bundle of evaluation `evaluationId` (privacy); its decision record keeps
+   * the `bundle_hash`, so the chain still verifies. `{purged, attestation}` (the signed
+   * `bundle.purged` record, or null when there was nothing to purge).
+   */
+  purgeBundle(evaluationId: string): { purged: boolean; attestation: AttestationRecord | null }
   /**
    * The gates of the current policy, by name: `{name, description, require, mode,
    * constraints, …}` as the policy compiled them.

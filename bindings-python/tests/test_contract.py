@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import itertools
 import pathlib
 from typing import Any, Callable
 
@@ -87,6 +88,9 @@ class World:
         return "small"
 
 
+#: Fresh names for samples that create something (each sample runs twice on one world).
+FRESH = itertools.count()
+
 #: Per operation: the arguments of one sample call (made twice: through the method and through the
 #: generic entry point, on fresh state where the call consumes something).
 SAMPLES: dict[str, Callable[[World], dict[str, Any]]] = {
@@ -120,7 +124,7 @@ SAMPLES: dict[str, Callable[[World], dict[str, Any]]] = {
     "delete_gate": lambda w: {"gate": w.gate(), "if_match": w.policy_hash()},
     "set_gate_constraints": lambda w: {"gate": "payments.send", "constraints": [{"type": "rate_limit", "max": 5, "window": "1h"}]},
     "set_anonymous_policy": lambda w: {"anonymous": {"gates": ["payments.send"]}},
-    "create_gate": lambda w: {"gate": "created", "definition": {}},
+    "create_gate": lambda w: {"gate": f"created{next(FRESH)}", "definition": {}},
     "update_gate": lambda w: {"gate": "payments.send", "definition": {"require": ["payments:send"]}},
     "upsert_template": lambda w: {"template": "small", "definition": {"params": {"max": {"type": "number"}}, "constraints": [{"id": "c", "type": "max_value", "field": "/amount", "max": "$max"}]}},
     "apply_template": lambda w: {"gate": "payments.send", "template": w.template(), "params": {"max": 5}},
