@@ -11,6 +11,7 @@
 )] // test helpers
 
 mod api_keys;
+mod bundles;
 mod calendar_reopen;
 mod chain_break;
 mod concurrency;

@@ -823,6 +823,10 @@ impl Store for MemoryStore {
                     break;
                 }
                 removed += 1;
+                // A pruned decision's run bundle goes with it.
+                if let (true, Some(e)) = (&*r.kind == "decision", r.evaluation_id.as_deref()) {
+                    state.bundles.remove(e);
+                }
                 if r.seq == cp.seq {
                     break;
                 }

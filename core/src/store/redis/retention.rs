@@ -220,7 +220,8 @@ impl RedisStore {
             .key(k.k("tails"))
             .key(k.k("ck"))
             .key(k.k("ckseq"))
-            .key(chainix);
+            .key(chainix)
+            .key(k.k("b"));
         call.arg(&cp.chain)
             .arg(cp.seq)
             .arg(cp.record.to_string())
@@ -231,6 +232,12 @@ impl RedisStore {
             for ix in index {
                 call.key(ix);
             }
+            // A pruned decision's run bundle goes with it ('' : none to delete).
+            let bundle = match r.kind.as_str() {
+                "decision" => r.evaluation_id.as_deref().unwrap_or(""),
+                _ => "",
+            };
+            call.arg(bundle);
         }
         let reply = self.script(&self.scripts.prune, &call, true)?;
         match reply.first().map(String::as_str) {

@@ -141,6 +141,14 @@ impl SqliteStore {
                     cp.chain, cp.seq
                 )));
             }
+            // A pruned decision's run bundle goes with it.
+            tx.prepare_cached(
+                "DELETE FROM bundles WHERE evaluation_id IN (SELECT evaluation_id FROM records \
+                 WHERE chain = ?1 AND seq <= ?2 AND kind = 'decision' \
+                 AND evaluation_id IS NOT NULL)",
+            )
+            .and_then(|mut s| s.execute(params![cp.chain, through]))
+            .map_err(|e| self.err(e))?;
             let n = tx
                 .prepare_cached("DELETE FROM records WHERE chain = ?1 AND seq <= ?2")
                 .and_then(|mut s| s.execute(params![cp.chain, through]))
