@@ -22,7 +22,6 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::builder::trusted_set;
 use super::{Engine, Event};
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
@@ -170,7 +169,7 @@ impl Engine {
                 attestation: None,
             });
         }
-        let trusted = trusted_set(&self.builder_trusted, Some(&next));
+        let trusted = self.trusted_with(Some(&next));
         for did in &trusted {
             PublicKey::from_did(did)?;
         }

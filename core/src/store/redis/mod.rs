@@ -106,6 +106,7 @@
 //! Reads that fail on a dropped connection are retried once on a fresh one; writes never are.
 
 mod counter_index;
+mod registry;
 mod retention;
 mod scripts;
 mod store_impl;
