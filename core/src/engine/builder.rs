@@ -166,8 +166,7 @@ impl EngineBuilder {
             pid: std::process::id(),
             retention: retention::RetentionState::new(retention, export),
             registered: Mutex::new(WeighedLru::new(
-                NonZeroUsize::new(super::registry::REGISTERED_ENTRIES)
-                    .unwrap_or(NonZeroUsize::MIN),
+                NonZeroUsize::new(super::registry::REGISTERED_ENTRIES).unwrap_or(NonZeroUsize::MIN),
                 usize::MAX,
             )),
             issuers: RwLock::new(super::registry::IssuerState::default()),

@@ -48,8 +48,8 @@ pub use decide::{CAVEAT_REGEX_MAX_LEN, CAVEAT_REGEX_SIZE_LIMIT};
 pub use lifecycle::INLINE_SWEEP_LIMIT;
 pub use policy_edit::{policy_diff, PolicyChange, MAX_DIFF_PATHS};
 pub use registry::{
-    IssuerSource, IssuerView, PassportQuery, PassportStatus, PassportView, TrustImport,
-    Untrusted, MAX_PASSPORT_PAGE, TRUST_DOMAIN,
+    IssuerSource, IssuerView, PassportQuery, PassportStatus, PassportView, TrustImport, Untrusted,
+    MAX_PASSPORT_PAGE, TRUST_DOMAIN,
 };
 pub use request::Request;
 pub use retention::{PruneReport, CLOSED_RETENTION_MS, INLINE_PRUNE_LIMIT, PRUNE_BATCH};

@@ -570,7 +570,9 @@ impl IssuePassport {
         }
         let signer = match self.passport {
             None => Signer::Issuer(Issuer::from_secret(&self.issuer_secret)?),
-            Some(parent) => Signer::Parent(IssuedPassport::from_token(&parent, &self.issuer_secret)?),
+            Some(parent) => {
+                Signer::Parent(IssuedPassport::from_token(&parent, &self.issuer_secret)?)
+            }
         };
         Ok((req, signer))
     }

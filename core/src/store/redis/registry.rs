@@ -53,13 +53,14 @@ impl RegistryStore for RedisStore {
         let stored = stored.ok_or_else(|| {
             Error::StoreUnavailable(format!("passport {} vanished", record.passport_id))
         })?;
-        Ok(Registered::Existing(Box::new(from_text("passport", &stored)?)))
+        Ok(Registered::Existing(Box::new(from_text(
+            "passport", &stored,
+        )?)))
     }
 
     fn passport_get(&self, id: &str) -> Result<Option<PassportRecord>> {
         let k = self.passport_key(id);
-        let text: Option<String> =
-            self.ro(|c| ::redis::cmd("HGET").arg(&k).arg("doc").query(c))?;
+        let text: Option<String> = self.ro(|c| ::redis::cmd("HGET").arg(&k).arg("doc").query(c))?;
         text.map(|t| from_text("passport", &t)).transpose()
     }
 
