@@ -51,6 +51,8 @@ OPERATOR_TOOLS = AGENT_TOOLS | {
     "chain_head", "verify_store", "prune", "expire_holds",
     "create_api_key", "list_api_keys", "revoke_api_key",
     "upsert_gate", "delete_gate", "set_gate_constraints", "set_anonymous_policy",
+    "get_passport", "list_passports", "list_issuers", "trust_issuer", "untrust_issuer",
+    "export_trust", "import_trust",
 }  # fmt: skip
 GUARDED = {"send_payment", "fetch_url"}
 META = "passgate/passport"
