@@ -281,6 +281,11 @@ impl Engine {
         let now = self.clock.now_ms();
         let mut ancestors: Vec<String> = Vec::new();
         for link in &v.chain {
+            if self.registered.lock().get(&link.token_hash).is_some() {
+                // An ancestor registered with an earlier delegate of it.
+                ancestors.push(link.passport_id.clone());
+                continue;
+            }
             let record = PassportRecord {
                 passport_id: link.passport_id.clone(),
                 agent: link.agent_id.clone(),
@@ -297,9 +302,9 @@ impl Engine {
                 source: PassportSource::Seen,
             };
             self.register(reg, &record)?;
+            self.registered.lock().put(link.token_hash, (), 64);
             ancestors.push(link.passport_id.clone());
         }
-        self.registered.lock().put(v.token_hash, (), 64);
         Ok(())
     }
 

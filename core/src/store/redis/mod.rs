@@ -50,6 +50,9 @@
 //! | `{p}:a:<evaluation id>` | hash | an approval request (`rec`, `state`, `sname`, `token`, `texp`) |
 //! | `{p}:revoked` | set | revoked passport ids |
 //! | `{p}:k` | hash | API keys by id: metadata and the SHA-256 of the secret as JSON (never the secret), written once (`HSETNX`) |
+//! | `{p}:passport:<id>` | hash | a registered passport (`doc`: its record as JSON, never the token), written once (`HSETNX`) |
+//! | `{p}:passports` | zset | every registered passport id (score 0: ordered by id), for paged listing |
+//! | `{p}:issuers`, `{p}:issuers:gen` | hash, string | issuers trusted or untrusted through the store (did → record as JSON), and the generation every change bumps (`registry.rs`) |
 //! | `{p}:krev`, `{p}:kused` | hash | when each API key was revoked (first time stays) and last authenticated (`apikey.lua`) |
 //!
 //! A calendar window (a local day, week or month) is a fixed window to the scripts (`kind` `X`): Rust
