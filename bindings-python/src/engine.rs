@@ -592,8 +592,10 @@ impl PyEngine {
 
     /// Issues a passport signed by `issuer_secret` (an `Issuer` or its secret) for `agent_id`
     /// with `permissions`, valid for `expires_in_days` (whole days); with `passport` (a parent
-    /// token), `issuer_secret` is that passport's agent key and this delegates. Same as
-    /// `Issuer.issue_passport` / `IssuedPassport.issue_sub_passport`.
+    /// token), `issuer_secret` is that passport's agent key and this delegates. As
+    /// `Issuer.issue_passport` / `IssuedPassport.issue_sub_passport`, at the engine's clock, and
+    /// recorded in the passport registry (`get_passport`; never the key) and attested
+    /// (`issuance`).
     #[pyo3(signature = (issuer_secret, agent_id, *, agent_name=None, permissions=None, expires_in_days=None, caveats=None, passport=None))]
     #[allow(clippy::too_many_arguments)]
     fn issue_passport(

@@ -350,6 +350,8 @@ impl Family {
             "POLICY_INVALID" => Family::Policy,
             "ISSUER_UNTRUSTED" | "DELEGATION_WIDENS" | "KEY_INVALID" | "UNAUTHENTICATED"
             | "GRANT_INVALID" => Family::Passport,
+            // Not a refused passport: a registry lookup of an id never registered.
+            "PASSPORT_UNKNOWN" => Family::Input,
             c if c.starts_with("PASSPORT_") => Family::Passport,
             "PAYLOAD_INVALID" | "LIMIT_EXCEEDED" | "INVALID_ARGUMENT" | "GATE_UNKNOWN"
             | "FORBIDDEN" | "API_KEY_UNKNOWN" | "EVALUATION_UNKNOWN" | "POLICY_CONFLICT" => {

@@ -190,6 +190,17 @@ fn unknown_and_malformed_ids() {
         )),
         "PASSPORT_UNKNOWN"
     );
+    let unknown = call(
+        &e,
+        "get_passport",
+        json!({"passport_id": "psp_aaaaaaaaaaaaaaaaaaaaaaaaaa"}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        unknown.family(),
+        passgate::Family::Input,
+        "as API_KEY_UNKNOWN"
+    );
     let err = call(&e, "get_passport", json!({"passport_id": "nope"})).unwrap_err();
     assert_eq!(
         (err.code(), err.path()),

@@ -177,12 +177,16 @@ fn effective(builder: &[String], policy: Option<&Policy>, stored: &[IssuerRecord
     if let Some(p) = policy {
         all.extend(p.issuers.iter().cloned());
     }
-    all.extend(stored.iter().filter(|r| r.trusted).map(|r| r.did.clone()));
+    // A stored did that does not decode trusts nothing (the builder's and the policy's are
+    // checked when set, and refused there): a bad stored entry never breaks every verification.
+    all.extend(
+        stored
+            .iter()
+            .filter(|r| r.trusted && PublicKey::from_did(&r.did).is_ok())
+            .map(|r| r.did.clone()),
+    );
     all.into_iter()
         .filter(|d| !denied.contains(d.as_str()))
-        // A did that does not decode trusts nothing (the builder and the policy are checked
-        // when set; this keeps a bad stored entry from breaking every verification).
-        .filter(|d| PublicKey::from_did(d).is_ok())
         .collect()
 }
 
