@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import passgate
+import passgate.mcp
 from passgate import AttestationError, InputError
 
 POLICY: dict[str, Any] = {"version": 1, "gates": {"pay": {"require": ["pay"]}}}
@@ -82,7 +83,7 @@ def test_issuers_trusted_through_a_shared_sqlite_store_with_windows(tmp_path: pa
     # A window that ends before the passport was issued: refused on the other engine too.
     a.trust_issuer(issuer.did, not_after=0)
     d = b.enforce("pay", p.token, {})
-    assert d.decision == "deny" and any(c.code == "ISSUER_UNTRUSTED" for c in d.checks if not c.passed)
+    assert d.decision == "deny" and any(c["code"] == "ISSUER_UNTRUSTED" for c in d.checks if not c["passed"])
     a.trust_issuer(issuer.did)
     assert a.untrust_issuer(issuer.did) == {"did": issuer.did, "was": "store"}
     assert b.enforce("pay", p.token, {}).decision == "deny"
