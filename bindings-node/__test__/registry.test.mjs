@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 import { passgate, Engine, Issuer, throwsCode } from './helpers.mjs'
+import * as mcp from '../mcp.mjs'
 
 const POLICY = { version: 1, gates: { pay: { require: ['pay'] } } }
 const sha256 = (s) => createHash('sha256').update(s).digest('hex')
@@ -107,7 +108,7 @@ test('a trust export imports into another engine; a tampered or foreign one impo
 })
 
 test('the agent gets none of the registry tools; the operator gets all', () => {
-  const names = (role) => passgate.mcp.tools(role).map((t) => t.name)
+  const names = (role) => mcp.tools(role).map((t) => t.name)
   const agent = names('agent')
   const operator = names('operator')
   for (const op of ['get_passport', 'list_passports', 'list_issuers', 'trust_issuer', 'untrust_issuer', 'export_trust', 'import_trust']) {

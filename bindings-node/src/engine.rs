@@ -327,9 +327,10 @@ fn shape(v: Value, s: Shape) -> Value {
             convert::camel_deep(m.remove(k).unwrap_or(Value::Null))
         }
         (Shape::CamelItems(k), Value::Object(mut m)) => {
-            if let Some(Value::Array(items)) = m.remove(k) {
-                let items = items.into_iter().map(|i| shape(i, Shape::Camel)).collect();
-                m.insert(k.to_string(), Value::Array(items));
+            if let Some(Value::Array(items)) = m.get_mut(k) {
+                for item in items.iter_mut() {
+                    *item = shape(std::mem::take(item), Shape::Camel);
+                }
             }
             shape(Value::Object(m), Shape::Camel)
         }
