@@ -340,6 +340,65 @@ export interface CreatedApiKey extends ApiKeyInfo {
   secret: string
 }
 
+/** A registered passport's live status. */
+export type PassportStatus = 'active' | 'expired' | 'revoked' | 'revoked_ancestor'
+
+/** A registered passport (never its token or a key) with its live status. Times: `exp` and
+ * `issuedAt` in epoch seconds (the claims), `registeredAt` in epoch milliseconds. */
+export interface PassportInfo {
+  passportId: string
+  agent: string
+  name: string | null
+  perms: string[]
+  caveats: JsonObject[]
+  parent: string | null
+  /** Every ancestor's id, root first. */
+  ancestors: string[]
+  issuer: string
+  exp: number
+  issuedAt: number
+  /** SHA-256 of the token, lowercase hex. */
+  tokenHash: string
+  registeredAt: number
+  source: 'issued' | 'seen'
+  status: PassportStatus
+}
+
+/** A page of registered passports. */
+export interface PassportPage {
+  passports: PassportInfo[]
+  /** The next page's cursor (null: no more). */
+  nextCursor: string | null
+}
+
+/** Where an issuer's trust comes from. */
+export type IssuerSource = 'builder' | 'policy' | 'store'
+
+/** A trusted issuer. The window (epoch ms) bounds the root `iat` of its passports. */
+export interface IssuerInfo {
+  did: string
+  publicJwk: JsonObject
+  source: IssuerSource
+  notBefore?: number
+  notAfter?: number
+  trustedAt?: number
+}
+
+/** A signed trust export (`exportTrust`), for `importTrust`. */
+export interface TrustDocument {
+  body: {
+    v: number
+    kind: 'trust.export'
+    issuers: { did: string; not_before: number | null; not_after: number | null }[]
+    revoked: string[]
+    exported_at: number
+    signer: string
+  }
+  hash: string
+  sig: string
+  kid: string
+}
+
 /** Who an API key is. */
 export interface ApiKeyPrincipal {
   id: string

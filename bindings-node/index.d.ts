@@ -340,6 +340,65 @@ export interface CreatedApiKey extends ApiKeyInfo {
   secret: string
 }
 
+/** A registered passport's live status. */
+export type PassportStatus = 'active' | 'expired' | 'revoked' | 'revoked_ancestor'
+
+/** A registered passport (never its token or a key) with its live status. Times: `exp` and
+ * `issuedAt` in epoch seconds (the claims), `registeredAt` in epoch milliseconds. */
+export interface PassportInfo {
+  passportId: string
+  agent: string
+  name: string | null
+  perms: string[]
+  caveats: JsonObject[]
+  parent: string | null
+  /** Every ancestor's id, root first. */
+  ancestors: string[]
+  issuer: string
+  exp: number
+  issuedAt: number
+  /** SHA-256 of the token, lowercase hex. */
+  tokenHash: string
+  registeredAt: number
+  source: 'issued' | 'seen'
+  status: PassportStatus
+}
+
+/** A page of registered passports. */
+export interface PassportPage {
+  passports: PassportInfo[]
+  /** The next page's cursor (null: no more). */
+  nextCursor: string | null
+}
+
+/** Where an issuer's trust comes from. */
+export type IssuerSource = 'builder' | 'policy' | 'store'
+
+/** A trusted issuer. The window (epoch ms) bounds the root `iat` of its passports. */
+export interface IssuerInfo {
+  did: string
+  publicJwk: JsonObject
+  source: IssuerSource
+  notBefore?: number
+  notAfter?: number
+  trustedAt?: number
+}
+
+/** A signed trust export (`exportTrust`), for `importTrust`. */
+export interface TrustDocument {
+  body: {
+    v: number
+    kind: 'trust.export'
+    issuers: { did: string; not_before: number | null; not_after: number | null }[]
+    revoked: string[]
+    exported_at: number
+    signer: string
+  }
+  hash: string
+  sig: string
+  kid: string
+}
+
 /** Who an API key is. */
 export interface ApiKeyPrincipal {
   id: string
@@ -620,6 +679,47 @@ export declare class Engine {
    * attestation of kind `api_key.revoked`.
    */
   revokeApiKey(id: string): ApiKeyInfo
+  /**
+   * The registered passport `passportId` (issued by an engine of this store, or seen when
+   * first verified) with its live `status` (`active`, `expired`, `revoked`,
+   * `revoked_ancestor`). Never the token or a key: its `tokenHash`. An id never registered
+   * throws `PASSPORT_UNKNOWN`.
+   */
+  getPassport(passportId: string): PassportInfo
+  /**
+   * One page of registered passports by id, filtered by `agent`, `parent`, `status` and
+   * `permission` (those whose permissions cover it): `{passports, nextCursor}`; pass
+   * `nextCursor` as `cursor` for the next page (null: no more). `limit` 1–1000 (default 100).
+   */
+  listPassports(options?: { agent?: string; parent?: string; status?: PassportStatus; permission?: string; cursor?: string | null; limit?: number }): PassportPage
+  /**
+   * The trusted issuers: `did`, `publicJwk`, `source` (`builder`, `policy` or `store`) and,
+   * for those trusted through the store, `notBefore`, `notAfter` and `trustedAt`.
+   */
+  listIssuers(): IssuerInfo[]
+  /**
+   * Trusts issuer `did` through the store (every engine sharing it honours it from its next
+   * decision), optionally only for passports whose root `iat` lies in `[notBefore,
+   * notAfter]` (epoch ms). Lifts an untrust. Attested as `issuer.trusted`.
+   */
+  trustIssuer(did: string, options?: { notBefore?: number | null; notAfter?: number | null }): IssuerInfo
+  /**
+   * Stops trusting issuer `did` on every engine sharing the store: a deny entry that wins
+   * over the builder's and the policy's issuers. Attested as `issuer.untrusted`. Returns
+   * `{did, was}` (where it was trusted from, or null).
+   */
+  untrustIssuer(did: string): { did: string; was: IssuerSource | null }
+  /**
+   * The trusted issuers (with their windows) and every revoked passport id, signed by this
+   * engine's key, for `importTrust` on another engine.
+   */
+  exportTrust(): TrustDocument
+  /**
+   * Verifies `document` (from `exportTrust`) against `signer` (the did you expect; the
+   * document's own claim is not trusted) and merges it. A document that does not verify
+   * throws an `AttestationError` and imports nothing. Attested as `trust.imported`.
+   */
+  importTrust(document: TrustDocument, signer: string): { issuers: string[]; revoked: number; skipped: string[] }
   /**
    * Who the API key `secret` is, compared in constant time; a missing, malformed, unknown,
    * revoked or expired key throws `UNAUTHENTICATED`.

@@ -49,7 +49,7 @@ declare module './index' {
     // The core operations with no typed native method: `call(op, args)` under a camelCase name
     // (passgate.js installs one for every operation in `operations()`).
 
-    /** Issues a passport signed by `issuerSecret` (or, with `passport`, a sub-agent passport signed by that passport's agent key). */
+    /** Issues a passport signed by `issuerSecret` (or, with `passport`, a sub-agent passport signed by that passport's agent key) at the engine's clock, recorded in the passport registry (`getPassport`; never the key) and attested (`issuance`). */
     issuePassport(options: {
       issuerSecret: string
       agentId: string

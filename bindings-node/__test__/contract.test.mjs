@@ -145,6 +145,13 @@ const CALLS = {
   list_api_keys: { typed: (w) => { w.engine.createApiKey({ name: 'a', scopes: ['approve'] }); return w.engine.listApiKeys() }, args: (w) => { w.engine.createApiKey({ name: 'b', scopes: ['approve'] }); return {} }, shape: 'field:keys' },
   revoke_api_key: { typed: (w) => w.engine.revokeApiKey(w.engine.createApiKey({ name: 'a', scopes: ['decide'] }).id), args: (w) => ({ id: w.engine.createApiKey({ name: 'b', scopes: ['decide'] }).id }), shape: 'camel' },
   authenticate_api_key: { typed: (w) => w.engine.authenticateApiKey(w.engine.createApiKey({ name: 'a', scopes: ['decide'] }).secret), args: (w) => ({ secret: w.engine.createApiKey({ name: 'b', scopes: ['decide'] }).secret }), shape: 'camel' },
+  get_passport: { typed: (w) => w.engine.getPassport(w.engine.issuePassport({ issuerSecret: w.issuer.secret, agentId: 'g' }).passportId), args: (w) => ({ passport_id: w.engine.issuePassport({ issuerSecret: w.issuer.secret, agentId: 'h' }).passportId }), shape: 'camel' },
+  list_passports: { typed: (w) => w.engine.listPassports({ agent: 'a', status: 'active', permission: 'llm', limit: 5 }), args: () => ({ agent: 'a', status: 'active', permission: 'llm', limit: 5 }), shape: 'camel' },
+  list_issuers: { typed: (w) => w.engine.listIssuers(), args: () => ({}), shape: 'field:issuers' },
+  trust_issuer: { typed: (w) => w.engine.trustIssuer(Issuer.generate().did, { notBefore: 0, notAfter: 4e12 }), args: () => ({ did: Issuer.generate().did, not_before: 0, not_after: 4e12 }), shape: 'camel' },
+  untrust_issuer: { typed: (w) => w.engine.untrustIssuer(Issuer.generate().did), args: () => ({ did: Issuer.generate().did }), shape: 'camel' },
+  export_trust: { typed: (w) => w.engine.exportTrust(), args: () => ({}), shape: 'as-is' },
+  import_trust: { typed: (w) => w.engine.importTrust(w.engine.exportTrust(), w.engine.signerDid), args: (w) => ({ document: w.engine.exportTrust(), signer: w.engine.signerDid }), shape: 'camel' },
   list_my_evaluations: { typed: (w) => w.engine.listMyEvaluations({ passport: w.passport, gate: 'llm' }), args: (w) => ({ passport: w.passport.token, gate: 'llm' }), shape: 'camel' },
 }
 
@@ -189,7 +196,7 @@ test('every operation answers with the core result keys, camelCased', () => {
         // list_gates also answers the policy_hash an edit passes as if_match.
         assert.deepEqual(keys(generic), op === 'list_gates' ? [key, 'policy_hash'] : [key], op)
         assert.ok(Array.isArray(typed) && Array.isArray(generic[key]), op)
-        if (keys(typed[0]) && (op === 'cumulative_state' || op === 'list_api_keys')) assert.deepEqual(keys(typed[0]), keys(generic[key][0]).map(camel), op)
+        if (keys(typed[0]) && (op === 'cumulative_state' || op === 'list_api_keys' || op === 'list_issuers')) assert.deepEqual(keys(typed[0]), keys(generic[key][0]).map(camel), op)
         else if (keys(typed[0])) assert.deepEqual(keys(typed[0]), keys(generic[key][0]), op)
         break
       case 'count':

@@ -54,6 +54,7 @@ test('every error code is triggered from Node', () => {
   saw(() => wire.approve(esc.evaluationId, 'cfo'), 'APPROVAL_CLOSED')
   saw(() => wire.getEvaluation({ evaluationId: 'evl_none' }), 'EVALUATION_UNKNOWN')
   saw(() => wire.revokeApiKey('aaaaaaaaaaaa'), 'API_KEY_UNKNOWN')
+  saw(() => wire.getPassport('psp_' + 'a'.repeat(26)), 'PASSPORT_UNKNOWN')
   saw(() => wire.upsertGate('extra', {}, 'sha256:00'), 'POLICY_CONFLICT')
   saw(() => wire.authenticateApiKey('pgk_aaaaaaaaaaaa_' + 'A'.repeat(43)), 'UNAUTHENTICATED')
   // The requesting agent (`a`) may not approve its own escalation.

@@ -309,6 +309,9 @@ enum Shape {
     Field(&'static str),
     /// The one value under this key, every key in it camelCased at any depth (counters).
     FieldDeep(&'static str),
+    /// The top-level keys camelCased, and those of each object in the array under this key
+    /// (a page of passports: their caveats stay as written).
+    CamelItems(&'static str),
 }
 
 fn shape(v: Value, s: Shape) -> Value {
@@ -322,6 +325,14 @@ fn shape(v: Value, s: Shape) -> Value {
         (Shape::Field(k), Value::Object(mut m)) => m.remove(k).unwrap_or(Value::Null),
         (Shape::FieldDeep(k), Value::Object(mut m)) => {
             convert::camel_deep(m.remove(k).unwrap_or(Value::Null))
+        }
+        (Shape::CamelItems(k), Value::Object(mut m)) => {
+            if let Some(Value::Array(items)) = m.get_mut(k) {
+                for item in items.iter_mut() {
+                    *item = shape(std::mem::take(item), Shape::Camel);
+                }
+            }
+            shape(Value::Object(m), Shape::Camel)
         }
         (_, v) => v,
     }
@@ -1070,6 +1081,123 @@ impl Engine {
             env,
             "revoke_api_key",
             vec![("id", Arg::Json(id))],
+            Shape::Camel,
+        )
+    }
+
+    /// The registered passport `passportId` (issued by an engine of this store, or seen when
+    /// first verified) with its live `status` (`active`, `expired`, `revoked`,
+    /// `revoked_ancestor`). Never the token or a key: its `tokenHash`. An id never registered
+    /// throws `PASSPORT_UNKNOWN`.
+    #[napi(ts_args_type = "passportId: string", ts_return_type = "PassportInfo")]
+    pub fn get_passport<'e>(
+        &self,
+        env: &'e Env,
+        passport_id: Option<Unknown<'_>>,
+    ) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "get_passport",
+            vec![("passport_id", Arg::Json(passport_id))],
+            Shape::Camel,
+        )
+    }
+
+    /// One page of registered passports by id, filtered by `agent`, `parent`, `status` and
+    /// `permission` (those whose permissions cover it): `{passports, nextCursor}`; pass
+    /// `nextCursor` as `cursor` for the next page (null: no more). `limit` 1–1000 (default 100).
+    #[napi(
+        ts_args_type = "options?: { agent?: string; parent?: string; status?: PassportStatus; permission?: string; cursor?: string | null; limit?: number }",
+        ts_return_type = "PassportPage"
+    )]
+    pub fn list_passports<'e>(
+        &self,
+        env: &'e Env,
+        options: Option<Unknown<'_>>,
+    ) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "list_passports",
+            vec![("options", Arg::Options(options))],
+            Shape::CamelItems("passports"),
+        )
+    }
+
+    /// The trusted issuers: `did`, `publicJwk`, `source` (`builder`, `policy` or `store`) and,
+    /// for those trusted through the store, `notBefore`, `notAfter` and `trustedAt`.
+    #[napi(ts_return_type = "IssuerInfo[]")]
+    pub fn list_issuers<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+        self.op(env, "list_issuers", vec![], Shape::FieldDeep("issuers"))
+    }
+
+    /// Trusts issuer `did` through the store (every engine sharing it honours it from its next
+    /// decision), optionally only for passports whose root `iat` lies in `[notBefore,
+    /// notAfter]` (epoch ms). Lifts an untrust. Attested as `issuer.trusted`.
+    #[napi(
+        ts_args_type = "did: string, options?: { notBefore?: number | null; notAfter?: number | null }",
+        ts_return_type = "IssuerInfo"
+    )]
+    pub fn trust_issuer<'e>(
+        &self,
+        env: &'e Env,
+        did: Option<Unknown<'_>>,
+        options: Option<Unknown<'_>>,
+    ) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "trust_issuer",
+            vec![("did", Arg::Json(did)), ("options", Arg::Options(options))],
+            Shape::Camel,
+        )
+    }
+
+    /// Stops trusting issuer `did` on every engine sharing the store: a deny entry that wins
+    /// over the builder's and the policy's issuers. Attested as `issuer.untrusted`. Returns
+    /// `{did, was}` (where it was trusted from, or null).
+    #[napi(
+        ts_args_type = "did: string",
+        ts_return_type = "{ did: string; was: IssuerSource | null }"
+    )]
+    pub fn untrust_issuer<'e>(
+        &self,
+        env: &'e Env,
+        did: Option<Unknown<'_>>,
+    ) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "untrust_issuer",
+            vec![("did", Arg::Json(did))],
+            Shape::Camel,
+        )
+    }
+
+    /// The trusted issuers (with their windows) and every revoked passport id, signed by this
+    /// engine's key, for `importTrust` on another engine.
+    #[napi(ts_return_type = "TrustDocument")]
+    pub fn export_trust<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+        self.op(env, "export_trust", vec![], Shape::AsIs)
+    }
+
+    /// Verifies `document` (from `exportTrust`) against `signer` (the did you expect; the
+    /// document's own claim is not trusted) and merges it. A document that does not verify
+    /// throws an `AttestationError` and imports nothing. Attested as `trust.imported`.
+    #[napi(
+        ts_args_type = "document: TrustDocument, signer: string",
+        ts_return_type = "{ issuers: string[]; revoked: number; skipped: string[] }"
+    )]
+    pub fn import_trust<'e>(
+        &self,
+        env: &'e Env,
+        document: Option<Unknown<'_>>,
+        signer: Option<Unknown<'_>>,
+    ) -> Result<Unknown<'e>> {
+        self.op(
+            env,
+            "import_trust",
+            vec![
+                ("document", Arg::Json(document)),
+                ("signer", Arg::Json(signer)),
+            ],
             Shape::Camel,
         )
     }

@@ -592,8 +592,10 @@ impl PyEngine {
 
     /// Issues a passport signed by `issuer_secret` (an `Issuer` or its secret) for `agent_id`
     /// with `permissions`, valid for `expires_in_days` (whole days); with `passport` (a parent
-    /// token), `issuer_secret` is that passport's agent key and this delegates. Same as
-    /// `Issuer.issue_passport` / `IssuedPassport.issue_sub_passport`.
+    /// token), `issuer_secret` is that passport's agent key and this delegates. As
+    /// `Issuer.issue_passport` / `IssuedPassport.issue_sub_passport`, at the engine's clock, and
+    /// recorded in the passport registry (`get_passport`; never the key) and attested
+    /// (`issuance`).
     #[pyo3(signature = (issuer_secret, agent_id, *, agent_name=None, permissions=None, expires_in_days=None, caveats=None, passport=None))]
     #[allow(clippy::too_many_arguments)]
     fn issue_passport(
@@ -1037,6 +1039,105 @@ impl PyEngine {
     ) -> PyResult<Bound<'py, PyAny>> {
         let args = Args::new().py("secret", Some(secret))?;
         self.op_py(py, "authenticate_api_key", args.value())
+    }
+
+    /// The registered passport `passport_id` (issued by an engine of this store, or seen when
+    /// first verified) with its live `status` ("active", "expired", "revoked",
+    /// "revoked_ancestor"): agent, name, perms, caveats, parent, ancestors, issuer, exp,
+    /// issued_at, token_hash (never the token or a key), registered_at, source ("issued" or
+    /// "seen"). An id never registered raises `InputError` (`PASSPORT_UNKNOWN`).
+    fn get_passport<'py>(
+        &self,
+        py: Python<'py>,
+        passport_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new().py("passport_id", Some(passport_id))?;
+        self.op_py(py, "get_passport", args.value())
+    }
+
+    /// One page of registered passports by id, filtered by `agent`, `parent`, `status` and
+    /// `permission` (those whose permissions cover it): `{"passports": [...], "next_cursor"}`;
+    /// pass `next_cursor` as `cursor` for the next page (None: no more). `limit` 1–1000
+    /// (default 100).
+    #[pyo3(signature = (*, agent=None, parent=None, status=None, permission=None, cursor=None, limit=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn list_passports<'py>(
+        &self,
+        py: Python<'py>,
+        agent: Option<&Bound<'py, PyAny>>,
+        parent: Option<&Bound<'py, PyAny>>,
+        status: Option<&Bound<'py, PyAny>>,
+        permission: Option<&Bound<'py, PyAny>>,
+        cursor: Option<&Bound<'py, PyAny>>,
+        limit: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("agent", agent)?
+            .py("parent", parent)?
+            .py("status", status)?
+            .py("permission", permission)?
+            .py("cursor", cursor)?
+            .py("limit", limit)?;
+        self.op_py(py, "list_passports", args.value())
+    }
+
+    /// The trusted issuers: a list of `{"did", "public_jwk", "source", "not_before",
+    /// "not_after", "trusted_at"}` (source "builder", "policy" or "store"; the window and time
+    /// only for those trusted through the store).
+    fn list_issuers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.op_field(py, "list_issuers", Args::new().value(), "issuers")
+    }
+
+    /// Trusts issuer `did` through the store (every engine sharing it honours it from its next
+    /// decision), optionally only for passports whose root `iat` lies in `[not_before,
+    /// not_after]` (epoch ms). Lifts an untrust. Writes an `issuer.trusted` attestation.
+    /// Returns the issuer as `list_issuers` lists it.
+    #[pyo3(signature = (did, *, not_before=None, not_after=None))]
+    fn trust_issuer<'py>(
+        &self,
+        py: Python<'py>,
+        did: &Bound<'py, PyAny>,
+        not_before: Option<&Bound<'py, PyAny>>,
+        not_after: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("did", Some(did))?
+            .py("not_before", not_before)?
+            .py("not_after", not_after)?;
+        self.op_py(py, "trust_issuer", args.value())
+    }
+
+    /// Stops trusting issuer `did` on every engine sharing the store: a deny entry that wins
+    /// over the builder's and the policy's issuers. Writes an `issuer.untrusted` attestation.
+    /// Returns `{"did", "was"}` (where it was trusted from, or None).
+    fn untrust_issuer<'py>(
+        &self,
+        py: Python<'py>,
+        did: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new().py("did", Some(did))?;
+        self.op_py(py, "untrust_issuer", args.value())
+    }
+
+    /// The trusted issuers (with their windows) and every revoked passport id as a document
+    /// signed by this engine's key, for `import_trust` on another engine.
+    fn export_trust<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.op_py(py, "export_trust", Args::new().value())
+    }
+
+    /// Verifies `document` (from `export_trust`) against `signer` (the did you expect; the
+    /// document's own claim is not trusted) and merges it: `{"issuers", "revoked", "skipped"}`.
+    /// A document that does not verify raises `AttestationError` and imports nothing.
+    fn import_trust<'py>(
+        &self,
+        py: Python<'py>,
+        document: &Bound<'py, PyAny>,
+        signer: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("document", Some(document))?
+            .py("signer", Some(signer))?;
+        self.op_py(py, "import_trust", args.value())
     }
 
     /// The built-in templates (as the module function `templates()`).

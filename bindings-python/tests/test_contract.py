@@ -51,6 +51,7 @@ UNWRAP: dict[str, str] = {
     "set_policy": "policy_hash",
     "list_my_evaluations": "evaluations",
     "list_api_keys": "keys",
+    "list_issuers": "issuers",
 }
 
 
@@ -142,6 +143,13 @@ SAMPLES: dict[str, Callable[[World], dict[str, Any]]] = {
     "create_api_key": lambda w: {"name": "ci", "scopes": ["decide"], "expires_in": "1d"},
     "list_api_keys": lambda w: {},
     "revoke_api_key": lambda w: {"id": w.engine.create_api_key("old", ["decide"])["id"]},
+    "get_passport": lambda w: {"passport_id": w.engine.issue_passport(w.issuer.secret, "y", permissions=["payments:send"]).passport_id},
+    "list_passports": lambda w: {"agent": "agent", "status": "active", "permission": "payments:send", "limit": 5},
+    "list_issuers": lambda w: {},
+    "trust_issuer": lambda w: {"did": passgate.Issuer.generate().did, "not_before": 0, "not_after": 4_000_000_000_000},
+    "untrust_issuer": lambda w: {"did": passgate.Issuer.generate().did},
+    "export_trust": lambda w: {},
+    "import_trust": lambda w: {"document": w.engine.export_trust(), "signer": w.engine.signer_did},
     "authenticate_api_key": lambda w: {"secret": w.engine.create_api_key("ci", ["approve"])["secret"]},
 }
 

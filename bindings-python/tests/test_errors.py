@@ -49,6 +49,7 @@ FAMILY = {
     "APPROVAL_CLOSED": InputError,
     "EVALUATION_UNKNOWN": InputError,
     "API_KEY_UNKNOWN": InputError,
+    "PASSPORT_UNKNOWN": InputError,
     "FORBIDDEN": InputError,
     "POLICY_CONFLICT": InputError,
     "PROCESS_FORKED": StoreError,

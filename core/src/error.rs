@@ -126,6 +126,10 @@ pub enum Error {
     /// No API key with that id.
     #[error("unknown API key: {0}")]
     ApiKeyUnknown(String),
+    /// No passport with that id in the registry (neither issued by an engine of the store nor
+    /// seen by one).
+    #[error("unknown passport: {0}")]
+    PassportUnknown(String),
     /// The caller may not do this: an operator tool called with the agent role, or an approval
     /// by the principal whose request it is.
     #[error("forbidden: {0}")]
@@ -183,6 +187,7 @@ impl Error {
             Error::ApprovalUnknown(_) => "APPROVAL_UNKNOWN",
             Error::ApprovalClosed(_) => "APPROVAL_CLOSED",
             Error::ApiKeyUnknown(_) => "API_KEY_UNKNOWN",
+            Error::PassportUnknown(_) => "PASSPORT_UNKNOWN",
             Error::EvaluationUnknown(_) => "EVALUATION_UNKNOWN",
             Error::GrantInvalid(_) => "GRANT_INVALID",
             Error::Forbidden(_) => "FORBIDDEN",
@@ -227,6 +232,7 @@ impl Error {
         "APPROVAL_UNKNOWN",
         "APPROVAL_CLOSED",
         "API_KEY_UNKNOWN",
+        "PASSPORT_UNKNOWN",
         "EVALUATION_UNKNOWN",
         "GRANT_INVALID",
         "FORBIDDEN",
@@ -345,6 +351,8 @@ impl Family {
             "POLICY_INVALID" => Family::Policy,
             "ISSUER_UNTRUSTED" | "DELEGATION_WIDENS" | "KEY_INVALID" | "UNAUTHENTICATED"
             | "GRANT_INVALID" => Family::Passport,
+            // Not a refused passport: a registry lookup of an id never registered.
+            "PASSPORT_UNKNOWN" => Family::Input,
             c if c.starts_with("PASSPORT_") => Family::Passport,
             "PAYLOAD_INVALID" | "LIMIT_EXCEEDED" | "INVALID_ARGUMENT" | "GATE_UNKNOWN"
             | "FORBIDDEN" | "API_KEY_UNKNOWN" | "EVALUATION_UNKNOWN" | "POLICY_CONFLICT" => {

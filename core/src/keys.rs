@@ -140,7 +140,7 @@ pub fn public_from_did(did: &str) -> Result<[u8; 32]> {
 }
 
 /// The RFC 8037 JWK of a raw Ed25519 public key.
-fn public_jwk(pk: &[u8; 32]) -> Value {
+pub(crate) fn public_jwk(pk: &[u8; 32]) -> Value {
     json!({"kty": "OKP", "crv": "Ed25519", "x": b64u_encode(pk)})
 }
 

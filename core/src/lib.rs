@@ -83,7 +83,8 @@ pub use constraint::{
 };
 pub use decision::{Check, Decision, Verdict};
 pub use engine::{
-    policy_diff, Engine, EngineBuilder, PolicyChange, PruneReport, Request, INLINE_SWEEP_LIMIT,
+    policy_diff, Engine, EngineBuilder, IssuerSource, IssuerView, PassportQuery, PassportStatus,
+    PassportView, PolicyChange, PruneReport, Request, TrustImport, Untrusted, INLINE_SWEEP_LIMIT,
     MAX_DIFF_PATHS,
 };
 pub use error::{CheckCode, Error, Family, Result};

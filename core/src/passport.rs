@@ -109,6 +109,15 @@ pub(crate) fn duplicate_caveat_id(caveats: &[Value]) -> Option<&str> {
 /// [`delegated_passport_id`] of its chain for a delegated one. Reads the `prf` chain without
 /// verifying it (for issuance and display).
 pub fn passport_id_of(token: &str) -> Result<String> {
+    let ids = chain_ids_of(token)?;
+    ids.last()
+        .cloned()
+        .ok_or_else(|| Error::Internal("empty delegation chain".to_string()))
+}
+
+/// The ids of `token`'s chain, root first, `token`'s own last (see [`passport_id_of`]). Reads
+/// the `prf` chain without verifying it.
+pub fn chain_ids_of(token: &str) -> Result<Vec<String>> {
     check_token_size(token)?;
     let mut links = Vec::new();
     let mut next = Some(token.to_string());
@@ -126,9 +135,12 @@ pub fn passport_id_of(token: &str) -> Result<String> {
     let Some((_, root)) = links.next() else {
         return Err(Error::Internal("empty delegation chain".to_string()));
     };
-    Ok(links.fold(root, |parent, (iss, jti)| {
-        delegated_passport_id(&parent, &iss, &jti)
-    }))
+    let mut ids = vec![root];
+    for (iss, jti) in links {
+        let parent = ids.last().cloned().unwrap_or_default();
+        ids.push(delegated_passport_id(&parent, &iss, &jti));
+    }
+    Ok(ids)
 }
 
 /// What to put in a new passport. `PassportRequest::new` fills in the defaults (no name, no

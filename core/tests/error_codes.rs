@@ -279,6 +279,11 @@ fn every_error_code_is_triggered() {
         "get_evaluation",
         json!({"evaluation_id": "evl_missing"}),
     )));
+    // A passport id never issued nor seen.
+    saw(code(call(
+        "get_passport",
+        json!({"passport_id": "psp_aaaaaaaaaaaaaaaaaaaaaaaaaa"}),
+    )));
     // A PKCE code exchanged twice: the second exchange finds no grant.
     let flow = passgate::pkce::AuthorizationFlow::new(Issuer::generate().unwrap());
     let verifier = passgate::pkce::generate_verifier().unwrap();

@@ -90,6 +90,12 @@ fn world() -> World {
     vars.insert("$policy", serde_json::from_str(POLICY).unwrap());
     // A template's placeholder, kept as it is.
     vars.insert("$max", json!("$max"));
+    vars.insert("$alice_id", alice["passport_id"].clone());
+    vars.insert("$other_did", json!(Issuer::generate().unwrap().did()));
+    vars.insert(
+        "$trust_doc",
+        ops::call(&engine, "export_trust", json!({})).unwrap(),
+    );
     World { engine, vars, dir }
 }
 
@@ -215,6 +221,22 @@ fn samples() -> Vec<(&'static str, Value)> {
         (
             "issue_passport",
             json!({"issuer_secret": "$agent_secret", "passport": "$token", "agent_id": "alice/sub", "permissions": ["pay"], "expires_in_days": 1}),
+        ),
+        ("get_passport", json!({"passport_id": "$alice_id"})),
+        (
+            "list_passports",
+            json!({"agent": "alice", "status": "active", "permission": "pay", "limit": 10}),
+        ),
+        ("list_issuers", json!({})),
+        (
+            "trust_issuer",
+            json!({"did": "$other_did", "not_before": 0, "not_after": 4_000_000_000_000i64}),
+        ),
+        ("untrust_issuer", json!({"did": "$other_did"})),
+        ("export_trust", json!({})),
+        (
+            "import_trust",
+            json!({"document": "$trust_doc", "signer": "$signer"}),
         ),
         (
             "reset_cumulative_state",

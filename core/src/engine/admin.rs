@@ -19,7 +19,16 @@ const CURSOR_PREFIX: &str = "c2.";
 
 impl Engine {
     pub(super) fn verify(&self, token: &str, now: i64) -> Result<Arc<Verified>> {
+        self.verify_as(token, now, true)
+    }
+
+    /// Verifies `token` at `now`: the store's issuers (re-read if changed), the verifier, the
+    /// issuer's trust window, revocation; then, if `register`, records the chain in the
+    /// passport registry (see `registry`).
+    pub(super) fn verify_as(&self, token: &str, now: i64, register: bool) -> Result<Arc<Verified>> {
+        self.sync_issuers()?;
         let v = self.verifier.verify(token, now)?;
+        self.check_issuer_window(&v)?;
         let ids: Vec<&str> = v.chain_ids().collect();
         if let Some(id) = self.store.first_revoked(&ids)? {
             let whose = if id == v.passport_id {
@@ -31,6 +40,9 @@ impl Engine {
                 "{} ({whose} was revoked)",
                 v.passport_id
             )));
+        }
+        if register {
+            self.register_seen(&v)?;
         }
         Ok(v)
     }
@@ -115,6 +127,10 @@ impl Engine {
             || kind.starts_with("approval.")
             || kind.starts_with("chain.")
             || kind.starts_with("api_key.")
+            || kind == "issuance"
+            || kind.starts_with("passport.")
+            || kind.starts_with("issuer.")
+            || kind.starts_with("trust.")
         {
             return Err(Error::InvalidArgument(format!(
                 "kind must be 1 to 256 characters and not one passgate writes itself ({kind:?})"

@@ -184,6 +184,12 @@ impl EngineBuilder {
             next_sweep_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
             pid: std::process::id(),
             retention: retention::RetentionState::new(retention, export),
+            registered: Mutex::new(WeighedLru::new(
+                NonZeroUsize::new(super::registry::REGISTERED_ENTRIES).unwrap_or(NonZeroUsize::MIN),
+                usize::MAX,
+            )),
+            issuers: RwLock::new(super::registry::IssuerState::default()),
+            issuers_sync: Mutex::new(()),
         };
         if engine.shared.is_some() {
             engine.attach_shared_policy(seed)?;

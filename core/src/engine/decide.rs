@@ -141,7 +141,7 @@ impl Engine {
             self.expire_due(now)?;
         }
         let policy = self.current_policy()?;
-        let mut caller = self.caller(req, now)?;
+        let mut caller = self.caller(req, now, dry_run)?;
         // Caveats are agent-written: compiled only for the gate asked for, and only once the
         // passport holds the gate's permissions (an unknown gate or a missing permission is a
         // deny that needs none of them). A caveat that does not compile is a deny.
@@ -206,11 +206,12 @@ impl Engine {
         decided
     }
 
-    fn caller(&self, req: &Request, now: i64) -> Result<Caller> {
+    fn caller(&self, req: &Request, now: i64, dry_run: bool) -> Result<Caller> {
         let Some(token) = &req.passport else {
             return Ok(Caller::Anonymous);
         };
-        match self.verify(token, now) {
+        // A dry run changes nothing: not even the passport registry.
+        match self.verify_as(token, now, !dry_run) {
             Ok(v) => Ok(Caller::Agent(v)),
             // Store failures are errors, never a deny or an allow.
             Err(e @ Error::StoreUnavailable(_)) => Err(e),

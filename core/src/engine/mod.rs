@@ -16,6 +16,8 @@
 //! - `chain`: this engine's attestation chain — its tail, event records, chain breaks.
 //! - `apikeys`: API keys — created, listed, revoked, authenticated.
 //! - `admin`: passports, revocation, host events and attestation reads.
+//! - `registry`: the passport registry and the trusted issuers (trust windows, export and
+//!   import).
 //! - `policy_edit`: every change of the policy — compare-and-swap on its hash, attested with a
 //!   diff.
 //! - `lifecycle`: holds — settled, released or expired.
@@ -36,6 +38,7 @@ mod counters;
 mod decide;
 mod lifecycle;
 mod policy_edit;
+mod registry;
 mod request;
 mod retention;
 
@@ -45,6 +48,10 @@ pub use counters::agent_scope;
 pub use decide::{CAVEAT_REGEX_MAX_LEN, CAVEAT_REGEX_SIZE_LIMIT};
 pub use lifecycle::INLINE_SWEEP_LIMIT;
 pub use policy_edit::{policy_diff, PolicyChange, EDIT_ATTEMPTS, MAX_DIFF_PATHS};
+pub use registry::{
+    IssuerSource, IssuerView, PassportQuery, PassportStatus, PassportView, TrustImport, Untrusted,
+    MAX_PASSPORT_PAGE, TRUST_DOMAIN,
+};
 pub use request::Request;
 pub use retention::{PruneReport, CLOSED_RETENTION_MS, INLINE_PRUNE_LIMIT, PRUNE_BATCH};
 
@@ -121,6 +128,12 @@ pub struct Engine {
     pid: u32,
     /// Retention: what is pruned, where it is exported first.
     retention: retention::RetentionState,
+    /// The tokens (SHA-256) whose chains are in the passport registry: one insert per new token.
+    registered: Mutex<WeighedLru<[u8; 32], ()>>,
+    /// The issuers trusted or untrusted through the store, as last read.
+    issuers: RwLock<registry::IssuerState>,
+    /// Held while the issuers are re-read and the verifier's set replaced.
+    issuers_sync: Mutex<()>,
 }
 
 impl Engine {

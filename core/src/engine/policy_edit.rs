@@ -35,7 +35,6 @@ use serde_json::{json, Map, Value};
 
 use std::sync::atomic::Ordering;
 
-use super::builder::trusted_set;
 use super::{Engine, Event};
 use crate::error::{Error, Result};
 use crate::json::{self, Context, Limits};
@@ -284,7 +283,7 @@ impl Engine {
         }
         let policy = compile_stored(&stored)?;
         self.verifier
-            .set_trusted(trusted_set(&self.builder_trusted, Some(&policy)))?;
+            .set_trusted(self.trusted_with(Some(&policy)))?;
         *self.policy.write() = Some(Arc::new(policy));
         shared.version.store(stored.version, Ordering::Release);
         Ok(stored.version)
@@ -372,7 +371,7 @@ impl Engine {
                 attestation: None,
             }));
         }
-        let trusted = trusted_set(&self.builder_trusted, Some(&next));
+        let trusted = self.trusted_with(Some(&next));
         for did in &trusted {
             PublicKey::from_did(did)?;
         }

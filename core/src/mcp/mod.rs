@@ -197,7 +197,9 @@ fn mapped_scope(name: &str) -> Option<Scope> {
         | "list_allowed_gates"
         | "list_my_evaluations"
         | "get_evaluation" => Scope::Decide,
-        "issue_passport" | "revoke_passport" | "reissue_passport" => Scope::AdminPassports,
+        "issue_passport" | "revoke_passport" | "reissue_passport" | "get_passport"
+        | "list_passports" | "list_issuers" | "trust_issuer" | "untrust_issuer"
+        | "export_trust" | "import_trust" => Scope::AdminPassports,
         "list_gates"
         | "get_gate"
         | "list_constraint_types"

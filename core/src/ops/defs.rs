@@ -578,15 +578,44 @@ pub struct IssuePassport {
 impl Op for IssuePassport {
     const NAME: &'static str = "issue_passport";
     const EFFECT: Effect = Effect::Adds;
-    const DESCRIPTION: &'static str = "Issue a passport for an agent, signed by the issuer (or, with a parent passport and its agent key, a sub-agent passport). The agent's private key is returned once.";
+    const DESCRIPTION: &'static str = "Issue a passport for an agent, signed by the issuer (or, with a parent passport and its agent key, a sub-agent passport). The agent's private key is returned once. The passport is recorded in the registry (never its key; see get_passport) and attested (issuance).";
     type Output = IssuedPassport;
-    fn run(self, _engine: &Engine) -> Result<IssuedPassport> {
-        self.issue()
+    fn run(self, engine: &Engine) -> Result<IssuedPassport> {
+        let (req, signer) = self.request()?;
+        match signer {
+            Signer::Issuer(issuer) => engine.issue_passport(&issuer, &req),
+            Signer::Parent(parent) => engine.issue_sub_passport(&parent, &req),
+        }
     }
 }
 
+/// Who signs a passport being issued.
+enum Signer {
+    Issuer(Issuer),
+    Parent(IssuedPassport),
+}
+
 impl IssuePassport {
-    /// Issues it (no engine needed: the issuer's key signs).
+    fn request(self) -> Result<(PassportRequest, Signer)> {
+        let mut req = PassportRequest::new(self.agent_id, self.permissions.unwrap_or_default());
+        req.agent_name = self.agent_name;
+        if let Some(d) = self.expires_in_days {
+            req.expires_in_secs = d.secs();
+        }
+        if let Some(c) = self.caveats {
+            req.caveats = c.into_iter().map(Value::Object).collect();
+        }
+        let signer = match self.passport {
+            None => Signer::Issuer(Issuer::from_secret(&self.issuer_secret)?),
+            Some(parent) => {
+                Signer::Parent(IssuedPassport::from_token(&parent, &self.issuer_secret)?)
+            }
+        };
+        Ok((req, signer))
+    }
+
+    /// Issues it without an engine (the issuer's key signs, at the system clock): nothing is
+    /// recorded. [`Op::run`] issues through an engine, which records and attests it.
     pub fn issue(self) -> Result<IssuedPassport> {
         let mut req = PassportRequest::new(self.agent_id, self.permissions.unwrap_or_default());
         req.agent_name = self.agent_name;
@@ -602,6 +631,186 @@ impl IssuePassport {
                 IssuedPassport::from_token(&parent, &self.issuer_secret)?.issue_sub_passport(&req)
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The passport registry and the issuers
+
+/// `get_passport`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetPassport {
+    /// The passport's id (psp_… or psd_…).
+    #[schemars(length(min = 1, max = 64))]
+    pub passport_id: String,
+}
+
+impl Op for GetPassport {
+    const NAME: &'static str = "get_passport";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "One registered passport by id (issued by an engine of this store, or seen when first verified): agent, name, permissions, caveats, parent and ancestors, issuer, expiry, issued time, token hash (never the token or a key), source (issued or seen) and its live status: active, expired, revoked or revoked_ancestor. An id never registered is PASSPORT_UNKNOWN.";
+    type Output = crate::engine::PassportView;
+    fn run(self, engine: &Engine) -> Result<Self::Output> {
+        engine.get_passport(&self.passport_id)
+    }
+}
+
+/// `list_passports`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListPassports {
+    /// The passports of this agent (its `sub`).
+    #[schemars(length(min = 1, max = 256))]
+    pub agent: Option<String>,
+    /// The children of this passport id.
+    #[schemars(length(min = 1, max = 64))]
+    pub parent: Option<String>,
+    /// Those with this status now.
+    pub status: Option<crate::engine::PassportStatus>,
+    /// Those whose permissions cover this permission, as delegation judges it: payments:*
+    /// covers payments:send and payments:*; payments:send covers only payments:send.
+    #[schemars(length(min = 1, max = 256))]
+    pub permission: Option<String>,
+    /// The `next_cursor` of the previous page (none: the first page).
+    #[schemars(length(min = 1, max = 128))]
+    pub cursor: Option<String>,
+    /// At most this many (default 100).
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<u32>,
+}
+
+/// A page of passports.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PassportPage {
+    /// The passports of this page, by id, each with its live status.
+    pub passports: Vec<crate::engine::PassportView>,
+    /// The cursor of the next page (null: no more). A filtered page may hold fewer than limit
+    /// and still have a next page.
+    pub next_cursor: Option<String>,
+}
+
+impl Op for ListPassports {
+    const NAME: &'static str = "list_passports";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "List registered passports by id, filtered by agent, parent, status (active, expired, revoked, revoked_ancestor) and permission (those whose permissions cover it), one page at a time: at most limit (default 100, at most 1000); pass next_cursor as cursor for the next page (null: no more).";
+    type Output = PassportPage;
+    fn run(self, engine: &Engine) -> Result<PassportPage> {
+        let query = crate::engine::PassportQuery {
+            agent: self.agent,
+            parent: self.parent,
+            status: self.status,
+            permission: self.permission,
+        };
+        let limit = self.limit.map_or(100, |l| l as usize);
+        let (passports, next_cursor) =
+            engine.list_passports(&query, self.cursor.as_deref(), limit)?;
+        Ok(PassportPage {
+            passports,
+            next_cursor,
+        })
+    }
+}
+
+/// `list_issuers`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListIssuers {}
+
+/// The trusted issuers.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct IssuerList {
+    /// Each trusted issuer, by did.
+    pub issuers: Vec<crate::engine::IssuerView>,
+}
+
+impl Op for ListIssuers {
+    const NAME: &'static str = "list_issuers";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "List the trusted issuers: did, public JWK, source (builder, policy or store) and, for those trusted through the store, their window (not_before, not_after: the root iat of their passports must lie in it) and when they were trusted.";
+    type Output = IssuerList;
+    fn run(self, engine: &Engine) -> Result<IssuerList> {
+        Ok(IssuerList {
+            issuers: engine.list_issuers()?,
+        })
+    }
+}
+
+/// `trust_issuer`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrustIssuer {
+    /// The issuer's did:key.
+    #[schemars(length(min = 1, max = 256))]
+    pub did: String,
+    /// Refuse its passports issued (root iat) before this time (ms since the epoch).
+    pub not_before: Option<i64>,
+    /// Refuse its passports issued (root iat) after this time (ms since the epoch).
+    pub not_after: Option<i64>,
+}
+
+impl Op for TrustIssuer {
+    const NAME: &'static str = "trust_issuer";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Trust an issuer through the store (every engine sharing it honours it from its next decision), optionally only for passports it issued within [not_before, not_after] (ms): rotate keys with overlapping windows. Trusting again replaces the window and lifts an untrust. Attested (issuer.trusted).";
+    type Output = crate::engine::IssuerView;
+    fn run(self, engine: &Engine) -> Result<Self::Output> {
+        engine.trust_issuer(&self.did, self.not_before, self.not_after)
+    }
+}
+
+/// `untrust_issuer`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UntrustIssuer {
+    /// The issuer's did:key.
+    #[schemars(length(min = 1, max = 256))]
+    pub did: String,
+}
+
+impl Op for UntrustIssuer {
+    const NAME: &'static str = "untrust_issuer";
+    const EFFECT: Effect = Effect::Removes;
+    const DESCRIPTION: &'static str = "Stop trusting an issuer on every engine sharing the store: a deny entry that wins over the builder's and the policy's issuers (trust_issuer lifts it). Its passports are refused from the next decision. Attested (issuer.untrusted).";
+    type Output = crate::engine::Untrusted;
+    fn run(self, engine: &Engine) -> Result<Self::Output> {
+        engine.untrust_issuer(&self.did)
+    }
+}
+
+/// `export_trust`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportTrust {}
+
+impl Op for ExportTrust {
+    const NAME: &'static str = "export_trust";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "Export the trusted issuers (with their windows) and every revoked passport id as a document signed by this engine's key ({body: {issuers, revoked, exported_at, signer}, hash, sig, kid}), for import_trust on another engine.";
+    type Output = Value;
+    fn run(self, engine: &Engine) -> Result<Value> {
+        engine.export_trust()
+    }
+}
+
+/// `import_trust`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportTrust {
+    /// A document from export_trust.
+    pub document: Map<String, Value>,
+    /// The did:key expected to have signed it (the document's own claim is not trusted).
+    #[schemars(length(min = 1, max = 256))]
+    pub signer: String,
+}
+
+impl Op for ImportTrust {
+    const NAME: &'static str = "import_trust";
+    const EFFECT: Effect = Effect::Adds;
+    const DESCRIPTION: &'static str = "Verify a trust document from export_trust against the signer you expect, then merge it: its issuers trusted with their windows (except those this store untrusted: skipped), its revocations revoked. A document that does not verify imports nothing (ATTESTATION_*). Attested (trust.imported).";
+    type Output = crate::engine::TrustImport;
+    fn run(self, engine: &Engine) -> Result<Self::Output> {
+        engine.import_trust(&Value::Object(self.document), &self.signer)
     }
 }
 

@@ -159,8 +159,9 @@ impl Verifier {
         trusted: &HashMap<String, PublicKey>,
         token: &str,
         hops: usize,
-    ) -> Result<Vec<Claims>> {
+    ) -> Result<Vec<(Claims, [u8; 32])>> {
         let link = parse_token(token)?;
+        let token_hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let Some(prf) = link.claims.prf.as_deref() else {
             let key = trusted.get(&link.claims.iss).ok_or_else(|| {
                 Error::IssuerUntrusted(format!(
@@ -172,7 +173,7 @@ impl Verifier {
                 .map_err(|e| {
                     Error::PassportSignature(format!("passport {}: {e}", link.claims.jti))
                 })?;
-            return Ok(vec![link.claims]);
+            return Ok(vec![(link.claims, token_hash)]);
         };
         if hops >= self.options.max_depth {
             return Err(Error::DelegationWidens(format!(
@@ -183,8 +184,9 @@ impl Verifier {
         let mut chain = self.verify_chain(trusted, prf, hops + 1)?;
         let parent = chain
             .last()
+            .map(|(c, _)| c)
             .ok_or_else(|| Error::Internal("empty delegation chain".to_string()))?;
-        if chain.iter().any(|c| c.jti == link.claims.jti) {
+        if chain.iter().any(|(c, _)| c.jti == link.claims.jti) {
             return Err(Error::PassportMalformed(format!(
                 "passport id {} appears twice in its delegation chain",
                 link.claims.jti
@@ -201,7 +203,7 @@ impl Verifier {
             .verify_strict(link.signing_input.as_bytes(), &link.signature)
             .map_err(|e| Error::PassportSignature(format!("passport {}: {e}", link.claims.jti)))?;
         check_narrowing(parent, &link.claims)?;
-        chain.push(link.claims);
+        chain.push((link.claims, token_hash));
         Ok(chain)
     }
 }
@@ -322,13 +324,22 @@ pub struct Link {
     pub exp: i64,
     /// `iat`, seconds since the epoch.
     pub iat: i64,
+    /// Its permissions (`perms`).
+    pub perms: Vec<String>,
+    /// Its agent's display name (`name`).
+    pub agent_name: Option<String>,
+    /// Who signed it (`iss`).
+    pub issuer: String,
+    /// SHA-256 of its exact token.
+    pub token_hash: [u8; 32],
 }
 
 impl Verified {
-    fn from_chain(mut chain: Vec<Claims>, token_hash: [u8; 32]) -> Result<Verified> {
+    fn from_chain(chain: Vec<(Claims, [u8; 32])>, token_hash: [u8; 32]) -> Result<Verified> {
         let mut links: Vec<Link> = Vec::with_capacity(chain.len());
         let mut caveats = 0;
-        for c in &chain {
+        let (mut chain, hashes): (Vec<Claims>, Vec<[u8; 32]>) = chain.into_iter().unzip();
+        for (c, link_hash) in chain.iter().zip(hashes) {
             if c.caveats.len() > MAX_CAVEATS_PER_PASSPORT {
                 return Err(Error::PassportMalformed(format!(
                     "passport {} declares {} caveats, more than {MAX_CAVEATS_PER_PASSPORT}",
@@ -362,6 +373,10 @@ impl Verified {
                 nbf: c.nbf,
                 exp: c.exp,
                 iat: c.iat,
+                perms: c.perms.clone(),
+                agent_name: c.name.clone(),
+                issuer: c.iss.clone(),
+                token_hash: link_hash,
             });
         }
         let principal = chain.first().map(|c| Principal {

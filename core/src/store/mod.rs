@@ -60,6 +60,7 @@
 mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod registry;
 mod retention;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -73,6 +74,9 @@ use serde_json::Value;
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
+pub use registry::{
+    IssuerRecord, PassportFilter, PassportRecord, PassportSource, Registered, RegistryStore,
+};
 pub use retention::{
     split_options, Checkpoint, PolicySource, Retention, StoreOptions, MAX_RETENTION_AGE_MS,
     MEMORY_DEFAULT_RECORDS,
@@ -961,6 +965,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn bundle_delete(&self, evaluation_id: &str) -> Result<bool> {
         let _ = evaluation_id;
         Err(no_bundles())
+    }
+
+    /// The passport and issuer registries of this store (see [`RegistryStore`]); `None` (the
+    /// default: wrappers, test doubles) keeps none: an engine on it registers nothing and
+    /// trusts no issuer through the store.
+    fn registry(&self) -> Option<&dyn RegistryStore> {
+        None
     }
 
     /// The last record of `chain` (highest `seq`), if any. An engine reads it back after a write

@@ -23,6 +23,7 @@ mod engine_suite;
 mod failures;
 mod hold_sweeps;
 mod redis_keys;
+mod registry;
 mod restart;
 mod retention;
 mod shared_policy;

@@ -18,6 +18,7 @@
 //! clock is more than that behind counts in a later window, never a reopened one).
 
 mod counter;
+mod registry;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
@@ -50,6 +51,8 @@ pub const PRUNE_BATCH: usize = 8;
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// The passport and issuer registries.
+    registry: registry::MemRegistry,
     /// Counter entries looked at by listings and resets (a probe for tests: a filtered walk
     /// visits only its range).
     visited: AtomicU64,
@@ -517,6 +520,10 @@ impl Idem {
 }
 
 impl Store for MemoryStore {
+    fn registry(&self) -> Option<&dyn super::RegistryStore> {
+        Some(self)
+    }
+
     fn read(&self, counters: &[CounterOp], now_ms: i64) -> Result<Vec<Decimal>> {
         super::check_times(counters, now_ms)?;
         let state = self.state.lock();

@@ -50,6 +50,9 @@
 //! | `{p}:a:<evaluation id>` | hash | an approval request (`rec`, `state`, `sname`, `token`, `texp`) |
 //! | `{p}:revoked` | set | revoked passport ids |
 //! | `{p}:k` | hash | API keys by id: metadata and the SHA-256 of the secret as JSON (never the secret), written once (`HSETNX`) |
+//! | `{p}:passport:<id>` | hash | a registered passport (`doc`: its record as JSON, never the token), written once (`HSETNX`) |
+//! | `{p}:passports` | zset | every registered passport id (score 0: ordered by id), for paged listing |
+//! | `{p}:issuers`, `{p}:issuers:gen` | hash, string | issuers trusted or untrusted through the store (did → record as JSON), and the generation every change bumps (`registry.rs`) |
 //! | `{p}:krev`, `{p}:kused` | hash | when each API key was revoked (first time stays) and last authenticated (`apikey.lua`) |
 //! | `{p}:b` | hash | run bundles (JSON) by evaluation id; the decision record holds each one's hash |
 //! | `{p}:policy` | hash | the policy a fleet shares (`policy_source=store`): `version`, `hash`, `doc`, replaced by compare-and-swap on `version` with its record (`policy.lua`) |
@@ -108,6 +111,7 @@
 //! Reads that fail on a dropped connection are retried once on a fresh one; writes never are.
 
 mod counter_index;
+mod registry;
 mod retention;
 mod scripts;
 mod store_impl;

@@ -210,6 +210,10 @@ impl RedisStore {
 }
 
 impl Store for RedisStore {
+    fn registry(&self) -> Option<&dyn crate::store::RegistryStore> {
+        Some(self)
+    }
+
     fn persistent(&self) -> bool {
         true
     }

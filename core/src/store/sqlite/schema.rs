@@ -132,6 +132,29 @@ CREATE TABLE bundles (
 ) WITHOUT ROWID;
 ";
 
+/// Migration 6: the passport registry (insert-if-absent by id; `record` is the
+/// [`PassportRecord`](crate::store::PassportRecord) as JSON, never a token) and the issuers
+/// trusted or denied through the store, with the generation every issuer change bumps.
+const V6_PASSPORTS: &str = "
+CREATE TABLE passports (
+    passport_id TEXT PRIMARY KEY,
+    agent       TEXT NOT NULL,
+    parent      TEXT,
+    record      TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX passports_by_agent ON passports (agent, passport_id);
+CREATE INDEX passports_by_parent ON passports (parent, passport_id) WHERE parent IS NOT NULL;
+CREATE TABLE issuers (
+    did    TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE issuers_generation (
+    one        INTEGER PRIMARY KEY CHECK (one = 1),
+    generation INTEGER NOT NULL
+);
+INSERT INTO issuers_generation (one, generation) VALUES (1, 0);
+";
+
 /// Every migration, in order: `MIGRATIONS[n - 1]` takes version `n − 1` to `n`.
 const MIGRATIONS: &[&str] = &[
     V1,
@@ -139,6 +162,7 @@ const MIGRATIONS: &[&str] = &[
     V3_RETENTION,
     V4_API_KEYS,
     V5_POLICY,
+    V6_PASSPORTS,
 ];
 
 /// The schema version this code writes.

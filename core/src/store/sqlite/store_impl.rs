@@ -96,6 +96,10 @@ impl StoredRecordRow {
 }
 
 impl Store for SqliteStore {
+    fn registry(&self) -> Option<&dyn crate::store::RegistryStore> {
+        Some(self)
+    }
+
     fn persistent(&self) -> bool {
         true
     }
