@@ -131,6 +131,7 @@ impl Engine {
             decision: None,
             evaluation_id: about.evaluation_id.map(str::to_string),
             record: Arc::new(record),
+            event: None,
         };
         Ok((stored, hash))
     }

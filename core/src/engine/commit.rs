@@ -180,6 +180,7 @@ impl Engine {
                 decision: Some(d.decision.as_str().into()),
                 evaluation_id: Some(d.evaluation_id.clone()),
                 record,
+                event: None,
             },
             hash,
         ))

@@ -140,6 +140,7 @@ impl Rec {
             decision: self.decision.as_deref().map(str::to_string),
             evaluation_id: self.evaluation_id.as_deref().map(str::to_string),
             record: Arc::new(record),
+            event: None,
         })
     }
 }
@@ -194,6 +195,12 @@ struct State {
     latest_ms: i64,
     /// API keys by id.
     api_keys: BTreeMap<String, crate::apikey::StoredApiKey>,
+    /// Unacknowledged decision events by position.
+    events: BTreeMap<u64, super::OutboxEvent>,
+    /// Every event id ever written: its position, and whether it was acknowledged.
+    event_ids: HashMap<String, (u64, bool)>,
+    /// The last event position given.
+    last_event: u64,
 }
 
 impl MemoryStore {
@@ -369,6 +376,12 @@ impl State {
         };
         self.records.push_back(rec);
         self.tails.insert(chain, g);
+        if let Some(e) = &r.event {
+            self.last_event += 1;
+            self.event_ids
+                .insert(e.id.clone(), (self.last_event, false));
+            self.events.insert(self.last_event, e.clone());
+        }
         Ok(bytes)
     }
 
@@ -617,6 +630,38 @@ impl Store for MemoryStore {
     fn append(&self, record: &StoredRecord) -> Result<()> {
         self.state.lock().push_record(record)?;
         Ok(())
+    }
+
+    fn events_page(
+        &self,
+        after: u64,
+        kinds: &[String],
+        limit: usize,
+    ) -> Result<Vec<super::StoredEvent>> {
+        let state = self.state.lock();
+        Ok(state
+            .events
+            .range(after.saturating_add(1)..)
+            .filter(|(_, e)| kinds.is_empty() || kinds.contains(&e.kind))
+            .take(limit)
+            .map(|(p, e)| super::StoredEvent {
+                position: *p,
+                event: e.clone(),
+            })
+            .collect())
+    }
+
+    fn event_ack(&self, id: &str, _now_ms: i64) -> Result<super::EventAck> {
+        let mut state = self.state.lock();
+        let Some((position, acked)) = state.event_ids.get(id).copied() else {
+            return Ok(super::EventAck::Unknown);
+        };
+        if acked {
+            return Ok(super::EventAck::AlreadyAcked);
+        }
+        state.events.remove(&position);
+        state.event_ids.insert(id.to_string(), (position, true));
+        Ok(super::EventAck::Acked)
     }
 
     fn idempotency_get(
@@ -1055,6 +1100,7 @@ mod tests {
                 "body": {"seq": seq, "checks": [{"constraint": "c", "passed": true}],
                          "remaining": {"c": "9"}},
                 "hash": format!("h{seq}"), "sig": "s", "kid": "k"})),
+            event: None,
         }
     }
 

@@ -106,6 +106,7 @@
 //! Reads that fail on a dropped connection are retried once on a fresh one; writes never are.
 
 mod counter_index;
+mod events;
 mod retention;
 mod scripts;
 mod store_impl;
@@ -195,6 +196,10 @@ impl Keys {
     }
     fn approval(&self, evaluation_id: &str) -> String {
         self.k(&format!("a:{evaluation_id}"))
+    }
+    /// A decision event's JSON (`events.rs`).
+    fn event(&self, id: &str) -> String {
+        self.k(&format!("ev:{id}"))
     }
     fn index(&self, field: &str, value: &str) -> String {
         self.k(&format!("x:{field}:{value}"))
@@ -314,6 +319,7 @@ fn record_from(text: &str) -> Result<StoredRecord> {
         decision: row.decision,
         evaluation_id: row.evaluation_id,
         record: row.record,
+        event: None,
     })
 }
 

@@ -116,8 +116,22 @@ CREATE TABLE api_keys (
 ) WITHOUT ROWID;
 ";
 
+/// Migration 5: the decision-events outbox. `pos` is the store's event position (the listing
+/// order and cursor); `event` the whole event as JSON; `acked_ms` set once acknowledged. The
+/// partial index lists the unacknowledged events in order without visiting acknowledged ones.
+const V5_EVENTS: &str = "
+CREATE TABLE events (
+    pos      INTEGER PRIMARY KEY AUTOINCREMENT,
+    id       TEXT    NOT NULL UNIQUE,
+    kind     TEXT    NOT NULL,
+    event    TEXT    NOT NULL,
+    acked_ms INTEGER
+);
+CREATE INDEX events_pending ON events (pos) WHERE acked_ms IS NULL;
+";
+
 /// Every migration, in order: `MIGRATIONS[n - 1]` takes version `n − 1` to `n`.
-const MIGRATIONS: &[&str] = &[V1, V2_COUNTERS_BY_SCOPE, V3_RETENTION, V4_API_KEYS];
+const MIGRATIONS: &[&str] = &[V1, V2_COUNTERS_BY_SCOPE, V3_RETENTION, V4_API_KEYS, V5_EVENTS];
 
 /// The schema version this code writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
