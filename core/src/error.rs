@@ -115,6 +115,9 @@ pub enum Error {
     /// evaluation is answered as an unknown one).
     #[error("unknown evaluation: {0}")]
     EvaluationUnknown(String),
+    /// No decision event with that id (`ack_event`).
+    #[error("unknown event: {0}")]
+    EventUnknown(String),
     /// An authorization code exchange failed (OAuth's `invalid_grant`): the code is unknown,
     /// used, expired, or was issued for another client, redirect URI or code challenge. The
     /// code is burnt by the first failed exchange.
@@ -184,6 +187,7 @@ impl Error {
             Error::ApprovalClosed(_) => "APPROVAL_CLOSED",
             Error::ApiKeyUnknown(_) => "API_KEY_UNKNOWN",
             Error::EvaluationUnknown(_) => "EVALUATION_UNKNOWN",
+            Error::EventUnknown(_) => "EVENT_UNKNOWN",
             Error::GrantInvalid(_) => "GRANT_INVALID",
             Error::Forbidden(_) => "FORBIDDEN",
             Error::Unauthenticated(_) => "UNAUTHENTICATED",
@@ -228,6 +232,7 @@ impl Error {
         "APPROVAL_CLOSED",
         "API_KEY_UNKNOWN",
         "EVALUATION_UNKNOWN",
+        "EVENT_UNKNOWN",
         "GRANT_INVALID",
         "FORBIDDEN",
         "UNAUTHENTICATED",
@@ -346,7 +351,8 @@ impl Family {
             | "GRANT_INVALID" => Family::Passport,
             c if c.starts_with("PASSPORT_") => Family::Passport,
             "PAYLOAD_INVALID" | "LIMIT_EXCEEDED" | "INVALID_ARGUMENT" | "GATE_UNKNOWN"
-            | "FORBIDDEN" | "API_KEY_UNKNOWN" | "EVALUATION_UNKNOWN" | "POLICY_CONFLICT" => {
+            | "FORBIDDEN" | "API_KEY_UNKNOWN" | "EVALUATION_UNKNOWN" | "EVENT_UNKNOWN"
+            | "POLICY_CONFLICT" => {
                 Family::Input
             }
             c if c.starts_with("HOLD_") || c.starts_with("APPROVAL_") => Family::Input,

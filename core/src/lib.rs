@@ -82,8 +82,8 @@ pub use constraint::{
 };
 pub use decision::{Check, Decision, Verdict};
 pub use engine::{
-    policy_diff, Engine, EngineBuilder, PolicyChange, PruneReport, Request, INLINE_SWEEP_LIMIT,
-    MAX_DIFF_PATHS,
+    policy_diff, DecisionEvent, Engine, EngineBuilder, EventFilter, EventKind, PolicyChange,
+    PruneReport, Request, Subscription, INLINE_SWEEP_LIMIT, MAX_DIFF_PATHS,
 };
 pub use error::{CheckCode, Error, Family, Result};
 pub use expr::Expr;

@@ -165,6 +165,7 @@ impl EngineBuilder {
             next_sweep_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
             pid: std::process::id(),
             retention: retention::RetentionState::new(retention, export),
+            subscribers: Default::default(),
         })
     }
 }

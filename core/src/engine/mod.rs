@@ -20,6 +20,7 @@
 //!   diff.
 //! - `lifecycle`: holds — settled, released or expired.
 //! - `retention`: pruning, export and verifying a pruned store.
+//! - `events`: decision events — the outbox, its reads and acknowledgements, subscribers.
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ mod chain;
 mod commit;
 mod counters;
 mod decide;
+mod events;
 mod lifecycle;
 mod policy_edit;
 mod request;
@@ -42,6 +44,10 @@ pub use apikeys::CreatedApiKey;
 pub use builder::EngineBuilder;
 pub use counters::agent_scope;
 pub use decide::{CAVEAT_REGEX_MAX_LEN, CAVEAT_REGEX_SIZE_LIMIT};
+pub use events::{
+    check_notify, DecisionEvent, EventCallback, EventFilter, EventKind, EventPage, Subscription,
+    DEFAULT_EVENTS_LIMIT, MAX_EVENTS_LIMIT, MAX_NOTIFY_LEN,
+};
 pub use lifecycle::INLINE_SWEEP_LIMIT;
 pub use policy_edit::{policy_diff, PolicyChange, MAX_DIFF_PATHS};
 pub use request::Request;
@@ -107,6 +113,8 @@ pub struct Engine {
     pid: u32,
     /// Retention: what is pruned, where it is exported first.
     retention: retention::RetentionState,
+    /// In-process event callbacks ([`Engine::subscribe`]).
+    subscribers: events::Subscribers,
 }
 
 impl Engine {

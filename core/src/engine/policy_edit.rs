@@ -148,6 +148,19 @@ impl Engine {
         if_match: Option<&str>,
         edit: impl FnOnce(Option<&Policy>) -> Result<Policy>,
     ) -> Result<PolicyChange> {
+        let (change, event) = self.edit_policy_locked(operation, gate, if_match, edit)?;
+        // Its `policy.changed` event, once the edit lock is released.
+        self.publish(event);
+        Ok(change)
+    }
+
+    fn edit_policy_locked(
+        &self,
+        operation: &str,
+        gate: Option<&str>,
+        if_match: Option<&str>,
+        edit: impl FnOnce(Option<&Policy>) -> Result<Policy>,
+    ) -> Result<(PolicyChange, Option<super::DecisionEvent>)> {
         self.same_process()?;
         let _edit = self.policy_edit.lock();
         let current = self.policy();
@@ -164,11 +177,14 @@ impl Engine {
         }
         let next = edit(current.as_deref())?;
         if previous_hash.as_deref() == Some(next.hash.as_str()) {
-            return Ok(PolicyChange {
-                policy_hash: next.hash,
-                previous_hash,
-                attestation: None,
-            });
+            return Ok((
+                PolicyChange {
+                    policy_hash: next.hash,
+                    previous_hash,
+                    attestation: None,
+                },
+                None,
+            ));
         }
         let trusted = trusted_set(&self.builder_trusted, Some(&next));
         for did in &trusted {
@@ -183,15 +199,28 @@ impl Engine {
             gate,
             ..Event::default()
         };
-        let record = self.append_event("policy.changed", &data, about)?;
+        // Recorded as an event if the new policy records `policy.changed`.
+        let cx = super::events::EventContext {
+            kinds: Some(&next.event_kinds),
+            ..Default::default()
+        };
+        let (record, event) = self.append_event_with(
+            "policy.changed",
+            &data,
+            about,
+            Some((super::EventKind::PolicyChanged, cx)),
+        )?;
         self.verifier.set_trusted(trusted)?;
         let policy_hash = next.hash.clone();
         *self.policy.write() = Some(Arc::new(next));
-        Ok(PolicyChange {
-            policy_hash,
-            previous_hash,
-            attestation: Some(record),
-        })
+        Ok((
+            PolicyChange {
+                policy_hash,
+                previous_hash,
+                attestation: Some(record),
+            },
+            event,
+        ))
     }
 }
 

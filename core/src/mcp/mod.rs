@@ -210,9 +210,12 @@ fn mapped_scope(name: &str) -> Option<Scope> {
         | "expire_holds"
         | "prune" => Scope::AdminCounters,
         "approve" | "deny_approval" => Scope::Approve,
-        "get_attestations" | "verify_attestation" | "chain_head" | "verify_store" => {
-            Scope::ReadAttestations
-        }
+        // A webhook worker reads the outbox and acknowledges what it delivered: acknowledging
+        // changes nothing a decision depends on (no counter, record or policy), so it rides on
+        // the read scope rather than forcing the worker's key to hold `admin:counters` (which
+        // could reset budgets and settle holds).
+        "get_attestations" | "verify_attestation" | "chain_head" | "verify_store" | "events"
+        | "ack_event" => Scope::ReadAttestations,
         "create_api_key" | "list_api_keys" | "revoke_api_key" => Scope::AdminKeys,
         _ => return None,
     })
