@@ -194,6 +194,17 @@ class Operation:
 
 # The filters of the attestation operations, shared by several methods.
 _Verdict = Literal["allow", "deny", "escalate"]
+_EventKind = Literal["escalation", "deny", "hold.expired", "approval.resolved", "policy.changed"]
+
+@final
+class Subscription:
+    """An ``Engine.subscribe`` subscription: ``close()`` it (or leave its ``with`` block) to stop."""
+
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    def __enter__(self) -> Subscription: ...
+    def __exit__(self, *_exc: object) -> bool: ...
 
 @final
 class Engine:
@@ -227,6 +238,7 @@ class Engine:
         client: str | None = None,
         mcp_session_id: str | None = None,
         mcp_client_name: str | None = None,
+        notify: str | None = None,
     ) -> Decision: ...
     def dry_run(
         self,
@@ -282,6 +294,7 @@ class Engine:
         tool_calls: Sequence[Mapping[str, Any]] | None = None,
         artifacts: Sequence[Mapping[str, Any]] | None = None,
         trace: Mapping[str, Any] | None = None,
+        notify: str | None = None,
     ) -> Decision: ...
     def get_evaluation(self, evaluation_id: str, *, passport: _PassportLike | None = None) -> dict[str, Any]: ...
     def cumulative_state(
@@ -375,6 +388,20 @@ class Engine:
         self, name: str, scopes: Sequence[str], *, expires_in: int | str | None = None
     ) -> dict[str, Any]: ...
     def list_api_keys(self) -> list[dict[str, Any]]: ...
+    def events(
+        self,
+        *,
+        since: str | None = None,
+        kinds: Sequence[_EventKind] | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]: ...
+    def ack_event(self, id: str) -> bool: ...
+    def subscribe(
+        self,
+        callback: Callable[[dict[str, Any]], object],
+        kinds: list[_EventKind] | None = None,
+        session_id: str | None = None,
+    ) -> Subscription: ...
     def revoke_api_key(self, id: str) -> dict[str, Any]: ...
     def authenticate_api_key(self, secret: str) -> dict[str, Any]: ...
     def verify_attestation(
@@ -410,6 +437,9 @@ class Engine:
         hold: bool | None = None,
         approval: str | None = None,
         client: str | None = None,
+        mcp_session_id: str | None = None,
+        mcp_client_name: str | None = None,
+        notify: str | None = None,
     ) -> asyncio.Future[Decision]: ...
     def dry_run_async(
         self,
