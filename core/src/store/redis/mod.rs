@@ -51,6 +51,8 @@
 //! | `{p}:revoked` | set | revoked passport ids |
 //! | `{p}:k` | hash | API keys by id: metadata and the SHA-256 of the secret as JSON (never the secret), written once (`HSETNX`) |
 //! | `{p}:krev`, `{p}:kused` | hash | when each API key was revoked (first time stays) and last authenticated (`apikey.lua`) |
+//! | `{p}:ev:<event id>` | string | a decision event's JSON (`events.rs`), written with its record; kept while unacknowledged, then 7 days |
+//! | `{p}:evq`, `{p}:evseq` | zset, string | the unacknowledged events' ids by position, and the last position |
 //!
 //! A calendar window (a local day, week or month) is a fixed window to the scripts (`kind` `X`): Rust
 //! computes its bounds ([`WindowKind::bounds`](crate::store::WindowKind::bounds)) and passes the
