@@ -517,7 +517,9 @@ impl PyEngine {
 
     /// Evaluates a request exactly as `enforce` would, against the same state, and changes
     /// nothing: no counter, no attestation, no idempotency key. Same arguments as `enforce`.
-    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None, mcp_session_id=None, mcp_client_name=None))]
+    /// A `notify` is refused (`InputError` at `/notify`): a dry run records nothing, so there is
+    /// no event to deliver.
+    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None, mcp_session_id=None, mcp_client_name=None, notify=None))]
     #[allow(clippy::too_many_arguments)]
     fn dry_run(
         &self,
@@ -532,6 +534,7 @@ impl PyEngine {
         client: Option<&Bound<'_, PyAny>>,
         mcp_session_id: Option<&Bound<'_, PyAny>>,
         mcp_client_name: Option<&Bound<'_, PyAny>>,
+        notify: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDecision> {
         self.run(
             py,
@@ -545,7 +548,7 @@ impl PyEngine {
             approval,
             client,
             (mcp_session_id, mcp_client_name),
-            None,
+            notify,
         )
     }
 

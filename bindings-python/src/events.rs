@@ -80,7 +80,10 @@ pub(crate) fn subscribe(
     if !callback.bind(py).is_callable() {
         return Err(to_py_err(
             py,
-            &Error::argument("/callback", "must be callable (it is called with each event dict)"),
+            &Error::argument(
+                "/callback",
+                "must be callable (it is called with each event dict)",
+            ),
         ));
     }
     let kinds = kinds

@@ -50,6 +50,7 @@ UNWRAP: dict[str, str] = {
     "set_policy": "policy_hash",
     "list_my_evaluations": "evaluations",
     "list_api_keys": "keys",
+    "ack_event": "acked",
 }
 
 
@@ -78,6 +79,10 @@ class World:
     def policy_hash(self) -> str:
         return str(_native.call(self.engine, "list_gates")["policy_hash"])
 
+    def event(self) -> str:
+        self.escalation()
+        return str(self.engine.events(limit=1000)["events"][-1]["id"])
+
     def gate(self) -> str:
         self.engine.upsert_gate("scratch", {})
         return "scratch"
@@ -86,7 +91,7 @@ class World:
 #: Per operation: the arguments of one sample call (made twice: through the method and through the
 #: generic entry point, on fresh state where the call consumes something).
 SAMPLES: dict[str, Callable[[World], dict[str, Any]]] = {
-    "enforce": lambda w: {"gate": "payments.send", "passport": w.passport.token, "payload": {"amount": 1}},
+    "enforce": lambda w: {"gate": "payments.send", "passport": w.passport.token, "payload": {"amount": 1}, "notify": "ops"},
     "dry_run": lambda w: {"gate": "payments.send", "passport": w.passport.token, "payload": {"amount": 1}},
     "evaluate": lambda w: {"policy_name": "payments.send", "passport": w.passport.token, "payload_scope": {"amount": 1}, "mcp_session_id": "s", "tool_calls": [{"name": "t"}]},
     "get_evaluation": lambda w: {"evaluation_id": w.escalation(), "passport": w.passport.token},
@@ -128,6 +133,8 @@ SAMPLES: dict[str, Callable[[World], dict[str, Any]]] = {
     "list_api_keys": lambda w: {},
     "revoke_api_key": lambda w: {"id": w.engine.create_api_key("old", ["decide"])["id"]},
     "authenticate_api_key": lambda w: {"secret": w.engine.create_api_key("ci", ["approve"])["secret"]},
+    "events": lambda w: {"kinds": ["escalation"], "limit": 5, "since": None} if w.escalation() else {},
+    "ack_event": lambda w: {"id": w.event()},
 }
 
 OPERATIONS = _native.operations()

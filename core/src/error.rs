@@ -352,9 +352,7 @@ impl Family {
             c if c.starts_with("PASSPORT_") => Family::Passport,
             "PAYLOAD_INVALID" | "LIMIT_EXCEEDED" | "INVALID_ARGUMENT" | "GATE_UNKNOWN"
             | "FORBIDDEN" | "API_KEY_UNKNOWN" | "EVALUATION_UNKNOWN" | "EVENT_UNKNOWN"
-            | "POLICY_CONFLICT" => {
-                Family::Input
-            }
+            | "POLICY_CONFLICT" => Family::Input,
             c if c.starts_with("HOLD_") || c.starts_with("APPROVAL_") => Family::Input,
             "IDEMPOTENCY_CONFLICT" => Family::IdempotencyConflict,
             "STORE_UNAVAILABLE" | "PROCESS_FORKED" => Family::Store,

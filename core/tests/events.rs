@@ -9,10 +9,10 @@
     clippy::indexing_slicing
 )] // test helpers
 
-mod support;
 #[allow(dead_code)]
 #[path = "stores/support.rs"]
 mod stores;
+mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -148,8 +148,7 @@ fn life_on(store: (Arc<dyn Store>, stores::Guard)) {
     assert_eq!(resolved["notify"], Value::Null);
     verify_attestation(&resolved["attestation"], f.engine.signer_did()).unwrap();
     assert_eq!(
-        resolved["attestation"]["body"]["kind"],
-        "approval.denied",
+        resolved["attestation"]["body"]["kind"], "approval.denied",
         "{resolved}"
     );
     // After the first cursor: only the second; filtered by kind.
@@ -324,7 +323,11 @@ fn notify_is_checked_and_not_fingerprinted() {
         "https://ex.com/\u{7}",
     ] {
         let e = f.engine.enforce(&pay(&t, 2000).notify(bad)).unwrap_err();
-        assert_eq!((e.code(), e.path()), ("INVALID_ARGUMENT", Some("/notify")), "{bad:?}");
+        assert_eq!(
+            (e.code(), e.path()),
+            ("INVALID_ARGUMENT", Some("/notify")),
+            "{bad:?}"
+        );
     }
     let long = format!("https://ex.com/{}", "a".repeat(500));
     let e = f.engine.enforce(&pay(&t, 2000).notify(&long)).unwrap_err();
@@ -337,13 +340,14 @@ fn notify_is_checked_and_not_fingerprinted() {
     )
     .unwrap_err();
     assert_eq!(e.path(), Some("/notify"));
-    for good in ["ops-alerts.eu_1", "http://127.0.0.1:9/x", "HTTPS://Ex.com/A?b=C"] {
+    for good in [
+        "ops-alerts.eu_1",
+        "http://127.0.0.1:9/x",
+        "HTTPS://Ex.com/A?b=C",
+    ] {
         f.engine.enforce(&pay(&t, 10).notify(good)).unwrap();
     }
-    let e = f
-        .engine
-        .dry_run(&pay(&t, 2000).notify("ops"))
-        .unwrap_err();
+    let e = f.engine.dry_run(&pay(&t, 2000).notify("ops")).unwrap_err();
     assert_eq!(e.path(), Some("/notify"));
     let e = call(
         &f.engine,
@@ -368,7 +372,11 @@ fn notify_is_checked_and_not_fingerprinted() {
         .unwrap();
     let r2 = f
         .engine
-        .enforce(&pay(&t, 3000).idempotency_key("k1").notify("https://evil.example/x"))
+        .enforce(
+            &pay(&t, 3000)
+                .idempotency_key("k1")
+                .notify("https://evil.example/x"),
+        )
         .unwrap();
     assert!(r2.replayed);
     assert_eq!(r1.evaluation_id, r2.evaluation_id);
@@ -450,7 +458,10 @@ fn subscribers_hear_each_committed_event() {
         assert_eq!(got[2].outcome.as_deref(), Some("approved"));
         let stored = engine.events(None, None, None).unwrap();
         let as_json: Vec<Value> = got.iter().map(DecisionEvent::to_json).collect();
-        assert_eq!(as_json, stored.events, "subscribers see the outbox's events");
+        assert_eq!(
+            as_json, stored.events,
+            "subscribers see the outbox's events"
+        );
     }
     drop(all);
     boom.close();
@@ -490,7 +501,10 @@ fn agents_never_reach_the_outbox() {
     };
     let agent = Caller::agent(Some(t.clone()));
     let names = list(&agent);
-    assert!(!names.iter().any(|n| n == "events" || n == "ack_event"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n == "events" || n == "ack_event"),
+        "{names:?}"
+    );
     let op = list(&Caller::operator("ops"));
     assert!(op.iter().any(|n| n == "events") && op.iter().any(|n| n == "ack_event"));
     for tool in ["events", "ack_event"] {

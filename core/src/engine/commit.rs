@@ -10,8 +10,8 @@ use super::approvals::{unusable, ApprovalNeed};
 use super::counters::ops;
 use super::decide::{finish, Caller, Evaluation};
 use super::events::{session_of, EventContext};
-use super::{DecisionEvent, EventKind};
 use super::request::Request;
+use super::{DecisionEvent, EventKind};
 use super::{Engine, IDEMPOTENCY_TTL_MS};
 use crate::attestation;
 use crate::decision::{Check, Decision, Verdict};
@@ -126,7 +126,9 @@ impl Engine {
                     tail.advance(hash);
                     return Ok((eval.decision, event));
                 }
-                (CommitOutcome::Replay(stored), Some(rec)) => return Ok((replay(stored, rec)?, None)),
+                (CommitOutcome::Replay(stored), Some(rec)) => {
+                    return Ok((replay(stored, rec)?, None))
+                }
                 (CommitOutcome::Replay(_), None) => {
                     return Err(Error::Internal(
                         "store replayed a request without a key".into(),

@@ -85,9 +85,9 @@ impl EventKind {
         list.iter()
             .enumerate()
             .map(|(i, v)| {
-                v.as_str().and_then(EventKind::parse).ok_or_else(|| {
-                    Error::policy(format!("/events/kinds/{i}"), "not an event kind")
-                })
+                v.as_str()
+                    .and_then(EventKind::parse)
+                    .ok_or_else(|| Error::policy(format!("/events/kinds/{i}"), "not an event kind"))
             })
             .collect()
     }
@@ -245,7 +245,9 @@ impl Drop for Subscription {
 
 impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscription").field("id", &self.id).finish()
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .finish()
     }
 }
 
@@ -399,7 +401,10 @@ impl Engine {
             .into_iter()
             .map(|e| {
                 serde_json::from_str(&e.event.json).map_err(|err| {
-                    Error::StoreUnavailable(format!("stored event {} unreadable: {err}", e.event.id))
+                    Error::StoreUnavailable(format!(
+                        "stored event {} unreadable: {err}",
+                        e.event.id
+                    ))
                 })
             })
             .collect::<Result<Vec<Value>>>()?;

@@ -64,9 +64,7 @@ impl Op for Events {
         let kinds: Option<Vec<EventKind>> = self
             .kinds
             .map(|ks| ks.into_iter().map(EventKind::from).collect());
-        let limit = self
-            .limit
-            .map(|l| usize::try_from(l).unwrap_or(usize::MAX));
+        let limit = self.limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX));
         engine.events(self.since.as_deref(), kinds.as_deref(), limit)
     }
 }

@@ -78,8 +78,12 @@ impl RedisStore {
         let key = self.keys.event(id);
         let removed: i64 = self.rw(|c| ::redis::cmd("ZREM").arg(&queue).arg(id).query(c))?;
         if removed > 0 {
-            let _: i64 =
-                self.rw(|c| ::redis::cmd("PEXPIRE").arg(&key).arg(ACKED_RETAIN_MS).query(c))?;
+            let _: i64 = self.rw(|c| {
+                ::redis::cmd("PEXPIRE")
+                    .arg(&key)
+                    .arg(ACKED_RETAIN_MS)
+                    .query(c)
+            })?;
             return Ok(EventAck::Acked);
         }
         let exists: i64 = self.ro(|c| ::redis::cmd("EXISTS").arg(&key).query(c))?;

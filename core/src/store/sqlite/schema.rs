@@ -131,7 +131,13 @@ CREATE INDEX events_pending ON events (pos) WHERE acked_ms IS NULL;
 ";
 
 /// Every migration, in order: `MIGRATIONS[n - 1]` takes version `n − 1` to `n`.
-const MIGRATIONS: &[&str] = &[V1, V2_COUNTERS_BY_SCOPE, V3_RETENTION, V4_API_KEYS, V5_EVENTS];
+const MIGRATIONS: &[&str] = &[
+    V1,
+    V2_COUNTERS_BY_SCOPE,
+    V3_RETENTION,
+    V4_API_KEYS,
+    V5_EVENTS,
+];
 
 /// The schema version this code writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

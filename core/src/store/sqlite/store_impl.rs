@@ -340,8 +340,8 @@ impl Store for SqliteStore {
     ) -> Result<Vec<crate::store::StoredEvent>> {
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut sql =
-            "SELECT pos, id, kind, event FROM events WHERE acked_ms IS NULL AND pos > ?".to_string();
+        let mut sql = "SELECT pos, id, kind, event FROM events WHERE acked_ms IS NULL AND pos > ?"
+            .to_string();
         let mut args: Vec<Sql> = vec![Sql::Integer(after)];
         if !kinds.is_empty() {
             sql.push_str(" AND kind IN (");
