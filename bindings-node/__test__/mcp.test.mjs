@@ -66,6 +66,7 @@ const OPERATOR_ONLY = [
   'chain_head', 'verify_store', 'prune', 'expire_holds',
   'create_api_key', 'list_api_keys', 'revoke_api_key',
   'upsert_gate', 'delete_gate', 'set_gate_constraints', 'set_anonymous_policy',
+  'events', 'ack_event',
 ]
 
 /** A tools/call through handleAsync as `options` (role, passport, issuer): the tool result. */
@@ -75,11 +76,11 @@ async function callTool(engine, name, args, options) {
   return reply.result
 }
 
-test('tools(role): the agent sees the 5 agent tools, the operator all 32, each titled and annotated', () => {
+test('tools(role): the agent sees the 5 agent tools, the operator all 34, each titled and annotated', () => {
   assert.deepEqual(tools().map((t) => t.name), AGENT_TOOLS)
   assert.deepEqual(tools('agent'), tools())
   const list = tools('operator')
-  assert.equal(list.length, 32)
+  assert.equal(list.length, 34)
   assert.deepEqual(new Set(list.map((t) => t.name)), new Set([...AGENT_TOOLS, ...OPERATOR_ONLY]))
   for (const t of list) {
     assert.equal(typeof t.description, 'string')

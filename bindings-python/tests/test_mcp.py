@@ -62,6 +62,7 @@ OPERATOR_ONLY = [
     "chain_head", "verify_store", "prune", "expire_holds",
     "create_api_key", "list_api_keys", "revoke_api_key",
     "upsert_gate", "delete_gate", "set_gate_constraints", "set_anonymous_policy",
+    "events", "ack_event",
 ]  # fmt: skip
 
 
@@ -83,7 +84,7 @@ def test_tools_is_the_catalogue_of_a_role() -> None:
     assert [t["name"] for t in agent] == AGENT_TOOLS == [t["name"] for t in passgate.mcp.tools("agent")]
     operator = passgate.mcp.tools("operator")
     names = [t["name"] for t in operator]
-    assert len(names) == 32 and set(names) == set(AGENT_TOOLS) | set(OPERATOR_ONLY)
+    assert len(names) == 34 and set(names) == set(AGENT_TOOLS) | set(OPERATOR_ONLY)
     for t in operator:
         assert {"name", "title", "description", "inputSchema", "annotations"} <= set(t) <= {
             "name", "title", "description", "inputSchema", "annotations", "outputSchema",

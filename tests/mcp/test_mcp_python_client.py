@@ -51,6 +51,7 @@ OPERATOR_TOOLS = AGENT_TOOLS | {
     "chain_head", "verify_store", "prune", "expire_holds",
     "create_api_key", "list_api_keys", "revoke_api_key",
     "upsert_gate", "delete_gate", "set_gate_constraints", "set_anonymous_policy",
+    "events", "ack_event",
 }  # fmt: skip
 GUARDED = {"send_payment", "fetch_url"}
 META = "passgate/passport"
