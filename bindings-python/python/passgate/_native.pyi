@@ -33,6 +33,7 @@ __all__ = [
     "IssuedPassport",
     "Engine",
     "Decision",
+    "Subscription",
     "verify_attestation",
     "verify_chain",
     "constraint_types",
