@@ -92,6 +92,7 @@ declare module './index' {
       toolCalls?: { name: string; arguments?: JsonValue }[] | null
       artifacts?: { name: string; media_type?: string; sha256?: string; size?: number }[] | null
       trace?: JsonObject | null
+      notify?: string | null
     }): Record<string, unknown>
     /**
      * One evaluation by id: its decision record, its lifecycle records (oldest first) and its run

@@ -7,7 +7,7 @@
 
 use std::sync::Mutex;
 
-use napi::bindgen_prelude::Function;
+use napi::bindgen_prelude::{Env, Function};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 use passgate::{DecisionEvent, EventFilter, EventKind};
@@ -46,6 +46,19 @@ impl Engine {
         ts_args_type = "callback: (eventJson: string) => void, kinds?: string[] | null, sessionId?: string | null"
     )]
     pub fn subscribe_events(
+        &self,
+        env: &Env,
+        callback: Function<'_, String, ()>,
+        kinds: Option<Vec<String>>,
+        session_id: Option<String>,
+    ) -> Result<EventSubscription> {
+        self.subscribe_with(callback, kinds, session_id)
+            .map_err(|e| error::raise(env, e))
+    }
+}
+
+impl Engine {
+    fn subscribe_with(
         &self,
         callback: Function<'_, String, ()>,
         kinds: Option<Vec<String>>,
