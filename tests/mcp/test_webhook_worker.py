@@ -1,4 +1,5 @@
-"""The webhook worker example (examples/python/webhook_worker.py) against a local HTTP receiver.
+"""The webhook worker examples (examples/python/webhook_worker.py, examples/node/webhook-worker.mjs)
+against a local HTTP receiver.
 
 An escalation decided by one engine reaches the receiver, which verifies the event's attestation
 with that engine's did:key; it is delivered exactly once after its ack; a worker killed after its
@@ -24,7 +25,11 @@ import pytest
 import passgate
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKER = ROOT / "examples" / "python" / "webhook_worker.py"
+#: The two workers (same flags, same behaviour): each test runs against both.
+WORKERS = {
+    "python": [sys.executable, str(ROOT / "examples" / "python" / "webhook_worker.py")],
+    "node": ["node", str(ROOT / "examples" / "node" / "webhook-worker.mjs")],
+}
 
 POLICY = {
     "version": 1,
@@ -63,7 +68,7 @@ class Receiver:
                 except passgate.PassgateError:
                     ok = False
                 receiver.received.append(event)
-                receiver.headers.append(dict(self.headers.items()))
+                receiver.headers.append({k.lower(): v for k, v in self.headers.items()})
                 receiver.paths.append(self.path)
                 receiver.verified.append(ok)
                 victim = receiver.kill_on_receive
@@ -92,7 +97,8 @@ class Receiver:
 
 
 class World:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, worker: list[str]) -> None:
+        self.command = worker
         self.store = f"sqlite://{tmp / 'pg.db'}"
         self.issuer = passgate.Issuer.generate()
         self.signer = passgate.Issuer.generate()
@@ -108,7 +114,7 @@ class World:
         return d
 
     def worker(self, *extra: str) -> subprocess.Popen[bytes]:
-        args = [sys.executable, str(WORKER), "--store", self.store, "--once", "--timeout", "20", *extra]
+        args = [*self.command, "--store", self.store, "--once", "--timeout", "20", *extra]
         return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
 
     def run_worker(self, *extra: str) -> str:
@@ -118,9 +124,9 @@ class World:
         return err.decode()
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path)
+@pytest.fixture(params=sorted(WORKERS))
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path, WORKERS[request.param])
     yield w
     w.receiver.close()
     w.engine.close()
@@ -134,7 +140,7 @@ def test_an_escalation_reaches_the_receiver_once_after_its_ack(world: World) -> 
     assert event["kind"] == "escalation" and event["evaluation_id"] == d.evaluation_id
     assert world.receiver.verified == [True]
     assert world.receiver.paths == ["/hook"]
-    assert world.receiver.headers[0]["X-Passgate-Event-Id"] == event["id"]
+    assert world.receiver.headers[0]["x-passgate-event-id"] == event["id"]
     assert event["attestation"]["body"]["decision"] == "escalate"
     # Acknowledged: a second run delivers nothing.
     world.run_worker("--url", world.receiver.url + "/hook")
