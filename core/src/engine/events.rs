@@ -200,10 +200,13 @@ impl EventFilter {
 /// A subscriber's callback.
 pub type EventCallback = Box<dyn Fn(&DecisionEvent) + Send + Sync>;
 
+/// A registered callback, shared with the list it is called from.
+type SharedCallback = Arc<dyn Fn(&DecisionEvent) + Send + Sync>;
+
 struct Subscriber {
     id: u64,
     filter: EventFilter,
-    callback: Arc<dyn Fn(&DecisionEvent) + Send + Sync>,
+    callback: SharedCallback,
 }
 
 /// The in-process subscribers of an engine.
@@ -330,7 +333,7 @@ impl Engine {
     /// the others are still called.
     pub(super) fn publish(&self, event: Option<DecisionEvent>) {
         let Some(event) = event else { return };
-        let callbacks: Vec<Arc<dyn Fn(&DecisionEvent) + Send + Sync>> = self
+        let callbacks: Vec<SharedCallback> = self
             .subscribers
             .list
             .read()
