@@ -528,3 +528,43 @@ fn agents_never_reach_the_outbox() {
         "read:attestations"
     );
 }
+
+/// Acknowledged events are forgotten by `prune_closed` once old enough (memory, SQLite; Redis
+/// lets them expire after 7 days): acknowledging one then is EVENT_UNKNOWN; pending ones stay.
+fn acked_events_are_pruned_on(store: (Arc<dyn Store>, stores::Guard)) {
+    let backend = Arc::clone(&store.0);
+    let f = fixture_on(store, None);
+    let t = f.token("alice");
+    f.engine.enforce(&pay(&t, 2000)).unwrap();
+    f.engine.enforce(&pay(&t, 3000)).unwrap();
+    let page = f.engine.events(None, None, None).unwrap();
+    let (first, second) = (
+        page.events[0]["id"].as_str().unwrap().to_string(),
+        page.events[1]["id"].as_str().unwrap().to_string(),
+    );
+    assert!(f.engine.ack_event(&first).unwrap());
+    assert_eq!(
+        backend.prune_closed(T0, 100).unwrap(),
+        0,
+        "not older than the bound"
+    );
+    assert!(!f.engine.ack_event(&first).unwrap());
+    assert_eq!(backend.prune_closed(T0 + 1, 100).unwrap(), 1);
+    assert_eq!(
+        f.engine.ack_event(&first).unwrap_err().code(),
+        "EVENT_UNKNOWN"
+    );
+    let left = f.engine.events(None, None, None).unwrap();
+    assert_eq!(left.events.len(), 1);
+    assert_eq!(left.events[0]["id"], json!(second));
+}
+
+#[test]
+fn acked_events_are_pruned_on_memory() {
+    acked_events_are_pruned_on(stores::memory());
+}
+
+#[test]
+fn acked_events_are_pruned_on_sqlite() {
+    acked_events_are_pruned_on(stores::sqlite());
+}

@@ -201,6 +201,8 @@ struct State {
     event_ids: HashMap<String, (u64, bool)>,
     /// The last event position given.
     last_event: u64,
+    /// Acknowledged events by acknowledgement time, for `prune_closed`.
+    acked_events: BTreeSet<(i64, String)>,
 }
 
 impl MemoryStore {
@@ -651,7 +653,7 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn event_ack(&self, id: &str, _now_ms: i64) -> Result<super::EventAck> {
+    fn event_ack(&self, id: &str, now_ms: i64) -> Result<super::EventAck> {
         let mut state = self.state.lock();
         let Some((position, acked)) = state.event_ids.get(id).copied() else {
             return Ok(super::EventAck::Unknown);
@@ -661,6 +663,7 @@ impl Store for MemoryStore {
         }
         state.events.remove(&position);
         state.event_ids.insert(id.to_string(), (position, true));
+        state.acked_events.insert((now_ms, id.to_string()));
         Ok(super::EventAck::Acked)
     }
 
@@ -874,7 +877,19 @@ impl Store for MemoryStore {
         for id in &approvals {
             state.approvals.remove(id);
         }
-        Ok(holds.len() + approvals.len())
+        // Decision events acknowledged before `before_ms` (a later ack of one: EVENT_UNKNOWN).
+        let events: Vec<(i64, String)> = state
+            .acked_events
+            .iter()
+            .take_while(|(at, _)| *at < before_ms)
+            .take(limit.saturating_sub(holds.len() + approvals.len()))
+            .cloned()
+            .collect();
+        for e in &events {
+            state.acked_events.remove(e);
+            state.event_ids.remove(&e.1);
+        }
+        Ok(holds.len() + approvals.len() + events.len())
     }
 
     fn default_retention(&self) -> Retention {

@@ -118,7 +118,8 @@ CREATE TABLE api_keys (
 
 /// Migration 5: the decision-events outbox. `pos` is the store's event position (the listing
 /// order and cursor); `event` the whole event as JSON; `acked_ms` set once acknowledged. The
-/// partial index lists the unacknowledged events in order without visiting acknowledged ones.
+/// partial indexes list the unacknowledged events in order without visiting acknowledged ones,
+/// and the acknowledged ones by age for `prune_closed`.
 const V5_EVENTS: &str = "
 CREATE TABLE events (
     pos      INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -128,6 +129,7 @@ CREATE TABLE events (
     acked_ms INTEGER
 );
 CREATE INDEX events_pending ON events (pos) WHERE acked_ms IS NULL;
+CREATE INDEX events_acked ON events (acked_ms) WHERE acked_ms IS NOT NULL;
 ";
 
 /// Every migration, in order: `MIGRATIONS[n - 1]` takes version `n − 1` to `n`.
