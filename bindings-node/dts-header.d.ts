@@ -112,6 +112,42 @@ export interface EnforceRequest {
   mcpSessionId?: string | null
   /** The MCP client's name (1–256 printable characters): recorded as `trace.mcp_client_name`, never fingerprinted. */
   mcpClientName?: string | null
+  /**
+   * Where the host should deliver this decision's event, if it causes one: an http(s) URL or a
+   * channel name (`[a-z0-9._-]`, at most 512 bytes). Stored with the event, never fingerprinted,
+   * never called by passgate. Refused by `dryRun`.
+   */
+  notify?: string | null
+}
+
+/** A decision event's kind. */
+export type EventKind = 'escalation' | 'deny' | 'hold.expired' | 'approval.resolved' | 'policy.changed'
+
+/** A decision event: what `events()` lists and `subscribe` callbacks receive (snake_case, as stored). */
+export interface DecisionEvent {
+  /** Unique (`evt_…`): receivers deduplicate deliveries on it. */
+  id: string
+  kind: EventKind
+  /** Epoch milliseconds. */
+  time: number
+  evaluation_id: string | null
+  gate: string | null
+  agent: string | null
+  session_id: string | null
+  /** The request's `notify` target, if any. */
+  notify: string | null
+  /** `approval.resolved`: `approved` or `denied`. */
+  outcome?: 'approved' | 'denied'
+  /** The signed record that caused it: verify it with the engine's did:key. */
+  attestation: AttestationRecord
+}
+
+/** Which events a subscriber receives. */
+export interface EventFilter {
+  /** Only these kinds (default: every kind the policy records). */
+  kinds?: EventKind[] | null
+  /** Only events of this session (`trace.mcp_session_id`, else `trace.session_id`). */
+  sessionId?: string | null
 }
 
 /** The verdict. */

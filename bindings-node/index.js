@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.AuthorizationFlow = nativeBinding.AuthorizationFlow
 module.exports.Engine = nativeBinding.Engine
+module.exports.EventSubscription = nativeBinding.EventSubscription
 module.exports.Gateway = nativeBinding.Gateway
 module.exports.IssuedPassport = nativeBinding.IssuedPassport
 module.exports.Issuer = nativeBinding.Issuer

@@ -8,7 +8,10 @@ import type {
   ConstraintTypeInfo,
   Decision,
   DecisionAttestationBody,
+  DecisionEvent,
   EnforceRequest,
+  EventFilter,
+  EventKind,
   IssuedPassport,
   JsonObject,
   JsonValue,
@@ -89,6 +92,7 @@ declare module './index' {
       toolCalls?: { name: string; arguments?: JsonValue }[] | null
       artifacts?: { name: string; media_type?: string; sha256?: string; size?: number }[] | null
       trace?: JsonObject | null
+      notify?: string | null
     }): Record<string, unknown>
     /**
      * One evaluation by id: its decision record, its lifecycle records (oldest first) and its run
@@ -114,6 +118,23 @@ declare module './index' {
     verifyAttestation(options: { record: AttestationRecord; did?: string | null }): { valid: true }
     /** Verifies one chain's records against `did` (default: this engine's signer). */
     verifyChain(options: { records: AttestationRecord[]; did?: string | null }): { valid: true; records: number }
+    /**
+     * Unacknowledged decision events, oldest first, after `since` (a `cursor` an earlier page
+     * returned); `limit` 1 to 1000 (default 100). Deliver each, then `ackEvent` it.
+     */
+    events(options?: { since?: string | null; kinds?: EventKind[] | null; limit?: number | null } | null): {
+      events: DecisionEvent[]
+      cursor: string | null
+    }
+    /** Acknowledges a delivered event (`acked: false`: it already was); an unknown id throws `EVENT_UNKNOWN`. */
+    ackEvent(options: { id: string }): { id: string; acked: boolean }
+    /**
+     * Calls `fn(event)` with each decision event this engine commits that passes `filter`, after
+     * the commit, on the JS thread (queued without blocking the deciding thread). What `fn` throws
+     * is reported on `console.error`, never thrown into a decision. Returns the function that
+     * unsubscribes. A subscription never keeps the process alive.
+     */
+    subscribe(filter: EventFilter | null | undefined, fn: (event: DecisionEvent) => void): () => void
   }
 }
 

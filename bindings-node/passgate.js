@@ -184,6 +184,46 @@ for (const [name, text] of [['enforceAsync', 'enforceTextAsync'], ['dryRunAsync'
   })
 }
 
+// ---- Decision events: `subscribe(filter, fn)` over the native threadsafe function, which hands
+// ---- each event over as JSON text on the JS thread. What `fn` throws is reported, never thrown
+// ---- into a decision (nor left uncaught, which would end the process).
+define('subscribe', function (filter, fn) {
+  if (typeof fn !== 'function') {
+    const err = own(new families.InputError('subscribe: fn must be a function', 'INVALID_ARGUMENT'))
+    err.path = '/fn'
+    throw err
+  }
+  if (filter !== undefined && filter !== null && (typeof filter !== 'object' || Array.isArray(filter))) {
+    const err = own(new families.InputError('subscribe: filter must be an object', 'INVALID_ARGUMENT'))
+    err.path = '/filter'
+    throw err
+  }
+  for (const k of Object.keys(filter ?? {})) {
+    if (k !== 'kinds' && k !== 'sessionId') {
+      const err = own(new families.InputError(`subscribe: unknown filter option ${JSON.stringify(k)} (kinds, sessionId)`, 'INVALID_ARGUMENT'))
+      err.path = `/${k}`
+      throw err
+    }
+  }
+  let sub
+  try {
+    sub = this.subscribeEvents(
+      (text) => {
+        try {
+          fn(JSON.parse(text))
+        } catch (err) {
+          console.error('passgate: an event subscriber threw; ignored:', err)
+        }
+      },
+      filter?.kinds ?? null,
+      filter?.sessionId ?? null,
+    )
+  } catch (err) {
+    rethrow(err)
+  }
+  return () => sub.close()
+})
+
 // ---- Every core operation without a typed method gets one: `camelCase(op)(args?)`, its options'
 // ---- camelCase keys given to the core as snake_case, the result's top-level keys camelCased. A
 // ---- new core operation is thus reachable from Node with no binding edit.

@@ -123,6 +123,7 @@ fn counters(args: &[String]) -> Res<()> {
             decision: None,
             evaluation_id: None,
             record: Arc::new(serde_json::json!({"body": {"seq": seq + 1}})),
+            event: None,
         };
         store
             .commit(&Commit {

@@ -76,7 +76,8 @@ function world() {
   const escalation = () => engine.enforce({ gate: 'wire', passport, payload: { amount: 5000 } }).evaluationId
   engine.enforce({ gate: 'llm', passport, payload: { cost: 2 } })
   engine.enforce({ gate: 'llm', payload: { cost: 1 } })
-  return { issuer, engine, passport, hold, escalation }
+  const event = () => { escalation(); return engine.events({ limit: 1000 }).events.at(-1).id }
+  return { issuer, engine, passport, hold, escalation, event }
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'passgate-contract-'))
@@ -89,7 +90,7 @@ let exports = 0
  * `string:<key>`, `void`, `passport` (an `IssuedPassport`), `as-is`.
  */
 const CALLS = {
-  enforce: { typed: (w) => w.engine.enforce({ gate: 'llm', passport: w.passport, payload: { cost: 1 } }), args: (w) => ({ gate: 'llm', passport: w.passport.token, payload: { cost: 1 } }), shape: 'camel' },
+  enforce: { typed: (w) => w.engine.enforce({ gate: 'llm', passport: w.passport, payload: { cost: 1 }, notify: 'ops' }), args: (w) => ({ gate: 'llm', passport: w.passport.token, payload: { cost: 1 }, notify: 'ops' }), shape: 'camel' },
   dry_run: { typed: (w) => w.engine.dryRun({ gate: 'llm', payload: {} }), args: () => ({ gate: 'llm', payload: {} }), shape: 'camel' },
   verify_passport: { typed: (w) => w.engine.verifyPassport(w.passport), args: (w) => ({ passport: w.passport.token }), shape: 'as-is' },
   revoke_passport: { typed: (w) => w.engine.revokePassport('psp_' + 'x'.repeat(26)), args: () => ({ passport_id: 'psp_' + 'y'.repeat(26) }), shape: 'void' },
@@ -153,6 +154,8 @@ const CALLS = {
   export_trust: { typed: (w) => w.engine.exportTrust(), args: () => ({}), shape: 'as-is' },
   import_trust: { typed: (w) => w.engine.importTrust(w.engine.exportTrust(), w.engine.signerDid), args: (w) => ({ document: w.engine.exportTrust(), signer: w.engine.signerDid }), shape: 'camel' },
   list_my_evaluations: { typed: (w) => w.engine.listMyEvaluations({ passport: w.passport, gate: 'llm' }), args: (w) => ({ passport: w.passport.token, gate: 'llm' }), shape: 'camel' },
+  events: { typed: (w) => { w.escalation(); return w.engine.events({ kinds: ['escalation'], limit: 5 }) }, args: (w) => { w.escalation(); return { kinds: ['escalation'], limit: 5 } }, shape: 'camel' },
+  ack_event: { typed: (w) => w.engine.ackEvent({ id: w.event() }), args: (w) => ({ id: w.event() }), shape: 'camel' },
 }
 
 const keys = (v) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.keys(v) : null)

@@ -53,6 +53,7 @@ test('every error code is triggered from Node', () => {
   wire.denyApproval(esc.evaluationId, 'cfo', 'no')
   saw(() => wire.approve(esc.evaluationId, 'cfo'), 'APPROVAL_CLOSED')
   saw(() => wire.getEvaluation({ evaluationId: 'evl_none' }), 'EVALUATION_UNKNOWN')
+  saw(() => wire.ackEvent({ id: 'evt_none' }), 'EVENT_UNKNOWN')
   saw(() => wire.revokeApiKey('aaaaaaaaaaaa'), 'API_KEY_UNKNOWN')
   saw(() => wire.getPassport('psp_' + 'a'.repeat(26)), 'PASSPORT_UNKNOWN')
   saw(() => wire.upsertGate('extra', {}, 'sha256:00'), 'POLICY_CONFLICT')

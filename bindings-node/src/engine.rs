@@ -41,6 +41,7 @@ const REQUEST_OPTIONS: &[&str] = &[
     "approval",
     "mcpSessionId",
     "mcpClientName",
+    "notify",
 ];
 
 /// The authorization engine: verifies passports, evaluates gates, counts in its store, signs an
@@ -128,6 +129,7 @@ fn read_request(
         client: o.str("client")?,
         hold: o.bool("hold")?.unwrap_or(false),
         approval: o.str("approval")?,
+        notify: o.str("notify")?,
     })
 }
 

@@ -10,6 +10,7 @@ mod convert;
 mod decision;
 mod engine;
 mod error;
+mod events;
 mod gateway;
 mod issuer;
 mod mcp;

@@ -276,6 +276,7 @@ impl PyEngine {
         approval: Option<&Bound<'_, PyAny>>,
         client: Option<&Bound<'_, PyAny>>,
         session: (Option<&Bound<'_, PyAny>>, Option<&Bound<'_, PyAny>>),
+        notify: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDecision> {
         let gate = str_arg(gate, "gate")?;
         let hold = match hold.filter(|h| !h.is_none()) {
@@ -304,6 +305,7 @@ impl PyEngine {
         req.client = opt_str_arg(client, "client")?;
         req.hold = hold;
         req.approval = opt_str_arg(approval, "approval")?;
+        req.notify = opt_str_arg(notify, "notify")?;
         self.tick(py)?;
         self.decide(py, dry_run, &req)
     }
@@ -474,11 +476,13 @@ impl PyEngine {
     /// decision (`replayed=True`) instead of counting twice; `trace` is host metadata recorded in
     /// the attestation; `client` the host's key for an anonymous caller (`scope: "client"`).
     /// `hold=True` reserves the amounts until `settle` / `release`; `approval` is a token from
-    /// `approve` for an escalated request.
+    /// `approve` for an escalated request. `notify` (an http(s) URL or a channel name) is stored
+    /// with the decision's event, if it causes one, for the host's webhook worker (passgate never
+    /// calls it).
     ///
     /// Returns a `Decision`. A deny is a decision, not an exception: this raises only for
     /// malformed arguments (`InputError`), an `IdempotencyConflictError` or a `StoreError`.
-    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None, mcp_session_id=None, mcp_client_name=None))]
+    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None, mcp_session_id=None, mcp_client_name=None, notify=None))]
     #[allow(clippy::too_many_arguments)]
     fn enforce(
         &self,
@@ -493,6 +497,7 @@ impl PyEngine {
         client: Option<&Bound<'_, PyAny>>,
         mcp_session_id: Option<&Bound<'_, PyAny>>,
         mcp_client_name: Option<&Bound<'_, PyAny>>,
+        notify: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDecision> {
         self.run(
             py,
@@ -506,12 +511,15 @@ impl PyEngine {
             approval,
             client,
             (mcp_session_id, mcp_client_name),
+            notify,
         )
     }
 
     /// Evaluates a request exactly as `enforce` would, against the same state, and changes
     /// nothing: no counter, no attestation, no idempotency key. Same arguments as `enforce`.
-    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None, mcp_session_id=None, mcp_client_name=None))]
+    /// A `notify` is refused (`InputError` at `/notify`): a dry run records nothing, so there is
+    /// no event to deliver.
+    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None, mcp_session_id=None, mcp_client_name=None, notify=None))]
     #[allow(clippy::too_many_arguments)]
     fn dry_run(
         &self,
@@ -526,6 +534,7 @@ impl PyEngine {
         client: Option<&Bound<'_, PyAny>>,
         mcp_session_id: Option<&Bound<'_, PyAny>>,
         mcp_client_name: Option<&Bound<'_, PyAny>>,
+        notify: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDecision> {
         self.run(
             py,
@@ -539,7 +548,25 @@ impl PyEngine {
             approval,
             client,
             (mcp_session_id, mcp_client_name),
+            notify,
         )
+    }
+
+    /// Calls `callback(event)` with each decision event this engine commits (an escalation, an
+    /// approval's outcome, an expired hold, a policy change; denies if the policy records them),
+    /// after the commit, with the GIL, on the thread that decided. Only `kinds` (a list of kind
+    /// names) and only events of `session_id` when given. An exception the callback raises is
+    /// logged (logger `passgate.events`), never raised into the deciding call. Returns a
+    /// `Subscription`: `close()` it (or use it as a context manager) to stop.
+    #[pyo3(signature = (callback, kinds=None, session_id=None))]
+    fn subscribe(
+        &self,
+        py: Python<'_>,
+        callback: Py<PyAny>,
+        kinds: Option<Vec<String>>,
+        session_id: Option<String>,
+    ) -> PyResult<crate::events::PySubscription> {
+        crate::events::subscribe(py, &self.inner, callback, kinds, session_id)
     }
 
     /// Verifies a passport (signature, times, issuer, delegation chain, revocation) and returns
@@ -1011,6 +1038,34 @@ impl PyEngine {
         self.op_py(py, "create_api_key", args.value())
     }
 
+    /// Unacknowledged decision events, oldest first: `{"events": [...], "cursor": str | None}`.
+    /// Each event is a dict (`id`, `kind`, `time`, `evaluation_id`, `gate`, `agent`,
+    /// `session_id`, `notify`, `attestation`). `since` is a `cursor` an earlier page returned;
+    /// `kinds` a list of kind names; `limit` 1 to 1000 (default 100).
+    #[pyo3(signature = (*, since=None, kinds=None, limit=None))]
+    fn events<'py>(
+        &self,
+        py: Python<'py>,
+        since: Option<&Bound<'py, PyAny>>,
+        kinds: Option<&Bound<'py, PyAny>>,
+        limit: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("since", since)?
+            .py("kinds", kinds)?
+            .py("limit", limit)?;
+        self.op_py(py, "events", args.value())
+    }
+
+    /// Acknowledges event `id` once it is delivered: it leaves `events`. Returns True if this
+    /// call acknowledged it, False if it already was; an unknown id raises `InputError`
+    /// (`EVENT_UNKNOWN`).
+    fn ack_event(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let args = Args::new().py("id", Some(id))?;
+        let out = self.op(py, "ack_event", args.value())?;
+        Ok(out.get("acked").and_then(Value::as_bool).unwrap_or(false))
+    }
+
     /// Every API key's metadata (id, name, scopes, created / expiry / last use / revocation
     /// times in epoch milliseconds), oldest first: never a secret or its hash.
     fn list_api_keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -1400,7 +1455,7 @@ impl PyEngine {
     /// (with a passport it is only recorded, as `trace.claimed_agent_id`); `tool_calls` (dicts
     /// `{name, arguments?}`) and `artifacts` (dicts `{name, media_type?, sha256?, size?}`), at
     /// most 64 each, are recorded in the trace. Returns a `Decision`.
-    #[pyo3(signature = (policy_name, *, payload_scope=None, passport=None, agent_id=None, idempotency_key=None, dry_run=None, mcp_session_id=None, mcp_client_name=None, tool_calls=None, artifacts=None, trace=None))]
+    #[pyo3(signature = (policy_name, *, payload_scope=None, passport=None, agent_id=None, idempotency_key=None, dry_run=None, mcp_session_id=None, mcp_client_name=None, tool_calls=None, artifacts=None, trace=None, notify=None))]
     #[allow(clippy::too_many_arguments)]
     fn evaluate(
         &self,
@@ -1416,6 +1471,7 @@ impl PyEngine {
         tool_calls: Option<&Bound<'_, PyAny>>,
         artifacts: Option<&Bound<'_, PyAny>>,
         trace: Option<&Bound<'_, PyAny>>,
+        notify: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDecision> {
         let payload = match payload_scope.filter(|p| !p.is_none()) {
             Some(p) => to_value(p, Ctx::Payload)?,
@@ -1433,6 +1489,7 @@ impl PyEngine {
             .py("tool_calls", tool_calls)?
             .py("artifacts", artifacts)?
             .py("trace", trace)?
+            .py("notify", notify)?
             .value();
         let (args, dry_run) = ops::parse::<ops::Evaluate>(args)
             .and_then(ops::Evaluate::into_request_args)

@@ -12,6 +12,7 @@ mod convert;
 mod decision;
 mod engine;
 mod errors;
+mod events;
 mod gateway;
 mod passport;
 mod pkce;
@@ -243,6 +244,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::PyEngine>()?;
     m.add_class::<gateway::PyGateway>()?;
     m.add_class::<decision::PyDecision>()?;
+    m.add_class::<events::PySubscription>()?;
     m.add_function(wrap_pyfunction!(verify_attestation, m)?)?;
     m.add_function(wrap_pyfunction!(verify_chain, m)?)?;
     m.add_function(wrap_pyfunction!(constraint_types, m)?)?;

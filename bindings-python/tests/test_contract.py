@@ -52,6 +52,7 @@ UNWRAP: dict[str, str] = {
     "list_my_evaluations": "evaluations",
     "list_api_keys": "keys",
     "list_issuers": "issuers",
+    "ack_event": "acked",
 }
 
 
@@ -80,6 +81,10 @@ class World:
     def policy_hash(self) -> str:
         return str(_native.call(self.engine, "list_gates")["policy_hash"])
 
+    def event(self) -> str:
+        self.escalation()
+        return str(self.engine.events(limit=1000)["events"][-1]["id"])
+
     def gate(self) -> str:
         self.engine.upsert_gate("scratch", {})
         return "scratch"
@@ -95,7 +100,7 @@ FRESH = itertools.count()
 #: Per operation: the arguments of one sample call (made twice: through the method and through the
 #: generic entry point, on fresh state where the call consumes something).
 SAMPLES: dict[str, Callable[[World], dict[str, Any]]] = {
-    "enforce": lambda w: {"gate": "payments.send", "passport": w.passport.token, "payload": {"amount": 1}},
+    "enforce": lambda w: {"gate": "payments.send", "passport": w.passport.token, "payload": {"amount": 1}, "notify": "ops"},
     "dry_run": lambda w: {"gate": "payments.send", "passport": w.passport.token, "payload": {"amount": 1}},
     "evaluate": lambda w: {"policy_name": "payments.send", "passport": w.passport.token, "payload_scope": {"amount": 1}, "mcp_session_id": "s", "tool_calls": [{"name": "t"}]},
     "purge_bundle": lambda w: {"evaluation_id": w.escalation()},
@@ -151,6 +156,8 @@ SAMPLES: dict[str, Callable[[World], dict[str, Any]]] = {
     "export_trust": lambda w: {},
     "import_trust": lambda w: {"document": w.engine.export_trust(), "signer": w.engine.signer_did},
     "authenticate_api_key": lambda w: {"secret": w.engine.create_api_key("ci", ["approve"])["secret"]},
+    "events": lambda w: {"kinds": ["escalation"], "limit": 5, "since": None} if w.escalation() else {},
+    "ack_event": lambda w: {"id": w.event()},
 }
 
 OPERATIONS = _native.operations()

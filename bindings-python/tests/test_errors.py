@@ -48,6 +48,7 @@ FAMILY = {
     "APPROVAL_UNKNOWN": InputError,
     "APPROVAL_CLOSED": InputError,
     "EVALUATION_UNKNOWN": InputError,
+    "EVENT_UNKNOWN": InputError,
     "API_KEY_UNKNOWN": InputError,
     "PASSPORT_UNKNOWN": InputError,
     "FORBIDDEN": InputError,

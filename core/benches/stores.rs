@@ -174,6 +174,7 @@ fn store_ops(url: &str) -> [f64; 2] {
                 decision: Some("allow".into()),
                 evaluation_id: Some(format!("evl_{seq}")),
                 record: std::sync::Arc::new(body.clone()),
+                event: None,
             };
             let c = Commit {
                 now_ms: now,

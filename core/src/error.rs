@@ -115,6 +115,9 @@ pub enum Error {
     /// evaluation is answered as an unknown one).
     #[error("unknown evaluation: {0}")]
     EvaluationUnknown(String),
+    /// No decision event with that id (`ack_event`).
+    #[error("unknown event: {0}")]
+    EventUnknown(String),
     /// An authorization code exchange failed (OAuth's `invalid_grant`): the code is unknown,
     /// used, expired, or was issued for another client, redirect URI or code challenge. The
     /// code is burnt by the first failed exchange.
@@ -189,6 +192,7 @@ impl Error {
             Error::ApiKeyUnknown(_) => "API_KEY_UNKNOWN",
             Error::PassportUnknown(_) => "PASSPORT_UNKNOWN",
             Error::EvaluationUnknown(_) => "EVALUATION_UNKNOWN",
+            Error::EventUnknown(_) => "EVENT_UNKNOWN",
             Error::GrantInvalid(_) => "GRANT_INVALID",
             Error::Forbidden(_) => "FORBIDDEN",
             Error::Unauthenticated(_) => "UNAUTHENTICATED",
@@ -234,6 +238,7 @@ impl Error {
         "API_KEY_UNKNOWN",
         "PASSPORT_UNKNOWN",
         "EVALUATION_UNKNOWN",
+        "EVENT_UNKNOWN",
         "GRANT_INVALID",
         "FORBIDDEN",
         "UNAUTHENTICATED",
@@ -355,9 +360,8 @@ impl Family {
             "PASSPORT_UNKNOWN" => Family::Input,
             c if c.starts_with("PASSPORT_") => Family::Passport,
             "PAYLOAD_INVALID" | "LIMIT_EXCEEDED" | "INVALID_ARGUMENT" | "GATE_UNKNOWN"
-            | "FORBIDDEN" | "API_KEY_UNKNOWN" | "EVALUATION_UNKNOWN" | "POLICY_CONFLICT" => {
-                Family::Input
-            }
+            | "FORBIDDEN" | "API_KEY_UNKNOWN" | "EVALUATION_UNKNOWN" | "EVENT_UNKNOWN"
+            | "POLICY_CONFLICT" => Family::Input,
             c if c.starts_with("HOLD_") || c.starts_with("APPROVAL_") => Family::Input,
             "IDEMPOTENCY_CONFLICT" => Family::IdempotencyConflict,
             "STORE_UNAVAILABLE" | "PROCESS_FORKED" => Family::Store,

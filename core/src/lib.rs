@@ -83,9 +83,9 @@ pub use constraint::{
 };
 pub use decision::{Check, Decision, Verdict};
 pub use engine::{
-    policy_diff, Engine, EngineBuilder, IssuerSource, IssuerView, PassportQuery, PassportStatus,
-    PassportView, PolicyChange, PruneReport, Request, TrustImport, Untrusted, INLINE_SWEEP_LIMIT,
-    MAX_DIFF_PATHS,
+    policy_diff, DecisionEvent, Engine, EngineBuilder, EventFilter, EventKind, IssuerSource,
+    IssuerView, PassportQuery, PassportStatus, PassportView, PolicyChange, PruneReport, Request,
+    Subscription, TrustImport, Untrusted, INLINE_SWEEP_LIMIT, MAX_DIFF_PATHS,
 };
 pub use error::{CheckCode, Error, Family, Result};
 pub use expr::Expr;

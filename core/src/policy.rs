@@ -53,6 +53,9 @@ pub struct Policy {
     pub anonymous: Option<Anonymous>,
     /// Default hold time-to-live, in milliseconds.
     pub hold_ttl_ms: i64,
+    /// The decision events recorded (`events.kinds`; default
+    /// [`EventKind::DEFAULT`](crate::engine::EventKind::DEFAULT)).
+    pub event_kinds: Vec<crate::engine::EventKind>,
 }
 
 /// A compiled gate.
@@ -136,6 +139,7 @@ impl Policy {
             None => DEFAULT_HOLD_TTL_MS,
             Some(v) => duration(v, "/hold_ttl")?,
         };
+        let event_kinds = crate::engine::EventKind::from_policy(doc.get("events"))?;
         let canonical = json::canonical_normalized(&doc).map_err(|e| match e {
             Error::PayloadInvalid { path, message } => Error::policy(path, message),
             other => other,
@@ -148,6 +152,7 @@ impl Policy {
             gates,
             anonymous,
             hold_ttl_ms,
+            event_kinds,
         })
     }
 

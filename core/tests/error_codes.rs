@@ -305,6 +305,8 @@ fn every_error_code_is_triggered() {
             .map(|_| Value::Null),
     ));
 
+    saw(code(call("ack_event", json!({"id": "evt_none"}))));
+
     // A store that is down is an error, never a decision.
     let dead = Engine::builder()
         .policy_json(POLICY)

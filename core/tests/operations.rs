@@ -69,9 +69,12 @@ fn world() -> World {
         json!({"name": "ci", "scopes": ["decide"]}),
     )
     .unwrap();
+    let events = ops::call(&engine, "events", json!({})).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("export.jsonl");
     let mut vars = HashMap::new();
+    vars.insert("$event_id", events["events"][0]["id"].clone());
+    vars.insert("$event_cursor", events["cursor"].clone());
     vars.insert("$token", alice["token"].clone());
     vars.insert("$carol", carol["token"].clone());
     vars.insert("$victim_id", victim["passport_id"].clone());
@@ -119,7 +122,7 @@ fn samples() -> Vec<(&'static str, Value)> {
     vec![
         (
             "enforce",
-            json!({"gate": "pay", "passport": "$token", "payload": {"amount": 5}, "idempotency_key": "k1", "trace": {"mcp_session_id": "s"}}),
+            json!({"gate": "pay", "passport": "$token", "payload": {"amount": 5}, "idempotency_key": "k1", "trace": {"mcp_session_id": "s"}, "notify": "https://hooks.example.com/pg"}),
         ),
         ("dry_run", json!({"gate": "open", "client": "10.0.0.1"})),
         (
@@ -250,6 +253,11 @@ fn samples() -> Vec<(&'static str, Value)> {
         ("list_api_keys", json!({})),
         ("authenticate_api_key", json!({"secret": "$key_secret"})),
         ("revoke_api_key", json!({"id": "$key_id"})),
+        (
+            "events",
+            json!({"since": "$event_cursor", "kinds": ["escalation", "deny"], "limit": 10}),
+        ),
+        ("ack_event", json!({"id": "$event_id"})),
         (
             "reissue",
             json!({"passport": "$carol", "issuer_secret": "$secret", "expires_in_days": 30}),

@@ -33,6 +33,7 @@ __all__ = [
     "IssuedPassport",
     "Engine",
     "Decision",
+    "Subscription",
     "verify_attestation",
     "verify_chain",
     "constraint_types",
@@ -194,6 +195,17 @@ class Operation:
 
 # The filters of the attestation operations, shared by several methods.
 _Verdict = Literal["allow", "deny", "escalate"]
+_EventKind = Literal["escalation", "deny", "hold.expired", "approval.resolved", "policy.changed"]
+
+@final
+class Subscription:
+    """An ``Engine.subscribe`` subscription: ``close()`` it (or leave its ``with`` block) to stop."""
+
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    def __enter__(self) -> Subscription: ...
+    def __exit__(self, *_exc: object) -> bool: ...
 
 @final
 class Engine:
@@ -227,6 +239,7 @@ class Engine:
         client: str | None = None,
         mcp_session_id: str | None = None,
         mcp_client_name: str | None = None,
+        notify: str | None = None,
     ) -> Decision: ...
     def dry_run(
         self,
@@ -241,6 +254,7 @@ class Engine:
         client: str | None = None,
         mcp_session_id: str | None = None,
         mcp_client_name: str | None = None,
+        notify: str | None = None,
     ) -> Decision: ...
     def verify_passport(self, passport: _PassportLike) -> dict[str, Any]: ...
     def revoke_passport(self, passport_id: str) -> None: ...
@@ -282,6 +296,7 @@ class Engine:
         tool_calls: Sequence[Mapping[str, Any]] | None = None,
         artifacts: Sequence[Mapping[str, Any]] | None = None,
         trace: Mapping[str, Any] | None = None,
+        notify: str | None = None,
     ) -> Decision: ...
     def get_evaluation(self, evaluation_id: str, *, passport: _PassportLike | None = None) -> dict[str, Any]: ...
     def cumulative_state(
@@ -396,6 +411,20 @@ class Engine:
         self, name: str, scopes: Sequence[str], *, expires_in: int | str | None = None
     ) -> dict[str, Any]: ...
     def list_api_keys(self) -> list[dict[str, Any]]: ...
+    def events(
+        self,
+        *,
+        since: str | None = None,
+        kinds: Sequence[_EventKind] | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]: ...
+    def ack_event(self, id: str) -> bool: ...
+    def subscribe(
+        self,
+        callback: Callable[[dict[str, Any]], object],
+        kinds: list[_EventKind] | None = None,
+        session_id: str | None = None,
+    ) -> Subscription: ...
     def revoke_api_key(self, id: str) -> dict[str, Any]: ...
     def authenticate_api_key(self, secret: str) -> dict[str, Any]: ...
     def get_passport(self, passport_id: str) -> dict[str, Any]: ...
@@ -449,6 +478,9 @@ class Engine:
         hold: bool | None = None,
         approval: str | None = None,
         client: str | None = None,
+        mcp_session_id: str | None = None,
+        mcp_client_name: str | None = None,
+        notify: str | None = None,
     ) -> asyncio.Future[Decision]: ...
     def dry_run_async(
         self,

@@ -22,8 +22,9 @@ extension raises the class of that family, by the name the core gives it. The fa
     ``INVALID_ARGUMENT`` (``.path``: which argument, when known), ``GATE_UNKNOWN``,
     ``HOLD_UNKNOWN``, ``HOLD_CLOSED``, ``HOLD_EXCEEDS`` (no longer produced: a settle past the cap
     is recorded with an ``overrun``), ``APPROVAL_UNKNOWN``, ``APPROVAL_CLOSED``,
-    ``EVALUATION_UNKNOWN``, ``API_KEY_UNKNOWN`` (no API key has that id), ``PASSPORT_UNKNOWN``
-    (no registered passport has that id), ``FORBIDDEN`` (the
+    ``EVALUATION_UNKNOWN``, ``EVENT_UNKNOWN`` (``ack_event`` of an id no event has),
+    ``API_KEY_UNKNOWN`` (no API key has that id), ``PASSPORT_UNKNOWN`` (no registered passport has
+    that id), ``FORBIDDEN`` (the
     caller's role, identity or key scopes may not do this), ``POLICY_CONFLICT`` (a policy edit's
     ``if_match`` is not the policy in force any more: read it again and redo the edit).
 ``IdempotencyConflictError``
@@ -96,8 +97,8 @@ class InputError(PassgateError):
     """Malformed or oversized input, or a reference to something that is not there (any more):
     ``PAYLOAD_INVALID``, ``LIMIT_EXCEEDED``, ``INVALID_ARGUMENT``, ``GATE_UNKNOWN``,
     ``HOLD_UNKNOWN``, ``HOLD_CLOSED``, ``HOLD_EXCEEDS``, ``APPROVAL_UNKNOWN``,
-    ``APPROVAL_CLOSED``, ``EVALUATION_UNKNOWN``, ``API_KEY_UNKNOWN``, ``PASSPORT_UNKNOWN``,
-    ``FORBIDDEN``, ``POLICY_CONFLICT``. ``.path`` names the place in the payload or the argument, when known."""
+    ``APPROVAL_CLOSED``, ``EVALUATION_UNKNOWN``, ``EVENT_UNKNOWN``, ``API_KEY_UNKNOWN``,
+    ``PASSPORT_UNKNOWN``, ``FORBIDDEN``, ``POLICY_CONFLICT``. ``.path`` names the place in the payload or the argument, when known."""
 
     __module__ = "passgate"
 

@@ -196,13 +196,23 @@ impl Engine {
             evaluation_id: Some(&request.evaluation_id),
         };
         let mut tail = self.tail()?;
-        let (stored, hash) = self.event_record(&tail, kind, data, about, now)?;
+        let (mut stored, hash) = self.event_record(&tail, kind, data, about, now)?;
+        let cx = super::events::EventContext {
+            outcome: Some(match to {
+                ApprovalState::Denied { .. } => "denied",
+                _ => "approved",
+            }),
+            ..Default::default()
+        };
+        let event = self.attach_event(super::EventKind::ApprovalResolved, &mut stored, cx)?;
         let found = self
             .store
             .approval_resolve(&request.evaluation_id, to, &stored);
         match self.after_write(&mut tail, found)? {
             Some(ApprovalState::Pending) => {
                 tail.advance(hash);
+                drop(tail);
+                self.publish(event);
                 Ok(Arc::unwrap_or_clone(stored.record))
             }
             Some(other) => Err(Error::ApprovalClosed(format!(

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::{Engine, Event};
+use super::events::EventContext;
+use super::{DecisionEvent, Engine, Event, EventKind};
 use crate::attestation;
 use crate::error::{Error, Result};
 use crate::ids::random_id;
@@ -97,13 +98,31 @@ impl Engine {
 
     /// Signs an event of `kind` into this engine's chain and appends it.
     pub(super) fn append_event(&self, kind: &str, data: &Value, about: Event<'_>) -> Result<Value> {
+        self.append_event_with(kind, data, about, None)
+            .map(|(record, _)| record)
+    }
+
+    /// [`Engine::append_event`], with the decision event the record causes (if its kind is
+    /// recorded) written in the same step; returns the event for [`Engine::publish`], which the
+    /// caller calls once it holds no lock.
+    pub(super) fn append_event_with(
+        &self,
+        kind: &str,
+        data: &Value,
+        about: Event<'_>,
+        event: Option<(EventKind, EventContext<'_>)>,
+    ) -> Result<(Value, Option<DecisionEvent>)> {
         let now = self.clock.now_ms();
         let mut tail = self.tail()?;
-        let (stored, hash) = self.event_record(&tail, kind, data, about, now)?;
+        let (mut stored, hash) = self.event_record(&tail, kind, data, about, now)?;
+        let event = match event {
+            Some((k, cx)) => self.attach_event(k, &mut stored, cx)?,
+            None => None,
+        };
         let written = self.store.append(&stored);
         self.after_write(&mut tail, written)?;
         tail.advance(hash);
-        Ok(Arc::unwrap_or_clone(stored.record))
+        Ok((Arc::unwrap_or_clone(stored.record), event))
     }
 
     /// Builds and signs the next event record of the chain (the caller stores it and advances
@@ -131,6 +150,7 @@ impl Engine {
             decision: None,
             evaluation_id: about.evaluation_id.map(str::to_string),
             record: Arc::new(record),
+            event: None,
         };
         Ok((stored, hash))
     }

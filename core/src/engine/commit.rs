@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use super::approvals::{unusable, ApprovalNeed};
 use super::counters::ops;
 use super::decide::{finish, Caller, Evaluation};
+use super::events::{session_of, EventContext};
 use super::request::Request;
+use super::{DecisionEvent, EventKind};
 use super::{Engine, IDEMPOTENCY_TTL_MS};
 use crate::attestation;
 use crate::decision::{Check, Decision, Verdict};
@@ -28,12 +30,26 @@ impl Engine {
     /// record what was really decided.
     pub(super) fn commit(
         &self,
+        eval: Evaluation<'_>,
+        req: &Request,
+        idem: Option<IdempotencyRecord>,
+        now: i64,
+        hold_ttl_ms: i64,
+    ) -> Result<Decision> {
+        let (decision, event) = self.commit_locked(eval, req, idem, now, hold_ttl_ms)?;
+        // After the commit, outside the chain's lock.
+        self.publish(event);
+        Ok(decision)
+    }
+
+    fn commit_locked(
+        &self,
         mut eval: Evaluation<'_>,
         req: &Request,
         mut idem: Option<IdempotencyRecord>,
         now: i64,
         hold_ttl_ms: i64,
-    ) -> Result<Decision> {
+    ) -> Result<(Decision, Option<DecisionEvent>)> {
         const ATTEMPTS: usize = 4;
         let monitor = eval.decision.mode == Mode::Monitor.as_str();
         // The run bundle is stored first: a decision record naming a bundle_hash always has
@@ -72,7 +88,24 @@ impl Engine {
                 }
                 _ => None,
             };
-            let (record, hash) = self.seal_decision(&mut eval, req, &tail, now)?;
+            let (mut record, hash) = self.seal_decision(&mut eval, req, &tail, now)?;
+            let kind = match eval.decision.decision {
+                Verdict::Escalate => Some(EventKind::Escalation),
+                Verdict::Deny => Some(EventKind::Deny),
+                Verdict::Allow => None,
+            };
+            let event = match kind {
+                Some(kind) => {
+                    let cx = EventContext {
+                        session_id: session_of(req.trace.as_ref()),
+                        notify: req.notify.as_deref(),
+                        outcome: None,
+                        kinds: None,
+                    };
+                    self.attach_event(kind, &mut record, cx)?
+                }
+                None => None,
+            };
             if let Some(i) = idem.as_mut() {
                 i.decision = eval.decision.to_json();
             }
@@ -97,9 +130,11 @@ impl Engine {
             let usage = match (outcome, &idem) {
                 (CommitOutcome::Committed, _) => {
                     tail.advance(hash);
-                    return Ok(eval.decision);
+                    return Ok((eval.decision, event));
                 }
-                (CommitOutcome::Replay(stored), Some(rec)) => return replay(stored, rec),
+                (CommitOutcome::Replay(stored), Some(rec)) => {
+                    return Ok((replay(stored, rec)?, None))
+                }
                 (CommitOutcome::Replay(_), None) => {
                     return Err(Error::Internal(
                         "store replayed a request without a key".into(),
@@ -190,6 +225,7 @@ impl Engine {
                 decision: Some(d.decision.as_str().into()),
                 evaluation_id: Some(d.evaluation_id.clone()),
                 record,
+                event: None,
             },
             hash,
         ))

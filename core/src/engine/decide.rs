@@ -129,7 +129,15 @@ impl Engine {
 
     /// Evaluates `req` against the same state as [`Engine::enforce`] would, changing nothing:
     /// no counter, no attestation, no idempotency key.
+    /// A request with a `notify` is refused (`INVALID_ARGUMENT` at `/notify`): a dry run records
+    /// nothing, so there is no event to deliver.
     pub fn dry_run(&self, req: &Request) -> Result<Decision> {
+        if req.notify.is_some() {
+            return Err(Error::argument(
+                "/notify",
+                "a dry run records nothing and causes no event: notify is for enforce and evaluate",
+            ));
+        }
         self.run(req, true)
     }
 

@@ -242,7 +242,15 @@ impl Engine {
             if let (false, Some(m)) = (overrun.is_empty(), data.as_object_mut()) {
                 m.insert("overrun".into(), json!(overrun));
             }
-            let (stored, hash) = self.event_record(&tail, &kind, &data, about, now)?;
+            let (mut stored, hash) = self.event_record(&tail, &kind, &data, about, now)?;
+            let event = match state {
+                HoldState::Expired => self.attach_event(
+                    super::EventKind::HoldExpired,
+                    &mut stored,
+                    Default::default(),
+                )?,
+                _ => None,
+            };
             let outcome = self.store.hold_resolve(&HoldResolution {
                 hold_id: &hold.id,
                 now_ms: now,
@@ -256,6 +264,8 @@ impl Engine {
             match self.after_write(&mut tail, outcome)? {
                 HoldOutcome::Resolved => {
                     tail.advance(hash);
+                    drop(tail);
+                    self.publish(event);
                     let mut out = json!({
                         "hold_id": hold.id, "state": state.as_str(), "amounts": per_constraint,
                         "attestation": stored.record,

@@ -22,6 +22,7 @@
 //!   diff.
 //! - `lifecycle`: holds — settled, released or expired.
 //! - `retention`: pruning, export and verifying a pruned store.
+//! - `events`: decision events — the outbox, its reads and acknowledgements, subscribers.
 
 use std::sync::Arc;
 
@@ -36,6 +37,7 @@ mod chain;
 mod commit;
 mod counters;
 mod decide;
+mod events;
 mod lifecycle;
 mod policy_edit;
 mod registry;
@@ -46,6 +48,10 @@ pub use apikeys::CreatedApiKey;
 pub use builder::EngineBuilder;
 pub use counters::agent_scope;
 pub use decide::{CAVEAT_REGEX_MAX_LEN, CAVEAT_REGEX_SIZE_LIMIT};
+pub use events::{
+    check_notify, DecisionEvent, EventCallback, EventFilter, EventKind, EventPage, Subscription,
+    DEFAULT_EVENTS_LIMIT, MAX_EVENTS_LIMIT, MAX_NOTIFY_LEN,
+};
 pub use lifecycle::INLINE_SWEEP_LIMIT;
 pub use policy_edit::{policy_diff, PolicyChange, EDIT_ATTEMPTS, MAX_DIFF_PATHS};
 pub use registry::{
@@ -134,6 +140,8 @@ pub struct Engine {
     issuers: RwLock<registry::IssuerState>,
     /// Held while the issuers are re-read and the verifier's set replaced.
     issuers_sync: Mutex<()>,
+    /// In-process event callbacks ([`Engine::subscribe`]).
+    subscribers: events::Subscribers,
 }
 
 impl Engine {

@@ -329,6 +329,19 @@ impl Engine {
         if_match: Option<&str>,
         edit: impl Fn(Option<&Policy>) -> Result<Policy>,
     ) -> Result<PolicyChange> {
+        let (change, event) = self.edit_policy_locked(operation, gate, if_match, edit)?;
+        // Its `policy.changed` event, once the edit lock is released.
+        self.publish(event);
+        Ok(change)
+    }
+
+    fn edit_policy_locked(
+        &self,
+        operation: &str,
+        gate: Option<&str>,
+        if_match: Option<&str>,
+        edit: impl Fn(Option<&Policy>) -> Result<Policy>,
+    ) -> Result<(PolicyChange, Option<super::DecisionEvent>)> {
         self.same_process()?;
         let _edit = self.policy_edit.lock();
         let mut attempts = 0;
@@ -350,7 +363,7 @@ impl Engine {
         gate: Option<&str>,
         if_match: Option<&str>,
         edit: &dyn Fn(Option<&Policy>) -> Result<Policy>,
-    ) -> Result<std::result::Result<PolicyChange, Error>> {
+    ) -> Result<std::result::Result<(PolicyChange, Option<super::DecisionEvent>), Error>> {
         // With a shared policy: the store's version now, and the document of that version.
         let version = match &self.shared {
             Some(_) => Some(self.load_shared_policy()?),
@@ -365,11 +378,14 @@ impl Engine {
         }
         let next = edit(current.as_deref())?;
         if previous_hash.as_deref() == Some(next.hash.as_str()) {
-            return Ok(Ok(PolicyChange {
-                policy_hash: next.hash,
-                previous_hash,
-                attestation: None,
-            }));
+            return Ok(Ok((
+                PolicyChange {
+                    policy_hash: next.hash,
+                    previous_hash,
+                    attestation: None,
+                },
+                None,
+            )));
         }
         let trusted = self.trusted_with(Some(&next));
         for did in &trusted {
@@ -384,7 +400,12 @@ impl Engine {
             gate,
             ..Event::default()
         };
-        let record = match (&self.shared, version) {
+        // Recorded as an event if the new policy records `policy.changed`.
+        let cx = super::events::EventContext {
+            kinds: Some(&next.event_kinds),
+            ..Default::default()
+        };
+        let (record, event) = match (&self.shared, version) {
             (Some(shared), Some(version)) => {
                 let stored = StoredPolicy {
                     version: version + 1,
@@ -393,7 +414,9 @@ impl Engine {
                 };
                 let now = self.clock.now_ms();
                 let mut tail = self.tail()?;
-                let (rec, hash) = self.event_record(&tail, "policy.changed", &data, about, now)?;
+                let (mut rec, hash) =
+                    self.event_record(&tail, "policy.changed", &data, about, now)?;
+                let event = self.attach_event(super::EventKind::PolicyChanged, &mut rec, cx)?;
                 let swapped = self.store.policy_swap(version, &stored, &rec);
                 if !self.after_write(&mut tail, swapped)? {
                     let now_hash = self.store.policy_get()?.map(|p| p.hash);
@@ -406,22 +429,31 @@ impl Engine {
                 self.verifier.set_trusted(trusted)?;
                 *self.policy.write() = Some(Arc::new(next));
                 shared.version.store(stored.version, Ordering::Release);
-                return Ok(Ok(PolicyChange {
+                let change = PolicyChange {
                     policy_hash: stored.hash,
                     previous_hash,
                     attestation: Some(Arc::unwrap_or_clone(rec.record)),
-                }));
+                };
+                return Ok(Ok((change, event)));
             }
-            _ => self.append_event("policy.changed", &data, about)?,
+            _ => self.append_event_with(
+                "policy.changed",
+                &data,
+                about,
+                Some((super::EventKind::PolicyChanged, cx)),
+            )?,
         };
         self.verifier.set_trusted(trusted)?;
         let policy_hash = next.hash.clone();
         *self.policy.write() = Some(Arc::new(next));
-        Ok(Ok(PolicyChange {
-            policy_hash,
-            previous_hash,
-            attestation: Some(record),
-        }))
+        Ok(Ok((
+            PolicyChange {
+                policy_hash,
+                previous_hash,
+                attestation: Some(record),
+            },
+            event,
+        )))
     }
 }
 

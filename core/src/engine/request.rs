@@ -26,6 +26,10 @@ pub struct Request {
     pub hold: bool,
     /// An approval token from `Engine::approve`, for a request that escalated before.
     pub approval: Option<String>,
+    /// Where the host should deliver this decision's event, if it causes one: an http(s) URL or
+    /// a channel name ([`check_notify`](super::check_notify)). Stored with the event, never
+    /// fingerprinted, never called by the core.
+    pub notify: Option<String>,
 }
 
 impl Request {
@@ -73,6 +77,12 @@ impl Request {
         self.approval = Some(token.into());
         self
     }
+
+    /// Sets where the host should deliver this decision's event.
+    pub fn notify(mut self, target: impl Into<String>) -> Self {
+        self.notify = Some(target.into());
+        self
+    }
 }
 
 /// Whether `v` is a valid name (a gate, an idempotency or client key, a passport id, an
@@ -99,6 +109,9 @@ pub(super) fn check_request(req: &Request) -> Result<()> {
     }
     if let Some(c) = &req.client {
         check_name("client", c)?;
+    }
+    if let Some(n) = &req.notify {
+        super::check_notify(n)?;
     }
     if req
         .passport

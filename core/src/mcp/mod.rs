@@ -223,12 +223,18 @@ fn mapped_scope(name: &str) -> Option<Scope> {
         | "purge_bundle"
         | "prune" => Scope::AdminCounters,
         "approve" | "deny_approval" => Scope::Approve,
+        // A webhook worker reads the outbox and acknowledges what it delivered: acknowledging
+        // changes nothing a decision depends on (no counter, record or policy), so it rides on
+        // the read scope rather than forcing the worker's key to hold `admin:counters` (which
+        // could reset budgets and settle holds).
         "get_attestations"
         | "verify_attestation"
         | "chain_head"
         | "verify_store"
         | "get_anonymous_log"
-        | "get_enforcement_attestation" => Scope::ReadAttestations,
+        | "get_enforcement_attestation"
+        | "events"
+        | "ack_event" => Scope::ReadAttestations,
         // Host records are written into the engine's chain: an attestation reader may not.
         "record_attestation" => Scope::AdminCounters,
         "create_api_key" | "list_api_keys" | "revoke_api_key" => Scope::AdminKeys,

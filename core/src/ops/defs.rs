@@ -43,6 +43,11 @@ pub struct RequestArgs {
     pub mcp_session_id: Option<TraceLabel>,
     /// The MCP client's name (recorded as `trace.mcp_client_name`, not fingerprinted).
     pub mcp_client_name: Option<TraceLabel>,
+    /// Where the host should deliver this decision's event (an escalation; a deny if the
+    /// policy records denies): an http(s) URL or a channel name of a-z, 0-9, '.', '_', '-'.
+    /// Stored with the event, never called by passgate, not fingerprinted. Not for dry_run.
+    #[schemars(length(min = 1, max = 512))]
+    pub notify: Option<String>,
 }
 
 impl RequestArgs {
@@ -58,6 +63,7 @@ impl RequestArgs {
             client: self.client,
             hold: self.hold.unwrap_or(false),
             approval: self.approval,
+            notify: self.notify,
         }
     }
 }
@@ -321,6 +327,10 @@ pub struct Evaluate {
     pub artifacts: Option<Vec<ArtifactArg>>,
     /// Host metadata, recorded but not fingerprinted.
     pub trace: Option<Map<String, Value>>,
+    /// Where the host should deliver this decision's event (an http(s) URL or a channel name;
+    /// see enforce). Not with dry_run.
+    #[schemars(length(min = 1, max = 512))]
+    pub notify: Option<String>,
 }
 
 impl Evaluate {
@@ -352,6 +362,7 @@ impl Evaluate {
             approval: None,
             mcp_session_id: self.mcp_session_id,
             mcp_client_name: self.mcp_client_name,
+            notify: self.notify,
         };
         Ok((args, self.dry_run.unwrap_or(false)))
     }

@@ -29,6 +29,7 @@
 
 mod args;
 mod defs;
+mod events;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -45,6 +46,7 @@ pub use args::{
     AttestationFields, AttestationFilterArgs, CounterFilterArgs, Days, TraceLabel, Ttl, VerdictArg,
 };
 pub use defs::*;
+pub use events::{AckEvent, Acked, EventKindArg, Events};
 
 /// One operation: its arguments (this struct), name, description and what it does.
 pub trait Op: DeserializeOwned + JsonSchema + Sized {
@@ -248,6 +250,8 @@ operations! {
     ListApiKeys(ListApiKeys),
     RevokeApiKey(RevokeApiKey),
     AuthenticateApiKey(AuthenticateApiKey),
+    Events(Events),
+    AckEvent(AckEvent),
 }
 
 struct Table {

@@ -57,6 +57,7 @@
 //!   Paging ([`Store::attestations_page`]) is by append position, so a page boundary survives
 //!   pruning: records before it may go, none after it is skipped.
 
+mod events;
 mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
@@ -71,6 +72,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use events::{EventAck, OutboxEvent, StoredEvent, ACKED_RETAIN_MS};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
@@ -397,6 +399,9 @@ pub struct StoredRecord {
     pub evaluation_id: Option<String>,
     /// The whole record: `{"body", "hash", "sig", "kid"}` (shared: never deep-copied on the hot path).
     pub record: Arc<Value>,
+    /// The decision event this record causes, written to the outbox in the same atomic step
+    /// (module `events`); `None` on records read back.
+    pub event: Option<OutboxEvent>,
 }
 
 /// The stored outcome of the first request under an idempotency key.
@@ -983,6 +988,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
             ..AttestationFilter::default()
         })?;
         Ok(all.into_iter().max_by_key(|r| r.seq))
+    }
+
+    /// Unacknowledged events after position `after` (0: from the first), oldest first, at most
+    /// `limit`, only of `kinds` when it is not empty. The default (a store that keeps no events)
+    /// refuses with `STORE_UNAVAILABLE`.
+    fn events_page(&self, after: u64, kinds: &[String], limit: usize) -> Result<Vec<StoredEvent>> {
+        let _ = (after, kinds, limit);
+        Err(events::no_events())
+    }
+
+    /// Acknowledges the event `id` at `now_ms`: it leaves the unacknowledged list. Idempotent.
+    fn event_ack(&self, id: &str, now_ms: i64) -> Result<EventAck> {
+        let _ = (id, now_ms);
+        Err(events::no_events())
     }
 }
 

@@ -171,8 +171,16 @@ fn every_key_an_evaluation_writes_lives_as_long_as_what_it_indexes() {
         let (family, id) = rest.split_once(':').unwrap_or((rest, ""));
         let t = ttl(k);
         match family {
-            "r" | "rseq" | "tails" | "cx" | "holds" | "revoked" | "passport" | "passports" => {
-                assert_eq!(t, -1, "{k}: the registry is kept")
+            "passport" | "passports" => assert_eq!(t, -1, "{k}: the registry is kept"),
+            "r" | "rseq" | "tails" | "cx" | "holds" | "revoked" | "evq" | "evseq" => {
+                assert_eq!(t, -1, "{k}")
+            }
+            // A decision event (the pending escalation's, the approval's outcome): kept until
+            // acknowledged, and listed as unacknowledged meanwhile.
+            "ev" => {
+                assert_eq!(t, -1, "{k}: kept until acknowledged");
+                let listed: Option<String> = server.query(&["ZSCORE", "{t}:evq", id]);
+                assert!(listed.is_some(), "{k}: listed as unacknowledged");
             }
             "x" if id.starts_with("eval:") => {
                 evals += 1;

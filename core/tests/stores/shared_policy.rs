@@ -127,6 +127,20 @@ fn fleet_sees_one_policy(url: &str) {
         json!(["refund"])
     );
     assert_eq!(all[3]["body"]["data"]["new_hash"], json!(c3.policy_hash));
+    // Each change is a `policy.changed` decision event too, written with its record by the swap.
+    let events = passgate::ops::call(
+        &a,
+        "events",
+        json!({"kinds": ["policy.changed"], "limit": 100}),
+    )
+    .unwrap();
+    let event_records: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["attestation"])
+        .collect();
+    assert_eq!(event_records, all.iter().collect::<Vec<_>>());
 
     // Concurrent edits on the same hash from both engines: exactly one wins.
     let base = c3.policy_hash.clone();

@@ -245,6 +245,7 @@ impl Chain {
             record: std::sync::Arc::new(
                 json!({"body": {"chain": self.id, "seq": seq, "amount": "0.1", "n": 12345678901234567890u64}, "hash": format!("sha256:{seq}")}),
             ),
+            event: None,
         }
     }
 

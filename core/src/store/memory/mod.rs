@@ -143,6 +143,7 @@ impl Rec {
             decision: self.decision.as_deref().map(str::to_string),
             evaluation_id: self.evaluation_id.as_deref().map(str::to_string),
             record: Arc::new(record),
+            event: None,
         })
     }
 }
@@ -201,6 +202,14 @@ struct State {
     policy: Option<super::StoredPolicy>,
     /// Run bundles by evaluation id.
     bundles: HashMap<String, String>,
+    /// Unacknowledged decision events by position.
+    events: BTreeMap<u64, super::OutboxEvent>,
+    /// Every event id ever written: its position, and whether it was acknowledged.
+    event_ids: HashMap<String, (u64, bool)>,
+    /// The last event position given.
+    last_event: u64,
+    /// Acknowledged events by acknowledgement time, for `prune_closed`.
+    acked_events: BTreeSet<(i64, String)>,
 }
 
 impl MemoryStore {
@@ -376,6 +385,12 @@ impl State {
         };
         self.records.push_back(rec);
         self.tails.insert(chain, g);
+        if let Some(e) = &r.event {
+            self.last_event += 1;
+            self.event_ids
+                .insert(e.id.clone(), (self.last_event, false));
+            self.events.insert(self.last_event, e.clone());
+        }
         Ok(bytes)
     }
 
@@ -628,6 +643,39 @@ impl Store for MemoryStore {
     fn append(&self, record: &StoredRecord) -> Result<()> {
         self.state.lock().push_record(record)?;
         Ok(())
+    }
+
+    fn events_page(
+        &self,
+        after: u64,
+        kinds: &[String],
+        limit: usize,
+    ) -> Result<Vec<super::StoredEvent>> {
+        let state = self.state.lock();
+        Ok(state
+            .events
+            .range(after.saturating_add(1)..)
+            .filter(|(_, e)| kinds.is_empty() || kinds.contains(&e.kind))
+            .take(limit)
+            .map(|(p, e)| super::StoredEvent {
+                position: *p,
+                event: e.clone(),
+            })
+            .collect())
+    }
+
+    fn event_ack(&self, id: &str, now_ms: i64) -> Result<super::EventAck> {
+        let mut state = self.state.lock();
+        let Some((position, acked)) = state.event_ids.get(id).copied() else {
+            return Ok(super::EventAck::Unknown);
+        };
+        if acked {
+            return Ok(super::EventAck::AlreadyAcked);
+        }
+        state.events.remove(&position);
+        state.event_ids.insert(id.to_string(), (position, true));
+        state.acked_events.insert((now_ms, id.to_string()));
+        Ok(super::EventAck::Acked)
     }
 
     fn idempotency_get(
@@ -883,7 +931,19 @@ impl Store for MemoryStore {
         for id in &approvals {
             state.approvals.remove(id);
         }
-        Ok(holds.len() + approvals.len())
+        // Decision events acknowledged before `before_ms` (a later ack of one: EVENT_UNKNOWN).
+        let events: Vec<(i64, String)> = state
+            .acked_events
+            .iter()
+            .take_while(|(at, _)| *at < before_ms)
+            .take(limit.saturating_sub(holds.len() + approvals.len()))
+            .cloned()
+            .collect();
+        for e in &events {
+            state.acked_events.remove(e);
+            state.event_ids.remove(&e.1);
+        }
+        Ok(holds.len() + approvals.len() + events.len())
     }
 
     fn default_retention(&self) -> Retention {
@@ -1109,6 +1169,7 @@ mod tests {
                 "body": {"seq": seq, "checks": [{"constraint": "c", "passed": true}],
                          "remaining": {"c": "9"}},
                 "hash": format!("h{seq}"), "sig": "s", "kid": "k"})),
+            event: None,
         }
     }
 

@@ -56,6 +56,8 @@
 //! | `{p}:krev`, `{p}:kused` | hash | when each API key was revoked (first time stays) and last authenticated (`apikey.lua`) |
 //! | `{p}:b` | hash | run bundles (JSON) by evaluation id; the decision record holds each one's hash |
 //! | `{p}:policy` | hash | the policy a fleet shares (`policy_source=store`): `version`, `hash`, `doc`, replaced by compare-and-swap on `version` with its record (`policy.lua`) |
+//! | `{p}:ev:<event id>` | string | a decision event's JSON (`events.rs`), written with its record; kept while unacknowledged, then 7 days |
+//! | `{p}:evq`, `{p}:evseq` | zset, string | the unacknowledged events' ids by position, and the last position |
 //!
 //! A calendar window (a local day, week or month) is a fixed window to the scripts (`kind` `X`): Rust
 //! computes its bounds ([`WindowKind::bounds`](crate::store::WindowKind::bounds)) and passes the
@@ -111,6 +113,7 @@
 //! Reads that fail on a dropped connection are retried once on a fresh one; writes never are.
 
 mod counter_index;
+mod events;
 mod registry;
 mod retention;
 mod scripts;
@@ -201,6 +204,10 @@ impl Keys {
     }
     fn approval(&self, evaluation_id: &str) -> String {
         self.k(&format!("a:{evaluation_id}"))
+    }
+    /// A decision event's JSON (`events.rs`).
+    fn event(&self, id: &str) -> String {
+        self.k(&format!("ev:{id}"))
     }
     fn index(&self, field: &str, value: &str) -> String {
         self.k(&format!("x:{field}:{value}"))
@@ -320,6 +327,7 @@ fn record_from(text: &str) -> Result<StoredRecord> {
         decision: row.decision,
         evaluation_id: row.evaluation_id,
         record: row.record,
+        event: None,
     })
 }
 

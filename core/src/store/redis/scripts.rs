@@ -194,6 +194,18 @@ impl Call {
         for k in index {
             self.key(k);
         }
+        // Its decision event, written by `append` in the same script (`events.rs`).
+        match &r.event {
+            Some(e) => {
+                self.arg(&e.id).arg(&e.kind).arg(&e.json);
+                self.key(keys.event(&e.id))
+                    .key(keys.k("evq"))
+                    .key(keys.k("evseq"));
+            }
+            None => {
+                self.arg("").arg("").arg("");
+            }
+        }
         Ok(self)
     }
 }

@@ -342,6 +342,19 @@ impl Store for RedisStore {
         }
     }
 
+    fn events_page(
+        &self,
+        after: u64,
+        kinds: &[String],
+        limit: usize,
+    ) -> Result<Vec<crate::store::StoredEvent>> {
+        self.events_after(after, kinds, limit)
+    }
+
+    fn event_ack(&self, id: &str, _now_ms: i64) -> Result<crate::store::EventAck> {
+        self.ack(id)
+    }
+
     fn idempotency_get(
         &self,
         namespace: &str,

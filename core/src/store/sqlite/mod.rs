@@ -370,6 +370,11 @@ impl SqliteStore {
             ])
         })
         .map_err(|e| self.err(e))?;
+        if let Some(e) = &r.event {
+            tx.prepare_cached("INSERT INTO events (id, kind, event) VALUES (?1, ?2, ?3)")
+                .and_then(|mut s| s.execute(params![e.id, e.kind, e.json]))
+                .map_err(|e| self.err(e))?;
+        }
         Ok(())
     }
 

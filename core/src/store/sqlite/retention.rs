@@ -214,7 +214,16 @@ impl SqliteStore {
                 )
                 .and_then(|mut s| s.execute(params![before_ms, left]))
                 .map_err(|e| self.err(e))?;
-            Ok((true, holds + approvals))
+            let left = left.saturating_sub(i64::try_from(approvals).unwrap_or(0));
+            // Decision events acknowledged before `before_ms` (a later ack of one: EVENT_UNKNOWN).
+            let events = tx
+                .prepare_cached(
+                    "DELETE FROM events WHERE pos IN (SELECT pos FROM events \
+                     WHERE acked_ms IS NOT NULL AND acked_ms < ?1 LIMIT ?2)",
+                )
+                .and_then(|mut s| s.execute(params![before_ms, left]))
+                .map_err(|e| self.err(e))?;
+            Ok((true, holds + approvals + events))
         })
     }
 }

@@ -155,6 +155,22 @@ CREATE TABLE issuers_generation (
 INSERT INTO issuers_generation (one, generation) VALUES (1, 0);
 ";
 
+/// Migration 7: the decision-events outbox. `pos` is the store's event position (the listing
+/// order and cursor); `event` the whole event as JSON; `acked_ms` set once acknowledged. The
+/// partial indexes list the unacknowledged events in order without visiting acknowledged ones,
+/// and the acknowledged ones by age for `prune_closed`.
+const V7_EVENTS: &str = "
+CREATE TABLE events (
+    pos      INTEGER PRIMARY KEY AUTOINCREMENT,
+    id       TEXT    NOT NULL UNIQUE,
+    kind     TEXT    NOT NULL,
+    event    TEXT    NOT NULL,
+    acked_ms INTEGER
+);
+CREATE INDEX events_pending ON events (pos) WHERE acked_ms IS NULL;
+CREATE INDEX events_acked ON events (acked_ms) WHERE acked_ms IS NOT NULL;
+";
+
 /// Every migration, in order: `MIGRATIONS[n - 1]` takes version `n − 1` to `n`.
 const MIGRATIONS: &[&str] = &[
     V1,
@@ -163,6 +179,7 @@ const MIGRATIONS: &[&str] = &[
     V4_API_KEYS,
     V5_POLICY,
     V6_PASSPORTS,
+    V7_EVENTS,
 ];
 
 /// The schema version this code writes.

@@ -91,6 +91,7 @@ impl StoredRecordRow {
             decision: self.decision,
             evaluation_id: self.evaluation_id,
             record: serde_json::from_str(text).map_err(|e| json_err("record", e))?,
+            event: None,
         })
     }
 }
@@ -414,6 +415,70 @@ impl Store for SqliteStore {
             .and_then(|mut s| s.execute(params![id, now_ms]))
             .map_err(|e| self.err(e))?;
             Ok((true, ()))
+        })
+    }
+
+    fn events_page(
+        &self,
+        after: u64,
+        kinds: &[String],
+        limit: usize,
+    ) -> Result<Vec<crate::store::StoredEvent>> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut sql = "SELECT pos, id, kind, event FROM events WHERE acked_ms IS NULL AND pos > ?"
+            .to_string();
+        let mut args: Vec<Sql> = vec![Sql::Integer(after)];
+        if !kinds.is_empty() {
+            sql.push_str(" AND kind IN (");
+            sql.push_str(&vec!["?"; kinds.len()].join(", "));
+            sql.push(')');
+            args.extend(kinds.iter().map(|k| Sql::Text(k.clone())));
+        }
+        sql.push_str(" ORDER BY pos LIMIT ?");
+        args.push(Sql::Integer(limit));
+        self.with_conn(|conn| {
+            conn.prepare_cached(&sql)
+                .and_then(|mut st| {
+                    st.query_map(params_from_iter(args), |r| {
+                        Ok(crate::store::StoredEvent {
+                            position: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                            event: crate::store::OutboxEvent {
+                                id: r.get(1)?,
+                                kind: r.get(2)?,
+                                json: r.get(3)?,
+                            },
+                        })
+                    })
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                })
+                .map_err(|e| self.err(e))
+        })
+    }
+
+    fn event_ack(&self, id: &str, now_ms: i64) -> Result<crate::store::EventAck> {
+        use crate::store::EventAck;
+        self.write(|tx, _| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE events SET acked_ms = ?2 WHERE id = ?1 AND acked_ms IS NULL",
+                )
+                .and_then(|mut s| s.execute(params![id, now_ms]))
+                .map_err(|e| self.err(e))?;
+            if n > 0 {
+                return Ok((true, EventAck::Acked));
+            }
+            let found: Option<i64> = tx
+                .prepare_cached("SELECT pos FROM events WHERE id = ?1")
+                .and_then(|mut s| s.query_row(params![id], |r| r.get(0)).optional())
+                .map_err(|e| self.err(e))?;
+            Ok((
+                false,
+                match found {
+                    Some(_) => EventAck::AlreadyAcked,
+                    None => EventAck::Unknown,
+                },
+            ))
         })
     }
 

@@ -225,12 +225,22 @@ local function append(rkey, seqkey, tails, rec)
   redis.call('HSET', rkey, g, rec.json)
   redis.call('HSET', tails, rec.chain, rec.seq)
   for _, ix in ipairs(rec.index) do redis.call('ZADD', ix, g, g) end
+  -- Its decision event: the JSON under its own key, its id in the queue of unacknowledged
+  -- events at the next event position.
+  if rec.ev_id ~= '' then
+    local pos = redis.call('INCR', rec.ev_seq)
+    redis.call('SET', rec.ev_key, rec.ev_json)
+    redis.call('ZADD', rec.ev_queue, pos, rec.ev_id)
+  end
   return g
 end
 
+-- A record, then its event (id, kind, JSON and three keys; an empty id: none).
 local function read_record()
   local rec = { chain = arg(), seq = arg(), json = arg(), index = {} }
   local n = tonumber(arg())
   for i = 1, n do rec.index[i] = key() end
+  rec.ev_id, rec.ev_kind, rec.ev_json = arg(), arg(), arg()
+  if rec.ev_id ~= '' then rec.ev_key, rec.ev_queue, rec.ev_seq = key(), key(), key() end
   return rec
 end
