@@ -18,6 +18,13 @@ pub enum Error {
     /// The policy document could not be read, parsed, validated or compiled.
     #[error("policy invalid at {path}: {message}")]
     PolicyInvalid { path: String, message: String },
+    /// A catalog document is malformed: a float or negative price, an unknown pricing model, an
+    /// unknown field, ... (`path` is the JSON pointer of the field in the catalog).
+    #[error("catalog invalid at {path}: {message}")]
+    CatalogInvalid { path: String, message: String },
+    /// No catalog (or no such version, or no draft) for that gate.
+    #[error("catalog unknown: {0}")]
+    CatalogUnknown(String),
     /// A policy edit's `if_match` is not the hash of the policy in force: another edit came
     /// first. Nothing was changed; read the policy again and redo the edit on it.
     #[error("policy conflict: {0}")]
@@ -162,6 +169,8 @@ impl Error {
         match self {
             Error::PolicyInvalid { .. } => "POLICY_INVALID",
             Error::PolicyConflict(_) => "POLICY_CONFLICT",
+            Error::CatalogInvalid { .. } => "CATALOG_INVALID",
+            Error::CatalogUnknown(_) => "CATALOG_UNKNOWN",
             Error::PassportMalformed(_) => "PASSPORT_MALFORMED",
             Error::PassportAlgorithm(_) => "PASSPORT_ALGORITHM",
             Error::PassportSignature(_) => "PASSPORT_SIGNATURE",
@@ -208,6 +217,8 @@ impl Error {
     pub const CODES: &'static [&'static str] = &[
         "POLICY_INVALID",
         "POLICY_CONFLICT",
+        "CATALOG_INVALID",
+        "CATALOG_UNKNOWN",
         "PASSPORT_MALFORMED",
         "PASSPORT_ALGORITHM",
         "PASSPORT_SIGNATURE",
@@ -263,6 +274,7 @@ impl Error {
         "APPROVAL_DENIED",
         "CONTENTION",
         "RECORD_LIMIT",
+        "CATALOG_PIN_MISMATCH",
     ];
 
     /// The family of this error (the exception class the bindings raise).
@@ -275,6 +287,7 @@ impl Error {
     pub fn path(&self) -> Option<&str> {
         match self {
             Error::PolicyInvalid { path, .. } | Error::PayloadInvalid { path, .. } => Some(path),
+            Error::CatalogInvalid { path, .. } => Some(path),
             Error::Argument { path, .. } => Some(path),
             _ => None,
         }
@@ -284,6 +297,7 @@ impl Error {
     pub fn detail(&self) -> String {
         match self {
             Error::PolicyInvalid { message, .. }
+            | Error::CatalogInvalid { message, .. }
             | Error::PayloadInvalid { message, .. }
             | Error::Argument { message, .. } => message.clone(),
             other => other.to_string(),
@@ -302,6 +316,14 @@ impl Error {
     /// A `PAYLOAD_INVALID` error at a JSON path.
     pub fn payload(path: impl Into<String>, message: impl Into<String>) -> Self {
         Error::PayloadInvalid {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A `CATALOG_INVALID` error at a JSON path of the catalog document.
+    pub fn catalog(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::CatalogInvalid {
             path: path.into(),
             message: message.into(),
         }
@@ -361,7 +383,7 @@ impl Family {
             c if c.starts_with("PASSPORT_") => Family::Passport,
             "PAYLOAD_INVALID" | "LIMIT_EXCEEDED" | "INVALID_ARGUMENT" | "GATE_UNKNOWN"
             | "FORBIDDEN" | "API_KEY_UNKNOWN" | "EVALUATION_UNKNOWN" | "EVENT_UNKNOWN"
-            | "POLICY_CONFLICT" => Family::Input,
+            | "POLICY_CONFLICT" | "CATALOG_INVALID" | "CATALOG_UNKNOWN" => Family::Input,
             c if c.starts_with("HOLD_") || c.starts_with("APPROVAL_") => Family::Input,
             "IDEMPOTENCY_CONFLICT" => Family::IdempotencyConflict,
             "STORE_UNAVAILABLE" | "PROCESS_FORKED" => Family::Store,
@@ -418,11 +440,14 @@ pub enum CheckCode {
     /// The gate records a run bundle and the request's is over a cap (`record.max_items`,
     /// `max_item_bytes`, `max_total_bytes`): denied, nothing recorded but the decision.
     RecordLimit,
+    /// The passport pins the gate's catalog to a version (and content hash) this engine does
+    /// not have published under that hash: the terms are not the pinned ones.
+    CatalogPinMismatch,
 }
 
 impl CheckCode {
     /// Every check code, in [`Error::CHECK_CODES`] order.
-    pub const ALL: [CheckCode; 13] = [
+    pub const ALL: [CheckCode; 14] = [
         CheckCode::PassportMissing,
         CheckCode::PermissionDenied,
         CheckCode::GateUnknown,
@@ -436,6 +461,7 @@ impl CheckCode {
         CheckCode::ApprovalDenied,
         CheckCode::Contention,
         CheckCode::RecordLimit,
+        CheckCode::CatalogPinMismatch,
     ];
 
     /// The stable SCREAMING_SNAKE code.
@@ -454,6 +480,7 @@ impl CheckCode {
             CheckCode::ApprovalDenied => "APPROVAL_DENIED",
             CheckCode::Contention => "CONTENTION",
             CheckCode::RecordLimit => "RECORD_LIMIT",
+            CheckCode::CatalogPinMismatch => "CATALOG_PIN_MISMATCH",
         }
     }
 }

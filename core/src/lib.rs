@@ -53,6 +53,7 @@ pub(crate) mod calendar;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod clock;
+pub mod commerce;
 pub mod constraint;
 pub(crate) mod decision;
 pub mod engine;
@@ -91,7 +92,8 @@ pub use error::{CheckCode, Error, Family, Result};
 pub use expr::Expr;
 pub use keys::{KeyPair, PublicKey};
 pub use passport::{
-    IssuedPassport, Issuer, PassportRequest, Verified, Verifier, VerifierOptions, MAX_LEEWAY_SECS,
+    IssuedPassport, Issuer, PassportRequest, Pin, Verified, Verifier, VerifierOptions,
+    MAX_LEEWAY_SECS,
 };
 pub use pointer::Pointer;
 pub use policy::{Anonymous, Gate, Mode, Policy};

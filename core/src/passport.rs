@@ -170,6 +170,74 @@ pub struct PassportRequest {
     pub caveats: Vec<Value>,
     /// `nbf`, in seconds since the epoch; `None` is the time of issuance.
     pub not_before: Option<i64>,
+    /// Catalog pins (`pins`): for each gate named, the catalog version (and its content hash)
+    /// whose terms apply; a sub-passport inherits its ancestors' and may not change them.
+    pub pins: Vec<Pin>,
+}
+
+/// A catalog pin: the passport's requests to `gate` are made on the terms of catalog `version`,
+/// whose content hash is `content_hash` (see [`crate::commerce`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pin {
+    /// The gate.
+    pub gate: String,
+    /// The catalog version, `≥ 1`.
+    pub version: u64,
+    /// The version's `content_hash` (`sha256:` and 64 lowercase hex digits).
+    pub content_hash: String,
+}
+
+/// The most pins a passport may carry.
+pub const MAX_PINS: usize = 64;
+
+/// Checks a list of pins (at most [`MAX_PINS`], one per gate, well-formed).
+pub(crate) fn check_pins(pins: &[Pin]) -> std::result::Result<(), String> {
+    if pins.len() > MAX_PINS {
+        return Err(format!("at most {MAX_PINS} pins, got {}", pins.len()));
+    }
+    for (i, p) in pins.iter().enumerate() {
+        if p.gate.is_empty() || p.gate.len() > 256 {
+            return Err(format!("pins[{i}].gate must be 1 to 256 bytes"));
+        }
+        if p.version == 0 || p.version > crate::commerce::MAX_AMOUNT {
+            return Err(format!("pins[{i}].version must be a positive integer"));
+        }
+        let hex = p.content_hash.strip_prefix("sha256:").unwrap_or("");
+        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(format!(
+                "pins[{i}].content_hash must be sha256: and 64 lowercase hex digits"
+            ));
+        }
+        if pins[..i].iter().any(|q| q.gate == p.gate) {
+            return Err(format!("pins[{i}]: gate {:?} is pinned twice", p.gate));
+        }
+    }
+    Ok(())
+}
+
+/// The pins of a chain, root first: the first pin of each gate; a later link pinning a gate
+/// already pinned to other terms is `DELEGATION_WIDENS`.
+pub(crate) fn merge_pins<'a>(
+    links: impl IntoIterator<Item = (&'a str, &'a [Pin])>,
+) -> Result<Vec<Pin>> {
+    let mut out: Vec<Pin> = Vec::new();
+    for (id, pins) in links {
+        for p in pins {
+            match out.iter().find(|q| q.gate == p.gate) {
+                None => out.push(p.clone()),
+                Some(q) if q == p => {}
+                Some(q) => {
+                    return Err(Error::DelegationWidens(format!(
+                        "passport {id} pins gate {:?} to catalog v{} ({}), but an ancestor \
+                         pinned it to v{} ({}): a delegate may not change its parent's pin",
+                        p.gate, p.version, p.content_hash, q.version, q.content_hash
+                    )))
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 impl PassportRequest {
@@ -185,6 +253,7 @@ impl PassportRequest {
             expires_in_secs: DEFAULT_EXPIRES_IN_SECS,
             caveats: Vec::new(),
             not_before: None,
+            pins: Vec::new(),
         }
     }
 
@@ -203,6 +272,12 @@ impl PassportRequest {
     /// Adds a caveat.
     pub fn with_caveat(mut self, caveat: Value) -> PassportRequest {
         self.caveats.push(caveat);
+        self
+    }
+
+    /// Adds a catalog pin.
+    pub fn with_pin(mut self, pin: Pin) -> PassportRequest {
+        self.pins.push(pin);
         self
     }
 
@@ -375,6 +450,17 @@ impl IssuedPassport {
                 parent.jti, parent.perms
             )));
         }
+        // The chain's pins, the parent's own last: the child may repeat one, never change one.
+        let mut chain_pins: Vec<(String, Vec<Pin>)> = Vec::new();
+        let mut next = Some(self.token.clone());
+        while let Some(t) = next {
+            let c = parse_token(&t)?.claims;
+            next = c.prf.clone();
+            chain_pins.push((c.jti, c.pins));
+        }
+        chain_pins.reverse();
+        chain_pins.push(("(the new passport)".to_string(), req.pins.clone()));
+        merge_pins(chain_pins.iter().map(|(id, p)| (id.as_str(), p.as_slice())))?;
         let times = Times::of(req, now_secs)?;
         if times.exp > parent.exp {
             return Err(Error::DelegationWidens(format!(
@@ -464,6 +550,7 @@ pub(crate) fn check_request(req: &PassportRequest) -> Result<()> {
         check_caveat(c).map_err(|e| Error::InvalidArgument(format!("caveats[{i}]: {e}")))?;
         json::check_bounds(c, Limits::PAYLOAD).map_err(|e| e.into_error(Context::Argument))?;
     }
+    check_pins(&req.pins).map_err(Error::InvalidArgument)?;
     Ok(())
 }
 
@@ -490,6 +577,9 @@ fn sign_passport(
     claims.insert("cnf".into(), json!({"jwk": agent.public_jwk()}));
     if !req.caveats.is_empty() {
         claims.insert("caveats".into(), json!(req.caveats));
+    }
+    if !req.pins.is_empty() {
+        claims.insert("pins".into(), json!(req.pins));
     }
     if let Some(prf) = prf {
         claims.insert("prf".into(), json!(prf));

@@ -14,8 +14,8 @@ const PASSPORT_ID_CHARS: usize = 26;
 /// overflow.
 pub(super) const MAX_TIME: i64 = 253_402_300_799;
 /// Every claim a passport may carry.
-const CLAIMS: [&str; 11] = [
-    "iss", "sub", "name", "jti", "iat", "nbf", "exp", "perms", "cnf", "caveats", "prf",
+const CLAIMS: [&str; 12] = [
+    "iss", "sub", "name", "jti", "iat", "nbf", "exp", "perms", "cnf", "caveats", "prf", "pins",
 ];
 
 /// A caveat is a constraint document: a JSON object with a string `type`. The engine validates
@@ -117,6 +117,7 @@ pub(super) struct Claims {
     pub(super) perms: Vec<String>,
     pub(super) agent_key: [u8; 32],
     pub(super) caveats: Vec<Value>,
+    pub(super) pins: Vec<super::Pin>,
     pub(super) prf: Option<String>,
     /// The claims as parsed.
     pub(super) raw: Value,
@@ -307,6 +308,12 @@ impl Claims {
                     .map_err(|e| malformed(format!("claim caveats[{i}]: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
+        let pins: Vec<super::Pin> = match obj.get("pins") {
+            None => Vec::new(),
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|e| malformed(format!("claim pins: {e}")))?,
+        };
+        super::check_pins(&pins).map_err(|e| malformed(format!("claim {e}")))?;
         let prf = optional_string("prf")?;
         Ok(Claims {
             iss,
@@ -319,6 +326,7 @@ impl Claims {
             perms,
             agent_key,
             caveats,
+            pins,
             prf,
             raw,
         })

@@ -332,6 +332,8 @@ pub struct Link {
     pub issuer: String,
     /// SHA-256 of its exact token.
     pub token_hash: [u8; 32],
+    /// The catalog pins it declares (its ancestors' are in their own links).
+    pub pins: Vec<super::Pin>,
 }
 
 impl Verified {
@@ -377,8 +379,14 @@ impl Verified {
                 agent_name: c.name.clone(),
                 issuer: c.iss.clone(),
                 token_hash: link_hash,
+                pins: c.pins.clone(),
             });
         }
+        super::merge_pins(
+            links
+                .iter()
+                .map(|l| (l.passport_id.as_str(), l.pins.as_slice())),
+        )?;
         let principal = chain.first().map(|c| Principal {
             issuer: c.iss.clone(),
             agent_id: c.sub.clone(),
@@ -425,6 +433,15 @@ impl Verified {
         self.chain
             .iter()
             .flat_map(|l| l.caveats.iter().map(move |c| (l.passport_id.as_str(), c)))
+    }
+
+    /// The catalog pin that applies to `gate`: the root-most link's (a delegate may not change
+    /// one; verification refuses a chain where one does).
+    pub fn pin_for(&self, gate: &str) -> Option<&super::Pin> {
+        self.chain
+            .iter()
+            .flat_map(|l| l.pins.iter())
+            .find(|p| p.gate == gate)
     }
 
     /// Whether one of this passport's permissions matches `required` (see

@@ -61,6 +61,7 @@ mod events;
 mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod catalogs;
 mod registry;
 mod retention;
 #[cfg(feature = "sqlite")]
@@ -76,6 +77,7 @@ pub use events::{EventAck, OutboxEvent, StoredEvent, ACKED_RETAIN_MS};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
+pub use catalogs::CatalogStore;
 pub use registry::{
     IssuerRecord, PassportFilter, PassportRecord, PassportSource, Registered, RegistryStore,
 };
@@ -976,6 +978,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// default: wrappers, test doubles) keeps none: an engine on it registers nothing and
     /// trusts no issuer through the store.
     fn registry(&self) -> Option<&dyn RegistryStore> {
+        None
+    }
+
+    /// The catalogs of this store (see [`CatalogStore`]); `None` (the default: wrappers, test
+    /// doubles) keeps none: catalog operations fail with `STORE_UNAVAILABLE`.
+    fn catalogs(&self) -> Option<&dyn CatalogStore> {
         None
     }
 

@@ -18,6 +18,7 @@
 //! clock is more than that behind counts in a later window, never a reopened one).
 
 mod counter;
+mod catalogs;
 mod registry;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -53,6 +54,8 @@ pub struct MemoryStore {
     state: Mutex<State>,
     /// The passport and issuer registries.
     registry: registry::MemRegistry,
+    /// The catalogs.
+    catalogs: catalogs::MemCatalogs,
     /// Counter entries looked at by listings and resets (a probe for tests: a filtered walk
     /// visits only its range).
     visited: AtomicU64,
@@ -536,6 +539,10 @@ impl Idem {
 
 impl Store for MemoryStore {
     fn registry(&self) -> Option<&dyn super::RegistryStore> {
+        Some(self)
+    }
+
+    fn catalogs(&self) -> Option<&dyn super::CatalogStore> {
         Some(self)
     }
 

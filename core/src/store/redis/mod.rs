@@ -57,6 +57,9 @@
 //! | `{p}:b` | hash | run bundles (JSON) by evaluation id; the decision record holds each one's hash |
 //! | `{p}:policy` | hash | the policy a fleet shares (`policy_source=store`): `version`, `hash`, `doc`, replaced by compare-and-swap on `version` with its record (`policy.lua`) |
 //! | `{p}:ev:<event id>` | string | a decision event's JSON (`events.rs`), written with its record; kept while unacknowledged, then 7 days |
+//! | `{p}:catalog:<gate>` | hash | a gate's published catalogs: version → signed document (JSON), each written once (`HSETNX`, `catalogs.rs`) |
+//! | `{p}:catalogs` | set | the gates with a published catalog |
+//! | `{p}:catalog_drafts` | hash | each gate's draft catalog (gate → JSON) |
 //! | `{p}:evq`, `{p}:evseq` | zset, string | the unacknowledged events' ids by position, and the last position |
 //!
 //! A calendar window (a local day, week or month) is a fixed window to the scripts (`kind` `X`): Rust
@@ -114,6 +117,7 @@
 
 mod counter_index;
 mod events;
+mod catalogs;
 mod registry;
 mod retention;
 mod scripts;

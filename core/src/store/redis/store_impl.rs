@@ -214,6 +214,10 @@ impl Store for RedisStore {
         Some(self)
     }
 
+    fn catalogs(&self) -> Option<&dyn crate::store::CatalogStore> {
+        Some(self)
+    }
+
     fn persistent(&self) -> bool {
         true
     }

@@ -26,6 +26,7 @@
 mod counter_pages;
 mod counters;
 mod foreign;
+mod catalogs;
 mod registry;
 mod retention;
 mod schema;

@@ -171,6 +171,22 @@ CREATE INDEX events_pending ON events (pos) WHERE acked_ms IS NULL;
 CREATE INDEX events_acked ON events (acked_ms) WHERE acked_ms IS NOT NULL;
 ";
 
+/// Migration 8: catalogs (see [`crate::store::CatalogStore`]): each published version of a
+/// gate's catalog (the signed document as JSON, written once: never replaced or deleted), and
+/// one draft per gate.
+const V8_CATALOGS: &str = "
+CREATE TABLE catalogs (
+    gate    TEXT    NOT NULL,
+    version INTEGER NOT NULL,
+    doc     TEXT    NOT NULL,
+    PRIMARY KEY (gate, version)
+) WITHOUT ROWID;
+CREATE TABLE catalog_drafts (
+    gate TEXT PRIMARY KEY,
+    doc  TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
 /// Every migration, in order: `MIGRATIONS[n - 1]` takes version `n − 1` to `n`.
 const MIGRATIONS: &[&str] = &[
     V1,
@@ -180,6 +196,7 @@ const MIGRATIONS: &[&str] = &[
     V5_POLICY,
     V6_PASSPORTS,
     V7_EVENTS,
+    V8_CATALOGS,
 ];
 
 /// The schema version this code writes.

@@ -101,6 +101,10 @@ impl Store for SqliteStore {
         Some(self)
     }
 
+    fn catalogs(&self) -> Option<&dyn crate::store::CatalogStore> {
+        Some(self)
+    }
+
     fn persistent(&self) -> bool {
         true
     }
