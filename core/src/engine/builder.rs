@@ -191,6 +191,7 @@ impl EngineBuilder {
             issuers: RwLock::new(super::registry::IssuerState::default()),
             issuers_sync: Mutex::new(()),
             subscribers: Default::default(),
+            catalog_cache: Default::default(),
         };
         if engine.shared.is_some() {
             engine.attach_shared_policy(seed)?;

@@ -57,6 +57,8 @@ pub(super) struct Inputs<'a, 'r> {
     pub(super) now: i64,
     pub(super) dry_run: bool,
     pub(super) presented: Option<&'r Presented>,
+    /// The `catalog_pin` check, when the passport pins the gate's catalog.
+    pub(super) pin: Option<Check>,
 }
 
 /// An evaluation before anything is committed.
@@ -183,6 +185,13 @@ impl Engine {
             Some(token) => Some(self.presented(token)?),
             None => None,
         };
+        let pin = match &caller {
+            Caller::Agent(v) => match v.pin_for(&req.gate) {
+                Some(p) => Some(self.check_pin(p)?),
+                None => None,
+            },
+            _ => None,
+        };
         let mut eval = evaluate(Inputs {
             policy: policy.as_deref(),
             caller: &caller,
@@ -192,6 +201,7 @@ impl Engine {
             now,
             dry_run,
             presented: presented.as_ref(),
+            pin,
         })?;
         record_bundle(&mut eval, policy.as_deref(), req)?;
         let usage = self.store.read(&ops(&eval.pending, false), now)?;
@@ -466,6 +476,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         now,
         dry_run,
         presented,
+        pin,
     } = inputs;
     let payload = payload_of(req);
     let (agent_id, passport_id) = match caller {
@@ -567,6 +578,14 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
                 v.passport_id, v.agent_id
             ),
         )),
+    }
+    // The catalog pin: a request on terms this engine does not have is denied.
+    if let Some(check) = pin {
+        let passed = check.passed;
+        checks.push(check);
+        if !passed {
+            return Ok(eval);
+        }
     }
     // Which gate.
     match (gate, caller) {

@@ -33,6 +33,7 @@ mod apikeys;
 mod approvals;
 mod builder;
 mod bundles;
+mod catalogs;
 mod chain;
 mod commit;
 mod counters;
@@ -46,6 +47,10 @@ mod retention;
 
 pub use apikeys::CreatedApiKey;
 pub use builder::EngineBuilder;
+pub use catalogs::{
+    CatalogDraft, CatalogImpact, CatalogVersion, CatalogVersions, CatalogView, Service,
+    ServiceFilter, Services, PUBLISH_ATTEMPTS,
+};
 pub use counters::agent_scope;
 pub use decide::{CAVEAT_REGEX_MAX_LEN, CAVEAT_REGEX_SIZE_LIMIT};
 pub use events::{
@@ -142,6 +147,8 @@ pub struct Engine {
     issuers_sync: Mutex<()>,
     /// In-process event callbacks ([`Engine::subscribe`]).
     subscribers: events::Subscribers,
+    /// Published catalogs verified once (a version never changes).
+    catalog_cache: Mutex<catalogs::CatalogCache>,
 }
 
 impl Engine {

@@ -584,6 +584,12 @@ pub struct IssuePassport {
     pub caveats: Option<Vec<Map<String, Value>>>,
     /// A parent passport: issue a sub-agent passport delegated from it.
     pub passport: Option<String>,
+    /// Catalog pins `[{gate, version, content_hash}]` (from get_catalog or discover_services):
+    /// requests to each gate are made on that version's terms, and denied
+    /// (CATALOG_PIN_MISMATCH) if this engine does not have it. A sub-passport inherits its
+    /// parent's pins and may not change them.
+    #[schemars(length(max = 64))]
+    pub pins: Option<Vec<crate::passport::Pin>>,
 }
 
 impl Op for IssuePassport {
@@ -616,6 +622,7 @@ impl IssuePassport {
         if let Some(c) = self.caveats {
             req.caveats = c.into_iter().map(Value::Object).collect();
         }
+        req.pins = self.pins.unwrap_or_default();
         let signer = match self.passport {
             None => Signer::Issuer(Issuer::from_secret(&self.issuer_secret)?),
             Some(parent) => {

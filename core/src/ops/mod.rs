@@ -28,6 +28,7 @@
 //! ```
 
 mod args;
+mod catalogs;
 mod defs;
 mod events;
 
@@ -44,6 +45,10 @@ use crate::error::{Error, Result};
 
 pub use args::{
     AttestationFields, AttestationFilterArgs, CounterFilterArgs, Days, TraceLabel, Ttl, VerdictArg,
+};
+pub use catalogs::{
+    CreateCatalog, DiscoverFilter, DiscoverServices, GetCatalog, GetCatalogImpact,
+    GetCatalogVersion, ListCatalogVersions, PublishCatalog, ValidCatalog, VerifyCatalog,
 };
 pub use defs::*;
 pub use events::{AckEvent, Acked, EventKindArg, Events};
@@ -252,6 +257,14 @@ operations! {
     AuthenticateApiKey(AuthenticateApiKey),
     Events(Events),
     AckEvent(AckEvent),
+    CreateCatalog(CreateCatalog),
+    PublishCatalog(PublishCatalog),
+    GetCatalog(GetCatalog),
+    GetCatalogVersion(GetCatalogVersion),
+    ListCatalogVersions(ListCatalogVersions),
+    GetCatalogImpact(GetCatalogImpact),
+    DiscoverServices(DiscoverServices),
+    VerifyCatalog(VerifyCatalog),
 }
 
 struct Table {

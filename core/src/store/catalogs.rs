@@ -38,3 +38,18 @@ pub trait CatalogStore: Send + Sync {
 pub(crate) fn no_catalogs() -> Error {
     Error::StoreUnavailable("this store keeps no catalogs".into())
 }
+
+/// What every [`CatalogStore`] can answer from its methods.
+pub trait CatalogStoreExt {
+    /// The highest published version of `gate` (`0`: none).
+    fn catalog_latest_version(&self, gate: &str) -> Result<u64>;
+}
+
+impl<T: CatalogStore + ?Sized> CatalogStoreExt for T {
+    fn catalog_latest_version(&self, gate: &str) -> Result<u64> {
+        Ok(self
+            .catalog_versions(gate)?
+            .last()
+            .map_or(0, |(v, _)| *v))
+    }
+}

@@ -77,7 +77,8 @@ pub use events::{EventAck, OutboxEvent, StoredEvent, ACKED_RETAIN_MS};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
-pub use catalogs::CatalogStore;
+pub(crate) use catalogs::no_catalogs;
+pub use catalogs::{CatalogStore, CatalogStoreExt};
 pub use registry::{
     IssuerRecord, PassportFilter, PassportRecord, PassportSource, Registered, RegistryStore,
 };
