@@ -229,8 +229,10 @@ fuzz-smoke: fuzz-build
 # the builds python-package and node-build made, so it costs seconds, not a release build).
 COPIES := LICENSE=bindings-python/LICENSE CHANGELOG.md=bindings-python/python/passgate/CHANGELOG.md \
 	schema/policy.schema.json=bindings-python/python/passgate/policy.schema.json \
+	schema/catalog.schema.json=bindings-python/python/passgate/catalog.schema.json \
 	LICENSE=$(NODE_DIR)/LICENSE CHANGELOG.md=$(NODE_DIR)/CHANGELOG.md \
-	schema/policy.schema.json=$(NODE_DIR)/policy.schema.json
+	schema/policy.schema.json=$(NODE_DIR)/policy.schema.json \
+	schema/catalog.schema.json=$(NODE_DIR)/catalog.schema.json
 
 copies:
 	@for c in $(COPIES); do cp "$${c%%=*}" "$${c#*=}"; done

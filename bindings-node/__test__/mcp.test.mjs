@@ -58,7 +58,7 @@ test('require and import expose the same passgate/mcp, also by name through pack
   assert.equal(passgate.mcpTools, require('passgate').mcpTools)
 })
 
-const AGENT_TOOLS = ['enforce_action', 'authorize_dry_run', 'verify_passport', 'list_allowed_gates', 'list_my_evaluations', 'evaluate', 'get_evaluation']
+const AGENT_TOOLS = ['enforce_action', 'authorize_dry_run', 'verify_passport', 'list_allowed_gates', 'list_my_evaluations', 'evaluate', 'get_evaluation', 'discover_services', 'get_catalog']
 const OPERATOR_ONLY = [
   'issue_passport', 'revoke_passport', 'list_gates', 'get_gate', 'list_constraint_types',
   'list_constraint_templates', 'get_cumulative_state', 'reset_cumulative_state', 'get_attestations',

@@ -53,7 +53,7 @@ def anyio_backend() -> str:
 
 AGENT_TOOLS = [
     "enforce_action", "authorize_dry_run", "verify_passport", "list_allowed_gates", "list_my_evaluations",
-    "evaluate", "get_evaluation",
+    "evaluate", "get_evaluation", "discover_services", "get_catalog",
 ]  # fmt: skip
 OPERATOR_ONLY = [
     "issue_passport", "revoke_passport", "list_gates", "get_gate", "list_constraint_types",

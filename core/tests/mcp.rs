@@ -351,7 +351,7 @@ fn tools_decide_explain_and_attest() {
     assert_eq!(d["checks"][0]["code"], "PASSPORT_REVOKED");
 }
 
-const AGENT_TOOLS: [&str; 7] = [
+const AGENT_TOOLS: [&str; 9] = [
     "enforce_action",
     "authorize_dry_run",
     "evaluate",
@@ -359,6 +359,8 @@ const AGENT_TOOLS: [&str; 7] = [
     "verify_passport",
     "list_allowed_gates",
     "list_my_evaluations",
+    "discover_services",
+    "get_catalog",
 ];
 
 fn names(list: &Value) -> Vec<String> {

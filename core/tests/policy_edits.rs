@@ -550,8 +550,10 @@ fn agents_never_get_the_edit_tools() {
             "list_my_evaluations",
             "evaluate",
             "get_evaluation",
+            "discover_services",
+            "get_catalog",
         ],
-        "the agent's catalogue is unchanged"
+        "the agent's catalogue: the decision tools and the read-only catalog tools"
     );
     let operator = tool_names(&mcp::tools(Role::Operator));
     let operator_only = mcp::operator_tool_names();

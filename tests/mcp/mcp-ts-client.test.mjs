@@ -77,7 +77,7 @@ async function refused(client, name, args, meta) {
 
 const failed = (refusal, constraint) => refusal.checks.find((c) => c.constraint === constraint)
 
-const AGENT_TOOLS = ['authorize_dry_run', 'enforce_action', 'evaluate', 'get_evaluation', 'list_allowed_gates', 'list_my_evaluations', 'verify_passport']
+const AGENT_TOOLS = ['authorize_dry_run', 'discover_services', 'enforce_action', 'evaluate', 'get_catalog', 'get_evaluation', 'list_allowed_gates', 'list_my_evaluations', 'verify_passport']
 const GUARDED = ['fetch_url', 'send_payment']
 
 for (const server of SERVERS) {

@@ -42,7 +42,7 @@ SERVERS: dict[str, list[str]] = {
 
 AGENT_TOOLS = {
     "enforce_action", "authorize_dry_run", "evaluate", "get_evaluation", "verify_passport", "list_allowed_gates",
-    "list_my_evaluations",
+    "list_my_evaluations", "discover_services", "get_catalog",
 }  # fmt: skip
 OPERATOR_TOOLS = AGENT_TOOLS | {
     "issue_passport", "revoke_passport", "list_gates", "get_gate", "list_constraint_types",

@@ -4,8 +4,8 @@
 //! **Roles.** Every call is made by a [`Caller`]: the governed **agent** or the **operator**. An
 //! agent sees and may call only the agent tools (`enforce_action`, `authorize_dry_run`,
 //! `evaluate`, `get_evaluation`, `verify_passport`, `list_allowed_gates`,
-//! `list_my_evaluations`); an operator sees and may call
-//! every tool (passports, policy, counters, holds, approvals, everyone's attestations). An agent
+//! `list_my_evaluations`, and the read-only `discover_services` and `get_catalog`); an operator
+//! sees and may call every tool (passports, policy, counters, holds, approvals, everyone's attestations). An agent
 //! that calls an operator tool gets a `FORBIDDEN` error result saying it needs the operator role.
 //! Never serve the operator role on the connection the agent uses: an agent holding
 //! `reset_cumulative_state` resets its own caps, one holding `approve` approves its own escalation.
@@ -196,7 +196,9 @@ fn mapped_scope(name: &str) -> Option<Scope> {
         | "verify_passport"
         | "list_allowed_gates"
         | "list_my_evaluations"
-        | "get_evaluation" => Scope::Decide,
+        | "get_evaluation"
+        | "discover_services"
+        | "get_catalog" => Scope::Decide,
         "issue_passport" | "revoke_passport" | "reissue_passport" | "get_passport"
         | "list_passports" | "list_issuers" | "trust_issuer" | "untrust_issuer"
         | "export_trust" | "import_trust" => Scope::AdminPassports,
@@ -213,7 +215,9 @@ fn mapped_scope(name: &str) -> Option<Scope> {
         | "apply_template"
         | "upsert_template"
         | "set_anonymous_policy"
-        | "get_anonymous_policy" => Scope::AdminPolicy,
+        | "get_anonymous_policy"
+        | "create_catalog"
+        | "publish_catalog" => Scope::AdminPolicy,
         // Pruning deletes records: not for a read-only attestation key.
         "get_cumulative_state"
         | "reset_cumulative_state"
@@ -234,7 +238,11 @@ fn mapped_scope(name: &str) -> Option<Scope> {
         | "get_anonymous_log"
         | "get_enforcement_attestation"
         | "events"
-        | "ack_event" => Scope::ReadAttestations,
+        | "ack_event"
+        | "get_catalog_version"
+        | "list_catalog_versions"
+        | "get_catalog_impact"
+        | "verify_catalog" => Scope::ReadAttestations,
         // Host records are written into the engine's chain: an attestation reader may not.
         "record_attestation" => Scope::AdminCounters,
         "create_api_key" | "list_api_keys" | "revoke_api_key" => Scope::AdminKeys,
@@ -350,6 +358,24 @@ const TOOLS: &[Tool] = &[
         role: Role::Agent,
         hints: READS,
         defaults: &[PASSPORT_DEFAULT],
+        hidden: &[],
+    },
+    Tool {
+        name: "discover_services",
+        title: Cow::Borrowed("Discover services"),
+        op: "discover_services",
+        role: Role::Agent,
+        hints: READS,
+        defaults: &[],
+        hidden: &[],
+    },
+    Tool {
+        name: "get_catalog",
+        title: Cow::Borrowed("Get a gate's catalog"),
+        op: "get_catalog",
+        role: Role::Agent,
+        hints: READS,
+        defaults: &[],
         hidden: &[],
     },
     Tool {
