@@ -306,6 +306,13 @@ fn every_error_code_is_triggered() {
     ));
 
     saw(code(call("ack_event", json!({"id": "evt_none"}))));
+    // A catalog with a float price; a gate with no catalog.
+    saw(code(call(
+        "create_catalog",
+        json!({"gate": "pay", "catalog": {"gate": "pay", "trust_level": "L1", "offers": [
+            {"permission": "pay", "price": {"amount": 1.5, "currency": "USD"}, "pricing": {"model": "per_call"}}]}}),
+    )));
+    saw(code(call("get_catalog", json!({"gate": "pay"}))));
 
     // A store that is down is an error, never a decision.
     let dead = Engine::builder()

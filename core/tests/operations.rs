@@ -70,10 +70,15 @@ fn world() -> World {
     )
     .unwrap();
     let events = ops::call(&engine, "events", json!({})).unwrap();
+    ops::call(&engine, "create_catalog", json!({"gate": "pay", "catalog": catalog(100)})).unwrap();
+    let published = ops::call(&engine, "publish_catalog", json!({"gate": "pay"})).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("export.jsonl");
     let mut vars = HashMap::new();
     vars.insert("$event_id", events["events"][0]["id"].clone());
+    vars.insert("$catalog2", catalog(120));
+    vars.insert("$catalog_doc", published["document"].clone());
+    vars.insert("$catalog_hash", published["content_hash"].clone());
     vars.insert("$event_cursor", events["cursor"].clone());
     vars.insert("$token", alice["token"].clone());
     vars.insert("$carol", carol["token"].clone());
@@ -100,6 +105,10 @@ fn world() -> World {
         ops::call(&engine, "export_trust", json!({})).unwrap(),
     );
     World { engine, vars, dir }
+}
+
+fn catalog(amount: u64) -> Value {
+    json!({"gate": "pay", "trust_level": "L1", "offers": [{"permission": "pay", "price": {"amount": amount, "currency": "USD"}, "pricing": {"model": "per_call"}}]})
 }
 
 fn fill(v: &Value, vars: &HashMap<&'static str, Value>) -> Value {
@@ -258,6 +267,29 @@ fn samples() -> Vec<(&'static str, Value)> {
             json!({"since": "$event_cursor", "kinds": ["escalation", "deny"], "limit": 10}),
         ),
         ("ack_event", json!({"id": "$event_id"})),
+        (
+            "create_catalog",
+            json!({"gate": "pay", "catalog": "$catalog2"}),
+        ),
+        (
+            "publish_catalog",
+            json!({"gate": "pay", "effective_at": 4_000_000_000_000i64, "change_summary": "price up"}),
+        ),
+        ("get_catalog", json!({"gate": "pay"})),
+        ("get_catalog_version", json!({"gate": "pay", "version": 1})),
+        ("list_catalog_versions", json!({"gate": "pay"})),
+        (
+            "get_catalog_impact",
+            json!({"gate": "pay", "old": 1, "new": 1}),
+        ),
+        (
+            "discover_services",
+            json!({"filter": {"permission": "pay", "currency": "USD", "max_amount": 1000, "max_trust_level": "L2", "anonymous": false}}),
+        ),
+        (
+            "verify_catalog",
+            json!({"document": "$catalog_doc", "did": "$signer"}),
+        ),
         (
             "reissue",
             json!({"passport": "$carol", "issuer_secret": "$secret", "expires_in_days": 30}),
