@@ -13,6 +13,7 @@
 mod api_keys;
 mod bundles;
 mod calendar_reopen;
+mod catalogs;
 mod chain_break;
 mod concurrency;
 mod conformance;
