@@ -21,6 +21,62 @@ import type {
 } from './index'
 import type { PassgateError } from './errors'
 
+/** A catalog pin: requests to `gate` are made on the terms of catalog `version` (`content_hash`). */
+export interface CatalogPin {
+  gate: string
+  version: number
+  content_hash: string
+}
+
+/** How one offer of a catalog is priced (amounts in integer minor units). */
+export type CatalogPricing =
+  | { model: 'per_call' }
+  | { model: 'per_unit'; field: string; unit: number }
+  | { model: 'tiered'; field: string; tiers: { up_to: number | null; amount: number }[] }
+
+/** What a gate offers for one permission (see catalog.schema.json). */
+export interface CatalogOffer {
+  permission: string
+  price: { amount: number; currency: string }
+  pricing: CatalogPricing
+  sla?: { availability_bp: number; p95_latency_ms: number }
+  rate?: { max: number; window: string }
+  approval_threshold?: number
+  risk?: 'low' | 'medium' | 'high'
+}
+
+/** A catalog document (`createCatalog`). */
+export interface Catalog {
+  gate: string
+  description?: string
+  trust_level: 'L1' | 'L2' | 'L3'
+  offers: CatalogOffer[]
+}
+
+/** A published catalog version (`getCatalog`, `publishCatalog`), result keys camelCased. */
+export interface CatalogVersionView {
+  gate: string
+  version: number
+  contentHash: string
+  effectiveAt: number
+  publishedAt: number
+  changeSummary: string | null
+  signer: string
+  catalog: Catalog
+  /** The signed document: verify it offline with `verifyCatalog` and the signer's did. */
+  document: JsonObject
+}
+
+/** One change of `getCatalogImpact`. */
+export interface CatalogChange {
+  kind: string
+  permission?: string
+  field: string
+  old: JsonValue
+  new: JsonValue
+  breaking: boolean
+}
+
 /** What `engine.issuePassport(...)` returns: the passport and the agent's key, as plain data. */
 export interface IssuedPassportData {
   token: string
@@ -61,6 +117,8 @@ declare module './index' {
       expiresInDays?: number | null
       caveats?: ConstraintDocument[] | null
       passport?: string | IssuedPassport | null
+      /** Catalog pins (from `getCatalog` / `discoverServices`): each gate's requests run on that version's terms. */
+      pins?: CatalogPin[] | null
     }): IssuedPassportData
     /**
      * The decisions of the agent whose passport is `passport` (verified first), newest first,
@@ -125,6 +183,56 @@ declare module './index' {
     events(options?: { since?: string | null; kinds?: EventKind[] | null; limit?: number | null } | null): {
       events: DecisionEvent[]
       cursor: string | null
+    }
+    /**
+     * Validates a catalog and keeps it as the gate's draft (`CATALOG_INVALID` at the field's path
+     * otherwise: a float or negative price, an unknown pricing model, ...).
+     */
+    createCatalog(options: { gate: string; catalog: Catalog }): {
+      gate: string
+      contentHash: string
+      catalog: Catalog
+      nextVersion: number
+    }
+    /** Publishes the gate's draft as its next version: signed, written once, attested (`catalog.published`). */
+    publishCatalog(options: { gate: string; effectiveAt?: number | null; changeSummary?: string | null }): CatalogVersionView
+    /** The gate's current catalog (the highest version in effect), or `version`. */
+    getCatalog(options: { gate: string; version?: number | null }): CatalogVersionView
+    /** One version of the gate's catalog, in effect or not. */
+    getCatalogVersion(options: { gate: string; version: number }): CatalogVersionView
+    /** Every published version of the gate's catalog. */
+    listCatalogVersions(options: { gate: string }): {
+      gate: string
+      versions: { version: number; content_hash: string; effective_at: number; published_at: number; change_summary: string | null; current: boolean }[]
+      hasDraft: boolean
+    }
+    /** The typed diff from version `old` to `new` (`price_increase`, `permission_removed`, `sla_degraded`, ...). */
+    getCatalogImpact(options: { gate: string; old: number; new: number }): {
+      gate: string
+      old: number
+      new: number
+      oldContentHash: string
+      newContentHash: string
+      hasBreakingChanges: boolean
+      changes: CatalogChange[]
+    }
+    /** The services with a catalog in effect, with prices, trust level and anonymous access. */
+    discoverServices(options?: {
+      filter?: {
+        gate?: string | null
+        permission?: string | null
+        currency?: string | null
+        max_amount?: number | null
+        max_trust_level?: 'L1' | 'L2' | 'L3' | null
+        anonymous?: boolean | null
+      } | null
+    } | null): { services: JsonObject[] }
+    /** Verifies a signed catalog document against `did` (default: this engine's signer). */
+    verifyCatalog(options: { document: JsonObject; did?: string | null }): {
+      valid: true
+      gate: string
+      version: number
+      contentHash: string
     }
     /** Acknowledges a delivered event (`acked: false`: it already was); an unknown id throws `EVENT_UNKNOWN`. */
     ackEvent(options: { id: string }): { id: string; acked: boolean }

@@ -68,6 +68,8 @@ const POLICY = {
   anonymous: { gates: ['llm'] },
 }
 
+const CATALOG = (amount) => ({ gate: 'llm', trust_level: 'L1', offers: [{ permission: 'llm', price: { amount, currency: 'USD' }, pricing: { model: 'per_call' } }] })
+
 function world() {
   const issuer = Issuer.generate()
   const engine = new Engine({ policy: POLICY, trustedIssuers: [issuer.did] })
@@ -77,7 +79,14 @@ function world() {
   engine.enforce({ gate: 'llm', passport, payload: { cost: 2 } })
   engine.enforce({ gate: 'llm', payload: { cost: 1 } })
   const event = () => { escalation(); return engine.events({ limit: 1000 }).events.at(-1).id }
-  return { issuer, engine, passport, hold, escalation, event }
+  const published = () => {
+    if (engine.listCatalogVersions({ gate: 'llm' }).versions.length === 0) {
+      engine.createCatalog({ gate: 'llm', catalog: CATALOG(100) })
+      engine.publishCatalog({ gate: 'llm' })
+    }
+    return 'llm'
+  }
+  return { issuer, engine, passport, hold, escalation, event, published }
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'passgate-contract-'))
@@ -156,6 +165,18 @@ const CALLS = {
   list_my_evaluations: { typed: (w) => w.engine.listMyEvaluations({ passport: w.passport, gate: 'llm' }), args: (w) => ({ passport: w.passport.token, gate: 'llm' }), shape: 'camel' },
   events: { typed: (w) => { w.escalation(); return w.engine.events({ kinds: ['escalation'], limit: 5 }) }, args: (w) => { w.escalation(); return { kinds: ['escalation'], limit: 5 } }, shape: 'camel' },
   ack_event: { typed: (w) => w.engine.ackEvent({ id: w.event() }), args: (w) => ({ id: w.event() }), shape: 'camel' },
+  create_catalog: { typed: (w) => w.engine.createCatalog({ gate: 'llm', catalog: CATALOG(1) }), args: () => ({ gate: 'llm', catalog: CATALOG(2) }), shape: 'camel' },
+  publish_catalog: {
+    typed: (w) => { w.engine.createCatalog({ gate: 'llm', catalog: CATALOG(3) }); return w.engine.publishCatalog({ gate: 'llm', changeSummary: 'v1' }) },
+    args: (w) => { w.engine.createCatalog({ gate: 'llm', catalog: CATALOG(4) }); return { gate: 'llm', effective_at: 4e12 } },
+    shape: 'camel',
+  },
+  get_catalog: { typed: (w) => w.engine.getCatalog({ gate: w.published() }), args: (w) => ({ gate: w.published(), version: 1 }), shape: 'camel' },
+  get_catalog_version: { typed: (w) => w.engine.getCatalogVersion({ gate: w.published(), version: 1 }), args: (w) => ({ gate: w.published(), version: 1 }), shape: 'camel' },
+  list_catalog_versions: { typed: (w) => w.engine.listCatalogVersions({ gate: w.published() }), args: (w) => ({ gate: w.published() }), shape: 'camel' },
+  get_catalog_impact: { typed: (w) => w.engine.getCatalogImpact({ gate: w.published(), old: 1, new: 1 }), args: (w) => ({ gate: w.published(), old: 1, new: 1 }), shape: 'camel' },
+  discover_services: { typed: (w) => { w.published(); return w.engine.discoverServices({ filter: { currency: 'USD' } }) }, args: (w) => { w.published(); return { filter: { currency: 'USD' } } }, shape: 'camel' },
+  verify_catalog: { typed: (w) => w.engine.verifyCatalog({ document: w.engine.getCatalog({ gate: w.published() }).document }), args: (w) => ({ document: w.engine.getCatalog({ gate: w.published() }).document, did: w.engine.signerDid }), shape: 'camel' },
 }
 
 const keys = (v) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.keys(v) : null)

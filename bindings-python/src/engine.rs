@@ -623,7 +623,9 @@ impl PyEngine {
     /// `Issuer.issue_passport` / `IssuedPassport.issue_sub_passport`, at the engine's clock, and
     /// recorded in the passport registry (`get_passport`; never the key) and attested
     /// (`issuance`).
-    #[pyo3(signature = (issuer_secret, agent_id, *, agent_name=None, permissions=None, expires_in_days=None, caveats=None, passport=None))]
+    /// `pins`: catalog pins `[{"gate", "version", "content_hash"}]` (from `get_catalog` or
+    /// `discover_services`): requests to each gate are made on that version's terms.
+    #[pyo3(signature = (issuer_secret, agent_id, *, agent_name=None, permissions=None, expires_in_days=None, caveats=None, passport=None, pins=None))]
     #[allow(clippy::too_many_arguments)]
     fn issue_passport(
         &self,
@@ -635,6 +637,7 @@ impl PyEngine {
         expires_in_days: Option<&Bound<'_, PyAny>>,
         caveats: Option<&Bound<'_, PyAny>>,
         passport: Option<&Bound<'_, PyAny>>,
+        pins: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyIssuedPassport> {
         let args = Args::new()
             .json(
@@ -646,7 +649,8 @@ impl PyEngine {
             .py("permissions", permissions)?
             .py("expires_in_days", expires_in_days)?
             .py("caveats", caveats)?
-            .json("passport", passport_value(passport)?);
+            .json("passport", passport_value(passport)?)
+            .py("pins", pins)?;
         let v = self.op(py, "issue_passport", args.value())?;
         PyIssuedPassport::from_json(py, &v)
     }
@@ -1172,6 +1176,122 @@ impl PyEngine {
     ) -> PyResult<Bound<'py, PyAny>> {
         let args = Args::new().py("did", Some(did))?;
         self.op_py(py, "untrust_issuer", args.value())
+    }
+
+    /// Validates `catalog` (a dict: `{gate, description?, trust_level, offers: [...]}`, prices
+    /// in integer minor units) and keeps it as `gate`'s draft. A malformed catalog raises
+    /// `InputError` (`CATALOG_INVALID`, `.path` the field). Returns `{"gate", "content_hash",
+    /// "catalog", "next_version"}`.
+    fn create_catalog<'py>(
+        &self,
+        py: Python<'py>,
+        gate: &Bound<'py, PyAny>,
+        catalog: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("gate", Some(gate))?
+            .py("catalog", Some(catalog))?;
+        self.op_py(py, "create_catalog", args.value())
+    }
+
+    /// Publishes `gate`'s draft as its next version: signed, written once, attested
+    /// (`catalog.published`). `effective_at` in epoch ms (default now). Returns the version
+    /// (`version`, `content_hash`, `catalog`, `document`, ...).
+    #[pyo3(signature = (gate, *, effective_at=None, change_summary=None))]
+    fn publish_catalog<'py>(
+        &self,
+        py: Python<'py>,
+        gate: &Bound<'py, PyAny>,
+        effective_at: Option<&Bound<'py, PyAny>>,
+        change_summary: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("gate", Some(gate))?
+            .py("effective_at", effective_at)?
+            .py("change_summary", change_summary)?;
+        self.op_py(py, "publish_catalog", args.value())
+    }
+
+    /// `gate`'s current catalog (the highest version in effect), or `version`. None published:
+    /// `InputError` (`CATALOG_UNKNOWN`).
+    #[pyo3(signature = (gate, version=None))]
+    fn get_catalog<'py>(
+        &self,
+        py: Python<'py>,
+        gate: &Bound<'py, PyAny>,
+        version: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("gate", Some(gate))?
+            .py("version", version)?;
+        self.op_py(py, "get_catalog", args.value())
+    }
+
+    /// Version `version` of `gate`'s catalog, in effect or not.
+    fn get_catalog_version<'py>(
+        &self,
+        py: Python<'py>,
+        gate: &Bound<'py, PyAny>,
+        version: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("gate", Some(gate))?
+            .py("version", Some(version))?;
+        self.op_py(py, "get_catalog_version", args.value())
+    }
+
+    /// Every published version of `gate`'s catalog: `{"gate", "versions", "has_draft"}`.
+    fn list_catalog_versions<'py>(
+        &self,
+        py: Python<'py>,
+        gate: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new().py("gate", Some(gate))?;
+        self.op_py(py, "list_catalog_versions", args.value())
+    }
+
+    /// The typed diff from version `old` to `new` of `gate`'s catalog: `{"changes": [{"kind",
+    /// "permission", "field", "old", "new", "breaking"}], "has_breaking_changes", ...}`.
+    fn get_catalog_impact<'py>(
+        &self,
+        py: Python<'py>,
+        gate: &Bound<'py, PyAny>,
+        old: &Bound<'py, PyAny>,
+        new: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("gate", Some(gate))?
+            .py("old", Some(old))?
+            .py("new", Some(new))?;
+        self.op_py(py, "get_catalog_impact", args.value())
+    }
+
+    /// The services with a catalog in effect: `{"services": [...]}`. `filter`: a dict of
+    /// `gate`, `permission`, `currency`, `max_amount`, `max_trust_level`, `anonymous`.
+    #[pyo3(signature = (filter=None))]
+    fn discover_services<'py>(
+        &self,
+        py: Python<'py>,
+        filter: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new().py("filter", filter)?;
+        self.op_py(py, "discover_services", args.value())
+    }
+
+    /// Verifies a signed catalog `document` (from `get_catalog`) against `did` (default: this
+    /// engine's signer): `{"valid": True, "gate", "version", "content_hash"}`, or raises
+    /// `AttestationError`.
+    #[pyo3(signature = (document, did=None))]
+    fn verify_catalog<'py>(
+        &self,
+        py: Python<'py>,
+        document: &Bound<'py, PyAny>,
+        did: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .json("document", to_value(document, Ctx::Attestation)?)
+            .py("did", did)?;
+        self.op_py(py, "verify_catalog", args.value())
     }
 
     /// The trusted issuers (with their windows) and every revoked passport id as a document

@@ -89,9 +89,26 @@ class World:
         self.engine.upsert_gate("scratch", {})
         return "scratch"
 
+    def draft(self) -> str:
+        self.engine.create_catalog("payments.send", catalog(next(FRESH)))
+        return "payments.send"
+
+    def published(self) -> str:
+        if not self.engine.list_catalog_versions("payments.send")["versions"]:
+            self.engine.create_catalog("payments.send", catalog(100))
+            self.engine.publish_catalog("payments.send")
+        return "payments.send"
+
+    def catalog_document(self) -> dict[str, Any]:
+        return dict(self.engine.get_catalog(self.published())["document"])
+
     def template(self) -> str:
         self.engine.upsert_template(template="small", definition={"params": {"max": {"type": "number"}}, "constraints": [{"id": "c", "type": "max_value", "field": "/amount", "max": "$max"}]})
         return "small"
+
+
+def catalog(amount: int) -> dict[str, Any]:
+    return {"gate": "payments.send", "trust_level": "L1", "offers": [{"permission": "payments:send", "price": {"amount": amount, "currency": "USD"}, "pricing": {"model": "per_call"}}]}
 
 
 #: Fresh names for samples that create something (each sample runs twice on one world).
@@ -158,6 +175,14 @@ SAMPLES: dict[str, Callable[[World], dict[str, Any]]] = {
     "authenticate_api_key": lambda w: {"secret": w.engine.create_api_key("ci", ["approve"])["secret"]},
     "events": lambda w: {"kinds": ["escalation"], "limit": 5, "since": None} if w.escalation() else {},
     "ack_event": lambda w: {"id": w.event()},
+    "create_catalog": lambda w: {"gate": "payments.send", "catalog": catalog(100)},
+    "publish_catalog": lambda w: {"gate": w.draft(), "effective_at": 4_000_000_000_000, "change_summary": "new"},
+    "get_catalog": lambda w: {"gate": w.published(), "version": 1},
+    "get_catalog_version": lambda w: {"gate": w.published(), "version": 1},
+    "list_catalog_versions": lambda w: {"gate": w.published()},
+    "get_catalog_impact": lambda w: {"gate": w.published(), "old": 1, "new": 1},
+    "discover_services": lambda w: {"filter": {"permission": "payments:*", "currency": "USD"}} if w.published() else {},
+    "verify_catalog": lambda w: {"document": w.catalog_document(), "did": w.engine.signer_did},
 }
 
 OPERATIONS = _native.operations()
