@@ -1221,9 +1221,7 @@ impl PyEngine {
         gate: &Bound<'py, PyAny>,
         version: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let args = Args::new()
-            .py("gate", Some(gate))?
-            .py("version", version)?;
+        let args = Args::new().py("gate", Some(gate))?.py("version", version)?;
         self.op_py(py, "get_catalog", args.value())
     }
 

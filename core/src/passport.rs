@@ -177,7 +177,9 @@ pub struct PassportRequest {
 
 /// A catalog pin: the passport's requests to `gate` are made on the terms of catalog `version`,
 /// whose content hash is `content_hash` (see [`crate::commerce`]).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct Pin {
     /// The gate.
@@ -209,7 +211,7 @@ pub(crate) fn check_pins(pins: &[Pin]) -> std::result::Result<(), String> {
                 "pins[{i}].content_hash must be sha256: and 64 lowercase hex digits"
             ));
         }
-        if pins[..i].iter().any(|q| q.gate == p.gate) {
+        if pins.iter().take(i).any(|q| q.gate == p.gate) {
             return Err(format!("pins[{i}]: gate {:?} is pinned twice", p.gate));
         }
     }

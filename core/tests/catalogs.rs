@@ -64,8 +64,18 @@ fn catalog_v1() -> Value {
 }
 
 fn publish(e: &Engine, catalog: Value, summary: &str) -> Value {
-    call(e, "create_catalog", json!({"gate": catalog["gate"], "catalog": catalog})).unwrap();
-    call(e, "publish_catalog", json!({"gate": "llm", "change_summary": summary})).unwrap()
+    call(
+        e,
+        "create_catalog",
+        json!({"gate": catalog["gate"], "catalog": catalog}),
+    )
+    .unwrap();
+    call(
+        e,
+        "publish_catalog",
+        json!({"gate": "llm", "change_summary": summary}),
+    )
+    .unwrap()
 }
 
 fn world() -> (Engine, Issuer, ManualClock) {
@@ -85,7 +95,12 @@ fn issue(e: &Engine, issuer: &Issuer, pins: Value) -> Value {
 }
 
 fn enforce(e: &Engine, token: &str) -> Value {
-    call(e, "enforce", json!({"gate": "llm", "passport": token, "payload": {"tokens": 10}})).unwrap()
+    call(
+        e,
+        "enforce",
+        json!({"gate": "llm", "passport": token, "payload": {"tokens": 10}}),
+    )
+    .unwrap()
 }
 
 fn pin_check(d: &Value) -> Option<Value> {
@@ -102,16 +117,29 @@ fn pin_check(d: &Value) -> Option<Value> {
 #[test]
 fn a_valid_catalog_is_drafted_in_normal_form_with_its_content_hash() {
     let (e, _, _) = world();
-    let d = call(&e, "create_catalog", json!({"gate": "llm", "catalog": catalog_v1()})).unwrap();
+    let d = call(
+        &e,
+        "create_catalog",
+        json!({"gate": "llm", "catalog": catalog_v1()}),
+    )
+    .unwrap();
     assert_eq!(d["next_version"], 1);
     assert_eq!(d["catalog"], catalog_v1());
     let h = d["content_hash"].as_str().unwrap();
     // sha256 of the RFC 8785 form: keys sorted, no whitespace (every value here is a string or
     // a small integer, so the canonical text is easy to state independently).
     let canonical = passgate::__private::json::canonical(&catalog_v1()).unwrap();
-    assert!(canonical.starts_with(r#"{"description":"Completions","gate":"llm","offers":[{"approval_threshold":50000,"#));
+    assert!(canonical.starts_with(
+        r#"{"description":"Completions","gate":"llm","offers":[{"approval_threshold":50000,"#
+    ));
     use sha2::{Digest, Sha256};
-    assert_eq!(h, format!("sha256:{}", hex::encode(Sha256::digest(canonical.as_bytes()))));
+    assert_eq!(
+        h,
+        format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(canonical.as_bytes()))
+        )
+    );
     // Drafting changes no version.
     let l = call(&e, "list_catalog_versions", json!({"gate": "llm"})).unwrap();
     assert_eq!(l["versions"], json!([]));
@@ -126,51 +154,136 @@ fn bad_catalogs_are_catalog_invalid_naming_the_field() {
         (json!(1.0), "/offers/0/price/amount", "float"),
         (json!(-1), "/offers/0/price/amount", "negative"),
         (json!("100"), "/offers/0/price/amount", "integer"),
-        (json!(9_007_199_254_740_992_u64), "/offers/0/price/amount", "at most"),
+        (
+            json!(9_007_199_254_740_992_u64),
+            "/offers/0/price/amount",
+            "at most",
+        ),
     ];
     for (amount, path, word) in cases {
         let mut c = catalog_v1();
         c["offers"][0]["price"]["amount"] = amount.clone();
-        let x = err(call(&e, "create_catalog", json!({"gate": "llm", "catalog": c})));
-        assert_eq!((x.code(), x.path()), ("CATALOG_INVALID", Some(path)), "{amount}: {x}");
+        let x = err(call(
+            &e,
+            "create_catalog",
+            json!({"gate": "llm", "catalog": c}),
+        ));
+        assert_eq!(
+            (x.code(), x.path()),
+            ("CATALOG_INVALID", Some(path)),
+            "{amount}: {x}"
+        );
         assert!(x.to_string().contains(word), "{amount}: {x}");
     }
-    let mutations: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
-        ("/offers/1/pricing/model", Box::new(|c| c["offers"][1]["pricing"] = json!({"model": "auction"}))),
-        ("/offers/1/pricing/model", Box::new(|c| c["offers"][1]["pricing"] = json!({}))),
-        ("/offers/1/pricing/field", Box::new(|c| c["offers"][1]["pricing"]["field"] = json!("/x"))),
-        ("/offers/0/pricing/unit", Box::new(|c| c["offers"][0]["pricing"]["unit"] = json!(0))),
-        ("/offers/0/pricing/field", Box::new(|c| c["offers"][0]["pricing"]["field"] = json!("tokens"))),
-        ("/offers/0/price/currency", Box::new(|c| c["offers"][0]["price"]["currency"] = json!("usd"))),
-        ("/offers/0/price/currency", Box::new(|c| c["offers"][0]["price"]["currency"] = json!("USDT"))),
-        ("/offers/0/sla/availability_bp", Box::new(|c| c["offers"][0]["sla"]["availability_bp"] = json!(10001))),
-        ("/offers/0/sla/p95_latency_ms", Box::new(|c| c["offers"][0]["sla"]["p95_latency_ms"] = json!(0.5))),
-        ("/offers/0/rate/window", Box::new(|c| c["offers"][0]["rate"]["window"] = json!("1 minute"))),
-        ("/offers/0/rate/max", Box::new(|c| c["offers"][0]["rate"]["max"] = json!(0))),
-        ("/offers/0/approval_threshold", Box::new(|c| c["offers"][0]["approval_threshold"] = json!(-5))),
-        ("/offers/0/risk", Box::new(|c| c["offers"][0]["risk"] = json!("extreme"))),
-        ("/offers/0/prize", Box::new(|c| c["offers"][0]["prize"] = json!(1))),
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let mutations: Vec<(&str, Edit)> = vec![
+        (
+            "/offers/1/pricing/model",
+            Box::new(|c| c["offers"][1]["pricing"] = json!({"model": "auction"})),
+        ),
+        (
+            "/offers/1/pricing/model",
+            Box::new(|c| c["offers"][1]["pricing"] = json!({})),
+        ),
+        (
+            "/offers/1/pricing/field",
+            Box::new(|c| c["offers"][1]["pricing"]["field"] = json!("/x")),
+        ),
+        (
+            "/offers/0/pricing/unit",
+            Box::new(|c| c["offers"][0]["pricing"]["unit"] = json!(0)),
+        ),
+        (
+            "/offers/0/pricing/field",
+            Box::new(|c| c["offers"][0]["pricing"]["field"] = json!("tokens")),
+        ),
+        (
+            "/offers/0/price/currency",
+            Box::new(|c| c["offers"][0]["price"]["currency"] = json!("usd")),
+        ),
+        (
+            "/offers/0/price/currency",
+            Box::new(|c| c["offers"][0]["price"]["currency"] = json!("USDT")),
+        ),
+        (
+            "/offers/0/sla/availability_bp",
+            Box::new(|c| c["offers"][0]["sla"]["availability_bp"] = json!(10001)),
+        ),
+        (
+            "/offers/0/sla/p95_latency_ms",
+            Box::new(|c| c["offers"][0]["sla"]["p95_latency_ms"] = json!(0.5)),
+        ),
+        (
+            "/offers/0/rate/window",
+            Box::new(|c| c["offers"][0]["rate"]["window"] = json!("1 minute")),
+        ),
+        (
+            "/offers/0/rate/max",
+            Box::new(|c| c["offers"][0]["rate"]["max"] = json!(0)),
+        ),
+        (
+            "/offers/0/approval_threshold",
+            Box::new(|c| c["offers"][0]["approval_threshold"] = json!(-5)),
+        ),
+        (
+            "/offers/0/risk",
+            Box::new(|c| c["offers"][0]["risk"] = json!("extreme")),
+        ),
+        (
+            "/offers/0/prize",
+            Box::new(|c| c["offers"][0]["prize"] = json!(1)),
+        ),
         ("/trust_level", Box::new(|c| c["trust_level"] = json!("L4"))),
         ("/offers", Box::new(|c| c["offers"] = json!({}))),
-        ("/offers/1/permission", Box::new(|c| c["offers"][1]["permission"] = json!("llm:complete"))),
-        ("/offers/2/pricing/tiers/1/up_to", Box::new(|c| c["offers"][2]["pricing"]["tiers"][1]["up_to"] = json!(100))),
-        ("/offers/2/pricing/tiers/2/up_to", Box::new(|c| c["offers"][2]["pricing"]["tiers"][2]["up_to"] = json!(5000))),
-        ("/offers/2/pricing/tiers/0/up_to", Box::new(|c| c["offers"][2]["pricing"]["tiers"][0]["up_to"] = Value::Null)),
-        ("/offers/2/pricing/tiers/0/amount", Box::new(|c| c["offers"][2]["pricing"]["tiers"][0]["amount"] = json!(0.1))),
-        ("/offers/2/pricing/tiers", Box::new(|c| c["offers"][2]["pricing"]["tiers"] = json!([]))),
+        (
+            "/offers/1/permission",
+            Box::new(|c| c["offers"][1]["permission"] = json!("llm:complete")),
+        ),
+        (
+            "/offers/2/pricing/tiers/1/up_to",
+            Box::new(|c| c["offers"][2]["pricing"]["tiers"][1]["up_to"] = json!(100)),
+        ),
+        (
+            "/offers/2/pricing/tiers/2/up_to",
+            Box::new(|c| c["offers"][2]["pricing"]["tiers"][2]["up_to"] = json!(5000)),
+        ),
+        (
+            "/offers/2/pricing/tiers/0/up_to",
+            Box::new(|c| c["offers"][2]["pricing"]["tiers"][0]["up_to"] = Value::Null),
+        ),
+        (
+            "/offers/2/pricing/tiers/0/amount",
+            Box::new(|c| c["offers"][2]["pricing"]["tiers"][0]["amount"] = json!(0.1)),
+        ),
+        (
+            "/offers/2/pricing/tiers",
+            Box::new(|c| c["offers"][2]["pricing"]["tiers"] = json!([])),
+        ),
         ("/gate", Box::new(|c| c["gate"] = json!("search"))),
     ];
     for (path, edit) in mutations {
         let mut c = catalog_v1();
         edit(&mut c);
-        let x = err(call(&e, "create_catalog", json!({"gate": "llm", "catalog": c})));
+        let x = err(call(
+            &e,
+            "create_catalog",
+            json!({"gate": "llm", "catalog": c}),
+        ));
         assert_eq!((x.code(), x.path()), ("CATALOG_INVALID", Some(path)), "{x}");
     }
     // A typo gets a hint.
     let mut c = catalog_v1();
     c["offers"][0]["approval_treshold"] = json!(1);
-    let x = err(call(&e, "create_catalog", json!({"gate": "llm", "catalog": c})));
-    assert!(x.to_string().contains("did you mean \"approval_threshold\""), "{x}");
+    let x = err(call(
+        &e,
+        "create_catalog",
+        json!({"gate": "llm", "catalog": c}),
+    ));
+    assert!(
+        x.to_string()
+            .contains("did you mean \"approval_threshold\""),
+        "{x}"
+    );
     // Nothing bad was drafted.
     let l = call(&e, "list_catalog_versions", json!({"gate": "llm"})).unwrap();
     assert_eq!(l["has_draft"], false);
@@ -178,7 +291,11 @@ fn bad_catalogs_are_catalog_invalid_naming_the_field() {
 
 #[test]
 fn the_published_schema_agrees_with_the_engine_on_samples() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/catalog.schema.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schema/catalog.schema.json"
+    ))
+    .unwrap();
     let schema: Value = serde_json::from_str(&text).unwrap();
     let v = jsonschema::validator_for(&schema).unwrap();
     assert!(v.is_valid(&catalog_v1()));
@@ -191,9 +308,16 @@ fn the_published_schema_agrees_with_the_engine_on_samples() {
     bad = catalog_v1();
     bad["offers"][0]["price"]["amount"] = json!(1.5);
     assert!(!v.is_valid(&bad));
-    for f in ["bindings-python/python/passgate/catalog.schema.json", "bindings-node/catalog.schema.json"] {
-        let copy = std::fs::read_to_string(format!("{}/../{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-        assert_eq!(copy, text, "{f} is a copy of schema/catalog.schema.json (make copies)");
+    for f in [
+        "bindings-python/python/passgate/catalog.schema.json",
+        "bindings-node/catalog.schema.json",
+    ] {
+        let copy =
+            std::fs::read_to_string(format!("{}/../{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        assert_eq!(
+            copy, text,
+            "{f} is a copy of schema/catalog.schema.json (make copies)"
+        );
     }
 }
 
@@ -203,12 +327,23 @@ fn the_published_schema_agrees_with_the_engine_on_samples() {
 fn publishing_signs_versions_once_and_attests_them() {
     let (e, _, clock) = world();
     let v1 = publish(&e, catalog_v1(), "launch");
-    assert_eq!((v1["version"].as_u64(), v1["gate"].as_str()), (Some(1), Some("llm")));
+    assert_eq!(
+        (v1["version"].as_u64(), v1["gate"].as_str()),
+        (Some(1), Some("llm"))
+    );
     assert_eq!(v1["effective_at"], T0);
     assert_eq!(v1["signer"], e.signer_did());
     // The document verifies offline with the did alone, and its content hash is recomputed.
-    let ok = call(&e, "verify_catalog", json!({"document": v1["document"], "did": e.signer_did()})).unwrap();
-    assert_eq!(ok, json!({"valid": true, "gate": "llm", "version": 1, "content_hash": v1["content_hash"]}));
+    let ok = call(
+        &e,
+        "verify_catalog",
+        json!({"document": v1["document"], "did": e.signer_did()}),
+    )
+    .unwrap();
+    assert_eq!(
+        ok,
+        json!({"valid": true, "gate": "llm", "version": 1, "content_hash": v1["content_hash"]})
+    );
     // Publishing the same draft again is refused: nothing changed.
     let x = err(call(&e, "publish_catalog", json!({"gate": "llm"})));
     assert_eq!(x.code(), "INVALID_ARGUMENT");
@@ -222,10 +357,22 @@ fn publishing_signs_versions_once_and_attests_them() {
     assert_eq!(v2["version"], 2);
     assert_ne!(v2["content_hash"], v1["content_hash"]);
     // v1 is unchanged, and still readable.
-    let again = call(&e, "get_catalog_version", json!({"gate": "llm", "version": 1})).unwrap();
+    let again = call(
+        &e,
+        "get_catalog_version",
+        json!({"gate": "llm", "version": 1}),
+    )
+    .unwrap();
     assert_eq!(again["document"], v1["document"]);
-    assert_eq!(call(&e, "get_catalog", json!({"gate": "llm"})).unwrap()["version"], 2);
-    let x = err(call(&e, "get_catalog_version", json!({"gate": "llm", "version": 3})));
+    assert_eq!(
+        call(&e, "get_catalog", json!({"gate": "llm"})).unwrap()["version"],
+        2
+    );
+    let x = err(call(
+        &e,
+        "get_catalog_version",
+        json!({"gate": "llm", "version": 3}),
+    ));
     assert_eq!(x.code(), "CATALOG_UNKNOWN");
     // Each publication is attested, on the engine's verifiable chain.
     let recs = call(&e, "attestations", json!({"kind": "catalog.published"})).unwrap();
@@ -240,7 +387,12 @@ fn publishing_signs_versions_once_and_attests_them() {
         passgate::verify_attestation(r, e.signer_did()).unwrap();
     }
     let l = call(&e, "list_catalog_versions", json!({"gate": "llm"})).unwrap();
-    let current: Vec<bool> = l["versions"].as_array().unwrap().iter().map(|v| v["current"].as_bool().unwrap()).collect();
+    let current: Vec<bool> = l["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["current"].as_bool().unwrap())
+        .collect();
     assert_eq!(current, [false, true]);
 }
 
@@ -251,17 +403,35 @@ fn a_future_version_is_not_current_until_it_takes_effect() {
     let mut c2 = catalog_v1();
     c2["offers"][1]["price"]["amount"] = json!(6);
     call(&e, "create_catalog", json!({"gate": "llm", "catalog": c2})).unwrap();
-    let v2 = call(&e, "publish_catalog", json!({"gate": "llm", "effective_at": T0 + 2 * HOUR})).unwrap();
+    let v2 = call(
+        &e,
+        "publish_catalog",
+        json!({"gate": "llm", "effective_at": T0 + 2 * HOUR}),
+    )
+    .unwrap();
     assert_eq!(v2["version"], 2);
-    assert_eq!(call(&e, "get_catalog", json!({"gate": "llm"})).unwrap()["version"], 1);
+    assert_eq!(
+        call(&e, "get_catalog", json!({"gate": "llm"})).unwrap()["version"],
+        1
+    );
     clock.set_ms(T0 + 2 * HOUR);
-    assert_eq!(call(&e, "get_catalog", json!({"gate": "llm"})).unwrap()["version"], 2);
+    assert_eq!(
+        call(&e, "get_catalog", json!({"gate": "llm"})).unwrap()["version"],
+        2
+    );
     // A version may not take effect before the one it follows.
     let mut c3 = catalog_v1();
     c3["offers"][1]["price"]["amount"] = json!(7);
     call(&e, "create_catalog", json!({"gate": "llm", "catalog": c3})).unwrap();
-    let x = err(call(&e, "publish_catalog", json!({"gate": "llm", "effective_at": T0})));
-    assert_eq!((x.code(), x.path()), ("INVALID_ARGUMENT", Some("/effective_at")));
+    let x = err(call(
+        &e,
+        "publish_catalog",
+        json!({"gate": "llm", "effective_at": T0}),
+    ));
+    assert_eq!(
+        (x.code(), x.path()),
+        ("INVALID_ARGUMENT", Some("/effective_at"))
+    );
 }
 
 #[test]
@@ -270,7 +440,11 @@ fn any_changed_byte_of_a_published_catalog_is_detected() {
     let v1 = publish(&e, catalog_v1(), "launch");
     let doc = v1["document"].clone();
     let did = e.signer_did().to_string();
-    let verify = |d: &Value, did: &str| passgate::commerce::verify_catalog(d, did).map(|_| ()).map_err(|e| e.code().to_string());
+    let verify = |d: &Value, did: &str| {
+        passgate::commerce::verify_catalog(d, did)
+            .map(|_| ())
+            .map_err(|e| e.code().to_string())
+    };
     assert_eq!(verify(&doc, &did), Ok(()));
     // Every string and number in the body, changed.
     let mut edits: Vec<Value> = Vec::new();
@@ -298,24 +472,46 @@ fn any_changed_byte_of_a_published_catalog_is_detected() {
     let body = a["body"].clone();
     let canonical = passgate::__private::json::canonical(&body).unwrap();
     use sha2::{Digest, Sha256};
-    a["hash"] = json!(format!("sha256:{}", hex::encode(Sha256::digest(canonical.as_bytes()))));
-    assert_eq!(verify(&a, &did), Err("ATTESTATION_SIGNATURE".into()), "re-hashed, not re-signed");
-    a["body"]["content_hash"] = json!(format!("sha256:{}", hex::encode(Sha256::digest(
-        passgate::__private::json::canonical(&a["body"]["catalog"]).unwrap().as_bytes()))));
+    a["hash"] = json!(format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    ));
+    assert_eq!(
+        verify(&a, &did),
+        Err("ATTESTATION_SIGNATURE".into()),
+        "re-hashed, not re-signed"
+    );
+    a["body"]["content_hash"] = json!(format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(
+            passgate::__private::json::canonical(&a["body"]["catalog"])
+                .unwrap()
+                .as_bytes()
+        ))
+    ));
     let canonical = passgate::__private::json::canonical(&a["body"]).unwrap();
-    a["hash"] = json!(format!("sha256:{}", hex::encode(Sha256::digest(canonical.as_bytes()))));
+    a["hash"] = json!(format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    ));
     assert_eq!(verify(&a, &did), Err("ATTESTATION_SIGNATURE".into()));
     // Another signer, or a document re-signed by someone else, is refused.
     let other = KeyPair::generate().unwrap();
     assert_eq!(verify(&doc, other.did()), Err("ATTESTATION_KEY".into()));
     // A catalog is not an attestation, and an attestation not a catalog (separate domains).
     assert!(passgate::verify_attestation(&doc, &did).is_err());
-    let rec = call(&e, "attestations", json!({"kind": "catalog.published"})).unwrap()["attestations"][0].clone();
+    let rec = call(&e, "attestations", json!({"kind": "catalog.published"})).unwrap()
+        ["attestations"][0]
+        .clone();
     assert!(verify(&rec, &did).is_err());
     // The op, with a changed signature byte.
     let mut a = doc.clone();
     let sig = a["sig"].as_str().unwrap().to_string();
-    let flipped = if sig.starts_with('A') { format!("B{}", &sig[1..]) } else { format!("A{}", &sig[1..]) };
+    let rest = sig.get(1..).unwrap();
+    let flipped = match sig.strip_prefix('A') {
+        Some(rest) => format!("B{rest}"),
+        None => format!("A{rest}"),
+    };
     a["sig"] = json!(flipped);
     let x = err(call(&e, "verify_catalog", json!({"document": a})));
     assert_eq!(x.code(), "ATTESTATION_SIGNATURE");
@@ -336,29 +532,68 @@ fn impact_is_a_typed_diff_with_breaking_changes_flagged() {
     c2["offers"].as_array_mut().unwrap().remove(2);
     c2["offers"].as_array_mut().unwrap().push(json!({"permission": "llm:image", "price": {"amount": 40, "currency": "USD"}, "pricing": {"model": "per_call"}}));
     publish(&e, c2, "v2");
-    let i = call(&e, "get_catalog_impact", json!({"gate": "llm", "old": 1, "new": 2})).unwrap();
+    let i = call(
+        &e,
+        "get_catalog_impact",
+        json!({"gate": "llm", "old": 1, "new": 2}),
+    )
+    .unwrap();
     assert_eq!(i["has_breaking_changes"], true);
-    let kinds: Vec<(String, String, bool)> = i["changes"].as_array().unwrap().iter().map(|c| (
-        c["kind"].as_str().unwrap().to_string(),
-        c["permission"].as_str().unwrap_or("").to_string(),
-        c["breaking"].as_bool().unwrap(),
-    )).collect();
+    let kinds: Vec<(String, String, bool)> = i["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["kind"].as_str().unwrap().to_string(),
+                c["permission"].as_str().unwrap_or("").to_string(),
+                c["breaking"].as_bool().unwrap(),
+            )
+        })
+        .collect();
     let k = |a: &str, p: &str, b: bool| (a.to_string(), p.to_string(), b);
-    assert_eq!(kinds, vec![
-        k("price_increase", "llm:complete", true),
-        k("sla_degraded", "llm:complete", true),
-        k("constraint_tightened", "llm:complete", true),
-        k("price_decrease", "llm:embed", false),
-        k("permission_added", "llm:image", false),
-        k("permission_removed", "llm:batch", true),
-    ]);
+    assert_eq!(
+        kinds,
+        vec![
+            k("price_increase", "llm:complete", true),
+            k("sla_degraded", "llm:complete", true),
+            k("constraint_tightened", "llm:complete", true),
+            k("price_decrease", "llm:embed", false),
+            k("permission_added", "llm:image", false),
+            k("permission_removed", "llm:batch", true),
+        ]
+    );
     // The reverse diff: only the removal of llm:image... and the re-added batch, price back up.
-    let r = call(&e, "get_catalog_impact", json!({"gate": "llm", "old": 2, "new": 1})).unwrap();
-    assert!(r["changes"].as_array().unwrap().iter().any(|c| c["kind"] == "sla_improved"));
+    let r = call(
+        &e,
+        "get_catalog_impact",
+        json!({"gate": "llm", "old": 2, "new": 1}),
+    )
+    .unwrap();
+    assert!(r["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["kind"] == "sla_improved"));
     // A version compared with itself: nothing.
-    let same = call(&e, "get_catalog_impact", json!({"gate": "llm", "old": 1, "new": 1})).unwrap();
-    assert_eq!((same["has_breaking_changes"].clone(), same["changes"].clone()), (json!(false), json!([])));
-    let x = err(call(&e, "get_catalog_impact", json!({"gate": "llm", "old": 1, "new": 9})));
+    let same = call(
+        &e,
+        "get_catalog_impact",
+        json!({"gate": "llm", "old": 1, "new": 1}),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            same["has_breaking_changes"].clone(),
+            same["changes"].clone()
+        ),
+        (json!(false), json!([]))
+    );
+    let x = err(call(
+        &e,
+        "get_catalog_impact",
+        json!({"gate": "llm", "old": 1, "new": 9}),
+    ));
     assert_eq!(x.code(), "CATALOG_UNKNOWN");
 }
 
@@ -373,7 +608,12 @@ fn only_price_decreases_and_relaxations_are_not_breaking() {
     c2["offers"][0].as_object_mut().unwrap().remove("rate");
     c2["trust_level"] = json!("L1");
     publish(&e, c2, "cheaper");
-    let i = call(&e, "get_catalog_impact", json!({"gate": "llm", "old": 1, "new": 2})).unwrap();
+    let i = call(
+        &e,
+        "get_catalog_impact",
+        json!({"gate": "llm", "old": 1, "new": 2}),
+    )
+    .unwrap();
     assert_eq!(i["has_breaking_changes"], false, "{i}");
     assert_eq!(i["changes"].as_array().unwrap().len(), 3, "{i}");
     clock.set_ms(T0 + 2);
@@ -381,8 +621,18 @@ fn only_price_decreases_and_relaxations_are_not_breaking() {
     c3["trust_level"] = json!("L3");
     c3["offers"][0]["price"]["currency"] = json!("EUR");
     publish(&e, c3, "stricter");
-    let i = call(&e, "get_catalog_impact", json!({"gate": "llm", "old": 1, "new": 3})).unwrap();
-    let kinds: Vec<&str> = i["changes"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap()).collect();
+    let i = call(
+        &e,
+        "get_catalog_impact",
+        json!({"gate": "llm", "old": 1, "new": 3}),
+    )
+    .unwrap();
+    let kinds: Vec<&str> = i["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["trust_level_raised", "currency_changed"]);
     assert_eq!(i["has_breaking_changes"], true);
 }
@@ -398,7 +648,10 @@ fn a_pinned_passport_keeps_its_terms_and_a_wrong_pin_is_denied() {
     let d = enforce(&e, p["token"].as_str().unwrap());
     assert_eq!(d["decision"], "allow", "{d}");
     let c = pin_check(&d).unwrap();
-    assert_eq!((c["passed"].clone(), c["observed"].clone()), (json!(true), v1["content_hash"].clone()));
+    assert_eq!(
+        (c["passed"].clone(), c["observed"].clone()),
+        (json!(true), v1["content_hash"].clone())
+    );
     assert!(c["limit"].as_str().unwrap().starts_with("v1 "));
     // v2 raises the price: the pinned passport still runs on v1.
     clock.set_ms(T0 + HOUR);
@@ -407,9 +660,17 @@ fn a_pinned_passport_keeps_its_terms_and_a_wrong_pin_is_denied() {
     publish(&e, c2, "v2");
     let d = enforce(&e, p["token"].as_str().unwrap());
     assert_eq!(d["decision"], "allow");
-    assert!(pin_check(&d).unwrap()["message"].as_str().unwrap().contains("v1"));
+    assert!(pin_check(&d).unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .contains("v1"));
     // The decision's attestation records the pin.
-    let rec = call(&e, "get_evaluation", json!({"evaluation_id": d["evaluation_id"]})).unwrap();
+    let rec = call(
+        &e,
+        "get_evaluation",
+        json!({"evaluation_id": d["evaluation_id"]}),
+    )
+    .unwrap();
     assert!(rec.to_string().contains("catalog_pin"), "{rec}");
     // A pin naming a hash that is not that version's: denied, typed.
     let wrong = json!({"gate": "llm", "version": 2, "content_hash": v1["content_hash"]});
@@ -428,8 +689,15 @@ fn a_pinned_passport_keeps_its_terms_and_a_wrong_pin_is_denied() {
     // not this gate's business.
     let free = issue(&e, &issuer, json!([]));
     assert!(pin_check(&enforce(&e, free["token"].as_str().unwrap())).is_none());
-    let other = issue(&e, &issuer, json!([{"gate": "search", "version": 1, "content_hash": v1["content_hash"]}]));
-    assert_eq!(enforce(&e, other["token"].as_str().unwrap())["decision"], "allow");
+    let other = issue(
+        &e,
+        &issuer,
+        json!([{"gate": "search", "version": 1, "content_hash": v1["content_hash"]}]),
+    );
+    assert_eq!(
+        enforce(&e, other["token"].as_str().unwrap())["decision"],
+        "allow"
+    );
 }
 
 #[test]
@@ -443,7 +711,11 @@ fn malformed_pins_are_refused_at_issuance() {
         json!([{"gate": "llm", "version": 1, "content_hash": h, "price": 0}]),
         json!([{"gate": "llm", "version": 1.5, "content_hash": h}]),
     ] {
-        let x = err(call(&e, "issue_passport", json!({"issuer_secret": issuer.secret(), "agent_id": "a", "permissions": ["llm:*"], "pins": pins})));
+        let x = err(call(
+            &e,
+            "issue_passport",
+            json!({"issuer_secret": issuer.secret(), "agent_id": "a", "permissions": ["llm:*"], "pins": pins}),
+        ));
         assert_eq!(x.code(), "INVALID_ARGUMENT", "{pins}: {x}");
     }
 }
@@ -461,7 +733,11 @@ fn mint_child(parent: &Value, extra: Value) -> String {
         claims[k] = v.clone();
     }
     let header = json!({"alg": "EdDSA", "typ": "passport+jwt", "kid": key.did()});
-    let input = format!("{}.{}", b64u_encode(header.to_string().as_bytes()), b64u_encode(claims.to_string().as_bytes()));
+    let input = format!(
+        "{}.{}",
+        b64u_encode(header.to_string().as_bytes()),
+        b64u_encode(claims.to_string().as_bytes())
+    );
     let sig = key.sign(input.as_bytes());
     format!("{input}.{}", b64u_encode(&sig))
 }
@@ -481,10 +757,17 @@ fn a_delegate_inherits_its_parents_pin_and_cannot_change_it() {
     let child = call(&e, "issue_passport", json!({"issuer_secret": parent["private_key"], "passport": parent["token"], "agent_id": "sub", "permissions": ["llm:complete"], "expires_in_days": 1})).unwrap();
     let d = enforce(&e, child["token"].as_str().unwrap());
     assert_eq!(d["decision"], "allow");
-    assert!(pin_check(&d).unwrap()["limit"].as_str().unwrap().starts_with("v1 "));
+    assert!(pin_check(&d).unwrap()["limit"]
+        .as_str()
+        .unwrap()
+        .starts_with("v1 "));
     // Repeating the parent's pin is fine; changing it is DELEGATION_WIDENS.
     call(&e, "issue_passport", json!({"issuer_secret": parent["private_key"], "passport": parent["token"], "agent_id": "sub", "permissions": ["llm:complete"], "expires_in_days": 1, "pins": [pin1]})).unwrap();
-    let x = err(call(&e, "issue_passport", json!({"issuer_secret": parent["private_key"], "passport": parent["token"], "agent_id": "sub", "permissions": ["llm:complete"], "expires_in_days": 1, "pins": [pin2]})));
+    let x = err(call(
+        &e,
+        "issue_passport",
+        json!({"issuer_secret": parent["private_key"], "passport": parent["token"], "agent_id": "sub", "permissions": ["llm:complete"], "expires_in_days": 1, "pins": [pin2]}),
+    ));
     assert_eq!(x.code(), "DELEGATION_WIDENS", "{x}");
     // The agent signs such a child itself: verification refuses it (a deny, never v2's terms).
     let forged = mint_child(&parent, json!({"pins": [pin2]}));
@@ -493,13 +776,19 @@ fn a_delegate_inherits_its_parents_pin_and_cannot_change_it() {
     assert_eq!(d["checks"][0]["code"], "DELEGATION_WIDENS", "{d}");
     // A malformed pins claim is a malformed passport.
     let forged = mint_child(&parent, json!({"pins": {"gate": "llm"}}));
-    assert_eq!(enforce(&e, &forged)["checks"][0]["code"], "PASSPORT_MALFORMED");
+    assert_eq!(
+        enforce(&e, &forged)["checks"][0]["code"],
+        "PASSPORT_MALFORMED"
+    );
     // An unpinned parent's child may pin (it narrows what it accepts).
     let free = issue(&e, &issuer, json!([]));
     let pinned_child = mint_child(&free, json!({"pins": [pin2]}));
     let d = enforce(&e, &pinned_child);
     assert_eq!(d["decision"], "allow", "{d}");
-    assert!(pin_check(&d).unwrap()["limit"].as_str().unwrap().starts_with("v2 "));
+    assert!(pin_check(&d).unwrap()["limit"]
+        .as_str()
+        .unwrap()
+        .starts_with("v2 "));
 }
 
 // ---- discovery -------------------------------------------------------------------------------
@@ -507,32 +796,76 @@ fn a_delegate_inherits_its_parents_pin_and_cannot_change_it() {
 #[test]
 fn discovery_lists_current_catalogs_with_the_policys_view_and_filters() {
     let (e, _, _) = world();
-    assert_eq!(call(&e, "discover_services", json!({})).unwrap(), json!({"services": []}));
+    assert_eq!(
+        call(&e, "discover_services", json!({})).unwrap(),
+        json!({"services": []})
+    );
     publish(&e, catalog_v1(), "v1");
     let search = json!({"gate": "search", "trust_level": "L2", "offers": [
         {"permission": "search:query", "price": {"amount": 1, "currency": "EUR"}, "pricing": {"model": "per_call"}}]});
-    call(&e, "create_catalog", json!({"gate": "search", "catalog": search})).unwrap();
+    call(
+        &e,
+        "create_catalog",
+        json!({"gate": "search", "catalog": search}),
+    )
+    .unwrap();
     call(&e, "publish_catalog", json!({"gate": "search"})).unwrap();
     let all = call(&e, "discover_services", json!({})).unwrap();
     let s = all["services"].as_array().unwrap();
     assert_eq!(s.len(), 2);
-    assert_eq!((s[0]["gate"].clone(), s[0]["anonymous"].clone(), s[0]["requires"].clone()), (json!("llm"), json!(false), json!(["llm:complete"])));
-    assert_eq!((s[1]["gate"].clone(), s[1]["anonymous"].clone(), s[1]["trust_level"].clone()), (json!("search"), json!(true), json!("L2")));
+    assert_eq!(
+        (
+            s[0]["gate"].clone(),
+            s[0]["anonymous"].clone(),
+            s[0]["requires"].clone()
+        ),
+        (json!("llm"), json!(false), json!(["llm:complete"]))
+    );
+    assert_eq!(
+        (
+            s[1]["gate"].clone(),
+            s[1]["anonymous"].clone(),
+            s[1]["trust_level"].clone()
+        ),
+        (json!("search"), json!(true), json!("L2"))
+    );
     assert_eq!(s[0]["offers"].as_array().unwrap().len(), 3);
     assert_eq!(s[0]["version"], 1);
     let gates = |f: Value| -> Vec<String> {
-        call(&e, "discover_services", json!({"filter": f})).unwrap()["services"].as_array().unwrap().iter().map(|s| s["gate"].as_str().unwrap().to_string()).collect()
+        call(&e, "discover_services", json!({"filter": f})).unwrap()["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["gate"].as_str().unwrap().to_string())
+            .collect()
     };
     assert_eq!(gates(json!({"anonymous": true})), ["search"]);
     assert_eq!(gates(json!({"max_trust_level": "L1"})), ["llm"]);
     assert_eq!(gates(json!({"currency": "EUR"})), ["search"]);
-    assert_eq!(gates(json!({"permission": "llm:*", "max_amount": 10})), ["llm"]);
+    assert_eq!(
+        gates(json!({"permission": "llm:*", "max_amount": 10})),
+        ["llm"]
+    );
     assert_eq!(gates(json!({"max_amount": 0})), ["llm"]);
     assert!(gates(json!({"permission": "video:*"})).is_empty());
-    let narrowed = call(&e, "discover_services", json!({"filter": {"gate": "llm", "max_amount": 5}})).unwrap();
-    let perms: Vec<&str> = narrowed["services"][0]["offers"].as_array().unwrap().iter().map(|o| o["permission"].as_str().unwrap()).collect();
+    let narrowed = call(
+        &e,
+        "discover_services",
+        json!({"filter": {"gate": "llm", "max_amount": 5}}),
+    )
+    .unwrap();
+    let perms: Vec<&str> = narrowed["services"][0]["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["permission"].as_str().unwrap())
+        .collect();
     assert_eq!(perms, ["llm:embed", "llm:batch"]);
-    let x = err(call(&e, "discover_services", json!({"filter": {"max_trust_level": "L9"}})));
+    let x = err(call(
+        &e,
+        "discover_services",
+        json!({"filter": {"max_trust_level": "L9"}}),
+    ));
     assert_eq!(x.code(), "INVALID_ARGUMENT");
 }
 
@@ -543,11 +876,21 @@ fn agents_read_catalogs_over_mcp_but_never_publish() {
     let (e, _, _) = world();
     publish(&e, catalog_v1(), "v1");
     let agent = mcp::Caller::agent(None);
-    let tools: Vec<String> = mcp::tools(Role::Agent).as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect();
+    let tools: Vec<String> = mcp::tools(Role::Agent)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
     for t in ["discover_services", "get_catalog"] {
         assert!(tools.contains(&t.to_string()), "{t}");
     }
-    for t in ["create_catalog", "publish_catalog", "get_catalog_impact", "list_catalog_versions"] {
+    for t in [
+        "create_catalog",
+        "publish_catalog",
+        "get_catalog_impact",
+        "list_catalog_versions",
+    ] {
         assert!(!tools.contains(&t.to_string()), "{t}");
     }
     let ask = |caller: &mcp::Caller, name: &str, args: Value| -> Value {
@@ -558,20 +901,34 @@ fn agents_read_catalogs_over_mcp_but_never_publish() {
     let r = ask(&agent, "get_catalog", json!({"gate": "llm"}));
     assert_eq!(r["result"]["structuredContent"]["version"], 1, "{r}");
     let r = ask(&agent, "discover_services", json!({}));
-    assert_eq!(r["result"]["structuredContent"]["services"][0]["gate"], "llm", "{r}");
-    let r = ask(&agent, "create_catalog", json!({"gate": "llm", "catalog": catalog_v1()}));
+    assert_eq!(
+        r["result"]["structuredContent"]["services"][0]["gate"], "llm",
+        "{r}"
+    );
+    let r = ask(
+        &agent,
+        "create_catalog",
+        json!({"gate": "llm", "catalog": catalog_v1()}),
+    );
     assert_eq!(r["result"]["isError"], true, "{r}");
     assert!(r.to_string().contains("FORBIDDEN"), "{r}");
     let r = ask(&agent, "publish_catalog", json!({"gate": "llm"}));
     assert!(r.to_string().contains("FORBIDDEN"), "{r}");
-    assert_eq!(call(&e, "list_catalog_versions", json!({"gate": "llm"})).unwrap()["versions"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        call(&e, "list_catalog_versions", json!({"gate": "llm"})).unwrap()["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 // ---- stores ----------------------------------------------------------------------------------
 
 #[test]
 fn two_engines_on_one_sqlite_file_share_catalogs_and_never_share_a_version() {
-    let dir = std::env::temp_dir().join(format!("pg-catalogs-{}-{}.db", std::process::id(), line!()));
+    let dir =
+        std::env::temp_dir().join(format!("pg-catalogs-{}-{}.db", std::process::id(), line!()));
     let _ = std::fs::remove_file(&dir);
     let url = format!("sqlite://{}", dir.display());
     let issuer = Issuer::generate().unwrap();
@@ -592,18 +949,36 @@ fn two_engines_on_one_sqlite_file_share_catalogs_and_never_share_a_version() {
     let vs = call(&a, "list_catalog_versions", json!({"gate": "llm"})).unwrap();
     assert_eq!(vs["versions"].as_array().unwrap().len(), 2);
     // A pin to b's v2 holds on a.
-    let p = issue(&a, &issuer, json!([{"gate": "llm", "version": 2, "content_hash": v2["content_hash"]}]));
-    assert_eq!(enforce(&a, p["token"].as_str().unwrap())["decision"], "allow");
+    let p = issue(
+        &a,
+        &issuer,
+        json!([{"gate": "llm", "version": 2, "content_hash": v2["content_hash"]}]),
+    );
+    assert_eq!(
+        enforce(&a, p["token"].as_str().unwrap())["decision"],
+        "allow"
+    );
     // Reopened: still there.
     drop((a, b));
     let c = engine_on(&url, &issuer, &clock);
-    assert_eq!(call(&c, "get_catalog", json!({"gate": "llm", "version": 1})).unwrap()["document"], v1["document"]);
+    assert_eq!(
+        call(&c, "get_catalog", json!({"gate": "llm", "version": 1})).unwrap()["document"],
+        v1["document"]
+    );
     let _ = std::fs::remove_file(&dir);
 }
 
 #[test]
 fn a_version_once_written_is_never_overwritten() {
-    for url in ["memory:".to_string(), format!("sqlite://{}", std::env::temp_dir().join(format!("pg-cat-once-{}.db", std::process::id())).display())] {
+    for url in [
+        "memory:".to_string(),
+        format!(
+            "sqlite://{}",
+            std::env::temp_dir()
+                .join(format!("pg-cat-once-{}.db", std::process::id()))
+                .display()
+        ),
+    ] {
         let store = passgate::store::open(&url).unwrap();
         let cs = store.catalogs().unwrap();
         assert!(cs.catalog_insert("g", 1, "first").unwrap());
@@ -611,7 +986,10 @@ fn a_version_once_written_is_never_overwritten() {
         assert_eq!(cs.catalog_get("g", 1).unwrap().as_deref(), Some("first"));
         assert!(cs.catalog_insert("g", 2, "two").unwrap());
         assert!(cs.catalog_insert("g2", 1, "other").unwrap());
-        assert_eq!(cs.catalog_versions("g").unwrap(), vec![(1, "first".to_string()), (2, "two".to_string())]);
+        assert_eq!(
+            cs.catalog_versions("g").unwrap(),
+            vec![(1, "first".to_string()), (2, "two".to_string())]
+        );
         assert_eq!(cs.catalog_gates().unwrap(), ["g", "g2"]);
         cs.catalog_draft_put("g", "d1").unwrap();
         cs.catalog_draft_put("g", "d2").unwrap();
@@ -633,10 +1011,26 @@ fn a_tampered_stored_catalog_fails_reads_and_pins_never_allows() {
     // Write a forged version 2 straight into the store (someone with store access).
     let mut forged = v1["document"].clone();
     forged["body"]["version"] = json!(2);
-    e.store().catalogs().unwrap().catalog_insert("llm", 2, &forged.to_string()).unwrap();
-    let x = err(call(&e, "get_catalog_version", json!({"gate": "llm", "version": 2})));
+    e.store()
+        .catalogs()
+        .unwrap()
+        .catalog_insert("llm", 2, &forged.to_string())
+        .unwrap();
+    let x = err(call(
+        &e,
+        "get_catalog_version",
+        json!({"gate": "llm", "version": 2}),
+    ));
     assert_eq!(x.code(), "STORE_UNAVAILABLE", "{x}");
-    let p = issue(&e, &issuer, json!([{"gate": "llm", "version": 2, "content_hash": v1["content_hash"]}]));
-    let r = call(&e, "enforce", json!({"gate": "llm", "passport": p["token"], "payload": {"tokens": 1}}));
+    let p = issue(
+        &e,
+        &issuer,
+        json!([{"gate": "llm", "version": 2, "content_hash": v1["content_hash"]}]),
+    );
+    let r = call(
+        &e,
+        "enforce",
+        json!({"gate": "llm", "passport": p["token"], "payload": {"tokens": 1}}),
+    );
     assert_eq!(err(r).code(), "STORE_UNAVAILABLE");
 }

@@ -70,7 +70,12 @@ fn world() -> World {
     )
     .unwrap();
     let events = ops::call(&engine, "events", json!({})).unwrap();
-    ops::call(&engine, "create_catalog", json!({"gate": "pay", "catalog": catalog(100)})).unwrap();
+    ops::call(
+        &engine,
+        "create_catalog",
+        json!({"gate": "pay", "catalog": catalog(100)}),
+    )
+    .unwrap();
     let published = ops::call(&engine, "publish_catalog", json!({"gate": "pay"})).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("export.jsonl");

@@ -131,8 +131,7 @@ fn window_secs(s: &str) -> Option<u64> {
         _ => return None,
     };
     let digits = s.get(..s.len() - 1)?;
-    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit())
-    {
+    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let n: u64 = digits.parse().ok()?;
@@ -236,7 +235,10 @@ fn escape(k: &str) -> String {
 fn required<'a>(obj: &'a Map<String, Value>, path: &str, key: &str) -> Result<&'a Value> {
     match obj.get(key) {
         Some(v) if !v.is_null() => Ok(v),
-        _ => Err(invalid(&format!("{path}/{key}"), format!("{key} is required"))),
+        _ => Err(invalid(
+            &format!("{path}/{key}"),
+            format!("{key} is required"),
+        )),
     }
 }
 
@@ -384,11 +386,7 @@ fn offer(v: &Value, path: &str) -> Result<Offer> {
         let p = format!("{path}/price");
         let o = object(required(obj, path, "price")?, &p, "price")?;
         only(o, &p, &["amount", "currency"])?;
-        let amount = integer(
-            required(o, &p, "amount")?,
-            &format!("{p}/amount"),
-            "amount",
-        )?;
+        let amount = integer(required(o, &p, "amount")?, &format!("{p}/amount"), "amount")?;
         let cp = format!("{p}/currency");
         let c = required(o, &p, "currency")?;
         let currency = c
@@ -405,17 +403,15 @@ fn offer(v: &Value, path: &str) -> Result<Offer> {
             currency: currency.to_string(),
         }
     };
-    let pricing = pricing(
-        required(obj, path, "pricing")?,
-        &format!("{path}/pricing"),
-    )?;
+    let pricing = pricing(required(obj, path, "pricing")?, &format!("{path}/pricing"))?;
     let sla = optional(obj, "sla")
         .map(|v| {
             let p = format!("{path}/sla");
             let o = object(v, &p, "sla")?;
             only(o, &p, &["availability_bp", "p95_latency_ms"])?;
             let ap = format!("{p}/availability_bp");
-            let availability_bp = integer(required(o, &p, "availability_bp")?, &ap, "availability_bp")?;
+            let availability_bp =
+                integer(required(o, &p, "availability_bp")?, &ap, "availability_bp")?;
             if availability_bp > 10_000 {
                 return Err(invalid(
                     &ap,
@@ -451,7 +447,9 @@ fn offer(v: &Value, path: &str) -> Result<Offer> {
                 .ok_or_else(|| {
                     invalid(
                         &wp,
-                        format!("window must be a positive integer and s, m, h or d (\"1h\"), not {w}"),
+                        format!(
+                            "window must be a positive integer and s, m, h or d (\"1h\"), not {w}"
+                        ),
                     )
                 })?
                 .to_string();
@@ -516,7 +514,10 @@ fn pricing(v: &Value, path: &str) -> Result<Pricing> {
                 .as_array()
                 .ok_or_else(|| invalid(&tp, "tiers must be an array"))?;
             if list.is_empty() || list.len() > MAX_TIERS {
-                return Err(invalid(&tp, format!("1 to {MAX_TIERS} tiers ({})", list.len())));
+                return Err(invalid(
+                    &tp,
+                    format!("1 to {MAX_TIERS} tiers ({})", list.len()),
+                ));
             }
             let mut tiers: Vec<Tier> = Vec::with_capacity(list.len());
             let last = list.len() - 1;
@@ -531,7 +532,10 @@ fn pricing(v: &Value, path: &str) -> Result<Pricing> {
                     .transpose()?;
                 match (up_to, i == last) {
                     (Some(_), true) => {
-                        return Err(invalid(&upp, "the last tier's up_to must be null (every unit above)"))
+                        return Err(invalid(
+                            &upp,
+                            "the last tier's up_to must be null (every unit above)",
+                        ))
                     }
                     (None, false) => {
                         return Err(invalid(&upp, "only the last tier may have up_to null"))
@@ -539,7 +543,10 @@ fn pricing(v: &Value, path: &str) -> Result<Pricing> {
                     (Some(u), false) => {
                         let prev = tiers.last().and_then(|t| t.up_to);
                         if u == 0 || prev.is_some_and(|p| u <= p) {
-                            return Err(invalid(&upp, "up_to must be positive and strictly increasing"));
+                            return Err(invalid(
+                                &upp,
+                                "up_to must be positive and strictly increasing",
+                            ));
                         }
                     }
                     (None, true) => {}

@@ -89,7 +89,14 @@ struct Diff {
 }
 
 impl Diff {
-    fn push(&mut self, kind: ChangeKind, permission: Option<&str>, field: &str, old: Value, new: Value) {
+    fn push(
+        &mut self,
+        kind: ChangeKind,
+        permission: Option<&str>,
+        field: &str,
+        old: Value,
+        new: Value,
+    ) {
         self.changes.push(Change {
             kind,
             permission: permission.map(str::to_string),
@@ -111,23 +118,53 @@ pub fn impact(old: &Catalog, new: &Catalog) -> Impact {
         changes: Vec::new(),
     };
     if new.trust_level > old.trust_level {
-        d.push(ChangeKind::TrustLevelRaised, None, "/trust_level", to_json(&old.trust_level), to_json(&new.trust_level));
+        d.push(
+            ChangeKind::TrustLevelRaised,
+            None,
+            "/trust_level",
+            to_json(&old.trust_level),
+            to_json(&new.trust_level),
+        );
     } else if new.trust_level < old.trust_level {
-        d.push(ChangeKind::TrustLevelLowered, None, "/trust_level", to_json(&old.trust_level), to_json(&new.trust_level));
+        d.push(
+            ChangeKind::TrustLevelLowered,
+            None,
+            "/trust_level",
+            to_json(&old.trust_level),
+            to_json(&new.trust_level),
+        );
     }
     if old.description != new.description {
-        d.push(ChangeKind::DescriptionChanged, None, "/description", to_json(&old.description), to_json(&new.description));
+        d.push(
+            ChangeKind::DescriptionChanged,
+            None,
+            "/description",
+            to_json(&old.description),
+            to_json(&new.description),
+        );
     }
     for (i, n) in new.offers.iter().enumerate() {
         let base = format!("/offers/{i}");
         match old.offer(&n.permission) {
-            None => d.push(ChangeKind::PermissionAdded, Some(&n.permission), &base, Value::Null, to_json(n)),
+            None => d.push(
+                ChangeKind::PermissionAdded,
+                Some(&n.permission),
+                &base,
+                Value::Null,
+                to_json(n),
+            ),
             Some(o) => offer_diff(&mut d, o, n, &base),
         }
     }
     for (i, o) in old.offers.iter().enumerate() {
         if new.offer(&o.permission).is_none() {
-            d.push(ChangeKind::PermissionRemoved, Some(&o.permission), &format!("/offers/{i}"), to_json(o), Value::Null);
+            d.push(
+                ChangeKind::PermissionRemoved,
+                Some(&o.permission),
+                &format!("/offers/{i}"),
+                to_json(o),
+                Value::Null,
+            );
         }
     }
     Impact {
@@ -147,10 +184,25 @@ fn price_kind(up: bool) -> ChangeKind {
 fn offer_diff(d: &mut Diff, o: &Offer, n: &Offer, base: &str) {
     let perm = Some(n.permission.as_str());
     if o.price.currency != n.price.currency {
-        d.push(ChangeKind::CurrencyChanged, perm, &format!("{base}/price/currency"), json!(o.price.currency), json!(n.price.currency));
+        d.push(
+            ChangeKind::CurrencyChanged,
+            perm,
+            &format!("{base}/price/currency"),
+            json!(o.price.currency),
+            json!(n.price.currency),
+        );
     }
     match (&o.pricing, &n.pricing) {
-        (Pricing::PerUnit { field: fo, unit: uo }, Pricing::PerUnit { field: fn_, unit: un }) if fo == fn_ => {
+        (
+            Pricing::PerUnit {
+                field: fo,
+                unit: uo,
+            },
+            Pricing::PerUnit {
+                field: fn_,
+                unit: un,
+            },
+        ) if fo == fn_ => {
             // amount / unit, compared exactly: a_n · u_o against a_o · u_n.
             let lhs = u128::from(n.price.amount) * u128::from(*uo);
             let rhs = u128::from(o.price.amount) * u128::from(*un);
@@ -165,10 +217,18 @@ fn offer_diff(d: &mut Diff, o: &Offer, n: &Offer, base: &str) {
             }
         }
         (Pricing::PerCall, Pricing::PerCall) => amount_diff(d, o, n, base),
-        (Pricing::Tiered { field: fo, tiers: to }, Pricing::Tiered { field: fn_, tiers: tn })
-            if fo == fn_
-                && to.len() == tn.len()
-                && to.iter().zip(tn).all(|(a, b)| a.up_to == b.up_to) =>
+        (
+            Pricing::Tiered {
+                field: fo,
+                tiers: to,
+            },
+            Pricing::Tiered {
+                field: fn_,
+                tiers: tn,
+            },
+        ) if fo == fn_
+            && to.len() == tn.len()
+            && to.iter().zip(tn).all(|(a, b)| a.up_to == b.up_to) =>
         {
             amount_diff(d, o, n, base);
             for (j, (a, b)) in to.iter().zip(tn).enumerate() {
@@ -185,23 +245,55 @@ fn offer_diff(d: &mut Diff, o: &Offer, n: &Offer, base: &str) {
         }
         (po, pn) => {
             if po != pn {
-                d.push(ChangeKind::PricingChanged, perm, &format!("{base}/pricing"), to_json(po), to_json(pn));
+                d.push(
+                    ChangeKind::PricingChanged,
+                    perm,
+                    &format!("{base}/pricing"),
+                    to_json(po),
+                    to_json(pn),
+                );
             }
             amount_diff(d, o, n, base);
         }
     }
     match (&o.sla, &n.sla) {
         (Some(a), Some(b)) => {
-            let worse = b.availability_bp < a.availability_bp || b.p95_latency_ms > a.p95_latency_ms;
-            let better = b.availability_bp > a.availability_bp || b.p95_latency_ms < a.p95_latency_ms;
+            let worse =
+                b.availability_bp < a.availability_bp || b.p95_latency_ms > a.p95_latency_ms;
+            let better =
+                b.availability_bp > a.availability_bp || b.p95_latency_ms < a.p95_latency_ms;
             if worse {
-                d.push(ChangeKind::SlaDegraded, perm, &format!("{base}/sla"), to_json(a), to_json(b));
+                d.push(
+                    ChangeKind::SlaDegraded,
+                    perm,
+                    &format!("{base}/sla"),
+                    to_json(a),
+                    to_json(b),
+                );
             } else if better {
-                d.push(ChangeKind::SlaImproved, perm, &format!("{base}/sla"), to_json(a), to_json(b));
+                d.push(
+                    ChangeKind::SlaImproved,
+                    perm,
+                    &format!("{base}/sla"),
+                    to_json(a),
+                    to_json(b),
+                );
             }
         }
-        (Some(a), None) => d.push(ChangeKind::SlaDegraded, perm, &format!("{base}/sla"), to_json(a), Value::Null),
-        (None, Some(b)) => d.push(ChangeKind::SlaImproved, perm, &format!("{base}/sla"), Value::Null, to_json(b)),
+        (Some(a), None) => d.push(
+            ChangeKind::SlaDegraded,
+            perm,
+            &format!("{base}/sla"),
+            to_json(a),
+            Value::Null,
+        ),
+        (None, Some(b)) => d.push(
+            ChangeKind::SlaImproved,
+            perm,
+            &format!("{base}/sla"),
+            Value::Null,
+            to_json(b),
+        ),
         (None, None) => {}
     }
     match (&o.rate, &n.rate) {
@@ -210,25 +302,75 @@ fn offer_diff(d: &mut Diff, o: &Offer, n: &Offer, base: &str) {
             let lhs = u128::from(b.max) * u128::from(a.window_secs());
             let rhs = u128::from(a.max) * u128::from(b.window_secs());
             if lhs < rhs {
-                d.push(ChangeKind::ConstraintTightened, perm, &format!("{base}/rate"), to_json(a), to_json(b));
+                d.push(
+                    ChangeKind::ConstraintTightened,
+                    perm,
+                    &format!("{base}/rate"),
+                    to_json(a),
+                    to_json(b),
+                );
             } else if lhs > rhs {
-                d.push(ChangeKind::ConstraintRelaxed, perm, &format!("{base}/rate"), to_json(a), to_json(b));
+                d.push(
+                    ChangeKind::ConstraintRelaxed,
+                    perm,
+                    &format!("{base}/rate"),
+                    to_json(a),
+                    to_json(b),
+                );
             }
         }
-        (None, Some(b)) => d.push(ChangeKind::ConstraintTightened, perm, &format!("{base}/rate"), Value::Null, to_json(b)),
-        (Some(a), None) => d.push(ChangeKind::ConstraintRelaxed, perm, &format!("{base}/rate"), to_json(a), Value::Null),
+        (None, Some(b)) => d.push(
+            ChangeKind::ConstraintTightened,
+            perm,
+            &format!("{base}/rate"),
+            Value::Null,
+            to_json(b),
+        ),
+        (Some(a), None) => d.push(
+            ChangeKind::ConstraintRelaxed,
+            perm,
+            &format!("{base}/rate"),
+            to_json(a),
+            Value::Null,
+        ),
         (None, None) => {}
     }
     let at = format!("{base}/approval_threshold");
     match (o.approval_threshold, n.approval_threshold) {
-        (Some(a), Some(b)) if b < a => d.push(ChangeKind::ConstraintTightened, perm, &at, json!(a), json!(b)),
-        (Some(a), Some(b)) if b > a => d.push(ChangeKind::ConstraintRelaxed, perm, &at, json!(a), json!(b)),
-        (None, Some(b)) => d.push(ChangeKind::ConstraintTightened, perm, &at, Value::Null, json!(b)),
-        (Some(a), None) => d.push(ChangeKind::ConstraintRelaxed, perm, &at, json!(a), Value::Null),
+        (Some(a), Some(b)) if b < a => d.push(
+            ChangeKind::ConstraintTightened,
+            perm,
+            &at,
+            json!(a),
+            json!(b),
+        ),
+        (Some(a), Some(b)) if b > a => {
+            d.push(ChangeKind::ConstraintRelaxed, perm, &at, json!(a), json!(b))
+        }
+        (None, Some(b)) => d.push(
+            ChangeKind::ConstraintTightened,
+            perm,
+            &at,
+            Value::Null,
+            json!(b),
+        ),
+        (Some(a), None) => d.push(
+            ChangeKind::ConstraintRelaxed,
+            perm,
+            &at,
+            json!(a),
+            Value::Null,
+        ),
         _ => {}
     }
     if o.risk != n.risk {
-        d.push(ChangeKind::RiskChanged, perm, &format!("{base}/risk"), to_json(&o.risk), to_json(&n.risk));
+        d.push(
+            ChangeKind::RiskChanged,
+            perm,
+            &format!("{base}/risk"),
+            to_json(&o.risk),
+            to_json(&n.risk),
+        );
     }
 }
 

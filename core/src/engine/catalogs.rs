@@ -257,9 +257,7 @@ impl Engine {
     }
 
     fn current_of(all: &[Arc<Published>], now: i64) -> Option<&Arc<Published>> {
-        all.iter()
-            .rev()
-            .find(|p| p.publication.effective_at <= now)
+        all.iter().rev().find(|p| p.publication.effective_at <= now)
     }
 
     /// Validates `catalog` and keeps it as `gate`'s draft (see the module docs).
@@ -299,16 +297,21 @@ impl Engine {
         self.same_process()?;
         check_gate(gate)?;
         let store = self.catalog_store()?;
-        let draft = store
-            .catalog_draft_get(gate)?
-            .ok_or_else(|| Error::CatalogUnknown(format!("gate {gate:?} has no draft catalog (create_catalog first)")))?;
+        let draft = store.catalog_draft_get(gate)?.ok_or_else(|| {
+            Error::CatalogUnknown(format!(
+                "gate {gate:?} has no draft catalog (create_catalog first)"
+            ))
+        })?;
         let catalog = Catalog::from_value(&parse_doc("draft catalog", &draft)?)
             .map_err(|e| Error::StoreUnavailable(format!("stored draft of {gate:?}: {e}")))?;
         let content_hash = catalog.content_hash()?;
         let now = self.clock.now_ms();
         let effective_at = effective_at.unwrap_or(now);
         if !(0..=crate::attestation::MAX_SAFE_INTEGER).contains(&effective_at) {
-            return Err(Error::argument("/effective_at", "effective_at must be ms since the epoch"));
+            return Err(Error::argument(
+                "/effective_at",
+                "effective_at must be ms since the epoch",
+            ));
         }
         for _ in 0..PUBLISH_ATTEMPTS {
             let all = self.all_versions(gate)?;
@@ -372,7 +375,9 @@ impl Engine {
             return self
                 .version_of(gate, v)?
                 .map(|p| CatalogView::of(&p))
-                .ok_or_else(|| Error::CatalogUnknown(format!("gate {gate:?} has no catalog version {v}")));
+                .ok_or_else(|| {
+                    Error::CatalogUnknown(format!("gate {gate:?} has no catalog version {v}"))
+                });
         }
         let all = self.all_versions(gate)?;
         let now = self.clock.now_ms();
@@ -457,7 +462,10 @@ impl Engine {
             if filter.anonymous.is_some_and(|want| want != anonymous) {
                 continue;
             }
-            if filter.max_trust_level.is_some_and(|m| p.catalog.trust_level > m) {
+            if filter
+                .max_trust_level
+                .is_some_and(|m| p.catalog.trust_level > m)
+            {
                 continue;
             }
             let defined = policy.as_deref().and_then(|p| p.gate(&gate));
@@ -521,7 +529,10 @@ impl Engine {
         Ok(match &found {
             Some(p) if p.content_hash == pin.content_hash => check(
                 true,
-                format!("pinned to catalog v{} of {:?} ({})", pin.version, pin.gate, pin.content_hash),
+                format!(
+                    "pinned to catalog v{} of {:?} ({})",
+                    pin.version, pin.gate, pin.content_hash
+                ),
             ),
             Some(p) => check(
                 false,

@@ -47,9 +47,6 @@ pub trait CatalogStoreExt {
 
 impl<T: CatalogStore + ?Sized> CatalogStoreExt for T {
     fn catalog_latest_version(&self, gate: &str) -> Result<u64> {
-        Ok(self
-            .catalog_versions(gate)?
-            .last()
-            .map_or(0, |(v, _)| *v))
+        Ok(self.catalog_versions(gate)?.last().map_or(0, |(v, _)| *v))
     }
 }

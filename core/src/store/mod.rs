@@ -57,11 +57,11 @@
 //!   Paging ([`Store::attestations_page`]) is by append position, so a page boundary survives
 //!   pruning: records before it may go, none after it is skipped.
 
+mod catalogs;
 mod events;
 mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
-mod catalogs;
 mod registry;
 mod retention;
 #[cfg(feature = "sqlite")]
@@ -73,12 +73,12 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub(crate) use catalogs::no_catalogs;
+pub use catalogs::{CatalogStore, CatalogStoreExt};
 pub use events::{EventAck, OutboxEvent, StoredEvent, ACKED_RETAIN_MS};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
-pub(crate) use catalogs::no_catalogs;
-pub use catalogs::{CatalogStore, CatalogStoreExt};
 pub use registry::{
     IssuerRecord, PassportFilter, PassportRecord, PassportSource, Registered, RegistryStore,
 };

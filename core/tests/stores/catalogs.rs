@@ -16,7 +16,10 @@ fn contract(store: Arc<dyn Store>) {
     assert_eq!(cs.catalog_versions("g").unwrap(), vec![]);
     assert!(cs.catalog_gates().unwrap().is_empty());
     assert!(cs.catalog_insert("g", 1, "first").unwrap());
-    assert!(!cs.catalog_insert("g", 1, "second").unwrap(), "written once");
+    assert!(
+        !cs.catalog_insert("g", 1, "second").unwrap(),
+        "written once"
+    );
     assert_eq!(cs.catalog_get("g", 1).unwrap().as_deref(), Some("first"));
     assert_eq!(cs.catalog_get("g", 2).unwrap(), None);
     for v in [3, 2, 10] {
@@ -24,9 +27,17 @@ fn contract(store: Arc<dyn Store>) {
     }
     assert!(cs.catalog_insert("g:x", 1, "other gate").unwrap());
     assert!(cs.catalog_insert("a b", 1, "spaces").unwrap());
-    let versions: Vec<u64> = cs.catalog_versions("g").unwrap().into_iter().map(|(v, _)| v).collect();
+    let versions: Vec<u64> = cs
+        .catalog_versions("g")
+        .unwrap()
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
     assert_eq!(versions, [1, 2, 3, 10]);
-    assert_eq!(cs.catalog_versions("g:x").unwrap(), vec![(1, "other gate".to_string())]);
+    assert_eq!(
+        cs.catalog_versions("g:x").unwrap(),
+        vec![(1, "other gate".to_string())]
+    );
     assert_eq!(cs.catalog_gates().unwrap(), ["a b", "g", "g:x"]);
     assert_eq!(cs.catalog_draft_get("g").unwrap(), None);
     cs.catalog_draft_put("g", "d1").unwrap();
@@ -85,9 +96,16 @@ fn racing_publishers(url: &str) {
                 for n in 0..5u64 {
                     // The draft is shared per gate: publish whatever is there (a draft
                     // identical to the latest version is refused: skip it).
-                    ops::call(&e, "create_catalog", json!({"gate": "pay", "catalog": catalog(1000 * (i as u64) + n)})).unwrap();
+                    ops::call(
+                        &e,
+                        "create_catalog",
+                        json!({"gate": "pay", "catalog": catalog(1000 * (i as u64) + n)}),
+                    )
+                    .unwrap();
                     match ops::call(&e, "publish_catalog", json!({"gate": "pay"})) {
-                        Ok(v) => mine.push((v["version"].as_u64().unwrap(), e.signer_did().to_string())),
+                        Ok(v) => {
+                            mine.push((v["version"].as_u64().unwrap(), e.signer_did().to_string()))
+                        }
                         Err(x) => assert_eq!(x.code(), "INVALID_ARGUMENT", "{x}"),
                     }
                 }
@@ -95,7 +113,10 @@ fn racing_publishers(url: &str) {
             })
         })
         .collect();
-    let mut all: Vec<(u64, String)> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut all: Vec<(u64, String)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     all.sort();
     let versions: Vec<u64> = all.iter().map(|(v, _)| *v).collect();
     let expected: Vec<u64> = (1..=all.len() as u64).collect();
@@ -103,14 +124,24 @@ fn racing_publishers(url: &str) {
     let listed = ops::call(&engines[0], "list_catalog_versions", json!({"gate": "pay"})).unwrap();
     assert_eq!(listed["versions"].as_array().unwrap().len(), all.len());
     for (v, signer) in &all {
-        let got = ops::call(&engines[0], "get_catalog_version", json!({"gate": "pay", "version": v})).unwrap();
+        let got = ops::call(
+            &engines[0],
+            "get_catalog_version",
+            json!({"gate": "pay", "version": v}),
+        )
+        .unwrap();
         assert_eq!(&got["signer"], signer);
         passgate::commerce::verify_catalog(&got["document"], signer).unwrap();
     }
     let attested: usize = engines
         .iter()
         .map(|e| {
-            ops::call(e, "attestations", json!({"kind": "catalog.published", "chain": e.chain_id()})).unwrap()["attestations"]
+            ops::call(
+                e,
+                "attestations",
+                json!({"kind": "catalog.published", "chain": e.chain_id()}),
+            )
+            .unwrap()["attestations"]
                 .as_array()
                 .unwrap()
                 .len()

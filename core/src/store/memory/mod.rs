@@ -17,8 +17,8 @@
 //! placed no earlier than [`GRACE_MS`] before the latest time the store has seen (an engine whose
 //! clock is more than that behind counts in a later window, never a reopened one).
 
-mod counter;
 mod catalogs;
+mod counter;
 mod registry;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};

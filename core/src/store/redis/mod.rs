@@ -115,9 +115,9 @@
 //! with every idle one (after a server restart they are all dead); the next call reconnects.
 //! Reads that fail on a dropped connection are retried once on a fresh one; writes never are.
 
+mod catalogs;
 mod counter_index;
 mod events;
-mod catalogs;
 mod registry;
 mod retention;
 mod scripts;

@@ -23,10 +23,10 @@
 //! The URL's path is taken literally (no percent-decoding): `sqlite:///var/lib/pg.db` is the
 //! absolute `/var/lib/pg.db`, `sqlite://pg.db` and `sqlite:pg.db` are relative.
 
+mod catalogs;
 mod counter_pages;
 mod counters;
 mod foreign;
-mod catalogs;
 mod registry;
 mod retention;
 mod schema;
