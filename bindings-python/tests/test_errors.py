@@ -53,6 +53,8 @@ FAMILY = {
     "PASSPORT_UNKNOWN": InputError,
     "FORBIDDEN": InputError,
     "POLICY_CONFLICT": InputError,
+    "CATALOG_INVALID": InputError,
+    "CATALOG_UNKNOWN": InputError,
     "PROCESS_FORKED": StoreError,
     "IDEMPOTENCY_CONFLICT": IdempotencyConflict,
     "STORE_UNAVAILABLE": StoreError,

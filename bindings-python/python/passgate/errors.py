@@ -26,7 +26,9 @@ extension raises the class of that family, by the name the core gives it. The fa
     ``API_KEY_UNKNOWN`` (no API key has that id), ``PASSPORT_UNKNOWN`` (no registered passport has
     that id), ``FORBIDDEN`` (the
     caller's role, identity or key scopes may not do this), ``POLICY_CONFLICT`` (a policy edit's
-    ``if_match`` is not the policy in force any more: read it again and redo the edit).
+    ``if_match`` is not the policy in force any more: read it again and redo the edit),
+    ``CATALOG_INVALID`` (a catalog document with a float or negative price, an unknown pricing
+    model, ...: ``.path`` names the field), ``CATALOG_UNKNOWN`` (no catalog, version or draft).
 ``IdempotencyConflictError``
     ``IDEMPOTENCY_CONFLICT``: an idempotency key reused for a different request.
     ``IdempotencyConflict`` is a deprecated alias of it.
@@ -98,7 +100,9 @@ class InputError(PassgateError):
     ``PAYLOAD_INVALID``, ``LIMIT_EXCEEDED``, ``INVALID_ARGUMENT``, ``GATE_UNKNOWN``,
     ``HOLD_UNKNOWN``, ``HOLD_CLOSED``, ``HOLD_EXCEEDS``, ``APPROVAL_UNKNOWN``,
     ``APPROVAL_CLOSED``, ``EVALUATION_UNKNOWN``, ``EVENT_UNKNOWN``, ``API_KEY_UNKNOWN``,
-    ``PASSPORT_UNKNOWN``, ``FORBIDDEN``, ``POLICY_CONFLICT``. ``.path`` names the place in the payload or the argument, when known."""
+    ``PASSPORT_UNKNOWN``, ``FORBIDDEN``, ``POLICY_CONFLICT``, ``CATALOG_INVALID``,
+    ``CATALOG_UNKNOWN``. ``.path`` names the place in the payload, the argument or the catalog,
+    when known."""
 
     __module__ = "passgate"
 
