@@ -589,10 +589,11 @@ export declare class Engine {
    */
   revokePassport(passportId: string): void
   /**
-   * Issues a new passport for the agent of `passport` (same permissions, name, caveats; a fresh
-   * agent key), signed by `issuerSecret` (an `Issuer` or its secret), and revokes the old one.
+   * Issues a new passport for the agent of `passport` (same permissions, name, caveats and
+   * catalog pins; a fresh agent key), signed by `issuerSecret` (an `Issuer` or its secret), and
+   * revokes the old one. `acceptCatalog` pins it to those published catalog versions instead.
    */
-  reissue(passport: string | IssuedPassport, issuerSecret: Issuer | string, expiresInDays?: number | null): IssuedPassport
+  reissue(passport: string | IssuedPassport, issuerSecret: Issuer | string, expiresInDays?: number | null, acceptCatalog?: { gate: string; version: number }[] | null): IssuedPassport
   /**
    * The counters matching `filter` (`{gate, agentId, constraint, scope, namespace}`), with
    * their current usage.

@@ -586,10 +586,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Issues a new passport for the agent of `passport` (same permissions, name, caveats; a fresh
-    /// agent key), signed by `issuerSecret` (an `Issuer` or its secret), and revokes the old one.
+    /// Issues a new passport for the agent of `passport` (same permissions, name, caveats and
+    /// catalog pins; a fresh agent key), signed by `issuerSecret` (an `Issuer` or its secret), and
+    /// revokes the old one. `acceptCatalog` pins it to those published catalog versions instead.
     #[napi(
-        ts_args_type = "passport: string | IssuedPassport, issuerSecret: Issuer | string, expiresInDays?: number | null"
+        ts_args_type = "passport: string | IssuedPassport, issuerSecret: Issuer | string, expiresInDays?: number | null, acceptCatalog?: { gate: string; version: number }[] | null"
     )]
     pub fn reissue(
         &self,
@@ -597,6 +598,7 @@ impl Engine {
         passport: Option<Unknown<'_>>,
         issuer: Option<Unknown<'_>>,
         expires_in_days: Option<Unknown<'_>>,
+        accept_catalog: Option<Unknown<'_>>,
     ) -> Result<IssuedPassport> {
         let v = self.run(
             env,
@@ -605,6 +607,7 @@ impl Engine {
                 ("passport", Arg::Token(passport)),
                 ("issuer_secret", Arg::Secret(issuer)),
                 ("expires_in_days", Arg::Json(expires_in_days)),
+                ("accept_catalog", Arg::Json(accept_catalog)),
             ],
         )?;
         let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default();

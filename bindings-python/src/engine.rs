@@ -601,18 +601,22 @@ impl PyEngine {
     /// Issues a new passport for the agent of `passport` (same permissions, name and caveats, a
     /// fresh agent key), signed by `issuer` (an `Issuer` or its secret; the operation's
     /// `issuer_secret`), and revokes the old one. `expires_in_days`: a whole number of days.
-    #[pyo3(signature = (passport, issuer, expires_in_days=None))]
+    /// Its catalog pins are kept; `accept_catalog` (`[{"gate", "version"}]`) pins it to those
+    /// published versions instead.
+    #[pyo3(signature = (passport, issuer, expires_in_days=None, *, accept_catalog=None))]
     fn reissue(
         &self,
         py: Python<'_>,
         passport: &Bound<'_, PyAny>,
         issuer: &Bound<'_, PyAny>,
         expires_in_days: Option<&Bound<'_, PyAny>>,
+        accept_catalog: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyIssuedPassport> {
         let args = Args::new()
             .json("passport", passport_value(Some(passport))?)
             .json("issuer_secret", issuer_secret_value(issuer, "issuer")?)
-            .py("expires_in_days", expires_in_days)?;
+            .py("expires_in_days", expires_in_days)?
+            .py("accept_catalog", accept_catalog)?;
         let v = self.op(py, "reissue", args.value())?;
         PyIssuedPassport::from_json(py, &v)
     }

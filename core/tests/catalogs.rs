@@ -1034,3 +1034,59 @@ fn a_tampered_stored_catalog_fails_reads_and_pins_never_allows() {
     );
     assert_eq!(err(r).code(), "STORE_UNAVAILABLE");
 }
+
+#[test]
+fn reissue_keeps_pins_unless_new_terms_are_accepted() {
+    let (e, issuer, clock) = world();
+    let v1 = publish(&e, catalog_v1(), "v1");
+    clock.set_ms(T0 + 1);
+    let mut c2 = catalog_v1();
+    c2["offers"][0]["price"]["amount"] = json!(900);
+    let v2 = publish(&e, c2, "v2");
+    let pin1 = json!({"gate": "llm", "version": 1, "content_hash": v1["content_hash"]});
+    let other = json!({"gate": "search", "version": 3, "content_hash": v1["content_hash"]});
+    let p = issue(&e, &issuer, json!([pin1, other]));
+    // A plain reissue keeps the old terms: never a silent move to v2.
+    let r = call(
+        &e,
+        "reissue",
+        json!({"passport": p["token"], "issuer_secret": issuer.secret()}),
+    )
+    .unwrap();
+    let d = enforce(&e, r["token"].as_str().unwrap());
+    assert!(
+        pin_check(&d).unwrap()["limit"]
+            .as_str()
+            .unwrap()
+            .starts_with("v1 "),
+        "{d}"
+    );
+    let claims = passgate::passport::decode_unverified(r["token"].as_str().unwrap()).unwrap();
+    assert_eq!(claims["pins"], json!([pin1, other]));
+    // Accepting v2 (after reading its impact) moves that gate's pin; the other pin stays.
+    let r2 = call(&e, "reissue", json!({"passport": r["token"], "issuer_secret": issuer.secret(), "accept_catalog": [{"gate": "llm", "version": 2}]})).unwrap();
+    let claims = passgate::passport::decode_unverified(r2["token"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        claims["pins"],
+        json!([other, {"gate": "llm", "version": 2, "content_hash": v2["content_hash"]}])
+    );
+    let d = enforce(&e, r2["token"].as_str().unwrap());
+    assert!(
+        pin_check(&d).unwrap()["limit"]
+            .as_str()
+            .unwrap()
+            .starts_with("v2 "),
+        "{d}"
+    );
+    // A version never published: CATALOG_UNKNOWN, nothing reissued (the old one still works).
+    let x = err(call(
+        &e,
+        "reissue",
+        json!({"passport": r2["token"], "issuer_secret": issuer.secret(), "accept_catalog": [{"gate": "llm", "version": 9}]}),
+    ));
+    assert_eq!(x.code(), "CATALOG_UNKNOWN");
+    assert_eq!(
+        enforce(&e, r2["token"].as_str().unwrap())["decision"],
+        "allow"
+    );
+}

@@ -297,7 +297,7 @@ fn samples() -> Vec<(&'static str, Value)> {
         ),
         (
             "reissue",
-            json!({"passport": "$carol", "issuer_secret": "$secret", "expires_in_days": 30}),
+            json!({"passport": "$carol", "issuer_secret": "$secret", "expires_in_days": 30, "accept_catalog": [{"gate": "pay", "version": 1}]}),
         ),
     ]
 }

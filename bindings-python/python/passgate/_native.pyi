@@ -259,7 +259,12 @@ class Engine:
     def verify_passport(self, passport: _PassportLike) -> dict[str, Any]: ...
     def revoke_passport(self, passport_id: str) -> None: ...
     def reissue(
-        self, passport: _PassportLike, issuer: Issuer | str, expires_in_days: int | None = None
+        self,
+        passport: _PassportLike,
+        issuer: Issuer | str,
+        expires_in_days: int | None = None,
+        *,
+        accept_catalog: Sequence[Mapping[str, Any]] | None = None,
     ) -> IssuedPassport: ...
     def issue_passport(
         self,

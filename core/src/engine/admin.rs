@@ -93,6 +93,20 @@ impl Engine {
         issuer: &Issuer,
         expires_in_secs: Option<i64>,
     ) -> Result<IssuedPassport> {
+        self.reissue_accepting(token, issuer, expires_in_secs, &[])
+    }
+
+    /// [`Engine::reissue`], the new passport pinned to the catalog versions `accept` names
+    /// (`(gate, version)`: that version's content hash, replacing the old passport's pin of the
+    /// gate, if any): how an agent's passport moves to new terms after reading their impact. The
+    /// old passport's other pins are kept. A version not published is `CATALOG_UNKNOWN`.
+    pub fn reissue_accepting(
+        &self,
+        token: &str,
+        issuer: &Issuer,
+        expires_in_secs: Option<i64>,
+        accept: &[(String, u64)],
+    ) -> Result<IssuedPassport> {
         let old = self.verify(token, self.clock.now_ms())?;
         if old.is_delegated() {
             // A root passport minted in its place would drop its ancestors' caveats, their
@@ -113,6 +127,18 @@ impl Engine {
             .last()
             .map(|l| l.caveats.clone())
             .unwrap_or_default();
+        // Its pins are kept (a reissue never moves a passport to new terms by itself), except
+        // those `accept` replaces.
+        req.pins = old.chain.last().map(|l| l.pins.clone()).unwrap_or_default();
+        for (gate, version) in accept {
+            let content_hash = self.catalog_hash(gate, *version)?;
+            req.pins.retain(|p| p.gate != *gate);
+            req.pins.push(crate::passport::Pin {
+                gate: gate.clone(),
+                version: *version,
+                content_hash,
+            });
+        }
         let issued = issuer.issue_passport_at(&req, self.clock.now_ms().div_euclid(1000))?;
         self.revoke_passport(&old.passport_id)?;
         Ok(issued)

@@ -260,6 +260,16 @@ impl Engine {
         all.iter().rev().find(|p| p.publication.effective_at <= now)
     }
 
+    /// The content hash of version `version` of `gate`'s catalog (`CATALOG_UNKNOWN` if it was
+    /// never published).
+    pub(super) fn catalog_hash(&self, gate: &str, version: u64) -> Result<String> {
+        self.version_of(gate, version)?
+            .map(|p| p.content_hash.clone())
+            .ok_or_else(|| {
+                Error::CatalogUnknown(format!("gate {gate:?} has no catalog version {version}"))
+            })
+    }
+
     /// Validates `catalog` and keeps it as `gate`'s draft (see the module docs).
     pub fn create_catalog(&self, gate: &str, catalog: &Value) -> Result<CatalogDraft> {
         self.same_process()?;

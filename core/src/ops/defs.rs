@@ -550,17 +550,39 @@ pub struct Reissue {
     pub issuer_secret: String,
     /// The new passport's lifetime in days (default: the old one's).
     pub expires_in_days: Option<Days>,
+    /// Catalog versions the agent accepts `[{gate, version}]`: the new passport is pinned to
+    /// them (replacing its pins of those gates); its other pins are kept.
+    #[schemars(length(max = 64))]
+    pub accept_catalog: Option<Vec<AcceptCatalog>>,
+}
+
+/// A catalog version accepted on reissue.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptCatalog {
+    /// The gate.
+    #[schemars(length(min = 1, max = 256))]
+    pub gate: String,
+    /// The published version whose terms the new passport is pinned to.
+    #[schemars(range(min = 1))]
+    pub version: u64,
 }
 
 impl Op for Reissue {
     const NAME: &'static str = "reissue";
     const EFFECT: Effect = Effect::Adds;
-    const DESCRIPTION: &'static str = "Issue a fresh passport in place of a root passport (same agent, permissions and caveats) and revoke the old one.";
+    const DESCRIPTION: &'static str = "Issue a fresh passport in place of a root passport (same agent, permissions, caveats and catalog pins) and revoke the old one. With accept_catalog, the new passport is pinned to those catalog versions instead (CATALOG_UNKNOWN if one is not published).";
     type Output = IssuedPassport;
     fn run(self, engine: &Engine) -> Result<IssuedPassport> {
         let issuer = Issuer::from_secret(&self.issuer_secret)?;
         let secs = self.expires_in_days.map(Days::secs);
-        engine.reissue(&self.passport, &issuer, secs)
+        let accept: Vec<(String, u64)> = self
+            .accept_catalog
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| (a.gate, a.version))
+            .collect();
+        engine.reissue_accepting(&self.passport, &issuer, secs, &accept)
     }
 }
 
