@@ -234,7 +234,9 @@ fn mapped_scope(name: &str) -> Option<Scope> {
         | "get_anonymous_log"
         | "get_enforcement_attestation"
         | "events"
-        | "ack_event" => Scope::ReadAttestations,
+        | "ack_event"
+        | "sessions"
+        | "session" => Scope::ReadAttestations,
         // Host records are written into the engine's chain: an attestation reader may not.
         "record_attestation" => Scope::AdminCounters,
         "create_api_key" | "list_api_keys" | "revoke_api_key" => Scope::AdminKeys,

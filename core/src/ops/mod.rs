@@ -212,6 +212,8 @@ operations! {
     Evaluate(Evaluate),
     GetEvaluation(GetEvaluation),
     PurgeBundle(PurgeBundle),
+    Sessions(Sessions),
+    Session(Session),
     CumulativeState(CumulativeState),
     CumulativeStatePage(CumulativeStatePage),
     ResetCumulativeState(ResetCumulativeState),

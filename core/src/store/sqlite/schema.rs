@@ -171,6 +171,14 @@ CREATE INDEX events_pending ON events (pos) WHERE acked_ms IS NULL;
 CREATE INDEX events_acked ON events (acked_ms) WHERE acked_ms IS NOT NULL;
 ";
 
+/// Migration 8: decision records by session ([`crate::store::session_of`]): a column written
+/// with the record and a partial index in append order, so a session's decisions are one index
+/// range. Records written before it have no session.
+const V8_SESSIONS: &str = "
+ALTER TABLE records ADD COLUMN session_id TEXT;
+CREATE INDEX records_by_session ON records (session_id, g) WHERE session_id IS NOT NULL;
+";
+
 /// Every migration, in order: `MIGRATIONS[n - 1]` takes version `n − 1` to `n`.
 const MIGRATIONS: &[&str] = &[
     V1,
@@ -180,6 +188,7 @@ const MIGRATIONS: &[&str] = &[
     V5_POLICY,
     V6_PASSPORTS,
     V7_EVENTS,
+    V8_SESSIONS,
 ];
 
 /// The schema version this code writes.
