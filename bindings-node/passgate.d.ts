@@ -77,6 +77,20 @@ export interface CatalogChange {
   breaking: boolean
 }
 
+/** One session of one principal, summarised (`engine.sessions()`). */
+export interface SessionSummary {
+  session_id: string
+  agent: string | null
+  client?: string
+  first_time: number
+  last_time: number
+  decisions: { allow?: number; deny?: number; escalate?: number }
+  spend: { [constraint: string]: string }
+  open_holds: number
+  pending_approvals: number
+  truncated: boolean
+}
+
 /** What `engine.issuePassport(...)` returns: the passport and the agent's key, as plain data. */
 export interface IssuedPassportData {
   token: string
@@ -236,6 +250,19 @@ declare module './index' {
     }
     /** Acknowledges a delivered event (`acked: false`: it already was); an unknown id throws `EVENT_UNKNOWN`. */
     ackEvent(options: { id: string }): { id: string; acked: boolean }
+    /**
+     * MCP sessions (`trace.mcp_session_id`, else `trace.session_id`) with a decision in the window,
+     * most recent first: one row per (session, principal) with decisions by verdict, spend by
+     * `spend_limit` constraint, open holds and pending approvals.
+     */
+    sessions(options?: { agent?: string | null; since?: number | null; until?: number | null; limit?: number | null } | null): {
+      sessions: SessionSummary[]
+    }
+    /** One session's signed decision records, oldest first, with its summary per principal. */
+    session(options: { sessionId: string; limit?: number | null }): {
+      sessions: SessionSummary[]
+      decisions: AttestationRecord<DecisionAttestationBody>[]
+    }
     /**
      * Calls `fn(event)` with each decision event this engine commits that passes `filter`, after
      * the commit, on the JS thread (queued without blocking the deciding thread). What `fn` throws

@@ -164,6 +164,8 @@ const CALLS = {
   import_trust: { typed: (w) => w.engine.importTrust(w.engine.exportTrust(), w.engine.signerDid), args: (w) => ({ document: w.engine.exportTrust(), signer: w.engine.signerDid }), shape: 'camel' },
   list_my_evaluations: { typed: (w) => w.engine.listMyEvaluations({ passport: w.passport, gate: 'llm' }), args: (w) => ({ passport: w.passport.token, gate: 'llm' }), shape: 'camel' },
   events: { typed: (w) => { w.escalation(); return w.engine.events({ kinds: ['escalation'], limit: 5 }) }, args: (w) => { w.escalation(); return { kinds: ['escalation'], limit: 5 } }, shape: 'camel' },
+  sessions: { typed: (w) => w.engine.sessions({ limit: 5 }), args: () => ({ limit: 5 }), shape: 'camel' },
+  session: { typed: (w) => w.engine.session({ sessionId: 's' }), args: () => ({ session_id: 's' }), shape: 'camel' },
   ack_event: { typed: (w) => w.engine.ackEvent({ id: w.event() }), args: (w) => ({ id: w.event() }), shape: 'camel' },
   create_catalog: { typed: (w) => w.engine.createCatalog({ gate: 'llm', catalog: CATALOG(1) }), args: () => ({ gate: 'llm', catalog: CATALOG(2) }), shape: 'camel' },
   publish_catalog: {

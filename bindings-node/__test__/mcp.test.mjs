@@ -61,13 +61,18 @@ test('require and import expose the same passgate/mcp, also by name through pack
 const AGENT_TOOLS = ['enforce_action', 'authorize_dry_run', 'verify_passport', 'list_allowed_gates', 'list_my_evaluations', 'evaluate', 'get_evaluation', 'discover_services', 'get_catalog']
 const OPERATOR_ONLY = [
   'issue_passport', 'revoke_passport', 'list_gates', 'get_gate', 'list_constraint_types',
-  'list_constraint_templates', 'get_cumulative_state', 'reset_cumulative_state', 'get_attestations',
-  'verify_attestation', 'settle_hold', 'release_hold', 'approve', 'deny_approval',
-  'chain_head', 'verify_store', 'prune', 'expire_holds',
-  'create_api_key', 'list_api_keys', 'revoke_api_key',
-  'upsert_gate', 'delete_gate', 'set_gate_constraints', 'set_anonymous_policy',
-  'get_passport', 'list_passports', 'list_issuers', 'trust_issuer', 'untrust_issuer',
-  'export_trust', 'import_trust',
+  'list_constraint_templates', 'get_cumulative_state', 'reset_cumulative_state',
+  'get_attestations', 'verify_attestation', 'settle_hold', 'release_hold', 'approve',
+  'deny_approval', 'reissue_passport', 'get_anonymous_policy', 'get_anonymous_log',
+  'get_enforcement_attestation', 'get_passport', 'list_passports', 'list_issuers', 'trust_issuer',
+  'untrust_issuer', 'export_trust', 'import_trust', 'purge_bundle', 'sessions', 'session',
+  'record_attestation', 'chain_head', 'verify_store', 'prune', 'upsert_gate', 'create_gate',
+  'update_gate', 'delete_gate', 'set_gate_constraints', 'set_anonymous_policy', 'apply_template',
+  'upsert_template', 'get_constraints', 'expire_holds', 'create_api_key', 'list_api_keys',
+  'revoke_api_key', 'events', 'ack_event', 'create_passport', 'check_gate', 'set_constraints',
+  'apply_constraint_template', 'create_constraint_template', 'get_enforcement_attestations',
+  'verify_enforcement_attestation', 'create_catalog', 'publish_catalog', 'get_catalog_version',
+  'list_catalog_versions', 'get_catalog_impact', 'verify_catalog',
 ]
 
 /** A tools/call through handleAsync as `options` (role, passport, issuer): the tool result. */
@@ -77,11 +82,11 @@ async function callTool(engine, name, args, options) {
   return reply.result
 }
 
-test('tools(role): the agent sees the 5 agent tools, the operator all 39, each titled and annotated', () => {
+test('tools(role): the agent sees the 9 agent tools, the operator all 69, each titled and annotated', () => {
   assert.deepEqual(tools().map((t) => t.name), AGENT_TOOLS)
   assert.deepEqual(tools('agent'), tools())
   const list = tools('operator')
-  assert.equal(list.length, 39)
+  assert.equal(list.length, 69)
   assert.deepEqual(new Set(list.map((t) => t.name)), new Set([...AGENT_TOOLS, ...OPERATOR_ONLY]))
   for (const t of list) {
     assert.equal(typeof t.description, 'string')

@@ -994,6 +994,42 @@ impl PyEngine {
         self.op_py(py, "anonymous_policy", Args::new().value())
     }
 
+    /// MCP sessions (`trace.mcp_session_id`, else `trace.session_id`) with a decision in the
+    /// window (`since` / `until`: epoch ms), most recent first: one dict per (session,
+    /// principal) with `decisions` by verdict, `spend` by `spend_limit` constraint, `open_holds`
+    /// and `pending_approvals`.
+    #[pyo3(signature = (*, agent=None, since=None, until=None, limit=None))]
+    fn sessions<'py>(
+        &self,
+        py: Python<'py>,
+        agent: Option<&Bound<'py, PyAny>>,
+        since: Option<&Bound<'py, PyAny>>,
+        until: Option<&Bound<'py, PyAny>>,
+        limit: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("agent", agent)?
+            .py("since", since)?
+            .py("until", until)?
+            .py("limit", limit)?;
+        self.op_field(py, "sessions", args.value(), "sessions")
+    }
+
+    /// One session: `{"sessions": [summary per principal], "decisions": [signed decision
+    /// records, oldest first]}` (at most `limit` decisions, default 1000).
+    #[pyo3(signature = (session_id, *, limit=None))]
+    fn session<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: &Bound<'py, PyAny>,
+        limit: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("session_id", Some(session_id))?
+            .py("limit", limit)?;
+        self.op_py(py, "session", args.value())
+    }
+
     /// Deletes the run bundle of evaluation `evaluation_id` (privacy); its decision record keeps
     /// the `bundle_hash`, so the chain still verifies. Returns `{"purged", "attestation"}` (the
     /// signed `bundle.purged` record, or None when there was nothing to purge).

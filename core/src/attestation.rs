@@ -544,8 +544,14 @@ pub(crate) fn decision_body(
         "counted": counted,
         "trace": trace,
     });
-    if let (Some(h), Value::Object(m)) = (facts.bundle_hash, &mut body) {
-        m.insert("bundle_hash".into(), Value::String(h.to_string()));
+    if let Value::Object(m) = &mut body {
+        if let Some(h) = facts.bundle_hash {
+            m.insert("bundle_hash".into(), Value::String(h.to_string()));
+        }
+        // The hold an admitted request reserved (settled, released or expired later).
+        if let Some(h) = &d.hold_id {
+            m.insert("hold_id".into(), Value::String(h.clone()));
+        }
     }
     Ok(body)
 }

@@ -227,6 +227,8 @@ fn samples() -> Vec<(&'static str, Value)> {
         ("release", json!({"hold_id": "$hold2"})),
         ("expire_holds", json!({"limit": 100})),
         ("purge_bundle", json!({"evaluation_id": "$esc1"})),
+        ("sessions", json!({"since": 0, "limit": 10})),
+        ("session", json!({"session_id": "s1", "limit": 10})),
         (
             "approve",
             json!({"evaluation_id": "$esc1", "approver": "ops@example.com", "ttl": "10m"}),

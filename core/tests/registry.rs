@@ -492,6 +492,9 @@ fn the_agent_gets_none_of_these_tools_and_cannot_forge_their_records() {
         "issuer.trusted",
         "issuer.untrusted",
         "trust.imported",
+        // Nor for a policy change or a purge.
+        "policy.changed",
+        "bundle.purged",
     ] {
         let r = call(&e, "record_attestation", json!({"kind": kind, "data": {}}));
         assert_eq!(code(r), "INVALID_ARGUMENT", "{kind}");

@@ -149,3 +149,29 @@ async def test_a_revoked_passport_is_refused_by_the_gateway() -> None:
                                headers={"Authorization": f"Bearer {token}", "Accept": JSON_SSE})  # fmt: skip
             assert r.status_code == 401
             assert 'error="invalid_token"' in r.headers["www-authenticate"]
+
+
+@pytest.mark.anyio
+async def test_a_session_of_twenty_decisions_through_the_gateway_is_listed() -> None:
+    """Issue 17, done means: 20 decisions in one MCP session (the official client over
+    Streamable HTTP; the gateway sets `trace.mcp_session_id`), listed with the right
+    aggregates by `sessions` and in order by `session`."""
+    engine, gateway, token = world()
+    verdicts: list[str] = []
+    with serve(gateway) as base:
+        async with http_client(base + "/mcp", token) as agent:
+            for i in range(20):
+                amount = 10 if i < 10 else 60  # ten allowed (100 in all), then ten over the cap
+                r = await agent.call_tool(
+                    "enforce_action", {"gate": "payments.send", "payload": {"amount": amount}}
+                )
+                verdicts.append(json.loads(getattr(r.content[0], "text", ""))["decision"])
+    assert verdicts == ["allow"] * 10 + ["deny"] * 10
+    [row] = engine.sessions()
+    assert row["session_id"].startswith("mcs_") and row["agent"] == "agent-http"
+    assert row["decisions"] == {"allow": 10, "deny": 10}
+    assert row["spend"] == {"cap": "100"}
+    assert row["open_holds"] == 0 and row["pending_approvals"] == 0
+    one = engine.session(row["session_id"])
+    assert [d["body"]["decision"] for d in one["decisions"]] == verdicts
+    assert one["sessions"] == [row]

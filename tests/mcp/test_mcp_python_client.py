@@ -46,13 +46,19 @@ AGENT_TOOLS = {
 }  # fmt: skip
 OPERATOR_TOOLS = AGENT_TOOLS | {
     "issue_passport", "revoke_passport", "list_gates", "get_gate", "list_constraint_types",
-    "list_constraint_templates", "get_cumulative_state", "reset_cumulative_state", "get_attestations",
-    "verify_attestation", "settle_hold", "release_hold", "approve", "deny_approval",
-    "chain_head", "verify_store", "prune", "expire_holds",
-    "create_api_key", "list_api_keys", "revoke_api_key",
-    "upsert_gate", "delete_gate", "set_gate_constraints", "set_anonymous_policy",
-    "get_passport", "list_passports", "list_issuers", "trust_issuer", "untrust_issuer",
-    "export_trust", "import_trust",
+    "list_constraint_templates", "get_cumulative_state", "reset_cumulative_state",
+    "get_attestations", "verify_attestation", "settle_hold", "release_hold", "approve",
+    "deny_approval", "reissue_passport", "get_anonymous_policy", "get_anonymous_log",
+    "get_enforcement_attestation", "get_passport", "list_passports", "list_issuers",
+    "trust_issuer", "untrust_issuer", "export_trust", "import_trust", "purge_bundle", "sessions",
+    "session", "record_attestation", "chain_head", "verify_store", "prune", "upsert_gate",
+    "create_gate", "update_gate", "delete_gate", "set_gate_constraints", "set_anonymous_policy",
+    "apply_template", "upsert_template", "get_constraints", "expire_holds", "create_api_key",
+    "list_api_keys", "revoke_api_key", "events", "ack_event", "create_passport", "check_gate",
+    "set_constraints", "apply_constraint_template", "create_constraint_template",
+    "get_enforcement_attestations", "verify_enforcement_attestation", "create_catalog",
+    "publish_catalog", "get_catalog_version", "list_catalog_versions", "get_catalog_impact",
+    "verify_catalog",
 }  # fmt: skip
 GUARDED = {"send_payment", "fetch_url"}
 META = "passgate/passport"

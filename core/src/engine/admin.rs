@@ -157,6 +157,8 @@ impl Engine {
             || kind.starts_with("passport.")
             || kind.starts_with("issuer.")
             || kind.starts_with("trust.")
+            || kind.starts_with("policy.")
+            || kind.starts_with("bundle.")
         {
             return Err(Error::InvalidArgument(format!(
                 "kind must be 1 to 256 characters and not one passgate writes itself ({kind:?})"

@@ -44,6 +44,7 @@ mod policy_edit;
 mod registry;
 mod request;
 mod retention;
+mod sessions;
 
 pub use apikeys::CreatedApiKey;
 pub use builder::EngineBuilder;
@@ -65,6 +66,7 @@ pub use registry::{
 };
 pub use request::Request;
 pub use retention::{PruneReport, CLOSED_RETENTION_MS, INLINE_PRUNE_LIMIT, PRUNE_BATCH};
+pub use sessions::{SessionQuery, SessionSummary, MAX_SESSIONS, MAX_SESSION_DECISIONS};
 
 use decide::Caveat;
 

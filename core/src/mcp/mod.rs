@@ -239,6 +239,8 @@ fn mapped_scope(name: &str) -> Option<Scope> {
         | "get_enforcement_attestation"
         | "events"
         | "ack_event"
+        | "sessions"
+        | "session"
         | "get_catalog_version"
         | "list_catalog_versions"
         | "get_catalog_impact"

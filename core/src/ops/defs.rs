@@ -486,6 +486,82 @@ impl Op for PurgeBundle {
     }
 }
 
+/// `sessions`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sessions {
+    /// Only this agent's (the principal's agent id).
+    #[schemars(length(min = 1, max = 256))]
+    pub agent: Option<String>,
+    /// Sessions with a decision at or after this time (epoch ms).
+    pub since: Option<i64>,
+    /// Sessions with a decision before this time (epoch ms).
+    pub until: Option<i64>,
+    /// At most this many sessions (1–1,000; default 100).
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<usize>,
+}
+
+/// The sessions listed.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SessionList {
+    /// Most recently active first; one row per (session, principal).
+    pub sessions: Vec<crate::engine::SessionSummary>,
+}
+
+impl Op for Sessions {
+    const NAME: &'static str = "sessions";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "List MCP sessions (trace.mcp_session_id, else trace.session_id) with a decision in a time window, most recent first: per session and principal, the agent, first and last time, decisions by verdict, spend by spend_limit constraint, open holds and pending approvals.";
+    type Output = SessionList;
+    fn run(self, engine: &Engine) -> Result<SessionList> {
+        let q = crate::engine::SessionQuery {
+            agent: self.agent,
+            since_ms: self.since,
+            until_ms: self.until,
+            limit: self.limit.unwrap_or(100),
+        };
+        Ok(SessionList {
+            sessions: engine.sessions(&q)?,
+        })
+    }
+}
+
+/// `session`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    /// The session id.
+    #[schemars(length(min = 1, max = 256))]
+    pub session_id: String,
+    /// At most this many decisions, oldest first (1–10,000; default 1,000).
+    #[schemars(range(min = 1, max = 10000))]
+    pub limit: Option<usize>,
+}
+
+/// One session.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SessionView {
+    /// Its summaries, one per principal (empty: no decision has this session id).
+    pub sessions: Vec<crate::engine::SessionSummary>,
+    /// Its signed decision records, oldest first.
+    pub decisions: Vec<Value>,
+}
+
+impl Op for Session {
+    const NAME: &'static str = "session";
+    const EFFECT: Effect = Effect::Reads;
+    const DESCRIPTION: &'static str = "One session's signed decision records in order, with its summary per principal (decisions by verdict, spend, open holds, pending approvals).";
+    type Output = SessionView;
+    fn run(self, engine: &Engine) -> Result<SessionView> {
+        let (sessions, decisions) = engine.session(&self.session_id, self.limit.unwrap_or(1000))?;
+        Ok(SessionView {
+            sessions,
+            decisions,
+        })
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Passports
 

@@ -217,6 +217,8 @@ operations! {
     Evaluate(Evaluate),
     GetEvaluation(GetEvaluation),
     PurgeBundle(PurgeBundle),
+    Sessions(Sessions),
+    Session(Session),
     CumulativeState(CumulativeState),
     CumulativeStatePage(CumulativeStatePage),
     ResetCumulativeState(ResetCumulativeState),

@@ -3,7 +3,7 @@
 //!
 //! A published version is **written once**: [`CatalogStore::catalog_insert`] stores it only if
 //! no version of that number exists (memory: under one lock; SQLite: `INSERT OR IGNORE` on the
-//! primary key `(gate, version)` of table `catalogs`, migration 8; Redis: `HSETNX` on the hash
+//! primary key `(gate, version)` of table `catalogs`, migration 9; Redis: `HSETNX` on the hash
 //! `{prefix}:catalog:<gate>`), so two engines publishing at once can never both get version n:
 //! the loser re-reads and publishes n + 1. Nothing ever replaces or deletes a published version.
 //! A draft (`catalog_drafts` / `{prefix}:catalog_drafts`) is replaced by each `create_catalog`.

@@ -975,6 +975,50 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Err(no_bundles())
     }
 
+    /// The decision records of session `session_id` ([`session_of`]), oldest first, at most
+    /// `limit`. The default scans every decision record; SQLite and Redis answer from an index.
+    fn session_records(&self, session_id: &str, limit: usize) -> Result<Vec<StoredRecord>> {
+        let all = self.attestations(&AttestationFilter {
+            kind: Some("decision".into()),
+            ..AttestationFilter::default()
+        })?;
+        Ok(all
+            .into_iter()
+            .filter(|r| session_of(r) == Some(session_id))
+            .take(limit)
+            .collect())
+    }
+
+    /// The sessions with a decision in `[since_ms, until_ms)`, most recently active first, at
+    /// most `limit`. The default scans the decision records of the window; SQLite answers from
+    /// its index.
+    fn session_ids(
+        &self,
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let all = self.attestations(&AttestationFilter {
+            kind: Some("decision".into()),
+            since_ms,
+            until_ms,
+            ..AttestationFilter::default()
+        })?;
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for r in all.iter().rev() {
+            if let Some(s) = session_of(r) {
+                if seen.insert(s.to_string()) {
+                    out.push(s.to_string());
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The passport and issuer registries of this store (see [`RegistryStore`]); `None` (the
     /// default: wrappers, test doubles) keeps none: an engine on it registers nothing and
     /// trusts no issuer through the store.
@@ -1012,6 +1056,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         let _ = (id, now_ms);
         Err(events::no_events())
     }
+}
+
+/// The session a decision record belongs to: its `trace.mcp_session_id` (set by the MCP
+/// transport or the gateway, over the caller's), else its `trace.session_id` (the host's); `None`
+/// for other records. Sessions are listed per (session, principal): a caller naming another's
+/// session id gets a session row of its own, never a place in the other's.
+pub fn session_of(r: &StoredRecord) -> Option<&str> {
+    if r.kind != "decision" {
+        return None;
+    }
+    let trace = r.record.pointer("/body/trace")?;
+    trace
+        .get("mcp_session_id")
+        .or_else(|| trace.get("session_id"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty() && s.len() <= 256)
 }
 
 /// The error of a store that keeps no run bundles.

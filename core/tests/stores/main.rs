@@ -1,6 +1,7 @@
 //! The state stores — memory, SQLite, Redis — held to one contract: a conformance suite run
 //! against each, a differential property test against the memory store, multi-process races for
-//! one cap, SIGKILL crash safety, restarts. Redis tests start their own `redis-server` on a free
+//! one cap, SIGKILL crash safety, restarts, and what every store indexes (sessions, bundles, the
+//! shared policy). Redis tests start their own `redis-server` on a free
 //! loopback port (and fail, not skip, if they cannot).
 
 #![allow(
@@ -27,6 +28,7 @@ mod redis_keys;
 mod registry;
 mod restart;
 mod retention;
+mod sessions;
 mod shared_policy;
 mod sliding_legacy;
 mod soak;

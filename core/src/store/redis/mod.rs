@@ -42,7 +42,7 @@
 //! | `{p}:r` | hash | every attestation record by global append number `g` |
 //! | `{p}:rseq` | string | the last `g` |
 //! | `{p}:tails` | hash | each chain's last `seq` |
-//! | `{p}:x:<field>:<value>` | zset | record index (`chain`, `gate`, `agent`, `decision`, `eval`, `kind`, `anon`) |
+//! | `{p}:x:<field>:<value>` | zset | record index (`chain`, `gate`, `agent`, `decision`, `eval`, `kind`, `anon`, `session`) |
 //! | `{p}:x:all` | zset | every record by `g` (records written since retention support): paging and pruning in append order |
 //! | `{p}:ck`, `{p}:ckseq` | hash | each pruned chain's newest checkpoint (JSON), and its `seq` |
 //! | `{p}:i:<sha>` | hash | an idempotency record (`exp`, `json`), with a TTL |
@@ -236,6 +236,9 @@ impl Keys {
         }
         if r.kind == "decision" && r.agent_id.is_none() {
             out.push(self.k("x:anon"));
+        }
+        if let Some(s) = crate::store::session_of(r) {
+            out.push(self.index("session", s));
         }
         out
     }

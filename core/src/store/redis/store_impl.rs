@@ -390,6 +390,14 @@ impl Store for RedisStore {
         Ok(())
     }
 
+    fn session_records(&self, session_id: &str, limit: usize) -> Result<Vec<StoredRecord>> {
+        let ix = self.keys.index("session", session_id);
+        let end = i64::try_from(limit).unwrap_or(i64::MAX).saturating_sub(1);
+        let gs: Vec<String> =
+            self.ro(|c| ::redis::cmd("ZRANGE").arg(&ix).arg(0).arg(end).query(c))?;
+        self.records_at(&gs)
+    }
+
     fn bundle_put(&self, evaluation_id: &str, bundle: &str) -> Result<()> {
         let k = self.keys.k("b");
         self.rw(|c| {

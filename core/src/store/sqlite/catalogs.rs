@@ -1,5 +1,5 @@
 //! The SQLite store's catalogs (see [`crate::store::CatalogStore`]): tables `catalogs` and
-//! `catalog_drafts` (migration 8).
+//! `catalog_drafts` (migration 9).
 
 use rusqlite::{params, OptionalExtension};
 

@@ -355,7 +355,7 @@ impl SqliteStore {
         let seq = i64::try_from(r.seq).map_err(|_| Error::Internal("seq too large".into()))?;
         tx.prepare_cached(
             "INSERT INTO records (chain, seq, time_ms, kind, gate, agent_id, decision, \
-             evaluation_id, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             evaluation_id, record, session_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -367,7 +367,8 @@ impl SqliteStore {
                 r.agent_id,
                 r.decision,
                 r.evaluation_id,
-                r.record.to_string()
+                r.record.to_string(),
+                crate::store::session_of(r)
             ])
         })
         .map_err(|e| self.err(e))?;

@@ -171,10 +171,18 @@ CREATE INDEX events_pending ON events (pos) WHERE acked_ms IS NULL;
 CREATE INDEX events_acked ON events (acked_ms) WHERE acked_ms IS NOT NULL;
 ";
 
-/// Migration 8: catalogs (see [`crate::store::CatalogStore`]): each published version of a
+/// Migration 8: decision records by session ([`crate::store::session_of`]): a column written
+/// with the record and a partial index in append order, so a session's decisions are one index
+/// range. Records written before it have no session.
+const V8_SESSIONS: &str = "
+ALTER TABLE records ADD COLUMN session_id TEXT;
+CREATE INDEX records_by_session ON records (session_id, g) WHERE session_id IS NOT NULL;
+";
+
+/// Migration 9: catalogs (see [`crate::store::CatalogStore`]): each published version of a
 /// gate's catalog (the signed document as JSON, written once: never replaced or deleted), and
 /// one draft per gate.
-const V8_CATALOGS: &str = "
+const V9_CATALOGS: &str = "
 CREATE TABLE catalogs (
     gate    TEXT    NOT NULL,
     version INTEGER NOT NULL,
@@ -196,7 +204,8 @@ const MIGRATIONS: &[&str] = &[
     V5_POLICY,
     V6_PASSPORTS,
     V7_EVENTS,
-    V8_CATALOGS,
+    V8_SESSIONS,
+    V9_CATALOGS,
 ];
 
 /// The schema version this code writes.

@@ -526,6 +526,52 @@ impl Store for SqliteStore {
         })
     }
 
+    fn session_records(&self, session_id: &str, limit: usize) -> Result<Vec<StoredRecord>> {
+        let sql =
+            format!("SELECT {RECORD_COLS} FROM records WHERE session_id = ?1 ORDER BY g LIMIT ?2");
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map(params![session_id, limit], record_from)
+                .map_err(|e| self.err(e))?;
+            rows.map(|r| {
+                let (row, text) = r.map_err(|e| self.err(e))?;
+                row.into_record(&text)
+            })
+            .collect()
+        })
+    }
+
+    fn session_ids(
+        &self,
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT session_id FROM records WHERE session_id IS NOT NULL \
+                     AND time_ms >= ?1 AND time_ms < ?2 \
+                     GROUP BY session_id ORDER BY MAX(g) DESC LIMIT ?3",
+                )
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        since_ms.unwrap_or(i64::MIN),
+                        until_ms.unwrap_or(i64::MAX),
+                        limit
+                    ],
+                    |r| r.get::<_, String>(0),
+                )
+                .map_err(|e| self.err(e))?;
+            rows.map(|r| r.map_err(|e| self.err(e))).collect()
+        })
+    }
+
     fn attestations_page(
         &self,
         filter: &AttestationFilter,
