@@ -65,6 +65,11 @@ test('every error code is triggered from Node', () => {
   // Nothing listens on port 1: the store cannot be opened, and nothing is ever admitted.
   saw(() => new Engine({ policy: PAY_POLICY, store: 'redis://127.0.0.1:1/0?timeout_ms=500' }), 'STORE_UNAVAILABLE')
 
+  // Catalogs: a float price (the error names the field), a gate with no catalog.
+  saw(() => engine.createCatalog({ gate: 'g', catalog: { gate: 'g', trust_level: 'L1', offers: [{ permission: 'p', price: { amount: 1.5, currency: 'USD' }, pricing: { model: 'per_call' } }] } }), 'CATALOG_INVALID')
+  assert.throws(() => engine.createCatalog({ gate: 'g', catalog: { gate: 'g', trust_level: 'L1', offers: [{ permission: 'p', price: { amount: -1, currency: 'USD' }, pricing: { model: 'per_call' } }] } }), (e) => e instanceof passgate.InputError && e.path === '/offers/0/price/amount')
+  saw(() => engine.getCatalog({ gate: 'g' }), 'CATALOG_UNKNOWN')
+
   // Attestations and chains.
   const records = engine.attestations()
   const did = engine.signerDid
