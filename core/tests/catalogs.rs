@@ -1090,3 +1090,39 @@ fn reissue_keeps_pins_unless_new_terms_are_accepted() {
         "allow"
     );
 }
+
+mod byte_flips {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    /// One published document (as compact JSON text) and its signer.
+    fn published() -> &'static (String, String) {
+        static DOC: OnceLock<(String, String)> = OnceLock::new();
+        DOC.get_or_init(|| {
+            let (e, _, _) = world();
+            let v1 = publish(&e, catalog_v1(), "launch");
+            (v1["document"].to_string(), e.signer_did().to_string())
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Any changed byte of a published catalog is detected: the text no longer parses, or
+        /// parses to the same document (nothing changed), or `verify_catalog` refuses it.
+        #[test]
+        fn any_changed_byte_is_detected(pos in any::<prop::sample::Index>(), byte in 0x20u8..0x7f) {
+            let (text, did) = published();
+            let mut bytes = text.clone().into_bytes();
+            let i = pos.index(bytes.len());
+            prop_assume!(bytes[i] != byte);
+            bytes[i] = byte;
+            let Ok(changed) = String::from_utf8(bytes) else { return Ok(()) };
+            let Ok(doc) = serde_json::from_str::<Value>(&changed) else { return Ok(()) };
+            let original: Value = serde_json::from_str(text).unwrap();
+            prop_assume!(doc != original);
+            prop_assert!(passgate::commerce::verify_catalog(&doc, did).is_err(), "accepted: {changed}");
+        }
+    }
+}
