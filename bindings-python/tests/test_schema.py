@@ -64,3 +64,13 @@ def test_packaged_copies_are_current(source: str, copy: str) -> None:
     # The package ships copies of these repository files; `make copies` refreshes them.
     root = Path(__file__).resolve().parents[2]
     assert (root / copy).read_bytes() == (root / source).read_bytes(), f"{copy} is stale: make copies"
+
+
+def test_catalog_schema_is_the_cores() -> None:
+    core = Path(__file__).resolve().parents[2] / "schema" / "catalog.schema.json"
+    assert resources.files("passgate").joinpath("catalog.schema.json").read_bytes() == core.read_bytes()
+    schema = passgate.catalog_schema()
+    assert schema == json.loads(core.read_text(encoding="utf-8"))
+    assert schema["title"] == "passgate catalog document"
+    schema["title"] = "changed"
+    assert passgate.catalog_schema()["title"] == "passgate catalog document"

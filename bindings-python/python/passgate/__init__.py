@@ -72,11 +72,22 @@ __all__ = [
     "Subscription",
     "__version__",
     "constraint_types",
+    "catalog_schema",
     "policy_schema",
     "templates",
     "verify_attestation",
     "verify_chain",
 ]
+
+
+def catalog_schema() -> dict[str, _Any]:
+    """The catalog document's JSON Schema (draft 2020-12), as a fresh dict: what
+    ``Engine.create_catalog`` accepts (the engine's own check, ``CATALOG_INVALID`` at the field,
+    is the rule). Shipped as ``passgate/catalog.schema.json``, the core's
+    ``schema/catalog.schema.json``."""
+    text = _resources.files("passgate").joinpath("catalog.schema.json").read_text(encoding="utf-8")
+    doc: dict[str, _Any] = _json.loads(text)
+    return doc
 
 
 def policy_schema() -> dict[str, _Any]:
