@@ -209,6 +209,47 @@ function gateFor(name, tool, gates) {
   return undefined
 }
 
+/** The `field` pointers of the spend caps in a `getConstraints` answer (constraints and caveats). */
+function spendFields(doc, out = []) {
+  if (Array.isArray(doc)) {
+    for (const v of doc) spendFields(v, out)
+  } else if (doc !== null && typeof doc === 'object') {
+    if (doc.type === 'spend_limit' && typeof doc.field === 'string') out.push(doc.field)
+    for (const v of Object.values(doc)) spendFields(v, out)
+  }
+  return out
+}
+
+/** A payload spending nothing: 0 at each spend cap's field (so a dry run reports what is left). */
+function probePayload(engine, passport, gate) {
+  let fields
+  try {
+    fields = spendFields(engine.getConstraints(gate, passport ?? null))
+  } catch (err) {
+    if (ownError(err) && passgate.isPassgateError(err)) return {}
+    throw err
+  }
+  const payload = {}
+  for (const pointer of fields) {
+    const parts = pointer.split('/').slice(1).map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'))
+    if (parts.length === 0 || parts.includes('*')) continue
+    let node = payload
+    let ok = true
+    for (const p of parts.slice(0, -1)) {
+      if (!Object.hasOwn(node, p)) node[p] = {}
+      if (node[p] === null || typeof node[p] !== 'object') { ok = false; break }
+      node = node[p]
+    }
+    const last = parts[parts.length - 1]
+    if (ok && !Object.hasOwn(node, last)) node[last] = 0
+  }
+  return payload
+}
+
+function probe(engine, passport, gate) {
+  return engine.dryRun({ gate, passport: passport ?? undefined, payload: probePayload(engine, passport, gate) })
+}
+
 function callableNow(decision) {
   return !decision.checks.some((c) => !c.passed && (ARGUMENT_FREE.has(c.type) || ARGUMENT_FREE.has(c.constraint)))
 }
@@ -232,7 +273,7 @@ function allowedTools(engine, passport, tools, gates) {
   const keep = ([name, tool]) => {
     const gate = gateFor(name, tool, gates)
     if (gate === undefined || !allowed.has(gate)) return false
-    if (!probes.has(gate)) probes.set(gate, callableNow(engine.dryRun({ gate, passport: passport ?? undefined, payload: {} })))
+    if (!probes.has(gate)) probes.set(gate, callableNow(probe(engine, passport, gate)))
     return probes.get(gate)
   }
   const kept = entriesOf(tools).filter(keep)
@@ -246,7 +287,7 @@ function remainingBudgets(engine, passport, tools, gates) {
   for (const [name, tool] of entriesOf(tools)) {
     const gate = gateFor(name, tool, gates)
     if (gate === undefined || !allowed.has(gate) || Object.hasOwn(out, gate)) continue
-    out[gate] = { ...engine.dryRun({ gate, passport: passport ?? undefined, payload: {} }).remaining }
+    out[gate] = { ...probe(engine, passport, gate).remaining }
   }
   return out
 }

@@ -1,12 +1,19 @@
 // passgate + LangChain.js: a tool-calling loop whose payments tool is behind a gate. Offline:
-// LangChain's FakeStreamingChatModel plays the LLM, scripted to pay 30 (allowed), 90 (denied: daily
+// LangChain's FakeListChatModel plays the LLM, scripted to pay 30 (allowed), 90 (denied: daily
 // cap of 100) and 60 (escalated: above 50 needs a human). Run: `node examples/node/langchain-agent.mjs`.
 import { tool } from '@langchain/core/tools'
 import { AIMessage, HumanMessage } from '@langchain/core/messages'
-import { FakeStreamingChatModel } from '@langchain/core/utils/testing'
+import { FakeListChatModel } from '@langchain/core/utils/testing'
 import { z } from 'zod'
 import passgate from 'passgate'
 import { guardTool } from 'passgate/integrations/langchain'
+
+/** LangChain's FakeListChatModel, answering with scripted AI messages (tool calls included). */
+class ScriptedChat extends FakeListChatModel {
+  _formatGeneration(response) {
+    return typeof response === 'string' ? super._formatGeneration(response) : { message: response, text: '' }
+  }
+}
 
 const issuer = passgate.Issuer.generate()
 const passport = issuer.issuePassport({ agentId: 'shopper', permissions: ['payments:send'] })
@@ -25,7 +32,7 @@ const sendPayment = tool(async ({ amount, to }) => `sent ${amount} to ${to}`, {
 const guarded = guardTool(sendPayment, engine, 'payments.send', { passport: (config) => config.configurable.passport })
 
 const calls = [{ amount: 30, to: 'bob' }, { amount: 90, to: 'eve' }, { amount: 60, to: 'carol' }]
-const model = new FakeStreamingChatModel({
+const model = new ScriptedChat({
   responses: [
     ...calls.map((args, i) => new AIMessage({ content: '', tool_calls: [{ name: 'send_payment', args, id: `c${i}` }] })),
     new AIMessage('done'),

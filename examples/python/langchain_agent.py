@@ -49,7 +49,7 @@ print("system prompt:", budget_prompt(engine, passport, offered))
 
 
 class ScriptedModel(GenericFakeChatModel):
-    def bind_tools(self, tools: Any, **kwargs: Any) -> "ScriptedModel":  # type: ignore[override]
+    def bind_tools(self, tools: Any, **kwargs: Any) -> "ScriptedModel":
         return self
 
 

@@ -6,11 +6,13 @@ and 60 (escalated: above 50 needs a human). Run:
 import asyncio
 from typing import Any
 
-from agents import Agent, Runner, function_tool
+from agents import Agent, Runner, function_tool, set_tracing_disabled
 from agents.testing import ScriptedModel, assistant_message, function_call
 
 import passgate
 from passgate.integrations.openai_agents import guard_function_tool
+
+set_tracing_disabled(True)  # offline: the SDK's own tracing exports to OpenAI
 
 issuer = passgate.Issuer.generate()
 passport = issuer.issue_passport(agent_id="shopper", permissions=["payments:send"])

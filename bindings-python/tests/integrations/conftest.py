@@ -70,8 +70,10 @@ def assert_refusals(texts: list[str]) -> None:
     """What the model read for the denied and the escalated call: the refusal JSON."""
     deny, escalate = (json.loads(t) for t in texts)
     assert deny["decision"] == "deny" and deny["gate"] == "payments.send"
-    assert [c["constraint"] for c in deny["checks"]] == ["daily-spend"]
-    assert deny["checks"][0]["limit"] == "100" and deny["checks"][0]["observed"] == "120"
+    # Every failed check: the spend cap, and the approval 90 would also have needed.
+    assert sorted(c["constraint"] for c in deny["checks"]) == ["big-payment", "daily-spend"]
+    spend = next(c for c in deny["checks"] if c["constraint"] == "daily-spend")
+    assert spend["limit"] == "100" and spend["observed"] == "120"
     assert "approval_request" not in deny
     assert escalate["decision"] == "escalate"
     assert [c["constraint"] for c in escalate["checks"]] == ["big-payment"]

@@ -27,7 +27,7 @@ class ScriptedChat(GenericFakeChatModel):
 
     seen: list[list[BaseMessage]] = []
 
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChat:  # type: ignore[override]
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChat:
         return self
 
     def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> Any:
@@ -35,8 +35,8 @@ class ScriptedChat(GenericFakeChatModel):
         return super()._generate(messages, *args, **kwargs)
 
 
-def script(calls: list[dict[str, Any]], name: str = "send_payment") -> Iterator[BaseMessage]:
-    steps: list[BaseMessage] = [
+def script(calls: list[dict[str, Any]], name: str = "send_payment") -> Iterator[AIMessage | str]:
+    steps: list[AIMessage | str] = [
         AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call-{i}"}]) for i, args in enumerate(calls)
     ]
     return iter([*steps, AIMessage(content="done")])
@@ -161,6 +161,7 @@ def test_hold_released_when_tool_raises_and_settled_when_it_returns(
     assert remaining_spend(engine, passport) == "75"
 
 
+@pytest.mark.anyio
 async def test_async_hold_released_when_tool_raises(engine: passgate.Engine, passport: passgate.IssuedPassport) -> None:
     @tool
     async def failing(amount: float, to: str) -> str:

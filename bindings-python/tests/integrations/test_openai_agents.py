@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agents import Agent, FunctionTool, Runner, function_tool
+import pytest
+from agents import Agent, FunctionTool, Runner, function_tool, set_tracing_disabled
 from agents.testing import ScriptedModel, assistant_message, function_call
 
 import passgate
@@ -13,11 +14,15 @@ from passgate.integrations.openai_agents import allowed_tools, guard_function_to
 
 from .conftest import CALLS, assert_refusals, assert_three_attestations, remaining_spend
 
+# Offline: the SDK's own tracing would export to OpenAI.
+set_tracing_disabled(True)
+
 
 def outputs(result: Any) -> list[str]:
     return [str(item.output) for item in result.new_items if item.type == "tool_call_output_item"]
 
 
+@pytest.mark.anyio
 async def test_agent_run_allow_deny_escalate(engine: passgate.Engine, passport: passgate.IssuedPassport) -> None:
     ran: list[tuple[float, str]] = []
 
@@ -46,6 +51,7 @@ async def test_agent_run_allow_deny_escalate(engine: passgate.Engine, passport: 
     assert_three_attestations(engine)
 
 
+@pytest.mark.anyio
 async def test_hold_released_when_tool_raises(engine: passgate.Engine, passport: passgate.IssuedPassport) -> None:
     def failing(amount: float, to: str) -> str:
         """Send money (the bank is down)."""
@@ -71,6 +77,7 @@ async def test_hold_released_when_tool_raises(engine: passgate.Engine, passport:
     assert remaining_spend(engine, passport) == "75"
 
 
+@pytest.mark.anyio
 async def test_duplicate_keys_and_bad_arguments_are_refused_undecided(
     engine: passgate.Engine, passport: passgate.IssuedPassport
 ) -> None:

@@ -59,11 +59,11 @@ def test_one_span_per_decision_with_attributes(engine: passgate.Engine, passport
         Guard(engine, "payments.send", passport=passport.token).decide({"amount": float("nan")}, None)
     spans = _SPANS.get_finished_spans()
     assert [s.name for s in spans] == ["passgate.enforce"] * 3
-    a0, a1, a2 = (dict(s.attributes or {}) for s in spans)
+    a0, a1, a2 = (dict[str, Any](s.attributes or {}) for s in spans)
     assert a0["passgate.gate"] == "payments.send" and a0["passgate.decision"] == "allow"
     assert a0["passgate.failed_checks"] == ()
     assert isinstance(a0["passgate.latency_ms"], float) and a0["passgate.evaluation_id"].startswith("evl_")
-    assert a1["passgate.decision"] == "deny" and a1["passgate.failed_checks"] == ("daily-spend",)
+    assert a1["passgate.decision"] == "deny" and a1["passgate.failed_checks"] == ("big-payment", "daily-spend")
     assert denied.value.decision is not None and a1["passgate.evaluation_id"] == denied.value.decision.evaluation_id
     assert a2["passgate.decision"] == "error" and a2["passgate.error_code"] == "PAYLOAD_INVALID"
     assert spans[2].status.status_code == trace.StatusCode.ERROR

@@ -277,8 +277,46 @@ def gate_of(tool: Any) -> str | None:
     return gate if isinstance(gate, str) else None
 
 
+def _spend_fields(doc: Any) -> list[str]:
+    """The ``field`` pointers of the spend caps in a ``get_constraints`` answer (constraints and
+    the passport chain's caveats, however nested)."""
+    out: list[str] = []
+    if isinstance(doc, dict):
+        if doc.get("type") == "spend_limit" and isinstance(doc.get("field"), str):
+            out.append(doc["field"])
+        for v in doc.values():
+            out.extend(_spend_fields(v))
+    elif isinstance(doc, list):
+        for v in doc:
+            out.extend(_spend_fields(v))
+    return out
+
+
+def _probe_payload(engine: Engine, passport: str | IssuedPassport | None, gate: str) -> dict[str, Any]:
+    """A payload spending nothing: 0 at each spend cap's field (so the dry run reports what is
+    left of it), nothing else. ``{}`` when the gate's constraints cannot be read."""
+    try:
+        fields = _spend_fields(engine.get_constraints(gate, passport))
+    except PassgateError:
+        return {}
+    payload: dict[str, Any] = {}
+    for pointer in fields:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+        if not parts or "*" in parts:
+            continue
+        node = payload
+        for p in parts[:-1]:
+            nxt = node.setdefault(p, {})
+            if not isinstance(nxt, dict):
+                break
+            node = nxt
+        else:
+            node.setdefault(parts[-1], 0)
+    return payload
+
+
 def _probe(engine: Engine, passport: str | IssuedPassport | None, gate: str) -> Decision:
-    return engine.dry_run(gate, passport, {})
+    return engine.dry_run(gate, passport, _probe_payload(engine, passport, gate))
 
 
 def _callable_now(decision: Decision) -> bool:
@@ -303,8 +341,8 @@ def allowed_tools(
     ``engine.allowed_gates(passport)`` (the passport verifies and holds the gate's permissions)
     and a dry run of the gate with no arguments fails no check that every call would fail
     (``passport``, ``permissions``, ``gate``, ``rate_limit``, ``quota``, ``concurrency``,
-    ``time_window``): checks on the arguments (and spend caps, which depend on the amount) are left
-    to the call. A tool with no gate is dropped (fail closed). Dry runs count nothing and write no
+    ``time_window``): checks on the arguments are left to the call. The dry run's payload spends
+    nothing (0 at each spend cap's field). A tool with no gate is dropped (fail closed). Dry runs count nothing and write no
     attestation.
     """
     allowed = set(engine.allowed_gates(passport))

@@ -97,11 +97,11 @@ def guard_function_tool(
             try:
                 parsed = schema.params_pydantic_model.model_validate_json(input_json or "{}")
             except ValidationError as e:
-                first = e.errors(include_url=False)[0] if e.errors() else {}
-                path = "/" + "/".join(str(p) for p in first.get("loc", ()))
-                raise Refused(
-                    {"error": {"code": "INVALID_ARGUMENT", "message": f"invalid argument at {path}: {first.get('msg', 'not valid')}"}}
-                ) from e
+                errors = e.errors(include_url=False)
+                loc = errors[0]["loc"] if errors else ()
+                msg = errors[0]["msg"] if errors else "not valid"
+                path = "/" + "/".join(str(p) for p in loc)
+                raise Refused({"error": {"code": "INVALID_ARGUMENT", "message": f"invalid argument at {path}: {msg}"}}) from e
             args, kwargs = schema.to_call_args(parsed)
             call_args = [ctx, *args] if schema.takes_context else list(args)
             decision = await guard.adecide(arguments, ctx)

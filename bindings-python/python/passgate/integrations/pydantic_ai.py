@@ -46,6 +46,7 @@ from passgate.integrations import (
     Refused,
     SettleFn,
     _callable_now,
+    _probe,
     _resolve,
     allowed_tools,
     budget_prompt,
@@ -155,7 +156,7 @@ class PassgateToolset(WrapperToolset[Any]):
                 if gate not in allowed:
                     continue
                 if gate not in probes:
-                    probes[gate] = _callable_now(self.engine.dry_run(gate, token, {}))
+                    probes[gate] = _callable_now(_probe(self.engine, token, gate))
                 if not probes[gate]:
                     continue
             validator: SchemaValidatorProt = _RawKeeping(tool.args_validator)
