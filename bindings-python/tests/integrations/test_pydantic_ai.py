@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from pydantic_ai import Agent
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart, ToolReturnPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
@@ -38,7 +39,8 @@ def returns(result: Any) -> list[str]:
     ]
 
 
-def test_agent_run_allow_deny_escalate(engine: passgate.Engine, passport: passgate.IssuedPassport) -> None:
+@pytest.mark.anyio
+async def test_agent_run_allow_deny_escalate(engine: passgate.Engine, passport: passgate.IssuedPassport) -> None:
     ran: list[tuple[float, str]] = []
     wiped: list[bool] = []
 
@@ -57,7 +59,7 @@ def test_agent_run_allow_deny_escalate(engine: passgate.Engine, passport: passga
         FunctionToolset([send_payment, wipe]), engine, GATES, passport=lambda ctx: ctx.deps
     )
     agent = Agent(scripted([a for a, _ in CALLS], offered), deps_type=str, toolsets=[toolset])
-    result = agent.run_sync("pay three people", deps=passport.token)
+    result = await agent.run("pay three people", deps=passport.token)
 
     assert result.output == "done"
     assert ran == [(30.0, "bob")] and wiped == []
@@ -68,7 +70,8 @@ def test_agent_run_allow_deny_escalate(engine: passgate.Engine, passport: passga
     assert_three_attestations(engine)
 
 
-def test_hidden_tool_named_anyway_is_refused(engine: passgate.Engine, passport: passgate.IssuedPassport) -> None:
+@pytest.mark.anyio
+async def test_hidden_tool_named_anyway_is_refused(engine: passgate.Engine, passport: passgate.IssuedPassport) -> None:
     wiped: list[bool] = []
 
     def wipe() -> str:
@@ -83,13 +86,14 @@ def test_hidden_tool_named_anyway_is_refused(engine: passgate.Engine, passport: 
 
     # filter=False offers it; the gate still refuses (and an unmapped tool is refused too).
     toolset = PassgateToolset(FunctionToolset([wipe]), engine, GATES, passport=passport.token, filter=False)
-    result = Agent(FunctionModel(respond), toolsets=[toolset]).run_sync("wipe")
+    result = await Agent(FunctionModel(respond), toolsets=[toolset]).run("wipe")
     (text,) = returns(result)
     assert json.loads(text)["checks"][0]["constraint"] == "permissions"
     assert wiped == []
 
 
-def test_raw_arguments_duplicate_keys_refused(engine: passgate.Engine, passport: passgate.IssuedPassport) -> None:
+@pytest.mark.anyio
+async def test_raw_arguments_duplicate_keys_refused(engine: passgate.Engine, passport: passgate.IssuedPassport) -> None:
     ran: list[float] = []
 
     def send_payment(amount: float, to: str) -> str:
@@ -100,12 +104,13 @@ def test_raw_arguments_duplicate_keys_refused(engine: passgate.Engine, passport:
     offered: list[list[str]] = []
     toolset = PassgateToolset(FunctionToolset([send_payment]), engine, GATES, passport=passport.token)
     agent = Agent(scripted(['{"amount": 1, "amount": 500, "to": "x"}'], offered), toolsets=[toolset])
-    (text,) = returns(agent.run_sync("pay"))
+    (text,) = returns(await agent.run("pay"))
     assert json.loads(text)["error"]["code"] == "INVALID_ARGUMENT"
     assert ran == []
 
 
-def test_hold_released_when_tool_raises(engine: passgate.Engine, passport: passgate.IssuedPassport) -> None:
+@pytest.mark.anyio
+async def test_hold_released_when_tool_raises(engine: passgate.Engine, passport: passgate.IssuedPassport) -> None:
     def send_payment(amount: float, to: str) -> str:
         """Send money (the bank is down)."""
         raise RuntimeError("bank down")
@@ -114,7 +119,7 @@ def test_hold_released_when_tool_raises(engine: passgate.Engine, passport: passg
     toolset = PassgateToolset(FunctionToolset([send_payment]), engine, GATES, passport=passport.token, hold=True)
     agent = Agent(scripted([{"amount": 40, "to": "bob"}], offered), toolsets=[toolset])
     try:
-        agent.run_sync("pay")
+        await agent.run("pay")
         raise AssertionError("the tool's exception must propagate")
     except RuntimeError as e:
         assert "bank down" in str(e)
@@ -135,5 +140,5 @@ def test_hold_released_when_tool_raises(engine: passgate.Engine, passport: passg
             return ModelResponse(parts=[ToolCallPart("paying", {"amount": 40, "to": "bob"}, tool_call_id="p")])
         return ModelResponse(parts=[TextPart("done")])
 
-    Agent(FunctionModel(respond), toolsets=[toolset]).run_sync("pay")
+    await Agent(FunctionModel(respond), toolsets=[toolset]).run("pay")
     assert remaining_spend(engine, passport) == "75"
