@@ -55,7 +55,7 @@ $(VENV_PY):
 # Installs maturin and the test tools (fast when already there), then builds the package in place.
 # VIRTUAL_ENV only here: cargo's own runs (lint, test-rust) must not depend on .venv existing.
 python-package: $(VENV_PY)
-	$(call say,"installing maturin, the Python test tools and the agent frameworks into .venv (pip)")
+	$(call say,"installing maturin and the Python test tools and agent frameworks into .venv (pip)")
 	@$(VENV_PY) -m pip install -q --disable-pip-version-check -r bindings-python/requirements-dev.txt \
 		-r bindings-python/requirements-integrations.txt
 	$(call say,"building the Python package into .venv ($(PROFILE) profile; cold: the core and its dependencies, a few minutes)")
@@ -64,7 +64,7 @@ python-package: $(VENV_PY)
 demo-python: python-package
 	$(call say,"running the Python quickstart (examples/python/quickstart.py)")
 	@$(VENV_PY) examples/python/quickstart.py
-	$(call say,"running the agent-framework examples (LangChain/LangGraph, OpenAI Agents SDK, Pydantic AI; fake models, offline)")
+	$(call say,"running the agent-framework examples (LangChain/LangGraph and OpenAI Agents SDK and Pydantic AI; fake models; offline)")
 	@for ex in langchain_agent openai_agents_agent pydantic_ai_agent; do echo "-- examples/python/$$ex.py"; $(VENV_PY) examples/python/$$ex.py || exit 1; done
 
 test-python: python-package
@@ -166,7 +166,7 @@ node-examples: node-build $(EXAMPLES_NODE)/node_modules/.package-lock.json
 demo-node: node-examples
 	$(call say,"running the Node quickstart (examples/node/quickstart.mjs)")
 	@$(NODE) examples/node/quickstart.mjs
-	$(call say,"running the agent-framework examples (Vercel AI SDK, LangChain.js; mock models, offline)")
+	$(call say,"running the agent-framework examples (Vercel AI SDK and LangChain.js; mock models; offline)")
 	@for ex in ai-sdk-agent langchain-agent; do echo "-- examples/node/$$ex.mjs"; $(NODE) examples/node/$$ex.mjs || exit 1; done
 
 # The guard tests kill a redis-server of their own under a live engine (deps-test installs it).
