@@ -10,7 +10,7 @@ from agents import Agent, FunctionTool, Runner, function_tool, set_tracing_disab
 from agents.testing import ScriptedModel, assistant_message, function_call
 
 import passgate
-from passgate.integrations.openai_agents import allowed_tools, guard_function_tool
+from passgate.integrations.openai_agents import allowed_tools, guard_function_tool, input_guardrail
 
 from .conftest import CALLS, assert_refusals, assert_three_attestations, remaining_spend
 
@@ -115,3 +115,23 @@ def test_allowed_tools(engine: passgate.Engine, passport: passgate.IssuedPasspor
     admin = guard_function_tool(wipe, engine, "admin.wipe", passport=passport.token)
     assert isinstance(pay, FunctionTool)
     assert allowed_tools(engine, passport.token, [pay, admin]) == [pay]
+
+
+@pytest.mark.anyio
+async def test_input_guardrail_allow_deny_escalate(engine: passgate.Engine, passport: passgate.IssuedPassport) -> None:
+    ran: list[float] = []
+
+    def send_payment(amount: float, to: str) -> str:
+        """Send money to someone."""
+        ran.append(amount)
+        return f"sent {amount} to {to}"
+
+    gate = input_guardrail(engine, "payments.send", passport=lambda ctx: ctx.context["passport"])
+    tool = function_tool(send_payment, tool_input_guardrails=[gate])
+    steps: list[Any] = [[function_call("send_payment", args, call_id=f"c{i}")] for i, (args, _) in enumerate(CALLS)]
+    model = ScriptedModel([*steps, [assistant_message("done")]])
+    result = await Runner.run(Agent(name="payer", model=model, tools=[tool]), "pay", context={"passport": passport.token})
+    seen = outputs(result)
+    assert ran == [30.0] and seen[0] == "sent 30.0 to bob"
+    assert_refusals(seen[1:])
+    assert_three_attestations(engine)

@@ -28,6 +28,12 @@ with ``tool``'s name, description and JSON schema that enforces ``gate`` before 
 * When the function raises, the hold (``hold=True``) is released and the model reads
   ``failure_error_function(ctx, error)`` (default: the SDK's generic tool error text); with
   ``failure_error_function=None`` the exception propagates and fails the run.
+
+``input_guardrail(engine, gate, *, passport=..., payload=...)`` is the same check as the SDK's
+own tool input guardrail (``@function_tool(tool_input_guardrails=[...])``): on allow the tool
+runs, otherwise the SDK answers the model with the refusal JSON instead of calling it. A
+guardrail cannot see the tool's result or exception, so it takes no hold: use
+``guard_function_tool`` for holds.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from agents import FunctionTool, RunContextWrapper, function_tool
 from agents.function_schema import function_schema
 from agents.tool import default_tool_error_function
 from agents.tool_context import ToolContext
+from agents.tool_guardrails import ToolGuardrailFunctionOutput, ToolInputGuardrail, ToolInputGuardrailData
 from pydantic import ValidationError
 
 from passgate._native import Engine
@@ -56,7 +63,7 @@ from passgate.integrations import (
 )
 from passgate.integrations._json import loads_arguments
 
-__all__ = ["guard_function_tool", "allowed_tools", "budget_prompt"]
+__all__ = ["guard_function_tool", "input_guardrail", "allowed_tools", "budget_prompt"]
 
 _UNSET: Any = object()
 
@@ -130,3 +137,24 @@ def guard_function_tool(
     )
     setattr(guarded, GATE_ATTRIBUTE, gate)
     return guarded
+
+
+def input_guardrail(
+    engine: Engine,
+    gate: str,
+    *,
+    passport: PassportSource = None,
+    payload: PayloadFn | None = None,
+) -> ToolInputGuardrail[Any]:
+    """A tool input guardrail enforcing ``gate`` (no holds); see the module docstring."""
+    guard = Guard(engine, gate, passport=passport, payload=payload)
+
+    async def passgate_gate(data: ToolInputGuardrailData) -> ToolGuardrailFunctionOutput:
+        try:
+            arguments = loads_arguments(data.context.tool_arguments)
+            decision = await guard.adecide(arguments, data.context)
+        except Refused as r:
+            return ToolGuardrailFunctionOutput.reject_content(r.text, output_info=r.refusal)
+        return ToolGuardrailFunctionOutput.allow(output_info={"evaluation_id": decision.evaluation_id})
+
+    return ToolInputGuardrail(guardrail_function=passgate_gate, name=f"passgate:{gate}")
