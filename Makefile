@@ -55,19 +55,23 @@ $(VENV_PY):
 # Installs maturin and the test tools (fast when already there), then builds the package in place.
 # VIRTUAL_ENV only here: cargo's own runs (lint, test-rust) must not depend on .venv existing.
 python-package: $(VENV_PY)
-	$(call say,"installing maturin and the Python test tools into .venv (pip)")
-	@$(VENV_PY) -m pip install -q --disable-pip-version-check -r bindings-python/requirements-dev.txt
+	$(call say,"installing maturin and the Python test tools and agent frameworks into .venv (pip)")
+	@$(VENV_PY) -m pip install -q --disable-pip-version-check -r bindings-python/requirements-dev.txt \
+		-r bindings-python/requirements-integrations.txt
 	$(call say,"building the Python package into .venv ($(PROFILE) profile; cold: the core and its dependencies, a few minutes)")
 	@VIRTUAL_ENV=$(VENV) $(VENV)/bin/maturin develop -q --profile $(PROFILE) --target $(HOST_TRIPLE) -m bindings-python/Cargo.toml
 
 demo-python: python-package
 	$(call say,"running the Python quickstart (examples/python/quickstart.py)")
 	@$(VENV_PY) examples/python/quickstart.py
+	$(call say,"running the agent-framework examples (LangChain/LangGraph and OpenAI Agents SDK and Pydantic AI; fake models; offline)")
+	@for ex in langchain_agent openai_agents_agent pydantic_ai_agent; do echo "-- examples/python/$$ex.py"; $(VENV_PY) examples/python/$$ex.py || exit 1; done
 
 test-python: python-package
 	cd bindings-python && $(VENV_PY) -m pytest -q
 	$(VENV_PY) -m mypy.stubtest passgate._native
-	cd bindings-python && $(VENV_PY) -m mypy --strict tests ../examples/python ../benches/python ../tests/packages python/passgate/mcp.py
+	cd bindings-python && $(VENV_PY) -m mypy --strict tests ../examples/python ../benches/python ../tests/packages python/passgate/mcp.py \
+		python/passgate/telemetry.py python/passgate/integrations
 	$(VENV_PY) -m mypy --strict tests/mcp
 
 # MCP end to end: the example servers driven by the official Python client (mcp 2.x, in .venv).
@@ -162,12 +166,15 @@ node-examples: node-build $(EXAMPLES_NODE)/node_modules/.package-lock.json
 demo-node: node-examples
 	$(call say,"running the Node quickstart (examples/node/quickstart.mjs)")
 	@$(NODE) examples/node/quickstart.mjs
+	$(call say,"running the agent-framework examples (Vercel AI SDK and LangChain.js; mock models; offline)")
+	@for ex in ai-sdk-agent langchain-agent; do echo "-- examples/node/$$ex.mjs"; $(NODE) examples/node/$$ex.mjs || exit 1; done
 
 # The guard tests kill a redis-server of their own under a live engine (deps-test installs it).
 test-node: node-build deps-test
 	cd $(NODE_DIR) && $(NODE) --test __test__/
 	cd $(NODE_DIR) && npx tsc -p __test__/consumer/tsconfig.json
 	cd $(NODE_DIR) && npx tsc -p __test__/consumer-node/tsconfig.json
+	cd $(NODE_DIR) && npx tsc -p __test__/consumer-integrations/tsconfig.json
 
 # The example MCP server end to end, under the official TypeScript SDK client (stdio and HTTP),
 # and passgate/mcp's types against the SDK's own (tsc).
