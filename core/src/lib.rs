@@ -68,6 +68,7 @@ pub mod mcp;
 pub mod ops;
 pub mod passport;
 pub mod pkce;
+pub mod pop;
 pub(crate) mod pointer;
 pub(crate) mod policy;
 pub(crate) mod retention;

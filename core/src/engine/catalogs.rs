@@ -260,6 +260,16 @@ impl Engine {
         all.iter().rev().find(|p| p.publication.effective_at <= now)
     }
 
+    /// The trust level advertised by `gate`'s current published catalog (`None`: the store
+    /// keeps no catalogs, or the gate has none in effect).
+    pub(super) fn catalog_trust_level(&self, gate: &str, now: i64) -> Result<Option<TrustLevel>> {
+        if self.store.catalogs().is_none() {
+            return Ok(None);
+        }
+        let all = self.all_versions(gate)?;
+        Ok(Self::current_of(&all, now).map(|p| p.catalog.trust_level))
+    }
+
     /// The content hash of version `version` of `gate`'s catalog (`CATALOG_UNKNOWN` if it was
     /// never published).
     pub(super) fn catalog_hash(&self, gate: &str, version: u64) -> Result<String> {

@@ -45,6 +45,7 @@ mod registry;
 mod request;
 mod retention;
 mod sessions;
+mod trust;
 
 pub use apikeys::CreatedApiKey;
 pub use builder::EngineBuilder;
@@ -65,6 +66,7 @@ pub use registry::{
     MAX_PASSPORT_PAGE, TRUST_DOMAIN,
 };
 pub use request::Request;
+pub(crate) use request::{check_name, request_hash};
 pub use retention::{PruneReport, CLOSED_RETENTION_MS, INLINE_PRUNE_LIMIT, PRUNE_BATCH};
 pub use sessions::{SessionQuery, SessionSummary, MAX_SESSIONS, MAX_SESSION_DECISIONS};
 
@@ -151,6 +153,10 @@ pub struct Engine {
     subscribers: events::Subscribers,
     /// Published catalogs verified once (a version never changes).
     catalog_cache: Mutex<catalogs::CatalogCache>,
+    /// Issuer classes set by the builder (the policy's `issuer_levels` are merged at use).
+    issuer_levels: std::collections::HashMap<String, crate::commerce::TrustLevel>,
+    /// The PoP leeway, in milliseconds (see [`crate::pop`]).
+    pop_leeway_ms: i64,
 }
 
 impl Engine {
