@@ -103,7 +103,10 @@ impl Pop {
                 ),
             )
         })?;
-        if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "nonce" | "ts" | "sig")) {
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !matches!(k.as_str(), "nonce" | "ts" | "sig"))
+        {
             let shown: String = k.chars().take(64).collect();
             return Err(Error::argument(
                 format!("/pop/{}", crate::pointer::escape(&shown)),
@@ -111,15 +114,19 @@ impl Pop {
             ));
         }
         let field = |name: &str| {
-            obj.get(name)
-                .ok_or_else(|| Error::argument(format!("/pop/{name}"), format!("{name} is required")))
+            obj.get(name).ok_or_else(|| {
+                Error::argument(format!("/pop/{name}"), format!("{name} is required"))
+            })
         };
         let nonce = match field("nonce")? {
             Value::String(s) => s.clone(),
             other => {
                 return Err(Error::argument(
                     "/pop/nonce",
-                    format!("nonce must be a string, not {}", crate::json::type_name(other)),
+                    format!(
+                        "nonce must be a string, not {}",
+                        crate::json::type_name(other)
+                    ),
                 ))
             }
         };
@@ -139,7 +146,10 @@ impl Pop {
             other => {
                 return Err(Error::argument(
                     "/pop/sig",
-                    format!("sig must be a string, not {}", crate::json::type_name(other)),
+                    format!(
+                        "sig must be a string, not {}",
+                        crate::json::type_name(other)
+                    ),
                 ))
             }
         };
@@ -195,7 +205,10 @@ fn sig_bytes(sig: &str) -> Result<[u8; 64]> {
     bytes.as_slice().try_into().map_err(|_| {
         Error::argument(
             "/pop/sig",
-            format!("sig decodes to {} bytes, not the 64 of an Ed25519 signature", bytes.len()),
+            format!(
+                "sig decodes to {} bytes, not the 64 of an Ed25519 signature",
+                bytes.len()
+            ),
         )
     })
 }
@@ -338,15 +351,42 @@ mod tests {
         for (v, path) in [
             (json!("x"), "/pop"),
             (json!({"nonce": "a".repeat(16), "ts": 1}), "/pop/sig"),
-            (json!({"nonce": "short", "ts": 1, "sig": "A".repeat(86)}), "/pop/nonce"),
-            (json!({"nonce": "a b".repeat(8), "ts": 1, "sig": "A".repeat(86)}), "/pop/nonce"),
-            (json!({"nonce": 5, "ts": 1, "sig": "A".repeat(86)}), "/pop/nonce"),
-            (json!({"nonce": "a".repeat(16), "ts": "1", "sig": "A".repeat(86)}), "/pop/ts"),
-            (json!({"nonce": "a".repeat(16), "ts": -1, "sig": "A".repeat(86)}), "/pop/ts"),
-            (json!({"nonce": "a".repeat(16), "ts": 1.5, "sig": "A".repeat(86)}), "/pop/ts"),
-            (json!({"nonce": "a".repeat(16), "ts": 1, "sig": "A".repeat(85)}), "/pop/sig"),
-            (json!({"nonce": "a".repeat(16), "ts": 1, "sig": "A".repeat(84)}), "/pop/sig"),
-            (json!({"nonce": "a".repeat(16), "ts": 1, "sig": "A".repeat(86), "x": 1}), "/pop/x"),
+            (
+                json!({"nonce": "short", "ts": 1, "sig": "A".repeat(86)}),
+                "/pop/nonce",
+            ),
+            (
+                json!({"nonce": "a b".repeat(8), "ts": 1, "sig": "A".repeat(86)}),
+                "/pop/nonce",
+            ),
+            (
+                json!({"nonce": 5, "ts": 1, "sig": "A".repeat(86)}),
+                "/pop/nonce",
+            ),
+            (
+                json!({"nonce": "a".repeat(16), "ts": "1", "sig": "A".repeat(86)}),
+                "/pop/ts",
+            ),
+            (
+                json!({"nonce": "a".repeat(16), "ts": -1, "sig": "A".repeat(86)}),
+                "/pop/ts",
+            ),
+            (
+                json!({"nonce": "a".repeat(16), "ts": 1.5, "sig": "A".repeat(86)}),
+                "/pop/ts",
+            ),
+            (
+                json!({"nonce": "a".repeat(16), "ts": 1, "sig": "A".repeat(85)}),
+                "/pop/sig",
+            ),
+            (
+                json!({"nonce": "a".repeat(16), "ts": 1, "sig": "A".repeat(84)}),
+                "/pop/sig",
+            ),
+            (
+                json!({"nonce": "a".repeat(16), "ts": 1, "sig": "A".repeat(86), "x": 1}),
+                "/pop/x",
+            ),
         ] {
             let e = Pop::from_value(&v).unwrap_err();
             assert_eq!(e.code(), "INVALID_ARGUMENT", "{v}");

@@ -17,8 +17,7 @@ use passgate::clock::ManualClock;
 use passgate::commerce::TrustLevel;
 use passgate::pop::{self, Pop};
 use passgate::{
-    ops, Decision, Engine, IssuedPassport, Issuer, KeyPair, PassportRequest, Pin, Request,
-    Verdict,
+    ops, Decision, Engine, IssuedPassport, Issuer, KeyPair, PassportRequest, Pin, Request, Verdict,
 };
 use serde_json::{json, Value};
 
@@ -33,7 +32,12 @@ fn policy(level: &str) -> Value {
     }, "anonymous": {"gates": ["open"]}})
 }
 
-fn engine_with(doc: Value, issuer: &Issuer, clock: &ManualClock, class: Option<TrustLevel>) -> Engine {
+fn engine_with(
+    doc: Value,
+    issuer: &Issuer,
+    clock: &ManualClock,
+    class: Option<TrustLevel>,
+) -> Engine {
     let mut b = Engine::builder()
         .policy_value(doc)
         .trusted_issuers([issuer.did().to_string()])
@@ -101,7 +105,9 @@ fn denied_with(d: &Decision, code: &str) {
 #[test]
 fn a_proof_by_the_passports_key_is_admitted_and_recorded() {
     let w = world("L3");
-    let d = w.e.enforce(&proved(&w.agent.token, &w.key, 10, &nonce(1))).unwrap();
+    let d =
+        w.e.enforce(&proved(&w.agent.token, &w.key, 10, &nonce(1)))
+            .unwrap();
     assert!(d.allowed, "{:?}", d.checks);
     let check = d.checks.iter().find(|c| c.ty == "pop").unwrap();
     assert!(check.passed);
@@ -118,15 +124,21 @@ fn a_proof_by_the_passports_key_is_admitted_and_recorded() {
 fn a_stolen_passport_without_its_key_is_denied_at_an_l3_gate() {
     let w = world("L3");
     // No proof at all.
-    denied_with(&w.e.enforce(&req(&w.agent.token, 10)).unwrap(), "POP_REQUIRED");
+    denied_with(
+        &w.e.enforce(&req(&w.agent.token, 10)).unwrap(),
+        "POP_REQUIRED",
+    );
     // A proof by the thief's own key.
     let thief = KeyPair::generate().unwrap();
     denied_with(
-        &w.e.enforce(&proved(&w.agent.token, &thief, 10, &nonce(2))).unwrap(),
+        &w.e.enforce(&proved(&w.agent.token, &thief, 10, &nonce(2)))
+            .unwrap(),
         "POP_INVALID",
     );
     // Nothing was counted.
-    let d = w.e.enforce(&proved(&w.agent.token, &w.key, 100, &nonce(3))).unwrap();
+    let d =
+        w.e.enforce(&proved(&w.agent.token, &w.key, 100, &nonce(3)))
+            .unwrap();
     assert!(d.allowed, "{:?}", d.checks);
 }
 
@@ -139,7 +151,14 @@ fn a_proof_for_another_gate_payload_or_pin_is_denied() {
     let p = pop::sign(&w.key, &other_gate, None, Some(nonce(4)), Some(T0)).unwrap();
     denied_with(&w.e.enforce(&base.clone().pop(&p)).unwrap(), "POP_INVALID");
     // Made for amount 1, presented with amount 10.
-    let p = pop::sign(&w.key, &req(&w.agent.token, 1), None, Some(nonce(5)), Some(T0)).unwrap();
+    let p = pop::sign(
+        &w.key,
+        &req(&w.agent.token, 1),
+        None,
+        Some(nonce(5)),
+        Some(T0),
+    )
+    .unwrap();
     denied_with(&w.e.enforce(&base.clone().pop(&p)).unwrap(), "POP_INVALID");
     // Made with a catalog hash the passport does not pin.
     let p = pop::sign(
@@ -152,7 +171,11 @@ fn a_proof_for_another_gate_payload_or_pin_is_denied() {
     .unwrap();
     denied_with(&w.e.enforce(&base.clone().pop(&p)).unwrap(), "POP_INVALID");
     // None of the nonces was burnt by a failed proof.
-    assert!(w.e.enforce(&proved(&w.agent.token, &w.key, 10, &nonce(4))).unwrap().allowed);
+    assert!(
+        w.e.enforce(&proved(&w.agent.token, &w.key, 10, &nonce(4)))
+            .unwrap()
+            .allowed
+    );
 }
 
 #[test]
@@ -163,7 +186,12 @@ fn the_proof_binds_the_passports_catalog_pin() {
     let catalog = json!({"gate": "llm", "trust_level": "L1", "offers": [
         {"permission": "llm:complete", "price": {"amount": 5, "currency": "USD"}, "pricing": {"model": "per_call"}}
     ]});
-    ops::call(&e, "create_catalog", json!({"gate": "llm", "catalog": catalog})).unwrap();
+    ops::call(
+        &e,
+        "create_catalog",
+        json!({"gate": "llm", "catalog": catalog}),
+    )
+    .unwrap();
     let published = ops::call(&e, "publish_catalog", json!({"gate": "llm"})).unwrap();
     let hash = published["content_hash"].as_str().unwrap().to_string();
     let agent = issuer
@@ -198,13 +226,20 @@ fn a_delegates_proof_must_be_by_the_delegates_key() {
     let child_key = KeyPair::from_secret(&child.private_key).unwrap();
     // The parent's key over the child's passport: not the presenting agent's.
     denied_with(
-        &w.e.enforce(&proved(&child.token, &w.key, 10, &nonce(7))).unwrap(),
+        &w.e.enforce(&proved(&child.token, &w.key, 10, &nonce(7)))
+            .unwrap(),
         "POP_INVALID",
     );
-    let d = w.e.enforce(&proved(&child.token, &child_key, 10, &nonce(8))).unwrap();
+    let d =
+        w.e.enforce(&proved(&child.token, &child_key, 10, &nonce(8)))
+            .unwrap();
     assert!(d.allowed, "{:?}", d.checks);
     // The parent's own passport with the parent's key.
-    assert!(w.e.enforce(&proved(&w.agent.token, &w.key, 10, &nonce(9))).unwrap().allowed);
+    assert!(
+        w.e.enforce(&proved(&w.agent.token, &w.key, 10, &nonce(9)))
+            .unwrap()
+            .allowed
+    );
 }
 
 /// Every one-character change of `text` (to each of a few other characters).
@@ -332,7 +367,9 @@ fn an_idempotent_retry_returns_the_first_decision_and_a_new_key_cannot_replay() 
     assert!(again.replayed && again.allowed);
     let other = proved(&w.agent.token, &w.key, 10, &nonce(1)).idempotency_key("k2");
     denied_with(&w.e.enforce(&other).unwrap(), "POP_REPLAYED");
-    let d = w.e.enforce(&proved(&w.agent.token, &w.key, 90, &nonce(2))).unwrap();
+    let d =
+        w.e.enforce(&proved(&w.agent.token, &w.key, 90, &nonce(2)))
+            .unwrap();
     assert!(d.allowed, "only one 10 was counted: {:?}", d.checks);
 }
 
@@ -361,17 +398,27 @@ fn monitor_mode_never_relaxes_the_proof() {
 #[test]
 fn a_pop_presented_to_an_l1_gate_is_verified_anyway() {
     let w = world("L1");
-    assert!(w.e.enforce(&req(&w.agent.token, 1)).unwrap().allowed, "L1: no proof needed");
+    assert!(
+        w.e.enforce(&req(&w.agent.token, 1)).unwrap().allowed,
+        "L1: no proof needed"
+    );
     let thief = KeyPair::generate().unwrap();
     denied_with(
-        &w.e.enforce(&proved(&w.agent.token, &thief, 1, &nonce(1))).unwrap(),
+        &w.e.enforce(&proved(&w.agent.token, &thief, 1, &nonce(1)))
+            .unwrap(),
         "POP_INVALID",
     );
-    let d = w.e.enforce(&proved(&w.agent.token, &w.key, 1, &nonce(2))).unwrap();
+    let d =
+        w.e.enforce(&proved(&w.agent.token, &w.key, 1, &nonce(2)))
+            .unwrap();
     assert!(d.allowed && d.checks.iter().any(|c| c.ty == "pop" && c.passed));
     // An anonymous caller has no key to prove.
     let mut anon = Request::new("open", json!({}));
-    anon.pop = Some(pop::sign(&w.key, &anon, None, Some(nonce(3)), Some(T0)).unwrap().to_value());
+    anon.pop = Some(
+        pop::sign(&w.key, &anon, None, Some(nonce(3)), Some(T0))
+            .unwrap()
+            .to_value(),
+    );
     denied_with(&w.e.enforce(&anon).unwrap(), "POP_INVALID");
 }
 
@@ -385,7 +432,9 @@ fn l2_needs_a_root_issuer_of_class_l2_and_l3_implies_it() {
             .issue_passport_at(&PassportRequest::new("a", ["pay"]), T0 / 1000)
             .unwrap();
         let key = KeyPair::from_secret(&agent.private_key).unwrap();
-        let d = e.enforce(&proved(&agent.token, &key, 1, &nonce(1))).unwrap();
+        let d = e
+            .enforce(&proved(&agent.token, &key, 1, &nonce(1)))
+            .unwrap();
         denied_with(&d, "TRUST_LEVEL");
     }
     // The class from the policy.
@@ -439,10 +488,22 @@ fn a_catalog_advertising_a_higher_level_raises_the_gate() {
         {"permission": "pay", "price": {"amount": 5, "currency": "USD"}, "pricing": {"model": "per_call"}}
     ]});
     assert!(w.e.enforce(&req(&w.agent.token, 1)).unwrap().allowed);
-    ops::call(&w.e, "create_catalog", json!({"gate": "pay", "catalog": catalog})).unwrap();
+    ops::call(
+        &w.e,
+        "create_catalog",
+        json!({"gate": "pay", "catalog": catalog}),
+    )
+    .unwrap();
     ops::call(&w.e, "publish_catalog", json!({"gate": "pay"})).unwrap();
-    denied_with(&w.e.enforce(&req(&w.agent.token, 1)).unwrap(), "POP_REQUIRED");
-    assert!(w.e.enforce(&proved(&w.agent.token, &w.key, 1, &nonce(1))).unwrap().allowed);
+    denied_with(
+        &w.e.enforce(&req(&w.agent.token, 1)).unwrap(),
+        "POP_REQUIRED",
+    );
+    assert!(
+        w.e.enforce(&proved(&w.agent.token, &w.key, 1, &nonce(1)))
+            .unwrap()
+            .allowed
+    );
     let _ = &w.issuer;
 }
 
@@ -454,13 +515,31 @@ fn malformed_proofs_are_typed_errors_naming_the_field() {
         (json!(null), "/pop"),
         (json!([1]), "/pop"),
         (json!({"ts": T0, "sig": sig}), "/pop/nonce"),
-        (json!({"nonce": "x".repeat(65), "ts": T0, "sig": sig}), "/pop/nonce"),
-        (json!({"nonce": "ab/cdefghijklmnopq", "ts": T0, "sig": sig}), "/pop/nonce"),
-        (json!({"nonce": nonce(1), "ts": "now", "sig": sig}), "/pop/ts"),
+        (
+            json!({"nonce": "x".repeat(65), "ts": T0, "sig": sig}),
+            "/pop/nonce",
+        ),
+        (
+            json!({"nonce": "ab/cdefghijklmnopq", "ts": T0, "sig": sig}),
+            "/pop/nonce",
+        ),
+        (
+            json!({"nonce": nonce(1), "ts": "now", "sig": sig}),
+            "/pop/ts",
+        ),
         (json!({"nonce": nonce(1), "ts": 1e3, "sig": sig}), "/pop/ts"),
-        (json!({"nonce": nonce(1), "ts": T0, "sig": "A".repeat(1 << 20)}), "/pop/sig"),
-        (json!({"nonce": nonce(1), "ts": T0, "sig": "+".repeat(86)}), "/pop/sig"),
-        (json!({"nonce": nonce(1), "ts": T0, "sig": sig, "kid": "x"}), "/pop/kid"),
+        (
+            json!({"nonce": nonce(1), "ts": T0, "sig": "A".repeat(1 << 20)}),
+            "/pop/sig",
+        ),
+        (
+            json!({"nonce": nonce(1), "ts": T0, "sig": "+".repeat(86)}),
+            "/pop/sig",
+        ),
+        (
+            json!({"nonce": nonce(1), "ts": T0, "sig": sig, "kid": "x"}),
+            "/pop/kid",
+        ),
     ] {
         let mut r = req(&w.agent.token, 1);
         r.pop = Some(v.clone());
@@ -512,7 +591,10 @@ fn policy_trust_fields_are_validated() {
             "/issuer_levels",
         ),
     ] {
-        let e = Engine::builder().policy_value(doc.clone()).build().unwrap_err();
+        let e = Engine::builder()
+            .policy_value(doc.clone())
+            .build()
+            .unwrap_err();
         assert_eq!(e.code(), "POLICY_INVALID", "{doc}");
         assert!(e.path().unwrap().starts_with(path), "{doc}: {:?}", e.path());
     }
@@ -521,4 +603,26 @@ fn policy_trust_fields_are_validated() {
         .build()
         .unwrap_err();
     assert_eq!(e.code(), "KEY_INVALID");
+}
+
+#[test]
+fn the_mcp_agent_tools_accept_a_pop() {
+    let tools = passgate::mcp::tools(passgate::mcp::Role::Agent);
+    for name in ["enforce_action", "authorize_dry_run"] {
+        let tool = tools
+            .as_array()
+            .or_else(|| tools["tools"].as_array())
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap();
+        let schema = tool["inputSchema"].to_string();
+        assert!(
+            tool["inputSchema"]["properties"]["pop"].is_object(),
+            "{name}: {schema}"
+        );
+        for field in ["nonce", "ts", "sig"] {
+            assert!(schema.contains(field), "{name}: {field}");
+        }
+    }
 }

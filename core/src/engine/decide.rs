@@ -198,19 +198,7 @@ impl Engine {
             },
             _ => None,
         };
-        let catalog_hash = match &caller {
-            Caller::Agent(v) => v.pin_for(&req.gate).map(|p| p.content_hash.as_str()),
-            _ => None,
-        };
-        let trust = self.trust(
-            policy.as_deref(),
-            &caller,
-            req,
-            &hash,
-            catalog_hash,
-            now,
-            dry_run,
-        )?;
+        let trust = self.trust(policy.as_deref(), &caller, req, &hash, now, dry_run)?;
         let mut eval = evaluate(Inputs {
             policy: policy.as_deref(),
             caller: &caller,

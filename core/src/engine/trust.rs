@@ -9,8 +9,8 @@ use super::Engine;
 use crate::commerce::TrustLevel;
 use crate::decision::Check;
 use crate::error::{CheckCode, Result};
-use crate::pop::{self, Failure, Pop};
 use crate::policy::Policy;
+use crate::pop::{self, Failure, Pop};
 
 /// What the trust rules add to an evaluation.
 #[derive(Debug, Default)]
@@ -52,15 +52,14 @@ impl Engine {
             .unwrap_or(TrustLevel::L1)
     }
 
-    /// The `trust_level` and `pop` checks of `req` (see [`crate::pop`]). `catalog_hash` is the
-    /// content hash of the passport's pin for the gate.
+    /// The `trust_level` and `pop` checks of `req` (see [`crate::pop`]). The proof binds the
+    /// content hash of the passport's catalog pin for the gate, if it has one.
     pub(super) fn trust(
         &self,
         policy: Option<&Policy>,
         caller: &Caller,
         req: &Request,
         request_hash: &str,
-        catalog_hash: Option<&str>,
         now: i64,
         dry_run: bool,
     ) -> Result<Trust> {
@@ -145,6 +144,7 @@ impl Engine {
             ));
             return Ok(out);
         };
+        let catalog_hash = v.pin_for(&req.gate).map(|p| p.content_hash.as_str());
         let leeway = self.pop_leeway_ms;
         match pop::verify(
             &p,

@@ -16,12 +16,7 @@ use crate::support::{self, fixed, op, Chain, Guard, RedisServer};
 
 const T0: i64 = 1_767_225_600_000;
 
-fn commit_with(
-    s: &dyn Store,
-    c: &Chain,
-    now: i64,
-    nonce: Option<NonceClaim<'_>>,
-) -> CommitOutcome {
+fn commit_with(s: &dyn Store, c: &Chain, now: i64, nonce: Option<NonceClaim<'_>>) -> CommitOutcome {
     let r = c.record(now, Some("g"), Some("a"), "allow");
     let q = op("q", fixed(3_600_000), "1", "100");
     let out = s
@@ -86,7 +81,10 @@ fn contract(store: Arc<dyn Store>) {
         CommitOutcome::NonceReplayed
     );
     // A commit without a nonce is not affected.
-    assert_eq!(commit_with(s, &c, T0 + 1002, None), CommitOutcome::Committed);
+    assert_eq!(
+        commit_with(s, &c, T0 + 1002, None),
+        CommitOutcome::Committed
+    );
     assert_eq!(used(s, &q, T0 + 1002), "4");
 }
 
@@ -114,7 +112,8 @@ fn redis_nonce_contract() {
 fn sqlite_prunes_expired_nonces() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pg.db");
-    let store = passgate::store::SqliteStore::open(&format!("sqlite://{}", path.display())).unwrap();
+    let store =
+        passgate::store::SqliteStore::open(&format!("sqlite://{}", path.display())).unwrap();
     let c = Chain::new("prune");
     for i in 0..5 {
         let key = format!("did:key:zA old{i}");
@@ -122,7 +121,10 @@ fn sqlite_prunes_expired_nonces() {
             key: &key,
             expires_ms: T0 + 10,
         };
-        assert_eq!(commit_with(&store, &c, T0, Some(claim)), CommitOutcome::Committed);
+        assert_eq!(
+            commit_with(&store, &c, T0, Some(claim)),
+            CommitOutcome::Committed
+        );
     }
     let fresh = NonceClaim {
         key: "did:key:zA fresh",
@@ -148,7 +150,10 @@ fn redis_nonces_expire_with_a_ttl() {
         key: "did:key:zA n",
         expires_ms: T0 + 60_000,
     };
-    assert_eq!(commit_with(&store, &c, T0, Some(claim)), CommitOutcome::Committed);
+    assert_eq!(
+        commit_with(&store, &c, T0, Some(claim)),
+        CommitOutcome::Committed
+    );
     let keys: Vec<String> = server.query(&["KEYS", "*pop:*"]);
     assert_eq!(keys.len(), 1, "{keys:?}");
     let ttl: i64 = server.query(&["PTTL", &keys[0]]);
@@ -192,15 +197,27 @@ fn replay_across_engines(url: &str) {
     assert_eq!(replayed.decision, Verdict::Deny);
     let check = replayed.checks.iter().find(|c| c.ty == "pop").unwrap();
     assert_eq!(check.code.as_deref(), Some(CheckCode::PopReplayed.as_str()));
-    assert_eq!(replayed.remaining.get("cap").map(String::as_str), Some("990"));
+    assert_eq!(
+        replayed.remaining.get("cap").map(String::as_str),
+        Some("990")
+    );
     // A dry run on either engine sees the nonce used too.
     let dry = a.dry_run(&req).unwrap();
     assert_eq!(
-        dry.checks.iter().find(|c| c.ty == "pop").unwrap().code.as_deref(),
+        dry.checks
+            .iter()
+            .find(|c| c.ty == "pop")
+            .unwrap()
+            .code
+            .as_deref(),
         Some("POP_REPLAYED")
     );
     // A fresh nonce goes through on the other engine.
-    assert!(b.enforce(&signed(&p.token, &key, 10, "nonce-fresh-0123456789")).unwrap().allowed);
+    assert!(
+        b.enforce(&signed(&p.token, &key, 10, "nonce-fresh-0123456789"))
+            .unwrap()
+            .allowed
+    );
 }
 
 #[test]
@@ -238,7 +255,12 @@ fn racing(url: &str, engines: usize) {
     assert_eq!(allowed, 1, "exactly one allow");
     for d in decisions.iter().filter(|d| !d.allowed) {
         let check = d.checks.iter().find(|c| c.ty == "pop").unwrap();
-        assert_eq!(check.code.as_deref(), Some("POP_REPLAYED"), "{:?}", d.checks);
+        assert_eq!(
+            check.code.as_deref(),
+            Some("POP_REPLAYED"),
+            "{:?}",
+            d.checks
+        );
     }
     let d = engines[0]
         .enforce(&signed(&p.token, &key, 900, "race-after-0123456789"))

@@ -130,11 +130,9 @@ impl Store for SqliteStore {
 
     fn nonce_seen(&self, key: &str, now_ms: i64) -> Result<bool> {
         self.with_conn(|conn| {
-            conn.prepare_cached(
-                "SELECT 1 FROM pop_nonces WHERE key = ?1 AND expires_ms > ?2",
-            )
-            .and_then(|mut s| s.exists(params![key, now_ms]))
-            .map_err(|e| self.err(e))
+            conn.prepare_cached("SELECT 1 FROM pop_nonces WHERE key = ?1 AND expires_ms > ?2")
+                .and_then(|mut s| s.exists(params![key, now_ms]))
+                .map_err(|e| self.err(e))
         })
     }
 
