@@ -176,7 +176,9 @@ pub fn agent_key(v: Unknown<'_>) -> Result<passgate::KeyPair> {
         ValueType::String => String::from_unknown(v).napi()?,
         ValueType::Object => ClassInstance::<IssuedPassport>::from_unknown(v)
             .map(|p| p.inner.private_key.clone())
-            .map_err(|_| invalid("agentKey: expected an IssuedPassport or the agent's secret string"))?,
+            .map_err(|_| {
+                invalid("agentKey: expected an IssuedPassport or the agent's secret string")
+            })?,
         _ => {
             return Err(invalid(
                 "agentKey: expected an IssuedPassport or the agent's secret string",

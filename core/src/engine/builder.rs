@@ -229,6 +229,7 @@ impl EngineBuilder {
             issuers_sync: Mutex::new(()),
             subscribers: Default::default(),
             catalog_cache: Default::default(),
+            catalog_levels: Default::default(),
             issuer_levels,
             pop_leeway_ms: pop_leeway_secs.saturating_mul(1000),
         };

@@ -32,11 +32,22 @@ fn level_str(l: TrustLevel) -> &'static str {
 }
 
 impl Engine {
-    /// The gate's effective trust level: the policy's, raised by its current catalog's.
+    /// The gate's effective trust level: the policy's, raised by its current catalog's. Only
+    /// gates the policy names (its gates, its anonymous section) are looked up in the catalogs:
+    /// any other name is denied anyway, and reads nothing for it.
     fn effective_level(&self, policy: Option<&Policy>, gate: &str, now: i64) -> Result<TrustLevel> {
-        let own = policy
-            .and_then(|p| p.gate(gate))
-            .map_or(TrustLevel::L1, |g| g.trust_level);
+        let Some(policy) = policy else {
+            return Ok(TrustLevel::L1);
+        };
+        let defined = policy.gate(gate);
+        let anonymous = policy
+            .anonymous
+            .as_ref()
+            .is_some_and(|a| a.gates.iter().any(|g| g == gate));
+        if defined.is_none() && !anonymous {
+            return Ok(TrustLevel::L1);
+        }
+        let own = defined.map_or(TrustLevel::L1, |g| g.trust_level);
         let advertised = self.catalog_trust_level(gate, now)?;
         Ok(advertised.map_or(own, |a| a.max(own)))
     }

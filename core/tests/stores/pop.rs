@@ -284,3 +284,47 @@ fn threads_racing_one_nonce_on_redis_get_one_allow() {
 fn threads_racing_one_nonce_in_memory_get_one_allow() {
     racing("memory:", 1);
 }
+
+#[test]
+fn a_catalog_raised_to_l3_by_another_engine_applies_within_the_level_cache_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/pg.db", dir.path().display());
+    let issuer = Issuer::generate().unwrap();
+    let clock = ManualClock::new(T0);
+    let doc = json!({"version": 1, "gates": {"pay": {"require": ["pay"]}}});
+    let build = || {
+        Engine::builder()
+            .policy_value(doc.clone())
+            .trusted_issuers([issuer.did().to_string()])
+            .issuer_level(issuer.did(), passgate::commerce::TrustLevel::L2)
+            .store_url(&url)
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (build(), build());
+    let p = issuer
+        .issue_passport_at(&PassportRequest::new("agent", ["pay"]), T0 / 1000)
+        .unwrap();
+    let plain = Request::new("pay", json!({"amount": 1})).passport(&p.token);
+    assert!(a.enforce(&plain).unwrap().allowed);
+    let catalog = json!({"gate": "pay", "trust_level": "L3", "offers": [
+        {"permission": "pay", "price": {"amount": 5, "currency": "USD"}, "pricing": {"model": "per_call"}}
+    ]});
+    passgate::ops::call(
+        &b,
+        "create_catalog",
+        json!({"gate": "pay", "catalog": catalog}),
+    )
+    .unwrap();
+    passgate::ops::call(&b, "publish_catalog", json!({"gate": "pay"})).unwrap();
+    // The publisher enforces the new level at once; the other engine after its cache time.
+    assert!(!b.enforce(&plain).unwrap().allowed);
+    clock.advance_ms(passgate::engine::LEVEL_CACHE_MS);
+    let d = a.enforce(&plain).unwrap();
+    assert!(!d.allowed);
+    assert!(d
+        .checks
+        .iter()
+        .any(|c| c.code.as_deref() == Some("POP_REQUIRED")));
+}
