@@ -136,7 +136,7 @@ pub fn cli_main(args: Vec<String>) -> i32 {
     ts_args_type = "options: { agentKey: IssuedPassport | string; gate: string; payload?: Payload | null; catalogHash?: string | null; nonce?: string | null; ts?: number | null }",
     ts_return_type = "{ nonce: string; ts: number; sig: string }"
 )]
-pub fn make_pop(env: Env, options: Unknown<'_>) -> Result<Unknown<'_>> {
+pub fn make_pop<'e>(env: &'e Env, options: Unknown<'_>) -> Result<Unknown<'e>> {
     let build = || -> Result<serde_json::Value> {
         let o = options::Options::read(
             Some(options),
@@ -162,8 +162,8 @@ pub fn make_pop(env: Env, options: Unknown<'_>) -> Result<Unknown<'_>> {
         .map_err(error::core)?;
         Ok(pop.to_value())
     };
-    let v = build().map_err(|e| error::raise(&env, e))?;
-    convert::to_js(&env, &v)
+    let v = build().map_err(|e| error::raise(env, e))?;
+    convert::to_js(env, &v)
 }
 
 #[napi]
