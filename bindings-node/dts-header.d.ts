@@ -118,6 +118,11 @@ export interface EnforceRequest {
    * never called by passgate. Refused by `dryRun`.
    */
   notify?: string | null
+  /**
+   * A proof of possession of the passport's `cnf` key (`makePop(...)`): required by gates at
+   * trust level L3, verified whenever present. Malformed: `INVALID_ARGUMENT` at `/pop/<field>`.
+   */
+  pop?: { nonce: string; ts: number; sig: string } | null
 }
 
 /** A decision event's kind. */

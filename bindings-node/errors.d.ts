@@ -61,6 +61,11 @@ export type CheckCode =
   | 'CONTENTION'
   | 'RECORD_LIMIT'
   | 'CATALOG_PIN_MISMATCH'
+  | 'TRUST_LEVEL'
+  | 'POP_REQUIRED'
+  | 'POP_INVALID'
+  | 'POP_STALE'
+  | 'POP_REPLAYED'
 
 /** The name of each error family class. */
 export type ErrorClassName =

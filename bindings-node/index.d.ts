@@ -118,6 +118,11 @@ export interface EnforceRequest {
    * never called by passgate. Refused by `dryRun`.
    */
   notify?: string | null
+  /**
+   * A proof of possession of the passport's `cnf` key (`makePop(...)`): required by gates at
+   * trust level L3, verified whenever present. Malformed: `INVALID_ARGUMENT` at `/pop/<field>`.
+   */
+  pop?: { nonce: string; ts: number; sig: string } | null
 }
 
 /** A decision event's kind. */
@@ -976,6 +981,14 @@ export interface GatewayResponse {
   /** The body (empty for 202 and 204). */
   body: Uint8Array
 }
+
+/**
+ * A proof of possession `{nonce, ts, sig}` of the agent's key for a request to `gate` with
+ * `payload` (`enforce({..., pop})`): `agentKey` is the agent's `IssuedPassport` or its secret;
+ * the request hash is computed by the core's own code. `catalogHash` is the content hash of the
+ * passport's catalog pin for the gate; `nonce` defaults to a fresh random one, `ts` to now.
+ */
+export declare function makePop(options: { agentKey: IssuedPassport | string; gate: string; payload?: Payload | null; catalogHash?: string | null; nonce?: string | null; ts?: number | null }): { nonce: string; ts: number; sig: string }
 
 /** Who calls [`mcp_handle`]: the role and what the host's transport established for it. */
 export interface McpCaller {

@@ -847,6 +847,7 @@ module.exports.constraintTypes = nativeBinding.constraintTypes
 module.exports.describeOperations = nativeBinding.describeOperations
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.errorFamilies = nativeBinding.errorFamilies
+module.exports.makePop = nativeBinding.makePop
 module.exports.mcpGuard = nativeBinding.mcpGuard
 module.exports.mcpHandle = nativeBinding.mcpHandle
 module.exports.mcpHandleAsync = nativeBinding.mcpHandleAsync

@@ -6,6 +6,7 @@ export const {
   Issuer,
   IssuedPassport,
   verifyAttestation,
+  makePop,
   verifyChain,
   constraintTypes,
   templates,

@@ -135,6 +135,7 @@ fn counters(args: &[String]) -> Res<()> {
                 hold: None,
                 approval_request: None,
                 use_approval: None,
+                nonce: None,
             })
             .map_err(|e| e.to_string())?;
     }

@@ -274,6 +274,9 @@ impl SuppliedState {
 type R<T> = passgate::Result<T>;
 
 impl Store for SuppliedState {
+    fn nonce_seen(&self, _: &str, _: i64) -> R<bool> {
+        Ok(false)
+    }
     fn read(&self, counters: &[CounterOp], _now_ms: i64) -> R<Vec<Decimal>> {
         Ok(counters
             .iter()

@@ -42,6 +42,7 @@ const REQUEST_OPTIONS: &[&str] = &[
     "mcpSessionId",
     "mcpClientName",
     "notify",
+    "pop",
 ];
 
 /// The authorization engine: verifies passports, evaluates gates, counts in its store, signs an
@@ -130,6 +131,7 @@ fn read_request(
         hold: o.bool("hold")?.unwrap_or(false),
         approval: o.str("approval")?,
         notify: o.str("notify")?,
+        pop: o.json("pop", Kind::Argument)?,
     })
 }
 

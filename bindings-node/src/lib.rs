@@ -128,6 +128,44 @@ pub fn cli_main(args: Vec<String>) -> i32 {
     passgate::cli::main(args)
 }
 
+/// A proof of possession `{nonce, ts, sig}` of the agent's key for a request to `gate` with
+/// `payload` (`enforce({..., pop})`): `agentKey` is the agent's `IssuedPassport` or its secret;
+/// the request hash is computed by the core's own code. `catalogHash` is the content hash of the
+/// passport's catalog pin for the gate; `nonce` defaults to a fresh random one, `ts` to now.
+#[napi(
+    ts_args_type = "options: { agentKey: IssuedPassport | string; gate: string; payload?: Payload | null; catalogHash?: string | null; nonce?: string | null; ts?: number | null }",
+    ts_return_type = "{ nonce: string; ts: number; sig: string }"
+)]
+pub fn make_pop<'e>(env: &'e Env, options: Unknown<'_>) -> Result<Unknown<'e>> {
+    let build = || -> Result<serde_json::Value> {
+        let o = options::Options::read(
+            Some(options),
+            "makePop",
+            &["agentKey", "gate", "payload", "catalogHash", "nonce", "ts"],
+        )?;
+        let key = match o.get("agentKey") {
+            Some(v) => options::agent_key(v)?,
+            None => return Err(error::argument("/agentKey", "agentKey is required")),
+        };
+        let gate = o.req_str("gate")?;
+        let payload = o
+            .json("payload", convert::Kind::Payload)?
+            .unwrap_or(serde_json::Value::Null);
+        let req = passgate::Request::new(gate, payload);
+        let pop = passgate::pop::sign(
+            &key,
+            &req,
+            o.str("catalogHash")?.as_deref(),
+            o.str("nonce")?,
+            o.int("ts")?,
+        )
+        .map_err(error::core)?;
+        Ok(pop.to_value())
+    };
+    let v = build().map_err(|e| error::raise(env, e))?;
+    convert::to_js(env, &v)
+}
+
 #[napi]
 pub fn operations() -> Vec<&'static str> {
     passgate::ops::NAMES.to_vec()

@@ -170,6 +170,24 @@ pub fn token(v: Unknown<'_>) -> Option<String> {
     }
 }
 
+/// An agent's key pair from an `IssuedPassport` (its `privateKey`) or the secret string.
+pub fn agent_key(v: Unknown<'_>) -> Result<passgate::KeyPair> {
+    let secret = match v.get_type().napi()? {
+        ValueType::String => String::from_unknown(v).napi()?,
+        ValueType::Object => ClassInstance::<IssuedPassport>::from_unknown(v)
+            .map(|p| p.inner.private_key.clone())
+            .map_err(|_| {
+                invalid("agentKey: expected an IssuedPassport or the agent's secret string")
+            })?,
+        _ => {
+            return Err(invalid(
+                "agentKey: expected an IssuedPassport or the agent's secret string",
+            ))
+        }
+    };
+    passgate::KeyPair::from_secret(&secret).map_err(crate::error::core)
+}
+
 /// An issuer from an `Issuer` or a secret string.
 pub fn issuer(v: Unknown<'_>) -> Result<passgate::Issuer> {
     match v.get_type().napi()? {

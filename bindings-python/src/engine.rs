@@ -276,7 +276,7 @@ impl PyEngine {
         approval: Option<&Bound<'_, PyAny>>,
         client: Option<&Bound<'_, PyAny>>,
         session: (Option<&Bound<'_, PyAny>>, Option<&Bound<'_, PyAny>>),
-        notify: Option<&Bound<'_, PyAny>>,
+        (notify, pop): (Option<&Bound<'_, PyAny>>, Option<&Bound<'_, PyAny>>),
     ) -> PyResult<PyDecision> {
         let gate = str_arg(gate, "gate")?;
         let hold = match hold.filter(|h| !h.is_none()) {
@@ -306,6 +306,10 @@ impl PyEngine {
         req.hold = hold;
         req.approval = opt_str_arg(approval, "approval")?;
         req.notify = opt_str_arg(notify, "notify")?;
+        req.pop = match pop {
+            Some(p) if !p.is_none() => Some(to_value(p, Ctx::Argument("pop"))?),
+            _ => None,
+        };
         self.tick(py)?;
         self.decide(py, dry_run, &req)
     }
@@ -482,7 +486,7 @@ impl PyEngine {
     ///
     /// Returns a `Decision`. A deny is a decision, not an exception: this raises only for
     /// malformed arguments (`InputError`), an `IdempotencyConflictError` or a `StoreError`.
-    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None, mcp_session_id=None, mcp_client_name=None, notify=None))]
+    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None, mcp_session_id=None, mcp_client_name=None, notify=None, pop=None))]
     #[allow(clippy::too_many_arguments)]
     fn enforce(
         &self,
@@ -498,6 +502,7 @@ impl PyEngine {
         mcp_session_id: Option<&Bound<'_, PyAny>>,
         mcp_client_name: Option<&Bound<'_, PyAny>>,
         notify: Option<&Bound<'_, PyAny>>,
+        pop: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDecision> {
         self.run(
             py,
@@ -511,7 +516,7 @@ impl PyEngine {
             approval,
             client,
             (mcp_session_id, mcp_client_name),
-            notify,
+            (notify, pop),
         )
     }
 
@@ -519,7 +524,7 @@ impl PyEngine {
     /// nothing: no counter, no attestation, no idempotency key. Same arguments as `enforce`.
     /// A `notify` is refused (`InputError` at `/notify`): a dry run records nothing, so there is
     /// no event to deliver.
-    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None, mcp_session_id=None, mcp_client_name=None, notify=None))]
+    #[pyo3(signature = (gate, passport=None, payload=None, *, idempotency_key=None, trace=None, hold=None, approval=None, client=None, mcp_session_id=None, mcp_client_name=None, notify=None, pop=None))]
     #[allow(clippy::too_many_arguments)]
     fn dry_run(
         &self,
@@ -535,6 +540,7 @@ impl PyEngine {
         mcp_session_id: Option<&Bound<'_, PyAny>>,
         mcp_client_name: Option<&Bound<'_, PyAny>>,
         notify: Option<&Bound<'_, PyAny>>,
+        pop: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDecision> {
         self.run(
             py,
@@ -548,7 +554,7 @@ impl PyEngine {
             approval,
             client,
             (mcp_session_id, mcp_client_name),
-            notify,
+            (notify, pop),
         )
     }
 

@@ -190,6 +190,61 @@ fn _operation(engine: &Bound<'_, engine::PyEngine>, name: &str) -> PyResult<engi
     engine::operation(engine, name)
 }
 
+/// A proof of possession for a request to `gate` with `payload`, signed by the agent's key:
+/// `agent_key` is the `IssuedPassport` the agent holds (its `private_key`) or that secret. The
+/// request hash is computed by the engine's own code. `catalog_hash` is the content hash of the
+/// passport's catalog pin for the gate (None without one); `nonce` defaults to a fresh random
+/// one, `ts` (ms since the epoch) to now. Returns `{"nonce", "ts", "sig"}` for `enforce(...,
+/// pop=...)`. A bad argument raises `InputError` naming it (`/pop/nonce`, ...); a bad secret
+/// `PassgateError` with code `KEY_INVALID`.
+#[pyfunction]
+#[pyo3(signature = (agent_key, *, gate, payload=None, catalog_hash=None, nonce=None, ts=None))]
+fn make_pop<'py>(
+    py: Python<'py>,
+    agent_key: &Bound<'py, PyAny>,
+    gate: &Bound<'py, PyAny>,
+    payload: Option<&Bound<'py, PyAny>>,
+    catalog_hash: Option<&Bound<'py, PyAny>>,
+    nonce: Option<&Bound<'py, PyAny>>,
+    ts: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let secret = match agent_key.cast::<passport::PyIssuedPassport>() {
+        Ok(p) => p.get().inner.private_key.clone(),
+        Err(_) => engine::str_arg(agent_key, "agent_key")?,
+    };
+    let key = passgate::KeyPair::from_secret(&secret).or_raise(py)?;
+    let gate = engine::str_arg(gate, "gate")?;
+    let payload = match payload {
+        Some(p) if !p.is_none() => to_value(p, Ctx::Payload)?,
+        _ => serde_json::Value::Null,
+    };
+    let catalog_hash = engine::opt_str_arg(catalog_hash, "catalog_hash")?;
+    let nonce = engine::opt_str_arg(nonce, "nonce")?;
+    let ts = match ts.filter(|t| !t.is_none()) {
+        None => None,
+        Some(t) if t.cast::<pyo3::types::PyBool>().is_ok() => {
+            return Err(errors::to_py_err(
+                py,
+                &passgate::Error::argument("/pop/ts", "ts must be an int (ms since the epoch)"),
+            ))
+        }
+        Some(t) => Some(t.extract::<i64>().map_err(|_| {
+            errors::to_py_err(
+                py,
+                &passgate::Error::argument(
+                    "/pop/ts",
+                    "ts must be an int of ms since the epoch (0 to 2**63-1)",
+                ),
+            )
+        })?),
+    };
+    let req = passgate::Request::new(gate, payload);
+    let pop = py
+        .detach(|| passgate::pop::sign(&key, &req, catalog_hash.as_deref(), nonce, ts))
+        .or_raise(py)?;
+    to_py(py, &pop.to_value())
+}
+
 /// Every error code the core can raise, with the name of the exception class of its family
 /// (`passgate::Family::class_name`; `"PassgateError"` for `INTERNAL`): `{code: class_name}`.
 #[pyfunction]
@@ -246,6 +301,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<decision::PyDecision>()?;
     m.add_class::<events::PySubscription>()?;
     m.add_function(wrap_pyfunction!(verify_attestation, m)?)?;
+    m.add_function(wrap_pyfunction!(make_pop, m)?)?;
     m.add_function(wrap_pyfunction!(verify_chain, m)?)?;
     m.add_function(wrap_pyfunction!(constraint_types, m)?)?;
     m.add_function(wrap_pyfunction!(templates, m)?)?;

@@ -185,6 +185,7 @@ fn store_ops(url: &str) -> [f64; 2] {
                 hold: None,
                 approval_request: None,
                 use_approval: None,
+                nonce: None,
             };
             store.commit(&c).unwrap();
         })

@@ -489,6 +489,8 @@ pub(crate) struct DecisionFacts<'a> {
     pub trace: Option<&'a Value>,
     /// The hash of the evaluation's run bundle, when its gate records one.
     pub bundle_hash: Option<&'a str>,
+    /// The verified proof of possession, `{nonce, ts, agent}` (see [`crate::pop`]).
+    pub pop: Option<&'a Value>,
 }
 
 /// A decision record's body (`kind` `decision`): the decision, who asked and for what, its checks
@@ -547,6 +549,9 @@ pub(crate) fn decision_body(
     if let Value::Object(m) = &mut body {
         if let Some(h) = facts.bundle_hash {
             m.insert("bundle_hash".into(), Value::String(h.to_string()));
+        }
+        if let Some(p) = facts.pop {
+            m.insert("pop".into(), p.clone());
         }
         // The hold an admitted request reserved (settled, released or expired later).
         if let Some(h) = &d.hold_id {

@@ -275,6 +275,11 @@ impl Error {
         "CONTENTION",
         "RECORD_LIMIT",
         "CATALOG_PIN_MISMATCH",
+        "TRUST_LEVEL",
+        "POP_REQUIRED",
+        "POP_INVALID",
+        "POP_STALE",
+        "POP_REPLAYED",
     ];
 
     /// The family of this error (the exception class the bindings raise).
@@ -443,11 +448,23 @@ pub enum CheckCode {
     /// The passport pins the gate's catalog to a version (and content hash) this engine does
     /// not have published under that hash: the terms are not the pinned ones.
     CatalogPinMismatch,
+    /// The gate's trust level (`L2`, `L3`) needs a passport whose root issuer is trusted at
+    /// that level, and this one's is trusted only at a lower one (see [`crate::pop`]).
+    TrustLevel,
+    /// The gate's trust level is `L3` and the request carries no proof of possession (`pop`).
+    PopRequired,
+    /// The proof of possession does not verify against the presenting passport's `cnf` key
+    /// over this gate, payload and catalog pin.
+    PopInvalid,
+    /// The proof of possession's `ts` is outside the engine's PoP leeway.
+    PopStale,
+    /// The proof of possession's nonce was used already (within its window).
+    PopReplayed,
 }
 
 impl CheckCode {
     /// Every check code, in [`Error::CHECK_CODES`] order.
-    pub const ALL: [CheckCode; 14] = [
+    pub const ALL: [CheckCode; 19] = [
         CheckCode::PassportMissing,
         CheckCode::PermissionDenied,
         CheckCode::GateUnknown,
@@ -462,6 +479,11 @@ impl CheckCode {
         CheckCode::Contention,
         CheckCode::RecordLimit,
         CheckCode::CatalogPinMismatch,
+        CheckCode::TrustLevel,
+        CheckCode::PopRequired,
+        CheckCode::PopInvalid,
+        CheckCode::PopStale,
+        CheckCode::PopReplayed,
     ];
 
     /// The stable SCREAMING_SNAKE code.
@@ -481,6 +503,11 @@ impl CheckCode {
             CheckCode::Contention => "CONTENTION",
             CheckCode::RecordLimit => "RECORD_LIMIT",
             CheckCode::CatalogPinMismatch => "CATALOG_PIN_MISMATCH",
+            CheckCode::TrustLevel => "TRUST_LEVEL",
+            CheckCode::PopRequired => "POP_REQUIRED",
+            CheckCode::PopInvalid => "POP_INVALID",
+            CheckCode::PopStale => "POP_STALE",
+            CheckCode::PopReplayed => "POP_REPLAYED",
         }
     }
 }

@@ -70,6 +70,7 @@ pub mod passport;
 pub mod pkce;
 pub(crate) mod pointer;
 pub(crate) mod policy;
+pub mod pop;
 pub(crate) mod retention;
 pub mod schema;
 pub mod seam;

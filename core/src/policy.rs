@@ -25,6 +25,7 @@ use std::io::Read;
 use jsonschema::Validator;
 use serde_json::{json, Value};
 
+use crate::commerce::TrustLevel;
 use crate::constraint::{parse_duration_ms, Constraint};
 use crate::decision::Check;
 use crate::error::{Error, Result};
@@ -56,6 +57,8 @@ pub struct Policy {
     /// The decision events recorded (`events.kinds`; default
     /// [`EventKind::DEFAULT`](crate::engine::EventKind::DEFAULT)).
     pub event_kinds: Vec<crate::engine::EventKind>,
+    /// Issuer trust classes (`issuer_levels`: did:key → `L1` / `L2`), see [`crate::pop`].
+    pub issuer_levels: BTreeMap<String, TrustLevel>,
 }
 
 /// A compiled gate.
@@ -78,6 +81,8 @@ pub struct Gate {
     /// What the gate records of each evaluation (the policy's `record` with the gate's over it;
     /// `None`: nothing), see [`crate::bundle`].
     pub record: Option<crate::bundle::RecordSpec>,
+    /// What the gate asks of a caller (`trust_level`, default `L1`): see [`crate::pop`].
+    pub trust_level: TrustLevel,
     input_schema_doc: Option<Value>,
     hold_ttl_label: Option<String>,
 }
@@ -140,6 +145,15 @@ impl Policy {
             Some(v) => duration(v, "/hold_ttl")?,
         };
         let event_kinds = crate::engine::EventKind::from_policy(doc.get("events"))?;
+        let mut issuer_levels = BTreeMap::new();
+        if let Some(Value::Object(m)) = doc.get("issuer_levels") {
+            for (did, level) in m {
+                let path = format!("/issuer_levels/{}", escape(did));
+                crate::keys::public_from_did(did)
+                    .map_err(|e| Error::policy(path.clone(), e.to_string()))?;
+                issuer_levels.insert(did.clone(), trust_level(Some(level), &path)?);
+            }
+        }
         let canonical = json::canonical_normalized(&doc).map_err(|e| match e {
             Error::PayloadInvalid { path, message } => Error::policy(path, message),
             other => other,
@@ -153,6 +167,7 @@ impl Policy {
             anonymous,
             hold_ttl_ms,
             event_kinds,
+            issuer_levels,
         })
     }
 
@@ -280,6 +295,7 @@ impl Gate {
         }
         let constraints = unique_ids(compiled)?;
         let record = crate::bundle::RecordSpec::compile(record, doc.get("record"))?;
+        let trust_level = trust_level(doc.get("trust_level"), &format!("{path}/trust_level"))?;
         Ok(Gate {
             name: name.to_string(),
             description,
@@ -289,6 +305,7 @@ impl Gate {
             constraints,
             hold_ttl_ms,
             record,
+            trust_level,
             input_schema_doc,
             hold_ttl_label,
         })
@@ -336,8 +353,31 @@ impl Gate {
             if let Some(r) = &self.record {
                 m.insert("record".into(), r.to_json());
             }
+            if self.trust_level != TrustLevel::L1 {
+                m.insert(
+                    "trust_level".into(),
+                    serde_json::to_value(self.trust_level).unwrap_or(Value::Null),
+                );
+            }
         }
         v
+    }
+}
+
+/// A `trust_level` value (`None`: `L1`).
+fn trust_level(v: Option<&Value>, path: &str) -> Result<TrustLevel> {
+    match v.and_then(Value::as_str) {
+        None if v.is_none() => Ok(TrustLevel::L1),
+        Some("L1") => Ok(TrustLevel::L1),
+        Some("L2") => Ok(TrustLevel::L2),
+        Some("L3") => Ok(TrustLevel::L3),
+        _ => Err(Error::policy(
+            path,
+            format!(
+                "trust_level must be \"L1\", \"L2\" or \"L3\", not {}",
+                v.map_or_else(String::new, Value::to_string)
+            ),
+        )),
     }
 }
 

@@ -29,6 +29,9 @@ fn down<T>() -> passgate::Result<T> {
 }
 
 impl Store for DeadStore {
+    fn nonce_seen(&self, _: &str, _: i64) -> passgate::Result<bool> {
+        down()
+    }
     fn read(&self, _: &[CounterOp], _: i64) -> passgate::Result<Vec<Decimal>> {
         down()
     }

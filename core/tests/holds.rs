@@ -234,6 +234,9 @@ struct StaleReads {
 }
 
 impl Store for StaleReads {
+    fn nonce_seen(&self, key: &str, now: i64) -> passgate::Result<bool> {
+        self.inner.nonce_seen(key, now)
+    }
     fn read(&self, c: &[CounterOp], now: i64) -> passgate::Result<Vec<Decimal>> {
         if self.stale.load(std::sync::atomic::Ordering::SeqCst) {
             return Ok(vec![Decimal::ZERO; c.len()]);

@@ -39,6 +39,7 @@ from passgate._native import (
     Subscription,
     __version__,
     constraint_types,
+    make_pop,
     templates,
     verify_attestation,
     verify_chain,
@@ -76,6 +77,7 @@ __all__ = [
     "policy_schema",
     "templates",
     "verify_attestation",
+    "make_pop",
     "verify_chain",
 ]
 

@@ -35,6 +35,7 @@ __all__ = [
     "Decision",
     "Subscription",
     "verify_attestation",
+    "make_pop",
     "verify_chain",
     "constraint_types",
     "templates",
@@ -136,6 +137,17 @@ class AuthorizationFlow:
     def exchange(
         self, *, code: str, code_verifier: str, redirect_uri: str, client_id: str
     ) -> IssuedPassport: ...
+
+def make_pop(
+    agent_key: IssuedPassport | str,
+    *,
+    gate: str,
+    payload: Mapping[str, Any] | None = None,
+    catalog_hash: str | None = None,
+    nonce: str | None = None,
+    ts: int | None = None,
+) -> dict[str, Any]:
+    """A proof of possession ``{"nonce", "ts", "sig"}`` of the agent's key for ``enforce(..., pop=...)``."""
 
 def pkce_generate_verifier() -> str: ...
 def pkce_challenge_s256(verifier: str) -> str: ...
@@ -240,6 +252,7 @@ class Engine:
         mcp_session_id: str | None = None,
         mcp_client_name: str | None = None,
         notify: str | None = None,
+        pop: Mapping[str, Any] | None = None,
     ) -> Decision: ...
     def dry_run(
         self,
@@ -255,6 +268,7 @@ class Engine:
         mcp_session_id: str | None = None,
         mcp_client_name: str | None = None,
         notify: str | None = None,
+        pop: Mapping[str, Any] | None = None,
     ) -> Decision: ...
     def verify_passport(self, passport: _PassportLike) -> dict[str, Any]: ...
     def revoke_passport(self, passport_id: str) -> None: ...
@@ -506,6 +520,7 @@ class Engine:
         mcp_session_id: str | None = None,
         mcp_client_name: str | None = None,
         notify: str | None = None,
+        pop: Mapping[str, Any] | None = None,
     ) -> asyncio.Future[Decision]: ...
     def dry_run_async(
         self,
@@ -518,6 +533,7 @@ class Engine:
         hold: bool | None = None,
         approval: str | None = None,
         client: str | None = None,
+        pop: Mapping[str, Any] | None = None,
     ) -> asyncio.Future[Decision]: ...
     def settle_async(
         self, hold_id: str, actual: Mapping[str, Any] | None = None

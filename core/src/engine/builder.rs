@@ -10,7 +10,8 @@ use super::{retention, Engine};
 use crate::attestation::ChainWriter;
 use crate::cache::WeighedLru;
 use crate::clock::{Clock, SystemClock};
-use crate::error::Result;
+use crate::commerce::TrustLevel;
+use crate::error::{Error, Result};
 use crate::keys::KeyPair;
 use crate::passport::{Verifier, VerifierOptions};
 use crate::policy::Policy;
@@ -47,6 +48,8 @@ pub struct EngineBuilder {
     clock: Option<Arc<dyn Clock>>,
     verifier: VerifierOptions,
     policy_source: Option<store::PolicySource>,
+    issuer_levels: Vec<(String, TrustLevel)>,
+    pop_leeway_secs: Option<i64>,
 }
 
 impl EngineBuilder {
@@ -127,6 +130,22 @@ impl EngineBuilder {
         self.policy_source = Some(source);
         self
     }
+    /// Raises the trust class of issuer `did` to `level` (default class `L1`): gates at `L2`
+    /// and `L3` admit only passports whose root issuer has class `L2` or higher (see
+    /// [`crate::pop`]). Merged with the policy's `issuer_levels` (the higher wins). It does not
+    /// trust the issuer: trust it as well ([`EngineBuilder::trusted_issuer`]). A did that does
+    /// not decode is `KEY_INVALID` at `build`.
+    pub fn issuer_level(mut self, did: impl Into<String>, level: TrustLevel) -> Self {
+        self.issuer_levels.push((did.into(), level));
+        self
+    }
+    /// The clock skew allowed on a proof of possession's `ts`, in seconds (default 60, at most
+    /// [`crate::pop::MAX_POP_LEEWAY_SECS`]; 1 to that, else `INVALID_ARGUMENT` at
+    /// `/pop_leeway_secs` when building). Nonces are remembered for twice this after their `ts`.
+    pub fn pop_leeway_secs(mut self, secs: i64) -> Self {
+        self.pop_leeway_secs = Some(secs);
+        self
+    }
     /// Passport verification options.
     pub fn verifier_options(mut self, opts: VerifierOptions) -> Self {
         self.verifier = opts;
@@ -135,6 +154,24 @@ impl EngineBuilder {
 
     pub fn build(self) -> Result<Engine> {
         let policy = self.policy.transpose()?.map(Arc::new);
+        let pop_leeway_secs = self
+            .pop_leeway_secs
+            .unwrap_or(crate::pop::DEFAULT_POP_LEEWAY_SECS);
+        if !(1..=crate::pop::MAX_POP_LEEWAY_SECS).contains(&pop_leeway_secs) {
+            return Err(Error::argument(
+                "/pop_leeway_secs",
+                format!(
+                    "must be 1 to {} seconds, got {pop_leeway_secs}",
+                    crate::pop::MAX_POP_LEEWAY_SECS
+                ),
+            ));
+        }
+        let mut issuer_levels = std::collections::HashMap::new();
+        for (did, level) in &self.issuer_levels {
+            crate::keys::public_from_did(did)?;
+            let e = issuer_levels.entry(did.clone()).or_insert(*level);
+            *e = (*e).max(*level);
+        }
         let trusted = trusted_set(&self.trusted, policy.as_deref());
         let verifier = Verifier::new(trusted, self.verifier)?;
         let store = self.store.unwrap_or_else(|| store::open("memory:"))?;
@@ -192,6 +229,9 @@ impl EngineBuilder {
             issuers_sync: Mutex::new(()),
             subscribers: Default::default(),
             catalog_cache: Default::default(),
+            catalog_levels: Default::default(),
+            issuer_levels,
+            pop_leeway_ms: pop_leeway_secs.saturating_mul(1000),
         };
         if engine.shared.is_some() {
             engine.attach_shared_policy(seed)?;

@@ -37,6 +37,12 @@ pub const PUBLISH_ATTEMPTS: usize = 8;
 /// The most verified catalog versions an engine keeps in memory.
 const CACHE_ENTRIES: usize = 1024;
 
+/// How long a gate's catalog trust levels are cached (ms of the engine's clock).
+pub const LEVEL_CACHE_MS: i64 = 1000;
+
+/// Per gate: when its catalog versions were read, and each one's `(effective_at, trust_level)`.
+pub(super) type LevelCache = HashMap<String, (i64, Vec<(i64, TrustLevel)>)>;
+
 /// Verified published catalogs by (gate, version).
 pub(super) type CatalogCache = HashMap<(String, u64), Arc<Published>>;
 
@@ -260,6 +266,44 @@ impl Engine {
         all.iter().rev().find(|p| p.publication.effective_at <= now)
     }
 
+    /// The trust level advertised by `gate`'s current published catalog (`None`: the store
+    /// keeps no catalogs, or the gate has none in effect). The versions' `(effective_at,
+    /// trust_level)` are cached per gate for [`LEVEL_CACHE_MS`] (of the engine's clock; dropped
+    /// at once when this engine publishes): a version another engine publishes is enforced
+    /// within that time, and no decision reads the store for it in between.
+    pub(super) fn catalog_trust_level(&self, gate: &str, now: i64) -> Result<Option<TrustLevel>> {
+        if self.store.catalogs().is_none() {
+            return Ok(None);
+        }
+        let cached = self
+            .catalog_levels
+            .lock()
+            .get(gate)
+            .filter(|(at, _)| now >= *at && now < at.saturating_add(LEVEL_CACHE_MS))
+            .map(|(_, levels)| levels.clone());
+        let levels = match cached {
+            Some(l) => l,
+            None => {
+                let levels: Vec<(i64, TrustLevel)> = self
+                    .all_versions(gate)?
+                    .iter()
+                    .map(|p| (p.publication.effective_at, p.catalog.trust_level))
+                    .collect();
+                let mut cache = self.catalog_levels.lock();
+                if cache.len() >= CACHE_ENTRIES {
+                    cache.clear();
+                }
+                cache.insert(gate.to_string(), (now, levels.clone()));
+                levels
+            }
+        };
+        Ok(levels
+            .iter()
+            .rev()
+            .find(|(effective_at, _)| *effective_at <= now)
+            .map(|(_, l)| *l))
+    }
+
     /// The content hash of version `version` of `gate`'s catalog (`CATALOG_UNKNOWN` if it was
     /// never published).
     pub(super) fn catalog_hash(&self, gate: &str, version: u64) -> Result<String> {
@@ -358,6 +402,7 @@ impl Engine {
             if !store.catalog_insert(gate, version, &text)? {
                 continue;
             }
+            self.catalog_levels.lock().remove(gate);
             let published = self.published(gate, version, &text)?;
             let data = json!({
                 "gate": gate, "version": version, "content_hash": content_hash,

@@ -20,7 +20,8 @@ use crate::ids::random_id;
 use crate::json;
 use crate::policy::Mode;
 use crate::store::{
-    Commit, CommitOutcome, HoldRecord, HoldState, IdempotencyRecord, StoredRecord, UseApproval,
+    Commit, CommitOutcome, HoldRecord, HoldState, IdempotencyRecord, NonceClaim, StoredRecord,
+    UseApproval,
 };
 
 impl Engine {
@@ -125,6 +126,10 @@ impl Engine {
                         token_id: t,
                         fingerprint: f,
                     }),
+                    nonce: eval.nonce.as_ref().map(|(key, until)| NonceClaim {
+                        key,
+                        expires_ms: *until,
+                    }),
                 }),
             )?;
             let usage = match (outcome, &idem) {
@@ -141,6 +146,26 @@ impl Engine {
                     ))
                 }
                 (CommitOutcome::Rejected { usage }, _) => usage,
+                (CommitOutcome::NonceReplayed, _) => {
+                    // Another request (of any engine on this store) used the nonce first: this
+                    // one is a deny, committed without its nonce, counting nothing.
+                    let nonce = eval
+                        .pop
+                        .as_ref()
+                        .and_then(|p| p.get("nonce"))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    for c in eval.decision.checks.iter_mut().filter(|c| c.ty == "pop") {
+                        *c = super::trust::replayed(&nonce);
+                    }
+                    eval.nonce = None;
+                    eval.pop = None;
+                    eval.stateless_ok = false;
+                    eval.strict_ok = false;
+                    eval.identity_ok = false;
+                    self.store.read(&ops(&eval.pending, false), now)?
+                }
                 (CommitOutcome::ApprovalUnavailable { state }, _) => {
                     // Someone used (or revoked) the approval first: this request is refused.
                     // The token matched the approval when it was checked.
@@ -207,6 +232,7 @@ impl Engine {
                     None => req.trace.as_ref(),
                 },
                 bundle_hash: eval.bundle.as_ref().map(|b| b.hash.as_str()),
+                pop: eval.pop.as_ref(),
             },
         )?;
         let (record, hash) = attestation::seal(body, &self.chain.key)?;

@@ -59,6 +59,8 @@ pub(super) struct Inputs<'a, 'r> {
     pub(super) presented: Option<&'r Presented>,
     /// The `catalog_pin` check, when the passport pins the gate's catalog.
     pub(super) pin: Option<Check>,
+    /// The trust level and proof-of-possession checks (see [`crate::pop`]).
+    pub(super) trust: super::trust::Trust,
 }
 
 /// An evaluation before anything is committed.
@@ -92,6 +94,10 @@ pub(super) struct Evaluation<'a> {
     /// The run bundle this evaluation records, when its gate records one (see
     /// [`crate::bundle`]).
     pub(super) bundle: Option<crate::bundle::Recorded>,
+    /// The proof-of-possession nonce the commit uses up: (store key, until when).
+    pub(super) nonce: Option<(String, i64)>,
+    /// `{nonce, ts, agent}` of the verified proof of possession, for the record.
+    pub(super) pop: Option<Value>,
 }
 
 impl Evaluation<'_> {
@@ -192,6 +198,7 @@ impl Engine {
             },
             _ => None,
         };
+        let trust = self.trust(policy.as_deref(), &caller, req, &hash, now, dry_run)?;
         let mut eval = evaluate(Inputs {
             policy: policy.as_deref(),
             caller: &caller,
@@ -202,6 +209,7 @@ impl Engine {
             dry_run,
             presented: presented.as_ref(),
             pin,
+            trust,
         })?;
         record_bundle(&mut eval, policy.as_deref(), req)?;
         let usage = self.store.read(&ops(&eval.pending, false), now)?;
@@ -477,6 +485,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         dry_run,
         presented,
         pin,
+        trust,
     } = inputs;
     let payload = payload_of(req);
     let (agent_id, passport_id) = match caller {
@@ -523,6 +532,8 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
             _ => Vec::new(),
         },
         bundle: None,
+        nonce: trust.nonce,
+        pop: trust.record,
     };
     let checks = &mut eval.decision.checks;
 
@@ -586,6 +597,14 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         if !passed {
             return Ok(eval);
         }
+    }
+    // The trust level and the proof of possession: failing them is never relaxed.
+    let trusted = trust.checks.iter().all(|c| c.passed);
+    checks.extend(trust.checks);
+    if !trusted {
+        eval.nonce = None;
+        eval.pop = None;
+        return Ok(eval);
     }
     // Which gate.
     match (gate, caller) {

@@ -45,12 +45,13 @@ mod registry;
 mod request;
 mod retention;
 mod sessions;
+mod trust;
 
 pub use apikeys::CreatedApiKey;
 pub use builder::EngineBuilder;
 pub use catalogs::{
     CatalogDraft, CatalogImpact, CatalogVersion, CatalogVersions, CatalogView, Service,
-    ServiceFilter, Services, PUBLISH_ATTEMPTS,
+    ServiceFilter, Services, LEVEL_CACHE_MS, PUBLISH_ATTEMPTS,
 };
 pub use counters::agent_scope;
 pub use decide::{CAVEAT_REGEX_MAX_LEN, CAVEAT_REGEX_SIZE_LIMIT};
@@ -65,6 +66,7 @@ pub use registry::{
     MAX_PASSPORT_PAGE, TRUST_DOMAIN,
 };
 pub use request::Request;
+pub(crate) use request::{check_name, request_hash};
 pub use retention::{PruneReport, CLOSED_RETENTION_MS, INLINE_PRUNE_LIMIT, PRUNE_BATCH};
 pub use sessions::{SessionQuery, SessionSummary, MAX_SESSIONS, MAX_SESSION_DECISIONS};
 
@@ -151,6 +153,12 @@ pub struct Engine {
     subscribers: events::Subscribers,
     /// Published catalogs verified once (a version never changes).
     catalog_cache: Mutex<catalogs::CatalogCache>,
+    /// Catalog trust levels per gate, briefly cached (see `catalog_trust_level`).
+    catalog_levels: Mutex<catalogs::LevelCache>,
+    /// Issuer classes set by the builder (the policy's `issuer_levels` are merged at use).
+    issuer_levels: std::collections::HashMap<String, crate::commerce::TrustLevel>,
+    /// The PoP leeway, in milliseconds (see [`crate::pop`]).
+    pop_leeway_ms: i64,
 }
 
 impl Engine {

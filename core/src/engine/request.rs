@@ -30,6 +30,10 @@ pub struct Request {
     /// a channel name ([`check_notify`](super::check_notify)). Stored with the event, never
     /// fingerprinted, never called by the core.
     pub notify: Option<String>,
+    /// A proof of possession of the passport's `cnf` key (`{nonce, ts, sig}`, see
+    /// [`crate::pop`]); checked strictly (`INVALID_ARGUMENT` at `/pop/...`). Never part of the
+    /// request hash.
+    pub pop: Option<Value>,
 }
 
 impl Request {
@@ -78,6 +82,12 @@ impl Request {
         self
     }
 
+    /// Attaches a proof of possession (see [`crate::pop::sign`]).
+    pub fn pop(mut self, pop: &crate::pop::Pop) -> Self {
+        self.pop = Some(pop.to_value());
+        self
+    }
+
     /// Sets where the host should deliver this decision's event.
     pub fn notify(mut self, target: impl Into<String>) -> Self {
         self.notify = Some(target.into());
@@ -112,6 +122,9 @@ pub(super) fn check_request(req: &Request) -> Result<()> {
     }
     if let Some(n) = &req.notify {
         super::check_notify(n)?;
+    }
+    if let Some(p) = &req.pop {
+        crate::pop::Pop::from_value(p)?;
     }
     if req
         .passport
@@ -161,7 +174,7 @@ pub(super) fn payload_of(req: &Request) -> &Value {
 
 /// `request_hash`: SHA-256 of the payload's canonical JSON with numbers normalised. Computed once
 /// per request; the idempotency and approval fingerprints are built on it.
-pub(super) fn request_hash(req: &Request) -> Result<String> {
+pub(crate) fn request_hash(req: &Request) -> Result<String> {
     Ok(json::sha256_tagged(
         json::canonical_normalized(payload_of(req))?.as_bytes(),
     ))

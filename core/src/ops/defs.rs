@@ -48,6 +48,10 @@ pub struct RequestArgs {
     /// Stored with the event, never called by passgate, not fingerprinted. Not for dry_run.
     #[schemars(length(min = 1, max = 512))]
     pub notify: Option<String>,
+    /// A proof of possession of the passport's cnf key, {nonce, ts, sig}: required by gates at
+    /// trust level L3, verified whenever present (see make_pop / makePop).
+    #[schemars(with = "Option<crate::pop::Pop>")]
+    pub pop: Option<Value>,
 }
 
 impl RequestArgs {
@@ -64,6 +68,7 @@ impl RequestArgs {
             hold: self.hold.unwrap_or(false),
             approval: self.approval,
             notify: self.notify,
+            pop: self.pop,
         }
     }
 }
@@ -363,6 +368,7 @@ impl Evaluate {
             mcp_session_id: self.mcp_session_id,
             mcp_client_name: self.mcp_client_name,
             notify: self.notify,
+            pop: None,
         };
         Ok((args, self.dry_run.unwrap_or(false)))
     }

@@ -439,6 +439,19 @@ pub struct Commit<'a> {
     /// An approval this request uses up. The commit goes through only if that approval is
     /// `Approved` with this token, not expired, and bound to this fingerprint; it becomes `Used`.
     pub use_approval: Option<UseApproval<'a>>,
+    /// A proof-of-possession nonce this request uses up (see [`crate::pop`]): the commit goes
+    /// through only if the store holds no unexpired entry under its key; it is then stored
+    /// until `expires_ms`. Checked after the idempotency key and before anything else.
+    pub nonce: Option<NonceClaim<'a>>,
+}
+
+/// A proof-of-possession nonce a commit uses up (see [`Commit::nonce`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NonceClaim<'a> {
+    /// The agent's did and the nonce (see [`crate::pop`]).
+    pub key: &'a str,
+    /// Until when it is remembered (ms); expired entries are pruned.
+    pub expires_ms: i64,
 }
 
 /// The approval a commit uses up (see [`Commit::use_approval`]).
@@ -482,6 +495,9 @@ pub enum CommitOutcome {
     /// The approval named by `use_approval` cannot be used (another request used it, it was
     /// never approved with that token, or it expired): nothing changed.
     ApprovalUnavailable { state: String },
+    /// The nonce named by [`Commit::nonce`] was used already (and has not expired): nothing
+    /// changed.
+    NonceReplayed,
 }
 
 /// Which records [`Store::attestations`] returns. Empty fields match everything.
@@ -703,6 +719,10 @@ pub fn counters_by_pages(
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Current usage of each counter at `now_ms` (advice; bounds are enforced by `commit`).
     fn read(&self, counters: &[CounterOp], now_ms: i64) -> Result<Vec<Decimal>>;
+
+    /// Whether a proof-of-possession nonce is held under `key` and not expired at `now_ms`
+    /// (for a dry run, which commits nothing; see [`Commit::nonce`]).
+    fn nonce_seen(&self, key: &str, now_ms: i64) -> Result<bool>;
 
     /// The atomic step: idempotency lookup, bound checks, advance, append, remember.
     fn commit(&self, commit: &Commit<'_>) -> Result<CommitOutcome>;

@@ -136,6 +136,7 @@ fn run_case(other: Arc<dyn Store>, steps: Vec<Step>) -> Result<(), TestCaseError
                             hold: h.as_ref(),
                             approval_request: None,
                             use_approval: None,
+                            nonce: None,
                         })
                         .unwrap();
                     if out != passgate::store::CommitOutcome::Committed {

@@ -24,6 +24,7 @@ mod differential;
 mod engine_suite;
 mod failures;
 mod hold_sweeps;
+mod pop;
 mod redis_keys;
 mod registry;
 mod restart;

@@ -188,6 +188,10 @@ struct State {
     revoked: HashSet<String>,
     idempotency: HashMap<IdemKey, Idem>,
     idempotency_expiry: BTreeSet<(i64, IdemKey)>,
+    /// Proof-of-possession nonces → until when they are remembered.
+    nonces: HashMap<String, i64>,
+    /// Nonces by expiry, for pruning.
+    nonce_expiry: BTreeSet<(i64, String)>,
     holds: HashMap<String, HoldRecord>,
     /// Open holds by expiry, for `holds_due`.
     open_holds: BTreeSet<(i64, String)>,
@@ -415,6 +419,17 @@ impl State {
     /// Drops up to [`PRUNE_BATCH`] entries of each expiry index that are due at `now_ms`.
     fn prune(&mut self, now_ms: i64) {
         for _ in 0..PRUNE_BATCH {
+            match self.nonce_expiry.first() {
+                Some((t, _)) if *t <= now_ms => {}
+                _ => break,
+            }
+            if let Some((t, k)) = self.nonce_expiry.pop_first() {
+                if self.nonces.get(&k) == Some(&t) {
+                    self.nonces.remove(&k);
+                }
+            }
+        }
+        for _ in 0..PRUNE_BATCH {
             match self.idempotency_expiry.first() {
                 Some((t, _)) if *t <= now_ms => {}
                 _ => break,
@@ -553,6 +568,15 @@ impl Store for MemoryStore {
         Ok(counters.iter().map(|op| state.usage(op, now_ms)).collect())
     }
 
+    fn nonce_seen(&self, key: &str, now_ms: i64) -> Result<bool> {
+        Ok(self
+            .state
+            .lock()
+            .nonces
+            .get(key)
+            .is_some_and(|&t| t > now_ms))
+    }
+
     fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome> {
         super::check_times(c.counters, c.now_ms)?;
         let mut state = self.state.lock();
@@ -563,6 +587,11 @@ impl Store for MemoryStore {
                 if existing.expires_ms > c.now_ms {
                     return Ok(CommitOutcome::Replay(existing.unpack(&k)?));
                 }
+            }
+        }
+        if let Some(n) = c.nonce {
+            if state.nonces.get(n.key).is_some_and(|&t| t > c.now_ms) {
+                return Ok(CommitOutcome::NonceReplayed);
             }
         }
         if let Some(u) = c.use_approval {
@@ -622,6 +651,10 @@ impl Store for MemoryStore {
                     .remove(&(old.expires_ms, Arc::clone(&k)));
             }
             state.idempotency_expiry.insert((idem.expires_ms, k));
+        }
+        if let Some(n) = c.nonce {
+            state.nonces.insert(n.key.to_string(), n.expires_ms);
+            state.nonce_expiry.insert((n.expires_ms, n.key.to_string()));
         }
         if let Some(hold) = c.hold {
             state.open_holds.insert((hold.expires_ms, hold.id.clone()));
@@ -1197,6 +1230,7 @@ mod tests {
             hold,
             approval_request: None,
             use_approval: None,
+            nonce: None,
         })
         .unwrap()
     }

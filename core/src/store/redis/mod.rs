@@ -206,6 +206,13 @@ impl Keys {
     fn hold(&self, id: &str) -> String {
         self.k(&format!("h:{id}"))
     }
+    /// A proof-of-possession nonce (a string holding its expiry, with a TTL).
+    fn nonce(&self, key: &str) -> String {
+        self.k(&format!(
+            "pop:{}",
+            hex::encode(Sha256::digest(key.as_bytes()))
+        ))
+    }
     fn approval(&self, evaluation_id: &str) -> String {
         self.k(&format!("a:{evaluation_id}"))
     }

@@ -222,6 +222,12 @@ impl Store for RedisStore {
         true
     }
 
+    fn nonce_seen(&self, key: &str, now_ms: i64) -> Result<bool> {
+        let until: Option<i64> =
+            self.ro(|c| ::redis::cmd("GET").arg(self.keys.nonce(key)).query(c))?;
+        Ok(until.is_some_and(|t| t > now_ms))
+    }
+
     fn read(&self, counters: &[CounterOp], now_ms: i64) -> Result<Vec<Decimal>> {
         let mut call = Call::default();
         call.arg(counters.len());
@@ -271,6 +277,16 @@ impl Store for RedisStore {
                 call.key(k.k("none")).arg("").arg("").arg("");
             }
         }
+        match c.nonce {
+            Some(n) => {
+                call.key(k.nonce(n.key))
+                    .arg(n.expires_ms)
+                    .arg(n.expires_ms.saturating_sub(c.now_ms).max(1));
+            }
+            None => {
+                call.key(k.k("none")).arg(0).arg(0);
+            }
+        }
         match c.hold {
             Some(h) => {
                 call.key(k.hold(&h.id))
@@ -316,6 +332,7 @@ impl Store for RedisStore {
             Some("replay") => Ok(CommitOutcome::Replay(idem_from(
                 reply.get(1).map_or("", String::as_str),
             )?)),
+            Some("nonce") => Ok(CommitOutcome::NonceReplayed),
             Some("approval") => Ok(CommitOutcome::ApprovalUnavailable {
                 state: reply.get(1).cloned().unwrap_or_else(|| "unknown".into()),
             }),

@@ -195,6 +195,16 @@ CREATE TABLE catalog_drafts (
 ) WITHOUT ROWID;
 ";
 
+/// Migration 10: proof-of-possession nonces (see [`crate::pop`]), each until it expires;
+/// inserted in the decision's own commit transaction, pruned in bounded batches.
+const V10_POP_NONCES: &str = "
+CREATE TABLE pop_nonces (
+    key        TEXT    PRIMARY KEY,
+    expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX pop_nonces_by_expiry ON pop_nonces (expires_ms);
+";
+
 /// Every migration, in order: `MIGRATIONS[n - 1]` takes version `n − 1` to `n`.
 const MIGRATIONS: &[&str] = &[
     V1,
@@ -206,6 +216,7 @@ const MIGRATIONS: &[&str] = &[
     V7_EVENTS,
     V8_SESSIONS,
     V9_CATALOGS,
+    V10_POP_NONCES,
 ];
 
 /// The schema version this code writes.

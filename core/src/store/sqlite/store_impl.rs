@@ -128,6 +128,14 @@ impl Store for SqliteStore {
         })
     }
 
+    fn nonce_seen(&self, key: &str, now_ms: i64) -> Result<bool> {
+        self.with_conn(|conn| {
+            conn.prepare_cached("SELECT 1 FROM pop_nonces WHERE key = ?1 AND expires_ms > ?2")
+                .and_then(|mut s| s.exists(params![key, now_ms]))
+                .map_err(|e| self.err(e))
+        })
+    }
+
     fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome> {
         crate::store::check_times(c.counters, c.now_ms)?;
         self.write(|tx, n| {
@@ -150,6 +158,15 @@ impl Store for SqliteStore {
                             idempotency_from(&idem.namespace, &idem.key, fp, &decision, expires_ms)?;
                         return Ok((false, CommitOutcome::Replay(rec)));
                     }
+                }
+            }
+            if let Some(nc) = c.nonce {
+                let seen: Option<i64> = tx
+                    .prepare_cached("SELECT expires_ms FROM pop_nonces WHERE key = ?1")
+                    .and_then(|mut s| s.query_row(params![nc.key], |r| r.get(0)).optional())
+                    .map_err(|e| self.err(e))?;
+                if seen.is_some_and(|t| t > c.now_ms) {
+                    return Ok((false, CommitOutcome::NonceReplayed));
                 }
             }
             let mut approval = None;
@@ -191,6 +208,21 @@ impl Store for SqliteStore {
                         idem.expires_ms
                     ])
                 })
+                .map_err(|e| self.err(e))?;
+            }
+            if let Some(nc) = c.nonce {
+                // An expired entry under the key is replaced; then up to one batch of expired
+                // nonces goes (the index on expires_ms keeps it cheap).
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO pop_nonces (key, expires_ms) VALUES (?1, ?2)",
+                )
+                .and_then(|mut s| s.execute(params![nc.key, nc.expires_ms]))
+                .map_err(|e| self.err(e))?;
+                tx.prepare_cached(
+                    "DELETE FROM pop_nonces WHERE key IN \
+                     (SELECT key FROM pop_nonces WHERE expires_ms <= ?1 LIMIT ?2)",
+                )
+                .and_then(|mut s| s.execute(params![c.now_ms, SWEEP_BATCH]))
                 .map_err(|e| self.err(e))?;
             }
             if let Some(h) = c.hold {

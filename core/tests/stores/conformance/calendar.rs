@@ -279,6 +279,7 @@ pub fn calendar_windows_refuse_times_out_of_range(s: &dyn Store) {
             hold: None,
             approval_request: None,
             use_approval: None,
+            nonce: None,
         })
         .unwrap_err();
     assert_eq!(err.code(), "INVALID_ARGUMENT", "{err}");

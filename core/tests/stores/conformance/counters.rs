@@ -192,6 +192,7 @@ pub fn all_or_nothing(s: &dyn Store) {
         hold: None,
         approval_request: None,
         use_approval: None,
+        nonce: None,
     };
     assert_eq!(s.commit(&monitor).unwrap(), CommitOutcome::Committed);
     assert_eq!(used(s, &b, T0), "10");

@@ -36,6 +36,7 @@ pub fn idempotency_replays_before_bounds(s: &dyn Store) {
         hold: None,
         approval_request: None,
         use_approval: None,
+        nonce: None,
     };
     assert_eq!(s.commit(&cm).unwrap(), CommitOutcome::Committed);
     // Same key: the stored record, even though the counter is now full.
@@ -95,6 +96,7 @@ pub fn approvals_are_single_use(s: &dyn Store) {
         hold: None,
         approval_request: Some(&req),
         use_approval: None,
+        nonce: None,
     };
     assert_eq!(s.commit(&cm).unwrap(), CommitOutcome::Committed);
     assert_eq!(s.approval_get("evl_1").unwrap(), Some(req.clone()));
@@ -139,6 +141,7 @@ pub fn approvals_are_single_use(s: &dyn Store) {
                     token_id: token,
                     fingerprint,
                 }),
+                nonce: None,
             })
             .unwrap();
         if out != CommitOutcome::Committed {
@@ -188,6 +191,7 @@ pub fn approvals_are_single_use(s: &dyn Store) {
                 token_id: "apr_1",
                 fingerprint: "sha256:x",
             }),
+            nonce: None,
         })
         .unwrap();
     assert_eq!(out, unavailable("unknown"));
@@ -220,6 +224,7 @@ pub(crate) fn take_hold(s: &dyn Store, c: &Chain, h: &HoldRecord) -> CommitOutco
             hold: Some(h),
             approval_request: None,
             use_approval: None,
+            nonce: None,
         })
         .unwrap();
     if out != CommitOutcome::Committed {
@@ -515,6 +520,7 @@ pub fn holds_settle_past_their_cap_only_when_told(s: &dyn Store) {
             hold: None,
             approval_request: None,
             use_approval: None,
+            nonce: None,
         })
         .unwrap();
     assert_eq!(out, rejected(&["175.5"]));

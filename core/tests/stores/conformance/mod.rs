@@ -30,6 +30,7 @@ pub fn commit(s: &dyn Store, now: i64, ops: &[CounterOp], rec: &StoredRecord) ->
         hold: None,
         approval_request: None,
         use_approval: None,
+        nonce: None,
     })
     .unwrap()
 }

@@ -1,6 +1,6 @@
 -- passgate: one reservation, atomically (Store::commit). Checks first, writes after: a script is
 -- not rolled back on error, so nothing is written until every check has passed.
--- Returns {'ok'} | {'replay', json} | {'approval', state} | {'rejected', usage...} |
+-- Returns {'ok'} | {'replay', json} | {'approval', state} | {'nonce'} | {'rejected', usage...} |
 --         {'chain', last seq} | {'overflow'}.
 local rkey, seqkey, tails, nsix, scix = key(), key(), key(), key(), key()
 local now = arg()
@@ -12,6 +12,9 @@ local idem_json, idem_exp, idem_ttl = arg(), arg(), tonumber(arg())
 
 local akey = key()
 local use_token, used_state, use_fp = arg(), arg(), arg()
+
+local nkey = key()
+local nonce_exp, nonce_ttl = tonumber(arg()), tonumber(arg())
 
 local hkey, holds = key(), key()
 local hold_json, hold_id, hold_exp = arg(), arg(), arg()
@@ -33,6 +36,12 @@ end
 if has_idem then
   local v = redis.call('HMGET', ikey, 'exp', 'json')
   if v[1] and tonumber(v[1]) > tonumber(now) then return { 'replay', v[2] } end
+end
+
+-- 1b. The proof-of-possession nonce this request uses up (its value: until when it is held).
+if nonce_exp > 0 then
+  local v = redis.call('GET', nkey)
+  if v and tonumber(v) > tonumber(now) then return { 'nonce' } end
 end
 
 -- 2. The approval this request uses up.
@@ -76,6 +85,9 @@ for i, op in ipairs(ops) do
   touch(op)
 end
 append(rkey, seqkey, tails, rec)
+if nonce_exp > 0 then
+  redis.call('SET', nkey, tostring(nonce_exp), 'PX', nonce_ttl)
+end
 if has_idem and idem_ttl > 0 then
   redis.call('HSET', ikey, 'exp', idem_exp, 'json', idem_json)
   redis.call('PEXPIRE', ikey, idem_ttl)
