@@ -47,9 +47,17 @@ pub struct EngineBuilder {
     clock: Option<Arc<dyn Clock>>,
     verifier: VerifierOptions,
     policy_source: Option<store::PolicySource>,
+    fee_bps: u64,
 }
 
 impl EngineBuilder {
+    /// The platform fee taken from each consumption attestation's price, in basis points
+    /// (`0 ..= 10000`, default 0): ⌊price × bps / 10 000⌋ (see [`crate::commerce::settlement`]).
+    /// Above 10 000, `build` fails with `INVALID_ARGUMENT`.
+    pub fn platform_fee_bps(mut self, bps: u64) -> Self {
+        self.fee_bps = bps;
+        self
+    }
     /// The policy, already compiled.
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = Some(Ok(policy));
@@ -134,6 +142,12 @@ impl EngineBuilder {
     }
 
     pub fn build(self) -> Result<Engine> {
+        if self.fee_bps > crate::commerce::settlement::MAX_FEE_BPS {
+            return Err(crate::error::Error::argument(
+                "/platform_fee_bps",
+                format!("platform_fee_bps must be 0 to 10000 ({})", self.fee_bps),
+            ));
+        }
         let policy = self.policy.transpose()?.map(Arc::new);
         let trusted = trusted_set(&self.trusted, policy.as_deref());
         let verifier = Verifier::new(trusted, self.verifier)?;
@@ -192,6 +206,8 @@ impl EngineBuilder {
             issuers_sync: Mutex::new(()),
             subscribers: Default::default(),
             catalog_cache: Default::default(),
+            terms_cache: Default::default(),
+            fee_bps: self.fee_bps,
         };
         if engine.shared.is_some() {
             engine.attach_shared_policy(seed)?;

@@ -207,6 +207,7 @@ impl Engine {
                     None => req.trace.as_ref(),
                 },
                 bundle_hash: eval.bundle.as_ref().map(|b| b.hash.as_str()),
+                catalog: eval.catalog.as_ref(),
             },
         )?;
         let (record, hash) = attestation::seal(body, &self.chain.key)?;

@@ -92,6 +92,8 @@ pub(super) struct Evaluation<'a> {
     /// The run bundle this evaluation records, when its gate records one (see
     /// [`crate::bundle`]).
     pub(super) bundle: Option<crate::bundle::Recorded>,
+    /// The catalog terms an allowed decision applied (see `settlements.rs`), set before commit.
+    pub(super) catalog: Option<Value>,
 }
 
 impl Evaluation<'_> {
@@ -217,6 +219,7 @@ impl Engine {
         let ttl = policy
             .as_deref()
             .map_or(DEFAULT_HOLD_TTL_MS, |p| p.hold_ttl_for(&req.gate));
+        eval.catalog = self.applied_terms(&caller, &req.gate, eval.decision.allowed, now)?;
         let decided = self.commit(eval, req, idem, now, ttl);
         if decided.is_ok() {
             self.prune_inline();
@@ -523,6 +526,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
             _ => Vec::new(),
         },
         bundle: None,
+        catalog: None,
     };
     let checks = &mut eval.decision.checks;
 

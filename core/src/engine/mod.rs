@@ -45,6 +45,7 @@ mod registry;
 mod request;
 mod retention;
 mod sessions;
+mod settlements;
 
 pub use apikeys::CreatedApiKey;
 pub use builder::EngineBuilder;
@@ -66,6 +67,10 @@ pub use registry::{
 };
 pub use request::Request;
 pub use retention::{PruneReport, CLOSED_RETENTION_MS, INLINE_PRUNE_LIMIT, PRUNE_BATCH};
+pub use settlements::{
+    transition_allowed, BillingFilter, BillingSummary, ConsumeTerms, OutcomeCounts, Payer,
+    SettlementBundle, SettlementView, SlaCompliance, MAX_SETTLEMENT_RECORDS, TERMS_TTL_MS,
+};
 pub use sessions::{SessionQuery, SessionSummary, MAX_SESSIONS, MAX_SESSION_DECISIONS};
 
 use decide::Caveat;
@@ -151,6 +156,10 @@ pub struct Engine {
     subscribers: events::Subscribers,
     /// Published catalogs verified once (a version never changes).
     catalog_cache: Mutex<catalogs::CatalogCache>,
+    /// Each gate's published catalog versions as last read, for the terms a decision applies.
+    terms_cache: Mutex<settlements::TermsCache>,
+    /// The platform fee of consumption attestations, basis points.
+    fee_bps: u64,
 }
 
 impl Engine {

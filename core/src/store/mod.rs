@@ -64,6 +64,7 @@ mod memory;
 pub mod redis;
 mod registry;
 mod retention;
+mod settlements;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -75,6 +76,8 @@ use serde_json::Value;
 
 pub(crate) use catalogs::no_catalogs;
 pub use catalogs::{CatalogStore, CatalogStoreExt};
+pub(crate) use settlements::no_settlements;
+pub use settlements::{SettlementStore, StatusSwap, StoredSettlement};
 pub use events::{EventAck, OutboxEvent, StoredEvent, ACKED_RETAIN_MS};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
@@ -1029,6 +1032,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The catalogs of this store (see [`CatalogStore`]); `None` (the default: wrappers, test
     /// doubles) keeps none: catalog operations fail with `STORE_UNAVAILABLE`.
     fn catalogs(&self) -> Option<&dyn CatalogStore> {
+        None
+    }
+
+    /// The consumption claims and settlements of this store (see [`SettlementStore`]); `None`
+    /// (the default: wrappers, test doubles) keeps none: consumption and settlement operations
+    /// fail with `STORE_UNAVAILABLE`.
+    fn settlements(&self) -> Option<&dyn SettlementStore> {
         None
     }
 

@@ -18,6 +18,7 @@
 //! clock is more than that behind counts in a later window, never a reopened one).
 
 mod catalogs;
+mod settlements;
 mod counter;
 mod registry;
 
@@ -56,6 +57,8 @@ pub struct MemoryStore {
     registry: registry::MemRegistry,
     /// The catalogs.
     catalogs: catalogs::MemCatalogs,
+    /// The consumption claims and settlements.
+    settlements: settlements::MemSettlements,
     /// Counter entries looked at by listings and resets (a probe for tests: a filtered walk
     /// visits only its range).
     visited: AtomicU64,
@@ -543,6 +546,10 @@ impl Store for MemoryStore {
     }
 
     fn catalogs(&self) -> Option<&dyn super::CatalogStore> {
+        Some(self)
+    }
+
+    fn settlements(&self) -> Option<&dyn super::SettlementStore> {
         Some(self)
     }
 

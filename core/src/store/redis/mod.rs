@@ -60,6 +60,8 @@
 //! | `{p}:catalog:<gate>` | hash | a gate's published catalogs: version → signed document (JSON), each written once (`HSETNX`, `catalogs.rs`) |
 //! | `{p}:catalogs` | set | the gates with a published catalog |
 //! | `{p}:catalog_drafts` | hash | each gate's draft catalog (gate → JSON) |
+//! | `{p}:consumptions` | hash | evaluation id → its consumption record id, written once (`HSETNX`, `settlements.rs`) |
+//! | `{p}:stl:<id>` | hash | a settlement: `status` (moved by compare-and-swap), `document` (the signed statement), `records` (its consumption records, JSON), `created` |
 //! | `{p}:evq`, `{p}:evseq` | zset, string | the unacknowledged events' ids by position, and the last position |
 //!
 //! A calendar window (a local day, week or month) is a fixed window to the scripts (`kind` `X`): Rust
@@ -116,6 +118,7 @@
 //! Reads that fail on a dropped connection are retried once on a fresh one; writes never are.
 
 mod catalogs;
+mod settlements;
 mod counter_index;
 mod events;
 mod registry;

@@ -24,6 +24,7 @@
 //! absolute `/var/lib/pg.db`, `sqlite://pg.db` and `sqlite:pg.db` are relative.
 
 mod catalogs;
+mod settlements;
 mod counter_pages;
 mod counters;
 mod foreign;

@@ -195,6 +195,29 @@ CREATE TABLE catalog_drafts (
 ) WITHOUT ROWID;
 ";
 
+/// Migration 10: reserved for proof of possession (developed on another branch, which
+/// replaces this no-op with its own migration when the branches meet). Migration 11 does not
+/// depend on what 10 creates, so it applies to a database at version 9 and at version 10 alike.
+const V10_RESERVED: &str = "-- reserved (migration 10)";
+
+/// Migration 11: consumption claims and settlements (see [`crate::store::SettlementStore`]):
+/// `consumptions` holds, per evaluation, the id of its one consumption record; `settlements`
+/// each signed statement (written once), the consumption records it includes and its status
+/// (moved by compare-and-swap). `IF NOT EXISTS`: the tables are new, whatever migration 10 did.
+const V11_SETTLEMENTS: &str = "
+CREATE TABLE IF NOT EXISTS consumptions (
+    evaluation_id TEXT PRIMARY KEY,
+    record_id     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS settlements (
+    id         TEXT    PRIMARY KEY,
+    status     TEXT    NOT NULL,
+    document   TEXT    NOT NULL,
+    records    TEXT    NOT NULL,
+    created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
 /// Every migration, in order: `MIGRATIONS[n - 1]` takes version `n − 1` to `n`.
 const MIGRATIONS: &[&str] = &[
     V1,
@@ -206,6 +229,8 @@ const MIGRATIONS: &[&str] = &[
     V7_EVENTS,
     V8_SESSIONS,
     V9_CATALOGS,
+    V10_RESERVED,
+    V11_SETTLEMENTS,
 ];
 
 /// The schema version this code writes.
