@@ -304,7 +304,9 @@ pub fn read_consumption(record: &Value) -> Result<Consumed> {
     let (Some(fee_bps), Some(fee), Some(net)) = (u("fee_bps"), u("fee"), u("net")) else {
         return Err(bad("fee_bps, fee and net must be integers"));
     };
-    if fee_bps > MAX_FEE_BPS || fee_of(amount, fee_bps)? != fee || amount.checked_sub(fee) != Some(net)
+    if fee_bps > MAX_FEE_BPS
+        || fee_of(amount, fee_bps)? != fee
+        || amount.checked_sub(fee) != Some(net)
     {
         return Err(bad("its fee and net do not add up to its price"));
     }
@@ -450,7 +452,10 @@ pub fn verify_settlement(
             if c.time < from || c.time >= to {
                 return Err(bad("outside the settlement's period"));
             }
-            if body.get("payer").is_some_and(|p| !p.is_null() && *p != c.payer) {
+            if body
+                .get("payer")
+                .is_some_and(|p| !p.is_null() && *p != c.payer)
+            {
                 return Err(bad("of another payer"));
             }
             if body
@@ -556,7 +561,12 @@ mod tests {
         assert_eq!(full_price(&tiered, 15).unwrap(), 100 + 50 + 10);
         let p = price(&per_call, Outcome::Partial, 3, Some(2), 250).unwrap();
         assert_eq!((p.amount, p.fee, p.net), (166, 4, 162));
-        assert_eq!(price(&per_call, Outcome::Timeout, 1, None, 0).unwrap().amount, 0);
+        assert_eq!(
+            price(&per_call, Outcome::Timeout, 1, None, 0)
+                .unwrap()
+                .amount,
+            0
+        );
         let huge = offer(
             Pricing::PerUnit {
                 field: "/n".into(),

@@ -242,12 +242,21 @@ impl Engine {
     }
 
     /// [`Engine::published`], for the settlement module.
-    pub(super) fn published_text(&self, gate: &str, version: u64, text: &str) -> Result<Arc<Published>> {
+    pub(super) fn published_text(
+        &self,
+        gate: &str,
+        version: u64,
+        text: &str,
+    ) -> Result<Arc<Published>> {
         self.published(gate, version, text)
     }
 
     /// Version `version` of `gate`'s catalog, verified (`CATALOG_UNKNOWN` if never published).
-    pub(super) fn catalog_version_checked(&self, gate: &str, version: u64) -> Result<Arc<Published>> {
+    pub(super) fn catalog_version_checked(
+        &self,
+        gate: &str,
+        version: u64,
+    ) -> Result<Arc<Published>> {
         self.version_of(gate, version)?.ok_or_else(|| {
             Error::CatalogUnknown(format!("gate {gate:?} has no catalog version {version}"))
         })

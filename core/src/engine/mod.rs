@@ -67,11 +67,11 @@ pub use registry::{
 };
 pub use request::Request;
 pub use retention::{PruneReport, CLOSED_RETENTION_MS, INLINE_PRUNE_LIMIT, PRUNE_BATCH};
+pub use sessions::{SessionQuery, SessionSummary, MAX_SESSIONS, MAX_SESSION_DECISIONS};
 pub use settlements::{
     transition_allowed, BillingFilter, BillingSummary, ConsumeTerms, OutcomeCounts, Payer,
     SettlementBundle, SettlementView, SlaCompliance, MAX_SETTLEMENT_RECORDS, TERMS_TTL_MS,
 };
-pub use sessions::{SessionQuery, SessionSummary, MAX_SESSIONS, MAX_SESSION_DECISIONS};
 
 use decide::Caveat;
 

@@ -308,13 +308,10 @@ impl Engine {
         }
         let all = self.terms_versions(gate, now)?;
         let chosen = match v.pin_for(gate) {
-            Some(pin) => all
-                .iter()
-                .find(|p| p.publication.version == pin.version && p.content_hash == pin.content_hash),
-            None => all
-                .iter()
-                .rev()
-                .find(|p| p.publication.effective_at <= now),
+            Some(pin) => all.iter().find(|p| {
+                p.publication.version == pin.version && p.content_hash == pin.content_hash
+            }),
+            None => all.iter().rev().find(|p| p.publication.effective_at <= now),
         };
         Ok(chosen.map(|p| {
             let permission = p
@@ -367,7 +364,10 @@ impl Engine {
                 if hold.evaluation_id != e {
                     return Err(Error::argument(
                         "/hold_id",
-                        format!("hold {h} belongs to evaluation {}, not {e}", hold.evaluation_id),
+                        format!(
+                            "hold {h} belongs to evaluation {}, not {e}",
+                            hold.evaluation_id
+                        ),
                     ));
                 }
                 (e.to_string(), Some(h.to_string()))
@@ -393,7 +393,10 @@ impl Engine {
                 Error::EvaluationUnknown(format!("no decision record of {evaluation_id:?}"))
             })?;
         let record = decision.record.as_ref();
-        let kid = record.get("kid").and_then(Value::as_str).unwrap_or_default();
+        let kid = record
+            .get("kid")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         crate::attestation::verify_attestation(record, kid).map_err(|e| {
             Error::StoreUnavailable(format!(
                 "the stored decision record of {evaluation_id} does not verify: {e}"
@@ -407,12 +410,15 @@ impl Engine {
                  consumed"
             )));
         }
-        let applied = body.get("catalog").filter(|c| !c.is_null()).ok_or_else(|| {
-            Error::ConsumptionInvalid(format!(
+        let applied = body
+            .get("catalog")
+            .filter(|c| !c.is_null())
+            .ok_or_else(|| {
+                Error::ConsumptionInvalid(format!(
                 "evaluation {evaluation_id} applied no catalog terms (its gate had no catalog in \
                  effect, or the caller was anonymous)"
             ))
-        })?;
+            })?;
         let gate = body.get("gate").and_then(Value::as_str).unwrap_or_default();
         let version = applied.get("version").and_then(Value::as_u64).unwrap_or(0);
         let hash = applied.get("content_hash").and_then(Value::as_str);
@@ -462,7 +468,7 @@ impl Engine {
             "latency_ms": terms.latency_ms,
             "price": {"amount": priced.amount, "currency": offer.price.currency},
             "fee_bps": self.fee_bps, "fee": priced.fee, "net": priced.net,
-            "pop": terms.pop,
+            "pop": terms.pop.as_ref().map(crate::json::normalize_numbers).transpose()?,
         });
         let about = Event {
             gate: Some(gate),
@@ -471,7 +477,8 @@ impl Engine {
         };
         let now = self.clock.now_ms();
         let mut tail = self.tail()?;
-        let (stored, hash) = self.event_record(&tail, "consumption", &data, about, now)?;
+        let (stored, hash) =
+            self.event_record_with(&tail, "consumption", &data, about, now, true)?;
         let id = stored
             .record
             .pointer("/body/id")
@@ -501,10 +508,12 @@ impl Engine {
         applied: &Value,
     ) -> Result<&'p Offer> {
         let offers = &published.catalog.offers;
-        let wanted = terms
-            .permission
-            .clone()
-            .or_else(|| applied.get("permission").and_then(Value::as_str).map(str::to_string));
+        let wanted = terms.permission.clone().or_else(|| {
+            applied
+                .get("permission")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
         match wanted {
             Some(p) => published.catalog.offer(&p).ok_or_else(|| {
                 Error::ConsumptionInvalid(format!(
@@ -673,7 +682,10 @@ impl Engine {
     fn view_of(&self, s: &StoredSettlement) -> Result<SettlementView> {
         let document: Value = serde_json::from_str(&s.document)
             .map_err(|e| Error::StoreUnavailable(format!("stored settlement unreadable: {e}")))?;
-        let kid = document.get("kid").and_then(Value::as_str).unwrap_or_default();
+        let kid = document
+            .get("kid")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let v = settlement::verify_settlement(&document, kid, None).map_err(|e| {
             Error::StoreUnavailable(format!("stored settlement {} does not verify: {e}", s.id))
         })?;

@@ -76,8 +76,6 @@ use serde_json::Value;
 
 pub(crate) use catalogs::no_catalogs;
 pub use catalogs::{CatalogStore, CatalogStoreExt};
-pub(crate) use settlements::no_settlements;
-pub use settlements::{SettlementStore, StatusSwap, StoredSettlement};
 pub use events::{EventAck, OutboxEvent, StoredEvent, ACKED_RETAIN_MS};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
@@ -89,6 +87,8 @@ pub use retention::{
     split_options, Checkpoint, PolicySource, Retention, StoreOptions, MAX_RETENTION_AGE_MS,
     MEMORY_DEFAULT_RECORDS,
 };
+pub(crate) use settlements::no_settlements;
+pub use settlements::{SettlementStore, StatusSwap, StoredSettlement};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 

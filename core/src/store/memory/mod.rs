@@ -18,9 +18,9 @@
 //! clock is more than that behind counts in a later window, never a reopened one).
 
 mod catalogs;
-mod settlements;
 mod counter;
 mod registry;
+mod settlements;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Bound;

@@ -118,12 +118,12 @@
 //! Reads that fail on a dropped connection are retried once on a fresh one; writes never are.
 
 mod catalogs;
-mod settlements;
 mod counter_index;
 mod events;
 mod registry;
 mod retention;
 mod scripts;
+mod settlements;
 mod store_impl;
 
 use std::time::Duration;

@@ -24,13 +24,13 @@
 //! absolute `/var/lib/pg.db`, `sqlite://pg.db` and `sqlite:pg.db` are relative.
 
 mod catalogs;
-mod settlements;
 mod counter_pages;
 mod counters;
 mod foreign;
 mod registry;
 mod retention;
 mod schema;
+mod settlements;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};

@@ -88,7 +88,10 @@ impl SettlementStore for SqliteStore {
                 .prepare_cached("SELECT status FROM settlements WHERE id = ?1")
                 .and_then(|mut s| s.query_row(params![id], |r| r.get(0)).optional())
                 .map_err(|e| self.err(e))?;
-            Ok((false, current.map_or(StatusSwap::Unknown, StatusSwap::Current)))
+            Ok((
+                false,
+                current.map_or(StatusSwap::Unknown, StatusSwap::Current),
+            ))
         })
     }
 }
