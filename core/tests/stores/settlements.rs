@@ -43,7 +43,8 @@ fn contract(store: Arc<dyn Store>) {
     assert!(!ss.settlement_insert(&other).unwrap(), "written once");
     assert_eq!(ss.settlement_get("stl_1").unwrap(), Some(s));
     assert_eq!(
-        ss.settlement_set_status("stl_1", "draft", "issued").unwrap(),
+        ss.settlement_set_status("stl_1", "draft", "issued")
+            .unwrap(),
         StatusSwap::Swapped
     );
     assert_eq!(
@@ -51,10 +52,14 @@ fn contract(store: Arc<dyn Store>) {
         StatusSwap::Current("issued".into())
     );
     assert_eq!(
-        ss.settlement_set_status("stl_none", "draft", "void").unwrap(),
+        ss.settlement_set_status("stl_none", "draft", "void")
+            .unwrap(),
         StatusSwap::Unknown
     );
-    assert_eq!(ss.settlement_get("stl_1").unwrap().unwrap().status, "issued");
+    assert_eq!(
+        ss.settlement_get("stl_1").unwrap().unwrap().status,
+        "issued"
+    );
 }
 
 fn run(make: fn() -> (Arc<dyn Store>, Guard)) {
@@ -107,8 +112,12 @@ fn racing_consumers(url: &str) {
         .clone();
     let evals: Vec<serde_json::Value> = (0..5)
         .map(|_| {
-            ops::call(e0, "enforce", json!({"gate": "pay", "passport": token, "payload": {}}))
-                .unwrap()["evaluation_id"]
+            ops::call(
+                e0,
+                "enforce",
+                json!({"gate": "pay", "passport": token, "payload": {}}),
+            )
+            .unwrap()["evaluation_id"]
                 .clone()
         })
         .collect();
