@@ -72,16 +72,19 @@ test('every error code is triggered from Node', () => {
 
   // Consumption and settlements: a call consumed twice, a denied call, no such settlement, a
   // draft paid.
-  engine.createCatalog({ gate: 'pay', catalog: { gate: 'pay', trust_level: 'L1', offers: [{ permission: 'pay', price: { amount: 5, currency: 'USD' }, pricing: { model: 'per_call' } }] } })
-  engine.publishCatalog({ gate: 'pay' })
-  const paid = engine.enforce({ gate: 'pay', passport, payload: { amount: 1 } })
-  engine.issueConsumptionAttestation({ evaluationId: paid.evaluationId, outcome: 'success' })
-  saw(() => engine.issueConsumptionAttestation({ evaluationId: paid.evaluationId, outcome: 'success' }), 'CONSUMPTION_EXISTS')
-  const refused = engine.enforce({ gate: 'pay', passport, payload: { amount: 900 } })
-  saw(() => engine.issueConsumptionAttestation({ evaluationId: refused.evaluationId, outcome: 'success' }), 'CONSUMPTION_INVALID')
-  saw(() => engine.getSettlement({ settlementId: 'stl_none' }), 'SETTLEMENT_UNKNOWN')
-  const stl = engine.generateSettlement({ from: 0, to: 4e12 })
-  saw(() => engine.updateSettlementStatus({ settlementId: stl.settlementId, status: 'paid' }), 'SETTLEMENT_TRANSITION')
+  {
+    const { passport: buyer, engine: shop } = setup()
+    shop.createCatalog({ gate: 'pay', catalog: { gate: 'pay', trust_level: 'L1', offers: [{ permission: 'pay', price: { amount: 5, currency: 'USD' }, pricing: { model: 'per_call' } }] } })
+    shop.publishCatalog({ gate: 'pay' })
+    const paid = shop.enforce({ gate: 'pay', passport: buyer, payload: { amount: 1 } })
+    shop.issueConsumptionAttestation({ evaluationId: paid.evaluationId, outcome: 'success' })
+    saw(() => shop.issueConsumptionAttestation({ evaluationId: paid.evaluationId, outcome: 'success' }), 'CONSUMPTION_EXISTS')
+    const refused = shop.enforce({ gate: 'pay', passport: buyer, payload: { amount: 900 } })
+    saw(() => shop.issueConsumptionAttestation({ evaluationId: refused.evaluationId, outcome: 'success' }), 'CONSUMPTION_INVALID')
+    saw(() => shop.getSettlement({ settlementId: 'stl_none' }), 'SETTLEMENT_UNKNOWN')
+    const stl = shop.generateSettlement({ from: 0, to: 4e12 })
+    saw(() => shop.updateSettlementStatus({ settlementId: stl.settlementId, status: 'paid' }), 'SETTLEMENT_TRANSITION')
+  }
 
   // Attestations and chains.
   const records = engine.attestations()
