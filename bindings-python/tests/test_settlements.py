@@ -144,6 +144,6 @@ def test_typed_errors(world: tuple[passgate.Engine, passgate.IssuedPassport]) ->
     with pytest.raises(InputError) as e:
         engine.get_settlement("stl_none")
     assert e.value.code == "SETTLEMENT_UNKNOWN"
-    with pytest.raises(passgate.PassgateError) as e:
+    with pytest.raises(passgate.PassgateError) as refused:
         engine.record_attestation("consumption", {})
-    assert e.value.code == "INVALID_ARGUMENT"
+    assert refused.value.code == "INVALID_ARGUMENT"
