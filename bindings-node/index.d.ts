@@ -769,9 +769,11 @@ export declare class Engine {
   authenticateApiKey(secret: string): ApiKeyPrincipal
   /**
    * Settles a hold: `actual` is a payload of the request's shape holding the real amounts
-   * (`{amount: 42}`); without it the reserved amounts are kept.
+   * (`{amount: 42}`); without it the reserved amounts are kept. `consume` (`{outcome,
+   * quantity?, delivered?, latency_ms?, permission?, pop?}`) also issues the call's
+   * consumption attestation (`consumption` in the result, or `consumptionError`).
    */
-  settle(holdId: string, actual?: JsonObject): HoldResult
+  settle(holdId: string, actual?: JsonObject | null, consume?: JsonObject | null): HoldResult
   /** Releases a hold: the counters give the reservation back. */
   release(holdId: string): HoldResult
   /**

@@ -67,6 +67,25 @@ export interface CatalogVersionView {
   document: JsonObject
 }
 
+/** Per-currency totals of a settlement or billing summary (integer minor units). */
+export interface SettlementTotals {
+  gross: number
+  fee: number
+  net: number
+  count: number
+}
+
+/** A settlement (`generateSettlement`, `getSettlement`, `updateSettlementStatus`), keys camelCased. */
+export interface SettlementView {
+  settlementId: string
+  status: 'draft' | 'issued' | 'disputed' | 'paid' | 'void'
+  /** The signed statement: verify it offline with `verifySettlement` and the signer's did. */
+  document: JsonObject
+  totals: Record<string, SettlementTotals>
+  count: number
+  generatedAt: number
+}
+
 /** One change of `getCatalogImpact`. */
 export interface CatalogChange {
   kind: string
@@ -248,6 +267,58 @@ declare module './index' {
       version: number
       contentHash: string
     }
+    /**
+     * Records what an allowed call consumed (`evaluationId`, or the evaluation of `holdId`): a
+     * signed, chained `consumption` record priced exactly from its decision's catalog terms.
+     * Twice: `CONSUMPTION_EXISTS`; a denied evaluation: `CONSUMPTION_INVALID`. Returns the record.
+     */
+    issueConsumptionAttestation(options: {
+      evaluationId?: string | null
+      holdId?: string | null
+      outcome: 'success' | 'error' | 'timeout' | 'partial'
+      quantity?: number | null
+      delivered?: number | null
+      latencyMs?: number | null
+      permission?: string | null
+      pop?: JsonValue | null
+    }): AttestationRecord
+    /** Settles `[from, to)` (ms): re-verifies its consumption records and signs a statement (status `draft`). */
+    generateSettlement(options: {
+      from: number
+      to: number
+      payer?: { issuer: string; agent_id: string } | null
+      payee?: string | null
+    }): SettlementView
+    /** A settlement (`SETTLEMENT_UNKNOWN` if none). */
+    getSettlement(options: { settlementId: string }): SettlementView
+    /** draft -> issued -> disputed -> paid / void; any other move throws `SETTLEMENT_TRANSITION`. */
+    updateSettlementStatus(options: {
+      settlementId: string
+      status: 'draft' | 'issued' | 'disputed' | 'paid' | 'void'
+      reason?: string | null
+    }): SettlementView
+    /** A settlement with its consumption records: the bundle `verifySettlement` checks offline. */
+    exportSettlement(options: { settlementId: string }): { settlement: JsonObject; status: string; consumptions: AttestationRecord[] }
+    /** Verifies a settlement statement against `did`; with `consumptions`, recomputes its Merkle root and totals. */
+    verifySettlement(options: { document: JsonObject; did: string; consumptions?: AttestationRecord[] | null }): {
+      settlementId: string
+      totals: Record<string, SettlementTotals>
+      count: number
+      merkleRoot: string
+      recordsChecked: boolean
+    }
+    /** Totals per currency and counts by outcome of the consumption records matching `filter`. */
+    getBillingSummary(options?: {
+      filter?: {
+        gate?: string | null
+        payer?: { issuer: string; agent_id: string } | null
+        payee?: string | null
+        from?: number | null
+        to?: number | null
+      } | null
+    } | null): { totals: Record<string, SettlementTotals>; outcomes: JsonObject; count: number }
+    /** A gate's SLA compliance over `[from, to)` against its catalog's SLA. */
+    getSlaCompliance(options: { gate: string; from: number; to: number; permission?: string | null }): JsonObject
     /** Acknowledges a delivered event (`acked: false`: it already was); an unknown id throws `EVENT_UNKNOWN`. */
     ackEvent(options: { id: string }): { id: string; acked: boolean }
     /**

@@ -86,7 +86,12 @@ function world() {
     }
     return 'llm'
   }
-  return { issuer, engine, passport, hold, escalation, event, published }
+  const consumable = () => { published(); return engine.enforce({ gate: 'llm', passport, payload: { cost: 1 } }).evaluationId }
+  const settlement = () => {
+    engine.issueConsumptionAttestation({ evaluationId: consumable(), outcome: 'success' })
+    return engine.generateSettlement({ from: 0, to: 4e12 }).settlementId
+  }
+  return { issuer, engine, passport, hold, escalation, event, published, consumable, settlement }
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'passgate-contract-'))
@@ -179,6 +184,18 @@ const CALLS = {
   get_catalog_impact: { typed: (w) => w.engine.getCatalogImpact({ gate: w.published(), old: 1, new: 1 }), args: (w) => ({ gate: w.published(), old: 1, new: 1 }), shape: 'camel' },
   discover_services: { typed: (w) => { w.published(); return w.engine.discoverServices({ filter: { currency: 'USD' } }) }, args: (w) => { w.published(); return { filter: { currency: 'USD' } } }, shape: 'camel' },
   verify_catalog: { typed: (w) => w.engine.verifyCatalog({ document: w.engine.getCatalog({ gate: w.published() }).document }), args: (w) => ({ document: w.engine.getCatalog({ gate: w.published() }).document, did: w.engine.signerDid }), shape: 'camel' },
+  issue_consumption_attestation: { typed: (w) => w.engine.issueConsumptionAttestation({ evaluationId: w.consumable(), outcome: 'partial', quantity: 2, delivered: 1, latencyMs: 5 }), args: (w) => ({ evaluation_id: w.consumable(), outcome: 'success', permission: 'llm', pop: { p: 1 } }), shape: 'as-is' },
+  generate_settlement: { typed: (w) => { w.settlement(); return w.engine.generateSettlement({ from: 0, to: 4e12, payee: w.engine.signerDid }) }, args: (w) => ({ from: 0, to: 4e12, payer: { issuer: w.issuer.did, agent_id: 'a' } }), shape: 'camel' },
+  get_settlement: { typed: (w) => w.engine.getSettlement({ settlementId: w.settlement() }), args: (w) => ({ settlement_id: w.settlement() }), shape: 'camel' },
+  update_settlement_status: { typed: (w) => w.engine.updateSettlementStatus({ settlementId: w.settlement(), status: 'issued' }), args: (w) => ({ settlement_id: w.settlement(), status: 'void', reason: 'x' }), shape: 'camel' },
+  export_settlement: { typed: (w) => w.engine.exportSettlement({ settlementId: w.settlement() }), args: (w) => ({ settlement_id: w.settlement() }), shape: 'camel' },
+  verify_settlement: {
+    typed: (w) => { const b = w.engine.exportSettlement({ settlementId: w.settlement() }); return w.engine.verifySettlement({ document: b.settlement, did: w.engine.signerDid, consumptions: b.consumptions }) },
+    args: (w) => { const b = w.engine.exportSettlement({ settlementId: w.settlement() }); return { document: b.settlement, did: w.engine.signerDid, consumptions: b.consumptions } },
+    shape: 'camel',
+  },
+  get_billing_summary: { typed: (w) => { w.settlement(); return w.engine.getBillingSummary({ filter: { gate: 'llm' } }) }, args: () => ({ filter: { gate: 'llm', from: 0, to: 4e12 } }), shape: 'camel' },
+  get_sla_compliance: { typed: (w) => w.engine.getSlaCompliance({ gate: 'llm', from: 0, to: 4e12 }), args: () => ({ gate: 'llm', from: 0, to: 4e12, permission: 'llm' }), shape: 'camel' },
 }
 
 const keys = (v) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.keys(v) : null)

@@ -70,6 +70,22 @@ test('every error code is triggered from Node', () => {
   assert.throws(() => engine.createCatalog({ gate: 'g', catalog: { gate: 'g', trust_level: 'L1', offers: [{ permission: 'p', price: { amount: -1, currency: 'USD' }, pricing: { model: 'per_call' } }] } }), (e) => e instanceof passgate.InputError && e.path === '/offers/0/price/amount')
   saw(() => engine.getCatalog({ gate: 'g' }), 'CATALOG_UNKNOWN')
 
+  // Consumption and settlements: a call consumed twice, a denied call, no such settlement, a
+  // draft paid.
+  {
+    const { passport: buyer, engine: shop } = setup()
+    shop.createCatalog({ gate: 'pay', catalog: { gate: 'pay', trust_level: 'L1', offers: [{ permission: 'pay', price: { amount: 5, currency: 'USD' }, pricing: { model: 'per_call' } }] } })
+    shop.publishCatalog({ gate: 'pay' })
+    const paid = shop.enforce({ gate: 'pay', passport: buyer, payload: { amount: 1 } })
+    shop.issueConsumptionAttestation({ evaluationId: paid.evaluationId, outcome: 'success' })
+    saw(() => shop.issueConsumptionAttestation({ evaluationId: paid.evaluationId, outcome: 'success' }), 'CONSUMPTION_EXISTS')
+    const refused = shop.enforce({ gate: 'pay', passport: buyer, payload: { amount: 900 } })
+    saw(() => shop.issueConsumptionAttestation({ evaluationId: refused.evaluationId, outcome: 'success' }), 'CONSUMPTION_INVALID')
+    saw(() => shop.getSettlement({ settlementId: 'stl_none' }), 'SETTLEMENT_UNKNOWN')
+    const stl = shop.generateSettlement({ from: 0, to: 4e12 })
+    saw(() => shop.updateSettlementStatus({ settlementId: stl.settlementId, status: 'paid' }), 'SETTLEMENT_TRANSITION')
+  }
+
   // Attestations and chains.
   const records = engine.attestations()
   const did = engine.signerDid

@@ -73,6 +73,9 @@ const OPERATOR_ONLY = [
   'apply_constraint_template', 'create_constraint_template', 'get_enforcement_attestations',
   'verify_enforcement_attestation', 'create_catalog', 'publish_catalog', 'get_catalog_version',
   'list_catalog_versions', 'get_catalog_impact', 'verify_catalog',
+  'issue_consumption_attestation', 'generate_settlement', 'get_settlement',
+  'update_settlement_status', 'export_settlement', 'verify_settlement', 'get_billing_summary',
+  'get_sla_compliance',
 ]
 
 /** A tools/call through handleAsync as `options` (role, passport, issuer): the tool result. */
@@ -82,11 +85,11 @@ async function callTool(engine, name, args, options) {
   return reply.result
 }
 
-test('tools(role): the agent sees the 9 agent tools, the operator all 69, each titled and annotated', () => {
+test('tools(role): the agent sees the 9 agent tools, the operator all 77, each titled and annotated', () => {
   assert.deepEqual(tools().map((t) => t.name), AGENT_TOOLS)
   assert.deepEqual(tools('agent'), tools())
   const list = tools('operator')
-  assert.equal(list.length, 69)
+  assert.equal(list.length, 77)
   assert.deepEqual(new Set(list.map((t) => t.name)), new Set([...AGENT_TOOLS, ...OPERATOR_ONLY]))
   for (const t of list) {
     assert.equal(typeof t.description, 'string')

@@ -1226,9 +1226,11 @@ impl Engine {
     }
 
     /// Settles a hold: `actual` is a payload of the request's shape holding the real amounts
-    /// (`{amount: 42}`); without it the reserved amounts are kept.
+    /// (`{amount: 42}`); without it the reserved amounts are kept. `consume` (`{outcome,
+    /// quantity?, delivered?, latency_ms?, permission?, pop?}`) also issues the call's
+    /// consumption attestation (`consumption` in the result, or `consumptionError`).
     #[napi(
-        ts_args_type = "holdId: string, actual?: JsonObject",
+        ts_args_type = "holdId: string, actual?: JsonObject | null, consume?: JsonObject | null",
         ts_return_type = "HoldResult"
     )]
     pub fn settle<'e>(
@@ -1236,6 +1238,7 @@ impl Engine {
         env: &'e Env,
         hold_id: Option<Unknown<'_>>,
         actual: Option<Unknown<'_>>,
+        consume: Option<Unknown<'_>>,
     ) -> Result<Unknown<'e>> {
         self.op(
             env,
@@ -1243,6 +1246,7 @@ impl Engine {
             vec![
                 ("hold_id", Arg::Json(hold_id)),
                 ("actual", Arg::Payload(actual)),
+                ("consume", Arg::Json(consume)),
             ],
             Shape::Camel,
         )

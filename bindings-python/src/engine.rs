@@ -1396,12 +1396,16 @@ impl PyEngine {
 
     /// Settles a hold from `enforce(..., hold=True)`: `actual` is a payload of the request's
     /// shape holding the real amounts (`{"amount": 42}`, a dict); None keeps the reserved ones.
-    #[pyo3(signature = (hold_id, actual=None))]
+    /// `consume` (`{"outcome", "quantity"?, "delivered"?, "latency_ms"?, "permission"?,
+    /// "pop"?}`) also issues the call's consumption attestation (`consumption` in the result, or
+    /// `consumption_error`).
+    #[pyo3(signature = (hold_id, actual=None, *, consume=None))]
     fn settle<'py>(
         &self,
         py: Python<'py>,
         hold_id: &Bound<'py, PyAny>,
         actual: Option<&Bound<'py, PyAny>>,
+        consume: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let actual = match actual {
             Some(a) if !a.is_none() => to_value(a, Ctx::Payload)?,
@@ -1409,8 +1413,149 @@ impl PyEngine {
         };
         let args = Args::new()
             .py("hold_id", Some(hold_id))?
-            .json("actual", actual);
+            .json("actual", actual)
+            .py("consume", consume)?;
         self.op_py(py, "settle", args.value())
+    }
+
+    /// Records what an allowed call consumed (`evaluation_id`, or the evaluation of `hold_id`):
+    /// a signed, chained `consumption` record priced exactly from the catalog terms its decision
+    /// applied. `outcome`: `"success"`, `"error"`, `"timeout"` or `"partial"`. Returns the
+    /// record. Twice: `InputError` (`CONSUMPTION_EXISTS`); a denied evaluation or one without
+    /// catalog terms: `InputError` (`CONSUMPTION_INVALID`).
+    #[pyo3(signature = (evaluation_id=None, *, hold_id=None, outcome, quantity=None, delivered=None, latency_ms=None, permission=None, pop=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn issue_consumption_attestation<'py>(
+        &self,
+        py: Python<'py>,
+        evaluation_id: Option<&Bound<'py, PyAny>>,
+        hold_id: Option<&Bound<'py, PyAny>>,
+        outcome: &Bound<'py, PyAny>,
+        quantity: Option<&Bound<'py, PyAny>>,
+        delivered: Option<&Bound<'py, PyAny>>,
+        latency_ms: Option<&Bound<'py, PyAny>>,
+        permission: Option<&Bound<'py, PyAny>>,
+        pop: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("evaluation_id", evaluation_id)?
+            .py("hold_id", hold_id)?
+            .py("outcome", Some(outcome))?
+            .py("quantity", quantity)?
+            .py("delivered", delivered)?
+            .py("latency_ms", latency_ms)?
+            .py("permission", permission)?
+            .py("pop", pop)?;
+        self.op_py(py, "issue_consumption_attestation", args.value())
+    }
+
+    /// Settles the period `[from_ms, to_ms)`: re-verifies every consumption record in it, totals
+    /// them per currency and signs a statement (status `draft`). `payer`: `{"issuer",
+    /// "agent_id"}`; `payee`: a did.
+    #[pyo3(signature = (from_ms, to_ms, *, payer=None, payee=None))]
+    fn generate_settlement<'py>(
+        &self,
+        py: Python<'py>,
+        from_ms: &Bound<'py, PyAny>,
+        to_ms: &Bound<'py, PyAny>,
+        payer: Option<&Bound<'py, PyAny>>,
+        payee: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("from", Some(from_ms))?
+            .py("to", Some(to_ms))?
+            .py("payer", payer)?
+            .py("payee", payee)?;
+        self.op_py(py, "generate_settlement", args.value())
+    }
+
+    /// A settlement: `{"settlement_id", "status", "document", "totals", "count",
+    /// "generated_at"}`. None: `InputError` (`SETTLEMENT_UNKNOWN`).
+    fn get_settlement<'py>(
+        &self,
+        py: Python<'py>,
+        settlement_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new().py("settlement_id", Some(settlement_id))?;
+        self.op_py(py, "get_settlement", args.value())
+    }
+
+    /// Moves a settlement to `status` (draft → issued → disputed → paid / void); any other move
+    /// raises `InputError` (`SETTLEMENT_TRANSITION`).
+    #[pyo3(signature = (settlement_id, status, *, reason=None))]
+    fn update_settlement_status<'py>(
+        &self,
+        py: Python<'py>,
+        settlement_id: &Bound<'py, PyAny>,
+        status: &Bound<'py, PyAny>,
+        reason: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("settlement_id", Some(settlement_id))?
+            .py("status", Some(status))?
+            .py("reason", reason)?;
+        self.op_py(py, "update_settlement_status", args.value())
+    }
+
+    /// A settlement with its consumption records: `{"settlement", "status", "consumptions"}`.
+    fn export_settlement<'py>(
+        &self,
+        py: Python<'py>,
+        settlement_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new().py("settlement_id", Some(settlement_id))?;
+        self.op_py(py, "export_settlement", args.value())
+    }
+
+    /// Verifies a settlement statement against `did` and, with `consumptions`, recomputes its
+    /// Merkle root and totals; raises `AttestationError` (or `InputError`) when it does not.
+    #[pyo3(signature = (document, did, consumptions=None))]
+    fn verify_settlement<'py>(
+        &self,
+        py: Python<'py>,
+        document: &Bound<'py, PyAny>,
+        did: &Bound<'py, PyAny>,
+        consumptions: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let records = match consumptions {
+            Some(c) if !c.is_none() => to_value(c, Ctx::Attestation)?,
+            _ => Value::Null,
+        };
+        let args = Args::new()
+            .json("document", to_value(document, Ctx::Attestation)?)
+            .py("did", Some(did))?
+            .json("consumptions", records);
+        self.op_py(py, "verify_settlement", args.value())
+    }
+
+    /// Totals per currency and counts by outcome of the consumption records matching `filter`
+    /// (`gate`, `payer`, `payee`, `from`, `to`).
+    #[pyo3(signature = (filter=None))]
+    fn get_billing_summary<'py>(
+        &self,
+        py: Python<'py>,
+        filter: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new().py("filter", filter)?;
+        self.op_py(py, "get_billing_summary", args.value())
+    }
+
+    /// `gate`'s SLA compliance over `[from_ms, to_ms)` against its catalog's SLA.
+    #[pyo3(signature = (gate, from_ms, to_ms, *, permission=None))]
+    fn get_sla_compliance<'py>(
+        &self,
+        py: Python<'py>,
+        gate: &Bound<'py, PyAny>,
+        from_ms: &Bound<'py, PyAny>,
+        to_ms: &Bound<'py, PyAny>,
+        permission: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("gate", Some(gate))?
+            .py("from", Some(from_ms))?
+            .py("to", Some(to_ms))?
+            .py("permission", permission)?;
+        self.op_py(py, "get_sla_compliance", args.value())
     }
 
     /// Releases a hold: its reservation is given back to the counters.

@@ -33,7 +33,14 @@ POLICY: dict[str, Any] = {
 }
 
 #: Python parameters that stand for an operation argument under another name (binding-only glue).
-RENAMED = {("reissue", "issuer"): "issuer_secret"}
+RENAMED = {
+    ("reissue", "issuer"): "issuer_secret",
+    # `from` is a Python keyword.
+    ("generate_settlement", "from_ms"): "from",
+    ("generate_settlement", "to_ms"): "to",
+    ("get_sla_compliance", "from_ms"): "from",
+    ("get_sla_compliance", "to_ms"): "to",
+}
 
 #: Operations whose Python method returns one field of the operation's result object (the
 #: unwrapping the binding documents), or converts it (``Decision``, ``IssuedPassport``, ``None``).
@@ -102,6 +109,14 @@ class World:
 
     def catalog_document(self) -> dict[str, Any]:
         return dict(self.engine.get_catalog(self.published())["document"])
+
+    def consumable(self) -> str:
+        self.published()
+        return self.engine.enforce("payments.send", self.passport, {"amount": 1}).evaluation_id
+
+    def settlement(self) -> str:
+        self.engine.issue_consumption_attestation(self.consumable(), outcome="success")
+        return str(self.engine.generate_settlement(0, 4_000_000_000_000)["settlement_id"])
 
     def template(self) -> str:
         self.engine.upsert_template(template="small", definition={"params": {"max": {"type": "number"}}, "constraints": [{"id": "c", "type": "max_value", "field": "/amount", "max": "$max"}]})
@@ -186,6 +201,14 @@ SAMPLES: dict[str, Callable[[World], dict[str, Any]]] = {
     "get_catalog_impact": lambda w: {"gate": w.published(), "old": 1, "new": 1},
     "discover_services": lambda w: {"filter": {"permission": "payments:*", "currency": "USD"}} if w.published() else {},
     "verify_catalog": lambda w: {"document": w.catalog_document(), "did": w.engine.signer_did},
+    "issue_consumption_attestation": lambda w: {"evaluation_id": w.consumable(), "outcome": "partial", "quantity": 2, "delivered": 1, "latency_ms": 5, "permission": "payments:send", "pop": {"p": 1}},
+    "generate_settlement": lambda w: {"from": 0, "to": 4_000_000_000_000, "payer": {"issuer": w.issuer.did, "agent_id": "agent"}, "payee": w.engine.signer_did},
+    "get_settlement": lambda w: {"settlement_id": w.settlement()},
+    "update_settlement_status": lambda w: {"settlement_id": w.settlement(), "status": "issued", "reason": "sent"},
+    "export_settlement": lambda w: {"settlement_id": w.settlement()},
+    "verify_settlement": lambda w: (lambda b: {"document": b["settlement"], "did": w.engine.signer_did, "consumptions": b["consumptions"]})(w.engine.export_settlement(w.settlement())),
+    "get_billing_summary": lambda w: {"filter": {"gate": "payments.send", "payer": {"issuer": w.issuer.did, "agent_id": "agent"}, "payee": w.engine.signer_did, "from": 0, "to": 4_000_000_000_000}},
+    "get_sla_compliance": lambda w: {"gate": "payments.send", "from": 0, "to": 4_000_000_000_000, "permission": "payments:send"},
 }
 
 OPERATIONS = _native.operations()

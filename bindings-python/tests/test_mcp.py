@@ -70,6 +70,9 @@ OPERATOR_ONLY = [
     "get_enforcement_attestations", "verify_enforcement_attestation", "create_catalog",
     "publish_catalog", "get_catalog_version", "list_catalog_versions", "get_catalog_impact",
     "verify_catalog",
+    "issue_consumption_attestation", "generate_settlement", "get_settlement",
+    "update_settlement_status", "export_settlement", "verify_settlement", "get_billing_summary",
+    "get_sla_compliance",
 ]  # fmt: skip
 
 
@@ -91,7 +94,7 @@ def test_tools_is_the_catalogue_of_a_role() -> None:
     assert [t["name"] for t in agent] == AGENT_TOOLS == [t["name"] for t in passgate.mcp.tools("agent")]
     operator = passgate.mcp.tools("operator")
     names = [t["name"] for t in operator]
-    assert len(names) == len(AGENT_TOOLS) + len(OPERATOR_ONLY) == 69
+    assert len(names) == len(AGENT_TOOLS) + len(OPERATOR_ONLY) == 77
     assert set(names) == set(AGENT_TOOLS) | set(OPERATOR_ONLY)
     for t in operator:
         assert {"name", "title", "description", "inputSchema", "annotations"} <= set(t) <= {

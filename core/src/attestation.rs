@@ -491,6 +491,8 @@ pub(crate) struct DecisionFacts<'a> {
     pub bundle_hash: Option<&'a str>,
     /// The verified proof of possession, `{nonce, ts, agent}` (see [`crate::pop`]).
     pub pop: Option<&'a Value>,
+    /// The catalog terms an allowed decision applied: `{version, content_hash, permission}`.
+    pub catalog: Option<&'a Value>,
 }
 
 /// A decision record's body (`kind` `decision`): the decision, who asked and for what, its checks
@@ -547,6 +549,9 @@ pub(crate) fn decision_body(
         "trace": trace,
     });
     if let Value::Object(m) = &mut body {
+        if let Some(c) = facts.catalog {
+            m.insert("catalog".into(), c.clone());
+        }
         if let Some(h) = facts.bundle_hash {
             m.insert("bundle_hash".into(), Value::String(h.to_string()));
         }

@@ -25,6 +25,26 @@ pub enum Error {
     /// No catalog (or no such version, or no draft) for that gate.
     #[error("catalog unknown: {0}")]
     CatalogUnknown(String),
+    /// A consumption attestation cannot be issued as asked, or a stored one does not add up: the
+    /// evaluation was not allowed or applied no catalog terms, an argument is missing or out of
+    /// range (`delivered` above `quantity`, ...), or the price would overflow. The message names
+    /// the argument or the record.
+    #[error("consumption invalid: {0}")]
+    ConsumptionInvalid(String),
+    /// The evaluation already has its consumption attestation (one per evaluation).
+    #[error("consumption exists: {0}")]
+    ConsumptionExists(String),
+    /// No settlement with that id.
+    #[error("unknown settlement: {0}")]
+    SettlementUnknown(String),
+    /// A settlement status change the state machine does not allow (`paid` and `void` are
+    /// final): names the status it is in and the one asked for.
+    #[error("settlement transition refused: {from} -> {to}: {message}")]
+    SettlementTransition {
+        from: String,
+        to: String,
+        message: String,
+    },
     /// A policy edit's `if_match` is not the hash of the policy in force: another edit came
     /// first. Nothing was changed; read the policy again and redo the edit on it.
     #[error("policy conflict: {0}")]
@@ -171,6 +191,10 @@ impl Error {
             Error::PolicyConflict(_) => "POLICY_CONFLICT",
             Error::CatalogInvalid { .. } => "CATALOG_INVALID",
             Error::CatalogUnknown(_) => "CATALOG_UNKNOWN",
+            Error::ConsumptionInvalid(_) => "CONSUMPTION_INVALID",
+            Error::ConsumptionExists(_) => "CONSUMPTION_EXISTS",
+            Error::SettlementUnknown(_) => "SETTLEMENT_UNKNOWN",
+            Error::SettlementTransition { .. } => "SETTLEMENT_TRANSITION",
             Error::PassportMalformed(_) => "PASSPORT_MALFORMED",
             Error::PassportAlgorithm(_) => "PASSPORT_ALGORITHM",
             Error::PassportSignature(_) => "PASSPORT_SIGNATURE",
@@ -219,6 +243,10 @@ impl Error {
         "POLICY_CONFLICT",
         "CATALOG_INVALID",
         "CATALOG_UNKNOWN",
+        "CONSUMPTION_INVALID",
+        "CONSUMPTION_EXISTS",
+        "SETTLEMENT_UNKNOWN",
+        "SETTLEMENT_TRANSITION",
         "PASSPORT_MALFORMED",
         "PASSPORT_ALGORITHM",
         "PASSPORT_SIGNATURE",
@@ -389,6 +417,7 @@ impl Family {
             "PAYLOAD_INVALID" | "LIMIT_EXCEEDED" | "INVALID_ARGUMENT" | "GATE_UNKNOWN"
             | "FORBIDDEN" | "API_KEY_UNKNOWN" | "EVALUATION_UNKNOWN" | "EVENT_UNKNOWN"
             | "POLICY_CONFLICT" | "CATALOG_INVALID" | "CATALOG_UNKNOWN" => Family::Input,
+            c if c.starts_with("CONSUMPTION_") || c.starts_with("SETTLEMENT_") => Family::Input,
             c if c.starts_with("HOLD_") || c.starts_with("APPROVAL_") => Family::Input,
             "IDEMPOTENCY_CONFLICT" => Family::IdempotencyConflict,
             "STORE_UNAVAILABLE" | "PROCESS_FORKED" => Family::Store,

@@ -850,3 +850,123 @@ fn mcp_serve_http_bounds_its_connections() {
     assert!(resp.starts_with("HTTP/1.1 503 "), "{resp}");
     drop(slow);
 }
+
+#[test]
+fn catalog_publish_diff_and_settlement_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:///{}", dir.path().join("c.db").display());
+    let key = dir.path().join("signer.json");
+    assert_eq!(pg(&["keygen", "--out", key.to_str().unwrap()]).code, 0);
+    let cat = |amount: u64| {
+        json!({"gate": "pay", "trust_level": "L1", "offers": [{"permission": "pay",
+            "price": {"amount": amount, "currency": "USD"}, "pricing": {"model": "per_call"}}]})
+    };
+    let (v1, v2, bad) = (
+        dir.path().join("v1.json"),
+        dir.path().join("v2.json"),
+        dir.path().join("bad.json"),
+    );
+    std::fs::write(&v1, cat(100).to_string()).unwrap();
+    std::fs::write(&v2, cat(150).to_string()).unwrap();
+    let mut b = cat(1);
+    b["offers"][0]["price"]["amount"] = json!(1.5);
+    std::fs::write(&bad, b.to_string()).unwrap();
+    let o = pg(&[
+        "catalog",
+        "publish",
+        v1.to_str().unwrap(),
+        "--store",
+        &db,
+        "--signing-key",
+        key.to_str().unwrap(),
+        "--summary",
+        "first",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let published: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(published["version"], 1);
+    let o = pg(&["catalog", "publish", bad.to_str().unwrap(), "--store", &db]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr.contains("error[CATALOG_INVALID]") && o.stderr.contains("/offers/0/price/amount"),
+        "{}",
+        o.stderr
+    );
+    // A price increase is breaking: exit 1 with the changes printed.
+    let o = pg(&[
+        "catalog",
+        "diff",
+        v1.to_str().unwrap(),
+        v2.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stdout.contains("price_increase"), "{}", o.stdout);
+    assert_eq!(
+        pg(&[
+            "catalog",
+            "diff",
+            v2.to_str().unwrap(),
+            v1.to_str().unwrap()
+        ])
+        .code,
+        0
+    );
+
+    // A settlement made on that store, exported, verified offline; a changed byte fails.
+    let secret: Value = serde_json::from_str(&std::fs::read_to_string(&key).unwrap()).unwrap();
+    let signer = passgate::KeyPair::from_secret(secret["secret"].as_str().unwrap()).unwrap();
+    let issuer = Issuer::generate().unwrap();
+    let engine = Engine::builder()
+        .policy_json(r#"{"version": 1, "gates": {"pay": {"require": ["pay"]}}}"#)
+        .trusted_issuer(issuer.did())
+        .signing_key(signer)
+        .store_url(&db)
+        .build()
+        .unwrap();
+    let p = issuer
+        .issue_passport(&PassportRequest::new("a", ["pay"]))
+        .unwrap();
+    let d = engine
+        .enforce(&Request::new("pay", json!({})).passport(&p.token))
+        .unwrap();
+    passgate::ops::call(
+        &engine,
+        "issue_consumption_attestation",
+        json!({"evaluation_id": d.evaluation_id, "outcome": "success"}),
+    )
+    .unwrap();
+    let s = engine
+        .generate_settlement(0, 4_000_000_000_000, None, None)
+        .unwrap();
+    let bundle = engine.export_settlement(&s.settlement_id).unwrap();
+    let file = dir.path().join("bundle.json");
+    std::fs::write(&file, serde_json::to_string(&bundle).unwrap()).unwrap();
+    let did = engine.signer_did().to_string();
+    let o = pg(&[
+        "settlement",
+        "verify",
+        file.to_str().unwrap(),
+        "--did",
+        &did,
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(
+        (v["count"].as_u64(), v["records_checked"].as_bool()),
+        (Some(1), Some(true))
+    );
+    assert_eq!(v["totals"]["USD"]["gross"], 100);
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("\"amount\":100", "\"amount\":10");
+    std::fs::write(&file, text).unwrap();
+    let o = pg(&[
+        "settlement",
+        "verify",
+        file.to_str().unwrap(),
+        "--did",
+        &did,
+    ]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("error[ATTESTATION_HASH]"), "{}", o.stderr);
+}

@@ -316,6 +316,44 @@ fn every_error_code_is_triggered() {
             {"permission": "pay", "price": {"amount": 1.5, "currency": "USD"}, "pricing": {"model": "per_call"}}]}}),
     )));
     saw(code(call("get_catalog", json!({"gate": "pay"}))));
+    // Consumption: a call priced twice, a denied call; settlements: none such, a draft paid.
+    call(
+        "create_catalog",
+        json!({"gate": "pay", "catalog": {"gate": "pay", "trust_level": "L1", "offers": [
+            {"permission": "pay", "price": {"amount": 150, "currency": "USD"}, "pricing": {"model": "per_call"}}]}}),
+    )
+    .unwrap();
+    call("publish_catalog", json!({"gate": "pay"})).unwrap();
+    let ok = call(
+        "enforce",
+        json!({"gate": "pay", "passport": token.token, "payload": {"amount": 1}}),
+    )
+    .unwrap();
+    let consume = json!({"evaluation_id": ok["evaluation_id"], "outcome": "success"});
+    call("issue_consumption_attestation", consume.clone()).unwrap();
+    saw(code(call("issue_consumption_attestation", consume)));
+    let denied = call(
+        "enforce",
+        json!({"gate": "pay", "passport": token.token, "payload": {"amount": 1000}}),
+    )
+    .unwrap();
+    saw(code(call(
+        "issue_consumption_attestation",
+        json!({"evaluation_id": denied["evaluation_id"], "outcome": "success"}),
+    )));
+    saw(code(call(
+        "get_settlement",
+        json!({"settlement_id": "stl_none"}),
+    )));
+    let s = call(
+        "generate_settlement",
+        json!({"from": 0, "to": 4_000_000_000_000i64}),
+    )
+    .unwrap();
+    saw(code(call(
+        "update_settlement_status",
+        json!({"settlement_id": s["settlement_id"], "status": "paid"}),
+    )));
 
     // A store that is down is an error, never a decision.
     let dead = Engine::builder()

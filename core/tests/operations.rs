@@ -77,9 +77,37 @@ fn world() -> World {
     )
     .unwrap();
     let published = ops::call(&engine, "publish_catalog", json!({"gate": "pay"})).unwrap();
+    // Calls under the catalog's terms: one consumed and settled, one left to consume.
+    let consumed = enforce(5, false)["evaluation_id"].clone();
+    let to_consume = enforce(6, false)["evaluation_id"].clone();
+    let hold3 = enforce(7, true)["hold_id"].clone();
+    ops::call(
+        &engine,
+        "issue_consumption_attestation",
+        json!({"evaluation_id": consumed, "outcome": "success"}),
+    )
+    .unwrap();
+    let settlement = ops::call(
+        &engine,
+        "generate_settlement",
+        json!({"from": 0, "to": 4_000_000_000_000i64}),
+    )
+    .unwrap();
+    let bundle = ops::call(
+        &engine,
+        "export_settlement",
+        json!({"settlement_id": settlement["settlement_id"]}),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("export.jsonl");
     let mut vars = HashMap::new();
+    vars.insert("$to_consume", to_consume);
+    vars.insert("$hold3", hold3);
+    vars.insert("$settlement", settlement["settlement_id"].clone());
+    vars.insert("$settlement_doc", bundle["settlement"].clone());
+    vars.insert("$settlement_records", bundle["consumptions"].clone());
+    vars.insert("$issuer_did", json!(issuer.did()));
     vars.insert("$event_id", events["events"][0]["id"].clone());
     vars.insert("$catalog2", catalog(120));
     vars.insert("$catalog_doc", published["document"].clone());
@@ -224,6 +252,10 @@ fn samples() -> Vec<(&'static str, Value)> {
             "settle",
             json!({"hold_id": "$hold1", "actual": {"amount": 8}}),
         ),
+        (
+            "settle",
+            json!({"hold_id": "$hold3", "actual": {"amount": 7}, "consume": {"outcome": "partial", "quantity": 4, "delivered": 1, "latency_ms": 12, "permission": "pay", "pop": {"proof": "p"}}}),
+        ),
         ("release", json!({"hold_id": "$hold2"})),
         ("expire_holds", json!({"limit": 100})),
         ("purge_bundle", json!({"evaluation_id": "$esc1"})),
@@ -300,6 +332,32 @@ fn samples() -> Vec<(&'static str, Value)> {
         (
             "reissue",
             json!({"passport": "$carol", "issuer_secret": "$secret", "expires_in_days": 30, "accept_catalog": [{"gate": "pay", "version": 1}]}),
+        ),
+        (
+            "issue_consumption_attestation",
+            json!({"evaluation_id": "$to_consume", "outcome": "partial", "quantity": 3, "delivered": 2, "latency_ms": 30, "permission": "pay", "pop": {"proof": "x"}}),
+        ),
+        (
+            "generate_settlement",
+            json!({"from": 0, "to": 4_000_000_000_000i64, "payer": {"issuer": "$issuer_did", "agent_id": "alice"}, "payee": "$signer"}),
+        ),
+        ("get_settlement", json!({"settlement_id": "$settlement"})),
+        (
+            "update_settlement_status",
+            json!({"settlement_id": "$settlement", "status": "issued", "reason": "sent"}),
+        ),
+        ("export_settlement", json!({"settlement_id": "$settlement"})),
+        (
+            "verify_settlement",
+            json!({"document": "$settlement_doc", "did": "$signer", "consumptions": "$settlement_records"}),
+        ),
+        (
+            "get_billing_summary",
+            json!({"filter": {"gate": "pay", "payer": {"issuer": "$issuer_did", "agent_id": "alice"}, "payee": "$signer", "from": 0, "to": 4_000_000_000_000i64}}),
+        ),
+        (
+            "get_sla_compliance",
+            json!({"gate": "pay", "from": 0, "to": 4_000_000_000_000i64, "permission": "pay"}),
         ),
     ]
 }

@@ -110,7 +110,7 @@ for (const server of SERVERS) {
     test('a. the operator lists every passgate tool (titles, annotations, the catalogue schemas) and no guarded tool', async () => {
       const { tools } = await operator.listTools()
       const expected = catalogue('operator')
-      assert.equal(expected.length, 69)
+      assert.equal(expected.length, 77)
       assert.deepEqual(tools.map((t) => t.name).sort(), expected.map((t) => t.name).sort())
       const byName = new Map(tools.map((t) => [t.name, t]))
       for (const t of expected) {
@@ -245,7 +245,7 @@ test('node server over Streamable HTTP (--http): roles by bearer, GET/DELETE 405
     const operator = await connectAs(operatorToken)
     let token
     try {
-      assert.equal((await operator.listTools()).tools.length, 69)
+      assert.equal((await operator.listTools()).tools.length, 77)
       token = json(await ok(operator, 'issue_passport', { agent_id: 'agent-http', permissions: ['payments:send'] })).token
     } finally {
       await operator.close()

@@ -59,6 +59,9 @@ OPERATOR_TOOLS = AGENT_TOOLS | {
     "get_enforcement_attestations", "verify_enforcement_attestation", "create_catalog",
     "publish_catalog", "get_catalog_version", "list_catalog_versions", "get_catalog_impact",
     "verify_catalog",
+    "issue_consumption_attestation", "generate_settlement", "get_settlement",
+    "update_settlement_status", "export_settlement", "verify_settlement", "get_billing_summary",
+    "get_sla_compliance",
 }  # fmt: skip
 GUARDED = {"send_payment", "fetch_url"}
 META = "passgate/passport"

@@ -490,7 +490,48 @@ class Engine:
     def verify_chain(
         self, records: Sequence[Mapping[str, Any]], did: str | None = None
     ) -> dict[str, Any]: ...
-    def settle(self, hold_id: str, actual: Mapping[str, Any] | None = None) -> dict[str, Any]: ...
+    def settle(
+        self,
+        hold_id: str,
+        actual: Mapping[str, Any] | None = None,
+        *,
+        consume: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]: ...
+    def issue_consumption_attestation(
+        self,
+        evaluation_id: str | None = None,
+        *,
+        hold_id: str | None = None,
+        outcome: str,
+        quantity: int | None = None,
+        delivered: int | None = None,
+        latency_ms: int | None = None,
+        permission: str | None = None,
+        pop: Any = None,
+    ) -> dict[str, Any]: ...
+    def generate_settlement(
+        self,
+        from_ms: int,
+        to_ms: int,
+        *,
+        payer: Mapping[str, str] | None = None,
+        payee: str | None = None,
+    ) -> dict[str, Any]: ...
+    def get_settlement(self, settlement_id: str) -> dict[str, Any]: ...
+    def update_settlement_status(
+        self, settlement_id: str, status: str, *, reason: str | None = None
+    ) -> dict[str, Any]: ...
+    def export_settlement(self, settlement_id: str) -> dict[str, Any]: ...
+    def verify_settlement(
+        self,
+        document: Mapping[str, Any],
+        did: str,
+        consumptions: Sequence[Mapping[str, Any]] | None = None,
+    ) -> dict[str, Any]: ...
+    def get_billing_summary(self, filter: Mapping[str, Any] | None = None) -> dict[str, Any]: ...
+    def get_sla_compliance(
+        self, gate: str, from_ms: int, to_ms: int, *, permission: str | None = None
+    ) -> dict[str, Any]: ...
     def release(self, hold_id: str) -> dict[str, Any]: ...
     def expire_holds(self, limit: int | None = None) -> int: ...
     def prune(self, limit: int | None = None) -> int: ...

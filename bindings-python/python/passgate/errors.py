@@ -28,7 +28,10 @@ extension raises the class of that family, by the name the core gives it. The fa
     caller's role, identity or key scopes may not do this), ``POLICY_CONFLICT`` (a policy edit's
     ``if_match`` is not the policy in force any more: read it again and redo the edit),
     ``CATALOG_INVALID`` (a catalog document with a float or negative price, an unknown pricing
-    model, ...: ``.path`` names the field), ``CATALOG_UNKNOWN`` (no catalog, version or draft).
+    model, ...: ``.path`` names the field), ``CATALOG_UNKNOWN`` (no catalog, version or draft),
+    ``CONSUMPTION_INVALID`` (a denied evaluation, no catalog terms, a bad quantity, an overflow),
+    ``CONSUMPTION_EXISTS`` (the evaluation was consumed already), ``SETTLEMENT_UNKNOWN``,
+    ``SETTLEMENT_TRANSITION`` (a status change the settlement state machine refuses).
 ``IdempotencyConflictError``
     ``IDEMPOTENCY_CONFLICT``: an idempotency key reused for a different request.
     ``IdempotencyConflict`` is a deprecated alias of it.
@@ -101,7 +104,8 @@ class InputError(PassgateError):
     ``HOLD_UNKNOWN``, ``HOLD_CLOSED``, ``HOLD_EXCEEDS``, ``APPROVAL_UNKNOWN``,
     ``APPROVAL_CLOSED``, ``EVALUATION_UNKNOWN``, ``EVENT_UNKNOWN``, ``API_KEY_UNKNOWN``,
     ``PASSPORT_UNKNOWN``, ``FORBIDDEN``, ``POLICY_CONFLICT``, ``CATALOG_INVALID``,
-    ``CATALOG_UNKNOWN``. ``.path`` names the place in the payload, the argument or the catalog,
+    ``CATALOG_UNKNOWN``, ``CONSUMPTION_INVALID``, ``CONSUMPTION_EXISTS``, ``SETTLEMENT_UNKNOWN``,
+    ``SETTLEMENT_TRANSITION``. ``.path`` names the place in the payload, the argument or the catalog,
     when known."""
 
     __module__ = "passgate"

@@ -62,7 +62,7 @@ pub(super) enum KeysCmd {
     },
 }
 
-fn engine(at: &StoreArgs) -> std::result::Result<Engine, Fail> {
+pub(super) fn engine(at: &StoreArgs) -> std::result::Result<Engine, Fail> {
     let mut b = Engine::builder().store_url(&at.store);
     if let Some(f) = &at.signing_key {
         b = b.signing_key(load_issuer(f)?.key().clone());

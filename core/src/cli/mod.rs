@@ -8,6 +8,7 @@
 
 mod audit;
 mod cases;
+mod commerce;
 mod http;
 mod init;
 mod keys;
@@ -81,6 +82,16 @@ enum Cmd {
     },
     /// Print (or with --write, install) an MCP client's config entry running `passgate mcp serve`.
     Init(init::InitArgs),
+    /// Publish a catalog to a store, or diff two catalogs.
+    Catalog {
+        #[command(subcommand)]
+        cmd: commerce::CatalogCmd,
+    },
+    /// Verify a settlement bundle offline.
+    Settlement {
+        #[command(subcommand)]
+        cmd: commerce::SettlementCmd,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -297,6 +308,8 @@ fn dispatch(cmd: Cmd, io: &mut Io<'_>) -> CliResult {
             cmd: McpCmd::Serve(a),
         } => serve::serve(&a, io),
         Cmd::Init(a) => init::init(&a, io),
+        Cmd::Catalog { cmd } => commerce::catalog(cmd, io),
+        Cmd::Settlement { cmd } => commerce::settlement(cmd, io),
     }
 }
 

@@ -13,9 +13,13 @@
 //!   the engine's key (`kid`, a did:key). A catalog can never pass for an attestation or a
 //!   trust export, nor the reverse. [`verify_catalog`] checks one with only the did.
 //! - **Impact** ([`impact()`]): a typed diff of two catalogs with `has_breaking_changes`.
+//! - **Consumption and settlements** ([`settlement`]): exact pricing of a consumed call from the
+//!   catalog terms its decision applied, and signed settlement statements (domain
+//!   `passgate/settlement/v1`) with a Merkle root of the included consumption records.
 
 mod catalog;
 mod impact;
+pub mod settlement;
 
 use serde_json::{json, Value};
 
@@ -28,6 +32,9 @@ pub use catalog::{
     MAX_TEXT, MAX_TIERS,
 };
 pub use impact::{impact, Change, ChangeKind, Impact};
+pub use settlement::{
+    merkle_root, verify_settlement, Outcome, Totals, VerifiedSettlement, SETTLEMENT_DOMAIN,
+};
 
 /// The bytes every catalog signature starts with (`passgate/catalog/v1` and a newline).
 pub const CATALOG_DOMAIN: &[u8] = b"passgate/catalog/v1\n";

@@ -159,6 +159,10 @@ impl Engine {
             || kind.starts_with("trust.")
             || kind.starts_with("policy.")
             || kind.starts_with("bundle.")
+            || kind == "consumption"
+            || kind.starts_with("consumption.")
+            || kind.starts_with("settlement.")
+            || kind.starts_with("catalog.")
         {
             return Err(Error::InvalidArgument(format!(
                 "kind must be 1 to 256 characters and not one passgate writes itself ({kind:?})"

@@ -50,9 +50,17 @@ pub struct EngineBuilder {
     policy_source: Option<store::PolicySource>,
     issuer_levels: Vec<(String, TrustLevel)>,
     pop_leeway_secs: Option<i64>,
+    fee_bps: u64,
 }
 
 impl EngineBuilder {
+    /// The platform fee taken from each consumption attestation's price, in basis points
+    /// (`0 ..= 10000`, default 0): ⌊price × bps / 10 000⌋ (see [`crate::commerce::settlement`]).
+    /// Above 10 000, `build` fails with `INVALID_ARGUMENT`.
+    pub fn platform_fee_bps(mut self, bps: u64) -> Self {
+        self.fee_bps = bps;
+        self
+    }
     /// The policy, already compiled.
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = Some(Ok(policy));
@@ -153,6 +161,12 @@ impl EngineBuilder {
     }
 
     pub fn build(self) -> Result<Engine> {
+        if self.fee_bps > crate::commerce::settlement::MAX_FEE_BPS {
+            return Err(crate::error::Error::argument(
+                "/platform_fee_bps",
+                format!("platform_fee_bps must be 0 to 10000 ({})", self.fee_bps),
+            ));
+        }
         let policy = self.policy.transpose()?.map(Arc::new);
         let pop_leeway_secs = self
             .pop_leeway_secs
@@ -232,6 +246,8 @@ impl EngineBuilder {
             catalog_levels: Default::default(),
             issuer_levels,
             pop_leeway_ms: pop_leeway_secs.saturating_mul(1000),
+            terms_cache: Default::default(),
+            fee_bps: self.fee_bps,
         };
         if engine.shared.is_some() {
             engine.attach_shared_policy(seed)?;

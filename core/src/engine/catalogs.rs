@@ -247,6 +247,27 @@ impl Engine {
         Ok(p)
     }
 
+    /// [`Engine::published`], for the settlement module.
+    pub(super) fn published_text(
+        &self,
+        gate: &str,
+        version: u64,
+        text: &str,
+    ) -> Result<Arc<Published>> {
+        self.published(gate, version, text)
+    }
+
+    /// Version `version` of `gate`'s catalog, verified (`CATALOG_UNKNOWN` if never published).
+    pub(super) fn catalog_version_checked(
+        &self,
+        gate: &str,
+        version: u64,
+    ) -> Result<Arc<Published>> {
+        self.version_of(gate, version)?.ok_or_else(|| {
+            Error::CatalogUnknown(format!("gate {gate:?} has no catalog version {version}"))
+        })
+    }
+
     fn version_of(&self, gate: &str, version: u64) -> Result<Option<Arc<Published>>> {
         match self.catalog_store()?.catalog_get(gate, version)? {
             None => Ok(None),
@@ -403,6 +424,7 @@ impl Engine {
                 continue;
             }
             self.catalog_levels.lock().remove(gate);
+            self.forget_terms(gate);
             let published = self.published(gate, version, &text)?;
             let data = json!({
                 "gate": gate, "version": version, "content_hash": content_hash,

@@ -135,9 +135,33 @@ impl Engine {
         about: Event<'_>,
         now: i64,
     ) -> Result<(StoredRecord, String)> {
+        self.event_record_with(tail, kind, data, about, now, false)
+    }
+
+    /// [`Engine::event_record`]; with `exact`, `data` is recorded as given — for data passgate
+    /// builds itself from integers within ±(2^53 − 1) and strings (a consumption record's
+    /// amounts stay JSON integers) — instead of with every number as a decimal string.
+    pub(super) fn event_record_with(
+        &self,
+        tail: &attestation::Tail,
+        kind: &str,
+        data: &Value,
+        about: Event<'_>,
+        now: i64,
+        exact: bool,
+    ) -> Result<(StoredRecord, String)> {
         json::check_bounds(data, Limits::PAYLOAD)
             .map_err(|e| e.into_error(json::Context::Argument))?;
-        let body = attestation::event_body(tail, random_id("att")?, now, kind, data)?;
+        let mut body = attestation::event_body(tail, random_id("att")?, now, kind, &Value::Null)?;
+        match (exact, body.as_object_mut()) {
+            (true, Some(m)) => {
+                m.insert("data".into(), data.clone());
+            }
+            (false, Some(m)) => {
+                m.insert("data".into(), json::normalize_numbers(data)?);
+            }
+            (_, None) => return Err(Error::Internal("an event body is an object".into())),
+        }
         let (seq, _) = tail.next();
         let (record, hash) = attestation::seal(body, &self.chain.key)?;
         let stored = StoredRecord {

@@ -233,6 +233,7 @@ impl Engine {
                 },
                 bundle_hash: eval.bundle.as_ref().map(|b| b.hash.as_str()),
                 pop: eval.pop.as_ref(),
+                catalog: eval.catalog.as_ref(),
             },
         )?;
         let (record, hash) = attestation::seal(body, &self.chain.key)?;

@@ -98,6 +98,8 @@ pub(super) struct Evaluation<'a> {
     pub(super) nonce: Option<(String, i64)>,
     /// `{nonce, ts, agent}` of the verified proof of possession, for the record.
     pub(super) pop: Option<Value>,
+    /// The catalog terms an allowed decision applied (see `settlements.rs`), set before commit.
+    pub(super) catalog: Option<Value>,
 }
 
 impl Evaluation<'_> {
@@ -225,6 +227,7 @@ impl Engine {
         let ttl = policy
             .as_deref()
             .map_or(DEFAULT_HOLD_TTL_MS, |p| p.hold_ttl_for(&req.gate));
+        eval.catalog = self.applied_terms(&caller, &req.gate, eval.decision.allowed, now)?;
         let decided = self.commit(eval, req, idem, now, ttl);
         if decided.is_ok() {
             self.prune_inline();
@@ -534,6 +537,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         bundle: None,
         nonce: trust.nonce,
         pop: trust.record,
+        catalog: None,
     };
     let checks = &mut eval.decision.checks;
 

@@ -66,6 +66,47 @@ impl Engine {
         self.resolve_hold(&hold, HoldState::Settled, &amounts)
     }
 
+    /// [`Engine::settle`], then (with `consume`) the hold's consumption attestation
+    /// ([`Engine::issue_consumption_attestation`] for the hold's evaluation; `quantity` defaults
+    /// to the offer's field in `actual`). The result carries the record as `consumption`; a
+    /// consumption that fails once the hold is settled does not undo the settle: the result
+    /// carries `consumption_error: {code, message}` instead (issue it again with
+    /// `issue_consumption_attestation(hold_id=…)`). Terms that cannot be valid are refused
+    /// before anything is settled.
+    pub fn settle_consuming(
+        &self,
+        hold_id: &str,
+        actual: Option<&Value>,
+        consume: Option<&super::ConsumeTerms>,
+    ) -> Result<Value> {
+        if let Some(c) = consume {
+            if c.outcome == crate::commerce::Outcome::Partial && c.delivered.is_none() {
+                return Err(Error::ConsumptionInvalid(
+                    "/consume/delivered is required for partial".into(),
+                ));
+            }
+            if let Some(p) = &c.pop {
+                json::check_bounds(p, json::Limits::PAYLOAD)
+                    .map_err(|e| e.into_error(json::Context::Argument))?;
+            }
+        }
+        let mut out = self.settle(hold_id, actual)?;
+        if let (Some(c), Some(m)) = (consume, out.as_object_mut()) {
+            match self.consume(None, Some(hold_id), c, actual) {
+                Ok(record) => {
+                    m.insert("consumption".into(), record);
+                }
+                Err(e) => {
+                    m.insert(
+                        "consumption_error".into(),
+                        json!({"code": e.code(), "message": e.to_string()}),
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Releases a hold: every counter gives its reservation back.
     pub fn release(&self, hold_id: &str) -> Result<Value> {
         let hold = self.open_hold(hold_id)?;

@@ -46,6 +46,7 @@ mod request;
 mod retention;
 mod sessions;
 mod trust;
+mod settlements;
 
 pub use apikeys::CreatedApiKey;
 pub use builder::EngineBuilder;
@@ -69,6 +70,10 @@ pub use request::Request;
 pub(crate) use request::{check_name, request_hash};
 pub use retention::{PruneReport, CLOSED_RETENTION_MS, INLINE_PRUNE_LIMIT, PRUNE_BATCH};
 pub use sessions::{SessionQuery, SessionSummary, MAX_SESSIONS, MAX_SESSION_DECISIONS};
+pub use settlements::{
+    transition_allowed, BillingFilter, BillingSummary, ConsumeTerms, OutcomeCounts, Payer,
+    SettlementBundle, SettlementView, SlaCompliance, MAX_SETTLEMENT_RECORDS, TERMS_TTL_MS,
+};
 
 use decide::Caveat;
 
@@ -159,6 +164,10 @@ pub struct Engine {
     issuer_levels: std::collections::HashMap<String, crate::commerce::TrustLevel>,
     /// The PoP leeway, in milliseconds (see [`crate::pop`]).
     pop_leeway_ms: i64,
+    /// Each gate's published catalog versions as last read, for the terms a decision applies.
+    terms_cache: Mutex<settlements::TermsCache>,
+    /// The platform fee of consumption attestations, basis points.
+    fee_bps: u64,
 }
 
 impl Engine {

@@ -225,7 +225,10 @@ fn mapped_scope(name: &str) -> Option<Scope> {
         | "release_hold"
         | "expire_holds"
         | "purge_bundle"
-        | "prune" => Scope::AdminCounters,
+        | "prune"
+        | "issue_consumption_attestation"
+        | "generate_settlement"
+        | "update_settlement_status" => Scope::AdminCounters,
         "approve" | "deny_approval" => Scope::Approve,
         // A webhook worker reads the outbox and acknowledges what it delivered: acknowledging
         // changes nothing a decision depends on (no counter, record or policy), so it rides on
@@ -244,7 +247,12 @@ fn mapped_scope(name: &str) -> Option<Scope> {
         | "get_catalog_version"
         | "list_catalog_versions"
         | "get_catalog_impact"
-        | "verify_catalog" => Scope::ReadAttestations,
+        | "verify_catalog"
+        | "get_settlement"
+        | "export_settlement"
+        | "verify_settlement"
+        | "get_billing_summary"
+        | "get_sla_compliance" => Scope::ReadAttestations,
         // Host records are written into the engine's chain: an attestation reader may not.
         "record_attestation" => Scope::AdminCounters,
         "create_api_key" | "list_api_keys" | "revoke_api_key" => Scope::AdminKeys,

@@ -1822,16 +1822,20 @@ pub struct Settle {
     pub hold_id: String,
     /// The actual amounts: a payload of the request's shape (default: the reserved amounts).
     pub actual: Option<Map<String, Value>>,
+    /// Also issue the hold's consumption attestation with these terms (`{outcome, quantity?,
+    /// delivered?, latency_ms?, permission?, pop?}`; `quantity` defaults to the offer's field in
+    /// `actual`): the result carries it as `consumption` (or `consumption_error`).
+    pub consume: Option<crate::engine::ConsumeTerms>,
 }
 
 impl Op for Settle {
     const NAME: &'static str = "settle";
     const EFFECT: Effect = Effect::Adds;
-    const DESCRIPTION: &'static str = "Settle a hold made by enforce with hold=true: keep the actual amounts (a payload of the request's shape).";
+    const DESCRIPTION: &'static str = "Settle a hold made by enforce with hold=true: keep the actual amounts (a payload of the request's shape). With consume, also issue the call's consumption attestation (priced from the catalog terms its decision applied).";
     type Output = Value;
     fn run(self, engine: &Engine) -> Result<Value> {
         let actual = self.actual.map(Value::Object);
-        engine.settle(&self.hold_id, actual.as_ref())
+        engine.settle_consuming(&self.hold_id, actual.as_ref(), self.consume.as_ref())
     }
 }
 

@@ -31,6 +31,7 @@ mod args;
 mod catalogs;
 mod defs;
 mod events;
+mod settlements;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -52,6 +53,10 @@ pub use catalogs::{
 };
 pub use defs::*;
 pub use events::{AckEvent, Acked, EventKindArg, Events};
+pub use settlements::{
+    ExportSettlement, GenerateSettlement, GetBillingSummary, GetSettlement, GetSlaCompliance,
+    IssueConsumptionAttestation, SettlementStatus, UpdateSettlementStatus, VerifySettlement,
+};
 
 /// One operation: its arguments (this struct), name, description and what it does.
 pub trait Op: DeserializeOwned + JsonSchema + Sized {
@@ -267,6 +272,14 @@ operations! {
     GetCatalogImpact(GetCatalogImpact),
     DiscoverServices(DiscoverServices),
     VerifyCatalog(VerifyCatalog),
+    IssueConsumptionAttestation(IssueConsumptionAttestation),
+    GenerateSettlement(GenerateSettlement),
+    GetSettlement(GetSettlement),
+    UpdateSettlementStatus(UpdateSettlementStatus),
+    ExportSettlement(ExportSettlement),
+    VerifySettlement(VerifySettlement),
+    GetBillingSummary(GetBillingSummary),
+    GetSlaCompliance(GetSlaCompliance),
 }
 
 struct Table {

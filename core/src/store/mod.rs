@@ -64,6 +64,7 @@ mod memory;
 pub mod redis;
 mod registry;
 mod retention;
+mod settlements;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -86,6 +87,8 @@ pub use retention::{
     split_options, Checkpoint, PolicySource, Retention, StoreOptions, MAX_RETENTION_AGE_MS,
     MEMORY_DEFAULT_RECORDS,
 };
+pub(crate) use settlements::no_settlements;
+pub use settlements::{SettlementStore, StatusSwap, StoredSettlement};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
@@ -1049,6 +1052,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The catalogs of this store (see [`CatalogStore`]); `None` (the default: wrappers, test
     /// doubles) keeps none: catalog operations fail with `STORE_UNAVAILABLE`.
     fn catalogs(&self) -> Option<&dyn CatalogStore> {
+        None
+    }
+
+    /// The consumption claims and settlements of this store (see [`SettlementStore`]); `None`
+    /// (the default: wrappers, test doubles) keeps none: consumption and settlement operations
+    /// fail with `STORE_UNAVAILABLE`.
+    fn settlements(&self) -> Option<&dyn SettlementStore> {
         None
     }
 

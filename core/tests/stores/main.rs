@@ -30,6 +30,7 @@ mod registry;
 mod restart;
 mod retention;
 mod sessions;
+mod settlements;
 mod shared_policy;
 mod sliding_legacy;
 mod soak;

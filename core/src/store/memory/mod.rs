@@ -20,6 +20,7 @@
 mod catalogs;
 mod counter;
 mod registry;
+mod settlements;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
@@ -56,6 +57,8 @@ pub struct MemoryStore {
     registry: registry::MemRegistry,
     /// The catalogs.
     catalogs: catalogs::MemCatalogs,
+    /// The consumption claims and settlements.
+    settlements: settlements::MemSettlements,
     /// Counter entries looked at by listings and resets (a probe for tests: a filtered walk
     /// visits only its range).
     visited: AtomicU64,
@@ -558,6 +561,10 @@ impl Store for MemoryStore {
     }
 
     fn catalogs(&self) -> Option<&dyn super::CatalogStore> {
+        Some(self)
+    }
+
+    fn settlements(&self) -> Option<&dyn super::SettlementStore> {
         Some(self)
     }
 

@@ -60,6 +60,8 @@
 //! | `{p}:catalog:<gate>` | hash | a gate's published catalogs: version → signed document (JSON), each written once (`HSETNX`, `catalogs.rs`) |
 //! | `{p}:catalogs` | set | the gates with a published catalog |
 //! | `{p}:catalog_drafts` | hash | each gate's draft catalog (gate → JSON) |
+//! | `{p}:consumptions` | hash | evaluation id → its consumption record id, written once (`HSETNX`, `settlements.rs`) |
+//! | `{p}:stl:<id>` | hash | a settlement: `status` (moved by compare-and-swap), `document` (the signed statement), `records` (its consumption records, JSON), `created` |
 //! | `{p}:evq`, `{p}:evseq` | zset, string | the unacknowledged events' ids by position, and the last position |
 //!
 //! A calendar window (a local day, week or month) is a fixed window to the scripts (`kind` `X`): Rust
@@ -121,6 +123,7 @@ mod events;
 mod registry;
 mod retention;
 mod scripts;
+mod settlements;
 mod store_impl;
 
 use std::time::Duration;

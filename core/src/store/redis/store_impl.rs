@@ -218,6 +218,10 @@ impl Store for RedisStore {
         Some(self)
     }
 
+    fn settlements(&self) -> Option<&dyn crate::store::SettlementStore> {
+        Some(self)
+    }
+
     fn persistent(&self) -> bool {
         true
     }

@@ -30,6 +30,7 @@ mod foreign;
 mod registry;
 mod retention;
 mod schema;
+mod settlements;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};

@@ -205,6 +205,25 @@ CREATE TABLE pop_nonces (
 CREATE INDEX pop_nonces_by_expiry ON pop_nonces (expires_ms);
 ";
 
+/// Migration 11: consumption claims and settlements (see [`crate::store::SettlementStore`]):
+/// `consumptions` holds, per evaluation, the id of its one consumption record; `settlements`
+/// each signed statement (written once), the consumption records it includes and its status
+/// (moved by compare-and-swap). `IF NOT EXISTS`: kept from when
+/// migrations 10 and 11 were written apart (harmless on a database at version 10).
+const V11_SETTLEMENTS: &str = "
+CREATE TABLE IF NOT EXISTS consumptions (
+    evaluation_id TEXT PRIMARY KEY,
+    record_id     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS settlements (
+    id         TEXT    PRIMARY KEY,
+    status     TEXT    NOT NULL,
+    document   TEXT    NOT NULL,
+    records    TEXT    NOT NULL,
+    created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
 /// Every migration, in order: `MIGRATIONS[n - 1]` takes version `n − 1` to `n`.
 const MIGRATIONS: &[&str] = &[
     V1,
@@ -217,6 +236,7 @@ const MIGRATIONS: &[&str] = &[
     V8_SESSIONS,
     V9_CATALOGS,
     V10_POP_NONCES,
+    V11_SETTLEMENTS,
 ];
 
 /// The schema version this code writes.

@@ -105,6 +105,10 @@ impl Store for SqliteStore {
         Some(self)
     }
 
+    fn settlements(&self) -> Option<&dyn crate::store::SettlementStore> {
+        Some(self)
+    }
+
     fn persistent(&self) -> bool {
         true
     }
