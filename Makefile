@@ -64,6 +64,8 @@ python-package: $(VENV_PY)
 demo-python: python-package
 	$(call say,"running the Python quickstart (examples/python/quickstart.py)")
 	@$(VENV_PY) examples/python/quickstart.py
+	$(call say,"running the commerce example (examples/python/commerce.py: pinned prices and PoP and a settlement verified offline)")
+	@$(VENV_PY) examples/python/commerce.py
 	$(call say,"running the agent-framework examples (LangChain/LangGraph and OpenAI Agents SDK and Pydantic AI; fake models; offline)")
 	@for ex in langchain_agent openai_agents_agent pydantic_ai_agent; do echo "-- examples/python/$$ex.py"; $(VENV_PY) examples/python/$$ex.py || exit 1; done
 
@@ -166,6 +168,8 @@ node-examples: node-build $(EXAMPLES_NODE)/node_modules/.package-lock.json
 demo-node: node-examples
 	$(call say,"running the Node quickstart (examples/node/quickstart.mjs)")
 	@$(NODE) examples/node/quickstart.mjs
+	$(call say,"running the commerce example (examples/node/commerce.mjs: pinned prices and PoP and a settlement verified offline)")
+	@$(NODE) examples/node/commerce.mjs
 	$(call say,"running the agent-framework examples (Vercel AI SDK and LangChain.js; mock models; offline)")
 	@for ex in ai-sdk-agent langchain-agent; do echo "-- examples/node/$$ex.mjs"; $(NODE) examples/node/$$ex.mjs || exit 1; done
 

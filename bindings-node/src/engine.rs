@@ -28,6 +28,8 @@ const ENGINE_OPTIONS: &[&str] = &[
     "store",
     "leewaySecs",
     "clock",
+    "popLeewaySecs",
+    "platformFeeBps",
 ];
 
 const REQUEST_OPTIONS: &[&str] = &[
@@ -1438,6 +1440,17 @@ impl Engine {
         }
         if let Some(l) = o.int("leewaySecs")? {
             b = b.leeway_secs(l);
+        }
+        if let Some(l) = o.int("popLeewaySecs")? {
+            b = b.pop_leeway_secs(l);
+        }
+        if let Some(f) = o.int("platformFeeBps")? {
+            b = b.platform_fee_bps(u64::try_from(f).map_err(|_| {
+                error::argument(
+                    "/platformFeeBps",
+                    "Engine: platformFeeBps must be an integer from 0 to 10000",
+                )
+            })?);
         }
         let clock = match o.get("clock") {
             None => None,

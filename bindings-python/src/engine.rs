@@ -210,6 +210,9 @@ fn count(py: Python<'_>, op: &str, v: Value, key: &str) -> PyResult<u64> {
 /// (`"memory:"`). `leeway_secs` is the clock leeway for passport times (default 60, at most
 /// 3600). `clock`, for tests and simulations only, is a callable returning the time in
 /// milliseconds since the epoch (an int); the engine reads it once at the start of each call.
+/// `pop_leeway_secs` is how far a proof of possession's `ts` may be from the engine's clock
+/// (default 60, 1 to 3600); `platform_fee_bps` the platform fee of consumption attestations, in
+/// basis points (default 0, at most 10000).
 ///
 /// One engine may be shared by many threads: calls release the GIL while they sign and count.
 ///
@@ -403,7 +406,8 @@ impl PyOperation {
 #[pymethods]
 impl PyEngine {
     #[new]
-    #[pyo3(signature = (policy=None, *, trusted_issuers=None, signing_key=None, store=None, leeway_secs=None, clock=None))]
+    #[pyo3(signature = (policy=None, *, trusted_issuers=None, signing_key=None, store=None, leeway_secs=None, clock=None, pop_leeway_secs=None, platform_fee_bps=None))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments, each optional
     fn new(
         py: Python<'_>,
         policy: Option<&Bound<'_, PyAny>>,
@@ -412,6 +416,8 @@ impl PyEngine {
         store: Option<&Bound<'_, PyAny>>,
         leeway_secs: Option<&Bound<'_, PyAny>>,
         clock: Option<&Bound<'_, PyAny>>,
+        pop_leeway_secs: Option<&Bound<'_, PyAny>>,
+        platform_fee_bps: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mut b = Engine::builder();
         if let Some(p) = policy.filter(|p| !p.is_none()) {
@@ -447,6 +453,24 @@ impl PyEngine {
                 })
                 .or_raise(py)?;
             b = b.leeway_secs(secs);
+        }
+        if let Some(l) = pop_leeway_secs.filter(|l| !l.is_none()) {
+            let secs = to_value(l, Ctx::Argument("pop_leeway_secs"))?
+                .as_i64()
+                .ok_or_else(|| {
+                    Error::argument("/pop_leeway_secs", "must be an integer number of seconds")
+                })
+                .or_raise(py)?;
+            b = b.pop_leeway_secs(secs);
+        }
+        if let Some(f) = platform_fee_bps.filter(|f| !f.is_none()) {
+            let bps = to_value(f, Ctx::Argument("platform_fee_bps"))?
+                .as_u64()
+                .ok_or_else(|| {
+                    Error::argument("/platform_fee_bps", "must be an integer from 0 to 10000")
+                })
+                .or_raise(py)?;
+            b = b.platform_fee_bps(bps);
         }
         let clock = match clock.filter(|c| !c.is_none()) {
             None => None,

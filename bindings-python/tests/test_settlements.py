@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -147,3 +149,27 @@ def test_typed_errors(world: tuple[passgate.Engine, passgate.IssuedPassport]) ->
     with pytest.raises(passgate.PassgateError) as refused:
         engine.record_attestation("consumption", {})
     assert refused.value.code == "INVALID_ARGUMENT"
+
+
+def test_engine_options_for_commerce() -> None:
+    issuer = passgate.Issuer.generate()
+    engine = passgate.Engine(POLICY, trusted_issuers=[issuer.did], platform_fee_bps=250, pop_leeway_secs=5)
+    engine.create_catalog("llm", CATALOG)
+    engine.publish_catalog("llm")
+    passport = issuer.issue_passport("agent", permissions=["llm:complete"])
+    d = engine.enforce("llm", passport, {"tokens": 4000})
+    data = engine.issue_consumption_attestation(d.evaluation_id, outcome="success", quantity=4000)["body"]["data"]
+    assert (data["price"]["amount"], data["fee_bps"], data["fee"], data["net"]) == (1200, 250, 30, 1170)
+    # A proof 10 s old is stale under a 5 s leeway.
+    pop = passgate.make_pop(passport, gate="llm", payload={"tokens": 1}, ts=int(time.time() * 1000) - 10_000)
+    stale = engine.enforce("llm", passport, {"tokens": 1}, pop=pop)
+    assert [c["code"] for c in stale.failed()] == ["POP_STALE"]
+    bad: list[tuple[Callable[[], passgate.Engine], str]] = [
+        (lambda: passgate.Engine(POLICY, platform_fee_bps=10_001), "/platform_fee_bps"),
+        (lambda: passgate.Engine(POLICY, platform_fee_bps=-1), "/platform_fee_bps"),
+        (lambda: passgate.Engine(POLICY, pop_leeway_secs=0), "/pop_leeway_secs"),
+    ]
+    for make, path in bad:
+        with pytest.raises(InputError) as e:
+            make()
+        assert e.value.code == "INVALID_ARGUMENT" and e.value.path == path, (path, e.value)

@@ -237,6 +237,8 @@ class Engine:
         store: str | None = None,
         leeway_secs: int | None = None,
         clock: Callable[[], int] | None = None,
+        pop_leeway_secs: int | None = None,
+        platform_fee_bps: int | None = None,
     ) -> Engine: ...
     def enforce(
         self,

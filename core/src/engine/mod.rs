@@ -45,8 +45,8 @@ mod registry;
 mod request;
 mod retention;
 mod sessions;
-mod trust;
 mod settlements;
+mod trust;
 
 pub use apikeys::CreatedApiKey;
 pub use builder::EngineBuilder;
