@@ -88,6 +88,10 @@ export interface EngineOptions {
    * number throws an `InputError` (`INVALID_ARGUMENT`, `.path` `/clock`).
    */
   clock?: () => number
+  /** How far a proof of possession's `ts` may be from the engine's clock, in seconds (default 60, 1 to 3600). */
+  popLeewaySecs?: number
+  /** The platform fee of consumption attestations, in basis points (default 0, at most 10000). */
+  platformFeeBps?: number
 }
 
 /** One question to the engine. */

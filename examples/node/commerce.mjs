@@ -42,7 +42,7 @@ const agent = engine.issuePassport({ issuerSecret: issuer.secret, agentId: 'agen
 /** One metered call: enforce with a fresh proof of possession, then attest the consumption. */
 function call(tokens) {
   const payload = { tokens }
-  const pop = makePop({ agentKey: agent, gate: GATE, payload, catalogHash: pin.content_hash })
+  const pop = makePop({ agentKey: agent.privateKey, gate: GATE, payload, catalogHash: pin.content_hash })
   const d = engine.enforce({ gate: GATE, passport: agent.token, payload, pop })
   if (d.decision !== 'allow') throw new Error(JSON.stringify(d.checks))
   engine.issueConsumptionAttestation({ evaluationId: d.evaluationId, outcome: 'success', quantity: tokens, latencyMs: 120 })
@@ -59,7 +59,7 @@ for (let i = 50; i < 100; i++) call(1000 + 10 * i)
 
 // A replayed proof is refused, whatever engine shares the store.
 const payload = { tokens: 1000 }
-const pop = makePop({ agentKey: agent, gate: GATE, payload, catalogHash: pin.content_hash })
+const pop = makePop({ agentKey: agent.privateKey, gate: GATE, payload, catalogHash: pin.content_hash })
 engine.enforce({ gate: GATE, passport: agent.token, payload, pop })
 const replay = engine.enforce({ gate: GATE, passport: agent.token, payload, pop })
 console.log('replayed proof:', replay.checks.filter((c) => !c.passed).map((c) => c.code))
