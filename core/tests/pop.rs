@@ -142,6 +142,51 @@ fn a_stolen_passport_without_its_key_is_denied_at_an_l3_gate() {
     assert!(d.allowed, "{:?}", d.checks);
 }
 
+/// The attacker reads the attestation log: a decision record names the proof's nonce, ts and
+/// agent but never its signature, so the log gives nothing to replay; and another agent using
+/// (or using first) the same nonce burns only its own, never the victim's.
+#[test]
+fn an_agent_reading_the_log_can_neither_replay_nor_burn_anothers_proof() {
+    let w = world("L3");
+    let mallory = w
+        .issuer
+        .issue_passport_at(&PassportRequest::new("mallory", ["pay"]), T0 / 1000)
+        .unwrap();
+    let mallory_key = KeyPair::from_secret(&mallory.private_key).unwrap();
+    let d =
+        w.e.enforce(&proved(&w.agent.token, &w.key, 10, &nonce(40)))
+            .unwrap();
+    assert!(d.allowed, "{:?}", d.checks);
+    let logged = &d.attestation.as_ref().unwrap()["body"]["pop"];
+    assert_eq!(logged.as_object().unwrap().len(), 3, "{logged}");
+    assert!(
+        logged.get("sig").is_none(),
+        "the log must not carry the signature"
+    );
+    // Mallory reuses the victim's logged nonce, and takes a nonce the victim has yet to use:
+    // each is a nonce of Mallory's own key.
+    for n in [nonce(40), nonce(41)] {
+        let m =
+            w.e.enforce(&proved(&mallory.token, &mallory_key, 1, &n))
+                .unwrap();
+        assert!(m.allowed, "{:?}", m.checks);
+    }
+    let d =
+        w.e.enforce(&proved(&w.agent.token, &w.key, 10, &nonce(41)))
+            .unwrap();
+    assert!(
+        d.allowed,
+        "the victim's nonce was burnt by another agent: {:?}",
+        d.checks
+    );
+    // The victim's own replay is still refused.
+    denied_with(
+        &w.e.enforce(&proved(&w.agent.token, &w.key, 10, &nonce(40)))
+            .unwrap(),
+        "POP_REPLAYED",
+    );
+}
+
 #[test]
 fn a_proof_for_another_gate_payload_or_pin_is_denied() {
     let w = world("L3");
