@@ -226,6 +226,43 @@ def test_a_forked_child_cannot_use_its_parents_engine(tmp_path: Any) -> None:
         assert passgate.verify_chain([r for r in records if r["body"]["chain"] == chain], engine.signer_did)
 
 
+def test_a_forked_child_draws_its_own_identifiers() -> None:
+    """Identifiers come from a per-thread userspace generator: a forked child inherits its state
+    and must reseed rather than repeat its parent's next ids (two processes sharing a store would
+    otherwise mint the same evaluation, hold and chain ids). Parent and child run the same steps
+    after the fork; every id they draw differs."""
+    import os
+
+    issuer = passgate.Issuer.generate()
+    policy = {"version": 1, "gates": {"pay": {"require": ["pay"]}}}
+    token = issuer.issue_passport("a", permissions=["pay"]).token
+
+    def draw() -> list[str]:
+        engine = passgate.Engine(policy, trusted_issuers=[issuer.did])
+        ids = [engine.chain_id]
+        ids += [engine.dry_run("pay", token, {}).evaluation_id for _ in range(3)]
+        return ids
+
+    draw()  # the parent's generator is seeded and in use before the fork
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            os.write(write, ",".join(draw()).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write)
+    child = os.read(read, 4096).decode().split(",")
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    mine = draw()
+    assert len(child) == len(mine) == 4
+    assert not set(child) & set(mine), (child, mine)
+
+
 def test_the_audit_of_a_store_survives_restarts_and_close(tmp_path: Any) -> None:
     """Two lives of an engine on one SQLite file, each with its own key (no signing_key): each
     chain verifies against its own signer with verify_store; paging returns every record once;

@@ -30,8 +30,13 @@ impl<K: Hash + Eq, V: Clone> WeighedLru<K, V> {
         }
     }
 
-    /// The value under `key`, marking it most recently used.
-    pub(crate) fn get(&mut self, key: &K) -> Option<V> {
+    /// The value under `key` (or a borrowed form of it, e.g. `&str` for `Box<str>` keys),
+    /// marking it most recently used.
+    pub(crate) fn get<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.map.get(key).map(|(v, _)| v.clone())
     }
 

@@ -1,4 +1,15 @@
 //! Random identifiers: a prefix and 26 characters of RFC 4648 base32 (lowercase), 130 bits.
+//!
+//! Identifiers are drawn from a userspace CSPRNG (ChaCha20) seeded from the operating system once
+//! per thread and process, not from a `getrandom` system call per id (which cost a syscall on
+//! every decision). A forked child never continues its parent's stream: each draw compares the
+//! process id the generator was seeded in and reseeds from the OS after a fork. Secrets (keys,
+//! nonces, API-key material, PKCE verifiers) still come straight from the OS.
+
+use std::cell::RefCell;
+
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
 
 use crate::error::{Error, Result};
 
@@ -7,8 +18,35 @@ const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 /// `prefix` + `_` + 26 random base32 characters, e.g. `evl_3k…`.
 pub fn random_id(prefix: &str) -> Result<String> {
     let mut bytes = [0u8; 26];
-    getrandom::fill(&mut bytes).map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
+    fill(&mut bytes)?;
     Ok(id_from(prefix, &bytes))
+}
+
+thread_local! {
+    /// This thread's generator and the process id it was seeded in.
+    static RNG: RefCell<Option<(u32, ChaCha20Rng)>> = const { RefCell::new(None) };
+}
+
+/// Fills `out` from this thread's generator, seeding it from the OS first use in this thread and
+/// again in a forked child.
+fn fill(out: &mut [u8]) -> Result<()> {
+    let pid = std::process::id();
+    RNG.with(|cell| {
+        let mut slot = cell
+            .try_borrow_mut()
+            .map_err(|_| Error::Internal("identifier generator re-entered".into()))?;
+        let rng = match &mut *slot {
+            Some((seeded_in, rng)) if *seeded_in == pid => rng,
+            other => {
+                let mut seed = [0u8; 32];
+                getrandom::fill(&mut seed)
+                    .map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
+                &mut other.insert((pid, ChaCha20Rng::from_seed(seed))).1
+            }
+        };
+        rng.fill_bytes(out);
+        Ok(())
+    })
 }
 
 /// `prefix` + `_` + 26 base32 characters taken from the low five bits of the first 26 `bytes`
@@ -34,5 +72,14 @@ mod tests {
         assert_eq!(id.len(), 30);
         assert!(id.starts_with("evl_"));
         assert_ne!(id, super::random_id("evl").unwrap());
+    }
+
+    #[test]
+    fn threads_draw_distinct_ids() {
+        let ids: std::collections::HashSet<String> = (0..4)
+            .map(|_| std::thread::spawn(|| super::random_id("evl").unwrap()))
+            .map(|h| h.join().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 4);
     }
 }

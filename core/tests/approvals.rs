@@ -294,3 +294,41 @@ fn a_dry_run_that_escalates_says_its_request_was_not_stored() {
         .get("dry_run")
         .is_none());
 }
+
+/// A dry run computes the request hash only when something needs it; an escalation's
+/// fingerprint is one of those things. The dry run's fingerprint is the one `enforce` binds the
+/// approval to, for the gate's own approval constraint and for one a passport caveat adds.
+#[test]
+fn a_dry_run_escalation_carries_the_enforced_fingerprint() {
+    let f = fixture();
+    let fp = |d: &passgate::Decision| {
+        d.approval_request.as_ref().unwrap()["fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let dry = f.engine.dry_run(&pay(&f.alice, 2000)).unwrap();
+    let real = f.engine.enforce(&pay(&f.alice, 2000)).unwrap();
+    assert_eq!(dry.decision, Verdict::Escalate);
+    assert!(fp(&dry).starts_with("sha256:"));
+    assert_eq!(fp(&dry), fp(&real));
+
+    // A gate without approval constraints, escalated by a caveat only.
+    let issuer = Issuer::generate().unwrap();
+    let clock = ManualClock::new(T0);
+    let policy = json!({"version": 1, "gates": {"payments.send": {"require": ["pay"]}}});
+    let engine = support::engine(policy, &issuer, &clock);
+    let caveat = json!({"id": "ask", "type": "approval",
+        "when": {"field": "/amount", "op": "gt", "value": 10}});
+    let token = issuer
+        .issue_passport_at(
+            &PassportRequest::new("carol", ["pay"]).with_caveat(caveat),
+            T0 / 1000,
+        )
+        .unwrap()
+        .token;
+    let dry = engine.dry_run(&pay(&token, 50)).unwrap();
+    let real = engine.enforce(&pay(&token, 50)).unwrap();
+    assert_eq!(dry.decision, Verdict::Escalate);
+    assert_eq!(fp(&dry), fp(&real));
+}

@@ -225,7 +225,7 @@ impl Engine {
                 principal: eval.principal.as_ref(),
                 delegation: &eval.delegation,
                 client: req.client.as_deref(),
-                request_hash: &eval.request_hash,
+                request_hash: eval.request_hash()?,
                 counted: eval.pending.iter().map(|p| &p.op).collect(),
                 trace: match &eval.bundle {
                     Some(b) => b.trace.as_ref(),

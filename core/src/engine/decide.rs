@@ -53,7 +53,8 @@ pub(super) struct Inputs<'a, 'r> {
     pub(super) caller: &'r Caller,
     pub(super) caveats: &'a [Caveat],
     pub(super) req: &'r Request,
-    pub(super) request_hash: String,
+    /// `None` when nothing of this evaluation needs it (see `needs_request_hash`).
+    pub(super) request_hash: Option<String>,
     pub(super) now: i64,
     pub(super) dry_run: bool,
     pub(super) presented: Option<&'r Presented>,
@@ -81,15 +82,16 @@ pub(super) struct Evaluation<'a> {
     pub(super) identity_ok: bool,
     /// How many checks precede the cumulative ones.
     pub(super) base_checks: usize,
-    pub(super) request_hash: String,
+    /// `None` when nothing of this evaluation needs it (see `needs_request_hash`).
+    pub(super) request_hash: Option<String>,
     /// The host's key of an anonymous caller (part of the approval fingerprint).
     pub(super) client: Option<String>,
     pub(super) approval: ApprovalNeed,
     /// The ids (and descriptions) of the approval constraints that hold.
     pub(super) approval_reasons: Vec<Value>,
-    /// Whom the passport speaks for (`None` for anonymous or refused callers).
+    /// Whom the passport speaks for (`None` for anonymous or refused callers and in a dry run).
     pub(super) principal: Option<Principal>,
-    /// The ids of the passport's chain, root first (empty without a verified passport).
+    /// The ids of the passport's chain, root first (empty without a verified passport or in a dry run).
     pub(super) delegation: Vec<String>,
     /// The run bundle this evaluation records, when its gate records one (see
     /// [`crate::bundle`]).
@@ -111,9 +113,43 @@ impl Evaluation<'_> {
             &d.gate,
             d.passport_id.as_deref(),
             self.client.as_deref(),
-            &self.request_hash,
+            self.request_hash()?,
         )
     }
+
+    /// The request hash; an `Internal` error if this evaluation was judged not to need it.
+    pub(super) fn request_hash(&self) -> Result<&str> {
+        hashed(&self.request_hash)
+    }
+}
+
+fn hashed(hash: &Option<String>) -> Result<&str> {
+    hash.as_deref()
+        .ok_or_else(|| Error::Internal("request hash not computed".into()))
+}
+
+/// Whether deciding `req` needs its request hash: every enforced (signed) decision, an
+/// idempotency key, a proof of possession, a presented approval, and any gate, anonymous section
+/// or caveat with an approval constraint (an escalation's fingerprint is built on it).
+fn needs_request_hash(
+    policy: Option<&Policy>,
+    req: &Request,
+    caveats: &[Caveat],
+    dry_run: bool,
+) -> bool {
+    let approval = |c: &Constraint| matches!(c.rule, Rule::Approval(_));
+    !dry_run
+        || req.idempotency_key.is_some()
+        || req.pop.is_some()
+        || req.approval.is_some()
+        || caveats.iter().any(|c| approval(&c.constraint))
+        || policy.is_some_and(|p| {
+            p.gate(&req.gate)
+                .is_some_and(|g| g.constraints.iter().any(approval))
+                || p.anonymous
+                    .as_ref()
+                    .is_some_and(|a| a.constraints.iter().any(approval))
+        })
 }
 
 impl Engine {
@@ -179,9 +215,14 @@ impl Engine {
             }
             _ => Arc::new(Vec::new()),
         };
-        let hash = request_hash(req)?;
+        // The request hash binds a signed record, an idempotency key, a proof of possession and
+        // an approval; a dry run that needs none of them does not canonicalise the payload.
+        let hash = match needs_request_hash(policy.as_deref(), req, &caveats, dry_run) {
+            true => Some(request_hash(req)?),
+            false => None,
+        };
         let idem = match (&req.idempotency_key, dry_run) {
-            (Some(key), false) => Some(self.idempotency(req, &caller, key, &hash, now)?),
+            (Some(key), false) => Some(self.idempotency(req, &caller, key, hashed(&hash)?, now)?),
             _ => None,
         };
         if let Some(rec) = &idem {
@@ -200,7 +241,14 @@ impl Engine {
             },
             _ => None,
         };
-        let trust = self.trust(policy.as_deref(), &caller, req, &hash, now, dry_run)?;
+        let trust = self.trust(
+            policy.as_deref(),
+            &caller,
+            req,
+            hash.as_deref(),
+            now,
+            dry_run,
+        )?;
         let mut eval = evaluate(Inputs {
             policy: policy.as_deref(),
             caller: &caller,
@@ -526,12 +574,13 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         client: req.client.clone(),
         approval: ApprovalNeed::None,
         approval_reasons: Vec::new(),
+        // Both are for the signed record only: a dry run writes none.
         principal: match caller {
-            Caller::Agent(v) => Some(v.principal.clone()),
+            Caller::Agent(v) if !dry_run => Some(v.principal.clone()),
             _ => None,
         },
         delegation: match caller {
-            Caller::Agent(v) => v.chain_ids().map(str::to_string).collect(),
+            Caller::Agent(v) if !dry_run => v.chain_ids().map(str::to_string).collect(),
             _ => Vec::new(),
         },
         bundle: None,

@@ -8,7 +8,7 @@ use super::request::Request;
 use super::Engine;
 use crate::commerce::TrustLevel;
 use crate::decision::Check;
-use crate::error::{CheckCode, Result};
+use crate::error::{CheckCode, Error, Result};
 use crate::policy::Policy;
 use crate::pop::{self, Failure, Pop};
 
@@ -70,7 +70,7 @@ impl Engine {
         policy: Option<&Policy>,
         caller: &Caller,
         req: &Request,
-        request_hash: &str,
+        request_hash: Option<&str>,
         now: i64,
         dry_run: bool,
     ) -> Result<Trust> {
@@ -161,7 +161,7 @@ impl Engine {
             &p,
             &v.agent_did,
             &req.gate,
-            request_hash,
+            request_hash.ok_or_else(|| Error::Internal("request hash not computed".into()))?,
             catalog_hash,
             now,
             leeway,

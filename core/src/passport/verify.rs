@@ -15,8 +15,10 @@
 //! 5. times, for every link root to leaf: `PASSPORT_EXPIRED` when `now >= exp + leeway`,
 //!    `PASSPORT_NOT_YET_VALID` when `now < nbf - leeway` or `now < iat - leeway`.
 //!
-//! Steps 2–4 are cached by the SHA-256 of the token; step 5 runs on every call. Revocation is not
-//! checked here: the engine checks its store for every id of [`Verified::chain_ids`].
+//! Steps 2–4 are cached by the exact token (a keyed SipHash lookup and a byte comparison: hashing
+//! the whole token with SHA-256 on every call cost more than the rest of a cache hit); step 5
+//! runs on every call. Revocation is not checked here: the engine checks its store for every id
+//! of [`Verified::chain_ids`].
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -68,9 +70,9 @@ pub struct Verifier {
     /// Trusted issuer did:key → its parsed key.
     trusted: RwLock<HashMap<String, PublicKey>>,
     options: VerifierOptions,
-    /// SHA-256 of a token → its verified chain; `None` when `cache_size` is 0. Bounded in bytes
+    /// The exact token → its verified chain; `None` when `cache_size` is 0. Bounded in bytes
     /// too ([`CACHE_BYTES`], entries weighed by their token's length).
-    cache: Option<Mutex<WeighedLru<[u8; 32], Arc<Verified>>>>,
+    cache: Option<Mutex<WeighedLru<Box<str>, Arc<Verified>>>>,
 }
 
 impl Verifier {
@@ -128,9 +130,8 @@ impl Verifier {
     /// Verifying a token seen before returns the same `Arc`, after checking its times again.
     pub fn verify(&self, token: &str, now_ms: i64) -> Result<Arc<Verified>> {
         check_token_size(token)?;
-        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(cache) = &self.cache {
-            let hit = cache.lock().get(&hash);
+            let hit = cache.lock().get(token);
             if let Some(verified) = hit {
                 verified.check_time(now_ms, self.options.leeway_secs)?;
                 return Ok(verified);
@@ -140,11 +141,15 @@ impl Verifier {
             // Held until the result is cached, so `set_trusted` cannot slip in between.
             let trusted = self.trusted.read();
             let chain = self.verify_chain(&trusted, token, 0)?;
+            let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
             let verified = Arc::new(Verified::from_chain(chain, hash)?);
             if let Some(cache) = &self.cache {
                 // A verified chain holds its tokens' claims: a few times the token's size.
-                let weight = token.len().saturating_mul(4).saturating_add(1024);
-                cache.lock().put(hash, Arc::clone(&verified), weight);
+                // The key is the token itself (one more copy of it).
+                let weight = token.len().saturating_mul(5).saturating_add(1024);
+                cache
+                    .lock()
+                    .put(token.into(), Arc::clone(&verified), weight);
             }
             verified
         };
