@@ -120,7 +120,9 @@ fn tagged_list(v: &[String], name: &str) -> Result<Vec<passgate::merkle::Hash>> 
 
 fn size(v: f64, name: &str) -> Result<u64> {
     if v.fract() != 0.0 || !(0.0..=9_007_199_254_740_991.0).contains(&v) {
-        return Err(invalid(&format!("{name} must be a non-negative safe integer")));
+        return Err(invalid(&format!(
+            "{name} must be a non-negative safe integer"
+        )));
     }
     Ok(v as u64)
 }

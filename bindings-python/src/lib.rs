@@ -89,11 +89,18 @@ fn verify_inclusion_proof(
     Ok(true)
 }
 
-fn hashes(py: Python<'_>, v: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<passgate::merkle::Hash>> {
+fn hashes(
+    py: Python<'_>,
+    v: &Bound<'_, PyAny>,
+    name: &str,
+) -> PyResult<Vec<passgate::merkle::Hash>> {
     let bad = || {
         errors::to_py_err(
             py,
-            &passgate::Error::argument(format!("/{name}"), "must be a list of \"sha256:<hex>\" strings"),
+            &passgate::Error::argument(
+                format!("/{name}"),
+                "must be a list of \"sha256:<hex>\" strings",
+            ),
         )
     };
     if v.cast::<PyString>().is_ok() {
@@ -109,10 +116,16 @@ fn hashes(py: Python<'_>, v: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<pass
 
 fn one_hash(py: Python<'_>, v: &Bound<'_, PyAny>, name: &str) -> PyResult<passgate::merkle::Hash> {
     let s: String = v.extract().map_err(|_| {
-        errors::to_py_err(py, &passgate::Error::argument(format!("/{name}"), "must be \"sha256:<hex>\""))
+        errors::to_py_err(
+            py,
+            &passgate::Error::argument(format!("/{name}"), "must be \"sha256:<hex>\""),
+        )
     })?;
     passgate::merkle::from_tagged(&s).ok_or_else(|| {
-        errors::to_py_err(py, &passgate::Error::argument(format!("/{name}"), "must be \"sha256:<hex>\""))
+        errors::to_py_err(
+            py,
+            &passgate::Error::argument(format!("/{name}"), "must be \"sha256:<hex>\""),
+        )
     })
 }
 
@@ -132,7 +145,9 @@ fn verify_inclusion(
     let leaf = one_hash(py, leaf_hash, "leaf_hash")?;
     let proof = hashes(py, proof, "proof")?;
     let root = one_hash(py, root, "root")?;
-    Ok(passgate::merkle::verify_inclusion(&leaf, index, tree_size, &proof, &root))
+    Ok(passgate::merkle::verify_inclusion(
+        &leaf, index, tree_size, &proof, &root,
+    ))
 }
 
 /// RFC 9162 §2.1.4.2: whether `proof` proves that the tree of `new_size` leaves with root
@@ -150,7 +165,9 @@ fn verify_consistency(
     let a = one_hash(py, old_root, "old_root")?;
     let b = one_hash(py, new_root, "new_root")?;
     let proof = hashes(py, proof, "proof")?;
-    Ok(passgate::merkle::verify_consistency(old_size, new_size, &a, &b, &proof))
+    Ok(passgate::merkle::verify_consistency(
+        old_size, new_size, &a, &b, &proof,
+    ))
 }
 
 /// The built-in constraint types, each with a description and the JSON Schema of its parameters.

@@ -587,7 +587,9 @@ pub fn verify_inclusion_proof(record: &Value, proof: &Value, did: &str) -> Resul
     let agrees = |k: &str, want: &Value| match doc.get(k) {
         None => Ok(()),
         Some(v) if v == want => Ok(()),
-        Some(v) => Err(bad(format!("the proof's {k} is {v}, the record's is {want}"))),
+        Some(v) => Err(bad(format!(
+            "the proof's {k} is {v}, the record's is {want}"
+        ))),
     };
     agrees("seq", &json!(seq))?;
     agrees("leaf_index", &json!(index))?;

@@ -89,9 +89,10 @@ pub use constraint::{
 };
 pub use decision::{Check, Decision, Verdict};
 pub use engine::{
-    policy_diff, ProofTarget, Signing, DecisionEvent, Engine, EngineBuilder, EventFilter, EventKind, IssuerSource,
-    IssuerView, PassportQuery, PassportStatus, PassportView, PolicyChange, PruneReport, Request,
-    Subscription, TrustImport, Untrusted, INLINE_SWEEP_LIMIT, MAX_DIFF_PATHS,
+    policy_diff, DecisionEvent, Engine, EngineBuilder, EventFilter, EventKind, IssuerSource,
+    IssuerView, PassportQuery, PassportStatus, PassportView, PolicyChange, ProofTarget,
+    PruneReport, Request, Signing, Subscription, TrustImport, Untrusted, INLINE_SWEEP_LIMIT,
+    MAX_DIFF_PATHS,
 };
 pub use error::{CheckCode, Error, Family, Result};
 pub use expr::Expr;

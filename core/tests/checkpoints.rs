@@ -36,8 +36,10 @@ fn fixture(signing: Signing) -> F {
     let issuer = Issuer::generate().unwrap();
     let clock = ManualClock::new(T0);
     let engine = Engine::builder()
-        .policy_value(json!({"version": 1, "gates": {"pay": {"require": ["pay"], "constraints": [
-            {"id": "per-call", "type": "max_value", "field": "/amount", "max": 100}]}}}))
+        .policy_value(
+            json!({"version": 1, "gates": {"pay": {"require": ["pay"], "constraints": [
+            {"id": "per-call", "type": "max_value", "field": "/amount", "max": 100}]}}}),
+        )
         .trusted_issuer(issuer.did())
         .clock(Arc::new(clock.clone()))
         .signing(signing)
@@ -219,7 +221,10 @@ fn bad_arguments_and_reserved_kinds_are_refused() {
     assert_eq!(code(f.engine.consistency_proof(2, 1)), "INVALID_ARGUMENT");
     assert_eq!(code(f.engine.consistency_proof(1, 3)), "INVALID_ARGUMENT");
     assert_eq!(
-        code(f.engine.record_attestation("checkpoint", &json!({"tree_size": 0}))),
+        code(
+            f.engine
+                .record_attestation("checkpoint", &json!({"tree_size": 0}))
+        ),
         "INVALID_ARGUMENT"
     );
     for (every, interval_ms) in [(0, 10), (1 << 21, 10), (5, 86_400_001)] {

@@ -228,8 +228,16 @@ fn every_error_code_is_triggered() {
     // Checkpointed signing.
     let ck = seam::engine(&json!({"signing": "checkpoint", "checkpoint_every": 1000})).unwrap();
     let rec = seam::call(&ck, "enforce", &json!({"gate": "nope"})).unwrap()["attestation"].clone();
-    saw(code(seam::call(&ck, "verify_attestation", &json!({"record": rec}))));
-    saw(code(seam::call(&ck, "verify_chain", &json!({"records": [rec]}))));
+    saw(code(seam::call(
+        &ck,
+        "verify_attestation",
+        &json!({"record": rec}),
+    )));
+    saw(code(seam::call(
+        &ck,
+        "verify_chain",
+        &json!({"records": [rec]}),
+    )));
     saw(code(seam::call(&ck, "inclusion_proof", &json!({"seq": 1}))));
     seam::call(&ck, "checkpoint", &json!({})).unwrap();
     let proof = seam::call(&ck, "inclusion_proof", &json!({"seq": 1})).unwrap();

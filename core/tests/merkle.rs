@@ -175,8 +175,22 @@ fn corrupt_inclusion(
         ("index^2", index ^ 2, size, proof.to_vec(), *leaf, *r),
         ("size*2", index, size * 2, proof.to_vec(), *leaf, *r),
         ("size/2", index, size / 2, proof.to_vec(), *leaf, *r),
-        ("wrong leaf", index, size, proof.to_vec(), leaf_hash(b"x"), *r),
-        ("empty root", index, size, proof.to_vec(), *leaf, empty_root()),
+        (
+            "wrong leaf",
+            index,
+            size,
+            proof.to_vec(),
+            leaf_hash(b"x"),
+            *r,
+        ),
+        (
+            "empty root",
+            index,
+            size,
+            proof.to_vec(),
+            *leaf,
+            empty_root(),
+        ),
     ];
     if size > 1 {
         // In a one-leaf tree the root is the leaf.
@@ -256,22 +270,22 @@ fn out_of_range_arguments_are_refused_not_panics() {
     let some = leaf_hash(b"some");
     for (i, s) in [(0, 0), (1, 0), (2, 1), (u64::MAX, u64::MAX), (0, u64::MAX)] {
         assert!(!verify_inclusion(&some, i, s, &[], &some), "{i}/{s}");
-        assert!(!verify_inclusion(&some, i, s, &[some; 70], &some), "{i}/{s}");
+        assert!(
+            !verify_inclusion(&some, i, s, &[some; 70], &some),
+            "{i}/{s}"
+        );
     }
-    assert!(verify_inclusion(&some, 0, 1, &[], &some), "one leaf: its own root");
+    assert!(
+        verify_inclusion(&some, 0, 1, &[], &some),
+        "one leaf: its own root"
+    );
     for (m, n) in [(0, 0), (0, 1), (1, 0), (2, 1), (u64::MAX, u64::MAX - 1)] {
         assert!(!verify_consistency(m, n, &some, &some, &[]), "{m}->{n}");
         assert!(!verify_consistency(m, n, &some, &some, &[some; 70]));
     }
     assert!(!verify_consistency(1, 1, &some, &leaf_hash(b"other"), &[]));
     assert!(!verify_consistency(1, 1, &some, &some, &[some]));
-    assert!(!verify_consistency(
-        1,
-        u64::MAX,
-        &some,
-        &some,
-        &[some; 200]
-    ));
+    assert!(!verify_consistency(1, u64::MAX, &some, &some, &[some; 200]));
     assert!(!verify_inclusion(&some, 5, u64::MAX, &[some; 200], &some));
     for (index, size) in [(0, 0), (8, 8), (0, 9), (u64::MAX, 3)] {
         let e = inclusion_proof(&leaves, index, size).unwrap_err();
@@ -352,13 +366,7 @@ fn every_proof_of_every_small_tree_matches_the_reference_and_verifies() {
             let p = tree.inclusion_proof(i as u64, n as u64).unwrap();
             assert_eq!(p, naive_path(i, &leaves[..n]), "path {i}/{n}");
             assert!(verify_inclusion(&leaves[i], i as u64, n as u64, &p, &r));
-            assert!(!verify_inclusion(
-                &leaves[(i + 1) % n],
-                i as u64,
-                n as u64,
-                &p,
-                &r
-            ) || n == 1);
+            assert!(!verify_inclusion(&leaves[(i + 1) % n], i as u64, n as u64, &p, &r) || n == 1);
         }
         for m in 1..=n {
             let p = tree.consistency_proof(m as u64, n as u64).unwrap();
@@ -369,7 +377,10 @@ fn every_proof_of_every_small_tree_matches_the_reference_and_verifies() {
             };
             assert_eq!(p, want, "consistency {m}->{n}");
             let rm = naive_root(&leaves[..m]);
-            assert!(verify_consistency(m as u64, n as u64, &rm, &r, &p), "{m}->{n}");
+            assert!(
+                verify_consistency(m as u64, n as u64, &rm, &r, &p),
+                "{m}->{n}"
+            );
         }
     }
 }

@@ -122,7 +122,10 @@ impl Engine {
             return;
         }
         if let Err(e) = self.write_head(tail, now) {
-            log::warn!("passgate: checkpoint after seq {} not written: {e}", tail.seq);
+            log::warn!(
+                "passgate: checkpoint after seq {} not written: {e}",
+                tail.seq
+            );
         }
     }
 
@@ -228,7 +231,11 @@ impl Engine {
 
     /// Runs `f` on the log of `chain`: this engine's own (under its tail lock, rebuilt if out
     /// of step) or another chain's, read from the store.
-    fn with_log<T>(&self, chain: Option<&str>, f: impl FnOnce(&ChainLog) -> Result<T>) -> Result<T> {
+    fn with_log<T>(
+        &self,
+        chain: Option<&str>,
+        f: impl FnOnce(&ChainLog) -> Result<T>,
+    ) -> Result<T> {
         let mut tail = self.tail()?;
         if chain.is_none_or(|c| c == tail.chain) {
             self.ensure_log(&mut tail)?;
@@ -268,17 +275,16 @@ impl Engine {
             if seq == 0 || seq > log.tree.len() {
                 return Err(Error::argument(
                     "/seq",
-                    format!("the chain has records seq 1 to {}, not {seq}", log.tree.len()),
+                    format!(
+                        "the chain has records seq 1 to {}, not {seq}",
+                        log.tree.len()
+                    ),
                 ));
             }
             let head = match tree_size {
-                Some(n) => log
-                    .heads
-                    .iter()
-                    .find(|h| h.tree_size == n)
-                    .ok_or_else(|| {
-                        Error::argument("/tree_size", format!("no checkpoint has tree_size {n}"))
-                    })?,
+                Some(n) => log.heads.iter().find(|h| h.tree_size == n).ok_or_else(|| {
+                    Error::argument("/tree_size", format!("no checkpoint has tree_size {n}"))
+                })?,
                 None => log.last_head().ok_or_else(|| pending(seq))?,
             };
             if head.tree_size < seq {

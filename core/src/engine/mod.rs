@@ -52,11 +52,11 @@ mod trust;
 
 pub use apikeys::CreatedApiKey;
 pub use builder::EngineBuilder;
-pub use checkpoint::{ProofTarget, Signing};
 pub use catalogs::{
     CatalogDraft, CatalogImpact, CatalogVersion, CatalogVersions, CatalogView, Service,
     ServiceFilter, Services, LEVEL_CACHE_MS, PUBLISH_ATTEMPTS,
 };
+pub use checkpoint::{ProofTarget, Signing};
 pub use counters::agent_scope;
 pub use decide::{CAVEAT_REGEX_MAX_LEN, CAVEAT_REGEX_SIZE_LIMIT};
 pub use events::{

@@ -51,7 +51,10 @@ fn audit(url: &str, did: &str) -> (usize, usize, usize) {
     let store = SqliteStore::open(url).unwrap();
     let mut chains: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
     for r in store.attestations(&AttestationFilter::default()).unwrap() {
-        chains.entry(r.chain.clone()).or_default().push((*r.record).clone());
+        chains
+            .entry(r.chain.clone())
+            .or_default()
+            .push((*r.record).clone());
     }
     let (mut heads, mut proofs) = (0, 0);
     for (id, recs) in &chains {
@@ -60,8 +63,12 @@ fn audit(url: &str, did: &str) -> (usize, usize, usize) {
         };
         // Recomputes every head's root from the stored records (and checks links, hashes and
         // signatures) up to the last head.
-        attestation::verify_chain(&recs[..=last], did).unwrap_or_else(|e| panic!("chain {id}: {e}"));
-        heads += recs[..=last].iter().filter(|r| r["body"]["kind"] == "checkpoint").count();
+        attestation::verify_chain(&recs[..=last], did)
+            .unwrap_or_else(|e| panic!("chain {id}: {e}"));
+        heads += recs[..=last]
+            .iter()
+            .filter(|r| r["body"]["kind"] == "checkpoint")
+            .count();
         let mut tree = Tree::new();
         for r in recs {
             tree.push(merkle::leaf_hash(
@@ -120,7 +127,10 @@ fn checkpointed_sqlite_survives_sigkill_and_restarts() {
         last.1,
         last.2
     );
-    assert!(last.1 as u64 >= rounds, "every life wrote a head before it was killed");
+    assert!(
+        last.1 as u64 >= rounds,
+        "every life wrote a head before it was killed"
+    );
 }
 
 /// Checkpoint-mode decisions and heads on each backend: stored as written, the chain verifies,
