@@ -1,6 +1,6 @@
 //! Checkpointed signing under SIGKILL (SQLite): a writer enforcing with `signing: checkpoint`
 //! (a head every 5 records) is killed at random moments and restarted on the same file, a few
-//! times (`PASSGATE_SOAK=N` for N rounds; `make soak`). After every kill, for every chain: each
+//! times (`PASSGATE_CKPT_SOAK=N` for N rounds; `make soak` runs 50). After every kill, for every chain: each
 //! head's root is recomputed from the stored records (no head covers a record that was lost),
 //! the chain up to its last head verifies, and every stored decision below the last head has a
 //! valid inclusion proof against it.
@@ -99,7 +99,7 @@ fn audit(url: &str, did: &str) -> (usize, usize, usize) {
 
 #[test]
 fn checkpointed_sqlite_survives_sigkill_and_restarts() {
-    let rounds: u64 = std::env::var("PASSGATE_SOAK")
+    let rounds: u64 = std::env::var("PASSGATE_CKPT_SOAK")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(4);
