@@ -424,7 +424,7 @@ impl PyEngine {
     ) -> PyResult<Self> {
         let mut b = Engine::builder();
         let signing = opt_str_arg(signing, "signing")?;
-        let count = |v: Option<&Bound<'_, PyAny>>, name: &str| -> PyResult<Option<u64>> {
+        let count = |v: Option<&Bound<'_, PyAny>>, name: &'static str| -> PyResult<Option<u64>> {
             match v.filter(|v| !v.is_none()) {
                 None => Ok(None),
                 Some(v) => to_value(v, Ctx::Argument(name))?
