@@ -111,7 +111,7 @@ pub fn verify_inclusion_proof(
 
 fn tagged(v: &str, name: &str) -> Result<passgate::merkle::Hash> {
     passgate::merkle::from_tagged(v)
-        .ok_or_else(|| invalid(&format!("{name} must be \"sha256:<64 hex>\"")))
+        .ok_or_else(|| invalid(format!("{name} must be \"sha256:<64 hex>\"")))
 }
 
 fn tagged_list(v: &[String], name: &str) -> Result<Vec<passgate::merkle::Hash>> {
@@ -120,7 +120,7 @@ fn tagged_list(v: &[String], name: &str) -> Result<Vec<passgate::merkle::Hash>> 
 
 fn size(v: f64, name: &str) -> Result<u64> {
     if v.fract() != 0.0 || !(0.0..=9_007_199_254_740_991.0).contains(&v) {
-        return Err(invalid(&format!(
+        return Err(invalid(format!(
             "{name} must be a non-negative safe integer"
         )));
     }

@@ -3,6 +3,13 @@
 //! of §2.1, and properties over random trees: every proof verifies, every changed byte or
 //! argument fails, and nothing panics.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test helpers
+
 use passgate::merkle::{
     consistency_proof, empty_root, inclusion_proof, leaf_hash, node_hash, root, verify_consistency,
     verify_inclusion, Hash, Tree,
