@@ -22,6 +22,11 @@ POLICY = {"version": 1, "gates": {"pay": {"require": ["pay"], "constraints": [
     {"id": "cap", "type": "max_value", "field": "/amount", "max": 100}]}}}
 
 
+def att(d: passgate.Decision) -> dict[str, Any]:
+    assert d.attestation is not None
+    return d.attestation
+
+
 def script(tmp: pathlib.Path, record: Any, proof: Any, did: str) -> subprocess.CompletedProcess[str]:
     (tmp / "r.json").write_text(json.dumps(record))
     (tmp / "p.json").write_text(json.dumps(proof))
@@ -37,7 +42,7 @@ def test_decisions_are_proven_by_passgate_and_by_the_standalone_script(tmp_path:
     passport = issuer.issue_passport("agent", permissions=["pay"])
     decisions = [engine.enforce("pay", passport, {"amount": a}) for a in (5, 500, 7, 9, 11)]
     for d in decisions:
-        assert "sig" not in d.attestation and d.attestation["leaf"].startswith("sha256:")
+        assert "sig" not in att(d) and att(d)["leaf"].startswith("sha256:")
     did = engine.signer_did
     with pytest.raises(passgate.InputError) as e:
         engine.inclusion_proof(decisions[-1].evaluation_id)
@@ -50,9 +55,9 @@ def test_decisions_are_proven_by_passgate_and_by_the_standalone_script(tmp_path:
     for d in decisions:
         proof = engine.inclusion_proof(d.evaluation_id)
         assert proof["head"] == head
-        assert passgate.verify_inclusion_proof(d.attestation, proof, did) is True
+        assert passgate.verify_inclusion_proof(att(d), proof, did) is True
         assert passgate.verify_inclusion(proof["leaf_hash"], proof["leaf_index"], proof["tree_size"], proof["proof"], head["body"]["data"]["root"])
-        done = script(tmp_path, d.attestation, proof, did)
+        done = script(tmp_path, att(d), proof, did)
         assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
     # Consistency between the two heads.
     first = next(r for r in records if r["body"]["kind"] == "checkpoint")
@@ -64,14 +69,14 @@ def test_decisions_are_proven_by_passgate_and_by_the_standalone_script(tmp_path:
     # Tampered copies fail in both verifiers.
     d = decisions[1]
     proof = engine.inclusion_proof(d.evaluation_id)
-    bad_record = copy.deepcopy(d.attestation)
+    bad_record = copy.deepcopy(att(d))
     bad_record["body"]["decision"] = "allow"
     bad_path = copy.deepcopy(proof)
     bad_path["proof"][0] = "sha256:" + "0" * 64
     bad_root = copy.deepcopy(proof)
     bad_root["head"]["body"]["data"]["root"] = "sha256:" + "1" * 64
     other = passgate.Issuer.generate().did
-    for record, p, key in ((bad_record, proof, did), (d.attestation, bad_path, did), (d.attestation, bad_root, did), (d.attestation, proof, other)):
+    for record, p, key in ((bad_record, proof, did), (att(d), bad_path, did), (att(d), bad_root, did), (att(d), proof, other)):
         with pytest.raises(passgate.AttestationError):
             passgate.verify_inclusion_proof(record, p, key)
         done = script(tmp_path, record, p, key)
@@ -81,4 +86,4 @@ def test_decisions_are_proven_by_passgate_and_by_the_standalone_script(tmp_path:
 def test_bad_options_are_input_errors() -> None:
     for kwargs in ({"signing": "sometimes"}, {"checkpoint_every": 0, "signing": "checkpoint"}, {"checkpoint_every": 5}):
         with pytest.raises(passgate.InputError):
-            passgate.Engine(**kwargs)  # type: ignore[arg-type]
+            passgate.Engine(**kwargs)

@@ -302,6 +302,7 @@ def test_chain_codes(issuer: passgate.Issuer, passport: passgate.IssuedPassport)
 def test_checkpointed_signing_codes() -> None:
     engine = passgate.Engine({"version": 1, "gates": {}}, signing="checkpoint", checkpoint_every=1000)
     record = engine.enforce("nope").attestation
+    assert record is not None
     did = engine.signer_did
     raises("ATTESTATION_UNCOVERED", lambda: passgate.verify_attestation(record, did))
     raises("ATTESTATION_UNCOVERED", lambda: passgate.verify_chain([record], did))
