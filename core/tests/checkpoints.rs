@@ -414,3 +414,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn verify_store_reports_records_no_head_covers_yet() {
+    let f = fixture(rarely());
+    f.pay(1);
+    f.pay(2);
+    let report = f.engine.verify_store(&[f.did()]).unwrap();
+    let chain = &report["chains"][0];
+    assert_eq!(chain["records"], 2);
+    assert_eq!(chain["uncovered_from_seq"], 1);
+    f.engine.checkpoint().unwrap();
+    let report = f.engine.verify_store(&[f.did()]).unwrap();
+    assert_eq!(report["chains"][0]["records"], 3);
+    assert!(report["chains"][0].get("uncovered_from_seq").is_none());
+}
