@@ -122,6 +122,7 @@ bench-core:
 # (50,000 records), pruned from a timer thread; prints store size and RSS over time.
 soak: deps-test
 	PASSGATE_SOAK=1 $(CARGO) test --release -p passgate --test stores -- soak --nocapture --test-threads=1
+	PASSGATE_CKPT_SOAK=50 $(CARGO) test --release -p passgate --test stores -- checkpointed_sqlite --nocapture
 
 bench-stores: deps-test
 	$(CARGO) bench -p passgate --bench stores

@@ -247,8 +247,23 @@ export type EventAttestationBody = PassgateEventAttestationBody | HostEventAttes
 export interface AttestationRecord<B extends AttestationBody = AttestationBody> {
   body: B
   hash: string
-  sig: string
+  /** Absent from a decision record of an engine with `signing: 'checkpoint'` (it has `leaf`). */
+  sig?: string
   kid: string
+  /** Checkpointed signing: the RFC 9162 leaf hash of the body digest, `sha256:<hex>`. */
+  leaf?: string
+}
+
+/** An RFC 9162 inclusion proof of a record against a signed `checkpoint` record (`engine.inclusionProof()`). */
+export interface InclusionProof {
+  seq: number
+  leafIndex: number
+  leafHash: string
+  treeSize: number
+  /** The inclusion path, leaf side first, `sha256:<hex>` each. */
+  proof: string[]
+  /** The signed `checkpoint` record: `body.data` is `{tree_size, root, time_ms}`. */
+  head: AttestationRecord
 }
 
 /** A signed statement of where an engine's chain ends (`engine.chainHead()`). */

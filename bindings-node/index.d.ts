@@ -247,8 +247,23 @@ export type EventAttestationBody = PassgateEventAttestationBody | HostEventAttes
 export interface AttestationRecord<B extends AttestationBody = AttestationBody> {
   body: B
   hash: string
-  sig: string
+  /** Absent from a decision record of an engine with `signing: 'checkpoint'` (it has `leaf`). */
+  sig?: string
   kid: string
+  /** Checkpointed signing: the RFC 9162 leaf hash of the body digest, `sha256:<hex>`. */
+  leaf?: string
+}
+
+/** An RFC 9162 inclusion proof of a record against a signed `checkpoint` record (`engine.inclusionProof()`). */
+export interface InclusionProof {
+  seq: number
+  leafIndex: number
+  leafHash: string
+  treeSize: number
+  /** The inclusion path, leaf side first, `sha256:<hex>` each. */
+  proof: string[]
+  /** The signed `checkpoint` record: `body.data` is `{tree_size, root, time_ms}`. */
+  head: AttestationRecord
 }
 
 /** A signed statement of where an engine's chain ends (`engine.chainHead()`). */
@@ -1066,3 +1081,27 @@ export declare function verifyAttestation(record: AttestationRecord, did: string
  * the end of the chain are detected too (`CHAIN_GAP`).
  */
 export declare function verifyChain(records: AttestationRecord[], did: string, head?: ChainHead): true
+
+/**
+ * RFC 9162 §2.1.4.2: whether `proof` proves that the tree of `newSize` leaves with root
+ * `newRoot` extends the tree of `oldSize` leaves with root `oldRoot`. `false` (never a throw)
+ * for sizes out of order, `oldSize` 0 or a proof of the wrong length.
+ */
+export declare function verifyConsistency(oldSize: number, newSize: number, oldRoot: string, newRoot: string, proof: Array<string>): boolean
+
+/**
+ * RFC 9162 §2.1.3.2: whether `proof` (`['sha256:<hex>', ...]`) proves that `leafHash` is leaf
+ * `index` of the tree of `treeSize` leaves whose root is `root`. `false` (never a throw) for an
+ * index outside the tree or a proof of the wrong length; throws `INVALID_ARGUMENT` only for
+ * arguments that are not hashes or integers.
+ */
+export declare function verifyInclusion(leafHash: string, index: number, treeSize: number, proof: Array<string>, root: string): boolean
+
+/**
+ * Verifies that `record` (an attestation, signed or — with checkpointed signing — not) is in
+ * the signed log: its hash and leaf, the signature of `proof.head` (a `checkpoint` record) by
+ * `did`, and the RFC 9162 inclusion path `proof.proof` to the head's root. `proof` is what
+ * `engine.inclusionProof()` returns (camelCase or snake_case keys). Returns `true` or throws
+ * with `.code` `ATTESTATION_PROOF`, `ATTESTATION_HASH`, `ATTESTATION_SIGNATURE`, ...
+ */
+export declare function verifyInclusionProof(record: AttestationRecord, proof: InclusionProof, did: string): true

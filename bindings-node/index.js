@@ -859,3 +859,6 @@ module.exports.pkceVerifyS256 = nativeBinding.pkceVerifyS256
 module.exports.templates = nativeBinding.templates
 module.exports.verifyAttestation = nativeBinding.verifyAttestation
 module.exports.verifyChain = nativeBinding.verifyChain
+module.exports.verifyConsistency = nativeBinding.verifyConsistency
+module.exports.verifyInclusion = nativeBinding.verifyInclusion
+module.exports.verifyInclusionProof = nativeBinding.verifyInclusionProof

@@ -12,6 +12,7 @@ import type {
   EnforceRequest,
   EventFilter,
   EventKind,
+  InclusionProof,
   IssuedPassport,
   JsonObject,
   JsonValue,
@@ -209,6 +210,22 @@ declare module './index' {
     verifyAttestation(options: { record: AttestationRecord; did?: string | null }): { valid: true }
     /** Verifies one chain's records against `did` (default: this engine's signer). */
     verifyChain(options: { records: AttestationRecord[]; did?: string | null }): { valid: true; records: number }
+    /**
+     * Checkpointed signing: writes a signed tree head (a `checkpoint` record covering every
+     * record of this engine's chain so far) unless the chain's last record is one; returns the
+     * newest head.
+     */
+    checkpoint(options?: Record<string, never> | null): AttestationRecord
+    /**
+     * The RFC 9162 inclusion proof of a decision (`evaluationId`) or a record of this engine's
+     * chain (`seq`) against a signed checkpoint (`treeSize`, default the newest). Throws
+     * `CHECKPOINT_PENDING` until a checkpoint covers the record.
+     */
+    inclusionProof(options: { evaluationId?: string | null; seq?: number | null; treeSize?: number | null }): InclusionProof
+    /** The RFC 9162 consistency proof between this engine's chain at `oldSize` and `newSize` records. */
+    consistencyProof(options: { oldSize: number; newSize: number }): { oldSize: number; newSize: number; proof: string[] }
+    /** Verifies a record against its inclusion proof and `did` (default: this engine's signer). */
+    verifyInclusionProof(options: { record: AttestationRecord; proof: InclusionProof; did?: string | null }): { valid: true }
     /**
      * Unacknowledged decision events, oldest first, after `since` (a `cursor` an earlier page
      * returned); `limit` 1 to 1000 (default 100). Deliver each, then `ackEvent` it.

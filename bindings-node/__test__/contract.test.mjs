@@ -94,6 +94,8 @@ function world() {
   return { issuer, engine, passport, hold, escalation, event, published, consumable, settlement }
 }
 
+/** The tree size of a signed checkpoint of the world's chain. */
+const head = (w) => w.engine.checkpoint().body.data.tree_size
 const dir = mkdtempSync(join(tmpdir(), 'passgate-contract-'))
 let exports = 0
 
@@ -152,6 +154,14 @@ const CALLS = {
   allowed_gates: { typed: (w) => w.engine.allowedGates(w.passport), args: (w) => ({ passport: w.passport.token }), shape: 'field:gates' },
   verify_store: { typed: (w) => w.engine.verifyStore([w.engine.signerDid]), args: (w) => ({ trusted_signers: [w.engine.signerDid] }), shape: 'as-is' },
   chain_head: { typed: (w) => w.engine.chainHead(), args: () => ({}), shape: 'as-is' },
+  checkpoint: { typed: (w) => w.engine.checkpoint(), args: () => ({}), shape: 'as-is' },
+  inclusion_proof: { typed: (w) => w.engine.inclusionProof({ seq: 1, treeSize: head(w) }), args: (w) => ({ seq: 1, tree_size: head(w) }), shape: 'camel' },
+  consistency_proof: { typed: (w) => w.engine.consistencyProof({ oldSize: 1, newSize: head(w) }), args: (w) => ({ old_size: 1, new_size: head(w) }), shape: 'camel' },
+  verify_inclusion_proof: {
+    typed: (w) => w.engine.verifyInclusionProof({ record: w.engine.attestations({ chain: w.engine.chainId })[0], proof: w.engine.inclusionProof({ seq: 1, treeSize: head(w) }) }),
+    args: (w) => ({ record: w.engine.attestations({ chain: w.engine.chainId })[0], proof: w.engine.call('inclusion_proof', { seq: 1, tree_size: head(w) }) }),
+    shape: 'camel',
+  },
   attestations_page: { typed: (w) => w.engine.attestationsPage({ gate: 'llm' }, { limit: 2 }), args: () => ({ gate: 'llm', limit: 2 }), shape: 'camel' },
   evaluate: { typed: (w) => w.engine.evaluate({ policyName: 'llm', passport: w.passport.token, mcpSessionId: 's', toolCalls: [{ name: 't' }] }), args: (w) => ({ policy_name: 'llm', passport: w.passport.token, mcp_session_id: 's', tool_calls: [{ name: 't' }] }), shape: 'camel' },
   purge_bundle: { typed: (w) => w.engine.purgeBundle(w.escalation()), args: (w) => ({ evaluation_id: w.escalation() }), shape: 'camel' },

@@ -105,6 +105,16 @@ test('every error code is triggered from Node', () => {
   const e1 = new Engine({ signingKey: key })
   const e2 = new Engine({ signingKey: key.secret })
   saw(() => passgate.verifyChain([e1.recordAttestation('x'), e2.recordAttestation('x')], key.did), 'CHAIN_MISMATCH')
+  // Checkpointed signing.
+  const ck = new Engine({ policy: { version: 1, gates: {} }, signing: 'checkpoint', checkpointEvery: 1000 })
+  const unsigned = ck.enforce({ gate: 'nope' }).attestation
+  saw(() => passgate.verifyAttestation(unsigned, ck.signerDid), 'ATTESTATION_UNCOVERED')
+  saw(() => passgate.verifyChain([unsigned], ck.signerDid), 'ATTESTATION_UNCOVERED')
+  saw(() => ck.inclusionProof({ seq: 1 }), 'CHECKPOINT_PENDING')
+  ck.checkpoint()
+  const proof = ck.inclusionProof({ seq: 1 })
+  assert.equal(passgate.verifyInclusionProof(unsigned, proof, ck.signerDid), true)
+  saw(() => passgate.verifyInclusionProof(unsigned, { ...proof, leafIndex: 4 }, ck.signerDid), 'ATTESTATION_PROOF')
 
   // PROCESS_FORKED needs a fork() after building an engine, which Node cannot do: the Python
   // suite triggers it (test_adversarial, os.fork). HOLD_EXCEEDS is kept in the list (codes never

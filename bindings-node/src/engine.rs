@@ -30,6 +30,9 @@ const ENGINE_OPTIONS: &[&str] = &[
     "clock",
     "popLeewaySecs",
     "platformFeeBps",
+    "signing",
+    "checkpointEvery",
+    "checkpointIntervalMs",
 ];
 
 const REQUEST_OPTIONS: &[&str] = &[
@@ -1451,6 +1454,27 @@ impl Engine {
                     "Engine: platformFeeBps must be an integer from 0 to 10000",
                 )
             })?);
+        }
+        let signing = o.str("signing")?;
+        let count = |name: &str| -> Result<Option<u64>> {
+            o.int(name)?
+                .map(|v| {
+                    u64::try_from(v).map_err(|_| {
+                        error::argument(
+                            format!("/{name}"),
+                            format!("Engine: {name} must be a non-negative integer"),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let every = count("checkpointEvery")?;
+        let interval_ms = count("checkpointIntervalMs")?;
+        if signing.is_some() || every.is_some() || interval_ms.is_some() {
+            b = b.signing(
+                passgate::Signing::parse(signing.as_deref().unwrap_or("each"), every, interval_ms)
+                    .js()?,
+            );
         }
         let clock = match o.get("clock") {
             None => None,

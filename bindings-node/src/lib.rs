@@ -77,6 +77,97 @@ pub fn verify_chain(
     Ok(true)
 }
 
+/// Verifies that `record` (an attestation, signed or — with checkpointed signing — not) is in
+/// the signed log: its hash and leaf, the signature of `proof.head` (a `checkpoint` record) by
+/// `did`, and the RFC 9162 inclusion path `proof.proof` to the head's root. `proof` is what
+/// `engine.inclusionProof()` returns (camelCase or snake_case keys). Returns `true` or throws
+/// with `.code` `ATTESTATION_PROOF`, `ATTESTATION_HASH`, `ATTESTATION_SIGNATURE`, ...
+#[napi(
+    ts_args_type = "record: AttestationRecord, proof: InclusionProof, did: string",
+    ts_return_type = "true"
+)]
+pub fn verify_inclusion_proof(
+    record: Unknown<'_>,
+    proof: Unknown<'_>,
+    did: Unknown<'_>,
+) -> Result<bool> {
+    let did = convert::js_string(did, "did")?;
+    let record = convert::to_json(record, Kind::Argument, "record")?;
+    let mut proof = convert::to_json(proof, Kind::Argument, "proof")?;
+    if let serde_json::Value::Object(m) = &mut proof {
+        for (camel, snake) in [
+            ("leafIndex", "leaf_index"),
+            ("leafHash", "leaf_hash"),
+            ("treeSize", "tree_size"),
+        ] {
+            if let Some(v) = m.remove(camel) {
+                m.insert(snake.into(), v);
+            }
+        }
+    }
+    passgate::verify_inclusion_proof(&record, &proof, &did).js()?;
+    Ok(true)
+}
+
+fn tagged(v: &str, name: &str) -> Result<passgate::merkle::Hash> {
+    passgate::merkle::from_tagged(v)
+        .ok_or_else(|| invalid(format!("{name} must be \"sha256:<64 hex>\"")))
+}
+
+fn tagged_list(v: &[String], name: &str) -> Result<Vec<passgate::merkle::Hash>> {
+    v.iter().map(|h| tagged(h, name)).collect()
+}
+
+fn size(v: f64, name: &str) -> Result<u64> {
+    if v.fract() != 0.0 || !(0.0..=9_007_199_254_740_991.0).contains(&v) {
+        return Err(invalid(format!(
+            "{name} must be a non-negative safe integer"
+        )));
+    }
+    Ok(v as u64)
+}
+
+/// RFC 9162 §2.1.3.2: whether `proof` (`['sha256:<hex>', ...]`) proves that `leafHash` is leaf
+/// `index` of the tree of `treeSize` leaves whose root is `root`. `false` (never a throw) for an
+/// index outside the tree or a proof of the wrong length; throws `INVALID_ARGUMENT` only for
+/// arguments that are not hashes or integers.
+#[napi]
+pub fn verify_inclusion(
+    leaf_hash: String,
+    index: f64,
+    tree_size: f64,
+    proof: Vec<String>,
+    root: String,
+) -> Result<bool> {
+    Ok(passgate::merkle::verify_inclusion(
+        &tagged(&leaf_hash, "leafHash")?,
+        size(index, "index")?,
+        size(tree_size, "treeSize")?,
+        &tagged_list(&proof, "proof")?,
+        &tagged(&root, "root")?,
+    ))
+}
+
+/// RFC 9162 §2.1.4.2: whether `proof` proves that the tree of `newSize` leaves with root
+/// `newRoot` extends the tree of `oldSize` leaves with root `oldRoot`. `false` (never a throw)
+/// for sizes out of order, `oldSize` 0 or a proof of the wrong length.
+#[napi]
+pub fn verify_consistency(
+    old_size: f64,
+    new_size: f64,
+    old_root: String,
+    new_root: String,
+    proof: Vec<String>,
+) -> Result<bool> {
+    Ok(passgate::merkle::verify_consistency(
+        size(old_size, "oldSize")?,
+        size(new_size, "newSize")?,
+        &tagged(&old_root, "oldRoot")?,
+        &tagged(&new_root, "newRoot")?,
+        &tagged_list(&proof, "proof")?,
+    ))
+}
+
 /// Every built-in constraint type with the JSON Schema of its parameters.
 #[napi(ts_return_type = "ConstraintTypeInfo[]")]
 pub fn constraint_types(env: &Env) -> Result<Unknown<'_>> {

@@ -406,7 +406,7 @@ impl PyOperation {
 #[pymethods]
 impl PyEngine {
     #[new]
-    #[pyo3(signature = (policy=None, *, trusted_issuers=None, signing_key=None, store=None, leeway_secs=None, clock=None, pop_leeway_secs=None, platform_fee_bps=None))]
+    #[pyo3(signature = (policy=None, *, trusted_issuers=None, signing_key=None, store=None, leeway_secs=None, clock=None, pop_leeway_secs=None, platform_fee_bps=None, signing=None, checkpoint_every=None, checkpoint_interval_ms=None))]
     #[allow(clippy::too_many_arguments)] // Python keyword arguments, each optional
     fn new(
         py: Python<'_>,
@@ -418,8 +418,32 @@ impl PyEngine {
         clock: Option<&Bound<'_, PyAny>>,
         pop_leeway_secs: Option<&Bound<'_, PyAny>>,
         platform_fee_bps: Option<&Bound<'_, PyAny>>,
+        signing: Option<&Bound<'_, PyAny>>,
+        checkpoint_every: Option<&Bound<'_, PyAny>>,
+        checkpoint_interval_ms: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mut b = Engine::builder();
+        let signing = opt_str_arg(signing, "signing")?;
+        let count = |v: Option<&Bound<'_, PyAny>>, name: &'static str| -> PyResult<Option<u64>> {
+            match v.filter(|v| !v.is_none()) {
+                None => Ok(None),
+                Some(v) => to_value(v, Ctx::Argument(name))?
+                    .as_u64()
+                    .map(Some)
+                    .ok_or_else(|| {
+                        Error::argument(format!("/{name}"), "must be a non-negative integer")
+                    })
+                    .or_raise(py),
+            }
+        };
+        let every = count(checkpoint_every, "checkpoint_every")?;
+        let interval_ms = count(checkpoint_interval_ms, "checkpoint_interval_ms")?;
+        if signing.is_some() || every.is_some() || interval_ms.is_some() {
+            b = b.signing(
+                passgate::Signing::parse(signing.as_deref().unwrap_or("each"), every, interval_ms)
+                    .or_raise(py)?,
+            );
+        }
         if let Some(p) = policy.filter(|p| !p.is_none()) {
             b = b.policy(load_policy(p)?);
         }
@@ -616,6 +640,64 @@ impl PyEngine {
     /// `verify_chain(records, did, head=head)` then detects records cut from the chain's end.
     fn chain_head<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.op_py(py, "chain_head", Args::new().value())
+    }
+
+    /// Checkpointed signing: writes a signed tree head (a `checkpoint` record covering every
+    /// record of this engine's chain so far) unless the chain's last record is one, and returns
+    /// the newest head. Engines built with `signing="checkpoint"` also write one every
+    /// `checkpoint_every` records / `checkpoint_interval_ms` ms after a decision.
+    fn checkpoint<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.op_py(py, "checkpoint", Args::new().value())
+    }
+
+    /// The RFC 9162 inclusion proof of a decision (`evaluation_id`) or of a record of this
+    /// engine's chain (`seq`) against a signed checkpoint (`tree_size`, default the newest):
+    /// `{"seq", "leaf_index", "leaf_hash", "tree_size", "proof": ["sha256:…"], "head"}`. Raises
+    /// `InputError` with code `CHECKPOINT_PENDING` until a checkpoint covers the record.
+    #[pyo3(signature = (evaluation_id=None, *, seq=None, tree_size=None))]
+    fn inclusion_proof<'py>(
+        &self,
+        py: Python<'py>,
+        evaluation_id: Option<&Bound<'py, PyAny>>,
+        seq: Option<&Bound<'py, PyAny>>,
+        tree_size: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("evaluation_id", evaluation_id)?
+            .py("seq", seq)?
+            .py("tree_size", tree_size)?;
+        self.op_py(py, "inclusion_proof", args.value())
+    }
+
+    /// The RFC 9162 consistency proof between this engine's chain at `old_size` and at
+    /// `new_size` records: `{"old_size", "new_size", "proof": ["sha256:…"]}`.
+    fn consistency_proof<'py>(
+        &self,
+        py: Python<'py>,
+        old_size: &Bound<'py, PyAny>,
+        new_size: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .py("old_size", Some(old_size))?
+            .py("new_size", Some(new_size))?;
+        self.op_py(py, "consistency_proof", args.value())
+    }
+
+    /// Verifies `record` against `proof` (from `inclusion_proof`) and `did` (default: this
+    /// engine's signer). Returns `{"valid": True}` or raises `AttestationError`.
+    #[pyo3(signature = (record, proof, did=None))]
+    fn verify_inclusion_proof<'py>(
+        &self,
+        py: Python<'py>,
+        record: &Bound<'py, PyAny>,
+        proof: &Bound<'py, PyAny>,
+        did: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = Args::new()
+            .json("record", to_value(record, Ctx::Attestation)?)
+            .json("proof", to_value(proof, Ctx::Attestation)?)
+            .py("did", did)?;
+        self.op_py(py, "verify_inclusion_proof", args.value())
     }
 
     /// Revokes a passport by id (`psp_...`, as `IssuedPassport.passport_id`); every passport

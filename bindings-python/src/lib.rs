@@ -6,7 +6,7 @@
 //! Python package `passgate` (in `python/passgate/`) re-exports it; `_native.pyi` is its stub.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple, PyType};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 mod convert;
 mod decision;
@@ -67,6 +67,107 @@ fn verify_chain(
     })
     .or_raise(py)?;
     Ok(true)
+}
+
+/// Verifies that `record` (an attestation, signed or — with checkpointed signing — not) is in the
+/// signed log: its hash and leaf, the signature of `proof["head"]` (a `checkpoint` record) by
+/// `did`, and the RFC 9162 inclusion path `proof["proof"]` to the head's root. `proof` is what
+/// `Engine.inclusion_proof` returns. Returns True or raises `AttestationError`
+/// (`ATTESTATION_PROOF`, `ATTESTATION_HASH`, `ATTESTATION_SIGNATURE`, ...).
+#[pyfunction]
+fn verify_inclusion_proof(
+    py: Python<'_>,
+    record: &Bound<'_, PyAny>,
+    proof: &Bound<'_, PyAny>,
+    did: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
+    let did = engine::str_arg(did, "did")?;
+    let record = to_value(record, Ctx::Attestation)?;
+    let proof = to_value(proof, Ctx::Attestation)?;
+    py.detach(|| passgate::verify_inclusion_proof(&record, &proof, &did))
+        .or_raise(py)?;
+    Ok(true)
+}
+
+fn hashes(
+    py: Python<'_>,
+    v: &Bound<'_, PyAny>,
+    name: &str,
+) -> PyResult<Vec<passgate::merkle::Hash>> {
+    let bad = || {
+        errors::to_py_err(
+            py,
+            &passgate::Error::argument(
+                format!("/{name}"),
+                "must be a list of \"sha256:<hex>\" strings",
+            ),
+        )
+    };
+    if v.cast::<PyString>().is_ok() {
+        return Err(bad());
+    }
+    let mut out = Vec::new();
+    for item in v.try_iter().map_err(|_| bad())? {
+        let s: String = item?.extract().map_err(|_| bad())?;
+        out.push(passgate::merkle::from_tagged(&s).ok_or_else(bad)?);
+    }
+    Ok(out)
+}
+
+fn one_hash(py: Python<'_>, v: &Bound<'_, PyAny>, name: &str) -> PyResult<passgate::merkle::Hash> {
+    let s: String = v.extract().map_err(|_| {
+        errors::to_py_err(
+            py,
+            &passgate::Error::argument(format!("/{name}"), "must be \"sha256:<hex>\""),
+        )
+    })?;
+    passgate::merkle::from_tagged(&s).ok_or_else(|| {
+        errors::to_py_err(
+            py,
+            &passgate::Error::argument(format!("/{name}"), "must be \"sha256:<hex>\""),
+        )
+    })
+}
+
+/// RFC 9162 §2.1.3.2: whether `proof` (`["sha256:<hex>", ...]`) proves that `leaf_hash` is
+/// leaf `index` of the tree of `tree_size` leaves whose root is `root`. False (never an
+/// exception) for an index outside the tree or a proof of the wrong length; `InputError` only
+/// for arguments that are not hashes or integers.
+#[pyfunction]
+fn verify_inclusion(
+    py: Python<'_>,
+    leaf_hash: &Bound<'_, PyAny>,
+    index: u64,
+    tree_size: u64,
+    proof: &Bound<'_, PyAny>,
+    root: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
+    let leaf = one_hash(py, leaf_hash, "leaf_hash")?;
+    let proof = hashes(py, proof, "proof")?;
+    let root = one_hash(py, root, "root")?;
+    Ok(passgate::merkle::verify_inclusion(
+        &leaf, index, tree_size, &proof, &root,
+    ))
+}
+
+/// RFC 9162 §2.1.4.2: whether `proof` proves that the tree of `new_size` leaves with root
+/// `new_root` extends the tree of `old_size` leaves with root `old_root`. False (never an
+/// exception) for sizes out of order, `old_size` 0 or a proof of the wrong length.
+#[pyfunction]
+fn verify_consistency(
+    py: Python<'_>,
+    old_size: u64,
+    new_size: u64,
+    old_root: &Bound<'_, PyAny>,
+    new_root: &Bound<'_, PyAny>,
+    proof: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
+    let a = one_hash(py, old_root, "old_root")?;
+    let b = one_hash(py, new_root, "new_root")?;
+    let proof = hashes(py, proof, "proof")?;
+    Ok(passgate::merkle::verify_consistency(
+        old_size, new_size, &a, &b, &proof,
+    ))
 }
 
 /// The built-in constraint types, each with a description and the JSON Schema of its parameters.
@@ -303,6 +404,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_attestation, m)?)?;
     m.add_function(wrap_pyfunction!(make_pop, m)?)?;
     m.add_function(wrap_pyfunction!(verify_chain, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_inclusion_proof, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_inclusion, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_consistency, m)?)?;
     m.add_function(wrap_pyfunction!(constraint_types, m)?)?;
     m.add_function(wrap_pyfunction!(templates, m)?)?;
     m.add_function(wrap_pyfunction!(mcp_tools, m)?)?;

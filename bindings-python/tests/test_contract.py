@@ -86,6 +86,11 @@ class World:
     def record(self) -> dict[str, Any]:
         return self.engine.record_attestation("note", {"n": 1})
 
+    def head(self) -> int:
+        """The tree size of a new signed checkpoint of the engine's chain (after a record)."""
+        self.record()
+        return int(self.engine.checkpoint()["body"]["data"]["tree_size"])
+
     def policy_hash(self) -> str:
         return str(_native.call(self.engine, "list_gates")["policy_hash"])
 
@@ -156,6 +161,10 @@ SAMPLES: dict[str, Callable[[World], dict[str, Any]]] = {
     "chain_head": lambda w: {},
     "verify_attestation": lambda w: {"record": w.record()},
     "verify_chain": lambda w: {"records": [w.record()] and w.engine.attestations()},
+    "checkpoint": lambda w: {},
+    "inclusion_proof": lambda w: {"seq": 1, "tree_size": w.head()},
+    "consistency_proof": lambda w: {"old_size": 1, "new_size": w.head()},
+    "verify_inclusion_proof": lambda w: (lambda r: {"record": r, "proof": w.engine.inclusion_proof(seq=r["body"]["seq"], tree_size=w.head())})(w.record()),
     "verify_store": lambda w: {"trusted_signers": [w.issuer.did]},
     "export_attestations": lambda w: {"path": str(w.tmp / "export.jsonl")},
     "verify_export": lambda w: {"path": str(w.tmp / "exported.jsonl"), "trusted_signers": [w.issuer.did]},

@@ -66,6 +66,9 @@ FAMILY = {
     "ATTESTATION_HASH": AttestationError,
     "ATTESTATION_SIGNATURE": AttestationError,
     "ATTESTATION_KEY": AttestationError,
+    "ATTESTATION_UNCOVERED": AttestationError,
+    "ATTESTATION_PROOF": AttestationError,
+    "CHECKPOINT_PENDING": InputError,
     "CHAIN_GAP": AttestationError,
     "CHAIN_ORDER": AttestationError,
     "CHAIN_DUPLICATE": AttestationError,
@@ -294,6 +297,21 @@ def test_chain_codes(issuer: passgate.Issuer, passport: passgate.IssuedPassport)
     other = signed_records(b, passport, 1)
     raises("CHAIN_MISMATCH", lambda: passgate.verify_chain([records[0], *other], did))
     raises("INVALID_ARGUMENT", lambda: passgate.verify_chain("records", did))  # type: ignore[arg-type]
+
+
+def test_checkpointed_signing_codes() -> None:
+    engine = passgate.Engine({"version": 1, "gates": {}}, signing="checkpoint", checkpoint_every=1000)
+    record = engine.enforce("nope").attestation
+    assert record is not None
+    did = engine.signer_did
+    raises("ATTESTATION_UNCOVERED", lambda: passgate.verify_attestation(record, did))
+    raises("ATTESTATION_UNCOVERED", lambda: passgate.verify_chain([record], did))
+    raises("CHECKPOINT_PENDING", lambda: engine.inclusion_proof(seq=1))
+    engine.checkpoint()
+    proof = engine.inclusion_proof(seq=1)
+    assert passgate.verify_inclusion_proof(record, proof, did) is True
+    raises("ATTESTATION_PROOF", lambda: passgate.verify_inclusion_proof(record, {**proof, "leaf_index": 4}, did))
+    raises("INVALID_ARGUMENT", lambda: passgate.Engine(signing="sometimes"))  # type: ignore[arg-type]
 
 
 def test_internal_maps_to_the_base_class() -> None:

@@ -52,6 +52,22 @@ pub fn seal(body: Value, key: &KeyPair) -> Result<(Value, String)> {
     seal_in(DOMAIN, body, key)
 }
 
+/// Hashes `body` without signing it (checkpointed signing, see [`crate::merkle`]): the record is
+/// `{"body", "hash", "kid", "leaf"}` where `leaf` is `"sha256:<hex>"` of the RFC 9162 leaf hash of
+/// the 32 raw bytes of the body digest. A later signed `checkpoint` record of the chain covers
+/// it. Returns the record and its `hash`.
+pub fn seal_unsigned(body: Value, did: &str) -> Result<(Value, String)> {
+    let digest = digest_of(&body)?;
+    let hash = format!("sha256:{}", hex::encode(digest));
+    let leaf = crate::merkle::to_tagged(&crate::merkle::leaf_hash(&digest));
+    let mut record = Map::new();
+    record.insert("body".into(), body);
+    record.insert("hash".into(), Value::String(hash.clone()));
+    record.insert("kid".into(), Value::String(did.to_string()));
+    record.insert("leaf".into(), Value::String(leaf));
+    Ok((Value::Object(record), hash))
+}
+
 pub(crate) fn seal_in(domain: &[u8], body: Value, key: &KeyPair) -> Result<(Value, String)> {
     let digest = digest_of(&body)?;
     let hash = format!("sha256:{}", hex::encode(digest));
@@ -67,8 +83,10 @@ pub(crate) fn seal_in(domain: &[u8], body: Value, key: &KeyPair) -> Result<(Valu
 struct Parts<'a> {
     body: &'a Map<String, Value>,
     hash: &'a str,
-    sig: &'a str,
+    /// `None` for an unsigned (checkpointed) record, which has a `leaf` instead.
+    sig: Option<&'a str>,
     kid: &'a str,
+    leaf: Option<&'a str>,
 }
 
 fn parts(record: &Value) -> Result<Parts<'_>> {
@@ -78,7 +96,7 @@ fn parts(record: &Value) -> Result<Parts<'_>> {
         .ok_or_else(|| malformed("a record must be an object"))?;
     if let Some(extra) = obj
         .keys()
-        .find(|k| !matches!(k.as_str(), "body" | "hash" | "sig" | "kid"))
+        .find(|k| !matches!(k.as_str(), "body" | "hash" | "sig" | "kid" | "leaf"))
     {
         return Err(malformed(&format!("unexpected field {extra:?}")));
     }
@@ -91,18 +109,77 @@ fn parts(record: &Value) -> Result<Parts<'_>> {
         .get("body")
         .and_then(Value::as_object)
         .ok_or_else(|| malformed("field \"body\" must be an object"))?;
+    let opt = |k: &str| match obj.get(k) {
+        None => Ok(None),
+        Some(v) => v
+            .as_str()
+            .map(Some)
+            .ok_or_else(|| malformed(&format!("field {k:?} must be a string"))),
+    };
+    let (sig, leaf) = (opt("sig")?, opt("leaf")?);
+    match (sig, leaf) {
+        (Some(_), Some(_)) => return Err(malformed("a record has a sig or a leaf, not both")),
+        (None, None) => return Err(malformed("field \"sig\" must be a string")),
+        _ => {}
+    }
     Ok(Parts {
         body,
         hash: text("hash")?,
-        sig: text("sig")?,
+        sig,
         kid: text("kid")?,
+        leaf,
     })
+}
+
+/// Whether `record` is an unsigned (checkpointed) record: it has a `leaf` and no `sig`.
+pub fn is_unsigned(record: &Value) -> bool {
+    record.get("sig").is_none() && record.get("leaf").is_some()
+}
+
+/// Checks an unsigned record's key, hash and leaf (what can be checked without its
+/// checkpoint); returns its body digest.
+fn verify_unsigned_parts(p: &Parts<'_>, did: &str) -> Result<[u8; 32]> {
+    if p.kid != did {
+        return Err(Error::AttestationKey(format!(
+            "record names key {} but {did} was expected",
+            p.kid
+        )));
+    }
+    let digest = digest_of(&Value::Object(p.body.clone()))?;
+    let expected = format!("sha256:{}", hex::encode(digest));
+    if p.hash != expected {
+        return Err(Error::AttestationHash(format!(
+            "body hashes to {expected}, record says {}",
+            p.hash
+        )));
+    }
+    let leaf = crate::merkle::to_tagged(&crate::merkle::leaf_hash(&digest));
+    if p.leaf != Some(leaf.as_str()) {
+        return Err(Error::AttestationHash(format!(
+            "the record's leaf is not the leaf hash of its digest ({leaf})"
+        )));
+    }
+    Ok(digest)
+}
+
+/// Checks what a record says about itself — for a signed record, its key, hash and signature
+/// ([`verify_attestation`]); for an unsigned (checkpointed) one, its key, hash and leaf only.
+/// For records read back from the engine's own store; a third party verifies an unsigned
+/// record with [`verify_inclusion_proof`] or in its chain ([`verify_chain`]).
+pub(crate) fn verify_integrity(record: &Value, did: &str) -> Result<()> {
+    let p = parts(record)?;
+    match p.sig {
+        Some(_) => verify_attestation(record, did),
+        None => verify_unsigned_parts(&p, did).map(|_| ()),
+    }
 }
 
 /// Checks one record against the signer's did:key: shape, key, hash, signature.
 ///
 /// Errors: `ATTESTATION_MALFORMED`, `ATTESTATION_KEY` (signed by another key), `ATTESTATION_HASH`
-/// (the body or the hash was changed), `ATTESTATION_SIGNATURE`.
+/// (the body or the hash was changed), `ATTESTATION_SIGNATURE`, and `ATTESTATION_UNCOVERED` for
+/// an unsigned (checkpointed) record: alone it proves nothing — verify it with its inclusion
+/// proof ([`verify_inclusion_proof`]) or within its chain ([`verify_chain`]).
 pub fn verify_attestation(record: &Value, did: &str) -> Result<()> {
     verify_with(record, did, &PublicKey::from_did(did)?)
 }
@@ -128,7 +205,14 @@ pub(crate) fn verify_in(domain: &[u8], record: &Value, did: &str, key: &PublicKe
             p.hash
         )));
     }
-    let sig = b64u_decode(p.sig).map_err(|e| Error::AttestationSignature(format!("sig: {e}")))?;
+    let Some(sig) = p.sig else {
+        return Err(Error::AttestationUncovered(
+            "the record is not signed (checkpointed signing): alone it proves nothing; verify \
+             it with its inclusion proof against a signed checkpoint, or within its chain"
+                .into(),
+        ));
+    };
+    let sig = b64u_decode(sig).map_err(|e| Error::AttestationSignature(format!("sig: {e}")))?;
     key.verify_strict(&domain_input(domain, &digest), &sig)
         .map_err(Error::AttestationSignature)
 }
@@ -253,8 +337,13 @@ pub(crate) fn verify_chain_anchored(
     let key = PublicKey::from_did(did)?;
     let mut seqs = Vec::with_capacity(records.len());
     for (i, r) in records.iter().enumerate() {
-        verify_with(r, did, &key).map_err(|e| at_record(e, i))?;
-        let p = parts(r)?;
+        let p = parts(r).map_err(|e| at_record(e, i))?;
+        match p.sig {
+            Some(_) => verify_with(r, did, &key).map_err(|e| at_record(e, i))?,
+            None => {
+                verify_unsigned_parts(&p, did).map_err(|e| at_record(e, i))?;
+            }
+        }
         let chain = chain_of(p.body);
         seqs.push((
             chain,
@@ -345,6 +434,193 @@ pub(crate) fn verify_chain_anchored(
         }
         prev = Some((*seq, hash));
     }
+    verify_checkpoints(records, anchor.is_none())
+}
+
+/// Checkpointed signing within a verified range of one chain (links, hashes and signatures
+/// already checked): every signed `checkpoint` record must state `tree_size` = its seq − 1 and,
+/// when the range starts at seq 1 (`from_genesis`), the RFC 9162 root of the leaves of seq
+/// 1..=tree_size; every unsigned record must be followed by a signed checkpoint in the range
+/// (`ATTESTATION_UNCOVERED` names the first that is not). From a retention checkpoint the
+/// earlier leaves are gone: the roots cannot be recomputed, and an unsigned record is accepted
+/// on the hash links to a later signed checkpoint alone.
+fn verify_checkpoints(records: &[Value], from_genesis: bool) -> Result<()> {
+    let mut tree = from_genesis.then(crate::merkle::Tree::new);
+    let mut uncovered: Option<(usize, u64)> = None;
+    for (i, r) in records.iter().enumerate() {
+        let p = parts(r)?;
+        let seq = body_u64(p.body, "seq", i)?;
+        let signed = p.sig.is_some();
+        if signed && p.body.get("kind").and_then(Value::as_str) == Some(CHECKPOINT_KIND) {
+            let head = head_data(p.body, seq).map_err(|e| at_record(e, i))?;
+            if let Some(t) = &tree {
+                let root = t.root(head.tree_size)?;
+                if root != head.root {
+                    return Err(Error::AttestationHash(format!(
+                        "record {i} (seq {seq}): the checkpoint's root {} is not the Merkle root \
+                         {} of the records before it",
+                        crate::merkle::to_tagged(&head.root),
+                        crate::merkle::to_tagged(&root)
+                    )));
+                }
+            }
+            uncovered = None;
+        }
+        if !signed && uncovered.is_none() {
+            uncovered = Some((i, seq));
+        }
+        if let Some(t) = tree.as_mut() {
+            let digest = crate::merkle::from_tagged(p.hash).ok_or_else(|| {
+                Error::AttestationMalformed(format!("record {i}: hash is not sha256:<hex>"))
+            })?;
+            t.push(crate::merkle::leaf_hash(&digest));
+        }
+    }
+    match uncovered {
+        None => Ok(()),
+        Some((i, seq)) => Err(Error::AttestationUncovered(format!(
+            "record {i} (seq {seq}) is unsigned and no later signed checkpoint in the records \
+             covers it: give the records up to the next checkpoint (or ask the engine for one)"
+        ))),
+    }
+}
+
+/// The `kind` of a signed tree head record (checkpointed signing).
+pub const CHECKPOINT_KIND: &str = "checkpoint";
+
+/// What a `checkpoint` record's `data` states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeHead {
+    pub tree_size: u64,
+    pub root: crate::merkle::Hash,
+    pub time_ms: i64,
+}
+
+/// Reads a checkpoint body's `data`: `tree_size` must be `seq − 1`, `root` a `sha256:` hash.
+fn head_data(body: &Map<String, Value>, seq: u64) -> Result<TreeHead> {
+    let malformed = |m: &str| Error::AttestationMalformed(format!("checkpoint: {m}"));
+    let data = body
+        .get("data")
+        .and_then(Value::as_object)
+        .ok_or_else(|| malformed("data must be an object"))?;
+    let tree_size = data
+        .get("tree_size")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| malformed("data.tree_size must be a non-negative integer"))?;
+    if seq.checked_sub(1) != Some(tree_size) {
+        return Err(malformed(&format!(
+            "data.tree_size is {tree_size} but a checkpoint at seq {seq} covers {} records",
+            seq.saturating_sub(1)
+        )));
+    }
+    let root = data
+        .get("root")
+        .and_then(Value::as_str)
+        .and_then(crate::merkle::from_tagged)
+        .ok_or_else(|| malformed("data.root must be sha256:<64 hex>"))?;
+    let time_ms = data
+        .get("time_ms")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| malformed("data.time_ms must be an integer"))?;
+    Ok(TreeHead {
+        tree_size,
+        root,
+        time_ms,
+    })
+}
+
+/// Checks a signed `checkpoint` record (a tree head of checkpointed signing) against the
+/// signer's did:key and returns what it states with its chain. Errors as
+/// [`verify_attestation`], and `ATTESTATION_MALFORMED` if it is not a checkpoint record.
+pub fn verify_tree_head(head: &Value, did: &str) -> Result<(String, TreeHead)> {
+    verify_attestation(head, did)?;
+    let p = parts(head)?;
+    if p.body.get("kind").and_then(Value::as_str) != Some(CHECKPOINT_KIND) {
+        return Err(Error::AttestationMalformed(
+            "the head is not a checkpoint record (body.kind must be \"checkpoint\")".into(),
+        ));
+    }
+    let seq = body_u64(p.body, "seq", 0)?;
+    Ok((chain_of(p.body).to_string(), head_data(p.body, seq)?))
+}
+
+/// Verifies that `record` (a record of the chain, signed or not) is in the signed log: its hash
+/// and leaf are its body's, `proof["head"]` is a `checkpoint` record signed by `did` on the same
+/// chain, and `proof["proof"]` is an RFC 9162 inclusion path of the record's leaf (index `seq −
+/// 1`) in the head's tree. `proof` is what `inclusion_proof` returns: `{seq, leaf_index,
+/// leaf_hash, tree_size, proof: ["sha256:<hex>", …], head}`; its `seq`, `leaf_index`,
+/// `leaf_hash` and `tree_size`, when present, must agree with the record and the head.
+///
+/// Errors: those of [`verify_attestation`] for the head, `ATTESTATION_HASH` (the record was
+/// changed), `ATTESTATION_KEY`, `ATTESTATION_MALFORMED`, `CHAIN_MISMATCH` (record and head of
+/// different chains), `ATTESTATION_PROOF` (the path does not lead to the head's root, or the head
+/// does not cover the record).
+pub fn verify_inclusion_proof(record: &Value, proof: &Value, did: &str) -> Result<()> {
+    let p = parts(record)?;
+    let digest = match p.sig {
+        Some(_) => {
+            verify_attestation(record, did)?;
+            crate::merkle::from_tagged(p.hash)
+                .ok_or_else(|| Error::AttestationMalformed("hash is not sha256:<hex>".into()))?
+        }
+        None => verify_unsigned_parts(&p, did)?,
+    };
+    let leaf = crate::merkle::leaf_hash(&digest);
+    let seq = body_u64(p.body, "seq", 0)?;
+    let doc = proof
+        .as_object()
+        .ok_or_else(|| Error::AttestationMalformed("the proof must be an object".into()))?;
+    let head = doc
+        .get("head")
+        .ok_or_else(|| Error::AttestationMalformed("the proof has no head".into()))?;
+    let (chain, th) = verify_tree_head(head, did)?;
+    if chain != chain_of(p.body) {
+        return Err(Error::ChainMismatch(format!(
+            "the record belongs to chain {:?}, the head to {chain:?}",
+            chain_of(p.body)
+        )));
+    }
+    let bad = |m: String| Error::AttestationProof(m);
+    let index = seq
+        .checked_sub(1)
+        .ok_or_else(|| bad("the record's seq must be at least 1".into()))?;
+    let agrees = |k: &str, want: &Value| match doc.get(k) {
+        None => Ok(()),
+        Some(v) if v == want => Ok(()),
+        Some(v) => Err(bad(format!(
+            "the proof's {k} is {v}, the record's is {want}"
+        ))),
+    };
+    agrees("seq", &json!(seq))?;
+    agrees("leaf_index", &json!(index))?;
+    agrees("leaf_hash", &json!(crate::merkle::to_tagged(&leaf)))?;
+    agrees("tree_size", &json!(th.tree_size))?;
+    let path = doc
+        .get("proof")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Error::AttestationMalformed("proof.proof must be an array".into()))?;
+    let mut hashes = Vec::with_capacity(path.len());
+    for (i, h) in path.iter().enumerate() {
+        hashes.push(
+            h.as_str()
+                .and_then(crate::merkle::from_tagged)
+                .ok_or_else(|| {
+                    Error::AttestationMalformed(format!("proof.proof[{i}] must be sha256:<hex>"))
+                })?,
+        );
+    }
+    if index >= th.tree_size {
+        return Err(bad(format!(
+            "the head covers seq 1..={} and does not cover seq {seq}",
+            th.tree_size
+        )));
+    }
+    if !crate::merkle::verify_inclusion(&leaf, index, th.tree_size, &hashes, &th.root) {
+        return Err(bad(format!(
+            "the inclusion path of seq {seq} does not lead to the head's root (tree size {})",
+            th.tree_size
+        )));
+    }
     Ok(())
 }
 
@@ -370,6 +646,44 @@ pub struct Tail {
     pub unsure: bool,
     /// The data of a `chain.break` record still to be written as this chain's first record.
     pub pending_break: Option<Value>,
+    /// The chain's Merkle leaves and signed tree heads (checkpointed signing).
+    pub(crate) log: ChainLog,
+}
+
+/// A signed tree head of a chain: the `checkpoint` record at `seq`, covering seq 1..=`tree_size`.
+#[derive(Debug, Clone)]
+pub(crate) struct HeadRef {
+    pub seq: u64,
+    pub tree_size: u64,
+    pub record: std::sync::Arc<Value>,
+}
+
+/// One chain's Merkle log: a leaf per record (seq 1..=`tree.len()`) and its signed heads, kept
+/// in step with the tail. `valid` is false when the tail moved without this log seeing the
+/// record (a write whose reply was lost landed): then it is rebuilt from the store before use.
+#[derive(Debug, Clone)]
+pub(crate) struct ChainLog {
+    pub tree: crate::merkle::Tree,
+    pub heads: Vec<HeadRef>,
+    pub valid: bool,
+    /// When the last head was written (or the log started counting): the interval trigger.
+    pub since_ms: Option<i64>,
+}
+
+impl ChainLog {
+    pub fn new() -> ChainLog {
+        ChainLog {
+            tree: crate::merkle::Tree::new(),
+            heads: Vec::new(),
+            valid: true,
+            since_ms: None,
+        }
+    }
+
+    /// The newest head, if any.
+    pub fn last_head(&self) -> Option<&HeadRef> {
+        self.heads.last()
+    }
 }
 
 impl Tail {
@@ -381,6 +695,7 @@ impl Tail {
             prev: None,
             unsure: false,
             pending_break: None,
+            log: ChainLog::new(),
         })
     }
 
@@ -394,6 +709,12 @@ impl Tail {
 
     /// Records that the next record was stored with `hash`.
     pub fn advance(&mut self, hash: String) {
+        match crate::merkle::from_tagged(&hash) {
+            Some(d) if self.log.valid && self.log.tree.len() == self.seq => {
+                self.log.tree.push(crate::merkle::leaf_hash(&d));
+            }
+            _ => self.log.valid = false,
+        }
         self.seq += 1;
         self.prev = Some(hash);
         self.pending_break = None;
@@ -419,6 +740,9 @@ impl Tail {
             None => (0, None),
         };
         self.unsure = false;
+        if self.log.tree.len() != self.seq {
+            self.log.valid = false;
+        }
         if self.seq > 0 {
             // A chain's first record is its `chain.break` when it has one: stored.
             self.pending_break = None;
@@ -431,6 +755,7 @@ impl Tail {
         let fresh = Tail::fresh()?;
         let old = std::mem::replace(&mut self.chain, fresh.chain);
         (self.seq, self.prev, self.unsure) = (0, None, false);
+        self.log = ChainLog::new();
         self.pending_break = Some(data);
         Ok(old)
     }

@@ -112,6 +112,18 @@ pub enum Error {
     /// An attestation was signed by another key than the one given.
     #[error("attestation key mismatch: {0}")]
     AttestationKey(String),
+    /// An unsigned record (checkpointed signing) that no signed checkpoint covers: given alone
+    /// to `verify_attestation`, or last in a chain given to `verify_chain` with no checkpoint
+    /// after it. The message names the record.
+    #[error("attestation not covered by a checkpoint: {0}")]
+    AttestationUncovered(String),
+    /// An inclusion proof does not prove the record is in the signed tree head it names.
+    #[error("attestation proof invalid: {0}")]
+    AttestationProof(String),
+    /// No signed checkpoint covers the record yet (checkpointed signing): its proof is
+    /// available after the next checkpoint (`checkpoint()` writes one now).
+    #[error("checkpoint pending: {0}")]
+    CheckpointPending(String),
     /// A chain is missing a record (or does not start at its genesis).
     #[error("chain gap: {0}")]
     ChainGap(String),
@@ -213,6 +225,9 @@ impl Error {
             Error::AttestationHash(_) => "ATTESTATION_HASH",
             Error::AttestationSignature(_) => "ATTESTATION_SIGNATURE",
             Error::AttestationKey(_) => "ATTESTATION_KEY",
+            Error::AttestationUncovered(_) => "ATTESTATION_UNCOVERED",
+            Error::AttestationProof(_) => "ATTESTATION_PROOF",
+            Error::CheckpointPending(_) => "CHECKPOINT_PENDING",
             Error::ChainGap(_) => "CHAIN_GAP",
             Error::ChainOrder(_) => "CHAIN_ORDER",
             Error::ChainDuplicate(_) => "CHAIN_DUPLICATE",
@@ -265,6 +280,9 @@ impl Error {
         "ATTESTATION_HASH",
         "ATTESTATION_SIGNATURE",
         "ATTESTATION_KEY",
+        "ATTESTATION_UNCOVERED",
+        "ATTESTATION_PROOF",
+        "CHECKPOINT_PENDING",
         "CHAIN_GAP",
         "CHAIN_ORDER",
         "CHAIN_DUPLICATE",
@@ -416,7 +434,9 @@ impl Family {
             c if c.starts_with("PASSPORT_") => Family::Passport,
             "PAYLOAD_INVALID" | "LIMIT_EXCEEDED" | "INVALID_ARGUMENT" | "GATE_UNKNOWN"
             | "FORBIDDEN" | "API_KEY_UNKNOWN" | "EVALUATION_UNKNOWN" | "EVENT_UNKNOWN"
-            | "POLICY_CONFLICT" | "CATALOG_INVALID" | "CATALOG_UNKNOWN" => Family::Input,
+            | "POLICY_CONFLICT" | "CATALOG_INVALID" | "CATALOG_UNKNOWN" | "CHECKPOINT_PENDING" => {
+                Family::Input
+            }
             c if c.starts_with("CONSUMPTION_") || c.starts_with("SETTLEMENT_") => Family::Input,
             c if c.starts_with("HOLD_") || c.starts_with("APPROVAL_") => Family::Input,
             "IDEMPOTENCY_CONFLICT" => Family::IdempotencyConflict,

@@ -32,6 +32,7 @@
 //! - [`template`]: built-in and user templates (parameterised constraint lists).
 //! - [`constraint`]: typed constraints, compiled once, checked per request.
 //! - [`attestation`]: signed, hash-chained records; `verify_attestation`, `verify_chain`.
+//! - [`merkle`]: RFC 9162 Merkle trees, inclusion and consistency proofs (checkpointed signing).
 //! - [`approval`]: signed, single-use approval tokens for escalated requests.
 //! - [`store`]: the state store contract and its backends (`sqlite` and `redis` are cargo
 //!   features, on by default).
@@ -65,6 +66,7 @@ mod jcs;
 pub(crate) mod json;
 pub(crate) mod keys;
 pub mod mcp;
+pub mod merkle;
 pub mod ops;
 pub mod passport;
 pub mod pkce;
@@ -78,7 +80,9 @@ pub mod store;
 mod suggest;
 pub mod template;
 
-pub use attestation::{verify_attestation, verify_chain, verify_chain_with_head};
+pub use attestation::{
+    verify_attestation, verify_chain, verify_chain_with_head, verify_inclusion_proof,
+};
 pub use constraint::{
     constraint_types, Constraint, ConstraintType, Counter, CounterKind, EvalCtx, Rule, Scope,
     Window,
@@ -86,8 +90,9 @@ pub use constraint::{
 pub use decision::{Check, Decision, Verdict};
 pub use engine::{
     policy_diff, DecisionEvent, Engine, EngineBuilder, EventFilter, EventKind, IssuerSource,
-    IssuerView, PassportQuery, PassportStatus, PassportView, PolicyChange, PruneReport, Request,
-    Subscription, TrustImport, Untrusted, INLINE_SWEEP_LIMIT, MAX_DIFF_PATHS,
+    IssuerView, PassportQuery, PassportStatus, PassportView, PolicyChange, ProofTarget,
+    PruneReport, Request, Signing, Subscription, TrustImport, Untrusted, INLINE_SWEEP_LIMIT,
+    MAX_DIFF_PATHS,
 };
 pub use error::{CheckCode, Error, Family, Result};
 pub use expr::Expr;

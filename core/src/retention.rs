@@ -156,6 +156,8 @@ struct ChainState {
     seen: HashMap<u64, [u8; 16]>,
     /// Trusted checkpoints of this chain: seq → hash.
     anchors: HashMap<u64, String>,
+    /// The first unsigned (checkpointed) record no signed `checkpoint` record has followed yet.
+    uncovered: Option<u64>,
 }
 
 /// Verifies records and checkpoints of any number of chains, fed in order (each chain's records
@@ -246,7 +248,17 @@ impl Auditor {
             .key
             .clone()
             .ok_or_else(|| Error::Internal("no key".into()))?;
-        attestation::verify_in(attestation::DOMAIN, item, kid, &key).map_err(at_item)?;
+        let unsigned = attestation::is_unsigned(item);
+        match unsigned {
+            // Checkpointed signing: its hash and leaf now; it is authenticated by the hash links
+            // to the next signed checkpoint of its chain (see `finish`).
+            true => attestation::verify_integrity(item, kid).map_err(at_item)?,
+            false => {
+                attestation::verify_in(attestation::DOMAIN, item, kid, &key).map_err(at_item)?
+            }
+        }
+        let head = !unsigned
+            && body.get("kind").and_then(Value::as_str) == Some(attestation::CHECKPOINT_KIND);
         if let Some(h) = state.seen.get(&seq) {
             if *h == short(&hash) {
                 self.duplicates += 1;
@@ -309,6 +321,11 @@ impl Auditor {
         state.records += 1;
         state.seen.insert(seq, short(&hash));
         state.last = Some((seq, hash));
+        if head {
+            state.uncovered = None;
+        } else if unsigned && state.uncovered.is_none() {
+            state.uncovered = Some(seq);
+        }
         self.records += 1;
         Ok(())
     }
@@ -338,7 +355,9 @@ impl Auditor {
 
     /// The report: `{records, duplicates, chains: [{chain, signer, records, first_seq,
     /// last_seq}]}` (chains in order of first appearance; a chain known only from a checkpoint
-    /// has no records and no signer).
+    /// has no records and no signer). With checkpointed signing, a chain whose last unsigned
+    /// records no signed `checkpoint` record follows names the first as `uncovered_from_seq`:
+    /// those records are checked for hash and leaf only, not authenticated.
     pub fn finish(&mut self) -> Result<Value> {
         let chains: Vec<Value> = self
             .order
@@ -346,10 +365,17 @@ impl Auditor {
             .filter_map(|c| self.chains.get(c).map(|s| (c, s)))
             .filter(|(_, s)| s.records > 0)
             .map(|(c, s)| {
-                json!({
+                let mut v = json!({
                     "chain": c, "signer": s.signer, "records": s.records,
                     "first_seq": s.first_seq, "last_seq": s.last.as_ref().map(|(l, _)| *l),
-                })
+                });
+                if let (Some(from), Value::Object(m)) = (s.uncovered, &mut v) {
+                    // Unsigned records after the chain's last signed checkpoint: not yet
+                    // authenticated (a live engine's tail, or an engine that died before its
+                    // next head).
+                    m.insert("uncovered_from_seq".into(), json!(from));
+                }
+                v
             })
             .collect();
         Ok(json!({ "records": self.records, "duplicates": self.duplicates, "chains": chains }))

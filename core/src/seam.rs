@@ -53,9 +53,14 @@ struct EngineConfig {
     signing_key: Option<String>,
     store: Option<String>,
     leeway_secs: Option<i64>,
+    /// `"each"` (default) or `"checkpoint"`.
+    signing: Option<String>,
+    checkpoint_every: Option<u64>,
+    checkpoint_interval_ms: Option<u64>,
 }
 
-/// An engine from `{policy, trusted_issuers, signing_key, store, leeway_secs}`.
+/// An engine from `{policy, trusted_issuers, signing_key, store, leeway_secs, signing,
+/// checkpoint_every, checkpoint_interval_ms}`.
 pub fn engine(config: &Value) -> Result<Engine> {
     let config: EngineConfig = match config {
         Value::Null => EngineConfig::default(),
@@ -75,6 +80,16 @@ pub fn engine(config: &Value) -> Result<Engine> {
     }
     if let Some(l) = config.leeway_secs {
         b = b.leeway_secs(l);
+    }
+    if config.signing.is_some()
+        || config.checkpoint_every.is_some()
+        || config.checkpoint_interval_ms.is_some()
+    {
+        b = b.signing(crate::engine::Signing::parse(
+            config.signing.as_deref().unwrap_or("each"),
+            config.checkpoint_every,
+            config.checkpoint_interval_ms,
+        )?);
     }
     b.build()
 }

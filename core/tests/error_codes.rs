@@ -225,6 +225,30 @@ fn every_error_code_is_triggered() {
         &json!({"records": [r1, r2], "did": did.replace(&did, key.did())}),
     )));
 
+    // Checkpointed signing.
+    let ck = seam::engine(&json!({"signing": "checkpoint", "checkpoint_every": 1000})).unwrap();
+    let rec = seam::call(&ck, "enforce", &json!({"gate": "nope"})).unwrap()["attestation"].clone();
+    saw(code(seam::call(
+        &ck,
+        "verify_attestation",
+        &json!({"record": rec}),
+    )));
+    saw(code(seam::call(
+        &ck,
+        "verify_chain",
+        &json!({"records": [rec]}),
+    )));
+    saw(code(seam::call(&ck, "inclusion_proof", &json!({"seq": 1}))));
+    seam::call(&ck, "checkpoint", &json!({})).unwrap();
+    let proof = seam::call(&ck, "inclusion_proof", &json!({"seq": 1})).unwrap();
+    let mut wrong = proof.clone();
+    wrong["leaf_index"] = json!(5);
+    saw(code(seam::call(
+        &ck,
+        "verify_inclusion_proof",
+        &json!({"record": rec, "proof": wrong}),
+    )));
+
     // Holds and approvals.
     let held = call(
         "enforce",

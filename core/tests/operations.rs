@@ -123,6 +123,11 @@ fn world() -> World {
     vars.insert("$hold2", hold2);
     vars.insert("$esc1", esc1);
     vars.insert("$esc2", esc2);
+    ops::call(&engine, "checkpoint", json!({})).unwrap();
+    vars.insert(
+        "$proof",
+        ops::call(&engine, "inclusion_proof", json!({"seq": 1})).unwrap(),
+    );
     vars.insert("$record", records[0].clone());
     vars.insert("$records", records);
     vars.insert("$export", json!(export.to_str().unwrap()));
@@ -202,6 +207,13 @@ fn samples() -> Vec<(&'static str, Value)> {
             json!({"record": "$record", "did": "$signer"}),
         ),
         ("verify_chain", json!({"records": "$records"})),
+        ("checkpoint", json!({})),
+        ("inclusion_proof", json!({"seq": 1})),
+        ("consistency_proof", json!({"old_size": 1, "new_size": 2})),
+        (
+            "verify_inclusion_proof",
+            json!({"record": "$record", "proof": "$proof", "did": "$signer"}),
+        ),
         ("verify_store", json!({"trusted_signers": ["$signer"]})),
         ("export_attestations", json!({"path": "$export"})),
         (

@@ -43,6 +43,9 @@ from passgate._native import (
     templates,
     verify_attestation,
     verify_chain,
+    verify_consistency,
+    verify_inclusion,
+    verify_inclusion_proof,
 )
 from passgate.errors import (
     AttestationError,
@@ -79,6 +82,9 @@ __all__ = [
     "verify_attestation",
     "make_pop",
     "verify_chain",
+    "verify_inclusion_proof",
+    "verify_inclusion",
+    "verify_consistency",
 ]
 
 

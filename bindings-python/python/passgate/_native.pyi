@@ -37,6 +37,9 @@ __all__ = [
     "verify_attestation",
     "make_pop",
     "verify_chain",
+    "verify_inclusion_proof",
+    "verify_inclusion",
+    "verify_consistency",
     "constraint_types",
     "templates",
     "mcp_tools",
@@ -239,6 +242,9 @@ class Engine:
         clock: Callable[[], int] | None = None,
         pop_leeway_secs: int | None = None,
         platform_fee_bps: int | None = None,
+        signing: Literal["each", "checkpoint"] | None = None,
+        checkpoint_every: int | None = None,
+        checkpoint_interval_ms: int | None = None,
     ) -> Engine: ...
     def enforce(
         self,
@@ -351,6 +357,18 @@ class Engine:
         agent_id: str | None = None,
     ) -> int: ...
     def chain_head(self) -> dict[str, Any]: ...
+    def checkpoint(self) -> dict[str, Any]: ...
+    def inclusion_proof(
+        self,
+        evaluation_id: str | None = None,
+        *,
+        seq: int | None = None,
+        tree_size: int | None = None,
+    ) -> dict[str, Any]: ...
+    def consistency_proof(self, old_size: int, new_size: int) -> dict[str, Any]: ...
+    def verify_inclusion_proof(
+        self, record: Mapping[str, Any], proof: Mapping[str, Any], did: str | None = None
+    ) -> dict[str, Any]: ...
     def attestations(
         self,
         *,
@@ -599,6 +617,15 @@ def verify_attestation(record: Mapping[str, Any], did: str) -> Literal[True]: ..
 def verify_chain(
     records: Sequence[Mapping[str, Any]], did: str, *, head: Mapping[str, Any] | None = None
 ) -> Literal[True]: ...
+def verify_inclusion_proof(
+    record: Mapping[str, Any], proof: Mapping[str, Any], did: str
+) -> Literal[True]: ...
+def verify_inclusion(
+    leaf_hash: str, index: int, tree_size: int, proof: Sequence[str], root: str
+) -> bool: ...
+def verify_consistency(
+    old_size: int, new_size: int, old_root: str, new_root: str, proof: Sequence[str]
+) -> bool: ...
 @final
 class Gateway:
     """passgate's MCP endpoint over Streamable HTTP (see passgate.gateway)."""

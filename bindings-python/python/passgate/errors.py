@@ -31,7 +31,8 @@ extension raises the class of that family, by the name the core gives it. The fa
     model, ...: ``.path`` names the field), ``CATALOG_UNKNOWN`` (no catalog, version or draft),
     ``CONSUMPTION_INVALID`` (a denied evaluation, no catalog terms, a bad quantity, an overflow),
     ``CONSUMPTION_EXISTS`` (the evaluation was consumed already), ``SETTLEMENT_UNKNOWN``,
-    ``SETTLEMENT_TRANSITION`` (a status change the settlement state machine refuses).
+    ``SETTLEMENT_TRANSITION`` (a status change the settlement state machine refuses),
+    ``CHECKPOINT_PENDING`` (no signed checkpoint covers the record yet: ``checkpoint()``).
 ``IdempotencyConflictError``
     ``IDEMPOTENCY_CONFLICT``: an idempotency key reused for a different request.
     ``IdempotencyConflict`` is a deprecated alias of it.
@@ -40,7 +41,9 @@ extension raises the class of that family, by the name the core gives it. The fa
     another process: build it after ``fork()``).
 ``AttestationError``
     ``ATTESTATION_MALFORMED``, ``ATTESTATION_HASH``, ``ATTESTATION_SIGNATURE``,
-    ``ATTESTATION_KEY``, ``CHAIN_GAP``, ``CHAIN_ORDER``, ``CHAIN_DUPLICATE``, ``CHAIN_MISMATCH``.
+    ``ATTESTATION_KEY``, ``CHAIN_GAP``, ``CHAIN_ORDER``, ``CHAIN_DUPLICATE``, ``CHAIN_MISMATCH``,
+    ``ATTESTATION_UNCOVERED`` (an unsigned, checkpointed record no signed checkpoint covers),
+    ``ATTESTATION_PROOF`` (an inclusion proof that does not lead to its checkpoint's root).
 
 ``INTERNAL`` (a broken invariant of passgate itself, never expected) and any code added later
 raise ``PassgateError`` itself.
@@ -105,7 +108,7 @@ class InputError(PassgateError):
     ``APPROVAL_CLOSED``, ``EVALUATION_UNKNOWN``, ``EVENT_UNKNOWN``, ``API_KEY_UNKNOWN``,
     ``PASSPORT_UNKNOWN``, ``FORBIDDEN``, ``POLICY_CONFLICT``, ``CATALOG_INVALID``,
     ``CATALOG_UNKNOWN``, ``CONSUMPTION_INVALID``, ``CONSUMPTION_EXISTS``, ``SETTLEMENT_UNKNOWN``,
-    ``SETTLEMENT_TRANSITION``. ``.path`` names the place in the payload, the argument or the catalog,
+    ``SETTLEMENT_TRANSITION``, ``CHECKPOINT_PENDING``. ``.path`` names the place in the payload, the argument or the catalog,
     when known."""
 
     __module__ = "passgate"

@@ -146,7 +146,7 @@ impl Engine {
 
     /// Appends a host event (`kind`, `data`) to this engine's chain and returns the record.
     pub fn record_attestation(&self, kind: &str, data: &Value) -> Result<Value> {
-        let reserved = ["decision", "revocation", "reset"];
+        let reserved = ["decision", "revocation", "reset", "checkpoint"];
         if !name_ok(kind)
             || reserved.contains(&kind)
             || kind.starts_with("hold.")

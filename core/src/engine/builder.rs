@@ -51,6 +51,7 @@ pub struct EngineBuilder {
     issuer_levels: Vec<(String, TrustLevel)>,
     pop_leeway_secs: Option<i64>,
     fee_bps: u64,
+    signing: super::Signing,
 }
 
 impl EngineBuilder {
@@ -59,6 +60,15 @@ impl EngineBuilder {
     /// Above 10 000, `build` fails with `INVALID_ARGUMENT`.
     pub fn platform_fee_bps(mut self, bps: u64) -> Self {
         self.fee_bps = bps;
+        self
+    }
+    /// How decisions are signed (default [`Signing::Each`](super::Signing::Each)): with
+    /// [`Signing::Checkpoint`](super::Signing::Checkpoint), decision records are Merkle leaves
+    /// covered by signed tree heads (see [`crate::merkle`] and [`Engine::checkpoint`]). An
+    /// `every` outside 1 to 2^20 or an `interval_ms` above a day is `INVALID_ARGUMENT` at
+    /// `build`.
+    pub fn signing(mut self, signing: super::Signing) -> Self {
+        self.signing = signing;
         self
     }
     /// The policy, already compiled.
@@ -167,6 +177,7 @@ impl EngineBuilder {
                 format!("platform_fee_bps must be 0 to 10000 ({})", self.fee_bps),
             ));
         }
+        self.signing.check()?;
         let policy = self.policy.transpose()?.map(Arc::new);
         let pop_leeway_secs = self
             .pop_leeway_secs
@@ -248,6 +259,7 @@ impl EngineBuilder {
             pop_leeway_ms: pop_leeway_secs.saturating_mul(1000),
             terms_cache: Default::default(),
             fee_bps: self.fee_bps,
+            signing: self.signing,
         };
         if engine.shared.is_some() {
             engine.attach_shared_policy(seed)?;

@@ -135,6 +135,7 @@ impl Engine {
             let usage = match (outcome, &idem) {
                 (CommitOutcome::Committed, _) => {
                     tail.advance(hash);
+                    self.after_decision(&mut tail, now);
                     return Ok((eval.decision, event));
                 }
                 (CommitOutcome::Replay(stored), Some(rec)) => {
@@ -236,7 +237,12 @@ impl Engine {
                 catalog: eval.catalog.as_ref(),
             },
         )?;
-        let (record, hash) = attestation::seal(body, &self.chain.key)?;
+        let (record, hash) = match self.signing {
+            super::Signing::Each => attestation::seal(body, &self.chain.key)?,
+            super::Signing::Checkpoint { .. } => {
+                attestation::seal_unsigned(body, self.chain.key.did())?
+            }
+        };
         let record = Arc::new(record);
         eval.decision.attestation = Some(Arc::clone(&record));
         let d = &eval.decision;

@@ -14,6 +14,7 @@
 //! - `commit`: committing a decision — counters, hold, approval, idempotency record and the
 //!   signed attestation in one store commit.
 //! - `chain`: this engine's attestation chain — its tail, event records, chain breaks.
+//! - `checkpoint`: checkpointed signing — Merkle leaves, signed tree heads, proofs.
 //! - `apikeys`: API keys — created, listed, revoked, authenticated.
 //! - `admin`: passports, revocation, host events and attestation reads.
 //! - `registry`: the passport registry and the trusted issuers (trust windows, export and
@@ -35,6 +36,7 @@ mod builder;
 mod bundles;
 mod catalogs;
 mod chain;
+mod checkpoint;
 mod commit;
 mod counters;
 mod decide;
@@ -54,6 +56,7 @@ pub use catalogs::{
     CatalogDraft, CatalogImpact, CatalogVersion, CatalogVersions, CatalogView, Service,
     ServiceFilter, Services, LEVEL_CACHE_MS, PUBLISH_ATTEMPTS,
 };
+pub use checkpoint::{ProofTarget, Signing};
 pub use counters::agent_scope;
 pub use decide::{CAVEAT_REGEX_MAX_LEN, CAVEAT_REGEX_SIZE_LIMIT};
 pub use events::{
@@ -168,6 +171,8 @@ pub struct Engine {
     terms_cache: Mutex<settlements::TermsCache>,
     /// The platform fee of consumption attestations, basis points.
     fee_bps: u64,
+    /// Each record signed, or decisions covered by signed tree heads.
+    signing: Signing,
 }
 
 impl Engine {

@@ -397,7 +397,7 @@ impl Engine {
             .get("kid")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        crate::attestation::verify_attestation(record, kid).map_err(|e| {
+        crate::attestation::verify_integrity(record, kid).map_err(|e| {
             Error::StoreUnavailable(format!(
                 "the stored decision record of {evaluation_id} does not verify: {e}"
             ))

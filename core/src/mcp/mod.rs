@@ -745,6 +745,22 @@ pub const NOT_TOOLS: &[(&str, &str)] = &[
         "verify_attestation checks a record; verify_store audits chains",
     ),
     (
+        "checkpoint",
+        "checkpointed signing is the host's: heads are written after decisions and by the host",
+    ),
+    (
+        "inclusion_proof",
+        "a chain read for auditors, like verify_chain: the host hands proofs to verifiers",
+    ),
+    (
+        "consistency_proof",
+        "a chain read for auditors, like verify_chain: the host hands proofs to verifiers",
+    ),
+    (
+        "verify_inclusion_proof",
+        "verified offline by the auditor (verify_inclusion_proof in every binding)",
+    ),
+    (
         "authenticate_api_key",
         "the host authenticates a key before the call (Caller::Key); a model has no use for it, \
          and a tool answering whether a guessed secret is valid would be an oracle",

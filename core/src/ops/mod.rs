@@ -29,6 +29,7 @@
 
 mod args;
 mod catalogs;
+mod checkpoints;
 mod defs;
 mod events;
 mod settlements;
@@ -51,6 +52,7 @@ pub use catalogs::{
     CreateCatalog, DiscoverFilter, DiscoverServices, GetCatalog, GetCatalogImpact,
     GetCatalogVersion, ListCatalogVersions, PublishCatalog, ValidCatalog, VerifyCatalog,
 };
+pub use checkpoints::{Checkpoint, ConsistencyProof, InclusionProof, VerifyInclusionProof};
 pub use defs::*;
 pub use events::{AckEvent, Acked, EventKindArg, Events};
 pub use settlements::{
@@ -234,6 +236,10 @@ operations! {
     ChainHead(ChainHead),
     VerifyAttestation(VerifyAttestation),
     VerifyChain(VerifyChain),
+    Checkpoint(Checkpoint),
+    InclusionProof(InclusionProof),
+    ConsistencyProof(ConsistencyProof),
+    VerifyInclusionProof(VerifyInclusionProof),
     VerifyStore(VerifyStore),
     ExportAttestations(ExportAttestations),
     VerifyExport(VerifyExport),

@@ -16,6 +16,7 @@ mod bundles;
 mod calendar_reopen;
 mod catalogs;
 mod chain_break;
+mod checkpoint_crash;
 mod concurrency;
 mod conformance;
 mod counter_walks;

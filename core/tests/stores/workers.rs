@@ -309,6 +309,9 @@ pub fn run(spec: &Value) {
             say(tally.to_json());
         }
         "crash" => crate::crash::writer(store, &issuer, spec["seed"].as_u64().unwrap(), say),
+        "crash_ckpt" => {
+            crate::checkpoint_crash::writer(store, &issuer, spec["seed"].as_u64().unwrap(), say)
+        }
         "restart" => crate::restart::first_life(store, &issuer, spec, say),
         other => panic!("unknown worker mode {other}"),
     }
