@@ -252,7 +252,9 @@ pub fn attestation_record(issuer: &Issuer, token: &str) -> Res<Vec<u8>> {
     };
     let (e, _clock) = engine(&setup, issuer)?;
     let d = e.enforce(&request(Case::Allow, token)).map_err(s)?;
-    let record = d.attestation.ok_or("an allowed enforce returned no attestation")?;
+    let record = d
+        .attestation
+        .ok_or("an allowed enforce returned no attestation")?;
     serde_json::to_vec(&record).map_err(s)
 }
 

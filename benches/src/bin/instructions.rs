@@ -94,7 +94,8 @@ fn prepare(op: &str) -> Res<(Op, bool)> {
             let req = request(case, &token);
             Box::new(move || Ok(black_box(e.dry_run(black_box(&req)).map_err(s)?).allowed))
         }
-        ("passgate-enforce-cached", Some(Case::Allow)) | ("passgate-enforce-uncached", Some(Case::Allow)) => {
+        ("passgate-enforce-cached", Some(Case::Allow))
+        | ("passgate-enforce-uncached", Some(Case::Allow)) => {
             let mut setup = Setup::new(Arc::new(MemoryStore::default()));
             setup.caps = RAISED_CAPS;
             if kind == "passgate-enforce-uncached" {
@@ -185,7 +186,12 @@ fn sha_ni() -> Option<bool> {
 
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["--list"] => {
             for op in ops() {
                 println!("{op}");
