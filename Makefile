@@ -118,9 +118,11 @@ bench: python-package node-build
 # (Ir(N2) - Ir(N1)) / (N2 - N1): exact and repeatable on a loaded machine, where wall-clock medians
 # are not. Writes $(BENCH_OUT)/instructions.json and the section "Instructions per operation
 # (callgrind)" of benches/RESULTS.md (`make bench` keeps it). Release profile; a few minutes.
-# INSTR_JOBS valgrind runs at once (the counts do not depend on it); INSTR_N1 / INSTR_N2 iterations.
+# INSTR_JOBS valgrind runs at once (the counts do not depend on it); INSTR_N1 / INSTR_N2 iterations;
+# INSTR_REPEAT pairs of runs per operation (separate processes: the median, and the spread).
 INSTR_N1 ?= 100
-INSTR_N2 ?= 1100
+INSTR_N2 ?= 600
+INSTR_REPEAT ?= 2
 INSTR_JOBS ?= 2
 bench-instructions:
 	@command -v valgrind >/dev/null || { echo "valgrind is required (apt-get install valgrind)"; exit 1; }
@@ -128,7 +130,7 @@ bench-instructions:
 	mkdir -p $(BENCH_OUT)
 	$(PYTHON) benches/python/instructions.py --bin $(abspath $(or $(CARGO_TARGET_DIR),target))/release/instructions \
 		--json $(BENCH_OUT)/instructions.json --md benches/RESULTS.md \
-		--n1 $(INSTR_N1) --n2 $(INSTR_N2) --jobs $(INSTR_JOBS)
+		--n1 $(INSTR_N1) --n2 $(INSTR_N2) --repeat $(INSTR_REPEAT) --jobs $(INSTR_JOBS)
 
 # The core's own quick bench (evaluation, enforce, floors), without the peers.
 bench-core:

@@ -1,6 +1,8 @@
 //! The driver of `make bench-instructions` keeps working: every operation it lists runs (2
 //! iterations, no valgrind) and gives its expected verdict; a wrong operation is refused.
 
+#![allow(clippy::unwrap_used)] // the helpers below are test code
+
 use std::process::{Command, Output};
 
 fn driver(args: &[&str]) -> Output {
