@@ -54,7 +54,7 @@ ENGINES = [
 ]
 FLOORS = [
     ("floor-sign", "floor: SHA-256 of the attestation record + Ed25519 sign"),
-    ("floor-verify-strict", "floor: `verify_strict` of a signature over the passport token"),
+    ("floor-verify-strict", "floor: `verify_strict` of a signature over a passport-sized message"),
 ]
 
 
