@@ -2,7 +2,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: soak demo demo-rust dist copies test-dist test-dist-only test-packages test test-conformance bench-footprint fuzz fuzz-smoke fuzz-build cargo-fuzz test-rust lint bench bench-core bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build node-examples test-mcp test-mcp-python test-mcp1 test-mcp-node
+.PHONY: soak demo demo-rust dist copies test-dist test-dist-only test-packages test test-conformance bench-footprint fuzz fuzz-smoke fuzz-build cargo-fuzz test-rust lint bench bench-core bench-instructions bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build node-examples test-mcp test-mcp-python test-mcp1 test-mcp-node
 
 # Python: a virtual environment at the repo root, with passgate built into it by maturin.
 PYTHON ?= python3
@@ -112,6 +112,25 @@ bench: python-package node-build
 	$(VENV_PY) benches/python/report.py $(BENCH_OUT)/criterion $(BENCH_OUT)/scale-chain.json \
 		$(BENCH_OUT)/python.json $(BENCH_OUT)/node.json benches/RESULTS.md benches/results.png \
 		benches/PROFILE.md benches/FOOTPRINT.md
+
+# Instructions per operation (issue 20): every tier-1 / tier-2 operation of the workload (passgate,
+# Cedar, regorus, the Ed25519 floors) under `valgrind --tool=callgrind`, N1 and N2 iterations,
+# (Ir(N2) - Ir(N1)) / (N2 - N1): exact and repeatable on a loaded machine, where wall-clock medians
+# are not. Writes $(BENCH_OUT)/instructions.json and the section "Instructions per operation
+# (callgrind)" of benches/RESULTS.md (`make bench` keeps it). Release profile; a few minutes.
+# INSTR_JOBS valgrind runs at once (the counts do not depend on it); INSTR_N1 / INSTR_N2 iterations;
+# INSTR_REPEAT pairs of runs per operation (separate processes: the median, and the spread).
+INSTR_N1 ?= 100
+INSTR_N2 ?= 600
+INSTR_REPEAT ?= 2
+INSTR_JOBS ?= 2
+bench-instructions:
+	@command -v valgrind >/dev/null || { echo "valgrind is required (apt-get install valgrind)"; exit 1; }
+	$(CARGO) build --release -p passgate-benches --bin instructions
+	mkdir -p $(BENCH_OUT)
+	$(PYTHON) benches/python/instructions.py --bin $(abspath $(or $(CARGO_TARGET_DIR),target))/release/instructions \
+		--json $(BENCH_OUT)/instructions.json --md benches/RESULTS.md \
+		--n1 $(INSTR_N1) --n2 $(INSTR_N2) --repeat $(INSTR_REPEAT) --jobs $(INSTR_JOBS)
 
 # The core's own quick bench (evaluation, enforce, floors), without the peers.
 bench-core:

@@ -28,11 +28,10 @@ use sha2::{Digest, Sha256};
 fn tier2(c: &mut Criterion) {
     let (issuer, token) = passport().unwrap();
     let mut g = c.benchmark_group("tier2");
-    let raised = (1_000_000_000, 1_000_000_000_000);
 
     for cache in [true, false] {
         let mut setup = Setup::new(Arc::new(MemoryStore::default()));
-        setup.caps = raised;
+        setup.caps = RAISED_CAPS;
         if !cache {
             setup.cache_size = 0;
         }
@@ -67,20 +66,7 @@ fn tier2(c: &mut Criterion) {
     }
 
     // The floors, on the real sizes: the record an allowed enforce signs, the passport token.
-    let (e, _clock) = engine(
-        &Setup {
-            caps: raised,
-            ..Setup::new(Arc::new(MemoryStore::default()))
-        },
-        &issuer,
-    )
-    .unwrap();
-    let record = e
-        .enforce(&request(Case::Allow, &token))
-        .unwrap()
-        .attestation
-        .unwrap();
-    let body = serde_json::to_vec(&record).unwrap();
+    let body = attestation_record(&issuer, &token).unwrap();
     let key = KeyPair::generate().unwrap();
     g.bench_function("floor-sign", |b| {
         b.iter(|| {

@@ -5,7 +5,9 @@ scale bench's chain timings, the Python and Node benches' JSON. Every ratio comp
 measured in the same run.
 
 Usage: report.py CRITERION_DIR CHAIN_JSON PYTHON_JSON NODE_JSON OUT_MD OUT_PNG [EXTRA_MD ...]
-(each EXTRA_MD — the profile, the footprint — is appended as written)
+(each EXTRA_MD — the profile, the footprint — is appended as written). The section that
+`make bench-instructions` writes into OUT_MD (benches/python/instructions.py, between its markers)
+is kept as it is, after tier 2.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from instructions import extract as instructions_section
 
 
 def criterion_medians(root: Path) -> dict[str, float]:
@@ -117,6 +121,7 @@ def main() -> None:
     py: dict[str, Any] = _load(sys.argv[3])
     node: dict[str, Any] = _load(sys.argv[4])
     out_md, out_png = Path(sys.argv[5]), Path(sys.argv[6])
+    kept = instructions_section(out_md.read_text()) if out_md.exists() else None
     profile = "\n".join(Path(a).read_text().rstrip() + "\n" for a in sys.argv[7:] if Path(a).exists())
 
     def c(key: str) -> float | None:
@@ -198,6 +203,8 @@ def main() -> None:
     w("  and counted: the same work as the real bounds, which a loop would exhaust after 10 calls.\n")
     goals.append(("Full decision within 2 µs of the floor", f"{fmt(over)} µs above", _le(over, 2)))
     goals.append(("Uncached passport within 3 µs of its floor", f"{fmt(over_u)} µs above", _le(over_u, 3)))
+    if kept:
+        w(kept)
 
     # ---- scale
     w("## Scale (Rust)\n")

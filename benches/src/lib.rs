@@ -146,6 +146,10 @@ pub fn constraints(caps: (i64, i64)) -> Value {
 /// The workload's caps.
 pub const CAPS: (i64, i64) = (10, 5000);
 
+/// The caps of a loop of allowed `enforce` calls (10^9 calls/min, 10^12/day): every iteration is
+/// admitted and counted — the same work as [`CAPS`], which a loop would exhaust after 10 calls.
+pub const RAISED_CAPS: (i64, i64) = (1_000_000_000, 1_000_000_000_000);
+
 /// A policy with the transfer gate and `extra` other gates (`tool.N`, one constraint each).
 pub fn policy(caps: (i64, i64), extra: usize) -> Value {
     let mut gates = serde_json::Map::new();
@@ -237,6 +241,21 @@ pub fn memory_engine(case: Case, issuer: &Issuer, token: &str) -> Res<Engine> {
     }
     clock.set_ms(NOW_MS);
     Ok(engine)
+}
+
+/// The bytes the floor signs: the serialized attestation record of an allowed `enforce` (memory
+/// store, [`RAISED_CAPS`]) — the real size of what every signed decision hashes and signs.
+pub fn attestation_record(issuer: &Issuer, token: &str) -> Res<Vec<u8>> {
+    let setup = Setup {
+        caps: RAISED_CAPS,
+        ..Setup::new(Arc::new(MemoryStore::default()))
+    };
+    let (e, _clock) = engine(&setup, issuer)?;
+    let d = e.enforce(&request(Case::Allow, token)).map_err(s)?;
+    let record = d
+        .attestation
+        .ok_or("an allowed enforce returned no attestation")?;
+    serde_json::to_vec(&record).map_err(s)
 }
 
 /// passgate fed the state of `case` the way the peers are: counter reads answer the supplied
