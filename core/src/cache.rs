@@ -6,6 +6,7 @@
 //! passports, compiled caveats): an entry count alone would let a hostile agent pin gigabytes by
 //! sending a few thousand maximal tokens.
 
+use std::collections::hash_map::RandomState;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
 
@@ -14,7 +15,9 @@ use lru::LruCache;
 /// An LRU cache bounded by `max_entries` and by `max_bytes` of summed weights.
 #[derive(Debug)]
 pub(crate) struct WeighedLru<K: Hash + Eq, V> {
-    map: LruCache<K, (V, usize)>,
+    /// Keyed SipHash (std's `RandomState`), not the `lru` crate's default fast hasher: keys are
+    /// agent-chosen (a passport token, a gate name), so the table must resist chosen collisions.
+    map: LruCache<K, (V, usize), RandomState>,
     max_entries: NonZeroUsize,
     max_bytes: usize,
     bytes: usize,
@@ -23,7 +26,7 @@ pub(crate) struct WeighedLru<K: Hash + Eq, V> {
 impl<K: Hash + Eq, V: Clone> WeighedLru<K, V> {
     pub(crate) fn new(max_entries: NonZeroUsize, max_bytes: usize) -> Self {
         WeighedLru {
-            map: LruCache::unbounded(),
+            map: LruCache::unbounded_with_hasher(RandomState::new()),
             max_entries,
             max_bytes,
             bytes: 0,
