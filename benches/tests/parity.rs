@@ -25,7 +25,7 @@ fn every_engine_agrees_on_every_case() {
         let memory = memory_engine(case, &issuer, &token).unwrap();
         let d = memory.dry_run(&req).unwrap();
         assert_eq!(d.allowed, want, "passgate (memory store), {case:?}: {d:?}");
-        let failed: Vec<String> = d.failed().map(|c| c.constraint.clone()).collect();
+        let failed: Vec<String> = d.failed().map(|c| c.constraint.to_string()).collect();
         let expected_failed: Vec<&str> = match case {
             Case::Allow => vec![],
             Case::DenyAmount => vec!["per-call"],

@@ -7,7 +7,10 @@
 //! denied agent learns everything it must change in one round trip.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use rust_decimal::Decimal;
 
 use serde::{Deserialize, Serialize};
 
@@ -32,37 +35,227 @@ impl Verdict {
     }
 }
 
+/// A check's text — its constraint id, type, message, observed value, limit, code: a string, or
+/// typed values rendered into one the first time it is read (and then kept).
+///
+/// The evaluator records what it saw as numbers and shared strings and formats nothing on the
+/// allow path; a message costs its formatting only when someone reads it (a failed check shown to
+/// the agent, `to_json`, a binding converting the decision, the signed record). It reads as a
+/// `&str` (`Deref`), compares with strings, and serialises as a JSON string.
+#[derive(Clone)]
+pub struct Text {
+    repr: Repr,
+    rendered: OnceLock<Box<str>>,
+}
+
+#[derive(Clone)]
+enum Repr {
+    Static(&'static str),
+    Owned(Box<str>),
+    Shared(Arc<str>),
+    /// A decimal, shown normalised (`5.50` → `5.5`).
+    Normalized(Decimal),
+    Lazy(Arc<dyn Render>),
+}
+
+/// A message kept as its typed parts, rendered on first read.
+pub(crate) trait Render: Send + Sync {
+    fn render(&self, out: &mut String);
+}
+
+impl Text {
+    /// A decimal, shown normalised when read.
+    pub(crate) fn normalized(d: Decimal) -> Self {
+        Text::of(Repr::Normalized(d))
+    }
+
+    /// A message rendered from its parts when first read.
+    pub(crate) fn lazy(r: impl Render + 'static) -> Self {
+        Text::of(Repr::Lazy(Arc::new(r)))
+    }
+
+    /// A shared string (no copy).
+    pub fn shared(s: Arc<str>) -> Self {
+        Text::of(Repr::Shared(s))
+    }
+
+    fn of(repr: Repr) -> Self {
+        Text {
+            repr,
+            rendered: OnceLock::new(),
+        }
+    }
+
+    /// The text (rendered now if it was not yet).
+    pub fn as_str(&self) -> &str {
+        match &self.repr {
+            Repr::Static(s) => s,
+            Repr::Owned(s) => s,
+            Repr::Shared(s) => s,
+            Repr::Normalized(d) => self
+                .rendered
+                .get_or_init(|| d.normalize().to_string().into_boxed_str()),
+            Repr::Lazy(r) => self.rendered.get_or_init(|| {
+                let mut out = String::new();
+                r.render(&mut out);
+                out.into_boxed_str()
+            }),
+        }
+    }
+}
+
+impl Default for Text {
+    fn default() -> Self {
+        Text::of(Repr::Static(""))
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Text {}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Text {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<Text> for &str {
+    fn eq(&self, other: &Text) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl PartialEq<Text> for String {
+    fn eq(&self, other: &Text) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl From<&'static str> for Text {
+    fn from(s: &'static str) -> Self {
+        Text::of(Repr::Static(s))
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Text::of(Repr::Owned(s.into_boxed_str()))
+    }
+}
+
+impl From<Arc<str>> for Text {
+    fn from(s: Arc<str>) -> Self {
+        Text::shared(s)
+    }
+}
+
+impl From<Text> for String {
+    fn from(t: Text) -> String {
+        match t.repr {
+            Repr::Owned(s) => s.into_string(),
+            _ => t.as_str().to_string(),
+        }
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Text::from)
+    }
+}
+
 /// One check: a constraint of the gate or of a caveat, or one of the engine's own checks
 /// (`passport`, `permissions`, `gate`, `input_schema`).
+///
+/// Its texts are [`Text`]s: what the evaluator saw is kept typed and formatted only when read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
     /// The constraint id.
-    pub constraint: String,
+    pub constraint: Text,
     /// The constraint type (`max_value`, `spend_limit`, …) or the engine check's name.
     #[serde(rename = "type")]
-    pub ty: String,
+    pub ty: Text,
     pub passed: bool,
-    pub message: String,
+    pub message: Text,
     /// What was seen (a decimal string for amounts and counts).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub observed: Option<String>,
+    pub observed: Option<Text>,
     /// The bound it was held to.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub limit: Option<String>,
+    pub limit: Option<Text>,
     /// The stable error code, on the engine's own failed checks (`PASSPORT_EXPIRED`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
+    pub code: Option<Text>,
     /// For cumulative checks that failed: the largest amount that would still be admitted now.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_admissible: Option<String>,
+    pub max_admissible: Option<Text>,
 }
 
 impl Check {
     /// A passed or failed check with a message and nothing else.
-    pub fn new(constraint: &str, ty: &str, passed: bool, message: impl Into<String>) -> Self {
+    pub fn new(
+        constraint: impl Into<Text>,
+        ty: impl Into<Text>,
+        passed: bool,
+        message: impl Into<Text>,
+    ) -> Self {
         Check {
-            constraint: constraint.to_string(),
-            ty: ty.to_string(),
+            constraint: constraint.into(),
+            ty: ty.into(),
             passed,
             message: message.into(),
             observed: None,
@@ -73,15 +266,15 @@ impl Check {
     }
 
     /// Adds the observed value and the limit.
-    pub fn with_values(mut self, observed: impl Into<String>, limit: impl Into<String>) -> Self {
+    pub fn with_values(mut self, observed: impl Into<Text>, limit: impl Into<Text>) -> Self {
         self.observed = Some(observed.into());
         self.limit = Some(limit.into());
         self
     }
 
     /// Adds an error code (engine checks).
-    pub fn with_code(mut self, code: &str) -> Self {
-        self.code = Some(code.to_string());
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code.into());
         self
     }
 }

@@ -21,13 +21,14 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
+use std::sync::Arc;
 
 use jsonschema::Validator;
 use serde_json::{json, Value};
 
 use crate::commerce::TrustLevel;
 use crate::constraint::{parse_duration_ms, Constraint};
-use crate::decision::Check;
+use crate::decision::{Check, Text};
 use crate::error::{Error, Result};
 use crate::json::{self, Context, Limits};
 use crate::pointer::escape;
@@ -85,6 +86,17 @@ pub struct Gate {
     pub trust_level: TrustLevel,
     input_schema_doc: Option<Value>,
     hold_ttl_label: Option<String>,
+    /// The passed `gate` and `permissions` checks' messages, rendered at compile time.
+    shown: GateShown,
+}
+
+/// A gate's check messages that do not depend on the request.
+#[derive(Debug, Clone)]
+pub(crate) struct GateShown {
+    /// `gate "payments.transfer"`.
+    pub(crate) gate: Text,
+    /// `has payments:transfer, …`.
+    pub(crate) permissions: Text,
 }
 
 /// Whether a gate's decisions are enforced.
@@ -296,6 +308,10 @@ impl Gate {
         let constraints = unique_ids(compiled)?;
         let record = crate::bundle::RecordSpec::compile(record, doc.get("record"))?;
         let trust_level = trust_level(doc.get("trust_level"), &format!("{path}/trust_level"))?;
+        let shown = GateShown {
+            gate: Text::shared(Arc::from(format!("gate {name:?}"))),
+            permissions: Text::shared(Arc::from(format!("has {}", require.join(", ")))),
+        };
         Ok(Gate {
             name: name.to_string(),
             description,
@@ -308,7 +324,13 @@ impl Gate {
             trust_level,
             input_schema_doc,
             hold_ttl_label,
+            shown,
         })
+    }
+
+    /// The passed `gate` and `permissions` checks' messages.
+    pub(crate) fn shown(&self) -> &GateShown {
+        &self.shown
     }
 
     /// Checks the payload against the gate's `input_schema`: `None` when the gate has none, else

@@ -54,7 +54,7 @@ fn code(d: &passgate::Decision) -> Option<String> {
     d.checks
         .iter()
         .find(|c| c.constraint == "big-payment")
-        .and_then(|c| c.code.clone())
+        .and_then(|c| c.code.as_deref().map(str::to_string))
 }
 
 fn used(f: &F) -> String {

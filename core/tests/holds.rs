@@ -540,7 +540,10 @@ fn a_contention_deny_is_not_replayed_under_its_idempotency_key() {
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let first = engine.enforce(&r).unwrap();
     assert!(!first.allowed);
-    let why: Vec<_> = first.failed().filter_map(|c| c.code.clone()).collect();
+    let why: Vec<_> = first
+        .failed()
+        .filter_map(|c| c.code.as_deref().map(str::to_string))
+        .collect();
     assert_eq!(why, ["CONTENTION"]);
     store
         .contended

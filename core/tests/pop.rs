@@ -94,7 +94,7 @@ fn pop_code(d: &Decision) -> Option<String> {
     d.checks
         .iter()
         .find(|c| (c.ty == "pop" || c.ty == "trust_level") && !c.passed)
-        .and_then(|c| c.code.clone())
+        .and_then(|c| c.code.as_deref().map(str::to_string))
 }
 
 fn denied_with(d: &Decision, code: &str) {

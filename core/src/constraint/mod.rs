@@ -20,10 +20,13 @@ mod counter;
 mod domain;
 mod field;
 pub mod pii;
+#[cfg(test)]
+mod reference;
 mod time;
 pub(crate) mod values;
 
 use std::fmt;
+use std::sync::Arc;
 
 use regex::Regex;
 use rust_decimal::Decimal;
@@ -34,7 +37,7 @@ pub use counter::{parse_duration_ms, Counter, CounterKind, Scope, Window, MAX_DU
 pub use domain::{host_of, DomainList, HostName};
 pub use time::TimeWindow;
 
-use crate::decision::Check;
+use crate::decision::{Check, Render, Text};
 use crate::error::{Error, Result};
 use crate::expr::{Expr, Outcome};
 use crate::json;
@@ -157,6 +160,66 @@ pub struct Constraint {
     pub rule: Rule,
     /// The constraint object it was compiled from, with its `id` filled in (first key).
     pub source: Value,
+    /// Its texts for checks, rendered once at compile time (see [`Shown`]).
+    pub(crate) shown: Shown,
+}
+
+/// What a constraint's checks show that does not depend on the request, rendered once when the
+/// constraint is compiled and shared (no copy) by every check it makes.
+#[derive(Debug, Clone)]
+pub(crate) struct Shown {
+    /// The id.
+    pub(crate) id: Text,
+    /// The field's name in messages (`amount` for `/amount`).
+    pub(crate) label: Arc<str>,
+    /// The bound, list or pattern a check reports as its `limit`.
+    pub(crate) limit: Option<Text>,
+    /// For `allowed_values` / `denied_values`: each listed string's renderings (quoted, bare),
+    /// for messages about a payload string equal to it (`None` for other values).
+    pub(crate) listed: Vec<Option<(Arc<str>, Arc<str>)>>,
+}
+
+impl Shown {
+    fn of(id: &str, rule: &Rule) -> Shown {
+        let shared = |s: String| Some(Text::shared(Arc::from(s)));
+        let (field, limit, listed) = match rule {
+            Rule::MaxValue { field, max: b } | Rule::MinValue { field, min: b } => {
+                (Some(field), shared(b.to_string()), Vec::new())
+            }
+            Rule::AllowedValues { field, values } | Rule::DeniedValues { field, values } => {
+                let listed = values
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(_) => {
+                            Some((Arc::from(values::show(v)), Arc::from(values::show_bare(v))))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                (Some(field), shared(values::show_list(values)), listed)
+            }
+            Rule::Pattern { field, source, .. } => {
+                (Some(field), shared(source.clone()), Vec::new())
+            }
+            Rule::AllowedDomains { field, domains } | Rule::DeniedDomains { field, domains } => {
+                let shown: Vec<Value> = domains
+                    .entries()
+                    .iter()
+                    .map(|h| Value::String(h.to_string()))
+                    .collect();
+                (Some(field), shared(values::show_list(&shown)), Vec::new())
+            }
+            Rule::MaxLength { field, max } => (Some(field), shared(max.to_string()), Vec::new()),
+            Rule::TimeWindow(w) => (None, shared(w.label().to_string()), Vec::new()),
+            _ => (None, None, Vec::new()),
+        };
+        Shown {
+            id: Text::shared(Arc::from(id)),
+            label: Arc::from(field.map_or("", |f| field::label(f.as_str()))),
+            limit,
+            listed,
+        }
+    }
 }
 
 /// What a constraint checks, with its parameters compiled.
@@ -283,6 +346,7 @@ impl Constraint {
             }
         }
         Ok(Constraint {
+            shown: Shown::of(&id, &rule),
             id,
             ty,
             description,
@@ -318,15 +382,20 @@ impl Constraint {
             Rule::TimeWindow(w) => self.check_time(w, ctx.now_ms),
             // Only a definitely true expression passes: an unreadable value fails the check.
             Rule::Condition(e) => match e.explain(payload) {
-                Outcome::True => Check::new(&self.id, self.ty.as_str(), true, "condition holds"),
+                Outcome::True => Check::new(
+                    self.shown.id.clone(),
+                    self.ty.as_str(),
+                    true,
+                    "condition holds",
+                ),
                 Outcome::False(why) => Check::new(
-                    &self.id,
+                    self.shown.id.clone(),
                     self.ty.as_str(),
                     false,
                     schema::truncate(&format!("condition not met: {why}")),
                 ),
                 Outcome::Unknown(why) => Check::new(
-                    &self.id,
+                    self.shown.id.clone(),
                     self.ty.as_str(),
                     false,
                     schema::truncate(&format!("condition cannot be decided: {why}")),
@@ -349,7 +418,8 @@ impl Constraint {
         let ty = self.ty.as_str();
         let found = rule.findings(payload);
         if found.is_empty() {
-            return Check::new(&self.id, ty, true, "no personal data found").with_values("0", "0");
+            return Check::new(self.shown.id.clone(), ty, true, "no personal data found")
+                .with_values("0", "0");
         }
         let mut kinds: Vec<&str> = found.iter().map(|(_, f)| f.kind.as_str()).collect();
         kinds.sort_unstable();
@@ -365,24 +435,58 @@ impl Constraint {
             pii::PiiMode::Redact => (true, format!("personal data redacted: {what}")),
             pii::PiiMode::LogOnly => (true, format!("personal data found (logged only): {what}")),
         };
-        Check::new(&self.id, ty, passed, schema::truncate(&message))
-            .with_values(found.len().to_string(), "0")
+        Check::new(
+            self.shown.id.clone(),
+            ty,
+            passed,
+            schema::truncate(&message),
+        )
+        .with_values(found.len().to_string(), "0")
     }
 
     fn check_time(&self, w: &TimeWindow, now_ms: i64) -> Check {
         let ty = self.ty.as_str();
-        match w.contains(now_ms) {
-            None => Check::new(&self.id, ty, false, "the current time is out of range"),
-            Some((inside, seen)) => {
-                let (verb, passed) = if inside {
-                    ("inside", true)
-                } else {
-                    ("outside", false)
-                };
-                let message = format!("time {seen} {verb} window {}", w.label());
-                Check::new(&self.id, ty, passed, message).with_values(seen, w.label())
+        let id = self.shown.id.clone();
+        match w.local_time(now_ms) {
+            None => Check::new(id, ty, false, "the current time is out of range"),
+            Some((inside, local)) => {
+                let label = self.shown.limit.clone().unwrap_or_default();
+                let message = Text::lazy(TimeMessage {
+                    local,
+                    inside,
+                    label: label.clone(),
+                });
+                Check::new(id, ty, inside, message).with_values(Text::lazy(TimeSeen(local)), label)
             }
         }
+    }
+}
+
+/// `time 2024-01-06 Sat 10:00 inside window …`, rendered when read.
+struct TimeMessage {
+    local: time::LocalTime,
+    inside: bool,
+    label: Text,
+}
+
+impl Render for TimeMessage {
+    fn render(&self, out: &mut String) {
+        let verb = if self.inside { "inside" } else { "outside" };
+        out.push_str("time ");
+        time::write_local(out, &self.local);
+        out.push(' ');
+        out.push_str(verb);
+        out.push_str(" window ");
+        out.push_str(&self.label);
+    }
+}
+
+/// The local time a window saw (`2024-01-06 Sat 10:00`), rendered when read.
+struct TimeSeen(time::LocalTime);
+
+impl Render for TimeSeen {
+    fn render(&self, out: &mut String) {
+        time::write_local(out, &self.0);
     }
 }
 

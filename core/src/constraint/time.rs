@@ -112,6 +112,15 @@ impl TimeWindow {
     /// Whether `now_ms` (epoch milliseconds) is inside the window, and the local time seen
     /// (`2024-01-06 Sat 10:00`). `None` when `now_ms` is out of the calendar's range.
     pub fn contains(&self, now_ms: i64) -> Option<(bool, String)> {
+        let (inside, local) = self.local_time(now_ms)?;
+        let mut seen = String::new();
+        write_local(&mut seen, &local);
+        Some((inside, seen))
+    }
+
+    /// Like [`TimeWindow::contains`], with the local time kept as a time (formatted by
+    /// [`write_local`] only when a message is read).
+    pub(crate) fn local_time(&self, now_ms: i64) -> Option<(bool, LocalTime)> {
         let local = DateTime::from_timestamp_millis(now_ms)?.with_timezone(&self.tz);
         let minute = u16::try_from(local.hour() * 60 + local.minute()).ok()?;
         let day = local.weekday().num_days_from_monday();
@@ -122,8 +131,18 @@ impl TimeWindow {
             let yesterday = (day + 6) % 7;
             (on(day) && minute >= self.start_min) || (on(yesterday) && minute < self.end_min)
         };
-        Some((inside, local.format("%Y-%m-%d %a %H:%M").to_string()))
+        Some((inside, local))
     }
+}
+
+/// A local time in a window's zone.
+pub(crate) type LocalTime = DateTime<Tz>;
+
+/// Writes `local` as a window's checks show it: `2024-01-06 Sat 10:00`.
+pub(crate) fn write_local(out: &mut String, local: &LocalTime) {
+    use std::fmt::Write;
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{}", local.format("%Y-%m-%d %a %H:%M"));
 }
 
 fn time_of_day(v: Option<&Value>, default: u16, path: &str) -> Result<u16> {

@@ -240,7 +240,7 @@ pub(super) fn approval_check(
     let fail = |code: CheckCode, why: String| {
         (
             ApprovalNeed::None,
-            vec![Check::new(first, ty, false, why).with_code(code.as_str())],
+            vec![Check::new(first.to_string(), ty, false, why).with_code(code.as_str())],
         )
     };
     let Some(p) = presented else {
@@ -254,7 +254,8 @@ pub(super) fn approval_check(
                     (None, None) => "its condition holds".into(),
                 };
                 let why = crate::schema::truncate(&format!("needs a human approval: {why}"));
-                Check::new(&c.id, ty, false, why).with_code(CheckCode::ApprovalRequired.as_str())
+                Check::new(c.shown.id.clone(), ty, false, why)
+                    .with_code(CheckCode::ApprovalRequired.as_str())
             })
             .collect();
         return (ApprovalNeed::Required, checks);
@@ -314,7 +315,7 @@ pub(super) fn approval_check(
             );
             let checks = ids
                 .iter()
-                .map(|id| Check::new(id, ty, true, message.clone()))
+                .map(|id| Check::new(id.to_string(), ty, true, message.clone()))
                 .collect();
             (
                 ApprovalNeed::Granted(claims.evaluation_id.clone(), claims.jti.clone()),

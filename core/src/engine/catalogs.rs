@@ -599,8 +599,8 @@ impl Engine {
         };
         let check = |passed: bool, msg: String| {
             let mut c = Check::new("catalog_pin", "catalog_pin", passed, msg);
-            c.observed = found.as_ref().map(|p| p.content_hash.clone());
-            c.limit = Some(format!("v{} {}", pin.version, pin.content_hash));
+            c.observed = found.as_ref().map(|p| p.content_hash.clone().into());
+            c.limit = Some(format!("v{} {}", pin.version, pin.content_hash).into());
             c
         };
         Ok(match &found {

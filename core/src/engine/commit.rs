@@ -177,7 +177,7 @@ impl Engine {
                         .iter_mut()
                         .filter(|c| c.ty == "approval")
                     {
-                        *c = Check::new(&c.constraint, "approval", false, why)
+                        *c = Check::new(c.constraint.clone(), "approval", false, why)
                             .with_code(code.as_str());
                     }
                     eval.approval = ApprovalNeed::None;

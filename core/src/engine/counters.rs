@@ -277,7 +277,7 @@ pub(super) struct ScopeCtx<'r> {
 pub(super) fn resolve_counter<'a>(
     c: &'a Constraint,
     counter: &crate::constraint::Counter,
-    namespace: &str,
+    namespace: String,
     caveat: bool,
     s: &ScopeCtx<'_>,
 ) -> std::result::Result<Pending<'a>, String> {
@@ -292,26 +292,26 @@ pub(super) fn resolve_counter<'a>(
     };
     let (namespace, scope) = match &counter.scope {
         Scope::Global if !caveat => (CounterKey::GLOBAL.to_string(), String::new()),
-        Scope::Gate if caveat => (namespace.to_string(), CounterKey::gate(s.gate)),
-        Scope::Global | Scope::Gate => (namespace.to_string(), String::new()),
+        Scope::Gate if caveat => (namespace, CounterKey::gate(s.gate)),
+        Scope::Global | Scope::Gate => (namespace, String::new()),
         // A caveat's counter belongs to the passport that declared it (so sub-agents share it).
-        Scope::Agent | Scope::Passport if caveat => (namespace.to_string(), String::new()),
+        Scope::Agent | Scope::Passport if caveat => (namespace, String::new()),
         // The principal (trusted issuer + root agent), never the leaf's self-chosen `sub`.
         Scope::Agent => (
-            namespace.to_string(),
+            namespace,
             match agent {
                 Some(v) => agent_scope(&v.principal.key()),
                 None => client()?,
             },
         ),
         Scope::Passport => (
-            namespace.to_string(),
+            namespace,
             match agent {
                 Some(v) => CounterKey::passport(&v.passport_id),
                 None => client()?,
             },
         ),
-        Scope::Client => (namespace.to_string(), client()?),
+        Scope::Client => (namespace, client()?),
         Scope::Field(p) => {
             let values = p.resolve(s.payload);
             let [v] = values.as_slice() else {
@@ -321,7 +321,7 @@ pub(super) fn resolve_counter<'a>(
                 ));
             };
             let v = json::canonical_scope_key(v).map_err(|e| e.to_string())?;
-            (namespace.to_string(), CounterKey::field(p.as_str(), &v))
+            (namespace, CounterKey::field(p.as_str(), &v))
         }
     };
     let (amount, need, settle) = match (&counter.kind, &counter.amount) {

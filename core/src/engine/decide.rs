@@ -17,7 +17,7 @@ use crate::approval;
 use crate::constraint::pii::PiiMode;
 use crate::constraint::values::whole_regex_within;
 use crate::constraint::{Constraint, CounterKind, EvalCtx, Rule};
-use crate::decision::{Check, Decision, Verdict};
+use crate::decision::{Check, Decision, Render, Text, Verdict};
 use crate::error::{CheckCode, Error, Result};
 use crate::expr::Outcome;
 use crate::ids::random_id;
@@ -44,7 +44,7 @@ pub(super) struct Caveat {
 pub(super) enum Caller {
     Agent(Arc<Verified>),
     Anonymous,
-    Refused(Check),
+    Refused(Box<Check>),
 }
 
 /// What one evaluation looks at.
@@ -204,10 +204,10 @@ impl Engine {
                 match self.caveats_for(v, &req.gate) {
                     Ok(c) => c,
                     Err(e @ Error::PassportMalformed(_)) => {
-                        caller = Caller::Refused(
+                        caller = Caller::Refused(Box::new(
                             Check::new("passport", "passport", false, e.to_string())
                                 .with_code(e.code()),
-                        );
+                        ));
                         Arc::new(Vec::new())
                     }
                     Err(e) => return Err(e),
@@ -293,9 +293,9 @@ impl Engine {
             // Store failures are errors, never a deny or an allow.
             Err(e @ Error::StoreUnavailable(_)) => Err(e),
             Err(e @ Error::LimitExceeded(_)) => Err(e),
-            Err(e) => Ok(Caller::Refused(
+            Err(e) => Ok(Caller::Refused(Box::new(
                 Check::new("passport", "passport", false, e.to_string()).with_code(e.code()),
-            )),
+            ))),
         }
     }
 
@@ -554,7 +554,8 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         dry_run,
         evaluation_id: random_id("evl")?,
         policy_hash: policy.map(|p| p.hash.clone()),
-        checks: Vec::new(),
+        // The engine's own checks, the gate's constraints and the caveats, without regrowing.
+        checks: Vec::with_capacity(5 + gate.map_or(0, |g| g.constraints.len()) + caveats.len()),
         remaining: BTreeMap::new(),
         attestation: None,
         replayed: false,
@@ -609,7 +610,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
     // Who: the passport, or the anonymous section.
     match caller {
         Caller::Refused(check) => {
-            checks.push(check.clone());
+            checks.push((**check).clone());
             return Ok(eval);
         }
         Caller::Anonymous if anonymous_gate.is_none() => {
@@ -637,10 +638,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
             "passport",
             "passport",
             true,
-            format!(
-                "passport {} of agent {:?} verified",
-                v.passport_id, v.agent_id
-            ),
+            Text::lazy(PassportVerified(v.clone())),
         )),
     }
     // The catalog pin: a request on terms this engine does not have is denied.
@@ -661,12 +659,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
     }
     // Which gate.
     match (gate, caller) {
-        (Some(g), _) => checks.push(Check::new(
-            "gate",
-            "gate",
-            true,
-            format!("gate {:?}", g.name),
-        )),
+        (Some(g), _) => checks.push(Check::new("gate", "gate", true, g.shown().gate.clone())),
         (None, Caller::Anonymous) => checks.push(Check::new(
             "gate",
             "gate",
@@ -699,7 +692,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
                 "permissions",
                 "permissions",
                 true,
-                format!("has {}", g.require.join(", ")),
+                g.shown().permissions.clone(),
             )
         } else {
             Check::new(
@@ -727,25 +720,22 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         payload,
         hold: req.hold,
     };
-    // (constraint, counter namespace, whether it is a passport's caveat)
-    let mut list: Vec<(&'a Constraint, String, bool)> = Vec::new();
+    // (constraint, whose counter namespace, whether it is a passport's caveat); the namespace
+    // is spelled out only for a counter.
+    let mut list: Vec<(&'a Constraint, Namespace<'_>, bool)> = Vec::new();
     if let Some(g) = gate {
-        let ns = CounterKey::gate(&g.name);
-        list.extend(g.constraints.iter().map(|c| (c, ns.clone(), false)));
+        let ns = Namespace::Gate(&g.name);
+        list.extend(g.constraints.iter().map(|c| (c, ns, false)));
     }
     if let (Some(a), Caller::Anonymous) = (anonymous_gate, caller) {
         list.extend(
             a.constraints
                 .iter()
-                .map(|c| (c, CounterKey::ANONYMOUS.to_string(), false)),
+                .map(|c| (c, Namespace::Anonymous, false)),
         );
     }
     for cav in caveats {
-        list.push((
-            &cav.constraint,
-            CounterKey::passport(&cav.declared_by),
-            true,
-        ));
+        list.push((&cav.constraint, Namespace::Passport(&cav.declared_by), true));
     }
     // Identity, gate and permissions are never relaxed.
     let mut strict_ok = checks.iter().all(|c| c.passed);
@@ -765,21 +755,26 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
             continue;
         }
         match &c.rule {
-            Rule::Counter(counter) => match resolve_counter(c, counter, &ns, caveat, &scope_ctx) {
-                Ok(mut p) => {
-                    p.relaxed = !caveat;
-                    pending.push(p)
+            Rule::Counter(counter) => {
+                match resolve_counter(c, counter, ns.key(), caveat, &scope_ctx) {
+                    Ok(mut p) => {
+                        p.relaxed = !caveat;
+                        pending.push(p)
+                    }
+                    Err(msg) => {
+                        strict_ok &= !caveat;
+                        checks.push(Check::new(c.shown.id.clone(), c.ty.as_str(), false, msg))
+                    }
                 }
-                Err(msg) => {
-                    strict_ok &= !caveat;
-                    checks.push(Check::new(&c.id, c.ty.as_str(), false, msg))
-                }
-            },
+            }
             // An unreadable value escalates: unknown is never taken as "no approval needed".
             Rule::Approval(when) => match when.explain(payload) {
-                Outcome::False(_) => {
-                    checks.push(Check::new(&c.id, c.ty.as_str(), true, "no approval needed"))
-                }
+                Outcome::False(_) => checks.push(Check::new(
+                    c.shown.id.clone(),
+                    c.ty.as_str(),
+                    true,
+                    "no approval needed",
+                )),
                 outcome => {
                     eval.strict_approval |= caveat;
                     let why = match outcome {
@@ -852,6 +847,80 @@ fn fmt(d: Decimal) -> String {
 }
 
 /// Adds the cumulative checks for `usage`, then the verdict and `remaining`.
+/// Whose counters a constraint's counters are.
+#[derive(Clone, Copy)]
+enum Namespace<'a> {
+    Gate(&'a str),
+    Anonymous,
+    /// A caveat's: the passport that declared it.
+    Passport(&'a str),
+}
+
+impl Namespace<'_> {
+    fn key(self) -> String {
+        match self {
+            Namespace::Gate(g) => CounterKey::gate(g),
+            Namespace::Anonymous => CounterKey::ANONYMOUS.to_string(),
+            Namespace::Passport(p) => CounterKey::passport(p),
+        }
+    }
+}
+
+/// `passport … of agent "…" verified`, rendered when read.
+struct PassportVerified(Arc<Verified>);
+
+impl Render for PassportVerified {
+    fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let v = &self.0;
+        // Writing to a String cannot fail.
+        let _ = write!(
+            out,
+            "passport {} of agent {:?} verified",
+            v.passport_id, v.agent_id
+        );
+    }
+}
+
+/// A cumulative check's message (`spend 120 + 80 within 1000 per day`), rendered when read.
+struct CounterMessage {
+    kind: CounterKind,
+    passed: bool,
+    used: Decimal,
+    amount: Decimal,
+    /// What the counter would hold (`None`: it would overflow).
+    total: Option<Decimal>,
+    max: Decimal,
+    label: String,
+}
+
+impl Render for CounterMessage {
+    fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let (max, label, u, a) = (fmt(self.max), &self.label, fmt(self.used), fmt(self.amount));
+        let observed = self.total.map_or_else(|| "overflow".to_string(), fmt);
+        // Writing to a String cannot fail.
+        let _ = match (self.kind, self.passed) {
+            (CounterKind::Spend, true) => write!(out, "spend {u} + {a} within {max}{label}"),
+            (CounterKind::Spend, false) => write!(out, "spend {u} + {a} would exceed {max}{label}"),
+            (CounterKind::Rate, true) => write!(out, "request {observed} of {max}{label}"),
+            (CounterKind::Rate, false) => {
+                write!(out, "request {observed} would exceed {max}{label}")
+            }
+            (CounterKind::Quota, true) => write!(out, "request {observed} of quota {max}"),
+            (CounterKind::Quota, false) => {
+                write!(out, "request {observed} would exceed quota {max}")
+            }
+            (CounterKind::Concurrency, true) => {
+                write!(out, "{u} of {max} in flight, a slot is free")
+            }
+            (CounterKind::Concurrency, false) => {
+                write!(out, "{u} of {max} in flight, no slot is free")
+            }
+        };
+    }
+}
+
 pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
     let mut all_ok = eval.stateless_ok;
     let mut strict_ok = eval.strict_ok;
@@ -875,22 +944,25 @@ pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
         let passed = total.is_some_and(|t| t <= p.op.max);
         all_ok &= passed;
         strict_ok &= passed || p.relaxed;
-        let observed = total.map_or_else(|| "overflow".to_string(), fmt);
-        let (max, label, u, a) = (fmt(p.op.max), &p.label, fmt(used), fmt(p.op.amount));
-        let message = match (p.kind, passed) {
-            (CounterKind::Spend, true) => format!("spend {u} + {a} within {max}{label}"),
-            (CounterKind::Spend, false) => format!("spend {u} + {a} would exceed {max}{label}"),
-            (CounterKind::Rate, true) => format!("request {observed} of {max}{label}"),
-            (CounterKind::Rate, false) => format!("request {observed} would exceed {max}{label}"),
-            (CounterKind::Quota, true) => format!("request {observed} of quota {max}"),
-            (CounterKind::Quota, false) => format!("request {observed} would exceed quota {max}"),
-            (CounterKind::Concurrency, true) => format!("{u} of {max} in flight, a slot is free"),
-            (CounterKind::Concurrency, false) => format!("{u} of {max} in flight, no slot is free"),
-        };
-        let mut check = Check::new(&p.constraint.id, p.constraint.ty.as_str(), passed, message)
-            .with_values(observed, max);
+        let message = Text::lazy(CounterMessage {
+            kind: p.kind,
+            passed,
+            used,
+            amount: p.op.amount,
+            total,
+            max: p.op.max,
+            label: p.label.clone(),
+        });
+        let observed = total.map_or_else(|| Text::from("overflow"), Text::normalized);
+        let mut check = Check::new(
+            p.constraint.shown.id.clone(),
+            p.constraint.ty.as_str(),
+            passed,
+            message,
+        )
+        .with_values(observed, Text::normalized(p.op.max));
         if !passed {
-            check.max_admissible = Some(fmt((p.op.max - used).max(Decimal::ZERO)));
+            check.max_admissible = Some(Text::normalized((p.op.max - used).max(Decimal::ZERO)));
         }
         results.push((check, used));
     }
@@ -938,4 +1010,61 @@ pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
             "agent_id": d.agent_id, "passport_id": d.passport_id, "reasons": eval.approval_reasons,
         })
     });
+}
+
+#[cfg(test)]
+mod differential {
+    //! The lazy cumulative-check message against the eager formatting it replaced (issue 20).
+
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+
+    use super::{fmt, CounterMessage, Render};
+    use crate::constraint::CounterKind;
+
+    /// The eager evaluator's message, as it was written before (kept here for this test only).
+    fn eager(m: &CounterMessage) -> String {
+        let observed = m.total.map_or_else(|| "overflow".to_string(), fmt);
+        let (max, label, u, a) = (fmt(m.max), &m.label, fmt(m.used), fmt(m.amount));
+        match (m.kind, m.passed) {
+            (CounterKind::Spend, true) => format!("spend {u} + {a} within {max}{label}"),
+            (CounterKind::Spend, false) => format!("spend {u} + {a} would exceed {max}{label}"),
+            (CounterKind::Rate, true) => format!("request {observed} of {max}{label}"),
+            (CounterKind::Rate, false) => format!("request {observed} would exceed {max}{label}"),
+            (CounterKind::Quota, true) => format!("request {observed} of quota {max}"),
+            (CounterKind::Quota, false) => format!("request {observed} would exceed quota {max}"),
+            (CounterKind::Concurrency, true) => format!("{u} of {max} in flight, a slot is free"),
+            (CounterKind::Concurrency, false) => format!("{u} of {max} in flight, no slot is free"),
+        }
+    }
+
+    fn decimal() -> impl Strategy<Value = Decimal> {
+        (any::<i64>(), 0u32..12).prop_map(|(n, scale)| Decimal::new(n, scale))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn counter_messages_equal_the_eager_ones(
+            kind in 0usize..4,
+            passed in any::<bool>(),
+            used in decimal(),
+            amount in decimal(),
+            total in proptest::option::of(decimal()),
+            max in decimal(),
+            label in prop_oneof![Just(""), Just(" per agent"), Just(" per day (UTC)")],
+        ) {
+            let kind = [
+                CounterKind::Spend,
+                CounterKind::Rate,
+                CounterKind::Quota,
+                CounterKind::Concurrency,
+            ][kind];
+            let m = CounterMessage { kind, passed, used, amount, total, max, label: label.to_string() };
+            let mut lazy = String::new();
+            m.render(&mut lazy);
+            prop_assert_eq!(lazy, eager(&m));
+        }
+    }
 }

@@ -85,7 +85,7 @@ fn failed_code(d: &Decision) -> Vec<String> {
     d.checks
         .iter()
         .filter(|c| !c.passed)
-        .filter_map(|c| c.code.clone())
+        .filter_map(|c| c.code.as_deref().map(str::to_string))
         .collect()
 }
 
