@@ -119,13 +119,7 @@ pub fn to_parts(d: &Decision) -> Result<String> {
         *replayed,
         hold_id.as_deref(),
     );
-    let heavy: (
-        &[Check],
-        &BTreeMap<String, String>,
-        Option<&Value>,
-        Option<&Value>,
-        Option<&Value>,
-    ) = (
+    let heavy = (
         checks,
         remaining,
         attestation.as_deref(),
