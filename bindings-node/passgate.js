@@ -131,19 +131,19 @@ function payloadText(request) {
 // ---- raw newline). The small part is parsed at once; the heavy part only when one of its fields
 // ---- is first read (benches/node/crossings.mjs measures both ways). The object is a plain object
 // ---- with the keys, order and values of the eager one (`JSON.parse(enforceText(...))`): each heavy
-// ---- key is an own enumerable accessor that, once read, becomes the plain data property it stands
-// ---- for, and an assignment makes it one at once.
+// ---- key is an own enumerable accessor returning the same parsed value on every read (it stays an
+// ---- accessor: turning it into a data property on read measured slower), and an assignment makes it
+// ---- the plain data property it stands for.
 const parse = JSON.parse
 const INSPECT = Symbol.for('nodejs.util.inspect.custom')
-const HEAVY = ['checks', 'remaining', 'attestation', 'approvalRequest', 'redactedPayload']
 
 /** The property an assignment to a plain object makes. */
 const dataProperty = (value) => ({ value, writable: true, enumerable: true, configurable: true })
 
-/** `util.inspect` / `console.log`: shows the decision with its heavy fields read (not as getters). */
+/** `util.inspect` / `console.log`: shows the decision as the plain object it stands for (heavy
+ * fields as their values, not as getters). */
 function inspectDecision() {
-  for (const k of HEAVY) void this[k]
-  return this
+  return { ...this }
 }
 const INSPECT_PROPERTY = { value: inspectDecision, writable: true, enumerable: false, configurable: true }
 
@@ -153,14 +153,9 @@ function decisionOf(text) {
   const a = parse(text.slice(0, cut))
   const rest = text.slice(cut + 1)
   let heavy
-  // A read through the decision itself turns the key into a data property (when the object is
-  // frozen it stays an accessor returning the same value); one through an object inheriting from
-  // it (`Object.create(d)`) only returns the value, as a data property would.
-  const read = (self, key, i) => {
-    const v = (heavy ??= parse(rest))[i]
-    if (self === d) Reflect.defineProperty(d, key, dataProperty(v))
-    return v
-  }
+  const read = (i) => (heavy ??= parse(rest))[i]
+  // An assignment makes the key a data property of the object assigned to (the decision, or one
+  // inheriting from it, as for a plain object); a frozen decision refuses it.
   const write = (self, key, v) => {
     if (!Reflect.defineProperty(self, key, dataProperty(v))) {
       throw new TypeError(`Cannot assign to read only property '${key}' of object`)
@@ -177,19 +172,19 @@ function decisionOf(text) {
     evaluationId: a[7],
     policyHash: a[8],
     get checks() {
-      return read(this, 'checks', 0)
+      return read(0)
     },
     set checks(v) {
       write(this, 'checks', v)
     },
     get remaining() {
-      return read(this, 'remaining', 1)
+      return read(1)
     },
     set remaining(v) {
       write(this, 'remaining', v)
     },
     get attestation() {
-      return read(this, 'attestation', 2)
+      return read(2)
     },
     set attestation(v) {
       write(this, 'attestation', v)
@@ -197,13 +192,13 @@ function decisionOf(text) {
     replayed: a[9],
     holdId: a[10],
     get approvalRequest() {
-      return read(this, 'approvalRequest', 3)
+      return read(3)
     },
     set approvalRequest(v) {
       write(this, 'approvalRequest', v)
     },
     get redactedPayload() {
-      return read(this, 'redactedPayload', 4)
+      return read(4)
     },
     set redactedPayload(v) {
       write(this, 'redactedPayload', v)
