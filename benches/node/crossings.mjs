@@ -11,7 +11,7 @@
 // - the whole call, eager and lazy, and the core alone.
 //
 // Prints medians and minima in µs; no thresholds. Needs the bench hooks, which the package does
-// not ship:
+// not ship (`make bench-crossings` does both steps):
 //   cd bindings-node && npx napi build --platform --release --features bench-internals \
 //       --output-dir /tmp/passgate-bench --no-js --dts /tmp/passgate-bench/bench.d.ts
 //   node benches/node/crossings.mjs /tmp/passgate-bench/passgate.linux-x64-gnu.node
