@@ -2,7 +2,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: soak demo demo-rust dist copies test-dist test-dist-only test-packages test test-conformance bench-footprint fuzz fuzz-smoke fuzz-build cargo-fuzz test-rust lint bench bench-core bench-instructions bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build node-examples test-mcp test-mcp-python test-mcp1 test-mcp-node
+.PHONY: soak demo demo-rust dist copies test-dist test-dist-only test-packages test test-conformance bench-footprint fuzz fuzz-smoke fuzz-build cargo-fuzz test-rust lint bench bench-core bench-crossings bench-instructions bench-stores deps-test clean demo-python test-python python-package demo-node test-node node-build node-examples test-mcp test-mcp-python test-mcp1 test-mcp-node
 
 # Python: a virtual environment at the repo root, with passgate built into it by maturin.
 PYTHON ?= python3
@@ -112,6 +112,15 @@ bench: python-package node-build
 	$(VENV_PY) benches/python/report.py $(BENCH_OUT)/criterion $(BENCH_OUT)/scale-chain.json \
 		$(BENCH_OUT)/python.json $(BENCH_OUT)/node.json benches/RESULTS.md benches/results.png \
 		benches/PROFILE.md benches/FOOTPRINT.md
+
+# Every crossing of a Node dryRun / enforce alone (payload in, request in, decision out eager and
+# lazy, the whole call next to the core timed inside the addon): a release build with the bench
+# hooks (bench-internals; not the package's build), then benches/node/crossings.mjs. Prints µs.
+bench-crossings: bindings-node/node_modules/.package-lock.json
+	mkdir -p $(BENCH_OUT)/node-internals
+	cd $(NODE_DIR) && npx napi build --platform --release --features bench-internals \
+		--output-dir $(BENCH_OUT)/node-internals --no-js --dts $(BENCH_OUT)/node-internals/bench.d.ts >/dev/null
+	$(NODE) benches/node/crossings.mjs $(BENCH_OUT)/node-internals/passgate.linux-x64-gnu.node
 
 # Instructions per operation (issue 20): every tier-1 / tier-2 operation of the workload (passgate,
 # Cedar, regorus, the Ed25519 floors) under `valgrind --tool=callgrind`, N1 and N2 iterations,

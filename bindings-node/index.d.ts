@@ -597,6 +597,21 @@ export declare class Engine {
   /** `dryRunText` on the libuv thread pool. */
   dryRunTextAsync(request: EnforceRequest, payloadJson?: string | null): Promise<string>
   /**
+   * `enforce` (passgate.js), returning the decision in two parts for its lazy decision: the
+   * small fields and, apart, the heavy ones (checks, remaining, attestation, approval request,
+   * redacted payload) that JavaScript parses only when one is first read. The text is two
+   * compact JSON arrays joined by `
+  `; passgate.js rebuilds the decision with `enforceText`'s
+   * keys, order and values. Arguments as `enforceText`.
+   */
+  enforceParts(request: EnforceRequest, payloadJson?: string | null): string
+  /** `dryRun` (passgate.js), returning the decision in two parts (see `enforceParts`). */
+  dryRunParts(request: EnforceRequest, payloadJson?: string | null): string
+  /** `enforceParts` on the libuv thread pool (errors as `enforceTextAsync`). */
+  enforcePartsAsync(request: EnforceRequest, payloadJson?: string | null): Promise<string>
+  /** `dryRunParts` on the libuv thread pool. */
+  dryRunPartsAsync(request: EnforceRequest, payloadJson?: string | null): Promise<string>
+  /**
    * Verifies a passport (signature, times, issuer, delegation chain, revocation) and returns
    * its claims. Throws with the reason's code (`PASSPORT_EXPIRED`, `ISSUER_UNTRUSTED`, …).
    */

@@ -125,10 +125,88 @@ function payloadText(request) {
   return stringify(payload)
 }
 
-// ---- The decision comes back the same way: as JSON text (the native side serialises it with the
-// ---- same keys as its object builder), turned into objects by JSON.parse, which is faster than
-// ---- building them property by property through napi.
+// ---- The decision comes back lazily: the native call (`enforceParts`, `dryRunParts`) returns its
+// ---- small fixed fields and, apart, its heavy ones (checks, remaining, attestation, approval
+// ---- request, redacted payload) as two compact JSON arrays joined by '\n' (compact JSON holds no
+// ---- raw newline). The small part is parsed at once; the heavy part only when one of its fields
+// ---- is first read (benches/node/crossings.mjs measures both ways). The object is a plain object
+// ---- with the keys, order and values of the eager one (`JSON.parse(enforceText(...))`): each heavy
+// ---- key is an own enumerable accessor returning the same parsed value on every read (it stays an
+// ---- accessor: turning it into a data property on read measured slower), and an assignment makes it
+// ---- the plain data property it stands for.
 const parse = JSON.parse
+const INSPECT = Symbol.for('nodejs.util.inspect.custom')
+
+/** The property an assignment to a plain object makes. */
+const dataProperty = (value) => ({ value, writable: true, enumerable: true, configurable: true })
+
+/** `util.inspect` / `console.log`: shows the decision as the plain object it stands for (heavy
+ * fields as their values, not as getters). */
+function inspectDecision() {
+  return { ...this }
+}
+const INSPECT_PROPERTY = { value: inspectDecision, writable: true, enumerable: false, configurable: true }
+
+/** The decision from `enforceParts` / `dryRunParts` text. */
+function decisionOf(text) {
+  const cut = text.indexOf('\n')
+  const a = parse(text.slice(0, cut))
+  const rest = text.slice(cut + 1)
+  let heavy
+  const read = (i) => (heavy ??= parse(rest))[i]
+  // An assignment makes the key a data property of the object assigned to (the decision, or one
+  // inheriting from it, as for a plain object); a frozen decision refuses it.
+  const write = (self, key, v) => {
+    if (!Reflect.defineProperty(self, key, dataProperty(v))) {
+      throw new TypeError(`Cannot assign to read only property '${key}' of object`)
+    }
+  }
+  const d = {
+    decision: a[0],
+    allowed: a[1],
+    gate: a[2],
+    agentId: a[3],
+    passportId: a[4],
+    mode: a[5],
+    dryRun: a[6],
+    evaluationId: a[7],
+    policyHash: a[8],
+    get checks() {
+      return read(0)
+    },
+    set checks(v) {
+      write(this, 'checks', v)
+    },
+    get remaining() {
+      return read(1)
+    },
+    set remaining(v) {
+      write(this, 'remaining', v)
+    },
+    get attestation() {
+      return read(2)
+    },
+    set attestation(v) {
+      write(this, 'attestation', v)
+    },
+    replayed: a[9],
+    holdId: a[10],
+    get approvalRequest() {
+      return read(3)
+    },
+    set approvalRequest(v) {
+      write(this, 'approvalRequest', v)
+    },
+    get redactedPayload() {
+      return read(4)
+    },
+    set redactedPayload(v) {
+      write(this, 'redactedPayload', v)
+    },
+  }
+  Object.defineProperty(d, INSPECT, INSPECT_PROPERTY)
+  return d
+}
 
 const proto = native.Engine.prototype
 
@@ -147,9 +225,9 @@ const rethrow = (err) => {
   throw own(err)
 }
 
-// The decision: the native call returns it as JSON text (`enforceText`, `dryRunText`), turned into
-// objects by JSON.parse, faster than building them property by property through napi.
-for (const [name, text] of [['enforce', 'enforceText'], ['dryRun', 'dryRunText']]) {
+// The decision: the native call returns it in two parts (`enforceParts`, `dryRunParts`), made into
+// the lazy decision by `decisionOf`.
+for (const [name, text] of [['enforce', 'enforceParts'], ['dryRun', 'dryRunParts']]) {
   const call = proto[text]
   define(name, function (request) {
     const payload = payloadText(request)
@@ -159,13 +237,13 @@ for (const [name, text] of [['enforce', 'enforceText'], ['dryRun', 'dryRunText']
     } catch (err) {
       rethrow(err)
     }
-    return parse(out)
+    return decisionOf(out)
   })
 }
 
 // The promise forms never throw: whatever goes wrong while the request is read (a throwing getter
 // or Proxy trap, here or in the native walk) rejects the promise.
-for (const [name, text] of [['enforceAsync', 'enforceTextAsync'], ['dryRunAsync', 'dryRunTextAsync']]) {
+for (const [name, text] of [['enforceAsync', 'enforcePartsAsync'], ['dryRunAsync', 'dryRunPartsAsync']]) {
   const call = proto[text]
   define(name, function (request) {
     let payload
@@ -180,7 +258,7 @@ for (const [name, text] of [['enforceAsync', 'enforceTextAsync'], ['dryRunAsync'
     } catch (err) {
       return Promise.reject(own(err))
     }
-    return pending.then(parse, rethrow)
+    return pending.then(decisionOf, rethrow)
   })
 }
 
@@ -272,6 +350,9 @@ for (const op of native.operations()) {
 function isPassgateError(value) {
   return value instanceof PassgateError
 }
+
+/** For the benches and tests: the lazy decision from `enforceParts` / `dryRunParts` text. */
+Object.defineProperty(module.exports, Symbol.for('passgate.decisionOf'), { value: decisionOf })
 
 /** For passgate/mcp: true only for an error passgate made (see `OWN`). */
 Object.defineProperty(module.exports, Symbol.for('passgate.ownError'), { value: (err) => OWN.has(err) })

@@ -76,3 +76,59 @@ struct View<'a> {
     approval_request: Option<&'a Value>,
     redacted_payload: Option<&'a Value>,
 }
+
+/// The decision in two parts for passgate.js's lazy decision, joined by one `\n` (compact JSON
+/// never holds a raw newline: serde_json escapes control characters in strings, so the first
+/// `\n` is the separator whatever the strings hold):
+///
+/// 1. the small fixed fields as a JSON array, parsed at once: `[decision, allowed, gate, agentId,
+///    passportId, mode, dryRun, evaluationId, policyHash, replayed, holdId]`;
+/// 2. the heavy fields as a JSON array, parsed only when one of them is first read:
+///    `[checks, remaining, attestation, approvalRequest, redactedPayload]`.
+///
+/// passgate.js builds from them an object with the keys, order and values of [`to_text`]'s.
+pub fn to_parts(d: &Decision) -> Result<String> {
+    let Decision {
+        decision,
+        allowed,
+        gate,
+        agent_id,
+        passport_id,
+        mode,
+        dry_run,
+        evaluation_id,
+        policy_hash,
+        checks,
+        remaining,
+        attestation,
+        replayed,
+        hold_id,
+        approval_request,
+        redacted_payload,
+    } = d;
+    let small = (
+        decision.as_str(),
+        *allowed,
+        gate,
+        agent_id.as_deref(),
+        passport_id.as_deref(),
+        mode,
+        *dry_run,
+        evaluation_id,
+        policy_hash.as_deref(),
+        *replayed,
+        hold_id.as_deref(),
+    );
+    let heavy = (
+        checks,
+        remaining,
+        attestation.as_deref(),
+        approval_request.as_ref(),
+        redacted_payload.as_ref(),
+    );
+    let fail = |e: serde_json::Error| crate::error::invalid(format!("decision: {e}"));
+    let mut out = serde_json::to_string(&small).map_err(fail)?;
+    out.push('\n');
+    out.push_str(&serde_json::to_string(&heavy).map_err(fail)?);
+    Ok(out)
+}

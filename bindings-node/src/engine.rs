@@ -100,7 +100,7 @@ fn clock_ms(now: f64) -> Result<i64> {
 /// Reads a request. `payload_json`, when given, is the payload as JSON text (passgate.js's fast
 /// route: `JSON.stringify` of a payload it has checked to be plain data); it is parsed by the
 /// core's strict parser and `request.payload` is not read.
-fn read_request(
+pub(crate) fn read_request(
     request: Unknown<'_>,
     what: &'static str,
     payload_json: Option<Unknown<'_>>,
@@ -140,13 +140,26 @@ fn read_request(
     })
 }
 
-fn decide(engine: &passgate::Engine, r: &Request, dry_run: bool) -> Result<String> {
+/// How a decision crosses back to JavaScript.
+#[derive(Clone, Copy)]
+pub(crate) enum Form {
+    /// One JSON object ([`decision::to_text`]): `enforceText` / `dryRunText`.
+    Text,
+    /// Small fields and heavy fields apart ([`decision::to_parts`]): passgate.js's lazy decision.
+    Parts,
+}
+
+fn decide(engine: &passgate::Engine, r: &Request, dry_run: bool, form: Form) -> Result<String> {
     let d = if dry_run {
         engine.dry_run(r)
     } else {
         engine.enforce(r)
     };
-    decision::to_text(&d.js()?)
+    let d = d.js()?;
+    match form {
+        Form::Text => decision::to_text(&d),
+        Form::Parts => decision::to_parts(&d),
+    }
 }
 
 /// `enforceTextAsync` / `dryRunTextAsync`: the evaluation (and any store I/O) runs on the libuv
@@ -156,6 +169,7 @@ pub struct Decide {
     /// The request, or why it could not be read (the promise rejects with it).
     request: Option<Result<Request>>,
     dry_run: bool,
+    form: Form,
 }
 
 impl<'t> ScopedTask<'t> for Decide {
@@ -164,7 +178,7 @@ impl<'t> ScopedTask<'t> for Decide {
 
     fn compute(&mut self) -> napi::Result<Result<String>> {
         Ok(match self.request.take() {
-            Some(Ok(r)) => decide(&self.engine, &r, self.dry_run),
+            Some(Ok(r)) => decide(&self.engine, &r, self.dry_run, self.form),
             Some(Err(e)) => Err(e),
             None => Err(error::core(passgate::Error::Internal(
                 "task ran twice".into(),
@@ -407,11 +421,12 @@ impl Engine {
         payload_json: Option<Unknown<'_>>,
         what: &'static str,
         dry_run: bool,
+        form: Form,
     ) -> Result<String> {
         let go = || {
             let r = read_request(request, what, payload_json)?;
             self.tick(env)?;
-            decide(&self.inner, &r, dry_run)
+            decide(&self.inner, &r, dry_run, form)
         };
         go().map_err(|e| raise(env, e))
     }
@@ -423,6 +438,7 @@ impl Engine {
         payload_json: Option<Unknown<'_>>,
         what: &'static str,
         dry_run: bool,
+        form: Form,
     ) -> Result<AsyncTask<Decide>> {
         // A JavaScript exception (a throwing getter or clock) is already pending: it is thrown
         // (passgate.js turns it into a rejection); any other error rejects the promise.
@@ -436,6 +452,7 @@ impl Engine {
             engine: self.inner.clone(),
             request: Some(request),
             dry_run,
+            form,
         }))
     }
 }
@@ -510,7 +527,7 @@ impl Engine {
         request: Unknown<'_>,
         payload_json: Option<Unknown<'_>>,
     ) -> Result<String> {
-        self.text(env, request, payload_json, "enforce", false)
+        self.text(env, request, payload_json, "enforce", false, Form::Text)
     }
 
     /// `dryRun` (passgate.js), returning the decision as JSON text (see `enforceText`).
@@ -521,7 +538,7 @@ impl Engine {
         request: Unknown<'_>,
         payload_json: Option<Unknown<'_>>,
     ) -> Result<String> {
-        self.text(env, request, payload_json, "dryRun", true)
+        self.text(env, request, payload_json, "dryRun", true, Form::Text)
     }
 
     /// `enforceText` on the libuv thread pool: the event loop is free while the store works.
@@ -537,7 +554,14 @@ impl Engine {
         request: Unknown<'_>,
         payload_json: Option<Unknown<'_>>,
     ) -> Result<AsyncTask<Decide>> {
-        self.task(env, request, payload_json, "enforceAsync", false)
+        self.task(
+            env,
+            request,
+            payload_json,
+            "enforceAsync",
+            false,
+            Form::Text,
+        )
     }
 
     /// `dryRunText` on the libuv thread pool.
@@ -551,7 +575,68 @@ impl Engine {
         request: Unknown<'_>,
         payload_json: Option<Unknown<'_>>,
     ) -> Result<AsyncTask<Decide>> {
-        self.task(env, request, payload_json, "dryRunAsync", true)
+        self.task(env, request, payload_json, "dryRunAsync", true, Form::Text)
+    }
+
+    /// `enforce` (passgate.js), returning the decision in two parts for its lazy decision: the
+    /// small fields and, apart, the heavy ones (checks, remaining, attestation, approval request,
+    /// redacted payload) that JavaScript parses only when one is first read. The text is two
+    /// compact JSON arrays joined by `\n`; passgate.js rebuilds the decision with `enforceText`'s
+    /// keys, order and values. Arguments as `enforceText`.
+    #[napi(ts_args_type = "request: EnforceRequest, payloadJson?: string | null")]
+    pub fn enforce_parts(
+        &self,
+        env: &Env,
+        request: Unknown<'_>,
+        payload_json: Option<Unknown<'_>>,
+    ) -> Result<String> {
+        self.text(env, request, payload_json, "enforce", false, Form::Parts)
+    }
+
+    /// `dryRun` (passgate.js), returning the decision in two parts (see `enforceParts`).
+    #[napi(ts_args_type = "request: EnforceRequest, payloadJson?: string | null")]
+    pub fn dry_run_parts(
+        &self,
+        env: &Env,
+        request: Unknown<'_>,
+        payload_json: Option<Unknown<'_>>,
+    ) -> Result<String> {
+        self.text(env, request, payload_json, "dryRun", true, Form::Parts)
+    }
+
+    /// `enforceParts` on the libuv thread pool (errors as `enforceTextAsync`).
+    #[napi(
+        ts_args_type = "request: EnforceRequest, payloadJson?: string | null",
+        ts_return_type = "Promise<string>"
+    )]
+    pub fn enforce_parts_async(
+        &self,
+        env: &Env,
+        request: Unknown<'_>,
+        payload_json: Option<Unknown<'_>>,
+    ) -> Result<AsyncTask<Decide>> {
+        self.task(
+            env,
+            request,
+            payload_json,
+            "enforceAsync",
+            false,
+            Form::Parts,
+        )
+    }
+
+    /// `dryRunParts` on the libuv thread pool.
+    #[napi(
+        ts_args_type = "request: EnforceRequest, payloadJson?: string | null",
+        ts_return_type = "Promise<string>"
+    )]
+    pub fn dry_run_parts_async(
+        &self,
+        env: &Env,
+        request: Unknown<'_>,
+        payload_json: Option<Unknown<'_>>,
+    ) -> Result<AsyncTask<Decide>> {
+        self.task(env, request, payload_json, "dryRunAsync", true, Form::Parts)
     }
 
     /// Verifies a passport (signature, times, issuer, delegation chain, revocation) and returns

@@ -309,6 +309,51 @@ pub mod bench {
         serde_json::to_string(&d).map_err(|e| crate::error::invalid(e.to_string()))
     }
 
+    /// Reads a request as `dryRun` does (options, passport, payload — as JSON text when
+    /// `payloadJson` is given, else walked) and drops it: the way in, alone.
+    #[napi]
+    pub fn bench_read_request(
+        request: Unknown<'_>,
+        payload_json: Option<Unknown<'_>>,
+    ) -> Result<u32> {
+        let r = crate::engine::read_request(request, "dryRun", payload_json)?;
+        Ok(u32::from(r.payload.is_object()))
+    }
+
+    /// One decision of `request` (a dry run), held in Rust so that the way back is measured
+    /// alone: `text()` / `parts()` serialise it as `dryRunText` / `dryRunParts` do.
+    #[napi]
+    pub struct BenchDecision {
+        inner: passgate::Decision,
+    }
+
+    #[napi]
+    impl BenchDecision {
+        /// Dry-runs (`enforce: false`) or enforces `request` once and keeps the decision.
+        #[napi(factory)]
+        pub fn of(engine: &crate::Engine, request: Unknown<'_>, enforce: bool) -> Result<Self> {
+            let r = crate::engine::read_request(request, "dryRun", None)?;
+            let d = if enforce {
+                engine.inner.enforce(&r)
+            } else {
+                engine.inner.dry_run(&r)
+            };
+            Ok(BenchDecision { inner: d.js()? })
+        }
+
+        /// The decision as one JSON object (`dryRunText`).
+        #[napi]
+        pub fn text(&self) -> Result<String> {
+            crate::decision::to_text(&self.inner)
+        }
+
+        /// The decision in two parts (`dryRunParts`).
+        #[napi]
+        pub fn parts(&self) -> Result<String> {
+            crate::decision::to_parts(&self.inner)
+        }
+    }
+
     /// Parses `JSON.stringify` output with plain `serde_json` (it cannot hold duplicate keys) and
     /// bounds it like the core.
     #[napi]
