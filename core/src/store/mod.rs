@@ -34,6 +34,12 @@
 //!   would have, so usage can only be over-stated, never under-stated: a cap still holds, and no
 //!   amount is ever lost. A hold adjustment is a (possibly negative) entry at the hold's placed
 //!   time, under the same rule.
+//! - **Guards.** A commit may carry the trust state its decision was made under
+//!   ([`Commit::guard`]: passport ids not revoked, the issuers' generation, the policy version)
+//!   and the counter usage it was decided on ([`Commit::expect_usage`]); a backend whose
+//!   [`Store::checks_guard`] is true verifies both first, inside the same atomic step, and
+//!   changes nothing if they moved ([`CommitOutcome::Stale`], [`CommitOutcome::Rejected`]).
+//!   That is what lets the engine decide without reading them first (`engine/fold.rs`).
 //! - **Counters are keyed** by ([`CounterKey`], [`WindowKind`]): a policy swap that keeps a
 //!   constraint's id and window keeps its counter.
 //! - **Failures** are [`Error::StoreUnavailable`](crate::Error::StoreUnavailable); a store error
