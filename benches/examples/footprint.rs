@@ -136,6 +136,8 @@ fn counters(args: &[String]) -> Res<()> {
                 approval_request: None,
                 use_approval: None,
                 nonce: None,
+                guard: None,
+                expect_usage: None,
             })
             .map_err(|e| e.to_string())?;
     }

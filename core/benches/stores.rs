@@ -186,6 +186,8 @@ fn store_ops(url: &str) -> [f64; 2] {
                 approval_request: None,
                 use_approval: None,
                 nonce: None,
+                guard: None,
+                expect_usage: None,
             };
             store.commit(&c).unwrap();
         })
@@ -258,6 +260,44 @@ fn redis_floor(port: u16, threads: usize) -> f64 {
                 .unwrap();
         })
     })
+}
+
+/// Commands the server ran per decision of one warm engine (`INFO commandstats`, reset after
+/// the warm-up): the round trips a decision costs, by command.
+fn redis_round_trips(port: u16, s: &Setup) -> (f64, String) {
+    const N: u32 = 500;
+    let url = format!("redis://127.0.0.1:{port}/1");
+    let e = engine(passgate::store::open(&url).unwrap(), s);
+    for _ in 0..50 {
+        decide(&e, &s.token);
+    }
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut c = client.get_connection().unwrap();
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
+    for _ in 0..N {
+        decide(&e, &s.token);
+    }
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut c)
+        .unwrap();
+    // "cmdstat_evalsha:calls=1000,usec=...": the INFO call itself is not counted yet.
+    let mut total = 0u64;
+    let mut by: Vec<String> = Vec::new();
+    for line in info.lines().filter_map(|l| l.strip_prefix("cmdstat_")) {
+        let (name, rest) = line.split_once(':').unwrap_or((line, ""));
+        let calls: u64 = rest
+            .split(',')
+            .find_map(|kv| kv.strip_prefix("calls="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if name == "config" || calls == 0 {
+            continue;
+        }
+        total += calls;
+        by.push(format!("{name} {:.2}", calls as f64 / f64::from(N)));
+    }
+    (total as f64 / f64::from(N), by.join(", "))
 }
 
 fn redis_benchmark(port: u16, clients: usize) -> Option<f64> {
@@ -340,6 +380,11 @@ fn main() {
     for (name, url) in stores.iter().filter(|(n, _)| n.contains(only.as_str())) {
         let [r, c] = store_ops(url);
         println!("{name:<34} {r:>10.0} {c:>10.0}");
+    }
+    if "redis (loopback)".contains(only.as_str()) {
+        let (per, by) = redis_round_trips(server.1, &s);
+        println!();
+        println!("redis commands per decision (1 warm engine): {per:.2} ({by})");
     }
     if !only.is_empty() {
         return;

@@ -29,6 +29,15 @@ impl Engine {
         self.sync_issuers()?;
         let v = self.verifier.verify(token, now)?;
         self.check_issuer_window(&v)?;
+        self.check_revoked(&v)?;
+        if register {
+            self.register_seen(&v)?;
+        }
+        Ok(v)
+    }
+
+    /// `PASSPORT_REVOKED` if `v` or an ancestor is revoked (one store read).
+    pub(super) fn check_revoked(&self, v: &Verified) -> Result<()> {
         let ids: Vec<&str> = v.chain_ids().collect();
         if let Some(id) = self.store.first_revoked(&ids)? {
             let whose = if id == v.passport_id {
@@ -41,10 +50,7 @@ impl Engine {
                 v.passport_id
             )));
         }
-        if register {
-            self.register_seen(&v)?;
-        }
-        Ok(v)
+        Ok(())
     }
 
     /// Verifies a passport (signature, time, issuer, delegation chain, revocation) and returns its

@@ -260,6 +260,7 @@ impl EngineBuilder {
             terms_cache: Default::default(),
             fee_bps: self.fee_bps,
             signing: self.signing,
+            usage_cache: Default::default(),
         };
         if engine.shared.is_some() {
             engine.attach_shared_policy(seed)?;

@@ -10,6 +10,7 @@ use super::approvals::{unusable, ApprovalNeed};
 use super::counters::ops;
 use super::decide::{finish, Caller, Evaluation};
 use super::events::{session_of, EventContext};
+use super::fold::Folded;
 use super::request::Request;
 use super::{DecisionEvent, EventKind};
 use super::{Engine, IDEMPOTENCY_TTL_MS};
@@ -36,11 +37,16 @@ impl Engine {
         idem: Option<IdempotencyRecord>,
         now: i64,
         hold_ttl_ms: i64,
-    ) -> Result<Decision> {
-        let (decision, event) = self.commit_locked(eval, req, idem, now, hold_ttl_ms)?;
+        folded: Folded,
+    ) -> Result<Option<Decision>> {
+        let Some((decision, event)) =
+            self.commit_locked(eval, req, idem, now, hold_ttl_ms, folded)?
+        else {
+            return Ok(None);
+        };
         // After the commit, outside the chain's lock.
         self.publish(event);
-        Ok(decision)
+        Ok(Some(decision))
     }
 
     fn commit_locked(
@@ -50,8 +56,16 @@ impl Engine {
         mut idem: Option<IdempotencyRecord>,
         now: i64,
         hold_ttl_ms: i64,
-    ) -> Result<(Decision, Option<DecisionEvent>)> {
+        mut folded: Folded,
+    ) -> Result<Option<(Decision, Option<DecisionEvent>)>> {
         const ATTEMPTS: usize = 4;
+        // Folded reads (see `fold`): checked by the store; a cached usage that moved is one
+        // more attempt, not contention.
+        let expect = folded.usage.take();
+        let attempts = ATTEMPTS + usize::from(expect.is_some());
+        let delegation = eval.delegation.clone();
+        let ids: Vec<&str> = delegation.iter().map(String::as_str).collect();
+        let guard = folded.guard(&ids);
         let monitor = eval.decision.mode == Mode::Monitor.as_str();
         // The run bundle is stored first: a decision record naming a bundle_hash always has
         // its bundle (until purged). A commit that then fails leaves a bundle no record names.
@@ -60,7 +74,7 @@ impl Engine {
                 .bundle_put(&eval.decision.evaluation_id, &b.text)?;
         }
         let mut tail = self.tail()?;
-        for attempt in 1..=ATTEMPTS {
+        for attempt in 1..=attempts {
             let admitted = eval.decision.allowed;
             let counters = if admitted {
                 ops(&eval.pending, monitor)
@@ -130,16 +144,25 @@ impl Engine {
                         key,
                         expires_ms: *until,
                     }),
+                    guard,
+                    expect_usage: match (attempt, &expect) {
+                        (1, Some(u)) if admitted && u.len() == counters.len() => Some(u.as_slice()),
+                        _ => None,
+                    },
                 }),
             )?;
             let usage = match (outcome, &idem) {
                 (CommitOutcome::Committed, _) => {
                     tail.advance(hash);
                     self.after_decision(&mut tail, now);
-                    return Ok((eval.decision, event));
+                    if let Some(basis) = folded.basis.as_ref().filter(|_| admitted) {
+                        self.usage_cache.put(&counters, basis, true, now);
+                    }
+                    return Ok(Some((eval.decision, event)));
                 }
+                (CommitOutcome::Stale, _) => return Ok(None),
                 (CommitOutcome::Replay(stored), Some(rec)) => {
-                    return Ok((replay(stored, rec)?, None))
+                    return Ok(Some((replay(stored, rec)?, None)))
                 }
                 (CommitOutcome::Replay(_), None) => {
                     return Err(Error::Internal(
@@ -185,10 +208,13 @@ impl Engine {
                     self.store.read(&ops(&eval.pending, false), now)?
                 }
             };
+            if folded.on {
+                folded.basis = Some(usage.clone());
+            }
             eval.decision.checks.truncate(eval.base_checks);
             eval.decision.remaining.clear();
             finish(&mut eval, &usage);
-            if attempt + 1 == ATTEMPTS && eval.decision.allowed {
+            if attempt + 1 == attempts && eval.decision.allowed {
                 // Still contended: give up on admitting rather than loop — and say so. This deny
                 // is about the moment, not the request: it is recorded but not kept under the
                 // idempotency key, so a retry with the same key decides afresh.

@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use super::approvals::{approval_check, ApprovalNeed, Presented};
 use super::commit::replay;
-use super::counters::{need_of, ops, resolve_counter, slots, Pending, ScopeCtx};
+use super::counters::{need_of, resolve_counter, slots, Pending, ScopeCtx};
+use super::fold::Folded;
 use super::request::{check_request, payload_of, request_hash, Request};
 use super::{Engine, DEFAULT_HOLD_TTL_MS};
 use crate::approval;
@@ -188,14 +189,31 @@ impl Engine {
     }
 
     fn run(&self, req: &Request, dry_run: bool) -> Result<Decision> {
+        // Reads folded into the commit (see `fold`); if the state they stand for moved, the
+        // request is decided again on fresh reads (no guard then: it cannot be stale).
+        let fold = !dry_run && req.idempotency_key.is_none() && self.store.checks_guard();
+        match self.run_once(req, dry_run, fold)? {
+            Some(d) => Ok(d),
+            None => self
+                .run_once(req, dry_run, false)?
+                .ok_or_else(|| Error::Internal("a commit without a guard was stale".into())),
+        }
+    }
+
+    /// One decision; `None` if its commit found the folded state stale (nothing stored).
+    fn run_once(&self, req: &Request, dry_run: bool, fold: bool) -> Result<Option<Decision>> {
+        let mut folded = Folded {
+            on: fold,
+            ..Folded::default()
+        };
         self.same_process()?;
         check_request(req)?;
         let now = self.clock.now_ms();
         if !dry_run {
             self.expire_due(now)?;
         }
-        let policy = self.current_policy()?;
-        let mut caller = self.caller(req, now, dry_run)?;
+        let policy = self.policy_for(&mut folded)?;
+        let mut caller = self.caller(req, now, dry_run, &mut folded)?;
         // Caveats are agent-written: compiled only for the gate asked for, and only once the
         // passport holds the gate's permissions (an unknown gate or a missing permission is a
         // deny that needs none of them). A caveat that does not compile is a deny.
@@ -227,7 +245,7 @@ impl Engine {
         };
         if let Some(rec) = &idem {
             if let Some(stored) = self.store.idempotency_get(&rec.namespace, &rec.key, now)? {
-                return replay(stored, rec);
+                return replay(stored, rec).map(Some);
             }
         }
         let presented = match &req.approval {
@@ -262,33 +280,38 @@ impl Engine {
             trust,
         })?;
         record_bundle(&mut eval, policy.as_deref(), req)?;
-        let usage = self.store.read(&ops(&eval.pending, false), now)?;
-        finish(&mut eval, &usage);
+        self.finish_usage(&mut eval, now, &mut folded)?;
         if dry_run {
             // Nothing was stored: the approval request says so, and `approve` would not find
             // its evaluation id (enforce the request to create one).
             if let Some(Value::Object(r)) = eval.decision.approval_request.as_mut() {
                 r.insert("dry_run".into(), Value::Bool(true));
             }
-            return Ok(eval.decision);
+            return Ok(Some(eval.decision));
         }
         let ttl = policy
             .as_deref()
             .map_or(DEFAULT_HOLD_TTL_MS, |p| p.hold_ttl_for(&req.gate));
         eval.catalog = self.applied_terms(&caller, &req.gate, eval.decision.allowed, now)?;
-        let decided = self.commit(eval, req, idem, now, ttl);
-        if decided.is_ok() {
+        let decided = self.commit(eval, req, idem, now, ttl, folded);
+        if decided.as_ref().is_ok_and(Option::is_some) {
             self.prune_inline();
         }
         decided
     }
 
-    fn caller(&self, req: &Request, now: i64, dry_run: bool) -> Result<Caller> {
+    fn caller(
+        &self,
+        req: &Request,
+        now: i64,
+        dry_run: bool,
+        folded: &mut Folded,
+    ) -> Result<Caller> {
         let Some(token) = &req.passport else {
             return Ok(Caller::Anonymous);
         };
         // A dry run changes nothing: not even the passport registry.
-        match self.verify_as(token, now, !dry_run) {
+        match self.verify_for(token, now, !dry_run, folded) {
             Ok(v) => Ok(Caller::Agent(v)),
             // Store failures are errors, never a deny or an allow.
             Err(e @ Error::StoreUnavailable(_)) => Err(e),

@@ -41,6 +41,7 @@ mod commit;
 mod counters;
 mod decide;
 mod events;
+mod fold;
 mod lifecycle;
 mod policy_edit;
 mod registry;
@@ -128,6 +129,13 @@ struct SharedPolicy {
     load: Mutex<()>,
 }
 
+impl SharedPolicy {
+    /// The store's policy version `policy` was compiled from (`0`: none yet).
+    fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
 /// The engine. Cheap to share across threads (`Arc<Engine>`); every method takes `&self`.
 #[derive(Debug)]
 pub struct Engine {
@@ -173,6 +181,8 @@ pub struct Engine {
     fee_bps: u64,
     /// Each record signed, or decisions covered by signed tree heads.
     signing: Signing,
+    /// Counter usage as this engine's own commits left it (see `fold`).
+    usage_cache: fold::UsageCache,
 }
 
 impl Engine {

@@ -69,6 +69,13 @@ pub(super) struct IssuerState {
     stored: Vec<IssuerRecord>,
 }
 
+impl IssuerState {
+    /// The store's generation the issuers were read at (`None`: never read).
+    pub(super) fn generation(&self) -> Option<u64> {
+        self.generation
+    }
+}
+
 /// A passport's live status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -34,6 +34,12 @@
 //!   would have, so usage can only be over-stated, never under-stated: a cap still holds, and no
 //!   amount is ever lost. A hold adjustment is a (possibly negative) entry at the hold's placed
 //!   time, under the same rule.
+//! - **Guards.** A commit may carry the trust state its decision was made under
+//!   ([`Commit::guard`]: passport ids not revoked, the issuers' generation, the policy version)
+//!   and the counter usage it was decided on ([`Commit::expect_usage`]); a backend whose
+//!   [`Store::checks_guard`] is true verifies both first, inside the same atomic step, and
+//!   changes nothing if they moved ([`CommitOutcome::Stale`], [`CommitOutcome::Rejected`]).
+//!   That is what lets the engine decide without reading them first (`engine/fold.rs`).
 //! - **Counters are keyed** by ([`CounterKey`], [`WindowKind`]): a policy swap that keeps a
 //!   constraint's id and window keeps its counter.
 //! - **Failures** are [`Error::StoreUnavailable`](crate::Error::StoreUnavailable); a store error
@@ -446,6 +452,33 @@ pub struct Commit<'a> {
     /// through only if the store holds no unexpired entry under its key; it is then stored
     /// until `expires_ms`. Checked after the idempotency key and before anything else.
     pub nonce: Option<NonceClaim<'a>>,
+    /// The trust state the decision was made under (see [`Guard`]): checked first, before
+    /// anything else (the idempotency key included); if it no longer holds, the commit changes
+    /// nothing and returns [`CommitOutcome::Stale`]. `None`: not checked.
+    pub guard: Option<Guard<'a>>,
+    /// The usage of each of `counters` the decision was made on, when the engine took it from
+    /// its own cache instead of [`Store::read`]: if any counter's usage differs, the commit
+    /// changes nothing and returns [`CommitOutcome::Rejected`] with the current usage (whatever
+    /// `enforce_bounds` says), so a signed record never states a usage the store did not hold.
+    /// `None`: not compared (the bounds alone decide). Only stores whose
+    /// [`Store::checks_guard`] is true compare it.
+    pub expect_usage: Option<&'a [Decimal]>,
+}
+
+/// The trust state a decision was made under, verified inside the commit's atomic step
+/// ([`Commit::guard`]), so an engine can decide on its cached issuers, policy version and
+/// revocation status without reading them first: a commit made under state that changed since
+/// (another engine revoked a passport of the chain, changed the stored issuers or swapped the
+/// shared policy) is refused as [`CommitOutcome::Stale`], and the engine reads again and decides
+/// again. Only stores whose [`Store::checks_guard`] is true verify it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Guard<'a> {
+    /// Passport ids that must not be revoked (the chain of the deciding passport).
+    pub not_revoked: &'a [&'a str],
+    /// The issuers' generation ([`RegistryStore::issuers_generation`]) the issuers were read at.
+    pub issuers_generation: Option<u64>,
+    /// The shared policy's version ([`Store::policy_version`]) the decision used.
+    pub policy_version: Option<u64>,
 }
 
 /// A proof-of-possession nonce a commit uses up (see [`Commit::nonce`]).
@@ -490,8 +523,8 @@ impl UseApproval<'_> {
 pub enum CommitOutcome {
     /// Counters advanced, record appended, idempotency record stored.
     Committed,
-    /// A bound would have been passed: nothing changed. `usage[i]` is the current usage of
-    /// `counters[i]` (before this request).
+    /// A bound would have been passed, or a usage differs from [`Commit::expect_usage`]:
+    /// nothing changed. `usage[i]` is the current usage of `counters[i]` (before this request).
     Rejected { usage: Vec<Decimal> },
     /// The idempotency key was already used: nothing changed; here is the stored record.
     Replay(IdempotencyRecord),
@@ -501,6 +534,9 @@ pub enum CommitOutcome {
     /// The nonce named by [`Commit::nonce`] was used already (and has not expired): nothing
     /// changed.
     NonceReplayed,
+    /// The [`Commit::guard`] no longer holds (a passport of it was revoked, or the issuers'
+    /// generation or the policy version moved): nothing changed. Decide again on fresh state.
+    Stale,
 }
 
 /// Which records [`Store::attestations`] returns. Empty fields match everything.
@@ -905,6 +941,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// everything (`memory:` keeps 100,000 records).
     fn default_retention(&self) -> Retention {
         Retention::KEEP_ALL
+    }
+
+    /// Whether [`Store::commit`] verifies [`Commit::guard`] and [`Commit::expect_usage`] inside
+    /// its atomic step. Only then
+    /// does the engine skip reading the issuers' generation, the revocations of the passport's
+    /// chain and the policy version before deciding, and may decide on counter usage it cached
+    /// from its own commits (it checks them all in the commit instead).
+    /// The default, `false`, keeps the reads: a store that ignores the guard stays correct.
+    fn checks_guard(&self) -> bool {
+        false
     }
 
     /// Whether the engine may prune this store inline, in small batches on the decision path

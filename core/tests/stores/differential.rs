@@ -137,6 +137,8 @@ fn run_case(other: Arc<dyn Store>, steps: Vec<Step>) -> Result<(), TestCaseError
                             approval_request: None,
                             use_approval: None,
                             nonce: None,
+                            guard: None,
+                            expect_usage: None,
                         })
                         .unwrap();
                     if out != passgate::store::CommitOutcome::Committed {

@@ -24,6 +24,7 @@ mod crash;
 mod differential;
 mod engine_suite;
 mod failures;
+mod folded;
 mod hold_sweeps;
 mod pop;
 mod redis_keys;

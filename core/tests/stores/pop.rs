@@ -30,6 +30,8 @@ fn commit_with(s: &dyn Store, c: &Chain, now: i64, nonce: Option<NonceClaim<'_>>
             approval_request: None,
             use_approval: None,
             nonce,
+            guard: None,
+            expect_usage: None,
         })
         .unwrap();
     if out != CommitOutcome::Committed {

@@ -588,6 +588,17 @@ impl Store for MemoryStore {
         super::check_times(c.counters, c.now_ms)?;
         let mut state = self.state.lock();
         let now_ms = state.placed(c.now_ms);
+        if let Some(g) = &c.guard {
+            let revoked = g.not_revoked.iter().any(|id| state.revoked.contains(*id));
+            let policy = state.policy.as_ref().map_or(0, |p| p.version);
+            let issuers = || self.registry.generation();
+            if revoked
+                || g.policy_version.is_some_and(|v| v != policy)
+                || g.issuers_generation.is_some_and(|v| v != issuers())
+            {
+                return Ok(CommitOutcome::Stale);
+            }
+        }
         if let Some(idem) = c.idempotency {
             let k = (idem.namespace.clone(), idem.key.clone());
             if let Some(existing) = state.idempotency.get(&k) {
@@ -610,17 +621,18 @@ impl Store for MemoryStore {
                 });
             }
         }
-        if c.enforce_bounds {
+        if c.enforce_bounds || c.expect_usage.is_some() {
             let usage: Vec<Decimal> = c
                 .counters
                 .iter()
                 .map(|op| state.usage(op, now_ms))
                 .collect();
-            if c.counters
-                .iter()
-                .zip(&usage)
-                .any(|(op, used)| !op.fits(*used))
-            {
+            let over = c.enforce_bounds
+                && c.counters
+                    .iter()
+                    .zip(&usage)
+                    .any(|(op, used)| !op.fits(*used));
+            if over || c.expect_usage.is_some_and(|e| e != usage.as_slice()) {
                 return Ok(CommitOutcome::Rejected { usage });
             }
         }
@@ -1000,6 +1012,10 @@ impl Store for MemoryStore {
         }
     }
 
+    fn checks_guard(&self) -> bool {
+        true
+    }
+
     fn prunes_inline(&self) -> bool {
         true
     }
@@ -1238,6 +1254,8 @@ mod tests {
             approval_request: None,
             use_approval: None,
             nonce: None,
+            guard: None,
+            expect_usage: None,
         })
         .unwrap()
     }

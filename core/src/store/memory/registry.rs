@@ -16,6 +16,13 @@ pub(super) struct MemRegistry {
     issuers: Mutex<(u64, BTreeMap<String, IssuerRecord>)>,
 }
 
+impl MemRegistry {
+    /// The issuers' generation (every `issuer_put` bumps it).
+    pub(super) fn generation(&self) -> u64 {
+        self.issuers.lock().0
+    }
+}
+
 /// The most records one page looks at (a filtered page may end early).
 const SCAN: usize = 10_000;
 

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use super::counter_index::{self, Index, INDEX_BATCH};
 use super::scripts::{eval, Call};
 use super::{
-    bad_reply, chain_conflict, record_from, unscaled, Keys, RedisStore, GRACE_MS, RETAIN_MS,
+    bad_reply, chain_conflict, record_from, scaled, unscaled, Keys, RedisStore, GRACE_MS, RETAIN_MS,
 };
 use crate::error::{Error, Result};
 use crate::store::{
@@ -226,6 +226,10 @@ impl Store for RedisStore {
         true
     }
 
+    fn checks_guard(&self) -> bool {
+        true
+    }
+
     fn nonce_seen(&self, key: &str, now_ms: i64) -> Result<bool> {
         let until: Option<i64> =
             self.ro(|c| ::redis::cmd("GET").arg(self.keys.nonce(key)).query(c))?;
@@ -248,6 +252,17 @@ impl Store for RedisStore {
         let (ns_index, scope_index) = counter_index::keys(k);
         call.key(ns_index).key(scope_index);
         call.arg(c.now_ms).arg(u8::from(c.enforce_bounds));
+        let guard = c.guard.unwrap_or_default();
+        let text = |v: Option<u64>| v.map_or_else(String::new, |v| v.to_string());
+        call.key(k.k("revoked"))
+            .key(k.k("issuers:gen"))
+            .key(k.k("policy"))
+            .arg(text(guard.issuers_generation))
+            .arg(text(guard.policy_version))
+            .arg(guard.not_revoked.len());
+        for id in guard.not_revoked {
+            call.arg(*id);
+        }
         match c.idempotency {
             Some(i) => {
                 let row = IdemRow {
@@ -326,13 +341,22 @@ impl Store for RedisStore {
         call.record(k, c.record)?;
         call.arg(c.counters.len());
         let hold_expires = c.hold.map(|h| h.expires_ms);
-        for op in c.counters {
+        for (i, op) in c.counters.iter().enumerate() {
+            let expect = match c.expect_usage.map(|e| e.get(i)) {
+                Some(Some(u)) => scaled(*u)?,
+                Some(None) => {
+                    return Err(Error::Internal("expect_usage shorter than counters".into()))
+                }
+                None => String::new(),
+            };
             call.op(k, op, op.amount, c.now_ms, hold_expires)?
-                .op_identity(op);
+                .op_identity(op)
+                .arg(expect);
         }
         let reply = self.script(&self.scripts.reserve, &call, true)?;
         match reply.first().map(String::as_str) {
             Some("ok") => Ok(CommitOutcome::Committed),
+            Some("stale") => Ok(CommitOutcome::Stale),
             Some("replay") => Ok(CommitOutcome::Replay(idem_from(
                 reply.get(1).map_or("", String::as_str),
             )?)),

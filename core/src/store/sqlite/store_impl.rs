@@ -96,7 +96,49 @@ impl StoredRecordRow {
     }
 }
 
+impl SqliteStore {
+    /// Whether `g` no longer holds (inside the commit's transaction): a passport of it revoked,
+    /// or the issuers' generation or the policy version moved.
+    fn guard_broken(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        g: &crate::store::Guard<'_>,
+    ) -> Result<bool> {
+        if let Some(want) = g.policy_version {
+            let v: Option<i64> = tx
+                .prepare_cached("SELECT version FROM policy WHERE id = 1")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+                .map_err(|e| self.err(e))?;
+            if u64::try_from(v.unwrap_or(0)).unwrap_or(0) != want {
+                return Ok(true);
+            }
+        }
+        if let Some(want) = g.issuers_generation {
+            let v: Option<i64> = tx
+                .prepare_cached("SELECT generation FROM issuers_generation WHERE one = 1")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+                .map_err(|e| self.err(e))?;
+            if u64::try_from(v.unwrap_or(0)).unwrap_or(0) != want {
+                return Ok(true);
+            }
+        }
+        let mut stmt = tx
+            .prepare_cached("SELECT 1 FROM revoked WHERE passport_id = ?1")
+            .map_err(|e| self.err(e))?;
+        for id in g.not_revoked {
+            if stmt.exists(params![id]).map_err(|e| self.err(e))? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
 impl Store for SqliteStore {
+    fn checks_guard(&self) -> bool {
+        true
+    }
+
     fn registry(&self) -> Option<&dyn crate::store::RegistryStore> {
         Some(self)
     }
@@ -143,6 +185,11 @@ impl Store for SqliteStore {
     fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome> {
         crate::store::check_times(c.counters, c.now_ms)?;
         self.write(|tx, n| {
+            if let Some(g) = &c.guard {
+                if self.guard_broken(tx, g)? {
+                    return Ok((false, CommitOutcome::Stale));
+                }
+            }
             if let Some(idem) = c.idempotency {
                 let found: Option<(String, String, i64)> = tx
                     .prepare_cached(
@@ -183,13 +230,15 @@ impl Store for SqliteStore {
                 approval = found;
             }
             let counters = self.counters_in(tx);
-            if c.enforce_bounds {
+            if c.enforce_bounds || c.expect_usage.is_some() {
                 let usage = c
                     .counters
                     .iter()
                     .map(|op| counters.usage_of(op, c.now_ms))
                     .collect::<Result<Vec<_>>>()?;
-                if c.counters.iter().zip(&usage).any(|(op, u)| !op.fits(*u)) {
+                let over =
+                    c.enforce_bounds && c.counters.iter().zip(&usage).any(|(op, u)| !op.fits(*u));
+                if over || c.expect_usage.is_some_and(|e| e != usage.as_slice()) {
                     return Ok((false, CommitOutcome::Rejected { usage }));
                 }
             }

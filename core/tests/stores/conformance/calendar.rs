@@ -280,6 +280,8 @@ pub fn calendar_windows_refuse_times_out_of_range(s: &dyn Store) {
             approval_request: None,
             use_approval: None,
             nonce: None,
+            guard: None,
+            expect_usage: None,
         })
         .unwrap_err();
     assert_eq!(err.code(), "INVALID_ARGUMENT", "{err}");

@@ -193,6 +193,8 @@ pub fn all_or_nothing(s: &dyn Store) {
         approval_request: None,
         use_approval: None,
         nonce: None,
+        guard: None,
+        expect_usage: None,
     };
     assert_eq!(s.commit(&monitor).unwrap(), CommitOutcome::Committed);
     assert_eq!(used(s, &b, T0), "10");

@@ -37,6 +37,8 @@ pub fn idempotency_replays_before_bounds(s: &dyn Store) {
         approval_request: None,
         use_approval: None,
         nonce: None,
+        guard: None,
+        expect_usage: None,
     };
     assert_eq!(s.commit(&cm).unwrap(), CommitOutcome::Committed);
     // Same key: the stored record, even though the counter is now full.
@@ -97,6 +99,8 @@ pub fn approvals_are_single_use(s: &dyn Store) {
         approval_request: Some(&req),
         use_approval: None,
         nonce: None,
+        guard: None,
+        expect_usage: None,
     };
     assert_eq!(s.commit(&cm).unwrap(), CommitOutcome::Committed);
     assert_eq!(s.approval_get("evl_1").unwrap(), Some(req.clone()));
@@ -142,6 +146,8 @@ pub fn approvals_are_single_use(s: &dyn Store) {
                     fingerprint,
                 }),
                 nonce: None,
+                guard: None,
+                expect_usage: None,
             })
             .unwrap();
         if out != CommitOutcome::Committed {
@@ -192,6 +198,8 @@ pub fn approvals_are_single_use(s: &dyn Store) {
                 fingerprint: "sha256:x",
             }),
             nonce: None,
+            guard: None,
+            expect_usage: None,
         })
         .unwrap();
     assert_eq!(out, unavailable("unknown"));
@@ -225,6 +233,8 @@ pub(crate) fn take_hold(s: &dyn Store, c: &Chain, h: &HoldRecord) -> CommitOutco
             approval_request: None,
             use_approval: None,
             nonce: None,
+            guard: None,
+            expect_usage: None,
         })
         .unwrap();
     if out != CommitOutcome::Committed {
@@ -521,6 +531,8 @@ pub fn holds_settle_past_their_cap_only_when_told(s: &dyn Store) {
             approval_request: None,
             use_approval: None,
             nonce: None,
+            guard: None,
+            expect_usage: None,
         })
         .unwrap();
     assert_eq!(out, rejected(&["175.5"]));

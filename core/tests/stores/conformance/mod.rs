@@ -31,6 +31,8 @@ pub fn commit(s: &dyn Store, now: i64, ops: &[CounterOp], rec: &StoredRecord) ->
         approval_request: None,
         use_approval: None,
         nonce: None,
+        guard: None,
+        expect_usage: None,
     })
     .unwrap()
 }

@@ -1,10 +1,17 @@
 -- passgate: one reservation, atomically (Store::commit). Checks first, writes after: a script is
 -- not rolled back on error, so nothing is written until every check has passed.
--- Returns {'ok'} | {'replay', json} | {'approval', state} | {'nonce'} | {'rejected', usage...} |
+-- Returns {'ok'} | {'stale'} | {'replay', json} | {'approval', state} | {'nonce'} | {'rejected', usage...} |
 --         {'chain', last seq} | {'overflow'}.
 local rkey, seqkey, tails, nsix, scix = key(), key(), key(), key(), key()
 local now = arg()
 local enforce = arg() == '1'
+
+-- The trust state the decision was made under (Commit::guard): '' / 0 ids when not checked.
+local revkey, igkey, polkey = key(), key(), key()
+local g_issuers, g_policy = arg(), arg()
+local n_rev = tonumber(arg())
+local rev_ids = {}
+for i = 1, n_rev do rev_ids[i] = arg() end
 
 local ikey = key()
 local has_idem = arg() == '1'
@@ -29,7 +36,19 @@ local ops = {}
 for i = 1, n do
   local op = read_op()
   op.ns, op.con, op.scope, op.size, op.m_ns, op.m_sc = arg(), arg(), arg(), arg(), arg(), arg()
+  op.expect = arg() -- the usage the decision was made on (Commit::expect_usage), or ''
   ops[i] = op
+end
+
+-- 0. The guard, before anything else (the idempotency key included).
+if g_policy ~= '' and tostring(redis.call('HGET', polkey, 'version') or '0') ~= g_policy then
+  return { 'stale' }
+end
+if g_issuers ~= '' and tostring(redis.call('GET', igkey) or '0') ~= g_issuers then
+  return { 'stale' }
+end
+for _, id in ipairs(rev_ids) do
+  if redis.call('SISMEMBER', revkey, id) == 1 then return { 'stale' } end
 end
 
 -- 1. The idempotency key, before anything else.
@@ -53,12 +72,13 @@ if use_token ~= '' then
 end
 
 -- 3. Every bound, then (4) the chain, then (5) every new total, before any write.
-local used, over = {}, false
+local used, over, moved = {}, false, false
 for i, op in ipairs(ops) do
   used[i] = usage(op)
   if D.cmp(D.add(used[i], D.max(op.need, op.amount)), op.max) > 0 then over = true end
+  if op.expect ~= '' and D.cmp(used[i], D.parse(op.expect)) ~= 0 then moved = true end
 end
-if enforce and over then
+if (enforce and over) or moved then
   local out = { 'rejected' }
   for i = 1, n do out[i + 1] = D.str(used[i]) end
   return out
