@@ -7,7 +7,9 @@ measured in the same run.
 Usage: report.py CRITERION_DIR CHAIN_JSON PYTHON_JSON NODE_JSON OUT_MD OUT_PNG [EXTRA_MD ...]
 (each EXTRA_MD — the profile, the footprint — is appended as written). The section that
 `make bench-instructions` writes into OUT_MD (benches/python/instructions.py, between its markers)
-is kept as it is, after tier 2.
+is kept as it is, after tier 2. The section "Issue 20 goals" (between its own markers) is built
+from this run's numbers (see `issue20_rows`); `instructions.json` beside CHAIN_JSON, when present,
+adds the last callgrind counts to it as labelled context.
 """
 
 from __future__ import annotations
@@ -280,6 +282,9 @@ def main() -> None:
             )
             goals.append((f"{title}: ≥ {want:g}× faster than {peer} (worst case)", _x(worst), _ge(worst, want)))
 
+    # ---- issue 20
+    w(issue20_section(crit, chain, py, node, _load(str(Path(sys.argv[2]).parent / "instructions.json"))))
+
     # ---- goals
     w("## Goals\n")
     w("| goal | measured | |")
@@ -292,6 +297,169 @@ def main() -> None:
     out_md.write_text("\n".join(md))
     chart(crit, py, node, out_png)
     print(f"wrote {out_md} and {out_png}")
+
+
+ISSUE20_BEGIN = "<!-- issue20:begin (written by benches/python/report.py; make bench) -->"
+ISSUE20_END = "<!-- issue20:end -->"
+NOT_MEASURED = "not measured in this run"
+
+# Issue 20's table: (measure, today, must, goal). "today" is the issue's fixed wave-one value.
+ISSUE20_ROWS: list[tuple[str, str, str, str]] = [
+    ("Rust `dry_run`, state supplied", "11.5 µs", "≤ 1.0 µs (≥ 7× pre-built Cedar)", "≤ 0.45 µs (≥ 15× Cedar, ≥ 5× regorus RVM)"),
+    ("Rust `enforce`, cached passport, memory store", "floor + 60 µs", "floor + 3 µs", "floor + 1 µs"),
+    ("Rust `enforce`, uncached passport", "verify floor + 96 µs", "verify floor + 5 µs", "+ 2 µs"),
+    ("Python `dry_run`", "14.4 µs (11× cedarpy)", "≤ Rust + 1.5 µs (≥ 50× cedarpy, ≥ 50× casbin)", "≥ 100× both"),
+    ("Node `dryRun`", "52 µs (0.15× casbin `enforceSync`)", "≤ Rust + 4 µs", "≥ 2× casbin"),
+    ("SQLite decisions/s (1 process)", "2.6k", "≥ 0.5× a bare BEGIN IMMEDIATE;UPDATE;COMMIT in the same run", "≥ 0.8×"),
+    ("Redis", "1–2k/s", "one round trip per decision, ≥ 0.5× bare EVALSHA in the same run", ""),
+    ("memory store, 1M decisions", "7.9 GiB", "≤ 2.5 GiB", "≤ 1 GiB"),
+    ("`verify_chain`, 1M records", "65.7 s", "≤ 20 s on 2 cores (batch verification, parallel)", "≤ 10 s"),
+    ("attested decisions/s, one core, checkpoint mode", "—", "≥ 200,000", "≥ 500,000"),
+]
+
+
+def _all(checks: list[bool | None]) -> bool | None:
+    """True if every check holds, False if one fails, None if any is unknown and none fails."""
+    if any(c is False for c in checks):
+        return False
+    if any(c is None for c in checks) or not checks:
+        return None
+    return True
+
+
+def _status(must: bool | None, goal: bool | None) -> str:
+    if must is None:
+        return NOT_MEASURED
+    if not must:
+        return "**missed**"
+    return "met (goal met too)" if goal else "met (goal not met)" if goal is False else "met"
+
+
+def issue20_rows(
+    crit: dict[str, float],
+    chain: dict[str, Any],
+    py: dict[str, Any],
+    node: dict[str, Any],
+    instr: dict[str, Any],
+) -> list[tuple[str, str, str, str, str, str]]:
+    """Issue 20's table with this run's "now" and status: (measure, today, must, goal, now, status).
+
+    Only numbers measured in this run (criterion medians, the chain timing, the Python and Node
+    benches; `instr` is `make bench-instructions`' JSON, shown as labelled context, never judged).
+    A row with nothing measured says so; nothing is estimated."""
+    ops: dict[str, Any] = instr.get("ops", {}) if instr else {}
+
+    def ir(op: str) -> str:
+        v = ops.get(op, {}).get("ir_per_op")
+        if v is None:
+            return ""
+        return f"; {float(v):,.0f} Ir (callgrind, `make bench-instructions` at {instr.get('commit', '?')}, {instr.get('date', '?')})"
+
+    def med(data: dict[str, Any], eng: str) -> float | None:
+        v = data.get("results", {}).get("allow", {}).get(eng, {}).get("median") if data else None
+        return None if v is None else float(v)
+
+    now: list[tuple[str, bool | None, bool | None]] = []
+    # 1. Rust dry_run, state supplied.
+    d = crit.get("tier1/passgate-supplied/allow")
+    cedar = _div(crit.get("tier1/cedar-prebuilt/allow"), d)
+    rvm = _div(crit.get("tier1/regorus-rvm/allow"), d)
+    if d is None:
+        now.append((NOT_MEASURED + ir("passgate-dry-run-supplied/allow"), None, None))
+    else:
+        now.append((
+            f"{fmt(d)} µs ({_x(cedar)} pre-built Cedar, {_x(rvm)} regorus RVM){ir('passgate-dry-run-supplied/allow')}",
+            _all([_le(d, 1.0), _ge(cedar, 7)]),
+            _all([_le(d, 0.45), _ge(cedar, 15), _ge(rvm, 5)]),
+        ))
+    # 2, 3. enforce above its floor.
+    for key, floor, label, must, goal, op in [
+        ("tier2/enforce-cached/allow", "tier2/floor-sign", "floor", 3.0, 1.0, "passgate-enforce-cached/allow"),
+        ("tier2/enforce-uncached/allow", "tier2/floor-verify-sign", "verify floor", 5.0, 2.0, "passgate-enforce-uncached/allow"),
+    ]:
+        over = _sub(crit.get(key), crit.get(floor))
+        if over is None:
+            now.append((NOT_MEASURED + ir(op), None, None))
+        else:
+            now.append((f"{label} + {fmt(over)} µs ({fmt(crit.get(key))} − {fmt(crit.get(floor))}){ir(op)}", _le(over, must), _le(over, goal)))
+    # 4. Python dry_run against Rust's memory-store dry_run (the Python bench uses a memory store).
+    rust_mem = crit.get("tier1/passgate-memory/allow")
+    p = med(py, "passgate")
+    if p is None:
+        now.append((NOT_MEASURED, None, None))
+    else:
+        xc, xk = _div(med(py, "cedarpy"), p), _div(med(py, "casbin"), p)
+        over = _sub(p, rust_mem)
+        now.append((
+            f"{fmt(p)} µs (Rust memory-store `dry_run` + {fmt(over)} µs; {_x(xc)} cedarpy, {_x(xk)} casbin)",
+            _all([_le(over, 1.5), _ge(xc, 50), _ge(xk, 50)]),
+            _all([_ge(xc, 100), _ge(xk, 100)]),
+        ))
+    # 5. Node dryRun.
+    n = med(node, "passgate")
+    if n is None:
+        now.append((NOT_MEASURED, None, None))
+    else:
+        xk = _div(med(node, "casbin"), n)
+        over = _sub(n, rust_mem)
+        now.append((
+            f"{fmt(n)} µs (Rust memory-store `dry_run` + {fmt(over)} µs; {_x(xk)} casbin `enforceSync`)",
+            _le(over, 4.0),
+            _ge(xk, 2.0),
+        ))
+    # 6, 7. Stores: `make bench` does not run the store benches.
+    now.append((NOT_MEASURED, None, None))
+    now.append((NOT_MEASURED, None, None))
+    # 8. Memory: the scale bench's peak RSS holds 1M records (plus the read-back copy), as wave one measured.
+    rss = chain.get("peak_rss_mib") if chain else None
+    if rss is None:
+        now.append((NOT_MEASURED, None, None))
+    else:
+        gib = float(rss) / 1024
+        now.append((
+            f"{gib:.1f} GiB (peak RSS of the scale bench: {int(chain['records']):,} records in the memory store plus the read-back copy, as wave one measured)",
+            gib <= 2.5,
+            gib <= 1.0,
+        ))
+    # 9. verify_chain.
+    v = chain.get("verify_total_s") if chain else None
+    if v is None:
+        now.append((NOT_MEASURED, None, None))
+    else:
+        recs = int(chain["records"])
+        full = recs >= 1_000_000
+        now.append((
+            f"{float(v):.1f} s for {recs:,} records ({fmt(chain.get('verify_us_per_record'))} µs per record)",
+            float(v) <= 20.0 if full else None,
+            float(v) <= 10.0 if full else None,
+        ))
+    # 10. checkpoint mode: `make bench` does not measure it.
+    now.append((NOT_MEASURED, None, None))
+    return [(m, t, mu, g, text, _status(must_ok, goal_ok)) for (m, t, mu, g), (text, must_ok, goal_ok) in zip(ISSUE20_ROWS, now)]
+
+
+def issue20_section(
+    crit: dict[str, float],
+    chain: dict[str, Any],
+    py: dict[str, Any],
+    node: dict[str, Any],
+    instr: dict[str, Any],
+) -> str:
+    """The marked "Issue 20 goals" section of RESULTS.md (see [`issue20_rows`])."""
+    md = [
+        ISSUE20_BEGIN,
+        "## Issue 20 goals\n",
+        "\"today\" is the issue's wave-one value; \"now\" is this run's measurement (medians; ratios from",
+        "the same run); a row's status judges its \"must\" (and says whether the goal is met too). Rows",
+        "whose measure `make bench` does not take say \"not measured in this run\". Instruction counts (Ir),",
+        "where shown, come from the last `make bench-instructions` run named with them: context, not judged.\n",
+        "| measure | today | must | goal | now | status |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in issue20_rows(crit, chain, py, node, instr):
+        md.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+    md.append(ISSUE20_END + "\n")
+    return "\n".join(md)
 
 
 def chart(crit: dict[str, float], py: dict[str, Any], node: dict[str, Any], out: Path) -> None:

@@ -17,7 +17,7 @@
 
 use std::cmp::Ordering;
 
-use serde_json::{Number, Value};
+use serde_json::{Map, Number, Value};
 
 /// Appends the canonical form of `v` to `out`. Fails only on a number that is not a finite
 /// double (possible with `arbitrary_precision`, e.g. `1e400`).
@@ -82,21 +82,29 @@ fn write_as(v: &Value, out: &mut Vec<u8>, numbers: Numbers) -> Result<(), String
             }
             out.push(b']');
         }
-        Value::Object(map) => {
-            let mut members: Vec<(&String, &Value)> = map.iter().collect();
-            members.sort_unstable_by(|a, b| utf16_cmp(a.0, b.0));
-            out.push(b'{');
-            for (i, (k, v)) in members.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                string(k, out);
-                out.push(b':');
-                write_as(v, out, numbers)?;
-            }
-            out.push(b'}');
-        }
+        Value::Object(map) => object(map, out, numbers)?,
     }
+    Ok(())
+}
+
+/// [`write`] of `Value::Object(map)`, without building that value (no copy of `map`).
+pub fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>) -> Result<(), String> {
+    object(map, out, Numbers::Es6)
+}
+
+fn object(map: &Map<String, Value>, out: &mut Vec<u8>, numbers: Numbers) -> Result<(), String> {
+    let mut members: Vec<(&String, &Value)> = map.iter().collect();
+    members.sort_unstable_by(|a, b| utf16_cmp(a.0, b.0));
+    out.push(b'{');
+    for (i, (k, v)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(k, out);
+        out.push(b':');
+        write_as(v, out, numbers)?;
+    }
+    out.push(b'}');
     Ok(())
 }
 
