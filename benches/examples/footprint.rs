@@ -122,7 +122,7 @@ fn counters(args: &[String]) -> Res<()> {
             agent_id: None,
             decision: None,
             evaluation_id: None,
-            record: Arc::new(serde_json::json!({"body": {"seq": seq + 1}})),
+            record: serde_json::json!({"body": {"seq": seq + 1}}).into(),
             event: None,
         };
         store

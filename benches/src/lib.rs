@@ -24,7 +24,7 @@ use passgate::store::{
     CounterOp, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution, IdempotencyRecord,
     MemoryStore, Store, StoredRecord,
 };
-use passgate::{Engine, Issuer, PassportRequest, Request, VerifierOptions};
+use passgate::{Engine, Issuer, PassportRequest, Request, Signing, VerifierOptions};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -191,6 +191,8 @@ pub struct Setup {
     pub store: Arc<dyn Store>,
     /// Verified-passport cache size (0: every call verifies the passport's signature).
     pub cache_size: usize,
+    /// How records are signed (each, or checkpointed heads).
+    pub signing: Signing,
 }
 
 impl Setup {
@@ -200,6 +202,7 @@ impl Setup {
             extra_gates: 0,
             store,
             cache_size: VerifierOptions::default().cache_size,
+            signing: Signing::Each,
         }
     }
 }
@@ -217,6 +220,7 @@ pub fn engine(setup: &Setup, issuer: &Issuer) -> Res<(Engine, ManualClock)> {
         .store(setup.store.clone())
         .clock(Arc::new(clock.clone()))
         .verifier_options(opts)
+        .signing(setup.signing)
         .build()
         .map_err(s)?;
     Ok((engine, clock))

@@ -119,16 +119,25 @@ pub fn to_parts(d: &Decision) -> Result<String> {
         *replayed,
         hold_id.as_deref(),
     );
-    let heavy = (
-        checks,
-        remaining,
-        attestation.as_deref(),
-        approval_request.as_ref(),
-        redacted_payload.as_ref(),
-    );
     let fail = |e: serde_json::Error| crate::error::invalid(format!("decision: {e}"));
-    let mut out = serde_json::to_string(&small).map_err(fail)?;
-    out.push('\n');
-    out.push_str(&serde_json::to_string(&heavy).map_err(fail)?);
-    Ok(out)
+    let mut out = Vec::with_capacity(4096);
+    serde_json::to_writer(&mut out, &small).map_err(fail)?;
+    // `[checks, remaining, attestation, approvalRequest, redactedPayload]`, the record spliced in
+    // as the compact JSON text it already is (no raw newline either): not parsed, not
+    // re-serialised.
+    out.extend_from_slice(b"\n[");
+    serde_json::to_writer(&mut out, checks).map_err(fail)?;
+    out.push(b',');
+    serde_json::to_writer(&mut out, remaining).map_err(fail)?;
+    out.push(b',');
+    match attestation {
+        Some(r) => out.extend_from_slice(r.as_str().as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b',');
+    serde_json::to_writer(&mut out, approval_request).map_err(fail)?;
+    out.push(b',');
+    serde_json::to_writer(&mut out, redacted_payload).map_err(fail)?;
+    out.push(b']');
+    String::from_utf8(out).map_err(|e| crate::error::invalid(format!("decision: {e}")))
 }

@@ -173,7 +173,7 @@ fn store_ops(url: &str) -> [f64; 2] {
                 agent_id: Some("a".into()),
                 decision: Some("allow".into()),
                 evaluation_id: Some(format!("evl_{seq}")),
-                record: std::sync::Arc::new(body.clone()),
+                record: body.clone().into(),
                 event: None,
             };
             let c = Commit {

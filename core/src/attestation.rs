@@ -25,6 +25,11 @@ use crate::keys::{b64u_decode, b64u_encode, KeyPair, PublicKey};
 use crate::passport::Principal;
 use crate::store::CounterOp;
 
+mod body;
+mod record;
+
+pub use record::Record;
+
 /// The bytes every attestation signature starts with.
 pub const DOMAIN: &[u8] = b"passgate-attestation-v1\n";
 /// The bytes every chain-head signature starts with (a head is not a record of the chain).
@@ -88,6 +93,53 @@ pub(crate) fn seal_in(domain: &[u8], body: Value, key: &KeyPair) -> Result<(Valu
     record.insert("sig".into(), Value::String(sig));
     record.insert("kid".into(), Value::String(key.did().to_string()));
     Ok((Value::Object(record), hash))
+}
+
+/// How a decision record is sealed: signed on its own, or left to a later signed tree head.
+pub(crate) enum Sealing<'a> {
+    Each(&'a KeyPair),
+    /// Checkpointed: the record carries its Merkle `leaf`; `did` is the engine's key id.
+    Unsigned { did: &'a str },
+}
+
+/// Writes and seals a decision record in one buffer: the body as RFC 8785 bytes in the order
+/// known at compile time ([`body`]), hashed where it lies, then `hash`, `kid` and `sig` or `leaf`
+/// — the record's canonical bytes, shared from here on ([`Record`]). The same record, byte for
+/// byte, as `seal`/`seal_unsigned` of `decision_body`. Returns it and its `hash`.
+pub(crate) fn seal_decision(
+    tail: &Tail,
+    id: &str,
+    time_ms: i64,
+    facts: &DecisionFacts<'_>,
+    sealing: Sealing<'_>,
+) -> Result<(Record, String)> {
+    const OPEN: &[u8] = b"{\"body\":";
+    let mut out = Vec::with_capacity(3072);
+    out.extend_from_slice(OPEN);
+    body::write_decision_body(&mut out, tail, id, time_ms, facts)?;
+    let digest: [u8; 32] = Sha256::digest(out.get(OPEN.len()..).unwrap_or_default()).into();
+    let hash = format!("sha256:{}", hex::encode(digest));
+    out.extend_from_slice(b",\"hash\":");
+    crate::jcs::string(&hash, &mut out);
+    out.extend_from_slice(b",\"kid\":");
+    match sealing {
+        Sealing::Each(key) => {
+            crate::jcs::string(key.did(), &mut out);
+            let sig = b64u_encode(&key.sign(&domain_input(DOMAIN, &digest)));
+            out.extend_from_slice(b",\"sig\":");
+            crate::jcs::string(&sig, &mut out);
+        }
+        Sealing::Unsigned { did } => {
+            crate::jcs::string(did, &mut out);
+            let leaf = crate::merkle::to_tagged(&crate::merkle::leaf_hash(&digest));
+            out.extend_from_slice(b",\"leaf\":");
+            crate::jcs::string(&leaf, &mut out);
+        }
+    }
+    out.push(b'}');
+    // Every byte written above is UTF-8: JSON punctuation and strings taken from `&str`s.
+    let text = String::from_utf8(out).map_err(|e| Error::Internal(format!("record text: {e}")))?;
+    Ok((Record::from_written(text), hash))
 }
 
 struct Parts<'a> {
@@ -774,7 +826,7 @@ pub struct Tail {
 pub(crate) struct HeadRef {
     pub seq: u64,
     pub tree_size: u64,
-    pub record: std::sync::Arc<Value>,
+    pub record: Record,
 }
 
 /// One chain's Merkle log: a leaf per record (seq 1..=`tree.len()`) and its signed heads, kept
@@ -917,7 +969,7 @@ pub fn event_body(
     }))
 }
 
-/// What a decision record says, beside its place in the chain (see [`decision_body`]).
+/// What a decision record says, beside its place in the chain (see [`seal_decision`]).
 pub(crate) struct DecisionFacts<'a> {
     pub decision: &'a Decision,
     /// Whom the passport speaks for (`None` for anonymous or refused callers).
@@ -943,6 +995,9 @@ pub(crate) struct DecisionFacts<'a> {
 /// and `remaining`, and `counted` — what an admitted request adds to each counter, so an audit can
 /// recompute every counter from the records alone (the checks' `observed` include usage read
 /// before the commit).
+/// The decision body as a `Value`: the writer before [`body`], kept as the reference its bytes
+/// are tested against.
+#[cfg(test)]
 pub(crate) fn decision_body(
     tail: &Tail,
     id: String,

@@ -296,7 +296,7 @@ pub struct Decision {
     /// Per cumulative constraint id: what is left after this decision (decimal strings).
     pub remaining: BTreeMap<String, String>,
     /// The signed record of this decision (`None` for dry runs), shared with the store's copy.
-    pub attestation: Option<Arc<Value>>,
+    pub attestation: Option<crate::attestation::Record>,
     /// True when returned from the idempotency store instead of evaluated.
     pub replayed: bool,
     /// The reservation made by `enforce(hold = true)` when admitted: settle or release it.

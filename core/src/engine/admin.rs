@@ -199,7 +199,7 @@ impl Engine {
             .store
             .attestations(filter)?
             .into_iter()
-            .map(|r| Arc::unwrap_or_clone(r.record))
+            .map(|r| r.record.into_value())
             .collect())
     }
 
@@ -231,7 +231,7 @@ impl Engine {
         Ok((
             records
                 .into_iter()
-                .map(|r| Arc::unwrap_or_clone(r.record))
+                .map(|r| r.record.into_value())
                 .collect(),
             next.map(|n| format!("{CURSOR_PREFIX}{n}")),
         ))

@@ -1,7 +1,6 @@
 //! Approvals: escalated requests, the approval tokens presented with a request, and approving or
 //! denying a request. Every step is signed into the engine's chain, atomically with its effect.
 
-use std::sync::Arc;
 
 use serde_json::{json, Value};
 
@@ -213,7 +212,7 @@ impl Engine {
                 tail.advance(hash);
                 drop(tail);
                 self.publish(event);
-                Ok(Arc::unwrap_or_clone(stored.record))
+                Ok(stored.record.into_value())
             }
             Some(other) => Err(Error::ApprovalClosed(format!(
                 "request {} was already {}",

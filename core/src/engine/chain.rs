@@ -1,7 +1,6 @@
 //! This engine's attestation chain: the tail it writes after, the event records it signs, and
 //! what it does when the store turns out to hold less of the chain than it committed.
 
-use std::sync::Arc;
 
 use serde_json::{json, Value};
 
@@ -122,7 +121,7 @@ impl Engine {
         let written = self.store.append(&stored);
         self.after_write(&mut tail, written)?;
         tail.advance(hash);
-        Ok((Arc::unwrap_or_clone(stored.record), event))
+        Ok((stored.record.into_value(), event))
     }
 
     /// Builds and signs the next event record of the chain (the caller stores it and advances
@@ -173,7 +172,7 @@ impl Engine {
             agent_id: about.agent_id.map(str::to_string),
             decision: None,
             evaluation_id: about.evaluation_id.map(str::to_string),
-            record: Arc::new(record),
+            record: attestation::Record::from_value(record),
             event: None,
         };
         Ok((stored, hash))

@@ -10,7 +10,6 @@
 //! the records it covers were committed (through the same store append as any event), so a head
 //! never covers a record that is not durable, and it is as durable as any record.
 
-use std::sync::Arc;
 
 use serde_json::{json, Value};
 
@@ -154,17 +153,17 @@ impl Engine {
         });
         let (stored, hash) =
             self.event_record_with(tail, CHECKPOINT_KIND, &data, Event::default(), now, true)?;
-        let record = Arc::clone(&stored.record);
+        let record = stored.record.clone();
         let written = self.store.append(&stored);
         self.after_write(tail, written)?;
         tail.advance(hash);
         tail.log.heads.push(HeadRef {
             seq: tree_size + 1,
             tree_size,
-            record: Arc::clone(&record),
+            record: record.clone(),
         });
         tail.log.since_ms = Some(now);
-        Ok(Arc::unwrap_or_clone(record))
+        Ok(record.into_value())
     }
 
     /// Rebuilds this engine's chain log from the store if it is out of step with the tail.
@@ -221,7 +220,7 @@ impl Engine {
                     log.heads.push(HeadRef {
                         seq: r.seq,
                         tree_size: r.seq - 1,
-                        record: Arc::clone(&r.record),
+                        record: r.record.clone(),
                     });
                 }
             }

@@ -2,7 +2,6 @@
 //! its idempotency record and its signed attestation, in one atomic store commit (retried on
 //! fresh state when a concurrent writer got there first).
 
-use std::sync::Arc;
 
 use serde_json::{json, Value};
 
@@ -243,34 +242,30 @@ impl Engine {
         now: i64,
     ) -> Result<(StoredRecord, String)> {
         let (seq, _) = tail.next();
-        let body = attestation::decision_body(
-            tail,
-            random_id("att")?,
-            now,
-            &attestation::DecisionFacts {
-                decision: &eval.decision,
-                principal: eval.principal.as_ref(),
-                delegation: &eval.delegation,
-                client: req.client.as_deref(),
-                request_hash: eval.request_hash()?,
-                counted: eval.pending.iter().map(|p| &p.op).collect(),
-                trace: match &eval.bundle {
-                    Some(b) => b.trace.as_ref(),
-                    None => req.trace.as_ref(),
-                },
-                bundle_hash: eval.bundle.as_ref().map(|b| b.hash.as_str()),
-                pop: eval.pop.as_ref(),
-                catalog: eval.catalog.as_ref(),
+        let id = random_id("att")?;
+        let facts = attestation::DecisionFacts {
+            decision: &eval.decision,
+            principal: eval.principal.as_ref(),
+            delegation: &eval.delegation,
+            client: req.client.as_deref(),
+            request_hash: eval.request_hash()?,
+            counted: eval.pending.iter().map(|p| &p.op).collect(),
+            trace: match &eval.bundle {
+                Some(b) => b.trace.as_ref(),
+                None => req.trace.as_ref(),
             },
-        )?;
-        let (record, hash) = match self.signing {
-            super::Signing::Each => attestation::seal(body, &self.chain.key)?,
-            super::Signing::Checkpoint { .. } => {
-                attestation::seal_unsigned(body, self.chain.key.did())?
-            }
+            bundle_hash: eval.bundle.as_ref().map(|b| b.hash.as_str()),
+            pop: eval.pop.as_ref(),
+            catalog: eval.catalog.as_ref(),
         };
-        let record = Arc::new(record);
-        eval.decision.attestation = Some(Arc::clone(&record));
+        let sealing = match self.signing {
+            super::Signing::Each => attestation::Sealing::Each(&self.chain.key),
+            super::Signing::Checkpoint { .. } => attestation::Sealing::Unsigned {
+                did: self.chain.key.did(),
+            },
+        };
+        let (record, hash) = attestation::seal_decision(tail, &id, now, &facts, sealing)?;
+        eval.decision.attestation = Some(record.clone());
         let d = &eval.decision;
         Ok((
             StoredRecord {

@@ -154,7 +154,7 @@ pub struct DecisionEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
     /// The signed record that caused it (verify it with the engine's did:key).
-    pub attestation: Arc<Value>,
+    pub attestation: crate::attestation::Record,
 }
 
 impl DecisionEvent {
@@ -296,7 +296,7 @@ impl Engine {
             session_id: cx.session_id.map(str::to_string),
             notify: cx.notify.map(str::to_string),
             outcome: cx.outcome.map(str::to_string),
-            attestation: Arc::clone(&stored.record),
+            attestation: stored.record.clone(),
         };
         let json = serde_json::to_string(&event)
             .map_err(|e| Error::Internal(format!("event not serialisable: {e}")))?;

@@ -432,7 +432,7 @@ impl Engine {
                 let change = PolicyChange {
                     policy_hash: stored.hash,
                     previous_hash,
-                    attestation: Some(Arc::unwrap_or_clone(rec.record)),
+                    attestation: Some(rec.record.into_value()),
                 };
                 return Ok(Ok((change, event)));
             }

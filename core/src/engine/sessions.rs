@@ -111,7 +111,7 @@ impl Engine {
             summaries,
             records
                 .into_iter()
-                .map(|r| std::sync::Arc::unwrap_or_clone(r.record))
+                .map(|r| r.record.into_value())
                 .collect(),
         ))
     }

@@ -392,7 +392,7 @@ impl Engine {
             .ok_or_else(|| {
                 Error::EvaluationUnknown(format!("no decision record of {evaluation_id:?}"))
             })?;
-        let record = decision.record.as_ref();
+        let record = decision.record.value();
         let kid = record
             .get("kid")
             .and_then(Value::as_str)
@@ -498,7 +498,7 @@ impl Engine {
             return Err(e);
         }
         tail.advance(hash);
-        Ok(Arc::unwrap_or_clone(stored.record))
+        Ok(stored.record.into_value())
     }
 
     fn offer_for<'p>(
@@ -551,7 +551,7 @@ impl Engine {
         records
             .into_iter()
             .map(|r| {
-                let rec = Arc::unwrap_or_clone(r.record);
+                let rec = r.record.into_value();
                 let c = settlement::read_consumption(&rec)?;
                 Ok((rec, c))
             })
@@ -579,7 +579,7 @@ impl Engine {
             until_ms: Some(to),
             ..AttestationFilter::default()
         })? {
-            let rec = Arc::unwrap_or_clone(r.record);
+            let rec = r.record.into_value();
             let rid = rec
                 .pointer("/body/id")
                 .and_then(Value::as_str)
@@ -625,7 +625,7 @@ impl Engine {
                     ..AttestationFilter::default()
                 })?
                 .into_iter()
-                .map(|r| Arc::unwrap_or_clone(r.record))
+                .map(|r| r.record.into_value())
                 .collect();
             let cp = self.store.checkpoint(&chain)?;
             crate::retention::verify_chain_from(

@@ -74,7 +74,6 @@ mod settlements;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -410,7 +409,7 @@ pub struct StoredRecord {
     pub decision: Option<String>,
     pub evaluation_id: Option<String>,
     /// The whole record: `{"body", "hash", "sig", "kid"}` (shared: never deep-copied on the hot path).
-    pub record: Arc<Value>,
+    pub record: crate::attestation::Record,
     /// The decision event this record causes, written to the outbox in the same atomic step
     /// (module `events`); `None` on records read back.
     pub event: Option<OutboxEvent>,
@@ -1139,7 +1138,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 /// for other records. Sessions are listed per (session, principal): a caller naming another's
 /// session id gets a session row of its own, never a place in the other's.
 pub fn session_of(r: &StoredRecord) -> Option<&str> {
-    if r.kind != "decision" {
+    // A record whose text never names the key has no session: the usual case, answered without
+    // parsing the record (the key, were it there, is written `session_id"` whatever its escaping).
+    if r.kind != "decision" || !r.record.as_str().contains("session_id\"") {
         return None;
     }
     let trace = r.record.pointer("/body/trace")?;

@@ -242,9 +242,7 @@ impl Chain {
             agent_id: agent.map(Into::into),
             decision: Some(decision.into()),
             evaluation_id: Some(format!("evl_{}_{seq}", self.id)),
-            record: std::sync::Arc::new(
-                json!({"body": {"chain": self.id, "seq": seq, "amount": "0.1", "n": 12345678901234567890u64}, "hash": format!("sha256:{seq}")}),
-            ),
+            record: json!({"body": {"chain": self.id, "seq": seq, "amount": "0.1", "n": 12345678901234567890u64}, "hash": format!("sha256:{seq}")}).into(),
             event: None,
         }
     }

@@ -114,6 +114,13 @@ impl Packed {
             .map_err(|e| Error::Internal(format!("memory store: record unreadable: {e}")))
     }
 
+    fn record(&self) -> Result<crate::attestation::Record> {
+        let json = self.json()?;
+        let text = std::str::from_utf8(&json)
+            .map_err(|e| Error::Internal(format!("memory store: record unreadable: {e}")))?;
+        crate::attestation::Record::parse(text)
+    }
+
     fn value(&self) -> Result<Value> {
         serde_json::from_slice(&self.json()?)
             .map_err(|e| Error::Internal(format!("memory store: record unreadable: {e}")))
@@ -138,7 +145,7 @@ impl Rec {
     }
 
     fn to_stored(&self) -> Result<StoredRecord> {
-        let record = self.bytes.value()?;
+        let record = self.bytes.record()?;
         Ok(StoredRecord {
             chain: self.chain.to_string(),
             seq: self.seq,
@@ -148,7 +155,7 @@ impl Rec {
             agent_id: self.agent_id.as_deref().map(str::to_string),
             decision: self.decision.as_deref().map(str::to_string),
             evaluation_id: self.evaluation_id.as_deref().map(str::to_string),
-            record: Arc::new(record),
+            record,
             event: None,
         })
     }
@@ -372,14 +379,15 @@ impl State {
 
     /// Appends a record; returns its bytes.
     fn push_record(&mut self, r: &StoredRecord) -> Result<Packed> {
-        let json = serde_json::to_vec(&*r.record)
-            .map_err(|e| Error::Internal(format!("memory store: record unwritable: {e}")))?;
+        // The record's own text (its canonical bytes, for one this crate sealed): nothing to
+        // serialise.
+        let json = r.record.as_str().as_bytes();
         self.last_g += 1;
         let g = self.last_g;
         if g % DICT_EVERY == 1 || self.dict.is_empty() {
-            self.dict = json.as_slice().into();
+            self.dict = json.into();
         }
-        let bytes = Packed::new(&json, Arc::clone(&self.dict));
+        let bytes = Packed::new(json, Arc::clone(&self.dict));
         let chain = self.intern(&r.chain);
         let rec = Rec {
             g,
@@ -1228,10 +1236,11 @@ mod tests {
             agent_id: Some("a".into()),
             decision: Some("allow".into()),
             evaluation_id: Some(format!("ev{seq}")),
-            record: Arc::new(json!({
+            record: json!({
                 "body": {"seq": seq, "checks": [{"constraint": "c", "passed": true}],
                          "remaining": {"c": "9"}},
-                "hash": format!("h{seq}"), "sig": "s", "kid": "k"})),
+                "hash": format!("h{seq}"), "sig": "s", "kid": "k"})
+            .into(),
             event: None,
         }
     }

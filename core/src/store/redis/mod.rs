@@ -132,7 +132,6 @@ use ::redis::{Client, Connection, RedisError};
 use parking_lot::Mutex;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use scripts::Scripts;
@@ -302,8 +301,8 @@ pub fn unscaled(s: &str) -> Result<Decimal> {
     Decimal::from_str_exact(&text).map_err(|_| bad())
 }
 
-/// A stored record, as kept in `{p}:r`.
-#[derive(Serialize, Deserialize)]
+/// A stored record, as kept in `{p}:r`: its indexed fields, then the record itself.
+#[derive(Deserialize)]
 struct RecordRow {
     chain: String,
     seq: u64,
@@ -313,22 +312,42 @@ struct RecordRow {
     agent_id: Option<String>,
     decision: Option<String>,
     evaluation_id: Option<String>,
-    record: std::sync::Arc<Value>,
+    record: crate::attestation::Record,
 }
 
+/// [`RecordRow`]'s fields but the record, as written.
+#[derive(Serialize)]
+struct RowFields<'a> {
+    chain: &'a str,
+    seq: u64,
+    time_ms: i64,
+    kind: &'a str,
+    gate: Option<&'a str>,
+    agent_id: Option<&'a str>,
+    decision: Option<&'a str>,
+    evaluation_id: Option<&'a str>,
+}
+
+/// The row's JSON: the fields, then `"record"` with the record's own text spliced in (it is
+/// JSON already; nothing is parsed or re-serialised).
 fn record_json(r: &StoredRecord) -> Result<String> {
-    let row = RecordRow {
-        chain: r.chain.clone(),
+    let fields = RowFields {
+        chain: &r.chain,
         seq: r.seq,
         time_ms: r.time_ms,
-        kind: r.kind.clone(),
-        gate: r.gate.clone(),
-        agent_id: r.agent_id.clone(),
-        decision: r.decision.clone(),
-        evaluation_id: r.evaluation_id.clone(),
-        record: r.record.clone(),
+        kind: &r.kind,
+        gate: r.gate.as_deref(),
+        agent_id: r.agent_id.as_deref(),
+        decision: r.decision.as_deref(),
+        evaluation_id: r.evaluation_id.as_deref(),
     };
-    serde_json::to_string(&row).map_err(|e| Error::Internal(e.to_string()))
+    let mut text = serde_json::to_string(&fields).map_err(|e| Error::Internal(e.to_string()))?;
+    // `{…}` of a struct with fields: reopen it for one more member.
+    text.pop();
+    text.push_str(",\"record\":");
+    text.push_str(r.record.as_str());
+    text.push('}');
+    Ok(text)
 }
 
 fn record_from(text: &str) -> Result<StoredRecord> {

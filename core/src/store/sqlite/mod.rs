@@ -368,7 +368,7 @@ impl SqliteStore {
                 r.agent_id,
                 r.decision,
                 r.evaluation_id,
-                r.record.to_string(),
+                r.record.as_str(),
                 crate::store::session_of(r)
             ])
         })

@@ -90,7 +90,10 @@ impl StoredRecordRow {
             agent_id: self.agent_id,
             decision: self.decision,
             evaluation_id: self.evaluation_id,
-            record: serde_json::from_str(text).map_err(|e| json_err("record", e))?,
+            record: crate::attestation::Record::from_stored(
+                text,
+                serde_json::from_str(text).map_err(|e| json_err("record", e))?,
+            ),
             event: None,
         })
     }
