@@ -99,7 +99,9 @@ pub(crate) fn seal_in(domain: &[u8], body: Value, key: &KeyPair) -> Result<(Valu
 pub(crate) enum Sealing<'a> {
     Each(&'a KeyPair),
     /// Checkpointed: the record carries its Merkle `leaf`; `did` is the engine's key id.
-    Unsigned { did: &'a str },
+    Unsigned {
+        did: &'a str,
+    },
 }
 
 /// Writes and seals a decision record in one buffer: the body as RFC 8785 bytes in the order

@@ -292,8 +292,16 @@ mod tests {
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(|n| json!(n)),
-            prop_oneof![Just("1.50"), Just("1e2"), Just("-0"), Just("0.000001"), Just("12345678901234567890")]
-                .prop_map(|n| Value::Number(serde_json::from_str(n).unwrap_or(serde_json::Number::from(0)))),
+            prop_oneof![
+                Just("1.50"),
+                Just("1e2"),
+                Just("-0"),
+                Just("0.000001"),
+                Just("12345678901234567890")
+            ]
+            .prop_map(|n| Value::Number(
+                serde_json::from_str(n).unwrap_or(serde_json::Number::from(0))
+            )),
             text().prop_map(Value::String),
         ];
         leaf.prop_recursive(3, 24, 4, |inner| {
@@ -324,7 +332,11 @@ mod tests {
     fn case() -> impl Strategy<Value = Case> {
         let decision = (
             (
-                prop_oneof![Just(Verdict::Allow), Just(Verdict::Deny), Just(Verdict::Escalate)],
+                prop_oneof![
+                    Just(Verdict::Allow),
+                    Just(Verdict::Deny),
+                    Just(Verdict::Escalate)
+                ],
                 text(),
                 prop::option::of(text()),
                 prop::option::of(text()),
@@ -336,8 +348,8 @@ mod tests {
             prop::collection::btree_map(text(), text(), 0..5),
             prop::option::of(text()),
         )
-            .prop_map(|((v, gate, agent, psp, mode, eval, policy), checks, remaining, hold)| {
-                Decision {
+            .prop_map(
+                |((v, gate, agent, psp, mode, eval, policy), checks, remaining, hold)| Decision {
                     decision: v,
                     allowed: v == Verdict::Allow,
                     gate,
@@ -354,21 +366,22 @@ mod tests {
                     hold_id: hold,
                     approval_request: None,
                     redacted_payload: None,
+                },
+            );
+        let op =
+            (text(), text(), text(), any::<i64>(), 0u32..6).prop_map(|(ns, c, scope, n, scale)| {
+                CounterOp {
+                    key: CounterKey {
+                        namespace: ns,
+                        constraint: c,
+                        scope,
+                    },
+                    window: WindowKind::Forever,
+                    amount: Decimal::new(n, scale),
+                    need: Decimal::ZERO,
+                    max: Decimal::ZERO,
                 }
             });
-        let op = (text(), text(), text(), any::<i64>(), 0u32..6).prop_map(|(ns, c, scope, n, scale)| {
-            CounterOp {
-                key: CounterKey {
-                    namespace: ns,
-                    constraint: c,
-                    scope,
-                },
-                window: WindowKind::Forever,
-                amount: Decimal::new(n, scale),
-                need: Decimal::ZERO,
-                max: Decimal::ZERO,
-            }
-        });
         (
             decision,
             prop::option::of((text(), text())),
@@ -384,7 +397,15 @@ mod tests {
             (0u64..(1 << 52), prop::option::of(text()), any::<i64>()),
         )
             .prop_map(
-                |(decision, principal, delegation, client, counted, (trace, bundle_hash, pop, catalog), (seq, prev, time_ms))| Case {
+                |(
+                    decision,
+                    principal,
+                    delegation,
+                    client,
+                    counted,
+                    (trace, bundle_hash, pop, catalog),
+                    (seq, prev, time_ms),
+                )| Case {
                     decision,
                     principal: principal.map(|(issuer, agent_id)| Principal { issuer, agent_id }),
                     delegation,

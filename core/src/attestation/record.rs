@@ -45,8 +45,9 @@ impl Record {
 
     /// A record from stored text: an error if the text is not one JSON value.
     pub fn parse(text: &str) -> Result<Record> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| Error::AttestationMalformed(format!("a stored record is not JSON: {e}")))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            Error::AttestationMalformed(format!("a stored record is not JSON: {e}"))
+        })?;
         Ok(Record::from_stored(text, value))
     }
 

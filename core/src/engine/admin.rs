@@ -229,10 +229,7 @@ impl Engine {
         };
         let (records, next) = self.store.attestations_page(filter, after, limit)?;
         Ok((
-            records
-                .into_iter()
-                .map(|r| r.record.into_value())
-                .collect(),
+            records.into_iter().map(|r| r.record.into_value()).collect(),
             next.map(|n| format!("{CURSOR_PREFIX}{n}")),
         ))
     }

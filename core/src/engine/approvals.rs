@@ -1,7 +1,6 @@
 //! Approvals: escalated requests, the approval tokens presented with a request, and approving or
 //! denying a request. Every step is signed into the engine's chain, atomically with its effect.
 
-
 use serde_json::{json, Value};
 
 use super::decide::Evaluation;

@@ -1,7 +1,6 @@
 //! This engine's attestation chain: the tail it writes after, the event records it signs, and
 //! what it does when the store turns out to hold less of the chain than it committed.
 
-
 use serde_json::{json, Value};
 
 use super::events::EventContext;

@@ -10,7 +10,6 @@
 //! the records it covers were committed (through the same store append as any event), so a head
 //! never covers a record that is not durable, and it is as durable as any record.
 
-
 use serde_json::{json, Value};
 
 use super::{Engine, Event};

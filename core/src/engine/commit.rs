@@ -2,7 +2,6 @@
 //! its idempotency record and its signed attestation, in one atomic store commit (retried on
 //! fresh state when a concurrent writer got there first).
 
-
 use serde_json::{json, Value};
 
 use super::approvals::{unusable, ApprovalNeed};

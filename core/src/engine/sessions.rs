@@ -109,10 +109,7 @@ impl Engine {
         let summaries = self.summarise(session_id, &records, false)?;
         Ok((
             summaries,
-            records
-                .into_iter()
-                .map(|r| r.record.into_value())
-                .collect(),
+            records.into_iter().map(|r| r.record.into_value()).collect(),
         ))
     }
 

@@ -74,7 +74,6 @@ mod settlements;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
