@@ -22,7 +22,9 @@ pub struct Record(Arc<Inner>);
 
 /// At least one of the two is set; the other is derived from it on first use.
 struct Inner {
-    text: OnceLock<Box<str>>,
+    /// A `String`, not a `Box<str>`: the sealed record is written into a buffer sized ahead,
+    /// and shrinking it to fit would copy it once more.
+    text: OnceLock<String>,
     value: OnceLock<Value>,
 }
 
@@ -38,7 +40,7 @@ impl Record {
     /// A record from JSON text this crate wrote (so it parses; see [`Record::value`]).
     pub(crate) fn from_written(text: String) -> Record {
         Record(Arc::new(Inner {
-            text: OnceLock::from(text.into_boxed_str()),
+            text: OnceLock::from(text),
             value: OnceLock::new(),
         }))
     }
@@ -54,7 +56,7 @@ impl Record {
     /// A stored record: its text and the value parsed from it.
     pub(crate) fn from_stored(text: &str, value: Value) -> Record {
         Record(Arc::new(Inner {
-            text: OnceLock::from(Box::from(text)),
+            text: OnceLock::from(text.to_string()),
             value: OnceLock::from(value),
         }))
     }
@@ -62,9 +64,7 @@ impl Record {
     /// The record's JSON text: RFC 8785 for a record this engine sealed; for one built from a
     /// value, that value serialised (once, on first use).
     pub fn as_str(&self) -> &str {
-        self.0
-            .text
-            .get_or_init(|| self.value().to_string().into_boxed_str())
+        self.0.text.get_or_init(|| self.value().to_string())
     }
 
     /// The record as a JSON value, parsed from its text on first use.
