@@ -27,6 +27,7 @@ mod failures;
 mod folded;
 mod hold_sweeps;
 mod pop;
+mod records_as_bytes;
 mod redis_keys;
 mod registry;
 mod restart;
