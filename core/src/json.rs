@@ -568,6 +568,15 @@ pub fn normalize_number(lit: &str) -> Result<String, String> {
         Some(r) => (true, r),
         None => (false, lit),
     };
+    // The common case, a plain integer (a literal has no leading zeros): itself, `-0` as `0` —
+    // what the general path below writes for it, without its copies.
+    if rest.bytes().all(|b| b.is_ascii_digit()) && rest.len() < MAX_DECIMAL_DIGITS {
+        return Ok(if rest == "0" {
+            "0".to_string()
+        } else {
+            lit.to_string()
+        });
+    }
     let (mant, exp) = match rest.find(['e', 'E']) {
         Some(i) => {
             let (m, e) = rest.split_at(i);
@@ -698,6 +707,21 @@ pub fn decimal_number(d: Decimal) -> Value {
 
 #[cfg(test)]
 mod tests {
+
+    proptest::proptest! {
+        /// A plain integer takes the short path; it must say what the general path says of the
+        /// same number written with a fraction (`5` and `5.0`), errors included.
+        #[test]
+        fn integers_normalise_as_the_general_path_does(
+            neg in proptest::bool::ANY,
+            digits in proptest::string::string_regex("(0|[1-9][0-9]{0,30}|[1-9][0-9]{397,400})").unwrap(),
+        ) {
+            let lit = if neg { format!("-{digits}") } else { digits };
+            proptest::prop_assert_eq!(normalize_number(&lit), normalize_number(&format!("{lit}.0"))
+                .map_err(|_| format!("{lit:?} needs more than {MAX_DECIMAL_DIGITS} digits to write exactly")));
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -97,6 +97,9 @@ pub(crate) struct GateShown {
     pub(crate) gate: Text,
     /// `has payments:transfer, …`.
     pub(crate) permissions: Text,
+    /// The namespace of the gate's counters (`gate:payments.transfer`), spelled once here rather
+    /// than per counter per request.
+    pub(crate) counters: String,
 }
 
 /// Whether a gate's decisions are enforced.
@@ -311,6 +314,7 @@ impl Gate {
         let shown = GateShown {
             gate: Text::shared(Arc::from(format!("gate {name:?}"))),
             permissions: Text::shared(Arc::from(format!("has {}", require.join(", ")))),
+            counters: crate::store::CounterKey::gate(name),
         };
         Ok(Gate {
             name: name.to_string(),

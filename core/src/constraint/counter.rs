@@ -57,6 +57,9 @@ pub struct Window {
     pub sliding: bool,
     /// The duration as written (`"1d"`), or a calendar window as `day (Europe/Berlin)`.
     pub label: String,
+    /// `" per <label>"`, as a cumulative check's message ends: rendered once, here, and shared
+    /// by every decision (not formatted per request).
+    pub per: std::sync::Arc<str>,
     /// A calendar window (`"day"`, `"week"`, `"month"` in a time zone) instead of a duration.
     pub calendar: Option<Calendar>,
 }
@@ -259,6 +262,7 @@ fn window(v: &Value, tz: Option<&Value>, constraint: &str) -> Result<Window> {
         size_ms,
         sliding,
         label: size.to_string(),
+        per: format!(" per {size}").into(),
         calendar: None,
     })
 }
@@ -317,6 +321,7 @@ fn calendar_window(
         size_ms: 0,
         sliding: false,
         label: calendar.to_string(),
+        per: format!(" per {calendar}").into(),
         calendar: Some(calendar),
     })
 }

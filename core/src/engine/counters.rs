@@ -20,7 +20,8 @@ const COUNTER_CURSOR_PREFIX: &str = "k1.";
 pub(super) struct Pending<'a> {
     pub(super) constraint: &'a Constraint,
     pub(super) kind: CounterKind,
-    pub(super) label: String,
+    /// `" per 1d"`, or empty for a quota (shared, rendered when the policy was compiled).
+    pub(super) label: std::sync::Arc<str>,
     pub(super) op: CounterOp,
     pub(super) settle: SettleRule,
     /// Whether `monitor` mode relaxes this counter: the gate's (or the anonymous section's) own
@@ -300,7 +301,7 @@ pub(super) fn resolve_counter<'a>(
         Scope::Agent => (
             namespace,
             match agent {
-                Some(v) => agent_scope(&v.principal.key()),
+                Some(v) => CounterKey::agent_of(&v.principal.agent_id, &v.principal.issuer),
                 None => client()?,
             },
         ),
@@ -362,10 +363,13 @@ pub(super) fn resolve_counter<'a>(
     };
     // Fail closed on a clock a calendar cannot place (outside years 1–9999).
     window.check_time(s.now_ms).map_err(|e| e.to_string())?;
-    let label = counter
-        .window
-        .as_ref()
-        .map_or(String::new(), |w| format!(" per {}", w.label));
+    let label = match &counter.window {
+        Some(w) => std::sync::Arc::clone(&w.per),
+        None => {
+            static NONE: std::sync::OnceLock<std::sync::Arc<str>> = std::sync::OnceLock::new();
+            std::sync::Arc::clone(NONE.get_or_init(|| std::sync::Arc::from("")))
+        }
+    };
     Ok(Pending {
         constraint: c,
         kind: counter.kind,

@@ -747,7 +747,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
     // is spelled out only for a counter.
     let mut list: Vec<(&'a Constraint, Namespace<'_>, bool)> = Vec::new();
     if let Some(g) = gate {
-        let ns = Namespace::Gate(&g.name);
+        let ns = Namespace::Gate(&g.shown().counters);
         list.extend(g.constraints.iter().map(|c| (c, ns, false)));
     }
     if let (Some(a), Caller::Anonymous) = (anonymous_gate, caller) {
@@ -873,6 +873,7 @@ fn fmt(d: Decimal) -> String {
 /// Whose counters a constraint's counters are.
 #[derive(Clone, Copy)]
 enum Namespace<'a> {
+    /// A gate's, spelled already (`gate:<name>`).
     Gate(&'a str),
     Anonymous,
     /// A caveat's: the passport that declared it.
@@ -882,7 +883,7 @@ enum Namespace<'a> {
 impl Namespace<'_> {
     fn key(self) -> String {
         match self {
-            Namespace::Gate(g) => CounterKey::gate(g),
+            Namespace::Gate(spelled) => spelled.to_string(),
             Namespace::Anonymous => CounterKey::ANONYMOUS.to_string(),
             Namespace::Passport(p) => CounterKey::passport(p),
         }
@@ -914,7 +915,7 @@ struct CounterMessage {
     /// What the counter would hold (`None`: it would overflow).
     total: Option<Decimal>,
     max: Decimal,
-    label: String,
+    label: Arc<str>,
 }
 
 impl Render for CounterMessage {
@@ -1084,7 +1085,7 @@ mod differential {
                 CounterKind::Quota,
                 CounterKind::Concurrency,
             ][kind];
-            let m = CounterMessage { kind, passed, used, amount, total, max, label: label.to_string() };
+            let m = CounterMessage { kind, passed, used, amount, total, max, label: label.into() };
             let mut lazy = String::new();
             m.render(&mut lazy);
             prop_assert_eq!(lazy, eager(&m));

@@ -459,24 +459,30 @@ impl Verified {
     fn check_time(&self, now_ms: i64, leeway_secs: i64) -> Result<()> {
         let ms = |secs: i64| secs.saturating_mul(1000);
         for (i, link) in self.chain.iter().enumerate() {
-            let which = if i + 1 == self.chain.len() {
-                format!("passport {}", link.passport_id)
-            } else {
-                format!(
-                    "passport {}'s ancestor {}",
-                    self.passport_id, link.passport_id
-                )
+            // Named only for an error: a valid passport formats nothing here.
+            let which = || {
+                if i + 1 == self.chain.len() {
+                    format!("passport {}", link.passport_id)
+                } else {
+                    format!(
+                        "passport {}'s ancestor {}",
+                        self.passport_id, link.passport_id
+                    )
+                }
             };
             if now_ms >= ms(link.exp.saturating_add(leeway_secs)) {
                 return Err(Error::PassportExpired(format!(
-                    "{which} expired at {} (now {} ms, leeway {leeway_secs} s)",
-                    link.exp, now_ms
+                    "{} expired at {} (now {} ms, leeway {leeway_secs} s)",
+                    which(),
+                    link.exp,
+                    now_ms
                 )));
             }
             let valid_from = link.nbf.max(link.iat);
             if now_ms < ms(valid_from.saturating_sub(leeway_secs)) {
                 return Err(Error::PassportNotYetValid(format!(
-                    "{which} is valid from {valid_from} (now {now_ms} ms, leeway {leeway_secs} s)"
+                    "{} is valid from {valid_from} (now {now_ms} ms, leeway {leeway_secs} s)",
+                    which()
                 )));
             }
         }

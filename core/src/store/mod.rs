@@ -116,7 +116,8 @@ pub struct CounterKey {
 }
 
 /// The spellings of counter namespaces and scope values (stored keys: they never change). Every
-/// place that builds one calls these, so a key is spelled one way.
+/// place that builds one calls these, so a key is spelled one way. (Concatenated rather than
+/// `format!`ted: they are built per counter per request.)
 impl CounterKey {
     /// The namespace of a `global` counter of the gates and the anonymous section.
     pub const GLOBAL: &'static str = "global";
@@ -126,22 +127,27 @@ impl CounterKey {
     /// `gate:<gate>`: the namespace of a gate's counters, and the scope value of a caveat's
     /// `scope: "gate"` counter.
     pub fn gate(gate: &str) -> String {
-        format!("gate:{gate}")
+        ["gate:", gate].concat()
     }
     /// `passport:<id>`: the namespace of the counters of the caveats passport `id` declared, and
     /// the scope value of a `scope: "passport"` counter.
     pub fn passport(passport_id: &str) -> String {
-        format!("passport:{passport_id}")
+        ["passport:", passport_id].concat()
     }
     /// `client:<key>`: the scope value of an anonymous caller's counter (by the host's client
     /// key).
     pub fn client(client: &str) -> String {
-        format!("client:{client}")
+        ["client:", client].concat()
     }
     /// `agent:<principal key>`: the scope value of a `scope: "agent"` counter (the principal:
     /// `<agent id>@<issuer did>`).
     pub fn agent(principal_key: &str) -> String {
-        format!("agent:{principal_key}")
+        ["agent:", principal_key].concat()
+    }
+    /// [`CounterKey::agent`] of the principal (`agent_id`, `issuer`), without building its key
+    /// first: `agent:<agent id>@<issuer did>`.
+    pub fn agent_of(agent_id: &str, issuer: &str) -> String {
+        ["agent:", agent_id, "@", issuer].concat()
     }
     /// `field:<pointer>=<canonical value>`: the scope value of a `scope: {"field": ...}` counter.
     pub fn field(pointer: &str, canonical_value: &str) -> String {
@@ -1256,5 +1262,33 @@ mod feature_tests {
                 "{msg}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::CounterKey;
+    use crate::passport::Principal;
+
+    /// The stored spellings never change: `agent_of` is `agent` of the principal's key, and each
+    /// helper is its prefix and value.
+    #[test]
+    fn counter_keys_are_spelled_one_way() {
+        let p = Principal {
+            issuer: "did:key:z6Mk\u{e9}".into(),
+            agent_id: "agent-7@x".into(),
+        };
+        assert_eq!(
+            CounterKey::agent_of(&p.agent_id, &p.issuer),
+            CounterKey::agent(&p.key())
+        );
+        assert_eq!(
+            CounterKey::agent(&p.key()),
+            "agent:agent-7@x@did:key:z6Mk\u{e9}"
+        );
+        assert_eq!(CounterKey::gate("pay.x"), "gate:pay.x");
+        assert_eq!(CounterKey::passport("psp_1"), "passport:psp_1");
+        assert_eq!(CounterKey::client("c"), "client:c");
+        assert_eq!(CounterKey::field("/a", "\"b\""), "field:/a=\"b\"");
     }
 }
