@@ -105,6 +105,26 @@ test('enforceAsync returns the lazy decision, equal to the eager one', async () 
   assert.deepEqual(lazy, { ...eager, replayed: true })
 })
 
+test('enforceText holds the attestation record as its canonical text, joined exactly', () => {
+  const { engine, passport } = world()
+  const text = engine.enforceText({ gate: 'pay', passport, payload: { amount: 400, to: 'bob' } })
+  const eager = JSON.parse(text)
+  // The record is canonical JSON (sorted keys, ES number forms), so JSON.stringify of its parse
+  // is the record's own text; it sits in the decision text between `"attestation":` and the
+  // members after it, byte for byte.
+  const record = JSON.stringify(eager.attestation)
+  assert.ok(text.includes(`,"attestation":${record},"replayed":false,`), text)
+  assert.equal(text, JSON.stringify(eager))
+  assert.deepEqual(Object.keys(eager), [
+    'decision', 'allowed', 'gate', 'agentId', 'passportId', 'mode', 'dryRun', 'evaluationId',
+    'policyHash', 'checks', 'remaining', 'attestation', 'replayed', 'holdId', 'approvalRequest',
+    'redactedPayload',
+  ])
+  const dry = engine.dryRunText({ gate: 'pay', passport, payload: { amount: 1, to: 'bob' } })
+  assert.ok(dry.includes(',"attestation":null,"replayed":false,'), dry)
+  assert.equal(dry, JSON.stringify(JSON.parse(dry)))
+})
+
 test('a heavy field is parsed once and cached: the same object on every read', () => {
   const { engine, passport } = world()
   const d = engine.enforce({ gate: 'pay', passport, payload: { amount: 400, to: 'bob' } })

@@ -15,6 +15,11 @@ use crate::error::Result;
 /// The decision as JSON text: what `enforce` / `dryRun` (passgate.js) hand to `JSON.parse`. The
 /// destructuring is exhaustive on purpose: a field added to the core's `Decision` fails this
 /// build instead of silently missing from JavaScript.
+///
+/// The attestation record is spliced in as the canonical text it already is (not parsed, not
+/// re-serialised): the members before it are written as one object whose closing `}` is replaced
+/// by `,"attestation":<record>`, and the members after it as another whose opening `{` is
+/// replaced by `,`. Both halves always have members (no field is skipped), so the joins are exact.
 pub fn to_text(d: &Decision) -> Result<String> {
     let Decision {
         decision,
@@ -34,7 +39,7 @@ pub fn to_text(d: &Decision) -> Result<String> {
         approval_request,
         redacted_payload,
     } = d;
-    let view = View {
+    let head = Head {
         decision: decision.as_str(),
         allowed: *allowed,
         gate,
@@ -46,19 +51,34 @@ pub fn to_text(d: &Decision) -> Result<String> {
         policy_hash: policy_hash.as_deref(),
         checks,
         remaining,
-        attestation: attestation.as_deref(),
+    };
+    let tail = Tail {
         replayed: *replayed,
         hold_id: hold_id.as_deref(),
         approval_request: approval_request.as_ref(),
         redacted_payload: redacted_payload.as_ref(),
     };
-    serde_json::to_string(&view).map_err(|e| crate::error::invalid(format!("decision: {e}")))
+    let fail = |e: serde_json::Error| crate::error::invalid(format!("decision: {e}"));
+    let mut out = Vec::with_capacity(4096);
+    serde_json::to_writer(&mut out, &head).map_err(fail)?;
+    out.pop(); // the head's closing `}`
+    out.extend_from_slice(b",\"attestation\":");
+    match attestation {
+        Some(r) => out.extend_from_slice(r.as_str().as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+    let at = out.len();
+    serde_json::to_writer(&mut out, &tail).map_err(fail)?;
+    if let Some(open) = out.get_mut(at) {
+        *open = b','; // the tail's opening `{`
+    }
+    String::from_utf8(out).map_err(|e| crate::error::invalid(format!("decision: {e}")))
 }
 
-/// [`to_text`]'s shape.
+/// [`to_text`]'s members before `attestation`, in the decision's key order.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct View<'a> {
+struct Head<'a> {
     decision: &'a str,
     allowed: bool,
     gate: &'a str,
@@ -70,7 +90,12 @@ struct View<'a> {
     policy_hash: Option<&'a str>,
     checks: &'a [Check],
     remaining: &'a BTreeMap<String, String>,
-    attestation: Option<&'a Value>,
+}
+
+/// [`to_text`]'s members after `attestation`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Tail<'a> {
     replayed: bool,
     hold_id: Option<&'a str>,
     approval_request: Option<&'a Value>,
