@@ -95,18 +95,25 @@ test-mcp1: python-package $(VENV1)/bin/python
 
 # The benchmark of issue 8, one command: the Rust criterion benches against Cedar and regorus
 # (tier 1 evaluation, tier 2 full decision vs the Ed25519 floor, scale), the Python bench (cedarpy,
-# casbin, a dict check) and the Node bench (cedar-wasm, casbin), then benches/RESULTS.md and
-# benches/results.png. About 15 minutes on 2 cores once built. PASSGATE_BENCH_SECS sets criterion's
+# casbin, a dict check) and the Node bench (cedar-wasm, casbin), the store bench (memory, SQLite,
+# Redis next to their floors; writes stores.json), checkpointed signing's rate
+# (checkpoint.json) and the memory store holding 1,000,000 decisions (footprint-memory.json), then benches/RESULTS.md and benches/results.png. About 25 minutes on 2 cores
+# once built. PASSGATE_BENCH_SECS sets criterion's
 # measurement time per bench (default 2 s; tier 2 3 s).
 BENCH_OUT := $(abspath $(or $(CARGO_TARGET_DIR),target))/bench-results
 
 bench: PROFILE = release
-bench: python-package node-build
+bench: python-package node-build deps-test
 	$(VENV_PY) -m pip install -q --disable-pip-version-check -r benches/python/requirements.txt
 	cd benches/node && $(NPM) install --no-audit --no-fund --silent
 	mkdir -p $(BENCH_OUT)
+	rm -f $(BENCH_OUT)/stores.json $(BENCH_OUT)/checkpoint.json $(BENCH_OUT)/footprint-memory.json
 	CRITERION_HOME=$(BENCH_OUT)/criterion PASSGATE_BENCH_OUT=$(BENCH_OUT) \
 		$(CARGO) bench -p passgate-benches --bench tier1 --bench tier2 --bench scale
+	PASSGATE_BENCH_OUT=$(BENCH_OUT) $(CARGO) bench -p passgate --bench stores
+	PASSGATE_BENCH_OUT=$(BENCH_OUT) $(CARGO) run -q --release -p passgate --example checkpoint_rate 3
+	$(CARGO) run -q --release -p passgate-benches --example footprint -- 1000000 memory: keep-all \
+		> $(BENCH_OUT)/footprint-memory.json
 	$(VENV_PY) benches/python/bench.py $(BENCH_OUT)/python.json
 	cd benches/node && $(NODE) bench.mjs $(BENCH_OUT)/node.json
 	$(VENV_PY) benches/python/report.py $(BENCH_OUT)/criterion $(BENCH_OUT)/scale-chain.json \

@@ -6,11 +6,14 @@
 //! line: calls, RSS before and after, peak RSS, bytes per decision (RSS growth / N), and the
 //! JSON sizes of one decision and its record; for SQLite the file (with its WAL) and for Redis
 //! `used_memory` growth per decision. The clock moves 1 ms per call so windows and
-//! expiries advance as in traffic. `FOOTPRINT_SHOW=1` prints that decision.
+//! expiries advance as in traffic. `FOOTPRINT_SHOW=1` prints that decision. A third argument
+//! `keep-all` turns retention off (every record of the N decisions stays in the store: issue 20's
+//! "memory store, 1M decisions"); `make bench` runs it so.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use passgate::clock::Clock;
 use passgate::store::{open, Store};
 use passgate_benches::{engine, passport, request, Case, Res, Setup};
 
@@ -25,6 +28,10 @@ fn main() -> Res<()> {
     let store: Arc<dyn Store> = open(url).map_err(|e| e.to_string())?;
     let mut setup = Setup::new(store.clone());
     setup.caps = (1_000_000_000, 1_000_000_000_000);
+    let keep_all = args.get(3).is_some_and(|a| a == "keep-all");
+    if keep_all {
+        setup.retention = Some(passgate::store::Retention::KEEP_ALL);
+    }
     let (e, clock) = engine(&setup, &issuer)?;
     let base = request(Case::Allow, &token);
     // Warm up (allocator arenas, caches), then measure from here.
@@ -35,6 +42,7 @@ fn main() -> Res<()> {
     }
     let before = rss_kib("VmRSS:").unwrap_or(0);
     let stored_before = stored_bytes(url);
+    let first_ms = clock.now_ms();
     let t = Instant::now();
     let mut allowed = 0usize;
     for i in 0..n {
@@ -65,7 +73,20 @@ fn main() -> Res<()> {
             serde_json::to_string_pretty(&sample.to_json()).unwrap_or_default()
         );
     }
+    let peak = rss_kib("VmHWM:").map(|k| k / 1024);
+    // Whether the first measured decision's record is still held (retention did not prune it).
+    let first_kept = !store
+        .attestations(&passgate::store::AttestationFilter {
+            since_ms: Some(first_ms),
+            until_ms: Some(first_ms + 1),
+            limit: Some(1),
+            ..Default::default()
+        })
+        .map_err(|e| e.to_string())?
+        .is_empty();
     let out = serde_json::json!({
+        "keep_all": keep_all,
+        "first_record_kept": first_kept,
         "record_json_bytes": record_bytes,
         "decision_json_bytes": decision_bytes,
         "store": url,
@@ -75,7 +96,7 @@ fn main() -> Res<()> {
         "us_per_call": secs / n as f64 * 1e6,
         "rss_before_mib": before / 1024,
         "rss_after_mib": after / 1024,
-        "peak_rss_mib": rss_kib("VmHWM:").map(|k| k / 1024),
+        "peak_rss_mib": peak,
         "store_bytes_per_decision": store_bytes_per_decision,
         "bytes_per_decision": (after.saturating_sub(before) as f64 * 1024.0 / n as f64).round(),
     });

@@ -283,7 +283,14 @@ def main() -> None:
             goals.append((f"{title}: ≥ {want:g}× faster than {peer} (worst case)", _x(worst), _ge(worst, want)))
 
     # ---- issue 20
-    w(issue20_section(crit, chain, py, node, _load(str(Path(sys.argv[2]).parent / "instructions.json"))))
+    out_dir = Path(sys.argv[2]).parent
+    w(issue20_section(
+        crit, chain, py, node,
+        _load(str(out_dir / "instructions.json")),
+        _load(str(out_dir / "stores.json")),
+        _load(str(out_dir / "checkpoint.json")),
+        _load(str(out_dir / "footprint-memory.json")),
+    ))
 
     # ---- goals
     w("## Goals\n")
@@ -335,18 +342,31 @@ def _status(must: bool | None, goal: bool | None) -> str:
     return "met (goal met too)" if goal else "met (goal not met)" if goal is False else "met"
 
 
+# The store bench's row and floor names (core/benches/stores.rs), as written in stores.json.
+SQLITE_NORMAL, SQLITE_FULL, REDIS = "sqlite (synchronous=NORMAL)", "sqlite (durability=full)", "redis (loopback)"
+FLOOR_NORMAL = "sqlite BEGIN IMMEDIATE; UPDATE; COMMIT (NORMAL)"
+FLOOR_FULL = "sqlite BEGIN IMMEDIATE; UPDATE; COMMIT (FULL)"
+FLOOR_REDIS = "redis EVALSHA 'return 1' (this client)"
+
+
 def issue20_rows(
     crit: dict[str, float],
     chain: dict[str, Any],
     py: dict[str, Any],
     node: dict[str, Any],
     instr: dict[str, Any],
+    stores: dict[str, Any] | None = None,
+    ckpt: dict[str, Any] | None = None,
+    footprint: dict[str, Any] | None = None,
 ) -> list[tuple[str, str, str, str, str, str]]:
     """Issue 20's table with this run's "now" and status: (measure, today, must, goal, now, status).
 
     Only numbers measured in this run (criterion medians, the chain timing, the Python and Node
-    benches; `instr` is `make bench-instructions`' JSON, shown as labelled context, never judged).
-    A row with nothing measured says so; nothing is estimated."""
+    benches, the store bench's `stores.json`, `checkpoint_rate`'s `checkpoint.json`, the memory
+    footprint's `footprint-memory.json`; `instr` is
+    `make bench-instructions`' JSON, shown as labelled context, never judged). A row with nothing
+    measured says so; nothing is estimated."""
+    stores, ckpt, footprint = stores or {}, ckpt or {}, footprint or {}
     ops: dict[str, Any] = instr.get("ops", {}) if instr else {}
 
     def ir(op: str) -> str:
@@ -407,12 +427,57 @@ def issue20_rows(
             _le(over, 4.0),
             _ge(xk, 2.0),
         ))
-    # 6, 7. Stores: `make bench` does not run the store benches.
-    now.append((NOT_MEASURED, None, None))
-    now.append((NOT_MEASURED, None, None))
-    # 8. Memory: the scale bench's peak RSS holds 1M records (plus the read-back copy), as wave one measured.
+    # 6, 7. Stores, one thread, each next to its backend's floor timed in the same run. SQLite is
+    # judged at the store's default durability (synchronous=NORMAL); FULL is shown beside it.
+    dec: dict[str, Any] = stores.get("decisions", {})
+    floors: dict[str, Any] = stores.get("floors", {})
+
+    def one(table: dict[str, Any], key: str) -> float | None:
+        v = table.get(key)
+        return None if not v else float(v[0])
+
+    sn, sf, fn, ff = one(dec, SQLITE_NORMAL), one(dec, SQLITE_FULL), one(floors, FLOOR_NORMAL), one(floors, FLOOR_FULL)
+    if sn is None or fn is None:
+        now.append((NOT_MEASURED, None, None))
+    else:
+        rn, rf = _div(sn, fn), _div(sf, ff)
+        at_full = f"; durability=full {sf:,.0f}/s vs {ff:,.0f}/s ({_times(rf)})" if sf is not None and ff is not None else ""
+        now.append((
+            f"{sn:,.0f}/s vs bare transaction {fn:,.0f}/s ({_times(rn)}), synchronous=NORMAL (the default){at_full}",
+            _ge(rn, 0.5),
+            _ge(rn, 0.8),
+        ))
+    rd, rfl = one(dec, REDIS), one(floors, FLOOR_REDIS)
+    evalsha = stores.get("redis_commands_by_name", {}).get("evalsha")
+    if rd is None or rfl is None or evalsha is None:
+        now.append((NOT_MEASURED, None, None))
+    else:
+        rr = _div(rd, rfl)
+        per = stores.get("redis_commands_per_decision")
+        in_all = f" ({float(per):.2f} commands in all, the script's own included)" if per is not None else ""
+        now.append((
+            f"{rd:,.0f}/s vs bare EVALSHA {rfl:,.0f}/s ({_times(rr)}); {float(evalsha):.2f} EVALSHA per decision{in_all}",
+            _all([float(evalsha) <= 1.0, _ge(rr, 0.5)]),
+            None,
+        ))
+    # 8. Memory: the memory store holding 1M decisions with retention off (`footprint 1000000
+    # memory: keep-all`, peak RSS of that process). The scale bench's peak (1M host events, then
+    # the whole chain read back as `Value`s for `verify_chain`, as wave one measured) is shown
+    # beside it: most of it is the caller's read-back copy, not the store.
     rss = chain.get("peak_rss_mib") if chain else None
-    if rss is None:
+    chain_peak = (
+        f"; the scale bench's peak with the chain read back as values: {float(rss) / 1024:.1f} GiB" if rss is not None else ""
+    )
+    fp_peak = footprint.get("peak_rss_mib")
+    if fp_peak is not None and int(footprint.get("calls", 0)) >= 1_000_000 and footprint.get("first_record_kept"):
+        gib = float(fp_peak) / 1024
+        now.append((
+            f"{gib:.2f} GiB (peak RSS, {int(footprint['calls']):,} decisions all held, "
+            f"{float(footprint.get('bytes_per_decision', 0)):,.0f} B each){chain_peak}",
+            gib <= 2.5,
+            gib <= 1.0,
+        ))
+    elif rss is None:
         now.append((NOT_MEASURED, None, None))
     else:
         gib = float(rss) / 1024
@@ -433,8 +498,14 @@ def issue20_rows(
             float(v) <= 20.0 if full else None,
             float(v) <= 10.0 if full else None,
         ))
-    # 10. checkpoint mode: `make bench` does not measure it.
-    now.append((NOT_MEASURED, None, None))
+    # 10. checkpoint mode (core/examples/checkpoint_rate: memory store, one thread).
+    rates: dict[str, Any] = ckpt.get("decisions_per_second", {})
+    cp, each = rates.get("checkpoint"), rates.get("each")
+    if cp is None:
+        now.append((NOT_MEASURED, None, None))
+    else:
+        ctx = f"; {float(each):,.0f}/s signing each" if each is not None else ""
+        now.append((f"{float(cp):,.0f}/s (memory store){ctx}", float(cp) >= 200_000, float(cp) >= 500_000))
     return [(m, t, mu, g, text, _status(must_ok, goal_ok)) for (m, t, mu, g), (text, must_ok, goal_ok) in zip(ISSUE20_ROWS, now)]
 
 
@@ -444,6 +515,9 @@ def issue20_section(
     py: dict[str, Any],
     node: dict[str, Any],
     instr: dict[str, Any],
+    stores: dict[str, Any] | None = None,
+    ckpt: dict[str, Any] | None = None,
+    footprint: dict[str, Any] | None = None,
 ) -> str:
     """The marked "Issue 20 goals" section of RESULTS.md (see [`issue20_rows`])."""
     md = [
@@ -456,7 +530,7 @@ def issue20_section(
         "| measure | today | must | goal | now | status |",
         "|---|---|---|---|---|---|",
     ]
-    for row in issue20_rows(crit, chain, py, node, instr):
+    for row in issue20_rows(crit, chain, py, node, instr, stores, ckpt, footprint):
         md.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
     md.append(ISSUE20_END + "\n")
     return "\n".join(md)
@@ -533,6 +607,11 @@ def _sub(a: float | None, b: float | None) -> float | None:
     if a is None or b is None:
         return None
     return a - b
+
+
+def _times(v: float | None) -> str:
+    """A plain ratio (ours / a floor), two decimals."""
+    return "—" if v is None else f"{v:.2f}×"
 
 
 def _x(v: float | None) -> str:

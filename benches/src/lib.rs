@@ -22,7 +22,7 @@ use passgate::clock::ManualClock;
 use passgate::store::{
     ApprovalRecord, ApprovalState, AttestationFilter, Commit, CommitOutcome, CounterFilter,
     CounterOp, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution, IdempotencyRecord,
-    MemoryStore, Store, StoredRecord,
+    MemoryStore, Retention, Store, StoredRecord,
 };
 use passgate::{Engine, Issuer, PassportRequest, Request, Signing, VerifierOptions};
 use rust_decimal::Decimal;
@@ -193,6 +193,8 @@ pub struct Setup {
     pub cache_size: usize,
     /// How records are signed (each, or checkpointed heads).
     pub signing: Signing,
+    /// How long the store keeps records (`None`: the engine's default for the store).
+    pub retention: Option<Retention>,
 }
 
 impl Setup {
@@ -203,6 +205,7 @@ impl Setup {
             store,
             cache_size: VerifierOptions::default().cache_size,
             signing: Signing::Each,
+            retention: None,
         }
     }
 }
@@ -214,15 +217,17 @@ pub fn engine(setup: &Setup, issuer: &Issuer) -> Res<(Engine, ManualClock)> {
         cache_size: setup.cache_size,
         ..VerifierOptions::default()
     };
-    let engine = Engine::builder()
+    let mut builder = Engine::builder()
         .policy_value(policy(setup.caps, setup.extra_gates))
         .trusted_issuer(issuer.did())
         .store(setup.store.clone())
         .clock(Arc::new(clock.clone()))
         .verifier_options(opts)
-        .signing(setup.signing)
-        .build()
-        .map_err(s)?;
+        .signing(setup.signing);
+    if let Some(retention) = setup.retention {
+        builder = builder.retention(retention);
+    }
+    let engine = builder.build().map_err(s)?;
     Ok((engine, clock))
 }
 

@@ -59,10 +59,42 @@ def test_rows_without_a_measurement_say_so_and_invent_nothing() -> None:
     for measure, _today, _must, _goal, now, status in got.values():
         assert now == report.NOT_MEASURED, measure
         assert status == report.NOT_MEASURED, measure
-    # the store and checkpoint rows are never measured by `make bench`
+    # the store and checkpoint rows come from their own files: without them, not measured
     full = rows(CRIT, CHAIN, PY, NODE, INSTR)
     for measure in ("SQLite decisions/s (1 process)", "Redis", "attested decisions/s, one core, checkpoint mode"):
         assert full[measure][4] == report.NOT_MEASURED
+
+
+STORES = {
+    "decisions": {
+        report.SQLITE_NORMAL: [5000.0, 9000.0, 9500.0],
+        report.SQLITE_FULL: [2600.0, 3000.0, 3100.0],
+        report.REDIS: [4500.0, 12000.0, 12500.0],
+    },
+    "floors": {
+        report.FLOOR_NORMAL: [40000.0, 30000.0],
+        report.FLOOR_FULL: [4000.0, 3500.0],
+        report.FLOOR_REDIS: [8000.0, 30000.0],
+    },
+    "redis_commands_per_decision": 9.0,
+    "redis_commands_by_name": {"evalsha": 1.0, "hget": 8.0},
+}
+CKPT = {"decisions_per_second": {"each": 23000.0, "checkpoint": 210000.0}}
+
+
+def test_store_and_checkpoint_rows_are_judged_from_their_files() -> None:
+    got = {r[0]: r for r in report.issue20_rows(CRIT, CHAIN, PY, NODE, INSTR, STORES, CKPT)}
+    sqlite = got["SQLite decisions/s (1 process)"]
+    assert sqlite[4].startswith("5,000/s vs bare transaction 40,000/s (0.12×)")
+    assert "durability=full 2,600/s vs 4,000/s (0.65×)" in sqlite[4]
+    assert sqlite[5] == "**missed**"  # judged at the default durability
+    redis = got["Redis"]
+    assert "(0.56×); 1.00 EVALSHA per decision" in redis[4] and redis[5] == "met"
+    ckpt = got["attested decisions/s, one core, checkpoint mode"]
+    assert ckpt[4].startswith("210,000/s") and ckpt[5] == "met (goal not met)"
+    # two round trips per decision miss the Redis row whatever the rate
+    two = {**STORES, "redis_commands_by_name": {"evalsha": 2.0}}
+    assert {r[0]: r for r in report.issue20_rows(CRIT, CHAIN, PY, NODE, INSTR, two, CKPT)}["Redis"][5] == "**missed**"
 
 
 def test_a_shorter_chain_is_shown_but_not_judged() -> None:
@@ -80,3 +112,16 @@ def test_the_section_is_marked_and_a_table() -> None:
     assert lines[0] == "| measure | today | must | goal | now | status |"
     assert len(lines) == 1 + len(report.ISSUE20_ROWS)
     assert all(line.count(" | ") == 5 for line in lines)
+
+
+def test_the_memory_row_judges_the_store_holding_a_million_decisions() -> None:
+    fp = {"calls": 1_000_000, "first_record_kept": True, "peak_rss_mib": 1600, "bytes_per_decision": 1650.0}
+    got = {r[0]: r for r in report.issue20_rows(CRIT, CHAIN, PY, NODE, INSTR, STORES, CKPT, fp)}
+    mem = got["memory store, 1M decisions"]
+    assert mem[4].startswith("1.56 GiB (peak RSS, 1,000,000 decisions all held, 1,650 B each)")
+    assert "read back as values: 3.0 GiB" in mem[4]  # the scale bench's peak, shown beside it
+    assert mem[5] == "met (goal not met)"
+    # a run whose records were pruned (or shorter) does not stand for the row: the scale bench's peak does
+    for bad in ({**fp, "first_record_kept": False}, {**fp, "calls": 100_000}):
+        row = {r[0]: r for r in report.issue20_rows(CRIT, CHAIN, PY, NODE, INSTR, STORES, CKPT, bad)}["memory store, 1M decisions"]
+        assert row[4].startswith("3.0 GiB (peak RSS of the scale bench") and row[5] == "**missed**"

@@ -263,8 +263,8 @@ fn redis_floor(port: u16, threads: usize) -> f64 {
 }
 
 /// Commands the server ran per decision of one warm engine (`INFO commandstats`, reset after
-/// the warm-up): the round trips a decision costs, by command.
-fn redis_round_trips(port: u16, s: &Setup) -> (f64, String) {
+/// the warm-up): the round trips a decision costs, by command (and as a JSON map).
+fn redis_round_trips(port: u16, s: &Setup) -> (f64, String, serde_json::Value) {
     const N: u32 = 500;
     let url = format!("redis://127.0.0.1:{port}/1");
     let e = engine(passgate::store::open(&url).unwrap(), s);
@@ -284,6 +284,7 @@ fn redis_round_trips(port: u16, s: &Setup) -> (f64, String) {
     // "cmdstat_evalsha:calls=1000,usec=...": the INFO call itself is not counted yet.
     let mut total = 0u64;
     let mut by: Vec<String> = Vec::new();
+    let mut map = serde_json::Map::new();
     for line in info.lines().filter_map(|l| l.strip_prefix("cmdstat_")) {
         let (name, rest) = line.split_once(':').unwrap_or((line, ""));
         let calls: u64 = rest
@@ -291,13 +292,14 @@ fn redis_round_trips(port: u16, s: &Setup) -> (f64, String) {
             .find_map(|kv| kv.strip_prefix("calls="))
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        if name == "config" || calls == 0 {
+        if name.starts_with("config") || calls == 0 {
             continue;
         }
         total += calls;
         by.push(format!("{name} {:.2}", calls as f64 / f64::from(N)));
+        map.insert(name.to_string(), json!(calls as f64 / f64::from(N)));
     }
-    (total as f64 / f64::from(N), by.join(", "))
+    (total as f64 / f64::from(N), by.join(", "), map.into())
 }
 
 fn redis_benchmark(port: u16, clients: usize) -> Option<f64> {
@@ -371,9 +373,15 @@ fn main() {
             format!("redis://127.0.0.1:{}/0", server.1),
         ),
     ];
+    // `make bench` reads the numbers from `$PASSGATE_BENCH_OUT/stores.json` (full runs only).
+    let mut out = serde_json::Map::new();
+    let mut rows = serde_json::Map::new();
     for (name, url) in stores.iter().filter(|(n, _)| n.contains(only.as_str())) {
-        row(name, decisions(url, &s));
+        let r = decisions(url, &s);
+        row(name, r);
+        rows.insert(name.to_string(), json!(r));
     }
+    out.insert("decisions".into(), rows.into());
     println!();
     println!("the store alone, 1 thread (operations per second)");
     println!("{:<34} {:>10} {:>10}", "store", "read", "commit");
@@ -382,7 +390,9 @@ fn main() {
         println!("{name:<34} {r:>10.0} {c:>10.0}");
     }
     if "redis (loopback)".contains(only.as_str()) {
-        let (per, by) = redis_round_trips(server.1, &s);
+        let (per, by, map) = redis_round_trips(server.1, &s);
+        out.insert("redis_commands_per_decision".into(), json!(per));
+        out.insert("redis_commands_by_name".into(), map);
         println!();
         // INFO commandstats counts the commands a script runs as well as the client's: the
         // round trips are the client's top-level commands (EVALSHA here), the rest ran inside
@@ -398,7 +408,11 @@ fn main() {
     println!();
     println!("floors (operations per second)");
     println!("{:<52} {:>10} {:>10}", "", "1 thread", "8 threads");
-    let floor = |name: &str, a: f64, b: f64| println!("{name:<52} {a:>10.0} {b:>10.0}");
+    let mut floors = serde_json::Map::new();
+    let mut floor = |name: &str, a: f64, b: f64| {
+        println!("{name:<52} {a:>10.0} {b:>10.0}");
+        floors.insert(name.to_string(), json!([a, b]));
+    };
     floor(
         "sqlite BEGIN IMMEDIATE; UPDATE; COMMIT (NORMAL)",
         sqlite_floor(&db("floor"), false, 1),
@@ -419,5 +433,12 @@ fn main() {
     match (redis_benchmark(server.1, 1), redis_benchmark(server.1, 8)) {
         (Some(a), Some(b)) => floor("redis-benchmark EVALSHA 'return 1' (-c 1 / -c 8)", a, b),
         _ => println!("redis-benchmark not available"),
+    }
+    out.insert("floors".into(), floors.into());
+    out.insert("secs_per_measurement".into(), json!(secs().as_secs_f64()));
+    if let Ok(dir) = std::env::var("PASSGATE_BENCH_OUT") {
+        let path = std::path::Path::new(&dir).join("stores.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
+        println!("wrote {}", path.display());
     }
 }

@@ -1,17 +1,19 @@
 //! Decisions per second on one thread, memory store: `signing: each` (every record signed)
 //! against `signing: checkpoint` (a signed head every 1,024 records / 100 ms).
-//! `cargo run --release -p passgate --example checkpoint_rate [seconds per mode]`
+//! `cargo run --release -p passgate --example checkpoint_rate [seconds per mode]`; with
+//! `PASSGATE_BENCH_OUT` set (`make bench`), also writes `checkpoint.json` there.
 
 use std::time::{Duration, Instant};
 
 use passgate::{Engine, Issuer, PassportRequest, Request, Signing};
 use serde_json::json;
 
-fn main() -> passgate::Result<()> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secs: u64 = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
+    let mut rates = serde_json::Map::new();
     let issuer = Issuer::generate()?;
     let token = issuer
         .issue_passport(&PassportRequest::new("agent", ["pay"]))?
@@ -45,6 +47,13 @@ fn main() -> passgate::Result<()> {
             "enforce/allow signing={name}: {rate:.0} decisions/s ({:.2} µs each)",
             1e6 / rate
         );
+        rates.insert(name.into(), json!(rate));
+    }
+    if let Ok(dir) = std::env::var("PASSGATE_BENCH_OUT") {
+        let path = std::path::Path::new(&dir).join("checkpoint.json");
+        let text = json!({"decisions_per_second": rates, "secs_per_mode": secs}).to_string();
+        std::fs::write(&path, text)?;
+        println!("wrote {}", path.display());
     }
     Ok(())
 }
