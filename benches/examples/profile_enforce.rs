@@ -40,11 +40,14 @@ fn main() -> Res<()> {
     let (e, _clock) = engine(&setup, &issuer)?;
     let req = request(Case::Allow, &token);
     let mut allowed = 0usize;
+    let mut record_bytes = 0usize;
     for _ in 0..n {
-        if e.enforce(&req).map_err(|e| e.to_string())?.allowed {
+        let d = e.enforce(&req).map_err(|e| e.to_string())?;
+        if d.allowed {
             allowed += 1;
         }
+        record_bytes = d.attestation.as_ref().map_or(0, |r| r.as_str().len());
     }
-    println!("{allowed} of {n} allowed");
+    println!("{allowed} of {n} allowed; the last record is {record_bytes} bytes");
     Ok(())
 }

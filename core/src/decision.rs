@@ -8,8 +8,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
+use once_cell::race::OnceBox;
 use rust_decimal::Decimal;
 
 use serde::{Deserialize, Serialize};
@@ -42,20 +43,32 @@ impl Verdict {
 /// allow path; a message costs its formatting only when someone reads it (a failed check shown to
 /// the agent, `to_json`, a binding converting the decision, the signed record). It reads as a
 /// `&str` (`Deref`), compares with strings, and serialises as a JSON string.
+///
+/// 32 bytes: a [`Check`] holds eight of them and is moved a few times per decision, so a
+/// rendering cache is kept only where there is something to render — beside a decimal (one
+/// pointer, allocated when first read) and inside a lazy message's shared allocation.
 #[derive(Clone)]
 pub struct Text {
     repr: Repr,
-    rendered: OnceLock<Box<str>>,
 }
+
+// Kept small on purpose (see above): a regression here is a slower allow path.
+const _: () = assert!(std::mem::size_of::<Text>() <= 32);
 
 #[derive(Clone)]
 enum Repr {
     Static(&'static str),
     Owned(Box<str>),
     Shared(Arc<str>),
-    /// A decimal, shown normalised (`5.50` → `5.5`).
-    Normalized(Decimal),
-    Lazy(Arc<dyn Render>),
+    /// A decimal, shown normalised (`5.50` → `5.5`), rendered on first read.
+    Normalized(Decimal, OnceBox<String>),
+    Lazy(Arc<Lazy<dyn Render>>),
+}
+
+/// A message's typed parts and its rendering once read, in one allocation.
+struct Lazy<R: ?Sized> {
+    rendered: OnceBox<String>,
+    parts: R,
 }
 
 /// A message kept as its typed parts, rendered on first read.
@@ -66,12 +79,16 @@ pub(crate) trait Render: Send + Sync {
 impl Text {
     /// A decimal, shown normalised when read.
     pub(crate) fn normalized(d: Decimal) -> Self {
-        Text::of(Repr::Normalized(d))
+        Text::of(Repr::Normalized(d, OnceBox::new()))
     }
 
     /// A message rendered from its parts when first read.
     pub(crate) fn lazy(r: impl Render + 'static) -> Self {
-        Text::of(Repr::Lazy(Arc::new(r)))
+        let lazy: Arc<Lazy<dyn Render>> = Arc::new(Lazy {
+            rendered: OnceBox::new(),
+            parts: r,
+        });
+        Text::of(Repr::Lazy(lazy))
     }
 
     /// A shared string (no copy).
@@ -80,10 +97,7 @@ impl Text {
     }
 
     fn of(repr: Repr) -> Self {
-        Text {
-            repr,
-            rendered: OnceLock::new(),
-        }
+        Text { repr }
     }
 
     /// The text (rendered now if it was not yet).
@@ -92,13 +106,14 @@ impl Text {
             Repr::Static(s) => s,
             Repr::Owned(s) => s,
             Repr::Shared(s) => s,
-            Repr::Normalized(d) => self
-                .rendered
-                .get_or_init(|| d.normalize().to_string().into_boxed_str()),
-            Repr::Lazy(r) => self.rendered.get_or_init(|| {
+            // A race between two first reads renders twice and keeps one: the same text.
+            Repr::Normalized(d, rendered) => {
+                rendered.get_or_init(|| Box::new(d.normalize().to_string()))
+            }
+            Repr::Lazy(lazy) => lazy.rendered.get_or_init(|| {
                 let mut out = String::new();
-                r.render(&mut out);
-                out.into_boxed_str()
+                lazy.parts.render(&mut out);
+                Box::new(out)
             }),
         }
     }

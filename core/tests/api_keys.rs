@@ -174,7 +174,10 @@ fn forged_and_wrong_secrets_are_unauthenticated_never_a_panic() {
         .create_api_key("real", &[Scope::Decide], None)
         .unwrap();
     // The right id with another random part.
-    let (prefix, random) = real.secret.rsplit_once('_').unwrap();
+    // The random part follows `pgk_`, the 12-character id and `_` (base64url: it may hold `_`).
+    let (prefix, random) = real.secret.split_at("pgk_".len() + 12);
+    let random = random.strip_prefix('_').unwrap();
+    assert_eq!(random.len(), 43);
     let flipped: String = random
         .chars()
         .map(|c| if c == 'A' { 'B' } else { 'A' })

@@ -812,3 +812,34 @@ fn jose_interop_with_jsonwebtoken() {
     let flipped = format!("{input}.{}", b64u_encode(&bytes));
     assert!(decode::<Value>(&flipped, &key, &validation).is_err());
 }
+
+/// The verifier's cache is looked up by a token's signature part: a token that carries a cached
+/// token's signature under other claims (wider permissions, another agent) is not served from
+/// the cache, and the genuine token still is.
+#[test]
+fn a_cached_signature_under_other_claims_is_not_a_hit() {
+    let issuer = Issuer::generate().unwrap();
+    let p = root(&issuer, &["a"], 3600);
+    let v = verifier(&issuer);
+    let first = v.verify(&p.token, ms(NOW)).unwrap();
+    let sig = p.token.rsplit_once('.').unwrap().1;
+    for forged in [
+        resign(&p.token, issuer.key(), |c| {
+            c.insert("perms".into(), json!(["*"]));
+        }),
+        resign(&p.token, issuer.key(), |c| {
+            c.insert("sub".into(), json!("someone-else"));
+        }),
+    ] {
+        // The claims of `forged` (signed properly), with the cached token's signature.
+        let (signing_input, _) = forged.rsplit_once('.').unwrap();
+        let spliced = format!("{signing_input}.{sig}");
+        assert_eq!(code(v.verify(&spliced, ms(NOW))), "PASSPORT_SIGNATURE");
+    }
+    let again = v.verify(&p.token, ms(NOW)).unwrap();
+    assert!(
+        Arc::ptr_eq(&first, &again),
+        "the genuine token is a cache hit"
+    );
+    assert_eq!(again.perms, vec!["a".to_string()]);
+}

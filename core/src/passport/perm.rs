@@ -50,18 +50,45 @@ pub fn validate_permission(perm: &str) -> Result<(), String> {
 /// assert!(perm_matches("*", "anything:at:all"));
 /// ```
 pub fn perm_matches(granted: &str, required: &str) -> bool {
-    let mut want = required.split(':');
-    let mut have = granted.split(':').peekable();
-    while let Some(g) = have.next() {
-        let last = have.peek().is_none();
-        match want.next() {
-            // A trailing `*` matches this segment and whatever follows it.
-            Some(_) if g == "*" && last => return true,
-            Some(r) if g == "*" || g == r => {}
-            _ => return false,
-        }
+    // On every decision, once per granted permission: compared as bytes, a segment at a time,
+    // with no splitting iterator. `:` and `*` are ASCII, so byte positions are char boundaries.
+    let (g, r) = (granted.as_bytes(), required.as_bytes());
+    if !g.contains(&b'*') {
+        // No wildcard (the common case): an exact match or nothing.
+        return g == r;
     }
-    want.next().is_none()
+    let (mut gi, mut ri) = (0usize, 0usize);
+    loop {
+        let g_end = segment_end(g, gi);
+        let seg = g.get(gi..g_end).unwrap_or_default();
+        let last = g_end == g.len();
+        if ri > r.len() {
+            // `required` has run out of segments before `granted`.
+            return false;
+        }
+        let r_end = segment_end(r, ri);
+        if seg == b"*" {
+            if last {
+                // A trailing `*` matches this segment and whatever follows it.
+                return true;
+            }
+        } else if seg != r.get(ri..r_end).unwrap_or_default() {
+            return false;
+        }
+        if last {
+            // `granted` is done: so must `required` be.
+            return r_end == r.len();
+        }
+        gi = g_end + 1;
+        ri = r_end + 1;
+    }
+}
+
+/// The end of the `:`-separated segment starting at `from` (its `:` or the text's end).
+fn segment_end(s: &[u8], from: usize) -> usize {
+    s.get(from..)
+        .and_then(|rest| rest.iter().position(|&b| b == b':'))
+        .map_or(s.len(), |i| from + i)
 }
 
 /// Whether the pattern `parent` covers the pattern `child`: every permission `child` matches is
@@ -119,6 +146,41 @@ mod tests {
         ];
         for (g, r, want) in cases {
             assert_eq!(perm_matches(g, r), want, "{g} vs {r}");
+        }
+    }
+
+    /// The segment-splitting definition the byte-level matcher replaced.
+    fn reference(granted: &str, required: &str) -> bool {
+        let mut want = required.split(':');
+        let mut have = granted.split(':').peekable();
+        while let Some(g) = have.next() {
+            let last = have.peek().is_none();
+            match want.next() {
+                Some(_) if g == "*" && last => return true,
+                Some(r) if g == "*" || g == r => {}
+                _ => return false,
+            }
+        }
+        want.next().is_none()
+    }
+
+    /// Every pair of strings of up to five symbols over `a`, `b`, `*`, `:` (well-formed or not)
+    /// is matched as the reference matches it.
+    #[test]
+    fn same_as_the_reference_on_every_short_pair() {
+        let mut words = vec![String::new()];
+        let mut layer = vec![String::new()];
+        for _ in 0..5 {
+            layer = layer
+                .iter()
+                .flat_map(|w| ["a", "b", "*", ":"].map(|c| format!("{w}{c}")))
+                .collect();
+            words.extend(layer.iter().cloned());
+        }
+        for g in &words {
+            for r in &words {
+                assert_eq!(perm_matches(g, r), reference(g, r), "{g:?} vs {r:?}");
+            }
         }
     }
 

@@ -15,9 +15,9 @@
 //! 5. times, for every link root to leaf: `PASSPORT_EXPIRED` when `now >= exp + leeway`,
 //!    `PASSPORT_NOT_YET_VALID` when `now < nbf - leeway` or `now < iat - leeway`.
 //!
-//! Steps 2–4 are cached by the exact token (a keyed SipHash lookup and a byte comparison: hashing
-//! the whole token with SHA-256 on every call cost more than the rest of a cache hit); step 5
-//! runs on every call. Revocation is not checked here: the engine checks its store for every id
+//! Steps 2–4 are cached by the exact token (a keyed SipHash lookup of its signature part, then a
+//! byte comparison of the whole token: hashing the whole token, with SHA-256 or even SipHash, on
+//! every call cost more than the rest of a cache hit); step 5 runs on every call. Revocation is not checked here: the engine checks its store for every id
 //! of [`Verified::chain_ids`].
 
 use std::collections::HashMap;
@@ -70,9 +70,28 @@ pub struct Verifier {
     /// Trusted issuer did:key → its parsed key.
     trusted: RwLock<HashMap<String, PublicKey>>,
     options: VerifierOptions,
-    /// The exact token → its verified chain; `None` when `cache_size` is 0. Bounded in bytes
-    /// too ([`CACHE_BYTES`], entries weighed by their token's length).
-    cache: Option<Mutex<WeighedLru<Box<str>, Arc<Verified>>>>,
+    /// A verified token's signature part → the token and its verified chain; `None` when
+    /// `cache_size` is 0. Bounded in bytes too ([`CACHE_BYTES`], entries weighed by their
+    /// token's length). See [`Cached`] for why the key is the signature alone.
+    cache: Option<Mutex<WeighedLru<Box<str>, Arc<Cached>>>>,
+}
+
+/// A cache entry: the whole token, compared on every hit, and what verifying it gave.
+///
+/// Keyed by the token's signature part (its last 86 characters), not the whole token: hashing
+/// a token of several kilobytes (a delegation chain carries its ancestors) on every call was a
+/// tenth of a dry run. Only verified tokens are cached, and two different verified tokens have
+/// different signatures (an Ed25519 signature covers the header and claims), so agent-chosen
+/// tokens cannot pile up under one key; a lookup is a hit only if the whole token is equal.
+#[derive(Debug)]
+struct Cached {
+    token: Box<str>,
+    verified: Arc<Verified>,
+}
+
+/// The cache key of `token`: its signature part (the text after its last `.`).
+fn cache_key(token: &str) -> &str {
+    token.rsplit_once('.').map_or(token, |(_, sig)| sig)
 }
 
 impl Verifier {
@@ -131,10 +150,10 @@ impl Verifier {
     pub fn verify(&self, token: &str, now_ms: i64) -> Result<Arc<Verified>> {
         check_token_size(token)?;
         if let Some(cache) = &self.cache {
-            let hit = cache.lock().get(token);
-            if let Some(verified) = hit {
-                verified.check_time(now_ms, self.options.leeway_secs)?;
-                return Ok(verified);
+            let hit = cache.lock().get(cache_key(token));
+            if let Some(hit) = hit.filter(|c| *c.token == *token) {
+                hit.verified.check_time(now_ms, self.options.leeway_secs)?;
+                return Ok(Arc::clone(&hit.verified));
             }
         }
         let verified = {
@@ -145,11 +164,15 @@ impl Verifier {
             let verified = Arc::new(Verified::from_chain(chain, hash)?);
             if let Some(cache) = &self.cache {
                 // A verified chain holds its tokens' claims: a few times the token's size.
-                // The key is the token itself (one more copy of it).
+                // The entry keeps the token (one more copy of it) and its signature part.
                 let weight = token.len().saturating_mul(5).saturating_add(1024);
+                let entry = Cached {
+                    token: token.into(),
+                    verified: Arc::clone(&verified),
+                };
                 cache
                     .lock()
-                    .put(token.into(), Arc::clone(&verified), weight);
+                    .put(cache_key(token).into(), Arc::new(entry), weight);
             }
             verified
         };
