@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use passgate::{Check, Decision};
+use passgate::{Check, Decision, Text};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -89,7 +89,7 @@ struct Head<'a> {
     evaluation_id: &'a str,
     policy_hash: Option<&'a str>,
     checks: &'a [Check],
-    remaining: &'a BTreeMap<String, String>,
+    remaining: &'a BTreeMap<Text, Text>,
 }
 
 /// [`to_text`]'s members after `attestation`.

@@ -117,7 +117,7 @@ impl PyDecision {
     fn remaining<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         for (k, v) in &self.inner.remaining {
-            d.set_item(k, v)?;
+            d.set_item(k.as_str(), v.as_str())?;
         }
         Ok(d)
     }

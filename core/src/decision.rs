@@ -60,8 +60,8 @@ enum Repr {
     Static(&'static str),
     Owned(Box<str>),
     Shared(Arc<str>),
-    /// A decimal, shown normalised (`5.50` → `5.5`), rendered on first read.
-    Normalized(Decimal, OnceBox<String>),
+    /// A decimal, shown as `Decimal`'s `Display` shows it, rendered on first read.
+    Decimal(Decimal, OnceBox<String>),
     Lazy(Arc<Lazy<dyn Render>>),
 }
 
@@ -77,9 +77,22 @@ pub(crate) trait Render: Send + Sync {
 }
 
 impl Text {
-    /// A decimal, shown normalised when read.
+    /// A decimal, shown normalised (`5.50` → `5.5`) when read.
     pub(crate) fn normalized(d: Decimal) -> Self {
-        Text::of(Repr::Normalized(d, OnceBox::new()))
+        Text::decimal(d.normalize())
+    }
+
+    /// A decimal, shown with its own scale (`600.00` stays `600.00`) when read.
+    pub(crate) fn decimal(d: Decimal) -> Self {
+        Text::of(Repr::Decimal(d, OnceBox::new()))
+    }
+
+    /// The decimal this text was made from, if it was made from one (no parsing).
+    pub(crate) fn as_decimal(&self) -> Option<Decimal> {
+        match &self.repr {
+            Repr::Decimal(d, _) => Some(*d),
+            _ => None,
+        }
     }
 
     /// A message rendered from its parts when first read.
@@ -107,9 +120,7 @@ impl Text {
             Repr::Owned(s) => s,
             Repr::Shared(s) => s,
             // A race between two first reads renders twice and keeps one: the same text.
-            Repr::Normalized(d, rendered) => {
-                rendered.get_or_init(|| Box::new(d.normalize().to_string()))
-            }
+            Repr::Decimal(d, rendered) => rendered.get_or_init(|| Box::new(d.to_string())),
             Repr::Lazy(lazy) => lazy.rendered.get_or_init(|| {
                 let mut out = String::new();
                 lazy.parts.render(&mut out);
@@ -163,6 +174,26 @@ impl PartialEq for Text {
 }
 
 impl Eq for Text {}
+
+/// In the order of the texts (as `str` orders them), so a `BTreeMap<Text, _>` is looked up by
+/// `&str`.
+impl Ord for Text {
+    fn cmp(&self, other: &Text) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for Text {
+    fn partial_cmp(&self, other: &Text) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::hash::Hash for Text {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
 
 impl PartialEq<str> for Text {
     fn eq(&self, other: &str) -> bool {
@@ -299,17 +330,18 @@ impl Check {
 pub struct Decision {
     pub decision: Verdict,
     pub allowed: bool,
-    pub gate: String,
-    pub agent_id: Option<String>,
-    pub passport_id: Option<String>,
+    pub gate: Text,
+    pub agent_id: Option<Text>,
+    pub passport_id: Option<Text>,
     /// `enforce` or `monitor`.
-    pub mode: String,
+    pub mode: Text,
     pub dry_run: bool,
     pub evaluation_id: String,
-    pub policy_hash: Option<String>,
+    pub policy_hash: Option<Text>,
     pub checks: Vec<Check>,
-    /// Per cumulative constraint id: what is left after this decision (decimal strings).
-    pub remaining: BTreeMap<String, String>,
+    /// Per cumulative constraint id: what is left after this decision (decimal strings, kept
+    /// as decimals until read). Looked up by `&str`: `d.remaining.get("daily")`.
+    pub remaining: BTreeMap<Text, Text>,
     /// The signed record of this decision (`None` for dry runs), shared with the store's copy.
     pub attestation: Option<crate::attestation::Record>,
     /// True when returned from the idempotency store instead of evaluated.

@@ -87,7 +87,7 @@ pub use constraint::{
     constraint_types, Constraint, ConstraintType, Counter, CounterKind, EvalCtx, Rule, Scope,
     Window,
 };
-pub use decision::{Check, Decision, Verdict};
+pub use decision::{Check, Decision, Text, Verdict};
 pub use engine::{
     policy_diff, DecisionEvent, Engine, EngineBuilder, EventFilter, EventKind, IssuerSource,
     IssuerView, PassportQuery, PassportStatus, PassportView, PolicyChange, ProofTarget,

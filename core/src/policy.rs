@@ -60,6 +60,8 @@ pub struct Policy {
     pub event_kinds: Vec<crate::engine::EventKind>,
     /// Issuer trust classes (`issuer_levels`: did:key → `L1` / `L2`), see [`crate::pop`].
     pub issuer_levels: BTreeMap<String, TrustLevel>,
+    /// `hash`, shared into every decision without a copy.
+    pub(crate) hash_text: Text,
 }
 
 /// A compiled gate.
@@ -93,6 +95,8 @@ pub struct Gate {
 /// A gate's check messages that do not depend on the request.
 #[derive(Debug, Clone)]
 pub(crate) struct GateShown {
+    /// The gate's name, shared into every decision without a copy.
+    pub(crate) name: Text,
     /// `gate "payments.transfer"`.
     pub(crate) gate: Text,
     /// `has payments:transfer, …`.
@@ -173,8 +177,10 @@ impl Policy {
             Error::PayloadInvalid { path, message } => Error::policy(path, message),
             other => other,
         })?;
+        let hash = json::sha256_tagged(canonical.as_bytes());
         Ok(Policy {
-            hash: json::sha256_tagged(canonical.as_bytes()),
+            hash_text: Text::shared(Arc::from(hash.as_str())),
+            hash,
             doc,
             version,
             issuers,
@@ -312,6 +318,7 @@ impl Gate {
         let record = crate::bundle::RecordSpec::compile(record, doc.get("record"))?;
         let trust_level = trust_level(doc.get("trust_level"), &format!("{path}/trust_level"))?;
         let shown = GateShown {
+            name: Text::shared(Arc::from(name)),
             gate: Text::shared(Arc::from(format!("gate {name:?}"))),
             permissions: Text::shared(Arc::from(format!("has {}", require.join(", ")))),
             counters: crate::store::CounterKey::gate(name),

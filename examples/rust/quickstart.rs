@@ -34,7 +34,7 @@ fn main() -> passgate::Result<()> {
         let req = Request::new("payments.send", json!({ "amount": 400, "currency": "USD" }))
             .passport(&passport.token);
         let d = engine.enforce(&req)?;
-        let left = d.remaining.get("daily-spend").map_or("?", String::as_str);
+        let left = d.remaining.get("daily-spend").map_or("?", |t| t.as_str());
         println!(
             "payment {i}: {} (remaining today: {left})",
             d.decision.as_str()

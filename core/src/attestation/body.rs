@@ -10,7 +10,7 @@
 use serde_json::Number;
 
 use super::{DecisionFacts, Tail, VERSION};
-use crate::decision::Check;
+use crate::decision::{Check, Text};
 use crate::error::{Error, Result};
 use crate::jcs;
 
@@ -117,7 +117,7 @@ pub(crate) fn write_decision_body(
     }
     w.key("remaining");
     {
-        let mut members: Vec<(&String, &String)> = d.remaining.iter().collect();
+        let mut members: Vec<(&Text, &Text)> = d.remaining.iter().collect();
         // A `BTreeMap` is in byte order, which is RFC 8785's order unless a key leaves ASCII.
         if members.iter().any(|(k, _)| !k.is_ascii()) {
             members.sort_unstable_by(|a, b| jcs::utf16_cmp(a.0, b.0));
@@ -352,15 +352,18 @@ mod tests {
                 |((v, gate, agent, psp, mode, eval, policy), checks, remaining, hold)| Decision {
                     decision: v,
                     allowed: v == Verdict::Allow,
-                    gate,
-                    agent_id: agent,
-                    passport_id: psp,
+                    gate: gate.into(),
+                    agent_id: agent.map(Text::from),
+                    passport_id: psp.map(Text::from),
                     mode: mode.into(),
                     dry_run: false,
                     evaluation_id: eval,
-                    policy_hash: policy,
+                    policy_hash: policy.map(Text::from),
                     checks,
-                    remaining: remaining.into_iter().collect::<BTreeMap<_, _>>(),
+                    remaining: remaining
+                        .into_iter()
+                        .map(|(k, v)| (Text::from(k), Text::from(v)))
+                        .collect::<BTreeMap<_, _>>(),
                     attestation: None,
                     replayed: false,
                     hold_id: hold,

@@ -78,9 +78,9 @@ impl Engine {
         Some(ApprovalRecord {
             evaluation_id: d.evaluation_id.clone(),
             fingerprint: eval.fingerprint().ok()?,
-            gate: d.gate.clone(),
-            agent_id: d.agent_id.clone(),
-            passport_id: d.passport_id.clone(),
+            gate: d.gate.to_string(),
+            agent_id: d.agent_id.as_deref().map(str::to_string),
+            passport_id: d.passport_id.as_deref().map(str::to_string),
             created_ms: now,
             expires_ms,
             state: ApprovalState::Pending,
@@ -287,7 +287,7 @@ pub(super) fn approval_check(
             format!("the approval is for gate {:?}, not this one", record.gate),
         );
     }
-    if record.passport_id != d.passport_id {
+    if record.passport_id.as_deref() != d.passport_id.as_deref() {
         return fail(
             CheckCode::ApprovalPassportMismatch,
             "the approval is for another passport".into(),

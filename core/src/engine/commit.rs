@@ -83,9 +83,9 @@ impl Engine {
                 true => Some(HoldRecord {
                     id: random_id("hld")?,
                     evaluation_id: eval.decision.evaluation_id.clone(),
-                    gate: eval.decision.gate.clone(),
-                    agent_id: eval.decision.agent_id.clone(),
-                    passport_id: eval.decision.passport_id.clone(),
+                    gate: eval.decision.gate.to_string(),
+                    agent_id: eval.decision.agent_id.as_deref().map(str::to_string),
+                    passport_id: eval.decision.passport_id.as_deref().map(str::to_string),
                     created_ms: now,
                     expires_ms: now.saturating_add(hold_ttl_ms),
                     ops: eval.pending.iter().map(|p| p.held(monitor)).collect(),
@@ -272,7 +272,7 @@ impl Engine {
                 seq,
                 time_ms: now,
                 kind: "decision".into(),
-                gate: Some(d.gate.clone()),
+                gate: Some(d.gate.to_string()),
                 // Filed under the principal: what a delegate does, its agent did.
                 agent_id: eval.principal.as_ref().map(|p| p.agent_id.clone()),
                 decision: Some(d.decision.as_str().into()),

@@ -562,21 +562,25 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         trust,
     } = inputs;
     let payload = payload_of(req);
+    // The ids, the gate's name, its mode and the policy's hash are shared, not copied.
     let (agent_id, passport_id) = match caller {
-        Caller::Agent(v) => (Some(v.agent_id.clone()), Some(v.passport_id.clone())),
+        Caller::Agent(v) => (Some(v.ids.0.clone()), Some(v.ids.1.clone())),
         _ => (None, None),
     };
     let gate = policy.and_then(|p| p.gate(&req.gate));
     let decision = Decision {
         decision: Verdict::Deny,
         allowed: false,
-        gate: req.gate.clone(),
+        gate: match gate {
+            Some(g) => g.shown().name.clone(),
+            None => Text::from(req.gate.clone()),
+        },
         agent_id,
         passport_id,
-        mode: gate.map_or(Mode::Enforce, |g| g.mode).as_str().to_string(),
+        mode: Text::from(gate.map_or(Mode::Enforce, |g| g.mode).as_str()),
         dry_run,
         evaluation_id: random_id("evl")?,
-        policy_hash: policy.map(|p| p.hash.clone()),
+        policy_hash: policy.map(|p| p.hash_text.clone()),
         // The engine's own checks, the gate's constraints and the caveats, without regrowing.
         checks: Vec::with_capacity(5 + gate.map_or(0, |g| g.constraints.len()) + caveats.len()),
         remaining: BTreeMap::new(),
@@ -1009,16 +1013,18 @@ pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
                 left.rescale(c.scale);
             }
         }
+        // Typed until read: a dry run that nobody asks for `remaining` formats nothing.
         eval.decision
             .remaining
-            .entry(p.constraint.id.clone())
+            .entry(p.constraint.shown.id.clone())
             // A caveat and a gate constraint may share an id: report the tighter.
             .and_modify(|v| {
-                if v.parse::<Decimal>().is_ok_and(|old| old > left) {
-                    *v = left.to_string();
+                let old = v.as_decimal().or_else(|| v.parse::<Decimal>().ok());
+                if old.is_some_and(|old| old > left) {
+                    *v = Text::decimal(left);
                 }
             })
-            .or_insert_with(|| left.to_string());
+            .or_insert_with(|| Text::decimal(left));
         eval.decision.checks.push(check);
     }
     eval.decision.allowed = allowed;

@@ -34,6 +34,7 @@ use super::{
     MAX_CAVEATS_PER_PASSPORT, MAX_DELEGATION_DEPTH,
 };
 use crate::cache::WeighedLru;
+use crate::decision::Text;
 use crate::error::{Error, Result};
 use crate::keys::{did_from_public, PublicKey};
 
@@ -310,6 +311,8 @@ pub struct Verified {
     pub passport_id: String,
     /// The `jti` claim as written (for a delegated passport, chosen by its delegating agent).
     pub jti: String,
+    /// `agent_id` and `passport_id`, shared into every decision without a copy.
+    pub(crate) ids: (Text, Text),
     /// The root of the chain: whom this passport speaks for.
     pub principal: Principal,
     /// SHA-256 of the exact token: what caches of per-token work are keyed by.
@@ -427,6 +430,10 @@ impl Verified {
         };
         let root_issuer = principal.issuer.clone();
         Ok(Verified {
+            ids: (
+                Text::shared(Arc::from(leaf.sub.as_str())),
+                Text::shared(Arc::from(passport_id.as_str())),
+            ),
             agent_did: did_from_public(&leaf.agent_key),
             agent_id: leaf.sub,
             agent_name: leaf.name,

@@ -200,7 +200,7 @@ fn replay_across_engines(url: &str) {
     let check = replayed.checks.iter().find(|c| c.ty == "pop").unwrap();
     assert_eq!(check.code.as_deref(), Some(CheckCode::PopReplayed.as_str()));
     assert_eq!(
-        replayed.remaining.get("cap").map(String::as_str),
+        replayed.remaining.get("cap").map(|t| t.as_str()),
         Some("990")
     );
     // A dry run on either engine sees the nonce used too.
