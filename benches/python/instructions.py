@@ -213,7 +213,7 @@ def render(data: dict[str, Any]) -> str:
     w(f"- SHA extensions (SHA-NI) visible natively: {_yn(native)}; under valgrind: {_yn(under)}."
       + (" valgrind's emulated CPU hides them, so `sha2` takes its software path under callgrind:"
          " SHA-256-heavy work (the floor's hash of the record, `enforce`'s record hash and"
-         " `request_hash`, the passport cache key) is over-counted relative to a native run."
+         " `request_hash`, an uncached passport's token hash) is over-counted relative to a native run."
          if native and not under else ""))
     w("")
     w(f"Ratio = the row's Ir / passgate's state-supplied `dry_run` Ir for the same case (for a peer,")
