@@ -44,7 +44,7 @@ impl Verdict {
 /// the agent, `to_json`, a binding converting the decision, the signed record). It reads as a
 /// `&str` (`Deref`), compares with strings, and serialises as a JSON string.
 ///
-/// 32 bytes: a [`Check`] holds eight of them and is moved a few times per decision, so a
+/// 32 bytes: a [`Check`] holds seven of them and is moved a few times per decision, so a
 /// rendering cache is kept only where there is something to render — beside a decimal (one
 /// pointer, allocated when first read) and inside a lazy message's shared allocation.
 #[derive(Clone)]
@@ -54,6 +54,7 @@ pub struct Text {
 
 // Kept small on purpose (see above): a regression here is a slower allow path.
 const _: () = assert!(std::mem::size_of::<Text>() <= 32);
+const _: () = assert!(std::mem::size_of::<Check>() <= 232);
 
 #[derive(Clone)]
 enum Repr {
