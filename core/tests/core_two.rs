@@ -139,6 +139,58 @@ fn pii_false_positive_behaviour_on_ordinary_text() {
     assert!(misses.is_empty(), "missed: {misses:?}");
 }
 
+/// An agent mints a sub-passport whose caveat reuses the gate's constraint id (`daily`) with a
+/// cap of its own choosing. Both caps are enforced, and `remaining` under the shared id reports
+/// the tighter of the two, whichever side declared it: a looser caveat cannot make the agent's
+/// budget look larger, and the record carries the same figure.
+#[test]
+fn a_caveat_reusing_the_gates_constraint_id_reports_the_tighter_remaining() {
+    let issuer = Issuer::generate().unwrap();
+    let clock = ManualClock::new(T0);
+    let e = engine(
+        json!({"version": 1, "gates": {"payments.send": {"require": ["pay"], "constraints": [
+            {"id": "daily", "type": "spend_limit", "field": "/amount", "max": "100.00", "window": "1d"}
+        ]}}}),
+        &issuer,
+        &clock,
+    );
+    let root = issuer
+        .issue_passport_at(&PassportRequest::new("planner", ["pay"]), T0 / 1000)
+        .unwrap();
+    let sub = |max: u64| {
+        root.issue_sub_passport_at(
+            &PassportRequest::new("worker", ["pay"])
+                .with_expires_in_secs(3600)
+                .with_caveat(
+                    json!({"id": "daily", "type": "spend_limit", "field": "/amount",
+                                    "max": max, "window": "1d"}),
+                ),
+            T0 / 1000,
+        )
+        .unwrap()
+        .token
+    };
+    let pay = |t: &str, n: i64| {
+        e.enforce(&Request::new("payments.send", json!({"amount": n})).passport(t))
+            .unwrap()
+    };
+    // The caveat is looser (1,000 a day): the gate's cap (100.00, its own scale) is reported.
+    let loose = sub(1000);
+    let d = pay(&loose, 30);
+    assert!(d.allowed, "{:?}", d.checks);
+    assert_eq!(d.remaining["daily"], "70.00");
+    let record = d.attestation.as_ref().unwrap();
+    assert_eq!(record["body"]["remaining"]["daily"], "70.00");
+    // The caveat is tighter (50 a day, its own counter): the caveat's figure is reported.
+    let tight = sub(50);
+    let d = pay(&tight, 30);
+    assert!(d.allowed, "{:?}", d.checks);
+    assert_eq!(d.remaining["daily"], "20");
+    // The tighter cap holds: 30 more is over the caveat's 50 though under the gate's 100.00.
+    let d = pay(&tight, 30);
+    assert_eq!(d.decision, Verdict::Deny);
+}
+
 #[test]
 fn sub_agents_share_their_ancestors_caveat_budgets() {
     let issuer = Issuer::generate().unwrap();

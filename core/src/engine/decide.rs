@@ -1019,8 +1019,8 @@ pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
             .entry(p.constraint.shown.id.clone())
             // A caveat and a gate constraint may share an id: report the tighter.
             .and_modify(|v| {
-                let old = v.as_decimal().or_else(|| v.parse::<Decimal>().ok());
-                if old.is_some_and(|old| old > left) {
+                // Every value here was inserted just above, as a decimal: compared, not parsed.
+                if v.as_decimal().is_some_and(|old| old > left) {
                     *v = Text::decimal(left);
                 }
             })

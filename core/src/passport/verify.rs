@@ -17,8 +17,8 @@
 //!
 //! Steps 2–4 are cached by the exact token (a keyed SipHash lookup of its signature part, then a
 //! byte comparison of the whole token: hashing the whole token, with SHA-256 or even SipHash, on
-//! every call cost more than the rest of a cache hit); step 5 runs on every call. Revocation is not checked here: the engine checks its store for every id
-//! of [`Verified::chain_ids`].
+//! every call cost more than the rest of a cache hit); step 5 runs on every call. Revocation is
+//! not checked here: the engine checks its store for every id of [`Verified::chain_ids`].
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
