@@ -73,7 +73,7 @@ pub fn seal(body: Value, key: &KeyPair) -> Result<(Value, String)> {
 /// it. Returns the record and its `hash`.
 pub fn seal_unsigned(body: Value, did: &str) -> Result<(Value, String)> {
     let digest = digest_of(&body)?;
-    let hash = format!("sha256:{}", hex::encode(digest));
+    let hash = crate::merkle::to_tagged(&digest);
     let leaf = crate::merkle::to_tagged(&crate::merkle::leaf_hash(&digest));
     let mut record = Map::new();
     record.insert("body".into(), body);
@@ -85,7 +85,7 @@ pub fn seal_unsigned(body: Value, did: &str) -> Result<(Value, String)> {
 
 pub(crate) fn seal_in(domain: &[u8], body: Value, key: &KeyPair) -> Result<(Value, String)> {
     let digest = digest_of(&body)?;
-    let hash = format!("sha256:{}", hex::encode(digest));
+    let hash = crate::merkle::to_tagged(&digest);
     let sig = b64u_encode(&key.sign(&domain_input(domain, &digest)));
     let mut record = Map::new();
     record.insert("body".into(), body);
@@ -120,7 +120,7 @@ pub(crate) fn seal_decision(
     out.extend_from_slice(OPEN);
     body::write_decision_body(&mut out, tail, id, time_ms, facts)?;
     let digest: [u8; 32] = Sha256::digest(out.get(OPEN.len()..).unwrap_or_default()).into();
-    let hash = format!("sha256:{}", hex::encode(digest));
+    let hash = crate::merkle::to_tagged(&digest);
     out.extend_from_slice(b",\"hash\":");
     crate::jcs::string(&hash, &mut out);
     out.extend_from_slice(b",\"kid\":");
@@ -210,7 +210,7 @@ fn verify_unsigned_parts(p: &Parts<'_>, did: &str) -> Result<[u8; 32]> {
         )));
     }
     let digest = digest_of_map(p.body)?;
-    let expected = format!("sha256:{}", hex::encode(digest));
+    let expected = crate::merkle::to_tagged(&digest);
     if p.hash != expected {
         return Err(Error::AttestationHash(format!(
             "body hashes to {expected}, record says {}",
@@ -265,7 +265,7 @@ fn verify_parts(domain: &[u8], p: &Parts<'_>, did: &str, key: &PublicKey) -> Res
         )));
     }
     let digest = digest_of_map(p.body)?;
-    let expected = format!("sha256:{}", hex::encode(digest));
+    let expected = crate::merkle::to_tagged(&digest);
     if p.hash != expected {
         return Err(Error::AttestationHash(format!(
             "body hashes to {expected}, record says {}",

@@ -121,7 +121,9 @@ impl Text {
             Repr::Owned(s) => s,
             Repr::Shared(s) => s,
             // A race between two first reads renders twice and keeps one: the same text.
-            Repr::Decimal(d, rendered) => rendered.get_or_init(|| Box::new(d.to_string())),
+            Repr::Decimal(d, rendered) => {
+                rendered.get_or_init(|| Box::new(crate::decimal::text(*d).as_str().to_owned()))
+            }
             Repr::Lazy(lazy) => lazy.rendered.get_or_init(|| {
                 let mut out = String::new();
                 lazy.parts.render(&mut out);

@@ -55,12 +55,13 @@ pub fn id_from(prefix: &str, bytes: &[u8]) -> String {
     let mut out = String::with_capacity(prefix.len() + 27);
     out.push_str(prefix);
     out.push('_');
-    out.extend(
-        bytes
-            .iter()
-            .take(26)
-            .map(|b| char::from(ALPHABET.get(usize::from(b & 31)).copied().unwrap_or(b'a'))),
-    );
+    let mut chars = [b'a'; 26];
+    for (c, b) in chars.iter_mut().zip(bytes) {
+        *c = ALPHABET.get(usize::from(b & 31)).copied().unwrap_or(b'a');
+    }
+    let n = bytes.len().min(26);
+    // The alphabet is ASCII.
+    out.push_str(std::str::from_utf8(chars.get(..n).unwrap_or_default()).unwrap_or_default());
     out
 }
 
@@ -72,6 +73,21 @@ mod tests {
         assert_eq!(id.len(), 30);
         assert!(id.starts_with("evl_"));
         assert_ne!(id, super::random_id("evl").unwrap());
+    }
+
+    #[test]
+    fn an_id_spells_each_byte_in_the_alphabet() {
+        let bytes: Vec<u8> = (0..=255u8).step_by(7).take(26).collect();
+        let want: String = bytes
+            .iter()
+            .map(|b| char::from(super::ALPHABET[usize::from(b & 31)]))
+            .collect();
+        assert_eq!(super::id_from("att", &bytes), format!("att_{want}"));
+        assert_eq!(
+            super::id_from("x", &bytes[..3]),
+            format!("x_{}", &want[..3])
+        );
+        assert_eq!(super::id_from("x", &[]), "x_");
     }
 
     #[test]

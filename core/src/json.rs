@@ -548,7 +548,7 @@ pub fn canonical_scope_key(v: &Value) -> Result<String> {
 
 /// `"sha256:<hex>"` of `bytes`.
 pub fn sha256_tagged(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    crate::merkle::to_tagged(&Sha256::digest(bytes).into())
 }
 
 /// The longest decimal string [`normalize_number`] produces: beyond it a number is refused.

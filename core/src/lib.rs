@@ -56,6 +56,7 @@ pub mod cli;
 pub mod clock;
 pub mod commerce;
 pub mod constraint;
+pub(crate) mod decimal;
 pub(crate) mod decision;
 pub mod engine;
 pub mod error;

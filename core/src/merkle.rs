@@ -351,8 +351,20 @@ impl Tree {
 }
 
 /// `"sha256:<hex>"`: how records, heads and proofs write a hash.
+///
+/// Written through a table into one allocation: `format!` of `hex::encode` allocated twice and
+/// collected the digits as `char`s — twice per decision (its record's hash and its request's).
 pub fn to_tagged(h: &Hash) -> String {
-    format!("sha256:{}", hex::encode(h))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(71);
+    out.extend_from_slice(b"sha256:");
+    for b in h {
+        for nibble in [b >> 4, b & 0xf] {
+            out.push(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'));
+        }
+    }
+    // ASCII only.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// A hash written as `"sha256:<64 lowercase hex>"`.
@@ -382,6 +394,9 @@ mod tests {
     #[test]
     fn tagged_hashes_round_trip_and_refuse_other_forms() {
         let h = leaf_hash(b"x");
+        for h in [h, [0u8; 32], [0xff; 32], node_hash(&h, &[0x0f; 32])] {
+            assert_eq!(to_tagged(&h), format!("sha256:{}", hex::encode(h)));
+        }
         assert_eq!(from_tagged(&to_tagged(&h)), Some(h));
         assert_eq!(from_tagged(&to_tagged(&h).to_uppercase()), None);
         assert_eq!(from_tagged(&hex::encode(h)), None);

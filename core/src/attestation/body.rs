@@ -57,7 +57,7 @@ pub(crate) fn write_decision_body(
             }
             let mut o = Body::open(w.out);
             o.key("amount");
-            o.str(&op.amount.normalize().to_string());
+            o.str(crate::decimal::normalized(op.amount).as_str());
             o.key("constraint");
             o.str(&op.key.constraint);
             o.key("namespace");
@@ -124,8 +124,8 @@ pub(crate) fn write_decision_body(
         }
         let mut o = Body::open(w.out);
         for (k, v) in members {
-            o.key(k);
-            o.str(v);
+            o.any_key(k);
+            o.text(v);
         }
         o.close();
     }
@@ -158,17 +158,17 @@ fn check(out: &mut Vec<u8>, c: &Check) {
     o.str(&c.constraint);
     if let Some(l) = &c.limit {
         o.key("limit");
-        o.str(l);
+        o.text(l);
     }
     if let Some(m) = &c.max_admissible {
         o.key("max_admissible");
-        o.str(m);
+        o.text(m);
     }
     o.key("message");
     o.str(&c.message);
     if let Some(v) = &c.observed {
         o.key("observed");
-        o.str(v);
+        o.text(v);
     }
     o.key("passed");
     o.out
@@ -195,17 +195,49 @@ impl Body<'_> {
         self.out.push(b'}');
     }
 
-    fn key(&mut self, k: &str) {
+    fn comma(&mut self) {
         if !self.first {
             self.out.push(b',');
         }
         self.first = false;
+    }
+
+    /// A member name written in this file: ASCII letters and `_`, nothing to escape, so it is
+    /// copied as it is (a third of the strings in a record are these names).
+    fn key(&mut self, k: &'static str) {
+        debug_assert!(
+            k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+            "{k}"
+        );
+        self.comma();
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    /// A member name from elsewhere (a constraint's id), escaped.
+    fn any_key(&mut self, k: &str) {
+        self.comma();
         jcs::string(k, self.out);
         self.out.push(b':');
     }
 
     fn str(&mut self, s: &str) {
         jcs::string(s, self.out);
+    }
+
+    /// A check's value or a `remaining` amount: a decimal is written from the number (its text
+    /// is digits, `-` and `.`: nothing to escape), with no rendering kept.
+    fn text(&mut self, t: &Text) {
+        match t.as_decimal() {
+            Some(d) => {
+                self.out.push(b'"');
+                self.out
+                    .extend_from_slice(crate::decimal::text(d).as_str().as_bytes());
+                self.out.push(b'"');
+            }
+            None => jcs::string(t, self.out),
+        }
     }
 
     fn opt_str(&mut self, s: Option<&str>) {

@@ -200,7 +200,7 @@ pub fn merkle_root(ids: &[String]) -> String {
         true => Sha256::digest([]).into(),
         false => mth(&leaves),
     };
-    format!("sha256:{}", hex::encode(root))
+    crate::merkle::to_tagged(&root)
 }
 
 fn mth(leaves: &[[u8; 32]]) -> [u8; 32] {

@@ -139,7 +139,44 @@ impl TimeWindow {
 pub(crate) type LocalTime = DateTime<Tz>;
 
 /// Writes `local` as a window's checks show it: `2024-01-06 Sat 10:00`.
+///
+/// Written digit by digit: chrono's `format("%Y-%m-%d %a %H:%M")`, which it replaces (and still
+/// writes years outside 0–9999, which it shows with a sign), parses its pattern on every call —
+/// ≈ 4k instructions of a decision that records a time window's check.
 pub(crate) fn write_local(out: &mut String, local: &LocalTime) {
+    let t = local.naive_local();
+    let Ok(year) = u16::try_from(t.year()) else {
+        return write_local_chrono(out, local);
+    };
+    if year > 9999 {
+        return write_local_chrono(out, local);
+    }
+    let two = |n: u32| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
+    let y = u32::from(year);
+    let [y1, y2] = two(y / 100);
+    let [y3, y4] = two(y);
+    let [mo1, mo2] = two(t.month());
+    let [d1, d2] = two(t.day());
+    let [h1, h2] = two(t.hour());
+    let [mi1, mi2] = two(t.minute());
+    let day: &[u8; 3] = match t.weekday() {
+        chrono::Weekday::Mon => b"Mon",
+        chrono::Weekday::Tue => b"Tue",
+        chrono::Weekday::Wed => b"Wed",
+        chrono::Weekday::Thu => b"Thu",
+        chrono::Weekday::Fri => b"Fri",
+        chrono::Weekday::Sat => b"Sat",
+        chrono::Weekday::Sun => b"Sun",
+    };
+    let [a, b, c] = *day;
+    let text = [
+        y1, y2, y3, y4, b'-', mo1, mo2, b'-', d1, d2, b' ', a, b, c, b' ', h1, h2, b':', mi1, mi2,
+    ];
+    // Only ASCII is written above.
+    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+}
+
+fn write_local_chrono(out: &mut String, local: &LocalTime) {
     use std::fmt::Write;
     // Writing to a String cannot fail.
     let _ = write!(out, "{}", local.format("%Y-%m-%d %a %H:%M"));
@@ -163,4 +200,65 @@ fn time_of_day(v: Option<&Value>, default: u16, path: &str) -> Result<u16> {
 
 fn hhmm(min: u16) -> String {
     format!("{:02}:{:02}", min / 60, min % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const ZONES: [Tz; 5] = [
+        Tz::UTC,
+        Tz::Europe__Paris,
+        Tz::America__Los_Angeles,
+        Tz::Asia__Kathmandu,
+        Tz::Pacific__Chatham,
+    ];
+
+    fn both(ms: i64, zone: usize) -> Option<(String, String)> {
+        let tz = ZONES.get(zone)?;
+        let local = tz.timestamp_millis_opt(ms).single()?;
+        let (mut fast, mut chrono) = (String::new(), String::new());
+        write_local(&mut fast, &local);
+        write_local_chrono(&mut chrono, &local);
+        Some((fast, chrono))
+    }
+
+    proptest! {
+        /// The digit-by-digit writer says what chrono's pattern says, years outside 0–9999 too.
+        #[test]
+        fn a_local_time_reads_as_chronos_pattern(
+            ms in prop_oneof![
+                0i64..4_102_444_800_000,
+                -62_167_219_200_000i64..0,
+                any::<i64>().prop_map(|n| n % 8_000_000_000_000_000),
+            ],
+            zone in 0usize..5,
+        ) {
+            if let Some((fast, chrono)) = both(ms, zone) {
+                prop_assert_eq!(fast, chrono);
+            }
+        }
+    }
+
+    #[test]
+    fn edges_read_as_chronos_pattern() {
+        for ms in [
+            0,
+            -1,
+            253_402_300_799_999,
+            253_402_300_800_000,
+            -62_167_219_200_000,
+            -62_167_219_200_001,
+            1_796_408_454_587,
+        ] {
+            for zone in 0..ZONES.len() {
+                if let Some((fast, chrono)) = both(ms, zone) {
+                    assert_eq!(fast, chrono, "{ms} in zone {zone}");
+                }
+            }
+        }
+    }
 }

@@ -869,6 +869,7 @@ fn record_bundle(eval: &mut Evaluation<'_>, policy: Option<&Policy>, req: &Reque
     Ok(())
 }
 
+#[cfg(test)]
 fn fmt(d: Decimal) -> String {
     d.normalize().to_string()
 }
@@ -924,9 +925,12 @@ struct CounterMessage {
 
 impl Render for CounterMessage {
     fn render(&self, out: &mut String) {
+        use crate::decimal::normalized;
         use std::fmt::Write;
-        let (max, label, u, a) = (fmt(self.max), &self.label, fmt(self.used), fmt(self.amount));
-        let observed = self.total.map_or_else(|| "overflow".to_string(), fmt);
+        let (max, label) = (normalized(self.max), &self.label);
+        let (u, a) = (normalized(self.used), normalized(self.amount));
+        let total = self.total.map(normalized);
+        let observed = total.as_ref().map_or("overflow", |t| t.as_str());
         // Writing to a String cannot fail.
         let _ = match (self.kind, self.passed) {
             (CounterKind::Spend, true) => write!(out, "spend {u} + {a} within {max}{label}"),

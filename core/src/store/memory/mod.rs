@@ -104,9 +104,22 @@ struct Packed {
 }
 
 impl Packed {
-    fn new(json: &[u8], dict: Arc<[u8]>) -> Packed {
-        let bytes = lz4_flex::block::compress_prepend_size_with_dict(json, &dict).into();
-        Packed { bytes, dict }
+    /// Compresses `json` against `dict` in `scratch` (the store's, reused: a fresh zeroed output
+    /// buffer per record cost more than the copy out of it), in `compress_prepend_size`'s
+    /// format: the length as a little-endian `u32`, then the LZ4 block.
+    fn new(json: &[u8], dict: Arc<[u8]>, scratch: &mut Vec<u8>) -> Result<Packed> {
+        let len = u32::try_from(json.len())
+            .map_err(|_| Error::Internal("memory store: a record over 4 GiB".into()))?;
+        let need = 4 + lz4_flex::block::get_maximum_output_size(json.len());
+        if scratch.len() < need {
+            scratch.resize(need, 0);
+        }
+        let (head, block) = scratch.split_at_mut(4);
+        head.copy_from_slice(&len.to_le_bytes());
+        let n = lz4_flex::block::compress_into_with_dict(json, block, &dict)
+            .map_err(|e| Error::Internal(format!("memory store: cannot compress a record: {e}")))?;
+        let bytes = scratch.get(..4 + n).unwrap_or_default().into();
+        Ok(Packed { bytes, dict })
     }
 
     fn json(&self) -> Result<Vec<u8>> {
@@ -195,6 +208,8 @@ struct State {
     strings: HashSet<Arc<str>>,
     /// What records are compressed against (see [`Packed`]).
     dict: Arc<[u8]>,
+    /// Where records are compressed (see [`Packed::new`]).
+    scratch: Vec<u8>,
     revoked: HashSet<String>,
     idempotency: HashMap<IdemKey, Idem>,
     idempotency_expiry: BTreeSet<(i64, IdemKey)>,
@@ -382,12 +397,12 @@ impl State {
         // The record's own text (its canonical bytes, for one this crate sealed): nothing to
         // serialise.
         let json = r.record.as_str().as_bytes();
-        self.last_g += 1;
-        let g = self.last_g;
+        let g = self.last_g + 1;
         if g % DICT_EVERY == 1 || self.dict.is_empty() {
             self.dict = json.into();
         }
-        let bytes = Packed::new(json, Arc::clone(&self.dict));
+        let bytes = Packed::new(json, Arc::clone(&self.dict), &mut self.scratch)?;
+        self.last_g = g;
         let chain = self.intern(&r.chain);
         let rec = Rec {
             g,
