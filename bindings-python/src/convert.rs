@@ -85,6 +85,11 @@ impl Walk {
     fn push_key(&mut self, key: &str) -> usize {
         let len = self.path.len();
         self.path.push('/');
+        // Most keys have nothing to escape: one copy, not a push per character.
+        if !key.contains(['~', '/']) {
+            self.path.push_str(key);
+            return len;
+        }
         for c in key.chars() {
             match c {
                 '~' => self.path.push_str("~0"),

@@ -137,9 +137,11 @@ local function log_sum_until(l, from)
   return sum
 end
 
--- Usage at now, changing nothing (the memory store's `Counter::usage`).
+-- Usage at now, changing nothing (the memory store's `Counter::usage`). Keeps what it read of the
+-- counter in `op.stored` (`sum` present, `start`) for a caller that writes it next (reserve.lua).
 local function usage(op)
   local v = redis.call('HMGET', op.c, 'sum', 'start')
+  op.stored = { has_sum = v[1] and true or false, start = v[2] or nil }
   if not v[1] then return D.ZERO end
   local sum = D.parse(v[1])
   if op.kind == 'X' then
@@ -157,9 +159,12 @@ end
 
 -- Rolls a counter's window (the writes of the memory store's `Counter::roll`); the caller then
 -- sets `sum` to the rolled usage plus what it adds, so `usage(op)` taken before is the new base.
-local function roll(op)
+-- `known`: the counter's stored `start` is `start` (nil: none), read in this call and unchanged
+-- since; otherwise it is read here.
+local function roll(op, known, start)
   if op.kind == 'X' then
-    local stored = redis.call('HGET', op.c, 'start')
+    local stored = start
+    if not known then stored = redis.call('HGET', op.c, 'start') end
     if not stored or tonumber(op.cur_start) > tonumber(stored) then
       redis.call('HSET', op.c, 'start', op.cur_start)
     end
@@ -208,7 +213,8 @@ local function touch(op)
     redis.call('PEXPIRE', op.c, op.ttl)
     left = op.ttl
   end
-  if redis.call('EXISTS', op.l) == 1 then redis.call('PEXPIRE', op.l, left) end
+  -- Only a sliding counter has a log (a counter's key names its window kind).
+  if op.kind == 'S' and redis.call('EXISTS', op.l) == 1 then redis.call('PEXPIRE', op.l, left) end
 end
 
 -- The stored tail of a chain: returns nil if `seq` follows it, else the tail.
