@@ -960,7 +960,7 @@ pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
     // Usage is per distinct counter; a counter two constraints share must hold both amounts.
     let slots = slots(&eval.pending);
     // Per counter: (what must be free, what the request adds).
-    let mut totals: Vec<(Decimal, Decimal)> = Vec::new();
+    let mut totals: smallvec::SmallVec<[(Decimal, Decimal); 8]> = smallvec::SmallVec::new();
     for (p, &slot) in eval.pending.iter().zip(&slots) {
         let (need, amount) = (need_of(&p.op), p.op.amount);
         match totals.get_mut(slot) {

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rust_decimal::Decimal;
 
-use super::counters::ops;
+use super::counters::lend_ops;
 use super::decide::{finish, Evaluation};
 use super::Engine;
 use crate::error::Result;
@@ -190,26 +190,32 @@ impl Engine {
         now: i64,
         folded: &mut Folded,
     ) -> Result<()> {
-        let ops = ops(&eval.pending, false);
-        if folded.on && !ops.is_empty() {
-            if let Some(cached) = self.usage_cache.get(&ops, now) {
-                finish(eval, &cached);
-                if eval.decision.allowed {
-                    folded.basis = Some(cached.clone());
-                    folded.usage = Some(cached);
-                    return Ok(());
-                }
-                // Not an allow: decided on read usage instead.
-                eval.decision.checks.truncate(eval.base_checks);
-                eval.decision.remaining.clear();
-            }
-        }
-        let usage = match folded.on && ops.is_empty() {
-            true => Vec::new(),
-            false => self.store.read(&ops, now)?,
+        let cached = match folded.on && !eval.pending.is_empty() {
+            true => lend_ops(&mut eval.pending, |ops| self.usage_cache.get(ops, now)),
+            false => None,
         };
+        if let Some(cached) = cached {
+            finish(eval, &cached);
+            if eval.decision.allowed {
+                folded.basis = Some(cached.clone());
+                folded.usage = Some(cached);
+                return Ok(());
+            }
+            // Not an allow: decided on read usage instead.
+            eval.decision.checks.truncate(eval.base_checks);
+            eval.decision.remaining.clear();
+        }
+        let usage = lend_ops(&mut eval.pending, |ops| -> Result<Vec<Decimal>> {
+            let usage = match folded.on && ops.is_empty() {
+                true => Vec::new(),
+                false => self.store.read(ops, now)?,
+            };
+            if folded.on {
+                self.usage_cache.put(ops, &usage, false, now);
+            }
+            Ok(usage)
+        })?;
         if folded.on {
-            self.usage_cache.put(&ops, &usage, false, now);
             folded.basis = Some(usage.clone());
         }
         finish(eval, &usage);
