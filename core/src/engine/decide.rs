@@ -956,7 +956,9 @@ impl Render for CounterMessage {
 pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
     let mut all_ok = eval.stateless_ok;
     let mut strict_ok = eval.strict_ok;
-    let mut results = Vec::with_capacity(eval.pending.len());
+    // Each counter's usage, by pending op; its check goes straight into the decision (nothing is
+    // pushed there between the two loops below, so the order is the pending ops').
+    let mut useds: smallvec::SmallVec<[Decimal; 8]> = smallvec::SmallVec::new();
     // Usage is per distinct counter; a counter two constraints share must hold both amounts.
     let slots = slots(&eval.pending);
     // Per counter: (what must be free, what the request adds).
@@ -996,7 +998,8 @@ pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
         if !passed {
             check.max_admissible = Some(Text::normalized((p.op.max - used).max(Decimal::ZERO)));
         }
-        results.push((check, used));
+        eval.decision.checks.push(check);
+        useds.push(used);
     }
     let monitor = eval.decision.mode == Mode::Monitor.as_str();
     let needs_approval = eval.approval == ApprovalNeed::Required;
@@ -1004,7 +1007,7 @@ pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
     // passport's caveats (set by its issuer or a parent agent) are still enforced.
     let allowed = (all_ok && !needs_approval)
         || (monitor && eval.identity_ok && strict_ok && !(needs_approval && eval.strict_approval));
-    for (((check, used), p), &slot) in results.into_iter().zip(&eval.pending).zip(&slots) {
+    for ((&used, p), &slot) in useds.iter().zip(&eval.pending).zip(&slots) {
         let after = if allowed {
             used.saturating_add(total_of(slot).1)
         } else {
@@ -1029,7 +1032,6 @@ pub(super) fn finish(eval: &mut Evaluation<'_>, usage: &[Decimal]) {
                 }
             })
             .or_insert_with(|| Text::decimal(left));
-        eval.decision.checks.push(check);
     }
     eval.decision.allowed = allowed;
     eval.decision.decision = match (allowed, all_ok && needs_approval) {
