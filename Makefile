@@ -107,11 +107,14 @@ bench: python-package node-build deps-test
 	$(VENV_PY) -m pip install -q --disable-pip-version-check -r benches/python/requirements.txt
 	cd benches/node && $(NPM) install --no-audit --no-fund --silent
 	mkdir -p $(BENCH_OUT)
-	rm -f $(BENCH_OUT)/stores.json $(BENCH_OUT)/checkpoint.json $(BENCH_OUT)/footprint-memory.json
+	rm -f $(BENCH_OUT)/stores.json $(BENCH_OUT)/checkpoint.json $(BENCH_OUT)/footprint-memory.json \
+		$(BENCH_OUT)/verify-chain-checkpoint-decisions.json
 	CRITERION_HOME=$(BENCH_OUT)/criterion PASSGATE_BENCH_OUT=$(BENCH_OUT) \
 		$(CARGO) bench -p passgate-benches --bench tier1 --bench tier2 --bench scale
 	PASSGATE_BENCH_OUT=$(BENCH_OUT) $(CARGO) bench -p passgate --bench stores
 	PASSGATE_BENCH_OUT=$(BENCH_OUT) $(CARGO) run -q --release -p passgate --example checkpoint_rate 3
+	PASSGATE_BENCH_OUT=$(BENCH_OUT) $(CARGO) run -q --release -p passgate --example verify_chain_rate \
+		1000000 checkpoint decisions
 	$(CARGO) run -q --release -p passgate-benches --example footprint -- 1000000 memory: keep-all \
 		> $(BENCH_OUT)/footprint-memory.json
 	$(VENV_PY) benches/python/bench.py $(BENCH_OUT)/python.json

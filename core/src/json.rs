@@ -702,7 +702,9 @@ pub fn written_scale(v: &Value) -> u32 {
 
 /// A JSON number holding `d` exactly (for values produced by passgate itself).
 pub fn decimal_number(d: Decimal) -> Value {
-    Value::Number(Number::from_string_unchecked(d.normalize().to_string()))
+    Value::Number(Number::from_string_unchecked(
+        crate::decimal::normalized(d).to_string(),
+    ))
 }
 
 #[cfg(test)]

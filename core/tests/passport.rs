@@ -562,6 +562,26 @@ fn delegation_depth_is_bounded_at_issuance_and_verification() {
     );
 }
 
+/// The agent signs its own sub-passport (it holds the parent's key), bypassing issuance, with
+/// two caveats of one id: they would name one counter twice, and a store refuses a commit that
+/// does (`store::distinct_counters`). It is refused at verification, before any gate is read;
+/// the same caveats under two ids pass.
+#[test]
+fn a_minted_sub_passport_naming_one_caveat_counter_twice_is_refused() {
+    let issuer = Issuer::generate().unwrap();
+    let p = root(&issuer, &["payments:send"], 3600);
+    let v = uncached(&issuer);
+    let cap = |id: &str, max: u32| json!({"id": id, "type": "spend_limit", "field": "/amount", "max": max, "window": "1d"});
+    let (mut claims, signer) = child_claims(&p, &["payments:send"], NOW + 3600);
+    claims["caveats"] = json!([cap("cap", 10), cap("cap", 1000)]);
+    assert_eq!(
+        code(v.verify(&forge(&claims, &signer), ms(NOW))),
+        "PASSPORT_MALFORMED"
+    );
+    claims["caveats"] = json!([cap("cap", 10), cap("cap-2", 1000)]);
+    assert!(v.verify(&forge(&claims, &signer), ms(NOW)).is_ok());
+}
+
 #[test]
 fn delegation_widening_made_elsewhere_is_refused_at_verification() {
     let issuer = Issuer::generate().unwrap();

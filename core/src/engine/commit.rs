@@ -15,7 +15,7 @@ use super::{Engine, IDEMPOTENCY_TTL_MS};
 use crate::attestation;
 use crate::decision::{Check, Decision, Verdict};
 use crate::error::{CheckCode, Error, Result};
-use crate::ids::random_id;
+use crate::ids::random_id_in;
 use crate::json;
 use crate::policy::Mode;
 use crate::store::{
@@ -71,7 +71,8 @@ impl Engine {
             self.store
                 .bundle_put(&eval.decision.evaluation_id, &b.text)?;
         }
-        let mut tail = self.tail()?;
+        // `run_once` checked the process at the start of this call.
+        let mut tail = self.tail_in_call()?;
         for attempt in 1..=attempts {
             let admitted = eval.decision.allowed;
             let counters = if admitted {
@@ -81,7 +82,7 @@ impl Engine {
             };
             let hold = match admitted && req.hold {
                 true => Some(HoldRecord {
-                    id: random_id("hld")?,
+                    id: random_id_in("hld", self.pid)?,
                     evaluation_id: eval.decision.evaluation_id.clone(),
                     gate: eval.decision.gate.to_string(),
                     agent_id: eval.decision.agent_id.as_deref().map(str::to_string),
@@ -241,7 +242,7 @@ impl Engine {
         now: i64,
     ) -> Result<(StoredRecord, String)> {
         let (seq, _) = tail.next();
-        let id = random_id("att")?;
+        let id = random_id_in("att", self.pid)?;
         let facts = attestation::DecisionFacts {
             decision: &eval.decision,
             principal: eval.principal.as_ref(),

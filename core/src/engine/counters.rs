@@ -230,11 +230,7 @@ pub(super) fn slots(pending: &[Pending<'_>]) -> Slots {
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let same = |j: &usize| {
-                pending
-                    .get(*j)
-                    .is_some_and(|q| q.op.key == p.op.key && q.op.window == p.op.window)
-            };
+            let same = |j: &usize| pending.get(*j).is_some_and(|q| q.op.same_counter(&p.op));
             firsts.iter().position(same).unwrap_or_else(|| {
                 firsts.push(i);
                 firsts.len() - 1
@@ -248,13 +244,7 @@ pub(super) fn slots(pending: &[Pending<'_>]) -> Slots {
 /// `pending` for the call and back after it (a clone was three `String`s per counter per request,
 /// a quarter of the allocations of a `dry_run`).
 pub(super) fn lend_ops<R>(pending: &mut [Pending<'_>], f: impl FnOnce(&[CounterOp]) -> R) -> R {
-    let distinct = pending.iter().enumerate().all(|(i, p)| {
-        !pending
-            .iter()
-            .take(i)
-            .any(|q| q.op.key == p.op.key && q.op.window == p.op.window)
-    });
-    if !distinct {
+    if crate::store::repeated_counter(pending.iter().map(|p| &p.op)).is_some() {
         return f(&ops(pending, false));
     }
     let lent: Vec<CounterOp> = pending

@@ -21,7 +21,7 @@ use crate::constraint::{Constraint, CounterKind, EvalCtx, Rule};
 use crate::decision::{Check, Decision, Render, Text, Verdict};
 use crate::error::{CheckCode, Error, Result};
 use crate::expr::Outcome;
-use crate::ids::random_id;
+use crate::ids::random_id_in;
 use crate::passport::{Principal, Verified};
 use crate::policy::{Mode, Policy};
 use crate::store::CounterKey;
@@ -63,6 +63,9 @@ pub(super) struct Inputs<'a, 'r> {
     pub(super) pin: Option<Check>,
     /// The trust level and proof-of-possession checks (see [`crate::pop`]).
     pub(super) trust: super::trust::Trust,
+    /// This process's id, found equal to the engine's at the start of this call
+    /// ([`super::Engine::same_process`]): ids are drawn with it ([`crate::ids::random_id_in`]).
+    pub(super) pid: u32,
 }
 
 /// An evaluation before anything is committed.
@@ -278,6 +281,7 @@ impl Engine {
             presented: presented.as_ref(),
             pin,
             trust,
+            pid: self.pid,
         })?;
         record_bundle(&mut eval, policy.as_deref(), req)?;
         self.finish_usage(&mut eval, now, &mut folded)?;
@@ -560,6 +564,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         presented,
         pin,
         trust,
+        pid,
     } = inputs;
     let payload = payload_of(req);
     // The ids, the gate's name, its mode and the policy's hash are shared, not copied.
@@ -579,7 +584,7 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         passport_id,
         mode: Text::from(gate.map_or(Mode::Enforce, |g| g.mode).as_str()),
         dry_run,
-        evaluation_id: random_id("evl")?,
+        evaluation_id: random_id_in("evl", pid)?,
         policy_hash: policy.map(|p| p.hash_text.clone()),
         // The engine's own checks, the gate's constraints and the caveats, without regrowing.
         checks: Vec::with_capacity(5 + gate.map_or(0, |g| g.constraints.len()) + caveats.len()),

@@ -249,7 +249,7 @@ impl Engine {
             .map(|(h, a)| {
                 (
                     h.op.key.constraint.clone(),
-                    json!(a.normalize().to_string()),
+                    json!(crate::decimal::normalized(*a).to_string()),
                 )
             })
             .collect();
@@ -358,7 +358,7 @@ fn overrun(hold: &HoldRecord, amounts: &[Decimal], usage: &[Decimal]) -> Result<
             .checked_add(delta)
             .ok_or_else(|| Error::payload(at, "the settled amount would overflow its counter"))?;
         if total > h.op.max {
-            let s = |d: &Decimal| d.normalize().to_string();
+            let s = |d: &Decimal| crate::decimal::normalized(*d).to_string();
             out.push(json!({
                 "constraint": h.op.key.constraint, "cap": s(&h.op.max), "used_before": s(used),
                 "reserved": s(&h.op.amount), "actual": s(actual),

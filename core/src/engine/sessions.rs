@@ -203,7 +203,7 @@ impl Engine {
             if let Some(s) = by.get_mut(&who) {
                 s.spend = totals
                     .into_iter()
-                    .map(|(k, v)| (k, v.normalize().to_string()))
+                    .map(|(k, v)| (k, crate::decimal::normalized(v).to_string()))
                     .collect();
             }
         }

@@ -973,7 +973,7 @@ impl From<&CounterState> for CounterJson {
             constraint: c.key.constraint.clone(),
             scope: c.key.scope.clone(),
             window,
-            used: c.used.normalize().to_string(),
+            used: crate::decimal::normalized(c.used).to_string(),
             window_start: c.window_start_ms,
             window_end: c
                 .window_start_ms

@@ -225,6 +225,11 @@ pub struct CounterOp {
 }
 
 impl CounterOp {
+    /// Whether `other` is an op on the same counter: the same key and the same window.
+    pub fn same_counter(&self, other: &CounterOp) -> bool {
+        self.key == other.key && self.window == other.window
+    }
+
     /// Whether `usage` leaves room for this op.
     pub fn fits(&self, usage: Decimal) -> bool {
         usage
@@ -437,7 +442,11 @@ pub struct IdempotencyRecord {
 #[derive(Debug, Clone)]
 pub struct Commit<'a> {
     pub now_ms: i64,
-    /// Counters to advance.
+    /// Counters to advance, each at most once: two ops on one counter (see
+    /// [`CounterOp::same_counter`]) are refused with `INVALID_ARGUMENT` before anything is read
+    /// ([`distinct_counters`]), since each op's bound is checked against the usage before the
+    /// commit and two amounts that each fit could together pass the cap. Merge them first (the
+    /// engine does: amounts and needs summed, the smaller `max` kept).
     pub counters: &'a [CounterOp],
     /// Check the bounds before advancing (false only in `monitor` mode, which counts what passes).
     pub enforce_bounds: bool,
@@ -467,6 +476,37 @@ pub struct Commit<'a> {
     /// `None`: not compared (the bounds alone decide). Only stores whose
     /// [`Store::checks_guard`] is true compare it.
     pub expect_usage: Option<&'a [Decimal]>,
+}
+
+/// Refuses `ops` that name one counter twice (see [`Commit::counters`]): every backend calls it
+/// first in [`Store::commit`].
+pub fn distinct_counters(ops: &[CounterOp]) -> Result<()> {
+    match repeated_counter(ops) {
+        None => Ok(()),
+        Some((j, i)) => Err(Error::argument(
+            format!("/counters/{i}"),
+            format!(
+                "names the counter of /counters/{j} again: a commit takes one op per counter \
+                 (merge their amounts and needs)"
+            ),
+        )),
+    }
+}
+
+/// The first op of `ops` whose counter an earlier op names too ([`CounterOp::same_counter`]), as
+/// `(earlier, later)` positions; `None` when every op is its own counter.
+pub fn repeated_counter<'a, I>(ops: I) -> Option<(usize, usize)>
+where
+    I: IntoIterator<Item = &'a CounterOp>,
+    I::IntoIter: Clone,
+{
+    let ops = ops.into_iter();
+    ops.clone().enumerate().find_map(|(i, p)| {
+        ops.clone()
+            .take(i)
+            .position(|q| q.same_counter(p))
+            .map(|j| (j, i))
+    })
 }
 
 /// The trust state a decision was made under, verified inside the commit's atomic step

@@ -104,6 +104,7 @@ all_backends!(
     sliding_usage_is_zero_long_after_its_window,
     forever_counters_never_reset,
     all_or_nothing,
+    one_counter_twice_in_a_commit_is_refused,
     idempotency_replays_before_bounds,
     approvals_are_single_use,
     holds_settle_release_expire,

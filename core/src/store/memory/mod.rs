@@ -608,6 +608,7 @@ impl Store for MemoryStore {
     }
 
     fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome> {
+        super::distinct_counters(c.counters)?;
         super::check_times(c.counters, c.now_ms)?;
         let mut state = self.state.lock();
         let now_ms = state.placed(c.now_ms);

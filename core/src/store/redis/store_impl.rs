@@ -246,6 +246,7 @@ impl Store for RedisStore {
     }
 
     fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome> {
+        crate::store::distinct_counters(c.counters)?;
         let k = &self.keys;
         let mut call = Call::default();
         self.record_keys(&mut call);

@@ -186,6 +186,7 @@ impl Store for SqliteStore {
     }
 
     fn commit(&self, c: &Commit<'_>) -> Result<CommitOutcome> {
+        crate::store::distinct_counters(c.counters)?;
         crate::store::check_times(c.counters, c.now_ms)?;
         self.write(|tx, n| {
             if let Some(g) = &c.guard {

@@ -7,7 +7,7 @@ use passgate::store::{
 
 use crate::support::{d, fixed, op, sliding, Chain, DAY, T0};
 
-use super::{commit, rejected, used};
+use super::{commit, rejected, try_commit, used};
 
 pub fn fixed_windows_count_and_roll(s: &dyn Store) {
     let c = Chain::new("c1");
@@ -509,5 +509,41 @@ pub fn fixed_windows_never_move_backwards(s: &dyn Store) {
             // And the earlier clock sees the later window's usage.
             assert_eq!(used(s, &cap, boundary - skew), "10");
         }
+    }
+}
+
+/// One counter named by two ops of one commit (the engine merges them before it commits; a
+/// caller of the store may not). Each op's bound is checked against the usage before the commit,
+/// so two amounts that each fit could together pass the cap: the commit is refused with a typed
+/// error before anything is read or written, on every window kind.
+pub fn one_counter_twice_in_a_commit_is_refused(s: &dyn Store) {
+    let c = Chain::new("c1");
+    for (name, window) in [
+        ("fixed", fixed(DAY)),
+        ("sliding", sliding(60_000)),
+        ("forever", WindowKind::Forever),
+    ] {
+        let a = op(name, window, "6", "10");
+        let b = op(name, window, "6", "10");
+        let other = op("other", window, "1", "10");
+        let r = c.record(T0, None, None, "allow");
+        let err = try_commit(s, T0, &[a.clone(), other.clone(), b.clone()], &r).unwrap_err();
+        assert_eq!(err.code(), "INVALID_ARGUMENT", "{name}: {err}");
+        assert_eq!(err.path(), Some("/counters/2"), "{name}: {err}");
+        c.unwind();
+        assert_eq!(used(s, &a, T0 + 1), "0", "{name}");
+        assert_eq!(used(s, &other, T0 + 1), "0", "{name}");
+        // Nothing was appended: the chain goes on at the refused record's seq.
+        let merged = CounterOp {
+            amount: d("10"),
+            need: d("10"),
+            ..a.clone()
+        };
+        assert_eq!(
+            commit(s, T0 + 2, &[merged], &c.record(T0, None, None, "allow")),
+            CommitOutcome::Committed,
+            "{name}"
+        );
+        assert_eq!(used(s, &a, T0 + 3), "10", "{name}");
     }
 }

@@ -21,6 +21,16 @@ use passgate::store::{Commit, CommitOutcome, CounterOp, Store, StoredRecord};
 use crate::support::d;
 
 pub fn commit(s: &dyn Store, now: i64, ops: &[CounterOp], rec: &StoredRecord) -> CommitOutcome {
+    try_commit(s, now, ops, rec).unwrap()
+}
+
+/// [`commit`], its error returned.
+pub fn try_commit(
+    s: &dyn Store,
+    now: i64,
+    ops: &[CounterOp],
+    rec: &StoredRecord,
+) -> passgate::Result<CommitOutcome> {
     s.commit(&Commit {
         now_ms: now,
         counters: ops,
@@ -34,7 +44,6 @@ pub fn commit(s: &dyn Store, now: i64, ops: &[CounterOp], rec: &StoredRecord) ->
         guard: None,
         expect_usage: None,
     })
-    .unwrap()
 }
 
 pub fn used(s: &dyn Store, o: &CounterOp, now: i64) -> String {

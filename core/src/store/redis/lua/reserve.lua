@@ -91,14 +91,10 @@ for i, op in ipairs(ops) do
   if D.too_big(totals[i]) then return { 'overflow' } end
 end
 
--- Writes. What usage() read of a counter is still what it holds (nothing was written since), so
--- it is not read again — unless an earlier op of this call is the same counter.
-local written = {}
+-- Writes. What usage() read of a counter is still what it holds: nothing was written since, and
+-- no two ops of a call are one counter (the client refuses that before it calls).
 for i, op in ipairs(ops) do
-  local known = not written[op.c]
-  written[op.c] = true
   local has_sum, start = op.stored.has_sum, op.stored.start
-  if not known then has_sum = redis.call('HEXISTS', op.c, 'sum') == 1 end
   if not has_sum then
     redis.call('HSET', op.c, 'ns', op.ns, 'con', op.con, 'scope', op.scope, 'kind', op.kind,
       'size', op.size, 'start', op.cur_start)
@@ -106,7 +102,7 @@ for i, op in ipairs(ops) do
     redis.call('ZADD', scix, 0, op.m_sc)
     start = op.cur_start
   end
-  roll(op, known, start)
+  roll(op, true, start)
   redis.call('HSET', op.c, 'sum', D.str(totals[i]))
   if op.kind == 'S' and #op.amount.l > 0 then log_entry(op, now, op.amount) end
   touch(op)
