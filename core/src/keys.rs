@@ -102,6 +102,29 @@ impl KeyPair {
     }
 }
 
+#[cfg(test)]
+impl KeyPair {
+    /// A signature of `msg` only this key's holder can make, that satisfies the verification
+    /// equation S·B = R + H(R, A, M)·A exactly and that `verify_strict` refuses: R is the
+    /// identity (small order), S = H·a. For tests of what refuses it.
+    pub(crate) fn sign_with_identity_r(&self, msg: &[u8]) -> [u8; 64] {
+        use curve25519_dalek::edwards::EdwardsPoint;
+        use curve25519_dalek::scalar::Scalar;
+        use curve25519_dalek::traits::Identity;
+        use sha2::{Digest, Sha512};
+        let r = EdwardsPoint::identity().compress().to_bytes();
+        let mut h = Sha512::new();
+        h.update(r);
+        h.update(self.public_bytes());
+        h.update(msg);
+        let s = Scalar::from_bytes_mod_order_wide(&h.finalize().into()) * self.signing.to_scalar();
+        let mut out = [0u8; 64];
+        out[..32].copy_from_slice(&r);
+        out[32..].copy_from_slice(s.as_bytes());
+        out
+    }
+}
+
 impl fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyPair")
@@ -215,6 +238,89 @@ impl PublicKey {
             .verify_strict(msg, &sig)
             .map_err(|_| "signature does not verify".to_string())
     }
+
+    /// Checks many signatures by this key at once: `true` when every `sigs[i]` is a valid
+    /// signature of `msgs[i]`; `false` names no signature (check them one by one with
+    /// [`PublicKey::verify_strict`] to learn which, and why). Made for long runs of signatures by
+    /// one key, such as a chain's records.
+    ///
+    /// ed25519-dalek's `verify_batch` checks one random linear combination of all the
+    /// verification equations with one multi-scalar multiplication: ≈ 3× fewer cycles per
+    /// signature than `verify_strict` each, for batches of a few hundred. Before it, each
+    /// signature gets the checks `verify_strict` makes and a batch does not: `R` a canonical
+    /// encoding of a point that is not of small order, and the key not of small order (the batch
+    /// refuses a non-canonical `S` itself).
+    ///
+    /// **Relation to `verify_strict`.** Signatures `verify_strict` accepts one by one are accepted
+    /// together. A signature made without the secret key fails the batch (except with
+    /// probability ≈ 2⁻¹²⁸). The one difference: a signature its key's holder builds on purpose
+    /// with an `R` that has a small-order (torsion) component. `verify_strict` refuses it, a batch
+    /// may accept it, as cofactored verification (ZIP 215) does. Only the holder of the secret key
+    /// can make such a signature, so accepting it says nothing false about who signed.
+    pub fn verify_batch(&self, msgs: &[&[u8]], sigs: &[[u8; 64]]) -> bool {
+        if msgs.len() != sigs.len() || self.key.is_weak() {
+            return false;
+        }
+        let mut parsed = Vec::with_capacity(sigs.len());
+        for sig in sigs {
+            let signature = Signature::from_bytes(sig);
+            let r = signature.r_bytes();
+            // (That `R` is a point at all, the batch checks when it decompresses it.)
+            if !canonical_y(r) || small_order_y(r) {
+                return false;
+            }
+            parsed.push(signature);
+        }
+        let keys = vec![self.key; sigs.len()];
+        ed25519_dalek::verify_batch(msgs, &parsed, &keys).is_ok()
+    }
+}
+
+/// The y-coordinates of the eight points of small order (the torsion subgroup of Ed25519 has
+/// eight elements: 1 of order 1, y = 1; 1 of order 2, y = p − 1; 2 of order 4, y = 0; 4 of order
+/// 8, two for each y here), little-endian, as libsodium's blacklist lists them. The unit tests
+/// check each against curve25519-dalek's `is_small_order`, and random points too.
+const SMALL_ORDER_Y: [[u8; 32]; 5] = [
+    [0; 32],
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0,
+    ],
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+];
+
+/// Whether the canonical point encoding `b` is of a point of small order: its y-coordinate (the
+/// sign bit of x aside) is one of [`SMALL_ORDER_Y`]. Saves decompressing `R` twice (the batch
+/// decompresses it), ≈ 3.5 µs a signature.
+fn small_order_y(b: &[u8; 32]) -> bool {
+    let mut y = *b;
+    if let Some(last) = y.last_mut() {
+        *last &= 0x7f;
+    }
+    SMALL_ORDER_Y.contains(&y)
+}
+
+/// Whether the point encoding `b` writes its y-coordinate canonically: y < p = 2²⁵⁵ − 19 (the top
+/// bit is x's sign and not part of y). The encodings of y ≥ p are exactly those whose first byte
+/// is 0xed or more, the next thirty 0xff and the last 0x7f or 0xff. (The other non-canonical
+/// encodings, x = 0 with the sign bit set, are of y = ±1: points of small order.)
+fn canonical_y(b: &[u8; 32]) -> bool {
+    let [first, middle @ .., last] = b;
+    !(*first >= 0xed && middle.iter().all(|&x| x == 0xff) && last & 0x7f == 0x7f)
 }
 
 impl fmt::Debug for PublicKey {
@@ -245,6 +351,207 @@ pub fn b64u_decode(text: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `y < p` as a comparison of the two numbers, most significant byte first.
+    fn below_p(b: &[u8; 32]) -> bool {
+        let mut y = *b;
+        y[31] &= 0x7f;
+        let mut p = [0xffu8; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        y.iter().rev().lt(p.iter().rev())
+    }
+
+    #[test]
+    fn canonical_y_is_y_below_p() {
+        let mut cases: Vec<[u8; 32]> = Vec::new();
+        for first in [0x00u8, 0x01, 0xec, 0xed, 0xee, 0xfe, 0xff] {
+            for middle in [0x00u8, 0xfe, 0xff] {
+                for last in [0x00u8, 0x7e, 0x7f, 0x80, 0xfe, 0xff] {
+                    let mut b = [middle; 32];
+                    b[0] = first;
+                    b[31] = last;
+                    cases.push(b);
+                    // one middle byte off the run of 0xff
+                    b[15] = 0xfe;
+                    cases.push(b);
+                }
+            }
+        }
+        for _ in 0..2000 {
+            let mut b = [0u8; 32];
+            getrandom::fill(&mut b).unwrap();
+            cases.push(b);
+        }
+        for b in cases {
+            assert_eq!(canonical_y(&b), below_p(&b), "{}", hex::encode(b));
+        }
+    }
+
+    #[test]
+    fn small_order_y_is_small_order() {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        let mut points = std::collections::HashSet::new();
+        for y in SMALL_ORDER_Y {
+            for sign in [0u8, 0x80] {
+                let mut b = y;
+                b[31] |= sign;
+                let point = CompressedEdwardsY(b).decompress().unwrap();
+                assert!(point.is_small_order(), "{}", hex::encode(b));
+                assert!(small_order_y(&b));
+                points.insert(point.compress().to_bytes());
+            }
+        }
+        // all eight points of small order (y = ±1 have x = 0: one point each)
+        assert_eq!(points.len(), 8);
+        // and no other point: random encodings that are points, and signatures' R
+        let key = KeyPair::generate().unwrap();
+        let mut tried = 0;
+        for n in 0..4000u32 {
+            let mut b = [0u8; 32];
+            if n % 2 == 0 {
+                getrandom::fill(&mut b).unwrap();
+            } else {
+                b.copy_from_slice(&key.sign(&n.to_le_bytes())[..32]);
+            }
+            if let Some(point) = CompressedEdwardsY(b).decompress() {
+                tried += 1;
+                assert_eq!(small_order_y(&b), point.is_small_order());
+                assert!(!small_order_y(&b));
+            }
+        }
+        assert!(tried > 2000);
+    }
+
+    /// What `verify_batch` must refuse is what `verify_strict` refuses, signature by signature:
+    /// a bad signature anywhere in the batch, `R` of small order or encoded non-canonically, a
+    /// non-canonical `S`, a small-order key; and it accepts what `verify_strict` accepts.
+    #[test]
+    fn verify_batch_refuses_what_verify_strict_refuses() {
+        let key = KeyPair::generate().unwrap();
+        let public = PublicKey::from_did(key.did()).unwrap();
+        let msgs: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; usize::from(i) + 1]).collect();
+        let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+        let good: Vec<[u8; 64]> = msgs.iter().map(|m| key.sign(m)).collect();
+        assert!(public.verify_batch(&refs, &good));
+        assert!(public.verify_batch(&[], &[]));
+        assert!(!public.verify_batch(&refs[1..], &good));
+        let refused = |i: usize, sig: [u8; 64]| {
+            let mut sigs = good.clone();
+            sigs[i] = sig;
+            assert!(public.verify_strict(refs[i], &sig).is_err());
+            assert!(!public.verify_batch(&refs, &sigs), "{}", hex::encode(sig));
+        };
+        // another message's signature, and another key's
+        refused(3, good[4]);
+        refused(39, KeyPair::generate().unwrap().sign(refs[39]));
+        // one bit of S or R flipped
+        let mut s = good[7];
+        s[40] ^= 1;
+        refused(7, s);
+        let mut r = good[8];
+        r[5] ^= 1;
+        refused(8, r);
+        // S + l: the same scalar, not reduced (l = 2^252 + 27742317777372353535851937790883648493)
+        let l: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut unreduced = good[9];
+        let mut carry = 0u16;
+        for (k, byte) in unreduced[32..].iter_mut().enumerate() {
+            let sum = u16::from(*byte) + u16::from(l[k]) + carry;
+            *byte = (sum & 0xff) as u8;
+            carry = sum >> 8;
+        }
+        refused(9, unreduced);
+        // R the identity (small order; S = H(R,A,M)·0 would not matter), or the point of order 2
+        let mut identity = good[10];
+        identity[..32].copy_from_slice(&{
+            let mut b = [0u8; 32];
+            b[0] = 1;
+            b
+        });
+        refused(10, identity);
+        // R encoded with y = p + 1 (≡ 1: non-canonical) and with y = p - 1 and the sign bit set
+        let mut high = good[11];
+        high[..32].copy_from_slice(&{
+            let mut b = [0xffu8; 32];
+            b[0] = 0xee;
+            b[31] = 0x7f;
+            b
+        });
+        refused(11, high);
+        let mut minus_one = good[12];
+        minus_one[..32].copy_from_slice(&{
+            let mut b = [0xffu8; 32];
+            b[0] = 0xec;
+            b
+        });
+        refused(12, minus_one);
+        // a small-order key: the identity as the public key, whatever the signatures
+        let weak = PublicKey::from_bytes(&{
+            let mut b = [0u8; 32];
+            b[0] = 1;
+            b
+        })
+        .unwrap();
+        assert!(!weak.verify_batch(&refs, &good));
+    }
+
+    /// Signatures only a key's holder can build, that satisfy the batch equation and that
+    /// `verify_strict` refuses: the pre-checks are what refuses them.
+    #[test]
+    fn verify_batch_refuses_the_key_holders_small_order_tricks() {
+        use curve25519_dalek::constants::ED25519_BASEPOINT_POINT as B;
+        use curve25519_dalek::edwards::EdwardsPoint;
+        use curve25519_dalek::scalar::Scalar;
+        use curve25519_dalek::traits::Identity;
+        use sha2::{Digest, Sha512};
+        let hram = |r: &[u8; 32], a: &[u8; 32], m: &[u8]| {
+            let mut h = Sha512::new();
+            h.update(r);
+            h.update(a);
+            h.update(m);
+            Scalar::from_bytes_mod_order_wide(&h.finalize().into())
+        };
+        let sig = |r: &[u8; 32], s: Scalar| {
+            let mut out = [0u8; 64];
+            out[..32].copy_from_slice(r);
+            out[32..].copy_from_slice(s.as_bytes());
+            out
+        };
+        let key = KeyPair::generate().unwrap();
+        let public = PublicKey::from_did(key.did()).unwrap();
+        let a = key.signing.to_scalar();
+        let a_bytes = key.public_bytes();
+        let msgs: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 9]).collect();
+        let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+        let mut sigs: Vec<[u8; 64]> = msgs.iter().map(|m| key.sign(m)).collect();
+        // R = the identity, S = H(R, A, M)·a: S·B = R + H·A holds exactly.
+        let identity = EdwardsPoint::identity().compress().to_bytes();
+        sigs[5] = key.sign_with_identity_r(refs[5]);
+        assert!(public.verify_strict(refs[5], &sigs[5]).is_err());
+        assert!(!public.verify_batch(&refs, &sigs));
+        // The identity as the public key: R = r·B, S = r verifies under it for every message.
+        let weak_bytes = identity;
+        let weak = PublicKey::from_bytes(&weak_bytes).unwrap();
+        let forged: Vec<[u8; 64]> = (0..refs.len())
+            .map(|i| {
+                let r = Scalar::from(u64::try_from(i).unwrap() + 7);
+                sig(&(r * B).compress().to_bytes(), r)
+            })
+            .collect();
+        assert!(weak.verify_strict(refs[0], &forged[0]).is_err());
+        assert!(!weak.verify_batch(&refs, &forged));
+        // The same construction with a real key and R = r·B, S = r + H·a is an honest
+        // signature, and passes both ways (the constructions above are what fails).
+        let r = Scalar::from(12_345u64);
+        let r_bytes = (r * B).compress().to_bytes();
+        sigs[5] = sig(&r_bytes, r + hram(&r_bytes, &a_bytes, refs[5]) * a);
+        assert!(public.verify_strict(refs[5], &sigs[5]).is_ok());
+        assert!(public.verify_batch(&refs, &sigs));
+    }
 
     #[test]
     fn secret_round_trips_and_did_is_stable() {
