@@ -343,25 +343,23 @@ pub fn verify_head(head: &Value, did: &str) -> Result<ChainHead> {
 /// records cut from the end of the chain are detected (`CHAIN_GAP`), as is a chain that was
 /// rewritten after the head was signed (`CHAIN_MISMATCH`).
 pub fn verify_chain_with_head(records: &[Value], did: &str, head: &Value) -> Result<()> {
-    verify_chain(records, did)?;
+    let links = verify_chain_in(records, did, None, Workers::available())?;
     let head = verify_head(head, did)?;
     let mut last: Option<(u64, &str)> = None;
-    for (i, r) in records.iter().enumerate() {
-        let p = parts(r)?;
-        let chain = chain_of(p.body);
-        if chain != head.chain {
+    for (i, l) in links.iter().enumerate() {
+        if l.chain != head.chain {
             return Err(Error::ChainMismatch(format!(
-                "record {i} belongs to chain {chain:?}, the head to {:?}",
-                head.chain
+                "record {i} belongs to chain {:?}, the head to {:?}",
+                l.chain, head.chain
             )));
         }
-        let seq = body_u64(p.body, "seq", i)?;
-        if seq == head.seq && Some(p.hash) != head.hash.as_deref() {
+        let seq = l.seq;
+        if seq == head.seq && Some(l.hash) != head.hash.as_deref() {
             return Err(Error::ChainMismatch(format!(
                 "record {i} (seq {seq}) is not the record the head names"
             )));
         }
-        last = Some((seq, p.hash));
+        last = Some((seq, l.hash));
     }
     let reached = last.map_or(0, |(s, _)| s);
     if reached < head.seq {
@@ -422,7 +420,7 @@ pub(crate) fn verify_chain_anchored(
     did: &str,
     anchor: Option<(&str, u64, &str)>,
 ) -> Result<()> {
-    verify_chain_in(records, did, anchor, Workers::available())
+    verify_chain_in(records, did, anchor, Workers::available()).map(|_| ())
 }
 
 /// How [`verify_chain`] spreads the per-record checks over threads.
@@ -619,17 +617,18 @@ fn batch_links<'a>(unit: &'a [Value], did: &str, key: &PublicKey) -> Option<Vec<
     key.verify_batch(&msgs, &sigs).then_some(links)
 }
 
-/// [`verify_chain_anchored`] with the per-record checks spread over `workers`.
-fn verify_chain_in(
-    records: &[Value],
+/// [`verify_chain_anchored`] with the per-record checks spread over `workers`; the records'
+/// links when the chain holds.
+fn verify_chain_in<'a>(
+    records: &'a [Value],
     did: &str,
     anchor: Option<(&str, u64, &str)>,
     workers: Workers,
-) -> Result<()> {
+) -> Result<Vec<Link<'a>>> {
     let key = PublicKey::from_did(did)?;
     let links = check_records(records, did, &key, workers)?;
     let Some(chain0) = links.first().map(|l| l.chain) else {
-        return Ok(());
+        return Ok(links);
     };
     // One chain and strictly increasing seqs (every honest chain) repeat no seq: the map of
     // seqs seen is for the others.
@@ -721,7 +720,8 @@ fn verify_chain_in(
         }
         prev = Some((l.seq, l.hash));
     }
-    verify_checkpoints(&links, anchor.is_none())
+    verify_checkpoints(&links, anchor.is_none())?;
+    Ok(links)
 }
 
 /// Checkpointed signing within a verified range of one chain (links, hashes and signatures
@@ -1261,8 +1261,8 @@ mod tests {
         let (key, other) = (KeyPair::generate().unwrap(), KeyPair::generate().unwrap());
         let did = key.did().to_string();
         let good = chain(&key, 300);
-        assert_eq!(verify_chain_in(&good, &did, None, MANY), Ok(()));
-        assert_eq!(verify_chain_in(&good, &did, None, ONE), Ok(()));
+        assert_eq!(verify_chain_in(&good, &did, None, MANY).map(|_| ()), Ok(()));
+        assert_eq!(verify_chain_in(&good, &did, None, ONE).map(|_| ()), Ok(()));
         let mut seed = [0u8; 8];
         getrandom::fill(&mut seed).unwrap();
         let seed = u64::from_le_bytes(seed);
@@ -1332,7 +1332,10 @@ mod tests {
                 .unwrap()
         };
         assert!(covered.iter().any(is_unsigned));
-        assert_eq!(verify_chain_in(&covered, &did, None, MANY), Ok(()));
+        assert_eq!(
+            verify_chain_in(&covered, &did, None, MANY).map(|_| ()),
+            Ok(())
+        );
         // without the last checkpoint the unsigned tail is uncovered
         let cut = &covered[..covered.len() - 1];
         let one = verify_chain_in(cut, &did, None, ONE).unwrap_err();
