@@ -401,12 +401,13 @@ fn body_u64(body: &Map<String, Value>, k: &str, i: usize) -> Result<u64> {
 /// the first record that fails alone, else the first fault in the links.
 ///
 /// The signatures of each 256 records are checked as one batch
-/// ([`crate::PublicKey::verify_batch`]), ≈ 3× cheaper than one by one, and one
-/// by one with `verify_strict` only when a batch fails (to name the record). The verdict is
-/// `verify_strict`'s on every signature but one kind: a signature the chain key's holder crafts
-/// on purpose with a small-order component in R, which `verify_strict` refuses and a batch may
-/// accept (as cofactored verification does). The engine never makes one, and no one without the
-/// secret key can; [`verify_attestation`] on a single record refuses it.
+/// ([`crate::PublicKey::verify_batch`]), ≈ 3× cheaper than one by one, and one by one with
+/// `verify_strict` only when a batch fails (to name the record, or to accept what a batch
+/// refused under a key with a small-order component). The verdict is `verify_strict`'s on every
+/// signature but one kind: a signature whose equation is off by a point of small order, which
+/// `verify_strict` refuses and a batch may accept (as cofactored verification does). Only the
+/// holder of the chain's secret key can make one, and the engine never does;
+/// [`verify_attestation`] on a single record refuses it.
 pub fn verify_chain(records: &[Value], did: &str) -> Result<()> {
     verify_chain_anchored(records, did, None)
 }
@@ -595,8 +596,8 @@ fn check_records<'a>(
 
 /// The links of `unit` when every record passes the checks [`check_records`] makes one by one,
 /// the signatures checked together ([`PublicKey::verify_batch`]: the same verdict as
-/// `verify_strict` on each, but for a signature the key's holder crafts with a small-order
-/// component in `R`). `None` as soon as anything fails: the caller then checks the unit
+/// `verify_strict` on each, but where the key or an `R` has a small-order component: see
+/// [`crate::PublicKey::verify_batch`]). `None` as soon as anything fails: the caller then checks the unit
 /// record by record, which names the first fault and its error.
 fn batch_links<'a>(unit: &'a [Value], did: &str, key: &PublicKey) -> Option<Vec<Link<'a>>> {
     let mut links = Vec::with_capacity(unit.len());

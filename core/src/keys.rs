@@ -251,12 +251,18 @@ impl PublicKey {
     /// encoding of a point that is not of small order, and the key not of small order (the batch
     /// refuses a non-canonical `S` itself).
     ///
-    /// **Relation to `verify_strict`.** Signatures `verify_strict` accepts one by one are accepted
-    /// together. A signature made without the secret key fails the batch (except with
-    /// probability ≈ 2⁻¹²⁸). The one difference: a signature its key's holder builds on purpose
-    /// with an `R` that has a small-order (torsion) component. `verify_strict` refuses it, a batch
-    /// may accept it, as cofactored verification (ZIP 215) does. Only the holder of the secret key
-    /// can make such a signature, so accepting it says nothing false about who signed.
+    /// **Relation to `verify_strict`**, pinned on the public vectors (tests/ed25519_vectors.rs):
+    /// they differ only where the key or an `R` has a small-order component, which no honest
+    /// key or signature has (passgate's keys and `R`s are multiples of the base point).
+    /// - A signature made without the secret key fails the batch (except with probability
+    ///   ≈ 2⁻¹²⁸), as it fails `verify_strict`.
+    /// - Under a key with a small-order component, a batch may refuse signatures
+    ///   `verify_strict` accepts (the batch multiplies by scalars reduced mod l, which loses the
+    ///   small-order part). Under any other key, what `verify_strict` accepts, a batch accepts.
+    /// - A batch may accept a signature whose equation is off by a point of small order, which
+    ///   `verify_strict` refuses (the batch's random multiple can cancel it, as cofactored
+    ///   verification does). Only the holder of the secret key can make the rest of the equation
+    ///   hold, so accepting it says nothing false about who signed.
     pub fn verify_batch(&self, msgs: &[&[u8]], sigs: &[[u8; 64]]) -> bool {
         if msgs.len() != sigs.len() || self.key.is_weak() {
             return false;

@@ -457,7 +457,8 @@ pub fn attestation_verify(data: &[u8]) {
             let chain = passgate::verify_chain(records, did);
             // A chain that verifies (its signatures checked in batches) holds only signed
             // records that verify alone (strictly): the batch's one difference needs the key's
-            // holder to craft a small-order component into R, which re-signing never does.
+            // holder to craft a signature off by a small-order point, which re-signing never
+            // does.
             let alone = if chain.is_ok() { records.len() } else { 8 };
             for (i, r) in records.iter().take(alone).enumerate() {
                 let one = passgate::verify_attestation(r, did);
