@@ -597,8 +597,8 @@ fn check_records<'a>(
 /// The links of `unit` when every record passes the checks [`check_records`] makes one by one,
 /// the signatures checked together ([`PublicKey::verify_batch`]: the same verdict as
 /// `verify_strict` on each, but where the key or an `R` has a small-order component: see
-/// [`crate::PublicKey::verify_batch`]). `None` as soon as anything fails: the caller then checks the unit
-/// record by record, which names the first fault and its error.
+/// [`crate::PublicKey::verify_batch`]). `None` as soon as anything fails: the caller then
+/// checks the unit record by record, which names the first fault and its error.
 fn batch_links<'a>(unit: &'a [Value], did: &str, key: &PublicKey) -> Option<Vec<Link<'a>>> {
     let mut links = Vec::with_capacity(unit.len());
     let mut inputs: Vec<Vec<u8>> = Vec::with_capacity(unit.len());
