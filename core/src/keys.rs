@@ -104,25 +104,44 @@ impl KeyPair {
 
 #[cfg(test)]
 impl KeyPair {
-    /// A signature of `msg` only this key's holder can make, that satisfies the verification
-    /// equation S·B = R + H(R, A, M)·A exactly and that `verify_strict` refuses: R is the
-    /// identity (small order), S = H·a. For tests of what refuses it.
+    /// The signature of `msg` with the nonce `r` whose point is encoded `r_point` (any 32 bytes):
+    /// S = r + H(r_point, A, msg)·a. With `r_point` the encoding of r·B it is an honest
+    /// signature; with the identity and r = 0 it satisfies the verification equation exactly
+    /// and `verify_strict` refuses it (R of small order). Only this key's holder can make
+    /// either. For tests of what refuses what.
+    pub(crate) fn sign_with_nonce(
+        &self,
+        r_point: &[u8; 32],
+        r: curve25519_dalek::scalar::Scalar,
+        msg: &[u8],
+    ) -> [u8; 64] {
+        use curve25519_dalek::scalar::Scalar;
+        use sha2::{Digest, Sha512};
+        let mut h = Sha512::new();
+        h.update(r_point);
+        h.update(self.public_bytes());
+        h.update(msg);
+        let h = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+        join_signature(r_point, &(r + h * self.signing.to_scalar()))
+    }
+
+    /// [`KeyPair::sign_with_nonce`] with R the identity and r = 0: S = H·a.
     pub(crate) fn sign_with_identity_r(&self, msg: &[u8]) -> [u8; 64] {
         use curve25519_dalek::edwards::EdwardsPoint;
         use curve25519_dalek::scalar::Scalar;
         use curve25519_dalek::traits::Identity;
-        use sha2::{Digest, Sha512};
-        let r = EdwardsPoint::identity().compress().to_bytes();
-        let mut h = Sha512::new();
-        h.update(r);
-        h.update(self.public_bytes());
-        h.update(msg);
-        let s = Scalar::from_bytes_mod_order_wide(&h.finalize().into()) * self.signing.to_scalar();
-        let mut out = [0u8; 64];
-        out[..32].copy_from_slice(&r);
-        out[32..].copy_from_slice(s.as_bytes());
-        out
+        let identity = EdwardsPoint::identity().compress().to_bytes();
+        self.sign_with_nonce(&identity, Scalar::ZERO, msg)
     }
+}
+
+/// The 64 bytes of a signature: R's encoding, then S.
+#[cfg(test)]
+pub(crate) fn join_signature(r: &[u8; 32], s: &curve25519_dalek::scalar::Scalar) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    out[..32].copy_from_slice(r);
+    out[32..].copy_from_slice(s.as_bytes());
+    out
 }
 
 impl fmt::Debug for KeyPair {
@@ -471,37 +490,22 @@ mod tests {
             carry = sum >> 8;
         }
         refused(9, unreduced);
-        // R the identity (small order; S = H(R,A,M)·0 would not matter), or the point of order 2
-        let mut identity = good[10];
-        identity[..32].copy_from_slice(&{
-            let mut b = [0u8; 32];
-            b[0] = 1;
-            b
-        });
-        refused(10, identity);
-        // R encoded with y = p + 1 (≡ 1: non-canonical) and with y = p - 1 and the sign bit set
-        let mut high = good[11];
-        high[..32].copy_from_slice(&{
-            let mut b = [0xffu8; 32];
-            b[0] = 0xee;
-            b[31] = 0x7f;
-            b
-        });
-        refused(11, high);
-        let mut minus_one = good[12];
-        minus_one[..32].copy_from_slice(&{
-            let mut b = [0xffu8; 32];
-            b[0] = 0xec;
-            b
-        });
-        refused(12, minus_one);
+        // R replaced by `fill` bytes with the first and last set: the identity (small order),
+        // y = p + 1 (≡ 1: non-canonical), and y = p - 1 (order 2) with the sign bit set.
+        let with_r = |sig: [u8; 64], fill: u8, first: u8, last: u8| {
+            let mut sig = sig;
+            sig[..32].fill(fill);
+            sig[0] = first;
+            sig[31] = last;
+            sig
+        };
+        refused(10, with_r(good[10], 0, 1, 0));
+        refused(11, with_r(good[11], 0xff, 0xee, 0x7f));
+        refused(12, with_r(good[12], 0xff, 0xec, 0xff));
         // a small-order key: the identity as the public key, whatever the signatures
-        let weak = PublicKey::from_bytes(&{
-            let mut b = [0u8; 32];
-            b[0] = 1;
-            b
-        })
-        .unwrap();
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = PublicKey::from_bytes(&identity).unwrap();
         assert!(!weak.verify_batch(&refs, &good));
     }
 
@@ -513,39 +517,21 @@ mod tests {
         use curve25519_dalek::edwards::EdwardsPoint;
         use curve25519_dalek::scalar::Scalar;
         use curve25519_dalek::traits::Identity;
-        use sha2::{Digest, Sha512};
-        let hram = |r: &[u8; 32], a: &[u8; 32], m: &[u8]| {
-            let mut h = Sha512::new();
-            h.update(r);
-            h.update(a);
-            h.update(m);
-            Scalar::from_bytes_mod_order_wide(&h.finalize().into())
-        };
-        let sig = |r: &[u8; 32], s: Scalar| {
-            let mut out = [0u8; 64];
-            out[..32].copy_from_slice(r);
-            out[32..].copy_from_slice(s.as_bytes());
-            out
-        };
         let key = KeyPair::generate().unwrap();
         let public = PublicKey::from_did(key.did()).unwrap();
-        let a = key.signing.to_scalar();
-        let a_bytes = key.public_bytes();
         let msgs: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 9]).collect();
         let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
         let mut sigs: Vec<[u8; 64]> = msgs.iter().map(|m| key.sign(m)).collect();
         // R = the identity, S = H(R, A, M)·a: S·B = R + H·A holds exactly.
-        let identity = EdwardsPoint::identity().compress().to_bytes();
         sigs[5] = key.sign_with_identity_r(refs[5]);
         assert!(public.verify_strict(refs[5], &sigs[5]).is_err());
         assert!(!public.verify_batch(&refs, &sigs));
         // The identity as the public key: R = r·B, S = r verifies under it for every message.
-        let weak_bytes = identity;
-        let weak = PublicKey::from_bytes(&weak_bytes).unwrap();
+        let weak = PublicKey::from_bytes(&EdwardsPoint::identity().compress().to_bytes()).unwrap();
         let forged: Vec<[u8; 64]> = (0..refs.len())
             .map(|i| {
                 let r = Scalar::from(u64::try_from(i).unwrap() + 7);
-                sig(&(r * B).compress().to_bytes(), r)
+                join_signature(&(r * B).compress().to_bytes(), &r)
             })
             .collect();
         assert!(weak.verify_strict(refs[0], &forged[0]).is_err());
@@ -553,8 +539,7 @@ mod tests {
         // The same construction with a real key and R = r·B, S = r + H·a is an honest
         // signature, and passes both ways (the constructions above are what fails).
         let r = Scalar::from(12_345u64);
-        let r_bytes = (r * B).compress().to_bytes();
-        sigs[5] = sig(&r_bytes, r + hram(&r_bytes, &a_bytes, refs[5]) * a);
+        sigs[5] = key.sign_with_nonce(&(r * B).compress().to_bytes(), r, refs[5]);
         assert!(public.verify_strict(refs[5], &sigs[5]).is_ok());
         assert!(public.verify_batch(&refs, &sigs));
     }
