@@ -273,7 +273,7 @@ fuzz: fuzz-build
 fuzz-smoke: fuzz-build
 	$(call fuzz_run,$(FUZZ_SMOKE_SECS))
 
-# ---- Packages: `make dist` builds into dist/ the abi3 wheel (CPython 3.9+) and the sdist of the
+# ---- Packages: `make dist` builds into dist/ the abi3 wheel (CPython 3.10+) and the sdist of the
 # ---- Python package (maturin) and the npm tarball (npm pack, the native module inside), on the
 # ---- optimized `release` profile. Each package carries copies of LICENSE, CHANGELOG.md and
 # ---- schema/policy.schema.json (wheel: LICENSE in its .dist-info, the others in passgate/; npm: the
@@ -318,12 +318,12 @@ test-dist: dist test-dist-only
 test-dist-only:
 	$(call say,"installing the packages from $(DIST) in a temporary directory (no cargo or rustc on PATH) and running the quickstarts")
 	@set -euo pipefail; \
-	ls $(DIST)/passgate-*-cp39-abi3-*.whl $(DIST)/passgate-*.tar.gz $(DIST)/passgate-*.tgz >/dev/null; \
+	ls $(DIST)/passgate-*-cp310-abi3-*.whl $(DIST)/passgate-*.tar.gz $(DIST)/passgate-*.tgz >/dev/null; \
 	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	export PATH="$(NO_RUST_PATH)"; \
 	if command -v cargo >/dev/null || command -v rustc >/dev/null; then echo "cargo/rustc still on PATH"; exit 1; fi; \
 	$(PYTHON) -m venv "$$tmp/venv"; \
-	"$$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check --no-index $(DIST)/passgate-*-cp39-abi3-*.whl; \
+	"$$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check --no-index $(DIST)/passgate-*-cp310-abi3-*.whl; \
 	cp examples/python/quickstart.py "$$tmp/"; \
 	(cd "$$tmp" && ./venv/bin/python quickstart.py && ./venv/bin/python -c "import passgate, importlib.metadata as m; \
 		assert passgate.policy_schema()['title'] == 'passgate policy document'; \

@@ -29,6 +29,12 @@ pub use pkce::{pkce_challenge_s256, pkce_generate_verifier, pkce_verify_s256, Au
 use convert::Kind;
 use error::{invalid, CoreResult, NapiResult, Result};
 
+/// The addon's allocator for its own (Rust) allocations; V8's heap is V8's. As in the Python
+/// binding (see its `lib.rs`): a call's `Value` tree and decision are a few dozen small blocks,
+/// cheaper under mimalloc than glibc's `malloc` (benches/PROFILE.md, eighth pass).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Verifies one attestation record against the did:key that should have signed it (for an
 /// engine's records: `engine.signerDid`). Returns `true`, or throws with `.code`
 /// `ATTESTATION_HASH`, `ATTESTATION_SIGNATURE`, `ATTESTATION_KEY` or `ATTESTATION_MALFORMED`.

@@ -55,10 +55,20 @@ enum Stop {
     Py(PyErr),
 }
 
+/// One step of the path to the value being read.
+enum Seg {
+    /// An object member: its key, moved here while its value is read and moved back after.
+    Key(String),
+    /// An array element.
+    Index(usize),
+}
+
 struct Walk {
     limits: Limits,
     size: usize,
-    path: String,
+    /// Where the walk is. Kept as steps, not text: the JSON Pointer is written only when a value
+    /// is refused (a payload that converts, the common case, never needs it).
+    path: Vec<Seg>,
 }
 
 impl Walk {
@@ -74,36 +84,57 @@ impl Walk {
     }
 
     fn invalid(&self, why: impl Into<String>) -> Stop {
-        let at = if self.path.is_empty() {
-            "/"
-        } else {
-            &self.path
-        };
-        Stop::Invalid(at.to_string(), why.into())
+        Stop::Invalid(self.pointer(), why.into())
     }
 
-    fn push_key(&mut self, key: &str) -> usize {
-        let len = self.path.len();
-        self.path.push('/');
-        // Most keys have nothing to escape: one copy, not a push per character.
-        if !key.contains(['~', '/']) {
-            self.path.push_str(key);
-            return len;
+    /// The JSON Pointer of [`Self::path`] (`/` for the top).
+    fn pointer(&self) -> String {
+        if self.path.is_empty() {
+            return "/".to_string();
         }
-        for c in key.chars() {
-            match c {
-                '~' => self.path.push_str("~0"),
-                '/' => self.path.push_str("~1"),
-                c => self.path.push(c),
+        let mut at = String::new();
+        for seg in &self.path {
+            at.push('/');
+            match seg {
+                Seg::Key(key) => {
+                    for c in key.chars() {
+                        match c {
+                            '~' => at.push_str("~0"),
+                            '/' => at.push_str("~1"),
+                            c => at.push(c),
+                        }
+                    }
+                }
+                Seg::Index(i) => {
+                    let _ = write!(at, "{i}");
+                }
             }
         }
-        len
+        at
     }
 
-    fn push_index(&mut self, i: usize) -> usize {
-        let len = self.path.len();
-        let _ = write!(self.path, "/{i}");
-        len
+    /// Reads the value of member `key`; returns the key (moved back out of the path) and value.
+    fn member(
+        &mut self,
+        key: String,
+        v: &Bound<'_, PyAny>,
+        depth: usize,
+    ) -> Result<(String, Value), Stop> {
+        self.path.push(Seg::Key(key));
+        let v = self.value(v, depth + 1)?;
+        match self.path.pop() {
+            Some(Seg::Key(key)) => Ok((key, v)),
+            // The walk pops what it pushed, so a key is there; if not, refuse rather than guess.
+            _ => Err(self.invalid("the walk lost its place (a bug in passgate)")),
+        }
+    }
+
+    /// Reads element `i`.
+    fn element(&mut self, i: usize, item: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Stop> {
+        self.path.push(Seg::Index(i));
+        let v = self.value(item, depth + 1)?;
+        self.path.pop();
+        Ok(v)
     }
 
     fn value(&mut self, obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, Stop> {
@@ -162,9 +193,7 @@ impl Walk {
                 };
                 let k = self.text(k)?;
                 self.grow(k.len() + 4)?;
-                let len = self.push_key(&k);
-                let v = self.value(&v, depth + 1)?;
-                self.path.truncate(len);
+                let (k, v) = self.member(k, &v, depth)?;
                 if map.insert(k, v).is_some() {
                     return Err(self.invalid("duplicate key (two str keys with the same text)"));
                 }
@@ -180,9 +209,7 @@ impl Walk {
             while i < l.len() {
                 let item = l.get_item(i).map_err(Stop::Py)?;
                 self.grow(1)?;
-                let len = self.push_index(i);
-                out.push(self.value(&item, depth + 1)?);
-                self.path.truncate(len);
+                out.push(self.element(i, &item, depth)?);
                 i += 1;
             }
             return Ok(Value::Array(out));
@@ -192,9 +219,7 @@ impl Walk {
             self.grow(2 + t.len())?;
             let mut out = Vec::with_capacity(t.len());
             for (i, item) in t.iter().enumerate() {
-                let len = self.push_index(i);
-                out.push(self.value(&item, depth + 1)?);
-                self.path.truncate(len);
+                out.push(self.element(i, &item, depth)?);
             }
             return Ok(Value::Array(out));
         }
@@ -251,9 +276,7 @@ impl Walk {
             };
             let k = self.text(k)?;
             self.grow(k.len() + 4)?;
-            let len = self.push_key(&k);
-            let v = self.value(&v, depth + 1)?;
-            self.path.truncate(len);
+            let (k, v) = self.member(k, &v, depth)?;
             if map.insert(k, v).is_some() {
                 return Err(self.invalid("duplicate key (two str keys with the same text)"));
             }
@@ -364,7 +387,7 @@ pub(crate) fn to_value(obj: &Bound<'_, PyAny>, ctx: Ctx) -> PyResult<Value> {
     let mut walk = Walk {
         limits,
         size: 0,
-        path: String::new(),
+        path: Vec::new(),
     };
     // A dict mutated while being read (only possible from a callback such as a Decimal subclass's
     // `__str__`) makes PyO3's iterator panic: report it as invalid input instead.

@@ -20,6 +20,14 @@ mod pkce;
 use convert::{to_py, to_value, Ctx};
 use errors::OrRaise;
 
+/// The addon's allocator for its own (Rust) allocations; Python's objects keep Python's. A call
+/// allocates and frees a few dozen small blocks (the payload's `Value` tree, the decision's
+/// checks), and glibc's `malloc`/`free` were ≈ 23% of a `dry_run` call's instructions from Python
+/// (benches/PROFILE.md, eighth pass). The choice is the package's, as pydantic-core's is; the
+/// Rust crate leaves its host's allocator alone.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Verifies one attestation record (a dict `{"body", "hash", "sig", "kid"}`) against the did:key
 /// that should have signed it. Returns True, or raises `AttestationError` whose `.code` says what
 /// is wrong (`ATTESTATION_HASH`, `ATTESTATION_SIGNATURE`, `ATTESTATION_KEY`, ...).
