@@ -607,6 +607,14 @@ export declare class Engine {
   enforceParts(request: EnforceRequest, payloadJson?: string | null): string
   /** `dryRun` (passgate.js), returning the decision in two parts (see `enforceParts`). */
   dryRunParts(request: EnforceRequest, payloadJson?: string | null): string
+  /**
+   * `enforceParts` for passgate.js's plain route, a request of only `gate`, `passport` and a
+   * plain-data `payload`: the gate, the passport and the payload's JSON text as arguments, no
+   * request object to read. Checked as `enforceParts` checks them, with the same errors.
+   */
+  enforcePartsPlain(gate: string, passport: string | IssuedPassport | null | undefined, payloadJson: string): string
+  /** `dryRunParts` for passgate.js's plain route (see `enforcePartsPlain`). */
+  dryRunPartsPlain(gate: string, passport: string | IssuedPassport | null | undefined, payloadJson: string): string
   /** `enforceParts` on the libuv thread pool (errors as `enforceTextAsync`). */
   enforcePartsAsync(request: EnforceRequest, payloadJson?: string | null): Promise<string>
   /** `dryRunParts` on the libuv thread pool. */

@@ -225,17 +225,40 @@ const rethrow = (err) => {
   throw own(err)
 }
 
+/** Whether `request`'s own enumerable keys are among `gate`, `passport` and `payload` only. */
+function plainKeys(request) {
+  const keys = Object.keys(request)
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]
+    if (k !== 'gate' && k !== 'passport' && k !== 'payload') return false
+  }
+  return true
+}
+
 // The decision: the native call returns it in two parts (`enforceParts`, `dryRunParts`), made into
-// the lazy decision by `decisionOf`.
+// the lazy decision by `decisionOf`. The plain route: a request of only `gate`, `passport` and a
+// plain-data `payload` (the common call) crosses as three arguments (`…PartsPlain`), so the native
+// side reads no request object; it checks them as `…Parts` would and gives the same errors.
 for (const [name, text] of [['enforce', 'enforceParts'], ['dryRun', 'dryRunParts']]) {
   const call = proto[text]
+  const plain = proto[`${text}Plain`]
   define(name, function (request) {
     const payload = payloadText(request)
     let out
-    try {
-      out = call.call(this, request, payload)
-    } catch (err) {
-      rethrow(err)
+    if (payload !== undefined && plainKeys(request)) {
+      const gate = request.gate
+      const passport = request.passport
+      try {
+        out = plain.call(this, gate, passport, payload)
+      } catch (err) {
+        rethrow(err)
+      }
+    } else {
+      try {
+        out = call.call(this, request, payload)
+      } catch (err) {
+        rethrow(err)
+      }
     }
     return decisionOf(out)
   })

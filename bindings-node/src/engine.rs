@@ -140,6 +140,40 @@ pub(crate) fn read_request(
     })
 }
 
+/// Reads the request of passgate.js's plain route: a request whose only own enumerable keys are
+/// `gate`, `passport` and `payload`. The gate and the passport are read by JavaScript and given
+/// here as they are; the payload as JSON text, as in [`read_request`]. The same request read by
+/// [`read_request`] gives the same `Request`, or the same error.
+pub(crate) fn read_plain_request(
+    what: &'static str,
+    gate: Unknown<'_>,
+    passport: Option<Unknown<'_>>,
+    payload_json: Unknown<'_>,
+) -> Result<Request> {
+    let gate = match gate.get_type().napi()? {
+        ValueType::String => convert::js_string(gate, "gate")?,
+        ValueType::Undefined | ValueType::Null => {
+            return Err(crate::options::wrong(what, "gate", "given"))
+        }
+        _ => return Err(crate::options::wrong(what, "gate", "a string")),
+    };
+    let passport =
+        match passport {
+            None => None,
+            Some(v) => match v.get_type().napi()? {
+                ValueType::Undefined | ValueType::Null => None,
+                _ => Some(crate::options::token(v).ok_or_else(|| {
+                    crate::options::wrong(what, "passport", crate::options::TOKEN)
+                })?),
+            },
+        };
+    let text = convert::js_string(payload_json, "payloadJson")?;
+    let payload = passgate::seam::parse(&text, passgate::__private::json::Context::Payload).js()?;
+    let mut r = Request::new(gate, payload);
+    r.passport = passport;
+    Ok(r)
+}
+
 /// How a decision crosses back to JavaScript.
 #[derive(Clone, Copy)]
 pub(crate) enum Form {
@@ -431,6 +465,22 @@ impl Engine {
         go().map_err(|e| raise(env, e))
     }
 
+    /// [`Self::text`] in parts, for a request read by [`read_plain_request`].
+    fn plain(
+        &self,
+        env: &Env,
+        (gate, passport, payload_json): (Unknown<'_>, Option<Unknown<'_>>, Unknown<'_>),
+        what: &'static str,
+        dry_run: bool,
+    ) -> Result<String> {
+        let go = || {
+            let r = read_plain_request(what, gate, passport, payload_json)?;
+            self.tick(env)?;
+            decide(&self.inner, &r, dry_run, Form::Parts)
+        };
+        go().map_err(|e| raise(env, e))
+    }
+
     fn task(
         &self,
         env: &Env,
@@ -602,6 +652,36 @@ impl Engine {
         payload_json: Option<Unknown<'_>>,
     ) -> Result<String> {
         self.text(env, request, payload_json, "dryRun", true, Form::Parts)
+    }
+
+    /// `enforceParts` for passgate.js's plain route, a request of only `gate`, `passport` and a
+    /// plain-data `payload`: the gate, the passport and the payload's JSON text as arguments, no
+    /// request object to read. Checked as `enforceParts` checks them, with the same errors.
+    #[napi(
+        ts_args_type = "gate: string, passport: string | IssuedPassport | null | undefined, payloadJson: string"
+    )]
+    pub fn enforce_parts_plain(
+        &self,
+        env: &Env,
+        gate: Unknown<'_>,
+        passport: Option<Unknown<'_>>,
+        payload_json: Unknown<'_>,
+    ) -> Result<String> {
+        self.plain(env, (gate, passport, payload_json), "enforce", false)
+    }
+
+    /// `dryRunParts` for passgate.js's plain route (see `enforcePartsPlain`).
+    #[napi(
+        ts_args_type = "gate: string, passport: string | IssuedPassport | null | undefined, payloadJson: string"
+    )]
+    pub fn dry_run_parts_plain(
+        &self,
+        env: &Env,
+        gate: Unknown<'_>,
+        passport: Option<Unknown<'_>>,
+        payload_json: Unknown<'_>,
+    ) -> Result<String> {
+        self.plain(env, (gate, passport, payload_json), "dryRun", true)
     }
 
     /// `enforceParts` on the libuv thread pool (errors as `enforceTextAsync`).

@@ -56,6 +56,11 @@ pub(crate) fn object_entries<'e>(what: &str, v: Unknown<'e>) -> Result<Vec<(Stri
     Ok(out)
 }
 
+/// `INVALID_ARGUMENT` at `/name`: option `name` of the call `call` is not `what`.
+pub(crate) fn wrong(call: &str, name: &str, what: &str) -> crate::error::Error {
+    crate::error::argument(format!("/{name}"), format!("{call}: {name} must be {what}"))
+}
+
 /// The present (not `undefined` / `null`) options of one call.
 pub struct Options<'e> {
     what: &'static str,
@@ -94,10 +99,7 @@ impl<'e> Options<'e> {
     }
 
     fn wrong(&self, name: &str, what: &str) -> crate::error::Error {
-        crate::error::argument(
-            format!("/{name}"),
-            format!("{}: {name} must be {what}", self.what),
-        )
+        wrong(self.what, name, what)
     }
 
     /// A string option.
@@ -142,9 +144,7 @@ impl<'e> Options<'e> {
     /// A passport option: a token string or an `IssuedPassport`.
     pub fn token(&self, name: &str) -> Result<Option<String>> {
         self.get(name)
-            .map(|v| {
-                token(v).ok_or_else(|| self.wrong(name, "a token string or an IssuedPassport"))
-            })
+            .map(|v| token(v).ok_or_else(|| self.wrong(name, TOKEN)))
             .transpose()
     }
 }
@@ -158,6 +158,9 @@ pub fn integer(v: Unknown<'_>) -> Option<i64> {
     const SAFE: f64 = 9_007_199_254_740_991.0;
     (x.fract() == 0.0 && x.abs() <= SAFE).then_some(x as i64)
 }
+
+/// What a passport option must be.
+pub(crate) const TOKEN: &str = "a token string or an IssuedPassport";
 
 /// A passport token from a string or an `IssuedPassport`.
 pub fn token(v: Unknown<'_>) -> Option<String> {
