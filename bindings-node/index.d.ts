@@ -615,6 +615,10 @@ export declare class Engine {
   enforcePartsPlain(gate: string, passport: string | IssuedPassport | null | undefined, payloadJson: string): string
   /** `dryRunParts` for passgate.js's plain route (see `enforcePartsPlain`). */
   dryRunPartsPlain(gate: string, passport: string | IssuedPassport | null | undefined, payloadJson: string): string
+  /** `enforcePartsPlain` on the libuv thread pool (errors as `enforcePartsAsync`). */
+  enforcePartsPlainAsync(gate: string, passport: string | IssuedPassport | null | undefined, payloadJson: string): Promise<string>
+  /** `dryRunPartsPlain` on the libuv thread pool. */
+  dryRunPartsPlainAsync(gate: string, passport: string | IssuedPassport | null | undefined, payloadJson: string): Promise<string>
   /** `enforceParts` on the libuv thread pool (errors as `enforceTextAsync`). */
   enforcePartsAsync(request: EnforceRequest, payloadJson?: string | null): Promise<string>
   /** `dryRunParts` on the libuv thread pool. */

@@ -266,18 +266,22 @@ for (const [name, text] of [['enforce', 'enforceParts'], ['dryRun', 'dryRunParts
 
 // The promise forms never throw: whatever goes wrong while the request is read (a throwing getter
 // or Proxy trap, here or in the native walk) rejects the promise.
+// The plain route as in `enforce` / `dryRun`.
 for (const [name, text] of [['enforceAsync', 'enforcePartsAsync'], ['dryRunAsync', 'dryRunPartsAsync']]) {
   const call = proto[text]
+  const plain = proto[text.replace('Async', 'PlainAsync')]
   define(name, function (request) {
     let payload
+    let args
     try {
       payload = payloadText(request)
+      if (payload !== undefined && plainKeys(request)) args = [request.gate, request.passport, payload]
     } catch (err) {
       return Promise.reject(err)
     }
     let pending
     try {
-      pending = call.call(this, request, payload)
+      pending = args === undefined ? call.call(this, request, payload) : plain.apply(this, args)
     } catch (err) {
       return Promise.reject(own(err))
     }

@@ -37,18 +37,18 @@ function world() {
 /** The same request, taken the object route. */
 const objectRoute = (req) => ({ ...req, trace: undefined })
 
-/** What a call gave: its decision (the evaluation id and the attestation, which hold a fresh id and
- * the time, left out) or its error's code, path and message. */
-function outcome(fn) {
+/** What a call gave, awaited: its decision (the evaluation id and the attestation, which hold a
+ * fresh id and the time, left out) or its error's code, path and message. */
+async function outcome(fn) {
   try {
-    const d = fn()
+    const d = await fn()
     return { decision: JSON.parse(JSON.stringify({ ...d, evaluationId: 'evl', attestation: Boolean(d.attestation) })) }
   } catch (err) {
     return { code: err.code, path: err.path, message: err.message, passgate: err instanceof PassgateError }
   }
 }
 
-test('the plain route and the object route give the same decisions and the same errors', () => {
+test('the plain route and the object route give the same decisions and the same errors', async () => {
   const { engine, twin, passport } = world()
   const token = passport.token
   const requests = [
@@ -72,10 +72,10 @@ test('the plain route and the object route give the same decisions and the same 
     { gate: 'pay', passport: token, payload: { amount: 1, deep: [[[[{}]]]] } },
   ]
   let errors = 0
-  for (const method of ['dryRun', 'enforce']) {
+  for (const method of ['dryRun', 'enforce', 'dryRunAsync', 'enforceAsync']) {
     for (const req of requests) {
-      const plain = outcome(() => engine[method](req))
-      const object = outcome(() => twin[method](objectRoute(req)))
+      const plain = await outcome(() => engine[method](req))
+      const object = await outcome(() => twin[method](objectRoute(req)))
       assert.deepEqual(plain, object, `${method} ${JSON.stringify(req)}`)
       if (plain.code !== undefined) {
         errors += 1
@@ -84,7 +84,7 @@ test('the plain route and the object route give the same decisions and the same 
     }
   }
   // Both verdicts and refusals were compared (not only allows).
-  assert.equal(errors, 18)
+  assert.equal(errors, 36)
 })
 
 test('the plain route counts and attests as the object route does', () => {
@@ -106,7 +106,7 @@ test('the plain route counts and attests as the object route does', () => {
   assert.equal(d.attestation.body.seq, c.attestation.body.seq + 1)
 })
 
-test('the plain route reads each of gate, passport and payload once, and a getter\'s own error is its own', () => {
+test('the plain route reads each of gate, passport and payload once, and a getter\'s own error is its own', async () => {
   const { engine, passport } = world()
   const reads = { gate: 0, passport: 0, payload: 0 }
   const req = {
@@ -135,4 +135,15 @@ test('the plain route reads each of gate, passport and payload once, and a gette
     payload: { amount: 1 },
   }
   assert.throws(() => engine.dryRun(throwing), (err) => err === boom && !(err instanceof PassgateError))
+  // The promise forms reject with it, never throw.
+  let promise
+  assert.doesNotThrow(() => {
+    promise = engine.dryRunAsync(throwing)
+  })
+  await assert.rejects(promise, (err) => err === boom && !(err instanceof PassgateError))
+  reads.gate = 0
+  reads.passport = 0
+  reads.payload = 0
+  assert.equal((await engine.enforceAsync(req)).allowed, true)
+  assert.deepEqual(reads, { gate: 1, passport: 1, payload: 1 })
 })

@@ -490,11 +490,25 @@ impl Engine {
         dry_run: bool,
         form: Form,
     ) -> Result<AsyncTask<Decide>> {
+        self.task_of(
+            env,
+            read_request(request, what, payload_json),
+            dry_run,
+            form,
+        )
+    }
+
+    /// The task deciding `request` (read, or why it could not be).
+    fn task_of(
+        &self,
+        env: &Env,
+        request: Result<Request>,
+        dry_run: bool,
+        form: Form,
+    ) -> Result<AsyncTask<Decide>> {
         // A JavaScript exception (a throwing getter or clock) is already pending: it is thrown
         // (passgate.js turns it into a rejection); any other error rejects the promise.
-        let request = match read_request(request, what, payload_json)
-            .and_then(|r| self.tick(env).map(|()| r))
-        {
+        let request = match request.and_then(|r| self.tick(env).map(|()| r)) {
             Err(e) if e.status.js_exception => return Err(e),
             other => other,
         };
@@ -682,6 +696,38 @@ impl Engine {
         payload_json: Unknown<'_>,
     ) -> Result<String> {
         self.plain(env, (gate, passport, payload_json), "dryRun", true)
+    }
+
+    /// `enforcePartsPlain` on the libuv thread pool (errors as `enforcePartsAsync`).
+    #[napi(
+        ts_args_type = "gate: string, passport: string | IssuedPassport | null | undefined, payloadJson: string",
+        ts_return_type = "Promise<string>"
+    )]
+    pub fn enforce_parts_plain_async(
+        &self,
+        env: &Env,
+        gate: Unknown<'_>,
+        passport: Option<Unknown<'_>>,
+        payload_json: Unknown<'_>,
+    ) -> Result<AsyncTask<Decide>> {
+        let r = read_plain_request("enforceAsync", gate, passport, payload_json);
+        self.task_of(env, r, false, Form::Parts)
+    }
+
+    /// `dryRunPartsPlain` on the libuv thread pool.
+    #[napi(
+        ts_args_type = "gate: string, passport: string | IssuedPassport | null | undefined, payloadJson: string",
+        ts_return_type = "Promise<string>"
+    )]
+    pub fn dry_run_parts_plain_async(
+        &self,
+        env: &Env,
+        gate: Unknown<'_>,
+        passport: Option<Unknown<'_>>,
+        payload_json: Unknown<'_>,
+    ) -> Result<AsyncTask<Decide>> {
+        let r = read_plain_request("dryRunAsync", gate, passport, payload_json);
+        self.task_of(env, r, true, Form::Parts)
     }
 
     /// `enforceParts` on the libuv thread pool (errors as `enforceTextAsync`).
