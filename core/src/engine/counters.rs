@@ -334,7 +334,7 @@ pub(super) fn resolve_counter<'a>(
         Scope::Agent => (
             namespace,
             match agent {
-                Some(v) => CounterKey::agent_of(&v.principal.agent_id, &v.principal.issuer),
+                Some(v) => String::from(&*v.agent_scope),
                 None => client()?,
             },
         ),
