@@ -225,14 +225,21 @@ const rethrow = (err) => {
   throw own(err)
 }
 
-/** Whether `request`'s own enumerable keys are among `gate`, `passport` and `payload` only. */
-function plainKeys(request) {
+/** The plain route's arguments `[gate, passport, payload]` when `request`'s own enumerable keys
+ * are among `gate`, `passport` and `payload` only (each read once, and only if it is an own key,
+ * as the native side reads a request); else undefined. `payload` is its text (`payloadText`). */
+function plainArgs(request, payload) {
+  if (payload === undefined) return undefined
   const keys = Object.keys(request)
+  let gate = false
+  let passport = false
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]
-    if (k !== 'gate' && k !== 'passport' && k !== 'payload') return false
+    if (k === 'gate') gate = true
+    else if (k === 'passport') passport = true
+    else if (k !== 'payload') return undefined
   }
-  return true
+  return [gate ? request.gate : undefined, passport ? request.passport : undefined, payload]
 }
 
 // The decision: the native call returns it in two parts (`enforceParts`, `dryRunParts`), made into
@@ -244,12 +251,11 @@ for (const [name, text] of [['enforce', 'enforceParts'], ['dryRun', 'dryRunParts
   const plain = proto[`${text}Plain`]
   define(name, function (request) {
     const payload = payloadText(request)
+    const args = plainArgs(request, payload)
     let out
-    if (payload !== undefined && plainKeys(request)) {
-      const gate = request.gate
-      const passport = request.passport
+    if (args !== undefined) {
       try {
-        out = plain.call(this, gate, passport, payload)
+        out = plain.apply(this, args)
       } catch (err) {
         rethrow(err)
       }
@@ -275,7 +281,7 @@ for (const [name, text] of [['enforceAsync', 'enforcePartsAsync'], ['dryRunAsync
     let args
     try {
       payload = payloadText(request)
-      if (payload !== undefined && plainKeys(request)) args = [request.gate, request.passport, payload]
+      args = plainArgs(request, payload)
     } catch (err) {
       return Promise.reject(err)
     }

@@ -147,3 +147,30 @@ test('the plain route reads each of gate, passport and payload once, and a gette
   assert.equal((await engine.enforceAsync(req)).allowed, true)
   assert.deepEqual(reads, { gate: 1, passport: 1, payload: 1 })
 })
+
+test('an inherited gate or passport is not read, on either route (the native side reads own keys)', async () => {
+  const { engine, twin, passport } = world()
+  /** A request inheriting `inherited`, with `own` its own properties. */
+  const make = (inherited, own) => Object.assign(Object.create(inherited), own)
+  const cases = [
+    [{ gate: 'pay' }, { payload: { amount: 1 } }],
+    [{ gate: 'pay' }, { gate: undefined, payload: { amount: 1 } }],
+    [{ passport }, { gate: 'pay', payload: { amount: 1 } }],
+    [{ gate: 'pay', passport }, { payload: { amount: 1 } }],
+  ]
+  for (const [inherited, own] of cases) {
+    for (const method of ['dryRun', 'dryRunAsync']) {
+      const plain = await outcome(() => engine[method](make(inherited, own)))
+      const object = await outcome(() => twin[method](make(inherited, { ...own, trace: undefined })))
+      assert.deepEqual(plain, object, `${method} ${JSON.stringify(inherited)} ${JSON.stringify(own)}`)
+    }
+  }
+  // A gate only inherited is a missing gate; a passport only inherited is no passport.
+  assert.throws(
+    () => engine.dryRun(make({ gate: 'pay', passport }, { payload: { amount: 1 } })),
+    (err) => err.code === 'INVALID_ARGUMENT' && err.path === '/gate',
+  )
+  const d = engine.dryRun(make({ passport }, { gate: 'pay', payload: { amount: 1 } }))
+  assert.equal(d.allowed, false)
+  assert.equal(d.agentId, null)
+})
