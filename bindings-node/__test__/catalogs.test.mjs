@@ -79,7 +79,11 @@ test('bad catalogs are CATALOG_INVALID at the field', () => {
 })
 
 test('a pinned passport keeps its terms; the impact shows the breaking change; a delegate cannot move the pin', () => {
-  const { engine, issuer } = world()
+  const { issuer } = world()
+  // The engine's clock is held still, then moved past v2's effective time before discovery: on
+  // the system clock the whole test can run within the one millisecond between v1 and v2.
+  let now = Date.now()
+  const engine = new Engine({ policy: POLICY, trustedIssuers: [issuer.did], clock: () => now })
   engine.createCatalog({ gate: 'llm', catalog: catalog(200) })
   const v1 = engine.publishCatalog({ gate: 'llm' })
   const pin = { gate: 'llm', version: 1, content_hash: v1.contentHash }
@@ -104,6 +108,7 @@ test('a pinned passport keeps its terms; the impact shows the breaking change; a
   const moved = engine.reissue(agent.token, issuer, null, [{ gate: 'llm', version: 2 }])
   const d2 = engine.enforce({ gate: 'llm', passport: moved, payload: { tokens: 10 } })
   assert.ok(d2.checks.find((c) => c.type === 'catalog_pin').limit.startsWith('v2 '))
+  now = v1.effectiveAt + 1
   const services = engine.discoverServices({ filter: { permission: 'llm:*', currency: 'USD' } }).services
   assert.deepEqual(services.map((s) => [s.gate, s.version]), [['llm', 2]])
 })

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from typing import Any
 
 import pytest
@@ -109,7 +110,11 @@ def test_bad_catalogs_raise_catalog_invalid_naming_the_field(world: tuple[passga
 
 
 def test_impact_pins_and_discovery(world: tuple[passgate.Engine, passgate.Issuer]) -> None:
-    engine, issuer = world
+    _, issuer = world
+    # The engine's clock is held still, then moved past v2's effective time before discovery:
+    # on the system clock the whole test can run within the one millisecond between v1 and v2.
+    now = [int(time.time() * 1000)]
+    engine = passgate.Engine(POLICY, trusted_issuers=[issuer.did], clock=lambda: now[0])
     engine.create_catalog("llm", catalog(200))
     v1 = engine.publish_catalog("llm")
     pin = {"gate": "llm", "version": 1, "content_hash": v1["content_hash"]}
@@ -131,6 +136,7 @@ def test_impact_pins_and_discovery(world: tuple[passgate.Engine, passgate.Issuer
     with pytest.raises(PassportError) as e:
         engine.issue_passport(agent.private_key, "sub", permissions=["llm:complete"], passport=agent, expires_in_days=1, pins=[{**pin, "version": 2, "content_hash": impact["new_content_hash"]}])
     assert e.value.code == "DELEGATION_WIDENS"
+    now[0] = v1["effective_at"] + 1
     services = engine.discover_services({"permission": "llm:*", "currency": "USD"})["services"]
     assert [(s["gate"], s["version"]) for s in services] == [("llm", 2)]
     assert engine.discover_services({"currency": "EUR"})["services"] == []
