@@ -6,23 +6,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 
-import { Engine, Issuer, passgate } from './helpers.mjs'
+import { Engine, Issuer, PAY_POLICY, passgate } from './helpers.mjs'
 
 const { PassgateError } = passgate
 
-const POLICY = {
-  version: 1,
-  gates: {
-    pay: {
-      require: ['pay'],
-      constraints: [
-        { id: 'per-call', type: 'max_value', field: '/amount', max: 500 },
-        { id: 'cap', type: 'spend_limit', field: '/amount', max: 1000, window: '1d' },
-      ],
-    },
-    open: {},
-  },
-}
+/** The helpers' `pay` gate, and a gate with no constraints. */
+const POLICY = { ...PAY_POLICY, gates: { ...PAY_POLICY.gates, open: {} } }
 
 /** Two engines alike (the same issuer, policy and signing key, each its own memory store) and a
  * passport for agent `a`: one for each route, so that `enforce` sees the same state on both. */
