@@ -5,6 +5,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
+use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
@@ -86,9 +87,98 @@ impl Record {
         }
     }
 
+    /// What links the record into its chain: its `hash` and its body's `prev`, each `None` when
+    /// absent or not a string, exactly as reading them from [`Record::value`] gives them. A
+    /// record not parsed yet is scanned for these two fields alone, without building its
+    /// `Value` (pruning reads them from every record it drops); text the scan does not take
+    /// as it is (a repeated key, a field of another type) is read through the `Value`.
+    pub(crate) fn link(&self) -> (Option<&str>, Option<&str>) {
+        if let (None, Some(text)) = (self.0.value.get(), self.0.text.get()) {
+            let mut de = serde_json::Deserializer::from_str(text);
+            de.disable_recursion_limit();
+            if let Ok(l) = LinkFields::deserialize(&mut de).and_then(|l| de.end().map(|()| l)) {
+                return (l.hash, l.prev);
+            }
+        }
+        let v = self.value();
+        let at = |p: &str| v.pointer(p).and_then(Value::as_str);
+        (at("/hash"), at("/body/prev"))
+    }
+
     /// Whether `a` and `b` are the same shared record.
     pub fn ptr_eq(a: &Record, b: &Record) -> bool {
         Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+/// A record's `hash` and `body.prev`, every other field skipped unread ([`Record::link`]). Only
+/// objects are read (serde's derive would also take an array, positionally), and anything the
+/// `Value` could read otherwise is an error here, so that the caller reads the `Value`: a
+/// repeated `hash`, `body` or `prev` (the `Value` keeps the last), a key or string with an
+/// escape (not borrowed), a field of another type.
+struct LinkFields<'a> {
+    hash: Option<&'a str>,
+    prev: Option<&'a str>,
+}
+
+impl<'de> Deserialize<'de> for LinkFields<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_map(LinkVisitor { body: false })
+    }
+}
+
+/// Reads a record (`body: false`) or its body (`body: true`, `prev` only).
+struct LinkVisitor {
+    body: bool,
+}
+
+impl<'de> Visitor<'de> for LinkVisitor {
+    type Value = LinkFields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut out = LinkFields {
+            hash: None,
+            prev: None,
+        };
+        let (mut hash, mut body, mut prev) = (false, false, false);
+        let once = |seen: &mut bool| match std::mem::replace(seen, true) {
+            true => Err(A::Error::custom("a repeated key")),
+            false => Ok(()),
+        };
+        while let Some(key) = m.next_key::<&'de str>()? {
+            match (self.body, key) {
+                (false, "hash") => {
+                    once(&mut hash)?;
+                    out.hash = m.next_value()?;
+                }
+                (false, "body") => {
+                    once(&mut body)?;
+                    out.prev = m.next_value::<Option<LinkBody<'de>>>()?.and_then(|b| b.0);
+                }
+                (true, "prev") => {
+                    once(&mut prev)?;
+                    out.prev = m.next_value()?;
+                }
+                _ => {
+                    m.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A body's `prev` ([`LinkVisitor`]).
+struct LinkBody<'a>(Option<&'a str>);
+
+impl<'de> Deserialize<'de> for LinkBody<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let fields = d.deserialize_map(LinkVisitor { body: true })?;
+        Ok(LinkBody(fields.prev))
     }
 }
 
@@ -143,5 +233,67 @@ impl From<Value> for Record {
 impl AsRef<Value> for Record {
     fn as_ref(&self) -> &Value {
         self.value()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `link` gives what the `Value` gives, whatever the text: the scan where it reads the text
+    /// as it is, the `Value` where it does not.
+    #[test]
+    fn link_reads_what_the_value_reads() {
+        // (text, whether `link` reads it without the `Value`)
+        let texts = [
+            (
+                r#"{"body":{"seq":2,"prev":"p1"},"hash":"h2","sig":"s"}"#,
+                true,
+            ),
+            (
+                r#"{"hash":"h2","body":{"prev":"p1","data":{"prev":"no","hash":"no"}}}"#,
+                true,
+            ),
+            (r#"{"body":{"seq":1,"prev":null},"hash":"h1"}"#, true),
+            (r#"{"body":{"seq":1},"hash":"h1"}"#, true),
+            (r#"{"body":null,"hash":null}"#, true),
+            (r#"{}"#, true),
+            // Repeated keys: the Value keeps the last.
+            (
+                r#"{"hash":"a","hash":"b","body":{"prev":"x","prev":"y"}}"#,
+                false,
+            ),
+            (
+                r#"{"body":{"prev":"x"},"body":{"prev":"y"},"hash":"h"}"#,
+                false,
+            ),
+            (
+                r#"{"hash":"a","x":1,"x":2,"body":{"prev":"p","y":[1,{"prev":"q"}]}}"#,
+                true,
+            ),
+            // Escapes in a key or a value.
+            (r#"{"h\u0061sh":"h","body":{"pr\u0065v":"p"}}"#, false),
+            (r#"{"hash":"h\u0032","body":{"prev":"p\n"}}"#, false),
+            // Other types, other shapes.
+            (r#"{"hash":2,"body":{"prev":3}}"#, false),
+            (r#"{"hash":"h","body":"prev"}"#, false),
+            (r#"{"hash":"h","body":["p1"]}"#, false),
+            (r#"["h",{"prev":"p"}]"#, false),
+            (r#"{"hash":"h","body":{"prev":{"a":1}}}"#, false),
+            (r#"{"hash":["h"],"body":{"prev":["p"]}}"#, false),
+            (r#"  {"body" : { "prev" : "p" } , "hash" : "h" }  "#, true),
+        ];
+        for (text, scanned) in texts {
+            let lazy = Record::from_written(text.to_string());
+            let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+            let want = (
+                value.pointer("/hash").and_then(Value::as_str),
+                value.pointer("/body/prev").and_then(Value::as_str),
+            );
+            assert_eq!(lazy.link(), want, "{text}");
+            assert_eq!(lazy.0.value.get().is_none(), scanned, "{text}");
+            let parsed = Record::parse(text).unwrap_or_else(|_| Record::from_value(Value::Null));
+            assert_eq!(parsed.link(), want, "{text} (parsed)");
+        }
     }
 }

@@ -65,11 +65,10 @@ impl Engine {
         let last = self.store.chain_tail(&tail.chain)?;
         let stored = match &last {
             Some(r) => {
-                let hash = r.record.get("hash").and_then(Value::as_str);
+                let (hash, prev) = r.record.link();
                 let hash = hash.ok_or_else(|| {
                     Error::Internal(format!("record {} of {} has no hash", r.seq, r.chain))
                 })?;
-                let prev = r.record.pointer("/body/prev").and_then(Value::as_str);
                 Some((r.seq, hash, prev))
             }
             None => None,

@@ -62,10 +62,6 @@ impl RetentionState {
     }
 }
 
-fn hash_of(r: &Value) -> Option<&str> {
-    r.get("hash").and_then(Value::as_str)
-}
-
 impl Engine {
     /// The retention this engine applies (from the builder, else the store URL, else the
     /// store's default: `memory:` keeps 100,000 records, durable stores everything).
@@ -195,14 +191,15 @@ impl Engine {
                     r.seq
                 )));
             }
-            let prev = r.record.pointer("/body/prev").and_then(Value::as_str);
+            // Read without building the record's `Value` (see `Record::link`).
+            let (own, prev) = r.record.link();
             if prev != hash {
                 return Err(Error::ChainOrder(format!(
                     "chain {chain}: seq {}: prev does not match the hash of seq {seq}",
                     r.seq
                 )));
             }
-            hash = hash_of(&r.record);
+            hash = own;
             if hash.is_none() {
                 return Err(Error::AttestationMalformed(format!(
                     "chain {chain}: seq {} has no hash",

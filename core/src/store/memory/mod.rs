@@ -127,11 +127,12 @@ impl Packed {
             .map_err(|e| Error::Internal(format!("memory store: record unreadable: {e}")))
     }
 
+    /// The record, its `Value` parsed only when read: these bytes are a record's JSON text as
+    /// this store was given it ([`crate::attestation::Record::as_str`]), so they parse.
     fn record(&self) -> Result<crate::attestation::Record> {
-        let json = self.json()?;
-        let text = std::str::from_utf8(&json)
+        let text = String::from_utf8(self.json()?)
             .map_err(|e| Error::Internal(format!("memory store: record unreadable: {e}")))?;
-        crate::attestation::Record::parse(text)
+        Ok(crate::attestation::Record::from_written(text))
     }
 
     fn value(&self) -> Result<Value> {
