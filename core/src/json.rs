@@ -525,6 +525,28 @@ pub fn canonical_normalized(v: &Value) -> Result<String> {
     String::from_utf8(out).map_err(|e| Error::Internal(format!("canonical JSON: {e}")))
 }
 
+/// [`sha256_tagged`] of [`canonical_normalized`]`(v)`, written into a buffer this thread keeps
+/// (a request's hash: its canonical text is hashed, never kept).
+pub fn sha256_canonical_normalized(v: &Value) -> Result<String> {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    /// A buffer grown past this (a large payload) is not kept for the next request.
+    const KEEP: usize = 64 * 1024;
+    let mut out = BUF.with(|b| b.take());
+    out.clear();
+    let written = crate::jcs::write_normalized(v, &mut out);
+    let hash = written.map(|()| sha256_tagged(&out));
+    if out.capacity() <= KEEP {
+        BUF.with(|b| b.replace(out));
+    }
+    match hash {
+        Ok(h) => Ok(h),
+        // The slow path names the number's JSON path, as `canonical_normalized` does.
+        Err(_) => canonical_normalized(v).map(|t| sha256_tagged(t.as_bytes())),
+    }
+}
+
 /// JCS with number literals copied as written (each must be JSON number text): the second pass
 /// of `canonical_literal(&exact_numbers(v)?)`, which equals [`canonical_normalized`]`(v)`.
 pub fn canonical_literal(v: &Value) -> Result<String> {
@@ -808,6 +830,10 @@ mod tests {
         );
         assert!(canonical(&bad).is_err());
         assert!(canonical_normalized(&bad).is_err());
+        assert_eq!(
+            sha256_canonical_normalized(&bad).unwrap_err().to_string(),
+            canonical_normalized(&bad).unwrap_err().to_string()
+        );
         let reserved = serde_json::json!({"a/b": {"$serde_json::private::Number": "7"}});
         assert_eq!(
             check_bounds(&reserved, Limits::PAYLOAD).unwrap_err(),
@@ -881,5 +907,28 @@ mod tests {
         assert!(to_decimal(&v[2]).is_err());
         assert!(to_decimal(&Value::String("1 000".into())).is_err());
         assert!(to_decimal(&Value::Bool(true)).is_err());
+    }
+
+    /// The request hash written into the thread's buffer is the hash of the canonical text, a
+    /// large value before or after a small one included (the buffer is cleared, and one over
+    /// its cap is not kept).
+    #[test]
+    fn hash_of_canonical_text_through_the_thread_buffer() {
+        let big = "x".repeat(100 * 1024);
+        let values = [
+            serde_json::json!({"b": 1.50, "a": [1e2, "é", {"z": null, "y": true}]}),
+            serde_json::json!({"big": big}),
+            serde_json::json!({"a": 1}),
+            serde_json::json!({"s": "y".repeat(2000)}),
+            serde_json::json!([]),
+            serde_json::json!({"a": 1}),
+        ];
+        for v in &values {
+            let text = canonical_normalized(v).unwrap();
+            assert_eq!(
+                sha256_canonical_normalized(v).unwrap(),
+                sha256_tagged(text.as_bytes())
+            );
+        }
     }
 }

@@ -175,7 +175,5 @@ pub(super) fn payload_of(req: &Request) -> &Value {
 /// `request_hash`: SHA-256 of the payload's canonical JSON with numbers normalised. Computed once
 /// per request; the idempotency and approval fingerprints are built on it.
 pub(crate) fn request_hash(req: &Request) -> Result<String> {
-    Ok(json::sha256_tagged(
-        json::canonical_normalized(payload_of(req))?.as_bytes(),
-    ))
+    json::sha256_canonical_normalized(payload_of(req))
 }
