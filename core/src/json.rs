@@ -687,7 +687,18 @@ pub fn to_decimal(v: &Value) -> Result<Decimal, String> {
         }
         other => return Err(format!("expected a number, found {}", type_name(other))),
     };
-    let norm = normalize_number(lit)?;
+    // A plain integer (most amounts) is its own normal form (`-0` aside): parsed as it is,
+    // without `normalize_number`'s copy. The same decimal and the same errors as below.
+    let digits = lit.strip_prefix('-').unwrap_or(lit);
+    let plain = !digits.is_empty()
+        && digits.len() < MAX_DECIMAL_DIGITS
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && is_number_literal(lit);
+    let norm = match plain {
+        true if digits == "0" => std::borrow::Cow::Borrowed("0"),
+        true => std::borrow::Cow::Borrowed(lit),
+        false => std::borrow::Cow::Owned(normalize_number(lit)?),
+    };
     Decimal::from_str_exact(&norm).map_err(|_| {
         format!("{lit} cannot be represented exactly (at most 28 decimal places and 96 bits)")
     })
@@ -929,6 +940,57 @@ mod tests {
                 sha256_canonical_normalized(v).unwrap(),
                 sha256_tagged(text.as_bytes())
             );
+        }
+    }
+
+    /// `to_decimal`'s plain-integer path gives the decimal (scale included) and the error the
+    /// normalising path gives.
+    #[test]
+    fn to_decimal_plain_integers_as_normalised() {
+        let long = "9".repeat(MAX_DECIMAL_DIGITS);
+        let lits = [
+            "0",
+            "-0",
+            "1",
+            "-1",
+            "10",
+            "007",
+            "-007",
+            "00",
+            "",
+            "-",
+            "--1",
+            "+1",
+            "1.50",
+            "1e3",
+            "-0.0",
+            "12345678901234567890123456789",
+            "79228162514264337593543950335",
+            "79228162514264337593543950336",
+            "-79228162514264337593543950335",
+            "1 ",
+            " 1",
+            long.as_str(),
+        ];
+        for lit in lits {
+            let slow = normalize_number(lit).and_then(|n| {
+                Decimal::from_str_exact(&n).map_err(|_| {
+                    format!(
+                        "{lit} cannot be represented exactly (at most 28 decimal places and 96 \
+                         bits)"
+                    )
+                })
+            });
+            let as_string = to_decimal(&Value::String(lit.to_string()));
+            if !lit.is_empty() && lit.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+                assert_eq!(as_string, slow, "{lit:?}");
+            }
+            if let Ok(d) = &slow {
+                let got = as_string.as_ref().unwrap();
+                assert_eq!((got.scale(), got.to_string()), (d.scale(), d.to_string()));
+                let n = Value::Number(Number::from_string_unchecked(lit.to_string()));
+                assert_eq!(to_decimal(&n).map(|d| d.to_string()), Ok(d.to_string()));
+            }
         }
     }
 }

@@ -247,7 +247,8 @@ pub(super) fn lend_ops<R>(pending: &mut [Pending<'_>], f: impl FnOnce(&[CounterO
     if crate::store::repeated_counter(pending.iter().map(|p| &p.op)).is_some() {
         return f(&ops(pending, false));
     }
-    let lent: Vec<CounterOp> = pending
+    // On the stack for the usual few counters.
+    let lent: smallvec::SmallVec<[CounterOp; 4]> = pending
         .iter_mut()
         .map(|p| std::mem::replace(&mut p.op, vacant()))
         .collect();
@@ -360,8 +361,8 @@ pub(super) fn resolve_counter<'a>(
     };
     let (amount, need, settle) = match (&counter.kind, &counter.amount) {
         (CounterKind::Spend, Some(field)) => {
-            let values = field.resolve(s.payload);
-            if values.is_empty() {
+            let mut values = field.matches(s.payload).peekable();
+            if values.peek().is_none() {
                 return Err(format!("field {} is missing", field.as_str()));
             }
             let sum = sum_amounts(values, "a spend amount")
@@ -426,7 +427,10 @@ pub(super) fn resolve_counter<'a>(
 /// The sum of the amounts a spend field names (a pointer with `*` may name several): each a
 /// decimal, none negative (`what` names them in that message), the sum within range. The error
 /// is a message without the field (each caller says where).
-pub(super) fn sum_amounts(values: Vec<&Value>, what: &str) -> std::result::Result<Decimal, String> {
+pub(super) fn sum_amounts<'v>(
+    values: impl IntoIterator<Item = &'v Value>,
+    what: &str,
+) -> std::result::Result<Decimal, String> {
     let mut sum = Decimal::ZERO;
     for v in values {
         let d = json::to_decimal(v)?;

@@ -330,7 +330,9 @@ impl Engine {
     /// and gate, bounded in bytes).
     fn caveats_for(&self, v: &Verified, gate: &str) -> Result<Arc<Vec<Caveat>>> {
         if v.chain.iter().all(|l| l.caveats.is_empty()) {
-            return Ok(Arc::new(Vec::new()));
+            // One shared empty list, not an allocation per request.
+            static NONE: std::sync::OnceLock<Arc<Vec<Caveat>>> = std::sync::OnceLock::new();
+            return Ok(NONE.get_or_init(|| Arc::new(Vec::new())).clone());
         }
         let key = (v.token_hash, gate.to_string());
         if let Some(c) = self.caveats.lock().get(&key) {
@@ -753,22 +755,24 @@ pub(super) fn evaluate<'a>(inputs: Inputs<'a, '_>) -> Result<Evaluation<'a>> {
         hold: req.hold,
     };
     // (constraint, whose counter namespace, whether it is a passport's caveat); the namespace
-    // is spelled out only for a counter.
-    let mut list: Vec<(&'a Constraint, Namespace<'_>, bool)> = Vec::new();
-    if let Some(g) = gate {
+    // is spelled out only for a counter. Iterated, not collected.
+    let of_gate = gate.into_iter().flat_map(|g| {
         let ns = Namespace::Gate(&g.shown().counters);
-        list.extend(g.constraints.iter().map(|c| (c, ns, false)));
-    }
-    if let (Some(a), Caller::Anonymous) = (anonymous_gate, caller) {
-        list.extend(
-            a.constraints
-                .iter()
-                .map(|c| (c, Namespace::Anonymous, false)),
-        );
-    }
-    for cav in caveats {
-        list.push((&cav.constraint, Namespace::Passport(&cav.declared_by), true));
-    }
+        g.constraints.iter().map(move |c| (c, ns, false))
+    });
+    let anonymous = match (anonymous_gate, caller) {
+        (Some(a), Caller::Anonymous) => Some(a),
+        _ => None,
+    };
+    let of_anonymous = anonymous.into_iter().flat_map(|a| {
+        a.constraints
+            .iter()
+            .map(|c| (c, Namespace::Anonymous, false))
+    });
+    let of_caveats = caveats
+        .iter()
+        .map(|cav| (&cav.constraint, Namespace::Passport(&cav.declared_by), true));
+    let list = of_gate.chain(of_anonymous).chain(of_caveats);
     // Identity, gate and permissions are never relaxed.
     let mut strict_ok = checks.iter().all(|c| c.passed);
     let mut pending = Vec::new();
