@@ -65,6 +65,56 @@ pub struct MemoryStore {
 }
 
 type SlotKey = (CounterKey, WindowKind);
+
+/// A counter slot's key as borrowed parts: `counters` is looked up by a request's op without
+/// building an owned [`SlotKey`] (three `String`s) per counter per read. Ordered exactly as
+/// `SlotKey`'s derived order (namespace, constraint, scope, window), as `Borrow` requires.
+trait SlotRef {
+    fn parts(&self) -> (&str, &str, &str, WindowKind);
+}
+
+impl SlotRef for SlotKey {
+    fn parts(&self) -> (&str, &str, &str, WindowKind) {
+        (&self.0.namespace, &self.0.constraint, &self.0.scope, self.1)
+    }
+}
+
+impl SlotRef for (&CounterKey, WindowKind) {
+    fn parts(&self) -> (&str, &str, &str, WindowKind) {
+        (&self.0.namespace, &self.0.constraint, &self.0.scope, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn SlotRef + 'a> for SlotKey {
+    fn borrow(&self) -> &(dyn SlotRef + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn SlotRef + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn SlotRef + '_ {}
+
+impl PartialOrd for dyn SlotRef + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn SlotRef + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
+/// The borrowed key of `key` in `window`, for a lookup in `State::counters`.
+fn slot_ref(key: &CounterKey, window: WindowKind) -> (&CounterKey, WindowKind) {
+    (key, window)
+}
 type IdemKey = Arc<(String, String)>;
 
 /// A counter and the time it is listed under in `State::counter_idle`.
@@ -335,7 +385,7 @@ impl State {
 
     fn usage(&self, op: &CounterOp, now_ms: i64) -> Decimal {
         self.counters
-            .get(&(op.key.clone(), op.window))
+            .get(&slot_ref(&op.key, op.window) as &dyn SlotRef)
             .map_or(Decimal::ZERO, |s| s.counter.usage(op.window, now_ms))
     }
 
@@ -897,7 +947,7 @@ impl Store for MemoryStore {
 
     fn sliding_log_len(&self, key: &CounterKey, window: WindowKind) -> Result<Option<usize>> {
         let state = self.state.lock();
-        let slot = state.counters.get(&(key.clone(), window));
+        let slot = state.counters.get(&slot_ref(key, window) as &dyn SlotRef);
         Ok(slot.and_then(|s| s.counter.log_len()))
     }
 
@@ -1063,7 +1113,9 @@ impl Store for MemoryStore {
         let mut page: Vec<CounterState> = keys
             .into_iter()
             .filter_map(|(key, window)| {
-                let s = state.counters.get(&(key.clone(), window))?;
+                let s = state
+                    .counters
+                    .get(&slot_ref(&key, window) as &dyn SlotRef)?;
                 Some(CounterState {
                     used: s.counter.usage(window, now_ms),
                     window_start_ms: window.fixed_start(now_ms),
@@ -1228,6 +1280,44 @@ mod tests {
     use serde_json::json;
 
     const MIN: i64 = 60_000;
+
+    /// The borrowed lookup key orders as the owned one (what `Borrow` requires of it), and
+    /// finds every slot.
+    #[test]
+    fn slot_refs_order_as_slot_keys() {
+        let parts = ["", "a", "ab", "b", "gate:x", "é"];
+        let windows = [
+            WindowKind::Forever,
+            WindowKind::Fixed { size_ms: MIN },
+            WindowKind::Fixed { size_ms: 2 * MIN },
+            WindowKind::Sliding { size_ms: MIN },
+        ];
+        let mut keys: Vec<SlotKey> = Vec::new();
+        for (i, n) in parts.iter().enumerate() {
+            for c in &parts[i % 3..] {
+                for (j, sc) in parts.iter().enumerate().skip(i % 2) {
+                    let w = windows[(i + j) % windows.len()];
+                    let key = CounterKey {
+                        namespace: n.to_string(),
+                        constraint: c.to_string(),
+                        scope: sc.to_string(),
+                    };
+                    keys.push((key, w));
+                }
+            }
+        }
+        for a in &keys {
+            for b in &keys {
+                let (ra, rb) = (slot_ref(&a.0, a.1), slot_ref(&b.0, b.1));
+                let (ra, rb): (&dyn SlotRef, &dyn SlotRef) = (&ra, &rb);
+                assert_eq!(a.cmp(b), ra.cmp(rb));
+            }
+        }
+        let map: BTreeMap<SlotKey, usize> = keys.iter().cloned().zip(0..).collect();
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(map.get(&slot_ref(&k.0, k.1) as &dyn SlotRef), Some(&i));
+        }
+    }
 
     fn op(window: WindowKind, amount: i64, max: i64) -> CounterOp {
         CounterOp {
