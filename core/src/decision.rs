@@ -114,6 +114,50 @@ impl Text {
         Text { repr }
     }
 
+    /// Calls `f` with the text without keeping a rendering it did not have yet: a message or a
+    /// decimal not read so far is rendered into a buffer this thread keeps, not into a new
+    /// allocation kept beside it. For writing a record, which reads each text once: a host that
+    /// reads the message afterwards renders it then (the same text: rendering is a function of
+    /// the parts).
+    pub(crate) fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        match &self.repr {
+            Repr::Static(s) => f(s),
+            Repr::Owned(s) => f(s),
+            Repr::Shared(s) => f(s),
+            Repr::Decimal(d, rendered) => match rendered.get() {
+                Some(s) => f(s),
+                None => f(crate::decimal::text(*d).as_str()),
+            },
+            Repr::Lazy(lazy) => match lazy.rendered.get() {
+                Some(s) => f(s),
+                None => {
+                    // Taken, not borrowed: a render that writes a record of its own still works.
+                    let mut buf = SCRATCH.with(|b| b.take());
+                    buf.clear();
+                    lazy.parts.render(&mut buf);
+                    let r = f(&buf);
+                    if buf.capacity() <= 4096 {
+                        SCRATCH.with(|b| b.replace(buf));
+                    }
+                    r
+                }
+            },
+        }
+    }
+
+    /// Whether reading this text would render it now (a test's probe of [`Text::with_str`]).
+    #[cfg(test)]
+    pub(crate) fn unrendered(&self) -> bool {
+        match &self.repr {
+            Repr::Decimal(_, rendered) => rendered.get().is_none(),
+            Repr::Lazy(lazy) => lazy.rendered.get().is_none(),
+            _ => false,
+        }
+    }
+
     /// The text (rendered now if it was not yet).
     pub fn as_str(&self) -> &str {
         match &self.repr {

@@ -152,10 +152,10 @@ fn check(out: &mut Vec<u8>, c: &Check) {
     let mut o = Body::open(out);
     if let Some(code) = &c.code {
         o.key("code");
-        o.str(code);
+        o.any_text(code);
     }
     o.key("constraint");
-    o.str(&c.constraint);
+    o.any_text(&c.constraint);
     if let Some(l) = &c.limit {
         o.key("limit");
         o.text(l);
@@ -165,7 +165,7 @@ fn check(out: &mut Vec<u8>, c: &Check) {
         o.text(m);
     }
     o.key("message");
-    o.str(&c.message);
+    o.any_text(&c.message);
     if let Some(v) = &c.observed {
         o.key("observed");
         o.text(v);
@@ -174,7 +174,7 @@ fn check(out: &mut Vec<u8>, c: &Check) {
     o.out
         .extend_from_slice(if c.passed { b"true" } else { b"false" });
     o.key("type");
-    o.str(&c.ty);
+    o.any_text(&c.ty);
     o.close();
 }
 
@@ -236,8 +236,14 @@ impl Body<'_> {
                     .extend_from_slice(crate::decimal::text(d).as_str().as_bytes());
                 self.out.push(b'"');
             }
-            None => jcs::string(t, self.out),
+            None => self.any_text(t),
         }
+    }
+
+    /// A text of the decision, escaped, written without keeping a rendering of it
+    /// ([`Text::with_str`]).
+    fn any_text(&mut self, t: &Text) {
+        t.with_str(|s| jcs::string(s, self.out));
     }
 
     fn opt_str(&mut self, s: Option<&str>) {
@@ -294,6 +300,15 @@ mod tests {
         ]
     }
 
+    /// A lazy message's parts: its text.
+    struct Parts(String);
+
+    impl crate::decision::Render for Parts {
+        fn render(&self, out: &mut String) {
+            out.push_str(&self.0);
+        }
+    }
+
     fn check() -> impl Strategy<Value = Check> {
         (
             text(),
@@ -303,8 +318,14 @@ mod tests {
             prop::option::of((text(), text())),
             prop::option::of(prop_oneof![Just("STORE_CONTENTION"), Just("QUOTA")]),
             prop::option::of(text()),
+            any::<bool>(),
         )
-            .prop_map(|(c, ty, passed, message, values, code, max)| {
+            .prop_map(|(c, ty, passed, message, values, code, max, lazy)| {
+                let message = match lazy {
+                    // A message kept as parts, as the engine's own are, not read yet.
+                    true => crate::decision::Text::lazy(Parts(message)),
+                    false => message.into(),
+                };
                 let mut check = Check::new(c, ty, passed, message);
                 if let Some((o, l)) = values {
                     check = check.with_values(o, l);
@@ -484,10 +505,14 @@ mod tests {
                 pop: c.pop.as_ref(),
                 catalog: c.catalog.as_ref(),
             };
-            let body = decision_body(&tail, "att_x".into(), c.time_ms, &facts);
+            let lazy = c.decision.checks.iter().filter(|k| k.message.unrendered()).count();
             let signed = seal_decision(&tail, "att_x", c.time_ms, &facts, Sealing::Each(key()));
             let unsigned = seal_decision(
                 &tail, "att_x", c.time_ms, &facts, Sealing::Unsigned { did: key().did() });
+            // Writing the record rendered no message for keeps.
+            let still = c.decision.checks.iter().filter(|k| k.message.unrendered()).count();
+            prop_assert_eq!(still, lazy);
+            let body = decision_body(&tail, "att_x".into(), c.time_ms, &facts);
             match body {
                 Err(e) => {
                     // A trace whose number cannot be normalised fails both writers alike.
