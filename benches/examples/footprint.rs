@@ -124,7 +124,8 @@ fn counters(args: &[String]) -> Res<()> {
                     scope: format!(
                         "agent:{}|agent-{i:08}",
                         "did:key:z6MknGc8U4bmumJVvTvatn4eQsNUxEF4MbPxGunGfG9Vs6VL"
-                    ),
+                    )
+                    .into(),
                 },
                 window: WindowKind::Fixed {
                     size_ms: 86_400_000,

@@ -310,7 +310,7 @@ impl Store for SuppliedState {
             .iter()
             .map(|c| {
                 self.usage
-                    .get(&c.key.constraint)
+                    .get(&*c.key.constraint)
                     .copied()
                     .unwrap_or(Decimal::ZERO)
             })

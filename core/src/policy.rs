@@ -103,7 +103,7 @@ pub(crate) struct GateShown {
     pub(crate) permissions: Text,
     /// The namespace of the gate's counters (`gate:payments.transfer`), spelled once here rather
     /// than per counter per request.
-    pub(crate) counters: String,
+    pub(crate) counters: crate::store::KeyPart,
 }
 
 /// Whether a gate's decisions are enforced.
@@ -321,7 +321,7 @@ impl Gate {
             name: Text::shared(Arc::from(name)),
             gate: Text::shared(Arc::from(format!("gate {name:?}"))),
             permissions: Text::shared(Arc::from(format!("has {}", require.join(", ")))),
-            counters: crate::store::CounterKey::gate(name),
+            counters: crate::store::CounterKey::gate(name).into(),
         };
         Ok(Gate {
             name: name.to_string(),

@@ -428,9 +428,9 @@ mod tests {
             (text(), text(), text(), any::<i64>(), 0u32..6).prop_map(|(ns, c, scope, n, scale)| {
                 CounterOp {
                     key: CounterKey {
-                        namespace: ns,
-                        constraint: c,
-                        scope,
+                        namespace: ns.into(),
+                        constraint: c.into(),
+                        scope: scope.into(),
                     },
                     window: WindowKind::Forever,
                     amount: Decimal::new(n, scale),

@@ -170,6 +170,8 @@ pub struct Constraint {
 pub(crate) struct Shown {
     /// The id.
     pub(crate) id: Text,
+    /// The id as a counter key's part: the same shared string.
+    pub(crate) key: crate::store::KeyPart,
     /// The field's name in messages (`amount` for `/amount`).
     pub(crate) label: Arc<str>,
     /// The bound, list or pattern a check reports as its `limit`.
@@ -213,8 +215,10 @@ impl Shown {
             Rule::TimeWindow(w) => (None, shared(w.label().to_string()), Vec::new()),
             _ => (None, None, Vec::new()),
         };
+        let key: Arc<str> = Arc::from(id);
         Shown {
-            id: Text::shared(Arc::from(id)),
+            id: Text::shared(key.clone()),
+            key: key.into(),
             label: Arc::from(field.map_or("", |f| field::label(f.as_str()))),
             limit,
             listed,

@@ -211,9 +211,9 @@ fn decode_counter_cursor(c: &str) -> Option<(usize, Option<store::CounterPositio
         index,
         Some(store::CounterPosition {
             key: store::CounterKey {
-                namespace,
-                constraint,
-                scope,
+                namespace: namespace.into(),
+                constraint: constraint.into(),
+                scope: scope.into(),
             },
             window,
         }),
@@ -263,9 +263,9 @@ pub(super) fn lend_ops<R>(pending: &mut [Pending<'_>], f: impl FnOnce(&[CounterO
 fn vacant() -> CounterOp {
     CounterOp {
         key: CounterKey {
-            namespace: String::new(),
-            constraint: String::new(),
-            scope: String::new(),
+            namespace: CounterKey::shared(""),
+            constraint: CounterKey::shared(""),
+            scope: CounterKey::shared(""),
         },
         window: WindowKind::Forever,
         amount: Decimal::ZERO,
@@ -312,7 +312,7 @@ pub(super) struct ScopeCtx<'r> {
 pub(super) fn resolve_counter<'a>(
     c: &'a Constraint,
     counter: &crate::constraint::Counter,
-    namespace: String,
+    namespace: crate::store::KeyPart,
     caveat: bool,
     s: &ScopeCtx<'_>,
 ) -> std::result::Result<Pending<'a>, String> {
@@ -322,27 +322,30 @@ pub(super) fn resolve_counter<'a>(
     };
     let client = || {
         s.client
-            .map(CounterKey::client)
+            .map(|c| CounterKey::client(c).into())
             .ok_or_else(|| "no client key was given for this anonymous caller".to_string())
     };
+    // Every part shared where it can be (the gate's namespace, the principal's scope, the
+    // constraint's id): building a request's keys allocates nothing for them.
+    let none = || CounterKey::shared("");
     let (namespace, scope) = match &counter.scope {
-        Scope::Global if !caveat => (CounterKey::GLOBAL.to_string(), String::new()),
-        Scope::Gate if caveat => (namespace, CounterKey::gate(s.gate)),
-        Scope::Global | Scope::Gate => (namespace, String::new()),
+        Scope::Global if !caveat => (CounterKey::shared(CounterKey::GLOBAL), none()),
+        Scope::Gate if caveat => (namespace, CounterKey::gate(s.gate).into()),
+        Scope::Global | Scope::Gate => (namespace, none()),
         // A caveat's counter belongs to the passport that declared it (so sub-agents share it).
-        Scope::Agent | Scope::Passport if caveat => (namespace, String::new()),
+        Scope::Agent | Scope::Passport if caveat => (namespace, none()),
         // The principal (trusted issuer + root agent), never the leaf's self-chosen `sub`.
         Scope::Agent => (
             namespace,
             match agent {
-                Some(v) => String::from(&*v.agent_scope),
+                Some(v) => v.agent_scope.clone(),
                 None => client()?,
             },
         ),
         Scope::Passport => (
             namespace,
             match agent {
-                Some(v) => CounterKey::passport(&v.passport_id),
+                Some(v) => CounterKey::passport(&v.passport_id).into(),
                 None => client()?,
             },
         ),
@@ -356,7 +359,7 @@ pub(super) fn resolve_counter<'a>(
                 ));
             };
             let v = json::canonical_scope_key(v).map_err(|e| e.to_string())?;
-            (namespace, CounterKey::field(p.as_str(), &v))
+            (namespace, CounterKey::field(p.as_str(), &v).into())
         }
     };
     let (amount, need, settle) = match (&counter.kind, &counter.amount) {
@@ -411,7 +414,7 @@ pub(super) fn resolve_counter<'a>(
         op: CounterOp {
             key: CounterKey {
                 namespace,
-                constraint: c.id.clone(),
+                constraint: c.shown.key.clone(),
                 scope,
             },
             window,

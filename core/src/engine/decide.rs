@@ -888,18 +888,18 @@ fn fmt(d: Decimal) -> String {
 #[derive(Clone, Copy)]
 enum Namespace<'a> {
     /// A gate's, spelled already (`gate:<name>`).
-    Gate(&'a str),
+    Gate(&'a crate::store::KeyPart),
     Anonymous,
     /// A caveat's: the passport that declared it.
     Passport(&'a str),
 }
 
 impl Namespace<'_> {
-    fn key(self) -> String {
+    fn key(self) -> crate::store::KeyPart {
         match self {
-            Namespace::Gate(spelled) => spelled.to_string(),
-            Namespace::Anonymous => CounterKey::ANONYMOUS.to_string(),
-            Namespace::Passport(p) => CounterKey::passport(p),
+            Namespace::Gate(spelled) => spelled.clone(),
+            Namespace::Anonymous => CounterKey::shared(CounterKey::ANONYMOUS),
+            Namespace::Passport(p) => CounterKey::passport(p).into(),
         }
     }
 }

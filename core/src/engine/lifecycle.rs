@@ -248,7 +248,7 @@ impl Engine {
             .zip(amounts)
             .map(|(h, a)| {
                 (
-                    h.op.key.constraint.clone(),
+                    h.op.key.constraint.to_string(),
                     json!(crate::decimal::normalized(*a).to_string()),
                 )
             })

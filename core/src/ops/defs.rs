@@ -969,9 +969,9 @@ impl From<&CounterState> for CounterJson {
             }
         };
         CounterJson {
-            namespace: c.key.namespace.clone(),
-            constraint: c.key.constraint.clone(),
-            scope: c.key.scope.clone(),
+            namespace: c.key.namespace.to_string(),
+            constraint: c.key.constraint.to_string(),
+            scope: c.key.scope.to_string(),
             window,
             used: crate::decimal::normalized(c.used).to_string(),
             window_start: c.window_start_ms,

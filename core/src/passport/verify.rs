@@ -325,7 +325,7 @@ pub struct Verified {
     pub principal: Principal,
     /// The scope value of its `scope: "agent"` counters, written once
     /// ([`crate::store::CounterKey::agent_of`] of [`Self::principal`]).
-    pub(crate) agent_scope: Box<str>,
+    pub(crate) agent_scope: crate::store::KeyPart,
     /// SHA-256 of the exact token: what caches of per-token work are keyed by.
     pub token_hash: [u8; 32],
     /// The permissions (`perms`) of this passport. Those of its ancestors cover them.

@@ -110,9 +110,115 @@ pub const MAX_SLIDING_LOG: usize = 1024;
 /// `anonymous` (the anonymous section: one budget per client across its gates).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CounterKey {
-    pub namespace: String,
-    pub constraint: String,
-    pub scope: String,
+    pub namespace: KeyPart,
+    pub constraint: KeyPart,
+    pub scope: KeyPart,
+}
+
+/// A part of a [`CounterKey`]: a shared string (cloning it is a reference count), compared,
+/// ordered and hashed as the `str` it holds, and compared with `str`s directly
+/// (`key.constraint == "daily"`). A request's keys are built from parts the compiled policy and
+/// the verified passport hold, so building them allocates nothing.
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct KeyPart(std::sync::Arc<str>);
+
+impl KeyPart {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for KeyPart {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for KeyPart {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for KeyPart {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for KeyPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl std::fmt::Display for KeyPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for KeyPart {
+    fn from(s: &str) -> Self {
+        KeyPart(s.into())
+    }
+}
+
+impl From<String> for KeyPart {
+    fn from(s: String) -> Self {
+        KeyPart(s.into())
+    }
+}
+
+impl From<std::sync::Arc<str>> for KeyPart {
+    fn from(s: std::sync::Arc<str>) -> Self {
+        KeyPart(s)
+    }
+}
+
+impl From<KeyPart> for String {
+    fn from(p: KeyPart) -> Self {
+        p.0.to_string()
+    }
+}
+
+impl PartialEq<str> for KeyPart {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for KeyPart {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for KeyPart {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<KeyPart> for str {
+    fn eq(&self, other: &KeyPart) -> bool {
+        *self == *other.0
+    }
+}
+
+impl PartialEq<KeyPart> for &str {
+    fn eq(&self, other: &KeyPart) -> bool {
+        **self == *other.0
+    }
+}
+
+impl PartialEq<KeyPart> for String {
+    fn eq(&self, other: &KeyPart) -> bool {
+        **self == *other.0
+    }
 }
 
 /// The spellings of counter namespaces and scope values (stored keys: they never change). Every
@@ -123,6 +229,25 @@ impl CounterKey {
     pub const GLOBAL: &'static str = "global";
     /// The namespace of the anonymous section's counters.
     pub const ANONYMOUS: &'static str = "anonymous";
+
+    /// A key part written once and shared: `""` (no scope), [`CounterKey::GLOBAL`],
+    /// [`CounterKey::ANONYMOUS`]. A request's keys are built of shared parts, not new strings.
+    pub(crate) fn shared(part: &'static str) -> KeyPart {
+        static PARTS: std::sync::OnceLock<[KeyPart; 3]> = std::sync::OnceLock::new();
+        let [empty, global, anonymous] = PARTS.get_or_init(|| {
+            [
+                KeyPart::from(""),
+                KeyPart::from(CounterKey::GLOBAL),
+                KeyPart::from(CounterKey::ANONYMOUS),
+            ]
+        });
+        match part {
+            "" => empty.clone(),
+            CounterKey::GLOBAL => global.clone(),
+            CounterKey::ANONYMOUS => anonymous.clone(),
+            other => KeyPart::from(other),
+        }
+    }
 
     /// `gate:<gate>`: the namespace of a gate's counters, and the scope value of a caveat's
     /// `scope: "gate"` counter.
@@ -667,9 +792,12 @@ pub struct CounterFilter {
 
 impl CounterFilter {
     pub fn matches(&self, k: &CounterKey) -> bool {
-        self.namespace.as_deref().is_none_or(|n| n == k.namespace)
-            && self.constraint.as_deref().is_none_or(|c| c == k.constraint)
-            && self.scope.as_deref().is_none_or(|s| s == k.scope)
+        self.namespace.as_deref().is_none_or(|n| n == &*k.namespace)
+            && self
+                .constraint
+                .as_deref()
+                .is_none_or(|c| c == &*k.constraint)
+            && self.scope.as_deref().is_none_or(|s| s == &*k.scope)
     }
 }
 
@@ -743,13 +871,13 @@ pub fn window_from_token(s: &str) -> Option<WindowKind> {
 pub fn filter_floor(filter: &CounterFilter) -> Option<CounterPosition> {
     let ns = filter.namespace.clone()?;
     let (constraint, scope) = match (&filter.constraint, &filter.scope) {
-        (Some(c), Some(s)) => (c.clone(), s.clone()),
-        (Some(c), None) => (c.clone(), String::new()),
-        (None, _) => (String::new(), String::new()),
+        (Some(c), Some(s)) => (c.as_str().into(), s.as_str().into()),
+        (Some(c), None) => (c.as_str().into(), "".into()),
+        (None, _) => ("".into(), "".into()),
     };
     Some(CounterPosition {
         key: CounterKey {
-            namespace: ns,
+            namespace: ns.into(),
             constraint,
             scope,
         },
@@ -763,17 +891,17 @@ pub fn filter_may_follow(filter: &CounterFilter, key: &CounterKey) -> bool {
     let Some(ns) = &filter.namespace else {
         return true;
     };
-    if key.namespace != *ns {
-        return key.namespace < *ns;
+    if *key.namespace != **ns {
+        return *key.namespace < **ns;
     }
     let Some(c) = &filter.constraint else {
         return true;
     };
-    if key.constraint != *c {
-        return key.constraint < *c;
+    if *key.constraint != **c {
+        return *key.constraint < **c;
     }
     match &filter.scope {
-        Some(s) => key.scope <= *s,
+        Some(s) => *key.scope <= **s,
         None => true,
     }
 }

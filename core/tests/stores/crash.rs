@@ -104,9 +104,9 @@ fn audit(url: &str, path: &str, seen: &mut Audit) {
     );
     for s in &state {
         let k = (
-            s.key.namespace.clone(),
-            s.key.constraint.clone(),
-            s.key.scope.clone(),
+            s.key.namespace.to_string(),
+            s.key.constraint.to_string(),
+            s.key.scope.to_string(),
         );
         assert_eq!(
             s.used,

@@ -166,9 +166,9 @@ pub fn caps_idempotency_revocation_attestations(store: Arc<dyn Store>) {
         .unwrap();
     for s in &state {
         let k = (
-            s.key.namespace.clone(),
-            s.key.constraint.clone(),
-            s.key.scope.clone(),
+            s.key.namespace.to_string(),
+            s.key.constraint.to_string(),
+            s.key.scope.to_string(),
         );
         if s.key.constraint == "org" {
             assert_eq!(s.used, sums[&k], "{k:?}");

@@ -320,7 +320,7 @@ pub fn engine_prunes_exports_and_still_verifies(store: Arc<dyn Store>) {
     // Counters = attested sums (quota and spend, every allowed decision counted once).
     let sums = attested_sums(records.into_iter().chain(left.iter()));
     for c in f.engine.cumulative_state(&Default::default()).unwrap() {
-        let k = (c.key.constraint.clone(), c.key.scope.clone());
+        let k = (c.key.constraint.to_string(), c.key.scope.to_string());
         assert_eq!(sums.get(&k).copied(), Some(c.used), "{k:?}");
     }
     // `export_attestations` of the remainder starts with its checkpoint and verifies alone.

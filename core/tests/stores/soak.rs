@@ -133,7 +133,7 @@ fn soak(store: Arc<dyn Store>, size: &dyn Fn() -> u64, what: &str) {
     assert_eq!(report["records"], n, "{what}: {report}");
     assert_eq!(report["chains"][0]["first_seq"], 1);
     for c in f.engine.cumulative_state(&Default::default()).unwrap() {
-        let k = (c.key.constraint.clone(), c.key.scope.clone());
+        let k = (c.key.constraint.to_string(), c.key.scope.to_string());
         assert_eq!(sums.get(&k).copied(), Some(c.used), "{what}: {k:?}");
     }
     f.engine.verify_store(&trusted).unwrap();

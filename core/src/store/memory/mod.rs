@@ -35,7 +35,7 @@ use super::{
     counters_by_pages, filter_floor, filter_may_follow, ApprovalRecord, ApprovalState,
     AttestationFilter, Checkpoint, Commit, CommitOutcome, CounterFilter, CounterKey, CounterOp,
     CounterPosition, CounterState, DueHold, HoldOutcome, HoldRecord, HoldResolution, HoldState,
-    IdempotencyRecord, RecordFields, Retention, Store, StoredRecord, WindowKind,
+    IdempotencyRecord, KeyPart, RecordFields, Retention, Store, StoredRecord, WindowKind,
     MEMORY_DEFAULT_RECORDS,
 };
 use crate::error::{Error, Result};
@@ -244,7 +244,7 @@ struct State {
     counters: BTreeMap<SlotKey, Slot>,
     /// (scope, key, window) of every counter: a scope's counters are one range (in listing
     /// order within it).
-    by_scope: BTreeSet<(String, CounterKey, WindowKind)>,
+    by_scope: BTreeSet<(KeyPart, CounterKey, WindowKind)>,
     /// Counters by the time after which they read zero.
     counter_idle: BTreeSet<(i64, SlotKey)>,
     /// Records by append number (ascending), oldest first.
@@ -328,11 +328,12 @@ impl State {
         // A scope without a constraint: the scope index (within one scope, its order is the
         // listing order), from the namespace if there is one.
         if let (Some(scope), None) = (&filter.scope, &filter.constraint) {
+            let scope: KeyPart = scope.as_str().into();
             let floor = (
                 scope.clone(),
                 CounterKey {
-                    namespace: filter.namespace.clone().unwrap_or_default(),
-                    constraint: String::new(),
+                    namespace: filter.namespace.as_deref().unwrap_or_default().into(),
+                    constraint: "".into(),
                     scope: scope.clone(),
                 },
                 WindowKind::Forever,
@@ -345,7 +346,12 @@ impl State {
             };
             for (s, k, w) in self.by_scope.range((lower, Bound::Unbounded)) {
                 visited += 1;
-                if s != scope || filter.namespace.as_ref().is_some_and(|n| *n != k.namespace) {
+                if *s != scope
+                    || filter
+                        .namespace
+                        .as_ref()
+                        .is_some_and(|n| **n != *k.namespace)
+                {
                     break;
                 }
                 if filter.matches(k) {
@@ -1298,9 +1304,9 @@ mod tests {
                 for (j, sc) in parts.iter().enumerate().skip(i % 2) {
                     let w = windows[(i + j) % windows.len()];
                     let key = CounterKey {
-                        namespace: n.to_string(),
-                        constraint: c.to_string(),
-                        scope: sc.to_string(),
+                        namespace: (*n).into(),
+                        constraint: (*c).into(),
+                        scope: (*sc).into(),
                     };
                     keys.push((key, w));
                 }

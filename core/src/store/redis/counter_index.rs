@@ -117,14 +117,14 @@ pub fn decode(index: Index, m: &[u8]) -> Option<(CounterKey, WindowKind)> {
     let window = window_from_token(std::str::from_utf8(rest).ok()?)?;
     let key = match index {
         Index::Namespace => CounterKey {
-            namespace: a,
-            constraint: b,
-            scope: c,
+            namespace: a.into(),
+            constraint: b.into(),
+            scope: c.into(),
         },
         Index::Scope => CounterKey {
-            scope: a,
-            namespace: b,
-            constraint: c,
+            scope: a.into(),
+            namespace: b.into(),
+            constraint: c.into(),
         },
     };
     Some((key, window))

@@ -54,7 +54,7 @@ impl Walk {
                 Some(a) => {
                     let at = [scope.as_str(), &a.key.namespace, &a.key.constraint];
                     // Strictly after `a` in listing order, among this scope's counters.
-                    let from = match scope.cmp(&a.key.scope) {
+                    let from = match scope.as_str().cmp(&*a.key.scope) {
                         std::cmp::Ordering::Equal => counter_index::bound(
                             b'(',
                             counter_index::scope_member(&a.key, a.window).as_bytes(),
@@ -1098,9 +1098,9 @@ impl RedisStore {
                         };
                         window.map(|w| {
                             let key = CounterKey {
-                                namespace: ns.clone(),
-                                constraint: con.clone(),
-                                scope: scope.clone(),
+                                namespace: ns.as_str().into(),
+                                constraint: con.as_str().into(),
+                                scope: scope.as_str().into(),
                             };
                             (key, w)
                         })

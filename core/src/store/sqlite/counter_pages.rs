@@ -75,7 +75,7 @@ pub fn page_query(
                 let pair = vec![text(&a.key.namespace), text(&a.key.constraint)];
                 // Strictly after `a` in listing order, for rows whose scope is `scope`: the scope
                 // index's order is (namespace, constraint, kind, size) within it.
-                match scope.cmp(&a.key.scope) {
+                match scope.as_str().cmp(&*a.key.scope) {
                     std::cmp::Ordering::Equal => bind(
                         &mut conds,
                         "(namespace, constraint_id, kind, size_ms) > (?, ?, ?, ?)",

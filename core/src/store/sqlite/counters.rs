@@ -344,6 +344,19 @@ impl Counters<'_, '_> {
     }
 }
 
+/// A counter key's part is bound and read as the text it is.
+impl rusqlite::types::ToSql for crate::store::KeyPart {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl rusqlite::types::FromSql for crate::store::KeyPart {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        v.as_str().map(crate::store::KeyPart::from)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -153,9 +153,9 @@ pub fn counter_pages_walk_exactly_the_listing(s: &dyn Store) {
     // Usage is reported in pages as in full listings.
     let one = ops.first().unwrap();
     let f = CounterFilter {
-        namespace: Some(one.key.namespace.clone()),
-        constraint: Some(one.key.constraint.clone()),
-        scope: Some(one.key.scope.clone()),
+        namespace: Some(one.key.namespace.to_string()),
+        constraint: Some(one.key.constraint.to_string()),
+        scope: Some(one.key.scope.to_string()),
     };
     let (page, next) = s.counters_page(&f, None, 10, T0 + 1).unwrap();
     assert_eq!(next, None);
@@ -165,8 +165,8 @@ pub fn counter_pages_walk_exactly_the_listing(s: &dyn Store) {
     let far = CounterPosition {
         key: CounterKey {
             namespace: "zzz".into(),
-            constraint: String::new(),
-            scope: String::new(),
+            constraint: "".into(),
+            scope: "".into(),
         },
         window: WindowKind::Forever,
     };

@@ -390,9 +390,9 @@ pub fn reset_and_state(s: &dyn Store) {
         .iter()
         .map(|c| {
             (
-                c.key.namespace.clone(),
-                c.key.constraint.clone(),
-                c.key.scope.clone(),
+                c.key.namespace.to_string(),
+                c.key.constraint.to_string(),
+                c.key.scope.to_string(),
                 c.used.normalize().to_string(),
             )
         })
