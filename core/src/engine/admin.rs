@@ -39,22 +39,8 @@ impl Engine {
     /// `PASSPORT_REVOKED` if `v` or an ancestor is revoked (one store read).
     pub(super) fn check_revoked(&self, v: &Verified) -> Result<()> {
         // A delegation chain is short: its ids on the stack.
-        let mut small = [""; 4];
-        let many: Vec<&str>;
-        let n = v.chain_ids().count();
-        let ids: &[&str] = match small.get_mut(..n) {
-            Some(slots) => {
-                for (slot, id) in slots.iter_mut().zip(v.chain_ids()) {
-                    *slot = id;
-                }
-                slots
-            }
-            None => {
-                many = v.chain_ids().collect();
-                &many
-            }
-        };
-        if let Some(id) = self.store.first_revoked(ids)? {
+        let ids: smallvec::SmallVec<[&str; 4]> = v.chain_ids().collect();
+        if let Some(id) = self.store.first_revoked(&ids)? {
             let whose = if id == v.passport_id {
                 "this passport".to_string()
             } else {

@@ -792,12 +792,9 @@ pub struct CounterFilter {
 
 impl CounterFilter {
     pub fn matches(&self, k: &CounterKey) -> bool {
-        self.namespace.as_deref().is_none_or(|n| n == &*k.namespace)
-            && self
-                .constraint
-                .as_deref()
-                .is_none_or(|c| c == &*k.constraint)
-            && self.scope.as_deref().is_none_or(|s| s == &*k.scope)
+        self.namespace.as_deref().is_none_or(|n| n == k.namespace)
+            && self.constraint.as_deref().is_none_or(|c| c == k.constraint)
+            && self.scope.as_deref().is_none_or(|s| s == k.scope)
     }
 }
 

@@ -67,8 +67,10 @@ pub struct MemoryStore {
 type SlotKey = (CounterKey, WindowKind);
 
 /// A counter slot's key as borrowed parts: `counters` is looked up by a request's op without
-/// building an owned [`SlotKey`] (three `String`s) per counter per read. Ordered exactly as
-/// `SlotKey`'s derived order (namespace, constraint, scope, window), as `Borrow` requires.
+/// building an owned [`SlotKey`] per counter per read (a clone of its three shared parts: six
+/// atomic operations on reference counts every thread deciding on the gate shares). Ordered
+/// exactly as `SlotKey`'s derived order (namespace, constraint, scope, window), as `Borrow`
+/// requires; looked up as `&(&key, window) as &dyn SlotRef`.
 trait SlotRef {
     fn parts(&self) -> (&str, &str, &str, WindowKind);
 }
@@ -109,11 +111,6 @@ impl Ord for dyn SlotRef + '_ {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.parts().cmp(&other.parts())
     }
-}
-
-/// The borrowed key of `key` in `window`, for a lookup in `State::counters`.
-fn slot_ref(key: &CounterKey, window: WindowKind) -> (&CounterKey, WindowKind) {
-    (key, window)
 }
 type IdemKey = Arc<(String, String)>;
 
@@ -346,12 +343,7 @@ impl State {
             };
             for (s, k, w) in self.by_scope.range((lower, Bound::Unbounded)) {
                 visited += 1;
-                if *s != scope
-                    || filter
-                        .namespace
-                        .as_ref()
-                        .is_some_and(|n| **n != *k.namespace)
-                {
+                if *s != scope || filter.namespace.as_ref().is_some_and(|n| *n != k.namespace) {
                     break;
                 }
                 if filter.matches(k) {
@@ -391,7 +383,7 @@ impl State {
 
     fn usage(&self, op: &CounterOp, now_ms: i64) -> Decimal {
         self.counters
-            .get(&slot_ref(&op.key, op.window) as &dyn SlotRef)
+            .get(&(&op.key, op.window) as &dyn SlotRef)
             .map_or(Decimal::ZERO, |s| s.counter.usage(op.window, now_ms))
     }
 
@@ -953,7 +945,7 @@ impl Store for MemoryStore {
 
     fn sliding_log_len(&self, key: &CounterKey, window: WindowKind) -> Result<Option<usize>> {
         let state = self.state.lock();
-        let slot = state.counters.get(&slot_ref(key, window) as &dyn SlotRef);
+        let slot = state.counters.get(&(key, window) as &dyn SlotRef);
         Ok(slot.and_then(|s| s.counter.log_len()))
     }
 
@@ -1119,9 +1111,7 @@ impl Store for MemoryStore {
         let mut page: Vec<CounterState> = keys
             .into_iter()
             .filter_map(|(key, window)| {
-                let s = state
-                    .counters
-                    .get(&slot_ref(&key, window) as &dyn SlotRef)?;
+                let s = state.counters.get(&(&key, window) as &dyn SlotRef)?;
                 Some(CounterState {
                     used: s.counter.usage(window, now_ms),
                     window_start_ms: window.fixed_start(now_ms),
@@ -1314,14 +1304,14 @@ mod tests {
         }
         for a in &keys {
             for b in &keys {
-                let (ra, rb) = (slot_ref(&a.0, a.1), slot_ref(&b.0, b.1));
+                let (ra, rb) = ((&a.0, a.1), (&b.0, b.1));
                 let (ra, rb): (&dyn SlotRef, &dyn SlotRef) = (&ra, &rb);
                 assert_eq!(a.cmp(b), ra.cmp(rb));
             }
         }
         let map: BTreeMap<SlotKey, usize> = keys.iter().cloned().zip(0..).collect();
         for (i, k) in keys.iter().enumerate() {
-            assert_eq!(map.get(&slot_ref(&k.0, k.1) as &dyn SlotRef), Some(&i));
+            assert_eq!(map.get(&(&k.0, k.1) as &dyn SlotRef), Some(&i));
         }
     }
 
